@@ -1,0 +1,4 @@
+// refinery's embed_migrations! does not see new files on its own.
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}

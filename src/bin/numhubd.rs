@@ -1,0 +1,139 @@
+//! `numhubd`: the daemon binary. Parses the command line, loads the config (a bad
+//! one exits 78 with one line naming the key or file), and hands over to
+//! [`numhubd::daemon`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use numhubd::config::Config;
+use numhubd::daemon::{self, ConfigSource};
+use numhubd::{db, exit};
+
+#[derive(Parser)]
+#[command(
+    name = "numhubd",
+    version,
+    about = "NumHub BrandControl replica daemon"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct ConfigArg {
+    /// The TOML config file. Without it, built-in defaults keep every file under ./var.
+    #[arg(long, short, env = "NUMHUBD_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon until SIGTERM/SIGINT (SIGHUP re-reads the config).
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Apply the database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Validate the config file and exit (0 valid, 78 invalid).
+    CheckConfig {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+impl ConfigArg {
+    fn source(&self) -> ConfigSource {
+        match &self.config {
+            Some(path) => ConfigSource::File(path.clone()),
+            None => ConfigSource::Defaults(PathBuf::from("var")),
+        }
+    }
+}
+
+fn load(source: &ConfigSource) -> Result<Config, ExitCode> {
+    source.load().map_err(|e| {
+        eprintln!("numhubd: {e}");
+        code(exit::CONFIG)
+    })
+}
+
+fn code(c: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(c).unwrap_or(1))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => match load(&config.source()) {
+            Ok(c) => {
+                println!(
+                    "config ok: database {}, socket {}",
+                    c.database.path.display(),
+                    c.rpc.socket.display()
+                );
+                code(exit::OK)
+            }
+            Err(c) => c,
+        },
+        Command::Migrate { config } => {
+            let c = match load(&config.source()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            if let Some(dir) = c.database.path.parent() {
+                if let Err(e) = std::fs::create_dir_all(dir) {
+                    eprintln!("numhubd: creating {}: {e}", dir.display());
+                    return code(exit::IO);
+                }
+            }
+            match db::migrate_file(&c.database.path) {
+                Ok(applied) if applied.is_empty() => {
+                    println!("schema up to date (version {})", db::latest_version());
+                    code(exit::OK)
+                }
+                Ok(applied) => {
+                    println!("applied migrations {applied:?}");
+                    code(exit::OK)
+                }
+                Err(e @ db::DbError::SchemaTooNew { .. }) => {
+                    eprintln!("numhubd: {e}");
+                    code(exit::DATA)
+                }
+                Err(e) => {
+                    eprintln!("numhubd: {e}");
+                    code(exit::FAILURE)
+                }
+            }
+        }
+        Command::Serve { config } => {
+            let source = config.source();
+            let c = match load(&source) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let log = daemon::logging::init(&c.log.filter);
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("numhubd: cannot start the runtime: {e}");
+                    return code(exit::FAILURE);
+                }
+            };
+            match runtime.block_on(daemon::serve(source, c, log)) {
+                Ok(()) => code(exit::OK),
+                Err(e) => {
+                    tracing::error!(error = %e, "numhubd failed");
+                    eprintln!("numhubd: {e}");
+                    code(e.exit_code())
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! The configuration: a TOML file, overridden key by key by `NUMHUBD_<SECTION>_<KEY>`
+//! environment variables, validated whole before the daemon uses any of it.
+//!
+//! Unknown keys and wrong types are errors (a typo must not silently fall back to a
+//! default). Relative paths are resolved against the config file's folder, except
+//! that under systemd the database and identity resolve into `$STATE_DIRECTORY` and
+//! the socket into `$RUNTIME_DIRECTORY`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("config {path}: cannot read: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("config {path}: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("config {path}: {key}: {reason}")]
+    BadValue {
+        path: String,
+        key: String,
+        reason: String,
+    },
+}
+
+/// The whole configuration, with every path already resolved.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub rpc: RpcConfig,
+    pub numhub: NumhubConfig,
+    pub drop: DropConfig,
+    pub crypto: CryptoConfig,
+    pub log: LogConfig,
+    pub daemon: DaemonConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// The SQLite file.
+    pub path: PathBuf,
+    /// Read-only connections kept for queries.
+    pub readers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpcConfig {
+    /// The Unix socket co-located apps connect to.
+    pub socket: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NumhubConfig {
+    /// NumHub's base URL; the API lives under `/api/v1/`.
+    pub base_url: String,
+    /// The global account's login. Tenants may have their own (set over the RPC).
+    pub email: Option<String>,
+    /// A file holding the global account's password (or the systemd credential
+    /// `numhub-password`). Never the password itself in this file.
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DropConfig {
+    /// The folder operators drop documents into.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CryptoConfig {
+    /// The age identity that decrypts stored secrets (created 0600 if absent).
+    pub identity_file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `RUST_LOG`-style filter, e.g. `info,numhubd::sync=debug`.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// How long shutdown waits for tasks to finish before it stops anyway.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database: DatabaseConfig::default(),
+            rpc: RpcConfig::default(),
+            numhub: NumhubConfig::default(),
+            drop: DropConfig::default(),
+            crypto: CryptoConfig::default(),
+            log: LogConfig::default(),
+            daemon: DaemonConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            path: "numhubd.db".into(),
+            readers: 4,
+        }
+    }
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        RpcConfig {
+            socket: "numhubd.sock".into(),
+        }
+    }
+}
+
+impl Default for NumhubConfig {
+    fn default() -> Self {
+        NumhubConfig {
+            base_url: "https://brandcontrol.numhub.com".into(),
+            email: None,
+            password_file: None,
+        }
+    }
+}
+
+impl Default for DropConfig {
+    fn default() -> Self {
+        DropConfig { dir: "drop".into() }
+    }
+}
+
+impl Default for CryptoConfig {
+    fn default() -> Self {
+        CryptoConfig {
+            identity_file: "identity.txt".into(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info".into(),
+        }
+    }
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            shutdown_timeout_secs: 5,
+        }
+    }
+}
+
+/// The sections a `NUMHUBD_<SECTION>_<KEY>` variable may name.
+const SECTIONS: &[&str] = &[
+    "database", "rpc", "numhub", "drop", "crypto", "log", "daemon",
+];
+
+impl Config {
+    /// Reads, overrides from the environment, validates and resolves `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Config::from_toml(&text, &path.display().to_string(), base, std::env::vars())
+    }
+
+    /// The configuration a bare `numhubd serve` uses: defaults, with relative paths
+    /// under `base` (the README's `./var`), overridden from the environment.
+    pub fn defaults_in(base: &Path) -> Result<Config, ConfigError> {
+        Config::from_toml("", "(built-in defaults)", base, std::env::vars())
+    }
+
+    /// Parses `text` (named `origin` in errors), applies the overrides in `env`,
+    /// validates, and resolves relative paths against `base`.
+    pub fn from_toml(
+        text: &str,
+        origin: &str,
+        base: &Path,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    path: origin.to_string(),
+                    reason: one_line(&describe_toml_error(text, &e)),
+                })?;
+        apply_env(&mut table, origin, env)?;
+        let mut config: Config =
+            toml::Value::Table(table.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    path: origin.to_string(),
+                    reason: one_line(&describe_value_error(&table, &e)),
+                })?;
+        config.validate(origin)?;
+        config.resolve(base);
+        Ok(config)
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, reason: String| ConfigError::BadValue {
+            path: origin.to_string(),
+            key: key.to_string(),
+            reason,
+        };
+        let url = &self.numhub.base_url;
+        if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
+            return Err(bad(
+                "numhub.base_url",
+                format!("{url:?} is not an http(s) URL"),
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.filter) {
+            return Err(bad("log.filter", one_line(&e.to_string())));
+        }
+        if self.database.readers == 0 || self.database.readers > 64 {
+            return Err(bad(
+                "database.readers",
+                "must be between 1 and 64".to_string(),
+            ));
+        }
+        if self.daemon.shutdown_timeout_secs == 0 || self.daemon.shutdown_timeout_secs > 600 {
+            return Err(bad(
+                "daemon.shutdown_timeout_secs",
+                "must be between 1 and 600".to_string(),
+            ));
+        }
+        for (key, p) in [
+            ("database.path", &self.database.path),
+            ("rpc.socket", &self.rpc.socket),
+            ("drop.dir", &self.drop.dir),
+            ("crypto.identity_file", &self.crypto.identity_file),
+        ] {
+            if p.as_os_str().is_empty() {
+                return Err(bad(key, "must not be empty".to_string()));
+            }
+        }
+        if self.numhub.email.is_some() != self.numhub.password_file.is_some() {
+            return Err(bad(
+                "numhub.password_file",
+                "numhub.email and numhub.password_file go together: set both or neither".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        let state = std::env::var_os("STATE_DIRECTORY").map(PathBuf::from);
+        let runtime = std::env::var_os("RUNTIME_DIRECTORY").map(PathBuf::from);
+        let state_base = first_dir(state.as_deref()).unwrap_or(base);
+        let runtime_base = first_dir(runtime.as_deref()).unwrap_or(base);
+        self.database.path = under(state_base, &self.database.path);
+        self.crypto.identity_file = under(state_base, &self.crypto.identity_file);
+        self.rpc.socket = under(runtime_base, &self.rpc.socket);
+        self.drop.dir = under(base, &self.drop.dir);
+        if let Some(p) = &self.numhub.password_file {
+            self.numhub.password_file = Some(under(base, p));
+        }
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.daemon.shutdown_timeout_secs)
+    }
+}
+
+/// systemd may pass several colon-separated folders; the first is ours.
+fn first_dir(dirs: Option<&Path>) -> Option<&Path> {
+    let s = dirs?.to_str()?;
+    let first = s.split(':').next()?;
+    (!first.is_empty()).then(|| Path::new(first))
+}
+
+fn under(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// Applies `NUMHUBD_<SECTION>_<KEY>=value`. The value is read as TOML when it parses
+/// as a TOML value (numbers, booleans), as a plain string otherwise.
+fn apply_env(
+    table: &mut toml::Table,
+    origin: &str,
+    env: impl Iterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("NUMHUBD_") else {
+            continue;
+        };
+        let lower = rest.to_ascii_lowercase();
+        let Some((section, key)) = lower.split_once('_') else {
+            continue;
+        };
+        if !SECTIONS.contains(&section) {
+            continue;
+        }
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(value.clone()));
+        let entry = table
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match entry {
+            toml::Value::Table(t) => {
+                t.insert(key.to_string(), parsed);
+            }
+            _ => {
+                return Err(ConfigError::BadValue {
+                    path: origin.to_string(),
+                    key: section.to_string(),
+                    reason: format!("must be a table (while applying {name})"),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// toml's syntax errors carry a span; name the line so the operator finds it.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    }
+}
+
+/// Type errors from the typed pass: toml names the field for unknown keys but not
+/// for wrong types, so find the key whose value fails on its own.
+fn describe_value_error(table: &toml::Table, e: &toml::de::Error) -> String {
+    let msg = e.message().to_string();
+    if msg.contains("unknown field") {
+        return match find_unknown_key(table) {
+            Some(key) => format!("{key}: unknown key ({msg})"),
+            None => msg,
+        };
+    }
+    for (section, value) in table {
+        let toml::Value::Table(inner) = value else {
+            return format!("{section}: must be a table, not a {}", value.type_str());
+        };
+        for (key, v) in inner {
+            let mut probe = toml::Table::new();
+            let mut sec = toml::Table::new();
+            sec.insert(key.clone(), v.clone());
+            probe.insert(section.clone(), toml::Value::Table(sec));
+            if let Err(err) = toml::Value::Table(probe).try_into::<Config>() {
+                return format!("{section}.{key}: {}", err.message());
+            }
+        }
+    }
+    msg
+}
+
+fn find_unknown_key(table: &toml::Table) -> Option<String> {
+    let known: &[(&str, &[&str])] = &[
+        ("database", &["path", "readers"]),
+        ("rpc", &["socket"]),
+        ("numhub", &["base_url", "email", "password_file"]),
+        ("drop", &["dir"]),
+        ("crypto", &["identity_file"]),
+        ("log", &["filter"]),
+        ("daemon", &["shutdown_timeout_secs"]),
+    ];
+    for (section, value) in table {
+        let Some((_, keys)) = known.iter().find(|(s, _)| s == section) else {
+            return Some(section.clone());
+        };
+        if let toml::Value::Table(inner) = value {
+            if let Some(k) = inner.keys().find(|k| !keys.contains(&k.as_str())) {
+                return Some(format!("{section}.{k}"));
+            }
+        }
+    }
+    None
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(
+            text,
+            "test.toml",
+            Path::new("/etc/numhubd"),
+            std::iter::empty(),
+        )
+    }
+
+    #[test]
+    fn empty_file_gives_defaults_resolved_against_the_config_folder() {
+        let c = parse("").expect("defaults");
+        assert_eq!(c.database.path, Path::new("/etc/numhubd/numhubd.db"));
+        assert_eq!(c.log.filter, "info");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = parse("[database]\npaht = \"x\"\n").expect_err("unknown key");
+        assert!(e.to_string().contains("database.paht"), "{e}");
+    }
+
+    #[test]
+    fn unknown_section_is_named() {
+        let e = parse("[databse]\npath = \"x\"\n").expect_err("unknown section");
+        assert!(e.to_string().contains("databse"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let e = parse("[daemon]\nshutdown_timeout_secs = \"soon\"\n").expect_err("wrong type");
+        assert!(
+            e.to_string().contains("daemon.shutdown_timeout_secs"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let e = parse("[log]\nfilter = \n").expect_err("syntax");
+        assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn env_overrides_keys_and_types() {
+        let env = vec![
+            ("NUMHUBD_LOG_FILTER".to_string(), "debug".to_string()),
+            (
+                "NUMHUBD_DAEMON_SHUTDOWN_TIMEOUT_SECS".to_string(),
+                "9".to_string(),
+            ),
+            (
+                "NUMHUBD_NUMHUB_BASE_URL".into(),
+                "http://127.0.0.1:9".into(),
+            ),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ];
+        let c = Config::from_toml("", "t", Path::new("/x"), env.into_iter()).expect("env");
+        assert_eq!(c.log.filter, "debug");
+        assert_eq!(c.daemon.shutdown_timeout_secs, 9);
+        assert_eq!(c.numhub.base_url, "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn env_with_unknown_key_is_refused() {
+        let env = vec![("NUMHUBD_LOG_FILTR".to_string(), "debug".to_string())];
+        let e = Config::from_toml("", "t", Path::new("/x"), env.into_iter()).expect_err("bad env");
+        assert!(e.to_string().contains("log.filtr"), "{e}");
+    }
+
+    #[test]
+    fn invalid_log_filter_is_refused() {
+        let e = parse("[log]\nfilter = \"info,[[[\"\n").expect_err("bad filter");
+        assert!(e.to_string().contains("log.filter"), "{e}");
+    }
+
+    #[test]
+    fn the_documented_example_config_is_valid_and_complete() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/numhubd.toml");
+        let text = std::fs::read_to_string(&path).expect("example config");
+        let c = Config::from_toml(&text, "example", Path::new("/"), std::iter::empty())
+            .expect("example parses");
+        assert!(c.database.path.is_absolute());
+        // Every key of every section appears in the example (commented or not).
+        for key in [
+            "path",
+            "readers",
+            "socket",
+            "base_url",
+            "email",
+            "password_file",
+            "dir",
+            "identity_file",
+            "filter",
+            "shutdown_timeout_secs",
+        ] {
+            assert!(
+                text.contains(key),
+                "config/numhubd.toml does not document {key}"
+            );
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Logging: to the journal when stderr is connected to it (or its socket exists),
+//! human-readable to stderr otherwise. The filter can be replaced at run time (SIGHUP).
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Registry};
+
+/// Replaces the active filter.
+#[derive(Clone)]
+pub struct LogHandle(reload::Handle<EnvFilter, Registry>);
+
+impl LogHandle {
+    pub fn set_filter(&self, filter: &str) -> Result<(), String> {
+        let parsed = EnvFilter::builder()
+            .parse(filter)
+            .map_err(|e| e.to_string())?;
+        self.0.reload(parsed).map_err(|e| e.to_string())
+    }
+}
+
+fn journal_wanted() -> bool {
+    std::env::var_os("JOURNAL_STREAM").is_some()
+        || std::path::Path::new("/run/systemd/journal/socket").exists()
+}
+
+/// Installs the global subscriber. Call once.
+pub fn init(filter: &str) -> LogHandle {
+    let filter = EnvFilter::builder()
+        .parse(filter)
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, handle) = reload::Layer::new(filter);
+    let journald = if journal_wanted() {
+        tracing_journald::layer().ok()
+    } else {
+        None
+    };
+    let stderr = journald.is_none().then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(true)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(journald)
+        .with(stderr)
+        .try_init();
+    LogHandle(handle)
+}

@@ -1,0 +1,198 @@
+//! The daemon: wires the store and the subsystems together, and owns the process's
+//! life — systemd readiness, the watchdog, signals, reload, and the one place where
+//! shutdown happens.
+//!
+//! Every subsystem is a task that receives a [`Shutdown`] and returns when it fires.
+//! On SIGTERM/SIGINT the daemon fires it, waits for the tasks (at most
+//! `daemon.shutdown_timeout_secs`), then lets the store finish its queued writes and
+//! close the file.
+
+pub mod logging;
+pub mod shutdown;
+pub mod systemd;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use thiserror::Error;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::task::JoinSet;
+
+use crate::config::{Config, ConfigError};
+use crate::db::{DbError, Store, StoreOptions};
+use crate::exit;
+pub use shutdown::Shutdown;
+
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+    #[error("{what}: {reason}")]
+    Io { what: String, reason: String },
+}
+
+impl DaemonError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DaemonError::Config(_) => exit::CONFIG,
+            DaemonError::Db(DbError::SchemaTooNew { .. }) => exit::DATA,
+            DaemonError::Db(_) => exit::FAILURE,
+            DaemonError::Io { .. } => exit::IO,
+        }
+    }
+}
+
+/// Where the configuration comes from, so that SIGHUP can read it again.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// No file: built-in defaults with paths under this folder.
+    Defaults(PathBuf),
+}
+
+impl ConfigSource {
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        match self {
+            ConfigSource::File(path) => Config::load(path),
+            ConfigSource::Defaults(base) => Config::defaults_in(base),
+        }
+    }
+}
+
+/// What the running daemon shares with its subsystems.
+#[derive(Clone)]
+pub struct Context {
+    pub store: Store,
+    pub started: Instant,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT. `config` was loaded (and logging set up) by
+/// the caller, so that a bad config is reported before anything starts.
+pub async fn serve(
+    source: ConfigSource,
+    config: Config,
+    log: logging::LogHandle,
+) -> Result<(), DaemonError> {
+    let store = open_store(&config)?;
+    let ctx = Context {
+        store: store.clone(),
+        started: Instant::now(),
+    };
+    let (shutdown_tx, shutdown) = shutdown::channel();
+    let mut tasks = JoinSet::new();
+    if let Some(interval) = systemd::watchdog_interval() {
+        tasks.spawn(systemd::run_watchdog(interval, shutdown.clone()));
+    }
+    let _ = &ctx;
+
+    let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
+    let mut hup = signal(SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
+
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        database = %config.database.path.display(),
+        "numhubd ready"
+    );
+    systemd::ready("serving");
+
+    let mut running = config;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = hup.recv() => reload(&source, &mut running, &log),
+        }
+    }
+
+    systemd::stopping();
+    shutdown_tx.fire();
+    let deadline = running.shutdown_timeout();
+    if tokio::time::timeout(deadline, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!(
+            seconds = deadline.as_secs(),
+            "tasks still running at the shutdown deadline; stopping anyway"
+        );
+        tasks.abort_all();
+    }
+    match tokio::time::timeout(deadline, store.close()).await {
+        Ok(result) => result?,
+        Err(_) => tracing::warn!("database writer did not finish by the deadline"),
+    }
+    tracing::info!("numhubd stopped");
+    Ok(())
+}
+
+fn open_store(config: &Config) -> Result<Store, DaemonError> {
+    if let Some(dir) = config.database.path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| DaemonError::Io {
+            what: format!("creating {}", dir.display()),
+            reason: e.to_string(),
+        })?;
+    }
+    let options = StoreOptions {
+        readers: config.database.readers,
+        ..StoreOptions::default()
+    };
+    Ok(Store::open(&config.database.path, options)?)
+}
+
+/// SIGHUP: re-read the config. An invalid one is refused and the running one stays.
+/// Keys that only take effect at start are named so the operator knows to restart.
+fn reload(source: &ConfigSource, running: &mut Config, log: &logging::LogHandle) {
+    systemd::reloading();
+    match source.load() {
+        Err(e) => {
+            tracing::error!(error = %e, "config reload refused; keeping the running configuration")
+        }
+        Ok(new) => {
+            if new.log.filter != running.log.filter {
+                if let Err(e) = log.set_filter(&new.log.filter) {
+                    tracing::error!(error = %e, "log.filter could not be applied");
+                }
+            }
+            for key in restart_only_changes(running, &new) {
+                tracing::warn!(key, "changed in the config file; takes effect at restart");
+            }
+            running.log = new.log.clone();
+            running.daemon = new.daemon.clone();
+            tracing::info!("configuration reloaded");
+            tracing::debug!(filter = %running.log.filter, "log filter in effect");
+        }
+    }
+    systemd::ready("serving");
+}
+
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if old.database != new.database {
+        keys.push("database");
+    }
+    if old.rpc != new.rpc {
+        keys.push("rpc");
+    }
+    if old.numhub != new.numhub {
+        keys.push("numhub");
+    }
+    if old.drop != new.drop {
+        keys.push("drop");
+    }
+    if old.crypto != new.crypto {
+        keys.push("crypto");
+    }
+    keys
+}
+
+fn io(what: &'static str) -> impl Fn(std::io::Error) -> DaemonError {
+    move |e| DaemonError::Io {
+        what: what.to_string(),
+        reason: e.to_string(),
+    }
+}

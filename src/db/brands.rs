@@ -1,0 +1,221 @@
+//! `brands` and `brand_phone_numbers`: a tenant's brands and the numbers they call from.
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    check_len, check_not_blank, now_ts, page_limit, require_tenant, DbError, Page, Result, Sql, Tx,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Brand {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub name: String,
+    pub display_name: Option<String>,
+    /// NumHub's id of the application this brand maps to.
+    pub numhub_entity_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BrandInput {
+    pub tenant_id: i64,
+    /// Absent: a new brand. Present: that brand of this tenant is updated.
+    pub id: Option<i64>,
+    pub name: String,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BrandPhoneNumber {
+    pub id: i64,
+    pub brand_id: i64,
+    pub phone_number: String,
+    /// The local identity NumHub lists this number under (`identity_id` at the edge).
+    pub identity_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// E.164: '+', a first digit 1-9, 2 to 15 digits in all.
+pub fn validate_e164(field: &'static str, number: &str) -> Result<()> {
+    let digits = number.strip_prefix('+').unwrap_or("");
+    let ok = (2..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    if !ok {
+        return Err(DbError::invalid(
+            field,
+            format!("{number:?} is not an E.164 number (like +15551234567)"),
+        ));
+    }
+    Ok(())
+}
+
+const COLUMNS: &str = "id, tenant_id, name, display_name, numhub_entity_id, created_at, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Brand> {
+    Ok(Brand {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        name: r.get(2)?,
+        display_name: r.get(3)?,
+        numhub_entity_id: r.get(4)?,
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
+pub fn upsert(tx: &Tx<'_>, input: BrandInput) -> Result<Brand> {
+    check_not_blank("name", &input.name)?;
+    check_len("name", &input.name, 255)?;
+    if let Some(d) = &input.display_name {
+        check_len("display_name", d, 32)?;
+    }
+    require_tenant(tx, input.tenant_id)?;
+    let now = now_ts();
+    let id = match input.id {
+        Some(id) => {
+            let changed = tx.conn.execute(
+                "UPDATE brands SET name = ?3, display_name = ?4, updated_at = ?5
+                 WHERE id = ?1 AND tenant_id = ?2",
+                params![id, input.tenant_id, input.name, input.display_name, now],
+            )?;
+            if changed == 0 {
+                return Err(DbError::not_found("brand", id));
+            }
+            id
+        }
+        None => {
+            tx.conn.execute(
+                "INSERT INTO brands (tenant_id, name, display_name, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![input.tenant_id, input.name, input.display_name, now],
+            )?;
+            tx.conn.last_insert_rowid()
+        }
+    };
+    get(tx, input.tenant_id, id)
+}
+
+pub fn get(sql: &Sql<'_>, tenant_id: i64, id: i64) -> Result<Brand> {
+    sql.conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM brands WHERE id = ?1 AND tenant_id = ?2"
+        ))?
+        .query_row(params![id, tenant_id], from_row)
+        .optional()?
+        .ok_or_else(|| DbError::not_found("brand", id))
+}
+
+pub fn list(
+    sql: &Sql<'_>,
+    tenant_id: i64,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<Brand>> {
+    let limit = page_limit(limit)?;
+    let after: i64 = match cursor {
+        None => 0,
+        Some(c) => c
+            .parse()
+            .map_err(|_| DbError::invalid("cursor", "not a cursor this list returned"))?,
+    };
+    let mut stmt = sql.conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM brands WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    ))?;
+    let rows = stmt
+        .query_map(params![tenant_id, after, limit + 1], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, limit, |b| b.id.to_string()))
+}
+
+/// Links the brand to NumHub's application id once NumHub has assigned one.
+pub fn set_numhub_entity_id(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    id: i64,
+    numhub_entity_id: &str,
+) -> Result<()> {
+    let changed = tx.conn.execute(
+        "UPDATE brands SET numhub_entity_id = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2",
+        params![id, tenant_id, numhub_entity_id, now_ts()],
+    )?;
+    if changed == 0 {
+        return Err(DbError::not_found("brand", id));
+    }
+    Ok(())
+}
+
+/// Replaces the brand's numbers with `numbers`; numbers kept keep their identity link.
+pub fn set_phone_numbers(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    brand_id: i64,
+    numbers: &[String],
+) -> Result<Vec<BrandPhoneNumber>> {
+    for n in numbers {
+        validate_e164("phone_numbers", n)?;
+    }
+    get(tx, tenant_id, brand_id)?;
+    let wanted = serde_json::Value::from(numbers.to_vec()).to_string();
+    tx.conn.execute(
+        "DELETE FROM brand_phone_numbers WHERE brand_id = ?1
+           AND phone_number NOT IN (SELECT value FROM json_each(?2))",
+        params![brand_id, wanted],
+    )?;
+    let now = now_ts();
+    let mut insert = tx.conn.prepare_cached(
+        "INSERT INTO brand_phone_numbers (brand_id, phone_number, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?3) ON CONFLICT (brand_id, phone_number) DO NOTHING",
+    )?;
+    for n in numbers {
+        insert.execute(params![brand_id, n, now])?;
+    }
+    phone_numbers(tx, tenant_id, brand_id)
+}
+
+pub fn phone_numbers(
+    sql: &Sql<'_>,
+    tenant_id: i64,
+    brand_id: i64,
+) -> Result<Vec<BrandPhoneNumber>> {
+    let mut stmt = sql.conn.prepare_cached(
+        "SELECT p.id, p.brand_id, p.phone_number, p.numhub_identity_id, p.created_at, p.updated_at
+         FROM brand_phone_numbers p JOIN brands b ON b.id = p.brand_id
+         WHERE p.brand_id = ?1 AND b.tenant_id = ?2 ORDER BY p.phone_number",
+    )?;
+    let rows = stmt
+        .query_map(params![brand_id, tenant_id], |r| {
+            Ok(BrandPhoneNumber {
+                id: r.get(0)?,
+                brand_id: r.get(1)?,
+                phone_number: r.get(2)?,
+                identity_id: r.get(3)?,
+                created_at: r.get(4)?,
+                updated_at: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Points every number of the tenant's brands that NumHub lists under `identity_id`
+/// at that identity. Returns how many rows changed.
+pub fn link_numbers_to_identity(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    identity_id: &str,
+    numbers: &[String],
+) -> Result<usize> {
+    let listed = serde_json::Value::from(numbers.to_vec()).to_string();
+    Ok(tx.conn.execute(
+        "UPDATE brand_phone_numbers SET numhub_identity_id = ?2, updated_at = ?4
+         WHERE phone_number IN (SELECT value FROM json_each(?3))
+           AND brand_id IN (SELECT id FROM brands WHERE tenant_id = ?1)
+           AND numhub_identity_id IS NOT ?2",
+        params![tenant_id, identity_id, listed, now_ts()],
+    )?)
+}

@@ -1,0 +1,270 @@
+//! `documents` (local files we received) and `numhub_documents` (their upload to an
+//! entity at NumHub).
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{
+    check_json, check_len, check_not_blank, new_id, now_ts, page_limit, require_tenant, DbError,
+    DocumentStatus, DocumentType, Page, Result, Sql, Tx,
+};
+
+/// The content types NumHub's upload accepts (by DocumentType: LOA PDF, LOGO BMP,
+/// DOCUMENTS PDF/XLSX/CSV), as detected from the bytes, never the name.
+pub const CONTENT_TYPES: &[&str] = &[
+    "application/pdf",
+    "image/bmp",
+    "text/csv",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LocalDocument {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub original_filename: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub content_type: String,
+    /// `drop_folder` or `rpc`.
+    pub source: String,
+    pub source_path: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewLocalDocument {
+    pub tenant_id: i64,
+    pub original_filename: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub content_type: String,
+    pub source: String,
+    pub source_path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Document {
+    pub id: String,
+    /// The local entity (`numhub_documents.numhub_entity_id` in the seed).
+    pub entity_id: String,
+    pub local_document_id: Option<i64>,
+    pub numhub_document_id: Option<String>,
+    pub document_type: DocumentType,
+    pub filename: String,
+    pub status: DocumentStatus,
+    pub api_response: Option<Value>,
+    pub uploaded_at: Option<String>,
+    /// From the local document, when there is one.
+    pub sha256: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn insert_local(tx: &Tx<'_>, new: NewLocalDocument) -> Result<LocalDocument> {
+    check_not_blank("original_filename", &new.original_filename)?;
+    check_len("original_filename", &new.original_filename, 255)?;
+    if new.size_bytes < 0 {
+        return Err(DbError::invalid("size_bytes", "must not be negative"));
+    }
+    if new.sha256.len() != 64
+        || !new
+            .sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(DbError::invalid(
+            "sha256",
+            "must be 64 lower-case hex digits",
+        ));
+    }
+    if !CONTENT_TYPES.contains(&new.content_type.as_str()) {
+        return Err(DbError::invalid(
+            "content_type",
+            format!("{:?} is not one NumHub accepts", new.content_type),
+        ));
+    }
+    if !matches!(new.source.as_str(), "drop_folder" | "rpc") {
+        return Err(DbError::invalid("source", "must be drop_folder or rpc"));
+    }
+    require_tenant(tx, new.tenant_id)?;
+    tx.conn.execute(
+        "INSERT INTO documents (tenant_id, original_filename, size_bytes, sha256, content_type, source,
+             source_path, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        params![
+            new.tenant_id,
+            new.original_filename,
+            new.size_bytes,
+            new.sha256,
+            new.content_type,
+            new.source,
+            new.source_path,
+            now_ts()
+        ],
+    )?;
+    let id = tx.conn.last_insert_rowid();
+    get_local(tx, new.tenant_id, id)
+}
+
+pub fn get_local(sql: &Sql<'_>, tenant_id: i64, id: i64) -> Result<LocalDocument> {
+    sql.conn
+        .prepare_cached(
+            "SELECT id, tenant_id, original_filename, size_bytes, sha256, content_type, source,
+                    source_path, created_at, updated_at
+             FROM documents WHERE id = ?1 AND tenant_id = ?2",
+        )?
+        .query_row(params![id, tenant_id], |r| {
+            Ok(LocalDocument {
+                id: r.get(0)?,
+                tenant_id: r.get(1)?,
+                original_filename: r.get(2)?,
+                size_bytes: r.get(3)?,
+                sha256: r.get(4)?,
+                content_type: r.get(5)?,
+                source: r.get(6)?,
+                source_path: r.get(7)?,
+                created_at: r.get(8)?,
+                updated_at: r.get(9)?,
+            })
+        })
+        .optional()?
+        .ok_or_else(|| DbError::not_found("local document", id))
+}
+
+const SELECT: &str = "SELECT d.id, d.numhub_entity_id, d.local_document_id, d.numhub_document_id,
+    d.document_type, d.filename, d.status, d.api_response, d.uploaded_at, l.sha256, d.created_at, d.updated_at
+    FROM numhub_documents d JOIN numhub_entities e ON e.id = d.numhub_entity_id
+    LEFT JOIN documents l ON l.id = d.local_document_id";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Document> {
+    let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+    };
+    let kind: String = r.get(4)?;
+    let status: String = r.get(6)?;
+    let api: Option<String> = r.get(7)?;
+    Ok(Document {
+        id: r.get(0)?,
+        entity_id: r.get(1)?,
+        local_document_id: r.get(2)?,
+        numhub_document_id: r.get(3)?,
+        document_type: DocumentType::parse(&kind).map_err(|e| conv(4, Box::new(e)))?,
+        filename: r.get(5)?,
+        status: DocumentStatus::parse(&status).map_err(|e| conv(6, Box::new(e)))?,
+        api_response: api
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| conv(7, Box::new(e)))?,
+        uploaded_at: r.get(8)?,
+        sha256: r.get(9)?,
+        created_at: r.get(10)?,
+        updated_at: r.get(11)?,
+    })
+}
+
+/// A document waiting to be uploaded to the entity (status `pending`).
+pub fn create(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    entity_id: &str,
+    local_document_id: Option<i64>,
+    document_type: DocumentType,
+    filename: &str,
+) -> Result<Document> {
+    check_not_blank("filename", filename)?;
+    check_len("filename", filename, 255)?;
+    super::entities::get(tx, tenant_id, entity_id).map_err(|_| DbError::UnknownReference {
+        field: "entity_id",
+        what: "entity of this tenant",
+        id: entity_id.to_string(),
+    })?;
+    if let Some(local) = local_document_id {
+        get_local(tx, tenant_id, local).map_err(|_| DbError::UnknownReference {
+            field: "local_document_id",
+            what: "local document of this tenant",
+            id: local.to_string(),
+        })?;
+    }
+    let id = new_id();
+    tx.conn.execute(
+        "INSERT INTO numhub_documents (id, numhub_entity_id, local_document_id, document_type, filename,
+             status, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+        params![
+            id,
+            entity_id,
+            local_document_id,
+            document_type.as_str(),
+            filename,
+            now_ts()
+        ],
+    )?;
+    get(tx, tenant_id, &id)
+}
+
+pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Document> {
+    sql.conn
+        .prepare_cached(&format!("{SELECT} WHERE d.id = ?1 AND e.tenant_id = ?2"))?
+        .query_row(params![id, tenant_id], from_row)
+        .optional()?
+        .ok_or_else(|| DbError::not_found("document", id))
+}
+
+pub fn list(
+    sql: &Sql<'_>,
+    tenant_id: i64,
+    entity_id: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<Document>> {
+    let limit = page_limit(limit)?;
+    let mut stmt = sql.conn.prepare_cached(&format!(
+        "{SELECT} WHERE e.tenant_id = ?1 AND (?2 IS NULL OR d.numhub_entity_id = ?2) AND d.id > ?3
+         ORDER BY d.id LIMIT ?4"
+    ))?;
+    let rows = stmt
+        .query_map(
+            params![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
+            from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, limit, |d| d.id.clone()))
+}
+
+/// Records NumHub's acceptance of the upload.
+pub fn mark_uploaded(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    id: &str,
+    numhub_document_id: &str,
+    api_response: &str,
+    uploaded_at: &str,
+) -> Result<Document> {
+    check_len("numhub_document_id", numhub_document_id, 100)?;
+    check_json("api_response", api_response)?;
+    get(tx, tenant_id, id)?;
+    tx.conn.execute(
+        "UPDATE numhub_documents SET numhub_document_id = ?2, api_response = ?3, uploaded_at = ?4,
+             status = 'uploaded', updated_at = ?5
+         WHERE id = ?1",
+        params![id, numhub_document_id, api_response, uploaded_at, now_ts()],
+    )?;
+    get(tx, tenant_id, id)
+}
+
+pub fn set_status(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    id: &str,
+    status: DocumentStatus,
+) -> Result<Document> {
+    get(tx, tenant_id, id)?;
+    tx.conn.execute(
+        "UPDATE numhub_documents SET status = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, status.as_str(), now_ts()],
+    )?;
+    get(tx, tenant_id, id)
+}

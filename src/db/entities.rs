@@ -1,0 +1,311 @@
+//! `numhub_entities`: BCID applications, each mapped to NumHub's NumhubEntityId.
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{
+    check_json, check_len, check_not_blank, new_id, now_ts, page_limit, require_tenant,
+    AttestationLevel, DbError, EntityStatus, EntityType, Page, Result, Sql, Tx, VettingStatus,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entity {
+    pub id: String,
+    pub tenant_id: i64,
+    pub brand_id: Option<i64>,
+    pub numhub_entity_id: Option<String>,
+    pub numhub_eid: Option<String>,
+    pub entity_type: EntityType,
+    pub company_name: String,
+    pub status: EntityStatus,
+    pub vetting_status: VettingStatus,
+    pub attestation_level: Option<AttestationLevel>,
+    pub api_response: Option<Value>,
+    pub submitted_at: Option<String>,
+    pub approved_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEntity {
+    pub tenant_id: i64,
+    pub brand_id: Option<i64>,
+    pub entity_type: EntityType,
+    pub company_name: String,
+    /// Whether the caller asked NumHub to vet it now (`submitted`) or only saved it (`draft`).
+    pub submit: bool,
+    pub attestation_level: Option<AttestationLevel>,
+}
+
+const COLUMNS: &str = "id, tenant_id, brand_id, numhub_entity_id, numhub_eid, entity_type, company_name, status, vetting_status, attestation_level, api_response, submitted_at, approved_at, created_at, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Entity> {
+    let text = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+    let bad = |i: usize, e: DbError| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    };
+    let api_response: Option<String> = r.get(10)?;
+    Ok(Entity {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        brand_id: r.get(2)?,
+        numhub_entity_id: r.get(3)?,
+        numhub_eid: r.get(4)?,
+        entity_type: EntityType::parse(&text(5)?).map_err(|e| bad(5, e))?,
+        company_name: r.get(6)?,
+        status: EntityStatus::parse(&text(7)?).map_err(|e| bad(7, e))?,
+        vetting_status: VettingStatus::parse(&text(8)?).map_err(|e| bad(8, e))?,
+        attestation_level: match r.get::<_, Option<String>>(9)? {
+            Some(s) => Some(AttestationLevel::parse(&s).map_err(|e| bad(9, e))?),
+            None => None,
+        },
+        api_response: match api_response {
+            Some(s) => Some(serde_json::from_str(&s).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    10,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?),
+            None => None,
+        },
+        submitted_at: r.get(11)?,
+        approved_at: r.get(12)?,
+        created_at: r.get(13)?,
+        updated_at: r.get(14)?,
+    })
+}
+
+pub fn create(tx: &Tx<'_>, new: NewEntity) -> Result<Entity> {
+    check_not_blank("company_name", &new.company_name)?;
+    check_len("company_name", &new.company_name, 255)?;
+    require_tenant(tx, new.tenant_id)?;
+    if let Some(brand_id) = new.brand_id {
+        super::brands::get(tx, new.tenant_id, brand_id).map_err(|_| DbError::UnknownReference {
+            field: "brand_id",
+            what: "brand of this tenant",
+            id: brand_id.to_string(),
+        })?;
+    }
+    let id = new_id();
+    let status = if new.submit {
+        EntityStatus::Submitted
+    } else {
+        EntityStatus::Draft
+    };
+    tx.conn.execute(
+        "INSERT INTO numhub_entities (id, tenant_id, brand_id, entity_type, company_name, status,
+             vetting_status, attestation_level, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)",
+        params![
+            id,
+            new.tenant_id,
+            new.brand_id,
+            new.entity_type.as_str(),
+            new.company_name,
+            status.as_str(),
+            new.attestation_level.map(AttestationLevel::as_str),
+            now_ts()
+        ],
+    )?;
+    get(tx, new.tenant_id, &id)
+}
+
+pub fn find(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Option<Entity>> {
+    Ok(sql
+        .conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM numhub_entities WHERE id = ?1 AND tenant_id = ?2"
+        ))?
+        .query_row(params![id, tenant_id], from_row)
+        .optional()?)
+}
+
+pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Entity> {
+    find(sql, tenant_id, id)?.ok_or_else(|| DbError::not_found("entity", id))
+}
+
+/// By NumHub's id, within the tenant.
+pub fn get_by_numhub_id(sql: &Sql<'_>, tenant_id: i64, numhub_entity_id: &str) -> Result<Entity> {
+    sql.conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM numhub_entities WHERE numhub_entity_id = ?1 AND tenant_id = ?2"
+        ))?
+        .query_row(params![numhub_entity_id, tenant_id], from_row)
+        .optional()?
+        .ok_or_else(|| DbError::not_found("entity", numhub_entity_id))
+}
+
+/// The tenant's entities in creation order (uuid v7 order), optionally of one status.
+pub fn list(
+    sql: &Sql<'_>,
+    tenant_id: i64,
+    status: Option<EntityStatus>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<Entity>> {
+    let limit = page_limit(limit)?;
+    let mut stmt = sql.conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM numhub_entities
+         WHERE tenant_id = ?1 AND (?2 IS NULL OR status = ?2) AND id > ?3
+         ORDER BY id LIMIT ?4"
+    ))?;
+    let rows = stmt
+        .query_map(
+            params![
+                tenant_id,
+                status.map(EntityStatus::as_str),
+                cursor.unwrap_or(""),
+                limit + 1
+            ],
+            from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, limit, |e| e.id.clone()))
+}
+
+/// A status change requested locally: only the seed's flow is allowed.
+pub fn transition(tx: &Tx<'_>, tenant_id: i64, id: &str, to: EntityStatus) -> Result<Entity> {
+    let current = get(tx, tenant_id, id)?;
+    if current.status == to {
+        return Ok(current);
+    }
+    if !current.status.may_become(to) {
+        return Err(DbError::IllegalTransition {
+            from: current.status.to_string(),
+            to: to.to_string(),
+        });
+    }
+    write_status(tx, &current, to, current.vetting_status)?;
+    get(tx, tenant_id, id)
+}
+
+/// A status NumHub reported: applied as reported, whatever the local flow says
+/// (NumHub is the authority on vetting). Returns the row and whether it changed.
+pub fn apply_reported_status(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    id: &str,
+    status: EntityStatus,
+    vetting_status: VettingStatus,
+) -> Result<(Entity, bool)> {
+    let current = get(tx, tenant_id, id)?;
+    if current.status == status && current.vetting_status == vetting_status {
+        return Ok((current, false));
+    }
+    if current.status != status && !current.status.may_become(status) {
+        tracing::info!(
+            entity = id,
+            from = %current.status,
+            to = %status,
+            "NumHub reported a status outside the local flow; applied as reported"
+        );
+    }
+    write_status(tx, &current, status, vetting_status)?;
+    Ok((get(tx, tenant_id, id)?, true))
+}
+
+fn write_status(
+    tx: &Tx<'_>,
+    current: &Entity,
+    status: EntityStatus,
+    vetting_status: VettingStatus,
+) -> Result<()> {
+    let now = now_ts();
+    // approved_at: when we first saw it approved (NumHub's document has no such field).
+    let approved_at = match (&current.approved_at, status) {
+        (None, EntityStatus::Approved) => Some(now.clone()),
+        (existing, _) => existing.clone(),
+    };
+    tx.conn.execute(
+        "UPDATE numhub_entities SET status = ?2, vetting_status = ?3, approved_at = ?4, updated_at = ?5
+         WHERE id = ?1",
+        params![
+            current.id,
+            status.as_str(),
+            vetting_status.as_str(),
+            approved_at,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+/// Records the ids NumHub assigned and when it accepted the submission.
+pub fn set_numhub_ids(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    id: &str,
+    numhub_entity_id: &str,
+    numhub_eid: Option<&str>,
+    submitted_at: Option<&str>,
+) -> Result<Entity> {
+    check_len("numhub_entity_id", numhub_entity_id, 100)?;
+    if let Some(eid) = numhub_eid {
+        check_len("numhub_eid", eid, 50)?;
+    }
+    let taken: Option<String> = tx
+        .conn
+        .query_row(
+            "SELECT id FROM numhub_entities WHERE numhub_entity_id = ?1 AND id <> ?2",
+            params![numhub_entity_id, id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(other) = taken {
+        return Err(DbError::Conflict {
+            field: "numhub_entity_id",
+            reason: format!("{numhub_entity_id} already belongs to entity {other}"),
+        });
+    }
+    let changed = tx.conn.execute(
+        "UPDATE numhub_entities SET numhub_entity_id = ?3,
+             numhub_eid = COALESCE(?4, numhub_eid),
+             submitted_at = COALESCE(submitted_at, ?5), updated_at = ?6
+         WHERE id = ?1 AND tenant_id = ?2",
+        params![
+            id,
+            tenant_id,
+            numhub_entity_id,
+            numhub_eid,
+            submitted_at,
+            now_ts()
+        ],
+    )?;
+    if changed == 0 {
+        return Err(DbError::not_found("entity", id));
+    }
+    get(tx, tenant_id, id)
+}
+
+/// Caches NumHub's latest full answer for the entity.
+pub fn set_api_response(tx: &Tx<'_>, tenant_id: i64, id: &str, response: &str) -> Result<()> {
+    check_json("api_response", response)?;
+    let changed = tx.conn.execute(
+        "UPDATE numhub_entities SET api_response = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2",
+        params![id, tenant_id, response, now_ts()],
+    )?;
+    if changed == 0 {
+        return Err(DbError::not_found("entity", id));
+    }
+    Ok(())
+}
+
+/// Sets the local-only attestation level (NumHub's document has no such field).
+pub fn set_attestation_level(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    id: &str,
+    level: Option<AttestationLevel>,
+) -> Result<Entity> {
+    let changed = tx.conn.execute(
+        "UPDATE numhub_entities SET attestation_level = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2",
+        params![id, tenant_id, level.map(AttestationLevel::as_str), now_ts()],
+    )?;
+    if changed == 0 {
+        return Err(DbError::not_found("entity", id));
+    }
+    get(tx, tenant_id, id)
+}

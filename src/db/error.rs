@@ -1,0 +1,63 @@
+//! What the store refuses, and why. Every refusal names the field or the row.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DbError {
+    /// A value failed validation before anything was written.
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+
+    /// A referenced row (tenant, brand, entity…) does not exist for this tenant.
+    #[error("{field}: no {what} with id {id}")]
+    UnknownReference {
+        field: &'static str,
+        what: &'static str,
+        id: String,
+    },
+
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+
+    /// A locally requested status change the seed's status flow does not allow.
+    #[error("status: illegal transition {from} -> {to}")]
+    IllegalTransition { from: String, to: String },
+
+    /// A unique value already taken.
+    #[error("{field}: {reason}")]
+    Conflict { field: &'static str, reason: String },
+
+    #[error("database schema version {found} is newer than this numhubd knows ({known}); the file was not modified: run a numhubd at least as new as the one that wrote it")]
+    SchemaTooNew { found: i64, known: i64 },
+
+    #[error("cannot open database {path}: {reason}")]
+    Open { path: String, reason: String },
+
+    #[error("migration failed: {0}")]
+    Migration(String),
+
+    #[error("commit failed: {reason}")]
+    Commit { reason: String },
+
+    #[error("the store is closed")]
+    Closed,
+
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+impl DbError {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> DbError {
+        DbError::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn not_found(what: &'static str, id: impl ToString) -> DbError {
+        DbError::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! `numhub_identities`: display identities (caller name, call reason, logo, numbers)
+//! of an entity, mapped to NumHub's NumhubIdentityId.
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{
+    brands::validate_e164, check_json, check_len, new_id, now_ts, page_limit, DbError,
+    IdentityStatus, Page, Result, Sql, Tx,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Identity {
+    pub id: String,
+    /// The local entity (`numhub_identities.numhub_entity_id` in the seed).
+    pub entity_id: String,
+    pub numhub_identity_id: String,
+    pub display_name: String,
+    pub call_reason: Option<String>,
+    pub logo_url: Option<String>,
+    pub status: IdentityStatus,
+    pub rich_call_data: Option<Value>,
+    pub phone_numbers: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// An identity as NumHub reports it, or as a local change sets it.
+#[derive(Debug, Clone)]
+pub struct IdentityInput {
+    pub entity_id: String,
+    pub numhub_identity_id: String,
+    pub display_name: String,
+    pub call_reason: Option<String>,
+    pub logo_url: Option<String>,
+    pub status: IdentityStatus,
+    pub rich_call_data: Option<String>,
+    pub phone_numbers: Vec<String>,
+}
+
+impl IdentityInput {
+    fn validate(&self) -> Result<()> {
+        check_len("numhub_identity_id", &self.numhub_identity_id, 100)?;
+        check_len("display_name", &self.display_name, 32)?;
+        if let Some(r) = &self.call_reason {
+            check_len("call_reason", r, 255)?;
+        }
+        if let Some(u) = &self.logo_url {
+            check_len("logo_url", u, 500)?;
+        }
+        if let Some(rcd) = &self.rich_call_data {
+            check_json("rich_call_data", rcd)?;
+        }
+        for n in &self.phone_numbers {
+            validate_e164("phone_numbers", n)?;
+        }
+        Ok(())
+    }
+}
+
+const SELECT: &str =
+    "SELECT i.id, i.numhub_entity_id, i.numhub_identity_id, i.display_name, i.call_reason,
+    i.logo_url, i.status, i.rich_call_data, i.phone_numbers, i.created_at, i.updated_at
+    FROM numhub_identities i JOIN numhub_entities e ON e.id = i.numhub_entity_id";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Identity> {
+    let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+    };
+    let status: String = r.get(6)?;
+    let rcd: Option<String> = r.get(7)?;
+    let numbers: Option<String> = r.get(8)?;
+    Ok(Identity {
+        id: r.get(0)?,
+        entity_id: r.get(1)?,
+        numhub_identity_id: r.get(2)?,
+        display_name: r.get(3)?,
+        call_reason: r.get(4)?,
+        logo_url: r.get(5)?,
+        status: IdentityStatus::parse(&status).map_err(|e| conv(6, Box::new(e)))?,
+        rich_call_data: rcd
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| conv(7, Box::new(e)))?,
+        phone_numbers: numbers
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| conv(8, Box::new(e)))?
+            .unwrap_or_default(),
+        created_at: r.get(9)?,
+        updated_at: r.get(10)?,
+    })
+}
+
+/// Creates the identity or updates it by NumHub's id. The entity must belong to the
+/// tenant. Returns the row and whether anything changed.
+pub fn upsert(tx: &Tx<'_>, tenant_id: i64, input: IdentityInput) -> Result<(Identity, bool)> {
+    input.validate()?;
+    super::entities::get(tx, tenant_id, &input.entity_id).map_err(|_| {
+        DbError::UnknownReference {
+            field: "entity_id",
+            what: "entity of this tenant",
+            id: input.entity_id.clone(),
+        }
+    })?;
+    let numbers = serde_json::Value::from(input.phone_numbers.clone()).to_string();
+    let existing = find_by_numhub_id(tx, tenant_id, &input.numhub_identity_id)?;
+    let now = now_ts();
+    let id = match &existing {
+        Some(found) => {
+            let same = found.entity_id == input.entity_id
+                && found.display_name == input.display_name
+                && found.call_reason == input.call_reason
+                && found.logo_url == input.logo_url
+                && found.status == input.status
+                && found.phone_numbers == input.phone_numbers
+                && found.rich_call_data
+                    == input
+                        .rich_call_data
+                        .as_deref()
+                        .and_then(|s| serde_json::from_str(s).ok());
+            if same {
+                return Ok((found.clone(), false));
+            }
+            tx.conn.execute(
+                "UPDATE numhub_identities SET numhub_entity_id = ?2, display_name = ?3, call_reason = ?4,
+                     logo_url = ?5, status = ?6, rich_call_data = ?7, phone_numbers = ?8, updated_at = ?9
+                 WHERE id = ?1",
+                params![
+                    found.id,
+                    input.entity_id,
+                    input.display_name,
+                    input.call_reason,
+                    input.logo_url,
+                    input.status.as_str(),
+                    input.rich_call_data,
+                    numbers,
+                    now
+                ],
+            )?;
+            found.id.clone()
+        }
+        None => {
+            let id = new_id();
+            tx.conn.execute(
+                "INSERT INTO numhub_identities (id, numhub_entity_id, numhub_identity_id, display_name,
+                     call_reason, logo_url, status, rich_call_data, phone_numbers, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                params![
+                    id,
+                    input.entity_id,
+                    input.numhub_identity_id,
+                    input.display_name,
+                    input.call_reason,
+                    input.logo_url,
+                    input.status.as_str(),
+                    input.rich_call_data,
+                    numbers,
+                    now
+                ],
+            )?;
+            id
+        }
+    };
+    Ok((get(tx, tenant_id, &id)?, true))
+}
+
+pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Identity> {
+    sql.conn
+        .prepare_cached(&format!("{SELECT} WHERE i.id = ?1 AND e.tenant_id = ?2"))?
+        .query_row(params![id, tenant_id], from_row)
+        .optional()?
+        .ok_or_else(|| DbError::not_found("identity", id))
+}
+
+pub fn find_by_numhub_id(
+    sql: &Sql<'_>,
+    tenant_id: i64,
+    numhub_identity_id: &str,
+) -> Result<Option<Identity>> {
+    Ok(sql
+        .conn
+        .prepare_cached(&format!(
+            "{SELECT} WHERE i.numhub_identity_id = ?1 AND e.tenant_id = ?2"
+        ))?
+        .query_row(params![numhub_identity_id, tenant_id], from_row)
+        .optional()?)
+}
+
+/// The tenant's identities (of one entity, if given), oldest first.
+pub fn list(
+    sql: &Sql<'_>,
+    tenant_id: i64,
+    entity_id: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<Identity>> {
+    let limit = page_limit(limit)?;
+    let mut stmt = sql.conn.prepare_cached(&format!(
+        "{SELECT} WHERE e.tenant_id = ?1 AND (?2 IS NULL OR i.numhub_entity_id = ?2) AND i.id > ?3
+         ORDER BY i.id LIMIT ?4"
+    ))?;
+    let rows = stmt
+        .query_map(
+            params![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
+            from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, limit, |i| i.id.clone()))
+}

@@ -1,0 +1,93 @@
+//! Schema migrations: refinery, with the SQL files of `migrations/` embedded in the
+//! binary. Run at every daemon start and by `numhubd migrate`.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use super::{DbError, Result, Sql};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// The newest schema version this binary knows.
+pub fn latest_version() -> i64 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The schema version recorded in the database (0 for a fresh file).
+pub fn schema_version(sql: &Sql<'_>) -> Result<i64> {
+    recorded_version(sql.conn)
+}
+
+fn recorded_version(conn: &Connection) -> Result<i64> {
+    let has_history: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'refinery_schema_history')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_history {
+        return Ok(0);
+    }
+    let v: Option<i64> = conn
+        .query_row(
+            "SELECT MAX(version) FROM refinery_schema_history",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(v.unwrap_or(0))
+}
+
+/// Refuses a file written by a newer numhubd, opening it read-only so that the
+/// refusal itself changes nothing (not even the journal mode).
+pub(super) fn refuse_newer(path: &Path) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
+            DbError::Open {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+    let found = recorded_version(&conn)?;
+    let known = latest_version();
+    if found > known {
+        return Err(DbError::SchemaTooNew { found, known });
+    }
+    Ok(())
+}
+
+/// Applies every migration the file lacks; returns the versions applied.
+pub(super) fn run(conn: &mut Connection) -> Result<Vec<i64>> {
+    let report = embedded::migrations::runner()
+        .run(conn)
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+    let applied: Vec<i64> = report
+        .applied_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .collect();
+    for v in &applied {
+        tracing::info!(version = v, "applied schema migration");
+    }
+    Ok(applied)
+}
+
+/// `numhubd migrate`: opens the file, applies what is missing, closes it.
+pub fn migrate_file(path: &Path) -> Result<Vec<i64>> {
+    refuse_newer(path)?;
+    let mut conn = super::open_connection(path, false, &super::StoreOptions::default())?;
+    let applied = run(&mut conn)?;
+    conn.close().map_err(|(_, e)| DbError::Sqlite(e))?;
+    Ok(applied)
+}

@@ -1,0 +1,276 @@
+//! The store: the one module that touches SQL.
+//!
+//! It owns the SQLite file. All writes go through one writer thread ([`writer`]),
+//! which groups whatever is queued into one transaction (each caller's work in its own
+//! savepoint, so one failure does not undo the others) and acknowledges each caller
+//! after the commit. Reads use a small pool of read-only connections ([`readers`]),
+//! which WAL mode lets run beside the writer.
+//!
+//! Other modules compose table functions inside [`Store::write`] / [`Store::read`]
+//! closures. They receive a [`Tx`] or a [`Sql`], which expose no SQL of their own:
+//! the table modules are the only places that hold statements.
+
+pub mod brands;
+pub mod documents;
+pub mod entities;
+mod enums;
+mod error;
+pub mod identities;
+mod migrate;
+mod readers;
+pub mod sync_logs;
+pub mod tenants;
+mod time;
+pub mod tokens;
+mod writer;
+
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use enums::*;
+pub use error::DbError;
+pub use migrate::{latest_version, migrate_file, schema_version};
+pub use time::{format_ts, now_ts, parse_ts};
+
+/// Result of every store call.
+pub type Result<T, E = DbError> = std::result::Result<T, E>;
+
+/// A read view of the database: a read-only pooled connection, or the writer's
+/// transaction seen through [`Tx`].
+pub struct Sql<'a> {
+    conn: &'a Connection,
+}
+
+/// The writer's open transaction. Only the writer thread creates one.
+pub struct Tx<'a> {
+    sql: Sql<'a>,
+}
+
+impl<'a> Deref for Tx<'a> {
+    type Target = Sql<'a>;
+    fn deref(&self) -> &Sql<'a> {
+        &self.sql
+    }
+}
+
+/// How the store opens its file.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Read-only connections kept for queries.
+    pub readers: usize,
+    /// How long a connection waits on a lock before giving up.
+    pub busy_timeout: std::time::Duration,
+    /// Calls queued for the writer before callers wait (backpressure).
+    pub writer_queue: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            readers: 4,
+            busy_timeout: std::time::Duration::from_secs(5),
+            writer_queue: 4096,
+        }
+    }
+}
+
+/// A handle on the open database. Cheap to clone; every clone shares the writer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: writer::Writer,
+    readers: readers::Readers,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    ///
+    /// A file whose schema is newer than this binary knows is refused before anything
+    /// writes to it.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Store> {
+        migrate::refuse_newer(path)?;
+        let mut conn = open_connection(path, false, &options)?;
+        migrate::run(&mut conn)?;
+        let writer = writer::Writer::start(conn, options.writer_queue)?;
+        let readers = readers::Readers::open(path, &options)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer,
+                readers,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` in the writer's transaction and returns once it is committed.
+    /// An error from `f` rolls back only `f`'s own changes.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
+    {
+        self.inner.writer.submit(f).await
+    }
+
+    /// Queues `f` for the writer without waiting for it (audit rows: the caller must not
+    /// be slowed by them). Failures are logged.
+    pub fn write_detached<F>(&self, what: &'static str, f: F)
+    where
+        F: FnOnce(&Tx<'_>) -> Result<()> + Send + 'static,
+    {
+        self.inner.writer.submit_detached(what, f)
+    }
+
+    /// Runs `f` on a read-only connection.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Sql<'_>) -> Result<T> + Send + 'static,
+    {
+        self.inner.readers.run(f).await
+    }
+
+    /// Finishes every queued write, checkpoints the WAL and closes the writer.
+    /// Later writes fail with [`DbError::Closed`].
+    pub async fn close(&self) -> Result<()> {
+        self.inner.writer.close().await
+    }
+
+    /// `PRAGMA integrity_check`, for operators and tests.
+    pub async fn integrity_check(&self) -> Result<String> {
+        self.read(|sql| {
+            Ok(sql
+                .conn
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        })
+        .await
+    }
+}
+
+fn open_connection(path: &Path, read_only: bool, options: &StoreOptions) -> Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| DbError::Open {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    conn.busy_timeout(options.busy_timeout)?;
+    // WAL lets readers run beside the writer. synchronous=NORMAL: in WAL mode a commit
+    // is atomic and the file never corrupts; a power cut may lose the last commits,
+    // never half of one. Jobs that reach NumHub are idempotent by design (the outbox
+    // looks before re-sending), so losing an acknowledged-but-unsynced commit on power
+    // loss re-runs work rather than corrupting it; FULL would cost an fsync per commit.
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+    }
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// One page of a keyset-paginated list. `next_cursor` is opaque to callers: pass it
+/// back to get the rows after this page; `None` means this was the last page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// The most rows one page returns, whatever the caller asks for.
+pub const MAX_PAGE: u32 = 500;
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` fetched rows: the extra row only tells
+    /// whether another page exists.
+    fn from_rows(mut rows: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = if more {
+            rows.last().map(cursor_of)
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_cursor,
+        }
+    }
+}
+
+fn page_limit(limit: Option<u32>) -> Result<u32> {
+    match limit {
+        None => Ok(100),
+        Some(0) => Err(DbError::invalid("limit", "must be at least 1")),
+        Some(n) if n > MAX_PAGE => Err(DbError::invalid(
+            "limit",
+            format!("must be at most {MAX_PAGE}"),
+        )),
+        Some(n) => Ok(n),
+    }
+}
+
+/// Refuses text longer than its column allows (in characters, as SQLite counts).
+fn check_len(field: &'static str, value: &str, max: usize) -> Result<()> {
+    let n = value.chars().count();
+    if n > max {
+        return Err(DbError::invalid(
+            field,
+            format!("is {n} characters; at most {max} allowed"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_not_blank(field: &'static str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(DbError::invalid(field, "must not be empty"));
+    }
+    Ok(())
+}
+
+/// Refuses text that is not JSON before the column's `json_valid` CHECK would.
+fn check_json(field: &'static str, value: &str) -> Result<()> {
+    serde_json::from_str::<serde_json::Value>(value)
+        .map(|_| ())
+        .map_err(|e| DbError::invalid(field, format!("is not valid JSON: {e}")))
+}
+
+/// A new uuid v7 (time-ordered, so keyset pages by id are pages by age).
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Refuses a tenant id that has no row.
+fn require_tenant(sql: &Sql<'_>, tenant_id: i64) -> Result<()> {
+    let exists: bool = sql.conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)",
+        [tenant_id],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Err(DbError::UnknownReference {
+            field: "tenant_id",
+            what: "tenant",
+            id: tenant_id.to_string(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! `numhub_sync_logs`: one row per HTTP exchange with NumHub. Payloads arrive here
+//! already redacted (the `numhub` module's job); the store only keeps them.
+
+use rusqlite::{params, Row};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{
+    check_json, check_len, new_id, now_ts, page_limit, DbError, Direction, HttpMethod, Page,
+    Result, Sql, Tx,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SyncLog {
+    pub id: String,
+    pub tenant_id: Option<i64>,
+    pub entity_id: Option<String>,
+    pub identity_id: Option<String>,
+    pub endpoint: String,
+    pub method: HttpMethod,
+    pub direction: Direction,
+    pub status_code: Option<i64>,
+    pub request_payload: Option<Value>,
+    pub response_payload: Option<Value>,
+    pub response_time_ms: Option<i64>,
+    pub error_message: Option<String>,
+    pub success: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSyncLog {
+    pub tenant_id: Option<i64>,
+    pub entity_id: Option<String>,
+    pub identity_id: Option<String>,
+    pub endpoint: String,
+    pub method: HttpMethod,
+    pub direction: Direction,
+    pub status_code: Option<u16>,
+    /// Redacted JSON text.
+    pub request_payload: Option<String>,
+    /// Redacted JSON text.
+    pub response_payload: Option<String>,
+    pub response_time_ms: Option<i64>,
+    pub error_message: Option<String>,
+    pub success: bool,
+}
+
+/// Filters of `log.list`. `tenant_id` None means every tenant's and the global rows
+/// (admins only: the RPC edge decides who may ask for that).
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub tenant_id: Option<i64>,
+    pub entity_id: Option<String>,
+    pub identity_id: Option<String>,
+    pub endpoint: Option<String>,
+    pub success: Option<bool>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+pub fn insert(tx: &Tx<'_>, new: NewSyncLog) -> Result<String> {
+    check_len("endpoint", &new.endpoint, 255)?;
+    if new.endpoint.is_empty() {
+        return Err(DbError::invalid("endpoint", "must not be empty"));
+    }
+    if let Some(p) = &new.request_payload {
+        check_json("request_payload", p)?;
+    }
+    if let Some(p) = &new.response_payload {
+        check_json("response_payload", p)?;
+    }
+    if let Some(code) = new.status_code {
+        if !(100..=599).contains(&code) {
+            return Err(DbError::invalid(
+                "status_code",
+                format!("{code} is not an HTTP status"),
+            ));
+        }
+    }
+    let id = new_id();
+    tx.conn
+        .prepare_cached(
+            "INSERT INTO numhub_sync_logs (id, tenant_id, numhub_entity_id, numhub_identity_id, endpoint,
+                 method, direction, status_code, request_payload, response_payload, response_time_ms,
+                 error_message, success, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )?
+        .execute(params![
+            id,
+            new.tenant_id,
+            new.entity_id,
+            new.identity_id,
+            new.endpoint,
+            new.method.as_str(),
+            new.direction.as_str(),
+            new.status_code,
+            new.request_payload,
+            new.response_payload,
+            new.response_time_ms,
+            new.error_message,
+            new.success,
+            now_ts()
+        ])?;
+    Ok(id)
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<SyncLog> {
+    let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+    };
+    let json = |i: usize| -> rusqlite::Result<Option<Value>> {
+        let s: Option<String> = r.get(i)?;
+        s.map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| conv(i, Box::new(e)))
+    };
+    let method: String = r.get(5)?;
+    let direction: String = r.get(6)?;
+    Ok(SyncLog {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        entity_id: r.get(2)?,
+        identity_id: r.get(3)?,
+        endpoint: r.get(4)?,
+        method: HttpMethod::parse(&method).map_err(|e| conv(5, Box::new(e)))?,
+        direction: Direction::parse(&direction).map_err(|e| conv(6, Box::new(e)))?,
+        status_code: r.get(7)?,
+        request_payload: json(8)?,
+        response_payload: json(9)?,
+        response_time_ms: r.get(10)?,
+        error_message: r.get(11)?,
+        success: r.get(12)?,
+        created_at: r.get(13)?,
+    })
+}
+
+/// Newest first; the cursor is the last row's id (uuid v7, so id order is time order).
+pub fn list(
+    sql: &Sql<'_>,
+    filter: &LogFilter,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<SyncLog>> {
+    let limit = page_limit(limit)?;
+    let mut stmt = sql.conn.prepare_cached(
+        "SELECT id, tenant_id, numhub_entity_id, numhub_identity_id, endpoint, method, direction,
+                status_code, request_payload, response_payload, response_time_ms, error_message,
+                success, created_at
+         FROM numhub_sync_logs
+         WHERE (?1 IS NULL OR tenant_id = ?1)
+           AND (?2 IS NULL OR numhub_entity_id = ?2)
+           AND (?3 IS NULL OR numhub_identity_id = ?3)
+           AND (?4 IS NULL OR endpoint = ?4)
+           AND (?5 IS NULL OR success = ?5)
+           AND (?6 IS NULL OR created_at >= ?6)
+           AND (?7 IS NULL OR created_at < ?7)
+           AND (?8 IS NULL OR id < ?8)
+         ORDER BY id DESC LIMIT ?9",
+    )?;
+    let rows = stmt
+        .query_map(
+            params![
+                filter.tenant_id,
+                filter.entity_id,
+                filter.identity_id,
+                filter.endpoint,
+                filter.success,
+                filter.since,
+                filter.until,
+                cursor,
+                limit + 1
+            ],
+            from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, limit, |l| l.id.clone()))
+}
+
+/// Deletes up to `batch` rows older than `before`; returns how many. Small batches
+/// keep each write transaction short, so readers and other writes are not held up.
+pub fn purge_older_than(tx: &Tx<'_>, before: &str, batch: u32) -> Result<usize> {
+    Ok(tx.conn.execute(
+        "DELETE FROM numhub_sync_logs WHERE id IN (
+             SELECT id FROM numhub_sync_logs WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
+        params![before, batch],
+    )?)
+}

@@ -1,0 +1,178 @@
+//! `tenants`: BrandCall's tenants, with the three NumHub columns.
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+
+use super::{check_len, check_not_blank, now_ts, page_limit, Page, Result, Sql, Tx};
+use crate::db::DbError;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tenant {
+    pub id: i64,
+    pub name: String,
+    pub email: Option<String>,
+    pub slug: Option<String>,
+    pub numhub_client_id: Option<String>,
+    pub numhub_osp_id: Option<String>,
+    pub numhub_enabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What a caller may set. The id is BrandCall's own tenant id.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TenantInput {
+    pub id: i64,
+    pub name: String,
+    pub email: Option<String>,
+    pub slug: Option<String>,
+    pub numhub_client_id: Option<String>,
+    pub numhub_osp_id: Option<String>,
+    pub numhub_enabled: Option<bool>,
+}
+
+impl TenantInput {
+    fn validate(&self) -> Result<()> {
+        if self.id <= 0 {
+            return Err(DbError::invalid("id", "must be a positive integer"));
+        }
+        check_not_blank("name", &self.name)?;
+        check_len("name", &self.name, 255)?;
+        if let Some(email) = &self.email {
+            check_len("email", email, 255)?;
+        }
+        if let Some(slug) = &self.slug {
+            check_len("slug", slug, 255)?;
+        }
+        if let Some(client) = &self.numhub_client_id {
+            validate_client_id(client)?;
+        }
+        if let Some(osp) = &self.numhub_osp_id {
+            check_len("numhub_osp_id", osp, 100)?;
+        }
+        Ok(())
+    }
+}
+
+/// NumHub's `client-id` header is an int32: a value that is not one can never be sent.
+pub fn validate_client_id(value: &str) -> Result<i32> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DbError::invalid(
+            "numhub_client_id",
+            format!("{value:?} is not a non-negative int32"),
+        ));
+    }
+    value.parse::<i32>().map_err(|_| {
+        DbError::invalid(
+            "numhub_client_id",
+            format!("{value:?} does not fit NumHub's int32 client-id"),
+        )
+    })
+}
+
+const COLUMNS: &str = "id, name, email, slug, numhub_client_id, numhub_osp_id, numhub_enabled, created_at, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
+    Ok(Tenant {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        email: r.get(2)?,
+        slug: r.get(3)?,
+        numhub_client_id: r.get(4)?,
+        numhub_osp_id: r.get(5)?,
+        numhub_enabled: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+    })
+}
+
+/// Creates the tenant or replaces its fields; `numhub_enabled` keeps its value when
+/// not given.
+pub fn upsert(tx: &Tx<'_>, input: TenantInput) -> Result<Tenant> {
+    input.validate()?;
+    let now = now_ts();
+    if let Some(slug) = &input.slug {
+        let taken: Option<i64> = tx
+            .conn
+            .query_row(
+                "SELECT id FROM tenants WHERE slug = ?1 AND id <> ?2",
+                params![slug, input.id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(other) = taken {
+            return Err(DbError::Conflict {
+                field: "slug",
+                reason: format!("{slug:?} is already used by tenant {other}"),
+            });
+        }
+    }
+    tx.conn.execute(
+        "INSERT INTO tenants (id, name, email, slug, numhub_client_id, numhub_osp_id, numhub_enabled, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?7, 0), ?8, ?8)
+         ON CONFLICT (id) DO UPDATE SET
+            name = excluded.name, email = excluded.email, slug = excluded.slug,
+            numhub_client_id = excluded.numhub_client_id, numhub_osp_id = excluded.numhub_osp_id,
+            numhub_enabled = COALESCE(?7, tenants.numhub_enabled), updated_at = excluded.updated_at",
+        params![
+            input.id,
+            input.name,
+            input.email,
+            input.slug,
+            input.numhub_client_id,
+            input.numhub_osp_id,
+            input.numhub_enabled,
+            now
+        ],
+    )?;
+    get(tx, input.id)
+}
+
+pub fn find(sql: &Sql<'_>, id: i64) -> Result<Option<Tenant>> {
+    Ok(sql
+        .conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM tenants WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+pub fn get(sql: &Sql<'_>, id: i64) -> Result<Tenant> {
+    find(sql, id)?.ok_or_else(|| DbError::not_found("tenant", id))
+}
+
+/// Tenants in id order. `only` limits the list to these ids (a caller's tenants).
+pub fn list(
+    sql: &Sql<'_>,
+    only: Option<&[i64]>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<Tenant>> {
+    let limit = page_limit(limit)?;
+    let after: i64 = match cursor {
+        None => 0,
+        Some(c) => c
+            .parse()
+            .map_err(|_| DbError::invalid("cursor", "not a cursor this list returned"))?,
+    };
+    let only_json = only.map(|ids| serde_json::Value::from(ids.to_vec()).to_string());
+    let mut stmt = sql.conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM tenants WHERE id > ?1
+           AND (?2 IS NULL OR id IN (SELECT value FROM json_each(?2)))
+         ORDER BY id LIMIT ?3"
+    ))?;
+    let rows = stmt
+        .query_map(params![after, only_json, limit + 1], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, limit, |t| t.id.to_string()))
+}
+
+/// Tenants whose changes may be sent to NumHub.
+pub fn list_enabled(sql: &Sql<'_>) -> Result<Vec<Tenant>> {
+    let mut stmt = sql.conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM tenants WHERE numhub_enabled = 1 ORDER BY id"
+    ))?;
+    let rows = stmt
+        .query_map([], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}

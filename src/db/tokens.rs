@@ -1,0 +1,105 @@
+//! `numhub_tokens`: NumHub bearer tokens, stored only as age-armored ciphertext.
+//! Encrypting is the `crypto` module's job; the store refuses anything that is not
+//! ciphertext, so a clear-text token can never reach the file.
+
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use super::{now_ts, DbError, Result, Sql, TokenType, Tx};
+
+const ARMOR_HEADER: &str = "-----BEGIN AGE ENCRYPTED FILE-----";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredToken {
+    pub id: i64,
+    pub tenant_id: Option<i64>,
+    pub token_type: TokenType,
+    /// age ciphertext (armored).
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_at: String,
+    pub scopes: Option<serde_json::Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn require_armor(field: &'static str, value: &str) -> Result<()> {
+    if !value.starts_with(ARMOR_HEADER) {
+        return Err(DbError::invalid(
+            field,
+            "must be age-encrypted (armored); refusing to store a clear-text secret",
+        ));
+    }
+    Ok(())
+}
+
+/// Replaces the access token of the account (`tenant_id` None = the global account).
+pub fn put_access(
+    tx: &Tx<'_>,
+    tenant_id: Option<i64>,
+    access_token_armored: &str,
+    expires_at: &str,
+    scopes: Option<&str>,
+) -> Result<StoredToken> {
+    require_armor("access_token", access_token_armored)?;
+    if let Some(s) = scopes {
+        super::check_json("scopes", s)?;
+    }
+    if let Some(t) = tenant_id {
+        super::require_tenant(tx, t)?;
+    }
+    tx.conn.execute(
+        "DELETE FROM numhub_tokens WHERE tenant_id IS ?1 AND token_type = 'access'",
+        params![tenant_id],
+    )?;
+    tx.conn.execute(
+        "INSERT INTO numhub_tokens (tenant_id, token_type, access_token, expires_at, scopes, created_at, updated_at)
+         VALUES (?1, 'access', ?2, ?3, ?4, ?5, ?5)",
+        params![tenant_id, access_token_armored, expires_at, scopes, now_ts()],
+    )?;
+    get_access(tx, tenant_id)?.ok_or_else(|| DbError::not_found("token", "just written"))
+}
+
+pub fn get_access(sql: &Sql<'_>, tenant_id: Option<i64>) -> Result<Option<StoredToken>> {
+    Ok(sql
+        .conn
+        .prepare_cached(
+            "SELECT id, tenant_id, token_type, access_token, refresh_token, expires_at, scopes, created_at, updated_at
+             FROM numhub_tokens WHERE tenant_id IS ?1 AND token_type = 'access'
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![tenant_id], |r| {
+            let kind: String = r.get(2)?;
+            let scopes: Option<String> = r.get(6)?;
+            Ok(StoredToken {
+                id: r.get(0)?,
+                tenant_id: r.get(1)?,
+                token_type: TokenType::parse(&kind).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+                })?,
+                access_token: r.get(3)?,
+                refresh_token: r.get(4)?,
+                expires_at: r.get(5)?,
+                scopes: scopes.and_then(|s| serde_json::from_str(&s).ok()),
+                created_at: r.get(7)?,
+                updated_at: r.get(8)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Drops the account's token (after a 401, or when its credentials change).
+pub fn delete(tx: &Tx<'_>, tenant_id: Option<i64>) -> Result<usize> {
+    Ok(tx.conn.execute(
+        "DELETE FROM numhub_tokens WHERE tenant_id IS ?1",
+        params![tenant_id],
+    )?)
+}
+
+/// Deletes tokens that expired before `now`; returns how many.
+pub fn delete_expired(tx: &Tx<'_>, now: &str) -> Result<usize> {
+    Ok(tx.conn.execute(
+        "DELETE FROM numhub_tokens WHERE expires_at < ?1",
+        params![now],
+    )?)
+}

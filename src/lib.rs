@@ -1,0 +1,13 @@
+//! numhubd: keeps a SQLite replica of a BrandCall platform's NumHub BrandControl state,
+//! serves it to co-located apps over a Unix socket, and syncs it with NumHub.
+//!
+//! Modules, each owning one concern:
+//! - [`config`]: the TOML config file, `NUMHUBD_*` overrides, validation.
+//! - [`db`]: the SQLite file — migrations, the single writer, read pool, every SQL statement.
+//! - [`daemon`]: wiring, signals (SIGTERM/SIGINT/SIGHUP), systemd notify and watchdog, logging.
+//! - [`exit`]: process exit codes shared by both binaries.
+
+pub mod config;
+pub mod daemon;
+pub mod db;
+pub mod exit;
