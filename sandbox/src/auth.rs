@@ -1,0 +1,176 @@
+//! The gate every `/api/v1` route passes: counting, faults, the Bearer token, the rate
+//! limit, the `client-id` and `X-Auth-Scheme` headers, and the `requests-remaining`
+//! header on every answer.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::faults::Before;
+use crate::server::ConnCtl;
+use crate::state::{Caller, Shared};
+use crate::Break;
+
+pub const TOKEN_ROUTE: &str = "/api/v1/authorize/token";
+const CREATE_ROUTE: &str = "/api/v1/application";
+
+pub async fn gate(
+    State(sh): State<Arc<Shared>>,
+    matched: MatchedPath,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let template = matched.as_str().to_owned();
+    let is_create = req.method() == Method::POST && template == CREATE_ROUTE;
+    let is_token = template == TOKEN_ROUTE;
+    sh.counters()
+        .routes
+        .entry(format!("{} {}", req.method(), template))
+        .and_modify(|n| *n += 1)
+        .or_insert(1);
+
+    let draw = sh.faults.draw();
+    if draw.latency_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(draw.latency_ms)).await;
+    }
+    let conn = req.extensions().get::<Arc<ConnCtl>>().cloned();
+    match draw.before {
+        Before::None => {}
+        Before::Status500 => {
+            sh.counters().faults_injected += 1;
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        Before::Status503 => {
+            sh.counters().faults_injected += 1;
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+        Before::Reset => {
+            if let Some(conn) = conn {
+                sh.counters().faults_injected += 1;
+                conn.reset();
+                return std::future::pending().await;
+            }
+        }
+    }
+
+    let (account, caller) = if is_token {
+        sh.counters().token_requests += 1;
+        (token_email(req.uri().query()), None)
+    } else {
+        match bearer_user(&sh, req.headers()) {
+            Some((user, email)) => (email.clone(), Some((user, email))),
+            None => {
+                sh.counters().unauthorized_401 += 1;
+                return with_remaining(ApiError::Unauthorized.into_response(), sh.rate.full());
+            }
+        }
+    };
+    let remaining = match sh.rate.hit(&account) {
+        Ok(r) => r,
+        Err(()) => {
+            sh.counters().rate_limited_429 += 1;
+            return with_remaining(ApiError::TooManyRequests.into_response(), 0);
+        }
+    };
+    if let Some((user, email)) = caller {
+        match check_headers(&sh, req.headers(), user) {
+            Ok(client_id) => {
+                req.extensions_mut().insert(Caller {
+                    user,
+                    email,
+                    client_id,
+                });
+            }
+            Err(e) => return with_remaining(e.into_response(), remaining),
+        }
+    }
+
+    let resp = next.run(req).await;
+    if is_create && draw.reset_after_create && resp.status() == StatusCode::OK {
+        if let Some(conn) = conn {
+            sh.counters().faults_injected += 1;
+            conn.reset();
+            return std::future::pending().await;
+        }
+    }
+    with_remaining(resp, remaining)
+}
+
+fn with_remaining(mut resp: Response, remaining: u32) -> Response {
+    resp.headers_mut()
+        .insert("requests-remaining", HeaderValue::from(remaining));
+    resp
+}
+
+/// The token call is counted against the account it names; without an Email, against "".
+fn token_email(query: Option<&str>) -> String {
+    let Some(q) = query else {
+        return String::new();
+    };
+    for (k, v) in form_pairs(q) {
+        if k.eq_ignore_ascii_case("Email") {
+            return v.to_ascii_lowercase();
+        }
+    }
+    String::new()
+}
+
+pub fn form_pairs(q: &str) -> Vec<(String, String)> {
+    serde_urlencoded_pairs(q)
+}
+
+fn serde_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{q}").parse().unwrap_or_default(),
+    )
+    .map(|axum::extract::Query(v)| v)
+    .unwrap_or_default()
+}
+
+fn bearer_user(sh: &Shared, headers: &HeaderMap) -> Option<(usize, String)> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let now = sh.now();
+    let store = sh.store();
+    let user = store.resolve_token(token.trim(), now)?;
+    let email = store.users.get(user)?.email.to_ascii_lowercase();
+    Some((user, email))
+}
+
+fn check_headers(sh: &Shared, headers: &HeaderMap, user: usize) -> Result<i32, ApiError> {
+    if let Some(scheme) = headers.get("x-auth-scheme") {
+        match scheme.to_str() {
+            Ok("ATLAASROPG") | Ok("ATLAASAACG") => {}
+            _ => {
+                return Err(ApiError::bad(
+                    "X-Auth-Scheme must be ATLAASROPG or ATLAASAACG, or absent",
+                ))
+            }
+        }
+    }
+    let client_id = headers
+        .get("client-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .ok_or_else(|| ApiError::bad("client-id header is required and must be an int32"))?;
+    if sh.config.conformance_break == Some(Break::SkipClientIdCheck) {
+        return Ok(client_id);
+    }
+    let store = sh.store();
+    let allowed = store
+        .users
+        .get(user)
+        .is_some_and(|u| u.clients.iter().any(|c| c.client_id == client_id));
+    if allowed {
+        Ok(client_id)
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}

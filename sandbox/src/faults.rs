@@ -1,0 +1,101 @@
+//! Faults on demand, drawn from a seeded generator so a run with the same seed and the
+//! same request order repeats exactly.
+
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// Fault settings. `Faults::default()` (or `{}` over HTTP) injects nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    pub seed: u64,
+    /// Probability of answering 500 (no body) instead of handling the request.
+    pub p500: f64,
+    /// Probability of answering 503 (no body).
+    pub p503: f64,
+    /// Probability of resetting the connection before answering.
+    pub p_reset: f64,
+    /// `POST /api/v1/application` only: probability of resetting the connection after the
+    /// entity was created, so the client cannot tell the create happened.
+    pub p_reset_after_create: f64,
+    /// Added to every `/api/v1` request before it is handled.
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Before {
+    None,
+    Status500,
+    Status503,
+    Reset,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Draw {
+    pub before: Before,
+    pub reset_after_create: bool,
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct FaultState {
+    inner: Mutex<(Faults, SplitMix64)>,
+}
+
+impl FaultState {
+    pub fn set(&self, faults: Faults) {
+        let mut g = lock(&self.inner);
+        let rng = SplitMix64(faults.seed);
+        *g = (faults, rng);
+    }
+
+    pub fn get(&self) -> Faults {
+        lock(&self.inner).0.clone()
+    }
+
+    /// Always draws two numbers, whatever the route, so the sequence a seed gives does not
+    /// depend on which routes were called.
+    pub fn draw(&self) -> Draw {
+        let mut g = lock(&self.inner);
+        let (faults, rng) = &mut *g;
+        let a = rng.next_f64();
+        let b = rng.next_f64();
+        let before = if a < faults.p500 {
+            Before::Status500
+        } else if a < faults.p500 + faults.p503 {
+            Before::Status503
+        } else if a < faults.p500 + faults.p503 + faults.p_reset {
+            Before::Reset
+        } else {
+            Before::None
+        };
+        Draw {
+            before,
+            reset_after_create: b < faults.p_reset_after_create,
+            latency_ms: faults.latency_ms,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// SplitMix64: tiny, seedable, good enough for fault dice.
+#[derive(Debug, Default)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
