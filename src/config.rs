@@ -27,7 +27,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration, with every path already resolved.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub database: DatabaseConfig,
@@ -93,20 +93,6 @@ pub struct LogConfig {
 pub struct DaemonConfig {
     /// How long shutdown waits for tasks to finish before it stops anyway.
     pub shutdown_timeout_secs: u64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            database: DatabaseConfig::default(),
-            rpc: RpcConfig::default(),
-            numhub: NumhubConfig::default(),
-            drop: DropConfig::default(),
-            crypto: CryptoConfig::default(),
-            log: LogConfig::default(),
-            daemon: DaemonConfig::default(),
-        }
-    }
 }
 
 impl Default for DatabaseConfig {

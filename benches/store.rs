@@ -1,0 +1,264 @@
+//! Store benchmark (a bench binary, not a timed test): `cargo bench --bench store`.
+//!
+//! 1. The ceiling: a bare rusqlite loop inserting N audit rows in one transaction.
+//! 2. The writer: the same N rows through `Store::write` from 16 concurrent
+//!    submitters, each awaiting its commit acknowledgement, while a reader task keeps
+//!    querying; reports the readers' query rate beside it.
+//! 3. Keyset-paged listing of 100,000 entities, first and last pages timed.
+//!
+//! `BENCH_ROWS` changes N (default 200,000).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use numhubd::db::{
+    entities, sync_logs, tenants, Direction, EntityType, HttpMethod, Store, StoreOptions,
+};
+
+const SUBMITTERS: usize = 16;
+const REQUEST: &str = r#"{"method":"POST","path":"/api/v1/application","body":{"businessEntityDetails":{"legalBusinessName":"Acme"},"status":"Submit"}}"#;
+const RESPONSE: &str =
+    r#"{"numhubEntityId":"6f1c1d52-8c43-4a53-9d9a-2a1b1e0c0f01","applicationId":"A-1","eid":null}"#;
+
+fn row() -> sync_logs::NewSyncLog {
+    sync_logs::NewSyncLog {
+        tenant_id: Some(1),
+        entity_id: None,
+        identity_id: None,
+        endpoint: "/api/v1/application".into(),
+        method: HttpMethod::Post,
+        direction: Direction::Outbound,
+        status_code: Some(200),
+        request_payload: Some(REQUEST.into()),
+        response_payload: Some(RESPONSE.into()),
+        response_time_ms: Some(42),
+        error_message: None,
+        success: true,
+    }
+}
+
+fn fresh(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    numhubd::db::migrate_file(&path).expect("migrate");
+    let c = rusqlite::Connection::open(&path).expect("open");
+    c.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         INSERT INTO tenants (id, name, created_at, updated_at) VALUES (1, 'bench', 'x', 'x');",
+    )
+    .expect("tenant");
+    path
+}
+
+/// The ceiling: one connection, one transaction, one prepared statement.
+fn bare_loop(dir: &std::path::Path, n: usize) -> f64 {
+    let path = fresh(dir, "bare.db");
+    let mut c = rusqlite::Connection::open(&path).expect("open");
+    c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .expect("pragmas");
+    let start = Instant::now();
+    let tx = c.transaction().expect("tx");
+    {
+        let mut stmt = tx
+            .prepare(
+                "INSERT INTO numhub_sync_logs (id, tenant_id, numhub_entity_id, numhub_identity_id, endpoint,
+                     method, direction, status_code, request_payload, response_payload, response_time_ms,
+                     error_message, success, created_at)
+                 VALUES (?1, ?2, NULL, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10, ?11)",
+            )
+            .expect("prepare");
+        for _ in 0..n {
+            let r = row();
+            stmt.execute(rusqlite::params![
+                uuid::Uuid::now_v7().to_string(),
+                r.tenant_id,
+                r.endpoint,
+                r.method.as_str(),
+                r.direction.as_str(),
+                r.status_code,
+                r.request_payload,
+                r.response_payload,
+                r.response_time_ms,
+                r.success,
+                numhubd::db::now_ts()
+            ])
+            .expect("insert");
+        }
+    }
+    tx.commit().expect("commit");
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Rows/s through the writer, and reader queries/s meanwhile.
+async fn through_writer(dir: &std::path::Path, n: usize) -> (f64, f64, u64) {
+    let path = fresh(dir, "writer.db");
+    let store = Store::open(&path, StoreOptions::default()).expect("open");
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    let reader = {
+        let (store, stop, reads) = (store.clone(), stop.clone(), reads.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let filter = sync_logs::LogFilter {
+                    tenant_id: Some(1),
+                    ..Default::default()
+                };
+                store
+                    .read(move |sql| sync_logs::list(sql, &filter, None, Some(20)))
+                    .await
+                    .expect("read");
+                reads.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let start = Instant::now();
+    let per = n / SUBMITTERS;
+    let mut tasks = Vec::new();
+    for _ in 0..SUBMITTERS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..per {
+                store
+                    .write(|tx| sync_logs::insert(tx, row()))
+                    .await
+                    .expect("write");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join");
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    reader.await.expect("reader");
+    store.close().await.expect("close");
+    let total_reads = reads.load(Ordering::Relaxed);
+    (
+        (per * SUBMITTERS) as f64 / elapsed,
+        total_reads as f64 / elapsed,
+        total_reads,
+    )
+}
+
+async fn paged_listing(dir: &std::path::Path) {
+    const ENTITIES: usize = 100_000;
+    let path = dir.join("entities.db");
+    let store = Store::open(&path, StoreOptions::default()).expect("open");
+    store
+        .write(|tx| {
+            tenants::upsert(
+                tx,
+                tenants::TenantInput {
+                    id: 1,
+                    name: "bench".into(),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .expect("tenant");
+    let seed_start = Instant::now();
+    for chunk in 0..(ENTITIES / 10_000) {
+        store
+            .write(move |tx| {
+                for i in 0..10_000 {
+                    entities::create(
+                        tx,
+                        entities::NewEntity {
+                            tenant_id: 1,
+                            brand_id: None,
+                            entity_type: EntityType::Enterprise,
+                            company_name: format!("Company {}", chunk * 10_000 + i),
+                            submit: i % 2 == 0,
+                            attestation_level: None,
+                        },
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+            .expect("seed");
+    }
+    println!(
+        "seeded {ENTITIES} entities in {:.2} s",
+        seed_start.elapsed().as_secs_f64()
+    );
+    let mut cursor: Option<String> = None;
+    let mut pages = Vec::new();
+    let start = Instant::now();
+    let mut rows = 0;
+    loop {
+        let c = cursor.clone();
+        let t = Instant::now();
+        let page = store
+            .read(move |sql| entities::list(sql, 1, None, c.as_deref(), Some(100)))
+            .await
+            .expect("page");
+        pages.push(t.elapsed());
+        rows += page.items.len();
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let total = start.elapsed();
+    assert_eq!(rows, ENTITIES);
+    let mut sorted = pages.clone();
+    sorted.sort();
+    let p = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q) as usize];
+    println!(
+        "keyset listing, {ENTITIES} entities in pages of 100: {} pages in {:.2} s ({:.0} rows/s); \
+         page latency p50 {:?}, p99 {:?}; first page {:?}, last page {:?}",
+        pages.len(),
+        total.as_secs_f64(),
+        rows as f64 / total.as_secs_f64(),
+        p(0.5),
+        p(0.99),
+        pages[0],
+        pages[pages.len() - 1]
+    );
+    // With a status filter (the seed's (tenant_id, status) index).
+    let t = Instant::now();
+    let page = store
+        .read(|sql| {
+            entities::list(
+                sql,
+                1,
+                Some(numhubd::db::EntityStatus::Submitted),
+                None,
+                Some(100),
+            )
+        })
+        .await
+        .expect("filtered");
+    println!(
+        "first page filtered by status: {} rows in {:?}",
+        page.items.len(),
+        t.elapsed()
+    );
+    store.close().await.expect("close");
+}
+
+fn main() {
+    let n: usize = std::env::var("BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    let ceiling = bare_loop(dir.path(), n);
+    let (writer, reads_per_s, reads) = rt.block_on(through_writer(dir.path(), n));
+    println!("audit-row inserts, {n} rows:");
+    println!("  ceiling (bare rusqlite, one transaction): {ceiling:>10.0} rows/s");
+    println!(
+        "  store writer, {SUBMITTERS} submitters awaiting commit: {writer:>10.0} rows/s = {:.2} x ceiling (goal >= 0.5)",
+        writer / ceiling
+    );
+    println!("  readers meanwhile: {reads} queries ({reads_per_s:.0}/s, 20-row log pages)");
+    rt.block_on(paged_listing(dir.path()));
+    let _ = Duration::ZERO;
+}

@@ -1,0 +1,149 @@
+//! The real `numhubd` binary: readiness over the sd_notify protocol, clean shutdown
+//! on SIGTERM, live reload on SIGHUP, the watchdog, and exit 78 on a bad config.
+
+use rusqlite::Connection;
+
+use super::support::{base_config, run_numhubd, start_daemon, wait_until, TIMEOUT};
+
+#[test]
+fn sigterm_stops_cleanly_with_the_database_intact() {
+    let mut d = start_daemon(&base_config("info"), &[]);
+    assert!(d.db_path().exists());
+    d.signal(libc::SIGTERM);
+    let status = d.wait_exit();
+    assert_eq!(status.code(), Some(0), "stderr:\n{}", d.stderr());
+    let conn = Connection::open(d.db_path()).expect("open");
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
+    assert_eq!(ok, "ok");
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE 'numhub_%'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("tables");
+    assert_eq!(tables, 5);
+    assert!(d.stderr().contains("numhubd stopped"), "{}", d.stderr());
+}
+
+#[test]
+fn sigint_stops_cleanly_too() {
+    let mut d = start_daemon(&base_config("info"), &[]);
+    d.signal(libc::SIGINT);
+    assert_eq!(d.wait_exit().code(), Some(0), "stderr:\n{}", d.stderr());
+}
+
+#[test]
+fn sighup_applies_a_new_log_filter_and_refuses_an_invalid_edit() {
+    let mut d = start_daemon(&base_config("info"), &[]);
+    assert!(
+        !d.stderr().contains("DEBUG"),
+        "debug lines before the reload"
+    );
+
+    std::fs::write(d.config_path(), base_config("debug")).expect("edit");
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(TIMEOUT, || d.stderr().contains("log filter in effect")),
+        "the new filter did not take effect:\n{}",
+        d.stderr()
+    );
+    assert!(d.stderr().contains("DEBUG"));
+    d.wait_notify("READY=1");
+
+    // An invalid edit is refused; the daemon keeps running with the old config.
+    std::fs::write(
+        d.config_path(),
+        format!("{}\n[log]\nfiltr = 1\n", base_config("debug")),
+    )
+    .expect("bad edit");
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(TIMEOUT, || d.stderr().contains("config reload refused")),
+        "{}",
+        d.stderr()
+    );
+    assert!(d.is_running());
+
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit().code(), Some(0), "stderr:\n{}", d.stderr());
+}
+
+#[test]
+fn the_watchdog_is_pinged_when_systemd_asks_for_it() {
+    let mut d = start_daemon(&base_config("info"), &[("WATCHDOG_USEC", "200000")]);
+    d.wait_notify("WATCHDOG=1");
+    d.wait_notify("WATCHDOG=1");
+    d.signal(libc::SIGTERM);
+    let stopping = d.wait_notify("STOPPING=1");
+    assert!(stopping.contains("STOPPING=1"));
+    assert_eq!(d.wait_exit().code(), Some(0));
+}
+
+fn assert_config_error(config: Option<&str>, must_name: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("numhubd.toml");
+    if let Some(text) = config {
+        std::fs::write(&path, text).expect("write");
+    }
+    let path = path.to_string_lossy().to_string();
+    for cmd in ["serve", "check-config"] {
+        let (code, stderr) = run_numhubd(&[cmd, "--config", &path]);
+        assert_eq!(code, 78, "{cmd}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{cmd}: want one line, got:\n{stderr}");
+        assert!(
+            lines[0].contains(must_name),
+            "{cmd}: {stderr} does not name {must_name}"
+        );
+    }
+    assert!(
+        !dir.path().join("numhubd.db").exists(),
+        "a bad config started something"
+    );
+}
+
+#[test]
+fn an_unknown_key_stops_the_daemon_with_exit_78_naming_it() {
+    assert_config_error(Some("[database]\npth = \"x.db\"\n"), "database.pth");
+}
+
+#[test]
+fn a_wrong_type_stops_the_daemon_with_exit_78_naming_the_key() {
+    assert_config_error(Some("[database]\nreaders = \"four\"\n"), "database.readers");
+}
+
+#[test]
+fn an_unreadable_config_stops_the_daemon_with_exit_78_naming_the_file() {
+    assert_config_error(None, "numhubd.toml");
+}
+
+#[test]
+fn check_config_accepts_the_packaged_example() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/numhubd.toml");
+    let (code, stderr) = run_numhubd(&["check-config", "--config", example]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn migrate_creates_the_schema_and_refuses_a_newer_one_with_exit_65() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("numhubd.toml");
+    std::fs::write(&cfg, "[database]\npath = \"m.db\"\n").expect("write");
+    let cfg = cfg.to_string_lossy().to_string();
+    let (code, stderr) = run_numhubd(&["migrate", "--config", &cfg]);
+    assert_eq!(code, 0, "{stderr}");
+    let db = dir.path().join("m.db");
+    Connection::open(&db)
+        .expect("open")
+        .execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (9999, 'future', 'x', '0')",
+            [],
+        )
+        .expect("future");
+    let (code, stderr) = run_numhubd(&["migrate", "--config", &cfg]);
+    assert_eq!(code, 65, "{stderr}");
+    assert!(stderr.contains("newer"), "{stderr}");
+}

@@ -1,0 +1,9 @@
+//! numhubd's integration tests: one binary, so the suite links once.
+//! Everything here uses real parts — real SQLite files, the real daemon binary,
+//! real signals and the real sd_notify protocol on a real datagram socket.
+
+mod daemon;
+mod schema;
+mod store;
+mod support;
+mod unit;

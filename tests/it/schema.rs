@@ -1,0 +1,694 @@
+//! The migrated schema against the seed design, with the expectations parsed from
+//! `../shared/seed/NUMHUB-DATABASE-SCHEMA.md` at test time (not copied from our
+//! migrations). Documented deviations are listed here, each with its reason.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use numhubd::db;
+
+use super::support::seed_document;
+
+/// One column as the seed describes it.
+#[derive(Debug, Clone)]
+struct SeedColumn {
+    table: String,
+    name: String,
+    /// The seed's type, lower-case: bigint, varchar(100), uuid, json, timestamp…
+    ty: String,
+    /// The constraints cell (full definitions) or the ER key marks (PK/FK/UK).
+    constraints: String,
+    /// `a|b|c` values from the ER diagram comment, when it lists them.
+    enum_values: Vec<String>,
+    /// Whether the column comes from a full table definition (nullability is stated).
+    defined: bool,
+}
+
+#[derive(Debug, Clone)]
+struct SeedIndex {
+    table: String,
+    columns: Vec<String>,
+    unique: bool,
+}
+
+/// Where our schema knowingly differs from the seed, and why.
+const NULLABLE_DEVIATIONS: &[(&str, &str, &str)] = &[(
+    "numhub_entities",
+    "numhub_entity_id",
+    "NULL until NumHub assigns it: applications are accepted while NumHub is unreachable",
+)];
+
+/// Columns we made NOT NULL where the seed leaves nullability unstated.
+const NOT_NULL_TIGHTENED: &[(&str, &str)] = &[
+    ("*", "created_at"),           // set by the store on every insert
+    ("*", "updated_at"),           // set by the store on every write
+    ("tenants", "numhub_enabled"), // a flag with a default is never unknown
+];
+
+/// Enumerations we extended.
+const ENUM_EXTENSIONS: &[(&str, &str, &str, &str)] = &[(
+    "numhub_documents",
+    "document_type",
+    "logo",
+    "NumHub's DocumentType has LOGO (BMP only); the seed's values have no place for it",
+)];
+
+fn parse_seed(doc: &str) -> (Vec<SeedColumn>, Vec<SeedIndex>) {
+    let er = parse_er_diagram(doc);
+    let mut columns = Vec::new();
+    let mut indexes = Vec::new();
+    let mut table: Option<String> = None;
+    let mut in_indexes = false;
+    for line in doc.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("### ") {
+            // "### 1. `numhub_tokens` - ..." or "### 6. `tenants` Table Additions"
+            table = rest.split('`').nth(1).map(str::to_string);
+            in_indexes = false;
+            continue;
+        }
+        if t.starts_with("## ") {
+            table = None;
+            continue;
+        }
+        let Some(current) = &table else { continue };
+        if t.starts_with("**Indexes:**") {
+            in_indexes = true;
+            continue;
+        }
+        if t.starts_with("**") {
+            in_indexes = false;
+        }
+        if in_indexes {
+            if let Some(item) = t.strip_prefix("- `") {
+                let (cols, rest) = item.split_once('`').expect("index bullet");
+                indexes.push(SeedIndex {
+                    table: current.clone(),
+                    columns: cols.split(',').map(|c| c.trim().to_string()).collect(),
+                    unique: rest.contains("unique"),
+                });
+            }
+            continue;
+        }
+        if t.starts_with("| `") {
+            let cells: Vec<&str> = t.trim_matches('|').split('|').map(str::trim).collect();
+            let name = cells[0].trim_matches('`').to_string();
+            let enum_values = er
+                .get(&(current.clone(), name.clone()))
+                .map(|c| c.enum_values.clone())
+                .unwrap_or_default();
+            columns.push(SeedColumn {
+                table: current.clone(),
+                name,
+                ty: cells[1].to_lowercase(),
+                constraints: cells[2].to_lowercase(),
+                enum_values,
+                defined: true,
+            });
+        }
+    }
+    // Tables (or columns) the seed only shows in its ER diagram: tenants' base
+    // columns and brands.
+    for ((tbl, name), col) in &er {
+        if !columns.iter().any(|c| &c.table == tbl && &c.name == name)
+            && !columns
+                .iter()
+                .any(|c| &c.table == tbl && c.defined && tbl != "tenants")
+        {
+            columns.push(col.clone());
+        }
+    }
+    (columns, indexes)
+}
+
+/// `erDiagram` blocks: `type name [PK|FK|UK] ["comment"]`; `timestamps created_at`
+/// means created_at and updated_at (Laravel's timestamps()).
+fn parse_er_diagram(doc: &str) -> BTreeMap<(String, String), SeedColumn> {
+    let mut out = BTreeMap::new();
+    let mut table: Option<String> = None;
+    for line in doc.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_suffix(" {") {
+            table = Some(name.trim().to_string());
+            continue;
+        }
+        if t == "}" {
+            table = None;
+            continue;
+        }
+        let Some(tbl) = &table else { continue };
+        let (decl, comment) = match t.split_once('"') {
+            Some((d, c)) => (d.trim(), c.trim_end_matches('"')),
+            None => (t, ""),
+        };
+        let words: Vec<&str> = decl.split_whitespace().collect();
+        if words.len() < 2 {
+            continue;
+        }
+        let ty = words[0].to_lowercase();
+        let marks = words[2..].join(" ").to_lowercase();
+        let enum_values: Vec<String> = if comment.contains('|') && !comment.contains(' ') {
+            comment.split('|').map(str::to_string).collect()
+        } else if let Some(first) = comment
+            .split_whitespace()
+            .next()
+            .filter(|w| w.contains('|'))
+        {
+            first.split('|').map(str::to_string).collect()
+        } else {
+            Vec::new()
+        };
+        let names: Vec<&str> = if ty == "timestamps" {
+            vec!["created_at", "updated_at"]
+        } else {
+            vec![words[1]]
+        };
+        for name in names {
+            let ty = if ty == "timestamps" {
+                "timestamp".to_string()
+            } else {
+                ty.clone()
+            };
+            out.insert(
+                (tbl.clone(), name.to_string()),
+                SeedColumn {
+                    table: tbl.clone(),
+                    name: name.to_string(),
+                    ty,
+                    constraints: format!("{marks} {}", comment.to_lowercase()),
+                    enum_values: enum_values.clone(),
+                    defined: false,
+                },
+            );
+        }
+    }
+    out
+}
+
+/// The seed's SQL types onto SQLite's STRICT storage classes.
+fn storage_class(seed_type: &str) -> &'static str {
+    let base = seed_type.split('(').next().unwrap_or(seed_type);
+    match base {
+        "bigint" | "int" | "integer" | "smallint" | "boolean" => "INTEGER",
+        "varchar" | "char" | "text" | "string" | "uuid" | "json" | "timestamp" => "TEXT",
+        other => panic!("the seed uses a type this test does not map: {other}"),
+    }
+}
+
+/// What a foreign key column points at, by the seed's naming and relationships.
+fn fk_target(table: &str, column: &str) -> &'static str {
+    match column {
+        "tenant_id" => "tenants",
+        "brand_id" => "brands",
+        "local_document_id" => "documents",
+        // In the seed's child tables these hold the local uuid of the parent.
+        "numhub_entity_id" => "numhub_entities",
+        "numhub_identity_id" => "numhub_identities",
+        _ => panic!("no known target for FK {table}.{column}"),
+    }
+}
+
+fn fresh_db() -> (tempfile::TempDir, Connection) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("schema.db");
+    db::migrate_file(&path).expect("migrate");
+    let conn = Connection::open(&path).expect("open");
+    (dir, conn)
+}
+
+struct ColumnInfo {
+    ty: String,
+    notnull: bool,
+    default: Option<String>,
+    pk: bool,
+}
+
+fn table_info(conn: &Connection, table: &str) -> BTreeMap<String, ColumnInfo> {
+    let mut stmt = conn
+        .prepare("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1)")
+        .expect("pragma");
+    stmt.query_map([table], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            ColumnInfo {
+                ty: r.get(1)?,
+                notnull: r.get(2)?,
+                default: r.get(3)?,
+                pk: r.get::<_, i64>(4)? > 0,
+            },
+        ))
+    })
+    .expect("query")
+    .collect::<Result<_, _>>()
+    .expect("rows")
+}
+
+fn table_sql(conn: &Connection, table: &str) -> String {
+    conn.query_row(
+        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        [table],
+        |r| r.get(0),
+    )
+    .unwrap_or_else(|_| panic!("table {table} missing"))
+}
+
+/// Every index of `table` as (columns, unique), including constraint autoindexes.
+fn indexes(conn: &Connection, table: &str) -> Vec<(Vec<String>, bool)> {
+    let mut stmt = conn
+        .prepare("SELECT name, \"unique\" FROM pragma_index_list(?1)")
+        .expect("index_list");
+    let list: Vec<(String, bool)> = stmt
+        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("q")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    list.into_iter()
+        .map(|(name, unique)| {
+            let mut s = conn
+                .prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")
+                .expect("index_info");
+            let cols: Vec<String> = s
+                .query_map([&name], |r| r.get(0))
+                .expect("q")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            (cols, unique)
+        })
+        .collect()
+}
+
+fn foreign_keys(conn: &Connection, table: &str) -> Vec<(String, String, String)> {
+    let mut stmt = conn
+        .prepare("SELECT \"from\", \"table\", on_delete FROM pragma_foreign_key_list(?1)")
+        .expect("fk list");
+    stmt.query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("q")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// The values of `column IN (...)` in the table's SQL.
+fn check_in_values(sql: &str, column: &str) -> Option<BTreeSet<String>> {
+    let needle = format!("{column} IN (");
+    let start = sql.find(&needle)? + needle.len();
+    let end = start + sql[start..].find(')')?;
+    Some(
+        sql[start..end]
+            .split(',')
+            .map(|v| v.trim().trim_matches('\'').to_string())
+            .collect(),
+    )
+}
+
+#[test]
+fn the_seed_parses_into_every_table_it_describes() {
+    let (columns, indexes) = parse_seed(&seed_document());
+    let tables: BTreeSet<&str> = columns.iter().map(|c| c.table.as_str()).collect();
+    for t in [
+        "tenants",
+        "brands",
+        "numhub_tokens",
+        "numhub_entities",
+        "numhub_identities",
+        "numhub_documents",
+        "numhub_sync_logs",
+    ] {
+        assert!(
+            tables.contains(t),
+            "parser found no columns for {t}: {tables:?}"
+        );
+    }
+    assert!(
+        columns.len() > 60,
+        "too few columns parsed: {}",
+        columns.len()
+    );
+    assert!(
+        indexes.len() >= 11,
+        "too few indexes parsed: {}",
+        indexes.len()
+    );
+    let status = columns
+        .iter()
+        .find(|c| c.table == "numhub_entities" && c.name == "status")
+        .expect("entities.status");
+    assert_eq!(status.enum_values.len(), 5, "{status:?}");
+}
+
+#[test]
+fn every_seed_column_exists_with_its_type_nullability_default_and_checks() {
+    let (columns, _) = parse_seed(&seed_document());
+    let (_dir, conn) = fresh_db();
+    let mut failures = Vec::new();
+    for col in &columns {
+        let info = table_info(&conn, &col.table);
+        let Some(actual) = info.get(&col.name) else {
+            failures.push(format!("{}.{}: missing", col.table, col.name));
+            continue;
+        };
+        let sql = table_sql(&conn, &col.table);
+        let want_ty = storage_class(&col.ty);
+        if actual.ty != want_ty {
+            failures.push(format!(
+                "{}.{}: type {} (seed {} → {want_ty})",
+                col.table, col.name, actual.ty, col.ty
+            ));
+        }
+        let is_pk = col.constraints.contains("pk");
+        if is_pk && !actual.pk {
+            failures.push(format!("{}.{}: not the primary key", col.table, col.name));
+        }
+        if col.defined {
+            let seed_not_null = is_pk || col.constraints.contains("not null");
+            let deviates = NULLABLE_DEVIATIONS
+                .iter()
+                .any(|(t, c, _)| *t == col.table && *c == col.name);
+            let tightened = NOT_NULL_TIGHTENED
+                .iter()
+                .any(|(t, c)| (*t == "*" || *t == col.table) && *c == col.name);
+            let want_not_null = if deviates {
+                false
+            } else {
+                seed_not_null || tightened
+            };
+            if actual.notnull != want_not_null && !(is_pk && actual.pk) {
+                failures.push(format!(
+                    "{}.{}: NOT NULL is {} (want {want_not_null})",
+                    col.table, col.name, actual.notnull
+                ));
+            }
+            if col.constraints.contains("default false") && actual.default.as_deref() != Some("0") {
+                failures.push(format!(
+                    "{}.{}: default {:?} (seed: false)",
+                    col.table, col.name, actual.default
+                ));
+            }
+        }
+        // varchar(n): a length CHECK (char(n) enums are bounded by their IN list).
+        if let Some(n) = col
+            .ty
+            .strip_prefix("varchar(")
+            .and_then(|r| r.strip_suffix(')'))
+        {
+            let max: usize = n.parse().expect("varchar length");
+            let enum_bounded = check_in_values(&sql, &col.name)
+                .is_some_and(|vals| vals.iter().all(|v| v.len() <= max));
+            let bounded = enum_bounded
+                || sql.contains(&format!("length({}) <= {n}", col.name))
+                || sql.contains(&format!("length({}) BETWEEN 1 AND {n}", col.name));
+            if !bounded {
+                failures.push(format!(
+                    "{}.{}: no length CHECK for {}",
+                    col.table, col.name, col.ty
+                ));
+            }
+        }
+        if col.ty == "json" && !sql.contains(&format!("json_valid({})", col.name)) {
+            failures.push(format!("{}.{}: no json_valid CHECK", col.table, col.name));
+        }
+        if !col.enum_values.is_empty() {
+            let want: BTreeSet<String> = col.enum_values.iter().cloned().collect();
+            let extra: BTreeSet<String> = ENUM_EXTENSIONS
+                .iter()
+                .filter(|(t, c, _, _)| *t == col.table && *c == col.name)
+                .map(|(_, _, v, _)| v.to_string())
+                .collect();
+            match check_in_values(&sql, &col.name) {
+                None => failures.push(format!("{}.{}: no enum CHECK", col.table, col.name)),
+                Some(got) => {
+                    let allowed: BTreeSet<String> = want.union(&extra).cloned().collect();
+                    if got != allowed {
+                        failures.push(format!(
+                            "{}.{}: CHECK allows {got:?}, seed says {want:?} (+ {extra:?})",
+                            col.table, col.name
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "schema differs from the seed:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_seed_foreign_key_and_unique_constraint_exists() {
+    let (columns, _) = parse_seed(&seed_document());
+    let (_dir, conn) = fresh_db();
+    let mut failures = Vec::new();
+    for col in &columns {
+        let marks = &col.constraints;
+        if marks.contains("fk") {
+            let target = fk_target(&col.table, &col.name);
+            let fks = foreign_keys(&conn, &col.table);
+            match fks.iter().find(|(from, _, _)| from == &col.name) {
+                None => failures.push(format!("{}.{}: no foreign key", col.table, col.name)),
+                Some((_, to, on_delete)) => {
+                    if to != target {
+                        failures.push(format!("{}.{} → {to}, want {target}", col.table, col.name));
+                    }
+                    if on_delete == "NO ACTION" {
+                        failures.push(format!(
+                            "{}.{}: ON DELETE not chosen explicitly",
+                            col.table, col.name
+                        ));
+                    }
+                }
+            }
+        }
+        if marks.contains("unique") || marks.split_whitespace().any(|w| w == "uk") {
+            let unique = indexes(&conn, &col.table)
+                .into_iter()
+                .any(|(cols, u)| u && cols == vec![col.name.clone()]);
+            if !unique {
+                failures.push(format!("{}.{}: not UNIQUE", col.table, col.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_seed_index_exists() {
+    let (_, seed_indexes) = parse_seed(&seed_document());
+    let (_dir, conn) = fresh_db();
+    for idx in seed_indexes {
+        let found = indexes(&conn, &idx.table)
+            .into_iter()
+            .any(|(cols, unique)| cols == idx.columns && (unique || !idx.unique));
+        assert!(found, "index {:?} on {} missing", idx.columns, idx.table);
+    }
+}
+
+/// The two tables the issue defines because the seed names them without defining them.
+#[test]
+fn brand_phone_numbers_and_documents_are_as_the_issue_defines_them() {
+    let (_dir, conn) = fresh_db();
+    let phones = table_info(&conn, "brand_phone_numbers");
+    for c in [
+        "id",
+        "brand_id",
+        "phone_number",
+        "numhub_identity_id",
+        "created_at",
+        "updated_at",
+    ] {
+        assert!(phones.contains_key(c), "brand_phone_numbers.{c}");
+    }
+    assert!(!phones["numhub_identity_id"].notnull);
+    assert!(indexes(&conn, "brand_phone_numbers")
+        .iter()
+        .any(|(cols, u)| *u && cols == &["brand_id", "phone_number"]));
+    let fks = foreign_keys(&conn, "brand_phone_numbers");
+    assert!(fks
+        .iter()
+        .any(|(f, t, d)| f == "brand_id" && t == "brands" && d == "CASCADE"));
+    assert!(fks
+        .iter()
+        .any(|(f, t, d)| f == "numhub_identity_id" && t == "numhub_identities" && d == "SET NULL"));
+
+    let docs = table_info(&conn, "documents");
+    for c in [
+        "id",
+        "tenant_id",
+        "original_filename",
+        "size_bytes",
+        "sha256",
+        "content_type",
+        "source",
+        "source_path",
+        "created_at",
+        "updated_at",
+    ] {
+        assert!(docs.contains_key(c), "documents.{c}");
+    }
+    // numhub_documents.local_document_id is bigint in the seed: so is documents.id.
+    assert_eq!(docs["id"].ty, "INTEGER");
+}
+
+#[test]
+fn bad_values_are_refused_by_the_file_itself() {
+    let (_dir, conn) = fresh_db();
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .expect("fk on");
+    conn.execute(
+        "INSERT INTO tenants (id, name, created_at, updated_at) VALUES (1, 't', 'x', 'x')",
+        [],
+    )
+    .expect("tenant");
+    let bad = [
+        ("status", "INSERT INTO numhub_entities (id, tenant_id, entity_type, company_name, status, vetting_status, created_at, updated_at) VALUES ('a', 1, 'enterprise', 'c', 'bogus', 'pending', 'x', 'x')"),
+        ("api_response", "INSERT INTO numhub_entities (id, tenant_id, entity_type, company_name, status, vetting_status, api_response, created_at, updated_at) VALUES ('b', 1, 'enterprise', 'c', 'draft', 'pending', '{oops', 'x', 'x')"),
+        ("tenant_id", "INSERT INTO numhub_entities (id, tenant_id, entity_type, company_name, status, vetting_status, created_at, updated_at) VALUES ('c', 99, 'enterprise', 'c', 'draft', 'pending', 'x', 'x')"),
+        ("access_token", "INSERT INTO numhub_tokens (token_type, access_token, expires_at, created_at, updated_at) VALUES ('access', 'clear-text-token', 'x', 'x', 'x')"),
+        ("numhub_client_id", "INSERT INTO tenants (id, name, numhub_client_id, created_at, updated_at) VALUES (2, 't', '99999999999', 'x', 'x')"),
+        ("phone_number", "INSERT INTO brands (id, tenant_id, name, created_at, updated_at) VALUES (1, 1, 'b', 'x', 'x'); INSERT INTO brand_phone_numbers (brand_id, phone_number, created_at, updated_at) VALUES (1, '5551234', 'x', 'x')"),
+    ];
+    for (what, sql) in bad {
+        assert!(
+            conn.execute_batch(sql).is_err(),
+            "{what}: the file accepted {sql}"
+        );
+    }
+}
+
+#[test]
+fn migrating_twice_is_a_no_op() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("twice.db");
+    let first = db::migrate_file(&path).expect("first");
+    assert_eq!(first.last().copied(), Some(db::latest_version()));
+    let schema = |p: &Path| -> String {
+        let c = Connection::open(p).expect("open");
+        let mut s = c
+            .prepare(
+                "SELECT group_concat(sql, ';') FROM (SELECT sql FROM sqlite_schema ORDER BY name)",
+            )
+            .expect("prep");
+        s.query_row([], |r| r.get(0)).expect("schema")
+    };
+    let before = schema(&path);
+    let second = db::migrate_file(&path).expect("second");
+    assert!(second.is_empty(), "second run applied {second:?}");
+    assert_eq!(before, schema(&path));
+}
+
+#[test]
+fn a_database_from_a_newer_numhubd_is_refused_and_not_modified() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("newer.db");
+    db::migrate_file(&path).expect("migrate");
+    {
+        let c = Connection::open(&path).expect("open");
+        c.execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (?1, 'from_the_future', '2030-01-01T00:00:00Z', '0')",
+            [db::latest_version() + 1],
+        )
+        .expect("future version");
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;")
+            .expect("checkpoint");
+    }
+    let before = std::fs::read(&path).expect("read");
+    let err = db::Store::open(&path, db::StoreOptions::default())
+        .err()
+        .expect("refused");
+    assert!(matches!(err, db::DbError::SchemaTooNew { .. }), "{err}");
+    assert!(err.to_string().contains("newer"), "{err}");
+    let err = db::migrate_file(&path).expect_err("migrate refused too");
+    assert!(matches!(err, db::DbError::SchemaTooNew { .. }), "{err}");
+    assert_eq!(
+        before,
+        std::fs::read(&path).expect("read"),
+        "the file was modified"
+    );
+}
+
+/// A database written by an earlier schema level, holding rows, upgrades in place
+/// with its rows intact. The fixture is committed (tests/fixtures/) at schema V1.
+#[test]
+fn the_v1_fixture_with_rows_upgrades_in_place() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-with-rows.sqlite");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("upgrade.db");
+    std::fs::copy(&fixture, &path).expect("copy fixture");
+    let count = |p: &Path, table: &str| -> i64 {
+        Connection::open(p)
+            .expect("open")
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .expect("count")
+    };
+    let tables = [
+        "tenants",
+        "brands",
+        "brand_phone_numbers",
+        "numhub_entities",
+        "numhub_identities",
+        "documents",
+        "numhub_documents",
+        "numhub_sync_logs",
+        "numhub_tokens",
+    ];
+    let before: Vec<i64> = tables.iter().map(|t| count(&path, t)).collect();
+    assert!(
+        before.iter().all(|&n| n > 0),
+        "fixture lacks rows: {before:?}"
+    );
+    db::migrate_file(&path).expect("upgrade");
+    let after: Vec<i64> = tables.iter().map(|t| count(&path, t)).collect();
+    assert_eq!(before, after);
+    let c = Connection::open(&path).expect("open");
+    let v: i64 = c
+        .query_row(
+            "SELECT max(version) FROM refinery_schema_history",
+            [],
+            |r| r.get(0),
+        )
+        .expect("version");
+    assert_eq!(v, db::latest_version());
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("check");
+    assert_eq!(ok, "ok");
+    let fk: i64 = c
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .expect("fk check");
+    assert_eq!(fk, 0);
+}
+
+/// Writes tests/fixtures/v1-with-rows.sqlite. Run by hand, only while the schema is
+/// at V1: `cargo test --test it make_v1_fixture -- --ignored`.
+#[test]
+#[ignore]
+fn make_v1_fixture() {
+    assert_eq!(
+        db::latest_version(),
+        1,
+        "the V1 fixture must be made by a V1 binary"
+    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-with-rows.sqlite");
+    let _ = std::fs::remove_file(&path);
+    db::migrate_file(&path).expect("migrate");
+    let c = Connection::open(&path).expect("open");
+    c.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         INSERT INTO tenants VALUES (1, 'Acme', 'ops@acme.test', 'acme', '1001', NULL, 1, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+         INSERT INTO numhub_entities VALUES ('01900000-0000-7000-8000-000000000001', 1, NULL, '6f1c1d52-8c43-4a53-9d9a-2a1b1e0c0f01', 'EID1', 'enterprise', 'Acme Inc', 'approved', 'approved', 'A', '{\"status\":\"Complete\"}', '2026-01-01T00:00:00.000000Z', '2026-01-02T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', '2026-01-02T00:00:00.000000Z');
+         INSERT INTO brands VALUES (1, 1, 'Acme', 'ACME', '6f1c1d52-8c43-4a53-9d9a-2a1b1e0c0f01', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+         UPDATE numhub_entities SET brand_id = 1;
+         INSERT INTO numhub_identities VALUES ('01900000-0000-7000-8000-000000000002', '01900000-0000-7000-8000-000000000001', '0b7f3c1e-0000-4000-8000-000000000002', 'ACME SUPPORT', 'Support', NULL, 'active', NULL, '[\"+15551234567\"]', '2026-01-02T00:00:00.000000Z', '2026-01-02T00:00:00.000000Z');
+         INSERT INTO brand_phone_numbers VALUES (1, 1, '+15551234567', '01900000-0000-7000-8000-000000000002', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+         INSERT INTO documents VALUES (1, 1, 'loa.pdf', 1234, 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'application/pdf', 'drop_folder', '/var/lib/numhubd/drop/loa.pdf', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+         INSERT INTO numhub_documents VALUES ('01900000-0000-7000-8000-000000000003', '01900000-0000-7000-8000-000000000001', 1, '1d4f0000-0000-4000-8000-000000000003', 'loa', 'loa.pdf', 'uploaded', NULL, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+         INSERT INTO numhub_sync_logs VALUES ('01900000-0000-7000-8000-000000000004', 1, '01900000-0000-7000-8000-000000000001', NULL, '/api/v1/application', 'POST', 'outbound', 200, '{}', '{}', 12, NULL, 1, '2026-01-01T00:00:00.000000Z');
+         INSERT INTO numhub_tokens VALUES (1, NULL, 'access', '-----BEGIN AGE ENCRYPTED FILE-----\nfixture\n-----END AGE ENCRYPTED FILE-----', NULL, '2026-01-02T00:00:00.000000Z', NULL, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+         PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;",
+    )
+    .expect("fixture rows");
+}

@@ -1,0 +1,647 @@
+//! The store through its public API, on real SQLite files: validation names the
+//! field and writes nothing, status transitions follow the seed's flow, and tenant
+//! scoping holds for every tenant-scoped table.
+
+use numhubd::db::{
+    self, brands, documents, entities, identities, sync_logs, tenants, DbError, DocumentType,
+    EntityStatus, EntityType, HttpMethod, IdentityStatus, Store, StoreOptions, VettingStatus,
+};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("store.db"), StoreOptions::default()).expect("open");
+    (dir, store)
+}
+
+async fn tenant(store: &Store, id: i64) {
+    store
+        .write(move |tx| {
+            tenants::upsert(
+                tx,
+                tenants::TenantInput {
+                    id,
+                    name: format!("Tenant {id}"),
+                    numhub_client_id: Some("1001".into()),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .expect("tenant");
+}
+
+async fn entity(store: &Store, tenant_id: i64, name: &str) -> entities::Entity {
+    let name = name.to_string();
+    store
+        .write(move |tx| {
+            entities::create(
+                tx,
+                entities::NewEntity {
+                    tenant_id,
+                    brand_id: None,
+                    entity_type: EntityType::Enterprise,
+                    company_name: name,
+                    submit: false,
+                    attestation_level: None,
+                },
+            )
+        })
+        .await
+        .expect("entity")
+}
+
+fn identity_input(
+    entity_id: &str,
+    numhub_id: &str,
+    display_name: &str,
+) -> identities::IdentityInput {
+    identities::IdentityInput {
+        entity_id: entity_id.to_string(),
+        numhub_identity_id: numhub_id.to_string(),
+        display_name: display_name.to_string(),
+        call_reason: Some("Support".into()),
+        logo_url: None,
+        status: IdentityStatus::Active,
+        rich_call_data: None,
+        phone_numbers: vec!["+15551230000".into()],
+    }
+}
+
+async fn count(store: &Store, table: &'static str) -> i64 {
+    // Counting through the public list functions would hide rows of other tenants;
+    // the test opens the file directly for an exact count.
+    let path = store.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        rusqlite::Connection::open(path)
+            .expect("open")
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .expect("count")
+    })
+    .await
+    .expect("join")
+}
+
+#[test]
+fn an_invalid_status_is_refused_naming_the_field() {
+    let err = EntityStatus::parse("aproved").expect_err("invalid");
+    assert!(
+        matches!(
+            err,
+            DbError::Invalid {
+                field: "status",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = VettingStatus::parse("done").expect_err("invalid");
+    assert!(
+        matches!(
+            err,
+            DbError::Invalid {
+                field: "vetting_status",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = IdentityStatus::parse("gone").expect_err("invalid");
+    assert!(
+        matches!(
+            err,
+            DbError::Invalid {
+                field: "status",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_33_character_display_name_is_refused_and_nothing_is_written() {
+    rt().block_on(async {
+        let (_dir, store) = open();
+        tenant(&store, 1).await;
+        let e = entity(&store, 1, "Acme").await;
+        let long = "X".repeat(33);
+        let id = e.id.clone();
+        let err = store
+            .write(move |tx| identities::upsert(tx, 1, identity_input(&id, "nh-1", &long)))
+            .await
+            .expect_err("33 chars");
+        assert!(
+            matches!(
+                err,
+                DbError::Invalid {
+                    field: "display_name",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(count(&store, "numhub_identities").await, 0);
+        let err = store
+            .write(|tx| {
+                brands::upsert(
+                    tx,
+                    brands::BrandInput {
+                        tenant_id: 1,
+                        id: None,
+                        name: "Acme".into(),
+                        display_name: Some("Y".repeat(33)),
+                    },
+                )
+            })
+            .await
+            .expect_err("33 chars");
+        assert!(
+            matches!(
+                err,
+                DbError::Invalid {
+                    field: "display_name",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(count(&store, "brands").await, 0);
+        // 32 characters (multi-byte ones count as one each) is fine.
+        let ok = "É".repeat(32);
+        let id = e.id.clone();
+        store
+            .write(move |tx| identities::upsert(tx, 1, identity_input(&id, "nh-1", &ok)))
+            .await
+            .expect("32 chars");
+    });
+}
+
+#[test]
+fn an_unknown_tenant_id_is_refused_naming_the_field() {
+    rt().block_on(async {
+        let (_dir, store) = open();
+        let err = store
+            .write(|tx| {
+                entities::create(
+                    tx,
+                    entities::NewEntity {
+                        tenant_id: 42,
+                        brand_id: None,
+                        entity_type: EntityType::Bpo,
+                        company_name: "Ghost".into(),
+                        submit: true,
+                        attestation_level: None,
+                    },
+                )
+            })
+            .await
+            .expect_err("unknown tenant");
+        assert!(
+            matches!(
+                err,
+                DbError::UnknownReference {
+                    field: "tenant_id",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(count(&store, "numhub_entities").await, 0);
+    });
+}
+
+#[test]
+fn an_illegal_transition_is_refused_and_the_status_stays() {
+    rt().block_on(async {
+        let (_dir, store) = open();
+        tenant(&store, 1).await;
+        let e = entity(&store, 1, "Acme").await;
+        assert_eq!(e.status, EntityStatus::Draft);
+        for to in [
+            EntityStatus::Submitted,
+            EntityStatus::PendingVetting,
+            EntityStatus::Approved,
+        ] {
+            let id = e.id.clone();
+            let row = store
+                .write(move |tx| entities::transition(tx, 1, &id, to))
+                .await
+                .expect("legal step");
+            assert_eq!(row.status, to);
+        }
+        let id = e.id.clone();
+        let err = store
+            .write(move |tx| entities::transition(tx, 1, &id, EntityStatus::Draft))
+            .await
+            .expect_err("approved -> draft");
+        assert!(matches!(err, DbError::IllegalTransition { .. }), "{err}");
+        let id = e.id.clone();
+        let now = store
+            .read(move |sql| entities::get(sql, 1, &id))
+            .await
+            .expect("get");
+        assert_eq!(now.status, EntityStatus::Approved);
+        assert!(
+            now.approved_at.is_some(),
+            "approved_at is set when first approved"
+        );
+    });
+}
+
+#[test]
+fn rejected_may_be_resubmitted_and_reported_states_apply_as_reported() {
+    rt().block_on(async {
+        let (_dir, store) = open();
+        tenant(&store, 1).await;
+        let e = entity(&store, 1, "Acme").await;
+        let id = e.id.clone();
+        // NumHub may report any state: applied even where the local flow has no step.
+        let (row, changed) = store
+            .write(move |tx| {
+                entities::apply_reported_status(
+                    tx,
+                    1,
+                    &id,
+                    EntityStatus::Rejected,
+                    VettingStatus::Rejected,
+                )
+            })
+            .await
+            .expect("reported");
+        assert!(changed);
+        assert_eq!(row.status, EntityStatus::Rejected);
+        let id = e.id.clone();
+        let row = store
+            .write(move |tx| entities::transition(tx, 1, &id, EntityStatus::Submitted))
+            .await
+            .expect("rejected -> submitted");
+        assert_eq!(row.status, EntityStatus::Submitted);
+        let id = e.id.clone();
+        let (_, changed) = store
+            .write(move |tx| {
+                entities::apply_reported_status(
+                    tx,
+                    1,
+                    &id,
+                    EntityStatus::Submitted,
+                    VettingStatus::Rejected,
+                )
+            })
+            .await
+            .expect("same");
+        assert!(!changed, "reporting the current state changes nothing");
+    });
+}
+
+#[test]
+fn every_allowed_transition_and_no_other_is_legal() {
+    use EntityStatus::*;
+    let allowed = [
+        (Draft, Submitted),
+        (Submitted, PendingVetting),
+        (PendingVetting, Approved),
+        (PendingVetting, Rejected),
+        (Rejected, Submitted),
+    ];
+    for &from in EntityStatus::ALL {
+        for &to in EntityStatus::ALL {
+            assert_eq!(
+                from.may_become(to),
+                allowed.contains(&(from, to)),
+                "{from} -> {to}"
+            );
+        }
+    }
+}
+
+#[test]
+fn invalid_json_is_refused_and_the_row_keeps_its_value() {
+    rt().block_on(async {
+        let (_dir, store) = open();
+        tenant(&store, 1).await;
+        let e = entity(&store, 1, "Acme").await;
+        let id = e.id.clone();
+        store
+            .write(move |tx| entities::set_api_response(tx, 1, &id, r#"{"status":"Saved"}"#))
+            .await
+            .expect("valid json");
+        let id = e.id.clone();
+        let err = store
+            .write(move |tx| entities::set_api_response(tx, 1, &id, "{\"status\":"))
+            .await
+            .expect_err("bad json");
+        assert!(
+            matches!(
+                err,
+                DbError::Invalid {
+                    field: "api_response",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let id = e.id.clone();
+        let row = store
+            .read(move |sql| entities::get(sql, 1, &id))
+            .await
+            .expect("get");
+        assert_eq!(
+            row.api_response,
+            Some(serde_json::json!({"status": "Saved"}))
+        );
+    });
+}
+
+#[test]
+fn a_client_id_that_is_not_an_int32_is_refused() {
+    rt().block_on(async {
+        let (_dir, store) = open();
+        for bad in ["abc", "-1", "2147483648", ""] {
+            let err = store
+                .write(move |tx| {
+                    tenants::upsert(
+                        tx,
+                        tenants::TenantInput {
+                            id: 1,
+                            name: "T".into(),
+                            numhub_client_id: Some(bad.into()),
+                            ..Default::default()
+                        },
+                    )
+                })
+                .await
+                .expect_err("not int32");
+            assert!(
+                matches!(
+                    err,
+                    DbError::Invalid {
+                        field: "numhub_client_id",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(count(&store, "tenants").await, 0);
+    });
+}
+
+#[test]
+fn a_failing_call_does_not_undo_the_others_in_its_batch() {
+    rt().block_on(async {
+        let (_dir, store) = open();
+        tenant(&store, 1).await;
+        let mut handles = Vec::new();
+        for i in 0..64 {
+            let store = store.clone();
+            handles.push(tokio::spawn(async move {
+                let name = if i % 2 == 0 {
+                    format!("Co {i}")
+                } else {
+                    String::new()
+                };
+                store
+                    .write(move |tx| {
+                        entities::create(
+                            tx,
+                            entities::NewEntity {
+                                tenant_id: 1,
+                                brand_id: None,
+                                entity_type: EntityType::Direct,
+                                company_name: name,
+                                submit: false,
+                                attestation_level: None,
+                            },
+                        )
+                    })
+                    .await
+            }));
+        }
+        let mut ok = 0;
+        for h in handles {
+            if h.await.expect("join").is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 32);
+        assert_eq!(count(&store, "numhub_entities").await, 32);
+    });
+}
+
+#[test]
+fn keyset_pages_cover_every_row_once_in_order() {
+    rt().block_on(async {
+        let (_dir, store) = open();
+        tenant(&store, 1).await;
+        for i in 0..250 {
+            entity(&store, 1, &format!("Co {i}")).await;
+        }
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let c = cursor.clone();
+            let page = store
+                .read(move |sql| entities::list(sql, 1, None, c.as_deref(), Some(100)))
+                .await
+                .expect("page");
+            seen.extend(page.items.into_iter().map(|e| e.company_name));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let want: Vec<String> = (0..250).map(|i| format!("Co {i}")).collect();
+        assert_eq!(seen, want);
+        let err = store
+            .read(|sql| entities::list(sql, 1, None, None, Some(0)))
+            .await
+            .expect_err("limit 0");
+        assert!(matches!(err, DbError::Invalid { field: "limit", .. }));
+    });
+}
+
+#[test]
+fn tenant_a_never_sees_tenant_b_rows() {
+    rt().block_on(async {
+        let (_dir, store) = open();
+        tenant(&store, 1).await;
+        tenant(&store, 2).await;
+        let a = entity(&store, 1, "A Corp").await;
+        let b = entity(&store, 2, "B Corp").await;
+        for (t, e, nid) in [(1, &a, "nh-a"), (2, &b, "nh-b")] {
+            let id = e.id.clone();
+            store
+                .write(move |tx| identities::upsert(tx, t, identity_input(&id, nid, "NAME")))
+                .await
+                .expect("identity");
+            let id = e.id.clone();
+            store
+                .write(move |tx| documents::create(tx, t, &id, None, DocumentType::Loa, "loa.pdf"))
+                .await
+                .expect("document");
+            let id = e.id.clone();
+            store
+                .write(move |tx| {
+                    sync_logs::insert(
+                        tx,
+                        sync_logs::NewSyncLog {
+                            tenant_id: Some(t),
+                            entity_id: Some(id),
+                            identity_id: None,
+                            endpoint: "/api/v1/application".into(),
+                            method: HttpMethod::Post,
+                            direction: db::Direction::Outbound,
+                            status_code: Some(200),
+                            request_payload: Some("{}".into()),
+                            response_payload: None,
+                            response_time_ms: Some(5),
+                            error_message: None,
+                            success: true,
+                        },
+                    )
+                })
+                .await
+                .expect("log");
+        }
+        // Lists show only the tenant's own rows.
+        let ents = store
+            .read(|s| entities::list(s, 1, None, None, None))
+            .await
+            .expect("list");
+        assert_eq!(
+            ents.items.iter().map(|e| &e.id).collect::<Vec<_>>(),
+            vec![&a.id]
+        );
+        let ids = store
+            .read(|s| identities::list(s, 1, None, None, None))
+            .await
+            .expect("list");
+        assert!(ids.items.iter().all(|i| i.entity_id == a.id) && ids.items.len() == 1);
+        let docs = store
+            .read(|s| documents::list(s, 1, None, None, None))
+            .await
+            .expect("list");
+        assert!(docs.items.iter().all(|d| d.entity_id == a.id) && docs.items.len() == 1);
+        let filter = sync_logs::LogFilter {
+            tenant_id: Some(1),
+            ..Default::default()
+        };
+        let logs = store
+            .read(move |s| sync_logs::list(s, &filter, None, None))
+            .await
+            .expect("list");
+        assert!(logs.items.iter().all(|l| l.tenant_id == Some(1)) && logs.items.len() == 1);
+        // Even filtering by B's entity through A's scope finds nothing.
+        let b_id = b.id.clone();
+        let cross = store
+            .read(move |s| identities::list(s, 1, Some(&b_id), None, None))
+            .await
+            .expect("list");
+        assert!(cross.items.is_empty());
+        // Gets by id of B's rows through A's scope are not found.
+        let b_id = b.id.clone();
+        let err = store
+            .read(move |s| entities::get(s, 1, &b_id))
+            .await
+            .expect_err("scoped");
+        assert!(matches!(err, DbError::NotFound { .. }));
+        let b_doc = store
+            .read(|s| documents::list(s, 2, None, None, None))
+            .await
+            .expect("b docs")
+            .items[0]
+            .id
+            .clone();
+        let err = store
+            .read(move |s| documents::get(s, 1, &b_doc))
+            .await
+            .expect_err("scoped");
+        assert!(matches!(err, DbError::NotFound { .. }));
+        let b_ident = store
+            .read(|s| identities::list(s, 2, None, None, None))
+            .await
+            .expect("b ids")
+            .items[0]
+            .id
+            .clone();
+        let err = store
+            .read(move |s| identities::get(s, 1, &b_ident))
+            .await
+            .expect_err("scoped");
+        assert!(matches!(err, DbError::NotFound { .. }));
+        // And writes through A's scope cannot touch B's entity.
+        let b_id = b.id.clone();
+        let err = store
+            .write(move |tx| entities::transition(tx, 1, &b_id, EntityStatus::Submitted))
+            .await
+            .expect_err("scoped write");
+        assert!(matches!(err, DbError::NotFound { .. }));
+    });
+}
+
+#[test]
+fn tokens_refuse_clear_text() {
+    rt().block_on(async {
+        let (_dir, store) = open();
+        let err = store
+            .write(|tx| {
+                db::tokens::put_access(
+                    tx,
+                    None,
+                    "eyJhbGciOi.clear.text",
+                    "2030-01-01T00:00:00Z",
+                    None,
+                )
+            })
+            .await
+            .expect_err("clear text");
+        assert!(
+            matches!(
+                err,
+                DbError::Invalid {
+                    field: "access_token",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(count(&store, "numhub_tokens").await, 0);
+    });
+}
+
+#[test]
+fn close_finishes_queued_writes_and_later_writes_fail() {
+    rt().block_on(async {
+        let (_dir, store) = open();
+        tenant(&store, 1).await;
+        for i in 0..100 {
+            let s = store.clone();
+            s.write_detached("test", move |tx| {
+                entities::create(
+                    tx,
+                    entities::NewEntity {
+                        tenant_id: 1,
+                        brand_id: None,
+                        entity_type: EntityType::Enterprise,
+                        company_name: format!("Co {i}"),
+                        submit: false,
+                        attestation_level: None,
+                    },
+                )
+                .map(|_| ())
+            });
+        }
+        store.close().await.expect("close");
+        assert_eq!(count(&store, "numhub_entities").await, 100);
+        let err = store.write(|_| Ok(())).await.expect_err("closed");
+        assert!(matches!(err, DbError::Closed));
+    });
+}

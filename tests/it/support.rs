@@ -1,0 +1,156 @@
+//! Shared test helpers: temp folders, waiting on conditions (never bare sleeps),
+//! and a running daemon process with its stderr captured to a file.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Polls `cond` until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The seed document, read at test time from the shared folder beside the repo.
+pub fn seed_document() -> String {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed/NUMHUB-DATABASE-SCHEMA.md");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the seed document {}: {e}", path.display()))
+}
+
+/// A daemon started from the real binary, with a config in its own temp folder and
+/// a notify socket standing in for systemd.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub child: Child,
+    pub notify: UnixDatagram,
+}
+
+impl Daemon {
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("numhubd.toml")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("numhubd.db")
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid fits i32")
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid());
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the next sd_notify datagram containing `what`.
+    pub fn wait_notify(&self, what: &str) -> String {
+        let start = Instant::now();
+        let mut buf = [0u8; 4096];
+        while start.elapsed() < TIMEOUT {
+            if let Ok(n) = self.notify.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+                if msg.contains(what) {
+                    return msg;
+                }
+            }
+        }
+        panic!("no {what} from the daemon; stderr:\n{}", self.stderr());
+    }
+
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let start = Instant::now();
+        while start.elapsed() < TIMEOUT {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        panic!("daemon did not exit; stderr:\n{}", self.stderr());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The config every daemon test starts from: all paths inside the temp folder.
+pub fn base_config(filter: &str) -> String {
+    format!(
+        "[database]\npath = \"numhubd.db\"\n[rpc]\nsocket = \"numhubd.sock\"\n\
+         [crypto]\nidentity_file = \"identity.txt\"\n[drop]\ndir = \"drop\"\n\
+         [log]\nfilter = \"{filter}\"\n[daemon]\nshutdown_timeout_secs = 5\n"
+    )
+}
+
+/// Starts `numhubd serve` with `config` and extra environment, and waits for READY=1.
+pub fn start_daemon(config: &str, env: &[(&str, &str)]) -> Daemon {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("numhubd.toml"), config).expect("write config");
+    let notify_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr file");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_numhubd"));
+    cmd.arg("serve")
+        .arg("--config")
+        .arg(dir.path().join("numhubd.toml"))
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("RUNTIME_DIRECTORY")
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawn numhubd");
+    let daemon = Daemon { dir, child, notify };
+    daemon.wait_notify("READY=1");
+    daemon
+}
+
+/// Runs the real binary to completion; returns (exit code, stderr).
+pub fn run_numhubd(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_numhubd"))
+        .args(args)
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("RUNTIME_DIRECTORY")
+        .output()
+        .expect("run numhubd");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
