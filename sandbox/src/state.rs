@@ -292,7 +292,7 @@ impl Shared {
         let mut store = self.store();
         let mut ids = Vec::with_capacity(count);
         for _ in 0..count {
-            let n = store.next_seq + 1;
+            let n = store.app_order.len() as u64 + 1;
             let sections = Sections {
                 entity: model::BusinessEntityDetails {
                     legal_business_name: Some(format!("Seeded Company {n}")),
