@@ -119,16 +119,14 @@ fn token_email(query: Option<&str>) -> String {
     String::new()
 }
 
+/// `application/x-www-form-urlencoded` pairs of a query string, in order.
 pub fn form_pairs(q: &str) -> Vec<(String, String)> {
-    serde_urlencoded_pairs(q)
-}
-
-fn serde_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
-    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
-        &format!("/?{q}").parse().unwrap_or_default(),
-    )
-    .map(|axum::extract::Query(v)| v)
-    .unwrap_or_default()
+    let Ok(uri) = format!("/?{q}").parse::<axum::http::Uri>() else {
+        return Vec::new();
+    };
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri)
+        .map(|axum::extract::Query(v)| v)
+        .unwrap_or_default()
 }
 
 fn bearer_user(sh: &Shared, headers: &HeaderMap) -> Option<(usize, String)> {

@@ -2,6 +2,7 @@
 //! module covers one behaviour, and `conformance` checks every answer against the
 //! published OpenAPI document.
 
+mod cli;
 mod common;
 mod conformance;
 mod documents;
