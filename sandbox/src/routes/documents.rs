@@ -143,6 +143,14 @@ async fn read_form(
     Ok(())
 }
 
+/// Reads and drops the rest of a rejected body, so the client gets its 400 instead of a
+/// connection closed under a still-sending upload.
+pub async fn drain(multipart: &mut Multipart) {
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
+    }
+}
+
 async fn text(field: Field<'_>) -> ApiResult<String> {
     field
         .text()

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use uuid::Uuid;
 
-use super::documents::stream_part;
+use super::documents::{drain, stream_part};
 use super::{page, parse_uuid, views, JsonBody, Params};
 use crate::error::{ApiError, ApiResult};
 use crate::model;
@@ -214,21 +214,14 @@ pub async fn upload_tns(
     let mut multipart =
         multipart.map_err(|e| ApiError::bad(format!("expected multipart/form-data: {e}")))?;
     let file_id = Uuid::new_v4();
-    let mut stored = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::bad(format!("malformed multipart body: {e}")))?
-    {
-        if field.name() != Some("File") {
-            return Err(ApiError::bad("unexpected form field: expected File"));
+    let stored = match read_tns_form(&sh, &mut multipart, file_id).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            drain(&mut multipart).await;
+            return Err(e);
         }
-        if stored.is_some() {
-            return Err(ApiError::bad("File: send exactly one file"));
-        }
-        stored = Some(stream_part(&sh, field, file_id, "File").await?);
-    }
-    let (name, path, _, _, _) = stored.ok_or_else(|| ApiError::bad("File is required"))?;
+    };
+    let (name, path) = stored;
     let parsed = tokio::fs::read(&path)
         .await
         .map_err(ApiError::from)
@@ -268,6 +261,30 @@ pub async fn upload_tns(
         message: Some(format!("{count} phone numbers added")),
         result: None,
     }))
+}
+
+async fn read_tns_form(
+    sh: &Shared,
+    multipart: &mut Multipart,
+    file_id: Uuid,
+) -> ApiResult<(String, std::path::PathBuf)> {
+    let mut stored = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad(format!("malformed multipart body: {e}")))?
+    {
+        if field.name() != Some("File") {
+            return Err(ApiError::bad("unexpected form field: expected File"));
+        }
+        if stored.is_some() {
+            let _ = tokio::fs::remove_file(sh.storage.path_for(file_id)).await;
+            return Err(ApiError::bad("File: send exactly one file"));
+        }
+        let (name, path, _, _, _) = stream_part(sh, field, file_id, "File").await?;
+        stored = Some((name, path));
+    }
+    stored.ok_or_else(|| ApiError::bad("File is required"))
 }
 
 pub async fn delete_tns(

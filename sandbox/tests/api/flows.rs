@@ -491,3 +491,34 @@ async fn seeding_is_fast_and_shutdown_is_clean() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn dropping_the_handle_stops_the_sandbox() {
+    let env = start(SandboxConfig::default()).await;
+    let other = start(SandboxConfig::default()).await;
+    assert_ne!(env.base, other.base);
+    let (base, http) = (env.base.clone(), env.http.clone());
+    drop(env);
+    let gone = common::wait_until(2.0, || {
+        let (base, http) = (base.clone(), http.clone());
+        async move {
+            http.get(format!("{base}/__sandbox/state"))
+                .send()
+                .await
+                .is_err()
+        }
+    })
+    .await;
+    assert!(
+        gone,
+        "the sandbox still answers after its handle was dropped"
+    );
+    // The other instance is unaffected.
+    let r = other
+        .http
+        .get(other.url("/__sandbox/state"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
