@@ -29,7 +29,11 @@ pub async fn gate(
     let is_token = template == TOKEN_ROUTE;
     sh.counters()
         .routes
-        .entry(format!("{} {}", req.method(), template))
+        .entry(format!(
+            "{} {}",
+            req.method(),
+            crate::routes::document_template(req.method(), &template)
+        ))
         .and_modify(|n| *n += 1)
         .or_insert(1);
 

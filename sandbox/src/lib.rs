@@ -11,7 +11,7 @@ mod error;
 mod faults;
 pub mod model;
 mod rate;
-mod routes;
+pub(crate) mod routes;
 mod server;
 mod state;
 mod storage;

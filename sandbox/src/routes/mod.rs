@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
@@ -157,6 +157,36 @@ pub fn router(sh: Arc<Shared>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(sh)
+}
+
+/// The document's template for a routed request: the router needs one parameter name per
+/// path position (`{id}`), the document uses several, and the state's request counters
+/// speak the document's language.
+pub fn document_template(method: &Method, router: &str) -> String {
+    let name = match router {
+        "/api/v1/application/{id}/completedEntities" => "clientId",
+        "/api/v1/application/attestation/{id}" if method == Method::GET => "clientId",
+        "/api/v1/application/{id}/enterprise" => "EID",
+        "/api/v1/application/{id}/eids" => "ospId",
+        "/api/v1/deals/{id}" => "dealId",
+        "/api/v1/deals/{id}/resendEmail" => "id",
+        "/api/v1/deals/fees/{id}" => "ospId",
+        "/api/v1/Documents/{id}" => "Id",
+        "/api/v1/ApplicationReference/create-references/{id}" => "numhubEntityId",
+        "/api/v1/ApplicationReference/{id}/resend-link" => "referenceId",
+        "/api/v1/ApplicationReference/verify/{id}" => "token",
+        "/api/v1/users/{id}" => "userId",
+        r if r.starts_with("/api/v1/applications/") => "NumhubIdentityId",
+        _ => "NumhubEntityId",
+    };
+    let second = if router.contains("/notes/") {
+        "{noteId}"
+    } else {
+        "{documentId}"
+    };
+    router
+        .replace("{id}", &format!("{{{name}}}"))
+        .replace("{document_id}", second)
 }
 
 async fn not_found() -> StatusCode {

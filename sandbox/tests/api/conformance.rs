@@ -902,3 +902,50 @@ fn validator_reports_each_kind_of_problem() {
     check_answer("GET", "/api/v1/reports/status", 404, "", b"", &mut out);
     assert!(out[0].contains("status not documented"), "{out:?}");
 }
+
+/// Every operation in the document reaches the handler for that operation (counted under
+/// the document's template) and answers a status the document lists for it.
+#[tokio::test]
+async fn every_documented_operation_is_routed() {
+    let env = common::start(SandboxConfig {
+        rate_limit: 0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let mut out = Vec::new();
+    let mut expected = Vec::new();
+    let paths = doc()["paths"].as_object().expect("paths");
+    for (template, ops) in paths {
+        for (method, _) in ops.as_object().expect("operations") {
+            let mut concrete = template.clone();
+            for int_param in ["{clientId}", "{userId}", "{Id}", "{id}"] {
+                concrete = concrete.replace(int_param, "1001");
+            }
+            while let (Some(a), Some(b)) = (concrete.find('{'), concrete.find('}')) {
+                concrete.replace_range(a..=b, &uuid::Uuid::new_v4().to_string());
+            }
+            let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("method");
+            let resp = env.req(m.clone(), &concrete).send().await.expect("request");
+            let status = resp.status().as_u16();
+            let ctype = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let body = resp.bytes().await.expect("body");
+            check_answer(&m.to_string(), template, status, &ctype, &body, &mut out);
+            expected.push(format!("{m} {template}"));
+        }
+    }
+    assert_eq!(expected.len(), 48, "the document has 48 operations");
+    let state = env.sb.state();
+    for key in &expected {
+        // The login in `start` is the one earlier request.
+        let want = if key.ends_with("/authorize/token") { 2 } else { 1 };
+        if state["requests"][key].as_u64() != Some(want) {
+            out.push(format!("{key}: not counted under the document's template"));
+        }
+    }
+    assert!(out.is_empty(), "{}", out.join("\n"));
+}
