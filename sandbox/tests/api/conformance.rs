@@ -942,7 +942,11 @@ async fn every_documented_operation_is_routed() {
     let state = env.sb.state();
     for key in &expected {
         // The login in `start` is the one earlier request.
-        let want = if key.ends_with("/authorize/token") { 2 } else { 1 };
+        let want = if key.ends_with("/authorize/token") {
+            2
+        } else {
+            1
+        };
         if state["requests"][key].as_u64() != Some(want) {
             out.push(format!("{key}: not counted under the document's template"));
         }
