@@ -270,21 +270,27 @@ impl Shared {
 
     /// A 200 JSON answer; the one place the `ExtraField` conformance break applies.
     pub fn json<T: Serialize>(&self, value: &T) -> Response {
-        let mut v = match serde_json::to_value(value) {
-            Ok(v) => v,
-            Err(e) => return crate::error::ApiError::Internal(e.to_string()).into_response(),
+        // Straight from the struct (keeps the document's field order) unless the test-only
+        // break asks for an undeclared field.
+        let body = if self.config.conformance_break == Some(Break::ExtraField) {
+            serde_json::to_value(value).map(|mut v| {
+                if let Value::Object(map) = &mut v {
+                    map.insert("sandboxExtra".into(), Value::Bool(true));
+                }
+                v.to_string().into_bytes()
+            })
+        } else {
+            serde_json::to_vec(value)
         };
-        if self.config.conformance_break == Some(Break::ExtraField) {
-            if let Value::Object(map) = &mut v {
-                map.insert("sandboxExtra".into(), Value::Bool(true));
-            }
+        match body {
+            Ok(body) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+                body,
+            )
+                .into_response(),
+            Err(e) => crate::error::ApiError::Internal(e.to_string()).into_response(),
         }
-        (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-            v.to_string(),
-        )
-            .into_response()
     }
 
     pub fn seed(&self, client_id: i32, count: usize, status: Status) -> Vec<Uuid> {

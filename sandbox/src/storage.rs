@@ -122,3 +122,29 @@ impl Upload {
         Ok((hex, self.size, self.sniff))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Sniffer;
+
+    fn sniff(chunks: &[&[u8]]) -> Sniffer {
+        let mut s = Sniffer::default();
+        for c in chunks {
+            s.feed(c);
+        }
+        s
+    }
+
+    #[test]
+    fn classifies_by_content() {
+        assert!(sniff(&[b"%P", b"DF-1.7 rest"]).is_pdf());
+        assert!(sniff(&[b"BM\0\0"]).is_bmp());
+        assert!(sniff(&[b"PK\x03\x04"]).is_zip());
+        // "é" split across two chunks is still text.
+        assert!(sniff(&[b"caf\xc3", b"\xa9\n"]).is_text());
+        assert!(!sniff(&[b"caf\xc3"]).is_text());
+        assert!(!sniff(&[b"a\0b"]).is_text());
+        assert!(!sniff(&[b"\xff\xfe"]).is_text());
+        assert!(!sniff(&[]).is_text());
+    }
+}
