@@ -21,12 +21,13 @@ fn remaining(r: &reqwest::Response) -> i64 {
 async fn window_counts_down_then_429_then_resets() {
     let env = start(SandboxConfig {
         rate_limit: 4,
-        rate_window: Duration::from_secs(1),
+        rate_window: Duration::from_secs(2),
         ..SandboxConfig::default()
     })
     .await;
-    // Wait for a fresh window so the login above does not straddle it.
-    tokio::time::sleep(Duration::from_millis(1050)).await;
+    // Reconfiguring starts every account on a fresh window, so the login in `start` does
+    // not count here.
+    env.sb.set_rate_limit(4, Duration::from_secs(2));
     // The token call counts against the account it names.
     let token = common::login(&env.http, &env.base).await;
     let call = || {
@@ -56,7 +57,7 @@ async fn window_counts_down_then_429_then_resets() {
         .unwrap();
     assert_eq!(t.status(), 429);
     assert!(env.sb.state()["totals"]["rateLimited429"].as_u64().unwrap() >= 2);
-    assert!(wait_until(2.5, || async { call().await.unwrap().status() == 200 }).await);
+    assert!(wait_until(4.0, || async { call().await.unwrap().status() == 200 }).await);
 
     // Off (0): the header still comes, nothing is refused.
     env.admin("/__sandbox/rate-limit", json!({"limit": 0}))
