@@ -76,6 +76,9 @@ CREATE TABLE numhub_entities (
 ) STRICT;
 CREATE INDEX numhub_entities_tenant_id_status_index ON numhub_entities (tenant_id, status);
 CREATE INDEX numhub_entities_brand_id_index ON numhub_entities (brand_id);
+-- Keyset pages of a tenant's entities, all or of one status, in id (= age) order.
+CREATE INDEX numhub_entities_tenant_id_id_index ON numhub_entities (tenant_id, id);
+CREATE INDEX numhub_entities_tenant_id_status_id_index ON numhub_entities (tenant_id, status, id);
 
 CREATE TABLE numhub_identities (
     id                 TEXT PRIMARY KEY NOT NULL,

@@ -35,6 +35,11 @@ enum Command {
     Serve {
         #[command(flatten)]
         config: ConfigArg,
+        /// Start a local NumHub sandbox on loopback with its demo account
+        /// (demo@numhub.test, client 1001) and use it instead of [numhub] base_url:
+        /// a first run with no NumHub account.
+        #[arg(long)]
+        sandbox: bool,
     },
     /// Apply the database migrations and exit.
     Migrate {
@@ -112,7 +117,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { config } => {
+        Command::Serve { config, sandbox } => {
             let source = config.source();
             let c = match load(&source) {
                 Ok(c) => c,
@@ -126,7 +131,8 @@ fn main() -> ExitCode {
                     return code(exit::FAILURE);
                 }
             };
-            match runtime.block_on(daemon::serve(source, c, log)) {
+            let options = daemon::ServeOptions { sandbox };
+            match runtime.block_on(daemon::serve(source, c, options, log)) {
                 Ok(()) => code(exit::OK),
                 Err(e) => {
                     tracing::error!(error = %e, "numhubd failed");

@@ -8,6 +8,7 @@
 //! close the file.
 
 pub mod logging;
+mod sandbox;
 pub mod shutdown;
 pub mod systemd;
 
@@ -61,6 +62,13 @@ impl ConfigSource {
     }
 }
 
+/// Choices made on the command line rather than in the config file.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Run against an embedded NumHub sandbox (`serve --sandbox`).
+    pub sandbox: bool,
+}
+
 /// What the running daemon shares with its subsystems.
 #[derive(Clone)]
 pub struct Context {
@@ -72,9 +80,14 @@ pub struct Context {
 /// the caller, so that a bad config is reported before anything starts.
 pub async fn serve(
     source: ConfigSource,
-    config: Config,
+    mut config: Config,
+    options: ServeOptions,
     log: logging::LogHandle,
 ) -> Result<(), DaemonError> {
+    let sandbox = match options.sandbox {
+        true => Some(sandbox::start(&mut config).await?),
+        false => None,
+    };
     let store = open_store(&config)?;
     let ctx = Context {
         store: store.clone(),
@@ -125,6 +138,9 @@ pub async fn serve(
     match tokio::time::timeout(deadline, store.close()).await {
         Ok(result) => result?,
         Err(_) => tracing::warn!("database writer did not finish by the deadline"),
+    }
+    if let Some(sandbox) = sandbox {
+        sandbox.shutdown().await;
     }
     tracing::info!("numhubd stopped");
     Ok(())

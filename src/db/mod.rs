@@ -124,13 +124,14 @@ impl Store {
         self.inner.writer.submit(f).await
     }
 
-    /// Queues `f` for the writer without waiting for it (audit rows: the caller must not
-    /// be slowed by them). Failures are logged.
-    pub fn write_detached<F>(&self, what: &'static str, f: F)
+    /// Queues `f` for the writer without waiting for its commit (audit rows: the
+    /// caller must not be slowed by them). Waits only while the queue is full, so
+    /// nothing is dropped under load. Failures are logged.
+    pub async fn write_detached<F>(&self, what: &'static str, f: F)
     where
         F: FnOnce(&Tx<'_>) -> Result<()> + Send + 'static,
     {
-        self.inner.writer.submit_detached(what, f)
+        self.inner.writer.submit_detached(what, f).await
     }
 
     /// Runs `f` on a read-only connection.
@@ -181,6 +182,9 @@ fn open_connection(path: &Path, read_only: bool, options: &StoreOptions) -> Resu
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // The writer's per-call savepoints journal pages they change; in memory, not
+        // a temp file.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
     }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -248,7 +252,8 @@ fn check_not_blank(field: &'static str, value: &str) -> Result<()> {
 
 /// Refuses text that is not JSON before the column's `json_valid` CHECK would.
 fn check_json(field: &'static str, value: &str) -> Result<()> {
-    serde_json::from_str::<serde_json::Value>(value)
+    // IgnoredAny checks the syntax without building the value.
+    serde_json::from_str::<serde::de::IgnoredAny>(value)
         .map(|_| ())
         .map_err(|e| DbError::invalid(field, format!("is not valid JSON: {e}")))
 }

@@ -17,14 +17,14 @@ fn sigterm_stops_cleanly_with_the_database_intact() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .expect("integrity_check");
     assert_eq!(ok, "ok");
-    let tables: i64 = conn
+    let version: i64 = conn
         .query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE 'numhub_%'",
+            "SELECT max(version) FROM refinery_schema_history",
             [],
             |r| r.get(0),
         )
-        .expect("tables");
-    assert_eq!(tables, 5);
+        .expect("version");
+    assert_eq!(version, numhubd::db::latest_version());
     assert!(d.stderr().contains("numhubd stopped"), "{}", d.stderr());
 }
 
@@ -146,4 +146,46 @@ fn migrate_creates_the_schema_and_refuses_a_newer_one_with_exit_65() {
     let (code, stderr) = run_numhubd(&["migrate", "--config", &cfg]);
     assert_eq!(code, 65, "{stderr}");
     assert!(stderr.contains("newer"), "{stderr}");
+}
+
+#[test]
+fn serve_sandbox_starts_a_local_numhub_with_the_demo_account() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("numhubd.toml"), base_config("info")).expect("config");
+    let notify_path = dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).expect("notify");
+    notify
+        .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .expect("timeout");
+    let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_numhubd"))
+        .args(["serve", "--sandbox", "--config"])
+        .arg(dir.path().join("numhubd.toml"))
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn");
+    let mut d = super::support::Daemon { dir, child, notify };
+    d.wait_notify("READY=1");
+    let log = d.stderr();
+    let url = log
+        .split("url=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no sandbox url in the log:\n{log}"))
+        .to_string();
+    let addr = url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect to the sandbox");
+    write!(
+        conn,
+        "POST /api/v1/authorize/token?Email=demo%40numhub.test&Password=demo-password HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"accessToken\""), "{answer}");
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit().code(), Some(0), "{}", d.stderr());
 }

@@ -608,39 +608,79 @@ fn a_database_from_a_newer_numhubd_is_refused_and_not_modified() {
     );
 }
 
-/// A database written by an earlier schema level, holding rows, upgrades in place
-/// with its rows intact. The fixture is committed (tests/fixtures/) at schema V1.
+/// Databases written at earlier schema levels, holding rows, upgrade in place with
+/// their rows intact. Each level's fixture is committed in tests/fixtures/ (made by
+/// `make_fixture` at that level) before the next migration is added.
 #[test]
-fn the_v1_fixture_with_rows_upgrades_in_place() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-with-rows.sqlite");
+fn every_committed_fixture_upgrades_in_place_with_its_rows() {
+    let dir_fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut fixtures: Vec<_> = std::fs::read_dir(&dir_fixtures)
+        .expect("fixtures dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sqlite"))
+        .collect();
+    fixtures.sort();
+    assert!(
+        !fixtures.is_empty(),
+        "no fixtures in {}",
+        dir_fixtures.display()
+    );
+    let below_latest = fixtures.iter().any(|f| {
+        let c = Connection::open(f).expect("open");
+        let v: i64 = c
+            .query_row(
+                "SELECT max(version) FROM refinery_schema_history",
+                [],
+                |r| r.get(0),
+            )
+            .expect("version");
+        v == db::latest_version() - 1
+    });
+    assert!(
+        below_latest || db::latest_version() == 1,
+        "no fixture at schema level {}: commit one (make_fixture) before adding a migration",
+        db::latest_version() - 1
+    );
+    for fixture in fixtures {
+        upgrade_keeps_rows(&fixture);
+    }
+}
+
+fn upgrade_keeps_rows(fixture: &Path) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("upgrade.db");
-    std::fs::copy(&fixture, &path).expect("copy fixture");
-    let count = |p: &Path, table: &str| -> i64 {
-        Connection::open(p)
-            .expect("open")
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-            .expect("count")
+    std::fs::copy(fixture, &path).expect("copy fixture");
+    let tables = |p: &Path| -> Vec<(String, i64)> {
+        let c = Connection::open(p).expect("open");
+        let names: Vec<String> = c
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'refinery_schema_history' ORDER BY name")
+            .expect("prep")
+            .query_map([], |r| r.get(0))
+            .expect("q")
+            .collect::<Result<_, _>>()
+            .expect("names");
+        names
+            .into_iter()
+            .map(|t| {
+                let n: i64 = c
+                    .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                    .expect("count");
+                (t, n)
+            })
+            .collect()
     };
-    let tables = [
-        "tenants",
-        "brands",
-        "brand_phone_numbers",
-        "numhub_entities",
-        "numhub_identities",
-        "documents",
-        "numhub_documents",
-        "numhub_sync_logs",
-        "numhub_tokens",
-    ];
-    let before: Vec<i64> = tables.iter().map(|t| count(&path, t)).collect();
+    let before = tables(&path);
     assert!(
-        before.iter().all(|&n| n > 0),
-        "fixture lacks rows: {before:?}"
+        before.iter().all(|(_, n)| *n > 0),
+        "{}: every table of the fixture should hold rows: {before:?}",
+        fixture.display()
     );
     db::migrate_file(&path).expect("upgrade");
-    let after: Vec<i64> = tables.iter().map(|t| count(&path, t)).collect();
-    assert_eq!(before, after);
+    let after = tables(&path);
+    for (table, n) in &before {
+        let now = after.iter().find(|(t, _)| t == table).map(|(_, n)| *n);
+        assert_eq!(now, Some(*n), "{}: {table} lost rows", fixture.display());
+    }
     let c = Connection::open(&path).expect("open");
     let v: i64 = c
         .query_row(
@@ -662,17 +702,15 @@ fn the_v1_fixture_with_rows_upgrades_in_place() {
     assert_eq!(fk, 0);
 }
 
-/// Writes tests/fixtures/v1-with-rows.sqlite. Run by hand, only while the schema is
-/// at V1: `cargo test --test it make_v1_fixture -- --ignored`.
+/// Writes tests/fixtures/v{N}-with-rows.sqlite at the current schema level N, with
+/// rows in every table. Run by hand before adding migration N+1:
+/// `cargo test --test it make_fixture -- --ignored`, then commit the file.
 #[test]
 #[ignore]
-fn make_v1_fixture() {
-    assert_eq!(
-        db::latest_version(),
-        1,
-        "the V1 fixture must be made by a V1 binary"
-    );
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-with-rows.sqlite");
+fn make_fixture() {
+    let level = db::latest_version();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/fixtures/v{level}-with-rows.sqlite"));
     let _ = std::fs::remove_file(&path);
     db::migrate_file(&path).expect("migrate");
     let c = Connection::open(&path).expect("open");
@@ -688,7 +726,17 @@ fn make_v1_fixture() {
          INSERT INTO numhub_documents VALUES ('01900000-0000-7000-8000-000000000003', '01900000-0000-7000-8000-000000000001', 1, '1d4f0000-0000-4000-8000-000000000003', 'loa', 'loa.pdf', 'uploaded', NULL, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
          INSERT INTO numhub_sync_logs VALUES ('01900000-0000-7000-8000-000000000004', 1, '01900000-0000-7000-8000-000000000001', NULL, '/api/v1/application', 'POST', 'outbound', 200, '{}', '{}', 12, NULL, 1, '2026-01-01T00:00:00.000000Z');
          INSERT INTO numhub_tokens VALUES (1, NULL, 'access', '-----BEGIN AGE ENCRYPTED FILE-----\nfixture\n-----END AGE ENCRYPTED FILE-----', NULL, '2026-01-02T00:00:00.000000Z', NULL, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
-         PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;",
+",
     )
-    .expect("fixture rows");
+    .expect("V1 rows");
+    if level >= 2 {
+        c.execute_batch(
+            "INSERT INTO jobs VALUES (1, 1, 'document.upload', '01900000-0000-7000-8000-000000000001', NULL, '01900000-0000-7000-8000-000000000003', '{\"description\":\"LOA\"}', 'done', 1, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', NULL, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+             INSERT INTO numhub_credentials VALUES (1, 1, '-----BEGIN AGE ENCRYPTED FILE-----\nfixture\n-----END AGE ENCRYPTED FILE-----', '-----BEGIN AGE ENCRYPTED FILE-----\nfixture\n-----END AGE ENCRYPTED FILE-----', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+             INSERT INTO numhub_login_blocks VALUES ('tenant:1', 'NumHub answered 403', 403, '-----BEGIN AGE ENCRYPTED FILE-----\nfixture\n-----END AGE ENCRYPTED FILE-----', '2026-01-01T00:00:00.000000Z');",
+        )
+        .expect("V2 rows");
+    }
+    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;")
+        .expect("checkpoint");
 }

@@ -637,7 +637,8 @@ fn close_finishes_queued_writes_and_later_writes_fail() {
                     },
                 )
                 .map(|_| ())
-            });
+            })
+            .await;
         }
         store.close().await.expect("close");
         assert_eq!(count(&store, "numhub_entities").await, 100);

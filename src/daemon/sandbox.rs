@@ -1,0 +1,32 @@
+//! `serve --sandbox`: an embedded NumHub sandbox on loopback, so a new user sees the
+//! whole flow with no NumHub account. The daemon talks to it over real HTTP exactly
+//! as it would to NumHub; nothing else of the sandbox crate is used.
+
+use std::net::SocketAddr;
+
+use crate::config::Config;
+
+use super::DaemonError;
+
+/// The sandbox's seeded demo account (a contract of the sandbox crate).
+pub const DEMO_EMAIL: &str = "demo@numhub.test";
+pub const DEMO_CLIENT_ID: i32 = 1001;
+
+/// Starts the sandbox and points `config` at it.
+pub async fn start(config: &mut Config) -> Result<numhub_sandbox::Sandbox, DaemonError> {
+    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let sandbox = numhub_sandbox::start(listen, numhub_sandbox::SandboxConfig::default())
+        .await
+        .map_err(|e| DaemonError::Io {
+            what: "starting the embedded NumHub sandbox".into(),
+            reason: e.to_string(),
+        })?;
+    config.numhub.base_url = sandbox.base_url();
+    tracing::info!(
+        url = %sandbox.base_url(),
+        email = DEMO_EMAIL,
+        client_id = DEMO_CLIENT_ID,
+        "using the embedded NumHub sandbox (serve --sandbox); admin routes under /__sandbox/"
+    );
+    Ok(sandbox)
+}
