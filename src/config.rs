@@ -79,6 +79,8 @@ pub struct DropConfig {
 pub struct CryptoConfig {
     /// The age identity that decrypts stored secrets (created 0600 if absent).
     pub identity_file: PathBuf,
+    /// Extra age recipients (`age1…`) every secret is also encrypted to (escrow).
+    pub recipients: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -132,6 +134,7 @@ impl Default for CryptoConfig {
     fn default() -> Self {
         CryptoConfig {
             identity_file: "identity.txt".into(),
+            recipients: Vec::new(),
         }
     }
 }
@@ -371,7 +374,7 @@ fn find_unknown_key(table: &toml::Table) -> Option<String> {
         ("rpc", &["socket"]),
         ("numhub", &["base_url", "email", "password_file"]),
         ("drop", &["dir"]),
-        ("crypto", &["identity_file"]),
+        ("crypto", &["identity_file", "recipients"]),
         ("log", &["filter"]),
         ("daemon", &["shutdown_timeout_secs"]),
     ];
@@ -489,6 +492,7 @@ mod tests {
             "password_file",
             "dir",
             "identity_file",
+            "recipients",
             "filter",
             "shutdown_timeout_secs",
         ] {

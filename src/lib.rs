@@ -3,11 +3,13 @@
 //!
 //! Modules, each owning one concern:
 //! - [`config`]: the TOML config file, `NUMHUBD_*` overrides, validation.
+//! - [`crypto`]: age encryption of secrets at rest (tokens, credentials).
 //! - [`db`]: the SQLite file — migrations, the single writer, read pool, every SQL statement.
 //! - [`daemon`]: wiring, signals (SIGTERM/SIGINT/SIGHUP), systemd notify and watchdog, logging.
 //! - [`exit`]: process exit codes shared by both binaries.
 
 pub mod config;
+pub mod crypto;
 pub mod daemon;
 pub mod db;
 pub mod exit;
