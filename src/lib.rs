@@ -7,9 +7,11 @@
 //! - [`db`]: the SQLite file — migrations, the single writer, read pool, every SQL statement.
 //! - [`daemon`]: wiring, signals (SIGTERM/SIGINT/SIGHUP), systemd notify and watchdog, logging.
 //! - [`exit`]: process exit codes shared by both binaries.
+//! - [`sync`]: the outbox and the poller (NumHub's values onto the seed's in `sync::mapping`).
 
 pub mod config;
 pub mod crypto;
 pub mod daemon;
 pub mod db;
 pub mod exit;
+pub mod sync;
