@@ -7,6 +7,7 @@
 //! - [`db`]: the SQLite file — migrations, the single writer, read pool, every SQL statement.
 //! - [`daemon`]: wiring, signals (SIGTERM/SIGINT/SIGHUP), systemd notify and watchdog, logging.
 //! - [`exit`]: process exit codes shared by both binaries.
+//! - [`killpoint`]: named SIGKILL points for crash tests (`NUMHUBD_KILL_AT`).
 //! - [`sync`]: the outbox and the poller (NumHub's values onto the seed's in `sync::mapping`).
 
 pub mod config;
@@ -14,4 +15,5 @@ pub mod crypto;
 pub mod daemon;
 pub mod db;
 pub mod exit;
+pub mod killpoint;
 pub mod sync;

@@ -1,0 +1,53 @@
+//! Named kill points for crash tests: when `NUMHUBD_KILL_AT` names a point (and,
+//! with `name:N`, on its N-th hit), the process kills itself with SIGKILL right there,
+//! as a power cut or an OOM kill would. Without the variable a hit costs one relaxed
+//! atomic load.
+//!
+//! Points are named where a crash is most dangerous, e.g. `after_send` (a request
+//! reached NumHub, its outcome is not yet committed) and `mid_upload`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// The environment variable that arms a kill point.
+pub const ENV: &str = "NUMHUBD_KILL_AT";
+
+struct Armed {
+    name: String,
+    nth: u64,
+    hits: AtomicU64,
+}
+
+fn armed() -> Option<&'static Armed> {
+    static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
+    ARMED
+        .get_or_init(|| {
+            let value = std::env::var(ENV).ok()?;
+            let (name, nth) = match value.split_once(':') {
+                Some((name, n)) => (name.to_string(), n.parse().unwrap_or(1)),
+                None => (value, 1),
+            };
+            Some(Armed {
+                name,
+                nth: nth.max(1),
+                hits: AtomicU64::new(0),
+            })
+        })
+        .as_ref()
+}
+
+/// Passes `name`; dies here if it is the armed point and this is the armed hit.
+pub fn hit(name: &str) {
+    let Some(armed) = armed() else { return };
+    if armed.name != name {
+        return;
+    }
+    if armed.hits.fetch_add(1, Ordering::Relaxed) + 1 == armed.nth {
+        eprintln!("numhubd: kill point {name} reached; SIGKILL");
+        // SAFETY: kill(2) on our own pid; SIGKILL cannot be caught, so nothing after
+        // this line runs — exactly the crash the tests want.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
