@@ -4,7 +4,8 @@ use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_len, check_not_blank, now_ts, page_limit, require_tenant, DbError, Page, Result, Sql, Tx,
+    check_len, check_not_blank, int_cursor, now_ts, page_limit, require_tenant, DbError, Page,
+    Result, Sql, Tx,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -117,18 +118,13 @@ pub fn list(
     limit: Option<u32>,
 ) -> Result<Page<Brand>> {
     let limit = page_limit(limit)?;
-    let after: i64 = match cursor {
-        None => 0,
-        Some(c) => c
-            .parse()
-            .map_err(|_| DbError::invalid("cursor", "not a cursor this list returned"))?,
-    };
-    let mut stmt = sql.conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM brands WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-    ))?;
-    let rows = stmt
-        .query_map(params![tenant_id, after, limit + 1], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = sql.rows(
+        &format!(
+            "SELECT {COLUMNS} FROM brands WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+        ),
+        params![tenant_id, int_cursor(cursor)?, limit + 1],
+        from_row,
+    )?;
     Ok(Page::from_rows(rows, limit, |b| b.id.to_string()))
 }
 
@@ -182,13 +178,12 @@ pub fn phone_numbers(
     tenant_id: i64,
     brand_id: i64,
 ) -> Result<Vec<BrandPhoneNumber>> {
-    let mut stmt = sql.conn.prepare_cached(
+    sql.rows(
         "SELECT p.id, p.brand_id, p.phone_number, p.numhub_identity_id, p.created_at, p.updated_at
          FROM brand_phone_numbers p JOIN brands b ON b.id = p.brand_id
          WHERE p.brand_id = ?1 AND b.tenant_id = ?2 ORDER BY p.phone_number",
-    )?;
-    let rows = stmt
-        .query_map(params![brand_id, tenant_id], |r| {
+        params![brand_id, tenant_id],
+        |r| {
             Ok(BrandPhoneNumber {
                 id: r.get(0)?,
                 brand_id: r.get(1)?,
@@ -197,9 +192,8 @@ pub fn phone_numbers(
                 created_at: r.get(4)?,
                 updated_at: r.get(5)?,
             })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+        },
+    )
 }
 
 /// Points every number of the tenant's brands that NumHub lists under `identity_id`

@@ -221,16 +221,14 @@ pub fn list(
     limit: Option<u32>,
 ) -> Result<Page<Document>> {
     let limit = page_limit(limit)?;
-    let mut stmt = sql.conn.prepare_cached(&format!(
-        "{SELECT} WHERE e.tenant_id = ?1 AND (?2 IS NULL OR d.numhub_entity_id = ?2) AND d.id > ?3
-         ORDER BY d.id LIMIT ?4"
-    ))?;
-    let rows = stmt
-        .query_map(
-            params![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
-            from_row,
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = sql.rows(
+        &format!(
+            "{SELECT} WHERE e.tenant_id = ?1 AND (?2 IS NULL OR d.numhub_entity_id = ?2) AND d.id > ?3
+             ORDER BY d.id LIMIT ?4"
+        ),
+        params![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
+        from_row,
+    )?;
     Ok(Page::from_rows(rows, limit, |d| d.id.clone()))
 }
 

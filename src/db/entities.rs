@@ -151,25 +151,22 @@ pub fn list(
     // Two statements rather than `(?2 IS NULL OR status = ?2)`, which keeps the planner
     // from walking the (tenant_id[, status], id) index in order.
     let rows = match status {
-        Some(status) => sql
-            .conn
-            .prepare_cached(&format!(
+        Some(status) => sql.rows(
+            &format!(
                 "SELECT {COLUMNS} FROM numhub_entities
                  WHERE tenant_id = ?1 AND status = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
-            ))?
-            .query_map(
-                params![tenant_id, status.as_str(), after, limit + 1],
-                from_row,
-            )?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-        None => sql
-            .conn
-            .prepare_cached(&format!(
+            ),
+            params![tenant_id, status.as_str(), after, limit + 1],
+            from_row,
+        )?,
+        None => sql.rows(
+            &format!(
                 "SELECT {COLUMNS} FROM numhub_entities
                  WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-            ))?
-            .query_map(params![tenant_id, after, limit + 1], from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
+            ),
+            params![tenant_id, after, limit + 1],
+            from_row,
+        )?,
     };
     Ok(Page::from_rows(rows, limit, |e| e.id.clone()))
 }

@@ -106,63 +106,47 @@ pub fn upsert(tx: &Tx<'_>, tenant_id: i64, input: IdentityInput) -> Result<(Iden
     })?;
     let numbers = serde_json::Value::from(input.phone_numbers.clone()).to_string();
     let existing = find_by_numhub_id(tx, tenant_id, &input.numhub_identity_id)?;
-    let now = now_ts();
-    let id = match &existing {
-        Some(found) => {
-            let same = found.entity_id == input.entity_id
-                && found.display_name == input.display_name
-                && found.call_reason == input.call_reason
-                && found.logo_url == input.logo_url
-                && found.status == input.status
-                && found.phone_numbers == input.phone_numbers
-                && found.rich_call_data
-                    == input
-                        .rich_call_data
-                        .as_deref()
-                        .and_then(|s| serde_json::from_str(s).ok());
-            if same {
-                return Ok((found.clone(), false));
-            }
-            tx.conn.execute(
-                "UPDATE numhub_identities SET numhub_entity_id = ?2, display_name = ?3, call_reason = ?4,
-                     logo_url = ?5, status = ?6, rich_call_data = ?7, phone_numbers = ?8, updated_at = ?9
-                 WHERE id = ?1",
-                params![
-                    found.id,
-                    input.entity_id,
-                    input.display_name,
-                    input.call_reason,
-                    input.logo_url,
-                    input.status.as_str(),
-                    input.rich_call_data,
-                    numbers,
-                    now
-                ],
-            )?;
-            found.id.clone()
+    if let Some(found) = &existing {
+        let same = found.entity_id == input.entity_id
+            && found.display_name == input.display_name
+            && found.call_reason == input.call_reason
+            && found.logo_url == input.logo_url
+            && found.status == input.status
+            && found.phone_numbers == input.phone_numbers
+            && found.rich_call_data
+                == input
+                    .rich_call_data
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str(s).ok());
+        if same {
+            return Ok((found.clone(), false));
         }
-        None => {
-            let id = new_id();
-            tx.conn.execute(
-                "INSERT INTO numhub_identities (id, numhub_entity_id, numhub_identity_id, display_name,
-                     call_reason, logo_url, status, rich_call_data, phone_numbers, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-                params![
-                    id,
-                    input.entity_id,
-                    input.numhub_identity_id,
-                    input.display_name,
-                    input.call_reason,
-                    input.logo_url,
-                    input.status.as_str(),
-                    input.rich_call_data,
-                    numbers,
-                    now
-                ],
-            )?;
-            id
-        }
-    };
+    }
+    // The row found above is this tenant's; a NumHub id held by another tenant's row
+    // makes the insert fail on the UNIQUE column instead of taking that row over.
+    let id = existing.map(|found| found.id).unwrap_or_else(new_id);
+    tx.conn.execute(
+        "INSERT INTO numhub_identities (id, numhub_entity_id, numhub_identity_id, display_name,
+             call_reason, logo_url, status, rich_call_data, phone_numbers, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+         ON CONFLICT (id) DO UPDATE SET numhub_entity_id = excluded.numhub_entity_id,
+             display_name = excluded.display_name, call_reason = excluded.call_reason,
+             logo_url = excluded.logo_url, status = excluded.status,
+             rich_call_data = excluded.rich_call_data, phone_numbers = excluded.phone_numbers,
+             updated_at = excluded.updated_at",
+        params![
+            id,
+            input.entity_id,
+            input.numhub_identity_id,
+            input.display_name,
+            input.call_reason,
+            input.logo_url,
+            input.status.as_str(),
+            input.rich_call_data,
+            numbers,
+            now_ts()
+        ],
+    )?;
     Ok((get(tx, tenant_id, &id)?, true))
 }
 
@@ -197,15 +181,13 @@ pub fn list(
     limit: Option<u32>,
 ) -> Result<Page<Identity>> {
     let limit = page_limit(limit)?;
-    let mut stmt = sql.conn.prepare_cached(&format!(
-        "{SELECT} WHERE e.tenant_id = ?1 AND (?2 IS NULL OR i.numhub_entity_id = ?2) AND i.id > ?3
-         ORDER BY i.id LIMIT ?4"
-    ))?;
-    let rows = stmt
-        .query_map(
-            params![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
-            from_row,
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = sql.rows(
+        &format!(
+            "{SELECT} WHERE e.tenant_id = ?1 AND (?2 IS NULL OR i.numhub_entity_id = ?2) AND i.id > ?3
+             ORDER BY i.id LIMIT ?4"
+        ),
+        params![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
+        from_row,
+    )?;
     Ok(Page::from_rows(rows, limit, |i| i.id.clone()))
 }

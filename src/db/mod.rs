@@ -44,6 +44,21 @@ pub struct Sql<'a> {
     conn: &'a Connection,
 }
 
+impl Sql<'_> {
+    /// Runs a cached query and collects its rows.
+    fn rows<T, P, F>(&self, statement: &str, params: P, from_row: F) -> Result<Vec<T>>
+    where
+        P: rusqlite::Params,
+        F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        let mut stmt = self.conn.prepare_cached(statement)?;
+        let rows = stmt
+            .query_map(params, from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+}
+
 /// The writer's open transaction. Only the writer thread creates one.
 pub struct Tx<'a> {
     sql: Sql<'a>,
@@ -228,6 +243,16 @@ fn page_limit(limit: Option<u32>) -> Result<u32> {
             format!("must be at most {MAX_PAGE}"),
         )),
         Some(n) => Ok(n),
+    }
+}
+
+/// The cursor of a list keyed by an integer id (0 = from the start).
+fn int_cursor(cursor: Option<&str>) -> Result<i64> {
+    match cursor {
+        None => Ok(0),
+        Some(c) => c
+            .parse()
+            .map_err(|_| DbError::invalid("cursor", "not a cursor this list returned")),
     }
 }
 

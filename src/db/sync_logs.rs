@@ -143,7 +143,7 @@ pub fn list(
     limit: Option<u32>,
 ) -> Result<Page<SyncLog>> {
     let limit = page_limit(limit)?;
-    let mut stmt = sql.conn.prepare_cached(
+    let rows = sql.rows(
         "SELECT id, tenant_id, numhub_entity_id, numhub_identity_id, endpoint, method, direction,
                 status_code, request_payload, response_payload, response_time_ms, error_message,
                 success, created_at
@@ -157,23 +157,19 @@ pub fn list(
            AND (?7 IS NULL OR created_at < ?7)
            AND (?8 IS NULL OR id < ?8)
          ORDER BY id DESC LIMIT ?9",
+        params![
+            filter.tenant_id,
+            filter.entity_id,
+            filter.identity_id,
+            filter.endpoint,
+            filter.success,
+            filter.since,
+            filter.until,
+            cursor,
+            limit + 1
+        ],
+        from_row,
     )?;
-    let rows = stmt
-        .query_map(
-            params![
-                filter.tenant_id,
-                filter.entity_id,
-                filter.identity_id,
-                filter.endpoint,
-                filter.success,
-                filter.since,
-                filter.until,
-                cursor,
-                limit + 1
-            ],
-            from_row,
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Page::from_rows(rows, limit, |l| l.id.clone()))
 }
 

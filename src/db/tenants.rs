@@ -3,7 +3,7 @@
 use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
-use super::{check_len, check_not_blank, now_ts, page_limit, Page, Result, Sql, Tx};
+use super::{check_len, check_not_blank, int_cursor, now_ts, page_limit, Page, Result, Sql, Tx};
 use crate::db::DbError;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -148,31 +148,24 @@ pub fn list(
     limit: Option<u32>,
 ) -> Result<Page<Tenant>> {
     let limit = page_limit(limit)?;
-    let after: i64 = match cursor {
-        None => 0,
-        Some(c) => c
-            .parse()
-            .map_err(|_| DbError::invalid("cursor", "not a cursor this list returned"))?,
-    };
     let only_json = only.map(|ids| serde_json::Value::from(ids.to_vec()).to_string());
-    let mut stmt = sql.conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM tenants WHERE id > ?1
-           AND (?2 IS NULL OR id IN (SELECT value FROM json_each(?2)))
-         ORDER BY id LIMIT ?3"
-    ))?;
-    let rows = stmt
-        .query_map(params![after, only_json, limit + 1], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = sql.rows(
+        &format!(
+            "SELECT {COLUMNS} FROM tenants WHERE id > ?1
+               AND (?2 IS NULL OR id IN (SELECT value FROM json_each(?2)))
+             ORDER BY id LIMIT ?3"
+        ),
+        params![int_cursor(cursor)?, only_json, limit + 1],
+        from_row,
+    )?;
     Ok(Page::from_rows(rows, limit, |t| t.id.to_string()))
 }
 
 /// Tenants whose changes may be sent to NumHub.
 pub fn list_enabled(sql: &Sql<'_>) -> Result<Vec<Tenant>> {
-    let mut stmt = sql.conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM tenants WHERE numhub_enabled = 1 ORDER BY id"
-    ))?;
-    let rows = stmt
-        .query_map([], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    sql.rows(
+        &format!("SELECT {COLUMNS} FROM tenants WHERE numhub_enabled = 1 ORDER BY id"),
+        [],
+        from_row,
+    )
 }

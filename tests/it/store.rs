@@ -646,3 +646,47 @@ fn close_finishes_queued_writes_and_later_writes_fail() {
         assert!(matches!(err, DbError::Closed));
     });
 }
+
+#[test]
+fn identity_upserts_update_in_place_and_cannot_take_another_tenants_row() {
+    rt().block_on(async {
+        let (_dir, store) = open();
+        tenant(&store, 1).await;
+        tenant(&store, 2).await;
+        let a = entity(&store, 1, "A Corp").await;
+        let b = entity(&store, 2, "B Corp").await;
+        let a_id = a.id.clone();
+        let (first, created) = store
+            .write(move |tx| identities::upsert(tx, 1, identity_input(&a_id, "nh-shared", "OLD")))
+            .await
+            .expect("create");
+        assert!(created);
+        let a_id = a.id.clone();
+        let (second, changed) = store
+            .write(move |tx| identities::upsert(tx, 1, identity_input(&a_id, "nh-shared", "NEW")))
+            .await
+            .expect("update");
+        assert!(changed);
+        assert_eq!(second.id, first.id, "updated in place");
+        assert_eq!(second.display_name, "NEW");
+        let a_id = a.id.clone();
+        let (_, changed) = store
+            .write(move |tx| identities::upsert(tx, 1, identity_input(&a_id, "nh-shared", "NEW")))
+            .await
+            .expect("same");
+        assert!(!changed);
+        let b_id = b.id.clone();
+        store
+            .write(move |tx| {
+                identities::upsert(tx, 2, identity_input(&b_id, "nh-shared", "HIJACK"))
+            })
+            .await
+            .expect_err("another tenant's NumHub id");
+        let a_row = store
+            .read(move |s| identities::get(s, 1, &first.id))
+            .await
+            .expect("still A's");
+        assert_eq!(a_row.display_name, "NEW");
+        assert_eq!(a_row.entity_id, a.id);
+    });
+}
