@@ -13,3 +13,4 @@ pub mod crypto;
 pub mod daemon;
 pub mod db;
 pub mod exit;
+pub mod numhub;
