@@ -4,6 +4,8 @@
 
 mod crypto;
 mod daemon;
+mod numhub_ops;
+mod numhub_support;
 mod schema;
 mod store;
 mod support;
