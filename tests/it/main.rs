@@ -6,6 +6,7 @@ mod crypto;
 mod daemon;
 mod numhub_ops;
 mod numhub_support;
+mod numhub_tokens;
 mod schema;
 mod store;
 mod support;
