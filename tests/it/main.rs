@@ -4,7 +4,9 @@
 
 mod crypto;
 mod daemon;
+mod numhub_faults;
 mod numhub_ops;
+mod numhub_pacing;
 mod numhub_support;
 mod numhub_tokens;
 mod schema;
