@@ -7,6 +7,7 @@ mod daemon;
 mod numhub_faults;
 mod numhub_ops;
 mod numhub_pacing;
+mod numhub_secrets;
 mod numhub_support;
 mod numhub_tokens;
 mod schema;
