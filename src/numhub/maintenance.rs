@@ -46,7 +46,7 @@ pub async fn run(store: Store, retention_days: u32, mut shutdown: Shutdown) {
             _ = shutdown.recv() => return,
             _ = tick.tick() => {}
         }
-        let purge = ticks % 24 == 0;
+        let purge = ticks.is_multiple_of(24);
         ticks += 1;
         match run_once(&store, retention_days, purge).await {
             Ok((t, a)) if t + a > 0 => {
