@@ -22,7 +22,10 @@ use numhubd::numhub::{Client, ClientOptions, Credentials, Priority, Secret};
 const CALLERS: usize = 16;
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn status_kib(key: &str) -> u64 {

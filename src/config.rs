@@ -575,6 +575,38 @@ mod tests {
     }
 
     #[test]
+    fn numhub_and_audit_values_are_checked_by_key() {
+        for (text, key) in [
+            (
+                "[numhub]\nrate_window_secs = 0\n",
+                "numhub.rate_window_secs",
+            ),
+            ("[numhub]\nmax_attempts = 0\n", "numhub.max_attempts"),
+            ("[numhub]\nrefresh_margin = 1.5\n", "numhub.refresh_margin"),
+            ("[numhub]\nauth_scheme = \"BASIC\"\n", "numhub.auth_scheme"),
+            (
+                "[numhub]\nrequest_timeout_secs = 0\n",
+                "numhub.request_timeout_secs",
+            ),
+            ("[audit]\nretention_days = 0\n", "audit.retention_days"),
+            ("[audit]\nretention = 3\n", "audit.retention"),
+        ] {
+            let e = parse(text).expect_err(text);
+            assert!(e.to_string().contains(key), "{text}: {e}");
+        }
+        let c =
+            parse("[numhub]\nrate_limit = 0\nca_file = \"ca.pem\"\n[audit]\nredact_fields = []\n")
+                .expect("valid");
+        assert_eq!(c.numhub.rate_limit, 0);
+        assert_eq!(
+            c.numhub.ca_file.as_deref(),
+            Some(Path::new("/etc/numhubd/ca.pem"))
+        );
+        assert!(c.audit.redact_fields.is_empty());
+        assert_eq!(Config::default().audit.redact_fields.len(), 4);
+    }
+
+    #[test]
     fn invalid_log_filter_is_refused() {
         let e = parse("[log]\nfilter = \"info,[[[\"\n").expect_err("bad filter");
         assert!(e.to_string().contains("log.filter"), "{e}");

@@ -190,3 +190,98 @@ async fn keys_rotate_reencrypts_every_secret() {
     let err = client.status_report(2, P).await.expect_err("still blocked");
     assert!(matches!(err, NumhubError::LoginBlocked { .. }), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn housekeeping_drops_expired_tokens_and_old_audit_rows() {
+    let env = env(SandboxConfig::default(), |_| {}).await;
+    env.client.status_report(TENANT, P).await.expect("call");
+    let armored = env.crypto.encrypt("stale").expect("encrypt");
+    env.store
+        .write(move |tx| {
+            numhubd::db::tokens::put_access(
+                tx,
+                Some(2),
+                &armored,
+                "2000-01-01T00:00:00.000000Z",
+                None,
+            )
+            .map(|_| ())
+        })
+        .await
+        .expect("stale token");
+    assert!(!env.audit_rows().await.is_empty());
+    // Retention 0 days: every row is older than the cut-off.
+    let (tokens, rows) = numhubd::numhub::maintenance::run_once(&env.store, 0, true)
+        .await
+        .expect("housekeeping");
+    assert_eq!(tokens, 1, "only the expired token goes");
+    assert_eq!(rows, 2);
+    assert!(env.audit_rows().await.is_empty());
+    // The live token is still there: no new login.
+    env.client.status_report(TENANT, P).await.expect("call");
+    assert_eq!(env.total("tokenRequests"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numhubd_keys_rotate_command_rotates_and_keeps_the_old_identity() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("numhubd.toml"),
+        "[database]\npath = \"numhubd.db\"\n[crypto]\nidentity_file = \"identity.txt\"\n",
+    )
+    .expect("config");
+    let old = Crypto::load(&dir.path().join("identity.txt"), &[]).expect("identity");
+    {
+        let store = numhubd::db::Store::open(&dir.path().join("numhubd.db"), Default::default())
+            .expect("store");
+        let (e, p) = (
+            old.encrypt("ops@example.com").expect("e"),
+            old.encrypt("pw-rotate-me").expect("p"),
+        );
+        store
+            .write(move |tx| {
+                numhubd::db::tenants::upsert(
+                    tx,
+                    numhubd::db::tenants::TenantInput {
+                        id: 5,
+                        name: "five".into(),
+                        ..Default::default()
+                    },
+                )?;
+                numhubd::db::credentials::set(tx, 5, &e, &p)
+            })
+            .await
+            .expect("credentials");
+        store.close().await.expect("close");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_numhubd"))
+        .args(["keys", "rotate", "--config"])
+        .arg(dir.path().join("numhubd.toml"))
+        .output()
+        .expect("run numhubd");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 tenant credentials"), "{stdout}");
+    assert!(stdout.contains("identity.txt.old"), "{stdout}");
+    let new = Crypto::load(&dir.path().join("identity.txt"), &[]).expect("new identity");
+    assert_ne!(new.public_key(), old.public_key());
+    let store = numhubd::db::Store::open(&dir.path().join("numhubd.db"), Default::default())
+        .expect("store");
+    let row = store
+        .read(|sql| numhubd::db::credentials::get(sql, 5))
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(
+        new.decrypt(&row.password_armored)
+            .expect("new key opens it"),
+        "pw-rotate-me"
+    );
+    assert!(old.decrypt(&row.password_armored).is_err());
+    let kept = Crypto::load(&dir.path().join("identity.txt.old"), &[]).expect("old kept");
+    assert_eq!(kept.public_key(), old.public_key());
+}
