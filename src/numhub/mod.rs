@@ -460,7 +460,8 @@ impl Client {
     }
 
     /// Sends `req` for `tenant_id` with tokens, pacing, retries; returns the 2xx body.
-    /// `create` makes an unknown outcome an error instead of a retry.
+    /// `create` (non-idempotent calls: application create, document upload) makes an
+    /// unknown outcome an error for the caller to settle instead of a blind retry.
     async fn call(
         &self,
         tenant_id: i64,
@@ -509,6 +510,10 @@ impl Client {
                         message: transport::error_message(&body),
                     }
                     .into())
+                }
+                // A gateway's 502/504 says nothing about whether NumHub acted.
+                Outcome::Answer { status, .. } if create && (status == 502 || status == 504) => {
+                    return Err(CallError::Ambiguous(format!("HTTP {status}")))
                 }
                 Outcome::Answer { status, .. } => format!("HTTP {status}"),
                 Outcome::Failed { sent: true, reason } if create => {

@@ -189,7 +189,64 @@ impl Client {
                 .collect(),
             fields,
         };
-        self.call_json(tenant, r).await
+        // Not idempotent: a resent upload would add the files again. After a lost
+        // answer, look at the application's documents before resending.
+        let endpoint = r.endpoint();
+        let mut sends = 0;
+        loop {
+            sends += 1;
+            let started = chrono::Utc::now();
+            let reason = match self.call(tenant, r.clone(), true).await {
+                Ok(body) => return super::decode(&endpoint, &body),
+                Err(super::CallError::Error(e)) => return Err(e),
+                Err(super::CallError::Ambiguous(reason)) => reason,
+            };
+            let unknown = |why: String| NumhubError::OutcomeUnknown {
+                company_name: format!("upload to {id}"),
+                reason: why,
+            };
+            let app = self.get_application(tenant, p, id).await.map_err(|e| {
+                unknown(format!("{reason}; the application could not be read: {e}"))
+            })?;
+            let skew = chrono::Duration::from_std(self.inner.opts.clock_skew).unwrap_or_default();
+            let since = started - skew;
+            let arrived: Vec<DocumentItem> = app
+                .documents
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| {
+                    let recent = d
+                        .created_date
+                        .as_deref()
+                        .and_then(super::create::parse_utc)
+                        .is_some_and(|c| c >= since);
+                    recent
+                        && files
+                            .iter()
+                            .any(|f| d.name.as_deref() == Some(&f.file_name))
+                })
+                .map(|d| DocumentItem {
+                    id: d.document_id,
+                    url: d.url,
+                    name: d.name,
+                    created_date: d.created_date,
+                    created_by: d.created_by,
+                })
+                .collect();
+            if arrived.len() == files.len() {
+                return Ok(UploadDocumentResponse {
+                    documents: Some(arrived),
+                });
+            }
+            if !arrived.is_empty() || sends >= self.inner.opts.max_attempts {
+                return Err(unknown(format!(
+                    "{reason}; {} of {} files found at NumHub",
+                    arrived.len(),
+                    files.len()
+                )));
+            }
+            tracing::info!(endpoint = %endpoint, "the unanswered upload did not reach NumHub; resending");
+        }
     }
 
     /// `DELETE /application/{NumhubEntityId}/documents/{documentId}`.

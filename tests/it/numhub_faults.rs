@@ -10,6 +10,13 @@ use crate::numhub_support::*;
 
 const P: Priority = Priority::Background;
 
+/// Retries slow enough that a test clearing the faults (after it saw the first one)
+/// always wins the race against the retry budget, even on a loaded machine.
+fn patient(o: &mut numhubd::numhub::ClientOptions) {
+    o.backoff_base = Duration::from_millis(200);
+    o.backoff_max = Duration::from_secs(2);
+}
+
 fn unlimited() -> SandboxConfig {
     SandboxConfig {
         rate_limit: 0,
@@ -111,7 +118,7 @@ async fn a_create_reset_after_it_happened_is_found_not_resent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_reset_before_it_happened_is_resent_once() {
-    let env = env(unlimited(), |_| {}).await;
+    let env = env(unlimited(), patient).await;
     env.client
         .status_report(TENANT, P)
         .await
@@ -164,4 +171,58 @@ async fn a_create_that_cannot_be_settled_is_outcome_unknown() {
         .expect_err("unknowable");
     assert!(matches!(err, NumhubError::OutcomeUnknown { .. }), "{err}");
     assert_eq!(env.route("POST /api/v1/application"), 1, "never resent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_whose_answer_is_lost_is_not_duplicated() {
+    use numhubd::numhub::model::{DocumentType, UploadFile};
+    let env = env(unlimited(), patient).await;
+    let c = &env.client;
+    let id = c
+        .create_application(TENANT, P, &application("Upload Twice Co", "Saved"))
+        .await
+        .expect("create")
+        .numhub_entity_id
+        .expect("id");
+    let pdf = env.dir.path().join("loa.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4\n% lost answer\n").expect("pdf");
+    let files = vec![UploadFile {
+        path: pdf,
+        file_name: "loa.pdf".into(),
+        content_type: "application/pdf".into(),
+    }];
+    // First: the connection is reset before NumHub stores anything; the client
+    // looks, finds nothing, and sends again once NumHub recovers.
+    env.sandbox.set_faults(Faults {
+        seed: 3,
+        p_reset: 1.0,
+        ..Faults::default()
+    });
+    let upload = {
+        let (c, files) = (c.clone(), files.clone());
+        tokio::spawn(async move {
+            c.upload_documents(TENANT, P, id, DocumentType::Loa, None, &files)
+                .await
+        })
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            env.total("faultsInjected") >= 1
+        })
+        .await
+    );
+    env.sandbox.set_faults(Faults::default());
+    let first = upload.await.expect("join").expect("upload");
+    let docs = env.sandbox.state()["documents"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(
+        first.documents.expect("documents")[0]
+            .id
+            .map(|u| u.to_string()),
+        docs[0]["documentId"].as_str().map(str::to_string)
+    );
+    assert!(env.route("POST /api/v1/application/{NumhubEntityId}/documents") >= 2);
 }
