@@ -359,3 +359,25 @@ pub fn error_message(body: &[u8]) -> Option<String> {
         .as_str()
         .map(|s| s.chars().take(500).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_ca_file_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("missing.pem");
+        let e = build_http(Duration::from_secs(1), Some(&missing)).expect_err("missing");
+        assert!(e.to_string().contains("numhub.ca_file"), "{e}");
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(
+            &junk,
+            "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        let e = build_http(Duration::from_secs(1), Some(&junk)).expect_err("junk");
+        assert!(e.to_string().contains("numhub.ca_file"), "{e}");
+        build_http(Duration::from_secs(1), None).expect("no extra CA");
+    }
+}
