@@ -37,6 +37,7 @@ pub struct Config {
     pub crypto: CryptoConfig,
     pub log: LogConfig,
     pub daemon: DaemonConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -65,7 +66,52 @@ pub struct NumhubConfig {
     /// A file holding the global account's password (or the systemd credential
     /// `numhub-password`). Never the password itself in this file.
     pub password_file: Option<PathBuf>,
+    /// The `X-Auth-Scheme` header sent with every call but the token call
+    /// (`ATLAASROPG` or `ATLAASAACG`; empty = not sent).
+    pub auth_scheme: String,
+    /// Seconds one HTTP exchange may take before it counts as failed.
+    pub request_timeout_secs: u64,
+    /// Requests per window per NumHub account (NumHub allows 100 a minute); 0 = no pacing.
+    pub rate_limit: u32,
+    /// The rate window in seconds.
+    pub rate_window_secs: u64,
+    /// Attempts per call (first try included) for retryable failures.
+    pub max_attempts: u32,
+    /// A token is renewed once less than this fraction of its life is left (0.0-0.9).
+    pub refresh_margin: f64,
+    /// A PEM bundle of extra CAs trusted for NumHub (e.g. a TLS-inspecting proxy).
+    pub ca_file: Option<PathBuf>,
 }
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Audit rows (`numhub_sync_logs`) older than this many days are deleted daily.
+    pub retention_days: u32,
+    /// Request/response fields kept only as a short keyed fingerprint in audit rows
+    /// (business identifiers). Empty = none.
+    pub redact_fields: Vec<String>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_days: 90,
+            redact_fields: DEFAULT_REDACT_FIELDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// Business identifiers fingerprinted in audit rows unless configured otherwise.
+pub const DEFAULT_REDACT_FIELDS: &[&str] = &[
+    "federalEmployerIdNumber",
+    "dunAndBradstreetNumber",
+    "stateCorporateRegistrationNumber",
+    "stateProfessionalLicenseNumber",
+];
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -120,6 +166,13 @@ impl Default for NumhubConfig {
             base_url: "https://brandcontrol.numhub.com".into(),
             email: None,
             password_file: None,
+            auth_scheme: "ATLAASROPG".into(),
+            request_timeout_secs: 30,
+            rate_limit: 100,
+            rate_window_secs: 60,
+            max_attempts: 5,
+            refresh_margin: 0.1,
+            ca_file: None,
         }
     }
 }
@@ -157,7 +210,7 @@ impl Default for DaemonConfig {
 
 /// The sections a `NUMHUBD_<SECTION>_<KEY>` variable may name.
 const SECTIONS: &[&str] = &[
-    "database", "rpc", "numhub", "drop", "crypto", "log", "daemon",
+    "database", "rpc", "numhub", "drop", "crypto", "log", "daemon", "audit",
 ];
 
 impl Config {
@@ -245,6 +298,40 @@ impl Config {
                 return Err(bad(key, "must not be empty".to_string()));
             }
         }
+        let n = &self.numhub;
+        if !matches!(n.auth_scheme.as_str(), "" | "ATLAASROPG" | "ATLAASAACG") {
+            return Err(bad(
+                "numhub.auth_scheme",
+                format!("{:?} is not ATLAASROPG, ATLAASAACG or empty", n.auth_scheme),
+            ));
+        }
+        if n.request_timeout_secs == 0 || n.request_timeout_secs > 3600 {
+            return Err(bad(
+                "numhub.request_timeout_secs",
+                "must be between 1 and 3600".into(),
+            ));
+        }
+        if n.rate_window_secs == 0 || n.rate_window_secs > 3600 {
+            return Err(bad(
+                "numhub.rate_window_secs",
+                "must be between 1 and 3600".into(),
+            ));
+        }
+        if n.max_attempts == 0 || n.max_attempts > 20 {
+            return Err(bad(
+                "numhub.max_attempts",
+                "must be between 1 and 20".into(),
+            ));
+        }
+        if !(0.0..=0.9).contains(&n.refresh_margin) {
+            return Err(bad(
+                "numhub.refresh_margin",
+                "must be a fraction between 0.0 and 0.9".into(),
+            ));
+        }
+        if self.audit.retention_days == 0 {
+            return Err(bad("audit.retention_days", "must be at least 1".into()));
+        }
         if self.numhub.email.is_some() != self.numhub.password_file.is_some() {
             return Err(bad(
                 "numhub.password_file",
@@ -265,6 +352,9 @@ impl Config {
         self.drop.dir = under(base, &self.drop.dir);
         if let Some(p) = &self.numhub.password_file {
             self.numhub.password_file = Some(under(base, p));
+        }
+        if let Some(p) = &self.numhub.ca_file {
+            self.numhub.ca_file = Some(under(base, p));
         }
     }
 
@@ -372,7 +462,22 @@ fn find_unknown_key(table: &toml::Table) -> Option<String> {
     let known: &[(&str, &[&str])] = &[
         ("database", &["path", "readers"]),
         ("rpc", &["socket"]),
-        ("numhub", &["base_url", "email", "password_file"]),
+        (
+            "numhub",
+            &[
+                "base_url",
+                "email",
+                "password_file",
+                "auth_scheme",
+                "request_timeout_secs",
+                "rate_limit",
+                "rate_window_secs",
+                "max_attempts",
+                "refresh_margin",
+                "ca_file",
+            ],
+        ),
+        ("audit", &["retention_days", "redact_fields"]),
         ("drop", &["dir"]),
         ("crypto", &["identity_file", "recipients"]),
         ("log", &["filter"]),
@@ -470,6 +575,38 @@ mod tests {
     }
 
     #[test]
+    fn numhub_and_audit_values_are_checked_by_key() {
+        for (text, key) in [
+            (
+                "[numhub]\nrate_window_secs = 0\n",
+                "numhub.rate_window_secs",
+            ),
+            ("[numhub]\nmax_attempts = 0\n", "numhub.max_attempts"),
+            ("[numhub]\nrefresh_margin = 1.5\n", "numhub.refresh_margin"),
+            ("[numhub]\nauth_scheme = \"BASIC\"\n", "numhub.auth_scheme"),
+            (
+                "[numhub]\nrequest_timeout_secs = 0\n",
+                "numhub.request_timeout_secs",
+            ),
+            ("[audit]\nretention_days = 0\n", "audit.retention_days"),
+            ("[audit]\nretention = 3\n", "audit.retention"),
+        ] {
+            let e = parse(text).expect_err(text);
+            assert!(e.to_string().contains(key), "{text}: {e}");
+        }
+        let c =
+            parse("[numhub]\nrate_limit = 0\nca_file = \"ca.pem\"\n[audit]\nredact_fields = []\n")
+                .expect("valid");
+        assert_eq!(c.numhub.rate_limit, 0);
+        assert_eq!(
+            c.numhub.ca_file.as_deref(),
+            Some(Path::new("/etc/numhubd/ca.pem"))
+        );
+        assert!(c.audit.redact_fields.is_empty());
+        assert_eq!(Config::default().audit.redact_fields.len(), 4);
+    }
+
+    #[test]
     fn invalid_log_filter_is_refused() {
         let e = parse("[log]\nfilter = \"info,[[[\"\n").expect_err("bad filter");
         assert!(e.to_string().contains("log.filter"), "{e}");
@@ -495,6 +632,15 @@ mod tests {
             "recipients",
             "filter",
             "shutdown_timeout_secs",
+            "auth_scheme",
+            "request_timeout_secs",
+            "rate_limit",
+            "rate_window_secs",
+            "max_attempts",
+            "refresh_margin",
+            "ca_file",
+            "retention_days",
+            "redact_fields",
         ] {
             assert!(
                 text.contains(key),

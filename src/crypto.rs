@@ -138,6 +138,19 @@ impl Crypto {
         )
     }
 
+    /// A 32-byte key for `purpose`, derived from the identity's secret (e.g. to key
+    /// audit fingerprints so they cannot be reversed by trying every value). It
+    /// changes when the identity is rotated.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"numhubd derive_key v1\0");
+        h.update(purpose.as_bytes());
+        h.update([0u8]);
+        h.update(self.identity.to_string().expose_secret().as_bytes());
+        h.finalize().into()
+    }
+
     /// Writes this identity to `path` (0600, refusing to overwrite), in the standard
     /// key-file format the `age` CLI reads.
     pub fn write_identity_file(&self, path: &Path) -> Result<(), CryptoError> {

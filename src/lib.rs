@@ -7,6 +7,8 @@
 //! - [`db`]: the SQLite file — migrations, the single writer, read pool, every SQL statement.
 //! - [`daemon`]: wiring, signals (SIGTERM/SIGINT/SIGHUP), systemd notify and watchdog, logging.
 //! - [`exit`]: process exit codes shared by both binaries.
+//! - [`numhub`]: the only code that speaks HTTP to NumHub — typed calls, tokens,
+//!   pacing, retries, the audit trail.
 //! - [`killpoint`]: named SIGKILL points for crash tests (`NUMHUBD_KILL_AT`).
 //! - [`sync`]: the outbox and the poller (NumHub's values onto the seed's in `sync::mapping`).
 
@@ -16,4 +18,5 @@ pub mod daemon;
 pub mod db;
 pub mod exit;
 pub mod killpoint;
+pub mod numhub;
 pub mod sync;

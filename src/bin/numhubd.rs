@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use numhubd::config::Config;
 use numhubd::daemon::{self, ConfigSource};
-use numhubd::{db, exit};
+use numhubd::{db, exit, numhub};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +48,22 @@ enum Command {
     },
     /// Validate the config file and exit (0 valid, 78 invalid).
     CheckConfig {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Manage the age identity that encrypts secrets at rest.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Re-encrypt every stored secret (tokens, tenant credentials, login blocks) to a
+    /// new identity in one transaction, then replace the identity file; the old one
+    /// is kept as `<identity_file>.old`. Stop the daemon first.
+    Rotate {
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -116,6 +132,53 @@ fn main() -> ExitCode {
                     code(exit::FAILURE)
                 }
             }
+        }
+        Command::Keys {
+            action: KeysAction::Rotate { config },
+        } => {
+            let c = match load(&config.source()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("numhubd: cannot start the runtime: {e}");
+                    return code(exit::FAILURE);
+                }
+            };
+            runtime.block_on(async {
+                let store = match db::Store::open(&c.database.path, db::StoreOptions::default()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("numhubd: {e}");
+                        return code(exit::FAILURE);
+                    }
+                };
+                let result = numhub::rotate::rotate(&store, &c.crypto.identity_file, &c.crypto.recipients).await;
+                let closed = store.close().await;
+                match (result, closed) {
+                    (Ok(r), Ok(())) => {
+                        println!(
+                            "re-encrypted {} tokens, {} tenant credentials, {} login blocks; new identity {}, old one kept as {}",
+                            r.tokens,
+                            r.credentials,
+                            r.login_blocks,
+                            c.crypto.identity_file.display(),
+                            r.old_identity.display()
+                        );
+                        code(exit::OK)
+                    }
+                    (Err(e), _) => {
+                        eprintln!("numhubd: key rotation failed: {e} (the database changes in one commit; see the identity files next to {})", c.crypto.identity_file.display());
+                        code(exit::FAILURE)
+                    }
+                    (Ok(_), Err(e)) => {
+                        eprintln!("numhubd: closing the database: {e}");
+                        code(exit::FAILURE)
+                    }
+                }
+            })
         }
         Command::Serve { config, sandbox } => {
             let source = config.source();

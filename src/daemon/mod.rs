@@ -19,9 +19,13 @@ use thiserror::Error;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
 
+use std::sync::Arc;
+
 use crate::config::{Config, ConfigError};
+use crate::crypto::{Crypto, CryptoError};
 use crate::db::{DbError, Store, StoreOptions};
 use crate::exit;
+use crate::numhub::{self, NumhubError};
 pub use shutdown::Shutdown;
 
 #[derive(Debug, Error)]
@@ -32,6 +36,10 @@ pub enum DaemonError {
     Db(#[from] DbError),
     #[error("{what}: {reason}")]
     Io { what: String, reason: String },
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("numhub client: {0}")]
+    Numhub(#[from] NumhubError),
 }
 
 impl DaemonError {
@@ -41,6 +49,8 @@ impl DaemonError {
             DaemonError::Db(DbError::SchemaTooNew { .. }) => exit::DATA,
             DaemonError::Db(_) => exit::FAILURE,
             DaemonError::Io { .. } => exit::IO,
+            DaemonError::Crypto(_) => exit::CONFIG,
+            DaemonError::Numhub(_) => exit::CONFIG,
         }
     }
 }
@@ -73,6 +83,9 @@ pub struct ServeOptions {
 #[derive(Clone)]
 pub struct Context {
     pub store: Store,
+    pub crypto: Arc<Crypto>,
+    /// The only way to NumHub (tokens, pacing, retries, audit).
+    pub numhub: numhub::Client,
     pub started: Instant,
 }
 
@@ -89,8 +102,26 @@ pub async fn serve(
         false => None,
     };
     let store = open_store(&config)?;
+    let crypto = Arc::new(Crypto::load(
+        &config.crypto.identity_file,
+        &config.crypto.recipients,
+    )?);
+    let global = match options.sandbox {
+        true => Some(sandbox::demo_credentials()),
+        false => numhub::global_credentials(&config)?,
+    };
+    if global.is_none() {
+        tracing::warn!("no global NumHub account ([numhub] email/password_file); only tenants with their own credentials can sync");
+    }
+    let client = numhub::Client::new(
+        numhub::ClientOptions::from_config(&config, global),
+        store.clone(),
+        crypto.clone(),
+    )?;
     let ctx = Context {
         store: store.clone(),
+        crypto,
+        numhub: client,
         started: Instant::now(),
     };
     let (shutdown_tx, shutdown) = shutdown::channel();
@@ -98,6 +129,11 @@ pub async fn serve(
     if let Some(interval) = systemd::watchdog_interval() {
         tasks.spawn(systemd::run_watchdog(interval, shutdown.clone()));
     }
+    tasks.spawn(numhub::maintenance::run(
+        ctx.store.clone(),
+        config.audit.retention_days,
+        shutdown.clone(),
+    ));
     let _ = &ctx;
 
     let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
@@ -202,6 +238,9 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if old.crypto != new.crypto {
         keys.push("crypto");
+    }
+    if old.audit != new.audit {
+        keys.push("audit");
     }
     keys
 }

@@ -11,6 +11,15 @@ use super::DaemonError;
 /// The sandbox's seeded demo account (a contract of the sandbox crate).
 pub const DEMO_EMAIL: &str = "demo@numhub.test";
 pub const DEMO_CLIENT_ID: i32 = 1001;
+const DEMO_PASSWORD: &str = "demo-password";
+
+/// The demo account's login, used as the global account under `serve --sandbox`.
+pub fn demo_credentials() -> crate::numhub::Credentials {
+    crate::numhub::Credentials {
+        email: DEMO_EMAIL.into(),
+        password: crate::numhub::Secret::new(DEMO_PASSWORD),
+    }
+}
 
 /// Starts the sandbox and points `config` at it.
 pub async fn start(config: &mut Config) -> Result<numhub_sandbox::Sandbox, DaemonError> {

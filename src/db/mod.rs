@@ -11,11 +11,13 @@
 //! the table modules are the only places that hold statements.
 
 pub mod brands;
+pub mod credentials;
 pub mod documents;
 pub mod entities;
 mod enums;
 mod error;
 pub mod identities;
+pub mod login_blocks;
 mod migrate;
 mod readers;
 pub mod sync_logs;

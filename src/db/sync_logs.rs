@@ -1,7 +1,7 @@
 //! `numhub_sync_logs`: one row per HTTP exchange with NumHub. Payloads arrive here
 //! already redacted (the `numhub` module's job); the store only keeps them.
 
-use rusqlite::{params, Row};
+use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -57,6 +57,36 @@ pub struct LogFilter {
     pub success: Option<bool>,
     pub since: Option<String>,
     pub until: Option<String>,
+}
+
+/// Inserts a row that names what it concerns by NumHub's ids (all the HTTP client
+/// knows): they are resolved to the local rows here, or left NULL when no local row
+/// has them (yet).
+pub fn insert_by_numhub_ids(
+    tx: &Tx<'_>,
+    mut new: NewSyncLog,
+    numhub_entity_id: Option<&str>,
+    numhub_identity_id: Option<&str>,
+) -> Result<String> {
+    if new.entity_id.is_none() {
+        if let Some(id) = numhub_entity_id {
+            new.entity_id = tx
+                .conn
+                .prepare_cached("SELECT id FROM numhub_entities WHERE numhub_entity_id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+        }
+    }
+    if new.identity_id.is_none() {
+        if let Some(id) = numhub_identity_id {
+            new.identity_id = tx
+                .conn
+                .prepare_cached("SELECT id FROM numhub_identities WHERE numhub_identity_id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+        }
+    }
+    insert(tx, new)
 }
 
 pub fn insert(tx: &Tx<'_>, new: NewSyncLog) -> Result<String> {

@@ -23,7 +23,7 @@ pub struct StoredToken {
     pub updated_at: String,
 }
 
-fn require_armor(field: &'static str, value: &str) -> Result<()> {
+pub(super) fn require_armor(field: &'static str, value: &str) -> Result<()> {
     if !value.starts_with(ARMOR_HEADER) {
         return Err(DbError::invalid(
             field,
@@ -102,4 +102,33 @@ pub fn delete_expired(tx: &Tx<'_>, now: &str) -> Result<usize> {
         "DELETE FROM numhub_tokens WHERE expires_at < ?1",
         params![now],
     )?)
+}
+
+/// Every stored token (for key rotation).
+pub fn all(sql: &Sql<'_>) -> Result<Vec<(i64, String, Option<String>)>> {
+    let mut stmt = sql
+        .conn
+        .prepare_cached("SELECT id, access_token, refresh_token FROM numhub_tokens ORDER BY id")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Key rotation: replaces one row's ciphertexts in place.
+pub fn reencrypt(
+    tx: &Tx<'_>,
+    id: i64,
+    access_armored: &str,
+    refresh_armored: Option<&str>,
+) -> Result<()> {
+    require_armor("access_token", access_armored)?;
+    if let Some(r) = refresh_armored {
+        require_armor("refresh_token", r)?;
+    }
+    tx.conn.execute(
+        "UPDATE numhub_tokens SET access_token = ?2, refresh_token = ?3 WHERE id = ?1",
+        params![id, access_armored, refresh_armored],
+    )?;
+    Ok(())
 }

@@ -4,6 +4,12 @@
 
 mod crypto;
 mod daemon;
+mod numhub_faults;
+mod numhub_ops;
+mod numhub_pacing;
+mod numhub_secrets;
+mod numhub_support;
+mod numhub_tokens;
 mod schema;
 mod store;
 mod support;

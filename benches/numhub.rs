@@ -1,0 +1,189 @@
+//! NumHub client benchmark (a bench binary, not a timed test):
+//! `cargo bench --bench numhub`.
+//!
+//! 1. Upload: a generated file (default 1 GiB, `BENCH_UPLOAD_MIB`) streamed from disk
+//!    through `Client::upload_documents` to the sandbox; reports peak VmRSS of the
+//!    whole process (client and in-process sandbox) sampled during the upload.
+//! 2. Throughput: `GET /reports/status` through the client (token cache, governor
+//!    disabled, audit row per call) from 16 concurrent callers for `BENCH_SECS`
+//!    (default 5) seconds; reports calls/s.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use numhub_sandbox::SandboxConfig;
+use numhubd::crypto::Crypto;
+use numhubd::db::{tenants, Store, StoreOptions};
+use numhubd::numhub::model::*;
+use numhubd::numhub::{Client, ClientOptions, Credentials, Priority, Secret};
+
+const CALLERS: usize = 16;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn status_kib(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run());
+}
+
+async fn run() {
+    let upload_mib = env_u64("BENCH_UPLOAD_MIB", 1024);
+    let secs = env_u64("BENCH_SECS", 5);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sandbox = numhub_sandbox::start(
+        ([127, 0, 0, 1], 0).into(),
+        SandboxConfig {
+            rate_limit: 0,
+            max_file_bytes: (upload_mib + 16) * 1024 * 1024,
+            storage_dir: Some(dir.path().join("sandbox-storage")),
+            ..SandboxConfig::default()
+        },
+    )
+    .await
+    .expect("sandbox");
+    let store = Store::open(&dir.path().join("bench.db"), StoreOptions::default()).expect("store");
+    store
+        .write(|tx| {
+            tenants::upsert(
+                tx,
+                tenants::TenantInput {
+                    id: 1,
+                    name: "bench".into(),
+                    numhub_client_id: Some("1001".into()),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .expect("tenant");
+    let crypto = Arc::new(Crypto::load(&dir.path().join("identity.txt"), &[]).expect("crypto"));
+    let mut opts = ClientOptions::new(
+        sandbox.base_url(),
+        Some(Credentials {
+            email: "demo@numhub.test".into(),
+            password: Secret::new("demo-password"),
+        }),
+    );
+    opts.rate_limit = 0;
+    opts.request_timeout = Duration::from_secs(600);
+    let client = Client::new(opts, store.clone(), crypto).expect("client");
+    let p = Priority::Background;
+
+    // 1. Upload.
+    let app = client
+        .create_application(
+            1,
+            p,
+            &ApplicationModel {
+                business_entity_details: Some(BusinessEntityDetails {
+                    legal_business_name: Some("Bench Co".into()),
+                    ..Default::default()
+                }),
+                status: Some("Saved".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create");
+    let id = app.numhub_entity_id.expect("id");
+    let path = dir.path().join("big.pdf");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("file"));
+        f.write_all(b"%PDF-1.4\n").expect("write");
+        let chunk = vec![0u8; 1024 * 1024];
+        for _ in 0..upload_mib {
+            f.write_all(&chunk).expect("write");
+        }
+        f.flush().expect("flush");
+    }
+    let before = status_kib("VmRSS:");
+    let done = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(before));
+    let sampler = {
+        let (done, peak) = (done.clone(), peak.clone());
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(status_kib("VmRSS:"), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let start = Instant::now();
+    let up = client
+        .upload_documents(
+            1,
+            p,
+            id,
+            DocumentType::Documents,
+            Some("bench"),
+            &[UploadFile {
+                path: path.clone(),
+                file_name: "big.pdf".into(),
+                content_type: "application/pdf".into(),
+            }],
+        )
+        .await;
+    let elapsed = start.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    let _ = sampler.await;
+    let _ = std::fs::remove_file(&path);
+    match up {
+        Ok(r) => println!(
+            "upload: {upload_mib} MiB in {elapsed:.1} s ({:.0} MiB/s), {} document(s); VmRSS before {} MiB, peak during {} MiB",
+            upload_mib as f64 / elapsed,
+            r.documents.map(|d| d.len()).unwrap_or(0),
+            before / 1024,
+            peak.load(Ordering::Relaxed) / 1024
+        ),
+        Err(e) => println!("upload failed: {e}"),
+    }
+
+    // 2. Throughput.
+    client.status_report(1, p).await.expect("warm-up");
+    let calls = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..CALLERS {
+        let (c, calls, errors) = (client.clone(), calls.clone(), errors.clone());
+        set.spawn(async move {
+            while Instant::now() < deadline {
+                match c.status_report(1, p).await {
+                    Ok(_) => calls.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => errors.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+    let n = calls.load(Ordering::Relaxed);
+    println!(
+        "throughput: {n} calls in {secs} s = {:.0} calls/s through the client ({CALLERS} callers, governor off, {} errors)",
+        n as f64 / secs as f64,
+        errors.load(Ordering::Relaxed)
+    );
+    store.close().await.expect("close");
+    println!("VmHWM (whole run): {} MiB", status_kib("VmHWM:") / 1024);
+}

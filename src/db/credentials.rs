@@ -1,0 +1,85 @@
+//! `numhub_credentials`: per-tenant NumHub logins. Both fields arrive age-armored
+//! (the `numhub` module encrypts them); the store refuses anything else, so a
+//! clear-text password can never reach the file.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{now_ts, require_tenant, Result, Sql, Tx};
+
+/// One tenant's login, still encrypted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCredentials {
+    pub tenant_id: i64,
+    pub email_armored: String,
+    pub password_armored: String,
+    pub updated_at: String,
+}
+
+/// Sets (or replaces) the tenant's NumHub login.
+pub fn set(tx: &Tx<'_>, tenant_id: i64, email_armored: &str, password_armored: &str) -> Result<()> {
+    super::tokens::require_armor("email", email_armored)?;
+    super::tokens::require_armor("password", password_armored)?;
+    require_tenant(tx, tenant_id)?;
+    let now = now_ts();
+    tx.conn.execute(
+        "INSERT INTO numhub_credentials (tenant_id, email_armored, password_armored, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?4)
+         ON CONFLICT (tenant_id) DO UPDATE SET email_armored = excluded.email_armored,
+             password_armored = excluded.password_armored, updated_at = excluded.updated_at",
+        params![tenant_id, email_armored, password_armored, now],
+    )?;
+    Ok(())
+}
+
+pub fn get(sql: &Sql<'_>, tenant_id: i64) -> Result<Option<StoredCredentials>> {
+    Ok(sql
+        .conn
+        .prepare_cached(
+            "SELECT tenant_id, email_armored, password_armored, updated_at
+             FROM numhub_credentials WHERE tenant_id = ?1",
+        )?
+        .query_row([tenant_id], |r| {
+            Ok(StoredCredentials {
+                tenant_id: r.get(0)?,
+                email_armored: r.get(1)?,
+                password_armored: r.get(2)?,
+                updated_at: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Every stored login (for key rotation).
+pub fn all(sql: &Sql<'_>) -> Result<Vec<StoredCredentials>> {
+    let mut stmt = sql.conn.prepare_cached(
+        "SELECT tenant_id, email_armored, password_armored, updated_at FROM numhub_credentials ORDER BY tenant_id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(StoredCredentials {
+                tenant_id: r.get(0)?,
+                email_armored: r.get(1)?,
+                password_armored: r.get(2)?,
+                updated_at: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Replaces both ciphertexts of a tenant in place (key rotation; `updated_at` kept,
+/// since the login itself did not change).
+pub fn reencrypt(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    email_armored: &str,
+    password_armored: &str,
+) -> Result<()> {
+    super::tokens::require_armor("email", email_armored)?;
+    super::tokens::require_armor("password", password_armored)?;
+    tx.conn.execute(
+        "UPDATE numhub_credentials SET email_armored = ?2, password_armored = ?3 WHERE tenant_id = ?1",
+        params![tenant_id, email_armored, password_armored],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! What a NumHub call can end in. Messages never carry a secret: no token, password,
+//! OTP or query string (reqwest errors are stripped of their URL before they get here).
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum NumhubError {
+    /// NumHub refused the request (a 4xx other than 401/429): not retried. `message`
+    /// is NumHub's `{"message": …}` when it sent one.
+    #[error("NumHub answered {status} to {endpoint}: {}", message.as_deref().unwrap_or("(no message)"))]
+    Rejected {
+        status: u16,
+        endpoint: String,
+        message: Option<String>,
+    },
+    /// Still failing after every attempt (5xx, 429, connect errors, timeouts).
+    #[error("{endpoint}: gave up after {attempts} attempts; last: {last}")]
+    Exhausted {
+        endpoint: String,
+        attempts: u32,
+        last: String,
+    },
+    /// A 401 right after a fresh login.
+    #[error("{endpoint}: NumHub refused a freshly issued token (401)")]
+    Unauthorized { endpoint: String },
+    /// NumHub rejected the account's login (400/403 at the token operation); no
+    /// further attempt until its credentials change or an operator retries.
+    #[error("NumHub login for {account} is blocked: {reason} (change the credentials or retry the login)")]
+    LoginBlocked { account: String, reason: String },
+    /// No credentials for this tenant and no global account configured.
+    #[error("no NumHub credentials for {account}: set [numhub] email/password_file or the tenant's credentials")]
+    NoCredentials { account: String },
+    /// The tenant cannot be sent to NumHub (unknown, or no `numhub_client_id`).
+    #[error("tenant {tenant_id}: {reason}")]
+    Tenant { tenant_id: i64, reason: String },
+    /// A create whose outcome could not be established: the request may or may not
+    /// have created the application, and the attestation list could not settle it.
+    /// Resending could duplicate it, so nothing was resent.
+    #[error(
+        "create of {company_name:?}: outcome unknown ({reason}); not resent to avoid a duplicate"
+    )]
+    OutcomeUnknown {
+        company_name: String,
+        reason: String,
+    },
+    /// A 2xx whose body is not what the document declares.
+    #[error("{endpoint}: unexpected answer: {reason}")]
+    Decode { endpoint: String, reason: String },
+    /// A local file to upload could not be read.
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("building the HTTP client: {0}")]
+    Setup(String),
+    #[error("database: {0}")]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+}
+
+impl NumhubError {
+    /// NumHub's HTTP status, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            NumhubError::Rejected { status, .. } => Some(*status),
+            NumhubError::Unauthorized { .. } => Some(401),
+            _ => None,
+        }
+    }
+}

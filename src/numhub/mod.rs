@@ -1,0 +1,638 @@
+//! The NumHub client: the only code that speaks HTTP to NumHub.
+//!
+//! - [`model`]: the document's request/response shapes.
+//! - [`transport`]: one exchange (headers, streamed multipart, audit row).
+//! - [`governor`]: per-account pacing with interactive priority.
+//! - [`tokens`]: accounts, credentials, cached tokens, login blocks.
+//! - [`ops`]: one method per operation; [`create`]: the create that never duplicates.
+//! - [`audit`]: redaction and `numhub_sync_logs` rows; [`maintenance`]: retention and
+//!   expired-token cleanup; [`rotate`]: re-encrypting every secret to a new identity.
+//!
+//! A call: resolve the tenant (client id, whose login) → valid token (single flight)
+//! → governor permit → send → audit → on 401 re-login once and retry once; on
+//! connect errors, timeouts, 429, 500/502/503/504 retry with backoff and jitter.
+
+pub mod audit;
+pub mod create;
+mod error;
+pub mod governor;
+pub mod maintenance;
+pub mod model;
+mod ops;
+pub mod rotate;
+pub mod tokens;
+pub mod transport;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::de::DeserializeOwned;
+
+use crate::config::Config;
+use crate::crypto::Crypto;
+use crate::db::{self, HttpMethod, Store};
+pub use error::NumhubError;
+pub use governor::{Governor, Priority};
+use tokens::CachedToken;
+pub use tokens::{Account, Credentials, LoginStatus, Secret};
+use transport::{Auth, Outcome, Request, Transport};
+
+/// The systemd credential that may carry the global account's password.
+pub const PASSWORD_CREDENTIAL: &str = "numhub-password";
+
+/// Everything the client needs from the configuration, plus test knobs.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub base_url: String,
+    /// `X-Auth-Scheme`; `None` sends no header.
+    pub auth_scheme: Option<String>,
+    pub request_timeout: Duration,
+    /// 0 = no pacing.
+    pub rate_limit: u32,
+    pub rate_window: Duration,
+    pub max_attempts: u32,
+    pub refresh_margin: f64,
+    pub ca_file: Option<PathBuf>,
+    pub redact_fields: Vec<String>,
+    /// First retry delay; doubles per attempt, with full jitter, up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Clock difference tolerated when matching NumHub's dates to ours (create).
+    pub clock_skew: Duration,
+    /// The global account; `None` = only tenants with their own credentials work.
+    pub global: Option<Credentials>,
+}
+
+impl ClientOptions {
+    pub fn from_config(config: &Config, global: Option<Credentials>) -> ClientOptions {
+        let n = &config.numhub;
+        ClientOptions {
+            base_url: n.base_url.clone(),
+            auth_scheme: (!n.auth_scheme.is_empty()).then(|| n.auth_scheme.clone()),
+            request_timeout: Duration::from_secs(n.request_timeout_secs),
+            rate_limit: n.rate_limit,
+            rate_window: Duration::from_secs(n.rate_window_secs),
+            max_attempts: n.max_attempts,
+            refresh_margin: n.refresh_margin,
+            ca_file: n.ca_file.clone(),
+            redact_fields: config.audit.redact_fields.clone(),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            clock_skew: Duration::from_secs(120),
+            global,
+        }
+    }
+
+    /// Defaults for `base_url` (tests and benches).
+    pub fn new(base_url: impl Into<String>, global: Option<Credentials>) -> ClientOptions {
+        let mut o = ClientOptions::from_config(&Config::default(), global);
+        o.base_url = base_url.into();
+        o
+    }
+}
+
+/// Reads the global account's login: `[numhub] email` with the password from the
+/// systemd credential `numhub-password` when present, else `[numhub] password_file`.
+pub fn global_credentials(config: &Config) -> Result<Option<Credentials>, NumhubError> {
+    let Some(email) = &config.numhub.email else {
+        return Ok(None);
+    };
+    let from_systemd = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|d| PathBuf::from(d).join(PASSWORD_CREDENTIAL))
+        .filter(|p| p.exists());
+    let Some(path) = from_systemd.or_else(|| config.numhub.password_file.clone()) else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| NumhubError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    // One line; a trailing newline from `echo` is not part of the password.
+    let password = text.trim_end_matches(['\n', '\r']).to_string();
+    Ok(Some(Credentials {
+        email: email.clone(),
+        password: Secret::new(password),
+    }))
+}
+
+/// Cheap to clone; every clone shares tokens, governors and the HTTP pool.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    opts: ClientOptions,
+    transport: Transport,
+    store: Store,
+    crypto: Arc<Crypto>,
+    /// Per NumHub login (lower-cased email): one governor.
+    governors: Mutex<HashMap<String, Arc<Governor>>>,
+    /// Per account: the token slot (single flight).
+    slots: Mutex<HashMap<Account, Arc<tokio::sync::Mutex<Option<CachedToken>>>>>,
+}
+
+/// A tenant as a call needs it.
+struct TenantCtx {
+    tenant_id: i64,
+    client_id: i32,
+    account: Account,
+    credentials: Credentials,
+}
+
+impl Client {
+    pub fn new(
+        opts: ClientOptions,
+        store: Store,
+        crypto: Arc<Crypto>,
+    ) -> Result<Client, NumhubError> {
+        let http = transport::build_http(opts.request_timeout, opts.ca_file.as_ref())?;
+        let redactor =
+            audit::Redactor::new(&opts.redact_fields, crypto.derive_key("audit fingerprints"));
+        Ok(Client {
+            inner: Arc::new(Inner {
+                transport: Transport {
+                    http,
+                    base_url: opts.base_url.clone(),
+                    store: store.clone(),
+                    redactor,
+                },
+                opts,
+                store,
+                crypto,
+                governors: Mutex::new(HashMap::new()),
+                slots: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    fn governor(&self, email: &str) -> Arc<Governor> {
+        let key = email.to_ascii_lowercase();
+        let mut map = match self.inner.governors.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.entry(key)
+            .or_insert_with(|| {
+                Arc::new(Governor::new(
+                    self.inner.opts.rate_limit,
+                    self.inner.opts.rate_window,
+                ))
+            })
+            .clone()
+    }
+
+    fn slot(&self, account: &Account) -> Arc<tokio::sync::Mutex<Option<CachedToken>>> {
+        let mut map = match self.inner.slots.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.entry(account.clone()).or_default().clone()
+    }
+
+    /// The tenant's client id and whose login it uses: its own credentials when set,
+    /// else the global account.
+    async fn tenant(&self, tenant_id: i64) -> Result<TenantCtx, NumhubError> {
+        let (tenant, creds) = self
+            .inner
+            .store
+            .read(move |sql| {
+                Ok((
+                    db::tenants::find(sql, tenant_id)?,
+                    db::credentials::get(sql, tenant_id)?,
+                ))
+            })
+            .await?;
+        let tenant = tenant.ok_or(NumhubError::Tenant {
+            tenant_id,
+            reason: "no such tenant".into(),
+        })?;
+        let client_id = tenant
+            .numhub_client_id
+            .as_deref()
+            .and_then(|c| c.parse::<i32>().ok())
+            .ok_or(NumhubError::Tenant {
+                tenant_id,
+                reason: "has no numhub_client_id".into(),
+            })?;
+        let (account, credentials) = match creds {
+            Some(c) => (
+                Account::Tenant(tenant_id),
+                Credentials {
+                    email: self.inner.crypto.decrypt(&c.email_armored)?,
+                    password: Secret::new(self.inner.crypto.decrypt(&c.password_armored)?),
+                },
+            ),
+            None => (
+                Account::Global,
+                self.inner
+                    .opts
+                    .global
+                    .clone()
+                    .ok_or(NumhubError::NoCredentials {
+                        account: format!(
+                            "tenant:{tenant_id} (no own credentials, no global account)"
+                        ),
+                    })?,
+            ),
+        };
+        Ok(TenantCtx {
+            tenant_id,
+            client_id,
+            account,
+            credentials,
+        })
+    }
+
+    /// A usable bearer token for the tenant's account, logging in when it is missing
+    /// or within the refresh margin of expiry. Concurrent callers share one login.
+    pub async fn valid_token(&self, tenant_id: i64) -> Result<Secret, NumhubError> {
+        let ctx = self.tenant(tenant_id).await?;
+        self.token_for(&ctx.account, &ctx.credentials, Priority::Interactive)
+            .await
+    }
+
+    async fn token_for(
+        &self,
+        account: &Account,
+        creds: &Credentials,
+        priority: Priority,
+    ) -> Result<Secret, NumhubError> {
+        let slot = self.slot(account);
+        let mut guard = slot.lock().await;
+        let now = Utc::now();
+        if let Some(t) = guard.as_ref().filter(|t| t.usable(now)) {
+            return Ok(t.token.clone());
+        }
+        // Not in memory (or due): the stored one may still be good (after a restart).
+        if guard.is_none() {
+            let tenant = account.tenant_id();
+            if let Some(row) = self
+                .inner
+                .store
+                .read(move |sql| db::tokens::get_access(sql, tenant))
+                .await?
+            {
+                let issued = db::parse_ts("created_at", &row.created_at)?;
+                let expires = db::parse_ts("expires_at", &row.expires_at)?;
+                let token = Secret::new(self.inner.crypto.decrypt(&row.access_token)?);
+                let cached =
+                    CachedToken::new(token, issued, expires, self.inner.opts.refresh_margin);
+                if cached.usable(now) {
+                    let t = cached.token.clone();
+                    *guard = Some(cached);
+                    return Ok(t);
+                }
+            }
+        }
+        self.check_block(account, creds).await?;
+        let fresh = self.login(account, creds, priority).await?;
+        let t = fresh.token.clone();
+        *guard = Some(fresh);
+        Ok(t)
+    }
+
+    /// Drops `bad` (answered 401) unless another caller already replaced it.
+    async fn invalidate(&self, account: &Account, bad: &Secret) -> Result<(), NumhubError> {
+        let slot = self.slot(account);
+        let mut guard = slot.lock().await;
+        if guard.as_ref().is_some_and(|t| &t.token == bad) || guard.is_none() {
+            *guard = None;
+            let tenant = account.tenant_id();
+            self.inner
+                .store
+                .write(move |tx| db::tokens::delete(tx, tenant).map(|_| ()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Refuses to log in while the account is blocked with these same credentials;
+    /// lifts a block whose credentials have since changed.
+    async fn check_block(&self, account: &Account, creds: &Credentials) -> Result<(), NumhubError> {
+        let key = account.key();
+        let k = key.clone();
+        let Some(block) = self
+            .inner
+            .store
+            .read(move |sql| db::login_blocks::get(sql, &k))
+            .await?
+        else {
+            return Ok(());
+        };
+        let rejected: Option<Credentials> = self
+            .inner
+            .crypto
+            .decrypt(&block.credentials_armored)
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok());
+        if rejected.as_ref() == Some(creds) {
+            return Err(NumhubError::LoginBlocked {
+                account: key,
+                reason: block.reason,
+            });
+        }
+        tracing::info!(account = %key, "credentials changed since NumHub rejected the login; trying again");
+        self.inner
+            .store
+            .write(move |tx| db::login_blocks::delete(tx, &key).map(|_| ()))
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /authorize/token`, retried like any call; a 400/403 blocks the account.
+    async fn login(
+        &self,
+        account: &Account,
+        creds: &Credentials,
+        priority: Priority,
+    ) -> Result<CachedToken, NumhubError> {
+        let mut req = Request::new(HttpMethod::Post, "/authorize/token");
+        req.query = vec![
+            ("Email".into(), creds.email.clone()),
+            ("Password".into(), creds.password.expose().to_string()),
+        ];
+        req.tenant_id = account.tenant_id();
+        req.priority = priority;
+        let governor = self.governor(&creds.email);
+        let endpoint = req.endpoint();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let issued = Utc::now();
+            let (outcome, _) = self
+                .inner
+                .transport
+                .send_once(&governor, &req, None)
+                .await?;
+            let last = match outcome {
+                Outcome::Answer { status, body } if (200..300).contains(&status) => {
+                    let access: model::AccessModel = decode(&endpoint, &body)?;
+                    let token = access.access_token.filter(|t| !t.is_empty()).ok_or(
+                        NumhubError::Decode {
+                            endpoint: endpoint.clone(),
+                            reason: "no accessToken".into(),
+                        },
+                    )?;
+                    let expires = issued
+                        + chrono::Duration::seconds(access.expires_in.unwrap_or(86400).max(1));
+                    let armored = self.inner.crypto.encrypt(&token)?;
+                    let tenant = account.tenant_id();
+                    let exp = db::format_ts(expires);
+                    self.inner
+                        .store
+                        .write(move |tx| {
+                            db::tokens::put_access(tx, tenant, &armored, &exp, None).map(|_| ())
+                        })
+                        .await?;
+                    tracing::info!(account = %account.key(), expires = %db::format_ts(expires), "NumHub login ok");
+                    return Ok(CachedToken::new(
+                        Secret::new(token),
+                        issued,
+                        expires,
+                        self.inner.opts.refresh_margin,
+                    ));
+                }
+                Outcome::Answer { status, body } if status == 400 || status == 403 => {
+                    let message = transport::error_message(&body);
+                    let reason = format!(
+                        "NumHub rejected the login (HTTP {status}{})",
+                        message
+                            .as_deref()
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default()
+                    );
+                    let armored = self.inner.crypto.encrypt(
+                        &serde_json::to_string(creds)
+                            .map_err(|e| NumhubError::Setup(e.to_string()))?,
+                    )?;
+                    let key = account.key();
+                    let r = reason.clone();
+                    self.inner
+                        .store
+                        .write(move |tx| {
+                            db::login_blocks::put(tx, &key, &r, Some(status), &armored)
+                        })
+                        .await?;
+                    tracing::error!(account = %account.key(), status, "NumHub rejected the login; no further attempts until the credentials change or `retry_login`");
+                    return Err(NumhubError::LoginBlocked {
+                        account: account.key(),
+                        reason,
+                    });
+                }
+                Outcome::Answer { status, body } if !retryable_status(status) => {
+                    return Err(NumhubError::Rejected {
+                        status,
+                        endpoint,
+                        message: transport::error_message(&body),
+                    })
+                }
+                Outcome::Answer { status, .. } => format!("HTTP {status}"),
+                Outcome::Failed { reason, .. } => reason,
+            };
+            if attempt >= self.inner.opts.max_attempts {
+                return Err(NumhubError::Exhausted {
+                    endpoint,
+                    attempts: attempt,
+                    last,
+                });
+            }
+            self.backoff(attempt).await;
+        }
+    }
+
+    async fn backoff(&self, attempt: u32) {
+        let base = self.inner.opts.backoff_base.as_millis() as u64;
+        let cap = self.inner.opts.backoff_max.as_millis() as u64;
+        let exp = base
+            .saturating_mul(1u64 << (attempt.saturating_sub(1)).min(20))
+            .min(cap);
+        // Full jitter: spreads retries of many callers hit by the same outage.
+        let ms = rand::random::<u64>() % exp.max(1) + exp / 4;
+        tokio::time::sleep(Duration::from_millis(ms.min(cap))).await;
+    }
+
+    /// Sends `req` for `tenant_id` with tokens, pacing, retries; returns the 2xx body.
+    /// `create` (non-idempotent calls: application create, document upload) makes an
+    /// unknown outcome an error for the caller to settle instead of a blind retry.
+    async fn call(
+        &self,
+        tenant_id: i64,
+        mut req: Request,
+        create: bool,
+    ) -> Result<bytes::Bytes, CallError> {
+        let ctx = self.tenant(tenant_id).await?;
+        req.tenant_id = Some(ctx.tenant_id);
+        let governor = self.governor(&ctx.credentials.email);
+        let endpoint = req.endpoint();
+        let mut attempt = 0;
+        let mut reauthed = false;
+        loop {
+            attempt += 1;
+            let token = self
+                .token_for(&ctx.account, &ctx.credentials, req.priority)
+                .await?;
+            let auth = Auth {
+                bearer: token.expose(),
+                client_id: ctx.client_id,
+                scheme: self.inner.opts.auth_scheme.as_deref(),
+            };
+            let (outcome, _) = self
+                .inner
+                .transport
+                .send_once(&governor, &req, Some(&auth))
+                .await?;
+            let last = match outcome {
+                Outcome::Answer { status, body } if (200..300).contains(&status) => {
+                    return Ok(body)
+                }
+                Outcome::Answer { status: 401, .. } if !reauthed => {
+                    // Expired or revoked: one new login, one retry (not counted).
+                    reauthed = true;
+                    attempt -= 1;
+                    self.invalidate(&ctx.account, &token).await?;
+                    continue;
+                }
+                Outcome::Answer { status: 401, .. } => {
+                    return Err(NumhubError::Unauthorized { endpoint }.into())
+                }
+                Outcome::Answer { status, body } if !retryable_status(status) => {
+                    return Err(NumhubError::Rejected {
+                        status,
+                        endpoint,
+                        message: transport::error_message(&body),
+                    }
+                    .into())
+                }
+                // A gateway's 502/504 says nothing about whether NumHub acted.
+                Outcome::Answer { status, .. } if create && (status == 502 || status == 504) => {
+                    return Err(CallError::Ambiguous(format!("HTTP {status}")))
+                }
+                Outcome::Answer { status, .. } => format!("HTTP {status}"),
+                Outcome::Failed { sent: true, reason } if create => {
+                    return Err(CallError::Ambiguous(reason))
+                }
+                Outcome::Failed { reason, .. } => reason,
+            };
+            if attempt >= self.inner.opts.max_attempts {
+                return Err(NumhubError::Exhausted {
+                    endpoint,
+                    attempts: attempt,
+                    last,
+                }
+                .into());
+            }
+            tracing::debug!(endpoint = %endpoint, attempt, last = %last, "NumHub call failed; retrying");
+            self.backoff(attempt).await;
+        }
+    }
+
+    async fn call_json<T: DeserializeOwned>(
+        &self,
+        tenant_id: i64,
+        req: Request,
+    ) -> Result<T, NumhubError> {
+        let endpoint = req.endpoint();
+        let body = self
+            .call(tenant_id, req, false)
+            .await
+            .map_err(CallError::into_error)?;
+        decode(&endpoint, &body)
+    }
+
+    /// Stores a tenant's own NumHub login (both fields age-encrypted), drops its
+    /// token, and lifts any login block of that account. The RPC `credentials.set`
+    /// calls this.
+    pub async fn set_tenant_credentials(
+        &self,
+        tenant_id: i64,
+        email: &str,
+        password: &Secret,
+    ) -> Result<(), NumhubError> {
+        let email_armored = self.inner.crypto.encrypt(email)?;
+        let password_armored = self.inner.crypto.encrypt(password.expose())?;
+        let key = Account::Tenant(tenant_id).key();
+        self.inner
+            .store
+            .write(move |tx| {
+                db::credentials::set(tx, tenant_id, &email_armored, &password_armored)?;
+                db::login_blocks::delete(tx, &key)?;
+                db::tokens::delete(tx, Some(tenant_id))?;
+                Ok(())
+            })
+            .await?;
+        *self.slot(&Account::Tenant(tenant_id)).lock().await = None;
+        Ok(())
+    }
+
+    /// An operator's "try that login again": lifts the block of `account`
+    /// (`global` or `tenant:<id>`). Returns whether there was one.
+    pub async fn retry_login(&self, account: &str) -> Result<bool, NumhubError> {
+        let key = account.to_string();
+        Ok(self
+            .inner
+            .store
+            .write(move |tx| db::login_blocks::delete(tx, &key))
+            .await?)
+    }
+
+    /// Every blocked login and why (for `daemon.status`).
+    pub async fn login_status(&self) -> Result<Vec<LoginStatus>, NumhubError> {
+        let blocks = self.inner.store.read(db::login_blocks::all).await?;
+        Ok(blocks
+            .into_iter()
+            .map(|b| LoginStatus {
+                account: b.account,
+                blocked: true,
+                reason: Some(b.reason),
+                status_code: b.status_code,
+                since: Some(b.blocked_at),
+            })
+            .collect())
+    }
+}
+
+/// What `call` ends in: a plain error, or (for creates) a request that was sent and
+/// got no answer.
+enum CallError {
+    Ambiguous(String),
+    Error(NumhubError),
+}
+
+impl From<NumhubError> for CallError {
+    fn from(e: NumhubError) -> CallError {
+        CallError::Error(e)
+    }
+}
+
+impl CallError {
+    fn into_error(self) -> NumhubError {
+        match self {
+            CallError::Error(e) => e,
+            // Only creates ask for ambiguity; anything else treats it as a failure.
+            CallError::Ambiguous(reason) => NumhubError::Exhausted {
+                endpoint: String::new(),
+                attempts: 1,
+                last: reason,
+            },
+        }
+    }
+}
+
+fn retryable_status(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
+
+fn decode<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, NumhubError> {
+    serde_json::from_slice(body).map_err(|e| NumhubError::Decode {
+        endpoint: endpoint.to_string(),
+        reason: e.to_string(),
+    })
+}

@@ -1,0 +1,487 @@
+//! One method per NumHub operation the daemon needs. Each takes the tenant (whose
+//! `numhub_client_id` and login are used) and a [`Priority`]; paths, parameters and
+//! bodies are the document's, verbatim.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::model::*;
+use super::transport::{Body, Request};
+use super::{Client, NumhubError, Priority};
+use crate::db::HttpMethod;
+
+fn req(method: HttpMethod, path: String, priority: Priority) -> Request {
+    let mut r = Request::new(method, path);
+    r.priority = priority;
+    r
+}
+
+fn json_body<T: serde::Serialize>(v: &T) -> Result<Body, NumhubError> {
+    serde_json::to_value(v)
+        .map(Body::Json)
+        .map_err(|e| NumhubError::Setup(format!("encoding a request body: {e}")))
+}
+
+fn entity(mut r: Request, id: Uuid) -> Request {
+    r.entity = Some(id.to_string());
+    r
+}
+
+fn identity(mut r: Request, id: Uuid) -> Request {
+    r.identity = Some(id.to_string());
+    r
+}
+
+impl Client {
+    /// `GET /authorize/userInfo` (documented as 204 with no body).
+    pub async fn user_info(&self, tenant: i64, p: Priority) -> Result<(), NumhubError> {
+        let r = req(HttpMethod::Get, "/authorize/userInfo".into(), p);
+        self.call(tenant, r, false)
+            .await
+            .map_err(super::CallError::into_error)?;
+        Ok(())
+    }
+
+    /// `GET /application/{NumhubEntityId}`.
+    pub async fn get_application(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+    ) -> Result<Application, NumhubError> {
+        let r = entity(req(HttpMethod::Get, format!("/application/{id}"), p), id);
+        let env: Envelope<Application> = self.call_json(tenant, r).await?;
+        result(env, "/application/{NumhubEntityId}")
+    }
+
+    /// `GET /application/{NumhubEntityId}/view`.
+    pub async fn view_application(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+    ) -> Result<Application, NumhubError> {
+        let r = entity(
+            req(HttpMethod::Get, format!("/application/{id}/view"), p),
+            id,
+        );
+        let env: Envelope<Application> = self.call_json(tenant, r).await?;
+        result(env, "/application/{NumhubEntityId}/view")
+    }
+
+    /// `PUT /application/{NumhubEntityId}` (`UpdateBCApplicationModel`).
+    pub async fn update_application(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+        body: &ApplicationModel,
+    ) -> Result<CreateEntityResponse, NumhubError> {
+        let mut r = entity(req(HttpMethod::Put, format!("/application/{id}"), p), id);
+        r.body = json_body(body)?;
+        self.call_json(tenant, r).await
+    }
+
+    /// `GET /application/vetting-report/{NumhubEntityId}`.
+    pub async fn vetting_report(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+    ) -> Result<VettingReport, NumhubError> {
+        let r = entity(
+            req(
+                HttpMethod::Get,
+                format!("/application/vetting-report/{id}"),
+                p,
+            ),
+            id,
+        );
+        let env: Envelope<VettingReport> = self.call_json(tenant, r).await?;
+        result(env, "/application/vetting-report/{NumhubEntityId}")
+    }
+
+    /// `GET /application/{clientId}/completedEntities` for the tenant's client
+    /// (`result` is untyped in the document; read as `EntitiesResponseDto` items).
+    pub async fn completed_entities(
+        &self,
+        tenant: i64,
+        p: Priority,
+    ) -> Result<Vec<CompletedEntity>, NumhubError> {
+        let client_id = self.tenant(tenant).await?.client_id;
+        let r = req(
+            HttpMethod::Get,
+            format!("/application/{client_id}/completedEntities"),
+            p,
+        );
+        let env: Envelope<Vec<CompletedEntity>> = self.call_json(tenant, r).await?;
+        Ok(env.result.unwrap_or_default())
+    }
+
+    /// `GET /application/attestation/{clientId}?PageNumber=&pageSize=` (one page).
+    pub async fn attestation_list(
+        &self,
+        tenant: i64,
+        p: Priority,
+        page_number: i32,
+        page_size: i32,
+    ) -> Result<AttestationPage, NumhubError> {
+        let client_id = self.tenant(tenant).await?.client_id;
+        let mut r = req(
+            HttpMethod::Get,
+            format!("/application/attestation/{client_id}"),
+            p,
+        );
+        r.query = vec![
+            ("PageNumber".into(), page_number.to_string()),
+            ("pageSize".into(), page_size.to_string()),
+        ];
+        let env: Envelope<AttestationPage> = self.call_json(tenant, r).await?;
+        result(env, "/application/attestation/{clientId}")
+    }
+
+    /// `PUT /application/attestation/{NumhubEntityId}?changesRequired=`.
+    pub async fn submit_attestation(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+        changes_required: Option<bool>,
+        body: &ApplicationModel,
+    ) -> Result<CreateEntityResponse, NumhubError> {
+        let mut r = entity(
+            req(HttpMethod::Put, format!("/application/attestation/{id}"), p),
+            id,
+        );
+        if let Some(c) = changes_required {
+            r.query = vec![("changesRequired".into(), c.to_string())];
+        }
+        r.body = json_body(body)?;
+        self.call_json(tenant, r).await
+    }
+
+    /// `POST /application/{NumhubEntityId}/documents`: `Files` streamed from disk
+    /// (each part with its own `Content-Type`), `DocumentType`, `Description`.
+    pub async fn upload_documents(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+        document_type: DocumentType,
+        description: Option<&str>,
+        files: &[UploadFile],
+    ) -> Result<UploadDocumentResponse, NumhubError> {
+        let mut r = entity(
+            req(HttpMethod::Post, format!("/application/{id}/documents"), p),
+            id,
+        );
+        let mut fields = vec![(
+            "DocumentType".to_string(),
+            document_type.as_str().to_string(),
+        )];
+        if let Some(d) = description {
+            fields.push(("Description".into(), d.to_string()));
+        }
+        r.body = Body::Multipart {
+            files: files
+                .iter()
+                .map(|f| ("Files".to_string(), f.clone()))
+                .collect(),
+            fields,
+        };
+        // Not idempotent: a resent upload would add the files again. After a lost
+        // answer, look at the application's documents before resending.
+        let endpoint = r.endpoint();
+        let mut sends = 0;
+        loop {
+            sends += 1;
+            let started = chrono::Utc::now();
+            let reason = match self.call(tenant, r.clone(), true).await {
+                Ok(body) => return super::decode(&endpoint, &body),
+                Err(super::CallError::Error(e)) => return Err(e),
+                Err(super::CallError::Ambiguous(reason)) => reason,
+            };
+            let unknown = |why: String| NumhubError::OutcomeUnknown {
+                company_name: format!("upload to {id}"),
+                reason: why,
+            };
+            let app = self.get_application(tenant, p, id).await.map_err(|e| {
+                unknown(format!("{reason}; the application could not be read: {e}"))
+            })?;
+            let skew = chrono::Duration::from_std(self.inner.opts.clock_skew).unwrap_or_default();
+            let since = started - skew;
+            let arrived: Vec<DocumentItem> = app
+                .documents
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| {
+                    let recent = d
+                        .created_date
+                        .as_deref()
+                        .and_then(super::create::parse_utc)
+                        .is_some_and(|c| c >= since);
+                    recent
+                        && files
+                            .iter()
+                            .any(|f| d.name.as_deref() == Some(&f.file_name))
+                })
+                .map(|d| DocumentItem {
+                    id: d.document_id,
+                    url: d.url,
+                    name: d.name,
+                    created_date: d.created_date,
+                    created_by: d.created_by,
+                })
+                .collect();
+            if arrived.len() == files.len() {
+                return Ok(UploadDocumentResponse {
+                    documents: Some(arrived),
+                });
+            }
+            if !arrived.is_empty() || sends >= self.inner.opts.max_attempts {
+                return Err(unknown(format!(
+                    "{reason}; {} of {} files found at NumHub",
+                    arrived.len(),
+                    files.len()
+                )));
+            }
+            tracing::info!(endpoint = %endpoint, "the unanswered upload did not reach NumHub; resending");
+        }
+    }
+
+    /// `DELETE /application/{NumhubEntityId}/documents/{documentId}`.
+    pub async fn delete_document(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+        document_id: Uuid,
+    ) -> Result<DeleteResponse, NumhubError> {
+        let r = entity(
+            req(
+                HttpMethod::Delete,
+                format!("/application/{id}/documents/{document_id}"),
+                p,
+            ),
+            id,
+        );
+        self.call_json(tenant, r).await
+    }
+
+    /// `POST /application/{NumhubEntityId}/generateOtp?isResend=`.
+    pub async fn generate_otp(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+        is_resend: bool,
+    ) -> Result<Envelope<Value>, NumhubError> {
+        let mut r = entity(
+            req(
+                HttpMethod::Post,
+                format!("/application/{id}/generateOtp"),
+                p,
+            ),
+            id,
+        );
+        r.query = vec![("isResend".into(), is_resend.to_string())];
+        self.call_json(tenant, r).await
+    }
+
+    /// `POST /application/{NumhubEntityId}/verifyOtp?otp=` — an int32, so a code
+    /// with leading zeros cannot survive (the document's choice).
+    pub async fn verify_otp(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+        otp: i32,
+    ) -> Result<Envelope<Value>, NumhubError> {
+        let mut r = entity(
+            req(HttpMethod::Post, format!("/application/{id}/verifyOtp"), p),
+            id,
+        );
+        r.query = vec![("otp".into(), otp.to_string())];
+        self.call_json(tenant, r).await
+    }
+
+    /// `GET /applications/newdisplayidentity` (a bare array, no paging metadata).
+    pub async fn list_display_identities(
+        &self,
+        tenant: i64,
+        p: Priority,
+        q: &IdentityQuery,
+    ) -> Result<Vec<DisplayIdentityListItem>, NumhubError> {
+        let mut r = req(
+            HttpMethod::Get,
+            "/applications/newdisplayidentity".into(),
+            p,
+        );
+        let mut query = Vec::new();
+        if let Some(v) = q.page_number {
+            query.push(("pageNumber".to_string(), v.to_string()));
+        }
+        if let Some(v) = q.page_size {
+            query.push(("pageSize".into(), v.to_string()));
+        }
+        if let Some(v) = &q.search_key {
+            query.push(("searchKey".into(), v.clone()));
+        }
+        if let Some(v) = &q.start_date {
+            query.push(("startDate".into(), v.clone()));
+        }
+        if let Some(v) = &q.end_date {
+            query.push(("endDate".into(), v.clone()));
+        }
+        r.query = query;
+        self.call_json(tenant, r).await
+    }
+
+    /// `GET /applications/newidentities/{NumhubIdentityId}`.
+    pub async fn get_display_identity(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+    ) -> Result<DisplayIdentity, NumhubError> {
+        let r = identity(
+            req(
+                HttpMethod::Get,
+                format!("/applications/newidentities/{id}"),
+                p,
+            ),
+            id,
+        );
+        self.call_json(tenant, r).await
+    }
+
+    /// `PUT /applications/updatedisplayidentity`.
+    pub async fn update_display_identity(
+        &self,
+        tenant: i64,
+        p: Priority,
+        body: &DisplayIdentityUpdate,
+    ) -> Result<ChangeRequestResult, NumhubError> {
+        let mut r = req(
+            HttpMethod::Put,
+            "/applications/updatedisplayidentity".into(),
+            p,
+        );
+        r.entity = body.numhub_entity_id.map(|u| u.to_string());
+        r.identity = body.numhub_identity_id.map(|u| u.to_string());
+        r.body = json_body(body)?;
+        let env: Envelope<ChangeRequestResult> = self.call_json(tenant, r).await?;
+        result(env, "/applications/updatedisplayidentity")
+    }
+
+    /// `PUT /applications/deactivationrequest` (one object).
+    pub async fn deactivate_display_identity(
+        &self,
+        tenant: i64,
+        p: Priority,
+        body: &DeactivationRequest,
+    ) -> Result<ChangeRequestResult, NumhubError> {
+        let mut r = req(
+            HttpMethod::Put,
+            "/applications/deactivationrequest".into(),
+            p,
+        );
+        r.identity = body.numhub_identity_id.map(|u| u.to_string());
+        r.body = json_body(body)?;
+        let env: Envelope<ChangeRequestResult> = self.call_json(tenant, r).await?;
+        result(env, "/applications/deactivationrequest")
+    }
+
+    /// `POST /applications/{NumhubIdentityId}/uploadadditionaltns` (multipart `File`).
+    pub async fn upload_additional_tns(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+        file: &UploadFile,
+    ) -> Result<Envelope<Value>, NumhubError> {
+        let mut r = identity(
+            req(
+                HttpMethod::Post,
+                format!("/applications/{id}/uploadadditionaltns"),
+                p,
+            ),
+            id,
+        );
+        r.body = Body::Multipart {
+            files: vec![("File".into(), file.clone())],
+            fields: Vec::new(),
+        };
+        self.call_json(tenant, r).await
+    }
+
+    /// `DELETE /applications/{NumhubIdentityId}/additionaltns`.
+    pub async fn delete_additional_tns(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+    ) -> Result<DeleteResponse, NumhubError> {
+        let r = identity(
+            req(
+                HttpMethod::Delete,
+                format!("/applications/{id}/additionaltns"),
+                p,
+            ),
+            id,
+        );
+        self.call_json(tenant, r).await
+    }
+
+    /// `GET /applications/downloadphonenumbers` — the file's bytes (XLSX per the
+    /// document).
+    pub async fn download_phone_numbers(
+        &self,
+        tenant: i64,
+        p: Priority,
+        identity_id: Uuid,
+        entity_id: Uuid,
+    ) -> Result<bytes::Bytes, NumhubError> {
+        let mut r = identity(
+            entity(
+                req(
+                    HttpMethod::Get,
+                    "/applications/downloadphonenumbers".into(),
+                    p,
+                ),
+                entity_id,
+            ),
+            identity_id,
+        );
+        r.query = vec![
+            ("NumhubIdentityId".into(), identity_id.to_string()),
+            ("NumhubEntityId".into(), entity_id.to_string()),
+        ];
+        self.call(tenant, r, false)
+            .await
+            .map_err(super::CallError::into_error)
+    }
+
+    /// `GET /notifications`.
+    pub async fn notifications(&self, tenant: i64, p: Priority) -> Result<Vec<Alert>, NumhubError> {
+        self.call_json(tenant, req(HttpMethod::Get, "/notifications".into(), p))
+            .await
+    }
+
+    /// `GET /reports/status`.
+    pub async fn status_report(
+        &self,
+        tenant: i64,
+        p: Priority,
+    ) -> Result<StatusReport, NumhubError> {
+        self.call_json(tenant, req(HttpMethod::Get, "/reports/status".into(), p))
+            .await
+    }
+}
+
+fn result<T>(env: Envelope<T>, endpoint: &str) -> Result<T, NumhubError> {
+    env.result.ok_or_else(|| NumhubError::Decode {
+        endpoint: format!("/api/v1{endpoint}"),
+        reason: format!("no result ({})", env.message.unwrap_or_default()),
+    })
+}

@@ -1,0 +1,126 @@
+//! `numhubd keys rotate`: re-encrypts every stored secret (tokens, tenant
+//! credentials, login blocks) to a new age identity in one transaction.
+//!
+//! Order, so that no crash loses the key to the data: the new identity is written to
+//! `identity.txt.new` first; then the database is re-encrypted (one commit); then
+//! the old file is renamed `identity.txt.old` and the new one takes its place. A
+//! crash between the commit and the renames leaves the data readable with
+//! `identity.txt.new`.
+
+use std::path::{Path, PathBuf};
+
+use crate::crypto::Crypto;
+use crate::db::{self, Store};
+
+use super::NumhubError;
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RotateReport {
+    pub tokens: usize,
+    pub credentials: usize,
+    pub login_blocks: usize,
+    pub old_identity: PathBuf,
+}
+
+/// Re-encrypts every secret from `old` to `new` in one transaction.
+pub async fn reencrypt_all(
+    store: &Store,
+    old: &Crypto,
+    new: &Crypto,
+) -> Result<RotateReport, NumhubError> {
+    let (tokens, creds, blocks) = store
+        .read(|sql| {
+            Ok((
+                db::tokens::all(sql)?,
+                db::credentials::all(sql)?,
+                db::login_blocks::all(sql)?,
+            ))
+        })
+        .await?;
+    let mut t = Vec::new();
+    for (id, access, refresh) in tokens {
+        let a = new.encrypt(&old.decrypt(&access)?)?;
+        let r = match refresh {
+            Some(r) => Some(new.encrypt(&old.decrypt(&r)?)?),
+            None => None,
+        };
+        t.push((id, a, r));
+    }
+    let mut c = Vec::new();
+    for row in creds {
+        c.push((
+            row.tenant_id,
+            new.encrypt(&old.decrypt(&row.email_armored)?)?,
+            new.encrypt(&old.decrypt(&row.password_armored)?)?,
+        ));
+    }
+    let mut b = Vec::new();
+    for row in blocks {
+        b.push((
+            row.account,
+            new.encrypt(&old.decrypt(&row.credentials_armored)?)?,
+        ));
+    }
+    let report = RotateReport {
+        tokens: t.len(),
+        credentials: c.len(),
+        login_blocks: b.len(),
+        old_identity: PathBuf::new(),
+    };
+    store
+        .write(move |tx| {
+            for (id, a, r) in &t {
+                db::tokens::reencrypt(tx, *id, a, r.as_deref())?;
+            }
+            for (tenant, e, p) in &c {
+                db::credentials::reencrypt(tx, *tenant, e, p)?;
+            }
+            for (account, armored) in &b {
+                db::login_blocks::reencrypt(tx, account, armored)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(report)
+}
+
+/// The whole rotation for an identity kept in `identity_file`.
+pub async fn rotate(
+    store: &Store,
+    identity_file: &Path,
+    recipients: &[String],
+) -> Result<RotateReport, NumhubError> {
+    let old = Crypto::load(identity_file, recipients)?;
+    if old.source() != identity_file {
+        return Err(NumhubError::Setup(format!(
+            "the identity comes from {} (systemd credential); rotate it there, not with numhubd keys rotate",
+            old.source().display()
+        )));
+    }
+    let new = Crypto::generate(recipients)?;
+    let staged = with_suffix(identity_file, ".new");
+    let kept = with_suffix(identity_file, ".old");
+    let io = |what: &str, e: std::io::Error| NumhubError::File {
+        path: what.to_string(),
+        reason: e.to_string(),
+    };
+    if staged.exists() {
+        return Err(NumhubError::Setup(format!(
+            "{} exists (an interrupted rotation?): check which identity decrypts the database, then remove it",
+            staged.display()
+        )));
+    }
+    new.write_identity_file(&staged)?;
+    let mut report = reencrypt_all(store, &old, &new).await?;
+    std::fs::rename(identity_file, &kept).map_err(|e| io(&kept.display().to_string(), e))?;
+    std::fs::rename(&staged, identity_file)
+        .map_err(|e| io(&identity_file.display().to_string(), e))?;
+    report.old_identity = kept;
+    Ok(report)
+}
+
+fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}

@@ -1,0 +1,383 @@
+//! One HTTP exchange with NumHub: builds the request (headers, query, JSON or a
+//! multipart body streamed from disk), sends it once under a governor permit, and
+//! audits it. Retrying, tokens and typing are the callers' business.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::audit::{self, Exchange, Redactor, REDACTED};
+use super::governor::{Governor, Priority};
+use super::model::UploadFile;
+use super::NumhubError;
+use crate::db::{HttpMethod, Store};
+
+/// What to send. Built once per call; each attempt turns it into a fresh request
+/// (a multipart body re-opens its files).
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: HttpMethod,
+    /// Under `/api/v1`, e.g. `/application/{id}`; never holds the query.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Body,
+    pub tenant_id: Option<i64>,
+    pub priority: Priority,
+    /// NumHub's ids of what the call concerns, for the audit row.
+    pub entity: Option<String>,
+    pub identity: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    None,
+    Json(Value),
+    Multipart {
+        files: Vec<(String, UploadFile)>,
+        fields: Vec<(String, String)>,
+    },
+}
+
+impl Request {
+    pub fn new(method: HttpMethod, path: impl Into<String>) -> Request {
+        Request {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: Body::None,
+            tenant_id: None,
+            priority: Priority::Background,
+            entity: None,
+            identity: None,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("/api/v1{}", self.path)
+    }
+}
+
+/// The headers that go with every call but the token call.
+pub struct Auth<'a> {
+    pub bearer: &'a str,
+    pub client_id: i32,
+    pub scheme: Option<&'a str>,
+}
+
+/// What one attempt came to.
+pub enum Outcome {
+    /// NumHub answered (any status).
+    Answer { status: u16, body: bytes::Bytes },
+    /// No answer. `sent` is false only when the connection was never made, so the
+    /// request cannot have reached NumHub.
+    Failed { sent: bool, reason: String },
+}
+
+pub struct Transport {
+    pub http: reqwest::Client,
+    pub base_url: String,
+    pub store: Store,
+    pub redactor: Redactor,
+}
+
+/// Proxy variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) are honoured by reqwest's
+/// default; `ca_file` adds a PEM bundle to the platform's trust store.
+pub fn build_http(
+    timeout: Duration,
+    ca_file: Option<&PathBuf>,
+) -> Result<reqwest::Client, NumhubError> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("numhubd/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| NumhubError::Setup(format!("numhub.ca_file {}: {e}", path.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| NumhubError::Setup(format!("numhub.ca_file {}: {e}", path.display())))?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder
+        .build()
+        .map_err(|e| NumhubError::Setup(describe(&e)))
+}
+
+/// A reqwest error in words, without its URL (the token call's URL holds the
+/// password) and with the underlying cause (e.g. "connection reset by peer").
+pub fn describe(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    if e.is_timeout() {
+        parts.push("timed out".to_string());
+    } else if e.is_connect() {
+        parts.push("could not connect".to_string());
+    } else if e.is_body() || e.is_decode() {
+        parts.push("body failed".to_string());
+    } else {
+        parts.push("request failed".to_string());
+    }
+    let mut source = std::error::Error::source(e);
+    let mut last = None;
+    while let Some(s) = source {
+        last = Some(s.to_string());
+        source = s.source();
+    }
+    if let Some(l) = last {
+        parts.push(l);
+    }
+    parts.join(": ")
+}
+
+/// Streams one file, hashing it on the way (the audit row records the SHA-256 of
+/// what was actually sent, without a second read of a large file).
+struct Hashed {
+    state: Arc<Mutex<(Sha256, u64)>>,
+    size: u64,
+    name: String,
+    file_name: String,
+    content_type: String,
+}
+
+impl Transport {
+    /// Sends `req` once: waits for a permit, sends, audits.
+    pub async fn send_once(
+        &self,
+        governor: &Governor,
+        req: &Request,
+        auth: Option<&Auth<'_>>,
+    ) -> Result<(Outcome, Option<u32>), NumhubError> {
+        let mut builder = self.http.request(
+            match req.method {
+                HttpMethod::Get => reqwest::Method::GET,
+                HttpMethod::Post => reqwest::Method::POST,
+                HttpMethod::Put => reqwest::Method::PUT,
+                HttpMethod::Delete => reqwest::Method::DELETE,
+            },
+            format!("{}{}", self.base_url.trim_end_matches('/'), req.endpoint()),
+        );
+        if !req.query.is_empty() {
+            builder = builder.query(&req.query);
+        }
+        let mut headers_audit = serde_json::Map::new();
+        if let Some(a) = auth {
+            builder = builder
+                .bearer_auth(a.bearer)
+                .header("client-id", a.client_id.to_string());
+            headers_audit.insert("Authorization".into(), json!(REDACTED));
+            headers_audit.insert("client-id".into(), json!(a.client_id));
+            if let Some(s) = a.scheme {
+                builder = builder.header("X-Auth-Scheme", s);
+                headers_audit.insert("X-Auth-Scheme".into(), json!(s));
+            }
+        }
+        let mut hashed: Vec<Hashed> = Vec::new();
+        let mut body_audit = Value::Null;
+        match &req.body {
+            Body::None => {}
+            Body::Json(v) => {
+                builder = builder.json(v);
+                body_audit = self.redactor.value(v);
+            }
+            Body::Multipart { files, fields } => {
+                let mut form = Form::new();
+                for (k, v) in fields {
+                    form = form.text(k.clone(), v.clone());
+                }
+                for (name, f) in files {
+                    let file =
+                        tokio::fs::File::open(&f.path)
+                            .await
+                            .map_err(|e| NumhubError::File {
+                                path: f.path.display().to_string(),
+                                reason: e.to_string(),
+                            })?;
+                    let size = file
+                        .metadata()
+                        .await
+                        .map_err(|e| NumhubError::File {
+                            path: f.path.display().to_string(),
+                            reason: e.to_string(),
+                        })?
+                        .len();
+                    let state = Arc::new(Mutex::new((Sha256::new(), 0u64)));
+                    let st = state.clone();
+                    let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024).map(
+                        move |chunk| {
+                            if let Ok(bytes) = &chunk {
+                                if let Ok(mut s) = st.lock() {
+                                    s.0.update(bytes);
+                                    s.1 += bytes.len() as u64;
+                                }
+                            }
+                            chunk
+                        },
+                    );
+                    let part = Part::stream_with_length(reqwest::Body::wrap_stream(stream), size)
+                        .file_name(f.file_name.clone())
+                        .mime_str(&f.content_type)
+                        .map_err(|_| NumhubError::File {
+                            path: f.path.display().to_string(),
+                            reason: format!("{:?} is not a content type", f.content_type),
+                        })?;
+                    form = form.part(name.clone(), part);
+                    hashed.push(Hashed {
+                        state,
+                        size,
+                        name: name.clone(),
+                        file_name: f.file_name.clone(),
+                        content_type: f.content_type.clone(),
+                    });
+                }
+                builder = builder.multipart(form);
+            }
+        }
+
+        governor.acquire(req.priority).await;
+        let started = Instant::now();
+        let result = builder.send().await;
+        let (outcome, remaining, content_type) = match result {
+            Err(e) => (
+                Outcome::Failed {
+                    sent: !e.is_connect(),
+                    reason: describe(&e),
+                },
+                None,
+                None,
+            ),
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let remaining = resp
+                    .headers()
+                    .get("requests-remaining")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u32>().ok());
+                let ct = resp
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                match resp.bytes().await {
+                    Ok(body) => (Outcome::Answer { status, body }, remaining, ct),
+                    Err(e) => (
+                        Outcome::Failed {
+                            sent: true,
+                            reason: describe(&e),
+                        },
+                        remaining,
+                        ct,
+                    ),
+                }
+            }
+        };
+        let elapsed_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let status = match &outcome {
+            Outcome::Answer { status, .. } => Some(*status),
+            Outcome::Failed { .. } => None,
+        };
+        governor.observe(status, remaining);
+
+        // The audit row.
+        if !hashed.is_empty() {
+            let files: Vec<Value> = hashed
+                .iter()
+                .map(|h| {
+                    let (sha, sent) = match h.state.lock() {
+                        Ok(s) => (s.1 == h.size)
+                            .then(|| format!("{:x}", s.0.clone().finalize()))
+                            .map(|x| (Some(x), s.1))
+                            .unwrap_or((None, s.1)),
+                        Err(_) => (None, 0),
+                    };
+                    json!({"field": h.name, "fileName": h.file_name, "contentType": h.content_type,
+                           "size": h.size, "bytesSent": sent, "sha256": sha})
+                })
+                .collect();
+            let fields = match &req.body {
+                Body::Multipart { fields, .. } => self.redactor.value(&Value::Object(
+                    fields
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                        .collect(),
+                )),
+                _ => Value::Null,
+            };
+            body_audit = json!({"multipart": {"files": files, "fields": fields}});
+        }
+        let request_audit = json!({
+            "query": self.redactor.query(&req.query),
+            "headers": Value::Object(headers_audit),
+            "body": body_audit,
+            "numhubEntityId": req.entity,
+            "numhubIdentityId": req.identity,
+        });
+        let (response_audit, error, success) = match &outcome {
+            Outcome::Answer { status, body } => {
+                let ok = (200..300).contains(status);
+                let err = (!ok).then(|| format!("HTTP {status}"));
+                (
+                    Some(audit::response_value(
+                        &self.redactor,
+                        content_type.as_deref(),
+                        body,
+                    )),
+                    err,
+                    ok,
+                )
+            }
+            Outcome::Failed { reason, .. } => (None, Some(reason.clone()), false),
+        };
+        audit::record(
+            &self.store,
+            Exchange {
+                tenant_id: req.tenant_id,
+                numhub_entity_id: req.entity.clone(),
+                numhub_identity_id: req.identity.clone(),
+                endpoint: req.endpoint(),
+                method: req.method,
+                status,
+                request: request_audit,
+                response: response_audit,
+                elapsed_ms,
+                error,
+                success,
+            },
+        )
+        .await;
+        Ok((outcome, remaining))
+    }
+}
+
+/// NumHub's `{"message": …}` from an error body, when there is one.
+pub fn error_message(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Value>(body)
+        .ok()?
+        .get("message")?
+        .as_str()
+        .map(|s| s.chars().take(500).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_ca_file_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("missing.pem");
+        let e = build_http(Duration::from_secs(1), Some(&missing)).expect_err("missing");
+        assert!(e.to_string().contains("numhub.ca_file"), "{e}");
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(
+            &junk,
+            "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        let e = build_http(Duration::from_secs(1), Some(&junk)).expect_err("junk");
+        assert!(e.to_string().contains("numhub.ca_file"), "{e}");
+        build_http(Duration::from_secs(1), None).expect("no extra CA");
+    }
+}
