@@ -37,6 +37,28 @@ pub struct Config {
     pub crypto: CryptoConfig,
     pub log: LogConfig,
     pub daemon: DaemonConfig,
+    /// Who may do what over the socket, by peer uid or gid (`[[access]]`).
+    pub access: Vec<AccessRule>,
+}
+
+/// One `[[access]]` rule: a uid or a gid gets a role over some tenants.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRule {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// `read`, `write` or `admin`.
+    pub role: String,
+    /// Tenant ids, or `"*"` for every tenant.
+    pub tenants: TenantScope,
+}
+
+/// `tenants = "*"` or `tenants = [1, 2]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum TenantScope {
+    All(String),
+    Some(Vec<i64>),
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -53,6 +75,20 @@ pub struct DatabaseConfig {
 pub struct RpcConfig {
     /// The Unix socket co-located apps connect to.
     pub socket: PathBuf,
+    /// The socket's permission bits, octal text (`"0660"`): set before it accepts.
+    pub socket_mode: String,
+    /// The socket's group (name or number); unset keeps the daemon's group.
+    pub socket_group: Option<String>,
+    /// Largest request body accepted.
+    pub max_body_bytes: u32,
+    /// Most calls in one batch.
+    pub max_batch: u32,
+    /// Most connections open at once.
+    pub max_connections: u32,
+    /// Calls per second one connection may make (a token bucket of that size).
+    pub max_requests_per_sec: u32,
+    /// Folders `document.upload` may read files from; empty: no uploads by path.
+    pub upload_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -110,6 +146,13 @@ impl Default for RpcConfig {
     fn default() -> Self {
         RpcConfig {
             socket: "numhubd.sock".into(),
+            socket_mode: "0660".into(),
+            socket_group: None,
+            max_body_bytes: 1024 * 1024,
+            max_batch: 100,
+            max_connections: 256,
+            max_requests_per_sec: 1000,
+            upload_dirs: Vec::new(),
         }
     }
 }
@@ -159,6 +202,9 @@ impl Default for DaemonConfig {
 const SECTIONS: &[&str] = &[
     "database", "rpc", "numhub", "drop", "crypto", "log", "daemon",
 ];
+
+/// The roles an `[[access]]` rule may grant.
+pub const ROLES: &[&str] = &["read", "write", "admin"];
 
 impl Config {
     /// Reads, overrides from the environment, validates and resolves `path`.
@@ -245,6 +291,45 @@ impl Config {
                 return Err(bad(key, "must not be empty".to_string()));
             }
         }
+        if self.socket_mode().is_none() {
+            return Err(bad(
+                "rpc.socket_mode",
+                format!(
+                    "{:?} is not an octal mode like \"0660\"",
+                    self.rpc.socket_mode
+                ),
+            ));
+        }
+        for (key, v) in [
+            ("rpc.max_body_bytes", self.rpc.max_body_bytes),
+            ("rpc.max_batch", self.rpc.max_batch),
+            ("rpc.max_connections", self.rpc.max_connections),
+            ("rpc.max_requests_per_sec", self.rpc.max_requests_per_sec),
+        ] {
+            if v == 0 {
+                return Err(bad(key, "must be at least 1".to_string()));
+            }
+        }
+        for (i, rule) in self.access.iter().enumerate() {
+            let key = format!("access[{i}]");
+            if rule.uid.is_some() == rule.gid.is_some() {
+                return Err(bad(&key, "give exactly one of uid or gid".to_string()));
+            }
+            if !ROLES.contains(&rule.role.as_str()) {
+                return Err(bad(
+                    &format!("{key}.role"),
+                    format!("{:?} is not one of read, write, admin", rule.role),
+                ));
+            }
+            if let TenantScope::All(s) = &rule.tenants {
+                if s != "*" {
+                    return Err(bad(
+                        &format!("{key}.tenants"),
+                        format!("{s:?}: give a list of tenant ids or \"*\""),
+                    ));
+                }
+            }
+        }
         if self.numhub.email.is_some() != self.numhub.password_file.is_some() {
             return Err(bad(
                 "numhub.password_file",
@@ -263,9 +348,18 @@ impl Config {
         self.crypto.identity_file = under(state_base, &self.crypto.identity_file);
         self.rpc.socket = under(runtime_base, &self.rpc.socket);
         self.drop.dir = under(base, &self.drop.dir);
+        for d in &mut self.rpc.upload_dirs {
+            *d = under(base, d);
+        }
         if let Some(p) = &self.numhub.password_file {
             self.numhub.password_file = Some(under(base, p));
         }
+    }
+
+    /// `rpc.socket_mode` as permission bits (validated at load).
+    pub fn socket_mode(&self) -> Option<u32> {
+        let m = u32::from_str_radix(self.rpc.socket_mode.trim_start_matches("0o"), 8).ok()?;
+        (m <= 0o777).then_some(m)
     }
 
     pub fn shutdown_timeout(&self) -> Duration {
@@ -352,6 +446,9 @@ fn describe_value_error(table: &toml::Table, e: &toml::de::Error) -> String {
         };
     }
     for (section, value) in table {
+        if section == "access" {
+            continue;
+        }
         let toml::Value::Table(inner) = value else {
             return format!("{section}: must be a table, not a {}", value.type_str());
         };
@@ -371,7 +468,20 @@ fn describe_value_error(table: &toml::Table, e: &toml::de::Error) -> String {
 fn find_unknown_key(table: &toml::Table) -> Option<String> {
     let known: &[(&str, &[&str])] = &[
         ("database", &["path", "readers"]),
-        ("rpc", &["socket"]),
+        (
+            "rpc",
+            &[
+                "socket",
+                "socket_mode",
+                "socket_group",
+                "max_body_bytes",
+                "max_batch",
+                "max_connections",
+                "max_requests_per_sec",
+                "upload_dirs",
+            ],
+        ),
+        ("access", &["uid", "gid", "role", "tenants"]),
         ("numhub", &["base_url", "email", "password_file"]),
         ("drop", &["dir"]),
         ("crypto", &["identity_file", "recipients"]),
@@ -382,6 +492,15 @@ fn find_unknown_key(table: &toml::Table) -> Option<String> {
         let Some((_, keys)) = known.iter().find(|(s, _)| s == section) else {
             return Some(section.clone());
         };
+        if let toml::Value::Array(rules) = value {
+            for (i, rule) in rules.iter().enumerate() {
+                if let toml::Value::Table(inner) = rule {
+                    if let Some(k) = inner.keys().find(|k| !keys.contains(&k.as_str())) {
+                        return Some(format!("{section}[{i}].{k}"));
+                    }
+                }
+            }
+        }
         if let toml::Value::Table(inner) = value {
             if let Some(k) = inner.keys().find(|k| !keys.contains(&k.as_str())) {
                 return Some(format!("{section}.{k}"));
@@ -495,6 +614,18 @@ mod tests {
             "recipients",
             "filter",
             "shutdown_timeout_secs",
+            "socket_mode",
+            "socket_group",
+            "max_body_bytes",
+            "max_batch",
+            "max_connections",
+            "max_requests_per_sec",
+            "upload_dirs",
+            "[[access]]",
+            "uid",
+            "gid",
+            "role",
+            "tenants",
         ] {
             assert!(
                 text.contains(key),

@@ -7,9 +7,16 @@
 //! - [`db`]: the SQLite file — migrations, the single writer, read pool, every SQL statement.
 //! - [`daemon`]: wiring, signals (SIGTERM/SIGINT/SIGHUP), systemd notify and watchdog, logging.
 //! - [`exit`]: process exit codes shared by both binaries.
+//! - [`api`]: the local API's protocol (versions, error codes, result types), shared by
+//!   numhubd and numhubctl.
+//! - [`events`]: the in-process event bus behind `events.subscribe`.
+//! - [`rpc`]: the local API on the Unix socket (JSON-RPC 2.0, jsonrpsee).
 
+pub mod api;
 pub mod config;
 pub mod crypto;
 pub mod daemon;
 pub mod db;
+pub mod events;
 pub mod exit;
+pub mod rpc;

@@ -19,9 +19,14 @@ use thiserror::Error;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
 
+use std::sync::Arc;
+
 use crate::config::{Config, ConfigError};
+use crate::crypto::Crypto;
 use crate::db::{DbError, Store, StoreOptions};
+use crate::events::EventBus;
 use crate::exit;
+use crate::rpc;
 pub use shutdown::Shutdown;
 
 #[derive(Debug, Error)]
@@ -32,6 +37,10 @@ pub enum DaemonError {
     Db(#[from] DbError),
     #[error("{what}: {reason}")]
     Io { what: String, reason: String },
+    #[error("local API socket: {0}")]
+    Socket(#[from] crate::rpc::socket::SocketError),
+    #[error("crypto: {0}")]
+    Crypto(String),
 }
 
 impl DaemonError {
@@ -40,7 +49,8 @@ impl DaemonError {
             DaemonError::Config(_) => exit::CONFIG,
             DaemonError::Db(DbError::SchemaTooNew { .. }) => exit::DATA,
             DaemonError::Db(_) => exit::FAILURE,
-            DaemonError::Io { .. } => exit::IO,
+            DaemonError::Io { .. } | DaemonError::Socket(_) => exit::IO,
+            DaemonError::Crypto(_) => exit::CONFIG,
         }
     }
 }
@@ -74,6 +84,9 @@ pub struct ServeOptions {
 pub struct Context {
     pub store: Store,
     pub started: Instant,
+    /// Published to after changes commit; `events.subscribe` reads it.
+    pub events: EventBus,
+    pub crypto: Arc<Crypto>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. `config` was loaded (and logging set up) by
@@ -89,16 +102,52 @@ pub async fn serve(
         false => None,
     };
     let store = open_store(&config)?;
+    let crypto = Crypto::load(&config.crypto.identity_file, &config.crypto.recipients)
+        .map_err(|e| DaemonError::Crypto(e.to_string()))?;
     let ctx = Context {
         store: store.clone(),
         started: Instant::now(),
+        events: EventBus::default(),
+        crypto: Arc::new(crypto),
     };
+    // Bound here, before READY=1: a live daemon on the socket, or a bad socket folder,
+    // stops this start with a clear message.
+    let rpc_options = rpc::ServerOptions::from_config(&config);
+    let bound = rpc::socket::listen(
+        &rpc_options.socket,
+        rpc_options.socket_mode,
+        rpc_options.socket_group.as_deref(),
+    )?;
     let (shutdown_tx, shutdown) = shutdown::channel();
     let mut tasks = JoinSet::new();
     if let Some(interval) = systemd::watchdog_interval() {
         tasks.spawn(systemd::run_watchdog(interval, shutdown.clone()));
     }
-    let _ = &ctx;
+    {
+        let rpc_ctx = rpc::Rpc {
+            store: ctx.store.clone(),
+            events: ctx.events.clone(),
+            crypto: ctx.crypto.clone(),
+            // The NumHub client is wired here once it exists (see rpc::port).
+            numhub: None,
+            started: ctx.started,
+            upload_dirs: config.rpc.upload_dirs.clone(),
+            connections: Default::default(),
+        };
+        let mut stop = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = rpc::serve(
+                bound,
+                rpc_ctx,
+                rpc_options,
+                async move { stop.recv().await },
+            )
+            .await
+            {
+                tracing::error!(error = %e, "local API failed");
+            }
+        });
+    }
 
     let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;

@@ -11,11 +11,13 @@
 //! the table modules are the only places that hold statements.
 
 pub mod brands;
+pub mod credentials;
 pub mod documents;
 pub mod entities;
 mod enums;
 mod error;
 pub mod identities;
+pub mod jobs;
 mod migrate;
 mod readers;
 pub mod sync_logs;
@@ -147,6 +149,18 @@ impl Store {
     /// Later writes fail with [`DbError::Closed`].
     pub async fn close(&self) -> Result<()> {
         self.inner.writer.close().await
+    }
+
+    /// The file's size in bytes (page count × page size; the WAL aside).
+    pub async fn size_bytes(&self) -> Result<i64> {
+        self.read(|sql| {
+            Ok(sql.conn.query_row(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
     }
 
     /// `PRAGMA integrity_check`, for operators and tests.
