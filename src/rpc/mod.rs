@@ -256,6 +256,8 @@ pub async fn serve(
         });
     }
     let _ = server_handle.stop();
+    // stopped() resolves once every StopHandle is gone: ours too, so drop it first.
+    drop(stop_handle);
     server_handle.stopped().await;
     if let Some(path) = &bound.owned_path {
         socket::remove(path);

@@ -4,6 +4,8 @@
 
 mod crypto;
 mod daemon;
+mod rpc_client;
+mod rpc_methods;
 mod schema;
 mod store;
 mod support;
