@@ -4,7 +4,10 @@
 
 mod crypto;
 mod daemon;
+mod rpc_access;
+mod rpc_bad_input;
 mod rpc_client;
+mod rpc_discover;
 mod rpc_methods;
 mod schema;
 mod store;
