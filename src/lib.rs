@@ -9,10 +9,12 @@
 //! - [`exit`]: process exit codes shared by both binaries.
 //! - [`api`]: the local API's protocol (versions, error codes, result types), shared by
 //!   numhubd and numhubctl.
+//! - [`client`]: the local API client numhubctl uses.
 //! - [`events`]: the in-process event bus behind `events.subscribe`.
 //! - [`rpc`]: the local API on the Unix socket (JSON-RPC 2.0, jsonrpsee).
 
 pub mod api;
+pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod daemon;

@@ -9,6 +9,7 @@ mod rpc_bad_input;
 mod rpc_client;
 mod rpc_discover;
 mod rpc_methods;
+mod rpc_numhubctl;
 mod schema;
 mod store;
 mod support;
