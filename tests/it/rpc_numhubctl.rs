@@ -275,8 +275,16 @@ fn a_different_api_version_is_said_plainly() {
     std::thread::spawn(move || {
         use std::io::{Read, Write};
         if let Ok((mut conn, _)) = listener.accept() {
+            // Read the whole request (head and body arrive in separate writes) before
+            // answering, so the client never writes into a closed connection.
+            let mut seen = Vec::new();
             let mut buf = [0u8; 4096];
-            let _ = conn.read(&mut buf);
+            while !String::from_utf8_lossy(&seen).contains("daemon.health") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
             let body = r#"{"jsonrpc":"2.0","id":1,"result":{"ok":true,"daemon_version":"9.0.0","api_version":99}}"#;
             let _ = write!(conn, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
         }
