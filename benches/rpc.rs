@@ -39,11 +39,15 @@ fn main() {
     });
     let entity_id = rt.block_on(start_numhubd(dir.path(), &nh_sock));
 
-    let health = json!({"jsonrpc": "2.0", "id": 1, "method": "daemon.health", "params": {}}).to_string();
+    let health =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "daemon.health", "params": {}}).to_string();
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {}}).to_string();
     let get = json!({"jsonrpc": "2.0", "id": 1, "method": "entity.get", "params": {"tenant_id": 1, "id": entity_id}}).to_string();
 
-    println!("{:<28} {:>7} {:>10} {:>9} {:>9}", "server / call", "clients", "req/s", "p50 µs", "p99 µs");
+    println!(
+        "{:<28} {:>7} {:>10} {:>9} {:>9}",
+        "server / call", "clients", "req/s", "p50 µs", "p99 µs"
+    );
     for clients in [1usize, 8, 64] {
         let rows = [
             ("hyper constant (ceiling)", &hyper_sock, &ping),
@@ -62,7 +66,10 @@ fn main() {
             } else {
                 String::new()
             };
-            println!("{name:<28} {clients:>7} {:>10.0} {:>9} {:>9}{vs}", r.0, r.1, r.2);
+            println!(
+                "{name:<28} {clients:>7} {:>10.0} {:>9} {:>9}{vs}",
+                r.0, r.1, r.2
+            );
         }
     }
     drop(rt);
@@ -89,10 +96,17 @@ fn measure(sock: &Path, body: &str, clients: usize) -> (f64, u128, u128) {
             })
         })
         .collect();
-    let mut all: Vec<u128> = handles.into_iter().flat_map(|h| h.join().expect("client")).collect();
+    let mut all: Vec<u128> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("client"))
+        .collect();
     let secs = start.elapsed().as_secs_f64();
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     (all.len() as f64 / secs, pct(0.50), pct(0.99))
 }
 
@@ -100,18 +114,24 @@ fn start_hyper(path: &PathBuf) {
     let listener = tokio::net::UnixListener::bind(path).expect("bind");
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(|_req| async {
                     Ok::<_, Infallible>(
                         hyper::Response::builder()
                             .header("content-type", "application/json")
-                            .body(Full::new(Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"result":"pong"}"#)))
+                            .body(Full::new(Bytes::from_static(
+                                br#"{"jsonrpc":"2.0","id":1,"result":"pong"}"#,
+                            )))
                             .expect("response"),
                     )
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, svc)
+                    .await;
             });
         }
     });
@@ -120,7 +140,9 @@ fn start_hyper(path: &PathBuf) {
 fn start_bare_jsonrpsee(path: &PathBuf) {
     let listener = tokio::net::UnixListener::bind(path).expect("bind");
     let mut module = RpcModule::new(());
-    module.register_method("ping", |_, _, _| "pong").expect("register");
+    module
+        .register_method("ping", |_, _, _| "pong")
+        .expect("register");
     let methods: jsonrpsee::Methods = module.into();
     let builder = Server::builder().to_service_builder();
     let (stop_handle, server_handle) = stop_channel();
@@ -128,7 +150,9 @@ fn start_bare_jsonrpsee(path: &PathBuf) {
     std::mem::forget(server_handle);
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let svc = builder.clone().build(methods.clone(), stop_handle.clone());
             let stopped = stop_handle.clone().shutdown();
             tokio::spawn(async move {
@@ -143,7 +167,14 @@ async fn start_numhubd(dir: &Path, path: &Path) -> String {
     let store = Store::open(&dir.join("bench.db"), StoreOptions::default()).expect("store");
     let entity = store
         .write(|tx| {
-            tenants::upsert(tx, tenants::TenantInput { id: 1, name: "Bench".into(), ..Default::default() })?;
+            tenants::upsert(
+                tx,
+                tenants::TenantInput {
+                    id: 1,
+                    name: "Bench".into(),
+                    ..Default::default()
+                },
+            )?;
             entities::create(
                 tx,
                 entities::NewEntity {

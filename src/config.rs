@@ -595,6 +595,43 @@ mod tests {
     }
 
     #[test]
+    fn access_rules_and_rpc_limits_are_checked() {
+        let c = parse("[[access]]\nuid = 33\nrole = \"write\"\ntenants = \"*\"\n[[access]]\ngid = 5\nrole = \"read\"\ntenants = [1, 2]\n")
+            .expect("rules");
+        assert_eq!(c.access.len(), 2);
+        assert_eq!(c.access[1].tenants, TenantScope::Some(vec![1, 2]));
+        for (text, key) in [
+            (
+                "[[access]]\nuid = 1\ngid = 2\nrole = \"read\"\ntenants = \"*\"\n",
+                "access[0]",
+            ),
+            (
+                "[[access]]\nuid = 1\nrole = \"owner\"\ntenants = \"*\"\n",
+                "access[0].role",
+            ),
+            (
+                "[[access]]\nuid = 1\nrole = \"read\"\ntenants = \"all\"\n",
+                "access[0].tenants",
+            ),
+            (
+                "[[access]]\nuid = 1\nrole = \"read\"\ntenants = \"*\"\ncolor = 1\n",
+                "access[0].color",
+            ),
+            ("[rpc]\nsocket_mode = \"rw\"\n", "rpc.socket_mode"),
+            ("[rpc]\nmax_batch = 0\n", "rpc.max_batch"),
+        ] {
+            let e = parse(text).expect_err(key);
+            assert!(e.to_string().contains(key), "{key}: {e}");
+        }
+        assert_eq!(
+            parse("[rpc]\nsocket_mode = \"0666\"\n")
+                .expect("mode")
+                .socket_mode(),
+            Some(0o666)
+        );
+    }
+
+    #[test]
     fn the_documented_example_config_is_valid_and_complete() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/numhubd.toml");
         let text = std::fs::read_to_string(&path).expect("example config");

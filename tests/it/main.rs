@@ -10,6 +10,7 @@ mod rpc_client;
 mod rpc_discover;
 mod rpc_methods;
 mod rpc_numhubctl;
+mod rpc_socket;
 mod schema;
 mod store;
 mod support;
