@@ -109,7 +109,7 @@ fn limits_answer_with_json_rpc_errors() {
     let mut d = crate::support::start_daemon(
         &crate::support::base_config("info").replace(
             "socket = \"numhubd.sock\"",
-            "socket = \"numhubd.sock\"\nmax_body_bytes = 4096\nmax_batch = 5\nmax_requests_per_sec = 20",
+            "socket = \"numhubd.sock\"\nmax_body_bytes = 4096\nmax_batch = 5\nmax_requests_per_sec = 20\nmax_connections = 3",
         ),
         &[],
     );
@@ -139,8 +139,32 @@ fn limits_answer_with_json_rpc_errors() {
         }
     }
     assert!(limited, "the rate limit never answered");
+    // Connections: `conn` plus two more fill the limit; the next is told and closed.
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = std::os::unix::net::UnixStream::connect(&s).expect("connect");
+            let h = keep_alive_call(
+                &mut c,
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "daemon.health"}).to_string(),
+            );
+            assert_eq!(h["result"]["ok"], true);
+            c
+        })
+        .collect();
+    let (status, v) = post(
+        &s,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "daemon.health"})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!((status, code(&v)), (503, Some(-32022)), "{v}");
+    drop(held);
+    drop(conn);
     assert!(d.is_running());
-    assert_eq!(call(&s, "daemon.health", json!({}))["result"]["ok"], true);
+    // The server frees the permits once it sees the connections close.
+    assert!(crate::support::wait_until(crate::support::TIMEOUT, || {
+        call(&s, "daemon.health", json!({}))["result"]["ok"] == true
+    }));
     assert_eq!(
         rt().block_on(side_store(&d.db_path()).read(|sql| tenants::list(sql, None, None, None)))
             .expect("list")

@@ -451,3 +451,81 @@ fn curl_reaches_the_socket_as_documented() {
     assert_eq!(v["result"]["ok"], true);
     let _ = call(&socket_of(&d), "daemon.health", Value::Null);
 }
+
+#[test]
+fn wait_s_waits_for_the_job_outcome() {
+    let d = start_rpc_daemon("");
+    let s = socket_of(&d);
+    let rt = rt();
+    let store = side_store(&d.db_path());
+    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    let e = ok(
+        &s,
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "direct", "company_name": "A", "application": {}, "submit": false}),
+    );
+    let eid = e["id"].as_str().expect("id").to_string();
+    rt.block_on(store.write(|tx| jobs::mark_done(tx, 1, &numhubd::db::now_ts())))
+        .expect("done");
+    // A caller waiting on the submit gets its answer once the job is done...
+    let (s2, eid2) = (s.clone(), eid.clone());
+    let waiter = std::thread::spawn(move || {
+        call(
+            &s2,
+            "entity.submit",
+            json!({"tenant_id": 1, "id": eid2, "wait_s": 60}),
+        )
+    });
+    let job = || {
+        rt.block_on(store.read(|sql| jobs::list(sql, Some(1), Some("queued"), None, None)))
+            .expect("list")
+            .items
+    };
+    assert!(crate::support::wait_until(crate::support::TIMEOUT, || {
+        !job().is_empty()
+    }));
+    let job_id = job()[0].id;
+    rt.block_on(store.write(move |tx| jobs::mark_done(tx, job_id, &numhubd::db::now_ts())))
+        .expect("done");
+    let answer = waiter.join().expect("waiter");
+    assert_eq!(answer["result"]["status"], "submitted", "{answer}");
+    assert_eq!(answer["result"]["sync"], Value::Null, "{answer}");
+    // ...and a dead one is NumHub's refusal, with its message.
+    let (s3, eid3) = (s.clone(), eid.clone());
+    let waiter = std::thread::spawn(move || {
+        call(
+            &s3,
+            "entity.update",
+            json!({"tenant_id": 1, "id": eid3, "application": {}, "wait_s": 60}),
+        )
+    });
+    let conflict = waiter.join().expect("waiter");
+    assert_eq!(
+        conflict["error"]["code"], -32021,
+        "submitted applications cannot change: {conflict}"
+    );
+    let waiter = {
+        let s4 = s.clone();
+        std::thread::spawn(move || {
+            call(
+                &s4,
+                "entity.create",
+                json!({"tenant_id": 1, "entity_type": "bpo", "company_name": "B", "application": {}, "submit": true, "wait_s": 60}),
+            )
+        })
+    };
+    assert!(crate::support::wait_until(crate::support::TIMEOUT, || {
+        !job().is_empty()
+    }));
+    let job_id = job()[0].id;
+    rt.block_on(store.write(move |tx| {
+        jobs::mark_dead(tx, job_id, "NumHub: EIN invalid", &numhubd::db::now_ts())
+    }))
+    .expect("dead");
+    let refused = waiter.join().expect("waiter");
+    assert_eq!(refused["error"]["code"], -32030, "{refused}");
+    assert_eq!(
+        refused["error"]["data"]["numhub_message"],
+        "NumHub: EIN invalid"
+    );
+}
