@@ -32,6 +32,9 @@ pub enum Scope {
     Global,
     /// The handler finds the tenant from the row (e.g. a job id) and checks it.
     ByRow,
+    /// This param, if given, is a tenant id the caller must hold; absent means the
+    /// caller's own tenants (the handler filters by them).
+    OwnTenants(&'static str),
 }
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Box<RawValue>, RpcError>> + Send>>;
@@ -172,7 +175,9 @@ fn check_tenant(
     let tenant = |key: &str| value.get(key).and_then(Value::as_i64);
     match scope {
         Scope::Open | Scope::ByRow => Ok(()),
-        Scope::Tenant(key) | Scope::OptionalTenant(key) if tenant(key).is_some() => {
+        Scope::Tenant(key) | Scope::OptionalTenant(key) | Scope::OwnTenants(key)
+            if tenant(key).is_some() =>
+        {
             let t = tenant(key).unwrap_or_default();
             if caller.may_see_tenant(t) {
                 Ok(())
@@ -186,6 +191,7 @@ fn check_tenant(
             }
         }
         Scope::Tenant(key) => Err(RpcError::invalid(key, "is required")),
+        Scope::OwnTenants(_) => Ok(()),
         Scope::OptionalTenant(_) | Scope::Global => {
             if caller.all_tenants() {
                 Ok(())

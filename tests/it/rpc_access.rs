@@ -189,7 +189,7 @@ fn tenant_isolation_holds_for_every_tenant_scoped_method() {
             def.name
         );
         match def.scope {
-            Scope::Tenant(key) | Scope::OptionalTenant(key) => {
+            Scope::Tenant(key) | Scope::OptionalTenant(key) | Scope::OwnTenants(key) => {
                 params[key] = json!(2);
             }
             Scope::Global => {}

@@ -529,3 +529,38 @@ fn wait_s_waits_for_the_job_outcome() {
         "NumHub: EIN invalid"
     );
 }
+
+#[test]
+fn secrets_stay_out_of_the_log_even_at_trace() {
+    let d = crate::support::start_daemon(
+        &crate::support::base_config("trace")
+            .replace("socket = \"numhubd.sock\"", "socket = \"api.sock\""),
+        &[],
+    );
+    let s = d.dir.path().join("api.sock");
+    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    ok(
+        &s,
+        "credentials.set",
+        json!({"tenant_id": 1, "email": "ops@acme.test", "password": "pw-SECRET-4711"}),
+    );
+    let e = ok(
+        &s,
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "direct", "company_name": "A", "application": {}, "submit": false}),
+    );
+    err_code(
+        &s,
+        "otp.verify",
+        json!({"tenant_id": 1, "entity_id": e["id"], "otp": "OTP-99887766"}),
+    );
+    let log = d.stderr();
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "the daemon should log at trace"
+    );
+    assert!(
+        !log.contains("pw-SECRET-4711") && !log.contains("OTP-99887766"),
+        "a secret reached the log"
+    );
+}
