@@ -101,3 +101,62 @@ fn an_unsafe_socket_folder_is_refused_saying_why() {
         );
     }
 }
+
+#[test]
+fn systemd_socket_activation_is_used_when_passed() {
+    use std::os::unix::io::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let activated = dir.path().join("activated.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&activated).expect("bind");
+    let fd = listener.as_raw_fd();
+    let cfg = dir.path().join("numhubd.toml");
+    std::fs::write(&cfg, base_config("info")).expect("config");
+    let mut cmd = std::process::Command::new("sh");
+    // LISTEN_PID must be the daemon's pid: the shell exports its own, then execs.
+    cmd.arg("-c")
+        .arg("export LISTEN_PID=$$ LISTEN_FDS=1; exec \"$0\" serve --config \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_numhubd"))
+        .arg(&cfg)
+        .env_remove("RUNTIME_DIRECTORY")
+        .env_remove("STATE_DIRECTORY")
+        .stderr(std::fs::File::create(dir.path().join("stderr.log")).expect("log"));
+    // SAFETY: dup2(2) is async-signal-safe; it puts the listener at fd 3 in the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto itself keeps close-on-exec: clear it in that case.
+            let rc = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if rc < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn");
+    let answered = crate::support::wait_until(crate::support::TIMEOUT, || {
+        std::os::unix::net::UnixStream::connect(&activated).is_ok()
+            && crate::rpc_client::call(&activated, "daemon.health", json!({}))["result"]["ok"]
+                == true
+    });
+    let own_socket = dir.path().join("numhubd.sock").exists();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+    assert!(
+        answered,
+        "the daemon did not serve on the passed socket: {log}"
+    );
+    assert!(
+        !own_socket,
+        "the daemon bound its own socket despite activation"
+    );
+    assert!(
+        activated.exists(),
+        "systemd's socket must not be removed by the daemon"
+    );
+}
