@@ -106,6 +106,48 @@ fn a_rule_grants_its_role_and_tenants_only() {
         Some(FORBIDDEN)
     );
     assert!(call(NOBODY, NOBODY, "jobs.list", json!({"tenant_id": 1}))["result"].is_object());
+    // Log rows: metadata only for a non-admin; payloads for admin (root).
+    let rt = crate::rpc_methods::rt();
+    let store = crate::rpc_methods::side_store(&d.db_path());
+    rt.block_on(store.write(|tx| {
+        numhubd::db::sync_logs::insert(
+            tx,
+            numhubd::db::sync_logs::NewSyncLog {
+                tenant_id: Some(1),
+                entity_id: None,
+                identity_id: None,
+                endpoint: "/api/v1/application".into(),
+                method: numhubd::db::HttpMethod::Get,
+                direction: numhubd::db::Direction::Outbound,
+                status_code: Some(200),
+                request_payload: Some("{\"q\":1}".into()),
+                response_payload: Some("{\"r\":2}".into()),
+                response_time_ms: Some(3),
+                error_message: None,
+                success: true,
+            },
+        )
+    }))
+    .expect("seed log");
+    let logs = call(NOBODY, NOBODY, "log.list", json!({"tenant_id": 1}));
+    assert_eq!(
+        logs["result"]["items"][0]["endpoint"], "/api/v1/application",
+        "{logs}"
+    );
+    assert_eq!(
+        logs["result"]["items"][0]["request_payload"],
+        Value::Null,
+        "{logs}"
+    );
+    assert_eq!(
+        logs["result"]["items"][0]["response_payload"],
+        Value::Null,
+        "{logs}"
+    );
+    assert_eq!(
+        ok(&s, "log.list", json!({"tenant_id": 1}))["items"][0]["request_payload"],
+        json!({"q": 1})
+    );
     // gid rule: write over every tenant, but not admin.
     let w = call(
         65533,
