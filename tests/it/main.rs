@@ -4,6 +4,7 @@
 
 mod crypto;
 mod daemon;
+mod jobs;
 mod rpc_access;
 mod rpc_bad_input;
 mod rpc_client;
