@@ -118,16 +118,20 @@ fn start_hyper(path: &PathBuf) {
                 continue;
             };
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(|_req| async {
-                    Ok::<_, Infallible>(
-                        hyper::Response::builder()
-                            .header("content-type", "application/json")
-                            .body(Full::new(Bytes::from_static(
-                                br#"{"jsonrpc":"2.0","id":1,"result":"pong"}"#,
-                            )))
-                            .expect("response"),
-                    )
-                });
+                let svc = hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async {
+                        // Read the request body as any server must, then answer the constant.
+                        let _ = http_body_util::BodyExt::collect(req.into_body()).await;
+                        Ok::<_, Infallible>(
+                            hyper::Response::builder()
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from_static(
+                                    br#"{"jsonrpc":"2.0","id":1,"result":"pong"}"#,
+                                )))
+                                .expect("response"),
+                        )
+                    },
+                );
                 let io = hyper_util::rt::TokioIo::new(stream);
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(io, svc)

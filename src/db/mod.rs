@@ -145,6 +145,29 @@ impl Store {
         self.inner.readers.run(f).await
     }
 
+    /// Runs a point read (one row by key) on the caller's thread when a connection is
+    /// idle, on the blocking pool otherwise. Only for reads that touch a handful of
+    /// pages: anything that scans belongs in [`Store::read`].
+    pub async fn read_point<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Sql<'_>) -> Result<T> + Send + 'static,
+    {
+        // The closure is only moved into one of the two paths; a shared slot keeps
+        // it for the fallback when no connection was idle.
+        let mut slot = Some(f);
+        if let Some(result) = self.inner.readers.try_run_inline(|sql| match slot.take() {
+            Some(f) => f(sql),
+            None => Err(DbError::Closed),
+        }) {
+            return result;
+        }
+        match slot {
+            Some(f) => self.inner.readers.run(f).await,
+            None => Err(DbError::Closed),
+        }
+    }
+
     /// Finishes every queued write, checkpoints the WAL and closes the writer.
     /// Later writes fail with [`DbError::Closed`].
     pub async fn close(&self) -> Result<()> {

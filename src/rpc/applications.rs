@@ -275,7 +275,7 @@ async fn fresh_entity(
 ) -> Result<WithSync<entities::Entity>, RpcError> {
     Ok(rpc
         .store
-        .read(move |sql| {
+        .read_point(move |sql| {
             let e = entities::get(sql, tenant_id, &id)?;
             entity_with_sync(sql, e)
         })
@@ -476,7 +476,7 @@ async fn identity_get(
 ) -> Result<WithSync<identities::Identity>, RpcError> {
     Ok(rpc
         .store
-        .read(move |sql| {
+        .read_point(move |sql| {
             let i = identities::get(sql, p.tenant_id, &p.id)?;
             identity_with_sync(sql, i)
         })
@@ -859,7 +859,7 @@ async fn document_get(
 ) -> Result<WithSync<documents::Document>, RpcError> {
     Ok(rpc
         .store
-        .read(move |sql| {
+        .read_point(move |sql| {
             let d = documents::get(sql, p.tenant_id, &p.id)?;
             document_with_sync(sql, d)
         })

@@ -148,7 +148,10 @@ struct ById {
 }
 
 async fn tenant_get(rpc: Arc<Rpc>, _: Caller, p: ById) -> Result<tenants::Tenant, RpcError> {
-    Ok(rpc.store.read(move |sql| tenants::get(sql, p.id)).await?)
+    Ok(rpc
+        .store
+        .read_point(move |sql| tenants::get(sql, p.id))
+        .await?)
 }
 
 #[derive(Deserialize)]
@@ -196,7 +199,7 @@ struct BrandWithNumbers {
 async fn brand_get(rpc: Arc<Rpc>, _: Caller, p: TenantRow) -> Result<BrandWithNumbers, RpcError> {
     Ok(rpc
         .store
-        .read(move |sql| {
+        .read_point(move |sql| {
             Ok(BrandWithNumbers {
                 brand: brands::get(sql, p.tenant_id, p.id)?,
                 phone_numbers: brands::phone_numbers(sql, p.tenant_id, p.id)?,
