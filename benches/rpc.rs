@@ -37,7 +37,23 @@ fn main() {
         start_hyper(&hyper_sock);
         start_bare_jsonrpsee(&bare_sock);
     });
-    let entity_id = rt.block_on(start_numhubd(dir.path(), &nh_sock));
+    let (entity_id, store) = rt.block_on(start_numhubd(dir.path(), &nh_sock));
+
+    // The store alone: the two point reads behind one entity.get, no RPC.
+    let n = 20_000;
+    let t = Instant::now();
+    for _ in 0..n {
+        let id = entity_id.clone();
+        rt.block_on(store.read_point(move |sql| {
+            let e = entities::get(sql, 1, &id)?;
+            numhubd::db::jobs::pending_for_entity(sql, &e.id)
+        }))
+        .expect("read");
+    }
+    println!(
+        "store only: entity + pending job point reads: {:.1} µs each",
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+    );
 
     let health =
         json!({"jsonrpc": "2.0", "id": 1, "method": "daemon.health", "params": {}}).to_string();
@@ -167,7 +183,7 @@ fn start_bare_jsonrpsee(path: &PathBuf) {
 }
 
 /// numhubd's own server, in process, on a real store with one entity; returns its id.
-async fn start_numhubd(dir: &Path, path: &Path) -> String {
+async fn start_numhubd(dir: &Path, path: &Path) -> (String, Store) {
     let store = Store::open(&dir.join("bench.db"), StoreOptions::default()).expect("store");
     let entity = store
         .write(|tx| {
@@ -195,7 +211,7 @@ async fn start_numhubd(dir: &Path, path: &Path) -> String {
         .expect("seed");
     let crypto = numhubd::crypto::Crypto::generate(&[]).expect("crypto");
     let ctx = Rpc {
-        store,
+        store: store.clone(),
         events: Default::default(),
         crypto: Arc::new(crypto),
         numhub: None,
@@ -217,5 +233,5 @@ async fn start_numhubd(dir: &Path, path: &Path) -> String {
     tokio::spawn(async move {
         let _ = rpc::serve(bound, ctx, options, std::future::pending()).await;
     });
-    entity.id
+    (entity.id, store)
 }
