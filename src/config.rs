@@ -38,6 +38,28 @@ pub struct Config {
     pub log: LogConfig,
     pub daemon: DaemonConfig,
     pub audit: AuditConfig,
+    /// Who may do what over the socket, by peer uid or gid (`[[access]]`).
+    pub access: Vec<AccessRule>,
+}
+
+/// One `[[access]]` rule: a uid or a gid gets a role over some tenants.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRule {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// `read`, `write` or `admin`.
+    pub role: String,
+    /// Tenant ids, or `"*"` for every tenant.
+    pub tenants: TenantScope,
+}
+
+/// `tenants = "*"` or `tenants = [1, 2]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum TenantScope {
+    All(String),
+    Some(Vec<i64>),
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -54,6 +76,20 @@ pub struct DatabaseConfig {
 pub struct RpcConfig {
     /// The Unix socket co-located apps connect to.
     pub socket: PathBuf,
+    /// The socket's permission bits, octal text (`"0660"`): set before it accepts.
+    pub socket_mode: String,
+    /// The socket's group (name or number); unset keeps the daemon's group.
+    pub socket_group: Option<String>,
+    /// Largest request body accepted.
+    pub max_body_bytes: u32,
+    /// Most calls in one batch.
+    pub max_batch: u32,
+    /// Most connections open at once.
+    pub max_connections: u32,
+    /// Calls per second one connection may make (a token bucket of that size).
+    pub max_requests_per_sec: u32,
+    /// Folders `document.upload` may read files from; empty: no uploads by path.
+    pub upload_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -156,6 +192,13 @@ impl Default for RpcConfig {
     fn default() -> Self {
         RpcConfig {
             socket: "numhubd.sock".into(),
+            socket_mode: "0660".into(),
+            socket_group: None,
+            max_body_bytes: 1024 * 1024,
+            max_batch: 100,
+            max_connections: 256,
+            max_requests_per_sec: 1000,
+            upload_dirs: Vec::new(),
         }
     }
 }
@@ -163,7 +206,9 @@ impl Default for RpcConfig {
 impl Default for NumhubConfig {
     fn default() -> Self {
         NumhubConfig {
-            base_url: "https://brandcontrol.numhub.com".into(),
+            // NumHub's document names no server (`servers` is null): there is no
+            // honest default. Empty = not configured; nothing is sent anywhere.
+            base_url: String::new(),
             email: None,
             password_file: None,
             auth_scheme: "ATLAASROPG".into(),
@@ -212,6 +257,9 @@ impl Default for DaemonConfig {
 const SECTIONS: &[&str] = &[
     "database", "rpc", "numhub", "drop", "crypto", "log", "daemon", "audit",
 ];
+
+/// The roles an `[[access]]` rule may grant.
+pub const ROLES: &[&str] = &["read", "write", "admin"];
 
 impl Config {
     /// Reads, overrides from the environment, validates and resolves `path`.
@@ -267,7 +315,9 @@ impl Config {
             reason,
         };
         let url = &self.numhub.base_url;
-        if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
+        if !url.is_empty()
+            && (!(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10)
+        {
             return Err(bad(
                 "numhub.base_url",
                 format!("{url:?} is not an http(s) URL"),
@@ -332,6 +382,45 @@ impl Config {
         if self.audit.retention_days == 0 {
             return Err(bad("audit.retention_days", "must be at least 1".into()));
         }
+        if self.socket_mode().is_none() {
+            return Err(bad(
+                "rpc.socket_mode",
+                format!(
+                    "{:?} is not an octal mode like \"0660\"",
+                    self.rpc.socket_mode
+                ),
+            ));
+        }
+        for (key, v) in [
+            ("rpc.max_body_bytes", self.rpc.max_body_bytes),
+            ("rpc.max_batch", self.rpc.max_batch),
+            ("rpc.max_connections", self.rpc.max_connections),
+            ("rpc.max_requests_per_sec", self.rpc.max_requests_per_sec),
+        ] {
+            if v == 0 {
+                return Err(bad(key, "must be at least 1".to_string()));
+            }
+        }
+        for (i, rule) in self.access.iter().enumerate() {
+            let key = format!("access[{i}]");
+            if rule.uid.is_some() == rule.gid.is_some() {
+                return Err(bad(&key, "give exactly one of uid or gid".to_string()));
+            }
+            if !ROLES.contains(&rule.role.as_str()) {
+                return Err(bad(
+                    &format!("{key}.role"),
+                    format!("{:?} is not one of read, write, admin", rule.role),
+                ));
+            }
+            if let TenantScope::All(s) = &rule.tenants {
+                if s != "*" {
+                    return Err(bad(
+                        &format!("{key}.tenants"),
+                        format!("{s:?}: give a list of tenant ids or \"*\""),
+                    ));
+                }
+            }
+        }
         if self.numhub.email.is_some() != self.numhub.password_file.is_some() {
             return Err(bad(
                 "numhub.password_file",
@@ -350,12 +439,21 @@ impl Config {
         self.crypto.identity_file = under(state_base, &self.crypto.identity_file);
         self.rpc.socket = under(runtime_base, &self.rpc.socket);
         self.drop.dir = under(base, &self.drop.dir);
+        for d in &mut self.rpc.upload_dirs {
+            *d = under(base, d);
+        }
         if let Some(p) = &self.numhub.password_file {
             self.numhub.password_file = Some(under(base, p));
         }
         if let Some(p) = &self.numhub.ca_file {
             self.numhub.ca_file = Some(under(base, p));
         }
+    }
+
+    /// `rpc.socket_mode` as permission bits (validated at load).
+    pub fn socket_mode(&self) -> Option<u32> {
+        let m = u32::from_str_radix(self.rpc.socket_mode.trim_start_matches("0o"), 8).ok()?;
+        (m <= 0o777).then_some(m)
     }
 
     pub fn shutdown_timeout(&self) -> Duration {
@@ -442,6 +540,9 @@ fn describe_value_error(table: &toml::Table, e: &toml::de::Error) -> String {
         };
     }
     for (section, value) in table {
+        if section == "access" {
+            continue;
+        }
         let toml::Value::Table(inner) = value else {
             return format!("{section}: must be a table, not a {}", value.type_str());
         };
@@ -461,7 +562,20 @@ fn describe_value_error(table: &toml::Table, e: &toml::de::Error) -> String {
 fn find_unknown_key(table: &toml::Table) -> Option<String> {
     let known: &[(&str, &[&str])] = &[
         ("database", &["path", "readers"]),
-        ("rpc", &["socket"]),
+        (
+            "rpc",
+            &[
+                "socket",
+                "socket_mode",
+                "socket_group",
+                "max_body_bytes",
+                "max_batch",
+                "max_connections",
+                "max_requests_per_sec",
+                "upload_dirs",
+            ],
+        ),
+        ("access", &["uid", "gid", "role", "tenants"]),
         (
             "numhub",
             &[
@@ -487,6 +601,15 @@ fn find_unknown_key(table: &toml::Table) -> Option<String> {
         let Some((_, keys)) = known.iter().find(|(s, _)| s == section) else {
             return Some(section.clone());
         };
+        if let toml::Value::Array(rules) = value {
+            for (i, rule) in rules.iter().enumerate() {
+                if let toml::Value::Table(inner) = rule {
+                    if let Some(k) = inner.keys().find(|k| !keys.contains(&k.as_str())) {
+                        return Some(format!("{section}[{i}].{k}"));
+                    }
+                }
+            }
+        }
         if let toml::Value::Table(inner) = value {
             if let Some(k) = inner.keys().find(|k| !keys.contains(&k.as_str())) {
                 return Some(format!("{section}.{k}"));
@@ -613,6 +736,43 @@ mod tests {
     }
 
     #[test]
+    fn access_rules_and_rpc_limits_are_checked() {
+        let c = parse("[[access]]\nuid = 33\nrole = \"write\"\ntenants = \"*\"\n[[access]]\ngid = 5\nrole = \"read\"\ntenants = [1, 2]\n")
+            .expect("rules");
+        assert_eq!(c.access.len(), 2);
+        assert_eq!(c.access[1].tenants, TenantScope::Some(vec![1, 2]));
+        for (text, key) in [
+            (
+                "[[access]]\nuid = 1\ngid = 2\nrole = \"read\"\ntenants = \"*\"\n",
+                "access[0]",
+            ),
+            (
+                "[[access]]\nuid = 1\nrole = \"owner\"\ntenants = \"*\"\n",
+                "access[0].role",
+            ),
+            (
+                "[[access]]\nuid = 1\nrole = \"read\"\ntenants = \"all\"\n",
+                "access[0].tenants",
+            ),
+            (
+                "[[access]]\nuid = 1\nrole = \"read\"\ntenants = \"*\"\ncolor = 1\n",
+                "access[0].color",
+            ),
+            ("[rpc]\nsocket_mode = \"rw\"\n", "rpc.socket_mode"),
+            ("[rpc]\nmax_batch = 0\n", "rpc.max_batch"),
+        ] {
+            let e = parse(text).expect_err(key);
+            assert!(e.to_string().contains(key), "{key}: {e}");
+        }
+        assert_eq!(
+            parse("[rpc]\nsocket_mode = \"0666\"\n")
+                .expect("mode")
+                .socket_mode(),
+            Some(0o666)
+        );
+    }
+
+    #[test]
     fn the_documented_example_config_is_valid_and_complete() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/numhubd.toml");
         let text = std::fs::read_to_string(&path).expect("example config");
@@ -641,6 +801,18 @@ mod tests {
             "ca_file",
             "retention_days",
             "redact_fields",
+            "socket_mode",
+            "socket_group",
+            "max_body_bytes",
+            "max_batch",
+            "max_connections",
+            "max_requests_per_sec",
+            "upload_dirs",
+            "[[access]]",
+            "uid",
+            "gid",
+            "role",
+            "tenants",
         ] {
             assert!(
                 text.contains(key),

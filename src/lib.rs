@@ -11,12 +11,21 @@
 //!   pacing, retries, the audit trail.
 //! - [`killpoint`]: named SIGKILL points for crash tests (`NUMHUBD_KILL_AT`).
 //! - [`sync`]: the outbox and the poller (NumHub's values onto the seed's in `sync::mapping`).
+//! - [`api`]: the local API's protocol (versions, error codes, result types), shared by
+//!   numhubd and numhubctl.
+//! - [`client`]: the local API client numhubctl uses.
+//! - [`events`]: the in-process event bus behind `events.subscribe`.
+//! - [`rpc`]: the local API on the Unix socket (JSON-RPC 2.0, jsonrpsee).
 
+pub mod api;
+pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod daemon;
 pub mod db;
+pub mod events;
 pub mod exit;
 pub mod killpoint;
 pub mod numhub;
+pub mod rpc;
 pub mod sync;

@@ -1,10 +1,16 @@
-//! `numhubctl`: the operator CLI. It talks to numhubd only through its Unix socket.
+//! `numhubctl`: the operator CLI. It talks to numhubd only through its Unix socket,
+//! with the protocol types of `numhubd::api`, so the two cannot drift. `--json`
+//! prints the daemon's results as they are (stdout stays clean of warnings, which go
+//! to stderr); otherwise human tables.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use serde_json::{json, Value};
 
+use numhubd::api::{codes, Health, API_VERSION, DAEMON_VERSION};
+use numhubd::client::{Client, ClientError};
 use numhubd::exit;
 
 #[derive(Parser)]
@@ -27,51 +33,590 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Is the daemon reachable?
+    /// Is the daemon reachable; version, uptime, queue depth.
     Status,
+    /// The tenants you may see.
+    Tenants,
+    /// BCID applications (every tenant you may see, or one).
+    Entities {
+        #[arg(long)]
+        tenant: Option<i64>,
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// One application.
+    Entity {
+        #[command(subcommand)]
+        action: EntityAction,
+    },
+    /// Display identities.
+    Identities {
+        #[arg(long)]
+        tenant: Option<i64>,
+        #[arg(long)]
+        entity: Option<String>,
+    },
+    /// Documents.
+    Documents {
+        #[arg(long)]
+        tenant: Option<i64>,
+        #[arg(long)]
+        entity: Option<String>,
+    },
+    /// The NumHub exchange log; --follow streams events as they happen.
+    Logs {
+        #[arg(long)]
+        tenant: Option<i64>,
+        #[arg(long)]
+        follow: bool,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Runs a sync cycle now.
+    Sync {
+        #[arg(long)]
+        tenant: Option<i64>,
+    },
+    /// NumHub tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Encryption keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Outbox jobs.
+    Jobs {
+        #[command(subcommand)]
+        action: JobsAction,
+    },
+    /// Registers FILE (under [rpc] upload_dirs) as a TYPE document of ENTITY.
+    Upload {
+        entity: String,
+        /// loa, logo, business_license, tax_id or other.
+        r#type: String,
+        file: PathBuf,
+        #[arg(long)]
+        tenant: i64,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Prints shell completions.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum EntityAction {
+    Show {
+        id: String,
+        #[arg(long)]
+        tenant: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    Status {
+        #[arg(long)]
+        tenant: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    Rotate,
+}
+
+#[derive(Subcommand)]
+enum JobsAction {
+    List {
+        #[arg(long)]
+        tenant: Option<i64>,
+        #[arg(long)]
+        state: Option<String>,
+    },
+    Retry {
+        id: i64,
+    },
+    Resolve {
+        id: i64,
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Status => status(&cli.socket, cli.json),
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "numhubctl",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if cli.json {
+                println!("{}", json!({"error": e.to_string(), "code": rpc_code(&e)}));
+            } else {
+                eprintln!("numhubctl: {e}");
+                if rpc_code(&e) == Some(i64::from(codes::FORBIDDEN)) {
+                    // SAFETY: getuid(2) cannot fail.
+                    let uid = unsafe { libc::getuid() };
+                    eprintln!("numhubctl: ask an admin for an [[access]] rule for uid {uid} (or your group) in numhubd.toml");
+                }
+            }
+            ExitCode::from(match e {
+                ClientError::Connect { .. } => exit::UNAVAILABLE as u8,
+                _ => exit::FAILURE as u8,
+            })
+        }
     }
 }
 
-fn status(socket: &std::path::Path, json: bool) -> ExitCode {
-    match std::os::unix::net::UnixStream::connect(socket) {
-        Ok(_) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"socket": socket, "reachable": true})
+fn rpc_code(e: &ClientError) -> Option<i64> {
+    match e {
+        ClientError::Rpc { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+/// Connects and compares versions on first contact.
+fn connect(socket: &Path) -> Result<(Client, Health), ClientError> {
+    let mut c = Client::connect(socket)?;
+    let h: Health = serde_json::from_value(c.call("daemon.health", json!({}))?)
+        .map_err(|e| ClientError::Protocol(format!("daemon.health: {e}")))?;
+    if h.api_version != API_VERSION {
+        return Err(ClientError::Protocol(format!(
+            "numhubctl {DAEMON_VERSION} speaks API v{API_VERSION} but numhubd {} speaks API v{}: use the numhubctl that came with that numhubd, or restart numhubd after upgrading",
+            h.daemon_version, h.api_version
+        )));
+    }
+    if h.daemon_version != DAEMON_VERSION {
+        eprintln!(
+            "numhubctl: note: numhubctl is {DAEMON_VERSION}, numhubd is {} (same API v{API_VERSION}); restart numhubd if you upgraded",
+            h.daemon_version
+        );
+    }
+    Ok((c, h))
+}
+
+fn run(cli: &Cli) -> Result<(), ClientError> {
+    let (mut c, health) = connect(&cli.socket)?;
+    let json_out = cli.json;
+    match &cli.command {
+        Command::Status => {
+            let status = c.call("daemon.status", json!({}))?;
+            if json_out {
+                return print_json(
+                    &json!({"socket": cli.socket, "health": health, "status": status}),
                 );
-            } else {
-                println!("numhubd is listening on {}", socket.display());
             }
-            ExitCode::from(exit::OK as u8)
-        }
-        Err(e) => {
-            let hint = match e.kind() {
-                std::io::ErrorKind::NotFound => "is numhubd running? (systemctl status numhubd)",
-                std::io::ErrorKind::PermissionDenied => {
-                    "your user may not open it: join the socket's group, or ask an admin for an [[access]] rule"
+            println!(
+                "numhubd {} on {} (API v{})",
+                health.daemon_version,
+                cli.socket.display(),
+                health.api_version
+            );
+            println!("uptime        {} s", status["uptime_s"]);
+            println!("schema        v{}", status["schema_version"]);
+            println!("database      {} bytes", status["db_size_bytes"]);
+            let jobs = status["jobs"].as_object().map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            });
+            println!(
+                "jobs          {}",
+                jobs.filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "none".into())
+            );
+            println!(
+                "numhub        {}",
+                if status["numhub_reachable"].is_null() {
+                    "unknown".to_string()
+                } else {
+                    status["numhub_reachable"].to_string()
                 }
-                std::io::ErrorKind::ConnectionRefused => "a stale socket: numhubd is not running",
-                _ => "check the path (--socket or NUMHUBD_SOCKET)",
-            };
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"socket": socket, "reachable": false, "error": e.to_string()})
-                );
-            } else {
-                eprintln!(
-                    "numhubctl: cannot connect to {}: {e}; {hint}",
-                    socket.display()
+            );
+            Ok(())
+        }
+        Command::Tenants => {
+            let page = c.call("tenant.list", json!({}))?;
+            output(
+                json_out,
+                &page,
+                &["id", "name", "slug", "numhub_client_id", "numhub_enabled"],
+            )
+        }
+        Command::Entities { tenant, status } => {
+            let mut items = Vec::new();
+            for t in tenants_of(&mut c, *tenant)? {
+                let mut p = json!({"tenant_id": t});
+                if let Some(s) = status {
+                    p["status"] = json!(s);
+                }
+                items.extend(all_pages(&mut c, "entity.list", p)?);
+            }
+            output(
+                json_out,
+                &json!({"items": items}),
+                &[
+                    "id",
+                    "tenant_id",
+                    "company_name",
+                    "status",
+                    "vetting_status",
+                    "numhub_entity_id",
+                    "sync.state",
+                ],
+            )
+        }
+        Command::Entity {
+            action: EntityAction::Show { id, tenant },
+        } => {
+            for t in tenants_of(&mut c, *tenant)? {
+                match c.call("entity.get", json!({"tenant_id": t, "id": id})) {
+                    Ok(e) => {
+                        if json_out {
+                            return print_json(&e);
+                        }
+                        for (k, v) in e.as_object().into_iter().flatten() {
+                            println!("{k:<18} {}", cell(v));
+                        }
+                        return Ok(());
+                    }
+                    Err(ClientError::Rpc { code, .. }) if code == i64::from(codes::NOT_FOUND) => {
+                        continue
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(ClientError::Rpc {
+                code: i64::from(codes::NOT_FOUND),
+                message: format!("entity {id} not found in your tenants"),
+                data: None,
+            })
+        }
+        Command::Identities { tenant, entity } => {
+            let mut items = Vec::new();
+            for t in tenants_of(&mut c, *tenant)? {
+                let mut p = json!({"tenant_id": t});
+                if let Some(e) = entity {
+                    p["entity_id"] = json!(e);
+                }
+                items.extend(all_pages(&mut c, "identity.list", p)?);
+            }
+            output(
+                json_out,
+                &json!({"items": items}),
+                &[
+                    "id",
+                    "entity_id",
+                    "display_name",
+                    "status",
+                    "phone_numbers",
+                    "sync.state",
+                ],
+            )
+        }
+        Command::Documents { tenant, entity } => {
+            let mut items = Vec::new();
+            for t in tenants_of(&mut c, *tenant)? {
+                let mut p = json!({"tenant_id": t});
+                if let Some(e) = entity {
+                    p["entity_id"] = json!(e);
+                }
+                items.extend(all_pages(&mut c, "document.list", p)?);
+            }
+            output(
+                json_out,
+                &json!({"items": items}),
+                &[
+                    "id",
+                    "entity_id",
+                    "document_type",
+                    "filename",
+                    "status",
+                    "sha256",
+                    "sync.state",
+                ],
+            )
+        }
+        Command::Logs {
+            tenant,
+            follow,
+            limit,
+        } => {
+            let mut p = json!({});
+            if let Some(t) = tenant {
+                p["tenant_id"] = json!(t);
+            }
+            if !follow {
+                if let Some(l) = limit {
+                    p["limit"] = json!(l);
+                }
+                let page = c.call("log.list", p)?;
+                return output(
+                    json_out,
+                    &page,
+                    &[
+                        "created_at",
+                        "tenant_id",
+                        "method",
+                        "endpoint",
+                        "status_code",
+                        "success",
+                        "error_message",
+                    ],
                 );
             }
-            ExitCode::from(exit::UNAVAILABLE as u8)
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            if !json_out {
+                eprintln!(
+                    "following events on {} (Ctrl-C to stop)",
+                    cli.socket.display()
+                );
+            }
+            rt.block_on(numhubd::client::follow_events(&cli.socket, p, |ev| {
+                if json_out {
+                    println!("{ev}");
+                } else {
+                    let mut fields: Vec<String> = ev
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter(|(k, _)| k.as_str() != "type")
+                        .map(|(k, v)| format!("{k}={}", cell(v)))
+                        .collect();
+                    fields.sort();
+                    println!(
+                        "{:<24} {}",
+                        ev["type"].as_str().unwrap_or("?"),
+                        fields.join(" ")
+                    );
+                }
+                true
+            }))
+        }
+        Command::Sync { tenant } => {
+            let r = c.call(
+                "sync.run",
+                tenant.map(|t| json!({"tenant_id": t})).unwrap_or(json!({})),
+            )?;
+            simple(json_out, &r, "sync started")
+        }
+        Command::Token {
+            action: TokenAction::Status { tenant },
+        } => {
+            let r = c.call(
+                "token.status",
+                tenant.map(|t| json!({"tenant_id": t})).unwrap_or(json!({})),
+            )?;
+            if json_out {
+                return print_json(&r);
+            }
+            match r["present"].as_bool() {
+                Some(true) => println!(
+                    "token held; expires {} ({} s left)",
+                    cell(&r["expires_at"]),
+                    r["seconds_left"]
+                ),
+                _ => println!("no token held"),
+            }
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::Rotate,
+        } => {
+            let r = c.call("keys.rotate", json!({}))?;
+            simple(json_out, &r, "keys rotated")
+        }
+        Command::Jobs { action } => match action {
+            JobsAction::List { tenant, state } => {
+                let mut p = json!({});
+                if let Some(t) = tenant {
+                    p["tenant_id"] = json!(t);
+                }
+                if let Some(s) = state {
+                    p["state"] = json!(s);
+                }
+                let items = all_pages(&mut c, "jobs.list", p)?;
+                output(
+                    json_out,
+                    &json!({"items": items}),
+                    &[
+                        "id",
+                        "tenant_id",
+                        "kind",
+                        "state",
+                        "attempts",
+                        "entity_id",
+                        "last_error",
+                    ],
+                )
+            }
+            JobsAction::Retry { id } => {
+                let r = c.call("jobs.retry", json!({"id": id}))?;
+                simple(json_out, &r, &format!("job {id} queued again"))
+            }
+            JobsAction::Resolve { id, note } => {
+                let mut p = json!({"id": id});
+                if let Some(n) = note {
+                    p["note"] = json!(n);
+                }
+                let r = c.call("jobs.resolve", p)?;
+                simple(json_out, &r, &format!("job {id} resolved"))
+            }
+        },
+        Command::Upload {
+            entity,
+            r#type,
+            file,
+            tenant,
+            description,
+        } => {
+            // numhubd reads the file itself (it must be under [rpc] upload_dirs); the
+            // steps are shown as they happen.
+            let path = file
+                .canonicalize()
+                .map_err(|e| ClientError::Protocol(format!("{}: {e}", file.display())))?;
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if !json_out {
+                eprintln!("[1/3] {} ({size} bytes)", path.display());
+                eprintln!("[2/3] numhubd hashes and checks it, and queues the upload…");
+            }
+            let mut p = json!({"tenant_id": tenant, "entity_id": entity, "document_type": r#type, "path": path});
+            if let Some(d) = description {
+                p["description"] = json!(d);
+            }
+            let doc = c.call("document.upload", p)?;
+            if json_out {
+                return print_json(&doc);
+            }
+            eprintln!(
+                "[3/3] queued for NumHub as job {}",
+                cell(&doc["sync"]["job_id"])
+            );
+            println!(
+                "document {} sha256 {} status {}",
+                cell(&doc["id"]),
+                cell(&doc["sha256"]),
+                cell(&doc["status"])
+            );
+            Ok(())
+        }
+        Command::Completions { .. } => Ok(()),
+    }
+}
+
+/// The given tenant, or every tenant the caller may see.
+fn tenants_of(c: &mut Client, tenant: Option<i64>) -> Result<Vec<i64>, ClientError> {
+    if let Some(t) = tenant {
+        return Ok(vec![t]);
+    }
+    Ok(all_pages(c, "tenant.list", json!({}))?
+        .iter()
+        .filter_map(|t| t["id"].as_i64())
+        .collect())
+}
+
+fn all_pages(c: &mut Client, method: &str, params: Value) -> Result<Vec<Value>, ClientError> {
+    let mut items = Vec::new();
+    let mut p = params;
+    loop {
+        let page = c.call(method, p.clone())?;
+        items.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(cur) => p["cursor"] = json!(cur),
+            None => return Ok(items),
         }
     }
+}
+
+fn print_json(v: &Value) -> Result<(), ClientError> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+    );
+    Ok(())
+}
+
+fn simple(json_out: bool, v: &Value, text: &str) -> Result<(), ClientError> {
+    if json_out {
+        print_json(v)
+    } else {
+        println!("{text}");
+        Ok(())
+    }
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+/// A page as an aligned table of `columns` (a dotted name reaches into objects).
+fn output(json_out: bool, page: &Value, columns: &[&str]) -> Result<(), ClientError> {
+    if json_out {
+        return print_json(page);
+    }
+    let items = page["items"].as_array().cloned().unwrap_or_default();
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|it| {
+            columns
+                .iter()
+                .map(|c| {
+                    let ptr = format!("/{}", c.replace('.', "/"));
+                    cell(it.pointer(&ptr).unwrap_or(&Value::Null))
+                })
+                .collect()
+        })
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([c.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    println!(
+        "{}",
+        line(columns.iter().map(|c| c.to_uppercase()).collect())
+    );
+    for r in rows {
+        println!("{}", line(r));
+    }
+    if items.is_empty() {
+        println!("(none)");
+    }
+    Ok(())
 }

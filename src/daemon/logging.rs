@@ -9,10 +9,18 @@ use tracing_subscriber::{reload, EnvFilter, Registry};
 #[derive(Clone)]
 pub struct LogHandle(reload::Handle<EnvFilter, Registry>);
 
+/// jsonrpsee traces whole requests, params included (passwords of `credentials.set`,
+/// OTPs): its targets are capped at info whatever the configured filter says.
+const SECRET_GUARD: &str = ",jsonrpsee=info";
+
+fn guarded(filter: &str) -> String {
+    format!("{filter}{SECRET_GUARD}")
+}
+
 impl LogHandle {
     pub fn set_filter(&self, filter: &str) -> Result<(), String> {
         let parsed = EnvFilter::builder()
-            .parse(filter)
+            .parse(guarded(filter))
             .map_err(|e| e.to_string())?;
         self.0.reload(parsed).map_err(|e| e.to_string())
     }
@@ -26,8 +34,8 @@ fn journal_wanted() -> bool {
 /// Installs the global subscriber. Call once.
 pub fn init(filter: &str) -> LogHandle {
     let filter = EnvFilter::builder()
-        .parse(filter)
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .parse(guarded(filter))
+        .unwrap_or_else(|_| EnvFilter::new(guarded("info")));
     let (filter, handle) = reload::Layer::new(filter);
     let journald = if journal_wanted() {
         tracing_journald::layer().ok()

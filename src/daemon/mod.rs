@@ -8,6 +8,7 @@
 //! close the file.
 
 pub mod logging;
+mod port;
 mod sandbox;
 pub mod shutdown;
 pub mod systemd;
@@ -24,8 +25,10 @@ use std::sync::Arc;
 use crate::config::{Config, ConfigError};
 use crate::crypto::{Crypto, CryptoError};
 use crate::db::{DbError, Store, StoreOptions};
+use crate::events::EventBus;
 use crate::exit;
 use crate::numhub::{self, NumhubError};
+use crate::rpc;
 pub use shutdown::Shutdown;
 
 #[derive(Debug, Error)]
@@ -40,6 +43,8 @@ pub enum DaemonError {
     Crypto(#[from] CryptoError),
     #[error("numhub client: {0}")]
     Numhub(#[from] NumhubError),
+    #[error("local API socket: {0}")]
+    Socket(#[from] crate::rpc::socket::SocketError),
 }
 
 impl DaemonError {
@@ -48,7 +53,7 @@ impl DaemonError {
             DaemonError::Config(_) => exit::CONFIG,
             DaemonError::Db(DbError::SchemaTooNew { .. }) => exit::DATA,
             DaemonError::Db(_) => exit::FAILURE,
-            DaemonError::Io { .. } => exit::IO,
+            DaemonError::Io { .. } | DaemonError::Socket(_) => exit::IO,
             DaemonError::Crypto(_) => exit::CONFIG,
             DaemonError::Numhub(_) => exit::CONFIG,
         }
@@ -87,6 +92,8 @@ pub struct Context {
     /// The only way to NumHub (tokens, pacing, retries, audit).
     pub numhub: numhub::Client,
     pub started: Instant,
+    /// Published to after changes commit; `events.subscribe` reads it.
+    pub events: EventBus,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. `config` was loaded (and logging set up) by
@@ -123,7 +130,16 @@ pub async fn serve(
         crypto,
         numhub: client,
         started: Instant::now(),
+        events: EventBus::default(),
     };
+    // Bound here, before READY=1: a live daemon on the socket, or a bad socket folder,
+    // stops this start with a clear message.
+    let rpc_options = rpc::ServerOptions::from_config(&config);
+    let bound = rpc::socket::listen(
+        &rpc_options.socket,
+        rpc_options.socket_mode,
+        rpc_options.socket_group.as_deref(),
+    )?;
     let (shutdown_tx, shutdown) = shutdown::channel();
     let mut tasks = JoinSet::new();
     if let Some(interval) = systemd::watchdog_interval() {
@@ -134,7 +150,30 @@ pub async fn serve(
         config.audit.retention_days,
         shutdown.clone(),
     ));
-    let _ = &ctx;
+    {
+        let rpc_ctx = rpc::Rpc {
+            store: ctx.store.clone(),
+            events: ctx.events.clone(),
+            crypto: ctx.crypto.clone(),
+            numhub: Some(Arc::new(port::Port::new(&ctx, None))),
+            started: ctx.started,
+            upload_dirs: config.rpc.upload_dirs.clone(),
+            connections: Default::default(),
+        };
+        let mut stop = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = rpc::serve(
+                bound,
+                rpc_ctx,
+                rpc_options,
+                async move { stop.recv().await },
+            )
+            .await
+            {
+                tracing::error!(error = %e, "local API failed");
+            }
+        });
+    }
 
     let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;

@@ -83,3 +83,12 @@ pub fn reencrypt(
     )?;
     Ok(())
 }
+
+/// Whether the tenant has its own login.
+pub fn exists(sql: &Sql<'_>, tenant_id: i64) -> Result<bool> {
+    Ok(sql.conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM numhub_credentials WHERE tenant_id = ?1)",
+        [tenant_id],
+        |r| r.get(0),
+    )?)
+}

@@ -191,3 +191,73 @@ pub fn list(
     )?;
     Ok(Page::from_rows(rows, limit, |i| i.id.clone()))
 }
+
+/// A local change to what the identity shows (sent to NumHub by a job). Absent
+/// fields stay as they are.
+pub fn update_display(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    id: &str,
+    display_name: Option<&str>,
+    call_reason: Option<&str>,
+    logo_url: Option<&str>,
+) -> Result<Identity> {
+    if let Some(d) = display_name {
+        super::check_not_blank("display_name", d)?;
+        check_len("display_name", d, 32)?;
+    }
+    if let Some(r) = call_reason {
+        check_len("call_reason", r, 255)?;
+    }
+    if let Some(u) = logo_url {
+        check_len("logo_url", u, 500)?;
+    }
+    get(tx, tenant_id, id)?;
+    tx.conn.execute(
+        "UPDATE numhub_identities SET display_name = COALESCE(?2, display_name),
+             call_reason = COALESCE(?3, call_reason), logo_url = COALESCE(?4, logo_url), updated_at = ?5
+         WHERE id = ?1",
+        params![id, display_name, call_reason, logo_url, now_ts()],
+    )?;
+    get(tx, tenant_id, id)
+}
+
+pub fn set_status(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    id: &str,
+    status: IdentityStatus,
+) -> Result<Identity> {
+    get(tx, tenant_id, id)?;
+    tx.conn.execute(
+        "UPDATE numhub_identities SET status = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, status.as_str(), now_ts()],
+    )?;
+    get(tx, tenant_id, id)
+}
+
+/// Replaces the identity's numbers (after adding or removing some locally).
+pub fn set_phone_numbers(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    id: &str,
+    numbers: &[String],
+) -> Result<Identity> {
+    for n in numbers {
+        validate_e164("phone_numbers", n)?;
+    }
+    get(tx, tenant_id, id)?;
+    let listed = serde_json::Value::from(numbers.to_vec()).to_string();
+    tx.conn.execute(
+        "UPDATE numhub_identities SET phone_numbers = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, listed, now_ts()],
+    )?;
+    get(tx, tenant_id, id)
+}
+
+/// Counts every identity (tests check that refused calls wrote nothing).
+pub fn count(sql: &Sql<'_>) -> Result<i64> {
+    Ok(sql
+        .conn
+        .query_row("SELECT count(*) FROM numhub_identities", [], |r| r.get(0))?)
+}

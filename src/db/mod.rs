@@ -17,6 +17,7 @@ pub mod entities;
 mod enums;
 mod error;
 pub mod identities;
+pub mod jobs;
 pub mod login_blocks;
 mod migrate;
 mod readers;
@@ -160,10 +161,45 @@ impl Store {
         self.inner.readers.run(f).await
     }
 
+    /// Runs a point read (one row by key) on the caller's thread when a connection is
+    /// idle, on the blocking pool otherwise. Only for reads that touch a handful of
+    /// pages: anything that scans belongs in [`Store::read`].
+    pub async fn read_point<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Sql<'_>) -> Result<T> + Send + 'static,
+    {
+        // The closure is only moved into one of the two paths; a shared slot keeps
+        // it for the fallback when no connection was idle.
+        let mut slot = Some(f);
+        if let Some(result) = self.inner.readers.try_run_inline(|sql| match slot.take() {
+            Some(f) => f(sql),
+            None => Err(DbError::Closed),
+        }) {
+            return result;
+        }
+        match slot {
+            Some(f) => self.inner.readers.run(f).await,
+            None => Err(DbError::Closed),
+        }
+    }
+
     /// Finishes every queued write, checkpoints the WAL and closes the writer.
     /// Later writes fail with [`DbError::Closed`].
     pub async fn close(&self) -> Result<()> {
         self.inner.writer.close().await
+    }
+
+    /// The file's size in bytes (page count × page size; the WAL aside).
+    pub async fn size_bytes(&self) -> Result<i64> {
+        self.read(|sql| {
+            Ok(sql.conn.query_row(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
     }
 
     /// `PRAGMA integrity_check`, for operators and tests.

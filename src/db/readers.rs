@@ -51,4 +51,20 @@ impl Readers {
         }
         result
     }
+
+    /// Runs `f` on the caller's thread if a connection is idle now (None otherwise).
+    /// For point reads by key, which take microseconds from the page cache: the hop
+    /// to the blocking pool would cost more than the query.
+    pub(super) fn try_run_inline<T, F>(&self, f: F) -> Option<Result<T>>
+    where
+        F: FnOnce(&Sql<'_>) -> Result<T>,
+    {
+        let _permit = self.permits.try_acquire().ok()?;
+        let conn = self.idle.lock().ok()?.pop()?;
+        let result = f(&Sql { conn: &conn });
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        Some(result)
+    }
 }

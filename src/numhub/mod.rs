@@ -572,6 +572,35 @@ impl Client {
         Ok(())
     }
 
+    /// `token.refresh`: an operator asks for a new token now. Lifts the account's
+    /// login block (an operator retry), forgets the cached token and logs in.
+    /// `None` is the global account. Returns when the new token expires.
+    pub async fn refresh_token(&self, tenant_id: Option<i64>) -> Result<String, NumhubError> {
+        let (account, creds) = match tenant_id {
+            Some(t) => {
+                let ctx = self.tenant(t).await?;
+                (ctx.account, ctx.credentials)
+            }
+            None => (
+                Account::Global,
+                self.inner
+                    .opts
+                    .global
+                    .clone()
+                    .ok_or(NumhubError::NoCredentials {
+                        account: "global".into(),
+                    })?,
+            ),
+        };
+        self.retry_login(&account.key()).await?;
+        let slot = self.slot(&account);
+        let mut guard = slot.lock().await;
+        let fresh = self.login(&account, &creds, Priority::Interactive).await?;
+        let expires = db::format_ts(fresh.expires_at);
+        *guard = Some(fresh);
+        Ok(expires)
+    }
+
     /// An operator's "try that login again": lifts the block of `account`
     /// (`global` or `tenant:<id>`). Returns whether there was one.
     pub async fn retry_login(&self, account: &str) -> Result<bool, NumhubError> {

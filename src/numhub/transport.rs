@@ -150,6 +150,12 @@ impl Transport {
         req: &Request,
         auth: Option<&Auth<'_>>,
     ) -> Result<(Outcome, Option<u32>), NumhubError> {
+        if self.base_url.is_empty() {
+            return Err(NumhubError::Setup(
+                "numhub.base_url is not set: give NumHub's URL in the config, or run with --sandbox"
+                    .into(),
+            ));
+        }
         let mut builder = self.http.request(
             match req.method {
                 HttpMethod::Get => reqwest::Method::GET,

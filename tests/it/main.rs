@@ -4,12 +4,20 @@
 
 mod crypto;
 mod daemon;
+mod jobs;
 mod numhub_faults;
 mod numhub_ops;
 mod numhub_pacing;
 mod numhub_secrets;
 mod numhub_support;
 mod numhub_tokens;
+mod rpc_access;
+mod rpc_bad_input;
+mod rpc_client;
+mod rpc_discover;
+mod rpc_methods;
+mod rpc_numhubctl;
+mod rpc_socket;
 mod schema;
 mod store;
 mod support;

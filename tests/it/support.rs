@@ -105,7 +105,8 @@ pub fn base_config(filter: &str) -> String {
     format!(
         "[database]\npath = \"numhubd.db\"\n[rpc]\nsocket = \"numhubd.sock\"\n\
          [crypto]\nidentity_file = \"identity.txt\"\n[drop]\ndir = \"drop\"\n\
-         [log]\nfilter = \"{filter}\"\n[daemon]\nshutdown_timeout_secs = 5\n"
+         [log]\nfilter = \"{filter}\"\n[daemon]\nshutdown_timeout_secs = 5\n\
+         [numhub]\nbase_url = \"http://127.0.0.1:9\"\nmax_attempts = 1\n"
     )
 }
 

@@ -1,0 +1,84 @@
+//! The local API's protocol, shared by numhubd and numhubctl (one definition, so the
+//! two cannot drift): version numbers, error codes, and the result types both sides
+//! read. Method names and parameter schemas live in `rpc::methods` and are published
+//! by `rpc.discover`.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a method or a result changes incompatibly. numhubctl compares it with
+/// the daemon's on first contact.
+pub const API_VERSION: u32 = 1;
+
+/// The daemon's version (the crate version both binaries are built from).
+pub const DAEMON_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// JSON-RPC error codes. The standard ones, then the application's.
+pub mod codes {
+    pub const PARSE_ERROR: i32 = -32700;
+    pub const INVALID_REQUEST: i32 = -32600;
+    pub const METHOD_NOT_FOUND: i32 = -32601;
+    pub const INVALID_PARAMS: i32 = -32602;
+    pub const INTERNAL: i32 = -32603;
+    /// The caller's role or tenants do not cover the call. Nothing was done.
+    pub const FORBIDDEN: i32 = -32003;
+    /// jsonrpsee's own: a request body over `[rpc] max_body_bytes`.
+    pub const OVERSIZED_REQUEST: i32 = -32007;
+    /// jsonrpsee's own: a batch over `[rpc] max_batch`.
+    pub const TOO_BIG_BATCH: i32 = -32010;
+    /// The row (or the parent named in `data`) does not exist for this tenant.
+    pub const NOT_FOUND: i32 = -32020;
+    /// An illegal status transition, or a value already taken.
+    pub const CONFLICT: i32 = -32021;
+    /// `[rpc] max_requests_per_sec` or `max_connections` exceeded: slow down.
+    pub const LIMIT_EXCEEDED: i32 = -32022;
+    /// A subscription was asked over plain HTTP: connect with WebSocket.
+    pub const SUBSCRIPTION_NEEDS_WEBSOCKET: i32 = -32023;
+    /// NumHub refused the request; `data.numhub_message` says why.
+    pub const NUMHUB_REJECTED: i32 = -32030;
+    /// NumHub cannot be reached now (or the client is not wired); queued work is retried.
+    pub const NUMHUB_UNAVAILABLE: i32 = -32031;
+    /// `wait_s` ran out before the queued change reached NumHub; it stays queued.
+    pub const STILL_QUEUED: i32 = -32032;
+}
+
+/// `daemon.health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub ok: bool,
+    pub daemon_version: String,
+    pub api_version: u32,
+}
+
+/// `daemon.status`. NumHub fields are null until the NumHub client reports them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub daemon_version: String,
+    pub api_version: u32,
+    pub uptime_s: u64,
+    pub schema_version: i64,
+    pub db_size_bytes: i64,
+    /// Jobs per state (`queued`, `running`, `failed`, `dead`, `needs_attention`, `done`).
+    pub jobs: std::collections::BTreeMap<String, i64>,
+    pub numhub_reachable: Option<bool>,
+    pub numhub_rate_budget: Option<u32>,
+    pub token_expires_at: Option<String>,
+    pub watcher: Option<String>,
+    pub connections: u64,
+}
+
+/// The `sync` object of a row with changes still on their way to NumHub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncState {
+    pub job_id: i64,
+    pub kind: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// A page of a list method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}

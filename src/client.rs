@@ -1,0 +1,195 @@
+//! A small client for the local API, used by numhubctl (and the benchmark): one
+//! keep-alive HTTP/1.1 connection over the Unix socket for calls, and a WebSocket for
+//! subscriptions. Errors say which path, which permission and which group when the
+//! socket cannot be opened.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("cannot connect to {path}: {reason}; {hint}")]
+    Connect {
+        path: String,
+        reason: String,
+        hint: String,
+    },
+    #[error("{message} (code {code})")]
+    Rpc {
+        code: i64,
+        message: String,
+        data: Option<Value>,
+    },
+    #[error("talking to numhubd: {0}")]
+    Protocol(String),
+}
+
+pub struct Client {
+    path: PathBuf,
+    reader: BufReader<UnixStream>,
+    next_id: u64,
+}
+
+impl Client {
+    pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        let stream = UnixStream::connect(path).map_err(|e| connect_error(path, &e))?;
+        Ok(Client {
+            path: path.to_path_buf(),
+            reader: BufReader::new(stream),
+            next_id: 1,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// One call; the `result`, or the JSON-RPC error.
+    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let body =
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
+        let answer = self.post(body.as_bytes())?;
+        if let Some(err) = answer.get("error") {
+            return Err(ClientError::Rpc {
+                code: err["code"].as_i64().unwrap_or(0),
+                message: err["message"].as_str().unwrap_or("error").to_string(),
+                data: err.get("data").cloned(),
+            });
+        }
+        answer
+            .get("result")
+            .cloned()
+            .ok_or_else(|| ClientError::Protocol(format!("no result in {answer}")))
+    }
+
+    /// Sends a body on the kept-alive connection and reads one response.
+    pub fn post(&mut self, body: &[u8]) -> Result<Value, ClientError> {
+        let proto = |e: std::io::Error| ClientError::Protocol(e.to_string());
+        // Head and body in one write: one syscall, one segment.
+        let mut request = format!(
+            "POST / HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        self.reader.get_mut().write_all(&request).map_err(proto)?;
+        let mut len = None;
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line).map_err(proto)? == 0 {
+                return Err(ClientError::Protocol(
+                    "numhubd closed the connection".into(),
+                ));
+            }
+            let l = line.trim_end().to_ascii_lowercase();
+            if l.is_empty() {
+                break;
+            }
+            if let Some(v) = l.strip_prefix("content-length:") {
+                len = v.trim().parse::<usize>().ok();
+            }
+        }
+        let len =
+            len.ok_or_else(|| ClientError::Protocol("response without content-length".into()))?;
+        let mut buf = vec![0; len];
+        self.reader.read_exact(&mut buf).map_err(proto)?;
+        serde_json::from_slice(&buf).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+}
+
+/// Says what to do about a socket that cannot be opened.
+fn connect_error(path: &Path, e: &std::io::Error) -> ClientError {
+    let hint = match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "no socket there: is numhubd running? (systemctl status numhubd; or pass --socket / NUMHUBD_SOCKET)".to_string()
+        }
+        std::io::ErrorKind::ConnectionRefused => {
+            "a stale socket from a stopped numhubd: start it (systemctl start numhubd)".to_string()
+        }
+        std::io::ErrorKind::PermissionDenied => match std::fs::metadata(path) {
+            Ok(meta) => {
+                let group = group_name(meta.gid());
+                format!(
+                    "the socket is mode {:o}, group {group}: join that group (sudo usermod -aG {group} $USER, then log in again), or ask an admin",
+                    meta.permissions().mode() & 0o777
+                )
+            }
+            Err(_) => "a folder on the way is not open to you: check the permissions of its parents".to_string(),
+        },
+        _ => "check the path (--socket or NUMHUBD_SOCKET)".to_string(),
+    };
+    ClientError::Connect {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+        hint,
+    }
+}
+
+fn group_name(gid: u32) -> String {
+    // SAFETY: getgrgid(3) returns a pointer to static storage or null; read at once.
+    let grp = unsafe { libc::getgrgid(gid) };
+    if grp.is_null() {
+        return gid.to_string();
+    }
+    // SAFETY: non-null group entry with a NUL-terminated name.
+    unsafe { std::ffi::CStr::from_ptr((*grp).gr_name) }
+        .to_string_lossy()
+        .to_string()
+}
+
+/// A WebSocket subscription to `events.subscribe`; each event is passed to `on_event`
+/// until it returns false or the connection ends.
+pub async fn follow_events(
+    path: &Path,
+    params: Value,
+    mut on_event: impl FnMut(Value) -> bool,
+) -> Result<(), ClientError> {
+    use tokio_util::compat::TokioAsyncReadCompatExt;
+    let stream = tokio::net::UnixStream::connect(path)
+        .await
+        .map_err(|e| connect_error(path, &e))?;
+    let mut client = soketto::handshake::Client::new(stream.compat(), "localhost", "/");
+    match client.handshake().await {
+        Ok(soketto::handshake::ServerResponse::Accepted { .. }) => {}
+        Ok(other) => {
+            return Err(ClientError::Protocol(format!(
+                "WebSocket refused: {other:?}"
+            )))
+        }
+        Err(e) => return Err(ClientError::Protocol(e.to_string())),
+    }
+    let (mut tx, mut rx) = client.into_builder().finish();
+    let req = json!({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": params});
+    let ws = |e: soketto::connection::Error| ClientError::Protocol(e.to_string());
+    tx.send_text(req.to_string()).await.map_err(ws)?;
+    tx.flush().await.map_err(ws)?;
+    loop {
+        let mut data = Vec::new();
+        match rx.receive_data(&mut data).await {
+            Ok(_) => {}
+            Err(soketto::connection::Error::Closed) => return Ok(()),
+            Err(e) => return Err(ws(e)),
+        }
+        let v: Value =
+            serde_json::from_slice(&data).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        if let Some(err) = v.get("error") {
+            return Err(ClientError::Rpc {
+                code: err["code"].as_i64().unwrap_or(0),
+                message: err["message"].as_str().unwrap_or("error").to_string(),
+                data: err.get("data").cloned(),
+            });
+        }
+        if let Some(event) = v.pointer("/params/result") {
+            if !on_event(event.clone()) {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The RPC's seam to NumHub (`rpc::port::NumhubPort`), carried out by the NumHub
+//! client: the methods a caller waits on (token refresh, OTP). Each NumHub error
+//! becomes the seam's two outcomes — NumHub said no, or NumHub could not be reached.
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::db;
+use crate::events::{Event, EventBus};
+use crate::numhub::{self, NumhubError, Priority};
+use crate::rpc::port::{NumhubCall, NumhubPort, PortError, PortFuture};
+
+/// Stand-in until the sync engine lands: methods that need it say it is not running.
+#[derive(Clone)]
+pub struct SyncHandle;
+
+impl SyncHandle {
+    async fn refresh_entity(&self, _tenant_id: i64, _entity_id: &str) -> Result<Value, PortError> {
+        Err(no_sync())
+    }
+    fn run_now(&self, _tenant_id: Option<i64>) {}
+}
+
+use super::Context;
+
+pub struct Port {
+    client: numhub::Client,
+    store: db::Store,
+    events: EventBus,
+    sync: Option<SyncHandle>,
+}
+
+impl Port {
+    pub fn new(ctx: &Context, sync: Option<SyncHandle>) -> Port {
+        Port {
+            client: ctx.numhub.clone(),
+            store: ctx.store.clone(),
+            events: ctx.events.clone(),
+            sync,
+        }
+    }
+}
+
+impl NumhubPort for Port {
+    fn call(&self, call: NumhubCall) -> PortFuture {
+        let client = self.client.clone();
+        let store = self.store.clone();
+        let events = self.events.clone();
+        let sync = self.sync.clone();
+        Box::pin(async move { carry_out(client, store, events, sync, call).await })
+    }
+}
+
+async fn carry_out(
+    client: numhub::Client,
+    store: db::Store,
+    events: EventBus,
+    sync: Option<SyncHandle>,
+    call: NumhubCall,
+) -> Result<Value, PortError> {
+    match call {
+        NumhubCall::TokenRefresh { tenant_id } => {
+            let expires_at = client.refresh_token(tenant_id).await.map_err(port_error)?;
+            events.publish(Event::TokenRefreshed {
+                tenant_id,
+                expires_at: expires_at.clone(),
+            });
+            Ok(json!({"refreshed": true, "expires_at": expires_at}))
+        }
+        NumhubCall::OtpGenerate {
+            tenant_id,
+            entity_id,
+            resend,
+        } => {
+            let id = numhub_id(&store, tenant_id, &entity_id).await?;
+            let answer = client
+                .generate_otp(tenant_id, Priority::Interactive, id, resend)
+                .await
+                .map_err(port_error)?;
+            Ok(json!({"sent": answer.success, "message": answer.message}))
+        }
+        NumhubCall::OtpVerify {
+            tenant_id,
+            entity_id,
+            otp,
+        } => {
+            // The document makes the code an int32: leading zeros cannot survive.
+            let code: i32 = otp.trim().parse().map_err(|_| PortError::Rejected {
+                status: None,
+                message: "otp: must be the digits of the code (NumHub takes it as a number)".into(),
+            })?;
+            let id = numhub_id(&store, tenant_id, &entity_id).await?;
+            let answer = client
+                .verify_otp(tenant_id, Priority::Interactive, id, code)
+                .await
+                .map_err(port_error)?;
+            Ok(json!({"verified": answer.success, "message": answer.message}))
+        }
+        NumhubCall::EntityRefresh {
+            tenant_id,
+            entity_id,
+        } => match sync {
+            Some(sync) => sync.refresh_entity(tenant_id, &entity_id).await,
+            None => Err(no_sync()),
+        },
+        NumhubCall::SyncRun { tenant_id } => match sync {
+            Some(sync) => {
+                sync.run_now(tenant_id);
+                Ok(json!({"started": true, "tenant_id": tenant_id}))
+            }
+            None => Err(no_sync()),
+        },
+        NumhubCall::KeysRotate => Err(PortError::Unavailable {
+            reason: "rotate keys with the daemon stopped: numhubd keys rotate --config PATH \
+                     (a running daemon holds the identity it started with)"
+                .into(),
+        }),
+    }
+}
+
+fn no_sync() -> PortError {
+    PortError::Unavailable {
+        reason: "the sync engine is not running".into(),
+    }
+}
+
+/// NumHub's id of a local entity of the tenant; refused while NumHub has not
+/// assigned one yet (the create is still queued).
+async fn numhub_id(store: &db::Store, tenant_id: i64, entity_id: &str) -> Result<Uuid, PortError> {
+    let id = entity_id.to_string();
+    let entity = store
+        .read(move |sql| db::entities::get(sql, tenant_id, &id))
+        .await
+        .map_err(|e| PortError::Rejected {
+            status: None,
+            message: e.to_string(),
+        })?;
+    let nid = entity
+        .numhub_entity_id
+        .ok_or_else(|| PortError::Unavailable {
+            reason: format!("entity {entity_id} has no NumHub id yet: its create is still queued"),
+        })?;
+    Uuid::parse_str(&nid).map_err(|_| PortError::Rejected {
+        status: None,
+        message: format!("entity {entity_id}: NumHub id {nid:?} is not a uuid"),
+    })
+}
+
+fn port_error(e: NumhubError) -> PortError {
+    match e {
+        NumhubError::Rejected {
+            status, message, ..
+        } => PortError::Rejected {
+            status: Some(status),
+            message: message.unwrap_or_else(|| format!("NumHub answered {status}")),
+        },
+        NumhubError::LoginBlocked { .. }
+        | NumhubError::NoCredentials { .. }
+        | NumhubError::Tenant { .. } => PortError::Rejected {
+            status: None,
+            message: e.to_string(),
+        },
+        other => PortError::Unavailable {
+            reason: other.to_string(),
+        },
+    }
+}

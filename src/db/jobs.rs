@@ -1,0 +1,355 @@
+//! `jobs`: the durable outbox. A local change NumHub must see is written in the same
+//! transaction as its job; the sync engine claims jobs (one entity's in id order),
+//! carries them out and records the outcome here. Payloads never hold a secret.
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{check_json, now_ts, page_limit, DbError, Page, Result, Sql, Tx};
+
+/// `jobs.kind`.
+pub const KINDS: &[&str] = &[
+    "entity.create",
+    "entity.update",
+    "entity.submit",
+    "document.upload",
+    "document.delete",
+    "identity.update",
+    "identity.deactivate",
+    "identity.numbers.add",
+    "identity.numbers.remove",
+];
+
+/// `jobs.state`.
+pub const STATES: &[&str] = &[
+    "queued",
+    "running",
+    "failed",
+    "done",
+    "dead",
+    "needs_attention",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub kind: String,
+    pub entity_id: Option<String>,
+    pub identity_id: Option<String>,
+    pub document_id: Option<String>,
+    pub payload: Value,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    pub started_at: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What a new job acts on. `entity_id` orders it behind that entity's earlier jobs.
+#[derive(Debug, Clone, Default)]
+pub struct NewJob {
+    pub tenant_id: i64,
+    pub kind: &'static str,
+    pub entity_id: Option<String>,
+    pub identity_id: Option<String>,
+    pub document_id: Option<String>,
+    /// JSON, secret-free.
+    pub payload: String,
+}
+
+const COLUMNS: &str = "id, tenant_id, kind, entity_id, identity_id, document_id, payload, state, attempts, next_attempt_at, started_at, last_error, created_at, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+    let payload: String = r.get(6)?;
+    Ok(Job {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        kind: r.get(2)?,
+        entity_id: r.get(3)?,
+        identity_id: r.get(4)?,
+        document_id: r.get(5)?,
+        payload: serde_json::from_str(&payload).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        state: r.get(7)?,
+        attempts: r.get(8)?,
+        next_attempt_at: r.get(9)?,
+        started_at: r.get(10)?,
+        last_error: r.get(11)?,
+        created_at: r.get(12)?,
+        updated_at: r.get(13)?,
+    })
+}
+
+fn check_state(state: &str) -> Result<()> {
+    if !STATES.contains(&state) {
+        return Err(DbError::invalid(
+            "state",
+            format!("{state:?} is not one of {}", STATES.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+/// Queues a job, due now.
+pub fn enqueue(tx: &Tx<'_>, new: NewJob) -> Result<Job> {
+    if !KINDS.contains(&new.kind) {
+        return Err(DbError::invalid(
+            "kind",
+            format!("{:?} is not a job kind", new.kind),
+        ));
+    }
+    check_json("payload", &new.payload)?;
+    super::require_tenant(tx, new.tenant_id)?;
+    let now = now_ts();
+    tx.conn.execute(
+        "INSERT INTO jobs (tenant_id, kind, entity_id, identity_id, document_id, payload, state,
+             next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?7)",
+        params![
+            new.tenant_id,
+            new.kind,
+            new.entity_id,
+            new.identity_id,
+            new.document_id,
+            new.payload,
+            now
+        ],
+    )?;
+    let id = tx.conn.last_insert_rowid();
+    get_any(tx, id)
+}
+
+/// A job of the tenant.
+pub fn get(sql: &Sql<'_>, tenant_id: i64, id: i64) -> Result<Job> {
+    sql.conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE id = ?1 AND tenant_id = ?2"
+        ))?
+        .query_row(params![id, tenant_id], from_row)
+        .optional()?
+        .ok_or_else(|| DbError::not_found("job", id))
+}
+
+/// A job of any tenant (the sync engine's and admins' view).
+pub fn get_any(sql: &Sql<'_>, id: i64) -> Result<Job> {
+    sql.conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"))?
+        .query_row(params![id], from_row)
+        .optional()?
+        .ok_or_else(|| DbError::not_found("job", id))
+}
+
+/// Jobs newest first, of one tenant (None: every tenant) and optionally one state.
+pub fn list(
+    sql: &Sql<'_>,
+    tenant_id: Option<i64>,
+    state: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<Job>> {
+    if let Some(s) = state {
+        check_state(s)?;
+    }
+    let limit = page_limit(limit)?;
+    let before: Option<i64> = match cursor {
+        None => None,
+        Some(c) => Some(
+            c.parse()
+                .map_err(|_| DbError::invalid("cursor", "not a cursor this list returned"))?,
+        ),
+    };
+    let rows = sql
+        .conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs
+             WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR state = ?2)
+               AND (?3 IS NULL OR id < ?3)
+             ORDER BY id DESC LIMIT ?4"
+        ))?
+        .query_map(params![tenant_id, state, before, limit + 1], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, limit, |j| j.id.to_string()))
+}
+
+/// The newest job on `column = id` that is not `done`: what a result's `sync` shows.
+fn pending_for(sql: &Sql<'_>, column: &str, id: &str) -> Result<Option<Job>> {
+    Ok(sql
+        .conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE {column} = ?1 AND state <> 'done' ORDER BY id DESC LIMIT 1"
+        ))?
+        .query_row(params![id], from_row)
+        .optional()?)
+}
+
+/// The entity's newest unfinished job, if any.
+pub fn pending_for_entity(sql: &Sql<'_>, entity_id: &str) -> Result<Option<Job>> {
+    pending_for(sql, "entity_id", entity_id)
+}
+
+/// The identity's newest unfinished job, if any.
+pub fn pending_for_identity(sql: &Sql<'_>, identity_id: &str) -> Result<Option<Job>> {
+    pending_for(sql, "identity_id", identity_id)
+}
+
+/// The document's newest unfinished job, if any.
+pub fn pending_for_document(sql: &Sql<'_>, document_id: &str) -> Result<Option<Job>> {
+    pending_for(sql, "document_id", document_id)
+}
+
+/// Operator action: a `dead`, `needs_attention` or `failed` job is due again now.
+pub fn retry(tx: &Tx<'_>, tenant_id: i64, id: i64) -> Result<Job> {
+    let job = get(tx, tenant_id, id)?;
+    if !matches!(job.state.as_str(), "dead" | "needs_attention" | "failed") {
+        return Err(DbError::IllegalTransition {
+            from: job.state,
+            to: "queued".into(),
+        });
+    }
+    let now = now_ts();
+    tx.conn.execute(
+        "UPDATE jobs SET state = 'queued', next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
+    get(tx, tenant_id, id)
+}
+
+/// Operator action: a `dead` or `needs_attention` job is settled by hand (`done`).
+pub fn resolve(tx: &Tx<'_>, tenant_id: i64, id: i64, note: Option<&str>) -> Result<Job> {
+    let job = get(tx, tenant_id, id)?;
+    if !matches!(job.state.as_str(), "dead" | "needs_attention") {
+        return Err(DbError::IllegalTransition {
+            from: job.state,
+            to: "done".into(),
+        });
+    }
+    let now = now_ts();
+    tx.conn.execute(
+        "UPDATE jobs SET state = 'done', last_error = COALESCE(?3, last_error), updated_at = ?2 WHERE id = ?1",
+        params![id, now, note.map(|n| format!("resolved by operator: {n}"))],
+    )?;
+    get(tx, tenant_id, id)
+}
+
+/// Sync engine: claims the next due job, oldest first, whose entity has no earlier
+/// unfinished job (one entity's jobs run in id order), and marks it `running`.
+pub fn claim_next_due(tx: &Tx<'_>, now: &str) -> Result<Option<Job>> {
+    let id: Option<i64> = tx
+        .conn
+        .prepare_cached(
+            "SELECT j.id FROM jobs j
+             WHERE j.state IN ('queued', 'failed') AND j.next_attempt_at <= ?1
+               AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.entity_id = j.entity_id
+                               AND e.id < j.id AND e.state NOT IN ('done'))
+             ORDER BY j.id LIMIT 1",
+        )?
+        .query_row(params![now], |r| r.get(0))
+        .optional()?;
+    let Some(id) = id else { return Ok(None) };
+    mark_running(tx, id, now)?;
+    get_any(tx, id).map(Some)
+}
+
+/// Sync engine: an attempt begins.
+pub fn mark_running(tx: &Tx<'_>, id: i64, now: &str) -> Result<()> {
+    set(
+        tx,
+        id,
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?2, updated_at = ?2 WHERE id = ?1",
+        None,
+        now,
+    )
+}
+
+/// Sync engine: the job's work is done.
+pub fn mark_done(tx: &Tx<'_>, id: i64, now: &str) -> Result<()> {
+    set(
+        tx,
+        id,
+        "UPDATE jobs SET state = 'done', last_error = NULL, updated_at = ?2 WHERE id = ?1",
+        None,
+        now,
+    )
+}
+
+/// Sync engine: the attempt failed; another is due at `next_attempt_at`.
+pub fn mark_failed(
+    tx: &Tx<'_>,
+    id: i64,
+    error: &str,
+    next_attempt_at: &str,
+    now: &str,
+) -> Result<()> {
+    let changed = tx.conn.execute(
+        "UPDATE jobs SET state = 'failed', last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
+        params![id, error, next_attempt_at, now],
+    )?;
+    if changed == 0 {
+        return Err(DbError::not_found("job", id));
+    }
+    Ok(())
+}
+
+/// Sync engine: retries exhausted, or NumHub refused for good.
+pub fn mark_dead(tx: &Tx<'_>, id: i64, error: &str, now: &str) -> Result<()> {
+    set(
+        tx,
+        id,
+        "UPDATE jobs SET state = 'dead', last_error = ?3, updated_at = ?2 WHERE id = ?1",
+        Some(error),
+        now,
+    )
+}
+
+/// Sync engine: the outcome could not be established; an operator decides.
+pub fn mark_needs_attention(tx: &Tx<'_>, id: i64, error: &str, now: &str) -> Result<()> {
+    set(
+        tx,
+        id,
+        "UPDATE jobs SET state = 'needs_attention', last_error = ?3, updated_at = ?2 WHERE id = ?1",
+        Some(error),
+        now,
+    )
+}
+
+/// At start: attempts that were `running` when the daemon stopped were interrupted;
+/// they need an operator (the outcome at NumHub is unknown). Returns how many.
+pub fn mark_interrupted(tx: &Tx<'_>, now: &str) -> Result<usize> {
+    Ok(tx.conn.execute(
+        "UPDATE jobs SET state = 'needs_attention', last_error = 'interrupted by a restart', updated_at = ?1
+         WHERE state = 'running'",
+        params![now],
+    )?)
+}
+
+fn set(tx: &Tx<'_>, id: i64, statement: &str, error: Option<&str>, now: &str) -> Result<()> {
+    let changed = match error {
+        Some(e) => tx.conn.execute(statement, params![id, now, e])?,
+        None => tx.conn.execute(statement, params![id, now])?,
+    };
+    if changed == 0 {
+        return Err(DbError::not_found("job", id));
+    }
+    Ok(())
+}
+
+/// Jobs by state (every state present), for `daemon.status`.
+pub fn depth_by_state(sql: &Sql<'_>) -> Result<Vec<(String, i64)>> {
+    Ok(sql
+        .conn
+        .prepare_cached("SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Counts every job (tests check that refused calls wrote nothing).
+pub fn count(sql: &Sql<'_>) -> Result<i64> {
+    Ok(sql
+        .conn
+        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))?)
+}

@@ -1,0 +1,114 @@
+//! The in-process event bus: what changed, published after the change's transaction
+//! has committed, delivered to `events.subscribe` subscribers (and any future
+//! component). A broadcast channel: a subscriber that falls behind is told how many
+//! events it missed instead of being dropped.
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// One change, as pushed to subscribers (`{"type": "entity.status_changed", ...}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    #[serde(rename = "entity.status_changed")]
+    EntityStatusChanged {
+        tenant_id: i64,
+        entity_id: String,
+        numhub_entity_id: Option<String>,
+        status: String,
+        vetting_status: String,
+    },
+    #[serde(rename = "document.status_changed")]
+    DocumentStatusChanged {
+        tenant_id: i64,
+        document_id: String,
+        entity_id: String,
+        status: String,
+    },
+    #[serde(rename = "identity.changed")]
+    IdentityChanged {
+        tenant_id: i64,
+        identity_id: String,
+        entity_id: String,
+        status: String,
+    },
+    #[serde(rename = "token.refreshed")]
+    TokenRefreshed {
+        tenant_id: Option<i64>,
+        expires_at: String,
+    },
+    #[serde(rename = "sync.failed")]
+    SyncFailed {
+        tenant_id: Option<i64>,
+        job_id: Option<i64>,
+        error: String,
+    },
+    /// Sent to one subscriber that fell behind: `missed` events were dropped for it.
+    #[serde(rename = "events.lagged")]
+    Lagged { missed: u64 },
+}
+
+impl Event {
+    /// The tenant the event belongs to (None: global), for per-subscriber filtering.
+    pub fn tenant_id(&self) -> Option<i64> {
+        match self {
+            Event::EntityStatusChanged { tenant_id, .. }
+            | Event::DocumentStatusChanged { tenant_id, .. }
+            | Event::IdentityChanged { tenant_id, .. } => Some(*tenant_id),
+            Event::TokenRefreshed { tenant_id, .. } | Event::SyncFailed { tenant_id, .. } => {
+                *tenant_id
+            }
+            Event::Lagged { .. } => None,
+        }
+    }
+
+    /// The `type` tag, for subscription filters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::EntityStatusChanged { .. } => "entity.status_changed",
+            Event::DocumentStatusChanged { .. } => "document.status_changed",
+            Event::IdentityChanged { .. } => "identity.changed",
+            Event::TokenRefreshed { .. } => "token.refreshed",
+            Event::SyncFailed { .. } => "sync.failed",
+            Event::Lagged { .. } => "events.lagged",
+        }
+    }
+}
+
+/// The kinds a subscriber may ask for.
+pub const KINDS: &[&str] = &[
+    "entity.status_changed",
+    "document.status_changed",
+    "identity.changed",
+    "token.refreshed",
+    "sync.failed",
+];
+
+/// Cheap to clone; every clone publishes to the same subscribers.
+#[derive(Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Event>,
+}
+
+impl EventBus {
+    /// `capacity`: events kept for the slowest subscriber before it lags.
+    pub fn new(capacity: usize) -> EventBus {
+        let (tx, _) = broadcast::channel(capacity);
+        EventBus { tx }
+    }
+
+    /// Publishes after the change committed. No subscriber is not an error.
+    pub fn publish(&self, event: Event) {
+        let _ = self.tx.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus::new(1024)
+    }
+}

@@ -1,0 +1,131 @@
+//! The RPC layer's errors and their JSON-RPC codes. This is the one place where any
+//! error becomes a JSON-RPC error object; handlers return [`RpcError`] and the store's
+//! [`DbError`] converts into it.
+
+use jsonrpsee::types::ErrorObjectOwned;
+use serde_json::json;
+use thiserror::Error;
+
+use super::port::PortError;
+use super::schema::FieldError;
+use crate::api::codes;
+use crate::db::DbError;
+
+#[derive(Debug, Error)]
+pub enum RpcError {
+    #[error("invalid params")]
+    InvalidParams(Vec<FieldError>),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error(
+        "subscriptions need a WebSocket connection (send `Upgrade: websocket` to the same socket)"
+    )]
+    NeedsWebsocket,
+    #[error("NumHub rejected the request: {message}")]
+    NumhubRejected {
+        status: Option<u16>,
+        message: String,
+    },
+    #[error("NumHub is unavailable: {0}; queued changes are retried")]
+    NumhubUnavailable(String),
+    #[error("still queued after {waited_s} s; the change stays queued")]
+    StillQueued { waited_s: u64, job_id: i64 },
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl RpcError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> RpcError {
+        RpcError::InvalidParams(vec![FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        }])
+    }
+
+    pub fn code(&self) -> i32 {
+        match self {
+            RpcError::InvalidParams(_) => codes::INVALID_PARAMS,
+            RpcError::Forbidden(_) => codes::FORBIDDEN,
+            RpcError::NotFound(_) => codes::NOT_FOUND,
+            RpcError::Conflict(_) => codes::CONFLICT,
+            RpcError::LimitExceeded(_) => codes::LIMIT_EXCEEDED,
+            RpcError::NeedsWebsocket => codes::SUBSCRIPTION_NEEDS_WEBSOCKET,
+            RpcError::NumhubRejected { .. } => codes::NUMHUB_REJECTED,
+            RpcError::NumhubUnavailable(_) => codes::NUMHUB_UNAVAILABLE,
+            RpcError::StillQueued { .. } => codes::STILL_QUEUED,
+            RpcError::Internal(_) => codes::INTERNAL,
+        }
+    }
+
+    /// The JSON-RPC error object the caller receives.
+    pub fn to_error_object(&self) -> ErrorObjectOwned {
+        let data = match self {
+            RpcError::InvalidParams(fields) => Some(json!({ "fields": fields })),
+            RpcError::NumhubRejected { status, message } => {
+                Some(json!({ "numhub_status": status, "numhub_message": message }))
+            }
+            RpcError::StillQueued { job_id, .. } => Some(json!({ "job_id": job_id })),
+            _ => None,
+        };
+        let message = match self {
+            RpcError::InvalidParams(fields) => format!(
+                "invalid params: {}",
+                fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, f.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            other => other.to_string(),
+        };
+        ErrorObjectOwned::owned(self.code(), message, data)
+    }
+}
+
+impl From<DbError> for RpcError {
+    fn from(e: DbError) -> RpcError {
+        match e {
+            DbError::Invalid { field, reason } => RpcError::invalid(field, reason),
+            DbError::UnknownReference { .. } => {
+                let field = match &e {
+                    DbError::UnknownReference { field, .. } => *field,
+                    _ => "params",
+                };
+                RpcError::InvalidParams(vec![FieldError {
+                    field: field.to_string(),
+                    reason: e.to_string(),
+                }])
+            }
+            DbError::NotFound { .. } => RpcError::NotFound(e.to_string()),
+            DbError::IllegalTransition { .. } | DbError::Conflict { .. } => {
+                RpcError::Conflict(e.to_string())
+            }
+            other => {
+                // The detail goes to the log, not to the caller.
+                tracing::error!(error = %other, "store error during an RPC call");
+                RpcError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<PortError> for RpcError {
+    fn from(e: PortError) -> RpcError {
+        match e {
+            PortError::Rejected { status, message } => RpcError::NumhubRejected { status, message },
+            PortError::Unavailable { reason } => RpcError::NumhubUnavailable(reason),
+        }
+    }
+}
+
+impl From<RpcError> for ErrorObjectOwned {
+    fn from(e: RpcError) -> ErrorObjectOwned {
+        e.to_error_object()
+    }
+}

@@ -1,0 +1,243 @@
+//! The method table: every method's name, the role it needs, where its tenant id is,
+//! its parameter and result schemas, and its handler. Registration, access checks
+//! and parameter validation are done here once for all methods, from this table, and
+//! `rpc.discover` publishes the same table.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::{Extensions, RpcModule};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use super::access::{Caller, Role};
+use super::error::RpcError;
+use super::{schema, Rpc};
+
+/// Where a method finds the tenant it acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// No tenant: anyone with the role may call it.
+    Open,
+    /// This param is a tenant id the caller must hold.
+    Tenant(&'static str),
+    /// This param, if given, is a tenant id the caller must hold; absent means every
+    /// tenant, which needs `tenants = "*"`.
+    OptionalTenant(&'static str),
+    /// Not tenant data (logs of every tenant, key rotation): needs `tenants = "*"`.
+    Global,
+    /// The handler finds the tenant from the row (e.g. a job id) and checks it.
+    ByRow,
+    /// This param, if given, is a tenant id the caller must hold; absent means the
+    /// caller's own tenants (the handler filters by them).
+    OwnTenants(&'static str),
+}
+
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Box<RawValue>, RpcError>> + Send>>;
+pub type Handler = Arc<dyn Fn(Arc<Rpc>, Caller, Value) -> HandlerFuture + Send + Sync>;
+
+#[derive(Clone)]
+pub struct MethodDef {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub role: Role,
+    pub scope: Scope,
+    pub params: Arc<Value>,
+    pub result: Arc<Value>,
+    pub handler: Option<Handler>,
+}
+
+/// Wraps a typed handler: params arrive already validated against the schema.
+pub fn handler<P, R, F, Fut>(f: F) -> Option<Handler>
+where
+    P: DeserializeOwned + Send + 'static,
+    R: Serialize + 'static,
+    F: Fn(Arc<Rpc>, Caller, P) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, RpcError>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    Some(Arc::new(move |rpc, caller, value| {
+        let f = f.clone();
+        Box::pin(async move {
+            let params: P = serde_json::from_value(value)
+                .map_err(|e| RpcError::invalid("params", e.to_string()))?;
+            let result = f(rpc, caller, params).await?;
+            serde_json::value::to_raw_value(&result)
+                .map_err(|e| RpcError::Internal(format!("serializing the result: {e}")))
+        })
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn def(
+    name: &'static str,
+    summary: &'static str,
+    role: Role,
+    scope: Scope,
+    params: Value,
+    result: Value,
+    handler: Option<Handler>,
+) -> MethodDef {
+    MethodDef {
+        name,
+        summary,
+        role,
+        scope,
+        params: Arc::new(params),
+        result: Arc::new(result),
+        handler,
+    }
+}
+
+/// Every method, in the order `rpc.discover` lists them.
+pub fn all() -> Vec<MethodDef> {
+    let mut v = Vec::new();
+    v.extend(super::tenancy::methods());
+    v.extend(super::applications::methods());
+    v.extend(super::operations::methods());
+    v
+}
+
+/// Registers every method of the table on the module.
+pub fn register(module: &mut RpcModule<Rpc>, defs: &[MethodDef]) -> Result<(), String> {
+    for d in defs {
+        let Some(h) = d.handler.clone() else { continue };
+        let d = d.clone();
+        module
+            .register_async_method(d.name, move |params, rpc, ext| {
+                let d = d.clone();
+                let h = h.clone();
+                async move {
+                    let (caller, value) = admit(&d, params.as_str(), &ext)?;
+                    h(rpc, caller, value).await.map_err(ErrorObjectOwned::from)
+                }
+            })
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Access and validation, before anything runs: the caller's role, the params'
+/// shape, then the tenant the params name.
+pub fn admit(
+    d: &MethodDef,
+    raw: Option<&str>,
+    ext: &Extensions,
+) -> Result<(Caller, Value), RpcError> {
+    let caller = ext
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| RpcError::Internal("connection without peer credentials".into()))?;
+    if caller.role < d.role {
+        return Err(forbid(
+            &caller,
+            d.name,
+            None,
+            format!(
+                "{} needs role {}; uid {} has {}",
+                d.name,
+                d.role.as_str(),
+                caller.peer.uid,
+                caller.role.as_str()
+            ),
+        ));
+    }
+    let value: Value = match raw {
+        None => Value::Object(Default::default()),
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| RpcError::invalid("params", e.to_string()))?
+        }
+    };
+    if !value.is_object() {
+        return Err(RpcError::invalid(
+            "params",
+            "must be an object: this API takes parameters by name",
+        ));
+    }
+    let errors = schema::validate(&d.params, &value);
+    if !errors.is_empty() {
+        return Err(RpcError::InvalidParams(errors));
+    }
+    check_tenant(&caller, d.name, d.scope, &value)?;
+    Ok((caller, value))
+}
+
+fn check_tenant(
+    caller: &Caller,
+    method: &str,
+    scope: Scope,
+    value: &Value,
+) -> Result<(), RpcError> {
+    let tenant = |key: &str| value.get(key).and_then(Value::as_i64);
+    match scope {
+        Scope::Open | Scope::ByRow => Ok(()),
+        Scope::Tenant(key) | Scope::OptionalTenant(key) | Scope::OwnTenants(key)
+            if tenant(key).is_some() =>
+        {
+            let t = tenant(key).unwrap_or_default();
+            if caller.may_see_tenant(t) {
+                Ok(())
+            } else {
+                Err(forbid(
+                    caller,
+                    method,
+                    Some(t),
+                    format!("uid {} may not act on tenant {t}", caller.peer.uid),
+                ))
+            }
+        }
+        Scope::Tenant(key) => Err(RpcError::invalid(key, "is required")),
+        Scope::OwnTenants(_) => Ok(()),
+        Scope::OptionalTenant(_) | Scope::Global => {
+            if caller.all_tenants() {
+                Ok(())
+            } else {
+                Err(forbid(
+                    caller,
+                    method,
+                    None,
+                    format!(
+                        "{method} without a tenant_id covers every tenant; uid {} holds only some",
+                        caller.peer.uid
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// Logs a refusal (who, what) and builds the error.
+pub fn forbid(caller: &Caller, method: &str, tenant: Option<i64>, why: String) -> RpcError {
+    tracing::warn!(
+        uid = caller.peer.uid,
+        gid = caller.peer.gid,
+        pid = caller.peer.pid,
+        method,
+        tenant,
+        reason = %why,
+        "forbidden RPC call"
+    );
+    RpcError::Forbidden(why)
+}
+
+/// For handlers of [`Scope::ByRow`] methods: the row's tenant must be the caller's.
+pub fn require_tenant_of_row(
+    caller: &Caller,
+    method: &str,
+    tenant_id: i64,
+) -> Result<(), RpcError> {
+    if caller.may_see_tenant(tenant_id) {
+        Ok(())
+    } else {
+        Err(forbid(
+            caller,
+            method,
+            Some(tenant_id),
+            format!("uid {} may not act on tenant {tenant_id}", caller.peer.uid),
+        ))
+    }
+}

@@ -1,0 +1,302 @@
+//! The local API: JSON-RPC 2.0 over HTTP/1.1 (`POST /`) and WebSocket on one Unix
+//! socket (jsonrpsee). Each accepted connection gets its peer credentials resolved
+//! into a [`Caller`](access::Caller) once; every request of the connection carries
+//! it in its extensions, and the method table checks it before anything runs.
+//!
+//! - [`socket`]: binding (or systemd's socket), folder checks, stale-socket handling.
+//! - [`access`]: peer credentials → role and tenants.
+//! - [`methods`]: the table, registration, access and parameter checks.
+//! - [`tenancy`], [`applications`], [`operations`]: the handlers.
+//! - [`schema`]: parameter schemas and their validator; [`openrpc`]: `rpc.discover`.
+//! - [`middleware`]: per-connection rate limit; subscriptions refused over HTTP.
+//! - [`error`]: the one mapping from errors to JSON-RPC error codes.
+//! - [`port`]: the seam to NumHub for methods that must ask it now.
+
+pub mod access;
+pub mod applications;
+pub mod error;
+pub mod methods;
+pub mod middleware;
+pub mod openrpc;
+pub mod operations;
+pub mod port;
+pub mod schema;
+pub mod socket;
+pub mod tenancy;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use jsonrpsee::core::middleware::RpcServiceBuilder;
+use jsonrpsee::server::{
+    serve_with_graceful_shutdown, stop_channel, BatchRequestConfig, Server, ServerConfig,
+};
+use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
+use tokio::sync::Semaphore;
+use tower::Service;
+
+use crate::config::Config;
+use crate::crypto::Crypto;
+use crate::db::Store;
+use crate::events::{Event, EventBus};
+use access::{Caller, Peer, Role};
+use error::RpcError;
+use middleware::{Gate, RateLimiter, Transport};
+use port::NumhubPort;
+
+/// What every method handler can reach.
+pub struct Rpc {
+    pub store: Store,
+    pub events: EventBus,
+    pub crypto: Arc<Crypto>,
+    /// The NumHub seam: None until the NumHub client is wired in.
+    pub numhub: Option<Arc<dyn NumhubPort>>,
+    pub started: Instant,
+    pub upload_dirs: Vec<PathBuf>,
+    /// Connections open now (for `daemon.status`).
+    pub connections: Arc<AtomicU64>,
+}
+
+/// Everything the server needs from the config, resolved at start.
+#[derive(Clone)]
+pub struct ServerOptions {
+    pub socket: PathBuf,
+    pub socket_mode: u32,
+    pub socket_group: Option<String>,
+    pub max_body_bytes: u32,
+    pub max_batch: u32,
+    pub max_connections: u32,
+    pub max_requests_per_sec: u32,
+    pub access: Vec<crate::config::AccessRule>,
+}
+
+impl ServerOptions {
+    pub fn from_config(c: &Config) -> ServerOptions {
+        ServerOptions {
+            socket: c.rpc.socket.clone(),
+            socket_mode: c.socket_mode().unwrap_or(0o660),
+            socket_group: c.rpc.socket_group.clone(),
+            max_body_bytes: c.rpc.max_body_bytes,
+            max_batch: c.rpc.max_batch,
+            max_connections: c.rpc.max_connections,
+            max_requests_per_sec: c.rpc.max_requests_per_sec,
+            access: c.access.clone(),
+        }
+    }
+}
+
+/// Builds the module: the method table plus the events subscription.
+pub fn module(rpc: Rpc) -> Result<RpcModule<Rpc>, String> {
+    let mut module = RpcModule::new(rpc);
+    let defs = methods::all();
+    methods::register(&mut module, &defs)?;
+    let sub_def = defs
+        .iter()
+        .find(|d| d.name == "events.subscribe")
+        .cloned()
+        .ok_or("events.subscribe missing from the method table")?;
+    module
+        .register_subscription(
+            "events.subscribe",
+            "events.event",
+            "events.unsubscribe",
+            move |params, pending, rpc, ext| {
+                let d = sub_def.clone();
+                async move { subscribe(&d, params.as_str(), pending, rpc, &ext).await }
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(module)
+}
+
+async fn subscribe(
+    d: &methods::MethodDef,
+    raw: Option<&str>,
+    pending: PendingSubscriptionSink,
+    rpc: Arc<Rpc>,
+    ext: &jsonrpsee::Extensions,
+) {
+    let (caller, params) = match methods::admit(d, raw, ext) {
+        Ok(v) => v,
+        Err(e) => {
+            pending.reject(e.to_error_object()).await;
+            return;
+        }
+    };
+    let only_tenant = params.get("tenant_id").and_then(serde_json::Value::as_i64);
+    let kinds: Option<Vec<String>> = params
+        .get("kinds")
+        .and_then(|k| serde_json::from_value(k.clone()).ok());
+    // Subscribe to the bus before accepting, so nothing published after the accept is missed.
+    let mut rx = rpc.events.subscribe();
+    let Ok(sink) = pending.accept().await else {
+        return;
+    };
+    let wanted = |e: &Event| {
+        let kind_ok = kinds
+            .as_ref()
+            .is_none_or(|k| k.iter().any(|k| k == e.kind()));
+        let tenant_ok = match e.tenant_id() {
+            Some(t) => caller.may_see_tenant(t) && only_tenant.is_none_or(|o| o == t),
+            // Global events (the global account's token, sync failures without a
+            // tenant) go to callers over every tenant only.
+            None => caller.all_tenants() && only_tenant.is_none(),
+        };
+        kind_ok && tenant_ok
+    };
+    loop {
+        let event = tokio::select! {
+            _ = sink.closed() => break,
+            r = rx.recv() => r,
+        };
+        let event = match event {
+            Ok(e) if wanted(&e) => e,
+            Ok(_) => continue,
+            // A slow subscriber is told how many it missed, and stays subscribed.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                Event::Lagged { missed }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        };
+        let Ok(msg) = serde_json::value::to_raw_value(&event) else {
+            continue;
+        };
+        if sink.send(SubscriptionMessage::from(msg)).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The accept loop over an already bound listener (tests and benchmarks use it too).
+pub async fn serve(
+    bound: socket::Bound,
+    rpc: Rpc,
+    options: ServerOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), RpcError> {
+    let daemon_uid = unsafe_geteuid();
+    let connections = rpc.connections.clone();
+    let module = module(rpc).map_err(RpcError::Internal)?;
+    let methods: jsonrpsee::Methods = module.into();
+    let config = ServerConfig::builder()
+        .max_request_body_size(options.max_body_bytes)
+        .max_response_body_size(u32::MAX)
+        .set_batch_request_config(BatchRequestConfig::Limit(options.max_batch))
+        .max_connections(options.max_connections)
+        .build();
+    let builder = Server::builder()
+        .set_config(config)
+        .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(Gate::new))
+        .to_service_builder();
+    let (stop_handle, server_handle) = stop_channel();
+    let permits = Arc::new(Semaphore::new(options.max_connections as usize));
+    let rules = Arc::new(options.access.clone());
+    tracing::info!(socket = %options.socket.display(), "local API listening");
+    tokio::pin!(stop);
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = &mut stop => break,
+            accepted = bound.listener.accept() => match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    // EMFILE and friends: log and keep serving the others.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tokio::spawn(refuse_connection(stream));
+            continue;
+        };
+        let peer = match stream.peer_cred() {
+            Ok(c) => Peer {
+                uid: c.uid(),
+                gid: c.gid(),
+                pid: c.pid(),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "no peer credentials; connection dropped");
+                continue;
+            }
+        };
+        let caller = access::resolve(peer, &rules, daemon_uid);
+        let limiter = Arc::new(RateLimiter::new(options.max_requests_per_sec));
+        let svc = builder.clone().build(methods.clone(), stop_handle.clone());
+        let connections = connections.clone();
+        connections.fetch_add(1, Ordering::Relaxed);
+        let stopped = stop_handle.clone().shutdown();
+        tokio::spawn(async move {
+            let service =
+                tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    let ws = jsonrpsee::server::ws::is_upgrade_request(&req);
+                    let ext = req.extensions_mut();
+                    ext.insert(caller.clone());
+                    ext.insert(limiter.clone());
+                    ext.insert(if ws {
+                        Transport::WebSocket
+                    } else {
+                        Transport::Http
+                    });
+                    let mut svc = svc.clone();
+                    async move {
+                        svc.call(req)
+                            .await
+                            .map_err(|e| std::io::Error::other(e.to_string()))
+                    }
+                });
+            if let Err(e) = serve_with_graceful_shutdown(stream, service, stopped).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            connections.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+    let _ = server_handle.stop();
+    // stopped() resolves once every StopHandle is gone: ours too, so drop it first.
+    drop(stop_handle);
+    server_handle.stopped().await;
+    if let Some(path) = &bound.owned_path {
+        socket::remove(path);
+    }
+    tracing::info!("local API stopped");
+    Ok(())
+}
+
+fn unsafe_geteuid() -> u32 {
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
+/// Over `max_connections`: one HTTP answer with a JSON-RPC error, then close.
+async fn refuse_connection(mut stream: tokio::net::UnixStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": RpcError::LimitExceeded("too many connections ([rpc] max_connections); try again".into()).to_error_object(),
+    })
+    .to_string();
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// The role a method needs, by name (numhubctl uses it for its hints).
+pub fn role_of(method: &str) -> Option<Role> {
+    methods::all()
+        .into_iter()
+        .find(|d| d.name == method)
+        .map(|d| d.role)
+}
+
+/// A caller's identity as tests and tools see it.
+pub fn caller_for(peer: Peer, rules: &[crate::config::AccessRule]) -> Caller {
+    access::resolve(peer, rules, unsafe_geteuid())
+}

@@ -1,0 +1,324 @@
+//! Operator methods: health and status, the NumHub-backed actions (through the
+//! [`NumhubPort`](super::port::NumhubPort) seam), the exchange log, outbox jobs,
+//! `rpc.discover`, and the `events.subscribe` entry of the table.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::access::{Caller, Role};
+use super::error::RpcError;
+use super::methods::{def, handler, require_tenant_of_row, MethodDef, Scope};
+use super::port::NumhubCall;
+use super::schema::{boolean, cursor, id, limit, list_of, object, one_of, string, text, time};
+use super::Rpc;
+use crate::api::{Health, Status, API_VERSION, DAEMON_VERSION};
+use crate::db::{self, entities, jobs, sync_logs, tenants};
+
+fn obj() -> Value {
+    json!({"type": "object"})
+}
+
+fn page_schema() -> Value {
+    json!({"type": "object", "properties": {"items": {"type": "array"}, "next_cursor": {"type": ["string", "null"]}}, "required": ["items", "next_cursor"]})
+}
+
+pub fn methods() -> Vec<MethodDef> {
+    use Role::*;
+    use Scope::*;
+    let empty = || object(&[], &[]);
+    vec![
+        def("daemon.health", "Is the daemon up; its version and API version (the version handshake). Open to every connection.", None, Open, empty(),
+            json!({"type": "object", "properties": {"ok": {"type": "boolean"}, "daemon_version": {"type": "string"}, "api_version": {"type": "integer"}}, "required": ["ok", "daemon_version", "api_version"]}),
+            handler(health)),
+        def("daemon.status", "Version, uptime, schema version, database size, jobs by state; NumHub fields are null until the client reports them.", Read, Open, empty(), obj(), handler(status)),
+        def("token.refresh", "Gets a new NumHub token now (tenant's, or the global account's).", Write, OptionalTenant("tenant_id"),
+            object(&[], &[("tenant_id", id())]), obj(), handler(token_refresh)),
+        def("otp.generate", "Asks NumHub to send the applicant an OTP for the application.", Write, Tenant("tenant_id"),
+            object(&[("tenant_id", id()), ("entity_id", string(100))], &[("resend", boolean())]), obj(), handler(otp_generate)),
+        def("otp.verify", "Passes the applicant's OTP to NumHub. The OTP is never logged or stored.", Write, Tenant("tenant_id"),
+            object(&[("tenant_id", id()), ("entity_id", string(100)), ("otp", string(32))], &[]), obj(), handler(otp_verify)),
+        def("entity.refresh", "Fetches the application's current state from NumHub now.", Write, Tenant("tenant_id"),
+            object(&[("tenant_id", id()), ("entity_id", string(100))], &[]), obj(), handler(entity_refresh)),
+        def("sync.run", "Runs a sync cycle now (one tenant, or all).", Write, OptionalTenant("tenant_id"),
+            object(&[], &[("tenant_id", id())]), obj(), handler(sync_run)),
+        def("keys.rotate", "Re-encrypts stored secrets to a new age identity.", Admin, Global, empty(), obj(), handler(keys_rotate)),
+        def("log.list", "NumHub exchanges, newest first. Payloads only for admin.", Read, OptionalTenant("tenant_id"),
+            object(&[], &[("tenant_id", id()), ("entity_id", string(100)), ("identity_id", string(100)), ("endpoint", string(255)), ("success", boolean()),
+                          ("since", time()), ("until", time()), ("cursor", cursor()), ("limit", limit())]),
+            page_schema(), handler(log_list)),
+        def("log.purge", "Deletes exchange log rows older than `before`.", Admin, Global,
+            object(&[("before", time())], &[]), obj(), handler(log_purge)),
+        def("jobs.list", "Outbox jobs, newest first (one tenant's, or all).", Read, OptionalTenant("tenant_id"),
+            object(&[], &[("tenant_id", id()), ("state", one_of(jobs::STATES)), ("cursor", cursor()), ("limit", limit())]),
+            page_schema(), handler(jobs_list)),
+        def("jobs.retry", "Makes a dead, failed or needs_attention job due again now.", Admin, ByRow,
+            object(&[("id", id())], &[]), obj(), handler(jobs_retry)),
+        def("jobs.resolve", "Settles a dead or needs_attention job by hand (marks it done).", Admin, ByRow,
+            object(&[("id", id())], &[("note", text(500))]), obj(), handler(jobs_resolve)),
+        def("events.subscribe", "WebSocket only: pushes entity.status_changed, document.status_changed, identity.changed, token.refreshed, sync.failed (of the caller's tenants) as `events.event` notifications; events.lagged tells a slow subscriber how many it missed. events.unsubscribe ends it.", Read, OwnTenants("tenant_id"),
+            object(&[], &[("tenant_id", id()), ("kinds", list_of(one_of(crate::events::KINDS), 10))]),
+            json!({"type": "string", "description": "the subscription id"}), Option::None),
+        def("events.unsubscribe", "Ends a subscription; params by position: [subscription id].", Read, Open,
+            json!({"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1, "maxItems": 1}),
+            json!({"type": "boolean"}), Option::None),
+        def("rpc.discover", "This API's OpenRPC document.", None, Open, empty(), obj(), handler(discover)),
+    ]
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+async fn health(_: Arc<Rpc>, _: Caller, _: Empty) -> Result<Health, RpcError> {
+    Ok(Health {
+        ok: true,
+        daemon_version: DAEMON_VERSION.to_string(),
+        api_version: API_VERSION,
+    })
+}
+
+async fn status(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<Status, RpcError> {
+    let (schema_version, jobs) = rpc
+        .store
+        .read(|sql| Ok((db::schema_version(sql)?, jobs::depth_by_state(sql)?)))
+        .await?;
+    let size = rpc.store.size_bytes().await?;
+    Ok(Status {
+        daemon_version: DAEMON_VERSION.to_string(),
+        api_version: API_VERSION,
+        uptime_s: rpc.started.elapsed().as_secs(),
+        schema_version,
+        db_size_bytes: size,
+        jobs: jobs.into_iter().collect(),
+        numhub_reachable: None,
+        numhub_rate_budget: None,
+        token_expires_at: None,
+        watcher: None,
+        connections: rpc.connections.load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+/// Sends `call` through the seam, or answers "unavailable" while there is none.
+async fn numhub(rpc: &Rpc, call: NumhubCall) -> Result<Value, RpcError> {
+    match &rpc.numhub {
+        None => Err(RpcError::NumhubUnavailable(
+            "the NumHub client is not running in this daemon".into(),
+        )),
+        Some(port) => Ok(port.call(call).await?),
+    }
+}
+
+#[derive(Deserialize)]
+struct MaybeTenant {
+    tenant_id: Option<i64>,
+}
+
+async fn require_tenant(rpc: &Rpc, tenant_id: Option<i64>) -> Result<(), RpcError> {
+    if let Some(t) = tenant_id {
+        rpc.store.read(move |sql| tenants::get(sql, t)).await?;
+    }
+    Ok(())
+}
+
+async fn token_refresh(rpc: Arc<Rpc>, _: Caller, p: MaybeTenant) -> Result<Value, RpcError> {
+    require_tenant(&rpc, p.tenant_id).await?;
+    numhub(
+        &rpc,
+        NumhubCall::TokenRefresh {
+            tenant_id: p.tenant_id,
+        },
+    )
+    .await
+}
+
+async fn sync_run(rpc: Arc<Rpc>, _: Caller, p: MaybeTenant) -> Result<Value, RpcError> {
+    require_tenant(&rpc, p.tenant_id).await?;
+    numhub(
+        &rpc,
+        NumhubCall::SyncRun {
+            tenant_id: p.tenant_id,
+        },
+    )
+    .await
+}
+
+async fn keys_rotate(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<Value, RpcError> {
+    numhub(&rpc, NumhubCall::KeysRotate).await
+}
+
+#[derive(Deserialize)]
+struct EntityRef {
+    tenant_id: i64,
+    entity_id: String,
+    resend: Option<bool>,
+}
+
+async fn existing_entity(rpc: &Rpc, tenant_id: i64, id: &str) -> Result<(), RpcError> {
+    let id = id.to_string();
+    rpc.store
+        .read(move |sql| entities::get(sql, tenant_id, &id))
+        .await?;
+    Ok(())
+}
+
+async fn otp_generate(rpc: Arc<Rpc>, _: Caller, p: EntityRef) -> Result<Value, RpcError> {
+    existing_entity(&rpc, p.tenant_id, &p.entity_id).await?;
+    numhub(
+        &rpc,
+        NumhubCall::OtpGenerate {
+            tenant_id: p.tenant_id,
+            entity_id: p.entity_id,
+            resend: p.resend.unwrap_or(false),
+        },
+    )
+    .await
+}
+
+async fn entity_refresh(rpc: Arc<Rpc>, _: Caller, p: EntityRef) -> Result<Value, RpcError> {
+    existing_entity(&rpc, p.tenant_id, &p.entity_id).await?;
+    numhub(
+        &rpc,
+        NumhubCall::EntityRefresh {
+            tenant_id: p.tenant_id,
+            entity_id: p.entity_id,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct OtpVerify {
+    tenant_id: i64,
+    entity_id: String,
+    otp: String,
+}
+
+async fn otp_verify(rpc: Arc<Rpc>, _: Caller, p: OtpVerify) -> Result<Value, RpcError> {
+    existing_entity(&rpc, p.tenant_id, &p.entity_id).await?;
+    numhub(
+        &rpc,
+        NumhubCall::OtpVerify {
+            tenant_id: p.tenant_id,
+            entity_id: p.entity_id,
+            otp: p.otp,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct LogList {
+    tenant_id: Option<i64>,
+    entity_id: Option<String>,
+    identity_id: Option<String>,
+    endpoint: Option<String>,
+    success: Option<bool>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn log_list(
+    rpc: Arc<Rpc>,
+    caller: Caller,
+    p: LogList,
+) -> Result<db::Page<sync_logs::SyncLog>, RpcError> {
+    let filter = sync_logs::LogFilter {
+        tenant_id: p.tenant_id,
+        entity_id: p.entity_id,
+        identity_id: p.identity_id,
+        endpoint: p.endpoint,
+        success: p.success,
+        since: p.since,
+        until: p.until,
+    };
+    let mut page = rpc
+        .store
+        .read(move |sql| sync_logs::list(sql, &filter, p.cursor.as_deref(), p.limit))
+        .await?;
+    if caller.role < Role::Admin {
+        // Payloads are redacted already, but still business data: admins only.
+        for row in &mut page.items {
+            row.request_payload = None;
+            row.response_payload = None;
+        }
+    }
+    Ok(page)
+}
+
+#[derive(Deserialize)]
+struct LogPurge {
+    before: String,
+}
+
+async fn log_purge(rpc: Arc<Rpc>, _: Caller, p: LogPurge) -> Result<Value, RpcError> {
+    let before = db::format_ts(db::parse_ts("before", &p.before)?);
+    let mut deleted = 0usize;
+    // Small batches keep each write short (the store's purge is batched for that).
+    loop {
+        let b = before.clone();
+        let n = rpc
+            .store
+            .write(move |tx| sync_logs::purge_older_than(tx, &b, 1000))
+            .await?;
+        deleted += n;
+        if n < 1000 {
+            break;
+        }
+    }
+    Ok(json!({"deleted": deleted}))
+}
+
+#[derive(Deserialize)]
+struct JobsList {
+    tenant_id: Option<i64>,
+    state: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn jobs_list(rpc: Arc<Rpc>, _: Caller, p: JobsList) -> Result<db::Page<jobs::Job>, RpcError> {
+    Ok(rpc
+        .store
+        .read(move |sql| {
+            jobs::list(
+                sql,
+                p.tenant_id,
+                p.state.as_deref(),
+                p.cursor.as_deref(),
+                p.limit,
+            )
+        })
+        .await?)
+}
+
+#[derive(Deserialize)]
+struct JobAction {
+    id: i64,
+    note: Option<String>,
+}
+
+async fn job_tenant(rpc: &Rpc, caller: &Caller, method: &str, id: i64) -> Result<i64, RpcError> {
+    let job = rpc.store.read(move |sql| jobs::get_any(sql, id)).await?;
+    require_tenant_of_row(caller, method, job.tenant_id)?;
+    Ok(job.tenant_id)
+}
+
+async fn jobs_retry(rpc: Arc<Rpc>, caller: Caller, p: JobAction) -> Result<jobs::Job, RpcError> {
+    let t = job_tenant(&rpc, &caller, "jobs.retry", p.id).await?;
+    Ok(rpc.store.write(move |tx| jobs::retry(tx, t, p.id)).await?)
+}
+
+async fn jobs_resolve(rpc: Arc<Rpc>, caller: Caller, p: JobAction) -> Result<jobs::Job, RpcError> {
+    let t = job_tenant(&rpc, &caller, "jobs.resolve", p.id).await?;
+    Ok(rpc
+        .store
+        .write(move |tx| jobs::resolve(tx, t, p.id, p.note.as_deref()))
+        .await?)
+}
+
+async fn discover(_: Arc<Rpc>, _: Caller, _: Empty) -> Result<Value, RpcError> {
+    Ok(super::openrpc::document())
+}

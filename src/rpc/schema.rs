@@ -1,0 +1,340 @@
+//! Parameter schemas and the small JSON-Schema validator that checks calls against
+//! them. One definition serves both: `rpc.discover` publishes the same schemas the
+//! daemon validates with, so the document cannot drift from the behaviour.
+//!
+//! Supported keywords (the subset we emit, plus what NumHub's SaveBCApplicationModel
+//! uses): `type`, `nullable`, `properties`, `required`, `additionalProperties: false`,
+//! `enum`, `minLength`, `maxLength`, `minimum`, `maximum`, `items`, `minItems`,
+//! `maxItems`, `format` (`e164`, `int32`, `sha256`, `date-time`), `$ref` into
+//! `#/components/schemas/`.
+
+use std::sync::OnceLock;
+
+use serde_json::{json, Map, Value};
+
+/// One bad field: its path (`application.status`, `numbers[2]`) and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+/// NumHub's SaveBCApplicationModel and the schemas it references, copied from the
+/// API document (`components.schemas`), so `$ref`s resolve the same way.
+pub fn bc_application_components() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        // The file is part of the source tree; a parse failure is caught by the unit
+        // test below, so at run time an empty document is only a theoretical fallback.
+        serde_json::from_str(include_str!("bcapplication.schema.json")).unwrap_or(Value::Null)
+    })
+}
+
+/// Validates `value` against `schema`; returns every problem found.
+pub fn validate(schema: &Value, value: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    check(schema, value, "", bc_application_components(), &mut errors);
+    errors
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn type_matches(want: &str, v: &Value) -> bool {
+    let got = type_name(v);
+    got == want || (want == "number" && got == "integer")
+}
+
+fn check(schema: &Value, value: &Value, path: &str, root: &Value, errors: &mut Vec<FieldError>) {
+    let field = if path.is_empty() { "params" } else { path };
+    let mut push = |reason: String| {
+        errors.push(FieldError {
+            field: field.to_string(),
+            reason,
+        })
+    };
+    let Some(s) = schema.as_object() else { return };
+    if let Some(Value::String(r)) = s.get("$ref") {
+        let name = r.trim_start_matches("#/components/schemas/");
+        match root.pointer(&format!("/components/schemas/{name}")) {
+            Some(target) => check(target, value, path, root, errors),
+            None => push(format!("schema reference {r} is unknown")),
+        }
+        return;
+    }
+    if value.is_null() && s.get("nullable") == Some(&Value::Bool(true)) {
+        return;
+    }
+    if let Some(t) = s.get("type") {
+        let ok = match t {
+            Value::String(t) => type_matches(t, value),
+            Value::Array(ts) => ts
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|t| type_matches(t, value)),
+            _ => true,
+        };
+        if !ok {
+            push(format!(
+                "must be {}, not {}",
+                describe_type(t),
+                type_name(value)
+            ));
+            return;
+        }
+    }
+    if let Some(Value::Array(allowed)) = s.get("enum") {
+        if !allowed.contains(value) {
+            let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+            push(format!("{value} is not one of {}", list.join(", ")));
+            return;
+        }
+    }
+    match value {
+        Value::String(text) => {
+            let n = text.chars().count() as u64;
+            if let Some(min) = s.get("minLength").and_then(Value::as_u64) {
+                if n < min {
+                    push(format!("must be at least {min} characters"));
+                }
+            }
+            if let Some(max) = s.get("maxLength").and_then(Value::as_u64) {
+                if n > max {
+                    push(format!("is {n} characters; at most {max} allowed"));
+                }
+            }
+            if let Some(f) = s.get("format").and_then(Value::as_str) {
+                if let Some(reason) = check_format(f, text) {
+                    push(reason);
+                }
+            }
+        }
+        Value::Number(num) => {
+            if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
+                if num.as_f64().is_some_and(|v| v < min) {
+                    push(format!("must be at least {min}"));
+                }
+            }
+            if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
+                if num.as_f64().is_some_and(|v| v > max) {
+                    push(format!("must be at most {max}"));
+                }
+            }
+            if s.get("format").and_then(Value::as_str) == Some("int32")
+                && num.as_i64().is_none_or(|v| i32::try_from(v).is_err())
+            {
+                push("must fit a 32-bit integer".to_string());
+            }
+        }
+        Value::Array(items) => {
+            if let Some(min) = s.get("minItems").and_then(Value::as_u64) {
+                if (items.len() as u64) < min {
+                    push(format!("must have at least {min} items"));
+                }
+            }
+            if let Some(max) = s.get("maxItems").and_then(Value::as_u64) {
+                if items.len() as u64 > max {
+                    push(format!("has {} items; at most {max} allowed", items.len()));
+                }
+            }
+            if let Some(item_schema) = s.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    check(item_schema, item, &format!("{path}[{i}]"), root, errors);
+                }
+            }
+        }
+        Value::Object(map) => check_object(s, map, path, root, errors),
+        _ => {}
+    }
+}
+
+fn check_object(
+    s: &Map<String, Value>,
+    map: &Map<String, Value>,
+    path: &str,
+    root: &Value,
+    errors: &mut Vec<FieldError>,
+) {
+    let empty = Map::new();
+    let props = s
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    if let Some(Value::Array(required)) = s.get("required") {
+        for r in required.iter().filter_map(Value::as_str) {
+            if !map.contains_key(r) {
+                errors.push(FieldError {
+                    field: join(path, r),
+                    reason: "is required".into(),
+                });
+            }
+        }
+    }
+    for (k, v) in map {
+        match props.get(k) {
+            Some(p) => check(p, v, &join(path, k), root, errors),
+            None if s.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                let mut known: Vec<&str> = props.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                errors.push(FieldError {
+                    field: join(path, k),
+                    reason: format!("unknown field; expected one of {}", known.join(", ")),
+                });
+            }
+            None => {}
+        }
+    }
+}
+
+fn describe_type(t: &Value) -> String {
+    match t {
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" or "),
+        Value::String(s) => {
+            let article = if s.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            format!("{article} {s}")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn check_format(format: &str, text: &str) -> Option<String> {
+    match format {
+        "e164" => crate::db::brands::validate_e164("number", text)
+            .err()
+            .map(|_| format!("{text:?} is not an E.164 number (like +15551234567)")),
+        "sha256" => (!(text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())))
+            .then(|| "is not a SHA-256 hex digest".to_string()),
+        "date-time" => chrono::DateTime::parse_from_rfc3339(text)
+            .err()
+            .map(|_| format!("{text:?} is not an RFC 3339 time")),
+        _ => None,
+    }
+}
+
+// Builders for the schemas the method table declares.
+
+pub fn int() -> Value {
+    json!({"type": "integer"})
+}
+pub fn id() -> Value {
+    json!({"type": "integer", "minimum": 1})
+}
+pub fn string(max: u64) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max})
+}
+pub fn text(max: u64) -> Value {
+    json!({"type": "string", "maxLength": max})
+}
+pub fn boolean() -> Value {
+    json!({"type": "boolean"})
+}
+pub fn e164() -> Value {
+    json!({"type": "string", "format": "e164"})
+}
+pub fn time() -> Value {
+    json!({"type": "string", "format": "date-time"})
+}
+pub fn one_of(values: &[&str]) -> Value {
+    json!({"type": "string", "enum": values})
+}
+pub fn list_of(item: Value, max: u64) -> Value {
+    json!({"type": "array", "items": item, "maxItems": max})
+}
+pub fn limit() -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": crate::db::MAX_PAGE})
+}
+pub fn cursor() -> Value {
+    json!({"type": "string", "maxLength": 200})
+}
+pub fn wait_s() -> Value {
+    json!({"type": "integer", "minimum": 0, "maximum": 60})
+}
+pub fn application() -> Value {
+    json!({"$ref": "#/components/schemas/SaveBCApplicationModel"})
+}
+
+/// An object with these required and optional fields and nothing else.
+pub fn object(required: &[(&str, Value)], optional: &[(&str, Value)]) -> Value {
+    let mut props = Map::new();
+    for (k, v) in required.iter().chain(optional) {
+        props.insert((*k).to_string(), v.clone());
+    }
+    json!({
+        "type": "object",
+        "properties": props,
+        "required": required.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        "additionalProperties": false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_application_document_parses_and_has_the_model() {
+        assert!(bc_application_components()
+            .pointer("/components/schemas/SaveBCApplicationModel")
+            .is_some());
+    }
+
+    #[test]
+    fn application_checks_names_types_and_status() {
+        let s = object(&[("application", application())], &[]);
+        assert!(validate(&s, &json!({"application": {"status": "Saved"}})).is_empty());
+        let e = validate(&s, &json!({"application": {"status": "Maybe", "bogus": 1}}));
+        let fields: Vec<&str> = e.iter().map(|f| f.field.as_str()).collect();
+        assert!(fields.contains(&"application.status"), "{e:?}");
+        assert!(fields.contains(&"application.bogus"), "{e:?}");
+        let e = validate(
+            &s,
+            &json!({"application": {"businessEntityDetails": {"legalBusinessName": 5}}}),
+        );
+        assert_eq!(
+            e[0].field,
+            "application.businessEntityDetails.legalBusinessName"
+        );
+    }
+
+    #[test]
+    fn required_extra_and_types() {
+        let s = object(&[("tenant_id", id())], &[("name", string(3))]);
+        assert!(validate(&s, &json!({"tenant_id": 1})).is_empty());
+        assert_eq!(validate(&s, &json!({}))[0].field, "tenant_id");
+        assert_eq!(validate(&s, &json!({"tenant_id": 1, "x": 1}))[0].field, "x");
+        assert_eq!(
+            validate(&s, &json!({"tenant_id": "1"}))[0].field,
+            "tenant_id"
+        );
+        assert_eq!(
+            validate(&s, &json!({"tenant_id": 1, "name": "long"}))[0].field,
+            "name"
+        );
+        assert_eq!(validate(&s, &json!([1]))[0].field, "params");
+    }
+}

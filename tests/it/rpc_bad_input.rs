@@ -1,0 +1,237 @@
+//! Bad input over the real socket: each gets its JSON-RPC error code, the daemon
+//! stays up, and nothing is written (checked in the database).
+
+use serde_json::{json, Value};
+
+use numhubd::db::{jobs, tenants};
+
+use crate::rpc_client::{call, ok, post, socket_of, start_rpc_daemon};
+use crate::rpc_methods::{rt, side_store};
+
+fn code(v: &Value) -> Option<i64> {
+    v.pointer("/error/code").and_then(Value::as_i64)
+}
+
+#[test]
+fn each_bad_request_gets_its_code_and_writes_nothing() {
+    let mut d = start_rpc_daemon("");
+    let s = socket_of(&d);
+    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    let e = ok(
+        &s,
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "direct", "company_name": "Acme", "application": {}, "submit": false}),
+    );
+    let eid = e["id"].as_str().expect("id").to_string();
+    let rt = rt();
+    let store = side_store(&d.db_path());
+    let iid = crate::rpc_methods::seed_identity(&rt, &store, 1, &eid, "nh-1");
+    let before_jobs = rt.block_on(store.read(jobs::count)).expect("count");
+
+    let raw = |body: &str| post(&s, body.as_bytes()).1;
+    assert_eq!(
+        code(&raw("{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ")),
+        Some(-32700)
+    );
+    assert_eq!(
+        code(&raw(r#"{"jsonrpc":"1.0","id":1,"method":"daemon.health"}"#)),
+        Some(-32600)
+    );
+    assert_eq!(
+        code(&raw(r#"{"jsonrpc":"2.0","id":1,"method":"no.such"}"#)),
+        Some(-32601)
+    );
+    let invalid = |m: &str, p: Value, field: &str| {
+        let v = call(&s, m, p.clone());
+        assert_eq!(code(&v), Some(-32602), "{m} {p}: {v}");
+        let fields: Vec<String> = v
+            .pointer("/error/data/fields")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f["field"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            fields.iter().any(|f| f == field),
+            "{m} {p}: expected {field} named in {v}"
+        );
+    };
+    invalid("tenant.get", json!({}), "id");
+    invalid("tenant.get", json!({"id": 1, "extra": true}), "extra");
+    invalid("tenant.get", json!({"id": "1"}), "id");
+    invalid("tenant.upsert", json!([1, "Acme"]), "params");
+    invalid(
+        "identity.update",
+        json!({"tenant_id": 1, "id": iid, "display_name": "x".repeat(33)}),
+        "display_name",
+    );
+    invalid(
+        "brand.phone_numbers.set",
+        json!({"tenant_id": 1, "brand_id": 1, "phone_numbers": ["555-1234"]}),
+        "phone_numbers[0]",
+    );
+    invalid(
+        "identity.numbers.add",
+        json!({"tenant_id": 1, "id": iid, "phone_numbers": ["+0123"]}),
+        "phone_numbers[0]",
+    );
+    invalid(
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "direct", "company_name": "A", "application": {"nope": 1}, "submit": false}),
+        "application.nope",
+    );
+    invalid(
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "direct", "company_name": "A", "application": {"status": "Submit"}, "submit": false}),
+        "application.status",
+    );
+    invalid(
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "direct", "company_name": "A", "application": {"section": "one"}, "submit": false}),
+        "application.section",
+    );
+    // The identity did not change and no job was queued by any of them.
+    assert_eq!(
+        ok(&s, "identity.get", json!({"tenant_id": 1, "id": iid}))["display_name"],
+        "Acme Support"
+    );
+    assert_eq!(
+        rt.block_on(store.read(jobs::count)).expect("count"),
+        before_jobs
+    );
+    assert!(d.is_running());
+}
+
+#[test]
+fn limits_answer_with_json_rpc_errors() {
+    let mut d = crate::support::start_daemon(
+        &crate::support::base_config("info").replace(
+            "socket = \"numhubd.sock\"",
+            "socket = \"numhubd.sock\"\nmax_body_bytes = 4096\nmax_batch = 5\nmax_requests_per_sec = 20\nmax_connections = 3",
+        ),
+        &[],
+    );
+    let s = d.dir.path().join("numhubd.sock");
+    let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tenant.upsert", "params": {"id": 1, "name": "x".repeat(8000)}});
+    let (_, v) = post(&s, big.to_string().as_bytes());
+    assert_eq!(code(&v), Some(-32007), "{v}");
+    let batch: Vec<Value> = (0..6)
+        .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "daemon.health"}))
+        .collect();
+    let (_, v) = post(&s, Value::Array(batch).to_string().as_bytes());
+    assert_eq!(code(&v), Some(-32010), "{v}");
+    let ok_batch: Vec<Value> = (0..5)
+        .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "daemon.health"}))
+        .collect();
+    let (_, v) = post(&s, Value::Array(ok_batch).to_string().as_bytes());
+    assert_eq!(v.as_array().map(Vec::len), Some(5), "{v}");
+    // Rate: more calls on one keep-alive connection than the bucket holds.
+    let mut conn = std::os::unix::net::UnixStream::connect(&s).expect("connect");
+    let mut limited = false;
+    for i in 0..40 {
+        let body = json!({"jsonrpc": "2.0", "id": i, "method": "daemon.health"}).to_string();
+        let v = keep_alive_call(&mut conn, &body);
+        if code(&v) == Some(-32022) {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "the rate limit never answered");
+    // Connections: `conn` plus two more fill the limit; the next is told and closed.
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = std::os::unix::net::UnixStream::connect(&s).expect("connect");
+            let h = keep_alive_call(
+                &mut c,
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "daemon.health"}).to_string(),
+            );
+            assert_eq!(h["result"]["ok"], true);
+            c
+        })
+        .collect();
+    let (status, v) = post(
+        &s,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "daemon.health"})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!((status, code(&v)), (503, Some(-32022)), "{v}");
+    drop(held);
+    drop(conn);
+    assert!(d.is_running());
+    // The server frees the permits once it sees the connections close.
+    assert!(crate::support::wait_until(crate::support::TIMEOUT, || {
+        call(&s, "daemon.health", json!({}))["result"]["ok"] == true
+    }));
+    assert_eq!(
+        rt().block_on(side_store(&d.db_path()).read(|sql| tenants::list(sql, None, None, None)))
+            .expect("list")
+            .items
+            .len(),
+        0,
+        "the oversized upsert wrote nothing"
+    );
+}
+
+/// One request on an open HTTP/1.1 connection; reads exactly one response.
+pub fn keep_alive_call(conn: &mut std::os::unix::net::UnixStream, body: &str) -> Value {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let head = format!(
+        "POST / HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).expect("write");
+    let mut reader = BufReader::new(conn);
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read header");
+        let l = line.trim_end().to_ascii_lowercase();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(v) = l.strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut buf = vec![0; len];
+    reader.read_exact(&mut buf).expect("read body");
+    serde_json::from_slice(&buf).unwrap_or(Value::Null)
+}
+
+#[test]
+fn a_thousand_random_byte_strings_are_refused_and_change_nothing() {
+    let mut d = start_rpc_daemon("");
+    let s = socket_of(&d);
+    let mut rng = fastrand::Rng::with_seed(0x5eed_0005);
+    let mut conn = std::os::unix::net::UnixStream::connect(&s).expect("connect");
+    for i in 0..1000 {
+        let len = rng.usize(0..200);
+        let mut bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+        // Some start like JSON, so the parser gets further than the first byte.
+        if i % 3 == 0 {
+            bytes.insert(0, b'{');
+        }
+        let body = String::from_utf8_lossy(&bytes).to_string();
+        let v = keep_alive_call(&mut conn, &body);
+        let c = code(&v);
+        assert!(
+            matches!(c, Some(-32700) | Some(-32600)),
+            "input {i} {body:?}: {v}"
+        );
+    }
+    assert!(d.is_running());
+    assert_eq!(call(&s, "daemon.health", json!({}))["result"]["ok"], true);
+    let rt = rt();
+    let store = side_store(&d.db_path());
+    assert_eq!(rt.block_on(store.read(jobs::count)).expect("count"), 0);
+    assert_eq!(
+        rt.block_on(store.read(|sql| tenants::list(sql, None, None, None)))
+            .expect("list")
+            .items
+            .len(),
+        0
+    );
+}

@@ -1,0 +1,168 @@
+//! Test clients for the local API: raw HTTP/1.1 over the Unix socket (std only, so
+//! what goes on the wire is exactly what the test wrote), a WebSocket client for
+//! subscriptions, and a daemon started with a socket other users can reach.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::{base_config, start_daemon, Daemon};
+
+/// A daemon whose socket (`run/numhubd.sock`, mode 0666) any local user can open,
+/// with `extra` appended to the config (e.g. `[[access]]` rules).
+pub fn start_rpc_daemon(extra: &str) -> Daemon {
+    let config = base_config("info").replace(
+        "socket = \"numhubd.sock\"",
+        "socket = \"run/numhubd.sock\"\nsocket_mode = \"0666\"\nupload_dirs = [\"uploads\"]",
+    ) + extra;
+    let daemon = start_daemon(&config, &[]);
+    // tempdir is 0700; other users must be able to reach the socket's folder.
+    std::fs::set_permissions(daemon.dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod tempdir");
+    std::fs::create_dir_all(daemon.dir.path().join("uploads")).expect("uploads dir");
+    daemon
+}
+
+pub fn socket_of(d: &Daemon) -> PathBuf {
+    d.dir.path().join("run/numhubd.sock")
+}
+
+/// Sends `body` as one HTTP POST and returns (HTTP status, body as JSON or Null).
+pub fn post(socket: &Path, body: &[u8]) -> (u16, Value) {
+    let mut s = UnixStream::connect(socket).expect("connect to the daemon's socket");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let head = format!(
+        "POST / HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("write head");
+    // A refused over-limit body may close the connection before we finish writing.
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    // Chunked bodies: take the JSON between the first '{' or '[' and the last '}' or ']'.
+    let start = body.find(['{', '[']);
+    let end = body.rfind(['}', ']']);
+    let json = match (start, end) {
+        (Some(a), Some(b)) if b >= a => serde_json::from_str(&body[a..=b]).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    (status, json)
+}
+
+/// One JSON-RPC call; returns the whole response object.
+pub fn call(socket: &Path, method: &str, params: Value) -> Value {
+    let req = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    post(socket, req.to_string().as_bytes()).1
+}
+
+/// The `result` of a call that must succeed.
+pub fn ok(socket: &Path, method: &str, params: Value) -> Value {
+    let r = call(socket, method, params.clone());
+    match r.get("result") {
+        Some(v) => v.clone(),
+        None => panic!("{method} {params} failed: {r}"),
+    }
+}
+
+/// The error code of a call that must fail.
+pub fn err_code(socket: &Path, method: &str, params: Value) -> i64 {
+    let r = call(socket, method, params.clone());
+    r.pointer("/error/code")
+        .and_then(Value::as_i64)
+        .unwrap_or_else(|| panic!("{method} {params} should fail: {r}"))
+}
+
+/// Runs curl as another user (uid/gid) against the socket; returns the JSON answer.
+/// None when curl is missing and CI is not `true` (the caller skips).
+pub fn curl_as(uid: u32, gid: u32, socket: &Path, body: &str) -> Option<Value> {
+    use std::os::unix::process::CommandExt;
+    if !curl_present() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "curl is required in CI"
+        );
+        return None;
+    }
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--unix-socket"])
+        .arg(socket)
+        .args([
+            "http://localhost/",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            body,
+        ])
+        .uid(uid)
+        .gid(gid)
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    Some(serde_json::from_str(&text).unwrap_or_else(|_| {
+        panic!(
+            "curl as {uid}: not JSON: {text} / {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }))
+}
+
+pub fn curl_present() -> bool {
+    std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A WebSocket JSON-RPC client over the Unix socket (soketto, as jsonrpsee serves).
+pub struct Ws {
+    sender: soketto::connection::Sender<tokio_util::compat::Compat<tokio::net::UnixStream>>,
+    receiver: soketto::connection::Receiver<tokio_util::compat::Compat<tokio::net::UnixStream>>,
+}
+
+impl Ws {
+    pub async fn connect(socket: &Path) -> Ws {
+        use tokio_util::compat::TokioAsyncReadCompatExt;
+        let stream = tokio::net::UnixStream::connect(socket)
+            .await
+            .expect("connect");
+        let mut client = soketto::handshake::Client::new(stream.compat(), "localhost", "/");
+        match client.handshake().await.expect("handshake") {
+            soketto::handshake::ServerResponse::Accepted { .. } => {}
+            other => panic!("WebSocket refused: {other:?}"),
+        }
+        let (sender, receiver) = client.into_builder().finish();
+        Ws { sender, receiver }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.sender.send_text(v.to_string()).await.expect("send");
+        self.sender.flush().await.expect("flush");
+    }
+
+    /// The next text message, within the suite's timeout.
+    pub async fn recv(&mut self) -> Value {
+        let mut data = Vec::new();
+        tokio::time::timeout(
+            crate::support::TIMEOUT,
+            self.receiver.receive_data(&mut data),
+        )
+        .await
+        .expect("a message within the timeout")
+        .expect("receive");
+        serde_json::from_slice(&data).expect("JSON message")
+    }
+}

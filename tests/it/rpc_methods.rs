@@ -1,0 +1,572 @@
+//! Every method of the local API, called over the real socket of the real daemon:
+//! results, the outbox jobs they queue, the NumHub seam's "unavailable" answer, the
+//! events subscription over WebSocket, and a raw curl call.
+
+use serde_json::{json, Value};
+
+use numhubd::db::{
+    identities, jobs, sync_logs, Direction, HttpMethod, IdentityStatus, Store, StoreOptions,
+};
+
+use crate::rpc_client::{call, curl_as, err_code, ok, socket_of, start_rpc_daemon, Ws};
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A second handle on the daemon's database, to seed what only NumHub creates
+/// (identities, exchange logs) and to check what calls wrote.
+pub fn side_store(db: &std::path::Path) -> Store {
+    Store::open(
+        db,
+        StoreOptions {
+            readers: 1,
+            ..StoreOptions::default()
+        },
+    )
+    .expect("open store")
+}
+
+pub fn seed_identity(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    tenant_id: i64,
+    entity_id: &str,
+    numhub_id: &str,
+) -> String {
+    let input = identities::IdentityInput {
+        entity_id: entity_id.to_string(),
+        numhub_identity_id: numhub_id.to_string(),
+        display_name: "Acme Support".into(),
+        call_reason: None,
+        logo_url: None,
+        status: IdentityStatus::Active,
+        rich_call_data: None,
+        phone_numbers: vec!["+15551230000".into()],
+    };
+    rt.block_on(store.write(move |tx| identities::upsert(tx, tenant_id, input)))
+        .expect("seed identity")
+        .0
+        .id
+}
+
+const UNAVAILABLE: i64 = -32031;
+
+#[test]
+fn every_method_works_over_the_socket() {
+    let d = start_rpc_daemon("");
+    let s = socket_of(&d);
+    let rt = rt();
+    let store = side_store(&d.db_path());
+
+    let h = ok(&s, "daemon.health", json!({}));
+    assert_eq!(h["api_version"], 1);
+    assert_eq!(h["daemon_version"], env!("CARGO_PKG_VERSION"));
+    let st = ok(&s, "daemon.status", json!({}));
+    assert_eq!(st["schema_version"], 2);
+    assert!(st["db_size_bytes"].as_i64().unwrap_or(0) > 0);
+    assert!(st.get("numhub_reachable").is_some());
+
+    // Tenants and brands.
+    let t = ok(
+        &s,
+        "tenant.upsert",
+        json!({"id": 1, "name": "Acme", "numhub_client_id": "1001"}),
+    );
+    assert_eq!(t["name"], "Acme");
+    ok(&s, "tenant.upsert", json!({"id": 2, "name": "Other"}));
+    assert_eq!(
+        ok(&s, "tenant.get", json!({"id": 1}))["numhub_client_id"],
+        "1001"
+    );
+    assert_eq!(
+        ok(&s, "tenant.list", json!({}))["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    let b = ok(
+        &s,
+        "brand.upsert",
+        json!({"tenant_id": 1, "name": "Acme", "display_name": "Acme Inc"}),
+    );
+    let brand_id = b["id"].as_i64().expect("brand id");
+    ok(
+        &s,
+        "brand.upsert",
+        json!({"tenant_id": 1, "id": brand_id, "name": "Acme 2"}),
+    );
+    let nums = ok(
+        &s,
+        "brand.phone_numbers.set",
+        json!({"tenant_id": 1, "brand_id": brand_id, "phone_numbers": ["+15551230000", "+15551230001"]}),
+    );
+    assert_eq!(nums["items"].as_array().map(Vec::len), Some(2));
+    let bg = ok(&s, "brand.get", json!({"tenant_id": 1, "id": brand_id}));
+    assert_eq!(bg["name"], "Acme 2");
+    assert_eq!(bg["phone_numbers"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        ok(&s, "brand.list", json!({"tenant_id": 1}))["items"][0]["id"],
+        brand_id
+    );
+    assert_eq!(
+        err_code(&s, "brand.get", json!({"tenant_id": 2, "id": brand_id})),
+        -32020
+    );
+
+    // Credentials: stored encrypted, never returned.
+    let c = ok(
+        &s,
+        "credentials.set",
+        json!({"tenant_id": 1, "email": "ops@acme.test", "password": "hunter2-secret"}),
+    );
+    assert!(!c.to_string().contains("hunter2"));
+    let ts = ok(&s, "token.status", json!({"tenant_id": 1}));
+    assert_eq!(
+        (ts["present"].clone(), ts["credentials_set"].clone()),
+        (json!(false), json!(true))
+    );
+    assert_eq!(ok(&s, "token.status", json!({}))["present"], false);
+    let db_bytes = std::fs::read(d.db_path()).unwrap_or_default();
+    let wal = std::fs::read(d.dir.path().join("numhubd.db-wal")).unwrap_or_default();
+    for bytes in [db_bytes, wal] {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("hunter2-secret"),
+            "clear-text password in the database"
+        );
+    }
+    assert!(!d.stderr().contains("hunter2"), "password in the log");
+
+    // Applications: written locally with their outbox job.
+    let e = ok(
+        &s,
+        "entity.create",
+        json!({"tenant_id": 1, "brand_id": brand_id, "entity_type": "enterprise", "company_name": "Acme LLC", "application": {}, "submit": false}),
+    );
+    let eid = e["id"].as_str().expect("entity id").to_string();
+    assert_eq!(e["status"], "draft");
+    assert_eq!(e["sync"]["kind"], "entity.create");
+    assert_eq!(e["sync"]["state"], "queued");
+    let job_id = e["sync"]["job_id"].as_i64().expect("job id");
+    let job = rt
+        .block_on(store.read(move |sql| jobs::get_any(sql, job_id)))
+        .expect("job");
+    assert_eq!(job.payload["application"]["status"], "Saved");
+    assert_eq!(
+        job.payload["application"]["businessEntityDetails"]["legalBusinessName"],
+        "Acme LLC"
+    );
+    assert_eq!(
+        ok(&s, "entity.get", json!({"tenant_id": 1, "id": eid}))["company_name"],
+        "Acme LLC"
+    );
+    assert_eq!(
+        err_code(
+            &s,
+            "entity.get",
+            json!({"tenant_id": 1, "numhub_entity_id": "nope"})
+        ),
+        -32020
+    );
+    assert_eq!(
+        ok(
+            &s,
+            "entity.list",
+            json!({"tenant_id": 1, "status": "draft"})
+        )["items"][0]["id"],
+        eid.as_str()
+    );
+    assert_eq!(
+        ok(
+            &s,
+            "entity.list",
+            json!({"tenant_id": 1, "status": "approved"})
+        )["items"],
+        json!([])
+    );
+    let u = ok(
+        &s,
+        "entity.update",
+        json!({"tenant_id": 1, "id": eid, "application": {"businessEntityDetails": {"city": "Austin"}}}),
+    );
+    assert_eq!(u["sync"]["kind"], "entity.update");
+    let sub = ok(&s, "entity.submit", json!({"tenant_id": 1, "id": eid}));
+    assert_eq!(sub["status"], "submitted");
+    assert_eq!(
+        err_code(&s, "entity.submit", json!({"tenant_id": 1, "id": eid})),
+        -32021
+    );
+    assert_eq!(
+        err_code(
+            &s,
+            "entity.update",
+            json!({"tenant_id": 1, "id": eid, "application": {}})
+        ),
+        -32021
+    );
+    let code = err_code(
+        &s,
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "bpo", "company_name": "X", "application": {"status": "Saved"}, "submit": true}),
+    );
+    assert_eq!(code, -32602);
+
+    // NumHub-backed methods answer "unavailable": the test's NumHub is a closed
+    // loopback port (and the sync engine is not running).
+    for (m, p) in [
+        ("token.refresh", json!({"tenant_id": 1})),
+        ("otp.generate", json!({"tenant_id": 1, "entity_id": eid})),
+        (
+            "otp.verify",
+            json!({"tenant_id": 1, "entity_id": eid, "otp": "123456"}),
+        ),
+        ("entity.refresh", json!({"tenant_id": 1, "entity_id": eid})),
+        ("sync.run", json!({})),
+        ("keys.rotate", json!({})),
+    ] {
+        assert_eq!(err_code(&s, m, p), UNAVAILABLE, "{m}");
+    }
+    assert!(!d.stderr().contains("123456"), "OTP in the log");
+
+    // Identities (NumHub creates them; seeded here).
+    let iid = seed_identity(&rt, &store, 1, &eid, "nh-ident-1");
+    assert_eq!(
+        ok(&s, "identity.list", json!({"tenant_id": 1}))["items"][0]["id"],
+        iid.as_str()
+    );
+    assert_eq!(
+        ok(
+            &s,
+            "identity.list",
+            json!({"tenant_id": 1, "entity_id": eid})
+        )["items"][0]["entity_id"],
+        eid.as_str()
+    );
+    assert_eq!(
+        ok(&s, "identity.get", json!({"tenant_id": 1, "id": iid}))["numhub_identity_id"],
+        "nh-ident-1"
+    );
+    let up = ok(
+        &s,
+        "identity.update",
+        json!({"tenant_id": 1, "id": iid, "display_name": "Acme Billing", "call_reason": "Billing"}),
+    );
+    assert_eq!(
+        (up["display_name"].clone(), up["sync"]["kind"].clone()),
+        (json!("Acme Billing"), json!("identity.update"))
+    );
+    let add = ok(
+        &s,
+        "identity.numbers.add",
+        json!({"tenant_id": 1, "id": iid, "phone_numbers": ["+15551239999"]}),
+    );
+    assert_eq!(
+        add["phone_numbers"],
+        json!(["+15551230000", "+15551239999"])
+    );
+    let rm = ok(
+        &s,
+        "identity.numbers.remove",
+        json!({"tenant_id": 1, "id": iid, "phone_numbers": ["+15551230000"]}),
+    );
+    assert_eq!(rm["phone_numbers"], json!(["+15551239999"]));
+    let de = ok(
+        &s,
+        "identity.deactivate",
+        json!({"tenant_id": 1, "id": iid}),
+    );
+    assert_eq!(
+        (de["status"].clone(), de["sync"]["kind"].clone()),
+        (json!("inactive"), json!("identity.deactivate"))
+    );
+
+    // Documents by path under upload_dirs.
+    let pdf = d.dir.path().join("uploads/loa.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4 test letter of authorization").expect("write pdf");
+    let doc = ok(
+        &s,
+        "document.upload",
+        json!({"tenant_id": 1, "entity_id": eid, "document_type": "loa", "path": pdf, "description": "LOA"}),
+    );
+    let expected_sha = sha256_hex(b"%PDF-1.4 test letter of authorization");
+    assert_eq!(doc["sha256"], expected_sha.as_str());
+    assert_eq!(
+        (doc["status"].clone(), doc["sync"]["kind"].clone()),
+        (json!("pending"), json!("document.upload"))
+    );
+    let did = doc["id"].as_str().expect("doc id").to_string();
+    assert_eq!(
+        err_code(
+            &s,
+            "document.upload",
+            json!({"tenant_id": 1, "entity_id": eid, "document_type": "logo", "path": pdf})
+        ),
+        -32602
+    );
+    assert_eq!(
+        err_code(
+            &s,
+            "document.upload",
+            json!({"tenant_id": 1, "entity_id": eid, "document_type": "loa", "path": "/etc/passwd"})
+        ),
+        -32602
+    );
+    let list = ok(
+        &s,
+        "document.list",
+        json!({"tenant_id": 1, "entity_id": eid}),
+    );
+    assert_eq!(list["items"][0]["sha256"], expected_sha.as_str());
+    assert_eq!(
+        ok(&s, "document.get", json!({"tenant_id": 1, "id": did}))["filename"],
+        "loa.pdf"
+    );
+    assert_eq!(
+        ok(&s, "document.delete", json!({"tenant_id": 1, "id": did}))["sync"]["kind"],
+        "document.delete"
+    );
+
+    // Exchange log: payloads for admin (root is admin).
+    let eid2 = eid.clone();
+    rt.block_on(store.write(move |tx| {
+        sync_logs::insert(
+            tx,
+            sync_logs::NewSyncLog {
+                tenant_id: Some(1),
+                entity_id: Some(eid2),
+                identity_id: None,
+                endpoint: "/api/v1/application".into(),
+                method: HttpMethod::Post,
+                direction: Direction::Outbound,
+                status_code: Some(200),
+                request_payload: Some("{\"a\":1}".into()),
+                response_payload: Some("{\"b\":2}".into()),
+                response_time_ms: Some(5),
+                error_message: None,
+                success: true,
+            },
+        )
+    }))
+    .expect("seed log");
+    let logs = ok(&s, "log.list", json!({"tenant_id": 1, "success": true}));
+    assert_eq!(logs["items"][0]["request_payload"], json!({"a": 1}));
+    assert_eq!(logs["items"][0]["entity_id"], eid.as_str());
+    let listed = ok(&s, "log.list", json!({}))["items"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    assert!(listed >= 1);
+    assert_eq!(
+        ok(&s, "log.purge", json!({"before": "2999-01-01T00:00:00Z"}))["deleted"],
+        listed
+    );
+    assert_eq!(ok(&s, "log.list", json!({}))["items"], json!([]));
+
+    // Jobs: operator actions on dead / needs_attention ones.
+    let all = ok(&s, "jobs.list", json!({"tenant_id": 1}));
+    assert!(all["items"].as_array().map(Vec::len).unwrap_or(0) >= 8);
+    assert_eq!(err_code(&s, "jobs.retry", json!({"id": job_id})), -32021);
+    rt.block_on(
+        store
+            .write(move |tx| jobs::mark_dead(tx, job_id, "NumHub said no", &numhubd::db::now_ts())),
+    )
+    .expect("mark dead");
+    assert_eq!(
+        ok(&s, "jobs.list", json!({"state": "dead"}))["items"][0]["id"],
+        job_id
+    );
+    assert_eq!(
+        ok(&s, "jobs.retry", json!({"id": job_id}))["state"],
+        "queued"
+    );
+    rt.block_on(store.write(move |tx| {
+        jobs::mark_needs_attention(tx, job_id, "timeout", &numhubd::db::now_ts())
+    }))
+    .expect("mark");
+    assert_eq!(
+        ok(
+            &s,
+            "jobs.resolve",
+            json!({"id": job_id, "note": "checked at NumHub"})
+        )["state"],
+        "done"
+    );
+    assert_eq!(err_code(&s, "jobs.retry", json!({"id": 999_999})), -32020);
+
+    // rpc.discover is exercised in depth by rpc_discover.
+    assert!(ok(&s, "rpc.discover", json!({}))["methods"]
+        .as_array()
+        .is_some());
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn events_are_pushed_over_websocket_and_refused_over_http() {
+    let d = start_rpc_daemon("");
+    let s = socket_of(&d);
+    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    ok(&s, "tenant.upsert", json!({"id": 2, "name": "Other"}));
+    // Over plain HTTP: a clear error, not a bare internal error.
+    assert_eq!(err_code(&s, "events.subscribe", json!({})), -32023);
+    let rt = rt();
+    rt.block_on(async {
+        let mut ws = Ws::connect(&s).await;
+        ws.send(json!({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": {"tenant_id": 1}})).await;
+        let sub = ws.recv().await;
+        let sub_id = sub["result"].clone();
+        assert!(!sub_id.is_null(), "{sub}");
+        // Another tenant's change is not delivered to this subscription; ours is.
+        let s2 = s.clone();
+        tokio::task::spawn_blocking(move || {
+            ok(&s2, "entity.create", json!({"tenant_id": 2, "entity_type": "bpo", "company_name": "Other", "application": {}, "submit": false}));
+            ok(&s2, "entity.create", json!({"tenant_id": 1, "entity_type": "direct", "company_name": "Acme", "application": {}, "submit": true}))
+        })
+        .await
+        .expect("calls");
+        let ev = ws.recv().await;
+        assert_eq!(ev["method"], "events.event", "{ev}");
+        assert_eq!(ev["params"]["result"]["type"], "entity.status_changed");
+        assert_eq!(ev["params"]["result"]["tenant_id"], 1);
+        assert_eq!(ev["params"]["result"]["status"], "submitted");
+        // Calls work on the same WebSocket, and unsubscribe ends the subscription.
+        ws.send(json!({"jsonrpc": "2.0", "id": 2, "method": "daemon.health"})).await;
+        assert_eq!(ws.recv().await["result"]["ok"], true);
+        ws.send(json!({"jsonrpc": "2.0", "id": 3, "method": "events.unsubscribe", "params": [sub_id]})).await;
+        assert_eq!(ws.recv().await["result"], true);
+    });
+}
+
+#[test]
+fn curl_reaches_the_socket_as_documented() {
+    let d = start_rpc_daemon("");
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"daemon.health"}"#;
+    let Some(v) = curl_as(0, 0, &socket_of(&d), body) else {
+        return;
+    };
+    assert_eq!(v["result"]["ok"], true);
+    let _ = call(&socket_of(&d), "daemon.health", Value::Null);
+}
+
+#[test]
+fn wait_s_waits_for_the_job_outcome() {
+    let d = start_rpc_daemon("");
+    let s = socket_of(&d);
+    let rt = rt();
+    let store = side_store(&d.db_path());
+    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    let e = ok(
+        &s,
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "direct", "company_name": "A", "application": {}, "submit": false}),
+    );
+    let eid = e["id"].as_str().expect("id").to_string();
+    rt.block_on(store.write(|tx| jobs::mark_done(tx, 1, &numhubd::db::now_ts())))
+        .expect("done");
+    // A caller waiting on the submit gets its answer once the job is done...
+    let (s2, eid2) = (s.clone(), eid.clone());
+    let waiter = std::thread::spawn(move || {
+        call(
+            &s2,
+            "entity.submit",
+            json!({"tenant_id": 1, "id": eid2, "wait_s": 60}),
+        )
+    });
+    let job = || {
+        rt.block_on(store.read(|sql| jobs::list(sql, Some(1), Some("queued"), None, None)))
+            .expect("list")
+            .items
+    };
+    assert!(crate::support::wait_until(crate::support::TIMEOUT, || {
+        !job().is_empty()
+    }));
+    let job_id = job()[0].id;
+    rt.block_on(store.write(move |tx| jobs::mark_done(tx, job_id, &numhubd::db::now_ts())))
+        .expect("done");
+    let answer = waiter.join().expect("waiter");
+    assert_eq!(answer["result"]["status"], "submitted", "{answer}");
+    assert_eq!(answer["result"]["sync"], Value::Null, "{answer}");
+    // ...and a dead one is NumHub's refusal, with its message.
+    let (s3, eid3) = (s.clone(), eid.clone());
+    let waiter = std::thread::spawn(move || {
+        call(
+            &s3,
+            "entity.update",
+            json!({"tenant_id": 1, "id": eid3, "application": {}, "wait_s": 60}),
+        )
+    });
+    let conflict = waiter.join().expect("waiter");
+    assert_eq!(
+        conflict["error"]["code"], -32021,
+        "submitted applications cannot change: {conflict}"
+    );
+    let waiter = {
+        let s4 = s.clone();
+        std::thread::spawn(move || {
+            call(
+                &s4,
+                "entity.create",
+                json!({"tenant_id": 1, "entity_type": "bpo", "company_name": "B", "application": {}, "submit": true, "wait_s": 60}),
+            )
+        })
+    };
+    assert!(crate::support::wait_until(crate::support::TIMEOUT, || {
+        !job().is_empty()
+    }));
+    let job_id = job()[0].id;
+    rt.block_on(store.write(move |tx| {
+        jobs::mark_dead(tx, job_id, "NumHub: EIN invalid", &numhubd::db::now_ts())
+    }))
+    .expect("dead");
+    let refused = waiter.join().expect("waiter");
+    assert_eq!(refused["error"]["code"], -32030, "{refused}");
+    assert_eq!(
+        refused["error"]["data"]["numhub_message"],
+        "NumHub: EIN invalid"
+    );
+}
+
+#[test]
+fn secrets_stay_out_of_the_log_even_at_trace() {
+    let d = crate::support::start_daemon(
+        &crate::support::base_config("trace")
+            .replace("socket = \"numhubd.sock\"", "socket = \"api.sock\""),
+        &[],
+    );
+    let s = d.dir.path().join("api.sock");
+    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    ok(
+        &s,
+        "credentials.set",
+        json!({"tenant_id": 1, "email": "ops@acme.test", "password": "pw-SECRET-4711"}),
+    );
+    let e = ok(
+        &s,
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "direct", "company_name": "A", "application": {}, "submit": false}),
+    );
+    err_code(
+        &s,
+        "otp.verify",
+        json!({"tenant_id": 1, "entity_id": e["id"], "otp": "OTP-99887766"}),
+    );
+    let log = d.stderr();
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "the daemon should log at trace"
+    );
+    assert!(
+        !log.contains("pw-SECRET-4711") && !log.contains("OTP-99887766"),
+        "a secret reached the log"
+    );
+}

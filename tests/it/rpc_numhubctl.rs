@@ -1,0 +1,299 @@
+//! numhubctl, the real binary, against the real daemon: every command, `--json`,
+//! completions, the version handshake, and the messages when the socket is missing
+//! or the caller is not allowed.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value};
+
+use crate::rpc_client::{ok, socket_of, start_rpc_daemon};
+use crate::rpc_methods::{rt, seed_identity, side_store};
+
+fn ctl(socket: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_numhubctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("run numhubctl")
+}
+
+fn ctl_json(socket: &Path, args: &[&str]) -> Value {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    let out = ctl(socket, &a);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "numhubctl {args:?}: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("numhubctl {args:?} --json: {e}: {text}"))
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn every_command_with_json_and_tables() {
+    let d = start_rpc_daemon("");
+    let s = socket_of(&d);
+    ok(&s, "tenant.upsert", json!({"id": 7, "name": "Acme"}));
+    let e = ok(
+        &s,
+        "entity.create",
+        json!({"tenant_id": 7, "entity_type": "direct", "company_name": "Acme Widgets", "application": {}, "submit": false}),
+    );
+    let eid = e["id"].as_str().expect("id").to_string();
+    let rt = rt();
+    let store = side_store(&d.db_path());
+    seed_identity(&rt, &store, 7, &eid, "nh-77");
+
+    let st = ctl_json(&s, &["status"]);
+    assert_eq!(st["health"]["api_version"], 1);
+    assert_eq!(st["status"]["jobs"]["queued"], 1);
+    assert!(stdout(&ctl(&s, &["status"])).contains("jobs          queued=1"));
+
+    assert_eq!(ctl_json(&s, &["tenants"])["items"][0]["name"], "Acme");
+    let table = stdout(&ctl(&s, &["tenants"]));
+    assert!(table.starts_with("ID") && table.contains("Acme"), "{table}");
+    assert_eq!(ctl_json(&s, &["entities"])["items"][0]["id"], eid.as_str());
+    assert_eq!(
+        ctl_json(&s, &["entities", "--tenant", "7", "--status", "approved"])["items"],
+        json!([])
+    );
+    assert!(stdout(&ctl(&s, &["entities", "--tenant", "7"])).contains("Acme Widgets"));
+    assert_eq!(
+        ctl_json(&s, &["entity", "show", &eid])["company_name"],
+        "Acme Widgets"
+    );
+    assert!(stdout(&ctl(&s, &["entity", "show", &eid, "--tenant", "7"])).contains("company_name"));
+    assert_eq!(
+        ctl_json(&s, &["identities"])["items"][0]["entity_id"],
+        eid.as_str()
+    );
+    assert_eq!(
+        ctl_json(&s, &["token", "status", "--tenant", "7"])["present"],
+        false
+    );
+    assert!(stdout(&ctl(&s, &["token", "status"])).contains("no token held"));
+
+    // Upload with progress on stderr, result on stdout.
+    let file = d.dir.path().join("uploads/logo.bmp");
+    std::fs::write(&file, b"BM\x00\x00fake bitmap").expect("write");
+    let out = ctl(
+        &s,
+        &[
+            "upload",
+            &eid,
+            "logo",
+            file.to_str().expect("utf8"),
+            "--tenant",
+            "7",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("[3/3] queued for NumHub"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        ctl_json(&s, &["documents", "--tenant", "7"])["items"][0]["document_type"],
+        "logo"
+    );
+
+    let jobs = ctl_json(&s, &["jobs", "list", "--tenant", "7"]);
+    let job_id = jobs["items"][0]["id"].as_i64().expect("job id");
+    rt.block_on(
+        store.write(move |tx| {
+            numhubd::db::jobs::mark_dead(tx, job_id, "no", &numhubd::db::now_ts())
+        }),
+    )
+    .expect("dead");
+    assert!(stdout(&ctl(&s, &["jobs", "retry", &job_id.to_string()])).contains("queued again"));
+    rt.block_on(store.write(move |tx| {
+        numhubd::db::jobs::mark_needs_attention(tx, job_id, "?", &numhubd::db::now_ts())
+    }))
+    .expect("attention");
+    assert_eq!(
+        ctl_json(
+            &s,
+            &[
+                "jobs",
+                "resolve",
+                &job_id.to_string(),
+                "--note",
+                "done by hand"
+            ]
+        )["state"],
+        "done"
+    );
+    assert_eq!(ctl_json(&s, &["logs"])["items"], json!([]));
+
+    // NumHub-backed commands say NumHub is unavailable (the client is not wired yet).
+    for args in [vec!["sync"], vec!["keys", "rotate"]] {
+        let out = ctl(&s, &args);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("NumHub is unavailable"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn logs_follow_streams_events_over_websocket() {
+    let d = start_rpc_daemon("");
+    let s = socket_of(&d);
+    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_numhubctl"))
+        .arg("--socket")
+        .arg(&s)
+        .args(["--json", "logs", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    // The subscription may not be in place yet: keep creating until an event arrives.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+    });
+    let mut got = None;
+    assert!(crate::support::wait_until(crate::support::TIMEOUT, || {
+        ok(
+            &s,
+            "entity.create",
+            json!({"tenant_id": 1, "entity_type": "direct", "company_name": "A", "application": {}, "submit": false}),
+        );
+        got = rx.try_recv().ok();
+        got.is_some()
+    }));
+    let _ = child.kill();
+    let _ = child.wait();
+    let ev: Value = serde_json::from_str(&got.unwrap_or_default()).expect("event JSON");
+    assert_eq!(ev["type"], "entity.status_changed");
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_numhubctl"))
+            .args(["completions", shell])
+            .output()
+            .expect("run");
+        assert!(out.status.success());
+        assert!(stdout(&out).contains("numhubctl"), "{shell}");
+    }
+}
+
+#[test]
+fn a_missing_daemon_is_named_with_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = ctl(&dir.path().join("nope.sock"), &["status"]);
+    assert_eq!(out.status.code(), Some(numhubd::exit::UNAVAILABLE));
+    let e = stderr(&out);
+    assert!(
+        e.contains("nope.sock") && e.contains("is numhubd running"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_socket_without_permission_names_the_mode_and_group() {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    // The default mode (0660) keeps uid 65534 out: the message says what to do.
+    let d = crate::support::start_daemon(
+        &crate::support::base_config("info")
+            .replace("socket = \"numhubd.sock\"", "socket = \"run/numhubd.sock\""),
+        &[],
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = Command::new(env!("CARGO_BIN_EXE_numhubctl"))
+        .arg("--socket")
+        .arg(d.dir.path().join("run/numhubd.sock"))
+        .arg("status")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run");
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(numhubd::exit::UNAVAILABLE), "{e}");
+    assert!(
+        e.contains("mode 660") && e.contains("group root") && e.contains("usermod"),
+        "{e}"
+    );
+}
+
+#[test]
+fn forbidden_calls_say_which_rule_is_missing() {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let d = start_rpc_daemon("");
+    let out = Command::new(env!("CARGO_BIN_EXE_numhubctl"))
+        .arg("--socket")
+        .arg(socket_of(&d))
+        .arg("tenants")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run");
+    let e = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        e.contains("forbidden") && e.contains("[[access]] rule for uid 65534"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_different_api_version_is_said_plainly() {
+    // A stand-in daemon that answers daemon.health with another API version.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("fake.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut conn, _)) = listener.accept() {
+            // Read the whole request (head and body arrive in separate writes) before
+            // answering, so the client never writes into a closed connection.
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&seen).contains("daemon.health") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = r#"{"jsonrpc":"2.0","id":1,"result":{"ok":true,"daemon_version":"9.0.0","api_version":99}}"#;
+            let _ = write!(conn, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+        }
+    });
+    let out = ctl(&path, &["status"]);
+    let e = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        e.contains("API v1") && e.contains("API v99") && e.contains("9.0.0"),
+        "{e}"
+    );
+}
