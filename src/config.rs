@@ -38,6 +38,7 @@ pub struct Config {
     pub log: LogConfig,
     pub daemon: DaemonConfig,
     pub audit: AuditConfig,
+    pub sync: SyncConfig,
     /// Who may do what over the socket, by peer uid or gid (`[[access]]`).
     pub access: Vec<AccessRule>,
 }
@@ -174,6 +175,42 @@ pub struct LogConfig {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// Jobs carried out at once (one entity's jobs always run in order).
+    pub workers: usize,
+    /// How often the outbox looks for due jobs when nothing woke it.
+    pub outbox_poll_ms: u64,
+    /// Attempts of one job before it goes `dead` (each attempt itself retries
+    /// transient failures `[numhub] max_attempts` times).
+    pub job_max_attempts: u32,
+    /// Backoff between a job's attempts: doubled from base, capped at max.
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+    /// Done jobs are kept this long, then deleted in small batches.
+    pub done_retention_days: u64,
+    /// How often the poller asks NumHub whether anything changed.
+    pub poll_interval_secs: u64,
+    /// How often the poller walks every application and identity regardless.
+    pub full_sweep_secs: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            workers: 4,
+            outbox_poll_ms: 500,
+            job_max_attempts: 8,
+            retry_base_secs: 5,
+            retry_max_secs: 600,
+            done_retention_days: 30,
+            poll_interval_secs: 60,
+            full_sweep_secs: 900,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct DaemonConfig {
     /// How long shutdown waits for tasks to finish before it stops anyway.
     pub shutdown_timeout_secs: u64,
@@ -255,7 +292,7 @@ impl Default for DaemonConfig {
 
 /// The sections a `NUMHUBD_<SECTION>_<KEY>` variable may name.
 const SECTIONS: &[&str] = &[
-    "database", "rpc", "numhub", "drop", "crypto", "log", "daemon", "audit",
+    "database", "rpc", "numhub", "drop", "crypto", "log", "daemon", "audit", "sync",
 ];
 
 /// The roles an `[[access]]` rule may grant.
@@ -378,6 +415,40 @@ impl Config {
                 "numhub.refresh_margin",
                 "must be a fraction between 0.0 and 0.9".into(),
             ));
+        }
+        for (key, v, lo, hi) in [
+            ("sync.workers", self.sync.workers as u64, 1, 64),
+            ("sync.outbox_poll_ms", self.sync.outbox_poll_ms, 10, 60_000),
+            (
+                "sync.job_max_attempts",
+                u64::from(self.sync.job_max_attempts),
+                1,
+                100,
+            ),
+            ("sync.retry_base_secs", self.sync.retry_base_secs, 1, 3600),
+            ("sync.retry_max_secs", self.sync.retry_max_secs, 1, 86_400),
+            (
+                "sync.done_retention_days",
+                self.sync.done_retention_days,
+                1,
+                3650,
+            ),
+            (
+                "sync.poll_interval_secs",
+                self.sync.poll_interval_secs,
+                1,
+                86_400,
+            ),
+            (
+                "sync.full_sweep_secs",
+                self.sync.full_sweep_secs,
+                1,
+                604_800,
+            ),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(bad(key, format!("must be between {lo} and {hi}")));
+            }
         }
         if self.audit.retention_days == 0 {
             return Err(bad("audit.retention_days", "must be at least 1".into()));
@@ -592,6 +663,19 @@ fn find_unknown_key(table: &toml::Table) -> Option<String> {
             ],
         ),
         ("audit", &["retention_days", "redact_fields"]),
+        (
+            "sync",
+            &[
+                "workers",
+                "outbox_poll_ms",
+                "job_max_attempts",
+                "retry_base_secs",
+                "retry_max_secs",
+                "done_retention_days",
+                "poll_interval_secs",
+                "full_sweep_secs",
+            ],
+        ),
         ("drop", &["dir"]),
         ("crypto", &["identity_file", "recipients"]),
         ("log", &["filter"]),
@@ -801,6 +885,14 @@ mod tests {
             "ca_file",
             "retention_days",
             "redact_fields",
+            "workers",
+            "outbox_poll_ms",
+            "job_max_attempts",
+            "retry_base_secs",
+            "retry_max_secs",
+            "done_retention_days",
+            "poll_interval_secs",
+            "full_sweep_secs",
             "socket_mode",
             "socket_group",
             "max_body_bytes",

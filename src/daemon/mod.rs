@@ -150,12 +150,22 @@ pub async fn serve(
         config.audit.retention_days,
         shutdown.clone(),
     ));
+    let sync = crate::sync::start(
+        crate::sync::SyncContext {
+            store: ctx.store.clone(),
+            numhub: ctx.numhub.clone(),
+            events: ctx.events.clone(),
+        },
+        crate::sync::SyncOptions::from_config(&config),
+        shutdown.clone(),
+        &mut tasks,
+    );
     {
         let rpc_ctx = rpc::Rpc {
             store: ctx.store.clone(),
             events: ctx.events.clone(),
             crypto: ctx.crypto.clone(),
-            numhub: Some(Arc::new(port::Port::new(&ctx, None))),
+            numhub: Some(Arc::new(port::Port::new(&ctx, Some(sync)))),
             started: ctx.started,
             upload_dirs: config.rpc.upload_dirs.clone(),
             connections: Default::default(),

@@ -9,17 +9,7 @@ use crate::db;
 use crate::events::{Event, EventBus};
 use crate::numhub::{self, NumhubError, Priority};
 use crate::rpc::port::{NumhubCall, NumhubPort, PortError, PortFuture};
-
-/// Stand-in until the sync engine lands: methods that need it say it is not running.
-#[derive(Clone)]
-pub struct SyncHandle;
-
-impl SyncHandle {
-    async fn refresh_entity(&self, _tenant_id: i64, _entity_id: &str) -> Result<Value, PortError> {
-        Err(no_sync())
-    }
-    fn run_now(&self, _tenant_id: Option<i64>) {}
-}
+use crate::sync::{SyncError, SyncHandle};
 
 use super::Context;
 
@@ -100,7 +90,19 @@ async fn carry_out(
             tenant_id,
             entity_id,
         } => match sync {
-            Some(sync) => sync.refresh_entity(tenant_id, &entity_id).await,
+            Some(sync) => sync
+                .refresh_entity(tenant_id, &entity_id)
+                .await
+                .map_err(|e| match e {
+                    SyncError::Numhub(n) => port_error(n),
+                    SyncError::NotAtNumhub(_) => PortError::Unavailable {
+                        reason: e.to_string(),
+                    },
+                    other => PortError::Rejected {
+                        status: None,
+                        message: other.to_string(),
+                    },
+                }),
             None => Err(no_sync()),
         },
         NumhubCall::SyncRun { tenant_id } => match sync {

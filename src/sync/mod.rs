@@ -1,6 +1,145 @@
-//! The sync engine: the outbox that carries local changes to NumHub exactly once,
-//! and the poller that keeps the replica current with as few requests as possible.
+//! The sync engine: the outbox that carries local changes to NumHub exactly once
+//! ([`outbox`]), and the poller that keeps the replica current with as few requests
+//! as possible ([`poller`]). [`mapping`] is the one table from NumHub's values to
+//! the seed's.
 //!
-//! [`mapping`] is the one table from NumHub's values to the seed's.
+//! Both run as daemon tasks with the shared `Shutdown`; [`SyncHandle`] is how the
+//! RPC asks for a sync now.
 
 pub mod mapping;
+pub mod outbox;
+pub mod poller;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use thiserror::Error;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::daemon::Shutdown;
+use crate::db::{DbError, Store};
+use crate::events::EventBus;
+use crate::numhub::{self, NumhubError};
+
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Numhub(#[from] NumhubError),
+    #[error("{0}")]
+    Invalid(String),
+    /// The entity's create has not reached NumHub yet, so there is nothing to fetch.
+    #[error("entity {0} has no NumHub id yet: its create is still queued")]
+    NotAtNumhub(String),
+}
+
+/// What the engine works with.
+#[derive(Clone)]
+pub struct SyncContext {
+    pub store: Store,
+    pub numhub: numhub::Client,
+    pub events: EventBus,
+}
+
+/// `[sync]` settings, resolved.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Jobs carried out at once (different entities; one entity's jobs stay in order).
+    pub workers: usize,
+    /// How often the outbox looks for due jobs when nothing woke it.
+    pub outbox_poll: Duration,
+    /// Attempts of one job before it goes `dead`.
+    pub job_max_attempts: u32,
+    /// Backoff between a job's attempts: base, doubled each time, capped.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Done jobs are deleted after this long.
+    pub done_retention: Duration,
+    /// How often the poller asks NumHub's cheap "did anything change?" signals.
+    pub poll_interval: Duration,
+    /// How often the poller walks every application and identity regardless.
+    pub full_sweep: Duration,
+}
+
+impl SyncOptions {
+    pub fn from_config(config: &Config) -> SyncOptions {
+        let s = &config.sync;
+        SyncOptions {
+            workers: s.workers,
+            outbox_poll: Duration::from_millis(s.outbox_poll_ms),
+            job_max_attempts: s.job_max_attempts,
+            retry_base: Duration::from_secs(s.retry_base_secs),
+            retry_max: Duration::from_secs(s.retry_max_secs),
+            done_retention: Duration::from_secs(s.done_retention_days * 86_400),
+            poll_interval: Duration::from_secs(s.poll_interval_secs),
+            full_sweep: Duration::from_secs(s.full_sweep_secs),
+        }
+    }
+}
+
+/// How the rest of the daemon talks to the running engine.
+#[derive(Clone)]
+pub struct SyncHandle {
+    ctx: SyncContext,
+    wake_outbox: Arc<Notify>,
+    wake_poller: Arc<Notify>,
+    /// Values NumHub sent that the replica cannot hold (unknown status, over-long
+    /// caller name…): kept out of the row, counted here for `daemon.status`.
+    pub anomalies: Arc<AtomicU64>,
+}
+
+impl SyncHandle {
+    /// `sync.run`: poll now and look for due jobs now.
+    pub fn run_now(&self, _tenant_id: Option<i64>) {
+        self.wake_poller.notify_one();
+        self.wake_outbox.notify_one();
+    }
+
+    /// Wakes the outbox (a job was just queued).
+    pub fn kick_outbox(&self) {
+        self.wake_outbox.notify_one();
+    }
+
+    /// `entity.refresh`: fetch this entity from NumHub now and apply what changed.
+    pub async fn refresh_entity(
+        &self,
+        tenant_id: i64,
+        entity_id: &str,
+    ) -> Result<Value, SyncError> {
+        poller::refresh_entity(&self.ctx, &self.anomalies, tenant_id, entity_id).await
+    }
+}
+
+/// Starts the outbox and the poller as tasks of `tasks`.
+pub fn start(
+    ctx: SyncContext,
+    options: SyncOptions,
+    shutdown: Shutdown,
+    tasks: &mut JoinSet<()>,
+) -> SyncHandle {
+    let handle = SyncHandle {
+        ctx: ctx.clone(),
+        wake_outbox: Arc::new(Notify::new()),
+        wake_poller: Arc::new(Notify::new()),
+        anomalies: Arc::new(AtomicU64::new(0)),
+    };
+    tasks.spawn(outbox::run(
+        ctx.clone(),
+        options.clone(),
+        handle.wake_outbox.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(poller::run(
+        ctx,
+        options,
+        handle.wake_poller.clone(),
+        handle.anomalies.clone(),
+        shutdown,
+    ));
+    handle
+}
