@@ -314,3 +314,70 @@ pub fn set_attestation_level(
     }
     get(tx, tenant_id, id)
 }
+
+/// What the poller compares NumHub's lists against: every entity of the tenant that
+/// NumHub knows, by NumHub's id.
+#[derive(Debug, Clone)]
+pub struct RemoteKey {
+    pub id: String,
+    pub numhub_entity_id: String,
+    pub status: EntityStatus,
+    pub vetting_status: VettingStatus,
+    pub numhub_eid: Option<String>,
+}
+
+pub fn numhub_index(sql: &Sql<'_>, tenant_id: i64) -> Result<Vec<RemoteKey>> {
+    let rows = sql.rows(
+        "SELECT id, numhub_entity_id, status, vetting_status, numhub_eid FROM numhub_entities
+         WHERE tenant_id = ?1 AND numhub_entity_id IS NOT NULL",
+        params![tenant_id],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        },
+    )?;
+    rows.into_iter()
+        .map(|(id, nid, status, vetting, eid)| {
+            Ok(RemoteKey {
+                id,
+                numhub_entity_id: nid,
+                status: EntityStatus::parse(&status)?,
+                vetting_status: VettingStatus::parse(&vetting)?,
+                numhub_eid: eid,
+            })
+        })
+        .collect()
+}
+
+/// An application NumHub lists for the tenant's client that we have no row for
+/// (created elsewhere, e.g. in NumHub's portal). NumHub has no `entity_type`; imported
+/// rows are `enterprise` (BCID's usual applicant) until an operator corrects it.
+pub fn import(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    numhub_entity_id: &str,
+    company_name: &str,
+    status: EntityStatus,
+    vetting_status: VettingStatus,
+    numhub_eid: Option<&str>,
+) -> Result<Entity> {
+    let name = if company_name.trim().is_empty() {
+        "(no company name from NumHub)"
+    } else {
+        company_name
+    };
+    let id = new_id();
+    tx.conn.execute(
+        "INSERT INTO numhub_entities (id, tenant_id, entity_type, company_name, status, vetting_status,
+             created_at, updated_at)
+         VALUES (?1, ?2, 'enterprise', ?3, 'draft', 'pending', ?4, ?4)",
+        params![id, tenant_id, name.chars().take(255).collect::<String>(), now_ts()],
+    )?;
+    set_numhub_ids(tx, tenant_id, &id, numhub_entity_id, numhub_eid, None)?;
+    Ok(apply_reported_status(tx, tenant_id, &id, status, vetting_status)?.0)
+}

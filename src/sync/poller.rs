@@ -1,31 +1,514 @@
 //! The poller: keeps the replica current from NumHub with as few requests as possible.
+//!
+//! Each cycle, per enabled tenant:
+//! 1. `GET /reports/status` (one request): the count of applications per status. If
+//!    the counts are what they were last cycle, no application moved.
+//! 2. Only when they moved (or a full sweep is due): the attestation list, page by
+//!    page (`numhubEntityId`, `status`, `eid` per application). Rows whose status or
+//!    EID differ are applied from the list, and only those are fetched whole
+//!    (`GET /application/{id}`: the `api_response` cache and its display identities
+//!    with their numbers). Applications we have no row for are imported.
+//! 3. `GET /applications/newdisplayidentity` for the window since the last cycle (one
+//!    request when little changed); an identity whose name, status or number count
+//!    differs is fetched whole. The document does not say which date the window
+//!    filters on, so a full sweep without a window runs every `full_sweep`.
+//!
+//! A quiet cycle costs two requests whatever the number of applications. Cycles that
+//! find nothing stretch the wait (up to twice `poll_interval`); a change, or
+//! `sync.run`, brings it back.
+//!
+//! A value the replica cannot hold (an unknown status, a caller name over 32
+//! characters) never breaks a CHECK: the row keeps its last valid value, the raw
+//! answer stays in `api_response`, and the anomaly is logged and counted. A row with a
+//! local change still queued keeps its local values (the change wins for the fields it
+//! touches), and the conflict is logged.
 
-use std::sync::atomic::AtomicU64;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::Notify;
+use uuid::Uuid;
 
-use super::{SyncContext, SyncError, SyncOptions};
+use super::{mapping, SyncContext, SyncError, SyncOptions};
 use crate::daemon::Shutdown;
+use crate::db::{self, entities, identities, IdentityStatus};
+use crate::events::Event;
+use crate::numhub::model::{Application, AttestationItem, IdentityQuery};
+use crate::numhub::Priority;
+
+const PAGE_SIZE: i32 = 100;
+
+/// How far back an identity window reaches before the last cycle began, for clock
+/// skew between us and NumHub.
+const WINDOW_OVERLAP: chrono::Duration = chrono::Duration::minutes(2);
+
+/// What the poller remembers between cycles (in memory: after a restart the first
+/// cycle is a full sweep, which compares against the database, so nothing is lost).
+#[derive(Default)]
+struct TenantMemory {
+    counts: Option<BTreeMap<String, i32>>,
+    last_full: Option<Instant>,
+    identity_since: Option<chrono::DateTime<chrono::Utc>>,
+}
 
 /// Runs until shutdown.
 pub async fn run(
-    _ctx: SyncContext,
-    _options: SyncOptions,
-    _wake: Arc<Notify>,
-    _anomalies: Arc<AtomicU64>,
+    ctx: SyncContext,
+    options: SyncOptions,
+    wake: Arc<Notify>,
+    anomalies: Arc<AtomicU64>,
     mut shutdown: Shutdown,
 ) {
-    shutdown.recv().await;
+    let mut memory: HashMap<i64, TenantMemory> = HashMap::new();
+    let mut wait = options.poll_interval;
+    loop {
+        let changed = poll_all(&ctx, &options, &anomalies, &mut memory).await;
+        wait = if changed {
+            options.poll_interval
+        } else {
+            (wait + wait / 2).min(options.poll_interval * 2)
+        };
+        tokio::select! {
+            _ = shutdown.recv() => return,
+            _ = wake.notified() => wait = options.poll_interval,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
 }
 
-/// Fetches one entity from NumHub now and applies what changed.
+/// One cycle over every tenant that syncs; returns whether anything changed.
+async fn poll_all(
+    ctx: &SyncContext,
+    options: &SyncOptions,
+    anomalies: &AtomicU64,
+    memory: &mut HashMap<i64, TenantMemory>,
+) -> bool {
+    let tenants = match ctx.store.read(db::tenants::list_enabled).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "poller cannot read tenants");
+            return false;
+        }
+    };
+    let mut changed = false;
+    for tenant in tenants.into_iter().filter(|t| t.numhub_client_id.is_some()) {
+        let mem = memory.entry(tenant.id).or_default();
+        match poll_tenant(ctx, options, anomalies, mem, tenant.id).await {
+            Ok(n) => changed |= n > 0,
+            Err(e) => {
+                tracing::warn!(tenant = tenant.id, error = %e, "poll failed; next cycle retries");
+                ctx.events.publish(Event::SyncFailed {
+                    tenant_id: Some(tenant.id),
+                    job_id: None,
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    changed
+}
+
+/// One tenant's cycle; returns how many rows changed.
+async fn poll_tenant(
+    ctx: &SyncContext,
+    options: &SyncOptions,
+    anomalies: &AtomicU64,
+    mem: &mut TenantMemory,
+    tenant: i64,
+) -> Result<usize, SyncError> {
+    let full = mem
+        .last_full
+        .is_none_or(|t| t.elapsed() >= options.full_sweep);
+    let cycle_started = chrono::Utc::now();
+    let report = ctx.numhub.status_report(tenant, Priority::Background).await?;
+    let counts = report.status_count.unwrap_or_default();
+    let mut changed = 0;
+    if full || mem.counts.as_ref() != Some(&counts) {
+        changed += sweep_applications(ctx, anomalies, tenant).await?;
+        mem.counts = Some(counts);
+    }
+    let since = if full { None } else { mem.identity_since };
+    changed += sweep_identities(ctx, anomalies, tenant, since).await?;
+    mem.identity_since = Some(cycle_started - WINDOW_OVERLAP);
+    if full {
+        mem.last_full = Some(Instant::now());
+    }
+    Ok(changed)
+}
+
+/// Walks the attestation list; applies what differs; returns how many rows changed.
+async fn sweep_applications(
+    ctx: &SyncContext,
+    anomalies: &AtomicU64,
+    tenant: i64,
+) -> Result<usize, SyncError> {
+    let index: HashMap<String, entities::RemoteKey> = ctx
+        .store
+        .read(move |sql| entities::numhub_index(sql, tenant))
+        .await?
+        .into_iter()
+        .map(|k| (k.numhub_entity_id.clone(), k))
+        .collect();
+    let mut changed = 0;
+    let mut page = 1;
+    loop {
+        let list = ctx
+            .numhub
+            .attestation_list(tenant, Priority::Background, page, PAGE_SIZE)
+            .await?;
+        let items = list.results.unwrap_or_default();
+        let n = items.len();
+        for item in items {
+            if reconcile_listed(ctx, anomalies, tenant, &index, item).await? {
+                changed += 1;
+            }
+        }
+        let total = list.total_count.unwrap_or(0).max(0) as usize;
+        if n < PAGE_SIZE as usize || (page as usize) * (PAGE_SIZE as usize) >= total {
+            return Ok(changed);
+        }
+        page += 1;
+    }
+}
+
+/// One application of the list against its row. Returns whether the row changed.
+async fn reconcile_listed(
+    ctx: &SyncContext,
+    anomalies: &AtomicU64,
+    tenant: i64,
+    index: &HashMap<String, entities::RemoteKey>,
+    item: AttestationItem,
+) -> Result<bool, SyncError> {
+    let Some(nid) = item.numhub_entity_id.map(|u| u.to_string()) else {
+        return Ok(false);
+    };
+    let raw_status = item.status.clone().unwrap_or_default();
+    let Some((status, vetting)) = mapping::application_status(&raw_status) else {
+        anomaly(anomalies, tenant, &nid, "status", &raw_status);
+        return Ok(false);
+    };
+    let eid = item.eid.clone().filter(|e| !e.is_empty());
+    match index.get(&nid) {
+        None => {
+            let name = item.company_name.clone().unwrap_or_default();
+            let (nid2, eid2) = (nid.clone(), eid.clone());
+            let row = ctx
+                .store
+                .write(move |tx| {
+                    entities::import(tx, tenant, &nid2, &name, status, vetting, eid2.as_deref())
+                })
+                .await?;
+            tracing::info!(tenant, entity = %row.id, numhub_entity_id = %nid, "imported an application NumHub lists");
+            publish_entity(ctx, &row);
+            Ok(true)
+        }
+        Some(local) => {
+            if local.status == status && local.vetting_status == vetting && local.numhub_eid == eid
+            {
+                return Ok(false);
+            }
+            fetch_and_apply(ctx, anomalies, tenant, &local.id, &nid).await?;
+            Ok(true)
+        }
+    }
+}
+
+/// `entity.refresh`: fetch one entity from NumHub now and apply what changed.
 pub async fn refresh_entity(
-    _ctx: &SyncContext,
-    _anomalies: &AtomicU64,
-    _tenant_id: i64,
+    ctx: &SyncContext,
+    anomalies: &AtomicU64,
+    tenant_id: i64,
     entity_id: &str,
 ) -> Result<Value, SyncError> {
-    Err(SyncError::NotAtNumhub(entity_id.to_string()))
+    let id = entity_id.to_string();
+    let entity = ctx
+        .store
+        .read(move |sql| entities::get(sql, tenant_id, &id))
+        .await?;
+    let nid = entity
+        .numhub_entity_id
+        .ok_or_else(|| SyncError::NotAtNumhub(entity_id.to_string()))?;
+    let row = fetch_and_apply(ctx, anomalies, tenant_id, entity_id, &nid).await?;
+    serde_json::to_value(row).map_err(|e| SyncError::Invalid(e.to_string()))
+}
+
+/// `GET /application/{id}` and apply it: status, EID, the `api_response` cache, and
+/// the display identities it carries (with their numbers).
+async fn fetch_and_apply(
+    ctx: &SyncContext,
+    anomalies: &AtomicU64,
+    tenant: i64,
+    entity_id: &str,
+    numhub_entity_id: &str,
+) -> Result<entities::Entity, SyncError> {
+    let uuid = Uuid::parse_str(numhub_entity_id)
+        .map_err(|_| SyncError::Invalid(format!("NumHub id {numhub_entity_id:?} is not a uuid")))?;
+    let app = ctx
+        .numhub
+        .get_application(tenant, Priority::Background, uuid)
+        .await?;
+    let raw_status = app.status.clone().unwrap_or_default();
+    let mapped = mapping::application_status(&raw_status);
+    if mapped.is_none() {
+        anomaly(anomalies, tenant, numhub_entity_id, "status", &raw_status);
+    }
+    let cache = serde_json::to_string(&app).map_err(|e| SyncError::Invalid(e.to_string()))?;
+    let (id, nid) = (entity_id.to_string(), numhub_entity_id.to_string());
+    let eid = app.eid.clone().filter(|e| !e.is_empty() && e.chars().count() <= 50);
+    let (before, after) = ctx
+        .store
+        .write(move |tx| {
+            let before = entities::get(tx, tenant, &id)?;
+            entities::set_api_response(tx, tenant, &id, &cache)?;
+            if let Some(eid) = eid.as_deref() {
+                entities::set_numhub_ids(tx, tenant, &id, &nid, Some(eid), None)?;
+            }
+            if let Some((status, vetting)) = mapped {
+                if db::jobs::pending_for_entity(tx, &id)?.is_some() {
+                    if (status, vetting) != (before.status, before.vetting_status) {
+                        tracing::warn!(entity = %id, numhub = %status, local = %before.status,
+                            "conflict: NumHub reports a status while a local change is queued; the local change wins");
+                    }
+                } else {
+                    entities::apply_reported_status(tx, tenant, &id, status, vetting)?;
+                }
+            }
+            Ok((before, entities::get(tx, tenant, &id)?))
+        })
+        .await?;
+    if (before.status, before.vetting_status) != (after.status, after.vetting_status) {
+        publish_entity(ctx, &after);
+    }
+    apply_application_identities(ctx, anomalies, tenant, &after.id, &app).await?;
+    Ok(after)
+}
+
+/// The display identities an application carries, with their numbers.
+async fn apply_application_identities(
+    ctx: &SyncContext,
+    anomalies: &AtomicU64,
+    tenant: i64,
+    entity_id: &str,
+    app: &Application,
+) -> Result<(), SyncError> {
+    let listed = app
+        .display_identity_information
+        .as_ref()
+        .and_then(|d| d.display_identities.clone())
+        .unwrap_or_default();
+    for ident in listed {
+        let Some(nid) = ident.numhub_identity_id.map(|u| u.to_string()) else {
+            continue; // not yet an identity at NumHub (the application is not complete)
+        };
+        let remote = RemoteIdentity {
+            numhub_identity_id: nid,
+            caller_name: ident.caller_name.unwrap_or_default(),
+            call_reason: ident.call_reason,
+            logo_url: ident.logo_url,
+            status: ident.status.unwrap_or_default(),
+            phone_numbers: ident.phone_numbers.unwrap_or_default(),
+        };
+        apply_identity(ctx, anomalies, tenant, entity_id, remote).await?;
+    }
+    Ok(())
+}
+
+/// An identity as NumHub describes it, from whichever answer carried it.
+struct RemoteIdentity {
+    numhub_identity_id: String,
+    caller_name: String,
+    call_reason: Option<String>,
+    logo_url: Option<String>,
+    status: String,
+    phone_numbers: Vec<String>,
+}
+
+/// Upserts one identity, keeping the last valid value of anything the replica cannot
+/// hold, and links its numbers to the tenant's brand numbers.
+async fn apply_identity(
+    ctx: &SyncContext,
+    anomalies: &AtomicU64,
+    tenant: i64,
+    entity_id: &str,
+    remote: RemoteIdentity,
+) -> Result<bool, SyncError> {
+    let nid = remote.numhub_identity_id.clone();
+    let existing = {
+        let nid = nid.clone();
+        ctx.store
+            .read(move |sql| identities::find_by_numhub_id(sql, tenant, &nid))
+            .await?
+    };
+    if let Some(found) = &existing {
+        let id = found.id.clone();
+        if ctx
+            .store
+            .read(move |sql| db::jobs::pending_for_identity(sql, &id))
+            .await?
+            .is_some()
+        {
+            tracing::warn!(identity = %found.id, "conflict: NumHub changed an identity with a local change queued; the local change wins");
+            return Ok(false);
+        }
+    }
+    let display_name = if remote.caller_name.chars().count() <= 32 && !remote.caller_name.is_empty() {
+        remote.caller_name.clone()
+    } else {
+        anomaly(anomalies, tenant, &nid, "callerName", &remote.caller_name);
+        match &existing {
+            Some(found) => found.display_name.clone(),
+            None => return Ok(false), // nothing valid to keep: wait for a valid name
+        }
+    };
+    let status = mapping::identity_status(&remote.status).unwrap_or_else(|| {
+        anomaly(anomalies, tenant, &nid, "identity status", &remote.status);
+        existing
+            .as_ref()
+            .map(|f| f.status)
+            .unwrap_or(IdentityStatus::Pending)
+    });
+    let numbers: Vec<String> = remote
+        .phone_numbers
+        .into_iter()
+        .filter(|n| {
+            let ok = db::brands::validate_e164("phone_numbers", n).is_ok();
+            if !ok {
+                anomaly(anomalies, tenant, &nid, "phone number", n);
+            }
+            ok
+        })
+        .collect();
+    let input = identities::IdentityInput {
+        entity_id: entity_id.to_string(),
+        numhub_identity_id: nid,
+        display_name,
+        call_reason: remote
+            .call_reason
+            .filter(|r| r.chars().count() <= 255)
+            .or_else(|| existing.as_ref().and_then(|f| f.call_reason.clone())),
+        logo_url: remote
+            .logo_url
+            .filter(|u| u.chars().count() <= 500)
+            .or_else(|| existing.as_ref().and_then(|f| f.logo_url.clone())),
+        status,
+        rich_call_data: existing
+            .as_ref()
+            .and_then(|f| f.rich_call_data.as_ref())
+            .map(Value::to_string),
+        phone_numbers: numbers,
+    };
+    let (row, changed) = ctx
+        .store
+        .write(move |tx| {
+            let (row, changed) = identities::upsert(tx, tenant, input)?;
+            if changed {
+                db::brands::link_numbers_to_identity(tx, tenant, &row.id, &row.phone_numbers)?;
+            }
+            Ok((row, changed))
+        })
+        .await?;
+    if changed {
+        ctx.events.publish(Event::IdentityChanged {
+            tenant_id: tenant,
+            identity_id: row.id.clone(),
+            entity_id: row.entity_id.clone(),
+            status: row.status.to_string(),
+        });
+    }
+    Ok(changed)
+}
+
+/// Walks the identity list (the window since `since`, or everything); fetches whole
+/// only the identities that differ. Returns how many rows changed.
+async fn sweep_identities(
+    ctx: &SyncContext,
+    anomalies: &AtomicU64,
+    tenant: i64,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<usize, SyncError> {
+    let index: HashMap<String, String> = ctx
+        .store
+        .read(move |sql| entities::numhub_index(sql, tenant))
+        .await?
+        .into_iter()
+        .map(|k| (k.numhub_entity_id, k.id))
+        .collect();
+    let mut changed = 0;
+    let mut page = 1;
+    loop {
+        let query = IdentityQuery {
+            page_number: Some(page),
+            page_size: Some(PAGE_SIZE),
+            start_date: since.map(db::format_ts),
+            ..IdentityQuery::default()
+        };
+        let items = ctx
+            .numhub
+            .list_display_identities(tenant, Priority::Background, &query)
+            .await?;
+        let n = items.len();
+        for item in items {
+            let (Some(nid), Some(parent)) = (item.numhub_identity_id, item.numhub_entity_id) else {
+                continue;
+            };
+            // Identities of applications we have no row for come with the application.
+            let Some(entity_id) = index.get(&parent.to_string()) else {
+                continue;
+            };
+            let nid_s = nid.to_string();
+            let local = ctx
+                .store
+                .read(move |sql| identities::find_by_numhub_id(sql, tenant, &nid_s))
+                .await?;
+            let same = local.as_ref().is_some_and(|l| {
+                Some(l.display_name.as_str()) == item.caller_name.as_deref()
+                    && mapping::identity_status(item.status.as_deref().unwrap_or(""))
+                        .is_none_or(|s| s == l.status)
+                    && item.tele_phone_count.map(|c| c as usize) == Some(l.phone_numbers.len())
+            });
+            if same {
+                continue;
+            }
+            let whole = ctx
+                .numhub
+                .get_display_identity(tenant, Priority::Background, nid)
+                .await?;
+            let remote = RemoteIdentity {
+                numhub_identity_id: nid.to_string(),
+                caller_name: whole.caller_name.unwrap_or_default(),
+                call_reason: whole.call_reason,
+                logo_url: whole.logo_url,
+                status: whole.status.unwrap_or_default(),
+                phone_numbers: whole.phone_numbers.unwrap_or_default(),
+            };
+            if apply_identity(ctx, anomalies, tenant, entity_id, remote).await? {
+                changed += 1;
+            }
+        }
+        if n < PAGE_SIZE as usize {
+            return Ok(changed);
+        }
+        page += 1;
+    }
+}
+
+fn publish_entity(ctx: &SyncContext, row: &entities::Entity) {
+    ctx.events.publish(Event::EntityStatusChanged {
+        tenant_id: row.tenant_id,
+        entity_id: row.id.clone(),
+        numhub_entity_id: row.numhub_entity_id.clone(),
+        status: row.status.to_string(),
+        vetting_status: row.vetting_status.to_string(),
+    });
+}
+
+/// A value NumHub sent that the replica cannot hold: logged and counted, never stored
+/// in a column (the raw answer stays in `api_response` where there is one).
+fn anomaly(anomalies: &AtomicU64, tenant: i64, numhub_id: &str, field: &str, value: &str) {
+    anomalies.fetch_add(1, Ordering::Relaxed);
+    let shown: String = value.chars().take(64).collect();
+    tracing::warn!(tenant, numhub_id, field, value = %shown, "NumHub sent a value the replica cannot hold; kept the last valid one");
 }

@@ -21,4 +21,5 @@ mod rpc_socket;
 mod schema;
 mod store;
 mod support;
+mod sync_poller;
 mod unit;

@@ -112,14 +112,23 @@ pub fn base_config(filter: &str) -> String {
 
 /// Starts `numhubd serve` with `config` and extra environment, and waits for READY=1.
 pub fn start_daemon(config: &str, env: &[(&str, &str)]) -> Daemon {
-    let dir = tempfile::tempdir().expect("tempdir");
+    start_in(tempfile::tempdir().expect("tempdir"), config, env)
+}
+
+/// Starts the daemon in `dir` (its config, database and logs live there).
+pub fn start_in(dir: tempfile::TempDir, config: &str, env: &[(&str, &str)]) -> Daemon {
     std::fs::write(dir.path().join("numhubd.toml"), config).expect("write config");
     let notify_path = dir.path().join("notify.sock");
+    let _ = std::fs::remove_file(&notify_path);
     let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
     notify
         .set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
-    let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr file");
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.path().join("stderr.log"))
+        .expect("stderr file");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_numhubd"));
     cmd.arg("serve")
         .arg("--config")
@@ -130,6 +139,7 @@ pub fn start_daemon(config: &str, env: &[(&str, &str)]) -> Daemon {
         .env_remove("JOURNAL_STREAM")
         .env_remove("WATCHDOG_USEC")
         .env_remove("RUST_LOG")
+        .env_remove("NUMHUBD_KILL_AT")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr);
@@ -140,6 +150,23 @@ pub fn start_daemon(config: &str, env: &[(&str, &str)]) -> Daemon {
     let daemon = Daemon { dir, child, notify };
     daemon.wait_notify("READY=1");
     daemon
+}
+
+impl Daemon {
+    /// Stops this daemon (SIGTERM, clean exit) and starts another in the same folder
+    /// with `config`.
+    pub fn restart_with(mut self, config: &str) -> Daemon {
+        self.signal(libc::SIGTERM);
+        let status = self.wait_exit();
+        assert_eq!(status.code(), Some(0), "stderr:\n{}", self.stderr());
+        let _ = self.child.wait();
+        let dir = self.take_dir();
+        start_in(dir, config, &[])
+    }
+
+    fn take_dir(&mut self) -> tempfile::TempDir {
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
+    }
 }
 
 /// Runs the real binary to completion; returns (exit code, stderr).

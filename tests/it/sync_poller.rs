@@ -1,0 +1,182 @@
+//! The poller, end to end with the real daemon and a sandbox on loopback: what NumHub
+//! holds appears locally (applications with their EID, identities with their numbers),
+//! changes made at NumHub follow and are pushed as events, and a value the replica
+//! cannot hold keeps the last valid one.
+
+use serde_json::{json, Value};
+
+use crate::rpc_client::{ok, socket_of, start_rpc_daemon, Ws};
+use crate::support::{wait_until, Daemon, TIMEOUT};
+
+/// A sandbox (unlimited rate) on a runtime of its own, and a daemon pointed at it
+/// with the demo account and a 1-second poll.
+pub struct World {
+    pub rt: tokio::runtime::Runtime,
+    pub sandbox: numhub_sandbox::Sandbox,
+    pub daemon: Daemon,
+}
+
+pub fn world(seeded: usize, extra: &str) -> World {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let sandbox = rt
+        .block_on(numhub_sandbox::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            numhub_sandbox::SandboxConfig {
+                rate_limit: 0,
+                ..Default::default()
+            },
+        ))
+        .expect("sandbox");
+    sandbox.seed_applications(1001, seeded);
+    let password = tempfile::NamedTempFile::new().expect("password file");
+    std::fs::write(password.path(), "demo-password\n").expect("write password");
+    let (_, password_path) = password.keep().expect("keep");
+    let config = format!(
+        "[sync]\npoll_interval_secs = 1\nfull_sweep_secs = 3600\noutbox_poll_ms = 50\n\
+         retry_base_secs = 1\nretry_max_secs = 2\n{extra}"
+    );
+    let daemon = start_rpc_daemon(&config);
+    // start_rpc_daemon's base config points NumHub at a closed port; aim it at the
+    // sandbox by rewriting the config and restarting.
+    let text = std::fs::read_to_string(daemon.config_path()).expect("config");
+    let text = text
+        .replace(
+            "base_url = \"http://127.0.0.1:9\"",
+            &format!(
+                "base_url = \"{}\"\nemail = \"demo@numhub.test\"\npassword_file = \"{}\"",
+                sandbox.base_url(),
+                password_path.display()
+            ),
+        )
+        .replace("max_attempts = 1", "max_attempts = 3");
+    let daemon = daemon.restart_with(&text);
+    World {
+        rt,
+        sandbox,
+        daemon,
+    }
+}
+
+impl World {
+    pub fn socket(&self) -> std::path::PathBuf {
+        socket_of(&self.daemon)
+    }
+
+    /// Calls a sandbox admin route (outside auth and rate limits).
+    pub fn admin(&self, path: &str, body: Value) {
+        let url = format!("{}{path}", self.sandbox.base_url());
+        let status = self
+            .rt
+            .block_on(async {
+                reqwest::Client::new()
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map(|r| r.status())
+            })
+            .expect("admin call");
+        assert!(status.is_success(), "{path}: {status}");
+    }
+
+    pub fn enable_tenant(&self) {
+        ok(
+            &self.socket(),
+            "tenant.upsert",
+            json!({"id": 1, "name": "Demo", "numhub_client_id": "1001", "numhub_enabled": true}),
+        );
+        ok(&self.socket(), "sync.run", json!({}));
+    }
+
+    pub fn entities(&self) -> Vec<Value> {
+        ok(&self.socket(), "entity.list", json!({"tenant_id": 1, "limit": 500}))["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn identities(&self) -> Vec<Value> {
+        ok(&self.socket(), "identity.list", json!({"tenant_id": 1, "limit": 500}))["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn numhub_state_appears_locally_and_changes_follow_as_events() {
+    let w = world(3, "");
+    w.enable_tenant();
+    assert!(
+        wait_until(TIMEOUT, || {
+            let e = w.entities();
+            e.len() == 3
+                && e.iter()
+                    .all(|e| e["status"] == "approved" && e["numhub_eid"].is_string())
+        }),
+        "entities: {:?}\n{}",
+        w.entities(),
+        w.daemon.stderr()
+    );
+    assert!(
+        wait_until(TIMEOUT, || {
+            let i = w.identities();
+            i.len() == 3
+                && i.iter()
+                    .all(|i| i["phone_numbers"].as_array().map(Vec::len) == Some(2))
+        }),
+        "identities: {:?}",
+        w.identities()
+    );
+
+    // Changes made at NumHub are pushed to a subscriber.
+    let mut ws = w.rt.block_on(Ws::connect(&w.socket()));
+    w.rt.block_on(ws.send(json!({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": {}})));
+    let _ack = w.rt.block_on(ws.recv());
+    let entity = w.entities()[0].clone();
+    let nid = entity["numhub_entity_id"].as_str().expect("nid").to_string();
+    w.admin(
+        &format!("/__sandbox/entities/{nid}/status"),
+        json!({"status": "Rejected", "comment": "test"}),
+    );
+    let identity = w.identities()[1].clone();
+    let iid = identity["numhub_identity_id"].as_str().expect("iid").to_string();
+    w.admin(
+        &format!("/__sandbox/identities/{iid}"),
+        json!({"callerName": "RENAMED BY NUMHUB"}),
+    );
+    let mut seen_entity = false;
+    let mut seen_identity = false;
+    while !(seen_entity && seen_identity) {
+        let msg = w.rt.block_on(ws.recv());
+        let event = &msg["params"]["result"];
+        match event["type"].as_str().or(event["event"].as_str()) {
+            Some("entity.status_changed") if event["status"] == "rejected" => seen_entity = true,
+            Some("identity.changed") => seen_identity = true,
+            _ => {}
+        }
+    }
+    assert!(wait_until(TIMEOUT, || w
+        .identities()
+        .iter()
+        .any(|i| i["display_name"] == "RENAMED BY NUMHUB")));
+
+    // A caller name the replica cannot hold (over 32 characters) keeps the last one.
+    w.admin(
+        &format!("/__sandbox/identities/{iid}"),
+        json!({"callerName": "X".repeat(40), "callReason": "changed too"}),
+    );
+    ok(&w.socket(), "sync.run", json!({}));
+    assert!(wait_until(TIMEOUT, || w
+        .daemon
+        .stderr()
+        .contains("NumHub sent a value the replica cannot hold")));
+    assert!(w
+        .identities()
+        .iter()
+        .any(|i| i["display_name"] == "RENAMED BY NUMHUB"));
+}
