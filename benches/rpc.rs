@@ -218,6 +218,7 @@ async fn start_numhubd(dir: &Path, path: &Path) -> (String, Store) {
         started: Instant::now(),
         upload_dirs: vec![],
         connections: Default::default(),
+        sync_anomalies: Default::default(),
     };
     let options = ServerOptions {
         socket: path.to_path_buf(),

@@ -59,11 +59,28 @@ pub struct Status {
     pub db_size_bytes: i64,
     /// Jobs per state (`queued`, `running`, `failed`, `dead`, `needs_attention`, `done`).
     pub jobs: std::collections::BTreeMap<String, i64>,
+    /// Whether NumHub answered the newest exchange (null before any).
     pub numhub_reachable: Option<bool>,
+    /// Not reported yet: the governor keeps it per account in memory.
     pub numhub_rate_budget: Option<u32>,
+    /// The global account's token expiry (never the token).
     pub token_expires_at: Option<String>,
     pub watcher: Option<String>,
     pub connections: u64,
+    /// Logins NumHub rejected, with why: no attempt is made until credentials change
+    /// or an operator retries (`token.refresh`).
+    pub blocked_logins: Vec<BlockedLogin>,
+    /// Values NumHub sent that the replica could not hold (kept out of rows), since start.
+    pub sync_anomalies: u64,
+}
+
+/// One blocked NumHub login in `daemon.status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockedLogin {
+    pub account: String,
+    pub reason: String,
+    pub status_code: Option<u16>,
+    pub since: String,
 }
 
 /// The `sync` object of a row with changes still on their way to NumHub.

@@ -165,10 +165,11 @@ pub async fn serve(
             store: ctx.store.clone(),
             events: ctx.events.clone(),
             crypto: ctx.crypto.clone(),
-            numhub: Some(Arc::new(port::Port::new(&ctx, Some(sync)))),
+            numhub: Some(Arc::new(port::Port::new(&ctx, Some(sync.clone())))),
             started: ctx.started,
             upload_dirs: config.rpc.upload_dirs.clone(),
             connections: Default::default(),
+            sync_anomalies: sync.anomalies.clone(),
         };
         let mut stop = shutdown.clone();
         tasks.spawn(async move {

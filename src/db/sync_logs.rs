@@ -203,6 +203,18 @@ pub fn list(
     Ok(Page::from_rows(rows, limit, |l| l.id.clone()))
 }
 
+/// The newest exchange: (created_at, status_code) — `daemon.status` reads NumHub's
+/// reachability from it (an answer, any answer, means reachable).
+pub fn last_exchange(sql: &Sql<'_>) -> Result<Option<(String, Option<i64>)>> {
+    Ok(sql
+        .rows(
+            "SELECT created_at, status_code FROM numhub_sync_logs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .pop())
+}
+
 /// Deletes up to `batch` rows older than `before`; returns how many. Small batches
 /// keep each write transaction short, so readers and other writes are not held up.
 pub fn purge_older_than(tx: &Tx<'_>, before: &str, batch: u32) -> Result<usize> {

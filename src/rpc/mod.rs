@@ -57,6 +57,8 @@ pub struct Rpc {
     pub upload_dirs: Vec<PathBuf>,
     /// Connections open now (for `daemon.status`).
     pub connections: Arc<AtomicU64>,
+    /// Values NumHub sent that the replica could not hold (the sync engine counts).
+    pub sync_anomalies: Arc<AtomicU64>,
 }
 
 /// Everything the server needs from the config, resolved at start.

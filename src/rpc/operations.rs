@@ -79,9 +79,17 @@ async fn health(_: Arc<Rpc>, _: Caller, _: Empty) -> Result<Health, RpcError> {
 }
 
 async fn status(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<Status, RpcError> {
-    let (schema_version, jobs) = rpc
+    let (schema_version, jobs, token, blocks, last) = rpc
         .store
-        .read(|sql| Ok((db::schema_version(sql)?, jobs::depth_by_state(sql)?)))
+        .read(|sql| {
+            Ok((
+                db::schema_version(sql)?,
+                jobs::depth_by_state(sql)?,
+                db::tokens::get_access(sql, None)?,
+                db::login_blocks::all(sql)?,
+                db::sync_logs::last_exchange(sql)?,
+            ))
+        })
         .await?;
     let size = rpc.store.size_bytes().await?;
     Ok(Status {
@@ -91,11 +99,23 @@ async fn status(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<Status, RpcError> 
         schema_version,
         db_size_bytes: size,
         jobs: jobs.into_iter().collect(),
-        numhub_reachable: None,
+        numhub_reachable: last.map(|(_, code)| code.is_some()),
         numhub_rate_budget: None,
-        token_expires_at: None,
+        token_expires_at: token.map(|t| t.expires_at),
         watcher: None,
         connections: rpc.connections.load(std::sync::atomic::Ordering::Relaxed),
+        blocked_logins: blocks
+            .into_iter()
+            .map(|b| crate::api::BlockedLogin {
+                account: b.account,
+                reason: b.reason,
+                status_code: b.status_code,
+                since: b.blocked_at,
+            })
+            .collect(),
+        sync_anomalies: rpc
+            .sync_anomalies
+            .load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 

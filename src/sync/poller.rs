@@ -123,7 +123,10 @@ async fn poll_tenant(
         .last_full
         .is_none_or(|t| t.elapsed() >= options.full_sweep);
     let cycle_started = chrono::Utc::now();
-    let report = ctx.numhub.status_report(tenant, Priority::Background).await?;
+    let report = ctx
+        .numhub
+        .status_report(tenant, Priority::Background)
+        .await?;
     let counts = report.status_count.unwrap_or_default();
     let mut changed = 0;
     if full || mem.counts.as_ref() != Some(&counts) {
@@ -257,7 +260,10 @@ async fn fetch_and_apply(
     }
     let cache = serde_json::to_string(&app).map_err(|e| SyncError::Invalid(e.to_string()))?;
     let (id, nid) = (entity_id.to_string(), numhub_entity_id.to_string());
-    let eid = app.eid.clone().filter(|e| !e.is_empty() && e.chars().count() <= 50);
+    let eid = app
+        .eid
+        .clone()
+        .filter(|e| !e.is_empty() && e.chars().count() <= 50);
     let (before, after) = ctx
         .store
         .write(move |tx| {
@@ -354,7 +360,8 @@ async fn apply_identity(
             return Ok(false);
         }
     }
-    let display_name = if remote.caller_name.chars().count() <= 32 && !remote.caller_name.is_empty() {
+    let display_name = if remote.caller_name.chars().count() <= 32 && !remote.caller_name.is_empty()
+    {
         remote.caller_name.clone()
     } else {
         anomaly(anomalies, tenant, &nid, "callerName", &remote.caller_name);

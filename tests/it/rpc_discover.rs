@@ -24,6 +24,7 @@ fn registered_methods() -> BTreeSet<String> {
             started: std::time::Instant::now(),
             upload_dirs: vec![],
             connections: Default::default(),
+            sync_anomalies: Default::default(),
         };
         let module = numhubd::rpc::module(rpc).expect("module");
         module.method_names().map(String::from).collect()

@@ -93,14 +93,22 @@ impl World {
     }
 
     pub fn entities(&self) -> Vec<Value> {
-        ok(&self.socket(), "entity.list", json!({"tenant_id": 1, "limit": 500}))["items"]
+        ok(
+            &self.socket(),
+            "entity.list",
+            json!({"tenant_id": 1, "limit": 500}),
+        )["items"]
             .as_array()
             .cloned()
             .unwrap_or_default()
     }
 
     pub fn identities(&self) -> Vec<Value> {
-        ok(&self.socket(), "identity.list", json!({"tenant_id": 1, "limit": 500}))["items"]
+        ok(
+            &self.socket(),
+            "identity.list",
+            json!({"tenant_id": 1, "limit": 500}),
+        )["items"]
             .as_array()
             .cloned()
             .unwrap_or_default()
@@ -135,16 +143,24 @@ fn numhub_state_appears_locally_and_changes_follow_as_events() {
 
     // Changes made at NumHub are pushed to a subscriber.
     let mut ws = w.rt.block_on(Ws::connect(&w.socket()));
-    w.rt.block_on(ws.send(json!({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": {}})));
+    w.rt.block_on(
+        ws.send(json!({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": {}})),
+    );
     let _ack = w.rt.block_on(ws.recv());
     let entity = w.entities()[0].clone();
-    let nid = entity["numhub_entity_id"].as_str().expect("nid").to_string();
+    let nid = entity["numhub_entity_id"]
+        .as_str()
+        .expect("nid")
+        .to_string();
     w.admin(
         &format!("/__sandbox/entities/{nid}/status"),
         json!({"status": "Rejected", "comment": "test"}),
     );
     let identity = w.identities()[1].clone();
-    let iid = identity["numhub_identity_id"].as_str().expect("iid").to_string();
+    let iid = identity["numhub_identity_id"]
+        .as_str()
+        .expect("iid")
+        .to_string();
     w.admin(
         &format!("/__sandbox/identities/{iid}"),
         json!({"callerName": "RENAMED BY NUMHUB"}),
@@ -179,4 +195,11 @@ fn numhub_state_appears_locally_and_changes_follow_as_events() {
         .identities()
         .iter()
         .any(|i| i["display_name"] == "RENAMED BY NUMHUB"));
+    let status = ok(&w.socket(), "daemon.status", json!({}));
+    assert!(
+        status["sync_anomalies"].as_u64().unwrap_or(0) >= 1,
+        "{status}"
+    );
+    assert_eq!(status["numhub_reachable"], true, "{status}");
+    assert!(status["token_expires_at"].is_string(), "{status}");
 }

@@ -1,0 +1,238 @@
+//! Poller thrift benchmark (a bench binary, not a timed test):
+//! `cargo bench --bench thrift` (`THRIFT_MINUTES=N` per phase, default 2).
+//!
+//! 1,000 applications (each with a display identity and two numbers) are seeded
+//! straight into a sandbox through its library (creating them over the 100/min limit
+//! would take ten minutes). The real daemon first replicates them with its governor
+//! off; it is then restarted under NumHub's real limit (100 requests a minute) and the
+//! 30-second poll, and the sandbox's own request counters are read over:
+//! - a quiet phase (nothing changes): requests per minute and per entity per minute,
+//!   next to the one-GET-per-entity-per-minute approach (1.0 per entity per minute,
+//!   which 100/min could not even sustain for 1,000 entities);
+//! - a changing phase: one change at NumHub every 10 s (alternately an application's
+//!   status and an identity's caller name); for each, the time until it is visible
+//!   in the daemon's database.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ENTITIES: usize = 1000;
+
+fn total_requests(sandbox: &numhub_sandbox::Sandbox) -> u64 {
+    sandbox.state()["totals"]["requests"].as_u64().unwrap_or(0)
+}
+
+fn config(dir: &Path, base_url: &str, limit: u32, poll_secs: u64) -> String {
+    format!(
+        "[database]\npath = \"numhubd.db\"\n[rpc]\nsocket = \"numhubd.sock\"\n\
+         [crypto]\nidentity_file = \"identity.txt\"\n[log]\nfilter = \"warn\"\n\
+         [numhub]\nbase_url = \"{base_url}\"\nemail = \"demo@numhub.test\"\n\
+         password_file = \"{}\"\nrate_limit = {limit}\nrate_window_secs = 60\n\
+         [sync]\npoll_interval_secs = {poll_secs}\nfull_sweep_secs = 900\n",
+        dir.join("password.txt").display()
+    )
+}
+
+fn start(dir: &Path, config: &str) -> Child {
+    std::fs::write(dir.join("numhubd.toml"), config).expect("config");
+    let _ = std::fs::remove_file(dir.join("numhubd.sock"));
+    Command::new(env!("CARGO_BIN_EXE_numhubd"))
+        .arg("serve")
+        .arg("--config")
+        .arg(dir.join("numhubd.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("numhubd")
+}
+
+fn stop(mut child: Child) {
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let _ = child.wait();
+}
+
+fn db(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(
+        dir.join("numhubd.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open db")
+}
+
+fn count(dir: &Path, sql: &str) -> i64 {
+    db(dir).query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+}
+
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "{what} did not happen within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    start.elapsed()
+}
+
+fn socket_call(dir: &Path, method: &str, params: serde_json::Value) {
+    use std::io::{Read, Write};
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        .to_string();
+    let mut s = std::os::unix::net::UnixStream::connect(dir.join("numhubd.sock")).expect("socket");
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.contains("\"result\""), "{method}: {answer}");
+}
+
+fn main() {
+    let minutes: u64 = std::env::var("THRIFT_MINUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir: PathBuf = dir.path().to_path_buf();
+    std::fs::write(dir.join("password.txt"), "demo-password\n").expect("password");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let sandbox = rt
+        .block_on(numhub_sandbox::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            numhub_sandbox::SandboxConfig {
+                rate_limit: 0,
+                ..Default::default()
+            },
+        ))
+        .expect("sandbox");
+    let seeded = Instant::now();
+    sandbox.seed_applications(1001, ENTITIES);
+    println!(
+        "seeded {ENTITIES} applications at the sandbox in {:?}",
+        seeded.elapsed()
+    );
+
+    // Warm-up: replicate everything with the governor off.
+    let daemon = start(&dir, &config(&dir, &sandbox.base_url(), 0, 1));
+    wait_for("the socket", Duration::from_secs(30), || {
+        dir.join("numhubd.sock").exists()
+    });
+    socket_call(
+        &dir,
+        "tenant.upsert",
+        serde_json::json!({"id": 1, "name": "Bench", "numhub_client_id": "1001", "numhub_enabled": true}),
+    );
+    let took = wait_for("the first replication", Duration::from_secs(600), || {
+        count(
+            &dir,
+            "SELECT count(*) FROM numhub_entities WHERE status = 'approved'",
+        ) == ENTITIES as i64
+            && count(
+                &dir,
+                "SELECT count(*) FROM numhub_identities WHERE json_array_length(phone_numbers) = 2",
+            ) == ENTITIES as i64
+    });
+    println!(
+        "first replication (governor off): {ENTITIES} applications + identities in {took:?}, {} requests",
+        total_requests(&sandbox)
+    );
+    stop(daemon);
+
+    // Steady state under NumHub's limit.
+    sandbox.set_rate_limit(100, Duration::from_secs(60));
+    let daemon = start(&dir, &config(&dir, &sandbox.base_url(), 100, 30));
+    // The first cycle after a start is a full sweep; let it pass before measuring.
+    let before = total_requests(&sandbox);
+    wait_for("the first cycle", Duration::from_secs(120), || {
+        total_requests(&sandbox) > before + 20
+    });
+    std::thread::sleep(Duration::from_secs(5));
+
+    let quiet = Duration::from_secs(60 * minutes);
+    let start_count = total_requests(&sandbox);
+    std::thread::sleep(quiet);
+    let quiet_requests = total_requests(&sandbox) - start_count;
+    let per_minute = quiet_requests as f64 / (quiet.as_secs_f64() / 60.0);
+    println!(
+        "quiet phase, {minutes} min: {quiet_requests} requests = {per_minute:.2}/min = {:.4} per entity per minute \
+         (one GET per entity per minute: 1.0; goal <= 0.05)",
+        per_minute / ENTITIES as f64
+    );
+
+    // Changing phase.
+    let http = reqwest::Client::new();
+    let state = sandbox.state();
+    let entities = state["entities"].as_array().cloned().unwrap_or_default();
+    let identities = state["identities"].as_array().cloned().unwrap_or_default();
+    let changes = (minutes * 6) as usize;
+    let start_count = total_requests(&sandbox);
+    let phase = Instant::now();
+    let mut latencies = Vec::new();
+    for i in 0..changes {
+        let t = Instant::now();
+        if i % 2 == 0 {
+            let nid = entities[i]["numhubEntityId"]
+                .as_str()
+                .expect("nid")
+                .to_string();
+            rt.block_on(
+                http.post(format!(
+                    "{}/__sandbox/entities/{nid}/status",
+                    sandbox.base_url()
+                ))
+                .json(&serde_json::json!({"status": "Rejected", "comment": "bench"}))
+                .send(),
+            )
+            .expect("admin");
+            let sql = format!("SELECT count(*) FROM numhub_entities WHERE numhub_entity_id = '{nid}' AND status = 'rejected'");
+            wait_for("a status change", Duration::from_secs(600), || {
+                count(&dir, &sql) == 1
+            });
+        } else {
+            let iid = identities[i]["numhubIdentityId"]
+                .as_str()
+                .expect("iid")
+                .to_string();
+            let name = format!("RENAMED {i}");
+            rt.block_on(
+                http.post(format!("{}/__sandbox/identities/{iid}", sandbox.base_url()))
+                    .json(&serde_json::json!({"callerName": name}))
+                    .send(),
+            )
+            .expect("admin");
+            let sql = format!("SELECT count(*) FROM numhub_identities WHERE numhub_identity_id = '{iid}' AND display_name = '{name}'");
+            wait_for("an identity change", Duration::from_secs(600), || {
+                count(&dir, &sql) == 1
+            });
+        }
+        latencies.push(t.elapsed());
+        let next = Duration::from_secs(10 * (i as u64 + 1));
+        if let Some(rest) = next.checked_sub(phase.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    }
+    let changing_requests = total_requests(&sandbox) - start_count;
+    let per_minute = changing_requests as f64 / (phase.elapsed().as_secs_f64() / 60.0);
+    latencies.sort();
+    println!(
+        "changing phase: {changes} changes (one per 10 s) in {:?}: {changing_requests} requests = {per_minute:.2}/min = {:.4} per entity per minute; \
+         time until visible locally: p50 {:?}, max {:?} (goal: every change within 2 min)",
+        phase.elapsed(),
+        per_minute / ENTITIES as f64,
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
+    println!(
+        "429s served by the sandbox over the whole run: {}",
+        sandbox.state()["totals"]["rateLimited429"]
+    );
+    stop(daemon);
+}
