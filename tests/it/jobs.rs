@@ -109,7 +109,8 @@ fn claims_follow_entity_order_and_due_times() {
                 .await
                 .expect("get")
                 .state,
-            "needs_attention"
+            "queued",
+            "an interrupted attempt is resumed (looked up first), not parked"
         );
         assert!(
             store
