@@ -21,4 +21,7 @@ mod rpc_socket;
 mod schema;
 mod store;
 mod support;
+mod sync_crash;
+mod sync_outbox;
+mod sync_support;
 mod unit;
