@@ -50,6 +50,7 @@ fn kill_9_at_any_instant_loses_and_duplicates_nothing() {
         entities: BTreeMap::new(),
         documents: BTreeSet::new(),
     };
+    let mut busy_kills = 0usize;
     let (mut random_kills, mut named_hits) = (0usize, BTreeMap::<&str, usize>::new());
     let context = |h: &Harness| format!("seed {seed}\n{}", h.all_stderr());
 
@@ -106,6 +107,9 @@ fn kill_9_at_any_instant_loses_and_duplicates_nothing() {
             wait_until(TIMEOUT, || {
                 h.total_requests() >= target || h.all_jobs_done()
             });
+            if !h.all_jobs_done() {
+                busy_kills += 1;
+            }
             h.kill9();
             random_kills += 1;
             assert!(h.start(&[]), "restart; {}", context(&h));
@@ -124,8 +128,12 @@ fn kill_9_at_any_instant_loses_and_duplicates_nothing() {
     let jobs = h.jobs();
     h.stop();
     let kills = random_kills + named_hits.values().sum::<usize>();
-    eprintln!("crash test: seed {seed}, {kills} kills ({random_kills} random, {named_hits:?}), {} daemon runs", h.runs);
+    eprintln!("crash test: seed {seed}, {kills} kills ({random_kills} random of which {busy_kills} with jobs unfinished, {named_hits:?}), {} daemon runs", h.runs);
     assert!(kills >= 20);
+    assert!(
+        busy_kills >= random_kills / 2,
+        "most random kills must hit work in progress"
+    );
     assert!(named_hits.get("after_send").is_some_and(|n| *n >= 1));
     assert!(named_hits.get("mid_upload").is_some_and(|n| *n >= 1));
 
