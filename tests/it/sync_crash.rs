@@ -135,6 +135,10 @@ fn kill_9_at_any_instant_loses_and_duplicates_nothing() {
     eprintln!("crash test: seed {seed}, {kills} kills ({random_kills} random of which {busy_kills} with jobs unfinished, {named_hits:?}), {} daemon runs, {settled_by_look} interrupted sends found at NumHub instead of resent", h.runs);
     assert!(kills >= 20);
     assert!(
+        settled_by_look >= 1,
+        "no kill exercised the look-before-resend path"
+    );
+    assert!(
         busy_kills >= random_kills / 2,
         "most random kills must hit work in progress"
     );
