@@ -207,3 +207,58 @@ fn a_disabled_tenant_sends_nothing_until_enabled() {
     assert!(e["numhub_entity_id"].is_string());
     h.stop();
 }
+
+#[test]
+fn a_file_changed_after_registration_is_not_sent_and_the_job_dies() {
+    let mut h = Harness::new(3);
+    assert!(h.start(&[]));
+    h.tenant(false);
+    let s = h.socket();
+    let id = create_entity(&s, "Changed File LLC", false).expect("create");
+    let (path, _) = write_pdf(h.dir.path(), "changed.pdf", 10_000, 7);
+    upload(&s, &id, &path).expect("upload");
+    write_pdf(h.dir.path(), "changed.pdf", 10_000, 8);
+    h.tenant(true);
+    let upload_job = || {
+        h.jobs()
+            .into_iter()
+            .find(|j| j["kind"] == "document.upload")
+            .expect("upload job")
+    };
+    assert!(
+        wait_until(TIMEOUT, || upload_job()["state"] == "dead"),
+        "{:?}",
+        h.jobs()
+    );
+    assert!(upload_job()["last_error"]
+        .as_str()
+        .is_some_and(|e| e.contains("SHA-256")));
+    assert_eq!(by_name(&h.state(), "Changed File LLC").len(), 1);
+    assert!(h.state()["documents"].as_array().is_some_and(Vec::is_empty));
+    h.stop();
+}
+
+#[test]
+fn a_blocked_login_keeps_jobs_waiting_without_using_attempts() {
+    let mut h = Harness::new(3);
+    std::fs::write(h.dir.path().join("password.txt"), "wrong-password\n").expect("password");
+    assert!(h.start(&[]));
+    h.tenant(true);
+    create_entity(&h.socket(), "Blocked LLC", false).expect("accepted");
+    let job = || h.jobs().into_iter().next().expect("job");
+    assert!(
+        wait_until(TIMEOUT, || job()["state"] == "failed"),
+        "{:?}",
+        h.jobs()
+    );
+    let j = job();
+    assert_eq!(j["attempts"], 0, "{j}");
+    assert!(
+        j["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("blocked")),
+        "{j}"
+    );
+    assert!(h.state()["entities"].as_array().is_some_and(Vec::is_empty));
+    h.stop();
+}
