@@ -39,6 +39,12 @@ impl NumhubPort for Port {
         let sync = self.sync.clone();
         Box::pin(async move { carry_out(client, store, events, sync, call).await })
     }
+
+    fn jobs_queued(&self) {
+        if let Some(sync) = &self.sync {
+            sync.kick_outbox();
+        }
+    }
 }
 
 async fn carry_out(

@@ -266,3 +266,11 @@ pub fn set_status(
     )?;
     get(tx, tenant_id, id)
 }
+
+/// Removes the row once NumHub has deleted the document (or it never got there).
+pub fn delete(tx: &Tx<'_>, tenant_id: i64, id: &str) -> Result<()> {
+    get(tx, tenant_id, id)?;
+    tx.conn
+        .execute("DELETE FROM numhub_documents WHERE id = ?1", params![id])?;
+    Ok(())
+}

@@ -127,14 +127,24 @@ pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Entity> {
     find(sql, tenant_id, id)?.ok_or_else(|| DbError::not_found("entity", id))
 }
 
-/// By NumHub's id, within the tenant.
-pub fn get_by_numhub_id(sql: &Sql<'_>, tenant_id: i64, numhub_entity_id: &str) -> Result<Entity> {
-    sql.conn
+/// By NumHub's id, within the tenant, if there is one.
+pub fn find_by_numhub_id(
+    sql: &Sql<'_>,
+    tenant_id: i64,
+    numhub_entity_id: &str,
+) -> Result<Option<Entity>> {
+    Ok(sql
+        .conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM numhub_entities WHERE numhub_entity_id = ?1 AND tenant_id = ?2"
         ))?
         .query_row(params![numhub_entity_id, tenant_id], from_row)
-        .optional()?
+        .optional()?)
+}
+
+/// By NumHub's id, within the tenant.
+pub fn get_by_numhub_id(sql: &Sql<'_>, tenant_id: i64, numhub_entity_id: &str) -> Result<Entity> {
+    find_by_numhub_id(sql, tenant_id, numhub_entity_id)?
         .ok_or_else(|| DbError::not_found("entity", numhub_entity_id))
 }
 

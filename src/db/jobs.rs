@@ -188,6 +188,19 @@ fn pending_for(sql: &Sql<'_>, column: &str, id: &str) -> Result<Option<Job>> {
 }
 
 /// The entity's newest unfinished job, if any.
+/// Legal business names of the tenant's creates that have not finished: NumHub may
+/// already hold them (sent, outcome not yet recorded), so the poller must not import
+/// an application of that name as a stranger.
+pub fn unfinished_create_names(sql: &Sql<'_>, tenant_id: i64) -> Result<Vec<String>> {
+    sql.rows(
+        "SELECT json_extract(payload, '$.application.businessEntityDetails.legalBusinessName')
+         FROM jobs WHERE tenant_id = ?1 AND kind = 'entity.create' AND state <> 'done'
+           AND json_extract(payload, '$.application.businessEntityDetails.legalBusinessName') IS NOT NULL",
+        params![tenant_id],
+        |r| r.get(0),
+    )
+}
+
 pub fn pending_for_entity(sql: &Sql<'_>, entity_id: &str) -> Result<Option<Job>> {
     pending_for(sql, "entity_id", entity_id)
 }
@@ -239,6 +252,16 @@ pub fn resolve(tx: &Tx<'_>, tenant_id: i64, id: i64, note: Option<&str>) -> Resu
 /// Sync engine: claims the next due job, oldest first, whose entity has no earlier
 /// unfinished job (one entity's jobs run in id order), and marks it `running`.
 pub fn claim_next_due(tx: &Tx<'_>, now: &str) -> Result<Option<Job>> {
+    claim(tx, now, false)
+}
+
+/// [`claim_next_due`] restricted to tenants with `numhub_enabled`: a disabled
+/// tenant's jobs stay queued (and visible) until it is enabled.
+pub fn claim_next_sendable(tx: &Tx<'_>, now: &str) -> Result<Option<Job>> {
+    claim(tx, now, true)
+}
+
+fn claim(tx: &Tx<'_>, now: &str, enabled_only: bool) -> Result<Option<Job>> {
     let id: Option<i64> = tx
         .conn
         .prepare_cached(
@@ -246,9 +269,11 @@ pub fn claim_next_due(tx: &Tx<'_>, now: &str) -> Result<Option<Job>> {
              WHERE j.state IN ('queued', 'failed') AND j.next_attempt_at <= ?1
                AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.entity_id = j.entity_id
                                AND e.id < j.id AND e.state NOT IN ('done'))
+               AND (?2 = 0 OR EXISTS (SELECT 1 FROM tenants t
+                                      WHERE t.id = j.tenant_id AND t.numhub_enabled = 1))
              ORDER BY j.id LIMIT 1",
         )?
-        .query_row(params![now], |r| r.get(0))
+        .query_row(params![now, enabled_only], |r| r.get(0))
         .optional()?;
     let Some(id) = id else { return Ok(None) };
     mark_running(tx, id, now)?;
@@ -317,13 +342,62 @@ pub fn mark_needs_attention(tx: &Tx<'_>, id: i64, error: &str, now: &str) -> Res
     )
 }
 
-/// At start: attempts that were `running` when the daemon stopped were interrupted;
-/// they need an operator (the outcome at NumHub is unknown). Returns how many.
+/// At start: attempts that were `running` when the daemon stopped were interrupted,
+/// so their outcome at NumHub is unknown. They are queued again with the start of
+/// the earliest interrupted attempt kept in the payload as `resume_since`: the
+/// executor then looks at NumHub for that attempt's effect before sending anything
+/// (see docs/ARCHITECTURE.md, "Crash recovery per job kind"). Returns how many.
 pub fn mark_interrupted(tx: &Tx<'_>, now: &str) -> Result<usize> {
     Ok(tx.conn.execute(
-        "UPDATE jobs SET state = 'needs_attention', last_error = 'interrupted by a restart', updated_at = ?1
+        "UPDATE jobs SET state = 'queued', next_attempt_at = ?1, updated_at = ?1,
+             last_error = 'interrupted by a restart; NumHub is checked before resending',
+             payload = json_set(payload, '$.resume_since',
+                 COALESCE(json_extract(payload, '$.resume_since'), started_at, ?1))
          WHERE state = 'running'",
         params![now],
+    )?)
+}
+
+/// Sync engine: the attempt could not even start for a reason retrying will not fix
+/// by itself (login blocked, no credentials, tenant without a client id). The job
+/// waits until `next_attempt_at` without using up an attempt.
+pub fn mark_waiting(
+    tx: &Tx<'_>,
+    id: i64,
+    error: &str,
+    next_attempt_at: &str,
+    now: &str,
+) -> Result<()> {
+    let changed = tx.conn.execute(
+        "UPDATE jobs SET state = 'failed', attempts = max(attempts - 1, 0), last_error = ?2,
+             next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
+        params![id, error, next_attempt_at, now],
+    )?;
+    if changed == 0 {
+        return Err(DbError::not_found("job", id));
+    }
+    Ok(())
+}
+
+/// Sync engine: a `document.delete` is done and its document row is about to go;
+/// the job keeps its history (not the cascade) by letting go of the row first.
+pub fn mark_done_detached(tx: &Tx<'_>, id: i64, now: &str) -> Result<()> {
+    set(
+        tx,
+        id,
+        "UPDATE jobs SET state = 'done', document_id = NULL, last_error = NULL, updated_at = ?2 WHERE id = ?1",
+        None,
+        now,
+    )
+}
+
+/// Deletes at most `batch` jobs that have been `done` since before `before`
+/// (small batches keep each write short). Returns how many went.
+pub fn purge_done(tx: &Tx<'_>, before: &str, batch: u32) -> Result<usize> {
+    Ok(tx.conn.execute(
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state = 'done' AND updated_at < ?1
+                                        ORDER BY id LIMIT ?2)",
+        params![before, batch],
     )?)
 }
 

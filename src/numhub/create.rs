@@ -93,6 +93,27 @@ impl Client {
         }
     }
 
+    /// Looks for an application named `legal_name` created by an attempt that began
+    /// at `since` (minus the allowed clock skew), without sending anything: how the
+    /// outbox settles a create interrupted by a crash. `Ok(None)`: none exists, a send
+    /// is safe. Two or more candidates: [`NumhubError::OutcomeUnknown`].
+    pub async fn find_created_application(
+        &self,
+        tenant: i64,
+        p: Priority,
+        legal_name: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<CreateEntityResponse>, NumhubError> {
+        match self.find_created(tenant, p, legal_name, since).await? {
+            Found::None => Ok(None),
+            Found::One(found) => Ok(Some(found)),
+            Found::Several(n) => Err(NumhubError::OutcomeUnknown {
+                company_name: legal_name.to_string(),
+                reason: format!("{n} applications of that name appeared since the attempt"),
+            }),
+        }
+    }
+
     async fn find_created(
         &self,
         tenant: i64,

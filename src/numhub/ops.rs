@@ -205,34 +205,13 @@ impl Client {
                 company_name: format!("upload to {id}"),
                 reason: why,
             };
-            let app = self.get_application(tenant, p, id).await.map_err(|e| {
-                unknown(format!("{reason}; the application could not be read: {e}"))
-            })?;
-            let skew = chrono::Duration::from_std(self.inner.opts.clock_skew).unwrap_or_default();
-            let since = started - skew;
-            let arrived: Vec<DocumentItem> = app
-                .documents
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|d| {
-                    let recent = d
-                        .created_date
-                        .as_deref()
-                        .and_then(super::create::parse_utc)
-                        .is_some_and(|c| c >= since);
-                    recent
-                        && files
-                            .iter()
-                            .any(|f| d.name.as_deref() == Some(&f.file_name))
-                })
-                .map(|d| DocumentItem {
-                    id: d.document_id,
-                    url: d.url,
-                    name: d.name,
-                    created_date: d.created_date,
-                    created_by: d.created_by,
-                })
-                .collect();
+            let names: Vec<&str> = files.iter().map(|f| f.file_name.as_str()).collect();
+            let arrived = self
+                .find_uploaded_documents(tenant, p, id, &names, started)
+                .await
+                .map_err(|e| {
+                    unknown(format!("{reason}; the application could not be read: {e}"))
+                })?;
             if arrived.len() == files.len() {
                 return Ok(UploadDocumentResponse {
                     documents: Some(arrived),
@@ -247,6 +226,42 @@ impl Client {
             }
             tracing::info!(endpoint = %endpoint, "the unanswered upload did not reach NumHub; resending");
         }
+    }
+
+    /// The application's documents named like one of `names` and created since
+    /// `started` (minus the allowed clock skew): what an upload begun at `started`
+    /// left at NumHub. Used after a lost answer and by the outbox after a crash.
+    pub async fn find_uploaded_documents(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+        names: &[&str],
+        started: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<DocumentItem>, NumhubError> {
+        let app = self.get_application(tenant, p, id).await?;
+        let skew = chrono::Duration::from_std(self.inner.opts.clock_skew).unwrap_or_default();
+        let since = started - skew;
+        Ok(app
+            .documents
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| {
+                let recent = d
+                    .created_date
+                    .as_deref()
+                    .and_then(super::create::parse_utc)
+                    .is_some_and(|c| c >= since);
+                recent && names.iter().any(|n| d.name.as_deref() == Some(*n))
+            })
+            .map(|d| DocumentItem {
+                id: d.document_id,
+                url: d.url,
+                name: d.name,
+                created_date: d.created_date,
+                created_by: d.created_by,
+            })
+            .collect())
     }
 
     /// `DELETE /application/{NumhubEntityId}/documents/{documentId}`.

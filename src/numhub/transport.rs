@@ -215,6 +215,10 @@ impl Transport {
                         move |chunk| {
                             if let Ok(bytes) = &chunk {
                                 if let Ok(mut s) = st.lock() {
+                                    // Crash tests: die with part of the body sent.
+                                    if s.1 > 0 {
+                                        crate::killpoint::hit("mid_upload");
+                                    }
                                     s.0.update(bytes);
                                     s.1 += bytes.len() as u64;
                                 }

@@ -143,6 +143,13 @@ fn document_with_sync(
     })
 }
 
+/// Wakes the outbox for a job just committed.
+fn queued(rpc: &Rpc) {
+    if let Some(port) = &rpc.numhub {
+        port.jobs_queued();
+    }
+}
+
 /// `wait_s`: polls the job until it is done, dead or needs attention, or time runs
 /// out (the answer then shows it still queued). Bounded by the schema (≤ 60 s).
 async fn wait_for(
@@ -253,6 +260,7 @@ async fn entity_create(
             Ok((e, job.id))
         })
         .await?;
+    queued(&rpc);
     rpc.events.publish(entity_event(&entity));
     wait_for(&rpc, tenant_id, job_id, p.wait_s).await?;
     fresh_entity(&rpc, tenant_id, entity.id).await
@@ -322,6 +330,7 @@ async fn entity_update(
             Ok(job.id)
         })
         .await?;
+    queued(&rpc);
     wait_for(&rpc, tenant_id, job_id, p.wait_s).await?;
     fresh_entity(&rpc, tenant_id, p.id).await
 }
@@ -364,6 +373,7 @@ async fn entity_submit(
             Ok((e, job.id))
         })
         .await?;
+    queued(&rpc);
     rpc.events.publish(entity_event(&entity));
     wait_for(&rpc, tenant_id, job_id, p.wait_s).await?;
     fresh_entity(&rpc, tenant_id, p.id).await
@@ -525,6 +535,7 @@ where
             Ok((after, job.id))
         })
         .await?;
+    queued(&rpc);
     rpc.events.publish(identity_event(&identity, tenant_id));
     wait_for(&rpc, tenant_id, job_id, wait_s).await?;
     let id = identity.id.clone();
@@ -730,6 +741,7 @@ async fn document_upload(
             Ok((doc, job.id))
         })
         .await?;
+    queued(&rpc);
     rpc.events.publish(Event::DocumentStatusChanged {
         tenant_id,
         document_id: doc.id.clone(),
@@ -889,7 +901,8 @@ async fn document_delete(
             )?;
             document_with_sync(tx, d)
         })
-        .await?)
+        .await
+        .inspect(|_| queued(&rpc))?)
 }
 
 #[cfg(test)]

@@ -55,4 +55,8 @@ pub type PortFuture = Pin<Box<dyn Future<Output = Result<Value, PortError>> + Se
 pub trait NumhubPort: Send + Sync {
     /// Carries out `call`; the JSON result is returned to the caller as is.
     fn call(&self, call: NumhubCall) -> PortFuture;
+
+    /// A job was just queued: the outbox may start on it now instead of at its next
+    /// poll. Without a sync engine there is nothing to wake.
+    fn jobs_queued(&self) {}
 }

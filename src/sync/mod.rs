@@ -6,6 +6,7 @@
 //! Both run as daemon tasks with the shared `Shutdown`; [`SyncHandle`] is how the
 //! RPC asks for a sync now.
 
+pub mod jobs_exec;
 pub mod mapping;
 pub mod outbox;
 pub mod poller;

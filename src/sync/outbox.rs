@@ -1,18 +1,257 @@
-//! The outbox: carries queued jobs to NumHub, each exactly once.
+//! The outbox loop: claims due jobs and runs up to `workers` at once (one entity's
+//! jobs in order, different entities side by side), records each failure with its
+//! consequence (backoff, `dead`, `needs_attention`, waiting), and purges old `done`
+//! jobs. What each kind does at NumHub is in [`super::jobs_exec`].
+//!
+//! At start, attempts a crash or stop left `running` are queued again to be looked
+//! up at NumHub before anything is resent (`jobs::mark_interrupted`).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use chrono::Utc;
+use rand::Rng;
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
+use super::jobs_exec::{self, Failure};
 use super::{SyncContext, SyncOptions};
 use crate::daemon::Shutdown;
+use crate::db::{format_ts, jobs, now_ts};
+use crate::events::Event;
 
-/// Runs until shutdown.
+/// How often done jobs older than `done_retention` are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// Rows deleted per purge transaction (keeps each write short).
+const PURGE_BATCH: u32 = 500;
+/// A job blocked by something outside it (login, credentials) looks again after this
+/// (or `retry_max`, if shorter).
+const BLOCKED_WAIT: Duration = Duration::from_secs(30);
+
+/// Runs until shutdown; attempts in flight are allowed to finish.
 pub async fn run(
-    _ctx: SyncContext,
-    _options: SyncOptions,
-    _wake: Arc<Notify>,
+    ctx: SyncContext,
+    options: SyncOptions,
+    wake: Arc<Notify>,
     mut shutdown: Shutdown,
 ) {
-    shutdown.recv().await;
+    match ctx
+        .store
+        .write(|tx| jobs::mark_interrupted(tx, &now_ts()))
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            jobs = n,
+            "resuming jobs interrupted by the last stop; NumHub is checked before resending"
+        ),
+        Err(e) => tracing::error!(error = %e, "could not requeue interrupted jobs"),
+    }
+    let workers = options.workers.max(1);
+    let mut running: JoinSet<()> = JoinSet::new();
+    let mut last_purge: Option<Instant> = None;
+    loop {
+        if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
+            purge(&ctx, &options).await;
+            last_purge = Some(Instant::now());
+        }
+        while running.len() < workers && !shutdown.is_shutdown() {
+            match ctx
+                .store
+                .write(|tx| jobs::claim_next_sendable(tx, &now_ts()))
+                .await
+            {
+                Ok(Some(job)) => {
+                    running.spawn(attempt(ctx.clone(), options.clone(), job));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming a job failed");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.recv() => break,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(options.outbox_poll) => {}
+            Some(r) = running.join_next(), if !running.is_empty() => {
+                if let Err(e) = r {
+                    // The job stays `running` and is resumed at the next start.
+                    tracing::error!(error = %e, "an outbox attempt panicked");
+                }
+            }
+        }
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// One attempt of one claimed job, start to recorded outcome.
+async fn attempt(ctx: SyncContext, options: SyncOptions, job: jobs::Job) {
+    tracing::debug!(job = job.id, kind = %job.kind, attempt = job.attempts, "outbox attempt");
+    match jobs_exec::execute(&ctx, &job).await {
+        Ok(events) => {
+            tracing::info!(job = job.id, kind = %job.kind, "job done");
+            for e in events {
+                ctx.events.publish(e);
+            }
+        }
+        Err(f) => record_failure(&ctx, &options, &job, f).await,
+    }
+}
+
+/// What a failure makes of the job.
+enum Next {
+    Failed(Duration),
+    Waiting(Duration),
+    Dead,
+    NeedsAttention,
+}
+
+fn next_for(options: &SyncOptions, job: &jobs::Job, f: &Failure) -> Next {
+    match f {
+        Failure::Retry(_) if job.attempts >= i64::from(options.job_max_attempts) => Next::Dead,
+        Failure::Retry(_) => Next::Failed(backoff(options, job.attempts)),
+        Failure::Refused(_) => Next::Dead,
+        Failure::Unknown(_) => Next::NeedsAttention,
+        Failure::Blocked(_) => {
+            Next::Waiting(BLOCKED_WAIT.min(options.retry_max).max(options.outbox_poll))
+        }
+    }
+}
+
+async fn record_failure(ctx: &SyncContext, options: &SyncOptions, job: &jobs::Job, f: Failure) {
+    let next = next_for(options, job, &f);
+    let exhausted = matches!(f, Failure::Retry(_)) && matches!(next, Next::Dead);
+    let (Failure::Retry(msg)
+    | Failure::Refused(msg)
+    | Failure::Unknown(msg)
+    | Failure::Blocked(msg)) = f;
+    let error = if exhausted {
+        format!("{msg} (after {} attempts)", job.attempts)
+    } else {
+        msg
+    };
+    let at = |d: Duration| {
+        format_ts(Utc::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
+    };
+    let (id, e) = (job.id, error.clone());
+    let (state, write) = match next {
+        Next::Failed(d) => (
+            "failed",
+            ctx.store
+                .write(move |tx| jobs::mark_failed(tx, id, &e, &at(d), &now_ts()))
+                .await,
+        ),
+        Next::Waiting(d) => (
+            "waiting",
+            ctx.store
+                .write(move |tx| jobs::mark_waiting(tx, id, &e, &at(d), &now_ts()))
+                .await,
+        ),
+        Next::Dead => (
+            "dead",
+            ctx.store
+                .write(move |tx| jobs::mark_dead(tx, id, &e, &now_ts()))
+                .await,
+        ),
+        Next::NeedsAttention => (
+            "needs_attention",
+            ctx.store
+                .write(move |tx| jobs::mark_needs_attention(tx, id, &e, &now_ts()))
+                .await,
+        ),
+    };
+    if let Err(e) = write {
+        // Left `running`: resumed (with a look first) at the next start.
+        tracing::error!(job = job.id, error = %e, "could not record a job's failure");
+        return;
+    }
+    tracing::warn!(job = job.id, kind = %job.kind, state, error = %error, "job attempt failed");
+    if matches!(state, "dead" | "needs_attention") {
+        ctx.events.publish(Event::SyncFailed {
+            tenant_id: Some(job.tenant_id),
+            job_id: Some(job.id),
+            error,
+        });
+    }
+}
+
+/// The wait before attempt `attempts + 1`: `retry_base` doubled per attempt made,
+/// capped at `retry_max`, then jittered down by up to half so jobs that failed
+/// together do not return together. Never below `outbox_poll`, so a zero base
+/// cannot spin.
+pub fn backoff(options: &SyncOptions, attempts: i64) -> Duration {
+    let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let capped = options
+        .retry_base
+        .saturating_mul(1u32 << doublings.min(20))
+        .min(options.retry_max);
+    let jittered = capped.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
+    jittered.max(options.outbox_poll)
+}
+
+/// Deletes done jobs older than `done_retention`, one small batch per transaction.
+async fn purge(ctx: &SyncContext, options: &SyncOptions) {
+    let age = chrono::Duration::from_std(options.done_retention).unwrap_or(chrono::Duration::MAX);
+    let Some(before) = Utc::now().checked_sub_signed(age) else {
+        return;
+    };
+    let before = format_ts(before);
+    let mut total = 0;
+    loop {
+        let b = before.clone();
+        match ctx
+            .store
+            .write(move |tx| jobs::purge_done(tx, &b, PURGE_BATCH))
+            .await
+        {
+            Ok(n) => {
+                total += n;
+                if n < PURGE_BATCH as usize {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "purging done jobs failed");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(jobs = total, "purged done jobs past retention");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(base_ms: u64, max_ms: u64) -> SyncOptions {
+        SyncOptions {
+            workers: 1,
+            outbox_poll: Duration::from_millis(1),
+            job_max_attempts: 3,
+            retry_base: Duration::from_millis(base_ms),
+            retry_max: Duration::from_millis(max_ms),
+            done_retention: Duration::from_secs(1),
+            poll_interval: Duration::from_secs(1),
+            full_sweep: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let o = opts(100, 1000);
+        for _ in 0..50 {
+            let first = backoff(&o, 1);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let third = backoff(&o, 3);
+            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+            assert!(backoff(&o, 40) <= Duration::from_millis(1000));
+        }
+        // A zero base never spins: the floor is outbox_poll.
+        assert_eq!(backoff(&opts(0, 0), 5), Duration::from_millis(1));
+    }
 }

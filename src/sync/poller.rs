@@ -198,12 +198,23 @@ async fn reconcile_listed(
         None => {
             let name = item.company_name.clone().unwrap_or_default();
             let (nid2, eid2) = (nid.clone(), eid.clone());
-            let row = ctx
+            // Checked in the importing transaction, so an outbox that records the same
+            // application meanwhile cannot race it into a twin: a create of that name
+            // still unfinished may be ours (sent, outcome not yet recorded).
+            let imported = ctx
                 .store
                 .write(move |tx| {
+                    let ours = db::jobs::unfinished_create_names(tx, tenant)?.contains(&name);
+                    if ours || entities::find_by_numhub_id(tx, tenant, &nid2)?.is_some() {
+                        return Ok(None);
+                    }
                     entities::import(tx, tenant, &nid2, &name, status, vetting, eid2.as_deref())
+                        .map(Some)
                 })
                 .await?;
+            let Some(row) = imported else {
+                return Ok(false);
+            };
             tracing::info!(tenant, entity = %row.id, numhub_entity_id = %nid, "imported an application NumHub lists");
             publish_entity(ctx, &row);
             Ok(true)

@@ -109,7 +109,8 @@ fn claims_follow_entity_order_and_due_times() {
                 .await
                 .expect("get")
                 .state,
-            "needs_attention"
+            "queued",
+            "an interrupted attempt is resumed (looked up first), not parked"
         );
         assert!(
             store
@@ -118,5 +119,106 @@ fn claims_follow_entity_order_and_due_times() {
                 .is_err(),
             "another tenant's job"
         );
+        // The interrupted attempt's start is kept for the look-before-resend; a
+        // second interruption keeps the first (earliest) start.
+        let payload = |id| {
+            let store = store.clone();
+            async move {
+                store
+                    .read(move |sql| jobs::get_any(sql, id))
+                    .await
+                    .expect("get")
+                    .payload
+            }
+        };
+        assert_eq!(payload(ids.1).await["resume_since"], now);
+        let later = "2999-02-01T00:00:00.000000Z";
+        store
+            .write(move |tx| {
+                jobs::mark_running(tx, ids.1, later)?;
+                jobs::mark_interrupted(tx, later)
+            })
+            .await
+            .expect("interrupted again");
+        assert_eq!(payload(ids.1).await["resume_since"], now);
+        // A disabled tenant's due job is not claimed by the sync engine.
+        assert_eq!(
+            store
+                .write(move |tx| jobs::claim_next_sendable(tx, later))
+                .await
+                .expect("claim"),
+            None
+        );
+    });
+}
+
+#[test]
+fn done_jobs_are_purged_in_batches_after_retention() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = crate::rpc_methods::rt();
+    rt.block_on(async {
+        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).expect("open");
+        let done_at = [
+            "2000-01-01T00:00:00.000000Z",
+            "2000-01-02T00:00:00.000000Z",
+            "2000-01-03T00:00:00.000000Z",
+        ];
+        let ids = store
+            .write(move |tx| {
+                tenants::upsert(
+                    tx,
+                    tenants::TenantInput {
+                        id: 1,
+                        name: "A".into(),
+                        numhub_enabled: Some(true),
+                        ..Default::default()
+                    },
+                )?;
+                let mut ids = Vec::new();
+                for _ in 0..4 {
+                    ids.push(
+                        jobs::enqueue(
+                            tx,
+                            jobs::NewJob {
+                                tenant_id: 1,
+                                kind: "entity.update",
+                                payload: "{}".into(),
+                                ..Default::default()
+                            },
+                        )?
+                        .id,
+                    );
+                }
+                for (id, at) in ids.iter().zip(done_at) {
+                    jobs::mark_done(tx, *id, at)?;
+                }
+                Ok(ids)
+            })
+            .await
+            .expect("seed");
+        let before = "2000-01-02T12:00:00.000000Z";
+        let purge = |batch| store.write(move |tx| jobs::purge_done(tx, before, batch));
+        assert_eq!(purge(1).await.expect("purge"), 1, "one batch of one");
+        assert_eq!(purge(10).await.expect("purge"), 1, "the other old one");
+        assert_eq!(
+            purge(10).await.expect("purge"),
+            0,
+            "newer and unfinished stay"
+        );
+        let left: Vec<i64> = store
+            .read(|sql| jobs::list(sql, Some(1), None, None, None))
+            .await
+            .expect("list")
+            .items
+            .iter()
+            .map(|j| j.id)
+            .collect();
+        assert_eq!(left, vec![ids[3], ids[2]]);
+        // An enabled tenant's due job is claimable by the sync engine.
+        let claimed = store
+            .write(|tx| jobs::claim_next_sendable(tx, "2999-01-01T00:00:00.000000Z"))
+            .await
+            .expect("claim");
+        assert_eq!(claimed.map(|j| j.id), Some(ids[3]));
     });
 }

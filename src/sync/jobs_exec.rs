@@ -1,0 +1,527 @@
+//! Carrying out one outbox job of each kind: read what it acts on, make the one
+//! NumHub call (after looking first when a crash interrupted an earlier attempt),
+//! then record the local outcome and the job's `done` in ONE transaction. The
+//! caller ([`super::outbox`]) records failures and publishes the events returned
+//! here, after the commit.
+//!
+//! `killpoint::hit("after_send")` sits between NumHub's answer and that commit: the
+//! most dangerous instant for exactly-once, which the crash tests aim at.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{mapping, SyncContext};
+use crate::db::{
+    self, brands, documents, entities, format_ts, identities, jobs, now_ts, parse_ts, DbError,
+};
+use crate::events::Event;
+use crate::killpoint;
+use crate::numhub::model::{
+    ApplicationModel, DeactivationRequest, DisplayIdentityUpdate, DocumentItem, DocumentType,
+    UploadDocumentResponse, UploadFile,
+};
+use crate::numhub::{NumhubError, Priority};
+
+/// Outbox work yields to calls a person is waiting for.
+const P: Priority = Priority::Background;
+
+/// Why an attempt did not finish its job, and so what becomes of the job.
+#[derive(Debug)]
+pub enum Failure {
+    /// Transient (NumHub unreachable after the client's own retries, database): the
+    /// job is tried again after a backoff, until `job_max_attempts`.
+    Retry(String),
+    /// NumHub refused it, or it can never work as queued: `dead`.
+    Refused(String),
+    /// It may or may not have taken effect at NumHub: `needs_attention`.
+    Unknown(String),
+    /// It cannot start until something outside the job changes (login blocked, no
+    /// credentials, tenant without a client id): waits without using an attempt.
+    Blocked(String),
+}
+
+impl From<NumhubError> for Failure {
+    fn from(e: NumhubError) -> Failure {
+        let msg = e.to_string();
+        match e {
+            NumhubError::Rejected { .. } | NumhubError::File { .. } => Failure::Refused(msg),
+            NumhubError::OutcomeUnknown { .. } | NumhubError::Decode { .. } => {
+                Failure::Unknown(msg)
+            }
+            NumhubError::LoginBlocked { .. }
+            | NumhubError::NoCredentials { .. }
+            | NumhubError::Tenant { .. }
+            | NumhubError::Setup(_)
+            | NumhubError::Crypto(_) => Failure::Blocked(msg),
+            NumhubError::Exhausted { .. }
+            | NumhubError::Unauthorized { .. }
+            | NumhubError::Db(_) => Failure::Retry(msg),
+        }
+    }
+}
+
+impl From<DbError> for Failure {
+    fn from(e: DbError) -> Failure {
+        Failure::Retry(format!("database: {e}"))
+    }
+}
+
+/// Carries out `job` (claimed, `running`). `Ok`: done and committed; the events are
+/// to be published now.
+pub async fn execute(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>, Failure> {
+    match job.kind.as_str() {
+        "entity.create" => entity_create(ctx, job).await,
+        "entity.update" => entity_update(ctx, job).await,
+        "entity.submit" => entity_submit(ctx, job).await,
+        "document.upload" => document_upload(ctx, job).await,
+        "document.delete" => document_delete(ctx, job).await,
+        "identity.update"
+        | "identity.deactivate"
+        | "identity.numbers.add"
+        | "identity.numbers.remove" => identity_change(ctx, job).await,
+        other => Err(Failure::Refused(format!("unknown job kind {other:?}"))),
+    }
+}
+
+/// Passes the crash tests' kill point with NumHub's answer in hand, nothing committed.
+fn sent<T>(r: Result<T, NumhubError>) -> Result<T, NumhubError> {
+    killpoint::hit("after_send");
+    r
+}
+
+/// The start of the earliest attempt a crash interrupted (see `jobs::mark_interrupted`).
+fn resume_since(job: &jobs::Job) -> Option<DateTime<Utc>> {
+    job.payload
+        .get("resume_since")
+        .and_then(Value::as_str)
+        .and_then(|s| parse_ts("resume_since", s).ok())
+}
+
+/// NumHub has acted: a failure to record it must not lead to sending it again, so
+/// it goes to an operator with what NumHub said.
+fn unrecorded(what: String) -> impl FnOnce(DbError) -> Failure {
+    move |e| {
+        Failure::Unknown(format!(
+            "NumHub accepted {what} but recording it failed: {e}"
+        ))
+    }
+}
+
+fn need<T>(v: Option<T>, what: &str) -> Result<T, Failure> {
+    v.ok_or_else(|| Failure::Refused(format!("the job has no {what}")))
+}
+
+async fn entity_of(ctx: &SyncContext, job: &jobs::Job) -> Result<entities::Entity, Failure> {
+    let (tenant, id) = (job.tenant_id, need(job.entity_id.clone(), "entity")?);
+    Ok(ctx
+        .store
+        .read(move |sql| entities::get(sql, tenant, &id))
+        .await?)
+}
+
+/// NumHub's id of the entity; its create job always runs first (one entity's jobs
+/// run in order), so a missing id means the create was settled without one.
+fn numhub_id(e: &entities::Entity) -> Result<Uuid, Failure> {
+    let id = e.numhub_entity_id.as_deref().ok_or_else(|| {
+        Failure::Refused(format!(
+            "entity {} has no NumHub id (its create never reached NumHub)",
+            e.id
+        ))
+    })?;
+    Uuid::parse_str(id).map_err(|_| Failure::Refused(format!("NumHub id {id:?} is not a uuid")))
+}
+
+fn application(job: &jobs::Job) -> Result<ApplicationModel, Failure> {
+    serde_json::from_value(
+        job.payload
+            .get("application")
+            .cloned()
+            .unwrap_or(Value::Null),
+    )
+    .map_err(|e| Failure::Refused(format!("payload.application: {e}")))
+}
+
+fn entity_event(e: &entities::Entity) -> Event {
+    Event::EntityStatusChanged {
+        tenant_id: e.tenant_id,
+        entity_id: e.id.clone(),
+        numhub_entity_id: e.numhub_entity_id.clone(),
+        status: e.status.to_string(),
+        vetting_status: e.vetting_status.to_string(),
+    }
+}
+
+/// Marks the job done with no other change.
+async fn done(ctx: &SyncContext, job_id: i64) -> Result<Vec<Event>, Failure> {
+    ctx.store
+        .write(move |tx| jobs::mark_done(tx, job_id, &now_ts()))
+        .await
+        .map_err(unrecorded(format!("job {job_id}")))?;
+    Ok(Vec::new())
+}
+
+async fn entity_create(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>, Failure> {
+    let e = entity_of(ctx, job).await?;
+    if e.numhub_entity_id.is_some() {
+        // Already linked (by the poller, or an operator): nothing to send.
+        return done(ctx, job.id).await;
+    }
+    let model = application(job)?;
+    let name = model
+        .business_entity_details
+        .as_ref()
+        .and_then(|b| b.legal_business_name.clone())
+        .unwrap_or_else(|| e.company_name.clone());
+    let tenant = job.tenant_id;
+    // After a crash mid-attempt the create may have reached NumHub: look first.
+    let found = match resume_since(job) {
+        Some(since) => {
+            ctx.numhub
+                .find_created_application(tenant, P, &name, since)
+                .await?
+        }
+        None => None,
+    };
+    let resp = match found {
+        Some(r) => {
+            tracing::info!(
+                job = job.id,
+                "the interrupted create had reached NumHub; not resending"
+            );
+            r
+        }
+        None => sent(ctx.numhub.create_application(tenant, P, &model).await)?,
+    };
+    let nid = resp
+        .numhub_entity_id
+        .ok_or_else(|| {
+            Failure::Unknown("NumHub answered the create without a numhubEntityId".into())
+        })?
+        .to_string();
+    let submitted = model.status.as_deref() == Some("Submit");
+    let (job_id, entity_id, what) = (job.id, e.id.clone(), format!("application {nid}"));
+    let e = ctx
+        .store
+        .write(move |tx| {
+            let now = now_ts();
+            let e = entities::set_numhub_ids(
+                tx,
+                tenant,
+                &entity_id,
+                &nid,
+                resp.eid.as_deref(),
+                submitted.then_some(now.as_str()),
+            )?;
+            if let Some(brand) = e.brand_id {
+                brands::set_numhub_entity_id(tx, tenant, brand, &nid)?;
+            }
+            jobs::mark_done(tx, job_id, &now)?;
+            Ok(e)
+        })
+        .await
+        .map_err(unrecorded(what))?;
+    Ok(vec![entity_event(&e)])
+}
+
+/// A PUT replaces the application with the same body: repeating it is harmless.
+async fn entity_update(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>, Failure> {
+    let e = entity_of(ctx, job).await?;
+    let nid = numhub_id(&e)?;
+    let model = application(job)?;
+    sent(
+        ctx.numhub
+            .update_application(job.tenant_id, P, nid, &model)
+            .await,
+    )?;
+    done(ctx, job.id).await
+}
+
+/// Submits with the application as NumHub holds it (the attestation PUT replaces
+/// every section, so an empty body would wipe them). Submitting a submitted
+/// application changes nothing, so a redo after a crash is harmless.
+async fn entity_submit(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>, Failure> {
+    let e = entity_of(ctx, job).await?;
+    let nid = numhub_id(&e)?;
+    let tenant = job.tenant_id;
+    let current = ctx.numhub.get_application(tenant, P, nid).await?;
+    let mut body = serde_json::to_value(&current)
+        .map_err(|e| Failure::Refused(format!("encoding the application: {e}")))?;
+    if let Value::Object(m) = &mut body {
+        // Read-side shapes the write side does not share.
+        for k in ["displayIdentityInformation", "documents", "status"] {
+            m.remove(k);
+        }
+    }
+    let mut model: ApplicationModel = serde_json::from_value(body)
+        .map_err(|e| Failure::Refused(format!("NumHub's application as a submit body: {e}")))?;
+    model.status = Some("Submit".into());
+    let resp = sent(
+        ctx.numhub
+            .submit_attestation(tenant, P, nid, None, &model)
+            .await,
+    )?;
+    let (job_id, entity_id, nid_s) = (job.id, e.id.clone(), nid.to_string());
+    let e = ctx
+        .store
+        .write(move |tx| {
+            let now = now_ts();
+            let e = entities::set_numhub_ids(
+                tx,
+                tenant,
+                &entity_id,
+                &nid_s,
+                resp.eid.as_deref(),
+                Some(&now),
+            )?;
+            jobs::mark_done(tx, job_id, &now)?;
+            Ok(e)
+        })
+        .await
+        .map_err(unrecorded(format!("the submit of {nid}")))?;
+    Ok(vec![entity_event(&e)])
+}
+
+fn upload_type(t: db::DocumentType) -> DocumentType {
+    match mapping::numhub_document_type(t) {
+        "LOA" => DocumentType::Loa,
+        "LOGO" => DocumentType::Logo,
+        _ => DocumentType::Documents,
+    }
+}
+
+/// SHA-256 of the file now, to refuse sending something other than what was
+/// registered.
+async fn file_sha256(path: std::path::PathBuf) -> Result<String, Failure> {
+    tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+        let mut f = std::fs::File::open(&path)?;
+        let mut h = Sha256::new();
+        std::io::copy(&mut f, &mut h)?;
+        Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    })
+    .await
+    .map_err(|e| Failure::Retry(format!("hashing the file: {e}")))?
+    .map_err(|e| Failure::Refused(format!("the file cannot be read: {e}")))
+}
+
+async fn document_upload(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>, Failure> {
+    let e = entity_of(ctx, job).await?;
+    let (tenant, doc_id) = (job.tenant_id, need(job.document_id.clone(), "document")?);
+    let id = doc_id.clone();
+    let (doc, local) = ctx
+        .store
+        .read(move |sql| {
+            let d = documents::get(sql, tenant, &id)?;
+            let l = match d.local_document_id {
+                Some(l) => Some(documents::get_local(sql, tenant, l)?),
+                None => None,
+            };
+            Ok((d, l))
+        })
+        .await?;
+    if doc.numhub_document_id.is_some() {
+        return done(ctx, job.id).await;
+    }
+    let local = need(local, "local file")?;
+    let nid = numhub_id(&e)?;
+    let path = std::path::PathBuf::from(&local.source_path);
+    if file_sha256(path.clone()).await? != local.sha256 {
+        return Err(Failure::Refused(format!(
+            "{} changed since it was registered (SHA-256 differs); register it again",
+            local.source_path
+        )));
+    }
+    // After a crash mid-attempt the upload may have reached NumHub: look first.
+    let mut resp = None;
+    if let Some(since) = resume_since(job) {
+        let found = ctx
+            .numhub
+            .find_uploaded_documents(tenant, P, nid, &[doc.filename.as_str()], since)
+            .await?;
+        match found.len() {
+            0 => {}
+            1 => {
+                tracing::info!(
+                    job = job.id,
+                    "the interrupted upload had reached NumHub; not resending"
+                );
+                resp = Some(UploadDocumentResponse {
+                    documents: Some(found),
+                });
+            }
+            n => {
+                return Err(Failure::Unknown(format!(
+                    "{n} documents named {:?} appeared at NumHub since the interrupted attempt",
+                    doc.filename
+                )))
+            }
+        }
+    }
+    let resp = match resp {
+        Some(r) => r,
+        None => {
+            let content_type = job
+                .payload
+                .get("content_type")
+                .and_then(Value::as_str)
+                .unwrap_or(&local.content_type)
+                .to_string();
+            let file = UploadFile {
+                path,
+                file_name: doc.filename.clone(),
+                content_type,
+            };
+            let description = job.payload.get("description").and_then(Value::as_str);
+            sent(
+                ctx.numhub
+                    .upload_documents(
+                        tenant,
+                        P,
+                        nid,
+                        upload_type(doc.document_type),
+                        description,
+                        &[file],
+                    )
+                    .await,
+            )?
+        }
+    };
+    let item: DocumentItem = resp
+        .documents
+        .as_ref()
+        .and_then(|d| {
+            d.iter()
+                .find(|i| i.name.as_deref() == Some(doc.filename.as_str()))
+        })
+        .or_else(|| resp.documents.as_ref().and_then(|d| d.first()))
+        .cloned()
+        .ok_or_else(|| Failure::Unknown("NumHub answered the upload without a document".into()))?;
+    let numhub_doc = item
+        .id
+        .ok_or_else(|| Failure::Unknown("NumHub answered the upload without a document id".into()))?
+        .to_string();
+    let uploaded_at = item
+        .created_date
+        .as_deref()
+        .and_then(|s| parse_ts("createdDate", s).ok())
+        .map(format_ts)
+        .unwrap_or_else(now_ts);
+    let api = serde_json::to_string(&resp)
+        .map_err(|e| Failure::Unknown(format!("encoding NumHub's answer: {e}")))?;
+    let job_id = job.id;
+    let what = format!("document {numhub_doc}");
+    let d = ctx
+        .store
+        .write(move |tx| {
+            let d = documents::mark_uploaded(tx, tenant, &doc_id, &numhub_doc, &api, &uploaded_at)?;
+            jobs::mark_done(tx, job_id, &now_ts())?;
+            Ok(d)
+        })
+        .await
+        .map_err(unrecorded(what))?;
+    Ok(vec![Event::DocumentStatusChanged {
+        tenant_id: tenant,
+        document_id: d.id,
+        entity_id: d.entity_id,
+        status: d.status.to_string(),
+    }])
+}
+
+/// A redo after a crash finds the document gone (404), which counts as done.
+async fn document_delete(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>, Failure> {
+    let (tenant, doc_id) = (job.tenant_id, need(job.document_id.clone(), "document")?);
+    let id = doc_id.clone();
+    let doc = match ctx
+        .store
+        .read(move |sql| documents::get(sql, tenant, &id))
+        .await
+    {
+        Ok(d) => d,
+        Err(DbError::NotFound { .. }) => return done(ctx, job.id).await,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(nd) = doc.numhub_document_id.as_deref() {
+        let e = entity_of(ctx, job).await?;
+        let nid = numhub_id(&e)?;
+        let nd = Uuid::parse_str(nd)
+            .map_err(|_| Failure::Refused(format!("NumHub document id {nd:?} is not a uuid")))?;
+        match sent(ctx.numhub.delete_document(tenant, P, nid, nd).await) {
+            Ok(_) | Err(NumhubError::Rejected { status: 404, .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let job_id = job.id;
+    ctx.store
+        .write(move |tx| {
+            jobs::mark_done_detached(tx, job_id, &now_ts())?;
+            documents::delete(tx, tenant, &doc_id)
+        })
+        .await
+        .map_err(unrecorded(format!("the delete of document {}", doc.id)))?;
+    Ok(vec![Event::DocumentStatusChanged {
+        tenant_id: tenant,
+        document_id: doc.id,
+        entity_id: doc.entity_id,
+        status: "deleted".into(),
+    }])
+}
+
+/// Identity changes are change requests carrying the wanted values (or numbers to
+/// add/remove, a set operation): a redo after a crash asks for the same state again.
+async fn identity_change(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>, Failure> {
+    let e = entity_of(ctx, job).await?;
+    let nid = numhub_id(&e)?;
+    let (tenant, id) = (job.tenant_id, need(job.identity_id.clone(), "identity")?);
+    let i = ctx
+        .store
+        .read(move |sql| identities::get(sql, tenant, &id))
+        .await?;
+    let iid = Uuid::parse_str(&i.numhub_identity_id).map_err(|_| {
+        Failure::Refused(format!(
+            "NumHub identity id {:?} is not a uuid",
+            i.numhub_identity_id
+        ))
+    })?;
+    let text = |k: &str| job.payload.get(k).and_then(Value::as_str).map(String::from);
+    let numbers = || -> Option<Vec<String>> {
+        serde_json::from_value(job.payload.get("phone_numbers")?.clone()).ok()
+    };
+    let mut update = DisplayIdentityUpdate {
+        numhub_entity_id: Some(nid),
+        numhub_identity_id: Some(iid),
+        ..Default::default()
+    };
+    let r = match job.kind.as_str() {
+        "identity.deactivate" => {
+            let body = DeactivationRequest {
+                numhub_identity_id: Some(iid),
+                is_deactivation_request: Some(true),
+                ..Default::default()
+            };
+            ctx.numhub
+                .deactivate_display_identity(tenant, P, &body)
+                .await
+        }
+        kind => {
+            match kind {
+                "identity.numbers.add" => update.tn_added = numbers(),
+                "identity.numbers.remove" => update.tn_removed = numbers(),
+                _ => {
+                    update.caller_name = text("display_name");
+                    update.call_reason = text("call_reason");
+                    update.logo_url = text("logo_url");
+                }
+            }
+            ctx.numhub.update_display_identity(tenant, P, &update).await
+        }
+    };
+    sent(r)?;
+    done(ctx, job.id).await?;
+    Ok(vec![Event::IdentityChanged {
+        tenant_id: tenant,
+        identity_id: i.id,
+        entity_id: i.entity_id,
+        status: i.status.to_string(),
+    }])
+}

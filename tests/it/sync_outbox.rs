@@ -1,0 +1,264 @@
+//! The outbox end to end: the real daemon, its real socket, the sandbox on loopback.
+//! Creates, submits and uploads reach NumHub exactly once and the rows get NumHub's
+//! ids; an outage queues everything and it drains in order; a disabled tenant sends
+//! nothing until enabled.
+
+use serde_json::{json, Value};
+
+use numhub_sandbox::Faults;
+
+use crate::rpc_client::{ok, Ws};
+use crate::support::{wait_until, TIMEOUT};
+use crate::sync_support::{create_entity, upload, write_pdf, Harness};
+
+fn by_name<'a>(state: &'a Value, name: &str) -> Vec<&'a Value> {
+    state["entities"]
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["companyName"] == name).collect())
+        .unwrap_or_default()
+}
+
+fn route(h: &Harness, key: &str) -> u64 {
+    h.state()["requests"][key].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn creates_submits_and_uploads_reach_numhub_once_with_events() {
+    let mut h = Harness::new(3);
+    assert!(h.start(&[]));
+    h.tenant(true);
+    let s = h.socket();
+    let rt = crate::rpc_methods::rt();
+    let events: Vec<Value> = rt.block_on(async {
+        let mut ws = Ws::connect(&s).await;
+        ws.send(json!({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": {"tenant_id": 1}}))
+            .await;
+        assert!(!ws.recv().await["result"].is_null());
+        let (s2, dir) = (s.clone(), h.dir.path().to_path_buf());
+        let (a, b, doc, sha) = tokio::task::spawn_blocking(move || {
+            let a = create_entity(&s2, "Outbox Alpha LLC", false).expect("create a");
+            let b = create_entity(&s2, "Outbox Beta LLC", true).expect("create b");
+            let (path, sha) = write_pdf(&dir, "alpha-loa.pdf", 150_000, 1);
+            let doc = upload(&s2, &a, &path).expect("upload");
+            ok(&s2, "entity.submit", json!({"tenant_id": 1, "id": a}));
+            (a, b, doc, sha)
+        })
+        .await
+        .expect("calls");
+        // Collect events until both NumHub-side outcomes have been announced.
+        let mut seen = Vec::new();
+        let (mut entity_linked, mut doc_uploaded) = (false, false);
+        while !(entity_linked && doc_uploaded) {
+            let msg = ws.recv().await;
+            let ev = msg["params"]["result"].clone();
+            entity_linked |= ev["type"] == "entity.status_changed"
+                && ev["entity_id"] == json!(b)
+                && ev["numhub_entity_id"].is_string();
+            doc_uploaded |= ev["type"] == "document.status_changed"
+                && ev["document_id"] == json!(doc)
+                && ev["status"] == "uploaded";
+            seen.push(ev);
+        }
+        seen.push(json!({"a": a, "b": b, "doc": doc, "sha": sha}));
+        seen
+    });
+    let ids = events.last().cloned().expect("ids");
+    assert!(
+        wait_until(TIMEOUT, || h.all_jobs_done()),
+        "jobs: {:?}\n{}",
+        h.jobs(),
+        h.all_stderr()
+    );
+
+    let st = h.state();
+    let alpha = by_name(&st, "Outbox Alpha LLC");
+    let beta = by_name(&st, "Outbox Beta LLC");
+    assert_eq!((alpha.len(), beta.len()), (1, 1), "{st}");
+    assert_eq!(
+        alpha[0]["status"], "Submitted",
+        "entity.submit reached NumHub"
+    );
+    assert_eq!(beta[0]["status"], "Submitted", "created with submit: true");
+    assert_eq!(route(&h, "POST /api/v1/application"), 2, "one create each");
+    let docs = st["documents"].as_array().cloned().unwrap_or_default();
+    assert_eq!(docs.len(), 1, "{st}");
+    assert_eq!(docs[0]["sha256"], ids["sha"]);
+    assert_eq!(docs[0]["numhubEntityId"], alpha[0]["numhubEntityId"]);
+
+    // The local rows carry NumHub's ids.
+    let a = ok(&s, "entity.get", json!({"tenant_id": 1, "id": ids["a"]}));
+    assert_eq!(a["numhub_entity_id"], alpha[0]["numhubEntityId"]);
+    assert!(a["submitted_at"].is_string(), "{a}");
+    assert!(a["sync"].is_null(), "no unfinished job: {a}");
+    let b = ok(&s, "entity.get", json!({"tenant_id": 1, "id": ids["b"]}));
+    assert_eq!(b["numhub_entity_id"], beta[0]["numhubEntityId"]);
+    assert!(b["submitted_at"].is_string());
+    let d = ok(
+        &s,
+        "document.get",
+        json!({"tenant_id": 1, "id": ids["doc"]}),
+    );
+    assert_eq!(d["status"], "uploaded");
+    assert_eq!(d["numhub_document_id"], docs[0]["documentId"]);
+    assert!(d["uploaded_at"].is_string());
+    h.stop();
+}
+
+#[test]
+fn an_outage_queues_everything_and_it_drains_in_order() {
+    let mut h = Harness::new(1);
+    assert!(h.start(&[]));
+    h.tenant(true);
+    h.set_faults(Faults {
+        seed: 3,
+        p503: 1.0,
+        ..Faults::default()
+    });
+    let s = h.socket();
+    let first = create_entity(&s, "Outage One LLC", false).expect("accepted during the outage");
+    let (path, sha) = write_pdf(h.dir.path(), "outage.pdf", 20_000, 2);
+    let doc = upload(&s, &first, &path).expect("upload accepted");
+    ok(&s, "entity.submit", json!({"tenant_id": 1, "id": first}));
+    for name in ["Outage Two LLC", "Outage Three LLC"] {
+        create_entity(&s, name, false).expect("accepted");
+    }
+    // The creates are being retried (attempts counted, errors kept), nothing landed.
+    assert!(
+        wait_until(TIMEOUT, || h
+            .jobs()
+            .iter()
+            .filter(|j| j["kind"] == "entity.create")
+            .all(
+                |j| j["state"] == "failed" && j["attempts"].as_i64() >= Some(2)
+            )),
+        "{:?}",
+        h.jobs()
+    );
+    assert!(h.jobs().iter().all(|j| j["state"] != "done"));
+    assert!(h.state()["entities"].as_array().is_some_and(Vec::is_empty));
+
+    h.set_faults(Faults::default());
+    assert!(
+        wait_until(TIMEOUT, || h.all_jobs_done()),
+        "{:?}\n{}",
+        h.jobs(),
+        h.all_stderr()
+    );
+    let st = h.state();
+    for name in ["Outage One LLC", "Outage Two LLC", "Outage Three LLC"] {
+        assert_eq!(by_name(&st, name).len(), 1, "{name}: {st}");
+    }
+    assert_eq!(by_name(&st, "Outage One LLC")[0]["status"], "Submitted");
+    assert_eq!(st["documents"][0]["sha256"], json!(sha));
+    let d = ok(&s, "document.get", json!({"tenant_id": 1, "id": doc}));
+    assert_eq!(d["status"], "uploaded");
+    // One entity's jobs finished in the order they were queued.
+    let mut mine: Vec<Value> = h
+        .jobs()
+        .into_iter()
+        .filter(|j| j["entity_id"] == json!(first))
+        .collect();
+    mine.sort_by_key(|j| j["id"].as_i64());
+    let kinds: Vec<&str> = mine.iter().filter_map(|j| j["kind"].as_str()).collect();
+    assert_eq!(kinds, ["entity.create", "document.upload", "entity.submit"]);
+    let finished: Vec<&str> = mine
+        .iter()
+        .filter_map(|j| j["updated_at"].as_str())
+        .collect();
+    assert!(finished.windows(2).all(|w| w[0] <= w[1]), "{mine:?}");
+    h.stop();
+}
+
+#[test]
+fn a_disabled_tenant_sends_nothing_until_enabled() {
+    let mut h = Harness::new(3);
+    assert!(h.start(&[]));
+    h.tenant(false);
+    let s = h.socket();
+    ok(
+        &s,
+        "tenant.upsert",
+        json!({"id": 2, "name": "Witness", "numhub_client_id": "1001", "numhub_enabled": true}),
+    );
+    let held = create_entity(&s, "Held Back LLC", false).expect("accepted");
+    // A later job of an enabled tenant goes through: the outbox ran past ours.
+    let witness = ok(
+        &s,
+        "entity.create",
+        json!({"tenant_id": 2, "entity_type": "enterprise", "company_name": "Witness LLC",
+               "application": crate::sync_support::application("Witness LLC"), "submit": false}),
+    );
+    let wid = witness["id"].clone();
+    assert!(wait_until(TIMEOUT, || {
+        ok(&s, "entity.get", json!({"tenant_id": 2, "id": wid}))["numhub_entity_id"].is_string()
+    }));
+    let jobs = h.jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["state"], "queued", "visible, still queued");
+    assert_eq!(jobs[0]["attempts"], 0);
+    let st = h.state();
+    assert!(by_name(&st, "Held Back LLC").is_empty(), "{st}");
+    assert_eq!(by_name(&st, "Witness LLC").len(), 1);
+
+    h.tenant(true);
+    assert!(wait_until(TIMEOUT, || h.all_jobs_done()), "{:?}", h.jobs());
+    assert_eq!(by_name(&h.state(), "Held Back LLC").len(), 1);
+    let e = ok(&s, "entity.get", json!({"tenant_id": 1, "id": held}));
+    assert!(e["numhub_entity_id"].is_string());
+    h.stop();
+}
+
+#[test]
+fn a_file_changed_after_registration_is_not_sent_and_the_job_dies() {
+    let mut h = Harness::new(3);
+    assert!(h.start(&[]));
+    h.tenant(false);
+    let s = h.socket();
+    let id = create_entity(&s, "Changed File LLC", false).expect("create");
+    let (path, _) = write_pdf(h.dir.path(), "changed.pdf", 10_000, 7);
+    upload(&s, &id, &path).expect("upload");
+    write_pdf(h.dir.path(), "changed.pdf", 10_000, 8);
+    h.tenant(true);
+    let upload_job = || {
+        h.jobs()
+            .into_iter()
+            .find(|j| j["kind"] == "document.upload")
+            .expect("upload job")
+    };
+    assert!(
+        wait_until(TIMEOUT, || upload_job()["state"] == "dead"),
+        "{:?}",
+        h.jobs()
+    );
+    assert!(upload_job()["last_error"]
+        .as_str()
+        .is_some_and(|e| e.contains("SHA-256")));
+    assert_eq!(by_name(&h.state(), "Changed File LLC").len(), 1);
+    assert!(h.state()["documents"].as_array().is_some_and(Vec::is_empty));
+    h.stop();
+}
+
+#[test]
+fn a_blocked_login_keeps_jobs_waiting_without_using_attempts() {
+    let mut h = Harness::new(3);
+    std::fs::write(h.dir.path().join("password.txt"), "wrong-password\n").expect("password");
+    assert!(h.start(&[]));
+    h.tenant(true);
+    create_entity(&h.socket(), "Blocked LLC", false).expect("accepted");
+    let job = || h.jobs().into_iter().next().expect("job");
+    assert!(
+        wait_until(TIMEOUT, || job()["state"] == "failed"),
+        "{:?}",
+        h.jobs()
+    );
+    let j = job();
+    assert_eq!(j["attempts"], 0, "{j}");
+    assert!(
+        j["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("blocked")),
+        "{j}"
+    );
+    assert!(h.state()["entities"].as_array().is_some_and(Vec::is_empty));
+    h.stop();
+}

@@ -1,0 +1,279 @@
+//! Shared parts of the outbox tests: a sandbox on loopback in this process, and the
+//! real daemon binary run (and re-run after kills) in ONE folder, configured to
+//! sync with that sandbox as the demo account.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use numhub_sandbox::{Faults, Sandbox, SandboxConfig};
+use serde_json::{json, Value};
+
+use crate::rpc_client::{call, ok};
+use crate::support::{wait_until, TIMEOUT};
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    /// Runs the sandbox; kept alive as long as the harness.
+    _rt: tokio::runtime::Runtime,
+    pub sandbox: Sandbox,
+    pub child: Option<Child>,
+    /// Daemon runs so far (each has its own stderr file).
+    pub runs: usize,
+}
+
+/// `[sync]` and `[numhub]` tuned for tests: fast polling, short backoff.
+pub fn config(base_url: &str, numhub_max_attempts: u32) -> String {
+    format!(
+        "[database]\npath = \"numhubd.db\"\n\
+         [rpc]\nsocket = \"numhubd.sock\"\nupload_dirs = [\"uploads\"]\n\
+         [crypto]\nidentity_file = \"identity.txt\"\n[drop]\ndir = \"drop\"\n\
+         [log]\nfilter = \"info,numhubd=debug\"\n[daemon]\nshutdown_timeout_secs = 5\n\
+         [numhub]\nbase_url = \"{base_url}\"\nemail = \"demo@numhub.test\"\n\
+         password_file = \"password.txt\"\nmax_attempts = {numhub_max_attempts}\nrate_limit = 0\n\
+         [sync]\nworkers = 4\noutbox_poll_ms = 20\njob_max_attempts = 100\n\
+         retry_base_secs = 1\nretry_max_secs = 1\npoll_interval_secs = 3600\nfull_sweep_secs = 3600\n"
+    )
+}
+
+impl Harness {
+    pub fn new(numhub_max_attempts: u32) -> Harness {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let sandbox = rt
+            .block_on(numhub_sandbox::start(
+                ([127, 0, 0, 1], 0).into(),
+                SandboxConfig {
+                    rate_limit: 0,
+                    ..SandboxConfig::default()
+                },
+            ))
+            .expect("sandbox");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = config(&sandbox.base_url(), numhub_max_attempts);
+        std::fs::write(dir.path().join("numhubd.toml"), cfg).expect("config");
+        std::fs::write(dir.path().join("password.txt"), "demo-password\n").expect("password");
+        std::fs::create_dir_all(dir.path().join("uploads")).expect("uploads");
+        Harness {
+            dir,
+            _rt: rt,
+            sandbox,
+            child: None,
+            runs: 0,
+        }
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("numhubd.sock")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("numhubd.db")
+    }
+
+    pub fn stderr_of(&self, run: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("stderr.{run}.log")))
+            .unwrap_or_default()
+    }
+
+    /// Every run's stderr, for failure messages.
+    pub fn all_stderr(&self) -> String {
+        (1..=self.runs)
+            .map(|r| format!("--- run {r}\n{}", self.stderr_of(r)))
+            .collect()
+    }
+
+    /// Starts the daemon and waits for READY=1, or for it to die (an armed kill point
+    /// may fire before READY). Returns whether it is running.
+    pub fn start(&mut self, env: &[(&str, &str)]) -> bool {
+        assert!(self.child.is_none(), "a daemon is already running");
+        self.runs += 1;
+        let notify_path = self.dir.path().join(format!("notify.{}.sock", self.runs));
+        let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
+        notify
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let stderr =
+            std::fs::File::create(self.dir.path().join(format!("stderr.{}.log", self.runs)))
+                .expect("stderr file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_numhubd"));
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(self.dir.path().join("numhubd.toml"))
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("RUNTIME_DIRECTORY")
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("RUST_LOG")
+            .env_remove(numhubd::killpoint::ENV)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn numhubd");
+        let start = Instant::now();
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Ok(n) = notify.recv(&mut buf) {
+                if String::from_utf8_lossy(&buf[..n]).contains("READY=1") {
+                    self.child = Some(child);
+                    return true;
+                }
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                return false;
+            }
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "no READY=1; stderr:\n{}",
+                self.stderr_of(self.runs)
+            );
+        }
+    }
+
+    fn pid(&self) -> Option<i32> {
+        self.child
+            .as_ref()
+            .map(|c| i32::try_from(c.id()).expect("pid fits i32"))
+    }
+
+    /// SIGKILL, as a power cut or the OOM killer would.
+    pub fn kill9(&mut self) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the clean exit.
+    pub fn stop(&mut self) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits (bounded) for the running daemon to exit by itself (an armed kill point).
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let Some(c) = self.child.as_mut() else {
+            return true;
+        };
+        let exited = wait_until(timeout, || matches!(c.try_wait(), Ok(Some(_))));
+        if exited {
+            self.child = None;
+        }
+        exited
+    }
+
+    pub fn set_faults(&self, f: Faults) {
+        self.sandbox.set_faults(f);
+    }
+
+    pub fn state(&self) -> Value {
+        self.sandbox.state()
+    }
+
+    pub fn total_requests(&self) -> u64 {
+        self.state()["totals"]["requests"].as_u64().unwrap_or(0)
+    }
+
+    /// Tenant 1 on the demo client.
+    pub fn tenant(&self, enabled: bool) {
+        ok(
+            &self.socket(),
+            "tenant.upsert",
+            json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": enabled}),
+        );
+    }
+
+    /// Every job of tenant 1 (all pages).
+    pub fn jobs(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut p = json!({"tenant_id": 1, "limit": 500});
+            if let Some(c) = &cursor {
+                p["cursor"] = json!(c);
+            }
+            let page = ok(&self.socket(), "jobs.list", p);
+            out.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return out,
+            }
+        }
+    }
+
+    pub fn all_jobs_done(&self) -> bool {
+        let jobs = self.jobs();
+        !jobs.is_empty() && jobs.iter().all(|j| j["state"] == "done")
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A valid application body for `entity.create`.
+pub fn application(name: &str) -> Value {
+    json!({
+        "applicantInformation": {"firstName": "Ada", "lastName": "Lovelace",
+            "emailAddress": "ada@example.com", "phoneNumber": "+15555550100"},
+        "businessEntityDetails": {"legalBusinessName": name, "city": "Boston"},
+        "section": 1
+    })
+}
+
+/// `entity.create` over the socket; `None` when the daemon did not answer.
+pub fn create_entity(socket: &Path, name: &str, submit: bool) -> Option<String> {
+    let r = call(
+        socket,
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "enterprise", "company_name": name,
+               "application": application(name), "submit": submit}),
+    );
+    r["result"]["id"].as_str().map(String::from)
+}
+
+/// Writes a PDF-looking file of `size` bytes (content from `seed`) under uploads/.
+pub fn write_pdf(dir: &Path, name: &str, size: usize, seed: u64) -> (PathBuf, String) {
+    use sha2::{Digest, Sha256};
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    while bytes.len() < size {
+        bytes.push(b'a' + rng.u8(0..26));
+    }
+    let path = dir.join("uploads").join(name);
+    std::fs::write(&path, &bytes).expect("write upload");
+    let sha = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (path, sha)
+}
+
+/// `document.upload` over the socket; `None` when the daemon did not answer.
+pub fn upload(socket: &Path, entity_id: &str, path: &Path) -> Option<String> {
+    let r = call(
+        socket,
+        "document.upload",
+        json!({"tenant_id": 1, "entity_id": entity_id, "document_type": "other",
+               "path": path.display().to_string()}),
+    );
+    r["result"]["id"].as_str().map(String::from)
+}
