@@ -255,6 +255,21 @@ pub struct Page<T> {
 pub const MAX_PAGE: u32 = 500;
 
 impl<T> Page<T> {
+    /// The same page with each item turned into something else (the first error wins).
+    pub fn try_map<U, E>(
+        self,
+        f: impl FnMut(T) -> std::result::Result<U, E>,
+    ) -> std::result::Result<Page<U>, E> {
+        Ok(Page {
+            items: self
+                .items
+                .into_iter()
+                .map(f)
+                .collect::<std::result::Result<_, E>>()?,
+            next_cursor: self.next_cursor,
+        })
+    }
+
     /// Builds a page from up to `limit + 1` fetched rows: the extra row only tells
     /// whether another page exists.
     fn from_rows(mut rows: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -> Page<T> {

@@ -426,14 +426,7 @@ async fn entity_list(
         .store
         .read(move |sql| {
             let page = entities::list(sql, p.tenant_id, status, p.cursor.as_deref(), p.limit)?;
-            Ok(db::Page {
-                items: page
-                    .items
-                    .into_iter()
-                    .map(|e| entity_with_sync(sql, e))
-                    .collect::<db::Result<_>>()?,
-                next_cursor: page.next_cursor,
-            })
+            page.try_map(|e| entity_with_sync(sql, e))
         })
         .await?)
 }
@@ -461,14 +454,7 @@ async fn identity_list(
                 p.cursor.as_deref(),
                 p.limit,
             )?;
-            Ok(db::Page {
-                items: page
-                    .items
-                    .into_iter()
-                    .map(|i| identity_with_sync(sql, i))
-                    .collect::<db::Result<_>>()?,
-                next_cursor: page.next_cursor,
-            })
+            page.try_map(|i| identity_with_sync(sql, i))
         })
         .await?)
 }
@@ -852,14 +838,7 @@ async fn document_list(
                 p.cursor.as_deref(),
                 p.limit,
             )?;
-            Ok(db::Page {
-                items: page
-                    .items
-                    .into_iter()
-                    .map(|d| document_with_sync(sql, d))
-                    .collect::<db::Result<_>>()?,
-                next_cursor: page.next_cursor,
-            })
+            page.try_map(|d| document_with_sync(sql, d))
         })
         .await?)
 }
