@@ -109,6 +109,9 @@ pub async fn serve(
         false => None,
     };
     let store = open_store(&config)?;
+    if sandbox.is_some() {
+        sandbox::ensure_demo_tenant(&store).await?;
+    }
     let crypto = Arc::new(Crypto::load(
         &config.crypto.identity_file,
         &config.crypto.recipients,

@@ -21,6 +21,33 @@ pub fn demo_credentials() -> crate::numhub::Credentials {
     }
 }
 
+/// The tenant a first run under `--sandbox` works with, mapped to the demo client.
+pub const DEMO_TENANT_ID: i64 = 1;
+
+/// Creates the demo tenant (enabled, client 1001) unless tenant 1 exists already, so
+/// a first run shows the whole flow without any set-up call.
+pub async fn ensure_demo_tenant(store: &crate::db::Store) -> Result<(), DaemonError> {
+    store
+        .write(|tx| {
+            if crate::db::tenants::find(tx, DEMO_TENANT_ID)?.is_some() {
+                return Ok(());
+            }
+            crate::db::tenants::upsert(
+                tx,
+                crate::db::tenants::TenantInput {
+                    id: DEMO_TENANT_ID,
+                    name: "Sandbox demo".into(),
+                    numhub_client_id: Some(DEMO_CLIENT_ID.to_string()),
+                    numhub_enabled: Some(true),
+                    ..Default::default()
+                },
+            )
+            .map(|_| ())
+        })
+        .await?;
+    Ok(())
+}
+
 /// Starts the sandbox and points `config` at it.
 pub async fn start(config: &mut Config) -> Result<numhub_sandbox::Sandbox, DaemonError> {
     let listen = SocketAddr::from(([127, 0, 0, 1], 0));

@@ -186,6 +186,11 @@ fn serve_sandbox_starts_a_local_numhub_with_the_demo_account() {
     conn.read_to_string(&mut answer).expect("answer");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"accessToken\""), "{answer}");
+    // The first run needs no set-up call: the demo tenant maps to client 1001.
+    let socket = d.dir.path().join("numhubd.sock");
+    let tenant = crate::rpc_client::ok(&socket, "tenant.get", serde_json::json!({"id": 1}));
+    assert_eq!(tenant["numhub_client_id"], "1001");
+    assert_eq!(tenant["numhub_enabled"], true);
     d.signal(libc::SIGTERM);
     assert_eq!(d.wait_exit().code(), Some(0), "{}", d.stderr());
 }
