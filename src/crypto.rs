@@ -31,11 +31,22 @@ pub enum CryptoError {
     Decrypt(String),
 }
 
-/// Encrypts to our own identity plus the configured recipients; decrypts with ours.
+/// Encrypts to our own identity plus the configured recipients; decrypts with ours
+/// (or, after a key rotation, with the identity it replaced).
 pub struct Crypto {
+    /// Swapped whole by [`Crypto::adopt`] (live key rotation); held only for the
+    /// length of one encrypt or decrypt, never across an await.
+    keys: std::sync::RwLock<Keys>,
+    source: PathBuf,
+}
+
+struct Keys {
     identity: x25519::Identity,
     recipients: Vec<x25519::Recipient>,
-    source: PathBuf,
+    /// Identities that only decrypt: the one a rotation replaced (until restart), and
+    /// `identity.txt.old` / `.new` left beside the file by a rotation, so a secret
+    /// written during one is never unreadable.
+    previous: Vec<x25519::Identity>,
 }
 
 impl std::fmt::Debug for Crypto {
@@ -66,7 +77,35 @@ impl Crypto {
             }
         };
         let identity = read_identity(&path)?;
-        Crypto::new(identity, extra_recipients, path)
+        let crypto = Crypto::new(identity, extra_recipients, path)?;
+        for suffix in [".new", ".old"] {
+            let beside = with_suffix(identity_file, suffix);
+            if beside.exists() {
+                check_permissions(&beside)?;
+                let old = read_identity(&beside)?;
+                crypto.write_keys().previous.push(old);
+            }
+        }
+        Ok(crypto)
+    }
+
+    fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
+        // A panic while holding the lock leaves the keys as they were: still usable.
+        self.keys.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_keys(&self) -> std::sync::RwLockWriteGuard<'_, Keys> {
+        self.keys.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Live key rotation: from now on encrypt to `new`'s identity (and recipients);
+    /// the replaced identity still decrypts until restart.
+    pub fn adopt(&self, new: Crypto) {
+        let incoming = new.keys.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut keys = self.write_keys();
+        let old = std::mem::replace(&mut keys.identity, incoming.identity);
+        keys.previous.push(old);
+        keys.recipients = incoming.recipients;
     }
 
     fn new(
@@ -84,15 +123,18 @@ impl Crypto {
             recipients.push(r);
         }
         Ok(Crypto {
-            identity,
-            recipients,
+            keys: std::sync::RwLock::new(Keys {
+                identity,
+                recipients,
+                previous: Vec::new(),
+            }),
             source,
         })
     }
 
     /// Our public key (`age1…`), for operators who want to encrypt to us.
     pub fn public_key(&self) -> String {
-        self.identity.to_public().to_string()
+        self.read_keys().identity.to_public().to_string()
     }
 
     /// Where the identity was read from.
@@ -102,7 +144,8 @@ impl Crypto {
 
     /// Encrypts `plaintext` to every recipient; returns armored text.
     pub fn encrypt(&self, plaintext: &str) -> Result<String, CryptoError> {
-        let recipients = self.recipients.iter().map(|r| r as &dyn age::Recipient);
+        let keys = self.read_keys();
+        let recipients = keys.recipients.iter().map(|r| r as &dyn age::Recipient);
         let encryptor = age::Encryptor::with_recipients(recipients)
             .map_err(|e| CryptoError::Encrypt(e.to_string()))?;
         let mut out = Vec::with_capacity(plaintext.len() + 512);
@@ -124,8 +167,15 @@ impl Crypto {
 
     /// Decrypts armored text written by [`Crypto::encrypt`] (or the `age` CLI).
     pub fn decrypt(&self, armored: &str) -> Result<String, CryptoError> {
-        let bytes = age::decrypt(&self.identity, armored.as_bytes())
-            .map_err(|e| CryptoError::Decrypt(e.to_string()))?;
+        let keys = self.read_keys();
+        let mut result = age::decrypt(&keys.identity, armored.as_bytes());
+        for old in &keys.previous {
+            if result.is_ok() {
+                break;
+            }
+            result = age::decrypt(old, armored.as_bytes());
+        }
+        let bytes = result.map_err(|e| CryptoError::Decrypt(e.to_string()))?;
         String::from_utf8(bytes).map_err(|_| CryptoError::Decrypt("not UTF-8 text".into()))
     }
 
@@ -147,15 +197,28 @@ impl Crypto {
         h.update(b"numhubd derive_key v1\0");
         h.update(purpose.as_bytes());
         h.update([0u8]);
-        h.update(self.identity.to_string().expose_secret().as_bytes());
+        h.update(
+            self.read_keys()
+                .identity
+                .to_string()
+                .expose_secret()
+                .as_bytes(),
+        );
         h.finalize().into()
     }
 
     /// Writes this identity to `path` (0600, refusing to overwrite), in the standard
     /// key-file format the `age` CLI reads.
     pub fn write_identity_file(&self, path: &Path) -> Result<(), CryptoError> {
-        write_key_file(path, &self.identity)
+        write_key_file(path, &self.read_keys().identity)
     }
+}
+
+/// `identity.txt` + `.new` → `identity.txt.new`.
+pub fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
 }
 
 fn identity_error(path: &Path, reason: impl ToString) -> CryptoError {

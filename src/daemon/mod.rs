@@ -168,7 +168,7 @@ pub async fn serve(
             store: ctx.store.clone(),
             events: ctx.events.clone(),
             crypto: ctx.crypto.clone(),
-            numhub: Some(Arc::new(port::Port::new(&ctx, Some(sync.clone())))),
+            numhub: Some(Arc::new(port::Port::new(&ctx, &config, Some(sync.clone())))),
             started: ctx.started,
             upload_dirs: config.rpc.upload_dirs.clone(),
             connections: Default::default(),

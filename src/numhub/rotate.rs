@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::crypto::Crypto;
+use crate::crypto::{with_suffix, Crypto};
 use crate::db::{self, Store};
 
 use super::NumhubError;
@@ -22,7 +22,8 @@ pub struct RotateReport {
     pub old_identity: PathBuf,
 }
 
-/// Re-encrypts every secret from `old` to `new` in one transaction.
+/// Re-encrypts every secret from `old` to `new` in one transaction (`old` and `new`
+/// may be one `Crypto` mid-rotation: it decrypts with either identity).
 pub async fn reencrypt_all(
     store: &Store,
     old: &Crypto,
@@ -84,20 +85,34 @@ pub async fn reencrypt_all(
     Ok(report)
 }
 
-/// The whole rotation for an identity kept in `identity_file`.
+/// The whole rotation for an identity kept in `identity_file`, for
+/// `numhubd keys rotate` with the daemon stopped.
 pub async fn rotate(
     store: &Store,
     identity_file: &Path,
     recipients: &[String],
 ) -> Result<RotateReport, NumhubError> {
-    let old = Crypto::load(identity_file, recipients)?;
-    if old.source() != identity_file {
+    let crypto = Crypto::load(identity_file, recipients)?;
+    rotate_live(store, &crypto, identity_file, recipients).await
+}
+
+/// Rotates the identity `crypto` holds, while everything that shares `crypto` keeps
+/// running (`keys.rotate` over the socket): `crypto` encrypts to the new identity
+/// from the moment it is staged and still decrypts with the old one, so a secret
+/// written meanwhile is readable either way; the re-encryption then moves every
+/// stored secret to the new identity in one transaction.
+pub async fn rotate_live(
+    store: &Store,
+    crypto: &Crypto,
+    identity_file: &Path,
+    recipients: &[String],
+) -> Result<RotateReport, NumhubError> {
+    if crypto.source() != identity_file {
         return Err(NumhubError::Setup(format!(
             "the identity comes from {} (systemd credential); rotate it there, not with numhubd keys rotate",
-            old.source().display()
+            crypto.source().display()
         )));
     }
-    let new = Crypto::generate(recipients)?;
     let staged = with_suffix(identity_file, ".new");
     let kept = with_suffix(identity_file, ".old");
     let io = |what: &str, e: std::io::Error| NumhubError::File {
@@ -110,17 +125,13 @@ pub async fn rotate(
             staged.display()
         )));
     }
+    let new = Crypto::generate(recipients)?;
     new.write_identity_file(&staged)?;
-    let mut report = reencrypt_all(store, &old, &new).await?;
+    crypto.adopt(new);
+    let mut report = reencrypt_all(store, crypto, crypto).await?;
     std::fs::rename(identity_file, &kept).map_err(|e| io(&kept.display().to_string(), e))?;
     std::fs::rename(&staged, identity_file)
         .map_err(|e| io(&identity_file.display().to_string(), e))?;
     report.old_identity = kept;
     Ok(report)
-}
-
-fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
 }

@@ -65,3 +65,64 @@ fn the_age_cli_decrypts_what_numhubd_encrypts_and_back() {
     let text = String::from_utf8(out.stdout).expect("armored");
     assert_eq!(crypto.decrypt(&text).expect("decrypt"), "from-the-cli");
 }
+
+/// `keys.rotate` over the socket, with the daemon running: every stored secret moves
+/// to the new identity (the age CLI decrypts it with the new file, not the old one),
+/// and the daemon goes on reading and writing secrets.
+#[test]
+fn keys_rotate_over_the_socket_moves_every_secret_to_the_new_identity() {
+    use crate::rpc_client::{ok, socket_of, start_rpc_daemon};
+    use serde_json::json;
+    if !age_cli() {
+        eprintln!("skipped: age not installed");
+        return;
+    }
+    let d = start_rpc_daemon("");
+    let s = socket_of(&d);
+    ok(&s, "tenant.upsert", json!({"id": 1, "name": "T", "numhub_client_id": "1001"}));
+    ok(
+        &s,
+        "credentials.set",
+        json!({"tenant_id": 1, "email": "ops@tenant.test", "password": "pw-before-rotation"}),
+    );
+    let rotated = ok(&s, "keys.rotate", json!({}));
+    assert_eq!(rotated["credentials"], 1, "{rotated}");
+    // Written after the rotation, with the same running daemon.
+    ok(&s, "tenant.upsert", json!({"id": 2, "name": "U", "numhub_client_id": "1002"}));
+    ok(
+        &s,
+        "credentials.set",
+        json!({"tenant_id": 2, "email": "ops@other.test", "password": "pw-after-rotation"}),
+    );
+    let db = rusqlite::Connection::open(d.db_path()).expect("db");
+    let armored: Vec<(i64, String)> = db
+        .prepare("SELECT tenant_id, password_armored FROM numhub_credentials ORDER BY tenant_id")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let decrypt = |identity: &std::path::Path, text: &str| -> Option<String> {
+        let out = Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(identity)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().expect("stdin").write_all(text.as_bytes())?;
+                child.wait_with_output()
+            })
+            .expect("age");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    let new = d.dir.path().join("identity.txt");
+    let old = d.dir.path().join("identity.txt.old");
+    assert_eq!(decrypt(&new, &armored[0].1).as_deref(), Some("pw-before-rotation"));
+    assert_eq!(decrypt(&new, &armored[1].1).as_deref(), Some("pw-after-rotation"));
+    assert_eq!(decrypt(&old, &armored[0].1), None, "the old identity still decrypts");
+}

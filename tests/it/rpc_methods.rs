@@ -225,7 +225,6 @@ fn every_method_works_over_the_socket() {
             json!({"tenant_id": 1, "entity_id": eid, "otp": "123456"}),
         ),
         ("entity.refresh", json!({"tenant_id": 1, "entity_id": eid})),
-        ("keys.rotate", json!({})),
     ] {
         assert_eq!(err_code(&s, m, p), UNAVAILABLE, "{m}");
     }
