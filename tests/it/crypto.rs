@@ -79,7 +79,11 @@ fn keys_rotate_over_the_socket_moves_every_secret_to_the_new_identity() {
     }
     let d = start_rpc_daemon("");
     let s = socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "T", "numhub_client_id": "1001"}));
+    ok(
+        &s,
+        "tenant.upsert",
+        json!({"id": 1, "name": "T", "numhub_client_id": "1001"}),
+    );
     ok(
         &s,
         "credentials.set",
@@ -88,7 +92,11 @@ fn keys_rotate_over_the_socket_moves_every_secret_to_the_new_identity() {
     let rotated = ok(&s, "keys.rotate", json!({}));
     assert_eq!(rotated["credentials"], 1, "{rotated}");
     // Written after the rotation, with the same running daemon.
-    ok(&s, "tenant.upsert", json!({"id": 2, "name": "U", "numhub_client_id": "1002"}));
+    ok(
+        &s,
+        "tenant.upsert",
+        json!({"id": 2, "name": "U", "numhub_client_id": "1002"}),
+    );
     ok(
         &s,
         "credentials.set",
@@ -112,7 +120,11 @@ fn keys_rotate_over_the_socket_moves_every_secret_to_the_new_identity() {
             .stderr(Stdio::null())
             .spawn()
             .and_then(|mut child| {
-                child.stdin.take().expect("stdin").write_all(text.as_bytes())?;
+                child
+                    .stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(text.as_bytes())?;
                 child.wait_with_output()
             })
             .expect("age");
@@ -122,7 +134,17 @@ fn keys_rotate_over_the_socket_moves_every_secret_to_the_new_identity() {
     };
     let new = d.dir.path().join("identity.txt");
     let old = d.dir.path().join("identity.txt.old");
-    assert_eq!(decrypt(&new, &armored[0].1).as_deref(), Some("pw-before-rotation"));
-    assert_eq!(decrypt(&new, &armored[1].1).as_deref(), Some("pw-after-rotation"));
-    assert_eq!(decrypt(&old, &armored[0].1), None, "the old identity still decrypts");
+    assert_eq!(
+        decrypt(&new, &armored[0].1).as_deref(),
+        Some("pw-before-rotation")
+    );
+    assert_eq!(
+        decrypt(&new, &armored[1].1).as_deref(),
+        Some("pw-after-rotation")
+    );
+    assert_eq!(
+        decrypt(&old, &armored[0].1),
+        None,
+        "the old identity still decrypts"
+    );
 }
