@@ -41,19 +41,21 @@ fn main() {
 
     // The store alone: the two point reads behind one entity.get, no RPC.
     let n = 20_000;
-    let t = Instant::now();
-    for _ in 0..n {
-        let id = entity_id.clone();
-        rt.block_on(store.read_point(move |sql| {
-            let e = entities::get(sql, 1, &id)?;
-            numhubd::db::jobs::pending_for_entity(sql, &e.id)
-        }))
-        .expect("read");
-    }
-    println!(
-        "store only: entity + pending job point reads: {:.1} µs each",
+    let per_read = rt.block_on(async {
+        let t = Instant::now();
+        for _ in 0..n {
+            let id = entity_id.clone();
+            store
+                .read_point(move |sql| {
+                    let e = entities::get(sql, 1, &id)?;
+                    numhubd::db::jobs::pending_for_entity(sql, &e.id)
+                })
+                .await
+                .expect("read");
+        }
         t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
-    );
+    });
+    println!("store only: entity + pending job point reads: {per_read:.1} µs each");
 
     let health =
         json!({"jsonrpc": "2.0", "id": 1, "method": "daemon.health", "params": {}}).to_string();

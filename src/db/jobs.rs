@@ -177,13 +177,33 @@ pub fn list(
 }
 
 /// The newest job on `column = id` that is not `done`: what a result's `sync` shows.
-fn pending_for(sql: &Sql<'_>, column: &str, id: &str) -> Result<Option<Job>> {
+/// What a row's `sync` object shows of its newest unfinished job. The payload is left
+/// out on purpose: parsing it (a whole application) cost 10 µs of a 13 µs lookup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub id: i64,
+    pub kind: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+fn pending_for(sql: &Sql<'_>, column: &str, id: &str) -> Result<Option<Pending>> {
     Ok(sql
         .conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE {column} = ?1 AND state <> 'done' ORDER BY id DESC LIMIT 1"
+            "SELECT id, kind, state, attempts, last_error FROM jobs
+             WHERE {column} = ?1 AND state <> 'done' ORDER BY id DESC LIMIT 1"
         ))?
-        .query_row(params![id], from_row)
+        .query_row(params![id], |r| {
+            Ok(Pending {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                state: r.get(2)?,
+                attempts: r.get(3)?,
+                last_error: r.get(4)?,
+            })
+        })
         .optional()?)
 }
 
@@ -201,17 +221,17 @@ pub fn unfinished_create_names(sql: &Sql<'_>, tenant_id: i64) -> Result<Vec<Stri
     )
 }
 
-pub fn pending_for_entity(sql: &Sql<'_>, entity_id: &str) -> Result<Option<Job>> {
+pub fn pending_for_entity(sql: &Sql<'_>, entity_id: &str) -> Result<Option<Pending>> {
     pending_for(sql, "entity_id", entity_id)
 }
 
 /// The identity's newest unfinished job, if any.
-pub fn pending_for_identity(sql: &Sql<'_>, identity_id: &str) -> Result<Option<Job>> {
+pub fn pending_for_identity(sql: &Sql<'_>, identity_id: &str) -> Result<Option<Pending>> {
     pending_for(sql, "identity_id", identity_id)
 }
 
 /// The document's newest unfinished job, if any.
-pub fn pending_for_document(sql: &Sql<'_>, document_id: &str) -> Result<Option<Job>> {
+pub fn pending_for_document(sql: &Sql<'_>, document_id: &str) -> Result<Option<Pending>> {
     pending_for(sql, "document_id", document_id)
 }
 

@@ -103,7 +103,7 @@ pub struct WithSync<T> {
     pub sync: Option<SyncState>,
 }
 
-fn sync_of(job: Option<jobs::Job>) -> Option<SyncState> {
+fn sync_of(job: Option<jobs::Pending>) -> Option<SyncState> {
     job.map(|j| SyncState {
         job_id: j.id,
         kind: j.kind,
