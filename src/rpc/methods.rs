@@ -106,7 +106,8 @@ pub fn all() -> Vec<MethodDef> {
 pub fn register(module: &mut RpcModule<Rpc>, defs: &[MethodDef]) -> Result<(), String> {
     for d in defs {
         let Some(h) = d.handler.clone() else { continue };
-        let d = d.clone();
+        // Shared, not cloned per call: a definition holds its JSON schemas.
+        let d = Arc::new(d.clone());
         module
             .register_async_method(d.name, move |params, rpc, ext| {
                 let d = d.clone();
