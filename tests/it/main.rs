@@ -15,6 +15,7 @@ mod rpc_access;
 mod rpc_bad_input;
 mod rpc_client;
 mod rpc_discover;
+mod rpc_events_lag;
 mod rpc_methods;
 mod rpc_numhubctl;
 mod rpc_socket;
