@@ -82,10 +82,15 @@ pub fn resolve(peer: Peer, rules: &[AccessRule], daemon_uid: u32) -> Caller {
             tenants: Tenants::All,
         };
     }
-    let rule = rules
-        .iter()
-        .find(|r| r.uid == Some(peer.uid))
-        .or_else(|| rules.iter().find(|r| r.gid == Some(peer.gid)));
+    let rule = rules.iter().find(|r| r.uid == Some(peer.uid)).or_else(|| {
+        // "Join the socket's group" must also mean "get that group's rule": the
+        // peer's supplementary groups count, not only the primary gid the kernel
+        // reports for the connection.
+        let groups = groups_of(peer.uid, peer.gid);
+        rules
+            .iter()
+            .find(|r| r.gid.is_some_and(|g| groups.contains(&g)))
+    });
     match rule {
         None => Caller {
             peer,
@@ -101,6 +106,51 @@ pub fn resolve(peer: Peer, rules: &[AccessRule], daemon_uid: u32) -> Caller {
             },
         },
     }
+}
+
+/// Every group `uid` belongs to: its primary `gid` plus the supplementary groups the
+/// system's user database lists for its name (getgrouplist(3)). A uid with no
+/// passwd entry has only `gid`.
+pub fn groups_of(uid: u32, gid: u32) -> Vec<u32> {
+    let mut groups = vec![gid];
+    let Some(name) = user_name(uid) else {
+        return groups;
+    };
+    let mut n: libc::c_int = 64;
+    loop {
+        let mut buf = vec![0 as libc::gid_t; n as usize];
+        let mut count = n;
+        // SAFETY: `name` is NUL-terminated; `buf` has room for `count` entries, and
+        // getgrouplist writes at most that many, setting `count` to the real total.
+        let rc = unsafe { libc::getgrouplist(name.as_ptr(), gid, buf.as_mut_ptr(), &mut count) };
+        if rc >= 0 {
+            buf.truncate(count.max(0) as usize);
+            groups.extend(buf);
+            groups.sort_unstable();
+            groups.dedup();
+            return groups;
+        }
+        if count <= n || n >= 65_536 {
+            return groups;
+        }
+        n = count;
+    }
+}
+
+/// The login name of `uid`, from the user database (getpwuid_r(3)).
+fn user_name(uid: u32) -> Option<std::ffi::CString> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: all-zero is a valid `passwd` (null pointers, zero ids); it is only read
+    // after getpwuid_r reports success, which fills it from `buf`.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; `buf.len()` is its true size.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success `pw_name` points at a NUL-terminated string inside `buf`.
+    Some(unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) }.to_owned())
 }
 
 #[cfg(test)]
@@ -135,5 +185,13 @@ mod tests {
         let c = resolve(p(1001, 5), &rules, 999);
         assert_eq!(c.role, Role::Read);
         assert!(c.may_see_tenant(1) && !c.may_see_tenant(2));
+    }
+
+    #[test]
+    fn groups_come_from_the_user_database() {
+        // root exists everywhere and is in group 0.
+        assert!(groups_of(0, 0).contains(&0));
+        // A uid with no passwd entry keeps just the primary gid.
+        assert_eq!(groups_of(4_000_000_000, 77), vec![77]);
     }
 }
