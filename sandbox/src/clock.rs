@@ -58,13 +58,25 @@ mod tests {
 
     #[test]
     fn eastern_follows_dst() {
-        let winter = Utc.with_ymd_and_hms(2026, 1, 15, 12, 0, 0).unwrap();
+        let winter = Utc
+            .with_ymd_and_hms(2026, 1, 15, 12, 0, 0)
+            .single()
+            .expect("a valid UTC time");
         assert_eq!(eastern(winter).offset().local_minus_utc(), -5 * 3600);
-        let summer = Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
+        let summer = Utc
+            .with_ymd_and_hms(2026, 7, 1, 12, 0, 0)
+            .single()
+            .expect("a valid UTC time");
         assert_eq!(eastern(summer).offset().local_minus_utc(), -4 * 3600);
         // 2026-03-08 is the second Sunday of March; the switch is at 07:00 UTC.
-        let before = Utc.with_ymd_and_hms(2026, 3, 8, 6, 59, 0).unwrap();
-        let after = Utc.with_ymd_and_hms(2026, 3, 8, 7, 0, 0).unwrap();
+        let before = Utc
+            .with_ymd_and_hms(2026, 3, 8, 6, 59, 0)
+            .single()
+            .expect("a valid UTC time");
+        let after = Utc
+            .with_ymd_and_hms(2026, 3, 8, 7, 0, 0)
+            .single()
+            .expect("a valid UTC time");
         assert_eq!(eastern(before).offset().local_minus_utc(), -5 * 3600);
         assert_eq!(eastern(after).offset().local_minus_utc(), -4 * 3600);
     }

@@ -103,22 +103,23 @@ pub struct WithSync<T> {
     pub sync: Option<SyncState>,
 }
 
-fn sync_of(job: Option<jobs::Pending>) -> Option<SyncState> {
-    job.map(|j| SyncState {
-        job_id: j.id,
-        kind: j.kind,
-        state: j.state,
-        attempts: j.attempts,
-        last_error: j.last_error,
-    })
+/// A row with its newest unfinished job (if any) as the `sync` object.
+fn with_sync<T>(row: T, job: Option<jobs::Pending>) -> WithSync<T> {
+    WithSync {
+        row,
+        sync: job.map(|j| SyncState {
+            job_id: j.id,
+            kind: j.kind,
+            state: j.state,
+            attempts: j.attempts,
+            last_error: j.last_error,
+        }),
+    }
 }
 
 fn entity_with_sync(sql: &Sql<'_>, e: entities::Entity) -> db::Result<WithSync<entities::Entity>> {
     let job = jobs::pending_for_entity(sql, &e.id)?;
-    Ok(WithSync {
-        row: e,
-        sync: sync_of(job),
-    })
+    Ok(with_sync(e, job))
 }
 
 fn identity_with_sync(
@@ -126,10 +127,7 @@ fn identity_with_sync(
     i: identities::Identity,
 ) -> db::Result<WithSync<identities::Identity>> {
     let job = jobs::pending_for_identity(sql, &i.id)?;
-    Ok(WithSync {
-        row: i,
-        sync: sync_of(job),
-    })
+    Ok(with_sync(i, job))
 }
 
 fn document_with_sync(
@@ -137,10 +135,7 @@ fn document_with_sync(
     d: documents::Document,
 ) -> db::Result<WithSync<documents::Document>> {
     let job = jobs::pending_for_document(sql, &d.id)?;
-    Ok(WithSync {
-        row: d,
-        sync: sync_of(job),
-    })
+    Ok(with_sync(d, job))
 }
 
 /// Wakes the outbox for a job just committed.
