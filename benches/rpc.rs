@@ -3,7 +3,15 @@
 //! bare jsonrpsee server with one trivial method. Each runs 1, 8 and 64 concurrent
 //! keep-alive clients for a fixed time and reports requests/s, p50 and p99.
 //!
+//! Besides what the clients see, each row reports what the server's own threads
+//! spent per request (CPU µs and context switches): the clients share the same two
+//! cores, so their own work (parsing a larger answer) lowers every server's req/s,
+//! while the server columns are the server's alone.
+//!
 //! `cargo bench --bench rpc` (numbers and their reading in docs/BENCHMARKS.md).
+//! `RPC_BENCH_ONLY=entity.get` runs only the rows whose name contains it,
+//! `RPC_BENCH_SECS` sets each row's duration (1.5 s), e.g. to profile one row, and
+//! `RPC_BENCH_ROUNDS` how many interleaved rounds each row runs (3).
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -20,13 +28,21 @@ use numhubd::client::Client;
 use numhubd::db::{entities, tenants, EntityType, Store, StoreOptions};
 use numhubd::rpc::{self, socket, Rpc, ServerOptions};
 
-const RUN: Duration = Duration::from_millis(1500);
+fn run_for() -> Duration {
+    std::env::var("RPC_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map_or(Duration::from_millis(1500), Duration::from_secs_f64)
+}
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
+        .on_thread_start(server_threads::register)
+        // Blocking-pool threads stay for the whole run, so their CPU time stays readable.
+        .thread_keep_alive(Duration::from_secs(3600))
         .build()
         .expect("runtime");
 
@@ -39,32 +55,31 @@ fn main() {
     });
     let (entity_id, store) = rt.block_on(start_numhubd(dir.path(), &nh_sock));
 
-    // The store alone: the two point reads behind one entity.get, no RPC.
-    let n = 20_000;
-    let per_read = rt.block_on(async {
-        let t = Instant::now();
-        for _ in 0..n {
-            let id = entity_id.clone();
-            store
-                .read_point(move |sql| {
-                    let e = entities::get(sql, 1, &id)?;
-                    numhubd::db::jobs::pending_for_entity(sql, &e.id)
-                })
-                .await
-                .expect("read");
-        }
-        t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
-    });
-    println!("store only: entity + pending job point reads: {per_read:.1} µs each");
+    let only = std::env::var("RPC_BENCH_ONLY").unwrap_or_default();
+    if "store only".contains(only.as_str()) {
+        store_only(&rt, &store, &entity_id);
+    }
 
     let health =
         json!({"jsonrpc": "2.0", "id": 1, "method": "daemon.health", "params": {}}).to_string();
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {}}).to_string();
     let get = json!({"jsonrpc": "2.0", "id": 1, "method": "entity.get", "params": {"tenant_id": 1, "id": entity_id}}).to_string();
 
+    let rounds = std::env::var("RPC_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(3)
+        .max(1);
     println!(
-        "{:<28} {:>7} {:>10} {:>9} {:>9}",
-        "server / call", "clients", "req/s", "p50 µs", "p99 µs"
+        "{:<28} {:>7} {:>10} {:>9} {:>9} {:>12} {:>8} {:>14}",
+        "server / call",
+        "clients",
+        "req/s",
+        "p50 µs",
+        "p99 µs",
+        "srv CPU µs",
+        "srv cs",
+        "vs jsonrpsee"
     );
     for clients in [1usize, 8, 64] {
         let rows = [
@@ -73,29 +88,80 @@ fn main() {
             ("numhubd daemon.health", &nh_sock, &health),
             ("numhubd entity.get", &nh_sock, &get),
         ];
-        let mut bare = 0.0;
-        for (name, sock, body) in rows {
-            let r = measure(sock, body, clients);
-            if name.starts_with("jsonrpsee") {
-                bare = r.0;
+        let rows: Vec<_> = rows
+            .into_iter()
+            .filter(|(name, _, _)| name.contains(only.as_str()))
+            .collect();
+        // Rounds interleave the rows, so a slow spell of a shared machine lands on
+        // all of them; each row reports its median round, and each ratio the median
+        // of the rounds' own ratios.
+        let mut results: Vec<Vec<Row>> = rows.iter().map(|_| Vec::new()).collect();
+        for _ in 0..rounds {
+            for (k, (_, sock, body)) in rows.iter().enumerate() {
+                results[k].push(measure(sock, body, clients));
             }
-            let vs = if name.starts_with("numhubd") && bare > 0.0 {
-                format!("  ({:.0}% of jsonrpsee)", 100.0 * r.0 / bare)
-            } else {
-                String::new()
+        }
+        let bare = rows.iter().position(|(n, _, _)| n.starts_with("jsonrpsee"));
+        for (k, (name, _, _)) in rows.iter().enumerate() {
+            let vs = match bare {
+                Some(b) if name.starts_with("numhubd") => {
+                    let ratios = (0..rounds).map(|i| results[k][i].rps / results[b][i].rps);
+                    format!("{:.2}", median(ratios.collect()))
+                }
+                _ => String::new(),
             };
+            let rs = &results[k];
+            let pick = |f: fn(&Row) -> f64| median(rs.iter().map(f).collect());
             println!(
-                "{name:<28} {clients:>7} {:>10.0} {:>9} {:>9}{vs}",
-                r.0, r.1, r.2
+                "{name:<28} {clients:>7} {:>10.0} {:>9.0} {:>9.0} {:>12.1} {:>8.2} {vs:>14}",
+                pick(|r| r.rps),
+                pick(|r| r.p50 as f64),
+                pick(|r| r.p99 as f64),
+                pick(|r| r.server_cpu_us),
+                pick(|r| r.server_switches),
             );
         }
     }
     drop(rt);
 }
 
-/// (requests/s, p50 µs, p99 µs) for `clients` threads, each with one keep-alive
-/// connection sending `body` back to back for [`RUN`].
-fn measure(sock: &Path, body: &str, clients: usize) -> (f64, u128, u128) {
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+struct Row {
+    rps: f64,
+    p50: u128,
+    p99: u128,
+    /// CPU time of the server's threads per request.
+    server_cpu_us: f64,
+    /// Context switches of the server's threads per request.
+    server_switches: f64,
+}
+
+/// The store alone: the point reads behind one entity.get, no RPC.
+fn store_only(rt: &tokio::runtime::Runtime, store: &Store, entity_id: &str) {
+    let n = 20_000;
+    let per_read = rt.block_on(async {
+        let t = Instant::now();
+        for _ in 0..n {
+            let id = entity_id.to_string();
+            store
+                .read_point(move |sql| entities::get_with_pending(sql, 1, &id))
+                .await
+                .expect("read");
+        }
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+    });
+    println!("store only: entity with its pending job, one point read: {per_read:.1} µs");
+}
+
+/// `clients` threads, each with one keep-alive connection sending `body` back to
+/// back for [`run_for`].
+fn measure(sock: &Path, body: &str, clients: usize) -> Row {
+    let run = run_for();
+    let before = server_threads::usage();
     let start = Instant::now();
     let handles: Vec<_> = (0..clients)
         .map(|_| {
@@ -104,11 +170,13 @@ fn measure(sock: &Path, body: &str, clients: usize) -> (f64, u128, u128) {
             std::thread::spawn(move || {
                 let mut c = Client::connect(&sock).expect("connect");
                 let mut lat = Vec::new();
-                while start.elapsed() < RUN {
+                while start.elapsed() < run {
                     let t = Instant::now();
-                    let v = c.post(body.as_bytes()).expect("post");
+                    let answer = c.post_raw(body.as_bytes()).expect("post");
                     lat.push(t.elapsed().as_micros());
-                    assert!(v.get("result").is_some(), "{v}");
+                    // A load generator's check, not a parse: every server's answer
+                    // names its result first or its error.
+                    assert!(is_result(&answer), "{}", String::from_utf8_lossy(&answer));
                 }
                 lat
             })
@@ -119,13 +187,82 @@ fn measure(sock: &Path, body: &str, clients: usize) -> (f64, u128, u128) {
         .flat_map(|h| h.join().expect("client"))
         .collect();
     let secs = start.elapsed().as_secs_f64();
+    let after = server_threads::usage();
     all.sort_unstable();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
             .copied()
             .unwrap_or(0)
     };
-    (all.len() as f64 / secs, pct(0.50), pct(0.99))
+    let n = all.len().max(1) as f64;
+    Row {
+        rps: all.len() as f64 / secs,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        server_cpu_us: (after.0 - before.0) as f64 / 1e3 / n,
+        server_switches: (after.1 - before.1) as f64 / n,
+    }
+}
+
+/// A success answer: its head names `"result"` (every server here writes
+/// `{"jsonrpc":"2.0","id":1,"result":...}`, and `...,"error":...}` on failure).
+fn is_result(answer: &[u8]) -> bool {
+    let head = &answer[..answer.len().min(40)];
+    head.windows(8).any(|w| w == b"\"result\"")
+}
+
+/// The server runtime's threads, registered as they start, and what they used.
+mod server_threads {
+    use std::sync::Mutex;
+
+    struct Thread {
+        pthread: libc::pthread_t,
+        tid: libc::pid_t,
+    }
+
+    static THREADS: Mutex<Vec<Thread>> = Mutex::new(Vec::new());
+
+    pub fn register() {
+        // SAFETY: both calls only return the calling thread's own handles.
+        let t = unsafe {
+            Thread {
+                pthread: libc::pthread_self(),
+                tid: libc::gettid(),
+            }
+        };
+        THREADS.lock().expect("threads").push(t);
+    }
+
+    /// (CPU ns, context switches) summed over the server's threads so far.
+    pub fn usage() -> (u64, u64) {
+        let threads = THREADS.lock().expect("threads");
+        let mut cpu = 0;
+        let mut switches = 0;
+        for t in threads.iter() {
+            let mut clock: libc::clockid_t = 0;
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: the runtime's threads never exit during the run (keep-alive
+            // of an hour), so the handles stay valid.
+            let ok = unsafe {
+                libc::pthread_getcpuclockid(t.pthread, &mut clock) == 0
+                    && libc::clock_gettime(clock, &mut ts) == 0
+            };
+            if ok {
+                cpu += ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+            }
+            let status = std::fs::read_to_string(format!("/proc/self/task/{}/status", t.tid))
+                .unwrap_or_default();
+            switches += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+        (cpu, switches)
+    }
 }
 
 fn start_hyper(path: &PathBuf) {

@@ -71,6 +71,13 @@ impl Client {
 
     /// Sends a body on the kept-alive connection and reads one response.
     pub fn post(&mut self, body: &[u8]) -> Result<Value, ClientError> {
+        let answer = self.post_raw(body)?;
+        serde_json::from_slice(&answer).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// Like [`post`](Self::post), but the response body unparsed (the benchmark's
+    /// clients, whose parsing would otherwise compete with the server for the cores).
+    pub fn post_raw(&mut self, body: &[u8]) -> Result<Vec<u8>, ClientError> {
         let proto = |e: std::io::Error| ClientError::Protocol(e.to_string());
         // Head and body in one write: one syscall, one segment.
         let mut request = format!(
@@ -100,7 +107,7 @@ impl Client {
             len.ok_or_else(|| ClientError::Protocol("response without content-length".into()))?;
         let mut buf = vec![0; len];
         self.reader.read_exact(&mut buf).map_err(proto)?;
-        serde_json::from_slice(&buf).map_err(|e| ClientError::Protocol(e.to_string()))
+        Ok(buf)
     }
 }
 

@@ -200,16 +200,27 @@ fn pending_for(sql: &Sql<'_>, column: &str, id: &str) -> Result<Option<Pending>>
         }
         _ => "SELECT id, kind, state, attempts, last_error FROM jobs WHERE document_id = ?1 AND state <> 'done'",
     };
-    let rows = sql.rows(statement, params![id], |r| {
-        Ok(Pending {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            state: r.get(2)?,
-            attempts: r.get(3)?,
-            last_error: r.get(4)?,
-        })
-    })?;
+    let rows = sql.rows(statement, params![id], pending_from_row)?;
     Ok(rows.into_iter().max_by_key(|p| p.id))
+}
+
+/// One job as the `sync` object shows it, by id.
+pub fn pending_by_id(sql: &Sql<'_>, id: i64) -> Result<Option<Pending>> {
+    Ok(sql
+        .conn
+        .prepare_cached("SELECT id, kind, state, attempts, last_error FROM jobs WHERE id = ?1")?
+        .query_row(params![id], pending_from_row)
+        .optional()?)
+}
+
+fn pending_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
+    Ok(Pending {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        state: r.get(2)?,
+        attempts: r.get(3)?,
+        last_error: r.get(4)?,
+    })
 }
 
 /// The entity's newest unfinished job, if any.

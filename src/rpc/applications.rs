@@ -279,8 +279,8 @@ async fn fresh_entity(
     Ok(rpc
         .store
         .read_point(move |sql| {
-            let e = entities::get(sql, tenant_id, &id)?;
-            entity_with_sync(sql, e)
+            let (e, job) = entities::get_with_pending(sql, tenant_id, &id)?;
+            Ok(with_sync(e, job))
         })
         .await?)
 }
