@@ -53,17 +53,19 @@ fn main() {
         start_hyper(&hyper_sock);
         start_bare_jsonrpsee(&bare_sock);
     });
-    let (entity_id, store) = rt.block_on(start_numhubd(dir.path(), &nh_sock));
+    let (entity_id, synced_id, store) = rt.block_on(start_numhubd(dir.path(), &nh_sock));
 
     let only = std::env::var("RPC_BENCH_ONLY").unwrap_or_default();
     if "store only".contains(only.as_str()) {
-        store_only(&rt, &store, &entity_id);
+        store_only(&rt, &store, &entity_id, "a draft");
+        store_only(&rt, &store, &synced_id, "with NumHub's answer");
     }
 
     let health =
         json!({"jsonrpc": "2.0", "id": 1, "method": "daemon.health", "params": {}}).to_string();
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {}}).to_string();
     let get = json!({"jsonrpc": "2.0", "id": 1, "method": "entity.get", "params": {"tenant_id": 1, "id": entity_id}}).to_string();
+    let get_synced = json!({"jsonrpc": "2.0", "id": 1, "method": "entity.get", "params": {"tenant_id": 1, "id": synced_id}}).to_string();
 
     let rounds = std::env::var("RPC_BENCH_ROUNDS")
         .ok()
@@ -87,6 +89,7 @@ fn main() {
             ("jsonrpsee trivial method", &bare_sock, &ping),
             ("numhubd daemon.health", &nh_sock, &health),
             ("numhubd entity.get", &nh_sock, &get),
+            ("numhubd entity.get, synced", &nh_sock, &get_synced),
         ];
         let rows: Vec<_> = rows
             .into_iter()
@@ -141,7 +144,7 @@ struct Row {
 }
 
 /// The store alone: the point reads behind one entity.get, no RPC.
-fn store_only(rt: &tokio::runtime::Runtime, store: &Store, entity_id: &str) {
+fn store_only(rt: &tokio::runtime::Runtime, store: &Store, entity_id: &str, what: &str) {
     let n = 20_000;
     let per_read = rt.block_on(async {
         let t = Instant::now();
@@ -154,7 +157,7 @@ fn store_only(rt: &tokio::runtime::Runtime, store: &Store, entity_id: &str) {
         }
         t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
     });
-    println!("store only: entity with its pending job, one point read: {per_read:.1} µs");
+    println!("store only: entity ({what}) with its pending job, one point read: {per_read:.1} µs");
 }
 
 /// `clients` threads, each with one keep-alive connection sending `body` back to
@@ -321,10 +324,11 @@ fn start_bare_jsonrpsee(path: &PathBuf) {
     });
 }
 
-/// numhubd's own server, in process, on a real store with one entity; returns its id.
-async fn start_numhubd(dir: &Path, path: &Path) -> (String, Store) {
+/// numhubd's own server, in process, on a real store with two entities, a draft and
+/// one with NumHub's answer cached; returns their ids.
+async fn start_numhubd(dir: &Path, path: &Path) -> (String, String, Store) {
     let store = Store::open(&dir.join("bench.db"), StoreOptions::default()).expect("store");
-    let entity = store
+    let (entity, synced) = store
         .write(|tx| {
             tenants::upsert(
                 tx,
@@ -334,17 +338,18 @@ async fn start_numhubd(dir: &Path, path: &Path) -> (String, Store) {
                     ..Default::default()
                 },
             )?;
-            entities::create(
-                tx,
-                entities::NewEntity {
-                    tenant_id: 1,
-                    brand_id: None,
-                    entity_type: EntityType::Direct,
-                    company_name: "Bench LLC".into(),
-                    submit: false,
-                    attestation_level: None,
-                },
-            )
+            let new = |name: &str| entities::NewEntity {
+                tenant_id: 1,
+                brand_id: None,
+                entity_type: EntityType::Direct,
+                company_name: name.into(),
+                submit: false,
+                attestation_level: None,
+            };
+            let draft = entities::create(tx, new("Bench LLC"))?;
+            let synced = entities::create(tx, new("Synced LLC"))?;
+            entities::set_api_response(tx, 1, &synced.id, &numhub_answer().to_string())?;
+            Ok((draft, synced))
         })
         .await
         .expect("seed");
@@ -373,5 +378,51 @@ async fn start_numhubd(dir: &Path, path: &Path) -> (String, Store) {
     tokio::spawn(async move {
         let _ = rpc::serve(bound, ctx, options, std::future::pending()).await;
     });
-    (entity.id, store)
+    (entity.id, synced.id, store)
+}
+
+/// What the poller caches in `api_response` for an application NumHub knows: its
+/// whole `GET /application/{id}` answer (this one is 1.3 KB).
+fn numhub_answer() -> serde_json::Value {
+    json!({
+        "numhubEntityId": "5f0c2a7e-9d1b-4c3a-8e2f-6b7a1d9c0e34",
+        "eid": "EID-0012345678",
+        "status": "Complete",
+        "createdBy": "ops@brandcall.example",
+        "createdDate": "2026-11-02T10:11:12Z",
+        "modifiedDate": "2026-11-20T08:09:10Z",
+        "applicantInformation": {
+            "firstName": "Ada", "lastName": "Lovelace",
+            "emailAddress": "ada@example.com", "phoneNumber": "+15550001111",
+            "ospIds": [], "isVerified": true
+        },
+        "businessEntityDetails": {
+            "legalBusinessName": "Synced LLC", "businessWebsite": "https://synced.example",
+            "address1": "1 Main Street", "address2": "Suite 200",
+            "city": "Boston", "state": "MA", "zipCode": "02110", "country": "US"
+        },
+        "businessIdentityDetails": { "federalEmployerIdNumber": "12-3456789", "dunsNumber": "123456789" },
+        "consumerProtectionContacts": {
+            "consumerComplaintEmail": "complaints@synced.example",
+            "consumerComplaintPhone": "+15550002222"
+        },
+        "businessAgentOfRecord": { "institutionName": "Agent Inc", "email": "agent@agent.example" },
+        "references": {
+            "referenceOneName": "Bob", "referenceTwoName": "Carol",
+            "applicationRef1Details": { "email": "bob@example.com", "isverified": true },
+            "applicationRef2Details": { "email": "carol@example.com", "isverified": true }
+        },
+        "displayIdentityInformation": {
+            "displayIdentities": [
+                { "phoneNumbers": ["+15551230001", "+15551230002"], "callerName": "Synced",
+                  "logoUrl": "https://synced.example/logo.bmp", "callReason": "Support" }
+            ],
+            "loaUrl": "https://synced.example/loa.pdf"
+        },
+        "registerCertificate": {
+            "fullName": "Ada Lovelace", "date": "2026-11-02T10:11:12-05:00",
+            "certified": true, "isFeeChecked": true
+        },
+        "section": 8
+    })
 }

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::jobs::Pending;
 use super::{
@@ -10,7 +10,7 @@ use super::{
     AttestationLevel, DbError, EntityStatus, EntityType, Page, Result, Sql, Tx, VettingStatus,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entity {
     pub id: String,
     pub tenant_id: i64,
@@ -22,7 +22,10 @@ pub struct Entity {
     pub status: EntityStatus,
     pub vetting_status: VettingStatus,
     pub attestation_level: Option<AttestationLevel>,
-    pub api_response: Option<Value>,
+    /// NumHub's last answer for the application, kept as text: it is a whole
+    /// application (kilobytes), only passed through, and parsing it into a tree on
+    /// every read cost more than the read.
+    pub api_response: Option<Box<RawValue>>,
     pub submitted_at: Option<String>,
     pub approved_at: Option<String>,
     pub created_at: String,
@@ -69,7 +72,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Entity> {
             None => None,
         },
         api_response: match api_response {
-            Some(s) => Some(serde_json::from_str(&s).map_err(|e| {
+            Some(s) => Some(RawValue::from_string(s).map_err(|e| {
                 rusqlite::Error::FromSqlConversionFailure(
                     10,
                     rusqlite::types::Type::Text,
@@ -136,6 +139,13 @@ pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Entity> {
     find(sql, tenant_id, id)?.ok_or_else(|| DbError::not_found("entity", id))
 }
 
+const GET_WITH_PENDING: &str = concat!(
+    "SELECT ",
+    columns!(),
+    ", (SELECT max(j.id) FROM jobs j WHERE j.entity_id = numhub_entities.id AND j.state <> 'done')
+     FROM numhub_entities WHERE id = ?1 AND tenant_id = ?2"
+);
+
 /// The entity and its newest unfinished job (for the `sync` object). One statement
 /// finds the row and the job's id, so a row with nothing on its way to NumHub costs
 /// one point read. Not a JOIN: SQLite re-prepared the joined statement on every call
@@ -147,12 +157,7 @@ pub fn get_with_pending(
 ) -> Result<(Entity, Option<Pending>)> {
     let (entity, job_id) = sql
         .conn
-        .prepare_cached(concat!(
-            "SELECT ",
-            columns!(),
-            ", (SELECT max(j.id) FROM jobs j WHERE j.entity_id = numhub_entities.id AND j.state <> 'done')
-             FROM numhub_entities WHERE id = ?1 AND tenant_id = ?2"
-        ))?
+        .prepare_cached(GET_WITH_PENDING)?
         .query_row(params![id, tenant_id], |r| {
             Ok((from_row(r)?, r.get::<_, Option<i64>>(15)?))
         })
@@ -434,4 +439,58 @@ pub fn import(
     )?;
     set_numhub_ids(tx, tenant_id, &id, numhub_entity_id, numhub_eid, None)?;
     Ok(apply_reported_status(tx, tenant_id, &id, status, vetting_status)?.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{tenants, Store, StoreOptions};
+
+    /// The point read behind entity.get must stay prepared: a form SQLite re-prepares
+    /// on every call (a JOIN, `ORDER BY ... LIMIT`: its planner reads the bound
+    /// values) made the read ten times slower, which no functional test notices.
+    #[test]
+    fn the_point_read_is_never_re_prepared() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let reprepares = rt.block_on(async {
+            let store =
+                Store::open(&dir.path().join("t.db"), StoreOptions::default()).expect("store");
+            let e = store
+                .write(|tx| {
+                    tenants::upsert(
+                        tx,
+                        tenants::TenantInput {
+                            id: 1,
+                            name: "T".into(),
+                            ..Default::default()
+                        },
+                    )?;
+                    create(
+                        tx,
+                        NewEntity {
+                            tenant_id: 1,
+                            brand_id: None,
+                            entity_type: EntityType::Direct,
+                            company_name: "T LLC".into(),
+                            submit: false,
+                            attestation_level: None,
+                        },
+                    )
+                })
+                .await
+                .expect("seed");
+            store
+                .read(move |sql| {
+                    for _ in 0..3 {
+                        get_with_pending(sql, 1, &e.id)?;
+                    }
+                    let stmt = sql.conn.prepare_cached(GET_WITH_PENDING)?;
+                    Ok(stmt.get_status(rusqlite::StatementStatus::RePrepare))
+                })
+                .await
+                .expect("read")
+        });
+        assert_eq!(reprepares, 0, "SQLite re-prepared the point read");
+    }
 }

@@ -3,6 +3,7 @@
 //! every tenant; a connection that matches no rule may only call `daemon.health`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::config::{AccessRule, TenantScope};
 
@@ -48,7 +49,8 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tenants {
     All,
-    Only(BTreeSet<i64>),
+    /// Shared: every call of a connection clones its caller.
+    Only(Arc<BTreeSet<i64>>),
 }
 
 /// A connection's identity and grants; put into every request's extensions.
@@ -95,14 +97,14 @@ pub fn resolve(peer: Peer, rules: &[AccessRule], daemon_uid: u32) -> Caller {
         None => Caller {
             peer,
             role: Role::None,
-            tenants: Tenants::Only(BTreeSet::new()),
+            tenants: Tenants::Only(Default::default()),
         },
         Some(rule) => Caller {
             peer,
             role: Role::parse(&rule.role),
             tenants: match &rule.tenants {
                 TenantScope::All(_) => Tenants::All,
-                TenantScope::Some(ids) => Tenants::Only(ids.iter().copied().collect()),
+                TenantScope::Some(ids) => Tenants::Only(Arc::new(ids.iter().copied().collect())),
             },
         },
     }

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::access::{Caller, Role};
 use super::error::RpcError;
+use super::middleware::Conn;
 use super::{schema, Rpc};
 
 /// Where a method finds the tenant it acts on.
@@ -130,8 +131,8 @@ pub fn admit(
     ext: &Extensions,
 ) -> Result<(Caller, Value), RpcError> {
     let caller = ext
-        .get::<Caller>()
-        .cloned()
+        .get::<Arc<Conn>>()
+        .map(|conn| conn.caller.clone())
         .ok_or_else(|| RpcError::Internal("connection without peer credentials".into()))?;
     if caller.role < d.role {
         return Err(forbid(

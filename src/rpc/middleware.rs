@@ -10,6 +10,7 @@ use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceT};
 use jsonrpsee::server::MethodResponse;
 use jsonrpsee::types::{Id, Request};
 
+use super::access::Caller;
 use super::error::RpcError;
 
 /// How the connection talks, set per HTTP request by the accept loop.
@@ -17,6 +18,15 @@ use super::error::RpcError;
 pub enum Transport {
     Http,
     WebSocket,
+}
+
+/// What the accept loop knows of a connection, in every request's extensions as one
+/// shared value: jsonrpsee clones a request's extensions for every call, and each
+/// entry is a boxed clone of its own.
+pub struct Conn {
+    pub caller: Caller,
+    pub limiter: Arc<RateLimiter>,
+    pub transport: Transport,
 }
 
 /// A token bucket per connection: `rate` calls per second, bursts up to `rate`.
@@ -90,15 +100,13 @@ where
     fn call<'a>(&self, req: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
         let inner = self.inner.clone();
         async move {
-            if let Some(limiter) = req.extensions().get::<Arc<RateLimiter>>() {
-                if !limiter.take(1) {
+            if let Some(conn) = req.extensions().get::<Arc<Conn>>() {
+                if !conn.limiter.take(1) {
                     return refuse(req.id(), limited());
                 }
-            }
-            if req.method_name() == "events.subscribe"
-                && req.extensions().get::<Transport>() == Some(&Transport::Http)
-            {
-                return refuse(req.id(), RpcError::NeedsWebsocket);
+                if conn.transport == Transport::Http && req.method_name() == "events.subscribe" {
+                    return refuse(req.id(), RpcError::NeedsWebsocket);
+                }
             }
             inner.call(req).await
         }
@@ -111,8 +119,8 @@ where
         let inner = self.inner.clone();
         async move {
             let n = batch.len();
-            if let Some(limiter) = batch.extensions().get::<Arc<RateLimiter>>() {
-                if !limiter.take(n) {
+            if let Some(conn) = batch.extensions().get::<Arc<Conn>>() {
+                if !conn.limiter.take(n) {
                     return refuse(Id::Null, limited());
                 }
             }

@@ -1,7 +1,8 @@
 //! The local API: JSON-RPC 2.0 over HTTP/1.1 (`POST /`) and WebSocket on one Unix
 //! socket (jsonrpsee). Each accepted connection gets its peer credentials resolved
 //! into a [`Caller`](access::Caller) once; every request of the connection carries
-//! it in its extensions, and the method table checks it before anything runs.
+//! it in its extensions (in a [`Conn`](middleware::Conn)), and the method table
+//! checks it before anything runs.
 //!
 //! - [`socket`]: binding (or systemd's socket), folder checks, stale-socket handling.
 //! - [`access`]: peer credentials → role and tenants.
@@ -43,7 +44,7 @@ use crate::db::Store;
 use crate::events::{Event, EventBus};
 use access::{Caller, Peer, Role};
 use error::RpcError;
-use middleware::{Gate, RateLimiter, Transport};
+use middleware::{Conn, Gate, RateLimiter, Transport};
 use port::NumhubPort;
 
 /// What every method handler can reach.
@@ -227,6 +228,14 @@ pub async fn serve(
         };
         let caller = access::resolve(peer, &rules, daemon_uid);
         let limiter = Arc::new(RateLimiter::new(options.max_requests_per_sec));
+        let conn = |transport| {
+            Arc::new(Conn {
+                caller: caller.clone(),
+                limiter: limiter.clone(),
+                transport,
+            })
+        };
+        let (http, ws) = (conn(Transport::Http), conn(Transport::WebSocket));
         let svc = builder.clone().build(methods.clone(), stop_handle.clone());
         let connections = connections.clone();
         connections.fetch_add(1, Ordering::Relaxed);
@@ -234,15 +243,12 @@ pub async fn serve(
         tokio::spawn(async move {
             let service =
                 tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    let ws = jsonrpsee::server::ws::is_upgrade_request(&req);
-                    let ext = req.extensions_mut();
-                    ext.insert(caller.clone());
-                    ext.insert(limiter.clone());
-                    ext.insert(if ws {
-                        Transport::WebSocket
+                    let conn = if jsonrpsee::server::ws::is_upgrade_request(&req) {
+                        ws.clone()
                     } else {
-                        Transport::Http
-                    });
+                        http.clone()
+                    };
+                    req.extensions_mut().insert(conn);
                     let mut svc = svc.clone();
                     async move {
                         svc.call(req)
