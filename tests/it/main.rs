@@ -22,6 +22,7 @@ mod rpc_socket;
 mod schema;
 mod store;
 mod support;
+mod sync_changes;
 mod sync_crash;
 mod sync_e2e;
 mod sync_outbox;
