@@ -442,8 +442,8 @@ mod tests {
     use super::*;
     use crate::db::{tenants, Store, StoreOptions};
 
-    /// Reads must stay prepared. Unless its query planner is told not to
-    /// ([`open_connection`](crate::db) enables the stability guarantee), SQLite reads
+    /// Reads must stay prepared. Unless its query planner is told not to (the store
+    /// turns on its stability guarantee for every connection), SQLite reads
     /// the bound values of `LIMIT ?n` or of a JOIN's constraints and re-prepares the
     /// statement whenever they change: 5-10 times the cost of the read, and no
     /// functional test notices.

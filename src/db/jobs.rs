@@ -223,7 +223,6 @@ fn pending_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
     })
 }
 
-/// The entity's newest unfinished job, if any.
 /// Legal business names of the tenant's creates that have not finished: NumHub may
 /// already hold them (sent, outcome not yet recorded), so the poller must not import
 /// an application of that name as a stranger.
@@ -237,6 +236,7 @@ pub fn unfinished_create_names(sql: &Sql<'_>, tenant_id: i64) -> Result<Vec<Stri
     )
 }
 
+/// The entity's newest unfinished job, if any.
 pub fn pending_for_entity(sql: &Sql<'_>, entity_id: &str) -> Result<Option<Pending>> {
     pending_for(sql, "entity_id", entity_id)
 }

@@ -53,7 +53,8 @@ pub enum Tenants {
     Only(Arc<BTreeSet<i64>>),
 }
 
-/// A connection's identity and grants; put into every request's extensions.
+/// A connection's identity and grants; every request carries it (in its
+/// [`Conn`](super::middleware::Conn)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub peer: Peer,
