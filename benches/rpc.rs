@@ -1,7 +1,10 @@
-//! Local API throughput and latency over a Unix socket, beside two baselines on the
-//! same kind of socket: a bare hyper server answering a constant (the ceiling) and a
-//! bare jsonrpsee server with one trivial method. Each runs 1, 8 and 64 concurrent
-//! keep-alive clients for a fixed time and reports requests/s, p50 and p99.
+//! Local API throughput and latency over a Unix socket, beside baselines on the same
+//! kind of socket: a bare hyper server answering a constant (the ceiling), a bare
+//! jsonrpsee server with one trivial method (the goals' reference), and a bare
+//! jsonrpsee method that reads `entity.get`'s row with the same SQLite statement
+//! (the framework and the storage without numhubd: `vs +read` is numhubd's own
+//! share). Each runs 1, 8 and 64 concurrent keep-alive clients for a fixed time and
+//! reports requests/s, p50 and p99.
 //!
 //! Besides what the clients see, each row reports what the server's own threads
 //! spent per request (CPU µs and context switches): the clients share the same two
@@ -54,7 +57,9 @@ fn main() {
         start_hyper(&hyper_sock);
         start_bare_jsonrpsee(&bare_sock);
     });
+    let sqlite_sock = dir.path().join("sqlite.sock");
     let (entity_id, synced_id, store) = rt.block_on(start_numhubd(dir.path(), &nh_sock));
+    rt.block_on(async { start_jsonrpsee_sqlite(&sqlite_sock, &dir.path().join("bench.db")) });
 
     let only = std::env::var("RPC_BENCH_ONLY").unwrap_or_default();
     if selected(&only, "store only") {
@@ -74,7 +79,7 @@ fn main() {
         .unwrap_or(3)
         .max(1);
     println!(
-        "{:<28} {:>7} {:>10} {:>9} {:>9} {:>12} {:>8} {:>14}",
+        "{:<28} {:>7} {:>10} {:>9} {:>9} {:>12} {:>8} {:>14} {:>10}",
         "server / call",
         "clients",
         "req/s",
@@ -82,12 +87,14 @@ fn main() {
         "p99 µs",
         "srv CPU µs",
         "srv cs",
-        "vs jsonrpsee"
+        "vs jsonrpsee",
+        "vs +read"
     );
     for clients in [1usize, 8, 64] {
         let rows = [
             ("hyper constant (ceiling)", &hyper_sock, &ping),
             ("jsonrpsee trivial method", &bare_sock, &ping),
+            ("jsonrpsee + SQLite read", &sqlite_sock, &get),
             ("numhubd daemon.health", &nh_sock, &health),
             ("numhubd entity.get", &nh_sock, &get),
             ("numhubd entity.get, synced", &nh_sock, &get_synced),
@@ -105,19 +112,33 @@ fn main() {
                 results[k].push(measure(sock, body, clients));
             }
         }
-        let bare = rows.iter().position(|(n, _, _)| n.starts_with("jsonrpsee"));
+        let position = |prefix: &str| rows.iter().position(|(n, _, _)| n.starts_with(prefix));
+        let (bare, with_read) = (
+            position("jsonrpsee trivial"),
+            position("jsonrpsee + SQLite"),
+        );
+        let ratio = |k: usize, base: Option<usize>| match base {
+            Some(b) => {
+                let ratios = (0..rounds).map(|i| results[k][i].rps / results[b][i].rps);
+                format!("{:.2}", median(ratios.collect()))
+            }
+            None => String::new(),
+        };
         for (k, (name, _, _)) in rows.iter().enumerate() {
-            let vs = match bare {
-                Some(b) if name.starts_with("numhubd") => {
-                    let ratios = (0..rounds).map(|i| results[k][i].rps / results[b][i].rps);
-                    format!("{:.2}", median(ratios.collect()))
-                }
-                _ => String::new(),
+            let vs = if name.starts_with("numhubd") || name.starts_with("jsonrpsee + ") {
+                ratio(k, bare)
+            } else {
+                String::new()
+            };
+            let vs_read = if name.starts_with("numhubd entity.get") {
+                ratio(k, with_read)
+            } else {
+                String::new()
             };
             let rs = &results[k];
             let pick = |f: fn(&Row) -> f64| median(rs.iter().map(f).collect());
             println!(
-                "{name:<28} {clients:>7} {:>10.0} {:>9.0} {:>9.0} {:>12.1} {:>8.2} {vs:>14}",
+                "{name:<28} {clients:>7} {:>10.0} {:>9.0} {:>9.0} {:>12.1} {:>8.2} {vs:>14} {vs_read:>10}",
                 pick(|r| r.rps),
                 pick(|r| r.p50 as f64),
                 pick(|r| r.p99 as f64),
@@ -307,11 +328,101 @@ fn start_hyper(path: &PathBuf) {
 }
 
 fn start_bare_jsonrpsee(path: &PathBuf) {
-    let listener = tokio::net::UnixListener::bind(path).expect("bind");
     let mut module = RpcModule::new(());
     module
         .register_method("ping", |_, _, _| "pong")
         .expect("register");
+    serve_module(path, module);
+}
+
+/// The framework plus the storage, without numhubd: a bare jsonrpsee method that
+/// reads the same row with the same statement through plain rusqlite (a connection
+/// per worker, no pool, no access check, no schema) and answers it as JSON.
+fn start_jsonrpsee_sqlite(path: &PathBuf, db: &Path) {
+    let open = || {
+        let c =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .expect("open");
+        c.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .expect("qpsg");
+        std::sync::Mutex::new(c)
+    };
+    let mut module = RpcModule::new(vec![open(), open()]);
+    module
+        .register_method("entity.get", |params, conns, _| {
+            #[derive(serde::Deserialize)]
+            struct P {
+                tenant_id: i64,
+                id: String,
+            }
+            let p: P = params.parse()?;
+            let conn = conns
+                .iter()
+                .find_map(|c| c.try_lock().ok())
+                .unwrap_or_else(|| conns[0].lock().expect("connection"));
+            read_entity_as_json(&conn, p.tenant_id, &p.id).map_err(|e| {
+                jsonrpsee::types::ErrorObject::owned(-32020, e.to_string(), None::<()>)
+            })
+        })
+        .expect("register");
+    serve_module(path, module);
+}
+
+/// The statement numhubd's entity.get runs (`db::entities::get_with_pending`), its
+/// row turned into the same JSON object.
+fn read_entity_as_json(
+    conn: &rusqlite::Connection,
+    tenant_id: i64,
+    id: &str,
+) -> rusqlite::Result<serde_json::Value> {
+    const COLUMNS: [&str; 16] = [
+        "id",
+        "tenant_id",
+        "brand_id",
+        "numhub_entity_id",
+        "numhub_eid",
+        "entity_type",
+        "company_name",
+        "status",
+        "vetting_status",
+        "attestation_level",
+        "api_response",
+        "submitted_at",
+        "approved_at",
+        "created_at",
+        "updated_at",
+        "sync",
+    ];
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, tenant_id, brand_id, numhub_entity_id, numhub_eid, entity_type, company_name,
+                status, vetting_status, attestation_level, api_response, submitted_at, approved_at,
+                created_at, updated_at,
+                (SELECT max(j.id) FROM jobs j WHERE j.entity_id = numhub_entities.id AND j.state <> 'done')
+         FROM numhub_entities WHERE id = ?1 AND tenant_id = ?2",
+    )?;
+    stmt.query_row(rusqlite::params![id, tenant_id], |r| {
+        let mut row = serde_json::Map::new();
+        for (i, name) in COLUMNS.iter().enumerate() {
+            let v = match r.get_ref(i)? {
+                rusqlite::types::ValueRef::Null => serde_json::Value::Null,
+                rusqlite::types::ValueRef::Integer(n) => n.into(),
+                rusqlite::types::ValueRef::Text(t) => {
+                    String::from_utf8_lossy(t).into_owned().into()
+                }
+                other => format!("{other:?}").into(),
+            };
+            row.insert((*name).to_string(), v);
+        }
+        Ok(serde_json::Value::Object(row))
+    })
+}
+
+/// Serves a jsonrpsee module per connection, the way numhubd serves its own.
+fn serve_module<C: Send + Sync + 'static>(path: &PathBuf, module: RpcModule<C>) {
+    let listener = tokio::net::UnixListener::bind(path).expect("bind");
     let methods: jsonrpsee::Methods = module.into();
     let builder = Server::builder().to_service_builder();
     let (stop_handle, server_handle) = stop_channel();
