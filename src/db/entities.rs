@@ -139,12 +139,44 @@ pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Entity> {
     find(sql, tenant_id, id)?.ok_or_else(|| DbError::not_found("entity", id))
 }
 
+/// The newest unfinished job's id of the row (`NULL` for none), as the last column.
+macro_rules! pending_job_id {
+    () => {
+        ", (SELECT max(j.id) FROM jobs j WHERE j.entity_id = numhub_entities.id AND j.state <> 'done')"
+    };
+}
+
 const GET_WITH_PENDING: &str = concat!(
     "SELECT ",
     columns!(),
-    ", (SELECT max(j.id) FROM jobs j WHERE j.entity_id = numhub_entities.id AND j.state <> 'done')
-     FROM numhub_entities WHERE id = ?1 AND tenant_id = ?2"
+    pending_job_id!(),
+    " FROM numhub_entities WHERE id = ?1 AND tenant_id = ?2"
 );
+const LIST_ALL: &str = concat!(
+    "SELECT ",
+    columns!(),
+    pending_job_id!(),
+    " FROM numhub_entities WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+);
+const LIST_BY_STATUS: &str = concat!(
+    "SELECT ",
+    columns!(),
+    pending_job_id!(),
+    " FROM numhub_entities WHERE tenant_id = ?1 AND status = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
+);
+
+/// A row and its newest unfinished job's id.
+fn with_job_id(r: &Row<'_>) -> rusqlite::Result<(Entity, Option<i64>)> {
+    Ok((from_row(r)?, r.get(15)?))
+}
+
+/// The job a row's `sync` object shows, read only when the row has one.
+fn pending(sql: &Sql<'_>, job_id: Option<i64>) -> Result<Option<Pending>> {
+    match job_id {
+        Some(id) => super::jobs::pending_by_id(sql, id),
+        None => Ok(None),
+    }
+}
 
 /// The entity and its newest unfinished job (for the `sync` object). One statement
 /// finds the row and the job's id (one read transaction instead of two), so a row
@@ -157,16 +189,10 @@ pub fn get_with_pending(
     let (entity, job_id) = sql
         .conn
         .prepare_cached(GET_WITH_PENDING)?
-        .query_row(params![id, tenant_id], |r| {
-            Ok((from_row(r)?, r.get::<_, Option<i64>>(15)?))
-        })
+        .query_row(params![id, tenant_id], with_job_id)
         .optional()?
         .ok_or_else(|| DbError::not_found("entity", id))?;
-    let job = match job_id {
-        Some(job_id) => super::jobs::pending_by_id(sql, job_id)?,
-        None => None,
-    };
-    Ok((entity, job))
+    Ok((entity, pending(sql, job_id)?))
 }
 
 /// By NumHub's id, within the tenant, if there is one.
@@ -192,17 +218,6 @@ pub fn get_by_numhub_id(sql: &Sql<'_>, tenant_id: i64, numhub_entity_id: &str) -
         .ok_or_else(|| DbError::not_found("entity", numhub_entity_id))
 }
 
-const LIST_ALL: &str = concat!(
-    "SELECT ",
-    columns!(),
-    " FROM numhub_entities WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-);
-const LIST_BY_STATUS: &str = concat!(
-    "SELECT ",
-    columns!(),
-    " FROM numhub_entities WHERE tenant_id = ?1 AND status = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
-);
-
 /// The tenant's entities in creation order (uuid v7 order), optionally of one status.
 pub fn list(
     sql: &Sql<'_>,
@@ -211,6 +226,29 @@ pub fn list(
     cursor: Option<&str>,
     limit: Option<u32>,
 ) -> Result<Page<Entity>> {
+    list_rows(sql, tenant_id, status, cursor, limit)?.try_map(|(e, _)| Ok(e))
+}
+
+/// [`list`], each entity with its newest unfinished job: one statement for the page,
+/// and one more per row that has a job (not one per row).
+pub fn list_with_pending(
+    sql: &Sql<'_>,
+    tenant_id: i64,
+    status: Option<EntityStatus>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<(Entity, Option<Pending>)>> {
+    list_rows(sql, tenant_id, status, cursor, limit)?
+        .try_map(|(e, job_id)| Ok((e, pending(sql, job_id)?)))
+}
+
+fn list_rows(
+    sql: &Sql<'_>,
+    tenant_id: i64,
+    status: Option<EntityStatus>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<(Entity, Option<i64>)>> {
     let limit = page_limit(limit)?;
     let after = cursor.unwrap_or("");
     // Two statements rather than `(?2 IS NULL OR status = ?2)`, which keeps the planner
@@ -219,11 +257,11 @@ pub fn list(
         Some(status) => sql.rows(
             LIST_BY_STATUS,
             params![tenant_id, status.as_str(), after, limit + 1],
-            from_row,
+            with_job_id,
         )?,
-        None => sql.rows(LIST_ALL, params![tenant_id, after, limit + 1], from_row)?,
+        None => sql.rows(LIST_ALL, params![tenant_id, after, limit + 1], with_job_id)?,
     };
-    Ok(Page::from_rows(rows, limit, |e| e.id.clone()))
+    Ok(Page::from_rows(rows, limit, |(e, _)| e.id.clone()))
 }
 
 /// A status change requested locally: only the seed's flow is allowed.
@@ -440,60 +478,111 @@ pub fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{tenants, Store, StoreOptions};
+    use crate::db::{jobs, tenants, Store, StoreOptions};
 
-    /// Reads must stay prepared. Unless its query planner is told not to (the store
-    /// turns on its stability guarantee for every connection), SQLite reads
-    /// the bound values of `LIMIT ?n` or of a JOIN's constraints and re-prepares the
-    /// statement whenever they change: 5-10 times the cost of the read, and no
-    /// functional test notices.
-    #[test]
-    fn reads_are_never_re_prepared() {
+    /// A store with tenant 1 and `n` draft entities; returns their ids.
+    fn store_with(
+        n: usize,
+    ) -> (
+        tempfile::TempDir,
+        tokio::runtime::Runtime,
+        Store,
+        Vec<String>,
+    ) {
         let dir = tempfile::tempdir().expect("tempdir");
         let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let reprepares = rt.block_on(async {
-            let store =
-                Store::open(&dir.path().join("t.db"), StoreOptions::default()).expect("store");
-            let e = store
-                .write(|tx| {
-                    tenants::upsert(
-                        tx,
-                        tenants::TenantInput {
-                            id: 1,
-                            name: "T".into(),
-                            ..Default::default()
-                        },
-                    )?;
-                    create(
-                        tx,
-                        NewEntity {
+        let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).expect("store");
+        let ids = rt
+            .block_on(store.write(move |tx| {
+                tenants::upsert(
+                    tx,
+                    tenants::TenantInput {
+                        id: 1,
+                        name: "T".into(),
+                        ..Default::default()
+                    },
+                )?;
+                (0..n)
+                    .map(|i| {
+                        let new = NewEntity {
                             tenant_id: 1,
                             brand_id: None,
                             entity_type: EntityType::Direct,
-                            company_name: "T LLC".into(),
+                            company_name: format!("T{i} LLC"),
                             submit: false,
                             attestation_level: None,
+                        };
+                        Ok(create(tx, new)?.id)
+                    })
+                    .collect::<Result<Vec<_>>>()
+            }))
+            .expect("seed");
+        (dir, rt, store, ids)
+    }
+
+    /// Reads must stay prepared. Unless its query planner is told not to (the store
+    /// turns on its stability guarantee for every connection), SQLite reads the bound
+    /// values of `LIMIT ?n` or of a JOIN's constraints and re-prepares the statement
+    /// whenever they change: 5-10 times the cost of the read, and no functional test
+    /// notices.
+    #[test]
+    fn reads_are_never_re_prepared() {
+        let (_dir, rt, store, ids) = store_with(1);
+        let id = ids[0].clone();
+        let reprepares = rt
+            .block_on(store.read(move |sql| {
+                // Different values each time: a re-prepare happens on rebinding.
+                for limit in 1..=3 {
+                    get_with_pending(sql, 1, &id)?;
+                    list(sql, 1, None, None, Some(limit))?;
+                }
+                let status = |statement| -> Result<i32> {
+                    let stmt = sql.conn.prepare_cached(statement)?;
+                    Ok(stmt.get_status(rusqlite::StatementStatus::RePrepare))
+                };
+                Ok((status(GET_WITH_PENDING)?, status(LIST_ALL)?))
+            }))
+            .expect("read");
+        assert_eq!(reprepares, (0, 0), "SQLite re-prepared (point read, page)");
+    }
+
+    #[test]
+    fn a_page_carries_each_rows_newest_unfinished_job() {
+        let (_dir, rt, store, ids) = store_with(3);
+        let with_jobs = ids[1].clone();
+        let (older, newer) = rt
+            .block_on(store.write(move |tx| {
+                let job = |payload: &str| {
+                    jobs::enqueue(
+                        tx,
+                        jobs::NewJob {
+                            tenant_id: 1,
+                            kind: "entity.update",
+                            entity_id: Some(with_jobs.clone()),
+                            payload: payload.into(),
+                            ..Default::default()
                         },
                     )
-                })
-                .await
-                .expect("seed");
-            store
-                .read(move |sql| {
-                    // Different values each time: a re-prepare happens on rebinding.
-                    for limit in 1..=3 {
-                        get_with_pending(sql, 1, &e.id)?;
-                        list(sql, 1, None, None, Some(limit))?;
-                    }
-                    let status = |statement| -> crate::db::Result<i32> {
-                        let stmt = sql.conn.prepare_cached(statement)?;
-                        Ok(stmt.get_status(rusqlite::StatementStatus::RePrepare))
-                    };
-                    Ok((status(GET_WITH_PENDING)?, status(LIST_ALL)?))
-                })
-                .await
-                .expect("read")
-        });
-        assert_eq!(reprepares, (0, 0), "SQLite re-prepared (point read, page)");
+                };
+                Ok((job("{}")?.id, job("{}")?.id))
+            }))
+            .expect("jobs");
+        let page = rt
+            .block_on(store.read(|sql| list_with_pending(sql, 1, None, None, None)))
+            .expect("page");
+        let shown: Vec<(String, Option<i64>)> = page
+            .items
+            .into_iter()
+            .map(|(e, job)| (e.id, job.map(|j| j.id)))
+            .collect();
+        assert!(newer > older);
+        assert_eq!(
+            shown,
+            vec![
+                (ids[0].clone(), None),
+                (ids[1].clone(), Some(newer)),
+                (ids[2].clone(), None)
+            ]
+        );
     }
 }

@@ -420,8 +420,14 @@ async fn entity_list(
     Ok(rpc
         .store
         .read(move |sql| {
-            let page = entities::list(sql, p.tenant_id, status, p.cursor.as_deref(), p.limit)?;
-            page.try_map(|e| entity_with_sync(sql, e))
+            let page = entities::list_with_pending(
+                sql,
+                p.tenant_id,
+                status,
+                p.cursor.as_deref(),
+                p.limit,
+            )?;
+            page.try_map(|(e, job)| Ok(with_sync(e, job)))
         })
         .await?)
 }
