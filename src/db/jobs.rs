@@ -188,17 +188,23 @@ pub struct Pending {
     pub last_error: Option<String>,
 }
 
+/// A statement reading what [`pending_from_row`] reads, for jobs matching `$where`.
+macro_rules! select_pending {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, kind, state, attempts, last_error FROM jobs WHERE ",
+            $where
+        )
+    };
+}
+
 fn pending_for(sql: &Sql<'_>, column: &str, id: &str) -> Result<Option<Pending>> {
     // A row has few unfinished jobs, so the newest is picked here rather than sorted
     // for by SQLite.
     let statement = match column {
-        "entity_id" => {
-            "SELECT id, kind, state, attempts, last_error FROM jobs WHERE entity_id = ?1 AND state <> 'done'"
-        }
-        "identity_id" => {
-            "SELECT id, kind, state, attempts, last_error FROM jobs WHERE identity_id = ?1 AND state <> 'done'"
-        }
-        _ => "SELECT id, kind, state, attempts, last_error FROM jobs WHERE document_id = ?1 AND state <> 'done'",
+        "entity_id" => select_pending!("entity_id = ?1 AND state <> 'done'"),
+        "identity_id" => select_pending!("identity_id = ?1 AND state <> 'done'"),
+        _ => select_pending!("document_id = ?1 AND state <> 'done'"),
     };
     let rows = sql.rows(statement, params![id], pending_from_row)?;
     Ok(rows.into_iter().max_by_key(|p| p.id))
@@ -208,7 +214,7 @@ fn pending_for(sql: &Sql<'_>, column: &str, id: &str) -> Result<Option<Pending>>
 pub fn pending_by_id(sql: &Sql<'_>, id: i64) -> Result<Option<Pending>> {
     Ok(sql
         .conn
-        .prepare_cached("SELECT id, kind, state, attempts, last_error FROM jobs WHERE id = ?1")?
+        .prepare_cached(select_pending!("id = ?1"))?
         .query_row(params![id], pending_from_row)
         .optional()?)
 }
