@@ -6,6 +6,11 @@
 //! share). Each runs 1, 8 and 64 concurrent keep-alive clients for a fixed time and
 //! reports requests/s, p50 and p99.
 //!
+//! numhubd runs as the daemon does, keeping point reads' answers until the store's
+//! next commit (`[rpc] answer_cache_bytes`), while the store commits ten times a
+//! second as a working daemon's poller and audit rows make it; the `uncached` row is
+//! a second server on the same store with the cache off (every call reads SQLite).
+//!
 //! Besides what the clients see, each row reports what the server's own threads
 //! spent per request (CPU µs and context switches): the clients share the same two
 //! cores, so their own work (parsing a larger answer) lowers every server's req/s,
@@ -53,12 +58,17 @@ fn main() {
     let hyper_sock = dir.path().join("hyper.sock");
     let bare_sock = dir.path().join("bare.sock");
     let nh_sock = dir.path().join("numhubd.sock");
+    let uncached_sock = dir.path().join("numhubd-uncached.sock");
     rt.block_on(async {
         start_hyper(&hyper_sock);
         start_bare_jsonrpsee(&bare_sock);
     });
     let sqlite_sock = dir.path().join("sqlite.sock");
     let (entity_id, synced_id, store) = rt.block_on(start_numhubd(dir.path(), &nh_sock));
+    rt.block_on(async {
+        serve_numhubd(&store, &uncached_sock, 0);
+        keep_committing(store.clone());
+    });
     rt.block_on(async { start_jsonrpsee_sqlite(&sqlite_sock, &dir.path().join("bench.db")) });
 
     let only = std::env::var("RPC_BENCH_ONLY").unwrap_or_default();
@@ -98,6 +108,7 @@ fn main() {
             ("numhubd daemon.health", &nh_sock, &health),
             ("numhubd entity.get", &nh_sock, &get),
             ("numhubd entity.get, synced", &nh_sock, &get_synced),
+            ("numhubd entity.get, uncached", &uncached_sock, &get),
         ];
         let rows: Vec<_> = rows
             .into_iter()
@@ -471,6 +482,12 @@ async fn start_numhubd(dir: &Path, path: &Path) -> (String, String, Store) {
         })
         .await
         .expect("seed");
+    serve_numhubd(&store, path, ANSWER_CACHE_BYTES);
+    (entity.id, synced.id, store)
+}
+
+/// numhubd's server on `path` over `store`, keeping `answer_cache_bytes` of answers.
+fn serve_numhubd(store: &Store, path: &Path, answer_cache_bytes: usize) {
     let crypto = numhubd::crypto::Crypto::generate(&[]).expect("crypto");
     let ctx = Rpc {
         store: store.clone(),
@@ -480,6 +497,7 @@ async fn start_numhubd(dir: &Path, path: &Path) -> (String, String, Store) {
         started: Instant::now(),
         upload_dirs: vec![],
         connections: Default::default(),
+        answers: rpc::Answers::new(answer_cache_bytes),
         sync_anomalies: Default::default(),
     };
     let options = ServerOptions {
@@ -496,7 +514,24 @@ async fn start_numhubd(dir: &Path, path: &Path) -> (String, String, Store) {
     tokio::spawn(async move {
         let _ = rpc::serve(bound, ctx, options, std::future::pending()).await;
     });
-    (entity.id, synced.id, store)
+}
+
+/// The daemon's default `[rpc] answer_cache_bytes`.
+const ANSWER_CACHE_BYTES: usize = 8 << 20;
+
+/// How often the store commits during the run, as a daemon's poller and audit rows
+/// make it: every commit drops the kept answers, so the cached rows pay for their
+/// misses.
+const COMMITS_PER_SEC: u64 = 10;
+
+fn keep_committing(store: Store) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(1000 / COMMITS_PER_SEC));
+        loop {
+            tick.tick().await;
+            let _ = store.write(|_| Ok(())).await;
+        }
+    });
 }
 
 /// What the poller caches in `api_response` for an application NumHub knows: its

@@ -50,7 +50,8 @@ pub fn methods() -> Vec<MethodDef> {
             object(&[("id", id())], &[]),
             obj(),
             handler(tenant_get),
-        ),
+        )
+        .cached(),
         def(
             "tenant.list",
             "The tenants the caller may see.",
@@ -80,7 +81,8 @@ pub fn methods() -> Vec<MethodDef> {
             object(&[("tenant_id", id()), ("id", id())], &[]),
             obj(),
             handler(brand_get),
-        ),
+        )
+        .cached(),
         def(
             "brand.list",
             "The tenant's brands.",
