@@ -3,10 +3,11 @@
 //!
 //! Apps poll: a page showing an application's vetting asks `entity.get` for the same
 //! row again and again, and between two commits the answer cannot change. Reading
-//! SQLite for it costs the server three times what the rest of the call does
+//! SQLite for it costs the server about as much CPU as the whole rest of the call
 //! (docs/BENCHMARKS.md), so the answer is kept in memory, tagged with the store's
-//! generation read before the handler ran. Any commit moves the generation on and
-//! the next lookup drops everything: there is no per-row invalidation to get wrong.
+//! generation read before the handler ran. Any commit moves the generation on: from
+//! then no kept answer is served, and the next one kept starts the cache afresh.
+//! There is no per-row invalidation to get wrong.
 //! Access checks and parameter validation run before the lookup, as for every call.
 
 use std::collections::HashMap;
