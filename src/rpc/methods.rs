@@ -39,7 +39,19 @@ pub enum Scope {
 }
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Box<RawValue>, RpcError>> + Send>>;
-pub type Handler = Arc<dyn Fn(Arc<Rpc>, Caller, Value) -> HandlerFuture + Send + Sync>;
+pub type AsyncHandler = Arc<dyn Fn(Arc<Rpc>, Caller, Value) -> HandlerFuture + Send + Sync>;
+pub type NowHandler =
+    Arc<dyn Fn(&Rpc, Caller, Value) -> Result<Box<RawValue>, RpcError> + Send + Sync>;
+
+/// What runs a method once it is admitted.
+#[derive(Clone)]
+pub enum Handler {
+    Async(AsyncHandler),
+    /// Answers without waiting on anything (no store, no NumHub). jsonrpsee calls it
+    /// in place, without the boxed future, owned params and cloned extensions an async
+    /// method costs on every call: `daemon.health` is the one apps and monitors probe.
+    Now(NowHandler),
+}
 
 #[derive(Clone)]
 pub struct MethodDef {
@@ -73,16 +85,34 @@ where
     Fut: Future<Output = Result<R, RpcError>> + Send + 'static,
 {
     let f = Arc::new(f);
-    Some(Arc::new(move |rpc, caller, value| {
+    Some(Handler::Async(Arc::new(move |rpc, caller, value| {
         let f = f.clone();
         Box::pin(async move {
-            let params: P = serde_json::from_value(value)
-                .map_err(|e| RpcError::invalid("params", e.to_string()))?;
-            let result = f(rpc, caller, params).await?;
-            serde_json::value::to_raw_value(&result)
-                .map_err(|e| RpcError::Internal(format!("serializing the result: {e}")))
+            let result = f(rpc, caller, typed(value)?).await?;
+            raw(&result)
         })
-    }))
+    })))
+}
+
+/// Wraps a typed handler that answers at once (see [`Handler::Now`]).
+pub fn handler_now<P, R, F>(f: F) -> Option<Handler>
+where
+    P: DeserializeOwned + 'static,
+    R: Serialize + 'static,
+    F: Fn(&Rpc, Caller, P) -> Result<R, RpcError> + Send + Sync + 'static,
+{
+    Some(Handler::Now(Arc::new(move |rpc, caller, value| {
+        raw(&f(rpc, caller, typed(value)?)?)
+    })))
+}
+
+fn typed<P: DeserializeOwned>(value: Value) -> Result<P, RpcError> {
+    serde_json::from_value(value).map_err(|e| RpcError::invalid("params", e.to_string()))
+}
+
+fn raw<R: Serialize>(result: &R) -> Result<Box<RawValue>, RpcError> {
+    serde_json::value::to_raw_value(result)
+        .map_err(|e| RpcError::Internal(format!("serializing the result: {e}")))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -119,25 +149,32 @@ pub fn all() -> Vec<MethodDef> {
 /// Registers every method of the table on the module.
 pub fn register(module: &mut RpcModule<Rpc>, defs: &[MethodDef]) -> Result<(), String> {
     for d in defs {
-        let Some(h) = d.handler.clone() else { continue };
         // Shared, not cloned per call: a definition holds its JSON schemas.
         let d = Arc::new(d.clone());
-        module
-            .register_async_method(d.name, move |params, rpc, ext| {
-                let d = d.clone();
-                let h = h.clone();
-                async move {
-                    let (caller, value) = admit(&d, params.as_str(), &ext)?;
-                    let answer = if d.cached {
-                        let params = params.as_str().unwrap_or_default();
-                        answer_cached(&d, &h, rpc, caller, value, params).await
-                    } else {
-                        h(rpc, caller, value).await
-                    };
-                    answer.map_err(ErrorObjectOwned::from)
-                }
-            })
-            .map_err(|e| e.to_string())?;
+        let registered = match d.handler.clone() {
+            None => continue,
+            Some(Handler::Now(h)) => module.register_method(d.name, move |params, rpc, ext| {
+                let (caller, value) = admit(&d, params.as_str(), ext)?;
+                h(rpc, caller, value).map_err(ErrorObjectOwned::from)
+            }),
+            Some(Handler::Async(h)) => {
+                module.register_async_method(d.name, move |params, rpc, ext| {
+                    let d = d.clone();
+                    let h = h.clone();
+                    async move {
+                        let (caller, value) = admit(&d, params.as_str(), &ext)?;
+                        let answer = if d.cached {
+                            let params = params.as_str().unwrap_or_default();
+                            answer_cached(&d, &h, rpc, caller, value, params).await
+                        } else {
+                            h(rpc, caller, value).await
+                        };
+                        answer.map_err(ErrorObjectOwned::from)
+                    }
+                })
+            }
+        };
+        registered.map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -146,7 +183,7 @@ pub fn register(module: &mut RpcModule<Rpc>, defs: &[MethodDef]) -> Result<(), S
 /// it was read, else the handler's (kept for next time).
 async fn answer_cached(
     d: &MethodDef,
-    h: &Handler,
+    h: &AsyncHandler,
     rpc: Arc<Rpc>,
     caller: Caller,
     value: Value,

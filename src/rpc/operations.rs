@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::access::{Caller, Role};
 use super::error::RpcError;
-use super::methods::{def, handler, require_tenant_of_row, MethodDef, Scope};
+use super::methods::{def, handler, handler_now, require_tenant_of_row, MethodDef, Scope};
 use super::port::NumhubCall;
 use super::schema::{boolean, cursor, id, limit, list_of, object, one_of, string, text, time};
 use super::Rpc;
@@ -31,7 +31,7 @@ pub fn methods() -> Vec<MethodDef> {
     vec![
         def("daemon.health", "Is the daemon up; its version and API version (the version handshake). Open to every connection.", None, Open, empty(),
             json!({"type": "object", "properties": {"ok": {"type": "boolean"}, "daemon_version": {"type": "string"}, "api_version": {"type": "integer"}}, "required": ["ok", "daemon_version", "api_version"]}),
-            handler(health)),
+            handler_now(health)),
         def("daemon.status", "Version, uptime, schema version, database size, jobs by state; NumHub fields are null until the client reports them.", Read, Open, empty(), obj(), handler(status)),
         def("token.refresh", "Gets a new NumHub token now (tenant's, or the global account's).", Write, OptionalTenant("tenant_id"),
             object(&[], &[("tenant_id", id())]), obj(), handler(token_refresh)),
@@ -63,14 +63,14 @@ pub fn methods() -> Vec<MethodDef> {
         def("events.unsubscribe", "Ends a subscription; params by position: [subscription id].", Read, Open,
             json!({"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1, "maxItems": 1}),
             json!({"type": "boolean"}), Option::None),
-        def("rpc.discover", "This API's OpenRPC document.", None, Open, empty(), obj(), handler(discover)),
+        def("rpc.discover", "This API's OpenRPC document.", None, Open, empty(), obj(), handler_now(discover)),
     ]
 }
 
 #[derive(Deserialize)]
 struct Empty {}
 
-async fn health(_: Arc<Rpc>, _: Caller, _: Empty) -> Result<Health, RpcError> {
+fn health(_: &Rpc, _: Caller, _: Empty) -> Result<Health, RpcError> {
     Ok(Health {
         ok: true,
         daemon_version: DAEMON_VERSION.to_string(),
@@ -339,6 +339,6 @@ async fn jobs_resolve(rpc: Arc<Rpc>, caller: Caller, p: JobAction) -> Result<job
         .await?)
 }
 
-async fn discover(_: Arc<Rpc>, _: Caller, _: Empty) -> Result<Value, RpcError> {
+fn discover(_: &Rpc, _: Caller, _: Empty) -> Result<Value, RpcError> {
     Ok(super::openrpc::document())
 }
