@@ -227,6 +227,12 @@ impl Store {
     }
 }
 
+/// Runs a statement with no rows (BEGIN, COMMIT, SAVEPOINT) from the connection's
+/// cache: these run on every call, so parsing them each time would show.
+fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn open_connection(path: &Path, read_only: bool, options: &StoreOptions) -> Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
-use super::{open_connection, DbError, Result, Sql, StoreOptions};
+use super::{exec_cached, open_connection, DbError, Result, Sql, StoreOptions};
 
 pub(super) struct Readers {
     idle: Mutex<Vec<Connection>>,
@@ -39,7 +39,7 @@ impl Readers {
             .pop()
             .ok_or(DbError::Closed)?;
         let (conn, result) = tokio::task::spawn_blocking(move || {
-            let result = f(&Sql { conn: &conn });
+            let result = in_snapshot(&conn, f);
             (conn, result)
         })
         .await
@@ -61,10 +61,28 @@ impl Readers {
     {
         let _permit = self.permits.try_acquire().ok()?;
         let conn = self.idle.lock().ok()?.pop()?;
-        let result = f(&Sql { conn: &conn });
+        let result = in_snapshot(&conn, f);
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(conn);
         }
         Some(result)
     }
+}
+
+/// Runs `f` in one read transaction, so all its statements see one snapshot: a row
+/// and its pending job, a page and its rows' jobs, the several tables `daemon.status`
+/// reads, even while the writer commits between two of them.
+fn in_snapshot<T>(conn: &Connection, f: impl FnOnce(&Sql<'_>) -> Result<T>) -> Result<T> {
+    // A transaction left open by a failure below would pin this connection to an
+    // old snapshot for every later read.
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    exec_cached(conn, "BEGIN")?;
+    let result = f(&Sql { conn });
+    // Ending a read transaction only releases its snapshot; nothing is written.
+    if exec_cached(conn, "COMMIT").is_err() {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    result
 }

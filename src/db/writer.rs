@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{DbError, Result, Sql, Tx};
+use super::{exec_cached, DbError, Result, Sql, Tx};
 
 /// The most calls one transaction takes; bounds how long a reply can wait.
 const MAX_BATCH: usize = 512;
@@ -230,7 +230,6 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Call>, generation: &AtomicU64
 }
 
 fn run_one(conn: &Connection, tx: &Tx<'_>, call: Call) -> Box<dyn FnOnce(Result<()>) + Send> {
-    // Cached statements: these run once per call, so parsing them each time shows.
     if let Err(e) = exec_cached(conn, "SAVEPOINT call") {
         let reason = e.to_string();
         return Box::new(move |_| tracing::error!(error = %reason, "savepoint failed"));
@@ -250,8 +249,4 @@ fn run_one(conn: &Connection, tx: &Tx<'_>, call: Call) -> Box<dyn FnOnce(Result<
         tracing::error!(error = %e, "savepoint release failed");
     }
     ran.deliver
-}
-
-fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }

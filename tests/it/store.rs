@@ -690,3 +690,37 @@ fn identity_upserts_update_in_place_and_cannot_take_another_tenants_row() {
         assert_eq!(a_row.entity_id, a.id);
     });
 }
+
+#[test]
+fn a_read_sees_one_snapshot_while_the_writer_commits() {
+    let rt = rt();
+    let (_dir, store) = open();
+    rt.block_on(tenant(&store, 1));
+    let writer = store.clone();
+    let handle = rt.handle().clone();
+    // Between the read's two statements the writer renames the tenant and commits;
+    // the second statement must still see the name the first one saw.
+    let names = rt
+        .block_on(store.read(move |sql| {
+            let before = tenants::get(sql, 1)?.name;
+            handle
+                .block_on(writer.write(|tx| {
+                    tenants::upsert(
+                        tx,
+                        tenants::TenantInput {
+                            id: 1,
+                            name: "Renamed".into(),
+                            ..Default::default()
+                        },
+                    )
+                }))
+                .expect("rename");
+            Ok((before, tenants::get(sql, 1)?.name))
+        }))
+        .expect("read");
+    assert_eq!(names, ("Tenant 1".to_string(), "Tenant 1".to_string()));
+    let after = rt
+        .block_on(store.read(|sql| tenants::get(sql, 1)))
+        .expect("read after");
+    assert_eq!(after.name, "Renamed", "the next read sees the commit");
+}
