@@ -2,16 +2,46 @@
 //! snapshot while the writer commits.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
 use super::{exec_cached, open_connection, DbError, Result, Sql, StoreOptions};
 
+type Idle = Arc<Mutex<Vec<Connection>>>;
+
 pub(super) struct Readers {
-    idle: Mutex<Vec<Connection>>,
-    permits: Semaphore,
+    idle: Idle,
+    permits: Arc<Semaphore>,
+}
+
+/// A connection out of the pool. It goes back when dropped, also when the read
+/// panicked or its caller gave up waiting, so every permit finds a connection.
+struct Lease {
+    conn: Option<Connection>,
+    idle: Idle,
+}
+
+impl Lease {
+    fn read<T>(&self, f: impl FnOnce(&Sql<'_>) -> Result<T>) -> Result<T> {
+        match &self.conn {
+            Some(conn) => in_snapshot(conn, f),
+            None => Err(DbError::Closed),
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // The list is whole even if a holder of the lock panicked.
+            self.idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(conn);
+        }
+    }
 }
 
 impl Readers {
@@ -21,8 +51,21 @@ impl Readers {
             .map(|_| open_connection(path, true, options))
             .collect::<Result<Vec<_>>>()?;
         Ok(Readers {
-            idle: Mutex::new(idle),
-            permits: Semaphore::new(n),
+            idle: Arc::new(Mutex::new(idle)),
+            permits: Arc::new(Semaphore::new(n)),
+        })
+    }
+
+    /// A connection; one is idle whenever the caller holds a permit.
+    fn lease(&self) -> Option<Lease> {
+        let conn = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()?;
+        Some(Lease {
+            conn: Some(conn),
+            idle: self.idle.clone(),
         })
     }
 
@@ -31,25 +74,25 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Sql<'_>) -> Result<T> + Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(|_| DbError::Closed)?;
-        let conn = self
-            .idle
-            .lock()
-            .map_err(|_| DbError::Closed)?
-            .pop()
-            .ok_or(DbError::Closed)?;
-        let (conn, result) = tokio::task::spawn_blocking(move || {
-            let result = in_snapshot(&conn, f);
-            (conn, result)
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| DbError::Closed)?;
+        let lease = self.lease().ok_or(DbError::Closed)?;
+        // The permit travels with the lease: if this future is dropped while the read
+        // runs, the permit is released only once the connection is back.
+        tokio::task::spawn_blocking(move || {
+            let result = lease.read(f);
+            drop(lease);
+            drop(permit);
+            result
         })
         .await
         .map_err(|e| DbError::Commit {
             reason: format!("read task failed: {e}"),
-        })?;
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(conn);
-        }
-        result
+        })?
     }
 
     /// Runs `f` on the caller's thread if a connection is idle now (None otherwise).
@@ -60,12 +103,8 @@ impl Readers {
         F: FnOnce(&Sql<'_>) -> Result<T>,
     {
         let _permit = self.permits.try_acquire().ok()?;
-        let conn = self.idle.lock().ok()?.pop()?;
-        let result = in_snapshot(&conn, f);
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(conn);
-        }
-        Some(result)
+        let lease = self.lease()?;
+        Some(lease.read(f))
     }
 }
 

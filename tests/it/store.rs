@@ -724,3 +724,30 @@ fn a_read_sees_one_snapshot_while_the_writer_commits() {
         .expect("read after");
     assert_eq!(after.name, "Renamed", "the next read sees the commit");
 }
+
+#[test]
+fn a_read_that_panics_gives_its_connection_back() {
+    let rt = rt();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let one_reader = StoreOptions {
+        readers: 1,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&dir.path().join("store.db"), one_reader).expect("open");
+    rt.block_on(tenant(&store, 1));
+    let panicked = rt.block_on(store.read(|_| -> db::Result<()> { panic!("a bug in a read") }));
+    assert!(panicked.is_err());
+    let inline = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(store.read_point(|_| -> db::Result<()> { panic!("a bug in a point read") }))
+    }));
+    assert!(inline.is_err());
+    // The pool's only connection is back, and in no transaction left open.
+    for _ in 0..3 {
+        let t = rt
+            .block_on(store.read(|sql| tenants::get(sql, 1)))
+            .expect("read after the panics");
+        assert_eq!(t.id, 1);
+        rt.block_on(store.read_point(|sql| tenants::get(sql, 1)))
+            .expect("point read after the panics");
+    }
+}
