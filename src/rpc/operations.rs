@@ -2,9 +2,10 @@
 //! [`NumhubPort`](super::port::NumhubPort) seam), the exchange log, outbox jobs,
 //! `rpc.discover`, and the `events.subscribe` entry of the table.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::access::{Caller, Role};
@@ -70,12 +71,20 @@ pub fn methods() -> Vec<MethodDef> {
 #[derive(Deserialize)]
 struct Empty {}
 
-fn health(_: &Rpc, _: Caller, _: Empty) -> Result<Health, RpcError> {
-    Ok(Health {
+/// The same answer for the daemon's whole life, so it is serialized once: monitors
+/// and every numhubctl's version handshake call it.
+fn health(_: &Rpc, _: Caller, _: Empty) -> Result<&'static RawValue, RpcError> {
+    static ANSWER: OnceLock<Box<RawValue>> = OnceLock::new();
+    if let Some(answer) = ANSWER.get() {
+        return Ok(answer);
+    }
+    let answer = serde_json::value::to_raw_value(&Health {
         ok: true,
         daemon_version: DAEMON_VERSION.to_string(),
         api_version: API_VERSION,
     })
+    .map_err(|e| RpcError::Internal(format!("serializing the health answer: {e}")))?;
+    Ok(ANSWER.get_or_init(|| answer))
 }
 
 async fn status(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<Status, RpcError> {
