@@ -64,7 +64,15 @@ fn an_application_goes_from_the_rpc_to_approved_with_its_identity() {
         "not approved: {}",
         get()
     );
-    let identities = ok(&s, "identity.list", json!({"tenant_id": 1}))["items"].clone();
+    // The poller records the application, then its identities: the identity follows
+    // the approval by one commit.
+    let list = || ok(&s, "identity.list", json!({"tenant_id": 1}))["items"].clone();
+    assert!(
+        wait_until(TIMEOUT, || list()[0].is_object()),
+        "no identity: {}",
+        list()
+    );
+    let identities = list();
     assert_eq!(identities[0]["phone_numbers"], json!(["+15551230001"]));
     assert_eq!(identities[0]["display_name"], "ACME SUPPORT");
     let numbers =
