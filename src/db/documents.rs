@@ -1,10 +1,13 @@
 //! `documents` (local files we received) and `numhub_documents` (their upload to an
 //! entity at NumHub).
 
+use std::sync::LazyLock;
+
 use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::jobs::{self, Pending};
 use super::{
     check_json, check_len, check_not_blank, new_id, now_ts, page_limit, require_tenant, DbError,
     DocumentStatus, DocumentType, Page, Result, Sql, Tx,
@@ -213,6 +216,18 @@ pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Document> {
         .ok_or_else(|| DbError::not_found("document", id))
 }
 
+/// A page of documents, each with its newest unfinished job's id (the column after
+/// [`from_row`]'s).
+pub(super) static LIST: LazyLock<String> = LazyLock::new(|| {
+    SELECT.replacen(
+        " FROM ",
+        ", (SELECT max(j.id) FROM jobs j WHERE j.document_id = d.id AND j.state <> 'done') FROM ",
+        1,
+    ) + " WHERE e.tenant_id = ?1 AND (?2 IS NULL OR d.numhub_entity_id = ?2) AND d.id > ?3
+         ORDER BY d.id LIMIT ?4"
+});
+
+/// The tenant's documents (of one entity, if given), oldest first.
 pub fn list(
     sql: &Sql<'_>,
     tenant_id: i64,
@@ -220,16 +235,35 @@ pub fn list(
     cursor: Option<&str>,
     limit: Option<u32>,
 ) -> Result<Page<Document>> {
+    list_rows(sql, tenant_id, entity_id, cursor, limit)?.try_map(|(d, _)| Ok(d))
+}
+
+/// [`list`], each document with its newest unfinished job (for the `sync` object).
+pub fn list_with_pending(
+    sql: &Sql<'_>,
+    tenant_id: i64,
+    entity_id: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<(Document, Option<Pending>)>> {
+    list_rows(sql, tenant_id, entity_id, cursor, limit)?
+        .try_map(|(d, job_id)| Ok((d, jobs::pending_for_job_id(sql, job_id)?)))
+}
+
+fn list_rows(
+    sql: &Sql<'_>,
+    tenant_id: i64,
+    entity_id: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<(Document, Option<i64>)>> {
     let limit = page_limit(limit)?;
     let rows = sql.rows(
-        &format!(
-            "{SELECT} WHERE e.tenant_id = ?1 AND (?2 IS NULL OR d.numhub_entity_id = ?2) AND d.id > ?3
-             ORDER BY d.id LIMIT ?4"
-        ),
+        &LIST,
         params![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
-        from_row,
+        |r| Ok((from_row(r)?, r.get(12)?)),
     )?;
-    Ok(Page::from_rows(rows, limit, |d| d.id.clone()))
+    Ok(Page::from_rows(rows, limit, |(d, _)| d.id.clone()))
 }
 
 /// Records NumHub's acceptance of the upload.

@@ -170,14 +170,6 @@ fn with_job_id(r: &Row<'_>) -> rusqlite::Result<(Entity, Option<i64>)> {
     Ok((from_row(r)?, r.get(15)?))
 }
 
-/// The job a row's `sync` object shows, read only when the row has one.
-fn pending(sql: &Sql<'_>, job_id: Option<i64>) -> Result<Option<Pending>> {
-    match job_id {
-        Some(id) => super::jobs::pending_by_id(sql, id),
-        None => Ok(None),
-    }
-}
-
 /// The entity and its newest unfinished job (for the `sync` object). One statement
 /// finds the row and the job's id (one read transaction instead of two), so a row
 /// with nothing on its way to NumHub costs one point read.
@@ -192,7 +184,7 @@ pub fn get_with_pending(
         .query_row(params![id, tenant_id], with_job_id)
         .optional()?
         .ok_or_else(|| DbError::not_found("entity", id))?;
-    Ok((entity, pending(sql, job_id)?))
+    Ok((entity, super::jobs::pending_for_job_id(sql, job_id)?))
 }
 
 /// By NumHub's id, within the tenant, if there is one.
@@ -239,7 +231,7 @@ pub fn list_with_pending(
     limit: Option<u32>,
 ) -> Result<Page<(Entity, Option<Pending>)>> {
     list_rows(sql, tenant_id, status, cursor, limit)?
-        .try_map(|(e, job_id)| Ok((e, pending(sql, job_id)?)))
+        .try_map(|(e, job_id)| Ok((e, super::jobs::pending_for_job_id(sql, job_id)?)))
 }
 
 fn list_rows(

@@ -1,10 +1,13 @@
 //! `numhub_identities`: display identities (caller name, call reason, logo, numbers)
 //! of an entity, mapped to NumHub's NumhubIdentityId.
 
+use std::sync::LazyLock;
+
 use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::jobs::{self, Pending};
 use super::{
     brands::validate_e164, check_json, check_len, new_id, now_ts, page_limit, DbError,
     IdentityStatus, Page, Result, Sql, Tx,
@@ -172,6 +175,17 @@ pub fn find_by_numhub_id(
         .optional()?)
 }
 
+/// A page of identities, each with its newest unfinished job's id (the column after
+/// [`from_row`]'s).
+pub(super) static LIST: LazyLock<String> = LazyLock::new(|| {
+    SELECT.replacen(
+        " FROM ",
+        ", (SELECT max(j.id) FROM jobs j WHERE j.identity_id = i.id AND j.state <> 'done') FROM ",
+        1,
+    ) + " WHERE e.tenant_id = ?1 AND (?2 IS NULL OR i.numhub_entity_id = ?2) AND i.id > ?3
+         ORDER BY i.id LIMIT ?4"
+});
+
 /// The tenant's identities (of one entity, if given), oldest first.
 pub fn list(
     sql: &Sql<'_>,
@@ -180,16 +194,35 @@ pub fn list(
     cursor: Option<&str>,
     limit: Option<u32>,
 ) -> Result<Page<Identity>> {
+    list_rows(sql, tenant_id, entity_id, cursor, limit)?.try_map(|(i, _)| Ok(i))
+}
+
+/// [`list`], each identity with its newest unfinished job (for the `sync` object).
+pub fn list_with_pending(
+    sql: &Sql<'_>,
+    tenant_id: i64,
+    entity_id: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<(Identity, Option<Pending>)>> {
+    list_rows(sql, tenant_id, entity_id, cursor, limit)?
+        .try_map(|(i, job_id)| Ok((i, jobs::pending_for_job_id(sql, job_id)?)))
+}
+
+fn list_rows(
+    sql: &Sql<'_>,
+    tenant_id: i64,
+    entity_id: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Page<(Identity, Option<i64>)>> {
     let limit = page_limit(limit)?;
     let rows = sql.rows(
-        &format!(
-            "{SELECT} WHERE e.tenant_id = ?1 AND (?2 IS NULL OR i.numhub_entity_id = ?2) AND i.id > ?3
-             ORDER BY i.id LIMIT ?4"
-        ),
+        &LIST,
         params![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
-        from_row,
+        |r| Ok((from_row(r)?, r.get(11)?)),
     )?;
-    Ok(Page::from_rows(rows, limit, |i| i.id.clone()))
+    Ok(Page::from_rows(rows, limit, |(i, _)| i.id.clone()))
 }
 
 /// A local change to what the identity shows (sent to NumHub by a job). Absent

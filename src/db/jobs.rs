@@ -210,6 +210,15 @@ fn pending_for(sql: &Sql<'_>, column: &str, id: &str) -> Result<Option<Pending>>
     Ok(rows.into_iter().max_by_key(|p| p.id))
 }
 
+/// The job a list's statement found for a row (its newest unfinished job's id), read
+/// only when there is one: a page costs one statement plus one per row with a job.
+pub fn pending_for_job_id(sql: &Sql<'_>, job_id: Option<i64>) -> Result<Option<Pending>> {
+    match job_id {
+        Some(id) => pending_by_id(sql, id),
+        None => Ok(None),
+    }
+}
+
 /// One job as the `sync` object shows it, by id.
 pub fn pending_by_id(sql: &Sql<'_>, id: i64) -> Result<Option<Pending>> {
     Ok(sql
@@ -468,4 +477,45 @@ pub fn count(sql: &Sql<'_>) -> Result<i64> {
     Ok(sql
         .conn
         .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{documents, identities, Store, StoreOptions};
+
+    /// The plan's lines that read the whole `jobs` table.
+    fn job_scans(conn: &rusqlite::Connection, statement: &str) -> Vec<String> {
+        let mut plan = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {statement}"))
+            .expect("plan");
+        let nulls = std::iter::repeat_n(rusqlite::types::Null, plan.parameter_count());
+        plan.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .expect("rows")
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .expect("plan rows")
+            .into_iter()
+            .filter(|line| line.starts_with("SCAN j"))
+            .collect()
+    }
+
+    #[test]
+    fn a_rows_unfinished_jobs_are_found_by_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("plan.db");
+        drop(Store::open(&path, StoreOptions::default()).expect("migrate"));
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        for statement in [
+            select_pending!("entity_id = ?1 AND state <> 'done'"),
+            select_pending!("identity_id = ?1 AND state <> 'done'"),
+            select_pending!("document_id = ?1 AND state <> 'done'"),
+            identities::LIST.as_str(),
+            documents::LIST.as_str(),
+        ] {
+            assert_eq!(
+                job_scans(&conn, statement),
+                Vec::<String>::new(),
+                "{statement}"
+            );
+        }
+    }
 }

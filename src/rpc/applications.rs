@@ -448,14 +448,14 @@ async fn identity_list(
     Ok(rpc
         .store
         .read(move |sql| {
-            let page = identities::list(
+            let page = identities::list_with_pending(
                 sql,
                 p.tenant_id,
                 p.entity_id.as_deref(),
                 p.cursor.as_deref(),
                 p.limit,
             )?;
-            page.try_map(|i| identity_with_sync(sql, i))
+            page.try_map(|(i, job)| Ok(with_sync(i, job)))
         })
         .await?)
 }
@@ -832,14 +832,14 @@ async fn document_list(
     Ok(rpc
         .store
         .read(move |sql| {
-            let page = documents::list(
+            let page = documents::list_with_pending(
                 sql,
                 p.tenant_id,
                 p.entity_id.as_deref(),
                 p.cursor.as_deref(),
                 p.limit,
             )?;
-            page.try_map(|d| document_with_sync(sql, d))
+            page.try_map(|(d, job)| Ok(with_sync(d, job)))
         })
         .await?)
 }

@@ -67,7 +67,7 @@ fn every_method_works_over_the_socket() {
     assert_eq!(h["api_version"], 1);
     assert_eq!(h["daemon_version"], env!("CARGO_PKG_VERSION"));
     let st = ok(&s, "daemon.status", json!({}));
-    assert_eq!(st["schema_version"], 2);
+    assert_eq!(st["schema_version"], numhubd::db::latest_version());
     assert!(st["db_size_bytes"].as_i64().unwrap_or(0) > 0);
     assert!(st.get("numhub_reachable").is_some());
 
@@ -282,6 +282,18 @@ fn every_method_works_over_the_socket() {
         (de["status"].clone(), de["sync"]["kind"].clone()),
         (json!("inactive"), json!("identity.deactivate"))
     );
+    // A list shows each item's own newest unfinished job, and none for an item
+    // without one.
+    let quiet = seed_identity(&rt, &store, 1, &eid, "nh-ident-2");
+    let items = ok(&s, "identity.list", json!({"tenant_id": 1}))["items"].clone();
+    let sync_of = |id: &str| {
+        items
+            .as_array()
+            .and_then(|v| v.iter().find(|i| i["id"] == id))
+            .map(|i| i["sync"]["kind"].clone())
+    };
+    assert_eq!(sync_of(&iid), Some(json!("identity.deactivate")));
+    assert_eq!(sync_of(&quiet), Some(Value::Null));
 
     // Documents by path under upload_dirs.
     let pdf = d.dir.path().join("uploads/loa.pdf");
@@ -320,6 +332,7 @@ fn every_method_works_over_the_socket() {
         json!({"tenant_id": 1, "entity_id": eid}),
     );
     assert_eq!(list["items"][0]["sha256"], expected_sha.as_str());
+    assert_eq!(list["items"][0]["sync"]["kind"], "document.upload");
     assert_eq!(
         ok(&s, "document.get", json!({"tenant_id": 1, "id": did}))["filename"],
         "loa.pdf"
