@@ -227,43 +227,23 @@ pub(super) static LIST: LazyLock<String> = LazyLock::new(|| {
          ORDER BY d.id LIMIT ?4"
 });
 
-/// The tenant's documents (of one entity, if given), oldest first.
+/// The tenant's documents (of one entity, if given), oldest first, each with its
+/// newest unfinished job (for the `sync` object).
 pub fn list(
     sql: &Sql<'_>,
     tenant_id: i64,
     entity_id: Option<&str>,
     cursor: Option<&str>,
     limit: Option<u32>,
-) -> Result<Page<Document>> {
-    list_rows(sql, tenant_id, entity_id, cursor, limit)?.try_map(|(d, _)| Ok(d))
-}
-
-/// [`list`], each document with its newest unfinished job (for the `sync` object).
-pub fn list_with_pending(
-    sql: &Sql<'_>,
-    tenant_id: i64,
-    entity_id: Option<&str>,
-    cursor: Option<&str>,
-    limit: Option<u32>,
 ) -> Result<Page<(Document, Option<Pending>)>> {
-    list_rows(sql, tenant_id, entity_id, cursor, limit)?
-        .try_map(|(d, job_id)| Ok((d, jobs::pending_for_job_id(sql, job_id)?)))
-}
-
-fn list_rows(
-    sql: &Sql<'_>,
-    tenant_id: i64,
-    entity_id: Option<&str>,
-    cursor: Option<&str>,
-    limit: Option<u32>,
-) -> Result<Page<(Document, Option<i64>)>> {
     let limit = page_limit(limit)?;
     let rows = sql.rows(
         &LIST,
         params![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
-        |r| Ok((from_row(r)?, r.get(12)?)),
+        |r| Ok((from_row(r)?, r.get::<_, Option<i64>>(12)?)),
     )?;
-    Ok(Page::from_rows(rows, limit, |(d, _)| d.id.clone()))
+    Page::from_rows(rows, limit, |(d, _)| d.id.clone())
+        .try_map(|(d, job_id)| Ok((d, jobs::pending_for_job_id(sql, job_id)?)))
 }
 
 /// Records NumHub's acceptance of the upload.

@@ -186,43 +186,23 @@ pub(super) static LIST: LazyLock<String> = LazyLock::new(|| {
          ORDER BY i.id LIMIT ?4"
 });
 
-/// The tenant's identities (of one entity, if given), oldest first.
+/// The tenant's identities (of one entity, if given), oldest first, each with its
+/// newest unfinished job (for the `sync` object).
 pub fn list(
     sql: &Sql<'_>,
     tenant_id: i64,
     entity_id: Option<&str>,
     cursor: Option<&str>,
     limit: Option<u32>,
-) -> Result<Page<Identity>> {
-    list_rows(sql, tenant_id, entity_id, cursor, limit)?.try_map(|(i, _)| Ok(i))
-}
-
-/// [`list`], each identity with its newest unfinished job (for the `sync` object).
-pub fn list_with_pending(
-    sql: &Sql<'_>,
-    tenant_id: i64,
-    entity_id: Option<&str>,
-    cursor: Option<&str>,
-    limit: Option<u32>,
 ) -> Result<Page<(Identity, Option<Pending>)>> {
-    list_rows(sql, tenant_id, entity_id, cursor, limit)?
-        .try_map(|(i, job_id)| Ok((i, jobs::pending_for_job_id(sql, job_id)?)))
-}
-
-fn list_rows(
-    sql: &Sql<'_>,
-    tenant_id: i64,
-    entity_id: Option<&str>,
-    cursor: Option<&str>,
-    limit: Option<u32>,
-) -> Result<Page<(Identity, Option<i64>)>> {
     let limit = page_limit(limit)?;
     let rows = sql.rows(
         &LIST,
         params![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
-        |r| Ok((from_row(r)?, r.get(11)?)),
+        |r| Ok((from_row(r)?, r.get::<_, Option<i64>>(11)?)),
     )?;
-    Ok(Page::from_rows(rows, limit, |(i, _)| i.id.clone()))
+    Page::from_rows(rows, limit, |(i, _)| i.id.clone())
+        .try_map(|(i, job_id)| Ok((i, jobs::pending_for_job_id(sql, job_id)?)))
 }
 
 /// A local change to what the identity shows (sent to NumHub by a job). Absent

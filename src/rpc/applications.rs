@@ -448,7 +448,7 @@ async fn identity_list(
     Ok(rpc
         .store
         .read(move |sql| {
-            let page = identities::list_with_pending(
+            let page = identities::list(
                 sql,
                 p.tenant_id,
                 p.entity_id.as_deref(),
@@ -832,7 +832,7 @@ async fn document_list(
     Ok(rpc
         .store
         .read(move |sql| {
-            let page = documents::list_with_pending(
+            let page = documents::list(
                 sql,
                 p.tenant_id,
                 p.entity_id.as_deref(),

@@ -524,12 +524,12 @@ fn tenant_a_never_sees_tenant_b_rows() {
             .read(|s| identities::list(s, 1, None, None, None))
             .await
             .expect("list");
-        assert!(ids.items.iter().all(|i| i.entity_id == a.id) && ids.items.len() == 1);
+        assert!(ids.items.iter().all(|(i, _)| i.entity_id == a.id) && ids.items.len() == 1);
         let docs = store
             .read(|s| documents::list(s, 1, None, None, None))
             .await
             .expect("list");
-        assert!(docs.items.iter().all(|d| d.entity_id == a.id) && docs.items.len() == 1);
+        assert!(docs.items.iter().all(|(d, _)| d.entity_id == a.id) && docs.items.len() == 1);
         let filter = sync_logs::LogFilter {
             tenant_id: Some(1),
             ..Default::default()
@@ -558,6 +558,7 @@ fn tenant_a_never_sees_tenant_b_rows() {
             .await
             .expect("b docs")
             .items[0]
+            .0
             .id
             .clone();
         let err = store
@@ -570,6 +571,7 @@ fn tenant_a_never_sees_tenant_b_rows() {
             .await
             .expect("b ids")
             .items[0]
+            .0
             .id
             .clone();
         let err = store
