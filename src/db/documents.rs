@@ -7,7 +7,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::jobs::{self, Pending};
+use super::jobs::{self, newest_unfinished_job_id, Pending};
 use super::{
     check_json, check_len, check_not_blank, new_id, now_ts, page_limit, require_tenant, DbError,
     DocumentStatus, DocumentType, Page, Result, Sql, Tx,
@@ -221,7 +221,7 @@ pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Document> {
 pub(super) static LIST: LazyLock<String> = LazyLock::new(|| {
     SELECT.replacen(
         " FROM ",
-        ", (SELECT max(j.id) FROM jobs j WHERE j.document_id = d.id AND j.state <> 'done') FROM ",
+        concat!(newest_unfinished_job_id!("document_id", "d.id"), " FROM "),
         1,
     ) + " WHERE e.tenant_id = ?1 AND (?2 IS NULL OR d.numhub_entity_id = ?2) AND d.id > ?3
          ORDER BY d.id LIMIT ?4"

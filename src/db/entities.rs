@@ -4,7 +4,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::jobs::Pending;
+use super::jobs::{newest_unfinished_job_id, Pending};
 use super::{
     check_json, check_len, check_not_blank, new_id, now_ts, page_limit, require_tenant,
     AttestationLevel, DbError, EntityStatus, EntityType, Page, Result, Sql, Tx, VettingStatus,
@@ -139,29 +139,22 @@ pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Entity> {
     find(sql, tenant_id, id)?.ok_or_else(|| DbError::not_found("entity", id))
 }
 
-/// The newest unfinished job's id of the row (`NULL` for none), as the last column.
-macro_rules! pending_job_id {
-    () => {
-        ", (SELECT max(j.id) FROM jobs j WHERE j.entity_id = numhub_entities.id AND j.state <> 'done')"
-    };
-}
-
 const GET_WITH_PENDING: &str = concat!(
     "SELECT ",
     columns!(),
-    pending_job_id!(),
+    newest_unfinished_job_id!("entity_id", "numhub_entities.id"),
     " FROM numhub_entities WHERE id = ?1 AND tenant_id = ?2"
 );
 const LIST_ALL: &str = concat!(
     "SELECT ",
     columns!(),
-    pending_job_id!(),
+    newest_unfinished_job_id!("entity_id", "numhub_entities.id"),
     " FROM numhub_entities WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
 );
 const LIST_BY_STATUS: &str = concat!(
     "SELECT ",
     columns!(),
-    pending_job_id!(),
+    newest_unfinished_job_id!("entity_id", "numhub_entities.id"),
     " FROM numhub_entities WHERE tenant_id = ?1 AND status = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
 );
 

@@ -7,7 +7,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::jobs::{self, Pending};
+use super::jobs::{self, newest_unfinished_job_id, Pending};
 use super::{
     brands::validate_e164, check_json, check_len, new_id, now_ts, page_limit, DbError,
     IdentityStatus, Page, Result, Sql, Tx,
@@ -180,7 +180,7 @@ pub fn find_by_numhub_id(
 pub(super) static LIST: LazyLock<String> = LazyLock::new(|| {
     SELECT.replacen(
         " FROM ",
-        ", (SELECT max(j.id) FROM jobs j WHERE j.identity_id = i.id AND j.state <> 'done') FROM ",
+        concat!(newest_unfinished_job_id!("identity_id", "i.id"), " FROM "),
         1,
     ) + " WHERE e.tenant_id = ?1 AND (?2 IS NULL OR i.numhub_entity_id = ?2) AND i.id > ?3
          ORDER BY i.id LIMIT ?4"

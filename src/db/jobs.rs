@@ -188,6 +188,22 @@ pub struct Pending {
     pub last_error: Option<String>,
 }
 
+/// A column for another table's statement: the id of the row's newest unfinished job
+/// (`NULL` for none), the job kept on `$column` for the row whose id is `$row_id`.
+/// Lists and point reads take it with their rows instead of a lookup per row.
+macro_rules! newest_unfinished_job_id {
+    ($column:literal, $row_id:literal) => {
+        concat!(
+            ", (SELECT max(j.id) FROM jobs j WHERE j.",
+            $column,
+            " = ",
+            $row_id,
+            " AND j.state <> 'done')"
+        )
+    };
+}
+pub(super) use newest_unfinished_job_id;
+
 /// A statement reading what [`pending_from_row`] reads, for jobs matching `$where`.
 macro_rules! select_pending {
     ($where:literal) => {
