@@ -7,6 +7,7 @@
 //! - [`db`]: the SQLite file — migrations, the single writer, read pool, every SQL statement.
 //! - [`daemon`]: wiring, signals (SIGTERM/SIGINT/SIGHUP), systemd notify and watchdog, logging.
 //! - [`exit`]: process exit codes shared by both binaries.
+//! - [`intake`]: the rules a file passes before it becomes a document (RPC and drop folder).
 //! - [`numhub`]: the only code that speaks HTTP to NumHub — typed calls, tokens,
 //!   pacing, retries, the audit trail.
 //! - [`killpoint`]: named SIGKILL points for crash tests (`NUMHUBD_KILL_AT`).
@@ -25,6 +26,7 @@ pub mod daemon;
 pub mod db;
 pub mod events;
 pub mod exit;
+pub mod intake;
 pub mod killpoint;
 pub mod numhub;
 pub mod rpc;

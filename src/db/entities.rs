@@ -265,6 +265,38 @@ pub fn transition(tx: &Tx<'_>, tenant_id: i64, id: &str, to: EntityStatus) -> Re
     get(tx, tenant_id, id)
 }
 
+/// Whether an application's content may change locally (`entity.update`): NumHub
+/// takes changes only while it is not being vetted, so a draft or a rejected one.
+pub fn may_change(status: EntityStatus) -> bool {
+    matches!(status, EntityStatus::Draft | EntityStatus::Rejected)
+}
+
+/// The row, if its content may change now; otherwise why not.
+pub fn ensure_changeable(tx: &Tx<'_>, tenant_id: i64, id: &str) -> Result<Entity> {
+    let e = get(tx, tenant_id, id)?;
+    if !may_change(e.status) {
+        return Err(DbError::IllegalTransition {
+            from: e.status.to_string(),
+            to: "updated (only draft or rejected applications can change)".into(),
+        });
+    }
+    Ok(e)
+}
+
+/// A local submit (`entity.submit`): a draft is submitted, a rejected application
+/// resubmitted; one already submitted (or further along) is refused rather than
+/// sent twice.
+pub fn submit(tx: &Tx<'_>, tenant_id: i64, id: &str) -> Result<Entity> {
+    let e = get(tx, tenant_id, id)?;
+    if e.status == EntityStatus::Submitted {
+        return Err(DbError::IllegalTransition {
+            from: e.status.to_string(),
+            to: EntityStatus::Submitted.to_string(),
+        });
+    }
+    transition(tx, tenant_id, id, EntityStatus::Submitted)
+}
+
 /// A status NumHub reported: applied as reported, whatever the local flow says
 /// (NumHub is the authority on vetting). Returns the row and whether it changed.
 pub fn apply_reported_status(

@@ -10,6 +10,7 @@ use super::port::PortError;
 use super::schema::FieldError;
 use crate::api::codes;
 use crate::db::DbError;
+use crate::intake::IntakeError;
 
 #[derive(Debug, Error)]
 pub enum RpcError {
@@ -112,6 +113,12 @@ impl From<DbError> for RpcError {
                 RpcError::Internal(other.to_string())
             }
         }
+    }
+}
+
+impl From<IntakeError> for RpcError {
+    fn from(e: IntakeError) -> RpcError {
+        RpcError::invalid(e.field(), e.to_string())
     }
 }
 

@@ -141,7 +141,9 @@ pub fn def(
 pub fn all() -> Vec<MethodDef> {
     let mut v = Vec::new();
     v.extend(super::tenancy::methods());
-    v.extend(super::applications::methods());
+    v.extend(super::entities::methods());
+    v.extend(super::identities::methods());
+    v.extend(super::documents::methods());
     v.extend(super::operations::methods());
     v
 }

@@ -7,7 +7,8 @@
 //! - [`socket`]: binding (or systemd's socket), folder checks, stale-socket handling.
 //! - [`access`]: peer credentials → role and tenants.
 //! - [`methods`]: the table, registration, access and parameter checks.
-//! - [`tenancy`], [`applications`], [`operations`]: the handlers.
+//! - [`tenancy`], [`entities`], [`identities`], [`documents`], [`operations`]: the
+//!   handlers, one file per resource; `rows` what the row handlers share.
 //! - [`schema`]: parameter schemas and their validator; [`openrpc`]: `rpc.discover`.
 //! - [`middleware`]: per-connection rate limit; subscriptions refused over HTTP.
 //! - [`error`]: the one mapping from errors to JSON-RPC error codes.
@@ -16,13 +17,16 @@
 
 pub mod access;
 mod answers;
-pub mod applications;
+pub mod documents;
+pub mod entities;
 pub mod error;
+pub mod identities;
 pub mod methods;
 pub mod middleware;
 pub mod openrpc;
 pub mod operations;
 pub mod port;
+mod rows;
 pub mod schema;
 pub mod socket;
 pub mod tenancy;

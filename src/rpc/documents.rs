@@ -1,0 +1,195 @@
+//! `document.*`: documents of an application (LOA, logo, business documents). A file
+//! is taken through [`crate::intake`] (the rules the drop folder shares), registered
+//! with its upload job in one transaction, and sent by the outbox.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::access::{Caller, Role};
+use super::error::RpcError;
+use super::methods::{def, handler, MethodDef, Scope};
+use super::rows::{
+    local_id, obj, page_schema, queued, wait_for, with_sync, ChildList, Row, WithSync,
+};
+use super::schema::{cursor, id, limit, object, one_of, string, text, wait_s};
+use super::Rpc;
+use crate::db::{self, documents, jobs, DocumentType, Sql};
+use crate::events::Event;
+use crate::intake;
+
+pub fn methods() -> Vec<MethodDef> {
+    use Role::*;
+    use Scope::*;
+    let doc_types: Vec<&str> = DocumentType::ALL.iter().map(|t| t.as_str()).collect();
+    vec![
+        def("document.upload", "Registers a file under [rpc] upload_dirs for upload to an application (hashed, type detected from the bytes); queued for NumHub.", Write, Tenant("tenant_id"),
+            object(&[("tenant_id", id()), ("entity_id", local_id()), ("document_type", one_of(&doc_types)), ("path", string(4096))], &[("description", text(500)), ("wait_s", wait_s())]),
+            obj(), handler(document_upload)),
+        def("document.list", "The tenant's documents (of one entity, if given), each with sha256 and status.", Read, Tenant("tenant_id"),
+            object(&[("tenant_id", id())], &[("entity_id", local_id()), ("cursor", cursor()), ("limit", limit())]),
+            page_schema(), handler(document_list)),
+        def("document.get", "One document.", Read, Tenant("tenant_id"),
+            object(&[("tenant_id", id()), ("id", local_id())], &[]),
+            obj(), handler(document_get)).cached(),
+        def("document.delete", "Queues the removal of a document at NumHub; the row goes once NumHub confirms.", Write, Tenant("tenant_id"),
+            object(&[("tenant_id", id()), ("id", local_id())], &[]),
+            obj(), handler(document_delete)),
+    ]
+}
+
+fn document_with_sync(
+    sql: &Sql<'_>,
+    d: documents::Document,
+) -> db::Result<WithSync<documents::Document>> {
+    let job = jobs::pending_for_document(sql, &d.id)?;
+    Ok(with_sync(d, job))
+}
+
+#[derive(Deserialize)]
+struct DocumentUpload {
+    tenant_id: i64,
+    entity_id: String,
+    document_type: String,
+    path: String,
+    description: Option<String>,
+    wait_s: Option<u64>,
+}
+
+async fn document_upload(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: DocumentUpload,
+) -> Result<WithSync<documents::Document>, RpcError> {
+    let document_type = DocumentType::parse(&p.document_type)?;
+    let dirs = rpc.upload_dirs.clone();
+    let path = p.path.clone();
+    let taken = tokio::task::spawn_blocking(move || {
+        let path = intake::resolve_within(&dirs, Path::new(&path))?;
+        intake::take(&path, document_type)
+    })
+    .await
+    .map_err(|e| RpcError::Internal(e.to_string()))??;
+    let content_type = taken.content_type.mime();
+    let tenant_id = p.tenant_id;
+    let source_path = taken.path.display().to_string();
+    let filename = taken.filename;
+    let payload = json!({"description": p.description, "content_type": content_type}).to_string();
+    let entity_id = p.entity_id.clone();
+    let (doc, job_id) = rpc
+        .store
+        .write(move |tx| {
+            let local = documents::insert_local(
+                tx,
+                documents::NewLocalDocument {
+                    tenant_id,
+                    original_filename: filename.clone(),
+                    size_bytes: taken.size_bytes,
+                    sha256: taken.sha256,
+                    content_type: content_type.to_string(),
+                    source: "rpc".into(),
+                    source_path,
+                },
+            )?;
+            let doc = documents::create(
+                tx,
+                tenant_id,
+                &entity_id,
+                Some(local.id),
+                document_type,
+                &filename,
+            )?;
+            let job = jobs::enqueue(
+                tx,
+                jobs::NewJob {
+                    tenant_id,
+                    kind: "document.upload",
+                    entity_id: Some(entity_id),
+                    document_id: Some(doc.id.clone()),
+                    payload,
+                    ..Default::default()
+                },
+            )?;
+            Ok((doc, job.id))
+        })
+        .await?;
+    queued(&rpc);
+    rpc.events.publish(Event::DocumentStatusChanged {
+        tenant_id,
+        document_id: doc.id.clone(),
+        entity_id: doc.entity_id.clone(),
+        status: doc.status.to_string(),
+    });
+    wait_for(&rpc, tenant_id, job_id, p.wait_s).await?;
+    let id = doc.id;
+    Ok(rpc
+        .store
+        .read(move |sql| {
+            let d = documents::get(sql, tenant_id, &id)?;
+            document_with_sync(sql, d)
+        })
+        .await?)
+}
+
+async fn document_list(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: ChildList,
+) -> Result<db::Page<WithSync<documents::Document>>, RpcError> {
+    Ok(rpc
+        .store
+        .read(move |sql| {
+            let page = documents::list(
+                sql,
+                p.tenant_id,
+                p.entity_id.as_deref(),
+                p.cursor.as_deref(),
+                p.limit,
+            )?;
+            page.try_map(|(d, job)| Ok(with_sync(d, job)))
+        })
+        .await?)
+}
+
+async fn document_get(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: Row,
+) -> Result<WithSync<documents::Document>, RpcError> {
+    Ok(rpc
+        .store
+        .read_point(move |sql| {
+            let d = documents::get(sql, p.tenant_id, &p.id)?;
+            document_with_sync(sql, d)
+        })
+        .await?)
+}
+
+async fn document_delete(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: Row,
+) -> Result<WithSync<documents::Document>, RpcError> {
+    let tenant_id = p.tenant_id;
+    Ok(rpc
+        .store
+        .write(move |tx| {
+            let d = documents::get(tx, tenant_id, &p.id)?;
+            jobs::enqueue(
+                tx,
+                jobs::NewJob {
+                    tenant_id,
+                    kind: "document.delete",
+                    entity_id: Some(d.entity_id.clone()),
+                    document_id: Some(d.id.clone()),
+                    payload: "{}".into(),
+                    ..Default::default()
+                },
+            )?;
+            document_with_sync(tx, d)
+        })
+        .await
+        .inspect(|_| queued(&rpc))?)
+}

@@ -1,0 +1,337 @@
+//! `entity.*`: BCID applications. Every change NumHub must see is written locally
+//! together with its outbox job in one transaction; the answer is the local state,
+//! with a `sync` object showing the job.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::access::{Caller, Role};
+use super::error::RpcError;
+use super::methods::{def, handler, MethodDef, Scope};
+use super::rows::{local_id, obj, page_schema, queued, wait_for, with_sync, RowWait, WithSync};
+use super::schema::{application, boolean, cursor, id, limit, object, one_of, string, wait_s};
+use super::Rpc;
+use crate::db::{self, entities, jobs, EntityStatus, EntityType, Sql};
+use crate::events::Event;
+
+fn statuses() -> Vec<&'static str> {
+    EntityStatus::ALL.iter().map(|s| s.as_str()).collect()
+}
+
+pub fn methods() -> Vec<MethodDef> {
+    use Role::*;
+    use Scope::*;
+    let entity_types: Vec<&str> = EntityType::ALL.iter().map(|t| t.as_str()).collect();
+    vec![
+        def(
+            "entity.create",
+            "Saves a BCID application locally and queues it for NumHub (submit: vet it now).",
+            Write,
+            Tenant("tenant_id"),
+            object(
+                &[
+                    ("tenant_id", id()),
+                    ("entity_type", one_of(&entity_types)),
+                    ("company_name", string(255)),
+                    ("application", application()),
+                    ("submit", boolean()),
+                ],
+                &[("brand_id", id()), ("wait_s", wait_s())],
+            ),
+            obj(),
+            handler(entity_create),
+        ),
+        def(
+            "entity.update",
+            "Changes a draft or rejected application; queued for NumHub.",
+            Write,
+            Tenant("tenant_id"),
+            object(
+                &[
+                    ("tenant_id", id()),
+                    ("id", local_id()),
+                    ("application", application()),
+                ],
+                &[("wait_s", wait_s())],
+            ),
+            obj(),
+            handler(entity_update),
+        ),
+        def(
+            "entity.submit",
+            "Submits a draft (or resubmits a rejected) application for vetting; queued for NumHub.",
+            Write,
+            Tenant("tenant_id"),
+            object(
+                &[("tenant_id", id()), ("id", local_id())],
+                &[("wait_s", wait_s())],
+            ),
+            obj(),
+            handler(entity_submit),
+        ),
+        def(
+            "entity.get",
+            "One application, by local id or by NumHub's numhub_entity_id (exactly one).",
+            Read,
+            Tenant("tenant_id"),
+            object(
+                &[("tenant_id", id())],
+                &[("id", local_id()), ("numhub_entity_id", string(100))],
+            ),
+            obj(),
+            handler(entity_get),
+        )
+        .cached(),
+        def(
+            "entity.list",
+            "The tenant's applications, optionally of one status.",
+            Read,
+            Tenant("tenant_id"),
+            object(
+                &[("tenant_id", id())],
+                &[
+                    ("status", one_of(&statuses())),
+                    ("cursor", cursor()),
+                    ("limit", limit()),
+                ],
+            ),
+            page_schema(),
+            handler(entity_list),
+        ),
+    ]
+}
+
+fn entity_with_sync(sql: &Sql<'_>, e: entities::Entity) -> db::Result<WithSync<entities::Entity>> {
+    let job = jobs::pending_for_entity(sql, &e.id)?;
+    Ok(with_sync(e, job))
+}
+
+#[derive(Deserialize)]
+struct EntityCreate {
+    tenant_id: i64,
+    brand_id: Option<i64>,
+    entity_type: String,
+    company_name: String,
+    application: Map<String, Value>,
+    submit: bool,
+    wait_s: Option<u64>,
+}
+
+async fn entity_create(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    mut p: EntityCreate,
+) -> Result<WithSync<entities::Entity>, RpcError> {
+    let wanted = if p.submit { "Submit" } else { "Saved" };
+    match p.application.get("status").and_then(Value::as_str) {
+        Some(s) if s != wanted => {
+            return Err(RpcError::invalid(
+                "application.status",
+                format!("is {s:?} but submit is {} (which means {wanted:?}); make them agree or leave application.status out", p.submit),
+            ))
+        }
+        _ => {}
+    }
+    p.application
+        .insert("status".into(), Value::String(wanted.into()));
+    let details = p
+        .application
+        .entry("businessEntityDetails")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(d) = details {
+        if d.get("legalBusinessName").is_none_or(Value::is_null) {
+            d.insert(
+                "legalBusinessName".into(),
+                Value::String(p.company_name.clone()),
+            );
+        }
+    } else if details.is_null() {
+        *details = json!({"legalBusinessName": p.company_name});
+    }
+    let entity_type = EntityType::parse(&p.entity_type)?;
+    let payload = json!({"application": p.application}).to_string();
+    let tenant_id = p.tenant_id;
+    let (entity, job_id) = rpc
+        .store
+        .write(move |tx| {
+            let e = entities::create(
+                tx,
+                entities::NewEntity {
+                    tenant_id,
+                    brand_id: p.brand_id,
+                    entity_type,
+                    company_name: p.company_name,
+                    submit: p.submit,
+                    attestation_level: None,
+                },
+            )?;
+            let job = jobs::enqueue(
+                tx,
+                jobs::NewJob {
+                    tenant_id,
+                    kind: "entity.create",
+                    entity_id: Some(e.id.clone()),
+                    payload,
+                    ..Default::default()
+                },
+            )?;
+            Ok((e, job.id))
+        })
+        .await?;
+    queued(&rpc);
+    rpc.events.publish(entity_event(&entity));
+    wait_for(&rpc, tenant_id, job_id, p.wait_s).await?;
+    fresh_entity(&rpc, tenant_id, entity.id).await
+}
+
+fn entity_event(e: &entities::Entity) -> Event {
+    Event::EntityStatusChanged {
+        tenant_id: e.tenant_id,
+        entity_id: e.id.clone(),
+        numhub_entity_id: e.numhub_entity_id.clone(),
+        status: e.status.to_string(),
+        vetting_status: e.vetting_status.to_string(),
+    }
+}
+
+async fn fresh_entity(
+    rpc: &Rpc,
+    tenant_id: i64,
+    id: String,
+) -> Result<WithSync<entities::Entity>, RpcError> {
+    Ok(rpc
+        .store
+        .read_point(move |sql| {
+            let (e, job) = entities::get_with_pending(sql, tenant_id, &id)?;
+            Ok(with_sync(e, job))
+        })
+        .await?)
+}
+
+#[derive(Deserialize)]
+struct EntityUpdate {
+    tenant_id: i64,
+    id: String,
+    application: Map<String, Value>,
+    wait_s: Option<u64>,
+}
+
+async fn entity_update(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: EntityUpdate,
+) -> Result<WithSync<entities::Entity>, RpcError> {
+    let tenant_id = p.tenant_id;
+    let id = p.id.clone();
+    let payload = json!({"application": p.application}).to_string();
+    let job_id = rpc
+        .store
+        .write(move |tx| {
+            entities::ensure_changeable(tx, tenant_id, &id)?;
+            let job = jobs::enqueue(
+                tx,
+                jobs::NewJob {
+                    tenant_id,
+                    kind: "entity.update",
+                    entity_id: Some(id),
+                    payload,
+                    ..Default::default()
+                },
+            )?;
+            Ok(job.id)
+        })
+        .await?;
+    queued(&rpc);
+    wait_for(&rpc, tenant_id, job_id, p.wait_s).await?;
+    fresh_entity(&rpc, tenant_id, p.id).await
+}
+
+async fn entity_submit(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: RowWait,
+) -> Result<WithSync<entities::Entity>, RpcError> {
+    let tenant_id = p.tenant_id;
+    let id = p.id.clone();
+    let (entity, job_id) = rpc
+        .store
+        .write(move |tx| {
+            let e = entities::submit(tx, tenant_id, &id)?;
+            let job = jobs::enqueue(
+                tx,
+                jobs::NewJob {
+                    tenant_id,
+                    kind: "entity.submit",
+                    entity_id: Some(id),
+                    payload: "{}".into(),
+                    ..Default::default()
+                },
+            )?;
+            Ok((e, job.id))
+        })
+        .await?;
+    queued(&rpc);
+    rpc.events.publish(entity_event(&entity));
+    wait_for(&rpc, tenant_id, job_id, p.wait_s).await?;
+    fresh_entity(&rpc, tenant_id, p.id).await
+}
+
+#[derive(Deserialize)]
+struct EntityGet {
+    tenant_id: i64,
+    id: Option<String>,
+    numhub_entity_id: Option<String>,
+}
+
+async fn entity_get(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: EntityGet,
+) -> Result<WithSync<entities::Entity>, RpcError> {
+    let tenant_id = p.tenant_id;
+    match (p.id, p.numhub_entity_id) {
+        (Some(id), None) => fresh_entity(&rpc, tenant_id, id).await,
+        (None, Some(nid)) => Ok(rpc
+            .store
+            .read(move |sql| {
+                let e = entities::get_by_numhub_id(sql, tenant_id, &nid)?;
+                entity_with_sync(sql, e)
+            })
+            .await?),
+        _ => Err(RpcError::invalid(
+            "id",
+            "give exactly one of id or numhub_entity_id",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct EntityList {
+    tenant_id: i64,
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn entity_list(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: EntityList,
+) -> Result<db::Page<WithSync<entities::Entity>>, RpcError> {
+    let status = p.status.as_deref().map(EntityStatus::parse).transpose()?;
+    Ok(rpc
+        .store
+        .read(move |sql| {
+            let page = entities::list_with_pending(
+                sql,
+                p.tenant_id,
+                status,
+                p.cursor.as_deref(),
+                p.limit,
+            )?;
+            page.try_map(|(e, job)| Ok(with_sync(e, job)))
+        })
+        .await?)
+}

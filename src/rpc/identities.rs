@@ -1,0 +1,259 @@
+//! `identity.*`: display identities (the caller name, logo and call reason NumHub
+//! shows for a set of numbers). A change is written locally with its outbox job in
+//! one transaction; the answer is the local state with its `sync` object.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::access::{Caller, Role};
+use super::error::RpcError;
+use super::methods::{def, handler, MethodDef, Scope};
+use super::rows::{
+    local_id, obj, page_schema, queued, wait_for, with_sync, ChildList, Row, RowWait, WithSync,
+};
+use super::schema::{cursor, e164, id, limit, object, string, text, wait_s};
+use super::Rpc;
+use crate::db::{self, identities, jobs, IdentityStatus, Sql};
+use crate::events::Event;
+
+pub fn methods() -> Vec<MethodDef> {
+    use Role::*;
+    use Scope::*;
+    vec![
+        def("identity.list", "The tenant's display identities (of one entity, if given).", Read, Tenant("tenant_id"),
+            object(&[("tenant_id", id())], &[("entity_id", local_id()), ("cursor", cursor()), ("limit", limit())]),
+            page_schema(), handler(identity_list)),
+        def("identity.get", "One display identity.", Read, Tenant("tenant_id"),
+            object(&[("tenant_id", id()), ("id", local_id())], &[]),
+            obj(), handler(identity_get)).cached(),
+        def("identity.update", "Changes what an identity shows (display_name at most 32 characters); queued for NumHub.", Write, Tenant("tenant_id"),
+            object(&[("tenant_id", id()), ("id", local_id())], &[("display_name", string(32)), ("call_reason", text(255)), ("logo_url", text(500)), ("wait_s", wait_s())]),
+            obj(), handler(identity_update)),
+        def("identity.deactivate", "Deactivates an identity; queued for NumHub.", Write, Tenant("tenant_id"),
+            object(&[("tenant_id", id()), ("id", local_id())], &[("wait_s", wait_s())]),
+            obj(), handler(identity_deactivate)),
+        def("identity.numbers.add", "Adds E.164 numbers to an identity; queued for NumHub.", Write, Tenant("tenant_id"),
+            object(&[("tenant_id", id()), ("id", local_id()), ("phone_numbers", json!({"type": "array", "items": e164(), "minItems": 1, "maxItems": 1000}))], &[("wait_s", wait_s())]),
+            obj(), handler(identity_numbers_add)),
+        def("identity.numbers.remove", "Removes E.164 numbers from an identity; queued for NumHub.", Write, Tenant("tenant_id"),
+            object(&[("tenant_id", id()), ("id", local_id()), ("phone_numbers", json!({"type": "array", "items": e164(), "minItems": 1, "maxItems": 1000}))], &[("wait_s", wait_s())]),
+            obj(), handler(identity_numbers_remove)),
+    ]
+}
+
+fn identity_with_sync(
+    sql: &Sql<'_>,
+    i: identities::Identity,
+) -> db::Result<WithSync<identities::Identity>> {
+    let job = jobs::pending_for_identity(sql, &i.id)?;
+    Ok(with_sync(i, job))
+}
+
+async fn identity_list(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: ChildList,
+) -> Result<db::Page<WithSync<identities::Identity>>, RpcError> {
+    Ok(rpc
+        .store
+        .read(move |sql| {
+            let page = identities::list(
+                sql,
+                p.tenant_id,
+                p.entity_id.as_deref(),
+                p.cursor.as_deref(),
+                p.limit,
+            )?;
+            page.try_map(|(i, job)| Ok(with_sync(i, job)))
+        })
+        .await?)
+}
+
+async fn identity_get(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: Row,
+) -> Result<WithSync<identities::Identity>, RpcError> {
+    Ok(rpc
+        .store
+        .read_point(move |sql| {
+            let i = identities::get(sql, p.tenant_id, &p.id)?;
+            identity_with_sync(sql, i)
+        })
+        .await?)
+}
+
+fn identity_event(i: &identities::Identity, tenant_id: i64) -> Event {
+    Event::IdentityChanged {
+        tenant_id,
+        identity_id: i.id.clone(),
+        entity_id: i.entity_id.clone(),
+        status: i.status.to_string(),
+    }
+}
+
+/// Applies a local identity change and queues its job, then answers.
+async fn change_identity<F>(
+    rpc: Arc<Rpc>,
+    tenant_id: i64,
+    id: String,
+    kind: &'static str,
+    payload: Value,
+    wait_s: Option<u64>,
+    change: F,
+) -> Result<WithSync<identities::Identity>, RpcError>
+where
+    F: FnOnce(&db::Tx<'_>) -> db::Result<identities::Identity> + Send + 'static,
+{
+    let payload = payload.to_string();
+    let (identity, job_id) = rpc
+        .store
+        .write(move |tx| {
+            let before = identities::get(tx, tenant_id, &id)?;
+            let after = change(tx)?;
+            let job = jobs::enqueue(
+                tx,
+                jobs::NewJob {
+                    tenant_id,
+                    kind,
+                    entity_id: Some(before.entity_id.clone()),
+                    identity_id: Some(id),
+                    payload,
+                    ..Default::default()
+                },
+            )?;
+            Ok((after, job.id))
+        })
+        .await?;
+    queued(&rpc);
+    rpc.events.publish(identity_event(&identity, tenant_id));
+    wait_for(&rpc, tenant_id, job_id, wait_s).await?;
+    let id = identity.id.clone();
+    Ok(rpc
+        .store
+        .read(move |sql| {
+            let i = identities::get(sql, tenant_id, &id)?;
+            identity_with_sync(sql, i)
+        })
+        .await?)
+}
+
+#[derive(Deserialize)]
+struct IdentityUpdate {
+    tenant_id: i64,
+    id: String,
+    display_name: Option<String>,
+    call_reason: Option<String>,
+    logo_url: Option<String>,
+    wait_s: Option<u64>,
+}
+
+async fn identity_update(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: IdentityUpdate,
+) -> Result<WithSync<identities::Identity>, RpcError> {
+    if p.display_name.is_none() && p.call_reason.is_none() && p.logo_url.is_none() {
+        return Err(RpcError::invalid(
+            "display_name",
+            "give at least one of display_name, call_reason, logo_url",
+        ));
+    }
+    let payload = json!({"display_name": p.display_name, "call_reason": p.call_reason, "logo_url": p.logo_url});
+    let (t, id) = (p.tenant_id, p.id.clone());
+    change_identity(
+        rpc,
+        p.tenant_id,
+        p.id,
+        "identity.update",
+        payload,
+        p.wait_s,
+        move |tx| {
+            identities::update_display(
+                tx,
+                t,
+                &id,
+                p.display_name.as_deref(),
+                p.call_reason.as_deref(),
+                p.logo_url.as_deref(),
+            )
+        },
+    )
+    .await
+}
+
+async fn identity_deactivate(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: RowWait,
+) -> Result<WithSync<identities::Identity>, RpcError> {
+    let (t, id) = (p.tenant_id, p.id.clone());
+    change_identity(
+        rpc,
+        p.tenant_id,
+        p.id,
+        "identity.deactivate",
+        json!({}),
+        p.wait_s,
+        move |tx| identities::set_status(tx, t, &id, IdentityStatus::Inactive),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct IdentityNumbers {
+    tenant_id: i64,
+    id: String,
+    phone_numbers: Vec<String>,
+    wait_s: Option<u64>,
+}
+
+async fn identity_numbers_add(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: IdentityNumbers,
+) -> Result<WithSync<identities::Identity>, RpcError> {
+    let (t, id, numbers) = (p.tenant_id, p.id.clone(), p.phone_numbers.clone());
+    change_identity(
+        rpc,
+        p.tenant_id,
+        p.id,
+        "identity.numbers.add",
+        json!({"phone_numbers": p.phone_numbers}),
+        p.wait_s,
+        move |tx| {
+            let mut current = identities::get(tx, t, &id)?.phone_numbers;
+            for n in numbers {
+                if !current.contains(&n) {
+                    current.push(n);
+                }
+            }
+            identities::set_phone_numbers(tx, t, &id, &current)
+        },
+    )
+    .await
+}
+
+async fn identity_numbers_remove(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: IdentityNumbers,
+) -> Result<WithSync<identities::Identity>, RpcError> {
+    let (t, id, numbers) = (p.tenant_id, p.id.clone(), p.phone_numbers.clone());
+    change_identity(
+        rpc,
+        p.tenant_id,
+        p.id,
+        "identity.numbers.remove",
+        json!({"phone_numbers": p.phone_numbers}),
+        p.wait_s,
+        move |tx| {
+            let mut current = identities::get(tx, t, &id)?.phone_numbers;
+            current.retain(|n| !numbers.contains(n));
+            identities::set_phone_numbers(tx, t, &id, &current)
+        },
+    )
+    .await
+}

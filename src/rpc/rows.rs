@@ -1,0 +1,118 @@
+//! What the entity, identity and document handlers share: a row answered with its
+//! `sync` object (the newest unfinished outbox job), the outbox wake-up after a job
+//! commits, `wait_s`, and the params and result shapes common to all three.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::error::RpcError;
+use super::schema::string;
+use super::Rpc;
+use crate::api::SyncState;
+use crate::db::jobs;
+
+/// The result schema of a single row.
+pub(super) fn obj() -> Value {
+    json!({"type": "object", "properties": {"id": {"type": "string"}, "sync": {"type": ["object", "null"]}}})
+}
+
+/// The result schema of a keyset page.
+pub(super) fn page_schema() -> Value {
+    json!({"type": "object", "properties": {"items": {"type": "array"}, "next_cursor": {"type": ["string", "null"]}}, "required": ["items", "next_cursor"]})
+}
+
+/// A local uuid.
+pub(super) fn local_id() -> Value {
+    string(100)
+}
+
+/// A row and its unfinished outbox job, if any.
+#[derive(Serialize)]
+pub struct WithSync<T> {
+    #[serde(flatten)]
+    pub row: T,
+    pub sync: Option<SyncState>,
+}
+
+/// A row with its newest unfinished job (if any) as the `sync` object.
+pub(super) fn with_sync<T>(row: T, job: Option<jobs::Pending>) -> WithSync<T> {
+    WithSync {
+        row,
+        sync: job.map(|j| SyncState {
+            job_id: j.id,
+            kind: j.kind,
+            state: j.state,
+            attempts: j.attempts,
+            last_error: j.last_error,
+        }),
+    }
+}
+
+/// Wakes the outbox for a job just committed.
+pub(super) fn queued(rpc: &Rpc) {
+    if let Some(port) = &rpc.numhub {
+        port.jobs_queued();
+    }
+}
+
+/// `wait_s`: polls the job until it is done, dead or needs attention, or time runs
+/// out (the answer then shows it still queued). Bounded by the schema (≤ 60 s).
+pub(super) async fn wait_for(
+    rpc: &Rpc,
+    tenant_id: i64,
+    job_id: i64,
+    wait_s: Option<u64>,
+) -> Result<(), RpcError> {
+    let Some(secs) = wait_s.filter(|s| *s > 0) else {
+        return Ok(());
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let job = rpc
+            .store
+            .read(move |sql| jobs::get(sql, tenant_id, job_id))
+            .await?;
+        match job.state.as_str() {
+            "done" => return Ok(()),
+            "dead" => {
+                return Err(RpcError::NumhubRejected {
+                    status: None,
+                    message: job.last_error.unwrap_or_else(|| "refused".into()),
+                })
+            }
+            "needs_attention" => {
+                return Err(RpcError::NumhubUnavailable(job.last_error.unwrap_or_else(
+                    || "outcome unknown; an operator must retry or resolve the job".into(),
+                )))
+            }
+            _ if tokio::time::Instant::now() >= deadline => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
+/// Params naming one row of a tenant.
+#[derive(Deserialize)]
+pub(super) struct Row {
+    pub tenant_id: i64,
+    pub id: String,
+}
+
+/// Params naming one row of a tenant, for a change that may wait for NumHub.
+#[derive(Deserialize)]
+pub(super) struct RowWait {
+    pub tenant_id: i64,
+    pub id: String,
+    pub wait_s: Option<u64>,
+}
+
+/// Params of a list of an entity's children (identities, documents).
+#[derive(Deserialize)]
+pub(super) struct ChildList {
+    pub tenant_id: i64,
+    pub entity_id: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
