@@ -172,7 +172,6 @@ pub async fn serve(
             started: ctx.started,
             upload_dirs: config.rpc.upload_dirs.clone(),
             connections: Default::default(),
-            answers: rpc::Answers::new(config.rpc.answer_cache_bytes),
             sync_anomalies: sync.anomalies.clone(),
         };
         let mut stop = shutdown.clone();

@@ -13,10 +13,8 @@
 //! - [`middleware`]: per-connection rate limit; subscriptions refused over HTTP.
 //! - [`error`]: the one mapping from errors to JSON-RPC error codes.
 //! - [`port`]: the seam to NumHub for methods that must ask it now.
-//! - [`answers`]: point reads' answers, kept until the store's next commit.
 
 pub mod access;
-mod answers;
 pub mod documents;
 pub mod entities;
 pub mod error;
@@ -49,7 +47,6 @@ use crate::crypto::Crypto;
 use crate::db::Store;
 use crate::events::{Event, EventBus};
 use access::{Caller, Peer, Role};
-pub use answers::Answers;
 use error::RpcError;
 use middleware::{Conn, Gate, RateLimiter, Transport};
 use port::NumhubPort;
@@ -65,8 +62,6 @@ pub struct Rpc {
     pub upload_dirs: Vec<PathBuf>,
     /// Connections open now (for `daemon.status`).
     pub connections: Arc<AtomicU64>,
-    /// Point reads' answers, kept until the store's next commit.
-    pub answers: Answers,
     /// Values NumHub sent that the replica could not hold (the sync engine counts).
     pub sync_anomalies: Arc<AtomicU64>,
 }

@@ -30,7 +30,6 @@ fn a_lagging_subscriber_is_told_how_many_it_missed_and_stays_subscribed() {
             started: Instant::now(),
             upload_dirs: vec![],
             connections: Default::default(),
-            answers: numhubd::rpc::Answers::new(1 << 20),
             sync_anomalies: Default::default(),
         };
         let options = ServerOptions {
