@@ -214,7 +214,11 @@ fn measure(sock: &Path, body: &str, clients: usize) -> Row {
                 let mut lat = Vec::new();
                 while start.elapsed() < run {
                     let t = Instant::now();
-                    let answer = c.post(body.as_bytes()).expect("post").to_string().into_bytes();
+                    let answer = c
+                        .post(body.as_bytes())
+                        .expect("post")
+                        .to_string()
+                        .into_bytes();
                     lat.push(t.elapsed().as_micros());
                     // A load generator's check, not a parse: every server's answer
                     // names its result first or its error.
@@ -501,8 +505,6 @@ fn serve_numhubd(store: &Store, path: &Path, _answer_cache_bytes: usize) {
     };
     let options = ServerOptions {
         socket: path.to_path_buf(),
-        socket_mode: 0o600,
-        socket_group: None,
         max_body_bytes: 1 << 20,
         max_batch: 100,
         max_connections: 1024,
@@ -510,8 +512,10 @@ fn serve_numhubd(store: &Store, path: &Path, _answer_cache_bytes: usize) {
         access: vec![],
     };
     let bound = socket::listen(path, 0o600, None).expect("listen");
+    let (stop, shutdown) = numhubd::shutdown::channel();
     tokio::spawn(async move {
-        let _ = rpc::serve(bound, ctx, options, std::future::pending()).await;
+        let _stop = stop;
+        let _ = rpc::serve(bound, ctx, options, shutdown).await;
     });
 }
 

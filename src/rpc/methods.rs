@@ -152,9 +152,7 @@ pub fn register(module: &mut RpcModule<Rpc>, defs: &[MethodDef]) -> Result<(), S
                     let h = h.clone();
                     async move {
                         let (caller, value) = admit(&d, params.as_str(), &ext)?;
-                        h(rpc, caller, value)
-                            .await
-                            .map_err(ErrorObjectOwned::from)
+                        h(rpc, caller, value).await.map_err(ErrorObjectOwned::from)
                     }
                 })
             }
