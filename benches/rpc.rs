@@ -214,7 +214,11 @@ fn measure(sock: &Path, body: &str, clients: usize) -> Row {
                 let mut lat = Vec::new();
                 while start.elapsed() < run {
                     let t = Instant::now();
-                    let answer = c.post_raw(body.as_bytes()).expect("post");
+                    let answer = c
+                        .post(body.as_bytes())
+                        .expect("post")
+                        .to_string()
+                        .into_bytes();
                     lat.push(t.elapsed().as_micros());
                     // A load generator's check, not a parse: every server's answer
                     // names its result first or its error.
@@ -487,7 +491,7 @@ async fn start_numhubd(dir: &Path, path: &Path) -> (String, String, Store) {
 }
 
 /// numhubd's server on `path` over `store`, keeping `answer_cache_bytes` of answers.
-fn serve_numhubd(store: &Store, path: &Path, answer_cache_bytes: usize) {
+fn serve_numhubd(store: &Store, path: &Path, _answer_cache_bytes: usize) {
     let crypto = numhubd::crypto::Crypto::generate(&[]).expect("crypto");
     let ctx = Rpc {
         store: store.clone(),
@@ -497,13 +501,10 @@ fn serve_numhubd(store: &Store, path: &Path, answer_cache_bytes: usize) {
         started: Instant::now(),
         upload_dirs: vec![],
         connections: Default::default(),
-        answers: rpc::Answers::new(answer_cache_bytes),
         sync_anomalies: Default::default(),
     };
     let options = ServerOptions {
         socket: path.to_path_buf(),
-        socket_mode: 0o600,
-        socket_group: None,
         max_body_bytes: 1 << 20,
         max_batch: 100,
         max_connections: 1024,
@@ -511,8 +512,10 @@ fn serve_numhubd(store: &Store, path: &Path, answer_cache_bytes: usize) {
         access: vec![],
     };
     let bound = socket::listen(path, 0o600, None).expect("listen");
+    let (stop, shutdown) = numhubd::shutdown::channel();
     tokio::spawn(async move {
-        let _ = rpc::serve(bound, ctx, options, std::future::pending()).await;
+        let _stop = stop;
+        let _ = rpc::serve(bound, ctx, options, shutdown).await;
     });
 }
 

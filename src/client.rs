@@ -75,9 +75,8 @@ impl Client {
         serde_json::from_slice(&answer).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
-    /// Like [`post`](Self::post), but the response body unparsed (the benchmark's
-    /// clients, whose parsing would otherwise compete with the server for the cores).
-    pub fn post_raw(&mut self, body: &[u8]) -> Result<Vec<u8>, ClientError> {
+    /// Like [`post`](Self::post), but the response body unparsed.
+    fn post_raw(&mut self, body: &[u8]) -> Result<Vec<u8>, ClientError> {
         let proto = |e: std::io::Error| ClientError::Protocol(e.to_string());
         // Head and body in one write: one syscall, one segment.
         let mut request = format!(

@@ -91,8 +91,6 @@ pub struct RpcConfig {
     pub max_requests_per_sec: u32,
     /// Folders `document.upload` may read files from; empty: no uploads by path.
     pub upload_dirs: Vec<PathBuf>,
-    /// Memory for point reads' answers (`*.get`), kept until the next commit; 0: off.
-    pub answer_cache_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -238,7 +236,6 @@ impl Default for RpcConfig {
             max_connections: 256,
             max_requests_per_sec: 1000,
             upload_dirs: Vec::new(),
-            answer_cache_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -647,7 +644,6 @@ fn find_unknown_key(table: &toml::Table) -> Option<String> {
                 "max_connections",
                 "max_requests_per_sec",
                 "upload_dirs",
-                "answer_cache_bytes",
             ],
         ),
         ("access", &["uid", "gid", "role", "tenants"]),
@@ -904,7 +900,6 @@ mod tests {
             "max_connections",
             "max_requests_per_sec",
             "upload_dirs",
-            "answer_cache_bytes",
             "[[access]]",
             "uid",
             "gid",

@@ -17,6 +17,8 @@
 //! - [`client`]: the local API client numhubctl uses.
 //! - [`events`]: the in-process event bus behind `events.subscribe`.
 //! - [`rpc`]: the local API on the Unix socket (JSON-RPC 2.0, jsonrpsee).
+//! - [`shutdown`]: the signal every task receives and returns on.
+//! - [`housekeeping`]: the periodic purges (expired tokens, done jobs, old audit rows).
 
 pub mod api;
 pub mod client;
@@ -26,8 +28,10 @@ pub mod daemon;
 pub mod db;
 pub mod events;
 pub mod exit;
+pub mod housekeeping;
 pub mod intake;
 pub mod killpoint;
 pub mod numhub;
 pub mod rpc;
+pub mod shutdown;
 pub mod sync;

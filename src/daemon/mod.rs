@@ -2,7 +2,8 @@
 //! life — systemd readiness, the watchdog, signals, reload, and the one place where
 //! shutdown happens.
 //!
-//! Every subsystem is a task that receives a [`Shutdown`] and returns when it fires.
+//! Every subsystem is a task that receives a [`Shutdown`](crate::shutdown::Shutdown)
+//! and returns when it fires.
 //! On SIGTERM/SIGINT the daemon fires it, waits for the tasks (at most
 //! `daemon.shutdown_timeout_secs`), then lets the store finish its queued writes and
 //! close the file.
@@ -10,11 +11,10 @@
 pub mod logging;
 mod port;
 mod sandbox;
-pub mod shutdown;
 pub mod systemd;
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 use tokio::signal::unix::{signal, SignalKind};
@@ -22,14 +22,15 @@ use tokio::task::JoinSet;
 
 use std::sync::Arc;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, TenantScope};
 use crate::crypto::{Crypto, CryptoError};
 use crate::db::{DbError, Store, StoreOptions};
 use crate::events::EventBus;
 use crate::exit;
+use crate::housekeeping;
 use crate::numhub::{self, NumhubError};
 use crate::rpc;
-pub use shutdown::Shutdown;
+use crate::shutdown;
 
 #[derive(Debug, Error)]
 pub enum DaemonError {
@@ -137,20 +138,22 @@ pub async fn serve(
     };
     // Bound here, before READY=1: a live daemon on the socket, or a bad socket folder,
     // stops this start with a clear message.
-    let rpc_options = rpc::ServerOptions::from_config(&config);
     let bound = rpc::socket::listen(
-        &rpc_options.socket,
-        rpc_options.socket_mode,
-        rpc_options.socket_group.as_deref(),
+        &config.rpc.socket,
+        config.socket_mode().unwrap_or(0o660),
+        config.rpc.socket_group.as_deref(),
     )?;
     let (shutdown_tx, shutdown) = shutdown::channel();
     let mut tasks = JoinSet::new();
     if let Some(interval) = systemd::watchdog_interval() {
         tasks.spawn(systemd::run_watchdog(interval, shutdown.clone()));
     }
-    tasks.spawn(numhub::maintenance::run(
+    tasks.spawn(housekeeping::run(
         ctx.store.clone(),
-        config.audit.retention_days,
+        housekeeping::Retention {
+            done_jobs: Duration::from_secs(config.sync.done_retention_days * 86_400),
+            audit: Duration::from_secs(u64::from(config.audit.retention_days) * 86_400),
+        },
         shutdown.clone(),
     ));
     let sync = crate::sync::start(
@@ -172,19 +175,12 @@ pub async fn serve(
             started: ctx.started,
             upload_dirs: config.rpc.upload_dirs.clone(),
             connections: Default::default(),
-            answers: rpc::Answers::new(config.rpc.answer_cache_bytes),
             sync_anomalies: sync.anomalies.clone(),
         };
-        let mut stop = shutdown.clone();
+        let rpc_options = server_options(&config);
+        let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            if let Err(e) = rpc::serve(
-                bound,
-                rpc_ctx,
-                rpc_options,
-                async move { stop.recv().await },
-            )
-            .await
-            {
+            if let Err(e) = rpc::serve(bound, rpc_ctx, rpc_options, shutdown).await {
                 tracing::error!(error = %e, "local API failed");
             }
         });
@@ -234,6 +230,38 @@ pub async fn serve(
     }
     tracing::info!("numhubd stopped");
     Ok(())
+}
+
+/// `[rpc]` and `[[access]]` as the local API takes them.
+fn server_options(config: &Config) -> rpc::ServerOptions {
+    use rpc::access::{Role, Rule, Tenants};
+    let access = config
+        .access
+        .iter()
+        .map(|r| Rule {
+            uid: r.uid,
+            gid: r.gid,
+            role: match r.role.as_str() {
+                "admin" => Role::Admin,
+                "write" => Role::Write,
+                "read" => Role::Read,
+                // Config validation allows only the three above.
+                _ => Role::None,
+            },
+            tenants: match &r.tenants {
+                TenantScope::All(_) => Tenants::All,
+                TenantScope::Some(ids) => Tenants::Only(Arc::new(ids.iter().copied().collect())),
+            },
+        })
+        .collect();
+    rpc::ServerOptions {
+        socket: config.rpc.socket.clone(),
+        max_body_bytes: config.rpc.max_body_bytes,
+        max_batch: config.rpc.max_batch,
+        max_connections: config.rpc.max_connections,
+        max_requests_per_sec: config.rpc.max_requests_per_sec,
+        access,
+    }
 }
 
 fn open_store(config: &Config) -> Result<Store, DaemonError> {

@@ -20,6 +20,7 @@ pub mod identities;
 pub mod jobs;
 pub mod login_blocks;
 mod migrate;
+mod purge;
 mod readers;
 pub mod sync_logs;
 pub mod tenants;
@@ -29,7 +30,6 @@ mod writer;
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
@@ -104,7 +104,6 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
-    generation: Arc<AtomicU64>,
     writer: writer::Writer,
     readers: readers::Readers,
 }
@@ -118,13 +117,11 @@ impl Store {
         migrate::refuse_newer(path)?;
         let mut conn = open_connection(path, false, &options)?;
         migrate::run(&mut conn)?;
-        let generation = Arc::new(AtomicU64::new(0));
-        let writer = writer::Writer::start(conn, options.writer_queue, generation.clone())?;
+        let writer = writer::Writer::start(conn, options.writer_queue)?;
         let readers = readers::Readers::open(path, &options)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
-                generation,
                 writer,
                 readers,
             }),
@@ -134,16 +131,6 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
-    }
-
-    /// How many commits the writer has made since the store opened. It moves on after
-    /// each commit and before any caller of that commit is answered, so a read begun
-    /// after this returned `g` reflects every commit anyone can know of for as long
-    /// as the value stays `g`. A cache tagging each answer with the value taken
-    /// before its read can hold answers exactly until the next commit. Only the
-    /// daemon writes the file: a change made by another process would not move it.
-    pub fn generation(&self) -> u64 {
-        self.inner.generation.load(Ordering::Acquire)
     }
 
     /// Runs `f` in the writer's transaction and returns once it is committed.

@@ -7,8 +7,7 @@
 //! others' work intact. A panicking call is caught and fails alone.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -48,16 +47,12 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread; it moves `generation` on after every commit.
-    pub(super) fn start(
-        conn: Connection,
-        capacity: usize,
-        generation: Arc<AtomicU64>,
-    ) -> Result<Writer> {
+    /// Starts the writer thread.
+    pub(super) fn start(conn: Connection, capacity: usize) -> Result<Writer> {
         let (queue, rx) = mpsc::channel(capacity.max(1));
         let thread = std::thread::Builder::new()
             .name("numhubd-db-writer".into())
-            .spawn(move || run(conn, rx, &generation))
+            .spawn(move || run(conn, rx))
             .map_err(|e| DbError::Open {
                 path: "writer thread".into(),
                 reason: e.to_string(),
@@ -130,7 +125,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, generation: &AtomicU64) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>) {
     let mut batch: Vec<Call> = Vec::with_capacity(MAX_BATCH);
     // Callers answered by the last commit are likely to write again at once: wait
     // (briefly) for as many as that before committing, so they share one commit.
@@ -145,7 +140,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, generation: &AtomicU64) {
         };
         if !batch.is_empty() {
             expected = batch.len();
-            commit_batch(&conn, &mut batch, generation);
+            commit_batch(&conn, &mut batch);
         }
         if let Some(done) = close {
             rx.close();
@@ -154,7 +149,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, generation: &AtomicU64) {
                 batch.push(call);
             }
             if !batch.is_empty() {
-                commit_batch(&conn, &mut batch, generation);
+                commit_batch(&conn, &mut batch);
             }
             let _ = done.send(shut(conn));
             return;
@@ -201,7 +196,7 @@ fn shut(conn: Connection) -> Result<()> {
     conn.close().map_err(|(_, e)| DbError::Sqlite(e))
 }
 
-fn commit_batch(conn: &Connection, batch: &mut Vec<Call>, generation: &AtomicU64) {
+fn commit_batch(conn: &Connection, batch: &mut Vec<Call>) {
     if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
         // Dropping the calls answers each caller with DbError::Closed.
         tracing::error!(error = %e, calls = batch.len(), "writer could not begin a transaction");
@@ -217,9 +212,6 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Call>, generation: &AtomicU64
     if committed.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
-    // Before any caller hears of the commit, so a read it starts next cannot be
-    // answered from something read before the commit (see Store::generation).
-    generation.fetch_add(1, Ordering::Release);
     for deliver in delivered {
         deliver(
             committed

@@ -5,8 +5,8 @@
 //! - [`governor`]: per-account pacing with interactive priority.
 //! - [`tokens`]: accounts, credentials, cached tokens, login blocks.
 //! - [`ops`]: one method per operation; [`create`]: the create that never duplicates.
-//! - [`audit`]: redaction and `numhub_sync_logs` rows; [`maintenance`]: retention and
-//!   expired-token cleanup; [`rotate`]: re-encrypting every secret to a new identity.
+//! - [`audit`]: redaction and `numhub_sync_logs` rows; [`rotate`]: re-encrypting
+//!   every secret to a new identity. (Purging old rows is `crate::housekeeping`.)
 //!
 //! A call: resolve the tenant (client id, whose login) → valid token (single flight)
 //! → governor permit → send → audit → on 401 re-login once and retry once; on
@@ -16,7 +16,6 @@ pub mod audit;
 pub mod create;
 mod error;
 pub mod governor;
-pub mod maintenance;
 pub mod model;
 mod ops;
 pub mod rotate;

@@ -1,11 +1,10 @@
 //! Who a connection is and what it may do: its peer credentials (SO_PEERCRED) matched
-//! against the `[[access]]` rules. root and the daemon's own user are admin over
-//! every tenant; a connection that matches no rule may only call `daemon.health`.
+//! against the access [`Rule`]s (the daemon builds them from `[[access]]`). root and
+//! the daemon's own user are admin over every tenant; a connection that matches no
+//! rule may only call `daemon.health`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-
-use crate::config::{AccessRule, TenantScope};
 
 /// The peer process, as the kernel reports it at connect time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,16 +33,6 @@ impl Role {
             Role::Admin => "admin",
         }
     }
-
-    fn parse(s: &str) -> Role {
-        match s {
-            "admin" => Role::Admin,
-            "write" => Role::Write,
-            "read" => Role::Read,
-            // Config validation allows only the three above.
-            _ => Role::None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +40,15 @@ pub enum Tenants {
     All,
     /// Shared: every call of a connection clones its caller.
     Only(Arc<BTreeSet<i64>>),
+}
+
+/// One access rule: a uid or a gid gets a role over some tenants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub role: Role,
+    pub tenants: Tenants,
 }
 
 /// A connection's identity and grants; every request carries it (in its
@@ -77,7 +75,7 @@ impl Caller {
 
 /// Decides the grants of a peer. A uid rule wins over a gid rule; among several of
 /// one kind the first in the file wins.
-pub fn resolve(peer: Peer, rules: &[AccessRule], daemon_uid: u32) -> Caller {
+pub fn resolve(peer: Peer, rules: &[Rule], daemon_uid: u32) -> Caller {
     if peer.uid == 0 || peer.uid == daemon_uid {
         return Caller {
             peer,
@@ -102,11 +100,8 @@ pub fn resolve(peer: Peer, rules: &[AccessRule], daemon_uid: u32) -> Caller {
         },
         Some(rule) => Caller {
             peer,
-            role: Role::parse(&rule.role),
-            tenants: match &rule.tenants {
-                TenantScope::All(_) => Tenants::All,
-                TenantScope::Some(ids) => Tenants::Only(Arc::new(ids.iter().copied().collect())),
-            },
+            role: rule.role,
+            tenants: rule.tenants.clone(),
         },
     }
 }
@@ -160,12 +155,12 @@ fn user_name(uid: u32) -> Option<std::ffi::CString> {
 mod tests {
     use super::*;
 
-    fn rule(uid: Option<u32>, gid: Option<u32>, role: &str, t: TenantScope) -> AccessRule {
-        AccessRule {
+    fn rule(uid: Option<u32>, gid: Option<u32>, role: Role, tenants: Tenants) -> Rule {
+        Rule {
             uid,
             gid,
-            role: role.into(),
-            tenants: t,
+            role,
+            tenants,
         }
     }
 
@@ -180,8 +175,13 @@ mod tests {
         assert_eq!(resolve(p(999, 5), &[], 999).role, Role::Admin);
         assert_eq!(resolve(p(1000, 5), &[], 999).role, Role::None);
         let rules = [
-            rule(None, Some(5), "read", TenantScope::Some(vec![1])),
-            rule(Some(1000), None, "write", TenantScope::All("*".into())),
+            rule(
+                None,
+                Some(5),
+                Role::Read,
+                Tenants::Only(Arc::new([1].into())),
+            ),
+            rule(Some(1000), None, Role::Write, Tenants::All),
         ];
         let c = resolve(p(1000, 5), &rules, 999);
         assert_eq!((c.role, c.all_tenants()), (Role::Write, true));

@@ -33,7 +33,7 @@ pub fn methods() -> Vec<MethodDef> {
             page_schema(), handler(document_list)),
         def("document.get", "One document.", Read, Tenant("tenant_id"),
             object(&[("tenant_id", id()), ("id", local_id())], &[]),
-            obj(), handler(document_get)).cached(),
+            obj(), handler(document_get)),
         def("document.delete", "Queues the removal of a document at NumHub; the row goes once NumHub confirms.", Write, Tenant("tenant_id"),
             object(&[("tenant_id", id()), ("id", local_id())], &[]),
             obj(), handler(document_delete)),

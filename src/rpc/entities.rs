@@ -82,8 +82,7 @@ pub fn methods() -> Vec<MethodDef> {
             ),
             obj(),
             handler(entity_get),
-        )
-        .cached(),
+        ),
         def(
             "entity.list",
             "The tenant's applications, optionally of one status.",

@@ -27,7 +27,7 @@ pub fn methods() -> Vec<MethodDef> {
             page_schema(), handler(identity_list)),
         def("identity.get", "One display identity.", Read, Tenant("tenant_id"),
             object(&[("tenant_id", id()), ("id", local_id())], &[]),
-            obj(), handler(identity_get)).cached(),
+            obj(), handler(identity_get)),
         def("identity.update", "Changes what an identity shows (display_name at most 32 characters); queued for NumHub.", Write, Tenant("tenant_id"),
             object(&[("tenant_id", id()), ("id", local_id())], &[("display_name", string(32)), ("call_reason", text(255)), ("logo_url", text(500)), ("wait_s", wait_s())]),
             obj(), handler(identity_update)),

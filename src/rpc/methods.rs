@@ -62,18 +62,6 @@ pub struct MethodDef {
     pub params: Arc<Value>,
     pub result: Arc<Value>,
     pub handler: Option<Handler>,
-    /// Answers may come from [`super::answers::Answers`] until the store's next commit.
-    pub cached: bool,
-}
-
-impl MethodDef {
-    /// Lets answers be kept until the store's next commit. Only a read whose answer
-    /// depends on its params and the store alone, and whose tenant is checked from
-    /// the params before the handler runs, qualifies: anything else stays uncached.
-    pub fn cached(mut self) -> MethodDef {
-        self.cached = self.role == Role::Read && matches!(self.scope, Scope::Tenant(_));
-        self
-    }
 }
 
 /// Wraps a typed handler: params arrive already validated against the schema.
@@ -133,7 +121,6 @@ pub fn def(
         params: Arc::new(params),
         result: Arc::new(result),
         handler,
-        cached: false,
     }
 }
 
@@ -165,13 +152,7 @@ pub fn register(module: &mut RpcModule<Rpc>, defs: &[MethodDef]) -> Result<(), S
                     let h = h.clone();
                     async move {
                         let (caller, value) = admit(&d, params.as_str(), &ext)?;
-                        let answer = if d.cached {
-                            let params = params.as_str().unwrap_or_default();
-                            answer_cached(&d, &h, rpc, caller, value, params).await
-                        } else {
-                            h(rpc, caller, value).await
-                        };
-                        answer.map_err(ErrorObjectOwned::from)
+                        h(rpc, caller, value).await.map_err(ErrorObjectOwned::from)
                     }
                 })
             }
@@ -179,27 +160,6 @@ pub fn register(module: &mut RpcModule<Rpc>, defs: &[MethodDef]) -> Result<(), S
         registered.map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-/// A cached method's answer: the kept one while the store has not committed since
-/// it was read, else the handler's (kept for next time).
-async fn answer_cached(
-    d: &MethodDef,
-    h: &AsyncHandler,
-    rpc: Arc<Rpc>,
-    caller: Caller,
-    value: Value,
-    params: &str,
-) -> Result<Box<RawValue>, RpcError> {
-    // Taken before the handler reads, so a commit during the read leaves the answer
-    // tagged with the older generation, which that commit retires.
-    let generation = rpc.store.generation();
-    if let Some(answer) = rpc.answers.get(generation, d.name, params) {
-        return Ok(answer);
-    }
-    let answer = h(rpc.clone(), caller, value).await?;
-    rpc.answers.put(generation, d.name, params, &answer);
-    Ok(answer)
 }
 
 /// Access and validation, before anything runs: the caller's role, the params'
@@ -320,33 +280,5 @@ pub fn require_tenant_of_row(
             Some(tenant_id),
             format!("uid {} may not act on tenant {tenant_id}", caller.peer.uid),
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn only_point_reads_checked_from_their_params_are_cached() {
-        let cached: Vec<&str> = all().iter().filter(|d| d.cached).map(|d| d.name).collect();
-        assert_eq!(
-            cached,
-            [
-                "tenant.get",
-                "brand.get",
-                "entity.get",
-                "identity.get",
-                "document.get"
-            ]
-        );
-        let marked = |role, scope| def("m", "", role, scope, json!({}), json!({}), None).cached();
-        assert!(marked(Role::Read, Scope::Tenant("tenant_id")).cached);
-        // The tenant is checked by the handler: a kept answer would skip the check.
-        assert!(!marked(Role::Read, Scope::ByRow).cached);
-        assert!(!marked(Role::Write, Scope::Tenant("tenant_id")).cached);
-        assert!(!marked(Role::Read, Scope::OwnTenants("tenant_id")).cached);
     }
 }

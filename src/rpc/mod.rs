@@ -13,10 +13,8 @@
 //! - [`middleware`]: per-connection rate limit; subscriptions refused over HTTP.
 //! - [`error`]: the one mapping from errors to JSON-RPC error codes.
 //! - [`port`]: the seam to NumHub for methods that must ask it now.
-//! - [`answers`]: point reads' answers, kept until the store's next commit.
 
 pub mod access;
-mod answers;
 pub mod documents;
 pub mod entities;
 pub mod error;
@@ -44,12 +42,11 @@ use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
 use tokio::sync::Semaphore;
 use tower::Service;
 
-use crate::config::Config;
 use crate::crypto::Crypto;
 use crate::db::Store;
 use crate::events::{Event, EventBus};
-use access::{Caller, Peer, Role};
-pub use answers::Answers;
+use crate::shutdown::Shutdown;
+use access::{Peer, Role, Rule};
 use error::RpcError;
 use middleware::{Conn, Gate, RateLimiter, Transport};
 use port::NumhubPort;
@@ -65,38 +62,21 @@ pub struct Rpc {
     pub upload_dirs: Vec<PathBuf>,
     /// Connections open now (for `daemon.status`).
     pub connections: Arc<AtomicU64>,
-    /// Point reads' answers, kept until the store's next commit.
-    pub answers: Answers,
     /// Values NumHub sent that the replica could not hold (the sync engine counts).
     pub sync_anomalies: Arc<AtomicU64>,
 }
 
-/// Everything the server needs from the config, resolved at start.
+/// What the server needs to run (the daemon fills it from `[rpc]` and `[[access]]`).
 #[derive(Clone)]
 pub struct ServerOptions {
+    /// The socket's path, for the log.
     pub socket: PathBuf,
-    pub socket_mode: u32,
-    pub socket_group: Option<String>,
     pub max_body_bytes: u32,
     pub max_batch: u32,
     pub max_connections: u32,
     pub max_requests_per_sec: u32,
-    pub access: Vec<crate::config::AccessRule>,
-}
-
-impl ServerOptions {
-    pub fn from_config(c: &Config) -> ServerOptions {
-        ServerOptions {
-            socket: c.rpc.socket.clone(),
-            socket_mode: c.socket_mode().unwrap_or(0o660),
-            socket_group: c.rpc.socket_group.clone(),
-            max_body_bytes: c.rpc.max_body_bytes,
-            max_batch: c.rpc.max_batch,
-            max_connections: c.rpc.max_connections,
-            max_requests_per_sec: c.rpc.max_requests_per_sec,
-            access: c.access.clone(),
-        }
-    }
+    /// Who may do what, besides root and the daemon's own user.
+    pub access: Vec<Rule>,
 }
 
 /// Builds the module: the method table plus the events subscription.
@@ -181,12 +161,13 @@ async fn subscribe(
     }
 }
 
-/// The accept loop over an already bound listener (tests and benchmarks use it too).
+/// The accept loop over an already bound listener (tests and benchmarks use it too),
+/// until `shutdown` fires.
 pub async fn serve(
     bound: socket::Bound,
     rpc: Rpc,
     options: ServerOptions,
-    stop: impl std::future::Future<Output = ()>,
+    mut shutdown: Shutdown,
 ) -> Result<(), RpcError> {
     let daemon_uid = unsafe_geteuid();
     let connections = rpc.connections.clone();
@@ -206,10 +187,9 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(options.max_connections as usize));
     let rules = Arc::new(options.access.clone());
     tracing::info!(socket = %options.socket.display(), "local API listening");
-    tokio::pin!(stop);
     loop {
         let (stream, _) = tokio::select! {
-            _ = &mut stop => break,
+            _ = shutdown.recv() => break,
             accepted = bound.listener.accept() => match accepted {
                 Ok(s) => s,
                 Err(e) => {
@@ -311,9 +291,4 @@ pub fn role_of(method: &str) -> Option<Role> {
         .into_iter()
         .find(|d| d.name == method)
         .map(|d| d.role)
-}
-
-/// A caller's identity as tests and tools see it.
-pub fn caller_for(peer: Peer, rules: &[crate::config::AccessRule]) -> Caller {
-    access::resolve(peer, rules, unsafe_geteuid())
 }

@@ -284,19 +284,10 @@ struct LogPurge {
 
 async fn log_purge(rpc: Arc<Rpc>, _: Caller, p: LogPurge) -> Result<Value, RpcError> {
     let before = db::format_ts(db::parse_ts("before", &p.before)?);
-    let mut deleted = 0usize;
-    // Small batches keep each write short (the store's purge is batched for that).
-    loop {
-        let b = before.clone();
-        let n = rpc
-            .store
-            .write(move |tx| sync_logs::purge_older_than(tx, &b, 1000))
-            .await?;
-        deleted += n;
-        if n < 1000 {
-            break;
-        }
-    }
+    let deleted = rpc
+        .store
+        .delete_in_batches(move |tx, batch| sync_logs::purge_older_than(tx, &before, batch))
+        .await?;
     Ok(json!({"deleted": deleted}))
 }
 

@@ -50,8 +50,7 @@ pub fn methods() -> Vec<MethodDef> {
             object(&[("id", id())], &[]),
             obj(),
             handler(tenant_get),
-        )
-        .cached(),
+        ),
         def(
             "tenant.list",
             "The tenants the caller may see.",
@@ -81,8 +80,7 @@ pub fn methods() -> Vec<MethodDef> {
             object(&[("tenant_id", id()), ("id", id())], &[]),
             obj(),
             handler(brand_get),
-        )
-        .cached(),
+        ),
         def(
             "brand.list",
             "The tenant's brands.",

@@ -21,10 +21,10 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::config::Config;
-use crate::daemon::Shutdown;
 use crate::db::{DbError, Store};
 use crate::events::EventBus;
 use crate::numhub::{self, NumhubError};
+use crate::shutdown::Shutdown;
 
 #[derive(Debug, Error)]
 pub enum SyncError {
@@ -59,8 +59,6 @@ pub struct SyncOptions {
     /// Backoff between a job's attempts: base, doubled each time, capped.
     pub retry_base: Duration,
     pub retry_max: Duration,
-    /// Done jobs are deleted after this long.
-    pub done_retention: Duration,
     /// How often the poller asks NumHub's cheap "did anything change?" signals.
     pub poll_interval: Duration,
     /// How often the poller walks every application and identity regardless.
@@ -76,7 +74,6 @@ impl SyncOptions {
             job_max_attempts: s.job_max_attempts,
             retry_base: Duration::from_secs(s.retry_base_secs),
             retry_max: Duration::from_secs(s.retry_max_secs),
-            done_retention: Duration::from_secs(s.done_retention_days * 86_400),
             poll_interval: Duration::from_secs(s.poll_interval_secs),
             full_sweep: Duration::from_secs(s.full_sweep_secs),
         }

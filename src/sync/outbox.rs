@@ -1,13 +1,14 @@
 //! The outbox loop: claims due jobs and runs up to `workers` at once (one entity's
 //! jobs in order, different entities side by side), records each failure with its
-//! consequence (backoff, `dead`, `needs_attention`, waiting), and purges old `done`
-//! jobs. What each kind does at NumHub is in [`super::jobs_exec`].
+//! consequence (backoff, `dead`, `needs_attention`, waiting). What each kind does at
+//! NumHub is in [`super::jobs_exec`]; old `done` jobs are purged by
+//! `crate::housekeeping`.
 //!
 //! At start, attempts a crash or stop left `running` are queued again to be looked
 //! up at NumHub before anything is resent (`jobs::mark_interrupted`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use rand::Rng;
@@ -16,14 +17,10 @@ use tokio::task::JoinSet;
 
 use super::jobs_exec::{self, Failure};
 use super::{SyncContext, SyncOptions};
-use crate::daemon::Shutdown;
 use crate::db::{format_ts, jobs, now_ts};
 use crate::events::Event;
+use crate::shutdown::Shutdown;
 
-/// How often done jobs older than `done_retention` are purged.
-const PURGE_EVERY: Duration = Duration::from_secs(3600);
-/// Rows deleted per purge transaction (keeps each write short).
-const PURGE_BATCH: u32 = 500;
 /// A job blocked by something outside it (login, credentials) looks again after this
 /// (or `retry_max`, if shorter).
 const BLOCKED_WAIT: Duration = Duration::from_secs(30);
@@ -49,12 +46,7 @@ pub async fn run(
     }
     let workers = options.workers.max(1);
     let mut running: JoinSet<()> = JoinSet::new();
-    let mut last_purge: Option<Instant> = None;
     loop {
-        if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
-            purge(&ctx, &options).await;
-            last_purge = Some(Instant::now());
-        }
         while running.len() < workers && !shutdown.is_shutdown() {
             match ctx
                 .store
@@ -191,39 +183,6 @@ pub fn backoff(options: &SyncOptions, attempts: i64) -> Duration {
     jittered.max(options.outbox_poll)
 }
 
-/// Deletes done jobs older than `done_retention`, one small batch per transaction.
-async fn purge(ctx: &SyncContext, options: &SyncOptions) {
-    let age = chrono::Duration::from_std(options.done_retention).unwrap_or(chrono::Duration::MAX);
-    let Some(before) = Utc::now().checked_sub_signed(age) else {
-        return;
-    };
-    let before = format_ts(before);
-    let mut total = 0;
-    loop {
-        let b = before.clone();
-        match ctx
-            .store
-            .write(move |tx| jobs::purge_done(tx, &b, PURGE_BATCH))
-            .await
-        {
-            Ok(n) => {
-                total += n;
-                if n < PURGE_BATCH as usize {
-                    break;
-                }
-                tokio::task::yield_now().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "purging done jobs failed");
-                break;
-            }
-        }
-    }
-    if total > 0 {
-        tracing::info!(jobs = total, "purged done jobs past retention");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,7 +194,6 @@ mod tests {
             job_max_attempts: 3,
             retry_base: Duration::from_millis(base_ms),
             retry_max: Duration::from_millis(max_ms),
-            done_retention: Duration::from_secs(1),
             poll_interval: Duration::from_secs(1),
             full_sweep: Duration::from_secs(1),
         }

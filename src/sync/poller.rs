@@ -33,11 +33,11 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::{mapping, SyncContext, SyncError, SyncOptions};
-use crate::daemon::Shutdown;
 use crate::db::{self, entities, identities, IdentityStatus};
 use crate::events::Event;
 use crate::numhub::model::{Application, AttestationItem, IdentityQuery};
 use crate::numhub::Priority;
+use crate::shutdown::Shutdown;
 
 const PAGE_SIZE: i32 = 100;
 

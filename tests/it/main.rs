@@ -2,8 +2,10 @@
 //! Everything here uses real parts — real SQLite files, the real daemon binary,
 //! real signals and the real sd_notify protocol on a real datagram socket.
 
+mod architecture;
 mod crypto;
 mod daemon;
+mod housekeeping;
 mod jobs;
 mod numhub_faults;
 mod numhub_ops;

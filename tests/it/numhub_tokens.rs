@@ -211,11 +211,15 @@ async fn housekeeping_drops_expired_tokens_and_old_audit_rows() {
         .expect("stale token");
     assert!(!env.audit_rows().await.is_empty());
     // Retention 0 days: every row is older than the cut-off.
-    let (tokens, rows) = numhubd::numhub::maintenance::run_once(&env.store, 0, true)
+    let retention = numhubd::housekeeping::Retention {
+        done_jobs: std::time::Duration::ZERO,
+        audit: std::time::Duration::ZERO,
+    };
+    let purged = numhubd::housekeeping::run_once(&env.store, retention, true)
         .await
         .expect("housekeeping");
-    assert_eq!(tokens, 1, "only the expired token goes");
-    assert_eq!(rows, 2);
+    assert_eq!(purged.expired_tokens, 1, "only the expired token goes");
+    assert_eq!(purged.audit_rows, 2);
     assert!(env.audit_rows().await.is_empty());
     // The live token is still there: no new login.
     env.client.status_report(TENANT, P).await.expect("call");

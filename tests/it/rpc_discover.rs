@@ -24,7 +24,6 @@ fn registered_methods() -> BTreeSet<String> {
             started: std::time::Instant::now(),
             upload_dirs: vec![],
             connections: Default::default(),
-            answers: numhubd::rpc::Answers::new(1 << 20),
             sync_anomalies: Default::default(),
         };
         let module = numhubd::rpc::module(rpc).expect("module");

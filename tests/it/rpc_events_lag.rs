@@ -30,13 +30,10 @@ fn a_lagging_subscriber_is_told_how_many_it_missed_and_stays_subscribed() {
             started: Instant::now(),
             upload_dirs: vec![],
             connections: Default::default(),
-            answers: numhubd::rpc::Answers::new(1 << 20),
             sync_anomalies: Default::default(),
         };
         let options = ServerOptions {
             socket: path.clone(),
-            socket_mode: 0o600,
-            socket_group: None,
             max_body_bytes: 1 << 20,
             max_batch: 10,
             max_connections: 8,
@@ -44,8 +41,9 @@ fn a_lagging_subscriber_is_told_how_many_it_missed_and_stays_subscribed() {
             access: vec![],
         };
         let bound = socket::listen(&path, 0o600, None).expect("listen");
+        let (_stop, shutdown) = numhubd::shutdown::channel();
         tokio::spawn(async move {
-            let _ = rpc::serve(bound, rpc, options, std::future::pending()).await;
+            let _ = rpc::serve(bound, rpc, options, shutdown).await;
         });
         let mut ws = Ws::connect(&path).await;
         ws.send(json!({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": {}}))

@@ -424,41 +424,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn a_kept_answer_lasts_only_until_the_next_commit() {
-    let d = start_rpc_daemon("");
-    let s = socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
-    let e = ok(
-        &s,
-        "entity.create",
-        json!({"tenant_id": 1, "entity_type": "enterprise", "company_name": "Acme LLC", "application": {}, "submit": false}),
-    );
-    let get = json!({"tenant_id": 1, "id": e["id"]});
-    let first = ok(&s, "entity.get", get.clone());
-    assert_eq!(first["sync"]["kind"], "entity.create");
-    assert_eq!(ok(&s, "entity.get", get.clone()), first);
-
-    // A change by an RPC: the next read sees it.
-    ok(
-        &s,
-        "entity.update",
-        json!({"tenant_id": 1, "id": e["id"], "application": {"businessEntityDetails": {"city": "Austin"}}}),
-    );
-    assert_eq!(
-        ok(&s, "entity.get", get.clone())["sync"]["kind"],
-        "entity.update"
-    );
-    assert_eq!(ok(&s, "tenant.get", json!({"id": 1}))["name"], "Acme");
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme 2"}));
-    assert_eq!(ok(&s, "tenant.get", json!({"id": 1}))["name"], "Acme 2");
-
-    // A status move too. Changes the sync engine commits are seen the same way:
-    // sync_e2e polls entity.get until NumHub's answers show.
-    ok(&s, "entity.submit", json!({"tenant_id": 1, "id": e["id"]}));
-    assert_eq!(ok(&s, "entity.get", get)["status"], "submitted");
-}
-
-#[test]
 fn events_are_pushed_over_websocket_and_refused_over_http() {
     let d = start_rpc_daemon("");
     let s = socket_of(&d);

@@ -1,5 +1,7 @@
-//! The shutdown signal every task listens to. One [`ShutdownSender`] in the daemon;
-//! each task holds a [`Shutdown`] and returns when it fires.
+//! The shutdown signal every task listens to. One [`ShutdownSender`] in the daemon
+//! (`daemon::serve` fires it, the one place shutdown happens); each subsystem takes a
+//! [`Shutdown`] as a parameter and returns when it fires. It lives here, not in
+//! `daemon`, so that no subsystem depends on the daemon that wires it.
 
 use tokio::sync::watch;
 

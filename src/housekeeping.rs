@@ -1,0 +1,94 @@
+//! Database housekeeping: the one task that owns the periodic purges. Every hour,
+//! expired `numhub_tokens` rows (the `expires_at` index serves it) and jobs `done`
+//! for longer than `[sync] done_retention_days`; every 24 hours, audit rows older
+//! than `[audit] retention_days`. Each purge deletes in short batches
+//! ([`Store::delete_in_batches`]), so none holds the writer for long.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::db::{self, jobs, sync_logs, tokens, Store};
+use crate::shutdown::Shutdown;
+
+/// How often the task runs (the audit purge every 24th run).
+const EVERY: Duration = Duration::from_secs(3600);
+const AUDIT_EVERY_NTH: u64 = 24;
+
+/// How long rows are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// `done` jobs.
+    pub done_jobs: Duration,
+    /// `numhub_sync_logs` rows.
+    pub audit: Duration,
+}
+
+/// What one pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub expired_tokens: usize,
+    pub done_jobs: usize,
+    pub audit_rows: usize,
+}
+
+/// One pass; the audit rows only when `purge_audit`.
+pub async fn run_once(
+    store: &Store,
+    retention: Retention,
+    purge_audit: bool,
+) -> Result<Purged, db::DbError> {
+    let now = db::now_ts();
+    let expired_tokens = store
+        .write(move |tx| tokens::delete_expired(tx, &now))
+        .await?;
+    let before = cut_off(retention.done_jobs);
+    let done_jobs = store
+        .delete_in_batches(move |tx, batch| jobs::purge_done(tx, &before, batch))
+        .await?;
+    let mut audit_rows = 0;
+    if purge_audit {
+        let before = cut_off(retention.audit);
+        audit_rows = store
+            .delete_in_batches(move |tx, batch| sync_logs::purge_older_than(tx, &before, batch))
+            .await?;
+    }
+    Ok(Purged {
+        expired_tokens,
+        done_jobs,
+        audit_rows,
+    })
+}
+
+/// The task: a pass at start (audit rows included), then every hour, until shutdown.
+pub async fn run(store: Store, retention: Retention, mut shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(EVERY);
+    let mut ticks: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = shutdown.recv() => return,
+            _ = tick.tick() => {}
+        }
+        let purge_audit = ticks.is_multiple_of(AUDIT_EVERY_NTH);
+        ticks += 1;
+        match run_once(&store, retention, purge_audit).await {
+            Ok(p) if p != Purged::default() => tracing::info!(
+                expired_tokens = p.expired_tokens,
+                done_jobs = p.done_jobs,
+                audit_rows = p.audit_rows,
+                "housekeeping"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "housekeeping failed; will try again"),
+        }
+    }
+}
+
+/// The timestamp `age` ago; a retention too long to subtract keeps everything.
+fn cut_off(age: Duration) -> String {
+    let cut = chrono::Duration::from_std(age)
+        .ok()
+        .and_then(|age| Utc::now().checked_sub_signed(age))
+        .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+    db::format_ts(cut)
+}

@@ -1,0 +1,201 @@
+//! `docs/ARCHITECTURE.md`'s module table is true of the code: every module under
+//! `src/` has a row, and every `crate::…` path in a module's files (`src/<m>.rs`,
+//! `src/<m>/**`; `a::b` rows: `src/a/b.rs`, `src/a/b/**`) names a module its
+//! "may call" column lists (or itself). And nothing but the binaries and the daemon
+//! itself reaches into `daemon`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Module → what it may call, from the "Modules (src/)" table.
+fn table(doc: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let section = doc
+        .split("## Modules (src/)")
+        .nth(1)
+        .expect("ARCHITECTURE.md has a \"## Modules (src/)\" section");
+    let mut rows = BTreeMap::new();
+    for line in section.lines().skip_while(|l| !l.starts_with('|')) {
+        if !line.starts_with('|') {
+            break;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let [module, _owns, may_call] = cells[..] else {
+            panic!("a module row has three cells: {line}");
+        };
+        let Some(module) = module.strip_prefix('`').and_then(|m| m.strip_suffix('`')) else {
+            continue; // the header and its rule
+        };
+        rows.insert(module.to_string(), backticked(may_call));
+    }
+    rows
+}
+
+fn backticked(cell: &str) -> BTreeSet<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The files of module `a::b`: `src/a/b.rs` and everything under `src/a/b/`.
+fn files_of(module: &str) -> Vec<PathBuf> {
+    let base = root().join("src").join(module.replace("::", "/"));
+    let mut files = Vec::new();
+    let single = base.with_extension("rs");
+    if single.is_file() {
+        files.push(single);
+    }
+    if base.is_dir() {
+        rust_files(&base, &mut files);
+    }
+    files
+}
+
+/// The top-level modules named by `crate::` paths in code (comments skipped),
+/// including grouped imports (`use crate::{db, events}`).
+fn crate_paths(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        for (i, _) in line.match_indices("crate::") {
+            let rest = &line[i + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                let group = group.split('}').next().unwrap_or_default();
+                for item in group.split(',') {
+                    found.insert(ident(item.trim()));
+                }
+            } else {
+                found.insert(ident(rest));
+            }
+        }
+    }
+    found.retain(|m| !m.is_empty());
+    found
+}
+
+fn ident(s: &str) -> String {
+    s.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// Every module directly under `src/` (the binaries and the crate root aside).
+fn top_level_modules() -> BTreeSet<String> {
+    std::fs::read_dir(root().join("src"))
+        .expect("src")
+        .flatten()
+        .filter_map(|e| {
+            let path = e.path();
+            let name = path.file_stem()?.to_str()?.to_string();
+            let module = path.is_dir() || path.extension().is_some_and(|x| x == "rs");
+            (module && name != "lib" && name != "bin").then_some(name)
+        })
+        .collect()
+}
+
+/// What breaks the table's rules, one line each (empty when it holds).
+fn violations(doc: &str) -> Vec<String> {
+    let rows = table(doc);
+    let mut bad = Vec::new();
+    for module in top_level_modules() {
+        if !rows.contains_key(&module) {
+            bad.push(format!("src/{module} has no row in the module table"));
+        }
+    }
+    for (module, may_call) in &rows {
+        let files = files_of(module);
+        if files.is_empty() {
+            bad.push(format!("`{module}` has a row but no files under src/"));
+        }
+        let own = module.split("::").next().unwrap_or_default();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("read");
+            for used in crate_paths(&text) {
+                if used != own && !may_call.contains(&used) {
+                    bad.push(format!(
+                        "{} uses crate::{used}, which `{module}` may not call",
+                        file.strip_prefix(root()).unwrap_or(&file).display()
+                    ));
+                }
+            }
+        }
+    }
+    bad
+}
+
+#[test]
+fn the_module_table_holds_for_every_crate_path() {
+    let doc = std::fs::read_to_string(root().join("docs/ARCHITECTURE.md")).expect("doc");
+    let rows = table(&doc);
+    assert!(
+        rows.len() >= 15,
+        "parsed only {} rows: {rows:?}",
+        rows.len()
+    );
+    assert_eq!(rows["db"], BTreeSet::new(), "\"—\" is no module");
+    let bad = violations(&doc);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn only_the_binaries_and_the_daemon_reach_into_daemon() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let (bin, daemon) = (root().join("src/bin"), root().join("src/daemon"));
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| !f.starts_with(&bin) && !f.starts_with(&daemon))
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).expect("read");
+            crate_paths(&text).contains("daemon")
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "crate::daemon used in {offenders:?}");
+}
+
+#[test]
+fn a_forbidden_import_is_caught() {
+    // The checker itself: the same table with `rpc` losing `db` must fail on the
+    // real files, and the path scanner must see grouped and commented paths right.
+    let doc = std::fs::read_to_string(root().join("docs/ARCHITECTURE.md")).expect("doc");
+    let narrowed: String = doc
+        .lines()
+        .map(|l| match l.starts_with("| `rpc` |") {
+            true => l.replace("`db`, ", ""),
+            false => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        violations(&narrowed)
+            .iter()
+            .any(|v| v.contains("crate::db, which `rpc` may not call")),
+        "dropping rpc's `db` went unnoticed"
+    );
+    let paths = crate_paths(
+        "use crate::{db::Store, events};\n// crate::daemon in a comment\nlet x = crate::sync::f();",
+    );
+    assert_eq!(
+        paths,
+        ["db", "events", "sync"]
+            .map(String::from)
+            .into_iter()
+            .collect()
+    );
+}
