@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+pub use crate::api::Role;
 use crate::config::{AccessRule, TenantScope};
 
 /// The peer process, as the kernel reports it at connect time.
@@ -13,37 +14,6 @@ pub struct Peer {
     pub uid: u32,
     pub gid: u32,
     pub pid: Option<i32>,
-}
-
-/// What a method needs. Ordered: admin may do what write may, write what read may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// No rule matched: only `daemon.health` (the version handshake).
-    None,
-    Read,
-    Write,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::None => "none",
-            Role::Read => "read",
-            Role::Write => "write",
-            Role::Admin => "admin",
-        }
-    }
-
-    fn parse(s: &str) -> Role {
-        match s {
-            "admin" => Role::Admin,
-            "write" => Role::Write,
-            "read" => Role::Read,
-            // Config validation allows only the three above.
-            _ => Role::None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +72,7 @@ pub fn resolve(peer: Peer, rules: &[AccessRule], daemon_uid: u32) -> Caller {
         },
         Some(rule) => Caller {
             peer,
-            role: Role::parse(&rule.role),
+            role: rule.role,
             tenants: match &rule.tenants {
                 TenantScope::All(_) => Tenants::All,
                 TenantScope::Some(ids) => Tenants::Only(Arc::new(ids.iter().copied().collect())),
@@ -160,11 +130,11 @@ fn user_name(uid: u32) -> Option<std::ffi::CString> {
 mod tests {
     use super::*;
 
-    fn rule(uid: Option<u32>, gid: Option<u32>, role: &str, t: TenantScope) -> AccessRule {
+    fn rule(uid: Option<u32>, gid: Option<u32>, role: Role, t: TenantScope) -> AccessRule {
         AccessRule {
             uid,
             gid,
-            role: role.into(),
+            role,
             tenants: t,
         }
     }
@@ -180,8 +150,8 @@ mod tests {
         assert_eq!(resolve(p(999, 5), &[], 999).role, Role::Admin);
         assert_eq!(resolve(p(1000, 5), &[], 999).role, Role::None);
         let rules = [
-            rule(None, Some(5), "read", TenantScope::Some(vec![1])),
-            rule(Some(1000), None, "write", TenantScope::All("*".into())),
+            rule(None, Some(5), Role::Read, TenantScope::Some(vec![1])),
+            rule(Some(1000), None, Role::Write, TenantScope::All("*".into())),
         ];
         let c = resolve(p(1000, 5), &rules, 999);
         assert_eq!((c.role, c.all_tenants()), (Role::Write, true));

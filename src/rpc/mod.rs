@@ -88,7 +88,7 @@ impl ServerOptions {
     pub fn from_config(c: &Config) -> ServerOptions {
         ServerOptions {
             socket: c.rpc.socket.clone(),
-            socket_mode: c.socket_mode().unwrap_or(0o660),
+            socket_mode: c.rpc.socket_mode,
             socket_group: c.rpc.socket_group.clone(),
             max_body_bytes: c.rpc.max_body_bytes,
             max_batch: c.rpc.max_batch,
