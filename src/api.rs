@@ -41,6 +41,38 @@ pub mod codes {
     pub const STILL_QUEUED: i32 = -32032;
 }
 
+/// What a caller may do over the socket, and what a method needs. Ordered: admin
+/// may do what write may, write what read may. `[[access]]` rules grant one of
+/// read, write or admin; `None` is what a connection matching no rule has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// No rule matched: only `daemon.health` (the version handshake).
+    None,
+    Read,
+    Write,
+    Admin,
+}
+
+impl Role {
+    /// The roles an `[[access]]` rule may grant, as the config file spells them.
+    pub const GRANTABLE: [Role; 3] = [Role::Read, Role::Write, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::None => "none",
+            Role::Read => "read",
+            Role::Write => "write",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// A role a rule may grant, by its name; `none` is not one (no rule is needed
+    /// for that).
+    pub fn grantable(name: &str) -> Option<Role> {
+        Role::GRANTABLE.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
 /// `daemon.health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {

@@ -9,8 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use reqwest::Url;
+use serde::{Deserialize, Deserializer};
 use thiserror::Error;
+
+use crate::api::Role;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -50,7 +53,8 @@ pub struct AccessRule {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     /// `read`, `write` or `admin`.
-    pub role: String,
+    #[serde(deserialize_with = "grantable_role")]
+    pub role: Role,
     /// Tenant ids, or `"*"` for every tenant.
     pub tenants: TenantScope,
 }
@@ -77,8 +81,10 @@ pub struct DatabaseConfig {
 pub struct RpcConfig {
     /// The Unix socket co-located apps connect to.
     pub socket: PathBuf,
-    /// The socket's permission bits, octal text (`"0660"`): set before it accepts.
-    pub socket_mode: String,
+    /// The socket's permission bits, written as octal text (`"0660"`) and read as a
+    /// number: set before it accepts. Never more than 0770 (no access for others).
+    #[serde(deserialize_with = "socket_mode")]
+    pub socket_mode: u32,
     /// The socket's group (name or number); unset keeps the daemon's group.
     pub socket_group: Option<String>,
     /// Largest request body accepted.
@@ -96,8 +102,9 @@ pub struct RpcConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NumhubConfig {
-    /// NumHub's base URL; the API lives under `/api/v1/`.
-    pub base_url: String,
+    /// NumHub's base URL; the API lives under `/api/v1/`. `""` in the file: none.
+    #[serde(deserialize_with = "base_url")]
+    pub base_url: Option<Url>,
     /// The global account's login. Tenants may have their own (set over the RPC).
     pub email: Option<String>,
     /// A file holding the global account's password (or the systemd credential
@@ -229,7 +236,7 @@ impl Default for RpcConfig {
     fn default() -> Self {
         RpcConfig {
             socket: "numhubd.sock".into(),
-            socket_mode: "0660".into(),
+            socket_mode: 0o660,
             socket_group: None,
             max_body_bytes: 1024 * 1024,
             max_batch: 100,
@@ -244,8 +251,8 @@ impl Default for NumhubConfig {
     fn default() -> Self {
         NumhubConfig {
             // NumHub's document names no server (`servers` is null): there is no
-            // honest default. Empty = not configured; nothing is sent anywhere.
-            base_url: String::new(),
+            // honest default. None = not configured; nothing is sent anywhere.
+            base_url: None,
             email: None,
             password_file: None,
             auth_scheme: "ATLAASROPG".into(),
@@ -290,13 +297,103 @@ impl Default for DaemonConfig {
     }
 }
 
-/// The sections a `NUMHUBD_<SECTION>_<KEY>` variable may name.
-const SECTIONS: &[&str] = &[
-    "database", "rpc", "numhub", "drop", "crypto", "log", "daemon", "audit", "sync",
-];
+/// Every section of the file with its keys: the one list of keys, read from the
+/// structs themselves (serde's own field lists), so it cannot drift from what the
+/// file may hold. Environment overrides, unknown-key messages and the example-config
+/// test all use it. `access` is the `[[access]]` array's rule.
+pub fn sections() -> [(&'static str, &'static [&'static str]); 10] {
+    [
+        ("database", fields::<DatabaseConfig>()),
+        ("rpc", fields::<RpcConfig>()),
+        ("access", fields::<AccessRule>()),
+        ("numhub", fields::<NumhubConfig>()),
+        ("drop", fields::<DropConfig>()),
+        ("crypto", fields::<CryptoConfig>()),
+        ("log", fields::<LogConfig>()),
+        ("daemon", fields::<DaemonConfig>()),
+        ("audit", fields::<AuditConfig>()),
+        ("sync", fields::<SyncConfig>()),
+    ]
+}
 
-/// The roles an `[[access]]` rule may grant.
-pub const ROLES: &[&str] = &["read", "write", "admin"];
+/// The keys a section may hold; None for a section that does not exist.
+pub fn keys_of(section: &str) -> Option<&'static [&'static str]> {
+    sections()
+        .into_iter()
+        .find(|(s, _)| *s == section)
+        .map(|(_, keys)| keys)
+}
+
+/// The field names serde's derive hands to `deserialize_struct`: a deserializer
+/// that only records them.
+fn fields<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    use serde::de::value::Error;
+    use serde::de::Visitor;
+    struct Grab<'a>(&'a mut &'static [&'static str]);
+    impl<'de> Deserializer<'de> for Grab<'_> {
+        type Error = Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
+            Err(serde::de::Error::custom("field list only"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Error> {
+            *self.0 = fields;
+            Err(serde::de::Error::custom("field list only"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut found: &'static [&'static str] = &[];
+    let _ = T::deserialize(Grab(&mut found));
+    found
+}
+
+/// `[[access]] role`: one of the roles a rule may grant.
+fn grantable_role<'de, D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+    let name = String::deserialize(d)?;
+    Role::grantable(&name).ok_or_else(|| {
+        let names: Vec<&str> = Role::GRANTABLE.iter().map(|r| r.as_str()).collect();
+        serde::de::Error::custom(format!("{name:?} is not one of {}", names.join(", ")))
+    })
+}
+
+/// `[rpc] socket_mode`: octal text such as `"0660"`, at most 0770.
+fn socket_mode<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let text = String::deserialize(d)?;
+    let mode = u32::from_str_radix(text.trim_start_matches("0o"), 8).map_err(|_| {
+        serde::de::Error::custom(format!("{text:?} is not an octal mode like \"0660\""))
+    })?;
+    // The socket is the API's only door; others (world) must never get through it.
+    if mode & !0o770 != 0 {
+        return Err(serde::de::Error::custom(format!(
+            "{text:?} is above 0770: the socket must never be accessible to others (use 0660 or 0770 with socket_group)"
+        )));
+    }
+    Ok(mode)
+}
+
+/// `[numhub] base_url`: an http(s) URL with a host, or `""` for none.
+fn base_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let url = Url::parse(&text)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(serde::de::Error::custom(format!(
+            "{text:?} is not an http(s) URL with a host"
+        )));
+    }
+    Ok(Some(url))
+}
 
 impl Config {
     /// Reads, overrides from the environment, validates and resolves `path`.
@@ -351,15 +448,6 @@ impl Config {
             key: key.to_string(),
             reason,
         };
-        let url = &self.numhub.base_url;
-        if !url.is_empty()
-            && (!(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10)
-        {
-            return Err(bad(
-                "numhub.base_url",
-                format!("{url:?} is not an http(s) URL"),
-            ));
-        }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.filter) {
             return Err(bad("log.filter", one_line(&e.to_string())));
         }
@@ -453,15 +541,6 @@ impl Config {
         if self.audit.retention_days == 0 {
             return Err(bad("audit.retention_days", "must be at least 1".into()));
         }
-        if self.socket_mode().is_none() {
-            return Err(bad(
-                "rpc.socket_mode",
-                format!(
-                    "{:?} is not an octal mode like \"0660\"",
-                    self.rpc.socket_mode
-                ),
-            ));
-        }
         for (key, v) in [
             ("rpc.max_body_bytes", self.rpc.max_body_bytes),
             ("rpc.max_batch", self.rpc.max_batch),
@@ -476,12 +555,6 @@ impl Config {
             let key = format!("access[{i}]");
             if rule.uid.is_some() == rule.gid.is_some() {
                 return Err(bad(&key, "give exactly one of uid or gid".to_string()));
-            }
-            if !ROLES.contains(&rule.role.as_str()) {
-                return Err(bad(
-                    &format!("{key}.role"),
-                    format!("{:?} is not one of read, write, admin", rule.role),
-                ));
             }
             if let TenantScope::All(s) = &rule.tenants {
                 if s != "*" {
@@ -521,12 +594,6 @@ impl Config {
         }
     }
 
-    /// `rpc.socket_mode` as permission bits (validated at load).
-    pub fn socket_mode(&self) -> Option<u32> {
-        let m = u32::from_str_radix(self.rpc.socket_mode.trim_start_matches("0o"), 8).ok()?;
-        (m <= 0o777).then_some(m)
-    }
-
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.daemon.shutdown_timeout_secs)
     }
@@ -562,7 +629,7 @@ fn apply_env(
         let Some((section, key)) = lower.split_once('_') else {
             continue;
         };
-        if !SECTIONS.contains(&section) {
+        if section == "access" || keys_of(section).is_none() {
             continue;
         }
         let parsed = format!("v = {value}")
@@ -610,6 +677,11 @@ fn describe_value_error(table: &toml::Table, e: &toml::de::Error) -> String {
             None => msg,
         };
     }
+    if let Some(toml::Value::Array(rules)) = table.get("access") {
+        if let Some(described) = describe_access_error(rules) {
+            return described;
+        }
+    }
     for (section, value) in table {
         if section == "access" {
             continue;
@@ -630,59 +702,34 @@ fn describe_value_error(table: &toml::Table, e: &toml::de::Error) -> String {
     msg
 }
 
+/// The `[[access]]` key whose value fails: each key of each rule is tried in a rule
+/// that is otherwise valid.
+fn describe_access_error(rules: &[toml::Value]) -> Option<String> {
+    for (i, rule) in rules.iter().enumerate() {
+        let toml::Value::Table(inner) = rule else {
+            return Some(format!(
+                "access[{i}]: must be a table, not a {}",
+                rule.type_str()
+            ));
+        };
+        for (key, v) in inner {
+            let mut probe: toml::Table = toml::toml! {
+                uid = 0
+                role = "read"
+                tenants = "*"
+            };
+            probe.insert(key.clone(), v.clone());
+            if let Err(err) = toml::Value::Table(probe).try_into::<AccessRule>() {
+                return Some(format!("access[{i}].{key}: {}", err.message()));
+            }
+        }
+    }
+    None
+}
+
 fn find_unknown_key(table: &toml::Table) -> Option<String> {
-    let known: &[(&str, &[&str])] = &[
-        ("database", &["path", "readers"]),
-        (
-            "rpc",
-            &[
-                "socket",
-                "socket_mode",
-                "socket_group",
-                "max_body_bytes",
-                "max_batch",
-                "max_connections",
-                "max_requests_per_sec",
-                "upload_dirs",
-            ],
-        ),
-        ("access", &["uid", "gid", "role", "tenants"]),
-        (
-            "numhub",
-            &[
-                "base_url",
-                "email",
-                "password_file",
-                "auth_scheme",
-                "request_timeout_secs",
-                "rate_limit",
-                "rate_window_secs",
-                "max_attempts",
-                "refresh_margin",
-                "ca_file",
-            ],
-        ),
-        ("audit", &["retention_days", "redact_fields"]),
-        (
-            "sync",
-            &[
-                "workers",
-                "outbox_poll_ms",
-                "job_max_attempts",
-                "retry_base_secs",
-                "retry_max_secs",
-                "done_retention_days",
-                "poll_interval_secs",
-                "full_sweep_secs",
-            ],
-        ),
-        ("drop", &["dir"]),
-        ("crypto", &["identity_file", "recipients"]),
-        ("log", &["filter"]),
-        ("daemon", &["shutdown_timeout_secs"]),
-    ];
     for (section, value) in table {
-        let Some((_, keys)) = known.iter().find(|(s, _)| s == section) else {
+        let Some(keys) = keys_of(section) else {
             return Some(section.clone());
         };
         if let toml::Value::Array(rules) = value {
@@ -771,7 +818,10 @@ mod tests {
         let c = Config::from_toml("", "t", Path::new("/x"), env.into_iter()).expect("env");
         assert_eq!(c.log.filter, "debug");
         assert_eq!(c.daemon.shutdown_timeout_secs, 9);
-        assert_eq!(c.numhub.base_url, "http://127.0.0.1:9");
+        assert_eq!(
+            c.numhub.base_url.as_ref().map(Url::as_str),
+            Some("http://127.0.0.1:9/")
+        );
     }
 
     #[test]
@@ -848,12 +898,75 @@ mod tests {
             let e = parse(text).expect_err(key);
             assert!(e.to_string().contains(key), "{key}: {e}");
         }
-        assert_eq!(
-            parse("[rpc]\nsocket_mode = \"0666\"\n")
-                .expect("mode")
-                .socket_mode(),
-            Some(0o666)
+        assert_eq!(c.access[0].role, Role::Write);
+        assert_eq!(parse("").expect("defaults").rpc.socket_mode, 0o660);
+    }
+
+    #[test]
+    fn an_unknown_role_is_named_with_the_roles_there_are() {
+        let e =
+            parse("[[access]]\nuid = 1\nrole = \"wirte\"\ntenants = \"*\"\n").expect_err("wirte");
+        assert!(
+            e.to_string()
+                .contains("access[0].role: \"wirte\" is not one of read, write, admin"),
+            "{e}"
         );
+        // `none` is what a connection without a rule has; no rule grants it.
+        let e = parse("[[access]]\ngid = 1\nrole = \"none\"\ntenants = [1]\n").expect_err("none");
+        assert!(e.to_string().contains("access[0].role"), "{e}");
+    }
+
+    #[test]
+    fn socket_mode_is_a_number_and_never_lets_others_in() {
+        for (text, mode) in [
+            ("0660", 0o660),
+            ("0770", 0o770),
+            ("0600", 0o600),
+            ("0o640", 0o640),
+        ] {
+            let c = parse(&format!("[rpc]\nsocket_mode = \"{text}\"\n")).expect(text);
+            assert_eq!(c.rpc.socket_mode, mode, "{text}");
+        }
+        for text in ["0777", "0666", "0771", "0707", "1770", "9", ""] {
+            let e = parse(&format!("[rpc]\nsocket_mode = \"{text}\"\n")).expect_err(text);
+            assert!(e.to_string().contains("rpc.socket_mode"), "{text}: {e}");
+        }
+        // A bare number is not octal text: refused rather than read as decimal.
+        let e = parse("[rpc]\nsocket_mode = 660\n").expect_err("number");
+        assert!(e.to_string().contains("rpc.socket_mode"), "{e}");
+    }
+
+    #[test]
+    fn base_url_is_a_parsed_http_url_or_none() {
+        assert_eq!(
+            parse("[numhub]\nbase_url = \"\"\n")
+                .expect("empty")
+                .numhub
+                .base_url,
+            None
+        );
+        let c = parse("[numhub]\nbase_url = \"https://api.numhub.example/x\"\n").expect("url");
+        let url = c.numhub.base_url.expect("some");
+        assert_eq!(
+            (url.scheme(), url.host_str()),
+            ("https", Some("api.numhub.example"))
+        );
+        for text in ["numhub.example", "ftp://numhub.example", "http://"] {
+            let e = parse(&format!("[numhub]\nbase_url = \"{text}\"\n")).expect_err(text);
+            assert!(e.to_string().contains("numhub.base_url"), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_key_list_is_every_section_of_the_config() {
+        let names: Vec<&str> = sections().iter().map(|(s, _)| *s).collect();
+        let mut top = fields::<Config>().to_vec();
+        let mut listed = names.clone();
+        top.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(top, listed);
+        assert!(keys_of("rpc").expect("rpc").contains(&"socket_mode"));
+        assert!(sections().iter().all(|(_, keys)| !keys.is_empty()));
     }
 
     #[test]
@@ -863,53 +976,32 @@ mod tests {
         let c = Config::from_toml(&text, "example", Path::new("/"), std::iter::empty())
             .expect("example parses");
         assert!(c.database.path.is_absolute());
-        // Every key of every section appears in the example (commented or not).
-        for key in [
-            "path",
-            "readers",
-            "socket",
-            "base_url",
-            "email",
-            "password_file",
-            "dir",
-            "identity_file",
-            "recipients",
-            "filter",
-            "shutdown_timeout_secs",
-            "auth_scheme",
-            "request_timeout_secs",
-            "rate_limit",
-            "rate_window_secs",
-            "max_attempts",
-            "refresh_margin",
-            "ca_file",
-            "retention_days",
-            "redact_fields",
-            "workers",
-            "outbox_poll_ms",
-            "job_max_attempts",
-            "retry_base_secs",
-            "retry_max_secs",
-            "done_retention_days",
-            "poll_interval_secs",
-            "full_sweep_secs",
-            "socket_mode",
-            "socket_group",
-            "max_body_bytes",
-            "max_batch",
-            "max_connections",
-            "max_requests_per_sec",
-            "upload_dirs",
-            "[[access]]",
-            "uid",
-            "gid",
-            "role",
-            "tenants",
-        ] {
-            assert!(
-                text.contains(key),
-                "config/numhubd.toml does not document {key}"
-            );
+        // Every key of every section appears in its own section of the example
+        // (commented or not): `# key = …` under `[section]` or `# [[access]]`.
+        let mut documented: Vec<(String, String)> = Vec::new();
+        let mut section = String::new();
+        for line in text.lines() {
+            let line = line.trim_start_matches('#').trim();
+            if let Some(name) = line
+                .strip_prefix("[[")
+                .and_then(|l| l.strip_suffix("]]"))
+                .or_else(|| line.strip_prefix('[').and_then(|l| l.strip_suffix(']')))
+            {
+                section = name.to_string();
+            } else if let Some((key, _)) = line.split_once('=') {
+                let key = key.trim();
+                if !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    documented.push((section.clone(), key.to_string()));
+                }
+            }
+        }
+        for (section, keys) in sections() {
+            for key in keys {
+                assert!(
+                    documented.iter().any(|(s, k)| s == section && k == key),
+                    "config/numhubd.toml does not document {section}.{key} in its section"
+                );
+            }
         }
     }
 }

@@ -140,7 +140,7 @@ pub async fn serve(
     // stops this start with a clear message.
     let bound = rpc::socket::listen(
         &config.rpc.socket,
-        config.socket_mode().unwrap_or(0o660),
+        config.rpc.socket_mode,
         config.rpc.socket_group.as_deref(),
     )?;
     let (shutdown_tx, shutdown) = shutdown::channel();
@@ -234,20 +234,14 @@ pub async fn serve(
 
 /// `[rpc]` and `[[access]]` as the local API takes them.
 fn server_options(config: &Config) -> rpc::ServerOptions {
-    use rpc::access::{Role, Rule, Tenants};
+    use rpc::access::{Rule, Tenants};
     let access = config
         .access
         .iter()
         .map(|r| Rule {
             uid: r.uid,
             gid: r.gid,
-            role: match r.role.as_str() {
-                "admin" => Role::Admin,
-                "write" => Role::Write,
-                "read" => Role::Read,
-                // Config validation allows only the three above.
-                _ => Role::None,
-            },
+            role: r.role,
             tenants: match &r.tenants {
                 TenantScope::All(_) => Tenants::All,
                 TenantScope::Some(ids) => Tenants::Only(Arc::new(ids.iter().copied().collect())),

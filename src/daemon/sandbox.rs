@@ -57,7 +57,11 @@ pub async fn start(config: &mut Config) -> Result<numhub_sandbox::Sandbox, Daemo
             what: "starting the embedded NumHub sandbox".into(),
             reason: e.to_string(),
         })?;
-    config.numhub.base_url = sandbox.base_url();
+    let url = reqwest::Url::parse(&sandbox.base_url()).map_err(|e| DaemonError::Io {
+        what: "the embedded NumHub sandbox's address".into(),
+        reason: e.to_string(),
+    })?;
+    config.numhub.base_url = Some(url);
     tracing::info!(
         url = %sandbox.base_url(),
         email = DEMO_EMAIL,

@@ -69,7 +69,11 @@ impl ClientOptions {
     pub fn from_config(config: &Config, global: Option<Credentials>) -> ClientOptions {
         let n = &config.numhub;
         ClientOptions {
-            base_url: n.base_url.clone(),
+            base_url: n
+                .base_url
+                .as_ref()
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
             auth_scheme: (!n.auth_scheme.is_empty()).then(|| n.auth_scheme.clone()),
             request_timeout: Duration::from_secs(n.request_timeout_secs),
             rate_limit: n.rate_limit,

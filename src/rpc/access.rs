@@ -6,33 +6,14 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+pub use crate::api::Role;
+
 /// The peer process, as the kernel reports it at connect time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer {
     pub uid: u32,
     pub gid: u32,
     pub pid: Option<i32>,
-}
-
-/// What a method needs. Ordered: admin may do what write may, write what read may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// No rule matched: only `daemon.health` (the version handshake).
-    None,
-    Read,
-    Write,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::None => "none",
-            Role::Read => "read",
-            Role::Write => "write",
-            Role::Admin => "admin",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -116,6 +116,19 @@ fn a_wrong_type_stops_the_daemon_with_exit_78_naming_the_key() {
 }
 
 #[test]
+fn an_unknown_role_stops_the_daemon_with_exit_78_naming_the_key() {
+    assert_config_error(
+        Some("[[access]]\nuid = 33\nrole = \"wirte\"\ntenants = \"*\"\n"),
+        "access[0].role: \"wirte\" is not one of read, write, admin",
+    );
+}
+
+#[test]
+fn a_world_accessible_socket_mode_stops_the_daemon_with_exit_78_naming_the_key() {
+    assert_config_error(Some("[rpc]\nsocket_mode = \"0777\"\n"), "rpc.socket_mode");
+}
+
+#[test]
 fn an_unreadable_config_stops_the_daemon_with_exit_78_naming_the_file() {
     assert_config_error(None, "numhubd.toml");
 }
