@@ -34,7 +34,8 @@
 //! - `RPC_BENCH_CLIENTS`: client counts, comma-separated (`1,8,64`; the
 //!   `daemon.health` pair runs at 8 only, when 8 is among them);
 //! - `RPC_BENCH_ONLY`: only the rows whose names contain one of these
-//!   comma-separated parts (e.g. `numhubd entity` to profile one row).
+//!   comma-separated parts (e.g. `numhubd entity` to profile one row; `store` for
+//!   the store-only line, which a selection skips otherwise).
 //!
 //! The last line, which scripts read, is always
 //! `rpc bench: entity.get random 10k, 8 clients: R of floor, p99 P ms`.
@@ -112,7 +113,9 @@ fn main() {
         &json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {}}),
     )]);
     same_answers(&socks, &gets);
-    store_only(&rt, &store, &db, &ids);
+    if only.is_empty() || only.contains("store") {
+        store_only(&rt, &store, &db, &ids);
+    }
 
     println!(
         "{:<30} {:>7} {:>9} {:>8} {:>8} {:>10} {:>7} {:>10} {:>11}",
@@ -143,13 +146,12 @@ fn main() {
                 results[k].push(measure(sock, bodies, clients, run_for));
             }
         }
-        // Each numhubd row against the baseline listed just before it.
+        // Each numhubd row against the nearest baseline listed before it.
         for (k, (name, _, _)) in rows.iter().enumerate() {
             let base = name
                 .starts_with("numhubd")
-                .then(|| k.checked_sub(1))
-                .flatten()
-                .filter(|b| !rows[*b].0.starts_with("numhubd"));
+                .then(|| (0..k).rev().find(|b| !rows[*b].0.starts_with("numhubd")))
+                .flatten();
             let ratios: Vec<f64> = match base {
                 Some(b) => (0..rounds)
                     .map(|i| results[k][i].rps / results[b][i].rps)
