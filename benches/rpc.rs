@@ -1,51 +1,82 @@
-//! Local API throughput and latency over a Unix socket, beside baselines on the same
-//! kind of socket: a bare hyper server answering a constant (the ceiling), a bare
-//! jsonrpsee server with one trivial method (the goals' reference), and a bare
-//! jsonrpsee method that reads `entity.get`'s row with the same SQLite statement
-//! (the framework and the storage without numhubd: `vs +read` is numhubd's own
-//! share). Each runs 1, 8 and 64 concurrent keep-alive clients for a fixed time and
-//! reports requests/s, p50 and p99.
+//! The local API's read path against its floor, over real Unix sockets.
 //!
-//! numhubd runs as the daemon does, keeping point reads' answers until the store's
-//! next commit (`[rpc] answer_cache_bytes`), while the store commits ten times a
-//! second as a working daemon's poller and audit rows make it; the `uncached` row is
-//! a second server on the same store with the cache off (every call reads SQLite).
+//! `entity.get` on 10,000 entities (half drafts, half with NumHub's 1.3 KB answer
+//! kept in `api_response`), every request a different entity chosen at random,
+//! every call read from SQLite, while the store commits an audit row ten times a
+//! second (as a working daemon's poller makes it; each commit also makes every
+//! reader connection drop its page cache at its next read). 1, 8 and 64 concurrent
+//! keep-alive clients.
 //!
-//! Besides what the clients see, each row reports what the server's own threads
-//! spent per request (CPU µs and context switches): the clients share the same two
-//! cores, so their own work (parsing a larger answer) lowers every server's req/s,
-//! while the server columns are the server's alone.
+//! Beside it, measured in the same run and in the same interleaved rounds:
 //!
-//! `cargo bench --bench rpc` (numbers and their reading in docs/BENCHMARKS.md).
-//! `RPC_BENCH_ONLY=jsonrpsee,entity.get` runs only the rows whose names contain one
-//! of the parts,
-//! `RPC_BENCH_SECS` sets each row's duration (1.5 s), e.g. to profile one row, and
-//! `RPC_BENCH_ROUNDS` how many interleaved rounds each row runs (3).
+//! - **the floor**: a bare jsonrpsee server whose one method runs the statement
+//!   numhubd's `entity.get` runs (`db::entities::get_with_pending`), on a pool of the
+//!   same kind as `db::readers` (as many read-only WAL connections, the same open
+//!   flags and pragmas, a semaphore and an idle list, the read inline when a
+//!   connection is idle and on the blocking pool otherwise, inside `BEGIN`/`COMMIT`),
+//!   over the same database file, and answers the same bytes (checked at start).
+//!   The clients send both servers the same random ids in the same order.
+//! - `daemon.health` beside a bare jsonrpsee method answering a constant, 8 clients.
+//!
+//! Each row reports requests/s, p50 and p99 latency as the clients see them, and
+//! what the server runtime's own threads spent per request (CPU µs, context
+//! switches): the clients share the same cores, so only those columns are the
+//! server's alone. Rounds interleave the rows, so a slow spell of a shared machine
+//! lands on all of them; a row shows its median round, a ratio the median of the
+//! rounds' own ratios and, beside it, their range.
+//!
+//! The answer cache (`rpc::answers`) is off: every call reads the store.
+//!
+//! `cargo bench --bench rpc`; its numbers and their reading are in
+//! docs/BENCHMARKS.md. Knobs (environment):
+//! - `RPC_BENCH_ROUNDS`: interleaved rounds per row (5);
+//! - `RPC_BENCH_SECS`: each row's length in a round, in seconds (1.5);
+//! - `RPC_BENCH_CLIENTS`: client counts, comma-separated (`1,8,64`; the
+//!   `daemon.health` pair runs at 8 only, when 8 is among them);
+//! - `RPC_BENCH_ONLY`: only the rows whose names contain one of these
+//!   comma-separated parts (e.g. `numhubd entity` to profile one row; `store` for
+//!   the store-only line, which a selection skips otherwise).
+//!
+//! The last line, which scripts read, is always
+//! `rpc bench: entity.get random 10k, 8 clients: R of floor, p99 P ms`.
 
-use std::convert::Infallible;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use http_body_util::Full;
-use hyper::body::Bytes;
 use jsonrpsee::server::{serve_with_graceful_shutdown, stop_channel, Server};
 use jsonrpsee::RpcModule;
 use serde_json::json;
+use serde_json::value::RawValue;
 
-use numhubd::client::Client;
-use numhubd::db::{entities, tenants, EntityType, Store, StoreOptions};
+use numhubd::db::StoreOptions;
+use numhubd::db::{entities, sync_logs, tenants, Direction, EntityType, HttpMethod, Store};
 use numhubd::rpc::{self, socket, Rpc, ServerOptions};
 
-fn run_for() -> Duration {
-    std::env::var("RPC_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .map_or(Duration::from_millis(1500), Duration::from_secs_f64)
+/// Entities in the store; each request reads one of them at random.
+const ENTITIES: usize = 10_000;
+
+/// How often the store commits during the run.
+const COMMITS_PER_SEC: u64 = 10;
+
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok()?.parse().ok()
 }
 
 fn main() {
+    let run_for = Duration::from_secs_f64(env("RPC_BENCH_SECS").unwrap_or(1.5));
+    let rounds = env::<usize>("RPC_BENCH_ROUNDS").unwrap_or(5).max(1);
+    let client_counts: Vec<usize> = std::env::var("RPC_BENCH_CLIENTS")
+        .unwrap_or_else(|_| "1,8,64".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let only = std::env::var("RPC_BENCH_ONLY").unwrap_or_default();
+
     let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("bench.db");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -55,41 +86,39 @@ fn main() {
         .build()
         .expect("runtime");
 
-    let hyper_sock = dir.path().join("hyper.sock");
-    let bare_sock = dir.path().join("bare.sock");
-    let nh_sock = dir.path().join("numhubd.sock");
-    let uncached_sock = dir.path().join("numhubd-uncached.sock");
+    let (store, ids) = rt.block_on(seed(&db));
+    let socks = Socks {
+        bare: dir.path().join("bare.sock"),
+        floor: dir.path().join("floor.sock"),
+        numhubd: dir.path().join("numhubd.sock"),
+    };
     rt.block_on(async {
-        start_hyper(&hyper_sock);
-        start_bare_jsonrpsee(&bare_sock);
-    });
-    let sqlite_sock = dir.path().join("sqlite.sock");
-    let (entity_id, synced_id, store) = rt.block_on(start_numhubd(dir.path(), &nh_sock));
-    rt.block_on(async {
-        serve_numhubd(&store, &uncached_sock, 0);
+        start_bare_jsonrpsee(&socks.bare);
+        start_floor(&socks.floor, &db);
+        serve_numhubd(&store, &socks.numhubd);
         keep_committing(store.clone());
     });
-    rt.block_on(async { start_jsonrpsee_sqlite(&sqlite_sock, &dir.path().join("bench.db")) });
 
-    let only = std::env::var("RPC_BENCH_ONLY").unwrap_or_default();
-    if selected(&only, "store only") {
-        store_only(&rt, &store, &entity_id, "a draft");
-        store_only(&rt, &store, &synced_id, "with NumHub's answer");
+    let gets: Arc<Vec<Vec<u8>>> = Arc::new(
+        ids.iter()
+            .map(|id| {
+                request(&json!({"jsonrpc": "2.0", "id": 1, "method": "entity.get", "params": {"tenant_id": 1, "id": id}}))
+            })
+            .collect(),
+    );
+    let health = Arc::new(vec![request(
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "daemon.health", "params": {}}),
+    )]);
+    let ping = Arc::new(vec![request(
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {}}),
+    )]);
+    same_answers(&socks, &gets);
+    if only.is_empty() || only.contains("store") {
+        store_only(&rt, &store, &db, &ids);
     }
 
-    let health =
-        json!({"jsonrpc": "2.0", "id": 1, "method": "daemon.health", "params": {}}).to_string();
-    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {}}).to_string();
-    let get = json!({"jsonrpc": "2.0", "id": 1, "method": "entity.get", "params": {"tenant_id": 1, "id": entity_id}}).to_string();
-    let get_synced = json!({"jsonrpc": "2.0", "id": 1, "method": "entity.get", "params": {"tenant_id": 1, "id": synced_id}}).to_string();
-
-    let rounds = std::env::var("RPC_BENCH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse::<usize>().ok())
-        .unwrap_or(3)
-        .max(1);
     println!(
-        "{:<28} {:>7} {:>10} {:>9} {:>9} {:>12} {:>8} {:>14} {:>10}",
+        "{:<30} {:>7} {:>9} {:>8} {:>8} {:>10} {:>7} {:>10} {:>11}",
         "server / call",
         "clients",
         "req/s",
@@ -97,79 +126,136 @@ fn main() {
         "p99 µs",
         "srv CPU µs",
         "srv cs",
-        "vs jsonrpsee",
-        "vs +read"
+        "ratio",
+        "range"
     );
-    for clients in [1usize, 8, 64] {
-        let rows = [
-            ("hyper constant (ceiling)", &hyper_sock, &ping),
-            ("jsonrpsee trivial method", &bare_sock, &ping),
-            ("jsonrpsee + SQLite read", &sqlite_sock, &get),
-            ("numhubd daemon.health", &nh_sock, &health),
-            ("numhubd entity.get", &nh_sock, &get),
-            ("numhubd entity.get, synced", &nh_sock, &get_synced),
-            ("numhubd entity.get, uncached", &uncached_sock, &get),
+    let mut last = None;
+    for &clients in &client_counts {
+        let mut rows = vec![
+            ("floor: jsonrpsee + SQLite read", &socks.floor, &gets),
+            ("numhubd entity.get", &socks.numhubd, &gets),
         ];
-        let rows: Vec<_> = rows
-            .into_iter()
-            .filter(|(name, _, _)| selected(&only, name))
-            .collect();
-        // Rounds interleave the rows, so a slow spell of a shared machine lands on
-        // all of them; each row reports its median round, and each ratio the median
-        // of the rounds' own ratios.
+        if clients == 8 {
+            rows.push(("jsonrpsee constant", &socks.bare, &ping));
+            rows.push(("numhubd daemon.health", &socks.numhubd, &health));
+        }
+        rows.retain(|(name, _, _)| only.is_empty() || only.split(',').any(|p| name.contains(p)));
         let mut results: Vec<Vec<Row>> = rows.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds {
-            for (k, (_, sock, body)) in rows.iter().enumerate() {
-                results[k].push(measure(sock, body, clients));
+            for (k, (_, sock, bodies)) in rows.iter().enumerate() {
+                results[k].push(measure(sock, bodies, clients, run_for));
             }
         }
-        let position = |prefix: &str| rows.iter().position(|(n, _, _)| n.starts_with(prefix));
-        let (bare, with_read) = (
-            position("jsonrpsee trivial"),
-            position("jsonrpsee + SQLite"),
-        );
-        let ratio = |k: usize, base: Option<usize>| match base {
-            Some(b) => {
-                let ratios = (0..rounds).map(|i| results[k][i].rps / results[b][i].rps);
-                format!("{:.2}", median(ratios.collect()))
-            }
-            None => String::new(),
-        };
+        // Each numhubd row against the nearest baseline listed before it.
         for (k, (name, _, _)) in rows.iter().enumerate() {
-            let vs = if name.starts_with("numhubd") || name.starts_with("jsonrpsee + ") {
-                ratio(k, bare)
-            } else {
-                String::new()
+            let base = name
+                .starts_with("numhubd")
+                .then(|| (0..k).rev().find(|b| !rows[*b].0.starts_with("numhubd")))
+                .flatten();
+            let ratios: Vec<f64> = match base {
+                Some(b) => (0..rounds)
+                    .map(|i| results[k][i].rps / results[b][i].rps)
+                    .collect(),
+                None => Vec::new(),
             };
-            let vs_read = if name.starts_with("numhubd entity.get") {
-                ratio(k, with_read)
+            let (ratio, range) = if ratios.is_empty() {
+                (String::new(), String::new())
             } else {
-                String::new()
+                let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = ratios.iter().copied().fold(0.0, f64::max);
+                (
+                    format!("{:.2}", median(ratios.clone())),
+                    format!("{lo:.2}-{hi:.2}"),
+                )
             };
             let rs = &results[k];
             let pick = |f: fn(&Row) -> f64| median(rs.iter().map(f).collect());
+            let p99 = pick(|r| r.p99 as f64);
             println!(
-                "{name:<28} {clients:>7} {:>10.0} {:>9.0} {:>9.0} {:>12.1} {:>8.2} {vs:>14} {vs_read:>10}",
+                "{name:<30} {clients:>7} {:>9.0} {:>8.0} {p99:>8.0} {:>10.1} {:>7.2} {ratio:>10} {range:>11}",
                 pick(|r| r.rps),
                 pick(|r| r.p50 as f64),
-                pick(|r| r.p99 as f64),
                 pick(|r| r.server_cpu_us),
                 pick(|r| r.server_switches),
             );
+            if clients == 8 && *name == "numhubd entity.get" && !ratios.is_empty() {
+                last = Some((median(ratios), p99 / 1000.0));
+            }
         }
     }
     drop(rt);
+    let (r, p99_ms) = last.unwrap_or((f64::NAN, f64::NAN));
+    println!("rpc bench: entity.get random 10k, 8 clients: {r:.2} of floor, p99 {p99_ms:.2} ms");
 }
 
-/// Whether a row is run: `RPC_BENCH_ONLY` is empty (all) or a comma-separated list
-/// of parts of row names.
-fn selected(only: &str, name: &str) -> bool {
-    only.is_empty() || only.split(',').any(|part| name.contains(part))
+struct Socks {
+    bare: PathBuf,
+    floor: PathBuf,
+    numhubd: PathBuf,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// One HTTP/1.1 request carrying `body`, head and body in one buffer (one write).
+fn request(body: &serde_json::Value) -> Vec<u8> {
+    let body = body.to_string();
+    let mut r = format!(
+        "POST / HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body.as_bytes());
+    r
+}
+
+/// A keep-alive HTTP/1.1 connection that writes prepared requests and reads each
+/// answer's body unparsed: a load generator's work, the same for every server.
+struct RawClient {
+    reader: BufReader<UnixStream>,
+    line: String,
+    body: Vec<u8>,
+}
+
+impl RawClient {
+    fn connect(path: &Path) -> RawClient {
+        RawClient {
+            reader: BufReader::new(UnixStream::connect(path).expect("connect")),
+            line: String::new(),
+            body: Vec::new(),
+        }
+    }
+
+    fn call(&mut self, request: &[u8]) -> &[u8] {
+        self.reader.get_mut().write_all(request).expect("send");
+        let mut len = None;
+        loop {
+            self.line.clear();
+            let n = self.reader.read_line(&mut self.line).expect("read");
+            assert!(n > 0, "server closed the connection");
+            let l = self.line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = l.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    len = value.trim().parse::<usize>().ok();
+                }
+            }
+        }
+        self.body.resize(len.expect("content-length"), 0);
+        self.reader.read_exact(&mut self.body).expect("body");
+        &self.body
+    }
+}
+
+/// A success answer: its head names `"result"` (every server here writes
+/// `{"jsonrpc":"2.0","id":1,"result":...}`, and `...,"error":...}` on failure).
+fn is_result(answer: &[u8]) -> bool {
+    let head = &answer[..answer.len().min(40)];
+    head.windows(8).any(|w| w == b"\"result\"")
 }
 
 struct Row {
@@ -182,47 +268,26 @@ struct Row {
     server_switches: f64,
 }
 
-/// The store alone: the point reads behind one entity.get, no RPC.
-fn store_only(rt: &tokio::runtime::Runtime, store: &Store, entity_id: &str, what: &str) {
-    let n = 20_000;
-    let per_read = rt.block_on(async {
-        let t = Instant::now();
-        for _ in 0..n {
-            let id = entity_id.to_string();
-            store
-                .read_point(move |sql| entities::get_with_pending(sql, 1, &id))
-                .await
-                .expect("read");
-        }
-        t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
-    });
-    println!("store only: entity ({what}) with its pending job, one point read: {per_read:.1} µs");
-}
-
-/// `clients` threads, each with one keep-alive connection sending `body` back to
-/// back for [`run_for`].
-fn measure(sock: &Path, body: &str, clients: usize) -> Row {
-    let run = run_for();
+/// `clients` threads, each with one keep-alive connection sending requests from
+/// `bodies` back to back for `run`, in an order that depends only on the client's
+/// index: every server gets the same ids in the same order.
+fn measure(sock: &Path, bodies: &Arc<Vec<Vec<u8>>>, clients: usize, run: Duration) -> Row {
     let before = server_threads::usage();
     let start = Instant::now();
     let handles: Vec<_> = (0..clients)
-        .map(|_| {
+        .map(|k| {
             let sock = sock.to_path_buf();
-            let body = body.to_string();
+            let bodies = bodies.clone();
             std::thread::spawn(move || {
-                let mut c = Client::connect(&sock).expect("connect");
-                let mut lat = Vec::new();
+                let mut rng = fastrand::Rng::with_seed(k as u64 + 1);
+                let mut c = RawClient::connect(&sock);
+                let mut lat = Vec::with_capacity(1 << 16);
                 while start.elapsed() < run {
+                    let body = &bodies[rng.usize(..bodies.len())];
                     let t = Instant::now();
-                    let answer = c
-                        .post(body.as_bytes())
-                        .expect("post")
-                        .to_string()
-                        .into_bytes();
+                    let answer = c.call(body);
                     lat.push(t.elapsed().as_micros());
-                    // A load generator's check, not a parse: every server's answer
-                    // names its result first or its error.
-                    assert!(is_result(&answer), "{}", String::from_utf8_lossy(&answer));
+                    assert!(is_result(answer), "{}", String::from_utf8_lossy(answer));
                 }
                 lat
             })
@@ -250,11 +315,53 @@ fn measure(sock: &Path, body: &str, clients: usize) -> Row {
     }
 }
 
-/// A success answer: its head names `"result"` (every server here writes
-/// `{"jsonrpc":"2.0","id":1,"result":...}`, and `...,"error":...}` on failure).
-fn is_result(answer: &[u8]) -> bool {
-    let head = &answer[..answer.len().min(40)];
-    head.windows(8).any(|w| w == b"\"result\"")
+/// The floor must answer what numhubd answers, byte for byte, or it is not a floor.
+fn same_answers(socks: &Socks, gets: &[Vec<u8>]) {
+    let mut floor = RawClient::connect(&socks.floor);
+    let mut numhubd = RawClient::connect(&socks.numhubd);
+    for body in gets.iter().take(4) {
+        let a = floor.call(body).to_vec();
+        let b = numhubd.call(body);
+        assert_eq!(
+            String::from_utf8_lossy(&a),
+            String::from_utf8_lossy(b),
+            "the floor's answer differs from numhubd's"
+        );
+    }
+}
+
+/// The reads alone, no RPC: numhubd's store and the floor's pool, random ids, one
+/// caller.
+fn store_only(rt: &tokio::runtime::Runtime, store: &Store, db: &Path, ids: &[String]) {
+    let n = 20_000;
+    let pool = floor::Pool::open(db);
+    let (numhubd, floor) = rt.block_on(async {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let t = Instant::now();
+        for _ in 0..n {
+            let id = ids[rng.usize(..ids.len())].clone();
+            store
+                .read_point(move |sql| entities::get_with_pending(sql, 1, &id))
+                .await
+                .expect("read");
+        }
+        let numhubd = t.elapsed();
+        let mut rng = fastrand::Rng::with_seed(1);
+        let t = Instant::now();
+        for _ in 0..n {
+            let id = ids[rng.usize(..ids.len())].clone();
+            pool.read_point(move |c| floor::read(c, 1, &id))
+                .await
+                .expect("read");
+        }
+        (numhubd, t.elapsed())
+    });
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(n);
+    println!(
+        "store only, random entity: numhubd's read_point + get_with_pending {:.1} µs, the floor's pool and row {:.1} µs",
+        per(numhubd),
+        per(floor)
+    );
 }
 
 /// The server runtime's threads, registered as they start, and what they used.
@@ -311,38 +418,7 @@ mod server_threads {
     }
 }
 
-fn start_hyper(path: &PathBuf) {
-    let listener = tokio::net::UnixListener::bind(path).expect("bind");
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(
-                    |req: hyper::Request<hyper::body::Incoming>| async {
-                        // Read the request body as any server must, then answer the constant.
-                        let _ = http_body_util::BodyExt::collect(req.into_body()).await;
-                        Ok::<_, Infallible>(
-                            hyper::Response::builder()
-                                .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from_static(
-                                    br#"{"jsonrpc":"2.0","id":1,"result":"pong"}"#,
-                                )))
-                                .expect("response"),
-                        )
-                    },
-                );
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, svc)
-                    .await;
-            });
-        }
-    });
-}
-
-fn start_bare_jsonrpsee(path: &PathBuf) {
+fn start_bare_jsonrpsee(path: &Path) {
     let mut module = RpcModule::new(());
     module
         .register_method("ping", |_, _, _| "pong")
@@ -350,93 +426,181 @@ fn start_bare_jsonrpsee(path: &PathBuf) {
     serve_module(path, module);
 }
 
-/// The framework plus the storage, without numhubd: a bare jsonrpsee method that
-/// reads the same row with the same statement through plain rusqlite (a connection
-/// per worker, no pool, no access check, no schema) and answers it as JSON.
-fn start_jsonrpsee_sqlite(path: &PathBuf, db: &Path) {
-    let open = || {
-        let c =
-            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .expect("open");
-        c.set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-            true,
-        )
-        .expect("qpsg");
-        std::sync::Mutex::new(c)
-    };
-    let mut module = RpcModule::new(vec![open(), open()]);
+/// The floor: jsonrpsee and the same SQLite point read, nothing of numhubd's.
+fn start_floor(path: &Path, db: &Path) {
+    let mut module = RpcModule::new(floor::Pool::open(db));
     module
-        .register_method("entity.get", |params, conns, _| {
+        .register_async_method("entity.get", |params, pool, _| async move {
             #[derive(serde::Deserialize)]
             struct P {
                 tenant_id: i64,
                 id: String,
             }
             let p: P = params.parse()?;
-            let conn = conns
-                .iter()
-                .find_map(|c| c.try_lock().ok())
-                .unwrap_or_else(|| conns[0].lock().expect("connection"));
-            read_entity_as_json(&conn, p.tenant_id, &p.id).map_err(|e| {
-                jsonrpsee::types::ErrorObject::owned(-32020, e.to_string(), None::<()>)
-            })
+            pool.read_point(move |c| floor::read(c, p.tenant_id, &p.id))
+                .await
+                .map_err(|e| {
+                    jsonrpsee::types::ErrorObject::owned(-32020, e.to_string(), None::<()>)
+                })
         })
         .expect("register");
     serve_module(path, module);
 }
 
-/// The statement numhubd's entity.get runs (`db::entities::get_with_pending`), its
-/// row turned into the same JSON object.
-fn read_entity_as_json(
-    conn: &rusqlite::Connection,
-    tenant_id: i64,
-    id: &str,
-) -> rusqlite::Result<serde_json::Value> {
-    const COLUMNS: [&str; 16] = [
-        "id",
-        "tenant_id",
-        "brand_id",
-        "numhub_entity_id",
-        "numhub_eid",
-        "entity_type",
-        "company_name",
-        "status",
-        "vetting_status",
-        "attestation_level",
-        "api_response",
-        "submitted_at",
-        "approved_at",
-        "created_at",
-        "updated_at",
-        "sync",
-    ];
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, tenant_id, brand_id, numhub_entity_id, numhub_eid, entity_type, company_name,
-                status, vetting_status, attestation_level, api_response, submitted_at, approved_at,
-                created_at, updated_at,
-                (SELECT max(j.id) FROM jobs j WHERE j.entity_id = numhub_entities.id AND j.state <> 'done')
-         FROM numhub_entities WHERE id = ?1 AND tenant_id = ?2",
-    )?;
-    stmt.query_row(rusqlite::params![id, tenant_id], |r| {
-        let mut row = serde_json::Map::new();
-        for (i, name) in COLUMNS.iter().enumerate() {
-            let v = match r.get_ref(i)? {
-                rusqlite::types::ValueRef::Null => serde_json::Value::Null,
-                rusqlite::types::ValueRef::Integer(n) => n.into(),
-                rusqlite::types::ValueRef::Text(t) => {
-                    String::from_utf8_lossy(t).into_owned().into()
-                }
-                other => format!("{other:?}").into(),
-            };
-            row.insert((*name).to_string(), v);
+mod floor {
+    //! The floor's storage: a pool of the kind `db::readers` is, and the statement
+    //! `db::entities::get_with_pending` runs, written out here with plain rusqlite.
+
+    use super::*;
+    use rusqlite::{Connection, OpenFlags, OptionalExtension};
+    use tokio::sync::Semaphore;
+
+    /// `db::entities`' statement for `entity.get`: the row and its newest unfinished
+    /// job's id.
+    const GET: &str = "SELECT id, tenant_id, brand_id, numhub_entity_id, numhub_eid, entity_type, company_name, status, vetting_status, attestation_level, api_response, submitted_at, approved_at, created_at, updated_at, (SELECT max(j.id) FROM jobs j WHERE j.entity_id = numhub_entities.id AND j.state <> 'done') FROM numhub_entities WHERE id = ?1 AND tenant_id = ?2";
+
+    /// The row as numhubd answers it (`sync` null: the bench's entities have no job).
+    // Clone: jsonrpsee's bound on an answer; it is serialized, not cloned.
+    #[derive(Clone, serde::Serialize)]
+    pub struct Answer {
+        id: String,
+        tenant_id: i64,
+        brand_id: Option<i64>,
+        numhub_entity_id: Option<String>,
+        numhub_eid: Option<String>,
+        entity_type: String,
+        company_name: String,
+        status: String,
+        vetting_status: String,
+        attestation_level: Option<String>,
+        api_response: Option<Box<RawValue>>,
+        submitted_at: Option<String>,
+        approved_at: Option<String>,
+        created_at: String,
+        updated_at: String,
+        sync: Option<()>,
+    }
+
+    pub fn read(c: &Connection, tenant_id: i64, id: &str) -> rusqlite::Result<Answer> {
+        c.prepare_cached(GET)?
+            .query_row(rusqlite::params![id, tenant_id], |r| {
+                let job: Option<i64> = r.get(15)?;
+                assert!(job.is_none(), "the bench's entities have no jobs");
+                Ok(Answer {
+                    id: r.get(0)?,
+                    tenant_id: r.get(1)?,
+                    brand_id: r.get(2)?,
+                    numhub_entity_id: r.get(3)?,
+                    numhub_eid: r.get(4)?,
+                    entity_type: r.get(5)?,
+                    company_name: r.get(6)?,
+                    status: r.get(7)?,
+                    vetting_status: r.get(8)?,
+                    attestation_level: r.get(9)?,
+                    api_response: r
+                        .get::<_, Option<String>>(10)?
+                        .map(|s| RawValue::from_string(s).expect("api_response is JSON")),
+                    submitted_at: r.get(11)?,
+                    approved_at: r.get(12)?,
+                    created_at: r.get(13)?,
+                    updated_at: r.get(14)?,
+                    sync: None,
+                })
+            })
+            .optional()?
+            .ok_or(rusqlite::Error::QueryReturnedNoRows)
+    }
+
+    /// As many read-only connections as the store keeps, opened as `db` opens its
+    /// readers; idle ones in a list, a semaphore counting them.
+    pub struct Pool {
+        idle: Arc<Mutex<Vec<Connection>>>,
+        permits: Arc<Semaphore>,
+    }
+
+    fn open(db: &Path) -> Connection {
+        let options = StoreOptions::default();
+        let c = Connection::open_with_flags(
+            db,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .expect("open");
+        c.busy_timeout(options.busy_timeout).expect("busy_timeout");
+        c.pragma_update(None, "foreign_keys", "ON").expect("pragma");
+        c.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .expect("qpsg");
+        c.set_prepared_statement_cache_capacity(64);
+        c
+    }
+
+    /// One read transaction around `f`, as the store's readers run each read.
+    fn in_snapshot<T>(
+        c: &Connection,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        if !c.is_autocommit() {
+            c.execute_batch("ROLLBACK")?;
         }
-        Ok(serde_json::Value::Object(row))
-    })
+        c.prepare_cached("BEGIN")?.execute([])?;
+        let result = f(c);
+        if c.prepare_cached("COMMIT")?.execute([]).is_err() {
+            c.execute_batch("ROLLBACK")?;
+        }
+        result
+    }
+
+    impl Pool {
+        pub fn open(db: &Path) -> Pool {
+            let n = StoreOptions::default().readers;
+            Pool {
+                idle: Arc::new(Mutex::new((0..n).map(|_| open(db)).collect())),
+                permits: Arc::new(Semaphore::new(n)),
+            }
+        }
+
+        fn take(&self) -> Option<Connection> {
+            self.idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()
+        }
+
+        fn give(idle: &Mutex<Vec<Connection>>, c: Connection) {
+            idle.lock().unwrap_or_else(PoisonError::into_inner).push(c);
+        }
+
+        /// Inline when a connection is idle, on the blocking pool otherwise.
+        pub async fn read_point<T, F>(&self, f: F) -> rusqlite::Result<T>
+        where
+            T: Send + 'static,
+            F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        {
+            if let Ok(_permit) = self.permits.try_acquire() {
+                let c = self.take().expect("a connection per permit");
+                let result = in_snapshot(&c, f);
+                Self::give(&self.idle, c);
+                return result;
+            }
+            let permit = self.permits.clone().acquire_owned().await.expect("permits");
+            let c = self.take().expect("a connection per permit");
+            let idle = self.idle.clone();
+            tokio::task::spawn_blocking(move || {
+                let result = in_snapshot(&c, f);
+                Self::give(&idle, c);
+                drop(permit);
+                result
+            })
+            .await
+            .expect("read task")
+        }
+    }
 }
 
 /// Serves a jsonrpsee module per connection, the way numhubd serves its own.
-fn serve_module<C: Send + Sync + 'static>(path: &PathBuf, module: RpcModule<C>) {
+fn serve_module<C: Send + Sync + 'static>(path: &Path, module: RpcModule<C>) {
     let listener = tokio::net::UnixListener::bind(path).expect("bind");
     let methods: jsonrpsee::Methods = module.into();
     let builder = Server::builder().to_service_builder();
@@ -457,12 +621,13 @@ fn serve_module<C: Send + Sync + 'static>(path: &PathBuf, module: RpcModule<C>) 
     });
 }
 
-/// numhubd's own server, in process, on a real store with two entities, a draft and
-/// one with NumHub's answer cached; returns their ids.
-async fn start_numhubd(dir: &Path, path: &Path) -> (String, String, Store) {
-    let store = Store::open(&dir.join("bench.db"), StoreOptions::default()).expect("store");
-    let (entity, synced) = store
-        .write(|tx| {
+/// The store with one tenant and [`ENTITIES`] entities, every other one with
+/// NumHub's answer kept; returns their ids.
+async fn seed(db: &Path) -> (Store, Vec<String>) {
+    let store = Store::open(db, StoreOptions::default()).expect("store");
+    let answer = numhub_answer().to_string();
+    let ids = store
+        .write(move |tx| {
             tenants::upsert(
                 tx,
                 tenants::TenantInput {
@@ -471,27 +636,33 @@ async fn start_numhubd(dir: &Path, path: &Path) -> (String, String, Store) {
                     ..Default::default()
                 },
             )?;
-            let new = |name: &str| entities::NewEntity {
-                tenant_id: 1,
-                brand_id: None,
-                entity_type: EntityType::Direct,
-                company_name: name.into(),
-                submit: false,
-                attestation_level: None,
-            };
-            let draft = entities::create(tx, new("Bench LLC"))?;
-            let synced = entities::create(tx, new("Synced LLC"))?;
-            entities::set_api_response(tx, 1, &synced.id, &numhub_answer().to_string())?;
-            Ok((draft, synced))
+            let mut ids = Vec::with_capacity(ENTITIES);
+            for i in 0..ENTITIES {
+                let e = entities::create(
+                    tx,
+                    entities::NewEntity {
+                        tenant_id: 1,
+                        brand_id: None,
+                        entity_type: EntityType::Direct,
+                        company_name: format!("Company {i} LLC"),
+                        submit: false,
+                        attestation_level: None,
+                    },
+                )?;
+                if i % 2 == 1 {
+                    entities::set_api_response(tx, 1, &e.id, &answer)?;
+                }
+                ids.push(e.id);
+            }
+            Ok(ids)
         })
         .await
         .expect("seed");
-    serve_numhubd(&store, path, ANSWER_CACHE_BYTES);
-    (entity.id, synced.id, store)
+    (store, ids)
 }
 
-/// numhubd's server on `path` over `store`, keeping `answer_cache_bytes` of answers.
-fn serve_numhubd(store: &Store, path: &Path, _answer_cache_bytes: usize) {
+/// numhubd's server on `path` over `store`, as the daemon builds it.
+fn serve_numhubd(store: &Store, path: &Path) {
     let crypto = numhubd::crypto::Crypto::generate(&[]).expect("crypto");
     let ctx = Rpc {
         store: store.clone(),
@@ -519,25 +690,36 @@ fn serve_numhubd(store: &Store, path: &Path, _answer_cache_bytes: usize) {
     });
 }
 
-/// The daemon's default `[rpc] answer_cache_bytes`.
-const ANSWER_CACHE_BYTES: usize = 8 << 20;
-
-/// How often the store commits during the run, as a daemon's poller and audit rows
-/// make it: every commit drops the kept answers, so the cached rows pay for their
-/// misses.
-const COMMITS_PER_SEC: u64 = 10;
-
+/// An audit row committed every 100 ms, as a working daemon's exchanges with NumHub
+/// make them.
 fn keep_committing(store: Store) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(1000 / COMMITS_PER_SEC));
         loop {
             tick.tick().await;
-            let _ = store.write(|_| Ok(())).await;
+            let row = sync_logs::NewSyncLog {
+                tenant_id: Some(1),
+                entity_id: None,
+                identity_id: None,
+                endpoint: "/api/v1/reports/status".into(),
+                method: HttpMethod::Get,
+                direction: Direction::Outbound,
+                status_code: Some(200),
+                request_payload: None,
+                response_payload: Some(r#"{"counts":{"Complete":1}}"#.into()),
+                response_time_ms: Some(40),
+                error_message: None,
+                success: true,
+            };
+            store
+                .write(move |tx| sync_logs::insert(tx, row).map(|_| ()))
+                .await
+                .expect("commit");
         }
     });
 }
 
-/// What the poller caches in `api_response` for an application NumHub knows: its
+/// What the poller keeps in `api_response` for an application NumHub knows: its
 /// whole `GET /application/{id}` answer (this one is 1.3 KB).
 fn numhub_answer() -> serde_json::Value {
     json!({
