@@ -2,6 +2,9 @@
 //! against the access [`Rule`]s (the daemon builds them from `[[access]]`). root and
 //! the daemon's own user are admin over every tenant; a connection that matches no
 //! rule may only call `daemon.health`.
+//!
+//! [`resolve`] may query the user database (getpwuid_r, getgrouplist: files, LDAP,
+//! SSSD…), so it blocks: the server runs it on a blocking thread per connection.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! The local API: JSON-RPC 2.0 over HTTP/1.1 (`POST /`) and WebSocket on one Unix
 //! socket (jsonrpsee). Each accepted connection gets its peer credentials resolved
-//! into a [`Caller`](access::Caller) once; every request of the connection carries
+//! into a [`Caller`](access::Caller) once, on a blocking thread before its first
+//! request is read (user database lookups may be slow; the accept loop never waits
+//! on them); every request of the connection carries
 //! it in its extensions (in a [`Conn`](middleware::Conn)), and the method table
 //! checks it before anything runs.
 //!
@@ -215,21 +217,43 @@ pub async fn serve(
                 continue;
             }
         };
-        let caller = access::resolve(peer, &rules, daemon_uid);
-        let limiter = Arc::new(RateLimiter::new(options.max_requests_per_sec));
-        let conn = |transport| {
-            Arc::new(Conn {
-                caller: caller.clone(),
-                limiter: limiter.clone(),
-                transport,
-            })
-        };
-        let (http, ws) = (conn(Transport::Http), conn(Transport::WebSocket));
+        let rules = rules.clone();
+        let rate = options.max_requests_per_sec;
         let svc = builder.clone().build(methods.clone(), stop_handle.clone());
+        let stop = stop_handle.clone();
         let connections = connections.clone();
         connections.fetch_add(1, Ordering::Relaxed);
-        let stopped = stop_handle.clone().shutdown();
         tokio::spawn(async move {
+            // The user and group lookups can go to LDAP/SSSD and take seconds: on a
+            // blocking thread, in the connection's own task, so a slow one holds up
+            // only this connection, never the accepts of the others.
+            let resolving =
+                tokio::task::spawn_blocking(move || access::resolve(peer, &rules, daemon_uid));
+            let caller = tokio::select! {
+                resolved = resolving => resolved,
+                _ = stop.clone().shutdown() => {
+                    connections.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
+            };
+            let caller = match caller {
+                Ok(caller) => caller,
+                Err(e) => {
+                    tracing::warn!(error = %e, "resolving peer credentials failed; connection dropped");
+                    connections.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
+            };
+            let limiter = Arc::new(RateLimiter::new(rate));
+            let conn = |transport| {
+                Arc::new(Conn {
+                    caller: caller.clone(),
+                    limiter: limiter.clone(),
+                    transport,
+                })
+            };
+            let (http, ws) = (conn(Transport::Http), conn(Transport::WebSocket));
+            let stopped = stop.shutdown();
             let service =
                 tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                     let conn = if jsonrpsee::server::ws::is_upgrade_request(&req) {

@@ -1,15 +1,22 @@
 //! The listening socket: systemd socket activation (`LISTEN_FDS`) when given, our own
 //! bind otherwise. Our own bind checks the folder (created if missing; refused if a
 //! symlink, owned by another user, or world-writable), replaces a stale socket file
-//! but never a live daemon's, and sets mode and group before the first accept.
+//! but never a live daemon's, and sets mode and group between bind and listen: a
+//! socket that is not listening yet refuses every connect, so nobody can connect
+//! before its permissions are the configured ones, and no process-wide umask is
+//! touched.
 
 use std::ffi::CString;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::io::FromRawFd;
 use std::path::{Path, PathBuf};
 
+use socket2::{Domain, SockAddr, Socket, Type};
 use thiserror::Error;
 use tokio::net::UnixListener;
+
+/// Connections the kernel queues before we accept them (std's own default).
+const BACKLOG: i32 = 128;
 
 #[derive(Debug, Error)]
 pub enum SocketError {
@@ -57,24 +64,18 @@ pub fn listen(path: &Path, mode: u32, group: Option<&str>) -> Result<Bound, Sock
             reason: e.to_string(),
         }
     };
-    // The socket is created under umask 0177 (owner-only), so between bind and chmod
-    // nobody but us can connect; mode and group are then widened to the configured ones
-    // before the first accept. umask is process-wide; this runs at start, before any
-    // other task creates files.
-    // SAFETY: umask(2) only swaps the process's file-creation mask.
-    let old = unsafe { libc::umask(0o177) };
-    let bound = std::os::unix::net::UnixListener::bind(path);
-    // SAFETY: as above, restoring the previous mask.
-    unsafe { libc::umask(old) };
-    let std_listener = bound.map_err(io("binding"))?;
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(io("creating"))?;
+    let address = SockAddr::unix(path).map_err(io("naming"))?;
+    socket.bind(&address).map_err(io("binding"))?;
+    // Bound but not listening: a connect now is refused, whatever the file's mode.
     if let Some(gid) = gid {
         chown_group(path, gid).map_err(io("setting the group of"))?;
     }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(io("setting the mode of"))?;
-    std_listener
-        .set_nonblocking(true)
-        .map_err(io("configuring"))?;
+    socket.listen(BACKLOG).map_err(io("listening on"))?;
+    socket.set_nonblocking(true).map_err(io("configuring"))?;
+    let std_listener = std::os::unix::net::UnixListener::from(socket);
     let listener = UnixListener::from_std(std_listener).map_err(io("registering"))?;
     Ok(Bound {
         listener,
@@ -184,15 +185,41 @@ fn lookup_group(name: &str) -> Result<u32, SocketError> {
     if let Ok(gid) = name.parse::<u32>() {
         return Ok(gid);
     }
-    let c = CString::new(name).map_err(|_| SocketError::UnknownGroup(name.to_string()))?;
-    // SAFETY: getgrnam(3) with a NUL-terminated name; the result is read at once, at
-    // start, before other threads could call it.
-    let grp = unsafe { libc::getgrnam(c.as_ptr()) };
-    if grp.is_null() {
-        return Err(SocketError::UnknownGroup(name.to_string()));
+    let unknown = || SocketError::UnknownGroup(name.to_string());
+    let c = CString::new(name).map_err(|_| unknown())?;
+    // getgrnam_r(3), not getgrnam: the entry lands in our buffer, not in static
+    // storage another thread's lookup could overwrite.
+    let mut buf = vec![0 as libc::c_char; 1024];
+    loop {
+        // SAFETY: all-zero is a valid `group` (null pointers, gid 0); it is only read
+        // after getgrnam_r reports success, which fills it from `buf`.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: `c` is NUL-terminated; every pointer is valid for the call and
+        // `buf.len()` is the buffer's true size.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                c.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        match rc {
+            0 if result.is_null() => return Err(unknown()),
+            0 => return Ok(grp.gr_gid),
+            // A group with many members needs a bigger buffer.
+            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 2, 0),
+            rc => {
+                return Err(SocketError::Io {
+                    what: "looking up the group",
+                    path: name.to_string(),
+                    reason: std::io::Error::from_raw_os_error(rc).to_string(),
+                })
+            }
+        }
     }
-    // SAFETY: non-null pointer returned by getgrnam.
-    Ok(unsafe { (*grp).gr_gid })
 }
 
 fn chown_group(path: &Path, gid: u32) -> std::io::Result<()> {

@@ -117,6 +117,17 @@ pub fn start_daemon(config: &str, env: &[(&str, &str)]) -> Daemon {
 
 /// Starts the daemon in `dir` (its config, database and logs live there).
 pub fn start_in(dir: tempfile::TempDir, config: &str, env: &[(&str, &str)]) -> Daemon {
+    start_wrapped(dir, config, env, &[])
+}
+
+/// Like [`start_in`], with the daemon's command line run by `wrapper` (a program and
+/// its arguments, e.g. `unshare …`), which must exec it.
+pub fn start_wrapped(
+    dir: tempfile::TempDir,
+    config: &str,
+    env: &[(&str, &str)],
+    wrapper: &[&std::ffi::OsStr],
+) -> Daemon {
     std::fs::write(dir.path().join("numhubd.toml"), config).expect("write config");
     let notify_path = dir.path().join("notify.sock");
     let _ = std::fs::remove_file(&notify_path);
@@ -129,7 +140,14 @@ pub fn start_in(dir: tempfile::TempDir, config: &str, env: &[(&str, &str)]) -> D
         .append(true)
         .open(dir.path().join("stderr.log"))
         .expect("stderr file");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_numhubd"));
+    let mut cmd = match wrapper.split_first() {
+        None => Command::new(env!("CARGO_BIN_EXE_numhubd")),
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(env!("CARGO_BIN_EXE_numhubd"));
+            c
+        }
+    };
     cmd.arg("serve")
         .arg("--config")
         .arg(dir.path().join("numhubd.toml"))
