@@ -36,9 +36,8 @@ pub mod codes {
     /// NumHub refused the request; `data.numhub_message` says why.
     pub const NUMHUB_REJECTED: i32 = -32030;
     /// NumHub cannot be reached now (or the client is not wired); queued work is retried.
+    /// (A `wait_s` that runs out is not an error: the answer's `sync` shows the job.)
     pub const NUMHUB_UNAVAILABLE: i32 = -32031;
-    /// `wait_s` ran out before the queued change reached NumHub; it stays queued.
-    pub const STILL_QUEUED: i32 = -32032;
 }
 
 /// What a caller may do over the socket, and what a method needs. Ordered: admin
@@ -89,7 +88,8 @@ pub struct Status {
     pub uptime_s: u64,
     pub schema_version: i64,
     pub db_size_bytes: i64,
-    /// Jobs per state (`queued`, `running`, `failed`, `dead`, `needs_attention`, `done`).
+    /// Jobs per state present (`queued`, `running`, `failed`, `waiting`, `dead`,
+    /// `needs_attention`, `done`).
     pub jobs: std::collections::BTreeMap<String, i64>,
     /// Whether NumHub answered the newest exchange (null before any).
     pub numhub_reachable: Option<bool>,

@@ -43,6 +43,14 @@ pub enum Event {
         job_id: Option<i64>,
         error: String,
     },
+    /// An outbox job reached a final state (`done`, `dead`, `needs_attention`),
+    /// published after that state committed; `wait_s` waits for it.
+    #[serde(rename = "job.finished")]
+    JobFinished {
+        tenant_id: i64,
+        job_id: i64,
+        state: String,
+    },
     /// Sent to one subscriber that fell behind: `missed` events were dropped for it.
     #[serde(rename = "events.lagged")]
     Lagged { missed: u64 },
@@ -54,7 +62,8 @@ impl Event {
         match self {
             Event::EntityStatusChanged { tenant_id, .. }
             | Event::DocumentStatusChanged { tenant_id, .. }
-            | Event::IdentityChanged { tenant_id, .. } => Some(*tenant_id),
+            | Event::IdentityChanged { tenant_id, .. }
+            | Event::JobFinished { tenant_id, .. } => Some(*tenant_id),
             Event::TokenRefreshed { tenant_id, .. } | Event::SyncFailed { tenant_id, .. } => {
                 *tenant_id
             }
@@ -70,6 +79,7 @@ impl Event {
             Event::IdentityChanged { .. } => "identity.changed",
             Event::TokenRefreshed { .. } => "token.refreshed",
             Event::SyncFailed { .. } => "sync.failed",
+            Event::JobFinished { .. } => "job.finished",
             Event::Lagged { .. } => "events.lagged",
         }
     }
@@ -82,6 +92,7 @@ pub const KINDS: &[&str] = &[
     "identity.changed",
     "token.refreshed",
     "sync.failed",
+    "job.finished",
 ];
 
 /// Cheap to clone; every clone publishes to the same subscribers.

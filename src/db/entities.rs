@@ -569,19 +569,17 @@ mod tests {
         let with_jobs = ids[1].clone();
         let (older, newer) = rt
             .block_on(store.write(move |tx| {
-                let job = |payload: &str| {
+                let job = || {
                     jobs::enqueue(
                         tx,
-                        jobs::NewJob {
-                            tenant_id: 1,
-                            kind: "entity.update",
-                            entity_id: Some(with_jobs.clone()),
-                            payload: payload.into(),
-                            ..Default::default()
-                        },
+                        jobs::NewJob::on_entity(
+                            1,
+                            with_jobs.clone(),
+                            jobs::JobPayload::EntitySubmit(jobs::Nothing {}),
+                        ),
                     )
                 };
-                Ok((job("{}")?.id, job("{}")?.id))
+                Ok((job()?.id, job()?.id))
             }))
             .expect("jobs");
         let page = rt

@@ -16,6 +16,9 @@ macro_rules! str_enum {
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
+            /// The column's values, as the CHECK lists them.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
@@ -110,6 +113,35 @@ str_enum!(
 str_enum!(
     /// `numhub_tokens.token_type`.
     TokenType, "token_type" { Access = "access", Refresh = "refresh" }
+);
+
+str_enum!(
+    /// `jobs.kind`: what an outbox job does at NumHub.
+    JobKind, "kind" {
+        EntityCreate = "entity.create",
+        EntityUpdate = "entity.update",
+        EntitySubmit = "entity.submit",
+        DocumentUpload = "document.upload",
+        DocumentDelete = "document.delete",
+        IdentityUpdate = "identity.update",
+        IdentityDeactivate = "identity.deactivate",
+        IdentityNumbersAdd = "identity.numbers.add",
+        IdentityNumbersRemove = "identity.numbers.remove",
+    }
+);
+
+str_enum!(
+    /// `jobs.state`: where an outbox job stands (migrations V2 and V4 say what each
+    /// means).
+    JobState, "state" {
+        Queued = "queued",
+        Running = "running",
+        Failed = "failed",
+        Waiting = "waiting",
+        Done = "done",
+        Dead = "dead",
+        NeedsAttention = "needs_attention",
+    }
 );
 
 impl EntityStatus {

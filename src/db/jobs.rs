@@ -4,106 +4,198 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::{check_json, now_ts, page_limit, DbError, Page, Result, Sql, Tx};
+use super::{now_ts, page_limit, DbError, JobKind, JobState, Page, Result, Sql, Tx};
 
-/// `jobs.kind`.
-pub const KINDS: &[&str] = &[
-    "entity.create",
-    "entity.update",
-    "entity.submit",
-    "document.upload",
-    "document.delete",
-    "identity.update",
-    "identity.deactivate",
-    "identity.numbers.add",
-    "identity.numbers.remove",
-];
+/// What an outbox job carries, by kind: the `kind` column tags the `payload` column
+/// (and the `kind`/`payload` fields of a `jobs.list` item). Nothing here is a secret;
+/// the secrets a job needs (tokens, logins) are looked up when it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload")]
+pub enum JobPayload {
+    #[serde(rename = "entity.create")]
+    EntityCreate(ApplicationChange),
+    #[serde(rename = "entity.update")]
+    EntityUpdate(ApplicationChange),
+    #[serde(rename = "entity.submit")]
+    EntitySubmit(Nothing),
+    #[serde(rename = "document.upload")]
+    DocumentUpload(DocumentUpload),
+    #[serde(rename = "document.delete")]
+    DocumentDelete(Nothing),
+    #[serde(rename = "identity.update")]
+    IdentityUpdate(IdentityUpdate),
+    #[serde(rename = "identity.deactivate")]
+    IdentityDeactivate(Nothing),
+    #[serde(rename = "identity.numbers.add")]
+    IdentityNumbersAdd(PhoneNumbers),
+    #[serde(rename = "identity.numbers.remove")]
+    IdentityNumbersRemove(PhoneNumbers),
+}
 
-/// `jobs.state`.
-pub const STATES: &[&str] = &[
-    "queued",
-    "running",
-    "failed",
-    "done",
-    "dead",
-    "needs_attention",
-];
+/// `entity.create` / `entity.update`: the application as NumHub's API spells it
+/// (validated against its schema by the RPC; the executor reads it as NumHub's model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationChange {
+    pub application: Map<String, Value>,
+}
+
+/// The kinds that need nothing beyond the row they act on (`{}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Nothing {}
+
+/// `document.upload`: the file itself is the document's local row. Jobs queued
+/// before the content type was kept have none (the local row's is used).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocumentUpload {
+    pub description: Option<String>,
+    pub content_type: Option<String>,
+}
+
+/// `identity.update`: the wanted values (None: unchanged).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IdentityUpdate {
+    pub display_name: Option<String>,
+    pub call_reason: Option<String>,
+    pub logo_url: Option<String>,
+}
+
+/// `identity.numbers.add` / `.remove`: the numbers to add or remove (a set operation).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhoneNumbers {
+    pub phone_numbers: Vec<String>,
+}
+
+impl JobPayload {
+    pub fn kind(&self) -> JobKind {
+        match self {
+            JobPayload::EntityCreate(_) => JobKind::EntityCreate,
+            JobPayload::EntityUpdate(_) => JobKind::EntityUpdate,
+            JobPayload::EntitySubmit(_) => JobKind::EntitySubmit,
+            JobPayload::DocumentUpload(_) => JobKind::DocumentUpload,
+            JobPayload::DocumentDelete(_) => JobKind::DocumentDelete,
+            JobPayload::IdentityUpdate(_) => JobKind::IdentityUpdate,
+            JobPayload::IdentityDeactivate(_) => JobKind::IdentityDeactivate,
+            JobPayload::IdentityNumbersAdd(_) => JobKind::IdentityNumbersAdd,
+            JobPayload::IdentityNumbersRemove(_) => JobKind::IdentityNumbersRemove,
+        }
+    }
+
+    /// The `payload` column's text: the variant's own fields, untagged.
+    fn column(&self) -> Result<String> {
+        let tagged =
+            serde_json::to_value(self).map_err(|e| DbError::invalid("payload", e.to_string()))?;
+        let payload = match tagged {
+            Value::Object(mut m) => m.remove("payload"),
+            _ => None,
+        };
+        Ok(payload
+            .unwrap_or_else(|| Value::Object(Map::new()))
+            .to_string())
+    }
+
+    /// Reads the `kind` and `payload` columns back; a payload its kind cannot read
+    /// is an error of the row, not of whoever runs the job.
+    fn from_columns(kind: &str, payload: &str) -> serde_json::Result<JobPayload> {
+        let payload: Value = serde_json::from_str(payload)?;
+        serde_json::from_value(serde_json::json!({ "kind": kind, "payload": payload }))
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Job {
     pub id: i64,
     pub tenant_id: i64,
-    pub kind: String,
+    /// `kind` and `payload`.
+    #[serde(flatten)]
+    pub payload: JobPayload,
     pub entity_id: Option<String>,
     pub identity_id: Option<String>,
     pub document_id: Option<String>,
-    pub payload: Value,
-    pub state: String,
+    pub state: JobState,
     pub attempts: i64,
     pub next_attempt_at: String,
     pub started_at: Option<String>,
+    /// The start of the earliest attempt a crash interrupted: NumHub is looked at for
+    /// its effect before anything is sent again.
+    pub resume_since: Option<String>,
     pub last_error: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
 
+impl Job {
+    pub fn kind(&self) -> JobKind {
+        self.payload.kind()
+    }
+}
+
 /// What a new job acts on. `entity_id` orders it behind that entity's earlier jobs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewJob {
     pub tenant_id: i64,
-    pub kind: &'static str,
+    pub payload: JobPayload,
     pub entity_id: Option<String>,
     pub identity_id: Option<String>,
     pub document_id: Option<String>,
-    /// JSON, secret-free.
-    pub payload: String,
 }
 
-const COLUMNS: &str = "id, tenant_id, kind, entity_id, identity_id, document_id, payload, state, attempts, next_attempt_at, started_at, last_error, created_at, updated_at";
+impl NewJob {
+    /// A job of `tenant_id` on entity `entity_id`'s row (identity and document unset).
+    pub fn on_entity(tenant_id: i64, entity_id: impl Into<String>, payload: JobPayload) -> NewJob {
+        NewJob {
+            tenant_id,
+            payload,
+            entity_id: Some(entity_id.into()),
+            identity_id: None,
+            document_id: None,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, tenant_id, kind, entity_id, identity_id, document_id, payload, state, attempts, next_attempt_at, started_at, resume_since, last_error, created_at, updated_at";
+
+/// An unreadable column value, as rusqlite reports a conversion failure (it becomes
+/// a `DbError` naming the column).
+fn bad_column(column: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
+}
+
+fn state_at(r: &Row<'_>, column: usize) -> rusqlite::Result<JobState> {
+    let text: String = r.get(column)?;
+    JobState::parse(&text).map_err(|e| bad_column(column, e))
+}
+
+fn kind_at(r: &Row<'_>, column: usize) -> rusqlite::Result<JobKind> {
+    let text: String = r.get(column)?;
+    JobKind::parse(&text).map_err(|e| bad_column(column, e))
+}
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+    let kind: String = r.get(2)?;
     let payload: String = r.get(6)?;
     Ok(Job {
         id: r.get(0)?,
         tenant_id: r.get(1)?,
-        kind: r.get(2)?,
+        payload: JobPayload::from_columns(&kind, &payload).map_err(|e| bad_column(6, e))?,
         entity_id: r.get(3)?,
         identity_id: r.get(4)?,
         document_id: r.get(5)?,
-        payload: serde_json::from_str(&payload).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
-        })?,
-        state: r.get(7)?,
+        state: state_at(r, 7)?,
         attempts: r.get(8)?,
         next_attempt_at: r.get(9)?,
         started_at: r.get(10)?,
-        last_error: r.get(11)?,
-        created_at: r.get(12)?,
-        updated_at: r.get(13)?,
+        resume_since: r.get(11)?,
+        last_error: r.get(12)?,
+        created_at: r.get(13)?,
+        updated_at: r.get(14)?,
     })
-}
-
-fn check_state(state: &str) -> Result<()> {
-    if !STATES.contains(&state) {
-        return Err(DbError::invalid(
-            "state",
-            format!("{state:?} is not one of {}", STATES.join(", ")),
-        ));
-    }
-    Ok(())
 }
 
 /// Queues a job, due now.
 pub fn enqueue(tx: &Tx<'_>, new: NewJob) -> Result<Job> {
-    if !KINDS.contains(&new.kind) {
-        return Err(DbError::invalid(
-            "kind",
-            format!("{:?} is not a job kind", new.kind),
-        ));
-    }
-    check_json("payload", &new.payload)?;
+    let payload = new.payload.column()?;
     super::require_tenant(tx, new.tenant_id)?;
     let now = now_ts();
     tx.conn.execute(
@@ -112,11 +204,11 @@ pub fn enqueue(tx: &Tx<'_>, new: NewJob) -> Result<Job> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?7)",
         params![
             new.tenant_id,
-            new.kind,
+            new.payload.kind().as_str(),
             new.entity_id,
             new.identity_id,
             new.document_id,
-            new.payload,
+            payload,
             now
         ],
     )?;
@@ -148,13 +240,11 @@ pub fn get_any(sql: &Sql<'_>, id: i64) -> Result<Job> {
 pub fn list(
     sql: &Sql<'_>,
     tenant_id: Option<i64>,
-    state: Option<&str>,
+    state: Option<JobState>,
     cursor: Option<&str>,
     limit: Option<u32>,
 ) -> Result<Page<Job>> {
-    if let Some(s) = state {
-        check_state(s)?;
-    }
+    let state = state.map(JobState::as_str);
     let limit = page_limit(limit)?;
     let before: Option<i64> = match cursor {
         None => None,
@@ -182,8 +272,8 @@ pub fn list(
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
     pub id: i64,
-    pub kind: String,
-    pub state: String,
+    pub kind: JobKind,
+    pub state: JobState,
     pub attempts: i64,
     pub last_error: Option<String>,
 }
@@ -247,8 +337,8 @@ pub fn pending_by_id(sql: &Sql<'_>, id: i64) -> Result<Option<Pending>> {
 fn pending_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
     Ok(Pending {
         id: r.get(0)?,
-        kind: r.get(1)?,
-        state: r.get(2)?,
+        kind: kind_at(r, 1)?,
+        state: state_at(r, 2)?,
         attempts: r.get(3)?,
         last_error: r.get(4)?,
     })
@@ -282,13 +372,18 @@ pub fn pending_for_document(sql: &Sql<'_>, document_id: &str) -> Result<Option<P
     pending_for(sql, "document_id", document_id)
 }
 
-/// Operator action: a `dead`, `needs_attention` or `failed` job is due again now.
+/// Operator action: a `dead`, `needs_attention`, `failed` or `waiting` job is due
+/// again now (a waiting one after its login or tenant was fixed, without waiting
+/// for its next look).
 pub fn retry(tx: &Tx<'_>, tenant_id: i64, id: i64) -> Result<Job> {
     let job = get(tx, tenant_id, id)?;
-    if !matches!(job.state.as_str(), "dead" | "needs_attention" | "failed") {
+    if !matches!(
+        job.state,
+        JobState::Dead | JobState::NeedsAttention | JobState::Failed | JobState::Waiting
+    ) {
         return Err(DbError::IllegalTransition {
-            from: job.state,
-            to: "queued".into(),
+            from: job.state.to_string(),
+            to: JobState::Queued.to_string(),
         });
     }
     let now = now_ts();
@@ -302,10 +397,10 @@ pub fn retry(tx: &Tx<'_>, tenant_id: i64, id: i64) -> Result<Job> {
 /// Operator action: a `dead` or `needs_attention` job is settled by hand (`done`).
 pub fn resolve(tx: &Tx<'_>, tenant_id: i64, id: i64, note: Option<&str>) -> Result<Job> {
     let job = get(tx, tenant_id, id)?;
-    if !matches!(job.state.as_str(), "dead" | "needs_attention") {
+    if !matches!(job.state, JobState::Dead | JobState::NeedsAttention) {
         return Err(DbError::IllegalTransition {
-            from: job.state,
-            to: "done".into(),
+            from: job.state.to_string(),
+            to: JobState::Done.to_string(),
         });
     }
     let now = now_ts();
@@ -333,7 +428,7 @@ fn claim(tx: &Tx<'_>, now: &str, enabled_only: bool) -> Result<Option<Job>> {
         .conn
         .prepare_cached(
             "SELECT j.id FROM jobs j
-             WHERE j.state IN ('queued', 'failed') AND j.next_attempt_at <= ?1
+             WHERE j.state IN ('queued', 'failed', 'waiting') AND j.next_attempt_at <= ?1
                AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.entity_id = j.entity_id
                                AND e.id < j.id AND e.state NOT IN ('done'))
                AND (?2 = 0 OR EXISTS (SELECT 1 FROM tenants t
@@ -411,23 +506,24 @@ pub fn mark_needs_attention(tx: &Tx<'_>, id: i64, error: &str, now: &str) -> Res
 
 /// At start: attempts that were `running` when the daemon stopped were interrupted,
 /// so their outcome at NumHub is unknown. They are queued again with the start of
-/// the earliest interrupted attempt kept in the payload as `resume_since`: the
-/// executor then looks at NumHub for that attempt's effect before sending anything
-/// (see docs/ARCHITECTURE.md, "Crash recovery per job kind"). Returns how many.
+/// the earliest interrupted attempt kept in `resume_since`: the executor then looks
+/// at NumHub for that attempt's effect before sending anything (see
+/// docs/ARCHITECTURE.md, "Crash recovery per job kind"). Returns how many.
 pub fn mark_interrupted(tx: &Tx<'_>, now: &str) -> Result<usize> {
     Ok(tx.conn.execute(
         "UPDATE jobs SET state = 'queued', next_attempt_at = ?1, updated_at = ?1,
              last_error = 'interrupted by a restart; NumHub is checked before resending',
-             payload = json_set(payload, '$.resume_since',
-                 COALESCE(json_extract(payload, '$.resume_since'), started_at, ?1))
+             resume_since = COALESCE(resume_since, started_at, ?1)
          WHERE state = 'running'",
         params![now],
     )?)
 }
 
 /// Sync engine: the attempt could not even start for a reason retrying will not fix
-/// by itself (login blocked, no credentials, tenant without a client id). The job
-/// waits until `next_attempt_at` without using up an attempt.
+/// by itself (login blocked, no credentials, tenant without a client id): `waiting`,
+/// with the reason in `last_error`, looked at again at `next_attempt_at`. The claim
+/// counted an attempt that never began; it is given back, so `attempts` is what it
+/// was before the claim and a long block cannot kill the job.
 pub fn mark_waiting(
     tx: &Tx<'_>,
     id: i64,
@@ -436,7 +532,7 @@ pub fn mark_waiting(
     now: &str,
 ) -> Result<()> {
     let changed = tx.conn.execute(
-        "UPDATE jobs SET state = 'failed', attempts = max(attempts - 1, 0), last_error = ?2,
+        "UPDATE jobs SET state = 'waiting', attempts = max(attempts - 1, 0), last_error = ?2,
              next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
         params![id, error, next_attempt_at, now],
     )?;
@@ -480,11 +576,11 @@ fn set(tx: &Tx<'_>, id: i64, statement: &str, error: Option<&str>, now: &str) ->
 }
 
 /// Jobs by state (every state present), for `daemon.status`.
-pub fn depth_by_state(sql: &Sql<'_>) -> Result<Vec<(String, i64)>> {
+pub fn depth_by_state(sql: &Sql<'_>) -> Result<Vec<(JobState, i64)>> {
     Ok(sql
         .conn
         .prepare_cached("SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([], |r| Ok((state_at(r, 0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
@@ -512,6 +608,48 @@ mod tests {
             .into_iter()
             .filter(|line| line.starts_with("SCAN j"))
             .collect()
+    }
+
+    /// Each payload's serde tag is its kind's column value, and the columns read back
+    /// to the same payload.
+    #[test]
+    fn every_kind_has_its_payload_and_round_trips_through_the_columns() {
+        use super::*;
+        let application = ApplicationChange {
+            application: serde_json::from_str(r#"{"section": 1}"#).expect("map"),
+        };
+        let numbers = PhoneNumbers {
+            phone_numbers: vec!["+15551234567".into()],
+        };
+        let all = [
+            JobPayload::EntityCreate(application.clone()),
+            JobPayload::EntityUpdate(application),
+            JobPayload::EntitySubmit(Nothing {}),
+            JobPayload::DocumentUpload(DocumentUpload {
+                description: Some("LOA".into()),
+                content_type: Some("application/pdf".into()),
+            }),
+            JobPayload::DocumentDelete(Nothing {}),
+            JobPayload::IdentityUpdate(IdentityUpdate {
+                display_name: Some("ACME".into()),
+                ..Default::default()
+            }),
+            JobPayload::IdentityDeactivate(Nothing {}),
+            JobPayload::IdentityNumbersAdd(numbers.clone()),
+            JobPayload::IdentityNumbersRemove(numbers),
+        ];
+        let kinds: Vec<JobKind> = all.iter().map(JobPayload::kind).collect();
+        assert_eq!(kinds, JobKind::ALL);
+        for p in all {
+            let tagged = serde_json::to_value(&p).expect("serialize");
+            assert_eq!(tagged["kind"], p.kind().as_str());
+            let column = p.column().expect("column");
+            assert_eq!(
+                JobPayload::from_columns(p.kind().as_str(), &column).expect("read back"),
+                p
+            );
+        }
+        assert!(JobPayload::from_columns("identity.numbers.add", "{}").is_err());
     }
 
     #[test]

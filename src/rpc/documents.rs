@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::json;
 
 use super::access::{Caller, Role};
 use super::error::RpcError;
@@ -76,7 +75,10 @@ async fn document_upload(
     let tenant_id = p.tenant_id;
     let source_path = taken.path.display().to_string();
     let filename = taken.filename;
-    let payload = json!({"description": p.description, "content_type": content_type}).to_string();
+    let payload = jobs::JobPayload::DocumentUpload(jobs::DocumentUpload {
+        description: p.description,
+        content_type: Some(content_type.to_string()),
+    });
     let entity_id = p.entity_id.clone();
     let (doc, job_id) = rpc
         .store
@@ -104,12 +106,8 @@ async fn document_upload(
             let job = jobs::enqueue(
                 tx,
                 jobs::NewJob {
-                    tenant_id,
-                    kind: "document.upload",
-                    entity_id: Some(entity_id),
                     document_id: Some(doc.id.clone()),
-                    payload,
-                    ..Default::default()
+                    ..jobs::NewJob::on_entity(tenant_id, entity_id, payload)
                 },
             )?;
             Ok((doc, job.id))
@@ -180,12 +178,12 @@ async fn document_delete(
             jobs::enqueue(
                 tx,
                 jobs::NewJob {
-                    tenant_id,
-                    kind: "document.delete",
-                    entity_id: Some(d.entity_id.clone()),
                     document_id: Some(d.id.clone()),
-                    payload: "{}".into(),
-                    ..Default::default()
+                    ..jobs::NewJob::on_entity(
+                        tenant_id,
+                        d.entity_id.clone(),
+                        jobs::JobPayload::DocumentDelete(jobs::Nothing {}),
+                    )
                 },
             )?;
             document_with_sync(tx, d)

@@ -150,7 +150,9 @@ async fn entity_create(
         *details = json!({"legalBusinessName": p.company_name});
     }
     let entity_type = EntityType::parse(&p.entity_type)?;
-    let payload = json!({"application": p.application}).to_string();
+    let payload = jobs::JobPayload::EntityCreate(jobs::ApplicationChange {
+        application: p.application,
+    });
     let tenant_id = p.tenant_id;
     let (entity, job_id) = rpc
         .store
@@ -168,13 +170,7 @@ async fn entity_create(
             )?;
             let job = jobs::enqueue(
                 tx,
-                jobs::NewJob {
-                    tenant_id,
-                    kind: "entity.create",
-                    entity_id: Some(e.id.clone()),
-                    payload,
-                    ..Default::default()
-                },
+                jobs::NewJob::on_entity(tenant_id, e.id.clone(), payload),
             )?;
             Ok((e, job.id))
         })
@@ -224,21 +220,14 @@ async fn entity_update(
 ) -> Result<WithSync<entities::Entity>, RpcError> {
     let tenant_id = p.tenant_id;
     let id = p.id.clone();
-    let payload = json!({"application": p.application}).to_string();
+    let payload = jobs::JobPayload::EntityUpdate(jobs::ApplicationChange {
+        application: p.application,
+    });
     let job_id = rpc
         .store
         .write(move |tx| {
             entities::ensure_changeable(tx, tenant_id, &id)?;
-            let job = jobs::enqueue(
-                tx,
-                jobs::NewJob {
-                    tenant_id,
-                    kind: "entity.update",
-                    entity_id: Some(id),
-                    payload,
-                    ..Default::default()
-                },
-            )?;
+            let job = jobs::enqueue(tx, jobs::NewJob::on_entity(tenant_id, id, payload))?;
             Ok(job.id)
         })
         .await?;
@@ -260,13 +249,11 @@ async fn entity_submit(
             let e = entities::submit(tx, tenant_id, &id)?;
             let job = jobs::enqueue(
                 tx,
-                jobs::NewJob {
+                jobs::NewJob::on_entity(
                     tenant_id,
-                    kind: "entity.submit",
-                    entity_id: Some(id),
-                    payload: "{}".into(),
-                    ..Default::default()
-                },
+                    id,
+                    jobs::JobPayload::EntitySubmit(jobs::Nothing {}),
+                ),
             )?;
             Ok((e, job.id))
         })

@@ -35,8 +35,6 @@ pub enum RpcError {
     },
     #[error("NumHub is unavailable: {0}; queued changes are retried")]
     NumhubUnavailable(String),
-    #[error("still queued after {waited_s} s; the change stays queued")]
-    StillQueued { waited_s: u64, job_id: i64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -59,7 +57,6 @@ impl RpcError {
             RpcError::NeedsWebsocket => codes::SUBSCRIPTION_NEEDS_WEBSOCKET,
             RpcError::NumhubRejected { .. } => codes::NUMHUB_REJECTED,
             RpcError::NumhubUnavailable(_) => codes::NUMHUB_UNAVAILABLE,
-            RpcError::StillQueued { .. } => codes::STILL_QUEUED,
             RpcError::Internal(_) => codes::INTERNAL,
         }
     }
@@ -71,7 +68,6 @@ impl RpcError {
             RpcError::NumhubRejected { status, message } => {
                 Some(json!({ "numhub_status": status, "numhub_message": message }))
             }
-            RpcError::StillQueued { job_id, .. } => Some(json!({ "job_id": job_id })),
             _ => None,
         };
         let message = match self {

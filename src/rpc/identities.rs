@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::access::{Caller, Role};
 use super::error::RpcError;
@@ -99,15 +99,13 @@ async fn change_identity<F>(
     rpc: Arc<Rpc>,
     tenant_id: i64,
     id: String,
-    kind: &'static str,
-    payload: Value,
+    payload: jobs::JobPayload,
     wait_s: Option<u64>,
     change: F,
 ) -> Result<WithSync<identities::Identity>, RpcError>
 where
     F: FnOnce(&db::Tx<'_>) -> db::Result<identities::Identity> + Send + 'static,
 {
-    let payload = payload.to_string();
     let (identity, job_id) = rpc
         .store
         .write(move |tx| {
@@ -116,12 +114,8 @@ where
             let job = jobs::enqueue(
                 tx,
                 jobs::NewJob {
-                    tenant_id,
-                    kind,
-                    entity_id: Some(before.entity_id.clone()),
                     identity_id: Some(id),
-                    payload,
-                    ..Default::default()
+                    ..jobs::NewJob::on_entity(tenant_id, before.entity_id.clone(), payload)
                 },
             )?;
             Ok((after, job.id))
@@ -161,26 +155,22 @@ async fn identity_update(
             "give at least one of display_name, call_reason, logo_url",
         ));
     }
-    let payload = json!({"display_name": p.display_name, "call_reason": p.call_reason, "logo_url": p.logo_url});
+    let payload = jobs::JobPayload::IdentityUpdate(jobs::IdentityUpdate {
+        display_name: p.display_name.clone(),
+        call_reason: p.call_reason.clone(),
+        logo_url: p.logo_url.clone(),
+    });
     let (t, id) = (p.tenant_id, p.id.clone());
-    change_identity(
-        rpc,
-        p.tenant_id,
-        p.id,
-        "identity.update",
-        payload,
-        p.wait_s,
-        move |tx| {
-            identities::update_display(
-                tx,
-                t,
-                &id,
-                p.display_name.as_deref(),
-                p.call_reason.as_deref(),
-                p.logo_url.as_deref(),
-            )
-        },
-    )
+    change_identity(rpc, p.tenant_id, p.id, payload, p.wait_s, move |tx| {
+        identities::update_display(
+            tx,
+            t,
+            &id,
+            p.display_name.as_deref(),
+            p.call_reason.as_deref(),
+            p.logo_url.as_deref(),
+        )
+    })
     .await
 }
 
@@ -194,8 +184,7 @@ async fn identity_deactivate(
         rpc,
         p.tenant_id,
         p.id,
-        "identity.deactivate",
-        json!({}),
+        jobs::JobPayload::IdentityDeactivate(jobs::Nothing {}),
         p.wait_s,
         move |tx| identities::set_status(tx, t, &id, IdentityStatus::Inactive),
     )
@@ -220,8 +209,9 @@ async fn identity_numbers_add(
         rpc,
         p.tenant_id,
         p.id,
-        "identity.numbers.add",
-        json!({"phone_numbers": p.phone_numbers}),
+        jobs::JobPayload::IdentityNumbersAdd(jobs::PhoneNumbers {
+            phone_numbers: p.phone_numbers,
+        }),
         p.wait_s,
         move |tx| {
             let mut current = identities::get(tx, t, &id)?.phone_numbers;
@@ -246,8 +236,9 @@ async fn identity_numbers_remove(
         rpc,
         p.tenant_id,
         p.id,
-        "identity.numbers.remove",
-        json!({"phone_numbers": p.phone_numbers}),
+        jobs::JobPayload::IdentityNumbersRemove(jobs::PhoneNumbers {
+            phone_numbers: p.phone_numbers,
+        }),
         p.wait_s,
         move |tx| {
             let mut current = identities::get(tx, t, &id)?.phone_numbers;

@@ -16,6 +16,7 @@ use super::schema::{boolean, cursor, id, limit, list_of, object, one_of, string,
 use super::Rpc;
 use crate::api::{Health, Status, API_VERSION, DAEMON_VERSION};
 use crate::db::{self, entities, jobs, sync_logs, tenants};
+use crate::events::Event;
 
 fn obj() -> Value {
     json!({"type": "object"})
@@ -52,13 +53,13 @@ pub fn methods() -> Vec<MethodDef> {
         def("log.purge", "Deletes exchange log rows older than `before`.", Admin, Global,
             object(&[("before", time())], &[]), obj(), handler(log_purge)),
         def("jobs.list", "Outbox jobs, newest first (one tenant's, or all).", Read, OptionalTenant("tenant_id"),
-            object(&[], &[("tenant_id", id()), ("state", one_of(jobs::STATES)), ("cursor", cursor()), ("limit", limit())]),
+            object(&[], &[("tenant_id", id()), ("state", one_of(db::JobState::NAMES)), ("cursor", cursor()), ("limit", limit())]),
             page_schema(), handler(jobs_list)),
-        def("jobs.retry", "Makes a dead, failed or needs_attention job due again now.", Admin, ByRow,
+        def("jobs.retry", "Makes a dead, failed, waiting or needs_attention job due again now.", Admin, ByRow,
             object(&[("id", id())], &[]), obj(), handler(jobs_retry)),
         def("jobs.resolve", "Settles a dead or needs_attention job by hand (marks it done).", Admin, ByRow,
             object(&[("id", id())], &[("note", text(500))]), obj(), handler(jobs_resolve)),
-        def("events.subscribe", "WebSocket only: pushes entity.status_changed, document.status_changed, identity.changed, token.refreshed, sync.failed (of the caller's tenants) as `events.event` notifications; events.lagged tells a slow subscriber how many it missed. events.unsubscribe ends it.", Read, OwnTenants("tenant_id"),
+        def("events.subscribe", "WebSocket only: pushes entity.status_changed, document.status_changed, identity.changed, token.refreshed, sync.failed, job.finished (of the caller's tenants) as `events.event` notifications; events.lagged tells a slow subscriber how many it missed. events.unsubscribe ends it.", Read, OwnTenants("tenant_id"),
             object(&[], &[("tenant_id", id()), ("kinds", list_of(one_of(crate::events::KINDS), 10))]),
             json!({"type": "string", "description": "the subscription id"}), Option::None),
         def("events.unsubscribe", "Ends a subscription; params by position: [subscription id].", Read, Open,
@@ -107,7 +108,7 @@ async fn status(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<Status, RpcError> 
         uptime_s: rpc.started.elapsed().as_secs(),
         schema_version,
         db_size_bytes: size,
-        jobs: jobs.into_iter().collect(),
+        jobs: jobs.into_iter().map(|(s, n)| (s.to_string(), n)).collect(),
         numhub_reachable: last.map(|(_, code)| code.is_some()),
         numhub_rate_budget: None,
         token_expires_at: token.map(|t| t.expires_at),
@@ -294,7 +295,7 @@ async fn log_purge(rpc: Arc<Rpc>, _: Caller, p: LogPurge) -> Result<Value, RpcEr
 #[derive(Deserialize)]
 struct JobsList {
     tenant_id: Option<i64>,
-    state: Option<String>,
+    state: Option<db::JobState>,
     cursor: Option<String>,
     limit: Option<u32>,
 }
@@ -302,15 +303,7 @@ struct JobsList {
 async fn jobs_list(rpc: Arc<Rpc>, _: Caller, p: JobsList) -> Result<db::Page<jobs::Job>, RpcError> {
     Ok(rpc
         .store
-        .read(move |sql| {
-            jobs::list(
-                sql,
-                p.tenant_id,
-                p.state.as_deref(),
-                p.cursor.as_deref(),
-                p.limit,
-            )
-        })
+        .read(move |sql| jobs::list(sql, p.tenant_id, p.state, p.cursor.as_deref(), p.limit))
         .await?)
 }
 
@@ -333,10 +326,17 @@ async fn jobs_retry(rpc: Arc<Rpc>, caller: Caller, p: JobAction) -> Result<jobs:
 
 async fn jobs_resolve(rpc: Arc<Rpc>, caller: Caller, p: JobAction) -> Result<jobs::Job, RpcError> {
     let t = job_tenant(&rpc, &caller, "jobs.resolve", p.id).await?;
-    Ok(rpc
+    let job = rpc
         .store
         .write(move |tx| jobs::resolve(tx, t, p.id, p.note.as_deref()))
-        .await?)
+        .await?;
+    // A `wait_s` still waiting on it ends now, as for a job the outbox finished.
+    rpc.events.publish(Event::JobFinished {
+        tenant_id: job.tenant_id,
+        job_id: job.id,
+        state: job.state.to_string(),
+    });
+    Ok(job)
 }
 
 fn discover(_: &Rpc, _: Caller, _: Empty) -> Result<Value, RpcError> {

@@ -1,6 +1,6 @@
 //! What the entity, identity and document handlers share: a row answered with its
 //! `sync` object (the newest unfinished outbox job), the outbox wake-up after a job
-//! commits, `wait_s`, and the params and result shapes common to all three.
+//! commits, `wait_s` (on the event bus), and the params and result shapes common to all three.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -8,8 +8,11 @@ use serde_json::{json, Value};
 use super::error::RpcError;
 use super::schema::string;
 use super::Rpc;
+use tokio::sync::broadcast::error::RecvError;
+
 use crate::api::SyncState;
-use crate::db::jobs;
+use crate::db::{jobs, JobState};
+use crate::events::Event;
 
 /// The result schema of a single row.
 pub(super) fn obj() -> Value {
@@ -40,8 +43,8 @@ pub(super) fn with_sync<T>(row: T, job: Option<jobs::Pending>) -> WithSync<T> {
         row,
         sync: job.map(|j| SyncState {
             job_id: j.id,
-            kind: j.kind,
-            state: j.state,
+            kind: j.kind.to_string(),
+            state: j.state.to_string(),
             attempts: j.attempts,
             last_error: j.last_error,
         }),
@@ -55,8 +58,13 @@ pub(super) fn queued(rpc: &Rpc) {
     }
 }
 
-/// `wait_s`: polls the job until it is done, dead or needs attention, or time runs
-/// out (the answer then shows it still queued). Bounded by the schema (≤ 60 s).
+/// `wait_s`: waits for the job's `job.finished` event (`done` → Ok; `dead` or
+/// `needs_attention` → the error the caller would have got from NumHub) for up to
+/// `wait_s` seconds (≤ 60 by the schema). Running out is not an error: the caller
+/// answers with the row, whose `sync` object still shows the job as queued (or
+/// `running`, `failed`, `waiting`). The bus is subscribed before the job's state is
+/// read, so an outcome committed in between is seen either way; a lagged
+/// subscription reads the state again instead of trusting what it missed.
 pub(super) async fn wait_for(
     rpc: &Rpc,
     tenant_id: i64,
@@ -67,28 +75,37 @@ pub(super) async fn wait_for(
         return Ok(());
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    let mut events = rpc.events.subscribe();
     loop {
-        tick.tick().await;
         let job = rpc
             .store
             .read(move |sql| jobs::get(sql, tenant_id, job_id))
             .await?;
-        match job.state.as_str() {
-            "done" => return Ok(()),
-            "dead" => {
+        match job.state {
+            JobState::Done => return Ok(()),
+            JobState::Dead => {
                 return Err(RpcError::NumhubRejected {
                     status: None,
                     message: job.last_error.unwrap_or_else(|| "refused".into()),
                 })
             }
-            "needs_attention" => {
+            JobState::NeedsAttention => {
                 return Err(RpcError::NumhubUnavailable(job.last_error.unwrap_or_else(
                     || "outcome unknown; an operator must retry or resolve the job".into(),
                 )))
             }
-            _ if tokio::time::Instant::now() >= deadline => return Ok(()),
-            _ => {}
+            JobState::Queued | JobState::Running | JobState::Failed | JobState::Waiting => {}
+        }
+        // Until this job's outcome (then read it, with its error) or a lag.
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Err(_) => return Ok(()),
+                Ok(Ok(Event::JobFinished { job_id: id, .. })) if id == job_id => break,
+                Ok(Ok(_)) => {}
+                Ok(Err(RecvError::Lagged(_))) => break,
+                // The bus lives as long as `rpc`: no sender means no outcome to wait for.
+                Ok(Err(RecvError::Closed)) => return Ok(()),
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{mapping, SyncContext};
+use crate::db::jobs::{ApplicationChange, JobPayload};
 use crate::db::{
     self, brands, documents, entities, format_ts, identities, jobs, now_ts, parse_ts, DbError,
 };
@@ -71,17 +72,24 @@ impl From<DbError> for Failure {
 /// Carries out `job` (claimed, `running`). `Ok`: done and committed; the events are
 /// to be published now.
 pub async fn execute(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>, Failure> {
-    match job.kind.as_str() {
-        "entity.create" => entity_create(ctx, job).await,
-        "entity.update" => entity_update(ctx, job).await,
-        "entity.submit" => entity_submit(ctx, job).await,
-        "document.upload" => document_upload(ctx, job).await,
-        "document.delete" => document_delete(ctx, job).await,
-        "identity.update"
-        | "identity.deactivate"
-        | "identity.numbers.add"
-        | "identity.numbers.remove" => identity_change(ctx, job).await,
-        other => Err(Failure::Refused(format!("unknown job kind {other:?}"))),
+    match &job.payload {
+        JobPayload::EntityCreate(change) => entity_create(ctx, job, change).await,
+        JobPayload::EntityUpdate(change) => entity_update(ctx, job, change).await,
+        JobPayload::EntitySubmit(_) => entity_submit(ctx, job).await,
+        JobPayload::DocumentUpload(upload) => document_upload(ctx, job, upload).await,
+        JobPayload::DocumentDelete(_) => document_delete(ctx, job).await,
+        JobPayload::IdentityUpdate(u) => {
+            identity_change(ctx, job, IdentityChange::Display(u)).await
+        }
+        JobPayload::IdentityDeactivate(_) => {
+            identity_change(ctx, job, IdentityChange::Deactivate).await
+        }
+        JobPayload::IdentityNumbersAdd(n) => {
+            identity_change(ctx, job, IdentityChange::Add(&n.phone_numbers)).await
+        }
+        JobPayload::IdentityNumbersRemove(n) => {
+            identity_change(ctx, job, IdentityChange::Remove(&n.phone_numbers)).await
+        }
     }
 }
 
@@ -93,9 +101,8 @@ fn sent<T>(r: Result<T, NumhubError>) -> Result<T, NumhubError> {
 
 /// The start of the earliest attempt a crash interrupted (see `jobs::mark_interrupted`).
 fn resume_since(job: &jobs::Job) -> Option<DateTime<Utc>> {
-    job.payload
-        .get("resume_since")
-        .and_then(Value::as_str)
+    job.resume_since
+        .as_deref()
         .and_then(|s| parse_ts("resume_since", s).ok())
 }
 
@@ -133,14 +140,11 @@ fn numhub_id(e: &entities::Entity) -> Result<Uuid, Failure> {
     Uuid::parse_str(id).map_err(|_| Failure::Refused(format!("NumHub id {id:?} is not a uuid")))
 }
 
-fn application(job: &jobs::Job) -> Result<ApplicationModel, Failure> {
-    serde_json::from_value(
-        job.payload
-            .get("application")
-            .cloned()
-            .unwrap_or(Value::Null),
-    )
-    .map_err(|e| Failure::Refused(format!("payload.application: {e}")))
+/// The queued application as NumHub's model. The RPC validated it against NumHub's
+/// schema; one that still does not read can never be sent.
+fn application(change: &ApplicationChange) -> Result<ApplicationModel, Failure> {
+    serde_json::from_value(Value::Object(change.application.clone()))
+        .map_err(|e| Failure::Refused(format!("payload.application: {e}")))
 }
 
 fn entity_event(e: &entities::Entity) -> Event {
@@ -162,13 +166,17 @@ async fn done(ctx: &SyncContext, job_id: i64) -> Result<Vec<Event>, Failure> {
     Ok(Vec::new())
 }
 
-async fn entity_create(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>, Failure> {
+async fn entity_create(
+    ctx: &SyncContext,
+    job: &jobs::Job,
+    change: &ApplicationChange,
+) -> Result<Vec<Event>, Failure> {
     let e = entity_of(ctx, job).await?;
     if e.numhub_entity_id.is_some() {
         // Already linked (by the poller, or an operator): nothing to send.
         return done(ctx, job.id).await;
     }
-    let model = application(job)?;
+    let model = application(change)?;
     let name = model
         .business_entity_details
         .as_ref()
@@ -226,10 +234,14 @@ async fn entity_create(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>,
 }
 
 /// A PUT replaces the application with the same body: repeating it is harmless.
-async fn entity_update(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>, Failure> {
+async fn entity_update(
+    ctx: &SyncContext,
+    job: &jobs::Job,
+    change: &ApplicationChange,
+) -> Result<Vec<Event>, Failure> {
     let e = entity_of(ctx, job).await?;
     let nid = numhub_id(&e)?;
-    let model = application(job)?;
+    let model = application(change)?;
     sent(
         ctx.numhub
             .update_application(job.tenant_id, P, nid, &model)
@@ -305,7 +317,11 @@ async fn file_sha256(path: std::path::PathBuf) -> Result<String, Failure> {
     .map_err(|e| Failure::Refused(format!("the file cannot be read: {e}")))
 }
 
-async fn document_upload(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>, Failure> {
+async fn document_upload(
+    ctx: &SyncContext,
+    job: &jobs::Job,
+    upload: &jobs::DocumentUpload,
+) -> Result<Vec<Event>, Failure> {
     let e = entity_of(ctx, job).await?;
     let (tenant, doc_id) = (job.tenant_id, need(job.document_id.clone(), "document")?);
     let id = doc_id.clone();
@@ -361,18 +377,16 @@ async fn document_upload(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event
     let resp = match resp {
         Some(r) => r,
         None => {
-            let content_type = job
-                .payload
-                .get("content_type")
-                .and_then(Value::as_str)
-                .unwrap_or(&local.content_type)
-                .to_string();
+            let content_type = upload
+                .content_type
+                .clone()
+                .unwrap_or_else(|| local.content_type.clone());
             let file = UploadFile {
                 path,
                 file_name: doc.filename.clone(),
                 content_type,
             };
-            let description = job.payload.get("description").and_then(Value::as_str);
+            let description = upload.description.as_deref();
             sent(
                 ctx.numhub
                     .upload_documents(
@@ -467,9 +481,21 @@ async fn document_delete(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event
     }])
 }
 
+/// What an identity job asks NumHub for.
+enum IdentityChange<'a> {
+    Deactivate,
+    Display(&'a jobs::IdentityUpdate),
+    Add(&'a [String]),
+    Remove(&'a [String]),
+}
+
 /// Identity changes are change requests carrying the wanted values (or numbers to
 /// add/remove, a set operation): a redo after a crash asks for the same state again.
-async fn identity_change(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>, Failure> {
+async fn identity_change(
+    ctx: &SyncContext,
+    job: &jobs::Job,
+    change: IdentityChange<'_>,
+) -> Result<Vec<Event>, Failure> {
     let e = entity_of(ctx, job).await?;
     let nid = numhub_id(&e)?;
     let (tenant, id) = (job.tenant_id, need(job.identity_id.clone(), "identity")?);
@@ -483,17 +509,13 @@ async fn identity_change(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event
             i.numhub_identity_id
         ))
     })?;
-    let text = |k: &str| job.payload.get(k).and_then(Value::as_str).map(String::from);
-    let numbers = || -> Option<Vec<String>> {
-        serde_json::from_value(job.payload.get("phone_numbers")?.clone()).ok()
-    };
     let mut update = DisplayIdentityUpdate {
         numhub_entity_id: Some(nid),
         numhub_identity_id: Some(iid),
         ..Default::default()
     };
-    let r = match job.kind.as_str() {
-        "identity.deactivate" => {
+    let r = match change {
+        IdentityChange::Deactivate => {
             let body = DeactivationRequest {
                 numhub_identity_id: Some(iid),
                 is_deactivation_request: Some(true),
@@ -503,16 +525,18 @@ async fn identity_change(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event
                 .deactivate_display_identity(tenant, P, &body)
                 .await
         }
-        kind => {
-            match kind {
-                "identity.numbers.add" => update.tn_added = numbers(),
-                "identity.numbers.remove" => update.tn_removed = numbers(),
-                _ => {
-                    update.caller_name = text("display_name");
-                    update.call_reason = text("call_reason");
-                    update.logo_url = text("logo_url");
-                }
-            }
+        IdentityChange::Display(u) => {
+            update.caller_name = u.display_name.clone();
+            update.call_reason = u.call_reason.clone();
+            update.logo_url = u.logo_url.clone();
+            ctx.numhub.update_display_identity(tenant, P, &update).await
+        }
+        IdentityChange::Add(numbers) => {
+            update.tn_added = Some(numbers.to_vec());
+            ctx.numhub.update_display_identity(tenant, P, &update).await
+        }
+        IdentityChange::Remove(numbers) => {
+            update.tn_removed = Some(numbers.to_vec());
             ctx.numhub.update_display_identity(tenant, P, &update).await
         }
     };

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 
 use super::jobs_exec::{self, Failure};
 use super::{SyncContext, SyncOptions};
-use crate::db::{format_ts, jobs, now_ts};
+use crate::db::{format_ts, jobs, now_ts, JobState};
 use crate::events::Event;
 use crate::shutdown::Shutdown;
 
@@ -80,15 +80,25 @@ pub async fn run(
 
 /// One attempt of one claimed job, start to recorded outcome.
 async fn attempt(ctx: SyncContext, options: SyncOptions, job: jobs::Job) {
-    tracing::debug!(job = job.id, kind = %job.kind, attempt = job.attempts, "outbox attempt");
+    tracing::debug!(job = job.id, kind = %job.kind(), attempt = job.attempts, "outbox attempt");
     match jobs_exec::execute(&ctx, &job).await {
         Ok(events) => {
-            tracing::info!(job = job.id, kind = %job.kind, "job done");
+            tracing::info!(job = job.id, kind = %job.kind(), "job done");
             for e in events {
                 ctx.events.publish(e);
             }
+            ctx.events.publish(finished(&job, JobState::Done));
         }
         Err(f) => record_failure(&ctx, &options, &job, f).await,
+    }
+}
+
+/// The event of a job's final state (after its commit): what `wait_s` waits for.
+fn finished(job: &jobs::Job, state: JobState) -> Event {
+    Event::JobFinished {
+        tenant_id: job.tenant_id,
+        job_id: job.id,
+        state: state.to_string(),
     }
 }
 
@@ -130,25 +140,25 @@ async fn record_failure(ctx: &SyncContext, options: &SyncOptions, job: &jobs::Jo
     let (id, e) = (job.id, error.clone());
     let (state, write) = match next {
         Next::Failed(d) => (
-            "failed",
+            JobState::Failed,
             ctx.store
                 .write(move |tx| jobs::mark_failed(tx, id, &e, &at(d), &now_ts()))
                 .await,
         ),
         Next::Waiting(d) => (
-            "waiting",
+            JobState::Waiting,
             ctx.store
                 .write(move |tx| jobs::mark_waiting(tx, id, &e, &at(d), &now_ts()))
                 .await,
         ),
         Next::Dead => (
-            "dead",
+            JobState::Dead,
             ctx.store
                 .write(move |tx| jobs::mark_dead(tx, id, &e, &now_ts()))
                 .await,
         ),
         Next::NeedsAttention => (
-            "needs_attention",
+            JobState::NeedsAttention,
             ctx.store
                 .write(move |tx| jobs::mark_needs_attention(tx, id, &e, &now_ts()))
                 .await,
@@ -159,13 +169,14 @@ async fn record_failure(ctx: &SyncContext, options: &SyncOptions, job: &jobs::Jo
         tracing::error!(job = job.id, error = %e, "could not record a job's failure");
         return;
     }
-    tracing::warn!(job = job.id, kind = %job.kind, state, error = %error, "job attempt failed");
-    if matches!(state, "dead" | "needs_attention") {
+    tracing::warn!(job = job.id, kind = %job.kind(), %state, error = %error, "job attempt failed");
+    if matches!(state, JobState::Dead | JobState::NeedsAttention) {
         ctx.events.publish(Event::SyncFailed {
             tenant_id: Some(job.tenant_id),
             job_id: Some(job.id),
             error,
         });
+        ctx.events.publish(finished(job, state));
     }
 }
 

@@ -1,7 +1,7 @@
 //! The outbox as the sync engine will use it: one entity's jobs in id order, due
 //! times respected, operator retry/resolve only from the states that allow them.
 
-use numhubd::db::{entities, jobs, tenants, EntityType, Store, StoreOptions};
+use numhubd::db::{entities, jobs, tenants, EntityType, JobState, Store, StoreOptions};
 
 #[test]
 fn claims_follow_entity_order_and_due_times() {
@@ -34,17 +34,16 @@ fn claims_follow_entity_order_and_due_times() {
             })
             .await
             .expect("seed");
-        let job = |entity: &str, kind: &'static str| jobs::NewJob {
-            tenant_id: 1,
-            kind,
-            entity_id: Some(entity.to_string()),
-            payload: "{}".into(),
-            ..Default::default()
+        let create = || {
+            jobs::JobPayload::EntityCreate(jobs::ApplicationChange {
+                application: Default::default(),
+            })
         };
+        let job = |entity: &str, payload| jobs::NewJob::on_entity(1, entity, payload);
         let (a, b, c) = (
-            job(&e1, "entity.create"),
-            job(&e2, "entity.create"),
-            job(&e1, "entity.submit"),
+            job(&e1, create()),
+            job(&e2, create()),
+            job(&e1, jobs::JobPayload::EntitySubmit(jobs::Nothing {})),
         );
         let ids = store
             .write(move |tx| {
@@ -90,7 +89,7 @@ fn claims_follow_entity_order_and_due_times() {
                 .await
                 .expect("retry")
                 .state,
-            "queued"
+            JobState::Queued
         );
         store
             .write(move |tx| jobs::mark_running(tx, ids.1, now))
@@ -109,7 +108,7 @@ fn claims_follow_entity_order_and_due_times() {
                 .await
                 .expect("get")
                 .state,
-            "queued",
+            JobState::Queued,
             "an interrupted attempt is resumed (looked up first), not parked"
         );
         assert!(
@@ -121,17 +120,17 @@ fn claims_follow_entity_order_and_due_times() {
         );
         // The interrupted attempt's start is kept for the look-before-resend; a
         // second interruption keeps the first (earliest) start.
-        let payload = |id| {
+        let resume_since = |id| {
             let store = store.clone();
             async move {
                 store
                     .read(move |sql| jobs::get_any(sql, id))
                     .await
                     .expect("get")
-                    .payload
+                    .resume_since
             }
         };
-        assert_eq!(payload(ids.1).await["resume_since"], now);
+        assert_eq!(resume_since(ids.1).await.as_deref(), Some(now));
         let later = "2999-02-01T00:00:00.000000Z";
         store
             .write(move |tx| {
@@ -140,7 +139,7 @@ fn claims_follow_entity_order_and_due_times() {
             })
             .await
             .expect("interrupted again");
-        assert_eq!(payload(ids.1).await["resume_since"], now);
+        assert_eq!(resume_since(ids.1).await.as_deref(), Some(now));
         // A disabled tenant's due job is not claimed by the sync engine.
         assert_eq!(
             store
@@ -181,9 +180,12 @@ fn done_jobs_are_purged_in_batches_after_retention() {
                             tx,
                             jobs::NewJob {
                                 tenant_id: 1,
-                                kind: "entity.update",
-                                payload: "{}".into(),
-                                ..Default::default()
+                                payload: jobs::JobPayload::EntityUpdate(jobs::ApplicationChange {
+                                    application: Default::default(),
+                                }),
+                                entity_id: None,
+                                identity_id: None,
+                                document_id: None,
                             },
                         )?
                         .id,
@@ -220,5 +222,89 @@ fn done_jobs_are_purged_in_batches_after_retention() {
             .await
             .expect("claim");
         assert_eq!(claimed.map(|j| j.id), Some(ids[3]));
+    });
+}
+
+/// A job blocked by something outside it is `waiting` (not `failed`) with its attempt
+/// given back; it is claimed again when due, and an operator may make it due now.
+#[test]
+fn a_waiting_job_keeps_its_attempts_and_is_claimed_again_when_due() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = crate::rpc_methods::rt();
+    rt.block_on(async {
+        let store = Store::open(&dir.path().join("w.db"), StoreOptions::default()).expect("open");
+        let id = store
+            .write(|tx| {
+                tenants::upsert(
+                    tx,
+                    tenants::TenantInput {
+                        id: 1,
+                        name: "A".into(),
+                        ..Default::default()
+                    },
+                )?;
+                let e = entities::create(
+                    tx,
+                    entities::NewEntity {
+                        tenant_id: 1,
+                        brand_id: None,
+                        entity_type: EntityType::Direct,
+                        company_name: "w".into(),
+                        submit: false,
+                        attestation_level: None,
+                    },
+                )?;
+                Ok(jobs::enqueue(
+                    tx,
+                    jobs::NewJob::on_entity(
+                        1,
+                        e.id,
+                        jobs::JobPayload::EntitySubmit(jobs::Nothing {}),
+                    ),
+                )?
+                .id)
+            })
+            .await
+            .expect("seed");
+        let (now, later) = ("2999-01-01T00:00:00.000000Z", "2999-01-01T00:00:30.000000Z");
+        let claimed = store
+            .write(move |tx| jobs::claim_next_due(tx, now))
+            .await
+            .expect("claim")
+            .expect("due");
+        assert_eq!((claimed.id, claimed.attempts), (id, 1));
+        store
+            .write(move |tx| jobs::mark_waiting(tx, id, "login blocked", later, now))
+            .await
+            .expect("waiting");
+        let get = || store.read(move |sql| jobs::get(sql, 1, id));
+        let j = get().await.expect("get");
+        assert_eq!(
+            (j.state, j.attempts, j.last_error.as_deref()),
+            (JobState::Waiting, 0, Some("login blocked"))
+        );
+        assert_eq!(
+            store
+                .write(move |tx| jobs::claim_next_due(tx, now))
+                .await
+                .expect("claim"),
+            None,
+            "not before its next look"
+        );
+        let again = store
+            .write(move |tx| jobs::claim_next_due(tx, later))
+            .await
+            .expect("claim")
+            .expect("due again");
+        assert_eq!((again.id, again.attempts), (id, 1));
+        store
+            .write(move |tx| jobs::mark_waiting(tx, id, "login blocked", later, now))
+            .await
+            .expect("waiting");
+        let retried = store
+            .write(move |tx| jobs::retry(tx, 1, id))
+            .await
+            .expect("an operator may retry a waiting job");
+        assert_eq!((retried.state, retried.attempts), (JobState::Queued, 0));
     });
 }

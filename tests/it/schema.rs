@@ -702,6 +702,239 @@ fn upgrade_keeps_rows(fixture: &Path) {
     assert_eq!(fk, 0);
 }
 
+/// Every column of every job, as SQLite holds it (payload as parsed JSON).
+fn job_rows(conn: &Connection) -> Vec<BTreeMap<String, serde_json::Value>> {
+    let mut stmt = conn
+        .prepare("SELECT * FROM jobs ORDER BY id")
+        .expect("jobs");
+    let names: Vec<String> = stmt.column_names().map(String::from).collect();
+    stmt.query_map([], |r| {
+        let mut row = BTreeMap::new();
+        for (i, name) in names.iter().enumerate() {
+            let v = match r.get_ref(i)? {
+                rusqlite::types::ValueRef::Null => serde_json::Value::Null,
+                rusqlite::types::ValueRef::Integer(n) => serde_json::json!(n),
+                rusqlite::types::ValueRef::Text(t) => {
+                    let t = String::from_utf8_lossy(t).into_owned();
+                    if name == "payload" {
+                        serde_json::from_str(&t).expect("payload is JSON")
+                    } else {
+                        serde_json::Value::String(t)
+                    }
+                }
+                other => panic!("{name}: unexpected {other:?}"),
+            };
+            row.insert(name.clone(), v);
+        }
+        Ok(row)
+    })
+    .expect("query")
+    .collect::<Result<_, _>>()
+    .expect("rows")
+}
+
+/// The pieces of `jobs` a rebuild could lose: its indexes and its foreign keys with
+/// their ON DELETE actions.
+/// The indexes (columns, unique) and foreign keys (column, table, ON DELETE) of `jobs`.
+type JobsShape = (Vec<(Vec<String>, bool)>, Vec<(String, String, String)>);
+
+fn jobs_shape(conn: &Connection) -> JobsShape {
+    let mut fks: Vec<(String, String, String)> = conn
+        .prepare("SELECT \"from\", \"table\", on_delete FROM pragma_foreign_key_list('jobs')")
+        .expect("fk")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("q")
+        .collect::<Result<_, _>>()
+        .expect("fks");
+    fks.sort();
+    let mut idx = indexes(conn, "jobs");
+    idx.sort();
+    (idx, fks)
+}
+
+/// Migrates a copy of `fixture` (after `extra` SQL run on it at its own level) and
+/// checks every job against what it was: the same columns with the same values, the
+/// payload without `resume_since`, which is now the column of that name.
+fn upgrade_jobs(fixture: &Path, extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v3.db");
+    std::fs::copy(fixture, &path).expect("copy fixture");
+    let before = {
+        let c = Connection::open(&path).expect("open");
+        c.execute_batch(extra).expect("extra rows at v3");
+        (job_rows(&c), jobs_shape(&c))
+    };
+    db::migrate_file(&path).expect("upgrade");
+    let c = Connection::open(&path).expect("open");
+    let after = job_rows(&c);
+    assert_eq!(after.len(), before.0.len(), "jobs lost or gained");
+    for (old, new) in before.0.iter().zip(&after) {
+        let mut expected = old.clone();
+        let mut payload = expected["payload"].clone();
+        let resume = payload
+            .as_object_mut()
+            .and_then(|m| m.remove("resume_since"))
+            .unwrap_or(serde_json::Value::Null);
+        expected.insert("payload".into(), payload);
+        expected.insert("resume_since".into(), resume);
+        assert_eq!(new, &expected, "job {} changed", old["id"]);
+    }
+    assert_eq!(
+        jobs_shape(&c),
+        before.1,
+        "indexes or foreign keys of jobs changed"
+    );
+    (dir, path)
+}
+
+/// V4 rebuilds `jobs`: the committed v3 fixture's job comes through with its kind,
+/// state, payload and (absent) `resume_since`, and reads as a typed job.
+#[test]
+fn the_v3_fixture_upgrades_with_every_job_intact() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v3-with-rows.sqlite");
+    let (_dir, path) = upgrade_jobs(&fixture, "");
+    let rt = super::rpc_methods::rt();
+    let store = db::Store::open(&path, db::StoreOptions::default()).expect("open v4");
+    let job = rt
+        .block_on(store.read(|sql| db::jobs::get_any(sql, 1)))
+        .expect("typed job");
+    assert_eq!(job.kind(), db::JobKind::DocumentUpload);
+    assert_eq!(job.state, db::JobState::Done);
+    assert_eq!(
+        job.payload,
+        db::jobs::JobPayload::DocumentUpload(db::jobs::DocumentUpload {
+            description: Some("LOA".into()),
+            content_type: None,
+        })
+    );
+    assert_eq!(job.resume_since, None);
+}
+
+/// The v3 fixture holds one `done` `document.upload` without `resume_since`; jobs of
+/// every kind and state, two of them interrupted (`resume_since` in the payload, as
+/// v3's `mark_interrupted` wrote it), are added to a copy at v3 and come through V4
+/// the same way, with the AUTOINCREMENT high-water mark kept.
+#[test]
+fn v3_jobs_of_every_kind_and_state_upgrade_with_resume_since_as_a_column() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v3-with-rows.sqlite");
+    let (e, i, d) = (
+        "'01900000-0000-7000-8000-000000000001'",
+        "'01900000-0000-7000-8000-000000000002'",
+        "'01900000-0000-7000-8000-000000000003'",
+    );
+    let t = "'2026-01-03T00:00:00.000000Z'";
+    let rows = [
+        (
+            "entity.create",
+            e,
+            "NULL",
+            "NULL",
+            r#"{"application":{"businessEntityDetails":{"legalBusinessName":"Acme Inc"},"section":1},"resume_since":"2026-01-02T10:00:00.000000Z"}"#,
+            "queued",
+        ),
+        (
+            "entity.update",
+            e,
+            "NULL",
+            "NULL",
+            r#"{"application":{"section":2,"status":"Saved"}}"#,
+            "failed",
+        ),
+        ("entity.submit", e, "NULL", "NULL", "{}", "running"),
+        (
+            "document.upload",
+            e,
+            "NULL",
+            d,
+            r#"{"description":null,"content_type":"application/pdf","resume_since":"2026-01-02T11:00:00.000000Z"}"#,
+            "needs_attention",
+        ),
+        ("document.delete", e, "NULL", d, "{}", "dead"),
+        (
+            "identity.update",
+            e,
+            i,
+            "NULL",
+            r#"{"display_name":"ACME","call_reason":null,"logo_url":null}"#,
+            "done",
+        ),
+        ("identity.deactivate", e, i, "NULL", "{}", "queued"),
+        (
+            "identity.numbers.add",
+            e,
+            i,
+            "NULL",
+            r#"{"phone_numbers":["+15551230000"]}"#,
+            "failed",
+        ),
+        (
+            "identity.numbers.remove",
+            e,
+            i,
+            "NULL",
+            r#"{"phone_numbers":["+15551234567"]}"#,
+            "queued",
+        ),
+    ];
+    let mut extra = String::from("PRAGMA foreign_keys = ON;\n");
+    for (n, (kind, entity, identity, document, payload, state)) in rows.iter().enumerate() {
+        extra.push_str(&format!(
+            "INSERT INTO jobs (id, tenant_id, kind, entity_id, identity_id, document_id, payload, state, attempts, next_attempt_at, started_at, last_error, created_at, updated_at) \
+             VALUES ({id}, 1, '{kind}', {entity}, {identity}, {document}, '{payload}', '{state}', {n}, {t}, {t}, 'e{n}', {t}, {t});\n",
+            id = n + 10,
+        ));
+    }
+    // A purged job above every kept one: its id must never be handed out again.
+    extra.push_str(&format!(
+        "INSERT INTO jobs (id, tenant_id, kind, entity_id, payload, state, next_attempt_at, created_at, updated_at) \
+         VALUES (99, 1, 'entity.submit', {e}, '{{}}', 'done', {t}, {t}, {t}); DELETE FROM jobs WHERE id = 99;"
+    ));
+    let (_dir, path) = upgrade_jobs(&fixture, &extra);
+    let c = Connection::open(&path).expect("open");
+    let resumed: Vec<(i64, String)> = c
+        .prepare("SELECT id, resume_since FROM jobs WHERE resume_since IS NOT NULL ORDER BY id")
+        .expect("prep")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("q")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        resumed,
+        vec![
+            (10, "2026-01-02T10:00:00.000000Z".to_string()),
+            (13, "2026-01-02T11:00:00.000000Z".to_string())
+        ]
+    );
+    drop(c);
+    let rt = super::rpc_methods::rt();
+    let store = db::Store::open(&path, db::StoreOptions::default()).expect("open v4");
+    let jobs = rt
+        .block_on(store.read(|sql| db::jobs::list(sql, None, None, None, Some(100))))
+        .expect("every job reads typed")
+        .items;
+    let mut kinds: Vec<(&str, &str)> = jobs
+        .iter()
+        .filter(|j| j.id >= 10)
+        .map(|j| (j.kind().as_str(), j.state.as_str()))
+        .collect();
+    kinds.reverse();
+    let expected: Vec<(&str, &str)> = rows.iter().map(|r| (r.0, r.5)).collect();
+    assert_eq!(kinds, expected);
+    let next = rt
+        .block_on(store.write(|tx| {
+            db::jobs::enqueue(
+                tx,
+                db::jobs::NewJob::on_entity(
+                    1,
+                    "01900000-0000-7000-8000-000000000001",
+                    db::jobs::JobPayload::EntitySubmit(db::jobs::Nothing {}),
+                ),
+            )
+        }))
+        .expect("enqueue");
+    assert_eq!(next.id, 100, "a purged job's id was handed out again");
+}
+
 /// Writes tests/fixtures/v{N}-with-rows.sqlite at the current schema level N, with
 /// rows in every table. Run by hand before adding migration N+1:
 /// `cargo test --test it make_fixture -- --ignored`, then commit the file.
@@ -731,11 +964,21 @@ fn make_fixture() {
     .expect("V1 rows");
     if level >= 2 {
         c.execute_batch(
-            "INSERT INTO jobs VALUES (1, 1, 'document.upload', '01900000-0000-7000-8000-000000000001', NULL, '01900000-0000-7000-8000-000000000003', '{\"description\":\"LOA\"}', 'done', 1, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', NULL, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+            "INSERT INTO jobs (id, tenant_id, kind, entity_id, identity_id, document_id, payload, state, attempts, next_attempt_at, started_at, last_error, created_at, updated_at)
+                 VALUES (1, 1, 'document.upload', '01900000-0000-7000-8000-000000000001', NULL, '01900000-0000-7000-8000-000000000003', '{\"description\":\"LOA\"}', 'done', 1, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', NULL, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
              INSERT INTO numhub_credentials VALUES (1, 1, '-----BEGIN AGE ENCRYPTED FILE-----\nfixture\n-----END AGE ENCRYPTED FILE-----', '-----BEGIN AGE ENCRYPTED FILE-----\nfixture\n-----END AGE ENCRYPTED FILE-----', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
              INSERT INTO numhub_login_blocks VALUES ('tenant:1', 'NumHub answered 403', 403, '-----BEGIN AGE ENCRYPTED FILE-----\nfixture\n-----END AGE ENCRYPTED FILE-----', '2026-01-01T00:00:00.000000Z');",
         )
         .expect("V2 rows");
+    }
+    if level >= 4 {
+        // A job waiting on a blocked login after an interrupted attempt: the states
+        // and the column V4 added.
+        c.execute_batch(
+            "INSERT INTO jobs (id, tenant_id, kind, entity_id, payload, state, attempts, next_attempt_at, started_at, resume_since, last_error, created_at, updated_at)
+                 VALUES (2, 1, 'entity.submit', '01900000-0000-7000-8000-000000000001', '{}', 'waiting', 0, '2026-01-01T00:00:30.000000Z', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', 'the NumHub login of tenant 1 is blocked', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');",
+        )
+        .expect("V4 rows");
     }
     c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;")
         .expect("checkpoint");

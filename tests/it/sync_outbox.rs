@@ -247,7 +247,7 @@ fn a_blocked_login_keeps_jobs_waiting_without_using_attempts() {
     create_entity(&h.socket(), "Blocked LLC", false).expect("accepted");
     let job = || h.jobs().into_iter().next().expect("job");
     assert!(
-        wait_until(TIMEOUT, || job()["state"] == "failed"),
+        wait_until(TIMEOUT, || job()["state"] == "waiting"),
         "{:?}",
         h.jobs()
     );
@@ -259,6 +259,102 @@ fn a_blocked_login_keeps_jobs_waiting_without_using_attempts() {
             .is_some_and(|e| e.contains("blocked")),
         "{j}"
     );
+    // Shown as waiting (not failed) everywhere an operator looks.
+    let status = ok(&h.socket(), "daemon.status", json!({}));
+    assert_eq!(status["jobs"]["waiting"], 1, "{status}");
+    assert!(status["jobs"].get("failed").is_none(), "{status}");
+    let waiting = ok(&h.socket(), "jobs.list", json!({"state": "waiting"}));
+    assert_eq!(waiting["items"][0]["id"], j["id"], "{waiting}");
+    let ctl = std::process::Command::new(env!("CARGO_BIN_EXE_numhubctl"))
+        .arg("--socket")
+        .arg(h.socket())
+        .args(["jobs", "list", "--state", "waiting"])
+        .output()
+        .expect("numhubctl");
+    let table = String::from_utf8_lossy(&ctl.stdout);
+    assert!(
+        ctl.status.success(),
+        "{table} {}",
+        String::from_utf8_lossy(&ctl.stderr)
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("entity.create") && l.contains("waiting")),
+        "{table}"
+    );
+    // Looked at again (every 30 s or retry_max, 1 s here) without using attempts.
+    assert!(
+        wait_until(TIMEOUT, || {
+            let again = job();
+            again["updated_at"] != j["updated_at"]
+                && again["state"] == "waiting"
+                && again["attempts"] == 0
+        }),
+        "{:?}",
+        h.jobs()
+    );
     assert!(h.state()["entities"].as_array().is_some_and(Vec::is_empty));
+    h.stop();
+}
+
+/// `wait_s` answers when the outbox publishes the job's outcome: `done` → the row as
+/// NumHub left it (no `sync`), well before the wait runs out; `dead` → NumHub's
+/// refusal (-32030) with the job's error.
+#[test]
+fn wait_s_answers_as_soon_as_the_job_finishes() {
+    let mut h = Harness::new(3);
+    assert!(h.start(&[]));
+    h.tenant(true);
+    let s = h.socket();
+    let started = std::time::Instant::now();
+    let e = ok(
+        &s,
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "enterprise", "company_name": "Waited LLC",
+               "application": crate::sync_support::application("Waited LLC"), "submit": false,
+               "wait_s": 60}),
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "answered at the deadline, not at the outcome: {:?}",
+        started.elapsed()
+    );
+    assert!(e["numhub_entity_id"].is_string(), "{e}");
+    assert_eq!(e["sync"], Value::Null, "{e}");
+
+    // A dead job: the file changed after registration, so the upload is refused.
+    h.tenant(false);
+    let id = e["id"].as_str().expect("id").to_string();
+    let (path, _) = write_pdf(h.dir.path(), "waited.pdf", 10_000, 3);
+    let (s2, p2) = (s.clone(), path.display().to_string());
+    let waiter = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let r = crate::rpc_client::call(
+            &s2,
+            "document.upload",
+            json!({"tenant_id": 1, "entity_id": id, "document_type": "other", "path": p2, "wait_s": 60}),
+        );
+        (r, started.elapsed())
+    });
+    assert!(
+        wait_until(TIMEOUT, || h
+            .jobs()
+            .iter()
+            .any(|j| j["kind"] == "document.upload")),
+        "{:?}",
+        h.jobs()
+    );
+    write_pdf(h.dir.path(), "waited.pdf", 10_000, 4);
+    h.tenant(true);
+    let (refused, took) = waiter.join().expect("waiter");
+    assert_eq!(refused["error"]["code"], -32030, "{refused}");
+    assert!(
+        refused["error"]["data"]["numhub_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("SHA-256")),
+        "{refused}"
+    );
+    assert!(took < std::time::Duration::from_secs(40), "{took:?}");
     h.stop();
 }
