@@ -37,6 +37,10 @@ pub mod codes {
     pub const NUMHUB_REJECTED: i32 = -32030;
     /// NumHub cannot be reached now (or the client is not wired); queued work is retried.
     pub const NUMHUB_UNAVAILABLE: i32 = -32031;
+    /// `keys.rotate` could not complete (`message` says why: the identity comes from
+    /// systemd, a staged `identity.txt.new` is left over, a file could not be
+    /// written). Stored secrets stay readable with the identities on disk.
+    pub const KEY_ROTATION_FAILED: i32 = -32040;
     /// `wait_s` ran out before the queued change reached NumHub; it stays queued.
     pub const STILL_QUEUED: i32 = -32032;
 }

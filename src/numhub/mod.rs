@@ -163,6 +163,7 @@ impl Client {
                     base_url: opts.base_url.clone(),
                     store: store.clone(),
                     redactor,
+                    origin_recorded: Default::default(),
                 },
                 opts,
                 store,
