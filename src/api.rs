@@ -38,6 +38,10 @@ pub mod codes {
     /// NumHub cannot be reached now (or the client is not wired); queued work is retried.
     /// (A `wait_s` that runs out is not an error: the answer's `sync` shows the job.)
     pub const NUMHUB_UNAVAILABLE: i32 = -32031;
+    /// `keys.rotate` could not complete (`message` says why: the identity comes from
+    /// systemd, a staged `identity.txt.new` is left over, a file could not be
+    /// written). Stored secrets stay readable with the identities on disk.
+    pub const KEY_ROTATION_FAILED: i32 = -32040;
 }
 
 /// What a caller may do over the socket, and what a method needs. Ordered: admin

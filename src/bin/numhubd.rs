@@ -37,7 +37,9 @@ enum Command {
         config: ConfigArg,
         /// Start a local NumHub sandbox on loopback with its demo account
         /// (demo@numhub.test, client 1001) and use it instead of [numhub] base_url:
-        /// a first run with no NumHub account.
+        /// a first run with no NumHub account. Refused (exit 64) by a build without the
+        /// `sandbox` feature, and (exit 78) for a database that has talked to another
+        /// NumHub.
         #[arg(long)]
         sandbox: bool,
     },
@@ -48,6 +50,13 @@ enum Command {
     },
     /// Validate the config file and exit (0 valid, 78 invalid).
     CheckConfig {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Record the configured [numhub] base_url as the NumHub this database talks to
+    /// (NumHub moved to a new address). Stop the daemon first. A database used with
+    /// `serve --sandbox` cannot be adopted.
+    AdoptOrigin {
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -133,6 +142,47 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::AdoptOrigin { config } => {
+            let c = match load(&config.source()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("numhubd: cannot start the runtime: {e}");
+                    return code(exit::FAILURE);
+                }
+            };
+            runtime.block_on(async {
+                let store = match db::Store::open(&c.database.path, db::StoreOptions::default()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("numhubd: {e}");
+                        return code(exit::FAILURE);
+                    }
+                };
+                let result = daemon::origin::adopt(&store, &c).await;
+                let closed = store.close().await;
+                match (result, closed) {
+                    (Ok(change), Ok(())) => {
+                        println!(
+                            "database {}: NumHub origin {change}",
+                            c.database.path.display()
+                        );
+                        code(exit::OK)
+                    }
+                    (Err(e), _) => {
+                        eprintln!("numhubd: {e}");
+                        code(e.exit_code())
+                    }
+                    (Ok(_), Err(e)) => {
+                        eprintln!("numhubd: closing the database: {e}");
+                        code(exit::FAILURE)
+                    }
+                }
+            })
+        }
         Command::Keys {
             action: KeysAction::Rotate { config },
         } => {
@@ -181,11 +231,21 @@ fn main() -> ExitCode {
             })
         }
         Command::Serve { config, sandbox } => {
+            if sandbox && !cfg!(feature = "sandbox") {
+                eprintln!("numhubd: serve --sandbox: this numhubd was built without the embedded sandbox (cargo feature `sandbox`); point [numhub] base_url at NumHub instead");
+                return code(exit::USAGE);
+            }
             let source = config.source();
             let c = match load(&source) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            // Before logging starts, like a bad config: one line, nothing opened for
+            // writing.
+            if let Err(e) = daemon::origin::check(&c, sandbox) {
+                eprintln!("numhubd: {e}");
+                return code(e.exit_code());
+            }
             let log = daemon::logging::init(&c.log.filter);
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,

@@ -9,6 +9,7 @@
 //! close the file.
 
 pub mod logging;
+pub mod origin;
 mod port;
 mod sandbox;
 pub mod systemd;
@@ -46,6 +47,9 @@ pub enum DaemonError {
     Numhub(#[from] NumhubError),
     #[error("local API socket: {0}")]
     Socket(#[from] crate::rpc::socket::SocketError),
+    /// The database belongs to another NumHub (see `origin`).
+    #[error("{0}")]
+    WrongNumhub(String),
 }
 
 impl DaemonError {
@@ -57,6 +61,7 @@ impl DaemonError {
             DaemonError::Io { .. } | DaemonError::Socket(_) => exit::IO,
             DaemonError::Crypto(_) => exit::CONFIG,
             DaemonError::Numhub(_) => exit::CONFIG,
+            DaemonError::WrongNumhub(_) => exit::CONFIG,
         }
     }
 }
@@ -105,13 +110,14 @@ pub async fn serve(
     options: ServeOptions,
     log: logging::LogHandle,
 ) -> Result<(), DaemonError> {
+    origin::check(&config, options.sandbox)?;
     let sandbox = match options.sandbox {
         true => Some(sandbox::start(&mut config).await?),
         false => None,
     };
     let store = open_store(&config)?;
     if sandbox.is_some() {
-        sandbox::ensure_demo_tenant(&store).await?;
+        sandbox::adopt_store(&store).await?;
     }
     let crypto = Arc::new(Crypto::load(
         &config.crypto.identity_file,

@@ -1,19 +1,24 @@
 //! The RPC's seam to NumHub (`rpc::port::NumhubPort`), carried out by the NumHub
-//! client: the methods a caller waits on (token refresh, OTP). Each NumHub error
-//! becomes the seam's two outcomes — NumHub said no, or NumHub could not be reached.
+//! client and the sync engine: the methods a caller waits on (token refresh, OTP,
+//! entity refresh, sync run, key rotation). Each NumHub or sync error becomes the
+//! seam's `PortError` that says what happened: NumHub said no, could not be
+//! reached, is not configured for the tenant, a database or rotation failure.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::config::Config;
 use crate::crypto::Crypto;
 use crate::db;
+use crate::db::entities::Entity;
 use crate::events::{Event, EventBus};
 use crate::numhub::{self, NumhubError, Priority};
-use crate::rpc::port::{NumhubCall, NumhubPort, PortError, PortFuture};
+use crate::rpc::port::{
+    KeysRotated, NumhubPort, Otp, OtpSent, OtpVerified, PortError, PortFuture, SyncStarted,
+    TokenRefreshed,
+};
 use crate::sync::{SyncError, SyncHandle};
 
 use super::Context;
@@ -45,9 +50,123 @@ impl Port {
 }
 
 impl NumhubPort for Port {
-    fn call(&self, call: NumhubCall) -> PortFuture {
+    fn token_refresh(&self, tenant_id: Option<i64>) -> PortFuture<TokenRefreshed> {
         let port = self.clone();
-        Box::pin(async move { port.carry_out(call).await })
+        Box::pin(async move {
+            let expires_at = port
+                .client
+                .refresh_token(tenant_id)
+                .await
+                .map_err(port_error)?;
+            port.events.publish(Event::TokenRefreshed {
+                tenant_id,
+                expires_at: expires_at.clone(),
+            });
+            Ok(TokenRefreshed {
+                refreshed: true,
+                expires_at,
+            })
+        })
+    }
+
+    fn otp_generate(&self, tenant_id: i64, entity_id: String, resend: bool) -> PortFuture<OtpSent> {
+        let port = self.clone();
+        Box::pin(async move {
+            let id = numhub_id(&port.store, tenant_id, &entity_id).await?;
+            let answer = port
+                .client
+                .generate_otp(tenant_id, Priority::Interactive, id, resend)
+                .await
+                .map_err(port_error)?;
+            Ok(OtpSent {
+                sent: answer.success,
+                message: answer.message,
+            })
+        })
+    }
+
+    fn otp_verify(&self, tenant_id: i64, entity_id: String, otp: Otp) -> PortFuture<OtpVerified> {
+        let port = self.clone();
+        Box::pin(async move {
+            // The document makes the code an int32: leading zeros cannot survive.
+            let code: i32 = otp
+                .expose()
+                .trim()
+                .parse()
+                .map_err(|_| PortError::InvalidParams {
+                    field: "otp",
+                    reason: "must be the digits of the code (NumHub takes it as a number)".into(),
+                })?;
+            let id = numhub_id(&port.store, tenant_id, &entity_id).await?;
+            let answer = port
+                .client
+                .verify_otp(tenant_id, Priority::Interactive, id, code)
+                .await
+                .map_err(port_error)?;
+            Ok(OtpVerified {
+                verified: answer.success,
+                message: answer.message,
+            })
+        })
+    }
+
+    fn entity_refresh(&self, tenant_id: i64, entity_id: String) -> PortFuture<Entity> {
+        let sync = self.sync.clone();
+        Box::pin(async move {
+            let sync = sync.ok_or_else(no_sync)?;
+            sync.refresh_entity(tenant_id, &entity_id)
+                .await
+                .map_err(|e| match e {
+                    SyncError::Numhub(n) => port_error(n),
+                    SyncError::Db(db) => PortError::Db(db),
+                    SyncError::NotAtNumhub(entity_id) => PortError::NotAtNumhub { entity_id },
+                    SyncError::Invalid(reason) => PortError::Internal(reason),
+                })
+        })
+    }
+
+    fn sync_run(&self, tenant_id: Option<i64>) -> PortFuture<SyncStarted> {
+        let sync = self.sync.clone();
+        Box::pin(async move {
+            sync.ok_or_else(no_sync)?.run_now(tenant_id);
+            Ok(SyncStarted {
+                started: true,
+                tenant_id,
+            })
+        })
+    }
+
+    fn keys_rotate(&self) -> PortFuture<KeysRotated> {
+        let port = self.clone();
+        Box::pin(async move {
+            let report = numhub::rotate::rotate_live(
+                &port.store,
+                &port.crypto,
+                &port.identity_file,
+                &port.recipients,
+            )
+            .await
+            .map_err(|e| match e {
+                NumhubError::Db(db) => PortError::Db(db),
+                other => PortError::KeyRotation {
+                    reason: other.to_string(),
+                },
+            })?;
+            tracing::info!(
+                tokens = report.tokens,
+                credentials = report.credentials,
+                login_blocks = report.login_blocks,
+                "rotated the age identity"
+            );
+            Ok(KeysRotated {
+                rotated: true,
+                public_key: port.crypto.public_key(),
+                tokens: report.tokens,
+                credentials: report.credentials,
+                login_blocks: report.login_blocks,
+                old_identity: report.old_identity,
+            })
+        })
     }
 
     fn jobs_queued(&self) {
@@ -57,114 +176,8 @@ impl NumhubPort for Port {
     }
 }
 
-impl Port {
-    async fn carry_out(self, call: NumhubCall) -> Result<Value, PortError> {
-        let Port {
-            client,
-            store,
-            events,
-            sync,
-            ..
-        } = self.clone();
-        match call {
-            NumhubCall::TokenRefresh { tenant_id } => {
-                let expires_at = client.refresh_token(tenant_id).await.map_err(port_error)?;
-                events.publish(Event::TokenRefreshed {
-                    tenant_id,
-                    expires_at: expires_at.clone(),
-                });
-                Ok(json!({"refreshed": true, "expires_at": expires_at}))
-            }
-            NumhubCall::OtpGenerate {
-                tenant_id,
-                entity_id,
-                resend,
-            } => {
-                let id = numhub_id(&store, tenant_id, &entity_id).await?;
-                let answer = client
-                    .generate_otp(tenant_id, Priority::Interactive, id, resend)
-                    .await
-                    .map_err(port_error)?;
-                Ok(json!({"sent": answer.success, "message": answer.message}))
-            }
-            NumhubCall::OtpVerify {
-                tenant_id,
-                entity_id,
-                otp,
-            } => {
-                // The document makes the code an int32: leading zeros cannot survive.
-                let code: i32 = otp.trim().parse().map_err(|_| PortError::Rejected {
-                    status: None,
-                    message: "otp: must be the digits of the code (NumHub takes it as a number)"
-                        .into(),
-                })?;
-                let id = numhub_id(&store, tenant_id, &entity_id).await?;
-                let answer = client
-                    .verify_otp(tenant_id, Priority::Interactive, id, code)
-                    .await
-                    .map_err(port_error)?;
-                Ok(json!({"verified": answer.success, "message": answer.message}))
-            }
-            NumhubCall::EntityRefresh {
-                tenant_id,
-                entity_id,
-            } => match sync {
-                Some(sync) => {
-                    sync.refresh_entity(tenant_id, &entity_id)
-                        .await
-                        .map_err(|e| match e {
-                            SyncError::Numhub(n) => port_error(n),
-                            SyncError::NotAtNumhub(_) => PortError::Unavailable {
-                                reason: e.to_string(),
-                            },
-                            other => PortError::Rejected {
-                                status: None,
-                                message: other.to_string(),
-                            },
-                        })
-                }
-                None => Err(no_sync()),
-            },
-            NumhubCall::SyncRun { tenant_id } => match sync {
-                Some(sync) => {
-                    sync.run_now(tenant_id);
-                    Ok(json!({"started": true, "tenant_id": tenant_id}))
-                }
-                None => Err(no_sync()),
-            },
-            NumhubCall::KeysRotate => {
-                let report = numhub::rotate::rotate_live(
-                    &store,
-                    &self.crypto,
-                    &self.identity_file,
-                    &self.recipients,
-                )
-                .await
-                .map_err(|e| PortError::Rejected {
-                    status: None,
-                    message: e.to_string(),
-                })?;
-                tracing::info!(
-                    tokens = report.tokens,
-                    credentials = report.credentials,
-                    login_blocks = report.login_blocks,
-                    "rotated the age identity"
-                );
-                Ok(json!({
-                    "rotated": true,
-                    "public_key": self.crypto.public_key(),
-                    "tokens": report.tokens,
-                    "credentials": report.credentials,
-                    "login_blocks": report.login_blocks,
-                    "old_identity": report.old_identity,
-                }))
-            }
-        }
-    }
-}
-
 fn no_sync() -> PortError {
-    PortError::Unavailable {
+    PortError::NotConfigured {
         reason: "the sync engine is not running".into(),
     }
 }
@@ -175,37 +188,43 @@ async fn numhub_id(store: &db::Store, tenant_id: i64, entity_id: &str) -> Result
     let id = entity_id.to_string();
     let entity = store
         .read(move |sql| db::entities::get(sql, tenant_id, &id))
-        .await
-        .map_err(|e| PortError::Rejected {
-            status: None,
-            message: e.to_string(),
-        })?;
+        .await?;
     let nid = entity
         .numhub_entity_id
-        .ok_or_else(|| PortError::Unavailable {
-            reason: format!("entity {entity_id} has no NumHub id yet: its create is still queued"),
+        .ok_or_else(|| PortError::NotAtNumhub {
+            entity_id: entity_id.to_string(),
         })?;
-    Uuid::parse_str(&nid).map_err(|_| PortError::Rejected {
-        status: None,
-        message: format!("entity {entity_id}: NumHub id {nid:?} is not a uuid"),
+    Uuid::parse_str(&nid).map_err(|_| {
+        PortError::Internal(format!(
+            "entity {entity_id}: NumHub id {nid:?} is not a uuid"
+        ))
     })
 }
 
+/// What a NumHub error means for the caller waiting on it.
 fn port_error(e: NumhubError) -> PortError {
     match e {
         NumhubError::Rejected {
             status, message, ..
-        } => PortError::Rejected {
+        } => PortError::Refused {
             status: Some(status),
             message: message.unwrap_or_else(|| format!("NumHub answered {status}")),
         },
-        NumhubError::LoginBlocked { .. }
-        | NumhubError::NoCredentials { .. }
-        | NumhubError::Tenant { .. } => PortError::Rejected {
-            status: None,
+        // A fresh token refused: NumHub said no, it was not out of reach.
+        NumhubError::Unauthorized { .. } | NumhubError::LoginBlocked { .. } => PortError::Refused {
+            status: e.status(),
             message: e.to_string(),
         },
-        other => PortError::Unavailable {
+        NumhubError::NoCredentials { .. } | NumhubError::Tenant { .. } => {
+            PortError::NotConfigured {
+                reason: e.to_string(),
+            }
+        }
+        NumhubError::Db(db) => PortError::Db(db),
+        NumhubError::Crypto(_) | NumhubError::Setup(_) | NumhubError::File { .. } => {
+            PortError::Internal(e.to_string())
+        }
+        other => PortError::Unreachable {
             reason: other.to_string(),
         },
     }

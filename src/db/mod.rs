@@ -20,6 +20,7 @@ pub mod identities;
 pub mod jobs;
 pub mod login_blocks;
 mod migrate;
+pub mod origin;
 mod purge;
 mod readers;
 pub mod sync_logs;

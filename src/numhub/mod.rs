@@ -162,6 +162,7 @@ impl Client {
                     base_url: opts.base_url.clone(),
                     store: store.clone(),
                     redactor,
+                    origin_recorded: Default::default(),
                 },
                 opts,
                 store,

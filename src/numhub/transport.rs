@@ -83,6 +83,8 @@ pub struct Transport {
     pub base_url: String,
     pub store: Store,
     pub redactor: Redactor,
+    /// Set once the database has its NumHub origin (`db::origin`) for this process.
+    pub origin_recorded: tokio::sync::OnceCell<()>,
 }
 
 /// Proxy variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) are honoured by reqwest's
@@ -156,6 +158,16 @@ impl Transport {
                     .into(),
             ));
         }
+        // The database remembers which NumHub it talks to before anything is sent
+        // (under `serve --sandbox` the daemon recorded "sandbox" first, so this keeps it).
+        self.origin_recorded
+            .get_or_try_init(|| async {
+                let origin = crate::db::origin::NumhubOrigin::Url(self.base_url.clone());
+                self.store
+                    .write(move |tx| crate::db::origin::record_if_absent(tx, &origin).map(|_| ()))
+                    .await
+            })
+            .await?;
         let mut builder = self.http.request(
             match req.method {
                 HttpMethod::Get => reqwest::Method::GET,

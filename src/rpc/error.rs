@@ -35,6 +35,8 @@ pub enum RpcError {
     },
     #[error("NumHub is unavailable: {0}; queued changes are retried")]
     NumhubUnavailable(String),
+    #[error("{0}")]
+    KeyRotationFailed(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -57,6 +59,7 @@ impl RpcError {
             RpcError::NeedsWebsocket => codes::SUBSCRIPTION_NEEDS_WEBSOCKET,
             RpcError::NumhubRejected { .. } => codes::NUMHUB_REJECTED,
             RpcError::NumhubUnavailable(_) => codes::NUMHUB_UNAVAILABLE,
+            RpcError::KeyRotationFailed(_) => codes::KEY_ROTATION_FAILED,
             RpcError::Internal(_) => codes::INTERNAL,
         }
     }
@@ -121,8 +124,20 @@ impl From<IntakeError> for RpcError {
 impl From<PortError> for RpcError {
     fn from(e: PortError) -> RpcError {
         match e {
-            PortError::Rejected { status, message } => RpcError::NumhubRejected { status, message },
-            PortError::Unavailable { reason } => RpcError::NumhubUnavailable(reason),
+            PortError::Refused { status, message } => RpcError::NumhubRejected { status, message },
+            PortError::Unreachable { .. }
+            | PortError::NotConfigured { .. }
+            | PortError::NotAtNumhub { .. } => RpcError::NumhubUnavailable(e.to_string()),
+            PortError::InvalidParams { field, reason } => RpcError::invalid(field, reason),
+            PortError::Db(db) => db.into(),
+            PortError::KeyRotation { .. } => {
+                tracing::error!(error = %e, "keys.rotate failed");
+                RpcError::KeyRotationFailed(e.to_string())
+            }
+            PortError::Internal(detail) => {
+                tracing::error!(error = %detail, "NumHub call failed on our side");
+                RpcError::Internal(detail)
+            }
         }
     }
 }

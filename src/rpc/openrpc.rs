@@ -48,6 +48,10 @@ pub fn error_codes() -> Vec<(i32, &'static str)> {
             codes::NUMHUB_UNAVAILABLE,
             "NumHub unavailable: queued changes are retried",
         ),
+        (
+            codes::KEY_ROTATION_FAILED,
+            "key rotation failed: stored secrets stay readable",
+        ),
     ]
 }
 

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use super::access::{Caller, Role};
 use super::error::RpcError;
 use super::methods::{def, handler, handler_now, require_tenant_of_row, MethodDef, Scope};
-use super::port::NumhubCall;
+use super::port::{
+    KeysRotated, NumhubPort, Otp, OtpSent, OtpVerified, SyncStarted, TokenRefreshed,
+};
 use super::schema::{boolean, cursor, id, limit, list_of, object, one_of, string, text, time};
 use super::Rpc;
 use crate::api::{Health, Status, API_VERSION, DAEMON_VERSION};
@@ -129,14 +131,11 @@ async fn status(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<Status, RpcError> 
     })
 }
 
-/// Sends `call` through the seam, or answers "unavailable" while there is none.
-async fn numhub(rpc: &Rpc, call: NumhubCall) -> Result<Value, RpcError> {
-    match &rpc.numhub {
-        None => Err(RpcError::NumhubUnavailable(
-            "the NumHub client is not running in this daemon".into(),
-        )),
-        Some(port) => Ok(port.call(call).await?),
-    }
+/// The seam, or "unavailable" while there is none.
+fn port(rpc: &Rpc) -> Result<&dyn NumhubPort, RpcError> {
+    rpc.numhub.as_deref().ok_or_else(|| {
+        RpcError::NumhubUnavailable("the NumHub client is not running in this daemon".into())
+    })
 }
 
 #[derive(Deserialize)]
@@ -151,30 +150,22 @@ async fn require_tenant(rpc: &Rpc, tenant_id: Option<i64>) -> Result<(), RpcErro
     Ok(())
 }
 
-async fn token_refresh(rpc: Arc<Rpc>, _: Caller, p: MaybeTenant) -> Result<Value, RpcError> {
+async fn token_refresh(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: MaybeTenant,
+) -> Result<TokenRefreshed, RpcError> {
     require_tenant(&rpc, p.tenant_id).await?;
-    numhub(
-        &rpc,
-        NumhubCall::TokenRefresh {
-            tenant_id: p.tenant_id,
-        },
-    )
-    .await
+    Ok(port(&rpc)?.token_refresh(p.tenant_id).await?)
 }
 
-async fn sync_run(rpc: Arc<Rpc>, _: Caller, p: MaybeTenant) -> Result<Value, RpcError> {
+async fn sync_run(rpc: Arc<Rpc>, _: Caller, p: MaybeTenant) -> Result<SyncStarted, RpcError> {
     require_tenant(&rpc, p.tenant_id).await?;
-    numhub(
-        &rpc,
-        NumhubCall::SyncRun {
-            tenant_id: p.tenant_id,
-        },
-    )
-    .await
+    Ok(port(&rpc)?.sync_run(p.tenant_id).await?)
 }
 
-async fn keys_rotate(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<Value, RpcError> {
-    numhub(&rpc, NumhubCall::KeysRotate).await
+async fn keys_rotate(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<KeysRotated, RpcError> {
+    Ok(port(&rpc)?.keys_rotate().await?)
 }
 
 #[derive(Deserialize)]
@@ -192,29 +183,21 @@ async fn existing_entity(rpc: &Rpc, tenant_id: i64, id: &str) -> Result<(), RpcE
     Ok(())
 }
 
-async fn otp_generate(rpc: Arc<Rpc>, _: Caller, p: EntityRef) -> Result<Value, RpcError> {
+async fn otp_generate(rpc: Arc<Rpc>, _: Caller, p: EntityRef) -> Result<OtpSent, RpcError> {
     existing_entity(&rpc, p.tenant_id, &p.entity_id).await?;
-    numhub(
-        &rpc,
-        NumhubCall::OtpGenerate {
-            tenant_id: p.tenant_id,
-            entity_id: p.entity_id,
-            resend: p.resend.unwrap_or(false),
-        },
-    )
-    .await
+    let resend = p.resend.unwrap_or(false);
+    Ok(port(&rpc)?
+        .otp_generate(p.tenant_id, p.entity_id, resend)
+        .await?)
 }
 
-async fn entity_refresh(rpc: Arc<Rpc>, _: Caller, p: EntityRef) -> Result<Value, RpcError> {
+async fn entity_refresh(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: EntityRef,
+) -> Result<entities::Entity, RpcError> {
     existing_entity(&rpc, p.tenant_id, &p.entity_id).await?;
-    numhub(
-        &rpc,
-        NumhubCall::EntityRefresh {
-            tenant_id: p.tenant_id,
-            entity_id: p.entity_id,
-        },
-    )
-    .await
+    Ok(port(&rpc)?.entity_refresh(p.tenant_id, p.entity_id).await?)
 }
 
 #[derive(Deserialize)]
@@ -224,17 +207,11 @@ struct OtpVerify {
     otp: String,
 }
 
-async fn otp_verify(rpc: Arc<Rpc>, _: Caller, p: OtpVerify) -> Result<Value, RpcError> {
+async fn otp_verify(rpc: Arc<Rpc>, _: Caller, p: OtpVerify) -> Result<OtpVerified, RpcError> {
     existing_entity(&rpc, p.tenant_id, &p.entity_id).await?;
-    numhub(
-        &rpc,
-        NumhubCall::OtpVerify {
-            tenant_id: p.tenant_id,
-            entity_id: p.entity_id,
-            otp: p.otp,
-        },
-    )
-    .await
+    Ok(port(&rpc)?
+        .otp_verify(p.tenant_id, p.entity_id, Otp::new(p.otp))
+        .await?)
 }
 
 #[derive(Deserialize)]

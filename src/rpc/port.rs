@@ -1,60 +1,132 @@
 //! The seam to NumHub for the methods that must ask it now (token refresh, OTP,
 //! entity refresh, a sync run, key rotation). The RPC holds an
 //! `Option<Arc<dyn NumhubPort>>`; while it is None those methods answer
-//! "NumHub unavailable". The NumHub client (another module) implements this trait
-//! and is handed in by `daemon::serve`.
+//! "NumHub unavailable". `daemon::port` implements it over the NumHub client and
+//! the sync engine.
+//!
+//! Each operation has its own result type, and every failure says what happened
+//! ([`PortError`]); `rpc::error` gives each its JSON-RPC code, once.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 
-use serde_json::Value;
+use serde::Serialize;
 
-/// What the RPC asks NumHub to do now. Params are already validated.
-#[derive(Debug, Clone, PartialEq)]
-pub enum NumhubCall {
-    TokenRefresh {
-        tenant_id: Option<i64>,
-    },
-    OtpGenerate {
-        tenant_id: i64,
-        entity_id: String,
-        resend: bool,
-    },
-    /// The OTP is a secret: never logged, never stored.
-    OtpVerify {
-        tenant_id: i64,
-        entity_id: String,
-        otp: String,
-    },
-    EntityRefresh {
-        tenant_id: i64,
-        entity_id: String,
-    },
-    SyncRun {
-        tenant_id: Option<i64>,
-    },
-    KeysRotate,
-}
+use crate::db::entities::Entity;
+use crate::db::DbError;
 
-/// How a NumHub call failed, as the RPC edge reports it.
-#[derive(Debug, Clone, thiserror::Error)]
+/// How a call through the seam failed.
+#[derive(Debug, thiserror::Error)]
 pub enum PortError {
-    /// NumHub answered and refused; its message is passed on.
+    /// NumHub answered and refused (a 4xx, or a login it rejected earlier and that
+    /// stays blocked); its status, when there was one, and its message are passed on.
     #[error("NumHub rejected the request: {message}")]
-    Rejected {
+    Refused {
         status: Option<u16>,
         message: String,
     },
-    /// NumHub could not be reached (or is rate-limiting us); retry later.
-    #[error("NumHub is unavailable: {reason}")]
-    Unavailable { reason: String },
+    /// NumHub could not be reached (or kept failing, or is rate-limiting us); retry
+    /// later.
+    #[error("{reason}")]
+    Unreachable { reason: String },
+    /// This tenant cannot talk to NumHub as configured (no credentials, no
+    /// `numhub_client_id`), or nothing that talks to NumHub runs in this daemon.
+    #[error("{reason}")]
+    NotConfigured { reason: String },
+    /// The entity's create has not reached NumHub yet: it has no NumHub id to act on.
+    #[error("entity {entity_id} has no NumHub id yet: its create is still queued")]
+    NotAtNumhub { entity_id: String },
+    /// A param that the schema let through but the operation cannot use.
+    #[error("{field}: {reason}")]
+    InvalidParams { field: &'static str, reason: String },
+    /// Reading or writing the local database (a missing row is `DbError::NotFound`).
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// `keys.rotate` could not complete (the identity comes from systemd, a staged
+    /// identity is left over, a file could not be written…). Stored secrets stay
+    /// readable: see "Key rotation" in docs/ARCHITECTURE.md.
+    #[error("key rotation failed: {reason}")]
+    KeyRotation { reason: String },
+    /// Something on our side that should not happen (an id NumHub gave us that is
+    /// not a uuid); logged, not shown.
+    #[error("{0}")]
+    Internal(String),
 }
 
-pub type PortFuture = Pin<Box<dyn Future<Output = Result<Value, PortError>> + Send>>;
+/// `token.refresh`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenRefreshed {
+    pub refreshed: bool,
+    /// When the new token expires (never the token).
+    pub expires_at: String,
+}
 
+/// `otp.generate`: NumHub's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OtpSent {
+    pub sent: Option<bool>,
+    pub message: Option<String>,
+}
+
+/// `otp.verify`: NumHub's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OtpVerified {
+    pub verified: Option<bool>,
+    pub message: Option<String>,
+}
+
+/// `sync.run`: the cycle was asked for (it runs in the background).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncStarted {
+    pub started: bool,
+    /// The one tenant polled, or null for every enabled tenant.
+    pub tenant_id: Option<i64>,
+}
+
+/// `keys.rotate`: how many secrets were re-encrypted to the new identity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeysRotated {
+    pub rotated: bool,
+    pub public_key: String,
+    pub tokens: usize,
+    pub credentials: usize,
+    pub login_blocks: usize,
+    pub old_identity: PathBuf,
+}
+
+/// The applicant's one-time code. A secret: never logged, never stored, no `Debug`.
+pub struct Otp(String);
+
+impl Otp {
+    pub fn new(code: String) -> Otp {
+        Otp(code)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+pub type PortFuture<T> = Pin<Box<dyn Future<Output = Result<T, PortError>> + Send>>;
+
+/// What the RPC asks NumHub to do now. Params are already validated and the
+/// tenant and entity exist.
 pub trait NumhubPort: Send + Sync {
-    /// Carries out `call`; the JSON result is returned to the caller as is.
-    fn call(&self, call: NumhubCall) -> PortFuture;
+    /// A new token for the tenant's account (or the global one).
+    fn token_refresh(&self, tenant_id: Option<i64>) -> PortFuture<TokenRefreshed>;
+
+    fn otp_generate(&self, tenant_id: i64, entity_id: String, resend: bool) -> PortFuture<OtpSent>;
+
+    fn otp_verify(&self, tenant_id: i64, entity_id: String, otp: Otp) -> PortFuture<OtpVerified>;
+
+    /// Fetches the entity from NumHub and applies it; the row as it now is.
+    fn entity_refresh(&self, tenant_id: i64, entity_id: String) -> PortFuture<Entity>;
+
+    /// Polls the tenant now (every enabled tenant when None) and looks for due jobs.
+    fn sync_run(&self, tenant_id: Option<i64>) -> PortFuture<SyncStarted>;
+
+    fn keys_rotate(&self) -> PortFuture<KeysRotated>;
 
     /// A job was just queued: the outbox may start on it now instead of at its next
     /// poll. Without a sync engine there is nothing to wake.

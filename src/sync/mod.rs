@@ -11,11 +11,11 @@ pub mod mapping;
 pub mod outbox;
 pub mod poller;
 
+use std::collections::BTreeSet;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -86,14 +86,30 @@ pub struct SyncHandle {
     ctx: SyncContext,
     wake_outbox: Arc<Notify>,
     wake_poller: Arc<Notify>,
+    /// What `sync.run` asked the poller for since it last woke.
+    poll_requests: Arc<Mutex<PollRequests>>,
     /// Values NumHub sent that the replica cannot hold (unknown status, over-long
     /// caller name…): kept out of the row, counted here for `daemon.status`.
     pub anomalies: Arc<AtomicU64>,
 }
 
 impl SyncHandle {
-    /// `sync.run`: poll now and look for due jobs now.
-    pub fn run_now(&self, _tenant_id: Option<i64>) {
+    /// `sync.run`: poll the tenant now (every enabled tenant when None) and look for
+    /// due jobs now. Requests made while the poller is busy are gathered into its
+    /// next cycle.
+    pub fn run_now(&self, tenant_id: Option<i64>) {
+        {
+            let mut requests = self
+                .poll_requests
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            match tenant_id {
+                Some(t) => {
+                    requests.tenants.insert(t);
+                }
+                None => requests.all = true,
+            }
+        }
         self.wake_poller.notify_one();
         self.wake_outbox.notify_one();
     }
@@ -108,9 +124,18 @@ impl SyncHandle {
         &self,
         tenant_id: i64,
         entity_id: &str,
-    ) -> Result<Value, SyncError> {
+    ) -> Result<crate::db::entities::Entity, SyncError> {
         poller::refresh_entity(&self.ctx, &self.anomalies, tenant_id, entity_id).await
     }
+}
+
+/// Poll cycles asked for by `sync.run`, gathered until the poller takes them.
+#[derive(Debug, Default)]
+pub struct PollRequests {
+    /// Every enabled tenant.
+    pub all: bool,
+    /// Only these (when `all` is false).
+    pub tenants: BTreeSet<i64>,
 }
 
 /// Starts the outbox and the poller as tasks of `tasks`.
@@ -124,6 +149,7 @@ pub fn start(
         ctx: ctx.clone(),
         wake_outbox: Arc::new(Notify::new()),
         wake_poller: Arc::new(Notify::new()),
+        poll_requests: Arc::default(),
         anomalies: Arc::new(AtomicU64::new(0)),
     };
     tasks.spawn(outbox::run(
@@ -136,6 +162,7 @@ pub fn start(
         ctx,
         options,
         handle.wake_poller.clone(),
+        handle.poll_requests.clone(),
         handle.anomalies.clone(),
         shutdown,
     ));

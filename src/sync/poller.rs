@@ -23,16 +23,16 @@
 //! local change still queued keeps its local values (the change wins for the fields it
 //! touches), and the conflict is logged.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::{mapping, SyncContext, SyncError, SyncOptions};
+use super::{mapping, PollRequests, SyncContext, SyncError, SyncOptions};
 use crate::db::{self, entities, identities, IdentityStatus};
 use crate::events::Event;
 use crate::numhub::model::{Application, AttestationItem, IdentityQuery};
@@ -54,37 +54,57 @@ struct TenantMemory {
     identity_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Runs until shutdown.
+/// Runs until shutdown: a cycle over every enabled tenant when its time comes (or
+/// `sync.run` without a tenant asks), and a cycle over just the tenants `sync.run`
+/// named otherwise; the latter does not move the next full cycle.
 pub async fn run(
     ctx: SyncContext,
     options: SyncOptions,
     wake: Arc<Notify>,
+    requests: Arc<Mutex<PollRequests>>,
     anomalies: Arc<AtomicU64>,
     mut shutdown: Shutdown,
 ) {
     let mut memory: HashMap<i64, TenantMemory> = HashMap::new();
     let mut wait = options.poll_interval;
+    let mut only: Option<BTreeSet<i64>> = None;
+    let mut due = tokio::time::Instant::now();
     loop {
-        let changed = poll_all(&ctx, &options, &anomalies, &mut memory).await;
-        wait = if changed {
-            options.poll_interval
-        } else {
-            (wait + wait / 2).min(options.poll_interval * 2)
-        };
+        let changed = poll_all(&ctx, &options, &anomalies, &mut memory, only.as_ref()).await;
+        if only.is_none() || changed {
+            wait = if changed {
+                options.poll_interval
+            } else {
+                (wait + wait / 2).min(options.poll_interval * 2)
+            };
+            due = tokio::time::Instant::now() + wait;
+        }
         tokio::select! {
             _ = shutdown.recv() => return,
-            _ = wake.notified() => wait = options.poll_interval,
-            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {
+                let asked = std::mem::take(
+                    &mut *requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+                );
+                if asked.all {
+                    wait = options.poll_interval;
+                    only = None;
+                } else {
+                    only = Some(asked.tenants);
+                }
+            }
+            _ = tokio::time::sleep_until(due) => only = None,
         }
     }
 }
 
-/// One cycle over every tenant that syncs; returns whether anything changed.
+/// One cycle over every tenant that syncs (or only those in `only`); returns
+/// whether anything changed.
 async fn poll_all(
     ctx: &SyncContext,
     options: &SyncOptions,
     anomalies: &AtomicU64,
     memory: &mut HashMap<i64, TenantMemory>,
+    only: Option<&BTreeSet<i64>>,
 ) -> bool {
     let tenants = match ctx.store.read(db::tenants::list_enabled).await {
         Ok(t) => t,
@@ -94,7 +114,11 @@ async fn poll_all(
         }
     };
     let mut changed = false;
-    for tenant in tenants.into_iter().filter(|t| t.numhub_client_id.is_some()) {
+    let asked = |id: i64| only.is_none_or(|set| set.contains(&id));
+    for tenant in tenants
+        .into_iter()
+        .filter(|t| t.numhub_client_id.is_some() && asked(t.id))
+    {
         let mem = memory.entry(tenant.id).or_default();
         match poll_tenant(ctx, options, anomalies, mem, tenant.id).await {
             Ok(n) => changed |= n > 0,
@@ -236,7 +260,7 @@ pub async fn refresh_entity(
     anomalies: &AtomicU64,
     tenant_id: i64,
     entity_id: &str,
-) -> Result<Value, SyncError> {
+) -> Result<entities::Entity, SyncError> {
     let id = entity_id.to_string();
     let entity = ctx
         .store
@@ -245,8 +269,7 @@ pub async fn refresh_entity(
     let nid = entity
         .numhub_entity_id
         .ok_or_else(|| SyncError::NotAtNumhub(entity_id.to_string()))?;
-    let row = fetch_and_apply(ctx, anomalies, tenant_id, entity_id, &nid).await?;
-    serde_json::to_value(row).map_err(|e| SyncError::Invalid(e.to_string()))
+    fetch_and_apply(ctx, anomalies, tenant_id, entity_id, &nid).await
 }
 
 /// `GET /application/{id}` and apply it: status, EID, the `api_response` cache, and

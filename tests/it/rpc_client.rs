@@ -12,17 +12,21 @@ use serde_json::{json, Value};
 
 use crate::support::{base_config, start_daemon, Daemon};
 
-/// A daemon whose socket (`run/numhubd.sock`, mode 0666) any local user can open,
+/// A daemon whose socket (`run/numhubd.sock`) any local user can open (the test
+/// opens it to others after the daemon bound it: numhubd itself refuses a
+/// `socket_mode` above 0770),
 /// with `extra` appended to the config (e.g. `[[access]]` rules).
 pub fn start_rpc_daemon(extra: &str) -> Daemon {
     let config = base_config("info").replace(
         "socket = \"numhubd.sock\"",
-        "socket = \"run/numhubd.sock\"\nsocket_mode = \"0666\"\nupload_dirs = [\"uploads\"]",
+        "socket = \"run/numhubd.sock\"\nupload_dirs = [\"uploads\"]",
     ) + extra;
     let daemon = start_daemon(&config, &[]);
     // tempdir is 0700; other users must be able to reach the socket's folder.
     std::fs::set_permissions(daemon.dir.path(), std::fs::Permissions::from_mode(0o755))
         .expect("chmod tempdir");
+    std::fs::set_permissions(socket_of(&daemon), std::fs::Permissions::from_mode(0o666))
+        .expect("chmod socket");
     std::fs::create_dir_all(daemon.dir.path().join("uploads")).expect("uploads dir");
     daemon
 }
