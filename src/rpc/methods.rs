@@ -39,19 +39,8 @@ pub enum Scope {
 }
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Box<RawValue>, RpcError>> + Send>>;
-pub type AsyncHandler = Arc<dyn Fn(Arc<Rpc>, Caller, Value) -> HandlerFuture + Send + Sync>;
-pub type NowHandler =
-    Arc<dyn Fn(&Rpc, Caller, Value) -> Result<Box<RawValue>, RpcError> + Send + Sync>;
-
 /// What runs a method once it is admitted.
-#[derive(Clone)]
-pub enum Handler {
-    Async(AsyncHandler),
-    /// Answers without waiting on anything (no store, no NumHub). jsonrpsee calls it
-    /// in place, without the boxed future, owned params and cloned extensions an async
-    /// method costs on every call: `daemon.health` is the one apps and monitors probe.
-    Now(NowHandler),
-}
+pub type Handler = Arc<dyn Fn(Arc<Rpc>, Caller, Value) -> HandlerFuture + Send + Sync>;
 
 #[derive(Clone)]
 pub struct MethodDef {
@@ -73,25 +62,13 @@ where
     Fut: Future<Output = Result<R, RpcError>> + Send + 'static,
 {
     let f = Arc::new(f);
-    Some(Handler::Async(Arc::new(move |rpc, caller, value| {
+    Some(Arc::new(move |rpc, caller, value| {
         let f = f.clone();
         Box::pin(async move {
             let result = f(rpc, caller, typed(value)?).await?;
             raw(&result)
         })
-    })))
-}
-
-/// Wraps a typed handler that answers at once (see [`Handler::Now`]).
-pub fn handler_now<P, R, F>(f: F) -> Option<Handler>
-where
-    P: DeserializeOwned + 'static,
-    R: Serialize + 'static,
-    F: Fn(&Rpc, Caller, P) -> Result<R, RpcError> + Send + Sync + 'static,
-{
-    Some(Handler::Now(Arc::new(move |rpc, caller, value| {
-        raw(&f(rpc, caller, typed(value)?)?)
-    })))
+    }))
 }
 
 fn typed<P: DeserializeOwned>(value: Value) -> Result<P, RpcError> {
@@ -140,23 +117,17 @@ pub fn register(module: &mut RpcModule<Rpc>, defs: &[MethodDef]) -> Result<(), S
     for d in defs {
         // Shared, not cloned per call: a definition holds its JSON schemas.
         let d = Arc::new(d.clone());
-        let registered = match d.handler.clone() {
-            None => continue,
-            Some(Handler::Now(h)) => module.register_method(d.name, move |params, rpc, ext| {
-                let (caller, value) = admit(&d, params.as_str(), ext)?;
-                h(rpc, caller, value).map_err(ErrorObjectOwned::from)
-            }),
-            Some(Handler::Async(h)) => {
-                module.register_async_method(d.name, move |params, rpc, ext| {
-                    let d = d.clone();
-                    let h = h.clone();
-                    async move {
-                        let (caller, value) = admit(&d, params.as_str(), &ext)?;
-                        h(rpc, caller, value).await.map_err(ErrorObjectOwned::from)
-                    }
-                })
-            }
+        let Some(h) = d.handler.clone() else {
+            continue;
         };
+        let registered = module.register_async_method(d.name, move |params, rpc, ext| {
+            let d = d.clone();
+            let h = h.clone();
+            async move {
+                let (caller, value) = admit(&d, params.as_str(), &ext)?;
+                h(rpc, caller, value).await.map_err(ErrorObjectOwned::from)
+            }
+        });
         registered.map_err(|e| e.to_string())?;
     }
     Ok(())

@@ -2,15 +2,14 @@
 //! [`NumhubPort`](super::port::NumhubPort) seam), the exchange log, outbox jobs,
 //! `rpc.discover`, and the `events.subscribe` entry of the table.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::access::{Caller, Role};
 use super::error::RpcError;
-use super::methods::{def, handler, handler_now, require_tenant_of_row, MethodDef, Scope};
+use super::methods::{def, handler, require_tenant_of_row, MethodDef, Scope};
 use super::port::{
     KeysRotated, NumhubPort, Otp, OtpSent, OtpVerified, SyncStarted, TokenRefreshed,
 };
@@ -35,7 +34,7 @@ pub fn methods() -> Vec<MethodDef> {
     vec![
         def("daemon.health", "Is the daemon up; its version and API version (the version handshake). Open to every connection.", None, Open, empty(),
             json!({"type": "object", "properties": {"ok": {"type": "boolean"}, "daemon_version": {"type": "string"}, "api_version": {"type": "integer"}}, "required": ["ok", "daemon_version", "api_version"]}),
-            handler_now(health)),
+            handler(health)),
         def("daemon.status", "Version, uptime, schema version, database size, jobs by state; NumHub fields are null until the client reports them.", Read, Open, empty(), obj(), handler(status)),
         def("token.refresh", "Gets a new NumHub token now (tenant's, or the global account's).", Write, OptionalTenant("tenant_id"),
             object(&[], &[("tenant_id", id())]), obj(), handler(token_refresh)),
@@ -67,7 +66,7 @@ pub fn methods() -> Vec<MethodDef> {
         def("events.unsubscribe", "Ends a subscription; params by position: [subscription id].", Read, Open,
             json!({"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1, "maxItems": 1}),
             json!({"type": "boolean"}), Option::None),
-        def("rpc.discover", "This API's OpenRPC document.", None, Open, empty(), obj(), handler_now(discover)),
+        def("rpc.discover", "This API's OpenRPC document.", None, Open, empty(), obj(), handler(discover)),
     ]
 }
 
@@ -76,18 +75,12 @@ struct Empty {}
 
 /// The same answer for the daemon's whole life, so it is serialized once: monitors
 /// and every numhubctl's version handshake call it.
-fn health(_: &Rpc, _: Caller, _: Empty) -> Result<&'static RawValue, RpcError> {
-    static ANSWER: OnceLock<Box<RawValue>> = OnceLock::new();
-    if let Some(answer) = ANSWER.get() {
-        return Ok(answer);
-    }
-    let answer = serde_json::value::to_raw_value(&Health {
+async fn health(_: Arc<Rpc>, _: Caller, _: Empty) -> Result<Health, RpcError> {
+    Ok(Health {
         ok: true,
         daemon_version: DAEMON_VERSION.to_string(),
         api_version: API_VERSION,
     })
-    .map_err(|e| RpcError::Internal(format!("serializing the health answer: {e}")))?;
-    Ok(ANSWER.get_or_init(|| answer))
 }
 
 async fn status(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<Status, RpcError> {
@@ -316,6 +309,6 @@ async fn jobs_resolve(rpc: Arc<Rpc>, caller: Caller, p: JobAction) -> Result<job
     Ok(job)
 }
 
-fn discover(_: &Rpc, _: Caller, _: Empty) -> Result<Value, RpcError> {
+async fn discover(_: Arc<Rpc>, _: Caller, _: Empty) -> Result<Value, RpcError> {
     Ok(super::openrpc::document())
 }
