@@ -255,7 +255,11 @@ fn main() -> ExitCode {
                 }
             };
             let options = daemon::ServeOptions { sandbox };
-            match runtime.block_on(daemon::serve(source, c, options, log)) {
+            let result = runtime.block_on(daemon::serve(source, c, options, log));
+            // A blocking thread still inside a user lookup (LDAP/SSSD can hang) must
+            // not hold the exit: serve has already closed the store.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            match result {
                 Ok(()) => code(exit::OK),
                 Err(e) => {
                     tracing::error!(error = %e, "numhubd failed");
