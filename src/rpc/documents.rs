@@ -11,7 +11,7 @@ use super::access::{Caller, Role};
 use super::error::RpcError;
 use super::methods::{def, handler, MethodDef, Scope};
 use super::rows::{
-    local_id, obj, page_schema, queued, wait_for, with_sync, ChildList, Row, WithSync,
+    child_page, local_id, obj, page_schema, queued, wait_for, with_sync, ChildList, Row, WithSync,
 };
 use super::schema::{cursor, id, limit, object, one_of, string, text, wait_s};
 use super::Rpc;
@@ -136,19 +136,7 @@ async fn document_list(
     _: Caller,
     p: ChildList,
 ) -> Result<db::Page<WithSync<documents::Document>>, RpcError> {
-    Ok(rpc
-        .store
-        .read(move |sql| {
-            let page = documents::list(
-                sql,
-                p.tenant_id,
-                p.entity_id.as_deref(),
-                p.cursor.as_deref(),
-                p.limit,
-            )?;
-            page.try_map(|(d, job)| Ok(with_sync(d, job)))
-        })
-        .await?)
+    child_page(&rpc, p, documents::list).await
 }
 
 async fn document_get(

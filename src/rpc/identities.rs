@@ -11,7 +11,8 @@ use super::access::{Caller, Role};
 use super::error::RpcError;
 use super::methods::{def, handler, MethodDef, Scope};
 use super::rows::{
-    local_id, obj, page_schema, queued, wait_for, with_sync, ChildList, Row, RowWait, WithSync,
+    child_page, local_id, obj, page_schema, queued, wait_for, with_sync, ChildList, Row, RowWait,
+    WithSync,
 };
 use super::schema::{cursor, e164, id, limit, object, string, text, wait_s};
 use super::Rpc;
@@ -56,19 +57,7 @@ async fn identity_list(
     _: Caller,
     p: ChildList,
 ) -> Result<db::Page<WithSync<identities::Identity>>, RpcError> {
-    Ok(rpc
-        .store
-        .read(move |sql| {
-            let page = identities::list(
-                sql,
-                p.tenant_id,
-                p.entity_id.as_deref(),
-                p.cursor.as_deref(),
-                p.limit,
-            )?;
-            page.try_map(|(i, job)| Ok(with_sync(i, job)))
-        })
-        .await?)
+    child_page(&rpc, p, identities::list).await
 }
 
 async fn identity_get(

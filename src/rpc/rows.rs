@@ -11,7 +11,7 @@ use super::Rpc;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::SyncState;
-use crate::db::{jobs, JobState};
+use crate::db::{self, jobs, JobState, Sql};
 use crate::events::Event;
 
 /// The result schema of a single row.
@@ -123,6 +123,37 @@ pub(super) struct RowWait {
     pub tenant_id: i64,
     pub id: String,
     pub wait_s: Option<u64>,
+}
+
+/// How `identities::list` and `documents::list` read a page of an entity's children.
+pub(super) type ChildLister<T> = fn(
+    &Sql<'_>,
+    i64,
+    Option<&str>,
+    Option<&str>,
+    Option<u32>,
+) -> db::Result<db::Page<(T, Option<jobs::Pending>)>>;
+
+/// One page of a tenant's identities or documents (of one entity, if given), each
+/// with its `sync` object.
+pub(super) async fn child_page<T: Send + 'static>(
+    rpc: &Rpc,
+    p: ChildList,
+    list: ChildLister<T>,
+) -> Result<db::Page<WithSync<T>>, RpcError> {
+    Ok(rpc
+        .store
+        .read(move |sql| {
+            let page = list(
+                sql,
+                p.tenant_id,
+                p.entity_id.as_deref(),
+                p.cursor.as_deref(),
+                p.limit,
+            )?;
+            page.try_map(|(row, job)| Ok(with_sync(row, job)))
+        })
+        .await?)
 }
 
 /// Params of a list of an entity's children (identities, documents).
