@@ -66,8 +66,7 @@ async fn document_upload(
     let dirs = rpc.upload_dirs.clone();
     let path = p.path.clone();
     let taken = tokio::task::spawn_blocking(move || {
-        let path = intake::resolve_within(&dirs, Path::new(&path))?;
-        intake::take(&path, document_type)
+        intake::take_within(&dirs, Path::new(&path), document_type)
     })
     .await
     .map_err(|e| RpcError::Internal(e.to_string()))??;

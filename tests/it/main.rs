@@ -23,6 +23,7 @@ mod rpc_methods;
 mod rpc_numhubctl;
 mod rpc_port_errors;
 mod rpc_socket;
+mod rpc_upload_paths;
 mod sandbox_origin;
 mod schema;
 mod store;

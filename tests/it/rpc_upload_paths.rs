@@ -1,0 +1,79 @@
+//! `document.upload` opens a file once, below `[rpc] upload_dirs`, following no link
+//! on the way: a symbolic link (as the file or as a folder on the way, even one that
+//! points back inside), a hard link to a file elsewhere, a FIFO and a `..` are each
+//! refused with their reason, promptly, and nothing is registered or queued.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+
+use serde_json::{json, Value};
+
+use crate::rpc_client::{call, ok, socket_of, start_rpc_daemon};
+
+#[test]
+fn links_fifos_and_parent_folders_are_refused_and_register_nothing() {
+    let d = start_rpc_daemon("");
+    let s = socket_of(&d);
+    let root = d.dir.path();
+    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    let e = ok(
+        &s,
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "enterprise", "company_name": "Acme LLC", "application": {}, "submit": false}),
+    );
+    let eid = e["id"].as_str().expect("entity id").to_string();
+
+    let uploads = root.join("uploads");
+    std::fs::create_dir_all(uploads.join("real")).expect("mkdir");
+    std::fs::write(uploads.join("real/loa.pdf"), b"%PDF-1.7 signed").expect("write");
+    // What a link could make numhubd send: a file outside the allowed folder.
+    std::fs::write(root.join("secret.pdf"), b"%PDF-1.7 not for NumHub").expect("write");
+    std::os::unix::fs::symlink(root.join("secret.pdf"), uploads.join("link.pdf")).expect("symlink");
+    std::os::unix::fs::symlink(uploads.join("real"), uploads.join("alias")).expect("symlink");
+    std::os::unix::fs::symlink(root, uploads.join("up")).expect("symlink");
+    std::fs::hard_link(root.join("secret.pdf"), uploads.join("hard.pdf")).expect("hard link");
+    let fifo = CString::new(uploads.join("fifo.pdf").as_os_str().as_bytes()).expect("path");
+    // SAFETY: mkfifo(3) with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0, "mkfifo");
+
+    let upload = |path: std::path::PathBuf| {
+        call(
+            &s,
+            "document.upload",
+            json!({"tenant_id": 1, "entity_id": eid, "document_type": "loa", "path": path}),
+        )
+    };
+    for (path, reason) in [
+        (uploads.join("link.pdf"), "symbolic link"),
+        (uploads.join("alias/loa.pdf"), "symbolic link"),
+        (uploads.join("up/secret.pdf"), "symbolic link"),
+        (uploads.join("hard.pdf"), "hard links"),
+        (uploads.join("fifo.pdf"), "not a regular file"),
+        (uploads.join("real/../../secret.pdf"), "upload_dirs"),
+    ] {
+        let r = upload(path.clone());
+        assert_eq!(
+            r.pointer("/error/code"),
+            Some(&json!(-32602)),
+            "{path:?}: {r}"
+        );
+        let message = r
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        assert!(
+            message.contains("path") && message.contains(reason),
+            "{path:?}: {message}"
+        );
+    }
+    let listed = ok(&s, "document.list", json!({"tenant_id": 1}));
+    assert_eq!(listed["items"], json!([]), "a refused file was registered");
+
+    // The same file by its own path goes through.
+    let doc = ok(
+        &s,
+        "document.upload",
+        json!({"tenant_id": 1, "entity_id": eid, "document_type": "loa", "path": uploads.join("real/loa.pdf")}),
+    );
+    assert_eq!(doc["filename"], "loa.pdf");
+}
