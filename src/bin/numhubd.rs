@@ -94,6 +94,46 @@ fn load(source: &ConfigSource) -> Result<Config, ExitCode> {
     })
 }
 
+/// A runtime for a command; one that cannot start is reported and exits 1.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("numhubd: cannot start the runtime: {e}");
+        code(exit::FAILURE)
+    })
+}
+
+/// Runs `work` on the database with the daemon stopped, then closes the store (every
+/// write committed, the WAL checkpointed). `work` reports its own outcome; when it
+/// succeeded, a store that cannot be opened or closed still exits 1.
+fn offline<F, Fut>(database: &std::path::Path, work: F) -> ExitCode
+where
+    F: FnOnce(db::Store) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ExitCode>>,
+{
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    runtime.block_on(async {
+        let store = match db::Store::open(database, db::StoreOptions::default()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("numhubd: {e}");
+                return code(exit::FAILURE);
+            }
+        };
+        let outcome = work(store.clone()).await;
+        match (outcome, store.close().await) {
+            (Ok(()), Ok(())) => code(exit::OK),
+            (Err(code), _) => code,
+            (Ok(()), Err(e)) => {
+                eprintln!("numhubd: closing the database: {e}");
+                code(exit::FAILURE)
+            }
+        }
+    })
+}
+
 fn code(c: i32) -> ExitCode {
     ExitCode::from(u8::try_from(c).unwrap_or(1))
 }
@@ -147,38 +187,19 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("numhubd: cannot start the runtime: {e}");
-                    return code(exit::FAILURE);
-                }
-            };
-            runtime.block_on(async {
-                let store = match db::Store::open(&c.database.path, db::StoreOptions::default()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        eprintln!("numhubd: {e}");
-                        return code(exit::FAILURE);
-                    }
-                };
-                let result = daemon::origin::adopt(&store, &c).await;
-                let closed = store.close().await;
-                match (result, closed) {
-                    (Ok(change), Ok(())) => {
+            let c = &c;
+            offline(&c.database.path, |store| async move {
+                match daemon::origin::adopt(&store, c).await {
+                    Ok(change) => {
                         println!(
                             "database {}: NumHub origin {change}",
                             c.database.path.display()
                         );
-                        code(exit::OK)
+                        Ok(())
                     }
-                    (Err(e), _) => {
+                    Err(e) => {
                         eprintln!("numhubd: {e}");
-                        code(e.exit_code())
-                    }
-                    (Ok(_), Err(e)) => {
-                        eprintln!("numhubd: closing the database: {e}");
-                        code(exit::FAILURE)
+                        Err(code(e.exit_code()))
                     }
                 }
             })
@@ -190,42 +211,25 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("numhubd: cannot start the runtime: {e}");
-                    return code(exit::FAILURE);
-                }
-            };
-            runtime.block_on(async {
-                let store = match db::Store::open(&c.database.path, db::StoreOptions::default()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        eprintln!("numhubd: {e}");
-                        return code(exit::FAILURE);
-                    }
-                };
-                let result = numhub::rotate::rotate(&store, &c.crypto.identity_file, &c.crypto.recipients).await;
-                let closed = store.close().await;
-                match (result, closed) {
-                    (Ok(r), Ok(())) => {
+            let c = &c;
+            offline(&c.database.path, |store| async move {
+                match numhub::rotate::rotate(&store, &c.crypto.identity_file, &c.crypto.recipients)
+                    .await
+                {
+                    Ok(r) => {
                         println!(
-                            "re-encrypted {} tokens, {} tenant credentials, {} login blocks; new identity {}, old one kept as {}",
-                            r.tokens,
-                            r.credentials,
-                            r.login_blocks,
-                            c.crypto.identity_file.display(),
-                            r.old_identity.display()
-                        );
-                        code(exit::OK)
+                        "re-encrypted {} tokens, {} tenant credentials, {} login blocks; new identity {}, old one kept as {}",
+                        r.tokens,
+                        r.credentials,
+                        r.login_blocks,
+                        c.crypto.identity_file.display(),
+                        r.old_identity.display()
+                    );
+                        Ok(())
                     }
-                    (Err(e), _) => {
+                    Err(e) => {
                         eprintln!("numhubd: key rotation failed: {e} (the database changes in one commit; see the identity files next to {})", c.crypto.identity_file.display());
-                        code(exit::FAILURE)
-                    }
-                    (Ok(_), Err(e)) => {
-                        eprintln!("numhubd: closing the database: {e}");
-                        code(exit::FAILURE)
+                        Err(code(exit::FAILURE))
                     }
                 }
             })
@@ -247,12 +251,9 @@ fn main() -> ExitCode {
                 return code(e.exit_code());
             }
             let log = daemon::logging::init(&c.log.filter);
-            let runtime = match tokio::runtime::Runtime::new() {
+            let runtime = match runtime() {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("numhubd: cannot start the runtime: {e}");
-                    return code(exit::FAILURE);
-                }
+                Err(code) => return code,
             };
             let options = daemon::ServeOptions { sandbox };
             let result = runtime.block_on(daemon::serve(source, c, options, log));
