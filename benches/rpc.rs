@@ -670,7 +670,13 @@ fn serve_numhubd(store: &Store, path: &Path) {
         crypto: Arc::new(crypto),
         numhub: None,
         started: Instant::now(),
-        upload_dirs: vec![],
+        uploads: numhubd::intake::Uploads {
+            dirs: vec![],
+            max_bytes: 1,
+            spool: numhubd::intake::Spool::open(&path.with_extension("spool")).expect("spool"),
+        },
+        drop_dir: path.with_extension("drop"),
+        watcher: Default::default(),
         connections: Default::default(),
         sync_anomalies: Default::default(),
     };

@@ -101,13 +101,42 @@ pub struct Status {
     pub numhub_rate_budget: Option<u32>,
     /// The global account's token expiry (never the token).
     pub token_expires_at: Option<String>,
-    pub watcher: Option<String>,
+    /// The drop folder's watcher (null when none runs, e.g. in tests building the
+    /// server alone).
+    pub watcher: Option<WatcherStatus>,
     pub connections: u64,
     /// Logins NumHub rejected, with why: no attempt is made until credentials change
     /// or an operator retries (`token.refresh`).
     pub blocked_logins: Vec<BlockedLogin>,
     /// Values NumHub sent that the replica could not hold (kept out of rows), since start.
     pub sync_anomalies: u64,
+}
+
+/// The drop folder's watcher in `daemon.status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WatcherStatus {
+    pub state: WatcherState,
+    /// The drop folder.
+    pub dir: String,
+    /// Files seen in the inbox and not yet taken, refused or moved.
+    pub backlog: u64,
+    /// The newest problem with the folder itself or a file (null: none since start).
+    pub last_error: Option<String>,
+}
+
+/// What the watcher is doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatcherState {
+    /// Not started yet.
+    #[default]
+    Starting,
+    /// Watching the folder.
+    Watching,
+    /// The folder is missing or cannot be written; looked at again periodically.
+    Unavailable,
+    /// Stopped (shutdown).
+    Stopped,
 }
 
 /// One blocked NumHub login in `daemon.status`.

@@ -96,7 +96,38 @@ pub struct RpcConfig {
     /// Calls per second one connection may make (a token bucket of that size).
     pub max_requests_per_sec: u32,
     /// Folders `document.upload` may read files from; empty: no uploads by path.
-    pub upload_dirs: Vec<PathBuf>,
+    pub upload_dirs: Vec<UploadDir>,
+}
+
+/// An `[rpc] upload_dirs` entry: a folder (any tenant the caller may write), or
+/// `{ path = "...", tenants = [1, 2] }` (only for those tenants).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum UploadDir {
+    Any(PathBuf),
+    Tenants { path: PathBuf, tenants: Vec<i64> },
+}
+
+impl UploadDir {
+    pub fn path(&self) -> &Path {
+        match self {
+            UploadDir::Any(p) | UploadDir::Tenants { path: p, .. } => p,
+        }
+    }
+
+    /// The tenants it is limited to (None: any).
+    pub fn tenants(&self) -> Option<&[i64]> {
+        match self {
+            UploadDir::Any(_) => None,
+            UploadDir::Tenants { tenants, .. } => Some(tenants),
+        }
+    }
+
+    fn path_mut(&mut self) -> &mut PathBuf {
+        match self {
+            UploadDir::Any(p) | UploadDir::Tenants { path: p, .. } => p,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -162,6 +193,15 @@ pub const DEFAULT_REDACT_FIELDS: &[&str] = &[
 pub struct DropConfig {
     /// The folder operators drop documents into.
     pub dir: PathBuf,
+    /// How long a file's size and mtime must stay still, after it was closed or
+    /// renamed into the folder, before it is taken.
+    pub settle_ms: u64,
+    /// Files in `.processed/` are deleted this many days after they got there.
+    pub keep_processed_days: u64,
+    /// The operators' group: gets write access to the inbox folders (setgid).
+    pub group: Option<String>,
+    /// The largest file taken, by the folder and by `document.upload`.
+    pub max_file_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -268,7 +308,13 @@ impl Default for NumhubConfig {
 
 impl Default for DropConfig {
     fn default() -> Self {
-        DropConfig { dir: "drop".into() }
+        DropConfig {
+            dir: "drop".into(),
+            settle_ms: 500,
+            keep_processed_days: 30,
+            group: None,
+            max_file_bytes: 50 * 1024 * 1024,
+        }
     }
 }
 
@@ -538,6 +584,40 @@ impl Config {
                 return Err(bad(key, format!("must be between {lo} and {hi}")));
             }
         }
+        for (key, v, lo, hi) in [
+            ("drop.settle_ms", self.drop.settle_ms, 50, 600_000),
+            (
+                "drop.keep_processed_days",
+                self.drop.keep_processed_days,
+                1,
+                3650,
+            ),
+            ("drop.max_file_bytes", self.drop.max_file_bytes, 1, 1 << 40),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(bad(key, format!("must be between {lo} and {hi}")));
+            }
+        }
+        if self.drop.group.as_deref() == Some("") {
+            return Err(bad(
+                "drop.group",
+                "must name a group (or leave it out)".into(),
+            ));
+        }
+        for (i, d) in self.rpc.upload_dirs.iter().enumerate() {
+            if d.path().as_os_str().is_empty() {
+                return Err(bad(
+                    &format!("rpc.upload_dirs[{i}]"),
+                    "must not be empty".into(),
+                ));
+            }
+            if d.tenants().is_some_and(|t| t.is_empty()) {
+                return Err(bad(
+                    &format!("rpc.upload_dirs[{i}].tenants"),
+                    "must list at least one tenant id (or give the folder as a plain path for any tenant)".into(),
+                ));
+            }
+        }
         if self.audit.retention_days == 0 {
             return Err(bad("audit.retention_days", "must be at least 1".into()));
         }
@@ -584,7 +664,8 @@ impl Config {
         self.rpc.socket = under(runtime_base, &self.rpc.socket);
         self.drop.dir = under(base, &self.drop.dir);
         for d in &mut self.rpc.upload_dirs {
-            *d = under(base, d);
+            let p = d.path_mut();
+            *p = under(base, p);
         }
         if let Some(p) = &self.numhub.password_file {
             self.numhub.password_file = Some(under(base, p));
@@ -592,6 +673,16 @@ impl Config {
         if let Some(p) = &self.numhub.ca_file {
             self.numhub.ca_file = Some(under(base, p));
         }
+    }
+
+    /// numhubd's own copies of taken files: `spool/` beside the database, in the
+    /// state directory.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.database
+            .path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("spool")
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

@@ -2,13 +2,16 @@
 //! expired `numhub_tokens` rows (the `expires_at` index serves it) and jobs `done`
 //! for longer than `[sync] done_retention_days`; every 24 hours, audit rows older
 //! than `[audit] retention_days`. Each purge deletes in short batches
-//! ([`Store::delete_in_batches`]), so none holds the writer for long.
+//! ([`Store::delete_in_batches`]), so none holds the writer for long. With each
+//! pass, spool copies no upload needs any more (left by a crash, a deleted document,
+//! an upgrade) are removed.
 
 use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::db::{self, jobs, sync_logs, tokens, Store};
+use crate::db::{self, documents, jobs, sync_logs, tokens, Store};
+use crate::intake::Spool;
 use crate::shutdown::Shutdown;
 
 /// How often the task runs (the audit purge every 24th run).
@@ -60,8 +63,36 @@ pub async fn run_once(
     })
 }
 
+/// A spool entry younger than this is never swept: it may be a copy whose
+/// registering transaction has not committed yet.
+const SPOOL_GRACE: Duration = Duration::from_secs(3600);
+
+/// Removes spool copies (and partial copies) older than [`SPOOL_GRACE`] that no
+/// upload which may still be sent needs. Returns how many went.
+pub async fn sweep_spool(store: &Store, spool: &Spool) -> Result<usize, db::DbError> {
+    let needed = store.read(documents::spool_copies_needed).await?;
+    let spool = spool.clone();
+    let swept = tokio::task::spawn_blocking(move || {
+        let now = std::time::SystemTime::now();
+        let mut swept = 0;
+        for (name, modified) in spool.entries().unwrap_or_default() {
+            let old = now.duration_since(modified).unwrap_or_default() > SPOOL_GRACE;
+            if old
+                && !needed.contains(&name)
+                && std::fs::remove_file(spool.dir().join(&name)).is_ok()
+            {
+                swept += 1;
+            }
+        }
+        swept
+    })
+    .await
+    .unwrap_or(0);
+    Ok(swept)
+}
+
 /// The task: a pass at start (audit rows included), then every hour, until shutdown.
-pub async fn run(store: Store, retention: Retention, mut shutdown: Shutdown) {
+pub async fn run(store: Store, retention: Retention, spool: Spool, mut shutdown: Shutdown) {
     let mut tick = tokio::time::interval(EVERY);
     let mut ticks: u64 = 0;
     loop {
@@ -71,6 +102,11 @@ pub async fn run(store: Store, retention: Retention, mut shutdown: Shutdown) {
         }
         let purge_audit = ticks.is_multiple_of(AUDIT_EVERY_NTH);
         ticks += 1;
+        match sweep_spool(&store, &spool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(spool_copies = n, "housekeeping"),
+            Err(e) => tracing::warn!(error = %e, "spool sweep failed"),
+        }
         match run_once(&store, retention, purge_audit).await {
             Ok(p) if p != Purged::default() => tracing::info!(
                 expired_tokens = p.expired_tokens,

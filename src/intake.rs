@@ -22,10 +22,11 @@ use std::path::{Component, Path, PathBuf};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::db::DocumentType;
+use crate::db::documents::NewLocalDocument;
+use crate::db::{DocumentSource, DocumentType};
 
-/// The largest file taken (NumHub's uploads are documents and logos).
-pub const MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
+/// The largest file taken unless `[drop] max_file_bytes` says otherwise.
+pub const DEFAULT_MAX_BYTES: u64 = 50 * 1024 * 1024;
 
 /// Why a file was not taken. Each names what the sender can change.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -36,16 +37,22 @@ pub enum IntakeError {
     Unreadable(String),
     #[error("is not under a folder listed in [rpc] upload_dirs")]
     OutsideAllowed,
+    #[error("is under a folder that [rpc] upload_dirs allows only for other tenants")]
+    OtherTenants,
     #[error("is not a regular file (a folder, FIFO, device or socket)")]
     NotAFile,
     #[error("goes through a symbolic link, which numhubd never follows: give the file's own path")]
     Symlink,
     #[error("has other hard links: copy the file into the folder instead of linking it")]
     HardLink,
-    #[error("is {size} bytes; at most {MAX_UPLOAD_BYTES}")]
-    TooLarge { size: u64 },
+    #[error("is {size} bytes; at most {max} are taken")]
+    TooLarge { size: u64, max: u64 },
     #[error("is empty")]
     Empty,
+    #[error("has a name that cannot be shown safely (control characters, invalid UTF-8 or over 255 bytes): rename it")]
+    BadName,
+    #[error("could not be copied into numhubd's spool: {0}")]
+    Spool(String),
     #[error("content is not PDF, BMP, XLSX or CSV text")]
     UnknownContent,
     #[error("{document_type} does not accept {content_type} (loa: PDF; logo: BMP; others: PDF, XLSX, CSV)")]
@@ -88,13 +95,21 @@ impl ContentType {
 
     /// The content type of these bytes, if NumHub accepts it.
     pub fn detect(bytes: &[u8]) -> Option<ContentType> {
+        let text = std::str::from_utf8(bytes).is_ok_and(|t| !t.contains('\0'));
+        ContentType::classify(bytes, text)
+    }
+
+    /// The content type of a file whose first bytes are `head` and which, whole, is
+    /// text or not.
+    fn classify(head: &[u8], text: bool) -> Option<ContentType> {
+        let bytes = head;
         if bytes.starts_with(b"%PDF-") {
             Some(ContentType::Pdf)
         } else if bytes.starts_with(b"BM") {
             Some(ContentType::Bmp)
         } else if bytes.starts_with(b"PK\x03\x04") {
             Some(ContentType::Xlsx)
-        } else if std::str::from_utf8(bytes).is_ok_and(|t| !t.contains('\0')) {
+        } else if text {
             Some(ContentType::Csv)
         } else {
             None
@@ -127,6 +142,21 @@ pub struct Taken {
     /// Lower-case hex.
     pub sha256: String,
     pub content_type: ContentType,
+}
+
+impl Taken {
+    /// The `documents` row that records it.
+    pub fn local_document(&self, tenant_id: i64, source: DocumentSource) -> NewLocalDocument {
+        NewLocalDocument {
+            tenant_id,
+            original_filename: self.filename.clone(),
+            size_bytes: self.size_bytes,
+            sha256: self.sha256.clone(),
+            content_type: self.content_type.mime().to_string(),
+            source,
+            source_path: self.path.display().to_string(),
+        }
+    }
 }
 
 /// Opens `path`, which must lie inside one of `dirs`. The folder itself is opened as
@@ -213,54 +243,127 @@ fn is_link(at: &OwnedFd, name: &CString) -> bool {
     r == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFLNK
 }
 
-/// Opens `path` inside `dirs` (see [`open_within`]) and takes it (see [`take`]).
+/// A folder `document.upload` may read from, for any tenant or only some.
+#[derive(Debug, Clone)]
+pub struct AllowedDir {
+    pub path: PathBuf,
+    pub tenants: Option<Vec<i64>>,
+}
+
+/// What `document.upload` takes files under: `[rpc] upload_dirs`, the size limit
+/// and the spool.
+#[derive(Debug, Clone)]
+pub struct Uploads {
+    pub dirs: Vec<AllowedDir>,
+    pub max_bytes: u64,
+    pub spool: Spool,
+}
+
+impl Uploads {
+    /// Takes `path` for `tenant_id`: it must lie in a folder allowed for that tenant.
+    pub fn take(
+        &self,
+        tenant_id: i64,
+        path: &Path,
+        document_type: DocumentType,
+    ) -> Result<Taken, IntakeError> {
+        let (mine, others): (Vec<_>, Vec<_>) = self
+            .dirs
+            .iter()
+            .partition(|d| d.tenants.as_ref().is_none_or(|t| t.contains(&tenant_id)));
+        let mine: Vec<PathBuf> = mine.into_iter().map(|d| d.path.clone()).collect();
+        match take_within(&mine, path, document_type, self.max_bytes, &self.spool) {
+            Err(IntakeError::OutsideAllowed)
+                if others.iter().any(|d| path.starts_with(&d.path)) =>
+            {
+                Err(IntakeError::OtherTenants)
+            }
+            r => r,
+        }
+    }
+}
+
+/// Opens `path` inside `dirs` (see [`open_within`]) and takes it into `spool` (see
+/// [`take`]).
 pub fn take_within(
     dirs: &[PathBuf],
     path: &Path,
     document_type: DocumentType,
+    max_bytes: u64,
+    spool: &Spool,
 ) -> Result<Taken, IntakeError> {
     let file = open_within(dirs, path)?;
-    take(file, path, document_type)
+    take(file, path, document_type, max_bytes, spool)
 }
 
-/// Reads the open `file` (found at `path`) within the size limit, hashes it, detects
-/// its content type and checks it fits `document_type`.
-pub fn take(file: File, path: &Path, document_type: DocumentType) -> Result<Taken, IntakeError> {
+/// How much of a file's head decides its content type.
+const SNIFF_BYTES: usize = 8192;
+
+/// Copies the open `file` (found at `path`) into `spool` while hashing it, within
+/// `max_bytes`, detects its content type and checks it fits `document_type`. Memory
+/// stays one buffer whatever the file's size; the copy is what is uploaded later, so
+/// the original may change or go once this returns.
+pub fn take(
+    mut file: File,
+    path: &Path,
+    document_type: DocumentType,
+    max_bytes: u64,
+    spool: &Spool,
+) -> Result<Taken, IntakeError> {
     let unreadable = |e: std::io::Error| IntakeError::Unreadable(e.to_string());
+    let filename = shown_name(path)?;
     // The checks are made on the opened file, so a swap after them cannot slip past.
     let meta = file.metadata().map_err(unreadable)?;
     if !meta.is_file() {
         return Err(IntakeError::NotAFile);
     }
-    if meta.len() > MAX_UPLOAD_BYTES {
-        return Err(IntakeError::TooLarge { size: meta.len() });
+    if meta.len() > max_bytes {
+        return Err(IntakeError::TooLarge {
+            size: meta.len(),
+            max: max_bytes,
+        });
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(MAX_UPLOAD_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
-    let size = bytes.len() as u64;
-    if size > MAX_UPLOAD_BYTES {
-        return Err(IntakeError::TooLarge { size });
+    let mut copy = spool.create().map_err(spool_err)?;
+    let mut hash = Sha256::new();
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    let mut text = TextCheck::default();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(unreadable(e)),
+        };
+        size += n as u64;
+        if size > max_bytes {
+            // Grew past the limit while being read.
+            return Err(IntakeError::TooLarge {
+                size,
+                max: max_bytes,
+            });
+        }
+        let chunk = &buf[..n];
+        let room = SNIFF_BYTES.saturating_sub(head.len()).min(n);
+        head.extend_from_slice(&chunk[..room]);
+        text.feed(chunk);
+        hash.update(chunk);
+        copy.write(chunk).map_err(spool_err)?;
     }
-    if bytes.is_empty() {
+    if size == 0 {
         return Err(IntakeError::Empty);
     }
-    let content_type = ContentType::detect(&bytes).ok_or(IntakeError::UnknownContent)?;
+    let content_type =
+        ContentType::classify(&head, text.finish()).ok_or(IntakeError::UnknownContent)?;
     if !content_type.fits(document_type) {
         return Err(IntakeError::WrongType {
             document_type,
             content_type,
         });
     }
-    let sha256 = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
-    let filename = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "upload".into());
+    let sha256 = hex(&hash.finalize());
+    copy.keep(&sha256).map_err(spool_err)?;
     Ok(Taken {
         path: path.to_path_buf(),
         filename,
@@ -268,6 +371,197 @@ pub fn take(file: File, path: &Path, document_type: DocumentType) -> Result<Take
         sha256,
         content_type,
     })
+}
+
+/// The file's name, if it can be shown safely (in logs, at NumHub, in a reason
+/// file): valid UTF-8, no control characters, at most 255 bytes.
+fn shown_name(path: &Path) -> Result<String, IntakeError> {
+    let name = path.file_name().ok_or(IntakeError::NotAFile)?;
+    let name = name.to_str().ok_or(IntakeError::BadName)?;
+    if name.chars().any(char::is_control) || name.len() > 255 {
+        return Err(IntakeError::BadName);
+    }
+    Ok(name.to_string())
+}
+
+fn spool_err(e: std::io::Error) -> IntakeError {
+    IntakeError::Spool(e.to_string())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether a stream of chunks is text (UTF-8 without NUL), fed chunk by chunk: a
+/// character split between two chunks is carried over.
+#[derive(Default)]
+struct TextCheck {
+    carry: Vec<u8>,
+    broken: bool,
+}
+
+impl TextCheck {
+    fn feed(&mut self, chunk: &[u8]) {
+        if self.broken {
+            return;
+        }
+        let mut bytes = std::mem::take(&mut self.carry);
+        bytes.extend_from_slice(chunk);
+        match std::str::from_utf8(&bytes) {
+            Ok(t) => self.broken = t.contains('\0'),
+            // An incomplete character at the end (error_len None) may finish in the
+            // next chunk; anything else is not text.
+            Err(e) if e.error_len().is_none() => {
+                let (ok, rest) = bytes.split_at(e.valid_up_to());
+                self.broken = ok.contains(&0);
+                self.carry = rest.to_vec();
+            }
+            Err(_) => self.broken = true,
+        }
+    }
+
+    fn finish(self) -> bool {
+        !self.broken && self.carry.is_empty()
+    }
+}
+
+/// numhubd's own copies of taken files (mode 0700, under the state directory), named
+/// by their SHA-256: an upload and each of its retries read the copy, never the
+/// original path, and check its hash before each send.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    dir: PathBuf,
+}
+
+/// A copy being written; removed unless [`SpoolFile::keep`] names it.
+struct SpoolFile {
+    file: File,
+    tmp: PathBuf,
+    dir: PathBuf,
+    kept: bool,
+}
+
+impl SpoolFile {
+    fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.file.write_all(chunk)
+    }
+
+    /// Makes the copy durable under its hash's name.
+    fn keep(mut self, sha256: &str) -> std::io::Result<()> {
+        self.file.sync_all()?;
+        std::fs::rename(&self.tmp, self.dir.join(sha256))?;
+        File::open(&self.dir)?.sync_all()?;
+        self.kept = true;
+        Ok(())
+    }
+}
+
+impl Drop for SpoolFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// What is wrong with a spool copy at send time.
+#[derive(Debug, Error)]
+pub enum SpoolError {
+    #[error("numhubd's copy of the file is gone ({0}); register the file again")]
+    Missing(String),
+    #[error("numhubd's copy of the file no longer has the SHA-256 it was registered with; register the file again")]
+    Changed,
+    #[error("reading numhubd's copy of the file: {0}")]
+    Io(String),
+}
+
+impl Spool {
+    /// Creates (or checks) the folder: a real folder, not a link, mode 0700.
+    pub fn open(dir: &Path) -> std::io::Result<Spool> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        match std::fs::symlink_metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(std::io::Error::other(format!(
+                    "{} is not a folder (numhubd's spool must be one, not a link)",
+                    dir.display()
+                )))
+            }
+            Err(_) => std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?,
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        Ok(Spool {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The copy of the file with this SHA-256.
+    pub fn path_of(&self, sha256: &str) -> PathBuf {
+        self.dir.join(sha256)
+    }
+
+    fn create(&self) -> std::io::Result<SpoolFile> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let tmp = self.dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        Ok(SpoolFile {
+            file,
+            tmp,
+            dir: self.dir.clone(),
+            kept: false,
+        })
+    }
+
+    /// The copy's path, once its content is checked to still hash to `sha256`.
+    /// Blocks (reads the whole copy).
+    pub fn checked(&self, sha256: &str) -> Result<PathBuf, SpoolError> {
+        let path = self.path_of(sha256);
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SpoolError::Missing(path.display().to_string()))
+            }
+            Err(e) => return Err(SpoolError::Io(e.to_string())),
+        };
+        let mut h = Sha256::new();
+        std::io::copy(&mut f, &mut h).map_err(|e| SpoolError::Io(e.to_string()))?;
+        if hex(&h.finalize()) != sha256 {
+            return Err(SpoolError::Changed);
+        }
+        Ok(path)
+    }
+
+    /// Removes the copy with this SHA-256 (no error if it is already gone).
+    pub fn remove(&self, sha256: &str) -> std::io::Result<()> {
+        match std::fs::remove_file(self.path_of(sha256)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every copy (by SHA-256) and leftover partial copy, with its age, for the sweep
+    /// that removes what no job needs any more.
+    pub fn entries(&self) -> std::io::Result<Vec<(String, std::time::SystemTime)>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&self.dir)? {
+            let e = e?;
+            let modified = e.metadata()?.modified()?;
+            out.push((e.file_name().to_string_lossy().to_string(), modified));
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -290,36 +584,65 @@ mod tests {
     }
 
     #[test]
-    fn a_file_is_taken_or_refused_with_the_reason() {
+    fn a_file_is_taken_into_the_spool_or_refused_with_the_reason() {
         let dir = tempfile::tempdir().expect("tempdir");
         let dirs = [dir.path().to_path_buf()];
+        let spool = Spool::open(&dir.path().join("state/spool")).expect("spool");
+        let take = |p: &Path, t, max| take_within(&dirs, p, t, max, &spool);
         let pdf = dir.path().join("loa.pdf");
         std::fs::write(&pdf, b"%PDF-1.7\n").expect("write");
-        let t = take_within(&dirs, &pdf, DocumentType::Loa).expect("taken");
+        let t = take(&pdf, DocumentType::Loa, 100).expect("taken");
         assert_eq!(t.filename, "loa.pdf");
         assert_eq!(t.size_bytes, 9);
-        assert_eq!(t.sha256.len(), 64);
         assert_eq!(
-            take_within(&dirs, &pdf, DocumentType::Logo).unwrap_err(),
+            std::fs::read(spool.path_of(&t.sha256)).expect("copy"),
+            b"%PDF-1.7\n"
+        );
+        assert_eq!(
+            spool.checked(&t.sha256).expect("checked"),
+            spool.path_of(&t.sha256)
+        );
+        std::fs::write(spool.path_of(&t.sha256), b"%PDF-1.7 changed").expect("write");
+        assert!(matches!(spool.checked(&t.sha256), Err(SpoolError::Changed)));
+        spool.remove(&t.sha256).expect("remove");
+        assert!(matches!(
+            spool.checked(&t.sha256),
+            Err(SpoolError::Missing(_))
+        ));
+        assert_eq!(
+            take(&pdf, DocumentType::Logo, 100).unwrap_err(),
             IntakeError::WrongType {
                 document_type: DocumentType::Logo,
                 content_type: ContentType::Pdf
             }
         );
+        assert_eq!(
+            take(&pdf, DocumentType::Loa, 8).unwrap_err(),
+            IntakeError::TooLarge { size: 9, max: 8 }
+        );
         let empty = dir.path().join("empty.csv");
         std::fs::write(&empty, b"").expect("write");
         assert_eq!(
-            take_within(&dirs, &empty, DocumentType::Other).unwrap_err(),
+            take(&empty, DocumentType::Other, 100).unwrap_err(),
             IntakeError::Empty
         );
         let big = dir.path().join("big.csv");
         std::fs::File::create(&big)
-            .and_then(|f| f.set_len(MAX_UPLOAD_BYTES + 1))
+            .and_then(|f| f.set_len(DEFAULT_MAX_BYTES + 1))
             .expect("sparse file");
         assert!(matches!(
-            take_within(&dirs, &big, DocumentType::Other),
+            take(&big, DocumentType::Other, DEFAULT_MAX_BYTES),
             Err(IntakeError::TooLarge { .. })
         ));
+        let bad = dir.path().join("bad\u{7}name.pdf");
+        std::fs::write(&bad, b"%PDF-1.7\n").expect("write");
+        assert_eq!(
+            take(&bad, DocumentType::Loa, 100).unwrap_err(),
+            IntakeError::BadName
+        );
+        // Nothing refused left anything in the spool.
+        let left: Vec<_> = spool.entries().expect("entries");
+        assert!(left.is_empty(), "{left:?}");
         assert_eq!(
             open_within(&[dir.path().join("sub")], &pdf).unwrap_err(),
             IntakeError::OutsideAllowed
@@ -332,6 +655,22 @@ mod tests {
             open_within(&dirs, &dir.path().join("x/../loa.pdf")).unwrap_err(),
             IntakeError::OutsideAllowed
         );
+    }
+
+    #[test]
+    fn text_is_judged_across_chunk_boundaries() {
+        let whole = |chunks: &[&[u8]]| {
+            let mut t = TextCheck::default();
+            for c in chunks {
+                t.feed(c);
+            }
+            t.finish()
+        };
+        // "é" split between two chunks is still text; a NUL or a lone byte is not.
+        assert!(whole(&[b"a,b\n\xc3", b"\xa9,1\n"]));
+        assert!(!whole(&[b"a,b\n", b"\x00"]));
+        assert!(!whole(&[b"a,b\n\xc3"]));
+        assert!(!whole(&[b"\xff"]));
     }
 
     #[test]

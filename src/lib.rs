@@ -35,3 +35,4 @@ pub mod numhub;
 pub mod rpc;
 pub mod shutdown;
 pub mod sync;
+pub mod watch;

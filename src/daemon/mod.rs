@@ -29,6 +29,7 @@ use crate::db::{DbError, Store, StoreOptions};
 use crate::events::EventBus;
 use crate::exit;
 use crate::housekeeping;
+use crate::intake::{AllowedDir, Spool, Uploads};
 use crate::numhub::{self, NumhubError};
 use crate::rpc;
 use crate::shutdown;
@@ -100,6 +101,8 @@ pub struct Context {
     pub started: Instant,
     /// Published to after changes commit; `events.subscribe` reads it.
     pub events: EventBus,
+    /// numhubd's copies of taken files, which uploads are sent from.
+    pub spool: Spool,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. `config` was loaded (and logging set up) by
@@ -135,12 +138,17 @@ pub async fn serve(
         store.clone(),
         crypto.clone(),
     )?;
+    let spool = Spool::open(&config.spool_dir()).map_err(|e| DaemonError::Io {
+        what: format!("spool folder {}", config.spool_dir().display()),
+        reason: e.to_string(),
+    })?;
     let ctx = Context {
         store: store.clone(),
         crypto,
         numhub: client,
         started: Instant::now(),
         events: EventBus::default(),
+        spool,
     };
     // Bound here, before READY=1: a live daemon on the socket, or a bad socket folder,
     // stops this start with a clear message.
@@ -160,13 +168,17 @@ pub async fn serve(
             done_jobs: Duration::from_secs(config.sync.done_retention_days * 86_400),
             audit: Duration::from_secs(u64::from(config.audit.retention_days) * 86_400),
         },
+        ctx.spool.clone(),
         shutdown.clone(),
     ));
+    // Filled in by the drop folder's watcher once it runs.
+    let watcher = crate::watch::StatusHandle::default();
     let sync = crate::sync::start(
         crate::sync::SyncContext {
             store: ctx.store.clone(),
             numhub: ctx.numhub.clone(),
             events: ctx.events.clone(),
+            spool: ctx.spool.clone(),
         },
         crate::sync::SyncOptions::from_config(&config),
         shutdown.clone(),
@@ -179,7 +191,21 @@ pub async fn serve(
             crypto: ctx.crypto.clone(),
             numhub: Some(Arc::new(port::Port::new(&ctx, &config, Some(sync.clone())))),
             started: ctx.started,
-            upload_dirs: config.rpc.upload_dirs.clone(),
+            uploads: Uploads {
+                dirs: config
+                    .rpc
+                    .upload_dirs
+                    .iter()
+                    .map(|d| AllowedDir {
+                        path: d.path().to_path_buf(),
+                        tenants: d.tenants().map(<[i64]>::to_vec),
+                    })
+                    .collect(),
+                max_bytes: config.drop.max_file_bytes,
+                spool: ctx.spool.clone(),
+            },
+            drop_dir: config.drop.dir.clone(),
+            watcher: watcher.clone(),
             connections: Default::default(),
             sync_anomalies: sync.anomalies.clone(),
         };

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::jobs::{self, newest_unfinished_job_id, Pending};
 use super::{
     check_json, check_len, check_not_blank, new_id, now_ts, page_limit, require_tenant, DbError,
-    DocumentStatus, DocumentType, Page, Result, Sql, Tx,
+    DocumentSource, DocumentStatus, DocumentType, Page, Result, Sql, Tx,
 };
 
 /// The content types NumHub's upload accepts (by DocumentType: LOA PDF, LOGO BMP,
@@ -30,8 +30,7 @@ pub struct LocalDocument {
     pub size_bytes: i64,
     pub sha256: String,
     pub content_type: String,
-    /// `drop_folder` or `rpc`.
-    pub source: String,
+    pub source: DocumentSource,
     pub source_path: String,
     pub created_at: String,
     pub updated_at: String,
@@ -44,7 +43,7 @@ pub struct NewLocalDocument {
     pub size_bytes: i64,
     pub sha256: String,
     pub content_type: String,
-    pub source: String,
+    pub source: DocumentSource,
     pub source_path: String,
 }
 
@@ -89,9 +88,6 @@ pub fn insert_local(tx: &Tx<'_>, new: NewLocalDocument) -> Result<LocalDocument>
             format!("{:?} is not one NumHub accepts", new.content_type),
         ));
     }
-    if !matches!(new.source.as_str(), "drop_folder" | "rpc") {
-        return Err(DbError::invalid("source", "must be drop_folder or rpc"));
-    }
     require_tenant(tx, new.tenant_id)?;
     tx.conn.execute(
         "INSERT INTO documents (tenant_id, original_filename, size_bytes, sha256, content_type, source,
@@ -103,13 +99,75 @@ pub fn insert_local(tx: &Tx<'_>, new: NewLocalDocument) -> Result<LocalDocument>
             new.size_bytes,
             new.sha256,
             new.content_type,
-            new.source,
+            new.source.as_str(),
             new.source_path,
             now_ts()
         ],
     )?;
     let id = tx.conn.last_insert_rowid();
     get_local(tx, new.tenant_id, id)
+}
+
+/// A taken file to register for upload to an entity.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub tenant_id: i64,
+    pub entity_id: String,
+    pub document_type: DocumentType,
+    pub local: NewLocalDocument,
+    /// Sent with the upload (NumHub's `description` field).
+    pub description: Option<String>,
+}
+
+/// Registers a taken file: its `documents` row, its `numhub_documents` row and its
+/// upload job, in the caller's one transaction. Returns the document and the job.
+pub fn register_upload(tx: &Tx<'_>, new: NewUpload) -> Result<(Document, jobs::Job)> {
+    let filename = new.local.original_filename.clone();
+    let payload = jobs::JobPayload::DocumentUpload(jobs::DocumentUpload {
+        description: new.description,
+        content_type: Some(new.local.content_type.clone()),
+    });
+    let local = insert_local(tx, new.local)?;
+    let doc = create(
+        tx,
+        new.tenant_id,
+        &new.entity_id,
+        Some(local.id),
+        new.document_type,
+        &filename,
+    )?;
+    let job = jobs::enqueue(
+        tx,
+        jobs::NewJob {
+            document_id: Some(doc.id.clone()),
+            ..jobs::NewJob::on_entity(new.tenant_id, new.entity_id, payload)
+        },
+    )?;
+    Ok((doc, job))
+}
+
+/// The upload jobs that may still send a file: any not `done` (a `dead` one can be
+/// retried). Their spool copies must stay.
+const UNSENT_UPLOADS: &str = "SELECT d.sha256 FROM jobs j
+     JOIN numhub_documents nd ON nd.id = j.document_id
+     JOIN documents d ON d.id = nd.local_document_id
+     WHERE j.kind = 'document.upload' AND j.state != 'done'";
+
+/// Whether an upload that may still send the file with this SHA-256 exists.
+pub fn spool_copy_needed(sql: &Sql<'_>, sha256: &str) -> Result<bool> {
+    Ok(sql
+        .conn
+        .prepare_cached(&format!(
+            "SELECT EXISTS ({UNSENT_UPLOADS} AND d.sha256 = ?1)"
+        ))?
+        .query_row([sha256], |r| r.get(0))?)
+}
+
+/// Every SHA-256 an upload that may still be sent needs, for the spool sweep.
+pub fn spool_copies_needed(sql: &Sql<'_>) -> Result<std::collections::HashSet<String>> {
+    let mut stmt = sql.conn.prepare_cached(UNSENT_UPLOADS)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub fn get_local(sql: &Sql<'_>, tenant_id: i64, id: i64) -> Result<LocalDocument> {
@@ -127,7 +185,16 @@ pub fn get_local(sql: &Sql<'_>, tenant_id: i64, id: i64) -> Result<LocalDocument
                 size_bytes: r.get(3)?,
                 sha256: r.get(4)?,
                 content_type: r.get(5)?,
-                source: r.get(6)?,
+                source: {
+                    let s: String = r.get(6)?;
+                    DocumentSource::parse(&s).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            6,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
+                    })?
+                },
                 source_path: r.get(7)?,
                 created_at: r.get(8)?,
                 updated_at: r.get(9)?,

@@ -80,6 +80,11 @@ str_enum!(
 );
 
 str_enum!(
+    /// `documents.source`: where a local document came from.
+    DocumentSource, "source" { DropFolder = "drop_folder", Rpc = "rpc" }
+);
+
+str_enum!(
     /// `numhub_documents.document_type`: the seed's values plus `logo`.
     DocumentType, "document_type" {
         Loa = "loa",

@@ -15,9 +15,8 @@ use super::rows::{
 };
 use super::schema::{cursor, id, limit, object, one_of, string, text, wait_s};
 use super::Rpc;
-use crate::db::{self, documents, jobs, DocumentType, Sql};
+use crate::db::{self, documents, jobs, DocumentSource, DocumentType, Sql};
 use crate::events::Event;
-use crate::intake;
 
 pub fn methods() -> Vec<MethodDef> {
     use Role::*;
@@ -63,55 +62,25 @@ async fn document_upload(
     p: DocumentUpload,
 ) -> Result<WithSync<documents::Document>, RpcError> {
     let document_type = DocumentType::parse(&p.document_type)?;
-    let dirs = rpc.upload_dirs.clone();
-    let path = p.path.clone();
-    let taken = tokio::task::spawn_blocking(move || {
-        intake::take_within(&dirs, Path::new(&path), document_type)
-    })
-    .await
-    .map_err(|e| RpcError::Internal(e.to_string()))??;
-    let content_type = taken.content_type.mime();
+    let uploads = rpc.uploads.clone();
+    let (path, tenant) = (p.path.clone(), p.tenant_id);
+    let taken =
+        tokio::task::spawn_blocking(move || uploads.take(tenant, Path::new(&path), document_type))
+            .await
+            .map_err(|e| RpcError::Internal(e.to_string()))??;
     let tenant_id = p.tenant_id;
-    let source_path = taken.path.display().to_string();
-    let filename = taken.filename;
-    let payload = jobs::JobPayload::DocumentUpload(jobs::DocumentUpload {
+    let new = documents::NewUpload {
+        tenant_id,
+        entity_id: p.entity_id.clone(),
+        document_type,
+        local: taken.local_document(tenant_id, DocumentSource::Rpc),
         description: p.description,
-        content_type: Some(content_type.to_string()),
-    });
-    let entity_id = p.entity_id.clone();
-    let (doc, job_id) = rpc
+    };
+    let (doc, job) = rpc
         .store
-        .write(move |tx| {
-            let local = documents::insert_local(
-                tx,
-                documents::NewLocalDocument {
-                    tenant_id,
-                    original_filename: filename.clone(),
-                    size_bytes: taken.size_bytes,
-                    sha256: taken.sha256,
-                    content_type: content_type.to_string(),
-                    source: "rpc".into(),
-                    source_path,
-                },
-            )?;
-            let doc = documents::create(
-                tx,
-                tenant_id,
-                &entity_id,
-                Some(local.id),
-                document_type,
-                &filename,
-            )?;
-            let job = jobs::enqueue(
-                tx,
-                jobs::NewJob {
-                    document_id: Some(doc.id.clone()),
-                    ..jobs::NewJob::on_entity(tenant_id, entity_id, payload)
-                },
-            )?;
-            Ok((doc, job.id))
-        })
+        .write(move |tx| documents::register_upload(tx, new))
         .await?;
+    let job_id = job.id;
     queued(&rpc);
     rpc.events.publish(Event::DocumentStatusChanged {
         tenant_id,

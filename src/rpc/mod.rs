@@ -61,7 +61,12 @@ pub struct Rpc {
     /// The NumHub seam: None until the NumHub client is wired in.
     pub numhub: Option<Arc<dyn NumhubPort>>,
     pub started: Instant,
-    pub upload_dirs: Vec<PathBuf>,
+    /// Where `document.upload` may read files, their size limit, the spool.
+    pub uploads: crate::intake::Uploads,
+    /// The drop folder (`entity.drop_path`, the LOA template).
+    pub drop_dir: PathBuf,
+    /// The drop folder's watcher, for `daemon.status`.
+    pub watcher: crate::watch::StatusHandle,
     /// Connections open now (for `daemon.status`).
     pub connections: Arc<AtomicU64>,
     /// Values NumHub sent that the replica could not hold (the sync engine counts).

@@ -107,7 +107,7 @@ async fn status(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<Status, RpcError> 
         numhub_reachable: last.map(|(_, code)| code.is_some()),
         numhub_rate_budget: None,
         token_expires_at: token.map(|t| t.expires_at),
-        watcher: None,
+        watcher: rpc.watcher.get(),
         connections: rpc.connections.load(std::sync::atomic::Ordering::Relaxed),
         blocked_logins: blocks
             .into_iter()

@@ -9,7 +9,6 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{mapping, SyncContext};
@@ -303,18 +302,14 @@ fn upload_type(t: db::DocumentType) -> DocumentType {
     }
 }
 
-/// SHA-256 of the file now, to refuse sending something other than what was
-/// registered.
-async fn file_sha256(path: std::path::PathBuf) -> Result<String, Failure> {
-    tokio::task::spawn_blocking(move || -> std::io::Result<String> {
-        let mut f = std::fs::File::open(&path)?;
-        let mut h = Sha256::new();
-        std::io::copy(&mut f, &mut h)?;
-        Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-    })
-    .await
-    .map_err(|e| Failure::Retry(format!("hashing the file: {e}")))?
-    .map_err(|e| Failure::Refused(format!("the file cannot be read: {e}")))
+/// The spool copy of a registered file, checked to still have the SHA-256 it was
+/// registered with (before each send, so a retry never sends something else).
+async fn spool_copy(ctx: &SyncContext, sha256: &str) -> Result<std::path::PathBuf, Failure> {
+    let (spool, sha) = (ctx.spool.clone(), sha256.to_string());
+    tokio::task::spawn_blocking(move || spool.checked(&sha))
+        .await
+        .map_err(|e| Failure::Retry(format!("checking the file: {e}")))?
+        .map_err(|e| Failure::Refused(e.to_string()))
 }
 
 async fn document_upload(
@@ -341,13 +336,7 @@ async fn document_upload(
     }
     let local = need(local, "local file")?;
     let nid = numhub_id(&e)?;
-    let path = std::path::PathBuf::from(&local.source_path);
-    if file_sha256(path.clone()).await? != local.sha256 {
-        return Err(Failure::Refused(format!(
-            "{} changed since it was registered (SHA-256 differs); register it again",
-            local.source_path
-        )));
-    }
+    let path = spool_copy(ctx, &local.sha256).await?;
     // After a crash mid-attempt the upload may have reached NumHub: look first.
     let mut resp = None;
     if let Some(since) = resume_since(job) {
@@ -434,12 +423,34 @@ async fn document_upload(
         })
         .await
         .map_err(unrecorded(what))?;
+    release_spool_copy(ctx, &local.sha256).await;
     Ok(vec![Event::DocumentStatusChanged {
         tenant_id: tenant,
         document_id: d.id,
         entity_id: d.entity_id,
         status: d.status.to_string(),
     }])
+}
+
+/// Removes the spool copy once no unfinished upload needs it (the same bytes may be
+/// queued for another entity). A copy left by a failure here is swept at start.
+async fn release_spool_copy(ctx: &SyncContext, sha256: &str) {
+    let sha = sha256.to_string();
+    match ctx
+        .store
+        .read(move |sql| documents::spool_copy_needed(sql, &sha))
+        .await
+    {
+        Ok(false) => {
+            if let Err(e) = ctx.spool.remove(sha256) {
+                tracing::warn!(error = %e, sha256, "could not remove the spool copy");
+            }
+        }
+        Ok(true) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, sha256, "could not tell whether the spool copy is still needed")
+        }
+    }
 }
 
 /// A redo after a crash finds the document gone (404), which counts as done.

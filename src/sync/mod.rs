@@ -45,6 +45,8 @@ pub struct SyncContext {
     pub store: Store,
     pub numhub: numhub::Client,
     pub events: EventBus,
+    /// Where uploads are read from (numhubd's copies, checked before each send).
+    pub spool: crate::intake::Spool,
 }
 
 /// `[sync]` settings, resolved.

@@ -22,7 +22,9 @@ fn registered_methods() -> BTreeSet<String> {
             crypto: Arc::new(numhubd::crypto::Crypto::generate(&[]).expect("crypto")),
             numhub: None,
             started: std::time::Instant::now(),
-            upload_dirs: vec![],
+            uploads: crate::rpc_methods::no_uploads(dir.path()),
+            drop_dir: dir.path().join("drop"),
+            watcher: Default::default(),
             connections: Default::default(),
             sync_anomalies: Default::default(),
         };

@@ -28,7 +28,9 @@ fn a_lagging_subscriber_is_told_how_many_it_missed_and_stays_subscribed() {
             crypto: Arc::new(numhubd::crypto::Crypto::generate(&[]).expect("crypto")),
             numhub: None,
             started: Instant::now(),
-            upload_dirs: vec![],
+            uploads: crate::rpc_methods::no_uploads(dir.path()),
+            drop_dir: dir.path().join("drop"),
+            watcher: Default::default(),
             connections: Default::default(),
             sync_anomalies: Default::default(),
         };

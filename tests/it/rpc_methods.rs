@@ -31,6 +31,15 @@ pub fn side_store(db: &std::path::Path) -> Store {
     .expect("open store")
 }
 
+/// No upload folders (for servers built in the test process), with a spool in `dir`.
+pub fn no_uploads(dir: &std::path::Path) -> numhubd::intake::Uploads {
+    numhubd::intake::Uploads {
+        dirs: vec![],
+        max_bytes: 1,
+        spool: numhubd::intake::Spool::open(&dir.join("spool")).expect("spool"),
+    }
+}
+
 pub fn seed_identity(
     rt: &tokio::runtime::Runtime,
     store: &Store,
