@@ -101,17 +101,43 @@ pub struct RpcConfig {
 
 /// An `[rpc] upload_dirs` entry: a folder (any tenant the caller may write), or
 /// `{ path = "...", tenants = [1, 2] }` (only for those tenants).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum UploadDir {
     Any(PathBuf),
-    Tenants { path: PathBuf, tenants: Vec<i64> },
+    Tenants(TenantsDir),
+}
+
+/// An upload folder for some tenants only.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantsDir {
+    pub path: PathBuf,
+    pub tenants: Vec<i64>,
+}
+
+impl<'de> Deserialize<'de> for UploadDir {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Any(PathBuf),
+            Tenants(TenantsDir),
+        }
+        // serde's own message for an untagged enum names no shape; say what fits.
+        match Either::deserialize(d) {
+            Ok(Either::Any(p)) => Ok(UploadDir::Any(p)),
+            Ok(Either::Tenants(t)) => Ok(UploadDir::Tenants(t)),
+            Err(_) => Err(serde::de::Error::custom(
+                "each entry is a folder path, or a table { path = \"...\", tenants = [tenant ids] }",
+            )),
+        }
+    }
 }
 
 impl UploadDir {
     pub fn path(&self) -> &Path {
         match self {
-            UploadDir::Any(p) | UploadDir::Tenants { path: p, .. } => p,
+            UploadDir::Any(p) | UploadDir::Tenants(TenantsDir { path: p, .. }) => p,
         }
     }
 
@@ -119,13 +145,13 @@ impl UploadDir {
     pub fn tenants(&self) -> Option<&[i64]> {
         match self {
             UploadDir::Any(_) => None,
-            UploadDir::Tenants { tenants, .. } => Some(tenants),
+            UploadDir::Tenants(d) => Some(&d.tenants),
         }
     }
 
     fn path_mut(&mut self) -> &mut PathBuf {
         match self {
-            UploadDir::Any(p) | UploadDir::Tenants { path: p, .. } => p,
+            UploadDir::Any(p) | UploadDir::Tenants(TenantsDir { path: p, .. }) => p,
         }
     }
 }
@@ -952,6 +978,43 @@ mod tests {
         );
         assert!(c.audit.redact_fields.is_empty());
         assert_eq!(Config::default().audit.redact_fields.len(), 4);
+    }
+
+    #[test]
+    fn drop_keys_and_upload_dirs_are_checked_by_key() {
+        for (text, key) in [
+            ("[drop]\nsettle_ms = 0\n", "drop.settle_ms"),
+            (
+                "[drop]\nkeep_processed_days = 0\n",
+                "drop.keep_processed_days",
+            ),
+            ("[drop]\nmax_file_bytes = 0\n", "drop.max_file_bytes"),
+            ("[drop]\ngroup = \"\"\n", "drop.group"),
+            (
+                "[rpc]\nupload_dirs = [{ path = \"a\", tenants = [] }]\n",
+                "rpc.upload_dirs[0].tenants",
+            ),
+            (
+                "[rpc]\nupload_dirs = [\"a\", { path = \"b\", tenant = [1] }]\n",
+                "tenants = [tenant ids]",
+            ),
+        ] {
+            let e = parse(text).expect_err(text);
+            assert!(e.to_string().contains(key), "{text}: {e}");
+        }
+        let c = parse(
+            "[rpc]\nupload_dirs = [\"shared\", { path = \"/srv/acme\", tenants = [1, 2] }]\n\
+             [drop]\nsettle_ms = 200\ngroup = \"operators\"\n",
+        )
+        .expect("valid");
+        let dirs = &c.rpc.upload_dirs;
+        assert_eq!(dirs[0].path(), Path::new("/etc/numhubd/shared"));
+        assert_eq!(dirs[0].tenants(), None);
+        assert_eq!(dirs[1].path(), Path::new("/srv/acme"));
+        assert_eq!(dirs[1].tenants(), Some(&[1, 2][..]));
+        assert_eq!(c.drop.settle_ms, 200);
+        assert_eq!(c.drop.group.as_deref(), Some("operators"));
+        assert_eq!(c.spool_dir(), Path::new("/etc/numhubd/spool"));
     }
 
     #[test]

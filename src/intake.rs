@@ -468,7 +468,9 @@ impl Drop for SpoolFile {
 /// What is wrong with a spool copy at send time.
 #[derive(Debug, Error)]
 pub enum SpoolError {
-    #[error("numhubd's copy of the file is gone ({0}); register the file again")]
+    #[error(
+        "numhubd's copy of the file is gone, and so is the original ({0}); register the file again"
+    )]
     Missing(String),
     #[error("numhubd's copy of the file no longer has the SHA-256 it was registered with; register the file again")]
     Changed,
@@ -541,6 +543,50 @@ impl Spool {
             return Err(SpoolError::Changed);
         }
         Ok(path)
+    }
+
+    /// Like [`Spool::checked`], but a missing copy is made again from `original` when
+    /// that file still has the registered SHA-256: uploads registered by a numhubd
+    /// from before the spool have no copy. `original` is opened without following a
+    /// link and must be a regular file; a changed original is never sent.
+    pub fn checked_or_restored(
+        &self,
+        sha256: &str,
+        original: &Path,
+    ) -> Result<PathBuf, SpoolError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        match self.checked(sha256) {
+            Err(SpoolError::Missing(_)) => {}
+            r => return r,
+        }
+        let gone = |e: std::io::Error| SpoolError::Missing(format!("{} ({e})", original.display()));
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(original)
+            .map_err(gone)?;
+        if !file.metadata().map_err(gone)?.is_file() {
+            return Err(SpoolError::Changed);
+        }
+        let io = |e: std::io::Error| SpoolError::Io(e.to_string());
+        let mut copy = self.create().map_err(io)?;
+        let mut hash = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io(e)),
+            };
+            hash.update(&buf[..n]);
+            copy.write(&buf[..n]).map_err(io)?;
+        }
+        if hex(&hash.finalize()) != sha256 {
+            return Err(SpoolError::Changed);
+        }
+        copy.keep(sha256).map_err(io)?;
+        Ok(self.path_of(sha256))
     }
 
     /// Removes the copy with this SHA-256 (no error if it is already gone).
@@ -655,6 +701,38 @@ mod tests {
             open_within(&dirs, &dir.path().join("x/../loa.pdf")).unwrap_err(),
             IntakeError::OutsideAllowed
         );
+    }
+
+    #[test]
+    fn a_missing_copy_is_made_again_only_from_an_unchanged_original() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::open(&dir.path().join("spool")).expect("spool");
+        let original = dir.path().join("old.pdf");
+        std::fs::write(&original, b"%PDF-1.7 registered").expect("write");
+        let file = File::open(&original).expect("open");
+        let t = take(file, &original, DocumentType::Loa, 100, &spool).expect("taken");
+        spool.remove(&t.sha256).expect("remove");
+        assert_eq!(
+            spool
+                .checked_or_restored(&t.sha256, &original)
+                .expect("restored"),
+            spool.path_of(&t.sha256)
+        );
+        spool.remove(&t.sha256).expect("remove");
+        std::fs::write(&original, b"%PDF-1.7 changed").expect("write");
+        assert!(matches!(
+            spool.checked_or_restored(&t.sha256, &original),
+            Err(SpoolError::Changed)
+        ));
+        let link = dir.path().join("link.pdf");
+        std::os::unix::fs::symlink(&original, &link).expect("symlink");
+        assert!(spool.checked_or_restored(&t.sha256, &link).is_err());
+        std::fs::remove_file(&original).expect("rm");
+        assert!(matches!(
+            spool.checked_or_restored(&t.sha256, &original),
+            Err(SpoolError::Missing(_))
+        ));
+        assert!(spool.entries().expect("entries").is_empty());
     }
 
     #[test]

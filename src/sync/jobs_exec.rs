@@ -303,13 +303,20 @@ fn upload_type(t: db::DocumentType) -> DocumentType {
 }
 
 /// The spool copy of a registered file, checked to still have the SHA-256 it was
-/// registered with (before each send, so a retry never sends something else).
-async fn spool_copy(ctx: &SyncContext, sha256: &str) -> Result<std::path::PathBuf, Failure> {
-    let (spool, sha) = (ctx.spool.clone(), sha256.to_string());
-    tokio::task::spawn_blocking(move || spool.checked(&sha))
-        .await
-        .map_err(|e| Failure::Retry(format!("checking the file: {e}")))?
-        .map_err(|e| Failure::Refused(e.to_string()))
+/// registered with (before each send, so a retry never sends something else); made
+/// again from the original for an upload registered before numhubd had a spool.
+async fn spool_copy(
+    ctx: &SyncContext,
+    local: &documents::LocalDocument,
+) -> Result<std::path::PathBuf, Failure> {
+    let spool = ctx.spool.clone();
+    let (sha, original) = (local.sha256.clone(), local.source_path.clone());
+    tokio::task::spawn_blocking(move || {
+        spool.checked_or_restored(&sha, std::path::Path::new(&original))
+    })
+    .await
+    .map_err(|e| Failure::Retry(format!("checking the file: {e}")))?
+    .map_err(|e| Failure::Refused(e.to_string()))
 }
 
 async fn document_upload(
@@ -336,7 +343,7 @@ async fn document_upload(
     }
     let local = need(local, "local file")?;
     let nid = numhub_id(&e)?;
-    let path = spool_copy(ctx, &local.sha256).await?;
+    let path = spool_copy(ctx, &local).await?;
     // After a crash mid-attempt the upload may have reached NumHub: look first.
     let mut resp = None;
     if let Some(since) = resume_since(job) {

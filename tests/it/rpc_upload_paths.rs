@@ -77,3 +77,73 @@ fn links_fifos_and_parent_folders_are_refused_and_register_nothing() {
     );
     assert_eq!(doc["filename"], "loa.pdf");
 }
+
+/// An `[rpc] upload_dirs` entry limited to tenants serves only them: tenant 2 cannot
+/// register a file from tenant 1's folder (and is told why), while a plain entry
+/// serves both. What is taken is copied into the spool (0700), named by its SHA-256.
+#[test]
+fn an_upload_folder_limited_to_a_tenant_serves_only_that_tenant() {
+    use std::os::unix::fs::PermissionsExt;
+    let config = crate::support::base_config("info").replace(
+        "socket = \"numhubd.sock\"",
+        "socket = \"run/numhubd.sock\"\nupload_dirs = [\"uploads\", { path = \"acme\", tenants = [1] }]",
+    );
+    let d = crate::support::start_daemon(&config, &[]);
+    let s = socket_of(&d);
+    let root = d.dir.path();
+    for dir in ["uploads", "acme"] {
+        std::fs::create_dir_all(root.join(dir)).expect("mkdir");
+    }
+    std::fs::write(root.join("acme/loa.pdf"), b"%PDF-1.7 acme's").expect("write");
+    std::fs::write(root.join("uploads/loa.pdf"), b"%PDF-1.7 shared").expect("write");
+    let mut entity = std::collections::HashMap::new();
+    for (t, name) in [(1, "Acme"), (2, "Beta")] {
+        ok(&s, "tenant.upsert", json!({"id": t, "name": name}));
+        let e = ok(
+            &s,
+            "entity.create",
+            json!({"tenant_id": t, "entity_type": "enterprise", "company_name": name, "application": {}, "submit": false}),
+        );
+        entity.insert(t, e["id"].as_str().expect("entity id").to_string());
+    }
+    let upload = |t: i64, path: std::path::PathBuf| {
+        call(
+            &s,
+            "document.upload",
+            json!({"tenant_id": t, "entity_id": entity[&t], "document_type": "loa", "path": path}),
+        )
+    };
+    let refused = upload(2, root.join("acme/loa.pdf"));
+    assert_eq!(
+        refused.pointer("/error/code"),
+        Some(&json!(-32602)),
+        "{refused}"
+    );
+    assert!(
+        refused
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.contains("only for other tenants")),
+        "{refused}"
+    );
+    let listed = ok(&s, "document.list", json!({"tenant_id": 2}));
+    assert_eq!(listed["items"], json!([]), "a refused file was registered");
+    for (t, path) in [
+        (1, "acme/loa.pdf"),
+        (2, "uploads/loa.pdf"),
+        (1, "uploads/loa.pdf"),
+    ] {
+        let r = upload(t, root.join(path));
+        assert!(r["result"]["id"].is_string(), "tenant {t}, {path}: {r}");
+        let sha = r["result"]["sha256"].as_str().expect("sha256");
+        assert!(
+            root.join("spool").join(sha).is_file(),
+            "no spool copy of {path}"
+        );
+    }
+    let mode = std::fs::metadata(root.join("spool"))
+        .expect("spool")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
