@@ -68,3 +68,56 @@ fn old_done_jobs_and_audit_rows_go_in_batches_and_nothing_else() {
         store.close().await.expect("close");
     });
 }
+
+/// The spool sweep removes an old copy no upload needs, and keeps a copy an unsent
+/// (here `dead`, so retryable) upload needs and a fresh copy whose registering
+/// transaction may not have committed yet.
+#[test]
+fn the_spool_sweep_keeps_what_an_unsent_upload_or_a_fresh_take_needs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("h.db");
+    let (needed, unneeded, fresh) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+    let rt = crate::rpc_methods::rt();
+    rt.block_on(async {
+        Store::open(&path, StoreOptions::default())
+            .expect("open")
+            .close()
+            .await
+            .expect("close");
+        let t = "2000-01-01T00:00:00.000000Z";
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute_batch(&format!(
+            "INSERT INTO tenants (id, name, numhub_enabled, created_at, updated_at) VALUES (1, 'A', 1, '{t}', '{t}');
+             INSERT INTO numhub_entities (id, tenant_id, entity_type, company_name, status, vetting_status, created_at, updated_at)
+                 VALUES ('e1', 1, 'enterprise', 'A', 'draft', 'pending', '{t}', '{t}');
+             INSERT INTO documents (id, tenant_id, original_filename, size_bytes, sha256, content_type, source, source_path, created_at, updated_at)
+                 VALUES (1, 1, 'a.pdf', 1, '{needed}', 'application/pdf', 'rpc', '/x/a.pdf', '{t}', '{t}'),
+                        (2, 1, 'b.pdf', 1, '{unneeded}', 'application/pdf', 'rpc', '/x/b.pdf', '{t}', '{t}');
+             INSERT INTO numhub_documents (id, numhub_entity_id, local_document_id, document_type, filename, status, created_at, updated_at)
+                 VALUES ('d1', 'e1', 1, 'loa', 'a.pdf', 'pending', '{t}', '{t}'),
+                        ('d2', 'e1', 2, 'loa', 'b.pdf', 'uploaded', '{t}', '{t}');
+             INSERT INTO jobs (tenant_id, kind, entity_id, document_id, payload, state, next_attempt_at, created_at, updated_at)
+                 VALUES (1, 'document.upload', 'e1', 'd1', '{{}}', 'dead', '{t}', '{t}', '{t}'),
+                        (1, 'document.upload', 'e1', 'd2', '{{}}', 'done', '{t}', '{t}', '{t}');"
+        ))
+        .expect("seed");
+        drop(conn);
+        let store = Store::open(&path, StoreOptions::default()).expect("reopen");
+        let spool = numhubd::intake::Spool::open(&dir.path().join("spool")).expect("spool");
+        let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+        for (name, old) in [(&needed, true), (&unneeded, true), (&fresh, false)] {
+            let f = std::fs::File::create(spool.path_of(name)).expect("copy");
+            if old {
+                f.set_modified(two_hours_ago).expect("mtime");
+            }
+        }
+        let swept = numhubd::housekeeping::sweep_spool(&store, &spool)
+            .await
+            .expect("sweep");
+        assert_eq!(swept, 1);
+        assert!(spool.path_of(&needed).exists());
+        assert!(!spool.path_of(&unneeded).exists());
+        assert!(spool.path_of(&fresh).exists());
+        store.close().await.expect("close");
+    });
+}
