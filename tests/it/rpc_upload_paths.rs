@@ -147,3 +147,82 @@ fn an_upload_folder_limited_to_a_tenant_serves_only_that_tenant() {
         .mode();
     assert_eq!(mode & 0o777, 0o700);
 }
+
+/// A writer swapping the file for a symbolic link to a secret, over and over while
+/// uploads are registered, never gets the secret taken: each call either takes the
+/// real file (its SHA-256) or is refused as a link, and the spool never holds the
+/// secret's bytes.
+#[test]
+fn a_link_swapped_in_while_uploading_never_takes_the_target() {
+    use sha2::{Digest, Sha256};
+    let d = start_rpc_daemon("");
+    let s = socket_of(&d);
+    let root = d.dir.path().to_path_buf();
+    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    let e = ok(
+        &s,
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "enterprise", "company_name": "Acme LLC", "application": {}, "submit": false}),
+    );
+    let eid = e["id"].as_str().expect("entity id").to_string();
+    let hex = |b: &[u8]| -> String {
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    };
+    let (real, secret) = (
+        b"%PDF-1.7 the signed LOA".to_vec(),
+        b"%PDF-1.7 numhubd's secret".to_vec(),
+    );
+    std::fs::write(root.join("secret.pdf"), &secret).expect("write");
+    let target = root.join("uploads/loa.pdf");
+    std::fs::write(&target, &real).expect("write");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (root, target, real, stop) = (root.clone(), target.clone(), real.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (file, link) = (root.join("uploads/.f"), root.join("uploads/.l"));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Both swaps are renames: the path is always either the file or the link.
+                std::fs::write(&file, &real).expect("write");
+                std::fs::rename(&file, &target).expect("rename file");
+                let _ = std::fs::remove_file(&link);
+                std::os::unix::fs::symlink(root.join("secret.pdf"), &link).expect("symlink");
+                std::fs::rename(&link, &target).expect("rename link");
+            }
+        })
+    };
+    let (mut taken, mut refused) = (0, 0);
+    for _ in 0..40 {
+        let r = call(
+            &s,
+            "document.upload",
+            json!({"tenant_id": 1, "entity_id": eid, "document_type": "loa", "path": target}),
+        );
+        match r["result"]["sha256"].as_str() {
+            Some(sha) => {
+                assert_eq!(sha, hex(&real), "took something other than the file: {r}");
+                taken += 1;
+            }
+            None => {
+                let m = r
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                assert!(
+                    m.contains("symbolic link") || m.contains("cannot be read"),
+                    "{r}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().expect("swapper");
+    assert_eq!(taken + refused, 40);
+    assert!(
+        !root.join("spool").join(hex(&secret)).exists(),
+        "the secret reached the spool"
+    );
+}
