@@ -9,7 +9,7 @@ mod identities;
 mod templates;
 mod views;
 
-pub use templates::TemplateForm;
+pub use templates::{template_sha256, TemplateForm};
 
 use std::sync::Arc;
 

@@ -66,6 +66,12 @@ fn hex_sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// The SHA-256 of an application's template, whoever's client it is.
+pub fn template_sha256(sh: &Shared, id: uuid::Uuid) -> Option<String> {
+    let bytes = template_bytes(sh.store().apps.get(&id)?);
+    Some(hex_sha256(&bytes))
+}
+
 /// The API route: 404 for an application unknown to the caller's client.
 pub async fn download(
     State(sh): State<Arc<Shared>>,
