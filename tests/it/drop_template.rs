@@ -205,7 +205,7 @@ fn drop_path_prints_the_layout_folder_and_documents_follow_shows_uploads() {
     let (path, _) = write_pdf(h.dir.path(), "loa.pdf", 4096, 7);
     let doc = upload(&s, &id, &path).expect("document.upload");
     let seen = |status: &str| {
-        lines.lock().map_or(false, |l| {
+        lines.lock().is_ok_and(|l| {
             l.iter().any(|line| {
                 serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| {
                     v["type"] == "document.status_changed"
