@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use faults::Faults;
+pub use routes::TemplateForm;
 
 /// A deliberate defect, for proving the conformance suite fails for the right reason.
 /// Never set it outside tests.
@@ -170,6 +171,17 @@ impl Sandbox {
     pub fn seed_applications(&self, client_id: i32, count: usize) -> Vec<uuid::Uuid> {
         self.shared
             .seed(client_id, count, model::GetBCApplicationDtoStatus::Complete)
+    }
+
+    /// How `downloadtemplate` answers from now on (as `POST /__sandbox/template`).
+    pub fn set_template_form(&self, form: TemplateForm) {
+        self.shared.set_template_form(form);
+    }
+
+    /// The SHA-256 (hex) of an application's LOA template, None when unknown (as
+    /// `GET /__sandbox/template/{id}`).
+    pub fn template_sha256(&self, numhub_entity_id: uuid::Uuid) -> Option<String> {
+        routes::template_sha256(&self.shared, numhub_entity_id)
     }
 
     pub fn set_rate_limit(&self, limit: u32, window: Duration) {

@@ -26,6 +26,8 @@ pub struct Shared {
     pub storage: Storage,
     store: Mutex<Store>,
     counters: Mutex<Counters>,
+    /// How `downloadtemplate` answers (`POST /__sandbox/template`).
+    template_form: Mutex<crate::routes::TemplateForm>,
 }
 
 /// Who is calling, as established by the auth gate.
@@ -238,8 +240,17 @@ impl Shared {
                 ..Store::default()
             }),
             counters: Mutex::new(Counters::default()),
+            template_form: Mutex::new(Default::default()),
             config,
         })
+    }
+
+    pub fn template_form(&self) -> crate::routes::TemplateForm {
+        *self.template_form.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_template_form(&self, form: crate::routes::TemplateForm) {
+        *self.template_form.lock().unwrap_or_else(|e| e.into_inner()) = form;
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -56,12 +56,26 @@ enum Command {
         #[arg(long)]
         entity: Option<String>,
     },
-    /// Documents.
+    /// Documents; --follow streams their status changes as they happen.
     Documents {
         #[arg(long)]
         tenant: Option<i64>,
         #[arg(long)]
         entity: Option<String>,
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Prints ENTITY's drop folder, one line (for scripts).
+    DropPath {
+        entity: String,
+        #[arg(long)]
+        tenant: Option<i64>,
+    },
+    /// Downloads ENTITY's LOA template from NumHub into its drop folder; prints the path.
+    LoaTemplate {
+        entity: String,
+        #[arg(long)]
+        tenant: Option<i64>,
     },
     /// The NumHub exchange log; --follow streams events as they happen.
     Logs {
@@ -281,28 +295,30 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
         Command::Entity {
             action: EntityAction::Show { id, tenant },
         } => {
-            for t in tenants_of(&mut c, *tenant)? {
-                match c.call("entity.get", json!({"tenant_id": t, "id": id})) {
-                    Ok(e) => {
-                        if json_out {
-                            return print_json(&e);
-                        }
-                        for (k, v) in e.as_object().into_iter().flatten() {
-                            println!("{k:<18} {}", cell(v));
-                        }
-                        return Ok(());
-                    }
-                    Err(ClientError::Rpc { code, .. }) if code == i64::from(codes::NOT_FOUND) => {
-                        continue
-                    }
-                    Err(e) => return Err(e),
-                }
+            let e = on_entity(&mut c, *tenant, id, "entity.get")?;
+            if json_out {
+                return print_json(&e);
             }
-            Err(ClientError::Rpc {
-                code: i64::from(codes::NOT_FOUND),
-                message: format!("entity {id} not found in your tenants"),
-                data: None,
-            })
+            for (k, v) in e.as_object().into_iter().flatten() {
+                println!("{k:<18} {}", cell(v));
+            }
+            Ok(())
+        }
+        Command::DropPath { entity, tenant } => {
+            let d = on_entity(&mut c, *tenant, entity, "entity.drop_path")?;
+            if json_out {
+                return print_json(&d);
+            }
+            println!("{}", d["path"].as_str().unwrap_or_default());
+            Ok(())
+        }
+        Command::LoaTemplate { entity, tenant } => {
+            let t = on_entity(&mut c, *tenant, entity, "entity.loa_template")?;
+            if json_out {
+                return print_json(&t);
+            }
+            println!("{}", t["path"].as_str().unwrap_or_default());
+            Ok(())
         }
         Command::Identities { tenant, entity } => {
             let mut items = Vec::new();
@@ -326,7 +342,22 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                 ],
             )
         }
-        Command::Documents { tenant, entity } => {
+        Command::Documents {
+            tenant,
+            entity,
+            follow: true,
+        } => {
+            let mut p = json!({"kinds": ["document.status_changed"]});
+            if let Some(t) = tenant {
+                p["tenant_id"] = json!(t);
+            }
+            follow_events(&cli.socket, json_out, p, entity.as_deref())
+        }
+        Command::Documents {
+            tenant,
+            entity,
+            follow: false,
+        } => {
             let mut items = Vec::new();
             for t in tenants_of(&mut c, *tenant)? {
                 let mut p = json!({"tenant_id": t});
@@ -377,36 +408,7 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                     ],
                 );
             }
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| ClientError::Protocol(e.to_string()))?;
-            if !json_out {
-                eprintln!(
-                    "following events on {} (Ctrl-C to stop)",
-                    cli.socket.display()
-                );
-            }
-            rt.block_on(numhubd::client::follow_events(&cli.socket, p, |ev| {
-                if json_out {
-                    println!("{ev}");
-                } else {
-                    let mut fields: Vec<String> = ev
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .filter(|(k, _)| k.as_str() != "type")
-                        .map(|(k, v)| format!("{k}={}", cell(v)))
-                        .collect();
-                    fields.sort();
-                    println!(
-                        "{:<24} {}",
-                        ev["type"].as_str().unwrap_or("?"),
-                        fields.join(" ")
-                    );
-                }
-                true
-            }))
+            follow_events(&cli.socket, json_out, p, None)
         }
         Command::Sync { tenant } => {
             let r = c.call(
@@ -517,6 +519,68 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
         }
         Command::Completions { .. } => Ok(()),
     }
+}
+
+/// Streams events (`events.subscribe` with `params`) until the daemon ends the
+/// stream, one line each; only those of `entity` when given.
+fn follow_events(
+    socket: &Path,
+    json_out: bool,
+    params: Value,
+    entity: Option<&str>,
+) -> Result<(), ClientError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    if !json_out {
+        eprintln!("following events on {} (Ctrl-C to stop)", socket.display());
+    }
+    rt.block_on(numhubd::client::follow_events(socket, params, |ev| {
+        if entity.is_some_and(|e| ev["entity_id"].as_str() != Some(e)) {
+            return true;
+        }
+        if json_out {
+            println!("{ev}");
+        } else {
+            let mut fields: Vec<String> = ev
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| k.as_str() != "type")
+                .map(|(k, v)| format!("{k}={}", cell(v)))
+                .collect();
+            fields.sort();
+            println!(
+                "{:<24} {}",
+                ev["type"].as_str().unwrap_or("?"),
+                fields.join(" ")
+            );
+        }
+        true
+    }))
+}
+
+/// Calls `method {tenant_id, id}` in the given tenant, or in each tenant the caller
+/// may see until one has the entity (as `entity show` finds it).
+fn on_entity(
+    c: &mut Client,
+    tenant: Option<i64>,
+    id: &str,
+    method: &str,
+) -> Result<Value, ClientError> {
+    for t in tenants_of(c, tenant)? {
+        match c.call(method, json!({"tenant_id": t, "id": id})) {
+            Ok(v) => return Ok(v),
+            Err(ClientError::Rpc { code, .. }) if code == i64::from(codes::NOT_FOUND) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ClientError::Rpc {
+        code: i64::from(codes::NOT_FOUND),
+        message: format!("entity {id} not found in your tenants"),
+        data: None,
+    })
 }
 
 /// The given tenant, or every tenant the caller may see.

@@ -1,10 +1,11 @@
 //! The RPC's seam to NumHub (`rpc::port::NumhubPort`), carried out by the NumHub
 //! client and the sync engine: the methods a caller waits on (token refresh, OTP,
-//! entity refresh, sync run, key rotation). Each NumHub or sync error becomes the
+//! entity refresh, sync run, key rotation, the LOA template, written into the
+//! entity's drop folder). Each NumHub or sync error becomes the
 //! seam's `PortError` that says what happened: NumHub said no, could not be
 //! reached, is not configured for the tenant, a database or rotation failure.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -16,10 +17,11 @@ use crate::db::entities::Entity;
 use crate::events::{Event, EventBus};
 use crate::numhub::{self, NumhubError, Priority};
 use crate::rpc::port::{
-    KeysRotated, NumhubPort, Otp, OtpSent, OtpVerified, PortError, PortFuture, SyncStarted,
-    TokenRefreshed,
+    KeysRotated, LoaTemplate, NumhubPort, Otp, OtpSent, OtpVerified, PortError, PortFuture,
+    SyncStarted, TokenRefreshed,
 };
 use crate::sync::{SyncError, SyncHandle};
+use crate::watch::layout;
 
 use super::Context;
 
@@ -33,6 +35,8 @@ pub struct Port {
     crypto: Arc<Crypto>,
     identity_file: PathBuf,
     recipients: Vec<String>,
+    /// `[drop] dir`: where the LOA template is written.
+    drop_dir: PathBuf,
 }
 
 impl Port {
@@ -45,6 +49,7 @@ impl Port {
             crypto: ctx.crypto.clone(),
             identity_file: config.crypto.identity_file.clone(),
             recipients: config.crypto.recipients.clone(),
+            drop_dir: config.drop.dir.clone(),
         }
     }
 }
@@ -169,6 +174,48 @@ impl NumhubPort for Port {
         })
     }
 
+    fn loa_template(&self, tenant_id: i64, entity_id: String) -> PortFuture<LoaTemplate> {
+        let port = self.clone();
+        Box::pin(async move {
+            let id = entity_id.clone();
+            let (entity, tenant) = port
+                .store
+                .read(move |sql| {
+                    Ok((
+                        db::entities::get(sql, tenant_id, &id)?,
+                        db::tenants::get(sql, tenant_id)?,
+                    ))
+                })
+                .await?;
+            let nid = numhub_uuid(&entity_id, entity.numhub_entity_id.as_deref())?;
+            let bytes = port
+                .client
+                .download_template(tenant_id, Priority::Interactive, nid)
+                .await
+                .map_err(port_error)?;
+            let dir = layout::entity_dir(
+                &port.drop_dir,
+                tenant_id,
+                tenant.slug.as_deref(),
+                &entity.id,
+                &entity.company_name,
+            );
+            let path = dir.join(layout::TEMPLATE);
+            let sha256 = numhub::audit::hex_sha256(&bytes);
+            let size_bytes = bytes.len() as u64;
+            let target = path.clone();
+            tokio::task::spawn_blocking(move || write_atomically(&dir, &target, &bytes))
+                .await
+                .map_err(|e| PortError::Internal(format!("writing the LOA template: {e}")))?
+                .map_err(|e| PortError::Internal(format!("writing {}: {e}", path.display())))?;
+            Ok(LoaTemplate {
+                path,
+                size_bytes,
+                sha256,
+            })
+        })
+    }
+
     fn jobs_queued(&self) {
         if let Some(sync) = &self.sync {
             sync.kick_outbox();
@@ -189,16 +236,54 @@ async fn numhub_id(store: &db::Store, tenant_id: i64, entity_id: &str) -> Result
     let entity = store
         .read(move |sql| db::entities::get(sql, tenant_id, &id))
         .await?;
-    let nid = entity
-        .numhub_entity_id
-        .ok_or_else(|| PortError::NotAtNumhub {
-            entity_id: entity_id.to_string(),
-        })?;
-    Uuid::parse_str(&nid).map_err(|_| {
+    numhub_uuid(entity_id, entity.numhub_entity_id.as_deref())
+}
+
+fn numhub_uuid(entity_id: &str, nid: Option<&str>) -> Result<Uuid, PortError> {
+    let nid = nid.ok_or_else(|| PortError::NotAtNumhub {
+        entity_id: entity_id.to_string(),
+    })?;
+    Uuid::parse_str(nid).map_err(|_| {
         PortError::Internal(format!(
             "entity {entity_id}: NumHub id {nid:?} is not a uuid"
         ))
     })
+}
+
+/// Writes `bytes` to `path` so that a reader sees the old file or the whole new
+/// one, never a part: a temporary file in the same folder (same filesystem),
+/// fsynced, renamed over, then the folder fsynced so the rename survives a crash.
+/// The folders are made if missing (0770: the operators' group works in them; the
+/// watcher sets their group and setgid bit).
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::fs::{self, DirBuilder, OpenOptions, Permissions};
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+
+    DirBuilder::new().recursive(true).mode(0o770).create(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        layout::TEMPLATE,
+        Uuid::now_v7().simple()
+    ));
+    let written = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o640)
+            .open(&tmp)?;
+        // The umask may have taken bits off; 0640 is what operators are promised.
+        f.set_permissions(Permissions::from_mode(0o640))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        // Best effort: a leftover temporary would only be clutter.
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
+    fs::File::open(dir)?.sync_all()
 }
 
 /// What a NumHub error means for the caller waiting on it.

@@ -19,6 +19,7 @@ pub mod governor;
 pub mod model;
 mod ops;
 pub mod rotate;
+pub mod template;
 pub mod tokens;
 pub mod transport;
 
@@ -377,7 +378,7 @@ impl Client {
                 .send_once(&governor, &req, None)
                 .await?;
             let last = match outcome {
-                Outcome::Answer { status, body } if (200..300).contains(&status) => {
+                Outcome::Answer { status, body, .. } if (200..300).contains(&status) => {
                     let access: model::AccessModel = decode(&endpoint, &body)?;
                     let token = access.access_token.filter(|t| !t.is_empty()).ok_or(
                         NumhubError::Decode {
@@ -404,7 +405,7 @@ impl Client {
                         self.inner.opts.refresh_margin,
                     ));
                 }
-                Outcome::Answer { status, body } if status == 400 || status == 403 => {
+                Outcome::Answer { status, body, .. } if status == 400 || status == 403 => {
                     let message = transport::error_message(&body);
                     let reason = format!(
                         "NumHub rejected the login (HTTP {status}{})",
@@ -431,7 +432,7 @@ impl Client {
                         reason,
                     });
                 }
-                Outcome::Answer { status, body } if !retryable_status(status) => {
+                Outcome::Answer { status, body, .. } if !retryable_status(status) => {
                     return Err(NumhubError::Rejected {
                         status,
                         endpoint,
@@ -469,9 +470,22 @@ impl Client {
     async fn call(
         &self,
         tenant_id: i64,
-        mut req: Request,
+        req: Request,
         create: bool,
     ) -> Result<bytes::Bytes, CallError> {
+        self.call_answer(tenant_id, req, create)
+            .await
+            .map(|(body, _)| body)
+    }
+
+    /// [`Client::call`], also returning the answer's Content-Type (for bodies the
+    /// document does not pin down, such as the LOA template).
+    async fn call_answer(
+        &self,
+        tenant_id: i64,
+        mut req: Request,
+        create: bool,
+    ) -> Result<(bytes::Bytes, Option<String>), CallError> {
         let ctx = self.tenant(tenant_id).await?;
         req.tenant_id = Some(ctx.tenant_id);
         let governor = self.governor(&ctx.credentials.email);
@@ -494,9 +508,11 @@ impl Client {
                 .send_once(&governor, &req, Some(&auth))
                 .await?;
             let last = match outcome {
-                Outcome::Answer { status, body } if (200..300).contains(&status) => {
-                    return Ok(body)
-                }
+                Outcome::Answer {
+                    status,
+                    body,
+                    content_type,
+                } if (200..300).contains(&status) => return Ok((body, content_type)),
                 Outcome::Answer { status: 401, .. } if !reauthed => {
                     // Expired or revoked: one new login, one retry (not counted).
                     reauthed = true;
@@ -507,7 +523,7 @@ impl Client {
                 Outcome::Answer { status: 401, .. } => {
                     return Err(NumhubError::Unauthorized { endpoint }.into())
                 }
-                Outcome::Answer { status, body } if !retryable_status(status) => {
+                Outcome::Answer { status, body, .. } if !retryable_status(status) => {
                     return Err(NumhubError::Rejected {
                         status,
                         endpoint,

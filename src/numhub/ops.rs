@@ -6,7 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::model::*;
-use super::transport::{Body, Request};
+use super::transport::{Answer, Body, Request};
 use super::{Client, NumhubError, Priority};
 use crate::db::HttpMethod;
 
@@ -52,6 +52,39 @@ impl Client {
         let r = entity(req(HttpMethod::Get, format!("/application/{id}"), p), id);
         let env: Envelope<Application> = self.call_json(tenant, r).await?;
         result(env, "/application/{NumhubEntityId}")
+    }
+
+    /// `GET /application/{NumhubEntityId}/downloadtemplate`: the "BCID Appendix A – TN
+    /// Authorization" PDF to sign. The document does not say what the body is, so
+    /// every reading is taken (see `numhub::template`); the audit row holds its size
+    /// and SHA-256, not its bytes.
+    pub async fn download_template(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+    ) -> Result<Vec<u8>, NumhubError> {
+        let mut r = entity(
+            req(
+                HttpMethod::Get,
+                format!("/application/{id}/downloadtemplate"),
+                p,
+            ),
+            id,
+        );
+        r.answer = Answer::Bytes {
+            max_bytes: super::template::MAX_BYTES,
+        };
+        let (body, content_type) = self
+            .call_answer(tenant, r, false)
+            .await
+            .map_err(super::CallError::into_error)?;
+        super::template::pdf_from_answer(&body, content_type.as_deref()).map_err(|reason| {
+            NumhubError::Decode {
+                endpoint: "/api/v1/application/{NumhubEntityId}/downloadtemplate".into(),
+                reason,
+            }
+        })
     }
 
     /// `GET /application/{NumhubEntityId}/view`.

@@ -31,6 +31,18 @@ pub struct Request {
     /// NumHub's ids of what the call concerns, for the audit row.
     pub entity: Option<String>,
     pub identity: Option<String>,
+    /// How a 2xx body is taken and audited.
+    pub answer: Answer,
+}
+
+/// What a 2xx body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// JSON, audited as its redacted value.
+    Json,
+    /// A file (the LOA template): read up to `max_bytes` (beyond is a `Decode` error,
+    /// not retried), audited as content type, size and SHA-256, never the bytes.
+    Bytes { max_bytes: usize },
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +66,7 @@ impl Request {
             priority: Priority::Background,
             entity: None,
             identity: None,
+            answer: Answer::Json,
         }
     }
 
@@ -72,7 +85,11 @@ pub struct Auth<'a> {
 /// What one attempt came to.
 pub enum Outcome {
     /// NumHub answered (any status).
-    Answer { status: u16, body: bytes::Bytes },
+    Answer {
+        status: u16,
+        body: bytes::Bytes,
+        content_type: Option<String>,
+    },
     /// No answer. `sent` is false only when the connection was never made, so the
     /// request cannot have reached NumHub.
     Failed { sent: bool, reason: String },
@@ -261,6 +278,8 @@ impl Transport {
         governor.acquire(req.priority).await;
         let started = Instant::now();
         let result = builder.send().await;
+        // Set when a file answer went past its limit (how much was read by then).
+        let mut too_large: Option<usize> = None;
         let (outcome, remaining, content_type) = match result {
             Err(e) => (
                 Outcome::Failed {
@@ -282,16 +301,28 @@ impl Transport {
                     .get(reqwest::header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                match resp.bytes().await {
-                    Ok(body) => (Outcome::Answer { status, body }, remaining, ct),
-                    Err(e) => (
-                        Outcome::Failed {
-                            sent: true,
-                            reason: describe(&e),
+                let read = match req.answer {
+                    Answer::Json => resp.bytes().await.map_err(|e| describe(&e)),
+                    Answer::Bytes { max_bytes } => match read_limited(resp, max_bytes).await {
+                        Ok(body) => Ok(body),
+                        Err(Limited::TooLarge(n)) => {
+                            too_large = Some(n);
+                            Ok(bytes::Bytes::new())
+                        }
+                        Err(Limited::Failed(reason)) => Err(reason),
+                    },
+                };
+                match read {
+                    Ok(body) => (
+                        Outcome::Answer {
+                            status,
+                            body,
+                            content_type: ct.clone(),
                         },
                         remaining,
                         ct,
                     ),
+                    Err(reason) => (Outcome::Failed { sent: true, reason }, remaining, ct),
                 }
             }
         };
@@ -337,18 +368,29 @@ impl Transport {
             "numhubIdentityId": req.identity,
         });
         let (response_audit, error, success) = match &outcome {
-            Outcome::Answer { status, body } => {
+            Outcome::Answer { status, body, .. } => {
                 let ok = (200..300).contains(status);
                 let err = (!ok).then(|| format!("HTTP {status}"));
-                (
-                    Some(audit::response_value(
-                        &self.redactor,
-                        content_type.as_deref(),
-                        body,
-                    )),
-                    err,
-                    ok,
-                )
+                let response = match (req.answer, too_large) {
+                    // A file is recorded by size and hash: the audit table holds no
+                    // documents (and a JSON-wrapped file would otherwise be kept whole).
+                    (Answer::Bytes { max_bytes }, Some(read)) => json!({
+                        "contentType": content_type,
+                        "bytesRead": read,
+                        "limit": max_bytes,
+                    }),
+                    (Answer::Bytes { .. }, None) if ok => json!({
+                        "contentType": content_type,
+                        "bytes": body.len(),
+                        "sha256": audit::hex_sha256(body),
+                    }),
+                    _ => audit::response_value(&self.redactor, content_type.as_deref(), body),
+                };
+                let err = match too_large {
+                    Some(_) => Some("answer over the size limit".to_string()),
+                    None => err,
+                };
+                (Some(response), err, ok && too_large.is_none())
             }
             Outcome::Failed { reason, .. } => (None, Some(reason.clone()), false),
         };
@@ -369,7 +411,42 @@ impl Transport {
             },
         )
         .await;
+        if let (Some(read), Answer::Bytes { max_bytes }) = (too_large, req.answer) {
+            return Err(NumhubError::Decode {
+                endpoint: req.endpoint(),
+                reason: format!("the answer is larger than {max_bytes} bytes ({read} read)"),
+            });
+        }
         Ok((outcome, remaining))
+    }
+}
+
+enum Limited {
+    TooLarge(usize),
+    Failed(String),
+}
+
+/// Reads a body chunk by chunk, stopping once it passes `max` (a declared
+/// Content-Length over it is refused before reading).
+async fn read_limited(mut resp: reqwest::Response, max: usize) -> Result<bytes::Bytes, Limited> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
+    {
+        return Err(Limited::TooLarge(0));
+    }
+    let mut out = bytes::BytesMut::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                out.extend_from_slice(&chunk);
+                if out.len() > max {
+                    return Err(Limited::TooLarge(out.len()));
+                }
+            }
+            Ok(None) => return Ok(out.freeze()),
+            Err(e) => return Err(Limited::Failed(describe(&e))),
+        }
     }
 }
 

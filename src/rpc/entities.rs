@@ -1,6 +1,7 @@
 //! `entity.*`: BCID applications. Every change NumHub must see is written locally
 //! together with its outbox job in one transaction; the answer is the local state,
-//! with a `sync` object showing the job.
+//! with a `sync` object showing the job. Also where an entity's drop folder is
+//! (`entity.drop_path`) and its LOA template (`entity.loa_template`, via the port).
 
 use std::sync::Arc;
 
@@ -10,11 +11,13 @@ use serde_json::{json, Map, Value};
 use super::access::{Caller, Role};
 use super::error::RpcError;
 use super::methods::{def, handler, MethodDef, Scope};
+use super::port::LoaTemplate;
 use super::rows::{local_id, obj, page_schema, queued, wait_for, with_sync, RowWait, WithSync};
 use super::schema::{application, boolean, cursor, id, limit, object, one_of, string, wait_s};
 use super::Rpc;
-use crate::db::{self, entities, jobs, EntityStatus, EntityType, Sql};
+use crate::db::{self, entities, jobs, tenants, EntityStatus, EntityType, Sql};
 use crate::events::Event;
+use crate::watch::layout;
 
 fn statuses() -> Vec<&'static str> {
     EntityStatus::ALL.iter().map(|s| s.as_str()).collect()
@@ -99,7 +102,78 @@ pub fn methods() -> Vec<MethodDef> {
             page_schema(),
             handler(entity_list),
         ),
+        def(
+            "entity.drop_path",
+            "Where the application's drop folder is: the folder, its type folders, the LOA template's path.",
+            Read,
+            Tenant("tenant_id"),
+            object(&[("tenant_id", id()), ("id", local_id())], &[]),
+            obj(),
+            handler(entity_drop_path),
+        ),
+        def(
+            "entity.loa_template",
+            "Downloads NumHub's LOA template (BCID Appendix A) into the application's drop folder.",
+            Write,
+            Tenant("tenant_id"),
+            object(&[("tenant_id", id()), ("id", local_id())], &[]),
+            obj(),
+            handler(entity_loa_template),
+        ),
     ]
+}
+
+#[derive(Deserialize)]
+struct EntityRef {
+    tenant_id: i64,
+    id: String,
+}
+
+/// Computed from the layout alone: the folder may not exist yet (the watcher or the
+/// LOA template makes it).
+async fn entity_drop_path(rpc: Arc<Rpc>, _: Caller, p: EntityRef) -> Result<Value, RpcError> {
+    let tenant_id = p.tenant_id;
+    let (entity, tenant) = rpc
+        .store
+        .read(move |sql| {
+            Ok((
+                entities::get(sql, tenant_id, &p.id)?,
+                tenants::get(sql, tenant_id)?,
+            ))
+        })
+        .await?;
+    let dir = layout::entity_dir(
+        &rpc.drop_dir,
+        tenant_id,
+        tenant.slug.as_deref(),
+        &entity.id,
+        &entity.company_name,
+    );
+    let type_dirs: Map<String, Value> = layout::TYPE_DIRS
+        .iter()
+        .map(|(name, _)| (name.to_string(), json!(dir.join(name))))
+        .collect();
+    Ok(json!({
+        "path": dir,
+        "type_dirs": type_dirs,
+        "template": dir.join(layout::TEMPLATE),
+    }))
+}
+
+async fn entity_loa_template(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: EntityRef,
+) -> Result<LoaTemplate, RpcError> {
+    let tenant_id = p.tenant_id;
+    let id = p.id.clone();
+    // A missing row is a not-found before NumHub is asked anything.
+    rpc.store
+        .read(move |sql| entities::get(sql, tenant_id, &id))
+        .await?;
+    Ok(super::operations::port(&rpc)?
+        .loa_template(p.tenant_id, p.id)
+        .await?)
 }
 
 fn entity_with_sync(sql: &Sql<'_>, e: entities::Entity) -> db::Result<WithSync<entities::Entity>> {

@@ -125,7 +125,7 @@ async fn status(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<Status, RpcError> 
 }
 
 /// The seam, or "unavailable" while there is none.
-fn port(rpc: &Rpc) -> Result<&dyn NumhubPort, RpcError> {
+pub(super) fn port(rpc: &Rpc) -> Result<&dyn NumhubPort, RpcError> {
     rpc.numhub.as_deref().ok_or_else(|| {
         RpcError::NumhubUnavailable("the NumHub client is not running in this daemon".into())
     })

@@ -1,5 +1,5 @@
 //! The seam to NumHub for the methods that must ask it now (token refresh, OTP,
-//! entity refresh, a sync run, key rotation). The RPC holds an
+//! entity refresh, a sync run, key rotation, the LOA template). The RPC holds an
 //! `Option<Arc<dyn NumhubPort>>`; while it is None those methods answer
 //! "NumHub unavailable". `daemon::port` implements it over the NumHub client and
 //! the sync engine.
@@ -95,6 +95,15 @@ pub struct KeysRotated {
     pub old_identity: PathBuf,
 }
 
+/// `entity.loa_template`: the template NumHub served, as written into the entity's
+/// drop folder.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoaTemplate {
+    pub path: PathBuf,
+    pub size_bytes: u64,
+    pub sha256: String,
+}
+
 /// The applicant's one-time code. A secret: never logged, never stored, no `Debug`.
 pub struct Otp(String);
 
@@ -127,6 +136,10 @@ pub trait NumhubPort: Send + Sync {
     fn sync_run(&self, tenant_id: Option<i64>) -> PortFuture<SyncStarted>;
 
     fn keys_rotate(&self) -> PortFuture<KeysRotated>;
+
+    /// Downloads the entity's LOA template and writes it into its drop folder
+    /// (`watch::layout::TEMPLATE`), replacing any earlier one atomically.
+    fn loa_template(&self, tenant_id: i64, entity_id: String) -> PortFuture<LoaTemplate>;
 
     /// A job was just queued: the outbox may start on it now instead of at its next
     /// poll. Without a sync engine there is nothing to wake.

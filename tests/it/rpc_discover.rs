@@ -68,6 +68,14 @@ fn valid_corpus() -> Vec<(&'static str, Value)> {
             json!({"tenant_id": 1, "status": "draft", "limit": 5}),
         ),
         (
+            "entity.drop_path",
+            json!({"tenant_id": 1, "id": "019ad1c2-7e4b-7c10-9a3e-5c1b01a2335f"}),
+        ),
+        (
+            "entity.loa_template",
+            json!({"tenant_id": 1, "id": "019ad1c2-7e4b-7c10-9a3e-5c1b01a2335f"}),
+        ),
+        (
             "identity.update",
             json!({"tenant_id": 1, "id": "x", "display_name": "x".repeat(32)}),
         ),

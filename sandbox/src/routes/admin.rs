@@ -28,6 +28,8 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/__sandbox/entities/{id}/status", post(entity_status))
         .route("/__sandbox/identities/{id}", post(identity))
         .route("/__sandbox/documents/{id}", get(document))
+        .route("/__sandbox/template", post(super::templates::set_form))
+        .route("/__sandbox/template/{id}", get(super::templates::describe))
 }
 
 async fn state(State(sh): State<Arc<Shared>>) -> Json<serde_json::Value> {

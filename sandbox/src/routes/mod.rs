@@ -6,7 +6,10 @@ mod admin;
 mod applications;
 mod documents;
 mod identities;
+mod templates;
 mod views;
+
+pub use templates::{template_sha256, TemplateForm};
 
 use std::sync::Arc;
 
@@ -70,6 +73,10 @@ pub fn router(sh: Arc<Shared>) -> Router {
             "/api/v1/application/{id}/documents/{document_id}",
             delete(documents::remove),
         )
+        .route(
+            "/api/v1/application/{id}/downloadtemplate",
+            get(templates::download),
+        )
         .route("/api/v1/reports/status", get(applications::status_report))
         .route("/api/v1/notifications", get(applications::notifications))
         .route("/api/v1/notifications/{id}/flag", get(applications::flag))
@@ -120,10 +127,6 @@ pub fn router(sh: Arc<Shared>) -> Router {
         .route("/api/v1/application/{id}/authorize", post(unsupported))
         .route(
             "/api/v1/application/{id}/notes/{document_id}",
-            get(unsupported),
-        )
-        .route(
-            "/api/v1/application/{id}/downloadtemplate",
             get(unsupported),
         )
         .route("/api/v1/reports/deals", get(unsupported))

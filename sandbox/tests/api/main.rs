@@ -10,3 +10,4 @@ mod faults;
 mod flows;
 mod identities;
 mod limits;
+mod templates;
