@@ -42,6 +42,9 @@ pub mod codes {
     /// systemd, a staged `identity.txt.new` is left over, a file could not be
     /// written). Stored secrets stay readable with the identities on disk.
     pub const KEY_ROTATION_FAILED: i32 = -32040;
+    /// numhubd could not write into the drop folder (the LOA template); the message
+    /// names the path and the cause (permissions, a full disk).
+    pub const DROP_FOLDER_UNWRITABLE: i32 = -32041;
 }
 
 /// What a caller may do over the socket, and what a method needs. Ordered: admin

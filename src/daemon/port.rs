@@ -207,7 +207,9 @@ impl NumhubPort for Port {
             tokio::task::spawn_blocking(move || write_atomically(&dir, &target, &bytes))
                 .await
                 .map_err(|e| PortError::Internal(format!("writing the LOA template: {e}")))?
-                .map_err(|e| PortError::Internal(format!("writing {}: {e}", path.display())))?;
+                .map_err(|e| PortError::DropFolder {
+                    reason: format!("cannot write {}: {e}", path.display()),
+                })?;
             Ok(LoaTemplate {
                 path,
                 size_bytes,

@@ -37,6 +37,8 @@ pub enum RpcError {
     NumhubUnavailable(String),
     #[error("{0}")]
     KeyRotationFailed(String),
+    #[error("{0}")]
+    DropFolderUnwritable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -60,6 +62,7 @@ impl RpcError {
             RpcError::NumhubRejected { .. } => codes::NUMHUB_REJECTED,
             RpcError::NumhubUnavailable(_) => codes::NUMHUB_UNAVAILABLE,
             RpcError::KeyRotationFailed(_) => codes::KEY_ROTATION_FAILED,
+            RpcError::DropFolderUnwritable(_) => codes::DROP_FOLDER_UNWRITABLE,
             RpcError::Internal(_) => codes::INTERNAL,
         }
     }
@@ -133,6 +136,10 @@ impl From<PortError> for RpcError {
             PortError::KeyRotation { .. } => {
                 tracing::error!(error = %e, "keys.rotate failed");
                 RpcError::KeyRotationFailed(e.to_string())
+            }
+            PortError::DropFolder { reason } => {
+                tracing::warn!(error = %reason, "drop folder not writable");
+                RpcError::DropFolderUnwritable(reason)
             }
             PortError::Internal(detail) => {
                 tracing::error!(error = %detail, "NumHub call failed on our side");

@@ -48,6 +48,10 @@ pub enum PortError {
     /// readable: see "Key rotation" in docs/ARCHITECTURE.md.
     #[error("key rotation failed: {reason}")]
     KeyRotation { reason: String },
+    /// A file numhubd must write into the drop folder (the LOA template) could not
+    /// be written; the reason names the path.
+    #[error("{reason}")]
+    DropFolder { reason: String },
     /// Something on our side that should not happen (an id NumHub gave us that is
     /// not a uuid); logged, not shown.
     #[error("{0}")]

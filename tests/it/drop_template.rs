@@ -151,6 +151,15 @@ fn the_template_is_written_byte_identical_for_every_form_numhub_may_use() {
             .any(|r| r["response_payload"]["sha256"] == want.as_str()),
         "{rows:?}"
     );
+
+    // A template that cannot be written (here a folder stands where the file goes;
+    // as root, permissions would not stop it) is -32041 naming the path and cause.
+    std::fs::remove_file(&template).expect("rm");
+    std::fs::create_dir_all(template.join("x")).expect("a folder in the way");
+    let r = crate::rpc_client::call(&s, "entity.loa_template", json!({"tenant_id": 1, "id": id}));
+    assert_eq!(r["error"]["code"], -32041, "{r}");
+    let m = r["error"]["message"].as_str().unwrap_or("");
+    assert!(m.contains(&template.display().to_string()), "{r}");
 }
 
 #[test]
