@@ -5,6 +5,7 @@
 mod architecture;
 mod crypto;
 mod daemon;
+mod drop_folder;
 mod housekeeping;
 mod jobs;
 mod numhub_faults;
