@@ -88,7 +88,7 @@ pub fn purge_processed(root: &Path, keep: Duration) -> std::io::Result<usize> {
     };
     let before = before
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| d.as_nanos() as i128)
         .unwrap_or(0);
     let mut stack = vec![root.join(layout::PROCESSED)];
     let mut removed = 0;
@@ -102,11 +102,54 @@ pub fn purge_processed(root: &Path, keep: Duration) -> std::io::Result<usize> {
             };
             if m.is_dir() {
                 stack.push(e.path());
-            } else if m.ctime() < before {
+            } else if i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()) < before {
                 std::fs::remove_file(e.path())?;
                 removed += 1;
             }
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_get_numhubds_mode_and_old_processed_files_go() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = DropTarget {
+            tenant_id: 3,
+            tenant_slug: Some("Acme".into()),
+            entity_id: "019ad1c2-7e4b-7c10-9a3e-5c1b01a2335f".into(),
+            numhub_entity_id: None,
+            company_name: "Acme Dental".into(),
+        };
+        ensure_entity(dir.path(), &t, None).expect("folders");
+        let loa = dir.path().join("acme/acme-dental-01a2335f/loa");
+        let mode = std::fs::metadata(&loa).expect("loa").permissions().mode();
+        assert_eq!(mode & 0o7777, 0o770);
+        // Renamed company: the folder with its short id is kept.
+        let renamed = DropTarget {
+            company_name: "Other Name".into(),
+            ..t
+        };
+        assert_eq!(
+            entity_dir(dir.path(), &renamed),
+            dir.path().join("acme/acme-dental-01a2335f")
+        );
+        ensure_outboxes(dir.path(), None).expect("outboxes");
+        let old = dir.path().join(layout::PROCESSED).join("x.pdf");
+        std::fs::write(&old, b"x").expect("write");
+        assert_eq!(
+            purge_processed(dir.path(), Duration::from_secs(3600)).expect("purge"),
+            0
+        );
+        assert_eq!(
+            purge_processed(dir.path(), Duration::ZERO).expect("purge"),
+            1
+        );
+        assert!(!old.exists());
+    }
 }

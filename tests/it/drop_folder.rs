@@ -195,6 +195,12 @@ fn drop_arrivals_are_each_uploaded_once_and_whole() {
         d.assert_uploaded("tax_id", name, bytes);
     }
     assert_eq!(d.sandbox_documents(), expected.len() + small.len());
+    // numhubd's folders are 0770 (no [drop] group), and what it moved is not
+    // readable to others, whatever mode it was dropped with.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode();
+    assert_eq!(mode(&other) & 0o7777, 0o770);
+    assert_eq!(mode(&d.processed("other", "cp.pdf")) & 0o007, 0);
     // The inbox is empty and the watcher says so.
     assert_eq!(std::fs::read_dir(&other).expect("ls").count(), 0);
     assert!(wait_until(TIMEOUT, || d.watcher()["backlog"] == 0));
