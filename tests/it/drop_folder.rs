@@ -43,6 +43,11 @@ struct Drop {
 
 impl Drop {
     fn new(extra_drop: &str) -> Drop {
+        Drop::with(extra_drop, &[])
+    }
+
+    /// With other config text replaced (`(from, to)`).
+    fn with(extra_drop: &str, edits: &[(&str, &str)]) -> Drop {
         let h = Harness::new(3);
         let cfg_path = h.dir.path().join("numhubd.toml");
         let cfg = std::fs::read_to_string(&cfg_path).expect("config");
@@ -50,6 +55,7 @@ impl Drop {
             "[drop]\ndir = \"drop\"\n",
             &format!("[drop]\ndir = \"drop\"\nsettle_ms = 200\n{extra_drop}"),
         );
+        let cfg = edits.iter().fold(cfg, |c, (from, to)| c.replace(from, to));
         std::fs::write(&cfg_path, cfg).expect("config");
         let mut d = Drop {
             h,
@@ -412,4 +418,35 @@ fn drop_refusals_each_end_in_failed_with_their_reason() {
     ] {
         assert!(root.join(&kept).is_file(), "{} was touched", kept.display());
     }
+}
+
+#[test]
+fn drop_an_upload_that_dies_ends_in_failed_with_numhubs_reason() {
+    let d = Drop::with("", &[("job_max_attempts = 100", "job_max_attempts = 2")]);
+    // The entity's create is through; from now on NumHub answers every call with 500.
+    assert!(
+        wait_until(TIMEOUT, || d.h.all_jobs_done()),
+        "create not done"
+    );
+    d.h.set_faults(numhub_sandbox::Faults {
+        p500: 1.0,
+        ..numhub_sandbox::Faults::default()
+    });
+    let bytes = pdf(40, 2_000);
+    std::fs::write(d.type_dir("loa").join("dies.pdf"), &bytes).expect("write");
+    let rel = d.rel_entity().join("loa/dies.pdf");
+    let reason = PathBuf::from(d.failed(&rel).display().to_string() + layout::ERROR_SUFFIX);
+    assert!(
+        wait_until(TIMEOUT, || reason.is_file()),
+        "not failed; {}",
+        d.h.all_stderr()
+    );
+    assert_eq!(std::fs::read(d.failed(&rel)).expect("moved"), bytes);
+    let text = std::fs::read_to_string(&reason).expect("reason");
+    assert!(text.contains("upload to NumHub failed"), "{text}");
+    assert!(
+        text.contains("500"),
+        "the job's last error is given: {text}"
+    );
+    assert_eq!(d.at_sandbox(&sha(&bytes)), 0);
 }
