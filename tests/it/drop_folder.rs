@@ -187,6 +187,12 @@ fn drop_arrivals_are_each_uploaded_once_and_whole() {
         small.push((format!("f{i:03}.csv"), body));
     }
     writer.join().expect("slow writer");
+    // `DROP/<entity id>/<type>/<file>` works too; it is filed under the entity's folder.
+    let by_id = pdf(6, 4_000);
+    let id_dir = d.root().join(&d.entity).join("other");
+    std::fs::create_dir_all(&id_dir).expect("mkdir");
+    std::fs::write(id_dir.join("by-id.pdf"), &by_id).expect("write");
+    expected.push(("by-id.pdf".into(), by_id));
 
     for (name, bytes) in &expected {
         d.assert_uploaded("other", name, bytes);
@@ -246,6 +252,36 @@ fn drop_files_from_before_a_restart_and_during_start_up_are_taken_once() {
         .jobs()
         .iter()
         .any(|j| j["kind"] == "document.upload")));
+    // An entity NumHub has no id for yet: its file is registered, and its upload
+    // waits (a queued job) until the create has gone through.
+    let fresh = create_entity(&d.h.socket(), "Fresh Start Inc", true).expect("entity");
+    assert!(d
+        .h
+        .jobs()
+        .iter()
+        .any(|j| j["entity_id"] == fresh.as_str() && j["kind"] == "entity.create"));
+    let fresh_dir = d
+        .root()
+        .join(layout::tenant_dir_name(1, None))
+        .join(layout::entity_dir_name(&fresh, "Fresh Start Inc"));
+    assert!(wait_until(TIMEOUT, || fresh_dir.join("loa").is_dir()));
+    let waits = pdf(13, 10_000);
+    std::fs::write(fresh_dir.join("loa/waits.pdf"), &waits).expect("write");
+    assert!(
+        wait_until(TIMEOUT, || d
+            .h
+            .jobs()
+            .iter()
+            .any(|j| j["kind"] == "document.upload"
+                && j["entity_id"] == fresh.as_str()
+                && j["state"] == "queued")),
+        "no queued upload for the new entity; {}",
+        d.h.all_stderr()
+    );
+    assert!(
+        fresh_dir.join("loa/waits.pdf").is_file(),
+        "left the inbox early"
+    );
     d.h.kill9();
     // Left while it was down.
     let down = pdf(11, 10_000);
@@ -274,7 +310,7 @@ fn drop_files_from_before_a_restart_and_during_start_up_are_taken_once() {
             .iter()
             .filter(|j| j["kind"] == "document.upload")
             .count();
-    assert_eq!(uploads, 3, "a file was registered twice");
+    assert_eq!(uploads, 4, "a file was registered twice");
 }
 
 #[test]
