@@ -50,6 +50,11 @@ pub fn entity_dir(root: &Path, t: &DropTarget) -> PathBuf {
         t.tenant_id,
         t.tenant_slug.as_deref(),
     ));
+    let named = tenant.join(layout::entity_dir_name(&t.entity_id, &t.company_name));
+    // The usual case without listing the tenant's folder (thousands of entities).
+    if named.is_dir() {
+        return named;
+    }
     let short = layout::short_id(&t.entity_id);
     if let Ok(entries) = std::fs::read_dir(&tenant) {
         for e in entries.flatten() {
@@ -62,7 +67,7 @@ pub fn entity_dir(root: &Path, t: &DropTarget) -> PathBuf {
             }
         }
     }
-    tenant.join(layout::entity_dir_name(&t.entity_id, &t.company_name))
+    named
 }
 
 /// `DROP/<tenant>/<entity>/{loa,logo,business_license,tax_id,other}/`.

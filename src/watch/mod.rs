@@ -141,6 +141,7 @@ pub async fn run(
         takes: JoinSet::new(),
         permits: Arc::new(Semaphore::new(TAKES_AT_ONCE)),
         bus_open: true,
+        retry: Vec::new(),
     };
     w.refresh_targets().await;
     w.establish(true).await;
@@ -184,6 +185,9 @@ struct Watch {
     takes: JoinSet<TakeResult>,
     permits: Arc<Semaphore>,
     bus_open: bool,
+    /// Files whose take failed for numhubd's own reasons, tried again at the next
+    /// folder check (not at once, so a full disk is not hammered).
+    retry: Vec<PathBuf>,
 }
 
 impl Watch {
@@ -211,7 +215,8 @@ impl Watch {
     }
 
     fn show_backlog(&self) {
-        let n = (self.pending.len() + self.taking.len() + self.tracked.len()) as u64;
+        let n =
+            (self.pending.len() + self.taking.len() + self.tracked.len() + self.retry.len()) as u64;
         if self.status.get().map(|s| s.backlog) != Some(n) {
             self.status.update(|s| s.backlog = n);
         }
@@ -419,7 +424,7 @@ impl Watch {
             }
             Took::Retry(e) => {
                 self.problem(format!("{}: {e}; will try again", res.path.display()));
-                self.pending.scanned(&res.path);
+                self.retry.push(res.path);
             }
         }
     }
@@ -443,7 +448,20 @@ impl Watch {
                     self.reconcile(Some(vec![document_id])).await;
                 }
             }
-            Ok(Event::EntityStatusChanged { entity_id, .. }) => {
+            Ok(Event::EntityStatusChanged {
+                entity_id,
+                numhub_entity_id,
+                ..
+            }) => {
+                // Status changes of known entities are frequent (every poll that moves
+                // one) and change nothing here; a new entity or a new NumHub id does.
+                let known = self
+                    .targets
+                    .iter()
+                    .any(|t| t.entity_id == entity_id && t.numhub_entity_id == numhub_entity_id);
+                if known {
+                    return;
+                }
                 self.refresh_targets().await;
                 if self.notify.is_none() {
                     return;
@@ -526,6 +544,9 @@ impl Watch {
     /// Every 2 s: the folder gone, replaced or unwritable stops the watch; back, it is
     /// watched again and rescanned.
     async fn check_root(&mut self) {
+        for path in std::mem::take(&mut self.retry) {
+            self.pending.scanned(&path);
+        }
         match (usable(self.root()), &self.notify) {
             (Ok(id), Some((_, watched))) if id == *watched => {}
             (Ok(_), Some(_)) => {
@@ -662,6 +683,8 @@ async fn take_one(env: TakeEnv, path: PathBuf) -> TakeResult {
     .await;
     let taken = match taken {
         Ok(Ok(t)) => t,
+        // numhubd's own spool failing (a full disk) is not the file's fault.
+        Ok(Err(IntakeError::Spool(e))) => return done(Took::Retry(e), None),
         Ok(Err(e)) => return refuse(&env, &path, facts, refusal(&e)).await,
         Err(e) => return done(Took::Retry(e.to_string()), None),
     };
