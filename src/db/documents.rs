@@ -412,20 +412,20 @@ pub fn find_dropped(sql: &Sql<'_>, source_path: &str, sha256: &str) -> Result<Op
         .optional()?)
 }
 
-/// Where a document's newest upload job stands, with its last error (None: it has no
+/// A document's newest upload job: its id, state and last error (None: it has no
 /// upload job).
 pub fn upload_state(
     sql: &Sql<'_>,
     document_id: &str,
-) -> Result<Option<(super::JobState, Option<String>)>> {
-    let row: Option<(String, Option<String>)> = sql
+) -> Result<Option<(i64, super::JobState, Option<String>)>> {
+    let row: Option<(i64, String, Option<String>)> = sql
         .conn
         .prepare_cached(
-            "SELECT state, last_error FROM jobs WHERE document_id = ?1 AND kind = 'document.upload'
+            "SELECT id, state, last_error FROM jobs WHERE document_id = ?1 AND kind = 'document.upload'
              ORDER BY id DESC LIMIT 1",
         )?
-        .query_row([document_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([document_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    row.map(|(s, e)| Ok((super::JobState::parse(&s)?, e)))
+    row.map(|(id, s, e)| Ok((id, super::JobState::parse(&s)?, e)))
         .transpose()
 }

@@ -512,8 +512,10 @@ impl Watch {
         };
         for (state, id) in states {
             let finished = match state {
-                Some((JobState::Done, _)) => Ok(()),
-                Some((JobState::Dead, e)) => Err(e.unwrap_or_else(|| "no reason given".into())),
+                Some((_, JobState::Done, _)) => Ok(()),
+                Some((job, JobState::Dead, e)) => {
+                    Err((job, e.unwrap_or_else(|| "no reason given".into())))
+                }
                 _ => continue,
             };
             let Some(t) = self.tracked.remove(&id) else {
@@ -523,11 +525,13 @@ impl Watch {
             let moved = tokio::task::spawn_blocking(move || {
                 let r = match &finished {
                     Ok(()) => outcome::to_processed(&root, &t.path, &t.place, group),
-                    Err(e) => outcome::to_failed(&root, &t.path, &dead_reason(e), group),
+                    Err((job, e)) => {
+                        outcome::to_failed(&root, &t.path, &dead_reason(*job, e), group)
+                    }
                 };
                 let o = match finished {
                     Ok(()) => Outcome::Uploaded,
-                    Err(e) => Outcome::Failed(e),
+                    Err((_, e)) => Outcome::Failed(e),
                 };
                 outcome::log(&t.facts, &o);
                 r.map_err(|e| format!("moving {}: {e}", t.path.display()))
@@ -611,11 +615,12 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn dead_reason(job_error: &str) -> String {
+fn dead_reason(job: i64, job_error: &str) -> String {
     format!(
-        "the upload to NumHub failed and will not be retried on its own. NumHub or the \
-         connection said: {job_error}. Retry the upload job (numhubctl jobs retry), or \
-         correct the file and drop it again"
+        "the upload to NumHub failed and will not be retried on its own (job {job}). \
+         NumHub or the connection said: {job_error}. Once that is fixed, retry it with \
+         `numhubctl jobs retry {job}` (numhubd sends its own copy of the file), or drop \
+         the file again"
     )
 }
 
