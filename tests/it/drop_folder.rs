@@ -458,7 +458,13 @@ fn drop_refusals_each_end_in_failed_with_their_reason() {
 
 #[test]
 fn drop_an_upload_that_dies_ends_in_failed_with_numhubs_reason() {
-    let d = Drop::with("", &[("job_max_attempts = 100", "job_max_attempts = 2")]);
+    let d = Drop::with(
+        "",
+        &[
+            ("job_max_attempts = 100", "job_max_attempts = 2"),
+            ("max_attempts = 3\n", "max_attempts = 1\n"),
+        ],
+    );
     // The entity's create is through; from now on NumHub answers every call with 500.
     assert!(
         wait_until(TIMEOUT, || d.h.all_jobs_done()),
@@ -473,8 +479,9 @@ fn drop_an_upload_that_dies_ends_in_failed_with_numhubs_reason() {
     let rel = d.rel_entity().join("loa/dies.pdf");
     let reason = PathBuf::from(d.failed(&rel).display().to_string() + layout::ERROR_SUFFIX);
     assert!(
-        wait_until(TIMEOUT, || reason.is_file()),
-        "not failed; {}",
+        wait_until(2 * TIMEOUT, || reason.is_file()),
+        "not failed; jobs {:?}; {}",
+        d.h.jobs(),
         d.h.all_stderr()
     );
     assert_eq!(std::fs::read(d.failed(&rel)).expect("moved"), bytes);
