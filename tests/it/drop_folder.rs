@@ -335,7 +335,16 @@ fn drop_kill_during_an_upload_still_uploads_once() {
 
 #[test]
 fn drop_refusals_each_end_in_failed_with_their_reason() {
-    let d = Drop::new("max_file_bytes = 100000\n");
+    // SAFETY: getgid(2) cannot fail.
+    let gid = unsafe { libc::getgid() };
+    let d = Drop::new(&format!("max_file_bytes = 100000\ngroup = \"{gid}\"\n"));
+    // With [drop] group, numhubd's folders are setgid 2770 and that group's.
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let m = std::fs::metadata(d.type_dir("loa")).expect("loa");
+        assert_eq!(m.permissions().mode() & 0o7777, 0o2770);
+        assert_eq!(m.gid(), gid);
+    }
     let root = d.root();
     let ent = d.rel_entity();
     let outside = d.outside();
