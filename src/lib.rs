@@ -19,6 +19,7 @@
 //! - [`rpc`]: the local API on the Unix socket (JSON-RPC 2.0, jsonrpsee).
 //! - [`shutdown`]: the signal every task receives and returns on.
 //! - [`housekeeping`]: the periodic purges (expired tokens, done jobs, old audit rows).
+//! - [`watch`]: the drop folder: files dropped per entity and type become uploads.
 
 pub mod api;
 pub mod client;

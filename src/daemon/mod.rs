@@ -184,6 +184,17 @@ pub async fn serve(
         shutdown.clone(),
         &mut tasks,
     );
+    tasks.spawn(crate::watch::run(
+        crate::watch::WatchContext {
+            store: ctx.store.clone(),
+            events: ctx.events.clone(),
+            spool: ctx.spool.clone(),
+            sync: sync.clone(),
+        },
+        watch_options(&config),
+        watcher.clone(),
+        shutdown.clone(),
+    ));
     {
         let rpc_ctx = rpc::Rpc {
             store: ctx.store.clone(),
@@ -262,6 +273,26 @@ pub async fn serve(
     }
     tracing::info!("numhubd stopped");
     Ok(())
+}
+
+/// `[drop]` as the watcher takes it; an unknown group is logged and left out (the
+/// folders are then numhubd's own group's).
+fn watch_options(config: &Config) -> crate::watch::WatchOptions {
+    let d = &config.drop;
+    let group = d.group.as_deref().and_then(|g| match rpc::socket::lookup_group(g) {
+        Ok(gid) => Some(gid),
+        Err(e) => {
+            tracing::error!(group = g, error = %e, "[drop] group cannot be resolved; drop folders get numhubd's own group");
+            None
+        }
+    });
+    crate::watch::WatchOptions {
+        dir: d.dir.clone(),
+        settle: Duration::from_millis(d.settle_ms),
+        keep_processed: Duration::from_secs(d.keep_processed_days * 86_400),
+        group,
+        max_file_bytes: d.max_file_bytes,
+    }
 }
 
 /// `[rpc]` and `[[access]]` as the local API takes them.

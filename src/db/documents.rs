@@ -355,3 +355,77 @@ pub fn delete(tx: &Tx<'_>, tenant_id: i64, id: &str) -> Result<()> {
         .execute("DELETE FROM numhub_documents WHERE id = ?1", params![id])?;
     Ok(())
 }
+
+/// An earlier document of the same entity and type with the same content, for the
+/// drop folder's duplicate check (its upload not `dead`: a dead one may be dropped
+/// again to retry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Earlier {
+    pub document_id: String,
+    pub filename: String,
+    pub created_at: String,
+}
+
+pub fn find_same_content(
+    sql: &Sql<'_>,
+    tenant_id: i64,
+    entity_id: &str,
+    document_type: DocumentType,
+    sha256: &str,
+) -> Result<Option<Earlier>> {
+    Ok(sql
+        .conn
+        .prepare_cached(
+            "SELECT d.id, d.filename, d.created_at FROM numhub_documents d
+             JOIN numhub_entities e ON e.id = d.numhub_entity_id
+             JOIN documents l ON l.id = d.local_document_id
+             WHERE e.tenant_id = ?1 AND d.numhub_entity_id = ?2 AND d.document_type = ?3
+               AND l.sha256 = ?4
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.document_id = d.id
+                   AND j.kind = 'document.upload' AND j.state = 'dead')
+             ORDER BY d.created_at LIMIT 1",
+        )?
+        .query_row(
+            params![tenant_id, entity_id, document_type.as_str(), sha256],
+            |r| {
+                Ok(Earlier {
+                    document_id: r.get(0)?,
+                    filename: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// The newest document registered from the drop folder at `source_path` with this
+/// content (a file left in the inbox across a restart), if any.
+pub fn find_dropped(sql: &Sql<'_>, source_path: &str, sha256: &str) -> Result<Option<String>> {
+    Ok(sql
+        .conn
+        .prepare_cached(
+            "SELECT d.id FROM numhub_documents d JOIN documents l ON l.id = d.local_document_id
+             WHERE l.source = 'drop_folder' AND l.source_path = ?1 AND l.sha256 = ?2
+             ORDER BY d.created_at DESC LIMIT 1",
+        )?
+        .query_row(params![source_path, sha256], |r| r.get(0))
+        .optional()?)
+}
+
+/// A document's newest upload job: its id, state and last error (None: it has no
+/// upload job).
+pub fn upload_state(
+    sql: &Sql<'_>,
+    document_id: &str,
+) -> Result<Option<(i64, super::JobState, Option<String>)>> {
+    let row: Option<(i64, String, Option<String>)> = sql
+        .conn
+        .prepare_cached(
+            "SELECT id, state, last_error FROM jobs WHERE document_id = ?1 AND kind = 'document.upload'
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row([document_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    row.map(|(id, s, e)| Ok((id, super::JobState::parse(&s)?, e)))
+        .transpose()
+}

@@ -601,3 +601,31 @@ mod tests {
         );
     }
 }
+
+/// An entity as the drop folder names it: its tenant's folder and its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropTarget {
+    pub tenant_id: i64,
+    pub tenant_slug: Option<String>,
+    pub entity_id: String,
+    pub numhub_entity_id: Option<String>,
+    pub company_name: String,
+}
+
+/// Every entity of every tenant, for the drop folder's folders.
+pub fn drop_targets(sql: &Sql<'_>) -> Result<Vec<DropTarget>> {
+    sql.rows(
+        "SELECT e.tenant_id, t.slug, e.id, e.numhub_entity_id, e.company_name
+         FROM numhub_entities e JOIN tenants t ON t.id = e.tenant_id ORDER BY e.id",
+        [],
+        |r| {
+            Ok(DropTarget {
+                tenant_id: r.get(0)?,
+                tenant_slug: r.get(1)?,
+                entity_id: r.get(2)?,
+                numhub_entity_id: r.get(3)?,
+                company_name: r.get(4)?,
+            })
+        },
+    )
+}

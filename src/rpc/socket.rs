@@ -181,7 +181,8 @@ fn remove_if_stale(path: &Path) -> Result<(), SocketError> {
     })
 }
 
-fn lookup_group(name: &str) -> Result<u32, SocketError> {
+/// A group by name or number (`getgrnam_r`); also resolves `[drop] group`.
+pub fn lookup_group(name: &str) -> Result<u32, SocketError> {
     if let Ok(gid) = name.parse::<u32>() {
         return Ok(gid);
     }

@@ -5,6 +5,7 @@
 mod architecture;
 mod crypto;
 mod daemon;
+mod drop_folder;
 mod drop_template;
 mod housekeeping;
 mod jobs;

@@ -1,0 +1,248 @@
+//! What happens to a file once decided: moved out of the inbox into `.processed/` or
+//! `.failed/` (never overwriting: a clash gets ` (2)` before the extension), with a
+//! reason or duplicate note beside it, and the one log line per file and outcome.
+//! Blocking (file system): call from a blocking task.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::folders;
+use super::layout;
+
+/// What became of a file (the `outcome` of its log line).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Registered; its upload is queued.
+    Taken,
+    /// Registered before (same path and content, e.g. before a restart); followed up.
+    Resumed,
+    /// The same content was already registered for the entity and type.
+    Duplicate,
+    /// Not taken; the reason.
+    Refused(String),
+    /// NumHub has it; moved to `.processed/`.
+    Uploaded,
+    /// Its upload job died; moved to `.failed/`.
+    Failed(String),
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Taken => "taken",
+            Outcome::Resumed => "resumed",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Refused(_) => "refused",
+            Outcome::Uploaded => "uploaded",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
+/// What a log line says about a file.
+#[derive(Debug, Clone, Default)]
+pub struct FileFacts {
+    pub path: PathBuf,
+    pub tenant_id: Option<i64>,
+    pub entity_id: Option<String>,
+    pub document_type: Option<String>,
+    pub size: Option<i64>,
+    pub sha256: Option<String>,
+}
+
+/// The one structured line per file and outcome.
+pub fn log(facts: &FileFacts, outcome: &Outcome) {
+    let reason = match outcome {
+        Outcome::Refused(r) | Outcome::Failed(r) => Some(r.as_str()),
+        _ => None,
+    };
+    tracing::info!(
+        path = %facts.path.display(),
+        tenant = facts.tenant_id,
+        entity = facts.entity_id.as_deref(),
+        document_type = facts.document_type.as_deref(),
+        size = facts.size,
+        sha256 = facts.sha256.as_deref(),
+        outcome = outcome.as_str(),
+        reason,
+        "drop folder file"
+    );
+}
+
+/// Moves `from` to `dir/<name>` (a free name), creating `dir` (numhubd's folder mode)
+/// and clearing the "other" permission bits of what was moved. Returns where it went.
+pub fn move_into(from: &Path, dir: &Path, group: Option<u32>) -> std::io::Result<PathBuf> {
+    folders::ensure_dir_all(dir, group)?;
+    let name = from.file_name().unwrap_or(OsStr::new("file"));
+    for n in 1..10_000u32 {
+        let to = dir.join(numbered(name, n));
+        match rename_noreplace(from, &to) {
+            Ok(()) => {
+                clear_other_bits(&to);
+                return Ok(to);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(
+        "no free name in the destination folder",
+    ))
+}
+
+/// `name` for n = 1, `stem (n).ext` after (bytes, so a non-UTF-8 name stays as it is).
+fn numbered(name: &OsStr, n: u32) -> OsString {
+    if n == 1 {
+        return name.to_os_string();
+    }
+    let bytes = name.as_bytes();
+    let dot = bytes
+        .iter()
+        .rposition(|&b| b == b'.')
+        .filter(|&i| i > 0)
+        .unwrap_or(bytes.len());
+    let mut out = bytes[..dot].to_vec();
+    out.extend_from_slice(format!(" ({n})").as_bytes());
+    out.extend_from_slice(&bytes[dot..]);
+    OsString::from_vec(out)
+}
+
+/// rename(2) that fails with EEXIST instead of replacing (renameat2 RENAME_NOREPLACE).
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    let bad = |_| std::io::Error::from_raw_os_error(libc::EINVAL);
+    let f = CString::new(from.as_os_str().as_bytes()).map_err(bad)?;
+    let t = CString::new(to.as_os_str().as_bytes()).map_err(bad)?;
+    // SAFETY: two NUL-terminated paths; AT_FDCWD is valid for absolute and relative paths.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// numhubd never makes a dropped file readable to others (a link has no bits of its
+/// own and chmod would follow it, so links are left alone).
+fn clear_other_bits(path: &Path) {
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if !m.file_type().is_symlink() {
+            let mode = m.permissions().mode() & 0o7770;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+        }
+    }
+}
+
+/// Writes `<moved>.<suffix>` (0640, never replacing one) beside a moved file.
+pub fn write_note(moved: &Path, suffix: &str, text: &str) -> std::io::Result<PathBuf> {
+    let dir = moved.parent().unwrap_or(Path::new("."));
+    let base = moved
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for n in 1..10_000u32 {
+        let name = match n {
+            1 => format!("{base}{suffix}"),
+            n => format!("{base} ({n}){suffix}"),
+        };
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o640)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                f.write_all(text.as_bytes())?;
+                f.sync_all()?;
+                // The umask may have taken bits; the group reads it, others never.
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640))?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("no free name for the note"))
+}
+
+/// Moves a refused or failed file to `.failed/<same relative path>` with its reason.
+pub fn to_failed(
+    root: &Path,
+    path: &Path,
+    why: &str,
+    group: Option<u32>,
+) -> std::io::Result<PathBuf> {
+    let rel = super::place::relative(root, path);
+    let dir = root
+        .join(layout::FAILED)
+        .join(rel.parent().unwrap_or(Path::new("")));
+    let moved = move_into(path, &dir, group)?;
+    let text = format!(
+        "numhubd did not upload this file to NumHub.\n\n\
+         File: {}\nWhen: {}\nWhy: {}\n\n\
+         What to do: fix what is said above, then drop the file again into its entity's \
+         type folder (DROP/<tenant>/<entity>/<type>/). This file and this note are kept; \
+         delete them when you no longer need them.\n",
+        rel.to_string_lossy(),
+        crate::db::now_ts(),
+        why
+    );
+    write_note(&moved, layout::ERROR_SUFFIX, &text)?;
+    Ok(moved)
+}
+
+/// Moves a file NumHub has (or already had) to `.processed/<tenant>/<entity>/<type>/`.
+pub fn to_processed(
+    root: &Path,
+    path: &Path,
+    place: &super::place::Place,
+    group: Option<u32>,
+) -> std::io::Result<PathBuf> {
+    let dir = root
+        .join(layout::PROCESSED)
+        .join(&place.tenant_dir)
+        .join(&place.entity_dir)
+        .join(layout::dir_of_type(place.document_type));
+    move_into(path, &dir, group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clashes_are_numbered_and_nothing_is_overwritten() {
+        assert_eq!(numbered(OsStr::new("a.pdf"), 2), "a (2).pdf");
+        assert_eq!(numbered(OsStr::new("a"), 3), "a (3)");
+        assert_eq!(numbered(OsStr::new(".x"), 2), ".x (2)");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("out");
+        for body in ["one", "two"] {
+            let f = dir.path().join("a.pdf");
+            std::fs::write(&f, body).expect("write");
+            move_into(&f, &out, None).expect("move");
+        }
+        assert_eq!(
+            std::fs::read_to_string(out.join("a.pdf")).expect("a"),
+            "one"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("a (2).pdf")).expect("a2"),
+            "two"
+        );
+        let note = write_note(&out.join("a.pdf"), ".error.txt", "why").expect("note");
+        let mode = std::fs::metadata(&note).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+    }
+}

@@ -1,0 +1,235 @@
+//! One file's take, as a task of its own (at most two at once): placed by its path,
+//! read through `intake` into the spool, registered with its upload job in one
+//! transaction (or recognised as registered before, or as a duplicate), or refused
+//! into `.failed/`. The loop in `mod.rs` gets back what to follow up.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use super::outcome::{self, FileFacts, Outcome};
+use super::place::{self, Misplaced, Place, Placed};
+use super::{WatchContext, WatchOptions};
+use crate::db::entities::{self, DropTarget};
+use crate::db::{documents, DocumentSource};
+use crate::events::Event;
+use crate::intake::{self, IntakeError};
+
+/// Note beside a file whose content was already registered.
+const DUPLICATE_SUFFIX: &str = ".duplicate.txt";
+
+/// A file registered and waiting for its upload to finish before it leaves the inbox.
+#[derive(Debug, Clone)]
+pub(super) struct Tracked {
+    pub(super) path: PathBuf,
+    pub(super) place: Place,
+    pub(super) facts: FileFacts,
+}
+
+/// How a take ended, for the loop.
+pub(super) enum Took {
+    Finished,
+    Track(String, Box<Tracked>),
+    /// Not the file's fault (the database): try it again later.
+    Retry(String),
+}
+
+pub(super) struct TakeResult {
+    pub(super) path: PathBuf,
+    pub(super) took: Took,
+    pub(super) error: Option<String>,
+}
+
+/// What a take needs, cloned into its task.
+#[derive(Clone)]
+pub(super) struct TakeEnv {
+    pub(super) ctx: WatchContext,
+    pub(super) opt: WatchOptions,
+    pub(super) targets: Arc<Vec<DropTarget>>,
+    pub(super) permits: Arc<Semaphore>,
+}
+
+fn refusal(e: &IntakeError) -> String {
+    match e {
+        IntakeError::UnknownContent | IntakeError::WrongType { .. } => {
+            format!("{e}: save the file in the format its type folder takes")
+        }
+        IntakeError::Symlink => {
+            "this file is a symbolic link, or is reached through one, which numhubd never follows: copy the file itself into the folder".into()
+        }
+        e => format!("this file {e}"),
+    }
+}
+
+/// Places, takes and registers one file, then moves it if it is decided already.
+pub(super) async fn take_one(env: TakeEnv, path: PathBuf) -> TakeResult {
+    let _permit = env.permits.clone().acquire_owned().await;
+    let done = |took, error| TakeResult {
+        path: path.clone(),
+        took,
+        error,
+    };
+    let root = env.opt.dir.clone();
+    let mut facts = FileFacts {
+        path: path.clone(),
+        ..FileFacts::default()
+    };
+    let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+    let mut placed = place::place(&root, &path, &env.targets);
+    if matches!(
+        placed,
+        Placed::Refused(Misplaced::UnknownTenant(_) | Misplaced::UnknownEntity(_))
+    ) {
+        // The entity may be newer than our list.
+        if let Ok(t) = env.ctx.store.read(entities::drop_targets).await {
+            placed = place::place(&root, &path, &t);
+        }
+    }
+    let place = match placed {
+        Placed::Ignored => return done(Took::Finished, None),
+        Placed::Refused(m) if !is_link => {
+            let why = m.to_string();
+            return refuse(&env, &path, facts, why).await;
+        }
+        Placed::Refused(_) => {
+            return refuse(&env, &path, facts, refusal(&IntakeError::Symlink)).await;
+        }
+        Placed::File(p) => p,
+    };
+    facts.tenant_id = Some(place.tenant_id);
+    facts.entity_id = Some(place.entity_id.clone());
+    facts.document_type = Some(place.document_type.to_string());
+    let (spool, max, p2, t) = (
+        env.ctx.spool.clone(),
+        env.opt.max_file_bytes,
+        path.clone(),
+        place.document_type,
+    );
+    let dirs = [root.clone()];
+    let taken = tokio::task::spawn_blocking(move || {
+        let file = intake::open_within(&dirs, &p2)?;
+        intake::take(file, &p2, t, max, &spool)
+    })
+    .await;
+    let taken = match taken {
+        Ok(Ok(t)) => t,
+        // numhubd's own spool failing (a full disk) is not the file's fault.
+        Ok(Err(IntakeError::Spool(e))) => return done(Took::Retry(e), None),
+        Ok(Err(e)) => return refuse(&env, &path, facts, refusal(&e)).await,
+        Err(e) => return done(Took::Retry(e.to_string()), None),
+    };
+    facts.size = Some(taken.size_bytes);
+    facts.sha256 = Some(taken.sha256.clone());
+    enum Reg {
+        Earlier(String),
+        Duplicate(documents::Earlier),
+        New(documents::Document),
+    }
+    let (tenant_id, entity_id, document_type) = (
+        place.tenant_id,
+        place.entity_id.clone(),
+        place.document_type,
+    );
+    let source_path = taken.path.display().to_string();
+    let sha = taken.sha256.clone();
+    let reg = env
+        .ctx
+        .store
+        .write(move |tx| {
+            if let Some(id) = documents::find_dropped(tx, &source_path, &sha)? {
+                return Ok(Reg::Earlier(id));
+            }
+            if let Some(e) =
+                documents::find_same_content(tx, tenant_id, &entity_id, document_type, &sha)?
+            {
+                return Ok(Reg::Duplicate(e));
+            }
+            let (doc, _) = documents::register_upload(
+                tx,
+                documents::NewUpload {
+                    tenant_id,
+                    entity_id: entity_id.clone(),
+                    document_type,
+                    local: taken.local_document(tenant_id, DocumentSource::DropFolder),
+                    description: None,
+                },
+            )?;
+            Ok(Reg::New(doc))
+        })
+        .await;
+    let tracked = |facts: FileFacts| Tracked {
+        path: path.clone(),
+        place: place.clone(),
+        facts,
+    };
+    match reg {
+        Err(e) => done(Took::Retry(e.to_string()), None),
+        Ok(Reg::New(doc)) => {
+            env.ctx.events.publish(Event::DocumentStatusChanged {
+                tenant_id,
+                document_id: doc.id.clone(),
+                entity_id: doc.entity_id.clone(),
+                status: doc.status.to_string(),
+            });
+            env.ctx.sync.kick_outbox();
+            outcome::log(&facts, &Outcome::Taken);
+            done(Took::Track(doc.id, Box::new(tracked(facts))), None)
+        }
+        Ok(Reg::Earlier(id)) => {
+            // Left from before a restart: followed up by the loop's next reconcile,
+            // which moves it if its upload has finished meanwhile.
+            outcome::log(&facts, &Outcome::Resumed);
+            done(Took::Track(id, Box::new(tracked(facts))), None)
+        }
+        Ok(Reg::Duplicate(e)) => {
+            let (root, group, p, pl) = (root, env.opt.group, path.clone(), place.clone());
+            let moved = tokio::task::spawn_blocking(move || {
+                let moved = outcome::to_processed(&root, &p, &pl, group)?;
+                let text = format!(
+                    "numhubd did not upload this file again: the same content (SHA-256 {}) \
+                     was already registered for this entity as {} document {} (file {:?}, \
+                     registered {}).\n",
+                    facts.sha256.as_deref().unwrap_or(""),
+                    pl.document_type,
+                    e.document_id,
+                    e.filename,
+                    e.created_at
+                );
+                outcome::write_note(&moved, DUPLICATE_SUFFIX, &text)?;
+                outcome::log(&facts, &Outcome::Duplicate);
+                Ok::<_, std::io::Error>(())
+            })
+            .await;
+            match moved {
+                Ok(Ok(())) => done(Took::Finished, None),
+                Ok(Err(e)) => done(
+                    Took::Finished,
+                    Some(format!("moving {}: {e}", path.display())),
+                ),
+                Err(e) => done(Took::Finished, Some(e.to_string())),
+            }
+        }
+    }
+}
+
+/// Moves a refused file to `.failed/` with its reason; nothing reaches NumHub.
+async fn refuse(env: &TakeEnv, path: &Path, facts: FileFacts, why: String) -> TakeResult {
+    let (root, group, p) = (env.opt.dir.clone(), env.opt.group, path.to_path_buf());
+    let moved = tokio::task::spawn_blocking(move || {
+        let r = outcome::to_failed(&root, &p, &why, group);
+        outcome::log(&facts, &Outcome::Refused(why));
+        r
+    })
+    .await;
+    let error = match moved {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(format!("moving {} to .failed/: {e}", path.display())),
+        Err(e) => Some(e.to_string()),
+    };
+    TakeResult {
+        path: path.to_path_buf(),
+        took: Took::Finished,
+        error,
+    }
+}
