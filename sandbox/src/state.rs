@@ -198,6 +198,11 @@ pub struct Document {
     pub size: u64,
     pub created: DateTime<Utc>,
     pub created_by: String,
+    /// Wall-clock (real time, not the sandbox clock) milliseconds since the Unix epoch
+    /// at which the upload request reached its handler, and at which its files were
+    /// on disk and recorded: for benchmarks timing an upload from outside.
+    pub received_at_ms: u64,
+    pub stored_at_ms: u64,
 }
 
 pub fn status_str(s: Status) -> &'static str {
@@ -370,6 +375,8 @@ impl Shared {
                     "description": d.description,
                     "size": d.size,
                     "sha256": d.sha256,
+                    "receivedAtMs": d.received_at_ms,
+                    "storedAtMs": d.stored_at_ms,
                 })
             })
             .collect();

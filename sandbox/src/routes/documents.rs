@@ -31,6 +31,7 @@ pub async fn upload(
     Path(id): Path<String>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
+    let received_at_ms = wall_ms();
     let entity = parse_uuid(&id, "NumhubEntityId")?;
     if sh.store().app_of(entity, caller.client_id).is_none() {
         return Err(ApiError::NotFound);
@@ -57,7 +58,8 @@ pub async fn upload(
         }
     };
 
-    let items = match record(&sh, &caller, entity, doc_type, description, &files) {
+    let times = (received_at_ms, wall_ms());
+    let items = match record(&sh, &caller, entity, doc_type, description, &files, times) {
         Some(items) => items,
         None => {
             discard(&files).await;
@@ -77,6 +79,7 @@ fn record(
     doc_type: &str,
     description: Option<String>,
     files: &[Stored],
+    (received_at_ms, stored_at_ms): (u64, u64),
 ) -> Option<Vec<model::DocumentItem>> {
     let now = sh.now();
     let mut store = sh.store();
@@ -95,6 +98,8 @@ fn record(
                 size: f.size,
                 created: now,
                 created_by: caller.email.clone(),
+                received_at_ms,
+                stored_at_ms,
             },
         );
         items.push(model::DocumentItem {
@@ -114,6 +119,15 @@ fn record(
         app.updated_by = caller.email.clone();
     }
     Some(items)
+}
+
+/// Real time in milliseconds since the Unix epoch (not the sandbox clock), for
+/// `receivedAtMs` / `storedAtMs` in `/__sandbox/state`.
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 async fn read_form(
