@@ -116,10 +116,11 @@ fn the_template_is_written_byte_identical_for_every_form_numhub_may_use() {
             .mode();
         assert_eq!(mode & 0o777, 0o640, "{form:?}");
     }
-    // No temporary left beside it.
+    // No temporary left beside it (the watcher's type folders are folders).
     let names: Vec<String> = std::fs::read_dir(&dir)
         .expect("entity folder")
         .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
     assert_eq!(names, vec![numhubd::watch::layout::TEMPLATE], "{names:?}");
@@ -150,6 +151,19 @@ fn the_template_is_written_byte_identical_for_every_form_numhub_may_use() {
         rows.iter()
             .any(|r| r["response_payload"]["sha256"] == want.as_str()),
         "{rows:?}"
+    );
+
+    // Signed (here: as is) and dropped into loa/, it is uploaded, byte-identical.
+    std::fs::copy(&template, dir.join("loa/.signed.pdf.part")).expect("copy");
+    std::fs::rename(dir.join("loa/.signed.pdf.part"), dir.join("loa/signed.pdf")).expect("mv");
+    assert!(
+        crate::support::wait_until(crate::support::TIMEOUT, || h.state()["documents"]
+            .as_array()
+            .is_some_and(|d| d
+                .iter()
+                .any(|d| d["name"] == "signed.pdf" && d["sha256"] == want.as_str()))),
+        "{}",
+        h.state()["documents"]
     );
 
     // A template that cannot be written (here a folder stands where the file goes;
