@@ -324,19 +324,11 @@ pub fn take(
         });
     }
     let mut copy = spool.create().map_err(spool_err)?;
-    let mut hash = Sha256::new();
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     let mut text = TextCheck::default();
-    let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(unreadable(e)),
-        };
-        size += n as u64;
+    let sha256 = copy.fill(&mut file, unreadable, spool_err, |chunk| {
+        size += chunk.len() as u64;
         if size > max_bytes {
             // Grew past the limit while being read.
             return Err(IntakeError::TooLarge {
@@ -344,13 +336,11 @@ pub fn take(
                 max: max_bytes,
             });
         }
-        let chunk = &buf[..n];
-        let room = SNIFF_BYTES.saturating_sub(head.len()).min(n);
+        let room = SNIFF_BYTES.saturating_sub(head.len()).min(chunk.len());
         head.extend_from_slice(&chunk[..room]);
         text.feed(chunk);
-        hash.update(chunk);
-        copy.write(chunk).map_err(spool_err)?;
-    }
+        Ok(())
+    })?;
     if size == 0 {
         return Err(IntakeError::Empty);
     }
@@ -362,7 +352,6 @@ pub fn take(
             content_type,
         });
     }
-    let sha256 = hex(&hash.finalize());
     copy.keep(&sha256).map_err(spool_err)?;
     Ok(Taken {
         path: path.to_path_buf(),
@@ -442,9 +431,31 @@ struct SpoolFile {
 }
 
 impl SpoolFile {
-    fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+    /// Copies `from` into the copy, one buffer at a time, and returns its SHA-256.
+    /// `each` sees every chunk before it is written and may stop the copy with its
+    /// error; read and write failures become errors by `read_err` and `write_err`.
+    fn fill<E>(
+        &mut self,
+        from: &mut File,
+        read_err: impl Fn(std::io::Error) -> E,
+        write_err: impl Fn(std::io::Error) -> E,
+        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<String, E> {
         use std::io::Write;
-        self.file.write_all(chunk)
+        let mut hash = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) => return Ok(hex(&hash.finalize())),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_err(e)),
+            };
+            let chunk = &buf[..n];
+            each(chunk)?;
+            hash.update(chunk);
+            self.file.write_all(chunk).map_err(&write_err)?;
+        }
     }
 
     /// Makes the copy durable under its hash's name.
@@ -570,19 +581,7 @@ impl Spool {
         }
         let io = |e: std::io::Error| SpoolError::Io(e.to_string());
         let mut copy = self.create().map_err(io)?;
-        let mut hash = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io(e)),
-            };
-            hash.update(&buf[..n]);
-            copy.write(&buf[..n]).map_err(io)?;
-        }
-        if hex(&hash.finalize()) != sha256 {
+        if copy.fill(&mut file, io, io, |_| Ok(()))? != sha256 {
             return Err(SpoolError::Changed);
         }
         copy.keep(sha256).map_err(io)?;
