@@ -142,6 +142,7 @@ async fn run() {
                 path: path.clone(),
                 file_name: "big.pdf".into(),
                 content_type: "application/pdf".into(),
+                sha256: None,
             }],
         )
         .await;

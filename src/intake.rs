@@ -537,38 +537,20 @@ impl Spool {
         })
     }
 
-    /// The copy's path, once its content is checked to still hash to `sha256`.
-    /// Blocks (reads the whole copy).
-    pub fn checked(&self, sha256: &str) -> Result<PathBuf, SpoolError> {
-        let path = self.path_of(sha256);
-        let mut f = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(SpoolError::Missing(path.display().to_string()))
-            }
-            Err(e) => return Err(SpoolError::Io(e.to_string())),
-        };
-        let mut h = Sha256::new();
-        std::io::copy(&mut f, &mut h).map_err(|e| SpoolError::Io(e.to_string()))?;
-        if hex(&h.finalize()) != sha256 {
-            return Err(SpoolError::Changed);
-        }
-        Ok(path)
-    }
-
-    /// Like [`Spool::checked`], but a missing copy is made again from `original` when
-    /// that file still has the registered SHA-256: uploads registered by a numhubd
-    /// from before the spool have no copy. `original` is opened without following a
-    /// link and must be a regular file; a changed original is never sent.
-    pub fn checked_or_restored(
-        &self,
-        sha256: &str,
-        original: &Path,
-    ) -> Result<PathBuf, SpoolError> {
+    /// The copy to send a registered file from. It is not read here: the send
+    /// checks its SHA-256 as it goes and never lets a changed copy reach NumHub
+    /// whole (`numhub::file_body`). A missing copy is made again from `original`
+    /// when that file still has the registered SHA-256: uploads registered by a
+    /// numhubd from before the spool have no copy. `original` is opened without
+    /// following a link and must be a regular file; a changed original is never sent.
+    pub fn for_sending(&self, sha256: &str, original: &Path) -> Result<PathBuf, SpoolError> {
         use std::os::unix::fs::OpenOptionsExt;
-        match self.checked(sha256) {
-            Err(SpoolError::Missing(_)) => {}
-            r => return r,
+        let path = self.path_of(sha256);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => return Ok(path),
+            Ok(_) => return Err(SpoolError::Changed),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(SpoolError::Io(e.to_string())),
         }
         let gone = |e: std::io::Error| SpoolError::Missing(format!("{} ({e})", original.display()));
         let mut file = std::fs::OpenOptions::new()
@@ -643,17 +625,8 @@ mod tests {
             std::fs::read(spool.path_of(&t.sha256)).expect("copy"),
             b"%PDF-1.7\n"
         );
-        assert_eq!(
-            spool.checked(&t.sha256).expect("checked"),
-            spool.path_of(&t.sha256)
-        );
-        std::fs::write(spool.path_of(&t.sha256), b"%PDF-1.7 changed").expect("write");
-        assert!(matches!(spool.checked(&t.sha256), Err(SpoolError::Changed)));
         spool.remove(&t.sha256).expect("remove");
-        assert!(matches!(
-            spool.checked(&t.sha256),
-            Err(SpoolError::Missing(_))
-        ));
+        assert!(!spool.path_of(&t.sha256).exists());
         assert_eq!(
             take(&pdf, DocumentType::Logo, 100).unwrap_err(),
             IntakeError::WrongType {
@@ -712,23 +685,21 @@ mod tests {
         let t = take(file, &original, DocumentType::Loa, 100, &spool).expect("taken");
         spool.remove(&t.sha256).expect("remove");
         assert_eq!(
-            spool
-                .checked_or_restored(&t.sha256, &original)
-                .expect("restored"),
+            spool.for_sending(&t.sha256, &original).expect("restored"),
             spool.path_of(&t.sha256)
         );
         spool.remove(&t.sha256).expect("remove");
         std::fs::write(&original, b"%PDF-1.7 changed").expect("write");
         assert!(matches!(
-            spool.checked_or_restored(&t.sha256, &original),
+            spool.for_sending(&t.sha256, &original),
             Err(SpoolError::Changed)
         ));
         let link = dir.path().join("link.pdf");
         std::os::unix::fs::symlink(&original, &link).expect("symlink");
-        assert!(spool.checked_or_restored(&t.sha256, &link).is_err());
+        assert!(spool.for_sending(&t.sha256, &link).is_err());
         std::fs::remove_file(&original).expect("rm");
         assert!(matches!(
-            spool.checked_or_restored(&t.sha256, &original),
+            spool.for_sending(&t.sha256, &original),
             Err(SpoolError::Missing(_))
         ));
         assert!(spool.entries().expect("entries").is_empty());

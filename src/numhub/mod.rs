@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod create;
 mod error;
+mod file_body;
 pub mod governor;
 pub mod model;
 mod ops;

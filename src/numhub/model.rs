@@ -292,6 +292,9 @@ pub struct UploadFile {
     pub file_name: String,
     /// This part's own `Content-Type` (e.g. `application/pdf`, `image/bmp`, `text/csv`).
     pub content_type: String,
+    /// The SHA-256 (lower-case hex) the file must have: checked while it is sent,
+    /// and a file without it never reaches NumHub whole (see `file_body`).
+    pub sha256: Option<String>,
 }
 
 /// A window and page of the display-identity list.

@@ -3,15 +3,13 @@
 //! audits it. Retrying, tokens and typing are the callers' business.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::audit::{self, Exchange, Redactor, REDACTED};
+use super::file_body;
 use super::governor::{Governor, Priority};
 use super::model::UploadFile;
 use super::NumhubError;
@@ -151,10 +149,11 @@ pub fn describe(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
-/// Streams one file, hashing it on the way (the audit row records the SHA-256 of
-/// what was actually sent, without a second read of a large file).
+/// One file of a multipart body, for the audit row: the SHA-256 of what was
+/// actually read and sent comes from the send itself, not a second read.
 struct Hashed {
-    state: Arc<Mutex<(Sha256, u64)>>,
+    progress: file_body::Shared,
+    path: PathBuf,
     size: u64,
     name: String,
     file_name: String,
@@ -223,38 +222,13 @@ impl Transport {
                     form = form.text(k.clone(), v.clone());
                 }
                 for (name, f) in files {
-                    let file =
-                        tokio::fs::File::open(&f.path)
-                            .await
-                            .map_err(|e| NumhubError::File {
-                                path: f.path.display().to_string(),
-                                reason: e.to_string(),
-                            })?;
-                    let size = file
-                        .metadata()
-                        .await
-                        .map_err(|e| NumhubError::File {
-                            path: f.path.display().to_string(),
-                            reason: e.to_string(),
-                        })?
-                        .len();
-                    let state = Arc::new(Mutex::new((Sha256::new(), 0u64)));
-                    let st = state.clone();
-                    let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024).map(
-                        move |chunk| {
-                            if let Ok(bytes) = &chunk {
-                                if let Ok(mut s) = st.lock() {
-                                    // Crash tests: die with part of the body sent.
-                                    if s.1 > 0 {
-                                        crate::killpoint::hit("mid_upload");
-                                    }
-                                    s.0.update(bytes);
-                                    s.1 += bytes.len() as u64;
-                                }
-                            }
-                            chunk
-                        },
-                    );
+                    let file_err = |e: std::io::Error| NumhubError::File {
+                        path: f.path.display().to_string(),
+                        reason: e.to_string(),
+                    };
+                    let file = std::fs::File::open(&f.path).map_err(file_err)?;
+                    let size = file.metadata().map_err(file_err)?.len();
+                    let (stream, progress) = file_body::stream(file, f.sha256.clone());
                     let part = Part::stream_with_length(reqwest::Body::wrap_stream(stream), size)
                         .file_name(f.file_name.clone())
                         .mime_str(&f.content_type)
@@ -264,7 +238,8 @@ impl Transport {
                         })?;
                     form = form.part(name.clone(), part);
                     hashed.push(Hashed {
-                        state,
+                        progress,
+                        path: f.path.clone(),
                         size,
                         name: name.clone(),
                         file_name: f.file_name.clone(),
@@ -338,11 +313,8 @@ impl Transport {
             let files: Vec<Value> = hashed
                 .iter()
                 .map(|h| {
-                    let (sha, sent) = match h.state.lock() {
-                        Ok(s) => (s.1 == h.size)
-                            .then(|| format!("{:x}", s.0.clone().finalize()))
-                            .map(|x| (Some(x), s.1))
-                            .unwrap_or((None, s.1)),
+                    let (sha, sent) = match h.progress.lock() {
+                        Ok(p) => (p.sha256.clone().filter(|_| p.sent == h.size), p.sent),
                         Err(_) => (None, 0),
                     };
                     json!({"field": h.name, "fileName": h.file_name, "contentType": h.content_type,
@@ -411,6 +383,15 @@ impl Transport {
             },
         )
         .await;
+        if let Some(h) = hashed
+            .iter()
+            .find(|h| h.progress.lock().is_ok_and(|p| p.changed))
+        {
+            return Err(NumhubError::File {
+                path: h.path.display().to_string(),
+                reason: file_body::CHANGED.into(),
+            });
+        }
         if let (Some(read), Answer::Bytes { max_bytes }) = (too_large, req.answer) {
             return Err(NumhubError::Decode {
                 endpoint: req.endpoint(),

@@ -302,21 +302,19 @@ fn upload_type(t: db::DocumentType) -> DocumentType {
     }
 }
 
-/// The spool copy of a registered file, checked to still have the SHA-256 it was
-/// registered with (before each send, so a retry never sends something else); made
-/// again from the original for an upload registered before numhubd had a spool.
+/// The spool copy of a registered file (made again from the original for an upload
+/// registered before numhubd had a spool); the send checks it still has the SHA-256
+/// it was registered with, so a retry never sends something else.
 async fn spool_copy(
     ctx: &SyncContext,
     local: &documents::LocalDocument,
 ) -> Result<std::path::PathBuf, Failure> {
     let spool = ctx.spool.clone();
     let (sha, original) = (local.sha256.clone(), local.source_path.clone());
-    tokio::task::spawn_blocking(move || {
-        spool.checked_or_restored(&sha, std::path::Path::new(&original))
-    })
-    .await
-    .map_err(|e| Failure::Retry(format!("checking the file: {e}")))?
-    .map_err(|e| Failure::Refused(e.to_string()))
+    tokio::task::spawn_blocking(move || spool.for_sending(&sha, std::path::Path::new(&original)))
+        .await
+        .map_err(|e| Failure::Retry(format!("checking the file: {e}")))?
+        .map_err(|e| Failure::Refused(e.to_string()))
 }
 
 async fn document_upload(
@@ -344,6 +342,7 @@ async fn document_upload(
     let local = need(local, "local file")?;
     let nid = numhub_id(&e)?;
     let path = spool_copy(ctx, &local).await?;
+    let sha256 = Some(local.sha256.clone());
     // After a crash mid-attempt the upload may have reached NumHub: look first.
     let mut resp = None;
     if let Some(since) = resume_since(job) {
@@ -381,6 +380,7 @@ async fn document_upload(
                 path,
                 file_name: doc.filename.clone(),
                 content_type,
+                sha256,
             };
             let description = upload.description.as_deref();
             sent(

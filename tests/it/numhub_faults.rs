@@ -190,6 +190,7 @@ async fn an_upload_whose_answer_is_lost_is_not_duplicated() {
         path: pdf,
         file_name: "loa.pdf".into(),
         content_type: "application/pdf".into(),
+        sha256: None,
     }];
     // First: the connection is reset before NumHub stores anything; the client
     // looks, finds nothing, and sends again once NumHub recovers.

@@ -75,6 +75,7 @@ async fn every_operation_round_trips() {
         path: pdf.clone(),
         file_name: "loa.pdf".into(),
         content_type: "application/pdf".into(),
+        sha256: None,
     }];
     let up = c
         .upload_documents(TENANT, P, id, DocumentType::Loa, Some("signed LOA"), &files)
@@ -190,6 +191,7 @@ async fn every_operation_round_trips() {
             path: tns,
             file_name: "tns.csv".into(),
             content_type: "text/csv".into(),
+            sha256: None,
         },
     )
     .await
