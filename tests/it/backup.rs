@@ -331,3 +331,99 @@ fn refused_paths_are_named_with_the_reason() {
         assert!(err.contains("cannot create files"), "{err}");
     }
 }
+
+/// The rule itself, on the store: unfinished creates (and uploads) get a
+/// `resume_since` no later than the copy's instant, an earlier attempt's start kept;
+/// other kinds and finished jobs are left alone; the marker is read once.
+#[test]
+fn the_restore_rule_marks_only_unfinished_creates_and_uploads() {
+    use numhubd::db::{backup, entities, jobs, tenants, EntityType, Store, StoreOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = crate::rpc_methods::rt();
+    rt.block_on(async {
+        let store = Store::open(&dir.path().join("r.db"), StoreOptions::default()).expect("open");
+        let ids = store
+            .write(|tx| {
+                tenants::upsert(
+                    tx,
+                    tenants::TenantInput {
+                        id: 1,
+                        name: "A".into(),
+                        ..Default::default()
+                    },
+                )?;
+                let mut e = Vec::new();
+                for name in ["queued", "tried", "update", "done"] {
+                    let entity = entities::create(
+                        tx,
+                        entities::NewEntity {
+                            tenant_id: 1,
+                            brand_id: None,
+                            entity_type: EntityType::Direct,
+                            company_name: name.into(),
+                            submit: false,
+                            attestation_level: None,
+                        },
+                    )?;
+                    let payload = match name {
+                        "update" => jobs::JobPayload::EntityUpdate(jobs::ApplicationChange {
+                            application: Default::default(),
+                        }),
+                        _ => jobs::JobPayload::EntityCreate(jobs::ApplicationChange {
+                            application: Default::default(),
+                        }),
+                    };
+                    e.push(jobs::enqueue(tx, jobs::NewJob::on_entity(1, entity.id, payload))?.id);
+                }
+                Ok(e)
+            })
+            .await
+            .expect("seed");
+        let (queued, tried, update, done) = (ids[0], ids[1], ids[2], ids[3]);
+        let started = "2026-01-01T00:00:00.000000Z";
+        let taken_at = "2026-06-01T00:00:00.000000Z";
+        store
+            .write(move |tx| {
+                jobs::mark_running(tx, tried, started)?;
+                jobs::mark_failed(tx, tried, "503", started, started)?;
+                jobs::mark_running(tx, done, started)?;
+                jobs::mark_done(tx, done, started)?;
+                // The live database has no marker: nothing to apply.
+                assert_eq!(backup::take_marker(tx)?, None);
+                jobs::mark_restored(tx, taken_at, "2026-06-02T00:00:00.000000Z")
+            })
+            .await
+            .map(|n| assert_eq!(n, 2, "the two unfinished creates"))
+            .expect("mark_restored");
+        let since = |id: i64| {
+            let s = store.clone();
+            async move {
+                s.read(move |sql| jobs::get_any(sql, id))
+                    .await
+                    .expect("job")
+                    .resume_since
+            }
+        };
+        assert_eq!(since(queued).await.as_deref(), Some(taken_at));
+        assert_eq!(since(tried).await.as_deref(), Some(started));
+        assert_eq!(since(update).await, None);
+        assert_eq!(since(done).await, None);
+
+        // A copy's marker is read once, then gone.
+        let copy = dir.path().join("copy.db");
+        let b = store.backup(copy.clone()).await.expect("backup");
+        store.close().await.expect("close");
+        let restored = Store::open(&copy, StoreOptions::default()).expect("open the copy");
+        let (first, second) = restored
+            .write(|tx| Ok((backup::take_marker(tx)?, backup::take_marker(tx)?)))
+            .await
+            .expect("take_marker");
+        let first = first.expect("the copy is marked");
+        assert_eq!(first.taken_at, b.taken_at);
+        assert_eq!(
+            first.source_path,
+            dir.path().join("r.db").display().to_string()
+        );
+        assert_eq!(second, None);
+    });
+}
