@@ -45,6 +45,10 @@ pub mod codes {
     /// numhubd could not write into the drop folder (the LOA template); the message
     /// names the path and the cause (permissions, a full disk).
     pub const DROP_FOLDER_UNWRITABLE: i32 = -32041;
+    /// `daemon.backup` could not write its copy (a full disk, an I/O error; the
+    /// message names the path and the cause). No file has the asked name. A PATH
+    /// refused before anything was written is `INVALID_PARAMS` on `path`.
+    pub const BACKUP_FAILED: i32 = -32042;
 }
 
 /// What a caller may do over the socket, and what a method needs. Ordered: admin
@@ -113,6 +117,18 @@ pub struct Status {
     pub blocked_logins: Vec<BlockedLogin>,
     /// Values NumHub sent that the replica could not hold (kept out of rows), since start.
     pub sync_anomalies: u64,
+}
+
+/// `daemon.backup`: the copy numhubd wrote (mode 0600, owned by numhubd's user).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupTaken {
+    /// Where the copy is.
+    pub path: String,
+    pub size_bytes: u64,
+    /// The instant it holds: every commit before it is in the copy, none after.
+    pub taken_at: String,
+    /// The database it was taken from.
+    pub source: String,
 }
 
 /// The drop folder's watcher in `daemon.status`.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::{json, Value};
 
-use numhubd::api::{codes, Health, API_VERSION, DAEMON_VERSION};
+use numhubd::api::{codes, BackupTaken, Health, API_VERSION, DAEMON_VERSION};
 use numhubd::client::{Client, ClientError};
 use numhubd::exit;
 
@@ -117,6 +117,12 @@ enum Command {
         #[arg(long)]
         description: Option<String>,
     },
+    /// Writes a consistent copy of the database to PATH while numhubd keeps serving.
+    ///
+    /// numhubd writes it, as its own user, mode 0600: PATH must be absolute and new,
+    /// in a folder numhubd may write to. Prints where the copy is, its size and the
+    /// instant it holds.
+    Backup { path: PathBuf },
     /// Prints shell completions.
     Completions { shell: clap_complete::Shell },
 }
@@ -515,6 +521,22 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                 cell(&doc["sha256"]),
                 cell(&doc["status"])
             );
+            Ok(())
+        }
+        Command::Backup { path } => {
+            let path = path
+                .to_str()
+                .ok_or_else(|| ClientError::Protocol(format!("{}: not UTF-8", path.display())))?;
+            let r = c.call("daemon.backup", json!({"path": path}))?;
+            if json_out {
+                return print_json(&r);
+            }
+            let b: BackupTaken = serde_json::from_value(r)
+                .map_err(|e| ClientError::Protocol(format!("daemon.backup: {e}")))?;
+            println!("backup written to {}", b.path);
+            println!("size          {} bytes", b.size_bytes);
+            println!("taken at      {}", b.taken_at);
+            println!("copy of       {}", b.source);
             Ok(())
         }
         Command::Completions { .. } => Ok(()),

@@ -39,6 +39,10 @@ pub enum DbError {
     #[error("commit failed: {reason}")]
     Commit { reason: String },
 
+    /// A backup could not be written (its PATH is refused as `Invalid` on `path`).
+    #[error("backup to {path} failed: {reason}")]
+    Backup { path: String, reason: String },
+
     #[error("the store is closed")]
     Closed,
 

@@ -519,6 +519,22 @@ pub fn mark_interrupted(tx: &Tx<'_>, now: &str) -> Result<usize> {
     )?)
 }
 
+/// At the first start on a restored backup (`backup::take_marker`): the daemon the
+/// copy came from went on working after `taken_at`, so any unfinished create or
+/// upload may have reached NumHub since. Each gets a `resume_since` no later than
+/// `taken_at` (an earlier attempt's start is kept: a wider look), so the executor
+/// looks at NumHub for it before sending, as after a crash; `running` ones are
+/// queued by [`mark_interrupted`], which keeps this value. The other kinds are safe to
+/// repeat (docs/ARCHITECTURE.md, "Crash recovery per job kind"). Returns how many.
+pub fn mark_restored(tx: &Tx<'_>, taken_at: &str, now: &str) -> Result<usize> {
+    Ok(tx.conn.execute(
+        "UPDATE jobs SET updated_at = ?2,
+             resume_since = min(COALESCE(resume_since, ?1), COALESCE(started_at, ?1), ?1)
+         WHERE kind IN ('entity.create', 'document.upload') AND state <> 'done'",
+        params![taken_at, now],
+    )?)
+}
+
 /// Sync engine: the attempt could not even start for a reason retrying will not fix
 /// by itself (login blocked, no credentials, tenant without a client id): `waiting`,
 /// with the reason in `last_error`, looked at again at `next_attempt_at`. The claim

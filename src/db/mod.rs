@@ -10,6 +10,7 @@
 //! closures. They receive a [`Tx`] or a [`Sql`], which expose no SQL of their own:
 //! the table modules are the only places that hold statements.
 
+pub mod backup;
 pub mod brands;
 pub mod credentials;
 pub mod documents;
@@ -105,6 +106,7 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
+    options: StoreOptions,
     writer: writer::Writer,
     readers: readers::Readers,
 }
@@ -123,6 +125,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
+                options,
                 writer,
                 readers,
             }),
@@ -190,6 +193,19 @@ impl Store {
     /// Later writes fail with [`DbError::Closed`].
     pub async fn close(&self) -> Result<()> {
         self.inner.writer.close().await
+    }
+
+    /// Writes a consistent copy of the database to `dest`, marked as a backup, while
+    /// the writer goes on committing (see [`backup`]).
+    pub async fn backup(&self, dest: PathBuf) -> Result<backup::Backup> {
+        let (source, options) = (self.inner.path.clone(), self.inner.options.clone());
+        let shown = dest.display().to_string();
+        tokio::task::spawn_blocking(move || backup::take(&source, &dest, &options))
+            .await
+            .map_err(|e| DbError::Backup {
+                path: shown,
+                reason: format!("backup task failed: {e}"),
+            })?
     }
 
     /// The file's size in bytes (page count × page size; the WAL aside).

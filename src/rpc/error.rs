@@ -39,6 +39,8 @@ pub enum RpcError {
     KeyRotationFailed(String),
     #[error("{0}")]
     DropFolderUnwritable(String),
+    #[error("{0}")]
+    BackupFailed(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -63,6 +65,7 @@ impl RpcError {
             RpcError::NumhubUnavailable(_) => codes::NUMHUB_UNAVAILABLE,
             RpcError::KeyRotationFailed(_) => codes::KEY_ROTATION_FAILED,
             RpcError::DropFolderUnwritable(_) => codes::DROP_FOLDER_UNWRITABLE,
+            RpcError::BackupFailed(_) => codes::BACKUP_FAILED,
             RpcError::Internal(_) => codes::INTERNAL,
         }
     }
@@ -106,6 +109,10 @@ impl From<DbError> for RpcError {
                 }])
             }
             DbError::NotFound { .. } => RpcError::NotFound(e.to_string()),
+            DbError::Backup { .. } => {
+                tracing::error!(error = %e, "backup failed");
+                RpcError::BackupFailed(e.to_string())
+            }
             DbError::IllegalTransition { .. } | DbError::Conflict { .. } => {
                 RpcError::Conflict(e.to_string())
             }

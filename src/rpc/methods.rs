@@ -109,6 +109,7 @@ pub fn all() -> Vec<MethodDef> {
     v.extend(super::identities::methods());
     v.extend(super::documents::methods());
     v.extend(super::operations::methods());
+    v.extend(super::backup::methods());
     v
 }
 

@@ -9,14 +9,16 @@
 //! - [`socket`]: binding (or systemd's socket), folder checks, stale-socket handling.
 //! - [`access`]: peer credentials → role and tenants.
 //! - [`methods`]: the table, registration, access and parameter checks.
-//! - [`tenancy`], [`entities`], [`identities`], [`documents`], [`operations`]: the
-//!   handlers, one file per resource; `rows` what the row handlers share.
+//! - [`tenancy`], [`entities`], [`identities`], [`documents`], [`operations`],
+//!   [`backup`]: the handlers, one file per resource; `rows` what the row handlers
+//!   share.
 //! - [`schema`]: parameter schemas and their validator; [`openrpc`]: `rpc.discover`.
 //! - [`middleware`]: per-connection rate limit; subscriptions refused over HTTP.
 //! - [`error`]: the one mapping from errors to JSON-RPC error codes.
 //! - [`port`]: the seam to NumHub for methods that must ask it now.
 
 pub mod access;
+pub mod backup;
 pub mod documents;
 pub mod entities;
 pub mod error;

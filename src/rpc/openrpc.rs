@@ -52,6 +52,10 @@ pub fn error_codes() -> Vec<(i32, &'static str)> {
             codes::KEY_ROTATION_FAILED,
             "key rotation failed: stored secrets stay readable",
         ),
+        (
+            codes::BACKUP_FAILED,
+            "backup failed (disk full, I/O): no file has the asked name",
+        ),
     ]
 }
 

@@ -341,9 +341,9 @@ async fn document_upload(
     }
     let local = need(local, "local file")?;
     let nid = numhub_id(&e)?;
-    let path = spool_copy(ctx, &local).await?;
-    let sha256 = Some(local.sha256.clone());
-    // After a crash mid-attempt the upload may have reached NumHub: look first.
+    // After a crash mid-attempt (or on a restored backup) the upload may have reached
+    // NumHub: look first, before the spool copy is needed (a restored database may
+    // name copies the spool let go of once they were sent).
     let mut resp = None;
     if let Some(since) = resume_since(job) {
         let found = ctx
@@ -372,6 +372,7 @@ async fn document_upload(
     let resp = match resp {
         Some(r) => r,
         None => {
+            let path = spool_copy(ctx, &local).await?;
             let content_type = upload
                 .content_type
                 .clone()
@@ -380,7 +381,7 @@ async fn document_upload(
                 path,
                 file_name: doc.filename.clone(),
                 content_type,
-                sha256,
+                sha256: Some(local.sha256.clone()),
             };
             let description = upload.description.as_deref();
             sent(

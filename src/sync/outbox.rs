@@ -5,7 +5,9 @@
 //! `crate::housekeeping`.
 //!
 //! At start, attempts a crash or stop left `running` are queued again to be looked
-//! up at NumHub before anything is resent (`jobs::mark_interrupted`).
+//! up at NumHub before anything is resent (`jobs::mark_interrupted`); on a restored
+//! backup's first start, so are all its unfinished creates and uploads
+//! (`jobs::mark_restored`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,13 +19,57 @@ use tokio::task::JoinSet;
 
 use super::jobs_exec::{self, Failure};
 use super::{SyncContext, SyncOptions};
-use crate::db::{format_ts, jobs, now_ts, JobState};
+use crate::db::{backup, format_ts, jobs, now_ts, JobState};
 use crate::events::Event;
 use crate::shutdown::Shutdown;
 
 /// A job blocked by something outside it (login, credentials) looks again after this
 /// (or `retry_max`, if shorter).
 const BLOCKED_WAIT: Duration = Duration::from_secs(30);
+
+/// Before the first claim, in one transaction: a restored backup's unfinished creates
+/// and uploads, then the attempts the last stop interrupted, are marked to be looked
+/// up at NumHub before anything is sent; the backup's marker goes in the same
+/// commit, so the rule is applied exactly once. False when that failed: nothing may
+/// be sent then.
+async fn prepare(ctx: &SyncContext) -> bool {
+    let prepared = ctx
+        .store
+        .write(|tx| {
+            let now = now_ts();
+            let restored = backup::take_marker(tx)?;
+            let looked_up = match &restored {
+                Some(m) => jobs::mark_restored(tx, &m.taken_at, &now)?,
+                None => 0,
+            };
+            let interrupted = jobs::mark_interrupted(tx, &now)?;
+            Ok((restored, looked_up, interrupted))
+        })
+        .await;
+    match prepared {
+        Ok((restored, looked_up, interrupted)) => {
+            if let Some(m) = restored {
+                tracing::warn!(
+                    taken_at = %m.taken_at,
+                    source = %m.source_path,
+                    jobs = looked_up,
+                    "first start on a restored backup: its unfinished creates and uploads are looked up at NumHub before anything is sent"
+                );
+            }
+            if interrupted > 0 {
+                tracing::info!(
+                    jobs = interrupted,
+                    "resuming jobs interrupted by the last stop; NumHub is checked before resending"
+                );
+            }
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not prepare the outbox's jobs at start; nothing is sent to NumHub until numhubd is restarted");
+            false
+        }
+    }
+}
 
 /// Runs until shutdown; attempts in flight are allowed to finish.
 pub async fn run(
@@ -32,17 +78,10 @@ pub async fn run(
     wake: Arc<Notify>,
     mut shutdown: Shutdown,
 ) {
-    match ctx
-        .store
-        .write(|tx| jobs::mark_interrupted(tx, &now_ts()))
-        .await
-    {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(
-            jobs = n,
-            "resuming jobs interrupted by the last stop; NumHub is checked before resending"
-        ),
-        Err(e) => tracing::error!(error = %e, "could not requeue interrupted jobs"),
+    if !prepare(&ctx).await {
+        // Sending without the look-ups could repeat a create or an upload.
+        shutdown.recv().await;
+        return;
     }
     let workers = options.workers.max(1);
     let mut running: JoinSet<()> = JoinSet::new();

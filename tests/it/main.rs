@@ -3,6 +3,7 @@
 //! real signals and the real sd_notify protocol on a real datagram socket.
 
 mod architecture;
+mod backup;
 mod crypto;
 mod daemon;
 mod drop_folder;

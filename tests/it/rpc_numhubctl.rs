@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::rpc_client::{ok, socket_of, start_rpc_daemon};
 use crate::rpc_methods::{rt, seed_identity, side_store};
 
-fn ctl(socket: &Path, args: &[&str]) -> Output {
+pub fn ctl(socket: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_numhubctl"))
         .arg("--socket")
         .arg(socket)
@@ -20,7 +20,7 @@ fn ctl(socket: &Path, args: &[&str]) -> Output {
         .expect("run numhubctl")
 }
 
-fn ctl_json(socket: &Path, args: &[&str]) -> Value {
+pub fn ctl_json(socket: &Path, args: &[&str]) -> Value {
     let mut a = vec!["--json"];
     a.extend_from_slice(args);
     let out = ctl(socket, &a);

@@ -980,6 +980,19 @@ fn make_fixture() {
         )
         .expect("V4 rows");
     }
+    if level >= 5 {
+        c.execute_batch(
+            "INSERT INTO numhub_origin VALUES (1, 'https://brandidentity-api.numhub.com/api/v1/', '2026-01-01T00:00:00.000000Z');",
+        )
+        .expect("V5 rows");
+    }
+    if level >= 6 {
+        // The mark `numhubctl backup` leaves in its copy.
+        c.execute_batch(
+            "INSERT INTO backup_marker VALUES (1, '2026-01-02T00:00:00.000000Z', '/var/lib/numhubd/numhubd.db');",
+        )
+        .expect("V6 rows");
+    }
     c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;")
         .expect("checkpoint");
 }
