@@ -769,7 +769,7 @@ fn upload() {
                 println!(
                     "round {round} numhubd: registration to done {total:.2} s ({:.0} MiB/s): document.upload \
                      (copy into the spool, hashed, fsync) {taken:.2} s, then to the request's arrival \
-                     (job pick-up, the spool copy's hash check) {before:.2} s, the send received -> stored \
+                     (job pick-up; the copy's SHA-256 is checked during the send) {before:.2} s, the send received -> stored \
                      {send:.2} s ({:.0} MiB/s); VmRSS peak {} MiB",
                     size_mib / total,
                     size_mib / send,
@@ -793,7 +793,7 @@ fn upload() {
     println!(
         "medians over {rounds} rounds: curl -F {c:.2} s ({:.0} MiB/s; its send at the sandbox {cs:.2} s); \
          numhubd registration to done {t:.2} s ({:.0} MiB/s) = {:.2} x curl (goal >= 0.8); \
-         numhubd's send alone {s:.2} s = {:.2} x curl's send; document.upload {:.2} s, pick-up + hash check {:.2} s",
+         numhubd's send alone {s:.2} s = {:.2} x curl's send; document.upload {:.2} s, pick-up {:.2} s",
         size_mib / c,
         size_mib / t,
         c / t,
