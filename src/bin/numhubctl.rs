@@ -119,6 +119,9 @@ enum Command {
     },
     /// Prints shell completions.
     Completions { shell: clap_complete::Shell },
+    /// Prints the man page (roff), for packaging.
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -172,6 +175,9 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    if let Command::Man = cli.command {
+        return print_man(Cli::command());
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -189,6 +195,17 @@ fn main() -> ExitCode {
                 ClientError::Connect { .. } => exit::UNAVAILABLE as u8,
                 _ => exit::FAILURE as u8,
             })
+        }
+    }
+}
+
+/// The man page, rendered by clap_mangen from the definitions above.
+fn print_man(command: clap::Command) -> ExitCode {
+    match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("numhubctl: writing the man page: {e}");
+            ExitCode::from(exit::IO as u8)
         }
     }
 }
@@ -517,7 +534,7 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
             );
             Ok(())
         }
-        Command::Completions { .. } => Ok(()),
+        Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
 

@@ -28,7 +28,10 @@ fn package() -> Option<PathBuf> {
         })
         .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
     if newest.is_none() && under_ci() {
-        panic!("no .deb in {}: .ci/run must build it (.ci/package)", dir.display());
+        panic!(
+            "no .deb in {}: .ci/run must build it (.ci/package)",
+            dir.display()
+        );
     }
     if newest.is_some() && !have_tool("dpkg-deb", &["--version"]) {
         return None;
@@ -58,7 +61,11 @@ fn unpacked(deb: &Path) -> tempfile::TempDir {
         .arg(dir.path())
         .output()
         .expect("dpkg-deb -x");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     dir
 }
 
@@ -91,9 +98,26 @@ fn the_package_holds_every_file_with_its_mode_and_marks_the_conffile() {
         ("/usr/lib/systemd/system/numhubd.socket", "-rw-r--r--"),
         ("/usr/lib/sysusers.d/numhubd.conf", "-rw-r--r--"),
         ("/usr/lib/tmpfiles.d/numhubd.conf", "-rw-r--r--"),
-        ("/usr/share/bash-completion/completions/numhubctl", "-rw-r--r--"),
+        ("/usr/share/man/man8/numhubd.8.gz", "-rw-r--r--"),
+        ("/usr/share/man/man1/numhubctl.1.gz", "-rw-r--r--"),
+        (
+            "/usr/share/bash-completion/completions/numhubd",
+            "-rw-r--r--",
+        ),
+        ("/usr/share/zsh/vendor-completions/_numhubd", "-rw-r--r--"),
+        (
+            "/usr/share/fish/vendor_completions.d/numhubd.fish",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/share/bash-completion/completions/numhubctl",
+            "-rw-r--r--",
+        ),
         ("/usr/share/zsh/vendor-completions/_numhubctl", "-rw-r--r--"),
-        ("/usr/share/fish/vendor_completions.d/numhubctl.fish", "-rw-r--r--"),
+        (
+            "/usr/share/fish/vendor_completions.d/numhubctl.fish",
+            "-rw-r--r--",
+        ),
         ("/usr/share/doc/numhubd/OPERATIONS.md", "-rw-r--r--"),
         ("/usr/share/doc/numhubd/README.md", "-rw-r--r--"),
     ] {
@@ -104,6 +128,19 @@ fn the_package_holds_every_file_with_its_mode_and_marks_the_conffile() {
         assert_eq!(entry.0, mode, "{path}: mode");
         assert_eq!(entry.1, "root/root", "{path}: owner");
     }
+    // Man pages and completions are rendered, not empty files.
+    for (_, _, path) in entries
+        .iter()
+        .filter(|(_, _, p)| p.starts_with("/usr/share/man/") || p.contains("completion"))
+    {
+        let size = listing
+            .lines()
+            .find(|l| l.ends_with(&format!(".{path}")))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
+        assert!(size > 100, "{path} is {size} bytes");
+    }
     // Nothing world-writable, no setuid/setgid file in the package.
     for (mode, _, path) in &entries {
         assert!(
@@ -113,7 +150,10 @@ fn the_package_holds_every_file_with_its_mode_and_marks_the_conffile() {
     }
 
     let conffiles = dpkg_deb(&["-I"], &deb);
-    assert!(conffiles.contains("conffiles"), "no conffiles member:\n{conffiles}");
+    assert!(
+        conffiles.contains("conffiles"),
+        "no conffiles member:\n{conffiles}"
+    );
     let marked = Command::new("dpkg-deb")
         .args(["--info"])
         .arg(&deb)
@@ -122,7 +162,9 @@ fn the_package_holds_every_file_with_its_mode_and_marks_the_conffile() {
         .expect("conffiles");
     let marked = String::from_utf8_lossy(&marked.stdout);
     assert!(
-        marked.lines().any(|l| l.trim() == "/etc/numhubd/numhubd.toml"),
+        marked
+            .lines()
+            .any(|l| l.trim() == "/etc/numhubd/numhubd.toml"),
         "the config is not a conffile: {marked:?}"
     );
     for script in ["postinst", "prerm", "postrm"] {
@@ -143,7 +185,10 @@ fn the_package_holds_every_file_with_its_mode_and_marks_the_conffile() {
         "systemd-tmpfiles --create numhubd.conf",
         "deb-systemd-helper enable",
     ] {
-        assert!(postinst.contains(line), "postinst lacks {line}:\n{postinst}");
+        assert!(
+            postinst.contains(line),
+            "postinst lacks {line}:\n{postinst}"
+        );
     }
     // Enabled, never started at install (the operator configures NumHub first).
     assert!(

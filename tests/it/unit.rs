@@ -127,15 +127,18 @@ fn the_unit_verifies_and_is_hardened() {
 #[test]
 fn the_unit_keeps_peer_credentials_and_the_socket_unit_holds_the_socket() {
     let service = std::fs::read_to_string(repo_file("systemd/numhubd.service")).expect("unit");
-    let keys: Vec<&str> = service
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .collect();
+    let keys: Vec<&str> = service.lines().filter(|l| !l.starts_with('#')).collect();
     // A user namespace turns every app's uid into 65534 (no [[access]] rule matches).
-    assert!(!keys.iter().any(|l| l.starts_with("PrivateUsers=")), "PrivateUsers= is set");
+    assert!(
+        !keys.iter().any(|l| l.starts_with("PrivateUsers=")),
+        "PrivateUsers= is set"
+    );
     // RuntimeDirectory= would chown the socket unit's socket to numhubd:numhubd at each
     // start and delete it at each stop.
-    assert!(!keys.iter().any(|l| l.starts_with("RuntimeDirectory")), "RuntimeDirectory= is set");
+    assert!(
+        !keys.iter().any(|l| l.starts_with("RuntimeDirectory")),
+        "RuntimeDirectory= is set"
+    );
     for line in [
         "StateDirectory=numhubd",
         "StateDirectoryMode=0700",
@@ -149,8 +152,14 @@ fn the_unit_keeps_peer_credentials_and_the_socket_unit_holds_the_socket() {
     ] {
         assert!(keys.contains(&line), "unit lacks {line}");
     }
-    assert!(keys.iter().any(|l| l.starts_with("MemoryMax=")), "no MemoryMax=");
-    assert!(keys.iter().any(|l| l.starts_with("TasksMax=")), "no TasksMax=");
+    assert!(
+        keys.iter().any(|l| l.starts_with("MemoryMax=")),
+        "no MemoryMax="
+    );
+    assert!(
+        keys.iter().any(|l| l.starts_with("TasksMax=")),
+        "no TasksMax="
+    );
     // TimeoutStopSec= outlasts the longest shutdown_timeout_secs the config allows.
     let stop: u64 = keys
         .iter()
@@ -175,7 +184,10 @@ fn the_unit_keeps_peer_credentials_and_the_socket_unit_holds_the_socket() {
     };
     assert_eq!(check(&at_max), Some(0), "600 s must be allowed");
     assert_eq!(check(&over), Some(78), "601 s must be refused");
-    assert!(stop > 600, "TimeoutStopSec={stop}s is not longer than 600 s");
+    assert!(
+        stop > 600,
+        "TimeoutStopSec={stop}s is not longer than 600 s"
+    );
 
     let socket = std::fs::read_to_string(repo_file("systemd/numhubd.socket")).expect("socket");
     let socket: Vec<&str> = socket.lines().filter(|l| !l.starts_with('#')).collect();
@@ -190,14 +202,27 @@ fn the_unit_keeps_peer_credentials_and_the_socket_unit_holds_the_socket() {
         "the socket unit and the packaged config disagree on {config_socket}"
     );
     // The drop folder tmpfiles.d makes is the packaged [drop] dir, with its group.
-    let tmpfiles = std::fs::read_to_string(repo_file("systemd/numhubd.tmpfiles")).expect("tmpfiles");
-    assert!(config.lines().any(|l| l == "dir = \"/var/spool/numhubd\""), "[drop] dir");
-    assert!(config.lines().any(|l| l == "group = \"numhubd-drop\""), "[drop] group");
+    let tmpfiles =
+        std::fs::read_to_string(repo_file("systemd/numhubd.tmpfiles")).expect("tmpfiles");
     assert!(
-        tmpfiles.lines().any(|l| l == "d /var/spool/numhubd 2770 numhubd numhubd-drop -"),
+        config.lines().any(|l| l == "dir = \"/var/spool/numhubd\""),
+        "[drop] dir"
+    );
+    assert!(
+        config.lines().any(|l| l == "group = \"numhubd-drop\""),
+        "[drop] group"
+    );
+    assert!(
+        tmpfiles
+            .lines()
+            .any(|l| l == "d /var/spool/numhubd 2770 numhubd numhubd-drop -"),
         "tmpfiles.d and [drop] disagree"
     );
-    for line in ["SocketMode=0660", "SocketGroup=numhubd-clients", "RemoveOnStop=no"] {
+    for line in [
+        "SocketMode=0660",
+        "SocketGroup=numhubd-clients",
+        "RemoveOnStop=no",
+    ] {
         assert!(socket.contains(&line), "socket unit lacks {line}");
     }
 }
@@ -219,8 +244,14 @@ fn sysusers_and_tmpfiles_make_the_user_groups_and_folders() {
     let root = tempfile::tempdir().expect("tempdir");
     let r = root.path();
     for (from, to) in [
-        ("systemd/numhubd.sysusers", "usr/lib/sysusers.d/numhubd.conf"),
-        ("systemd/numhubd.tmpfiles", "usr/lib/tmpfiles.d/numhubd.conf"),
+        (
+            "systemd/numhubd.sysusers",
+            "usr/lib/sysusers.d/numhubd.conf",
+        ),
+        (
+            "systemd/numhubd.tmpfiles",
+            "usr/lib/tmpfiles.d/numhubd.conf",
+        ),
     ] {
         let to = r.join(to);
         std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
@@ -271,7 +302,11 @@ pub fn assert_scratch_root(r: &Path) {
         (fields[2].parse().expect("gid"), fields[3].to_string())
     };
     let (numhubd_gid, _) = gid("numhubd");
-    assert_eq!(user[3].parse::<u32>().expect("gid"), numhubd_gid, "primary group");
+    assert_eq!(
+        user[3].parse::<u32>().expect("gid"),
+        numhubd_gid,
+        "primary group"
+    );
     let (clients_gid, _) = gid("numhubd-clients");
     let (drop_gid, drop_members) = gid("numhubd-drop");
     assert!(
@@ -285,7 +320,12 @@ pub fn assert_scratch_root(r: &Path) {
     ] {
         let meta = std::fs::metadata(r.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert!(meta.is_dir(), "{path} is not a folder");
-        assert_eq!(meta.mode() & 0o7777, mode, "{path}: mode {:o}", meta.mode() & 0o7777);
+        assert_eq!(
+            meta.mode() & 0o7777,
+            mode,
+            "{path}: mode {:o}",
+            meta.mode() & 0o7777
+        );
         assert_eq!((meta.uid(), meta.gid()), (owner, group), "{path}: owner");
     }
 }
