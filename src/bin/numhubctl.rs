@@ -125,6 +125,9 @@ enum Command {
     Backup { path: PathBuf },
     /// Prints shell completions.
     Completions { shell: clap_complete::Shell },
+    /// Prints the man page (roff), for packaging.
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -178,6 +181,9 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    if let Command::Man = cli.command {
+        return print_man(Cli::command());
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -195,6 +201,17 @@ fn main() -> ExitCode {
                 ClientError::Connect { .. } => exit::UNAVAILABLE as u8,
                 _ => exit::FAILURE as u8,
             })
+        }
+    }
+}
+
+/// The man page, rendered by clap_mangen from the definitions above.
+fn print_man(command: clap::Command) -> ExitCode {
+    match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("numhubctl: writing the man page: {e}");
+            ExitCode::from(exit::IO as u8)
         }
     }
 }
@@ -539,7 +556,7 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
             println!("copy of       {}", b.source);
             Ok(())
         }
-        Command::Completions { .. } => Ok(()),
+        Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use numhubd::config::Config;
 use numhubd::daemon::{self, ConfigSource};
@@ -65,6 +65,12 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Prints shell completions, for packaging.
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
+    /// Prints the man page (roff, section 8), for packaging.
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -141,6 +147,25 @@ fn code(c: i32) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "numhubd",
+                &mut std::io::stdout(),
+            );
+            code(exit::OK)
+        }
+        Command::Man => {
+            let man = clap_mangen::Man::new(Cli::command()).section("8");
+            match man.render(&mut std::io::stdout()) {
+                Ok(()) => code(exit::OK),
+                Err(e) => {
+                    eprintln!("numhubd: writing the man page: {e}");
+                    code(exit::IO)
+                }
+            }
+        }
         Command::CheckConfig { config } => match load(&config.source()) {
             Ok(c) => {
                 println!(
