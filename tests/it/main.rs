@@ -38,3 +38,4 @@ mod sync_poller;
 mod sync_run_tenant;
 mod sync_support;
 mod unit;
+mod userns;
