@@ -82,6 +82,28 @@ fn the_watchdog_is_pinged_when_systemd_asks_for_it() {
     assert_eq!(d.wait_exit().code(), Some(0));
 }
 
+#[test]
+fn a_second_daemon_on_the_same_database_exits_naming_the_first() {
+    let d = start_daemon(&base_config("info"), &[]);
+    let config = d.config_path().to_string_lossy().to_string();
+    let (code, stderr) = run_numhubd(&["serve", "--config", &config]);
+    assert_eq!(code, numhubd::exit::IN_USE, "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "want one line, got:\n{stderr}");
+    assert!(
+        lines[0].contains(&format!("pid {}", d.pid()))
+            && lines[0].contains(&d.db_path().display().to_string()),
+        "{stderr} does not name the running daemon and its database"
+    );
+    // The first one still serves, on the socket the second never touched.
+    let socket = d.dir.path().join("numhubd.sock");
+    let health = crate::rpc_client::ok(&socket, "daemon.health", serde_json::json!({}));
+    assert_eq!(health["ok"], true);
+    // Offline commands that change the file are refused the same way.
+    let (code, stderr) = run_numhubd(&["migrate", "--config", &config]);
+    assert_eq!(code, numhubd::exit::IN_USE, "{stderr}");
+}
+
 fn assert_config_error(config: Option<&str>, must_name: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("numhubd.toml");

@@ -15,6 +15,7 @@ mod numhub_pacing;
 mod numhub_secrets;
 mod numhub_support;
 mod numhub_tokens;
+mod private_files;
 mod rpc_accept;
 mod rpc_access;
 mod rpc_bad_input;
