@@ -171,7 +171,11 @@ pub async fn serve(
     let (shutdown_tx, shutdown) = shutdown::channel();
     let mut tasks = JoinSet::new();
     if let Some(interval) = systemd::watchdog_interval() {
-        tasks.spawn(systemd::run_watchdog(interval, shutdown.clone()));
+        tasks.spawn(systemd::run_watchdog(
+            interval,
+            ctx.store.clone(),
+            shutdown.clone(),
+        ));
     }
     tasks.spawn(housekeeping::run(
         ctx.store.clone(),
