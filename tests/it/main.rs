@@ -9,6 +9,7 @@ mod drop_folder;
 mod drop_template;
 mod housekeeping;
 mod jobs;
+mod journal;
 mod numhub_faults;
 mod numhub_ops;
 mod numhub_pacing;
