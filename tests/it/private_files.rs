@@ -66,8 +66,11 @@ fn files_are_private_after_a_start_with_umask_000() {
     ] {
         assert_eq!(mode(&path), want, "{}", path.display());
     }
-    // Folders others must use keep the modes they are given explicitly.
-    assert_eq!(mode(&d.dir.path().join("drop")) & 0o777, 0o770);
+    // Folders others must use keep the modes they are given explicitly (the
+    // watcher makes the drop folder once it runs, after READY=1).
+    let drop = d.dir.path().join("drop");
+    assert!(wait_until(TIMEOUT, || drop.is_dir()), "no drop folder");
+    assert_eq!(mode(&drop) & 0o777, 0o770);
     assert!(
         wait_until(TIMEOUT, || d.stderr().contains("password_file is readable")),
         "no warning about the password file:\n{}",
