@@ -662,6 +662,19 @@ impl Config {
             if rule.uid.is_some() == rule.gid.is_some() {
                 return Err(bad(&key, "give exactly one of uid or gid".to_string()));
             }
+            let overflow = crate::userns::overflow();
+            if rule.uid == Some(overflow.uid) {
+                return Err(bad(
+                    &format!("{key}.uid"),
+                    format!("{} is the kernel's overflow uid: a user namespace (e.g. systemd's PrivateUsers=) shows every unmapped user as it, so this rule would grant them all; name the app's real uid and run numhubd without PrivateUsers=", overflow.uid),
+                ));
+            }
+            if rule.gid == Some(overflow.gid) {
+                return Err(bad(
+                    &format!("{key}.gid"),
+                    format!("{} is the kernel's overflow gid: a user namespace (e.g. systemd's PrivateUsers=) shows every unmapped group as it, so this rule would grant them all; name the app's real gid and run numhubd without PrivateUsers=", overflow.gid),
+                ));
+            }
             if let TenantScope::All(s) = &rule.tenants {
                 if s != "*" {
                     return Err(bad(

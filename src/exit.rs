@@ -13,5 +13,8 @@ pub const DATA: i32 = 65;
 pub const UNAVAILABLE: i32 = 69;
 /// EX_IOERR: a file or socket could not be read or written.
 pub const IO: i32 = 74;
+/// EX_TEMPFAIL: another numhubd holds the database; starting again once it has
+/// stopped will work.
+pub const IN_USE: i32 = 75;
 /// EX_CONFIG: the configuration is invalid.
 pub const CONFIG: i32 = 78;

@@ -5,12 +5,18 @@
 //!
 //! Points are named where a crash is most dangerous, e.g. `after_send` (a request
 //! reached NumHub, its outcome is not yet committed) and `mid_upload`.
+//!
+//! Hang points work the same way with `NUMHUBD_HANG_AT=name[:N]`: the thread that
+//! reaches the armed hit blocks forever, as a thread stuck in a system call would
+//! (`tenant.upsert`: the store's writer, inside its transaction; the watchdog test).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// The environment variable that arms a kill point.
 pub const ENV: &str = "NUMHUBD_KILL_AT";
+/// The environment variable that arms a hang point.
+pub const HANG_ENV: &str = "NUMHUBD_HANG_AT";
 
 struct Armed {
     name: String,
@@ -20,29 +26,50 @@ struct Armed {
 
 fn armed() -> Option<&'static Armed> {
     static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
-    ARMED
-        .get_or_init(|| {
-            let value = std::env::var(ENV).ok()?;
-            let (name, nth) = match value.split_once(':') {
-                Some((name, n)) => (name.to_string(), n.parse().unwrap_or(1)),
-                None => (value, 1),
-            };
-            Some(Armed {
-                name,
-                nth: nth.max(1),
-                hits: AtomicU64::new(0),
-            })
-        })
-        .as_ref()
+    ARMED.get_or_init(|| arm(ENV)).as_ref()
+}
+
+fn armed_hang() -> Option<&'static Armed> {
+    static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
+    ARMED.get_or_init(|| arm(HANG_ENV)).as_ref()
+}
+
+/// Reads `name[:N]` from the variable `env`.
+fn arm(env: &str) -> Option<Armed> {
+    let value = std::env::var(env).ok()?;
+    let (name, nth) = match value.split_once(':') {
+        Some((name, n)) => (name.to_string(), n.parse().unwrap_or(1)),
+        None => (value, 1),
+    };
+    Some(Armed {
+        name,
+        nth: nth.max(1),
+        hits: AtomicU64::new(0),
+    })
+}
+
+impl Armed {
+    /// Counts a pass of `name`; true on the armed hit of the armed point.
+    fn fires(&self, name: &str) -> bool {
+        self.name == name && self.hits.fetch_add(1, Ordering::Relaxed) + 1 == self.nth
+    }
+}
+
+/// Passes `name`; blocks this thread forever if it is the armed hang point's hit.
+pub fn hang(name: &str) {
+    let Some(armed) = armed_hang() else { return };
+    if armed.fires(name) {
+        eprintln!("numhubd: hang point {name} reached; this thread blocks forever");
+        loop {
+            std::thread::park();
+        }
+    }
 }
 
 /// Passes `name`; dies here if it is the armed point and this is the armed hit.
 pub fn hit(name: &str) {
     let Some(armed) = armed() else { return };
-    if armed.name != name {
-        return;
-    }
-    if armed.hits.fetch_add(1, Ordering::Relaxed) + 1 == armed.nth {
+    if armed.fires(name) {
         eprintln!("numhubd: kill point {name} reached; SIGKILL");
         // SAFETY: kill(2) on our own pid; SIGKILL cannot be caught, so nothing after
         // this line runs — exactly the crash the tests want.

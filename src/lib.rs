@@ -20,6 +20,7 @@
 //! - [`shutdown`]: the signal every task receives and returns on.
 //! - [`housekeeping`]: the periodic purges (expired tokens, done jobs, old audit rows).
 //! - [`watch`]: the drop folder: files dropped per entity and type become uploads.
+//! - [`userns`]: what a user namespace hides (the kernel's overflow uid/gid).
 
 pub mod api;
 pub mod client;
@@ -36,4 +37,5 @@ pub mod numhub;
 pub mod rpc;
 pub mod shutdown;
 pub mod sync;
+pub mod userns;
 pub mod watch;

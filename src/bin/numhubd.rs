@@ -120,6 +120,14 @@ where
         Ok(rt) => rt,
         Err(code) => return code,
     };
+    // A running daemon's database is not changed behind its back.
+    let _lock = match daemon::files::lock_database(database) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("numhubd: {e}");
+            return code(e.exit_code());
+        }
+    };
     runtime.block_on(async {
         let store = match db::Store::open(database, db::StoreOptions::default()) {
             Ok(s) => s,
@@ -188,6 +196,13 @@ fn main() -> ExitCode {
                     return code(exit::IO);
                 }
             }
+            let _lock = match daemon::files::lock_database(&c.database.path) {
+                Ok(lock) => lock,
+                Err(e) => {
+                    eprintln!("numhubd: {e}");
+                    return code(e.exit_code());
+                }
+            };
             match db::migrate_file(&c.database.path) {
                 Ok(applied) if applied.is_empty() => {
                     println!("schema up to date (version {})", db::latest_version());
@@ -269,13 +284,28 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            // Before anything is made: every file after this is private.
+            daemon::files::harden_process();
             // Before logging starts, like a bad config: one line, nothing opened for
-            // writing.
+            // writing but the lock file. The lock is held until the process ends, and
+            // taken before migrations, the socket and the requeue of running jobs.
+            if let Err(e) = daemon::files::check_database(&c.database.path) {
+                eprintln!("numhubd: {e}");
+                return code(e.exit_code());
+            }
+            let _lock = match daemon::files::lock_database(&c.database.path) {
+                Ok(lock) => lock,
+                Err(e) => {
+                    eprintln!("numhubd: {e}");
+                    return code(e.exit_code());
+                }
+            };
             if let Err(e) = daemon::origin::check(&c, sandbox) {
                 eprintln!("numhubd: {e}");
                 return code(e.exit_code());
             }
             let log = daemon::logging::init(&c.log.filter);
+            daemon::files::warn_if_exposed(c.numhub.password_file.as_deref());
             let runtime = match runtime() {
                 Ok(rt) => rt,
                 Err(code) => return code,

@@ -1,5 +1,6 @@
 //! Logging: to the journal when stderr is connected to it (or its socket exists),
-//! human-readable to stderr otherwise. The filter can be replaced at run time (SIGHUP).
+//! human-readable to stderr otherwise. In the journal each field `name` of a record
+//! is `NUMHUB_NAME` (`tenant`, `entity`, `document`, `job`, `endpoint`, `status`). The filter can be replaced at run time (SIGHUP).
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -26,6 +27,9 @@ impl LogHandle {
     }
 }
 
+/// The prefix of every structured field numhubd sends to the journal.
+pub const JOURNAL_PREFIX: &str = "NUMHUB";
+
 fn journal_wanted() -> bool {
     std::env::var_os("JOURNAL_STREAM").is_some()
         || std::path::Path::new("/run/systemd/journal/socket").exists()
@@ -38,7 +42,13 @@ pub fn init(filter: &str) -> LogHandle {
         .unwrap_or_else(|_| EnvFilter::new(guarded("info")));
     let (filter, handle) = reload::Layer::new(filter);
     let journald = if journal_wanted() {
-        tracing_journald::layer().ok()
+        // tracing-journald writes a field `tenant` as PREFIX_TENANT (upper-cased;
+        // default prefix F): ours gives NUMHUB_TENANT, NUMHUB_ENTITY, NUMHUB_JOB…, so
+        // `journalctl NUMHUB_ENTITY=…` finds one application's records, and no field
+        // of ours can pass for one of journald's own (MESSAGE stays MESSAGE).
+        tracing_journald::layer()
+            .ok()
+            .map(|l| l.with_field_prefix(Some(JOURNAL_PREFIX.into())))
     } else {
         None
     };

@@ -8,6 +8,7 @@
 //! `daemon.shutdown_timeout_secs`), then lets the store finish its queued writes and
 //! close the file.
 
+pub mod files;
 pub mod logging;
 pub mod origin;
 mod port;
@@ -51,6 +52,12 @@ pub enum DaemonError {
     /// The database belongs to another NumHub (see `origin`).
     #[error("{0}")]
     WrongNumhub(String),
+    /// The database file is another user's or writable by others (see `files`).
+    #[error("{0}")]
+    UnsafeDatabase(String),
+    /// Another daemon holds the database's lock (see `files`).
+    #[error("{0}")]
+    InUse(String),
 }
 
 impl DaemonError {
@@ -63,6 +70,10 @@ impl DaemonError {
             DaemonError::Crypto(_) => exit::CONFIG,
             DaemonError::Numhub(_) => exit::CONFIG,
             DaemonError::WrongNumhub(_) => exit::CONFIG,
+            // 65 like a newer schema: the file is not one numhubd may use, and
+            // systemd must not restart into the same refusal (RestartPreventExitStatus).
+            DaemonError::UnsafeDatabase(_) => exit::DATA,
+            DaemonError::InUse(_) => exit::IN_USE,
         }
     }
 }
@@ -160,7 +171,11 @@ pub async fn serve(
     let (shutdown_tx, shutdown) = shutdown::channel();
     let mut tasks = JoinSet::new();
     if let Some(interval) = systemd::watchdog_interval() {
-        tasks.spawn(systemd::run_watchdog(interval, shutdown.clone()));
+        tasks.spawn(systemd::run_watchdog(
+            interval,
+            ctx.store.clone(),
+            shutdown.clone(),
+        ));
     }
     tasks.spawn(housekeeping::run(
         ctx.store.clone(),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
+use crate::db::Store;
 use crate::shutdown::Shutdown;
 
 fn send(states: &[NotifyState<'_>]) {
@@ -38,14 +39,39 @@ pub fn watchdog_interval() -> Option<Duration> {
     sd_notify::watchdog_enabled()
 }
 
-/// Pings the watchdog at half its interval until shutdown. The ping comes from the
-/// runtime's own task, so a wedged runtime stops pinging and systemd restarts us.
-pub async fn run_watchdog(interval: Duration, mut shutdown: Shutdown) {
+/// Pings the watchdog at half its interval until shutdown, each ping only once the
+/// store's writer has answered a probe within a quarter of the interval: a wedged
+/// runtime or a writer stuck in SQLite stops the pings, and systemd restarts us. A
+/// missed probe is logged once until the writer answers again.
+pub async fn run_watchdog(interval: Duration, store: Store, mut shutdown: Shutdown) {
     let mut tick = tokio::time::interval(interval / 2);
+    let deadline = interval / 4;
+    let mut stuck = false;
     loop {
         tokio::select! {
-            _ = tick.tick() => send(&[NotifyState::Watchdog]),
+            _ = tick.tick() => {}
             _ = shutdown.recv() => return,
+        }
+        let answered = tokio::select! {
+            answered = store.writer_answers(deadline) => answered,
+            _ = shutdown.recv() => return,
+        };
+        match (answered, stuck) {
+            (true, _) => {
+                if stuck {
+                    tracing::info!("database writer answers again; watchdog pings resumed");
+                    stuck = false;
+                }
+                send(&[NotifyState::Watchdog]);
+            }
+            (false, false) => {
+                tracing::warn!(
+                    deadline_ms = deadline.as_millis() as u64,
+                    "database writer did not answer; watchdog ping skipped (systemd restarts numhubd if this lasts)"
+                );
+                stuck = true;
+            }
+            (false, true) => {}
         }
     }
 }

@@ -189,6 +189,13 @@ impl Store {
         }
     }
 
+    /// Whether the writer thread answers within `deadline`: a message through its
+    /// queue, so a writer stuck in SQLite (or behind a full queue) says no. The
+    /// watchdog pings only on a yes.
+    pub async fn writer_answers(&self, deadline: std::time::Duration) -> bool {
+        self.inner.writer.probe(deadline).await
+    }
+
     /// Finishes every queued write, checkpoints the WAL and closes the writer.
     /// Later writes fail with [`DbError::Closed`].
     pub async fn close(&self) -> Result<()> {

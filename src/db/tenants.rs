@@ -89,6 +89,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
 /// Creates the tenant or replaces its fields; `numhub_enabled` keeps its value when
 /// not given.
 pub fn upsert(tx: &Tx<'_>, input: TenantInput) -> Result<Tenant> {
+    // On the writer thread, inside its transaction: a writer stuck here is a writer
+    // stuck in SQLite (the watchdog test).
+    crate::killpoint::hang("tenant.upsert");
     input.validate()?;
     let now = now_ts();
     if let Some(slug) = &input.slug {

@@ -39,6 +39,8 @@ type Call = Box<dyn FnOnce(&Tx<'_>) -> Ran + Send>;
 enum Msg {
     Call(Call),
     Close(oneshot::Sender<Result<()>>),
+    /// Answered as soon as the thread takes it: proof the writer is not stuck.
+    Probe(oneshot::Sender<()>),
 }
 
 pub(super) struct Writer {
@@ -111,6 +113,17 @@ impl Writer {
         }
     }
 
+    /// Whether the writer thread takes a message from its queue within `deadline`
+    /// (behind whatever is queued before it).
+    pub(super) async fn probe(&self, deadline: Duration) -> bool {
+        let (seen, answer) = oneshot::channel();
+        tokio::time::timeout(deadline, async {
+            self.queue.send(Msg::Probe(seen)).await.is_ok() && answer.await.is_ok()
+        })
+        .await
+        .unwrap_or(false)
+    }
+
     pub(super) async fn close(&self) -> Result<()> {
         let (done, finished) = oneshot::channel();
         if self.queue.send(Msg::Close(done)).await.is_err() {
@@ -137,6 +150,10 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>) {
                 gather(&mut rx, &mut batch, expected)
             }
             Msg::Close(done) => Some(done),
+            Msg::Probe(seen) => {
+                let _ = seen.send(());
+                None
+            }
         };
         if !batch.is_empty() {
             expected = batch.len();
@@ -145,8 +162,14 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>) {
         if let Some(done) = close {
             rx.close();
             // Calls that raced the close still get run, not dropped.
-            while let Ok(Msg::Call(call)) = rx.try_recv() {
-                batch.push(call);
+            while let Ok(msg) = rx.try_recv() {
+                match msg {
+                    Msg::Call(call) => batch.push(call),
+                    Msg::Probe(seen) => {
+                        let _ = seen.send(());
+                    }
+                    Msg::Close(_) => {}
+                }
             }
             if !batch.is_empty() {
                 commit_batch(&conn, &mut batch);
@@ -169,6 +192,9 @@ fn gather(
         match rx.try_recv() {
             Ok(Msg::Call(call)) => batch.push(call),
             Ok(Msg::Close(done)) => return Some(done),
+            Ok(Msg::Probe(seen)) => {
+                let _ = seen.send(());
+            }
             Err(_) if batch.len() < expected && started.elapsed() < GATHER_WINDOW => {
                 std::thread::yield_now()
             }

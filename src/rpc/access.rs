@@ -3,6 +3,9 @@
 //! the daemon's own user are admin over every tenant; a connection that matches no
 //! rule may only call `daemon.health`.
 //!
+//! A peer seen as the kernel's overflow uid or gid ([`crate::userns`]) gets no grant
+//! whatever the rules say, and the log line says why.
+//!
 //! [`resolve`] may query the user database (getpwuid_r, getgrouplist: files, LDAP,
 //! SSSD…), so it blocks: the server runs it on a blocking thread per connection.
 
@@ -60,6 +63,18 @@ impl Caller {
 /// Decides the grants of a peer. A uid rule wins over a gid rule; among several of
 /// one kind the first in the file wins.
 pub fn resolve(peer: Peer, rules: &[Rule], daemon_uid: u32) -> Caller {
+    let overflow = crate::userns::overflow();
+    if overflow.hides(peer.uid, peer.gid) {
+        // Any unmapped user looks like this one: granting it would grant them all.
+        tracing::warn!(
+            uid = peer.uid,
+            gid = peer.gid,
+            pid = peer.pid,
+            cause = crate::userns::refusal_cause(),
+            "peer refused: it is seen as the kernel's overflow uid/gid"
+        );
+        return nobody(peer);
+    }
     if peer.uid == 0 || peer.uid == daemon_uid {
         return Caller {
             peer,
@@ -77,16 +92,21 @@ pub fn resolve(peer: Peer, rules: &[Rule], daemon_uid: u32) -> Caller {
             .find(|r| r.gid.is_some_and(|g| groups.contains(&g)))
     });
     match rule {
-        None => Caller {
-            peer,
-            role: Role::None,
-            tenants: Tenants::Only(Default::default()),
-        },
+        None => nobody(peer),
         Some(rule) => Caller {
             peer,
             role: rule.role,
             tenants: rule.tenants.clone(),
         },
+    }
+}
+
+/// A caller with no grant: only `daemon.health`.
+fn nobody(peer: Peer) -> Caller {
+    Caller {
+        peer,
+        role: Role::None,
+        tenants: Tenants::Only(Default::default()),
     }
 }
 
@@ -172,6 +192,25 @@ mod tests {
         let c = resolve(p(1001, 5), &rules, 999);
         assert_eq!(c.role, Role::Read);
         assert!(c.may_see_tenant(1) && !c.may_see_tenant(2));
+    }
+
+    #[test]
+    fn the_overflow_ids_get_nothing_whatever_the_rules() {
+        let o = crate::userns::overflow();
+        let p = |uid, gid| Peer {
+            uid,
+            gid,
+            pid: None,
+        };
+        // Rules naming it cannot pass the config; even so, none would apply.
+        let rules = [
+            rule(Some(o.uid), None, Role::Admin, Tenants::All),
+            rule(None, Some(o.gid), Role::Admin, Tenants::All),
+        ];
+        assert_eq!(resolve(p(o.uid, 5), &rules, 999).role, Role::None);
+        assert_eq!(resolve(p(1000, o.gid), &rules, 999).role, Role::None);
+        // Even the daemon's own uid, if it were the overflow one.
+        assert_eq!(resolve(p(o.uid, o.gid), &[], o.uid).role, Role::None);
     }
 
     #[test]

@@ -122,7 +122,14 @@ async fn attempt(ctx: SyncContext, options: SyncOptions, job: jobs::Job) {
     tracing::debug!(job = job.id, kind = %job.kind(), attempt = job.attempts, "outbox attempt");
     match jobs_exec::execute(&ctx, &job).await {
         Ok(events) => {
-            tracing::info!(job = job.id, kind = %job.kind(), "job done");
+            tracing::info!(
+                job = job.id,
+                tenant = job.tenant_id,
+                entity = job.entity_id.as_deref(),
+                document = job.document_id.as_deref(),
+                kind = %job.kind(),
+                "job done"
+            );
             for e in events {
                 ctx.events.publish(e);
             }
@@ -208,7 +215,16 @@ async fn record_failure(ctx: &SyncContext, options: &SyncOptions, job: &jobs::Jo
         tracing::error!(job = job.id, error = %e, "could not record a job's failure");
         return;
     }
-    tracing::warn!(job = job.id, kind = %job.kind(), %state, error = %error, "job attempt failed");
+    tracing::warn!(
+        job = job.id,
+        tenant = job.tenant_id,
+        entity = job.entity_id.as_deref(),
+        document = job.document_id.as_deref(),
+        kind = %job.kind(),
+        %state,
+        error = %error,
+        "job attempt failed"
+    );
     if matches!(state, JobState::Dead | JobState::NeedsAttention) {
         ctx.events.publish(Event::SyncFailed {
             tenant_id: Some(job.tenant_id),

@@ -73,13 +73,99 @@ fn sighup_applies_a_new_log_filter_and_refuses_an_invalid_edit() {
 
 #[test]
 fn the_watchdog_is_pinged_when_systemd_asks_for_it() {
+    // start_daemon returns on READY=1, which comes after the socket is bound.
     let mut d = start_daemon(&base_config("info"), &[("WATCHDOG_USEC", "200000")]);
+    let socket = d.dir.path().join("numhubd.sock");
+    assert_eq!(
+        crate::rpc_client::ok(&socket, "daemon.health", serde_json::json!({}))["ok"],
+        true
+    );
     d.wait_notify("WATCHDOG=1");
+    d.wait_notify("WATCHDOG=1");
+    d.wait_notify("WATCHDOG=1");
+    d.signal(libc::SIGHUP);
+    let reloading = d.wait_notify("RELOADING=1");
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    d.wait_notify("READY=1");
     d.wait_notify("WATCHDOG=1");
     d.signal(libc::SIGTERM);
     let stopping = d.wait_notify("STOPPING=1");
     assert!(stopping.contains("STOPPING=1"));
     assert_eq!(d.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn a_second_daemon_on_the_same_database_exits_naming_the_first() {
+    let d = start_daemon(&base_config("info"), &[]);
+    let config = d.config_path().to_string_lossy().to_string();
+    let (code, stderr) = run_numhubd(&["serve", "--config", &config]);
+    assert_eq!(code, numhubd::exit::IN_USE, "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "want one line, got:\n{stderr}");
+    assert!(
+        lines[0].contains(&format!("pid {}", d.pid()))
+            && lines[0].contains(&d.db_path().display().to_string()),
+        "{stderr} does not name the running daemon and its database"
+    );
+    // The first one still serves, on the socket the second never touched.
+    let socket = d.dir.path().join("numhubd.sock");
+    let health = crate::rpc_client::ok(&socket, "daemon.health", serde_json::json!({}));
+    assert_eq!(health["ok"], true);
+    // Offline commands that change the file are refused the same way.
+    let (code, stderr) = run_numhubd(&["migrate", "--config", &config]);
+    assert_eq!(code, numhubd::exit::IN_USE, "{stderr}");
+}
+
+#[test]
+fn the_watchdog_stops_when_the_writer_hangs() {
+    use std::io::Write;
+    const INTERVAL_MS: u64 = 200;
+    let d = start_daemon(
+        &base_config("info"),
+        &[
+            ("WATCHDOG_USEC", &(INTERVAL_MS * 1000).to_string()),
+            (numhubd::killpoint::HANG_ENV, "tenant.upsert"),
+        ],
+    );
+    d.wait_notify("WATCHDOG=1");
+    d.wait_notify("WATCHDOG=1");
+    // One write over the socket; the writer blocks inside it and never answers, so
+    // the request is sent and its answer never read.
+    let mut conn = std::os::unix::net::UnixStream::connect(d.dir.path().join("numhubd.sock"))
+        .expect("connect");
+    let body =
+        r#"{"jsonrpc":"2.0","id":1,"method":"tenant.upsert","params":{"id":1,"name":"Acme"}}"#;
+    write!(
+        conn,
+        "POST / HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    assert!(
+        wait_until(TIMEOUT, || d.stderr().contains("watchdog ping skipped")),
+        "the watchdog never noticed the hung writer:\n{}",
+        d.stderr()
+    );
+    // Pings sent before the miss are still queued on the socket: drain them.
+    d.notify.set_nonblocking(true).expect("nonblocking");
+    let mut buf = [0u8; 4096];
+    while d.notify.recv(&mut buf).is_ok() {}
+    d.notify.set_nonblocking(false).expect("blocking");
+    // From the miss on, no ping may come. systemd would act after one interval
+    // without a ping; 3 intervals is a bounded look for a ping that must not arrive
+    // (it proves nothing by waiting longer), not a sleep the outcome depends on.
+    let look = std::time::Duration::from_millis(3 * INTERVAL_MS);
+    let start = std::time::Instant::now();
+    while start.elapsed() < look {
+        if let Ok(n) = d.notify.recv(&mut buf) {
+            let msg = String::from_utf8_lossy(&buf[..n]);
+            assert!(
+                !msg.contains("WATCHDOG=1"),
+                "pinged with the writer hung: {msg}"
+            );
+        }
+    }
+    // Drop kills the daemon: a hung writer cannot shut down cleanly.
 }
 
 fn assert_config_error(config: Option<&str>, must_name: &str) {

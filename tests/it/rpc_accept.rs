@@ -20,7 +20,8 @@ use serde_json::{json, Value};
 use crate::rpc_client::{curl_as, curl_present, socket_of};
 use crate::support::{base_config, start_wrapped, wait_until, TIMEOUT};
 
-const NOBODY: u32 = 65534;
+/// A user without a rule (not the overflow uid: that one is refused before any lookup).
+const NOBODY: u32 = 4242;
 
 fn can_mount_namespaces() -> bool {
     // SAFETY: geteuid(2) cannot fail.

@@ -8,7 +8,9 @@ use numhubd::rpc::schema;
 
 use crate::rpc_client::{curl_as, curl_present, ok, socket_of, start_rpc_daemon};
 
-const NOBODY: u32 = 65534;
+/// Another local user (no passwd entry needed): not the kernel's overflow uid, which
+/// is never granted (tests/it/userns.rs).
+const OTHER: u32 = 4242;
 const FORBIDDEN: i64 = -32003;
 
 fn rpc(method: &str, params: Value) -> String {
@@ -42,7 +44,7 @@ fn without_a_rule_only_health_is_allowed_and_refusals_are_logged() {
     let d = start_rpc_daemon("");
     let s = socket_of(&d);
     ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
-    let health = curl_as(NOBODY, NOBODY, &s, &rpc("daemon.health", json!({}))).expect("curl");
+    let health = curl_as(OTHER, OTHER, &s, &rpc("daemon.health", json!({}))).expect("curl");
     assert_eq!(health["result"]["ok"], true);
     for (m, p) in [
         ("tenant.list", json!({})),
@@ -50,7 +52,7 @@ fn without_a_rule_only_health_is_allowed_and_refusals_are_logged() {
         ("daemon.status", json!({})),
         ("tenant.upsert", json!({"id": 1, "name": "Hijacked"})),
     ] {
-        let v = curl_as(NOBODY, NOBODY, &s, &rpc(m, p)).expect("curl");
+        let v = curl_as(OTHER, OTHER, &s, &rpc(m, p)).expect("curl");
         assert_eq!(code(&v), Some(FORBIDDEN), "{m}: {v}");
     }
     assert_eq!(
@@ -61,7 +63,7 @@ fn without_a_rule_only_health_is_allowed_and_refusals_are_logged() {
     assert!(crate::support::wait_until(crate::support::TIMEOUT, || d
         .stderr()
         .contains("forbidden RPC call")));
-    assert!(d.stderr().contains("uid=65534"), "{}", d.stderr());
+    assert!(d.stderr().contains("uid=4242"), "{}", d.stderr());
 }
 
 #[test]
@@ -70,7 +72,7 @@ fn a_rule_grants_its_role_and_tenants_only() {
         return;
     }
     let d = start_rpc_daemon(
-        "[[access]]\nuid = 65534\nrole = \"read\"\ntenants = [1]\n\
+        "[[access]]\nuid = 4242\nrole = \"read\"\ntenants = [1]\n\
          [[access]]\ngid = 65533\nrole = \"write\"\ntenants = \"*\"\n",
     );
     let s = socket_of(&d);
@@ -79,14 +81,14 @@ fn a_rule_grants_its_role_and_tenants_only() {
     let call = |uid, gid, m: &str, p: Value| curl_as(uid, gid, &s, &rpc(m, p)).expect("curl");
     // uid rule: read over tenant 1.
     assert_eq!(
-        call(NOBODY, NOBODY, "tenant.get", json!({"id": 1}))["result"]["name"],
+        call(OTHER, OTHER, "tenant.get", json!({"id": 1}))["result"]["name"],
         "Acme"
     );
     assert_eq!(
-        code(&call(NOBODY, NOBODY, "tenant.get", json!({"id": 2}))),
+        code(&call(OTHER, OTHER, "tenant.get", json!({"id": 2}))),
         Some(FORBIDDEN)
     );
-    let list = call(NOBODY, NOBODY, "tenant.list", json!({}));
+    let list = call(OTHER, OTHER, "tenant.list", json!({}));
     assert_eq!(
         list["result"]["items"].as_array().map(Vec::len),
         Some(1),
@@ -94,18 +96,18 @@ fn a_rule_grants_its_role_and_tenants_only() {
     );
     assert_eq!(
         code(&call(
-            NOBODY,
-            NOBODY,
+            OTHER,
+            OTHER,
             "tenant.upsert",
             json!({"id": 1, "name": "X"})
         )),
         Some(FORBIDDEN)
     );
     assert_eq!(
-        code(&call(NOBODY, NOBODY, "jobs.list", json!({}))),
+        code(&call(OTHER, OTHER, "jobs.list", json!({}))),
         Some(FORBIDDEN)
     );
-    assert!(call(NOBODY, NOBODY, "jobs.list", json!({"tenant_id": 1}))["result"].is_object());
+    assert!(call(OTHER, OTHER, "jobs.list", json!({"tenant_id": 1}))["result"].is_object());
     // Log rows: metadata only for a non-admin; payloads for admin (root).
     let rt = crate::rpc_methods::rt();
     let store = crate::rpc_methods::side_store(&d.db_path());
@@ -129,7 +131,7 @@ fn a_rule_grants_its_role_and_tenants_only() {
         )
     }))
     .expect("seed log");
-    let logs = call(NOBODY, NOBODY, "log.list", json!({"tenant_id": 1}));
+    let logs = call(OTHER, OTHER, "log.list", json!({"tenant_id": 1}));
     assert_eq!(
         logs["result"]["items"][0]["endpoint"], "/api/v1/application",
         "{logs}"
@@ -213,7 +215,7 @@ fn tenant_isolation_holds_for_every_tenant_scoped_method() {
     }
     // Admin over tenant 1 only: every call naming tenant 2, and every call over all
     // tenants, must be forbidden — whatever the method.
-    let d = start_rpc_daemon("[[access]]\nuid = 65534\nrole = \"admin\"\ntenants = [1]\n");
+    let d = start_rpc_daemon("[[access]]\nuid = 4242\nrole = \"admin\"\ntenants = [1]\n");
     let s = socket_of(&d);
     ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
     ok(&s, "tenant.upsert", json!({"id": 2, "name": "Other"}));
@@ -237,7 +239,7 @@ fn tenant_isolation_holds_for_every_tenant_scoped_method() {
             Scope::Global => {}
             Scope::Open | Scope::ByRow => continue,
         }
-        let v = curl_as(NOBODY, NOBODY, &s, &rpc(def.name, params.clone())).expect("curl");
+        let v = curl_as(OTHER, OTHER, &s, &rpc(def.name, params.clone())).expect("curl");
         assert_eq!(code(&v), Some(FORBIDDEN), "{} {params}: {v}", def.name);
         checked += 1;
     }
