@@ -37,6 +37,9 @@ pub struct Port {
     recipients: Vec<String>,
     /// `[drop] dir`: where the LOA template is written.
     drop_dir: PathBuf,
+    /// `[drop] group`, resolved (the watcher logs one that cannot be): the group of
+    /// the folders made for the template.
+    drop_group: Option<u32>,
 }
 
 impl Port {
@@ -50,6 +53,11 @@ impl Port {
             identity_file: config.crypto.identity_file.clone(),
             recipients: config.crypto.recipients.clone(),
             drop_dir: config.drop.dir.clone(),
+            drop_group: config
+                .drop
+                .group
+                .as_deref()
+                .and_then(|g| crate::rpc::socket::lookup_group(g).ok()),
         }
     }
 }
@@ -203,8 +211,8 @@ impl NumhubPort for Port {
             let path = dir.join(layout::TEMPLATE);
             let sha256 = numhub::audit::hex_sha256(&bytes);
             let size_bytes = bytes.len() as u64;
-            let target = path.clone();
-            tokio::task::spawn_blocking(move || write_atomically(&dir, &target, &bytes))
+            let (target, group) = (path.clone(), port.drop_group);
+            tokio::task::spawn_blocking(move || write_atomically(&dir, group, &target, &bytes))
                 .await
                 .map_err(|e| PortError::Internal(format!("writing the LOA template: {e}")))?
                 .map_err(|e| PortError::DropFolder {
@@ -255,14 +263,19 @@ fn numhub_uuid(entity_id: &str, nid: Option<&str>) -> Result<Uuid, PortError> {
 /// Writes `bytes` to `path` so that a reader sees the old file or the whole new
 /// one, never a part: a temporary file in the same folder (same filesystem),
 /// fsynced, renamed over, then the folder fsynced so the rename survives a crash.
-/// The folders are made if missing (0770: the operators' group works in them; the
-/// watcher sets their group and setgid bit).
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::fs::{self, DirBuilder, OpenOptions, Permissions};
+/// Missing folders are made as the watcher makes them (the operators' group works in
+/// them, whatever the umask).
+fn write_atomically(
+    dir: &Path,
+    group: Option<u32>,
+    path: &Path,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    use std::fs::{self, OpenOptions, Permissions};
     use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
-    DirBuilder::new().recursive(true).mode(0o770).create(dir)?;
+    crate::watch::folders::ensure_dir_all(dir, group)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         layout::TEMPLATE,

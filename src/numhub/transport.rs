@@ -307,6 +307,16 @@ impl Transport {
             Outcome::Failed { .. } => None,
         };
         governor.observe(status, remaining);
+        // One line per exchange, so the journal can be searched by tenant, endpoint
+        // and status (`NUMHUB_ENDPOINT=…`); the audit row holds the rest.
+        tracing::debug!(
+            tenant = req.tenant_id,
+            numhub_entity_id = req.entity.as_deref(),
+            endpoint = %req.endpoint(),
+            status,
+            elapsed_ms,
+            "NumHub exchange"
+        );
 
         // The audit row.
         if !hashed.is_empty() {

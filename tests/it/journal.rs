@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use crate::rpc_client::{curl_as, curl_present, ok};
-use crate::support::{base_config, start_wrapped, wait_until, TIMEOUT};
+use crate::support::{start_wrapped, wait_until, TIMEOUT};
+use crate::sync_support::{config as sync_config, create_entity, upload, write_pdf};
 
 const OTHER: u32 = 4242;
 
@@ -99,9 +100,26 @@ fn records_reach_the_journal_with_numhub_fields() {
         script.as_ref(),
         journal_path.as_os_str(),
     ];
+    // A sandbox for the outbox to talk to, so that jobs and exchanges are logged.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let sandbox = rt
+        .block_on(numhub_sandbox::start(
+            ([127, 0, 0, 1], 0).into(),
+            numhub_sandbox::SandboxConfig {
+                rate_limit: 0,
+                ..Default::default()
+            },
+        ))
+        .expect("sandbox");
+    std::fs::write(dir.path().join("password.txt"), "demo-password\n").expect("password");
+    std::fs::create_dir_all(dir.path().join("uploads")).expect("uploads");
     let config = format!(
         "{}[[access]]\nuid = {OTHER}\nrole = \"read\"\ntenants = [1]\n",
-        base_config("info")
+        sync_config(&sandbox.base_url(), 3)
     );
     let d = start_wrapped(dir, &config, &[], &wrapper);
     let socket = d.dir.path().join("numhubd.sock");
@@ -110,6 +128,14 @@ fn records_reach_the_journal_with_numhub_fields() {
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))
         .expect("chmod socket");
     ok(&socket, "tenant.upsert", json!({"id": 2, "name": "Other"}));
+    ok(
+        &socket,
+        "tenant.upsert",
+        json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": true}),
+    );
+    let entity = create_entity(&socket, "Journal LLC", false).expect("create");
+    let (pdf, _) = write_pdf(d.dir.path(), "loa.pdf", 10_000, 1);
+    let document = upload(&socket, &entity, &pdf).expect("upload");
     // A refusal is logged with the tenant it was about.
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tenant.get", "params": {"id": 2}});
     curl_as(OTHER, OTHER, &socket, &body.to_string()).expect("curl");
@@ -147,6 +173,38 @@ fn records_reach_the_journal_with_numhub_fields() {
         !record.keys().any(|k| k.starts_with("F_")),
         "a field with tracing-journald's default prefix: {record:#?}"
     );
+
+    // A job's story: found by its entity, its document, its job id; NumHub's side by
+    // endpoint and status.
+    let find = |what: &str, want: &dyn Fn(&BTreeMap<String, String>) -> bool| {
+        let seen = wait_until(TIMEOUT, || {
+            records.lock().expect("records").iter().any(want)
+        });
+        let all = records.lock().expect("records");
+        assert!(seen, "no {what} in the journal; records seen:\n{all:#?}");
+        all.iter().find(|r| want(r)).cloned().expect("record")
+    };
+    let field = |r: &BTreeMap<String, String>, k: &str| r.get(k).cloned().unwrap_or_default();
+    let created = find("entity.create job", &|r| {
+        field(r, "MESSAGE") == "job done" && field(r, "NUMHUB_KIND") == "entity.create"
+    });
+    assert_eq!(field(&created, "NUMHUB_ENTITY"), entity, "{created:#?}");
+    assert_eq!(field(&created, "NUMHUB_TENANT"), "1", "{created:#?}");
+    assert!(
+        field(&created, "NUMHUB_JOB").parse::<i64>().is_ok(),
+        "{created:#?}"
+    );
+    let uploaded = find("document.upload job", &|r| {
+        field(r, "MESSAGE") == "job done" && field(r, "NUMHUB_DOCUMENT") == document
+    });
+    assert_eq!(field(&uploaded, "NUMHUB_ENTITY"), entity, "{uploaded:#?}");
+    let exchange = find("upload exchange", &|r| {
+        field(r, "MESSAGE") == "NumHub exchange"
+            && field(r, "NUMHUB_ENDPOINT").ends_with("/documents")
+    });
+    assert_eq!(field(&exchange, "NUMHUB_STATUS"), "200", "{exchange:#?}");
+    assert_eq!(field(&exchange, "NUMHUB_TENANT"), "1", "{exchange:#?}");
+
     // Nothing went to stderr meanwhile: the journal is the one sink.
     assert!(!d.stderr().contains("forbidden RPC call"), "{}", d.stderr());
 }
