@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
-use crate::rpc_client::{curl_as, curl_present, ok};
-use crate::support::{start_wrapped, wait_until, TIMEOUT};
+use crate::rpc_client::{curl_as, ok};
+use crate::support::{can_unshare, start_wrapped, wait_until, TIMEOUT};
 use crate::sync_support::{config as sync_config, create_entity, upload, write_pdf};
 
 const OTHER: u32 = 4242;
@@ -42,28 +42,9 @@ fn parse(mut data: &[u8]) -> BTreeMap<String, String> {
     fields
 }
 
-fn can_unshare_mount() -> bool {
-    // SAFETY: geteuid(2) cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let works = root
-        && curl_present()
-        && std::process::Command::new("unshare")
-            .args(["--mount", "true"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !works {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI runs as root with unshare and curl"
-        );
-    }
-    works
-}
-
 #[test]
 fn records_reach_the_journal_with_numhub_fields() {
-    if !can_unshare_mount() {
+    if !can_unshare(&["--mount"]) {
         eprintln!("skipped: needs root, curl and unshare --mount");
         return;
     }

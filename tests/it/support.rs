@@ -200,3 +200,26 @@ pub fn run_numhubd(args: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
 }
+
+/// Whether `unshare ARGS true` works here as root with curl at hand (the namespace
+/// tests need all three). Skipped on a developer's machine without them; a failure
+/// under CI, which runs as root with both installed.
+pub fn can_unshare(args: &[&str]) -> bool {
+    // SAFETY: geteuid(2) cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let works = root
+        && crate::rpc_client::curl_present()
+        && std::process::Command::new("unshare")
+            .args(args)
+            .arg("true")
+            .status()
+            .is_ok_and(|s| s.success());
+    if !works {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI runs as root with curl and must be able to run unshare {args:?}"
+        );
+    }
+    works
+}

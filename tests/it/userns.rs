@@ -8,36 +8,16 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::json;
 
-use crate::rpc_client::{curl_as, curl_present, ok};
-use crate::support::{base_config, run_numhubd, start_wrapped, wait_until, TIMEOUT};
+use crate::rpc_client::{curl_as, ok};
+use crate::support::{base_config, can_unshare, run_numhubd, start_wrapped, wait_until, TIMEOUT};
 
 /// Another local user: outside the namespace it has its own uid, inside it is unmapped.
 const OTHER: u32 = 4242;
 const FORBIDDEN: i64 = -32003;
 
-/// Whether a user namespace can be made here (root, unshare, a kernel that allows it).
-fn can_unshare_user() -> bool {
-    // SAFETY: geteuid(2) cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let works = root
-        && curl_present()
-        && std::process::Command::new("unshare")
-            .args(["--user", "--map-root-user", "true"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !works {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI runs as root with unshare and curl, and must be able to make a user namespace"
-        );
-    }
-    works
-}
-
 #[test]
 fn a_peer_hidden_by_a_user_namespace_is_refused_with_the_cause_logged() {
-    if !can_unshare_user() {
+    if !can_unshare(&["--user", "--map-root-user"]) {
         eprintln!("skipped: needs root, curl and unshare --user");
         return;
     }
