@@ -1,6 +1,6 @@
 //! The gate every `/api/v1` route passes: counting, faults, the Bearer token, the rate
 //! limit, the `client-id` and `X-Auth-Scheme` headers, and the `requests-remaining`
-//! header on every answer.
+//! header on every answer (injected faults included).
 
 use std::sync::Arc;
 
@@ -10,13 +10,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::faults::Before;
+use crate::faults::{After, Before};
 use crate::server::ConnCtl;
 use crate::state::{Caller, Shared};
 use crate::Break;
 
 pub const TOKEN_ROUTE: &str = "/api/v1/authorize/token";
 const CREATE_ROUTE: &str = "/api/v1/application";
+const UPLOAD_ROUTE: &str = "/api/v1/application/{id}/documents";
 
 pub async fn gate(
     State(sh): State<Arc<Shared>>,
@@ -26,6 +27,7 @@ pub async fn gate(
 ) -> Response {
     let template = matched.as_str().to_owned();
     let is_create = req.method() == Method::POST && template == CREATE_ROUTE;
+    let is_upload = req.method() == Method::POST && template == UPLOAD_ROUTE;
     let is_token = template == TOKEN_ROUTE;
     sh.counters()
         .routes
@@ -46,11 +48,13 @@ pub async fn gate(
         Before::None => {}
         Before::Status500 => {
             sh.counters().faults_injected += 1;
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            let remaining = peek_remaining(&sh, is_token, &req);
+            return with_remaining(StatusCode::INTERNAL_SERVER_ERROR.into_response(), remaining);
         }
         Before::Status503 => {
             sh.counters().faults_injected += 1;
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            let remaining = peek_remaining(&sh, is_token, &req);
+            return with_remaining(StatusCode::SERVICE_UNAVAILABLE.into_response(), remaining);
         }
         Before::Reset => {
             if let Some(conn) = conn {
@@ -94,14 +98,36 @@ pub async fn gate(
     }
 
     let resp = next.run(req).await;
-    if is_create && draw.reset_after_create && resp.status() == StatusCode::OK {
-        if let Some(conn) = conn {
-            sh.counters().faults_injected += 1;
-            conn.reset();
-            return std::future::pending().await;
+    let committed = resp.status() == StatusCode::OK;
+    match draw.after {
+        After::Reset if is_create && committed => {
+            if let Some(conn) = conn {
+                sh.counters().faults_injected += 1;
+                conn.reset();
+                return std::future::pending().await;
+            }
         }
+        After::Status500 if (is_create || is_upload) && committed => {
+            sh.counters().faults_injected += 1;
+            return with_remaining(StatusCode::INTERNAL_SERVER_ERROR.into_response(), remaining);
+        }
+        _ => {}
     }
     with_remaining(resp, remaining)
+}
+
+/// What `requests-remaining` says on a fault injected before the request was
+/// counted: the caller's window as it stands (an unknown caller: a full window).
+fn peek_remaining(sh: &Shared, is_token: bool, req: &Request) -> u32 {
+    let account = if is_token {
+        Some(token_email(req.uri().query()))
+    } else {
+        bearer_user(sh, req.headers()).map(|(_, email)| email)
+    };
+    match account {
+        Some(a) => sh.rate.peek(&a),
+        None => sh.rate.full(),
+    }
 }
 
 fn with_remaining(mut resp: Response, remaining: u32) -> Response {

@@ -19,6 +19,10 @@ pub struct Faults {
     /// `POST /api/v1/application` only: probability of resetting the connection after the
     /// entity was created, so the client cannot tell the create happened.
     pub p_reset_after_create: f64,
+    /// `POST /api/v1/application` and document uploads: probability of answering 500
+    /// after the request took effect (a server that failed after its commit). Drawn
+    /// from the same number as `p_reset_after_create`, so the two never coincide.
+    pub p_500_after_commit: f64,
     /// Added to every `/api/v1` request before it is handled.
     pub latency_ms: u64,
 }
@@ -31,10 +35,20 @@ pub enum Before {
     Reset,
 }
 
+/// What becomes of the answer of a create or upload that took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    None,
+    /// Creates only: the connection is reset.
+    Reset,
+    /// Creates and uploads: a 500 instead of the answer.
+    Status500,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Draw {
     pub before: Before,
-    pub reset_after_create: bool,
+    pub after: After,
     pub latency_ms: u64,
 }
 
@@ -72,7 +86,13 @@ impl FaultState {
         };
         Draw {
             before,
-            reset_after_create: b < faults.p_reset_after_create,
+            after: if b < faults.p_reset_after_create {
+                After::Reset
+            } else if b < faults.p_reset_after_create + faults.p_500_after_commit {
+                After::Status500
+            } else {
+                After::None
+            },
             latency_ms: faults.latency_ms,
         }
     }

@@ -52,6 +52,18 @@ impl RateLimiter {
         }
     }
 
+    /// What `requests-remaining` says for `key` without counting a request.
+    pub fn peek(&self, key: &str) -> u32 {
+        let g = self.lock();
+        if g.limit == 0 {
+            return UNLIMITED_REMAINING;
+        }
+        match g.windows.get(key) {
+            Some((start, used)) if start.elapsed() < g.window => g.limit.saturating_sub(*used),
+            _ => g.limit,
+        }
+    }
+
     /// Counts one request; `Ok(remaining)` or `Err(())` once the window is used up.
     pub fn hit(&self, key: &str) -> Result<u32, ()> {
         let mut g = self.lock();

@@ -6,7 +6,14 @@
 //! of the same `companyName` modified since the attempt began (NumHub's dates carry
 //! an offset; compared in UTC, allowing `clock_skew`), confirms each candidate with
 //! `GET /application/{id}`, and resends only when certain none exists. When it
-//! cannot be certain it returns [`NumhubError::OutcomeUnknown`].
+//! cannot be certain (several candidates; a candidate whose date is missing or does
+//! not parse, so it cannot be told from an older one) it returns
+//! [`NumhubError::OutcomeUnknown`]. When NumHub cannot be read for the look it returns
+//! [`NumhubError::Exhausted`] without resending: the caller must look again before
+//! any resend (the outbox does on every retry of a create or upload).
+//!
+//! "No answer" is a timeout, a connection lost once the request was sent, or any 5xx
+//! (a 500 or 503 can come after NumHub saved the application; a 502/504 is a gateway's).
 //!
 //! Assumption the document does not state: the attestation list covers every
 //! application of the client (the sandbox's does).
@@ -24,6 +31,8 @@ enum Found {
     None,
     One(CreateEntityResponse),
     Several(usize),
+    /// A candidate whose date cannot tell whether it is this attempt's.
+    Undatable(String),
 }
 
 impl Client {
@@ -84,6 +93,21 @@ impl Client {
                         "{reason}; {n} applications of that name appeared since the attempt"
                     )))
                 }
+                Ok(Found::Undatable(why)) => return Err(unknown(format!("{reason}; {why}"))),
+                // NumHub could not be read: not resent, and the caller looks again first.
+                Err(
+                    e @ (NumhubError::Exhausted { .. }
+                    | NumhubError::Unauthorized { .. }
+                    | NumhubError::Db(_)),
+                ) => {
+                    return Err(NumhubError::Exhausted {
+                        endpoint,
+                        attempts: sends,
+                        last: format!(
+                            "{reason}; not resent, as looking for it failed (look before resending): {e}"
+                        ),
+                    })
+                }
                 Err(e) => {
                     return Err(unknown(format!(
                         "{reason}; the attestation list could not be read: {e}"
@@ -111,6 +135,10 @@ impl Client {
                 company_name: legal_name.to_string(),
                 reason: format!("{n} applications of that name appeared since the attempt"),
             }),
+            Found::Undatable(reason) => Err(NumhubError::OutcomeUnknown {
+                company_name: legal_name.to_string(),
+                reason,
+            }),
         }
     }
 
@@ -131,13 +159,17 @@ impl Client {
             let results = list.results.unwrap_or_default();
             let n = results.len();
             for item in results {
-                let modified = item.last_modified_date.as_deref().and_then(parse_utc);
-                if item.company_name.as_deref() == Some(name)
-                    && modified.is_some_and(|m| m >= since)
-                {
-                    if let Some(id) = item.numhub_entity_id {
-                        candidates.push(id);
-                    }
+                if item.company_name.as_deref() != Some(name) {
+                    continue;
+                }
+                match dated_since(
+                    "lastModifiedDate",
+                    item.last_modified_date.as_deref(),
+                    since,
+                ) {
+                    Ok(true) => candidates.extend(item.numhub_entity_id),
+                    Ok(false) => {}
+                    Err(why) => return Ok(Found::Undatable(why)),
                 }
             }
             let total = list.total_count.unwrap_or(0).max(0) as i64;
@@ -155,11 +187,13 @@ impl Client {
                 .and_then(|b| b.legal_business_name.as_deref())
                 == Some(name);
             // createdDate (when NumHub sends it) must also be after the attempt began.
-            let created_ok = app
-                .created_date
-                .as_deref()
-                .and_then(parse_utc)
-                .is_none_or(|c| c >= since);
+            let created_ok = match app.created_date.as_deref() {
+                None => true,
+                created => match dated_since("createdDate", created, since) {
+                    Ok(ok) => ok,
+                    Err(why) => return Ok(Found::Undatable(why)),
+                },
+            };
             if same_name && created_ok {
                 confirmed.push(CreateEntityResponse {
                     numhub_entity_id: Some(id),
@@ -183,6 +217,22 @@ pub fn parse_utc(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// Whether a candidate of a look (an application, a document) is dated at or after
+/// `since`. `Err` when its date is missing or does not parse: it cannot be told from
+/// an older one, so the look's outcome is unknown, never "nothing found, resend".
+pub(super) fn dated_since(
+    field: &str,
+    value: Option<&str>,
+    since: DateTime<Utc>,
+) -> Result<bool, String> {
+    let Some(raw) = value else {
+        return Err(format!("a candidate has no {field}"));
+    };
+    parse_utc(raw)
+        .map(|t| t >= since)
+        .ok_or_else(|| format!("a candidate's {field} {raw:?} does not parse as a date"))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -190,5 +240,19 @@ mod tests {
         let a = super::parse_utc("2026-11-25T02:16:31.1234567-05:00").expect("parse");
         let b = super::parse_utc("2026-11-25T07:16:31.1234567Z").expect("parse");
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_date_that_does_not_parse_is_unknown_not_old() {
+        let since = super::parse_utc("2026-11-25T07:00:00Z").expect("parse");
+        let d = |v| super::dated_since("createdDate", v, since);
+        assert_eq!(d(Some("2026-11-25T02:16:31-05:00")), Ok(true));
+        assert_eq!(d(Some("2026-11-24T02:16:31-05:00")), Ok(false));
+        let bad = d(Some("11/25/2026 2:16 AM")).expect_err("unparsable");
+        assert!(
+            bad.contains("createdDate") && bad.contains("11/25/2026"),
+            "{bad}"
+        );
+        assert!(d(None).expect_err("missing").contains("no createdDate"));
     }
 }

@@ -10,7 +10,9 @@
 //!
 //! A call: resolve the tenant (client id, whose login) → valid token (single flight)
 //! → governor permit → send → audit → on 401 re-login once and retry once; on
-//! connect errors, timeouts, 429, 500/502/503/504 retry with backoff and jitter.
+//! connect errors, timeouts, 429, 500/502/503/504 retry with backoff and jitter —
+//! except a create or an upload, which after any 5xx or a loss once sent is
+//! outcome-unknown and is looked up before anything is resent ([`create`]).
 
 pub mod audit;
 pub mod create;
@@ -532,8 +534,10 @@ impl Client {
                     }
                     .into())
                 }
-                // A gateway's 502/504 says nothing about whether NumHub acted.
-                Outcome::Answer { status, .. } if create && (status == 502 || status == 504) => {
+                // Any 5xx can come after NumHub acted (a 500 or 503 after its commit, a
+                // gateway's 502/504 whatever happened behind it): outcome unknown. A 429
+                // is the only retryable answer that says the request was not handled.
+                Outcome::Answer { status, .. } if create && status != 429 => {
                     return Err(CallError::Ambiguous(format!("HTTP {status}")))
                 }
                 Outcome::Answer { status, .. } => format!("HTTP {status}"),

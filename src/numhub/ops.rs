@@ -223,7 +223,8 @@ impl Client {
             fields,
         };
         // Not idempotent: a resent upload would add the files again. After a lost
-        // answer, look at the application's documents before resending.
+        // answer (any 5xx, or a loss once sent), look at the application's documents
+        // before resending.
         let endpoint = r.endpoint();
         let mut sends = 0;
         loop {
@@ -239,12 +240,34 @@ impl Client {
                 reason: why,
             };
             let names: Vec<&str> = files.iter().map(|f| f.file_name.as_str()).collect();
-            let arrived = self
+            let arrived = match self
                 .find_uploaded_documents(tenant, p, id, &names, started)
                 .await
-                .map_err(|e| {
-                    unknown(format!("{reason}; the application could not be read: {e}"))
-                })?;
+            {
+                Ok(a) => a,
+                Err(NumhubError::OutcomeUnknown { reason: why, .. }) => {
+                    return Err(unknown(format!("{reason}; {why}")))
+                }
+                // NumHub could not be read: not resent, and the caller looks again first.
+                Err(
+                    e @ (NumhubError::Exhausted { .. }
+                    | NumhubError::Unauthorized { .. }
+                    | NumhubError::Db(_)),
+                ) => {
+                    return Err(NumhubError::Exhausted {
+                        endpoint,
+                        attempts: sends,
+                        last: format!(
+                            "{reason}; not resent, as looking for it failed (look before resending): {e}"
+                        ),
+                    })
+                }
+                Err(e) => {
+                    return Err(unknown(format!(
+                        "{reason}; the application could not be read: {e}"
+                    )))
+                }
+            };
             if arrived.len() == files.len() {
                 return Ok(UploadDocumentResponse {
                     documents: Some(arrived),
@@ -264,6 +287,8 @@ impl Client {
     /// The application's documents named like one of `names` and created since
     /// `started` (minus the allowed clock skew): what an upload begun at `started`
     /// left at NumHub. Used after a lost answer and by the outbox after a crash.
+    /// A document of one of those names whose `createdDate` is missing or does not
+    /// parse is [`NumhubError::OutcomeUnknown`]: it may be this upload's.
     pub async fn find_uploaded_documents(
         &self,
         tenant: i64,
@@ -275,26 +300,28 @@ impl Client {
         let app = self.get_application(tenant, p, id).await?;
         let skew = chrono::Duration::from_std(self.inner.opts.clock_skew).unwrap_or_default();
         let since = started - skew;
-        Ok(app
-            .documents
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|d| {
-                let recent = d
-                    .created_date
-                    .as_deref()
-                    .and_then(super::create::parse_utc)
-                    .is_some_and(|c| c >= since);
-                recent && names.iter().any(|n| d.name.as_deref() == Some(*n))
-            })
-            .map(|d| DocumentItem {
-                id: d.document_id,
-                url: d.url,
-                name: d.name,
-                created_date: d.created_date,
-                created_by: d.created_by,
-            })
-            .collect())
+        let mut found = Vec::new();
+        for d in app.documents.unwrap_or_default() {
+            if !names.iter().any(|n| d.name.as_deref() == Some(*n)) {
+                continue;
+            }
+            let recent =
+                super::create::dated_since("createdDate", d.created_date.as_deref(), since)
+                    .map_err(|why| NumhubError::OutcomeUnknown {
+                        company_name: format!("upload to {id}"),
+                        reason: format!("document {:?}: {why}", d.name.as_deref().unwrap_or("")),
+                    })?;
+            if recent {
+                found.push(DocumentItem {
+                    id: d.document_id,
+                    url: d.url,
+                    name: d.name,
+                    created_date: d.created_date,
+                    created_by: d.created_by,
+                });
+            }
+        }
+        Ok(found)
     }
 
     /// `DELETE /application/{NumhubEntityId}/documents/{documentId}`.

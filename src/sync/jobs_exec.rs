@@ -98,11 +98,23 @@ fn sent<T>(r: Result<T, NumhubError>) -> Result<T, NumhubError> {
     r
 }
 
-/// The start of the earliest attempt a crash interrupted (see `jobs::mark_interrupted`).
-fn resume_since(job: &jobs::Job) -> Option<DateTime<Utc>> {
-    job.resume_since
-        .as_deref()
-        .and_then(|s| parse_ts("resume_since", s).ok())
+/// Since when a create or upload must be looked for at NumHub before it is sent:
+/// the start of the earliest attempt a crash interrupted (see
+/// `jobs::mark_interrupted`), else, on any retry, the job's creation (an earlier
+/// attempt may have been sent and lost its answer: a 5xx, a reset, a failed look).
+/// `None`: the first attempt, nothing was sent before. A date that does not parse
+/// leaves the outcome unknown rather than letting the job send blindly.
+fn look_since(job: &jobs::Job) -> Result<Option<DateTime<Utc>>, Failure> {
+    let (field, raw) = match (&job.resume_since, job.attempts > 1) {
+        (Some(r), _) => ("resume_since", r),
+        (None, true) => ("created_at", &job.created_at),
+        (None, false) => return Ok(None),
+    };
+    parse_ts(field, raw).map(Some).map_err(|e| {
+        Failure::Unknown(format!(
+            "cannot tell whether an earlier attempt reached NumHub: {e}"
+        ))
+    })
 }
 
 /// NumHub has acted: a failure to record it must not lead to sending it again, so
@@ -182,8 +194,9 @@ async fn entity_create(
         .and_then(|b| b.legal_business_name.clone())
         .unwrap_or_else(|| e.company_name.clone());
     let tenant = job.tenant_id;
-    // After a crash mid-attempt the create may have reached NumHub: look first.
-    let found = match resume_since(job) {
+    // After a crash mid-attempt, or a lost answer, the create may have reached
+    // NumHub: look first.
+    let found = match look_since(job)? {
         Some(since) => {
             ctx.numhub
                 .find_created_application(tenant, P, &name, since)
@@ -341,11 +354,11 @@ async fn document_upload(
     }
     let local = need(local, "local file")?;
     let nid = numhub_id(&e)?;
-    // After a crash mid-attempt (or on a restored backup) the upload may have reached
-    // NumHub: look first, before the spool copy is needed (a restored database may
-    // name copies the spool let go of once they were sent).
+    // After a crash mid-attempt (or on a restored backup, or a lost answer) the upload
+    // may have reached NumHub: look first, before the spool copy is needed (a restored
+    // database may name copies the spool let go of once they were sent).
     let mut resp = None;
-    if let Some(since) = resume_since(job) {
+    if let Some(since) = look_since(job)? {
         let found = ctx
             .numhub
             .find_uploaded_documents(tenant, P, nid, &[doc.filename.as_str()], since)

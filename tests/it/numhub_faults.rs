@@ -152,13 +152,41 @@ async fn a_create_reset_before_it_happened_is_resent_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_create_that_cannot_be_settled_is_outcome_unknown() {
+async fn a_create_answered_500_after_it_happened_is_found_not_resent() {
     let env = env(unlimited(), |_| {}).await;
     env.client
         .status_report(TENANT, P)
         .await
         .expect("login before faults");
-    // Every request is reset: the create's fate and the list are both unknowable.
+    // Every create is carried out, then answered 500: resending would create another
+    // one each time.
+    env.sandbox.set_faults(Faults {
+        seed: 1,
+        p_500_after_commit: 1.0,
+        ..Faults::default()
+    });
+    let created = env
+        .client
+        .create_application(TENANT, P, &application("Saved Then 500 Inc", "Submit"))
+        .await
+        .expect("create");
+    let ents = entities(&env);
+    assert_eq!(ents.len(), 1, "{ents:?}");
+    assert_eq!(
+        created.numhub_entity_id.map(|u| u.to_string()),
+        ents[0]["numhubEntityId"].as_str().map(str::to_string)
+    );
+    assert_eq!(env.route("POST /api/v1/application"), 1, "never resent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_look_fails_is_not_resent() {
+    let env = env(unlimited(), |_| {}).await;
+    env.client
+        .status_report(TENANT, P)
+        .await
+        .expect("login before faults");
+    // Every request is reset: the create's fate and the list are both unknown.
     env.sandbox.set_faults(Faults {
         seed: 1,
         p_reset: 1.0,
@@ -169,7 +197,12 @@ async fn a_create_that_cannot_be_settled_is_outcome_unknown() {
         .create_application(TENANT, P, &application("Fog Corp", "Submit"))
         .await
         .expect_err("unknowable");
-    assert!(matches!(err, NumhubError::OutcomeUnknown { .. }), "{err}");
+    // NumHub could not be read for the look: a transient failure the caller retries,
+    // looking first (the outbox does), never a resend from here.
+    assert!(
+        matches!(&err, NumhubError::Exhausted { last, .. } if last.contains("look before resending")),
+        "{err}"
+    );
     assert_eq!(env.route("POST /api/v1/application"), 1, "never resent");
 }
 
@@ -226,4 +259,51 @@ async fn an_upload_whose_answer_is_lost_is_not_duplicated() {
         docs[0]["documentId"].as_str().map(str::to_string)
     );
     assert!(env.route("POST /api/v1/application/{NumhubEntityId}/documents") >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_answered_500_after_it_happened_is_not_duplicated() {
+    use numhubd::numhub::model::{DocumentType, UploadFile};
+    let env = env(unlimited(), |_| {}).await;
+    let c = &env.client;
+    let id = c
+        .create_application(TENANT, P, &application("Upload 500 Co", "Saved"))
+        .await
+        .expect("create")
+        .numhub_entity_id
+        .expect("id");
+    let pdf = env.dir.path().join("loa.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4\n% saved, then a 500\n").expect("pdf");
+    let files = vec![UploadFile {
+        path: pdf,
+        file_name: "loa.pdf".into(),
+        content_type: "application/pdf".into(),
+        sha256: None,
+    }];
+    // Every upload is stored, then answered 500: resending would store another.
+    env.sandbox.set_faults(Faults {
+        seed: 3,
+        p_500_after_commit: 1.0,
+        ..Faults::default()
+    });
+    let up = c
+        .upload_documents(TENANT, P, id, DocumentType::Loa, None, &files)
+        .await
+        .expect("upload");
+    let docs = env.sandbox.state()["documents"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(
+        up.documents.expect("documents")[0]
+            .id
+            .map(|u| u.to_string()),
+        docs[0]["documentId"].as_str().map(str::to_string)
+    );
+    assert_eq!(
+        env.route("POST /api/v1/application/{NumhubEntityId}/documents"),
+        1,
+        "never resent"
+    );
 }

@@ -420,3 +420,54 @@ fn wait_s_answers_as_soon_as_the_job_finishes() {
     assert!(took < std::time::Duration::from_secs(40), "{took:?}");
     h.stop();
 }
+
+/// A 500 after NumHub saved the create (or stored the upload) is a lost answer: the
+/// outbox looks, finds it, links the rows, and never sends it again.
+#[test]
+fn a_500_after_numhub_saved_it_links_the_one_it_made() {
+    let mut h = Harness::new(3);
+    assert!(h.start(&[]));
+    h.tenant(true);
+    h.set_faults(Faults {
+        seed: 5,
+        p_500_after_commit: 1.0,
+        ..Faults::default()
+    });
+    let s = h.socket();
+    let e = create_entity(&s, "Saved Then 500 LLC", false).expect("create accepted");
+    assert!(
+        wait_until(TIMEOUT, || h.all_jobs_done()),
+        "jobs: {:?}\n{}",
+        h.jobs(),
+        h.all_stderr()
+    );
+    let st = h.state();
+    let apps = by_name(&st, "Saved Then 500 LLC");
+    assert_eq!(apps.len(), 1, "{st}");
+    assert_eq!(route(&h, "POST /api/v1/application"), 1, "never resent");
+    let got = ok(&s, "entity.get", json!({"tenant_id": 1, "id": e}));
+    assert_eq!(got["numhub_entity_id"], apps[0]["numhubEntityId"], "{got}");
+
+    let (path, _) = write_pdf(h.dir.path(), "saved-then-500.pdf", 20_000, 9);
+    let doc = upload(&s, &e, &path).expect("upload accepted");
+    assert!(
+        wait_until(TIMEOUT, || h.all_jobs_done()),
+        "jobs: {:?}\n{}",
+        h.jobs(),
+        h.all_stderr()
+    );
+    let docs = h.state()["documents"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(
+        route(&h, "POST /api/v1/application/{NumhubEntityId}/documents"),
+        1,
+        "never resent"
+    );
+    let d = ok(&s, "document.get", json!({"tenant_id": 1, "id": doc}));
+    assert_eq!(d["status"], "uploaded", "{d}");
+    assert_eq!(d["numhub_document_id"], docs[0]["documentId"]);
+    h.stop();
+}

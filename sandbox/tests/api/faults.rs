@@ -149,3 +149,66 @@ async fn reset_after_create_leaves_the_entity() {
     assert_eq!(entities[0]["status"], "Submitted");
     assert_eq!(state["totals"]["faultsInjected"], 1);
 }
+
+#[tokio::test]
+async fn five_hundred_after_commit_keeps_the_create_and_says_requests_remaining() {
+    let env = start(SandboxConfig::default()).await;
+    env.sb.set_faults(Faults {
+        seed: 11,
+        p_500_after_commit: 1.0,
+        ..Faults::default()
+    });
+    // Only creates and uploads are affected.
+    let status = env
+        .req(Method::GET, "/api/v1/reports/status")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 200);
+    let r = env
+        .req(Method::POST, "/api/v1/application")
+        .json(&application_body("Saved Then Failed Co", "Saved"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert!(r.headers().contains_key("requests-remaining"), "{r:?}");
+    let state: Value = env.sb.state();
+    let entities = state["entities"].as_array().unwrap();
+    assert_eq!(entities.len(), 1, "the create took effect");
+    assert_eq!(entities[0]["companyName"], "Saved Then Failed Co");
+    assert_eq!(state["totals"]["faultsInjected"], 1);
+    // Over HTTP too.
+    env.admin("/__sandbox/faults", json!({"p_500_after_commit": 1.0}))
+        .await;
+    assert_eq!(env.sb.state()["faults"]["p_500_after_commit"], 1.0);
+}
+
+#[tokio::test]
+async fn injected_5xx_answers_carry_requests_remaining() {
+    let env = start(SandboxConfig::default()).await;
+    for f in [
+        Faults {
+            p500: 1.0,
+            ..Faults::default()
+        },
+        Faults {
+            p503: 1.0,
+            ..Faults::default()
+        },
+    ] {
+        env.sb.set_faults(f);
+        let r = env
+            .req(Method::GET, "/api/v1/reports/status")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_server_error(), "{r:?}");
+        let remaining = r
+            .headers()
+            .get("requests-remaining")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u32>().ok());
+        assert!(remaining.is_some(), "{r:?}");
+    }
+}
