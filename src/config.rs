@@ -182,6 +182,22 @@ pub struct NumhubConfig {
     pub refresh_margin: f64,
     /// A PEM bundle of extra CAs trusted for NumHub (e.g. a TLS-inspecting proxy).
     pub ca_file: Option<PathBuf>,
+    /// The form phone numbers are sent to NumHub in (the replica keeps E.164).
+    pub phone_format: PhoneFormat,
+}
+
+/// `[numhub] phone_format`: how a NANP number is written in what is sent to NumHub.
+/// The document types numbers as plain strings; its one example is `818-444-5555`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhoneFormat {
+    /// `818-444-5555`, the document's example.
+    #[default]
+    Dashed,
+    /// `+18184445555`.
+    E164,
+    /// `8184445555`.
+    Digits,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -328,6 +344,7 @@ impl Default for NumhubConfig {
             max_attempts: 5,
             refresh_margin: 0.1,
             ca_file: None,
+            phone_format: PhoneFormat::Dashed,
         }
     }
 }
@@ -1121,6 +1138,26 @@ mod tests {
         for text in ["numhub.example", "ftp://numhub.example", "http://"] {
             let e = parse(&format!("[numhub]\nbase_url = \"{text}\"\n")).expect_err(text);
             assert!(e.to_string().contains("numhub.base_url"), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn phone_format_is_one_of_three_words() {
+        assert_eq!(
+            parse("").expect("default").numhub.phone_format,
+            PhoneFormat::Dashed
+        );
+        for (text, want) in [
+            ("dashed", PhoneFormat::Dashed),
+            ("e164", PhoneFormat::E164),
+            ("digits", PhoneFormat::Digits),
+        ] {
+            let c = parse(&format!("[numhub]\nphone_format = \"{text}\"\n")).expect(text);
+            assert_eq!(c.numhub.phone_format, want, "{text}");
+        }
+        for text in ["E164", "dotted", ""] {
+            let e = parse(&format!("[numhub]\nphone_format = \"{text}\"\n")).expect_err(text);
+            assert!(e.to_string().contains("numhub.phone_format"), "{text}: {e}");
         }
     }
 

@@ -10,6 +10,7 @@ mod clock;
 mod error;
 mod faults;
 pub mod model;
+mod phone;
 mod rate;
 pub(crate) mod routes;
 mod server;
@@ -26,6 +27,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use faults::Faults;
+pub use phone::PhoneForm;
 pub use routes::TemplateForm;
 
 /// A deliberate defect, for proving the conformance suite fails for the right reason.
@@ -92,6 +94,8 @@ pub struct SandboxConfig {
     /// Sandbox time after submission at which an application becomes `Complete`.
     pub vetting_complete_after: Duration,
     pub conformance_break: Option<Break>,
+    /// The form of the numbers in seeded applications (numbers sent in are kept as sent).
+    pub phone_form: PhoneForm,
 }
 
 impl Default for SandboxConfig {
@@ -108,6 +112,7 @@ impl Default for SandboxConfig {
             vetting_in_progress_after: Duration::from_secs(60),
             vetting_complete_after: Duration::from_secs(300),
             conformance_break: None,
+            phone_form: PhoneForm::default(),
         }
     }
 }

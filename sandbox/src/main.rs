@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use numhub_sandbox::{SandboxConfig, User};
+use numhub_sandbox::{PhoneForm, SandboxConfig, User};
 
 /// A local NumHub BrandControl API v1 (see sandbox/README.md).
 #[derive(Debug, Parser)]
@@ -35,6 +35,10 @@ struct Args {
     /// The OTP code `verifyOtp` accepts.
     #[arg(long, default_value_t = 123_456)]
     otp_code: i32,
+    /// The form of the numbers in seeded applications: `dashed` (`818-444-5555`, the
+    /// document's example) or `e164` (`+18184445555`). Numbers sent in are kept as sent.
+    #[arg(long, default_value = "dashed")]
+    phone_form: PhoneForm,
 }
 
 #[tokio::main]
@@ -64,6 +68,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         storage_dir: args.storage_dir,
         users,
         otp_code: args.otp_code,
+        phone_form: args.phone_form,
         ..SandboxConfig::default()
     };
     let sandbox = numhub_sandbox::start(args.listen, config).await?;

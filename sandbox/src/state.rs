@@ -311,6 +311,7 @@ impl Shared {
 
     pub fn seed(&self, client_id: i32, count: usize, status: Status) -> Vec<Uuid> {
         let now = self.now();
+        let form = self.config.phone_form;
         let mut store = self.store();
         let mut ids = Vec::with_capacity(count);
         for _ in 0..count {
@@ -324,10 +325,14 @@ impl Shared {
                 ..Default::default()
             };
             let requested = vec![RequestedIdentity {
-                phone_numbers: vec![
-                    format!("+1555{:07}", (2 * n) % 10_000_000),
-                    format!("+1555{:07}", (2 * n + 1) % 10_000_000),
-                ],
+                phone_numbers: [2 * n, 2 * n + 1]
+                    .iter()
+                    .map(|k| {
+                        let k = k % 10_000_000;
+                        let (exchange, line) = (k / 10_000, k % 10_000);
+                        form.nanp("555", &format!("{exchange:03}"), &format!("{line:04}"))
+                    })
+                    .collect(),
                 caller_name: Some(format!("Seeded {n}")),
                 call_reason: Some("Customer service".into()),
                 ..Default::default()

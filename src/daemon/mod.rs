@@ -194,6 +194,7 @@ pub async fn serve(
             numhub: ctx.numhub.clone(),
             events: ctx.events.clone(),
             spool: ctx.spool.clone(),
+            phone_format: config.numhub.phone_format,
         },
         crate::sync::SyncOptions::from_config(&config),
         shutdown.clone(),

@@ -12,6 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{mapping, SyncContext};
+use crate::config::PhoneFormat;
 use crate::db::jobs::{ApplicationChange, JobPayload};
 use crate::db::{
     self, brands, documents, entities, format_ts, identities, jobs, now_ts, parse_ts, DbError,
@@ -153,9 +154,30 @@ fn numhub_id(e: &entities::Entity) -> Result<Uuid, Failure> {
 
 /// The queued application as NumHub's model. The RPC validated it against NumHub's
 /// schema; one that still does not read can never be sent.
-fn application(change: &ApplicationChange) -> Result<ApplicationModel, Failure> {
-    serde_json::from_value(Value::Object(change.application.clone()))
-        .map_err(|e| Failure::Refused(format!("payload.application: {e}")))
+/// Its display identities' numbers (the caller-id ones) go in `[numhub] phone_format`.
+fn application(
+    change: &ApplicationChange,
+    format: PhoneFormat,
+) -> Result<ApplicationModel, Failure> {
+    let mut model: ApplicationModel =
+        serde_json::from_value(Value::Object(change.application.clone()))
+            .map_err(|e| Failure::Refused(format!("payload.application: {e}")))?;
+    let identities = model
+        .display_identity_information
+        .iter_mut()
+        .flat_map(|d| d.display_identities.iter_mut().flatten());
+    for n in identities.flat_map(|i| i.phone_numbers.iter_mut().flatten()) {
+        *n = mapping::phone_outgoing(n, format);
+    }
+    Ok(model)
+}
+
+/// The replica's E.164 numbers as sent to NumHub.
+fn outgoing(numbers: &[String], format: PhoneFormat) -> Vec<String> {
+    numbers
+        .iter()
+        .map(|n| mapping::phone_to_numhub(n, format))
+        .collect()
 }
 
 fn entity_event(e: &entities::Entity) -> Event {
@@ -187,7 +209,7 @@ async fn entity_create(
         // Already linked (by the poller, or an operator): nothing to send.
         return done(ctx, job.id).await;
     }
-    let model = application(change)?;
+    let model = application(change, ctx.phone_format)?;
     let name = model
         .business_entity_details
         .as_ref()
@@ -253,7 +275,7 @@ async fn entity_update(
 ) -> Result<Vec<Event>, Failure> {
     let e = entity_of(ctx, job).await?;
     let nid = numhub_id(&e)?;
-    let model = application(change)?;
+    let model = application(change, ctx.phone_format)?;
     sent(
         ctx.numhub
             .update_application(job.tenant_id, P, nid, &model)
@@ -564,11 +586,11 @@ async fn identity_change(
             ctx.numhub.update_display_identity(tenant, P, &update).await
         }
         IdentityChange::Add(numbers) => {
-            update.tn_added = Some(numbers.to_vec());
+            update.tn_added = Some(outgoing(numbers, ctx.phone_format));
             ctx.numhub.update_display_identity(tenant, P, &update).await
         }
         IdentityChange::Remove(numbers) => {
-            update.tn_removed = Some(numbers.to_vec());
+            update.tn_removed = Some(outgoing(numbers, ctx.phone_format));
             ctx.numhub.update_display_identity(tenant, P, &update).await
         }
     };

@@ -4,8 +4,68 @@
 //! docs/ARCHITECTURE.md). A value this table does not know maps to `None`: the
 //! caller keeps the row's last valid value, keeps the raw answer in `api_response`,
 //! and counts the anomaly — an unknown value never breaks a CHECK.
+//!
+//! Phone numbers: the replica keeps E.164; NumHub's document types them as plain
+//! strings (its one example is `818-444-5555`), so [`phone_from_numhub`] reads every
+//! reasonable spelling and [`phone_to_numhub`] writes `[numhub] phone_format`.
 
+use crate::config::PhoneFormat;
 use crate::db::{EntityStatus, IdentityStatus, VettingStatus};
+
+/// Separators a written number may carry between its digits.
+fn phone_separator(c: char) -> bool {
+    matches!(c, '-' | ' ' | '.' | '(' | ')')
+}
+
+/// A number as NumHub wrote it → E.164, or None when it is no number we can read:
+/// E.164 (`+18184445555`, separators allowed), 10 digits (`8184445555`, NANP) and 11
+/// with a leading 1 (`18184445555`), dashed, spaced, dotted or parenthesised
+/// (`818-444-5555`, `(818) 444-5555`).
+pub fn phone_from_numhub(written: &str) -> Option<String> {
+    let t = written.trim();
+    let (plus, rest) = match t.strip_prefix('+') {
+        Some(r) => (true, r),
+        None => (false, t),
+    };
+    if !rest
+        .chars()
+        .all(|c| c.is_ascii_digit() || phone_separator(c))
+    {
+        return None;
+    }
+    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+    let e164 = match (plus, digits.len()) {
+        (true, _) => format!("+{digits}"),
+        (false, 10) => format!("+1{digits}"),
+        (false, 11) if digits.starts_with('1') => format!("+{digits}"),
+        _ => return None,
+    };
+    crate::db::brands::validate_e164("phone_numbers", &e164)
+        .is_ok()
+        .then_some(e164)
+}
+
+/// An E.164 number as sent to NumHub. Only NANP numbers (`+1` and 10 digits) have a
+/// dashed or digits form; any other number is sent as E.164 whatever the format.
+pub fn phone_to_numhub(e164: &str, format: PhoneFormat) -> String {
+    let nanp = e164
+        .strip_prefix("+1")
+        .filter(|d| d.len() == 10 && d.bytes().all(|b| b.is_ascii_digit()));
+    match (format, nanp) {
+        (PhoneFormat::Dashed, Some(d)) => format!("{}-{}-{}", &d[..3], &d[3..6], &d[6..]),
+        (PhoneFormat::Digits, Some(d)) => d.to_string(),
+        _ => e164.to_string(),
+    }
+}
+
+/// A number an operator wrote in an application body, as sent: read in any form,
+/// written in `format`; text that is no number is sent as written (NumHub judges it).
+pub fn phone_outgoing(written: &str, format: PhoneFormat) -> String {
+    match phone_from_numhub(written) {
+        Some(e164) => phone_to_numhub(&e164, format),
+        None => written.to_string(),
+    }
+}
 
 /// Every application status the document defines, verbatim.
 pub const NUMHUB_APPLICATION_STATUSES: &[&str] = &[
@@ -100,6 +160,64 @@ mod tests {
         for (numhub, s, v) in want {
             assert_eq!(application_status(numhub), Some((s, v)), "{numhub}");
         }
+    }
+
+    #[test]
+    fn numhub_phone_forms_read_as_e164() {
+        for written in [
+            "+18184445555",
+            "818-444-5555",
+            "8184445555",
+            "18184445555",
+            "1-818-444-5555",
+            "(818) 444-5555",
+            "818 444 5555",
+            "818.444.5555",
+            " +1 (818) 444-5555 ",
+        ] {
+            assert_eq!(
+                phone_from_numhub(written).as_deref(),
+                Some("+18184445555"),
+                "{written}"
+            );
+        }
+        assert_eq!(
+            phone_from_numhub("+44 20 7946 0958").as_deref(),
+            Some("+442079460958")
+        );
+        for bad in [
+            "",
+            "+",
+            "818-444-555",
+            "28184445555",
+            "818444555512",
+            "ext. 12",
+            "818-444-5555 x2",
+            "+0123456",
+            "++18184445555",
+        ] {
+            assert_eq!(phone_from_numhub(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_sent_in_the_configured_form() {
+        let n = "+18184445555";
+        assert_eq!(phone_to_numhub(n, PhoneFormat::Dashed), "818-444-5555");
+        assert_eq!(phone_to_numhub(n, PhoneFormat::Digits), "8184445555");
+        assert_eq!(phone_to_numhub(n, PhoneFormat::E164), n);
+        for f in [PhoneFormat::Dashed, PhoneFormat::Digits, PhoneFormat::E164] {
+            assert_eq!(phone_to_numhub("+442079460958", f), "+442079460958");
+            assert_eq!(
+                phone_from_numhub(&phone_to_numhub(n, f)).as_deref(),
+                Some(n)
+            );
+        }
+        assert_eq!(phone_outgoing("(818) 444-5555", PhoneFormat::E164), n);
+        assert_eq!(
+            phone_outgoing("not a number", PhoneFormat::Dashed),
+            "not a number"
+        );
     }
 
     #[test]

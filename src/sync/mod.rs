@@ -47,6 +47,8 @@ pub struct SyncContext {
     pub events: EventBus,
     /// Where uploads are read from (numhubd's copies, checked before each send).
     pub spool: crate::intake::Spool,
+    /// How numbers are written in what is sent to NumHub (`[numhub] phone_format`).
+    pub phone_format: crate::config::PhoneFormat,
 }
 
 /// `[sync]` settings, resolved.

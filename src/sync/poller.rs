@@ -10,7 +10,9 @@
 //!    with their numbers). Applications we have no row for are imported.
 //! 3. `GET /applications/newdisplayidentity` for the window since the last cycle (one
 //!    request when little changed); an identity whose name, status or number count
-//!    differs is fetched whole. The document does not say which date the window
+//!    differs is fetched whole. The count is compared with the replica's numbers and
+//!    with what NumHub gave at the last whole fetch, so a number NumHub writes in a
+//!    form the replica cannot read does not bring a fetch every cycle. The document does not say which date the window
 //!    filters on, so a full sweep without a window runs every `full_sweep`.
 //!
 //! A quiet cycle costs two requests whatever the number of applications. Cycles that
@@ -52,6 +54,11 @@ struct TenantMemory {
     counts: Option<BTreeMap<String, i32>>,
     last_full: Option<Instant>,
     identity_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Per NumHub identity id, how many numbers NumHub gave when it was last fetched
+    /// whole: the list's count is compared with it too, so an identity whose numbers
+    /// the replica cannot all hold (one unreadable, two spellings of one number) is
+    /// not fetched again every cycle.
+    reported_numbers: HashMap<String, usize>,
 }
 
 /// Runs until shutdown: a cycle over every enabled tenant when its time comes (or
@@ -158,7 +165,7 @@ async fn poll_tenant(
         mem.counts = Some(counts);
     }
     let since = if full { None } else { mem.identity_since };
-    changed += sweep_identities(ctx, anomalies, tenant, since).await?;
+    changed += sweep_identities(ctx, anomalies, tenant, since, &mut mem.reported_numbers).await?;
     mem.identity_since = Some(cycle_started - WINDOW_OVERLAP);
     if full {
         mem.last_full = Some(Instant::now());
@@ -411,17 +418,16 @@ async fn apply_identity(
             .map(|f| f.status)
             .unwrap_or(IdentityStatus::Pending)
     });
-    let numbers: Vec<String> = remote
-        .phone_numbers
-        .into_iter()
-        .filter(|n| {
-            let ok = db::brands::validate_e164("phone_numbers", n).is_ok();
-            if !ok {
-                anomaly(anomalies, tenant, &nid, "phone number", n);
-            }
-            ok
-        })
-        .collect();
+    // NumHub's spelling (`818-444-5555`, …) read as E.164; one that cannot be read is
+    // logged with the identity and counted, and the rest are kept.
+    let mut numbers: Vec<String> = Vec::with_capacity(remote.phone_numbers.len());
+    for written in &remote.phone_numbers {
+        match mapping::phone_from_numhub(written) {
+            Some(n) if !numbers.contains(&n) => numbers.push(n),
+            Some(_) => {}
+            None => anomaly(anomalies, tenant, &nid, "phone number", written),
+        }
+    }
     let input = identities::IdentityInput {
         entity_id: entity_id.to_string(),
         numhub_identity_id: nid,
@@ -469,6 +475,7 @@ async fn sweep_identities(
     anomalies: &AtomicU64,
     tenant: i64,
     since: Option<chrono::DateTime<chrono::Utc>>,
+    reported_numbers: &mut HashMap<String, usize>,
 ) -> Result<usize, SyncError> {
     let index: HashMap<String, String> = ctx
         .store
@@ -500,6 +507,7 @@ async fn sweep_identities(
                 continue;
             };
             let nid_s = nid.to_string();
+            let reported = reported_numbers.get(&nid_s).copied();
             let local = ctx
                 .store
                 .read(move |sql| identities::find_by_numhub_id(sql, tenant, &nid_s))
@@ -508,7 +516,10 @@ async fn sweep_identities(
                 Some(l.display_name.as_str()) == item.caller_name.as_deref()
                     && mapping::identity_status(item.status.as_deref().unwrap_or(""))
                         .is_none_or(|s| s == l.status)
-                    && item.tele_phone_count.map(|c| c as usize) == Some(l.phone_numbers.len())
+                    && item.tele_phone_count.is_some_and(|c| {
+                        let c = c as usize;
+                        c == l.phone_numbers.len() || Some(c) == reported
+                    })
             });
             if same {
                 continue;
@@ -525,6 +536,7 @@ async fn sweep_identities(
                 status: whole.status.unwrap_or_default(),
                 phone_numbers: whole.phone_numbers.unwrap_or_default(),
             };
+            reported_numbers.insert(nid.to_string(), remote.phone_numbers.len());
             if apply_identity(ctx, anomalies, tenant, entity_id, remote).await? {
                 changed += 1;
             }

@@ -14,6 +14,7 @@ use super::documents::{drain, stream_part};
 use super::{page, parse_uuid, views, JsonBody, Params};
 use crate::error::{ApiError, ApiResult};
 use crate::model;
+use crate::phone;
 use crate::state::{Caller, ChangeRequest, Shared};
 
 pub async fn list(
@@ -102,7 +103,7 @@ pub async fn update(
         ));
     }
     for n in body.tn_added.iter().flatten() {
-        check_e164(n)
+        phone::check(n)
             .map_err(|e| ApiError::bad(format!("invalid request body at `tnAdded`: {e}")))?;
     }
     let now = sh.now();
@@ -124,14 +125,16 @@ pub async fn update(
     if let Some(v) = body.logo_url {
         identity.logo_url = Some(v);
     }
+    // Numbers are kept as sent; a number is the same number in any spelling.
     for n in body.tn_added.unwrap_or_default() {
-        if !identity.phone_numbers.contains(&n) {
+        if !identity.phone_numbers.iter().any(|m| phone::same(m, &n)) {
             identity.phone_numbers.push(n);
         }
     }
     let removed = body.tn_removed.unwrap_or_default();
-    identity.phone_numbers.retain(|n| !removed.contains(n));
-    identity.additional_tns.retain(|n| !removed.contains(n));
+    let kept = |n: &String| !removed.iter().any(|r| phone::same(r, n));
+    identity.phone_numbers.retain(kept);
+    identity.additional_tns.retain(kept);
     identity.is_fee_checked = body.is_fee_checked;
     if body.is_deactivation {
         identity.status = "Inactive".into();
@@ -183,23 +186,8 @@ pub async fn deactivate(
     Ok(sh.json(&change_result(cr_id)))
 }
 
-fn check_e164(n: &str) -> Result<(), String> {
-    let digits = n
-        .strip_prefix('+')
-        .ok_or_else(|| format!("{n:?} is not E.164 (+ then digits)"))?;
-    let ok = (2..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{n:?} is not E.164 (+ then 2-15 digits, no leading 0)"
-        ))
-    }
-}
-
-/// The sandbox reads the `File` part as CSV text: one E.164 number per line, blank lines
+/// The sandbox reads the `File` part as CSV text: one phone number per line (any form
+/// [`phone::check`] accepts, kept as written), blank lines
 /// ignored. A bad line is a 400 naming its line number.
 pub async fn upload_tns(
     State(sh): State<Arc<Shared>>,
@@ -234,7 +222,7 @@ pub async fn upload_tns(
                 if n.is_empty() {
                     continue;
                 }
-                check_e164(n).map_err(|e| ApiError::bad(format!("File line {}: {e}", i + 1)))?;
+                phone::check(n).map_err(|e| ApiError::bad(format!("File line {}: {e}", i + 1)))?;
                 numbers.push(n.to_owned());
             }
             Ok(numbers)

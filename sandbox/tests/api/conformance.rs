@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use numhub_sandbox::{Break, SandboxConfig};
+use numhub_sandbox::{Break, PhoneForm, SandboxConfig};
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
@@ -660,7 +660,7 @@ pub async fn run_flow(env: &Env) -> Checker {
             "/api/v1/applications/updatedisplayidentity",
             e.req(Method::PUT, "/api/v1/applications/updatedisplayidentity").json(&json!({
                 "numhubEntityId": id, "numhubIdentityId": identity, "callerName": "New Name",
-                "tnAdded": ["+15559990000"], "tnRemoved": [], "isDeactivation": false, "isFeeChecked": true
+                "tnAdded": ["555-999-0000"], "tnRemoved": [], "isDeactivation": false, "isFeeChecked": true
             })),
         )
         .await;
@@ -688,7 +688,7 @@ pub async fn run_flow(env: &Env) -> Checker {
     let tns = "/api/v1/applications/{NumhubIdentityId}/uploadadditionaltns";
     let form = Form::new().part(
         "File",
-        Part::bytes(b"+15557770001\n+15557770002\n".to_vec())
+        Part::bytes(b"+15557770001\n555-777-0002\n".to_vec())
             .file_name("tns.csv")
             .mime_str("text/csv")
             .unwrap(),
@@ -787,6 +787,23 @@ async fn every_answer_conforms_to_the_document() {
     let env = common::start(SandboxConfig::default()).await;
     let c = run_flow(&env).await;
     assert!(c.calls >= 40, "the flow made only {} calls", c.calls);
+    assert!(
+        c.violations.is_empty(),
+        "violations:\n{}",
+        c.violations.join("\n")
+    );
+}
+
+/// The same flow with the sandbox generating E.164 numbers (the default is the
+/// document's dashed example form).
+#[tokio::test]
+async fn every_answer_conforms_in_e164_phone_form() {
+    let env = common::start(SandboxConfig {
+        phone_form: PhoneForm::E164,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let c = run_flow(&env).await;
     assert!(
         c.violations.is_empty(),
         "violations:\n{}",

@@ -136,7 +136,7 @@ async fn identity_lifecycle() {
             .len(),
         5
     );
-    let (s, body) = upload_tns(&env, &id, "+15551110001\n5551110002\n").await;
+    let (s, body) = upload_tns(&env, &id, "+15551110001\n555-111-000x\n").await;
     assert_eq!(s, 400);
     assert!(
         body["message"].as_str().unwrap().contains("line 2"),
