@@ -94,24 +94,15 @@ impl Client {
                     )))
                 }
                 Ok(Found::Undatable(why)) => return Err(unknown(format!("{reason}; {why}"))),
-                // NumHub could not be read: not resent, and the caller looks again first.
-                Err(
-                    e @ (NumhubError::Exhausted { .. }
-                    | NumhubError::Unauthorized { .. }
-                    | NumhubError::Db(_)),
-                ) => {
-                    return Err(NumhubError::Exhausted {
-                        endpoint,
-                        attempts: sends,
-                        last: format!(
-                            "{reason}; not resent, as looking for it failed (look before resending): {e}"
-                        ),
-                    })
-                }
                 Err(e) => {
-                    return Err(unknown(format!(
-                        "{reason}; the attestation list could not be read: {e}"
-                    )))
+                    return Err(look_failed(
+                        e,
+                        endpoint,
+                        sends,
+                        &reason,
+                        "the attestation list",
+                        unknown,
+                    ))
                 }
             }
         }
@@ -231,6 +222,32 @@ pub(super) fn dated_since(
     parse_utc(raw)
         .map(|t| t >= since)
         .ok_or_else(|| format!("a candidate's {field} {raw:?} does not parse as a date"))
+}
+
+/// What a failed look at NumHub, after an answer was lost, comes to. NumHub could not
+/// be read (unreachable, a login refused, our own database): nothing is resent and
+/// the caller's next attempt looks again (`Exhausted`). Anything else leaves the
+/// outcome unknown (`unknown` builds that error for the call's subject).
+pub(super) fn look_failed(
+    e: NumhubError,
+    endpoint: String,
+    attempts: u32,
+    reason: &str,
+    what: &str,
+    unknown: impl FnOnce(String) -> NumhubError,
+) -> NumhubError {
+    match e {
+        NumhubError::Exhausted { .. } | NumhubError::Unauthorized { .. } | NumhubError::Db(_) => {
+            NumhubError::Exhausted {
+                endpoint,
+                attempts,
+                last: format!(
+                    "{reason}; not resent, as looking for it failed (look before resending): {e}"
+                ),
+            }
+        }
+        e => unknown(format!("{reason}; {what} could not be read: {e}")),
+    }
 }
 
 #[cfg(test)]

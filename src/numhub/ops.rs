@@ -248,24 +248,15 @@ impl Client {
                 Err(NumhubError::OutcomeUnknown { reason: why, .. }) => {
                     return Err(unknown(format!("{reason}; {why}")))
                 }
-                // NumHub could not be read: not resent, and the caller looks again first.
-                Err(
-                    e @ (NumhubError::Exhausted { .. }
-                    | NumhubError::Unauthorized { .. }
-                    | NumhubError::Db(_)),
-                ) => {
-                    return Err(NumhubError::Exhausted {
-                        endpoint,
-                        attempts: sends,
-                        last: format!(
-                            "{reason}; not resent, as looking for it failed (look before resending): {e}"
-                        ),
-                    })
-                }
                 Err(e) => {
-                    return Err(unknown(format!(
-                        "{reason}; the application could not be read: {e}"
-                    )))
+                    return Err(super::create::look_failed(
+                        e,
+                        endpoint,
+                        sends,
+                        &reason,
+                        "the application",
+                        unknown,
+                    ))
                 }
             };
             if arrived.len() == files.len() {
