@@ -121,12 +121,9 @@ where
         Err(code) => return code,
     };
     // A running daemon's database is not changed behind its back.
-    let _lock = match daemon::files::lock_database(database) {
+    let _lock = match lock(database) {
         Ok(lock) => lock,
-        Err(e) => {
-            eprintln!("numhubd: {e}");
-            return code(e.exit_code());
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let store = match db::Store::open(database, db::StoreOptions::default()) {
@@ -145,6 +142,15 @@ where
                 code(exit::FAILURE)
             }
         }
+    })
+}
+
+/// The database's lock (one daemon or offline command per database), or the exit
+/// after its one line.
+fn lock(database: &std::path::Path) -> Result<daemon::files::DatabaseLock, ExitCode> {
+    daemon::files::lock_database(database).map_err(|e| {
+        eprintln!("numhubd: {e}");
+        code(e.exit_code())
     })
 }
 
@@ -196,12 +202,9 @@ fn main() -> ExitCode {
                     return code(exit::IO);
                 }
             }
-            let _lock = match daemon::files::lock_database(&c.database.path) {
+            let _lock = match lock(&c.database.path) {
                 Ok(lock) => lock,
-                Err(e) => {
-                    eprintln!("numhubd: {e}");
-                    return code(e.exit_code());
-                }
+                Err(code) => return code,
             };
             match db::migrate_file(&c.database.path) {
                 Ok(applied) if applied.is_empty() => {
@@ -293,12 +296,9 @@ fn main() -> ExitCode {
                 eprintln!("numhubd: {e}");
                 return code(e.exit_code());
             }
-            let _lock = match daemon::files::lock_database(&c.database.path) {
+            let _lock = match lock(&c.database.path) {
                 Ok(lock) => lock,
-                Err(e) => {
-                    eprintln!("numhubd: {e}");
-                    return code(e.exit_code());
-                }
+                Err(code) => return code,
             };
             if let Err(e) = daemon::origin::check(&c, sandbox) {
                 eprintln!("numhubd: {e}");

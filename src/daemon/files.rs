@@ -78,7 +78,6 @@ pub fn check_database(path: &Path) -> Result<(), DaemonError> {
 #[derive(Debug)]
 pub struct DatabaseLock {
     _file: File,
-    pub path: PathBuf,
 }
 
 /// The lock file beside the database.
@@ -134,7 +133,7 @@ pub fn lock_database(database: &Path) -> Result<DatabaseLock, DaemonError> {
     file.set_len(0).map_err(io)?;
     file.rewind().map_err(io)?;
     writeln!(file, "{}", std::process::id()).map_err(io)?;
-    Ok(DatabaseLock { _file: file, path })
+    Ok(DatabaseLock { _file: file })
 }
 
 /// One warning when the NumHub password file can be read by group or others.

@@ -12,8 +12,9 @@
 //!    request when little changed); an identity whose name, status or number count
 //!    differs is fetched whole. The count is compared with the replica's numbers and
 //!    with what NumHub gave at the last whole fetch, so a number NumHub writes in a
-//!    form the replica cannot read does not bring a fetch every cycle. The document does not say which date the window
-//!    filters on, so a full sweep without a window runs every `full_sweep`.
+//!    form the replica cannot read does not bring a fetch every cycle. The document
+//!    does not say which date the window filters on, so a full sweep without a
+//!    window runs every `full_sweep`.
 //!
 //! A quiet cycle costs two requests whatever the number of applications. Cycles that
 //! find nothing stretch the wait (up to twice `poll_interval`); a change, or

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::rpc_client::{curl_as, ok};
 use crate::support::{can_unshare, start_wrapped, wait_until, TIMEOUT};
-use crate::sync_support::{config as sync_config, create_entity, upload, write_pdf};
+use crate::sync_support::{config as sync_config, create_entity, sandbox_for, upload, write_pdf};
 
 const OTHER: u32 = 4242;
 
@@ -82,22 +82,7 @@ fn records_reach_the_journal_with_numhub_fields() {
         journal_path.as_os_str(),
     ];
     // A sandbox for the outbox to talk to, so that jobs and exchanges are logged.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let sandbox = rt
-        .block_on(numhub_sandbox::start(
-            ([127, 0, 0, 1], 0).into(),
-            numhub_sandbox::SandboxConfig {
-                rate_limit: 0,
-                ..Default::default()
-            },
-        ))
-        .expect("sandbox");
-    std::fs::write(dir.path().join("password.txt"), "demo-password\n").expect("password");
-    std::fs::create_dir_all(dir.path().join("uploads")).expect("uploads");
+    let (_rt, sandbox) = sandbox_for(dir.path());
     let config = format!(
         "{}[[access]]\nuid = {OTHER}\nrole = \"read\"\ntenants = [1]\n",
         sync_config(&sandbox.base_url(), 3)

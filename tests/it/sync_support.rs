@@ -37,27 +37,35 @@ pub fn config(base_url: &str, numhub_max_attempts: u32) -> String {
     )
 }
 
+/// The sandbox on loopback, unlimited, in a runtime of its own (kept as long as the
+/// sandbox is used); `dir` gets what [`config`] names: the demo password and
+/// `uploads/`.
+pub fn sandbox_for(dir: &Path) -> (tokio::runtime::Runtime, Sandbox) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let sandbox = rt
+        .block_on(numhub_sandbox::start(
+            ([127, 0, 0, 1], 0).into(),
+            SandboxConfig {
+                rate_limit: 0,
+                ..SandboxConfig::default()
+            },
+        ))
+        .expect("sandbox");
+    std::fs::write(dir.join("password.txt"), "demo-password\n").expect("password");
+    std::fs::create_dir_all(dir.join("uploads")).expect("uploads");
+    (rt, sandbox)
+}
+
 impl Harness {
     pub fn new(numhub_max_attempts: u32) -> Harness {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let sandbox = rt
-            .block_on(numhub_sandbox::start(
-                ([127, 0, 0, 1], 0).into(),
-                SandboxConfig {
-                    rate_limit: 0,
-                    ..SandboxConfig::default()
-                },
-            ))
-            .expect("sandbox");
         let dir = tempfile::tempdir().expect("tempdir");
+        let (rt, sandbox) = sandbox_for(dir.path());
         let cfg = config(&sandbox.base_url(), numhub_max_attempts);
         std::fs::write(dir.path().join("numhubd.toml"), cfg).expect("config");
-        std::fs::write(dir.path().join("password.txt"), "demo-password\n").expect("password");
-        std::fs::create_dir_all(dir.path().join("uploads")).expect("uploads");
         Harness {
             dir,
             _rt: rt,
