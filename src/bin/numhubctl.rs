@@ -91,6 +91,11 @@ enum Command {
         #[arg(long)]
         tenant: Option<i64>,
     },
+    /// NumHub itself.
+    Numhub {
+        #[command(subcommand)]
+        action: NumhubAction,
+    },
     /// NumHub tokens.
     Token {
         #[command(subcommand)]
@@ -134,6 +139,17 @@ enum Command {
 enum EntityAction {
     Show {
         id: String,
+        #[arg(long)]
+        tenant: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum NumhubAction {
+    /// Test connection: logs in to NumHub and says, per tenant, whether its
+    /// numhub_client_id is one of the clients the account may act for. Exits 1 when
+    /// one is not (or cannot be checked).
+    Check {
         #[arg(long)]
         tenant: Option<i64>,
     },
@@ -439,6 +455,49 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                 tenant.map(|t| json!({"tenant_id": t})).unwrap_or(json!({})),
             )?;
             simple(json_out, &r, "sync started")
+        }
+        Command::Numhub {
+            action: NumhubAction::Check { tenant },
+        } => {
+            let r = c.call(
+                "numhub.check",
+                tenant.map(|t| json!({"tenant_id": t})).unwrap_or(json!({})),
+            )?;
+            if json_out {
+                print_json(&r)?;
+            } else {
+                for t in r["tenants"].as_array().into_iter().flatten() {
+                    let clients: Vec<String> = t["account_clients"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|c| c.to_string())
+                        .collect();
+                    let verdict = match t["verdict"].as_str() {
+                        Some("listed") => format!("ok ({})", cell(&t["client_name"])),
+                        Some("not_listed") => {
+                            format!("NOT LISTED: the account may act for {}", clients.join(", "))
+                        }
+                        Some("not_reported") => {
+                            "unchecked: NumHub listed no clients for the account".to_string()
+                        }
+                        _ => format!("FAILED: {}", cell(&t["reason"])),
+                    };
+                    println!(
+                        "tenant {} ({}) client {} via {}: {verdict}",
+                        t["tenant_id"],
+                        cell(&t["name"]),
+                        cell(&t["numhub_client_id"]),
+                        cell(&t["account"]),
+                    );
+                }
+            }
+            if r["ok"].as_bool() != Some(true) {
+                // The answer is printed (as JSON for scripts); the exit status says
+                // a tenant failed, without a second error object on stdout.
+                std::process::exit(exit::FAILURE);
+            }
+            Ok(())
         }
         Command::Token {
             action: TokenAction::Status { tenant },

@@ -17,8 +17,8 @@ use crate::db::entities::Entity;
 use crate::events::{Event, EventBus};
 use crate::numhub::{self, NumhubError, Priority};
 use crate::rpc::port::{
-    KeysRotated, LoaTemplate, NumhubPort, Otp, OtpSent, OtpVerified, PortError, PortFuture,
-    SyncStarted, TokenRefreshed,
+    CheckVerdict, KeysRotated, LoaTemplate, NumhubCheck, NumhubPort, Otp, OtpSent, OtpVerified,
+    PortError, PortFuture, SyncStarted, TenantCheck, TokenRefreshed,
 };
 use crate::sync::{SyncError, SyncHandle};
 use crate::watch::layout;
@@ -146,6 +146,43 @@ impl NumhubPort for Port {
                 started: true,
                 tenant_id,
             })
+        })
+    }
+
+    fn numhub_check(&self, tenant_id: Option<i64>) -> PortFuture<NumhubCheck> {
+        let port = self.clone();
+        Box::pin(async move {
+            use numhub::check::Verdict;
+            let checks = port.client.check(tenant_id).await.map_err(port_error)?;
+            let tenants: Vec<TenantCheck> = checks
+                .into_iter()
+                .map(|c| {
+                    let (verdict, client_name, reason) = match c.verdict {
+                        Verdict::Listed { client_name } => (CheckVerdict::Listed, client_name, None),
+                        Verdict::NotListed => (
+                            CheckVerdict::NotListed,
+                            None,
+                            Some("NumHub does not list this client for the account: every call for this tenant is refused before it is sent".to_string()),
+                        ),
+                        Verdict::NotReported => (CheckVerdict::NotReported, None, None),
+                        Verdict::Failed(why) => (CheckVerdict::Failed, None, Some(why)),
+                    };
+                    TenantCheck {
+                        tenant_id: c.tenant_id,
+                        name: c.name,
+                        numhub_client_id: c.numhub_client_id,
+                        account: c.account,
+                        verdict,
+                        client_name,
+                        reason,
+                        account_clients: c.account_clients.iter().map(|u| u.client_id).collect(),
+                    }
+                })
+                .collect();
+            let ok = tenants
+                .iter()
+                .all(|t| matches!(t.verdict, CheckVerdict::Listed | CheckVerdict::NotReported));
+            Ok(NumhubCheck { ok, tenants })
         })
     }
 

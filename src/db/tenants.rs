@@ -164,6 +164,15 @@ pub fn list(
     Ok(Page::from_rows(rows, limit, |t| t.id.to_string()))
 }
 
+/// Every tenant, in id order (for `numhub.check`).
+pub fn all(sql: &Sql<'_>) -> Result<Vec<Tenant>> {
+    sql.rows(
+        &format!("SELECT {COLUMNS} FROM tenants ORDER BY id"),
+        [],
+        from_row,
+    )
+}
+
 /// Tenants whose changes may be sent to NumHub.
 pub fn list_enabled(sql: &Sql<'_>) -> Result<Vec<Tenant>> {
     sql.rows(

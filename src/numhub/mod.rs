@@ -15,6 +15,7 @@
 //! outcome-unknown and is looked up before anything is resent ([`create`]).
 
 pub mod audit;
+pub mod check;
 pub mod create;
 mod error;
 mod file_body;
@@ -40,7 +41,7 @@ use crate::db::{self, HttpMethod, Store};
 pub use error::NumhubError;
 pub use governor::{Governor, Priority};
 use tokens::CachedToken;
-pub use tokens::{Account, Credentials, LoginStatus, Secret};
+pub use tokens::{Account, Credentials, LoginStatus, Secret, UserClient, UserClients};
 use transport::{Auth, Outcome, Request, Transport};
 
 /// The systemd credential that may carry the global account's password.
@@ -265,6 +266,7 @@ impl Client {
         let ctx = self.tenant(tenant_id).await?;
         self.token_for(&ctx.account, &ctx.credentials, Priority::Interactive)
             .await
+            .map(|t| t.token)
     }
 
     async fn token_for(
@@ -272,12 +274,12 @@ impl Client {
         account: &Account,
         creds: &Credentials,
         priority: Priority,
-    ) -> Result<Secret, NumhubError> {
+    ) -> Result<CachedToken, NumhubError> {
         let slot = self.slot(account);
         let mut guard = slot.lock().await;
         let now = Utc::now();
         if let Some(t) = guard.as_ref().filter(|t| t.usable(now)) {
-            return Ok(t.token.clone());
+            return Ok(t.clone());
         }
         // Not in memory (or due): the stored one may still be good (after a restart).
         if guard.is_none() {
@@ -291,20 +293,23 @@ impl Client {
                 let issued = db::parse_ts("created_at", &row.created_at)?;
                 let expires = db::parse_ts("expires_at", &row.expires_at)?;
                 let token = Secret::new(self.inner.crypto.decrypt(&row.access_token)?);
-                let cached =
-                    CachedToken::new(token, issued, expires, self.inner.opts.refresh_margin);
+                let cached = CachedToken::new(
+                    token,
+                    issued,
+                    expires,
+                    self.inner.opts.refresh_margin,
+                    UserClients::from_scopes(row.scopes.as_ref()),
+                );
                 if cached.usable(now) {
-                    let t = cached.token.clone();
-                    *guard = Some(cached);
-                    return Ok(t);
+                    *guard = Some(cached.clone());
+                    return Ok(cached);
                 }
             }
         }
         self.check_block(account, creds).await?;
         let fresh = self.login(account, creds, priority).await?;
-        let t = fresh.token.clone();
-        *guard = Some(fresh);
-        Ok(t)
+        *guard = Some(fresh.clone());
+        Ok(fresh)
     }
 
     /// Drops `bad` (answered 401) unless another caller already replaced it.
@@ -391,13 +396,16 @@ impl Client {
                     )?;
                     let expires = issued
                         + chrono::Duration::seconds(access.expires_in.unwrap_or(86400).max(1));
+                    let clients = UserClients::from_login(access.user_clients.as_deref());
                     let armored = self.inner.crypto.encrypt(&token)?;
                     let tenant = account.tenant_id();
                     let exp = db::format_ts(expires);
+                    let scopes = clients.to_scopes();
                     self.inner
                         .store
                         .write(move |tx| {
-                            db::tokens::put_access(tx, tenant, &armored, &exp, None).map(|_| ())
+                            db::tokens::put_access(tx, tenant, &armored, &exp, scopes.as_deref())
+                                .map(|_| ())
                         })
                         .await?;
                     tracing::info!(account = %account.key(), expires = %db::format_ts(expires), "NumHub login ok");
@@ -406,6 +414,7 @@ impl Client {
                         issued,
                         expires,
                         self.inner.opts.refresh_margin,
+                        clients,
                     ));
                 }
                 Outcome::Answer { status, body, .. } if status == 400 || status == 403 => {
@@ -497,9 +506,19 @@ impl Client {
         let mut reauthed = false;
         loop {
             attempt += 1;
-            let token = self
+            let cached = self
                 .token_for(&ctx.account, &ctx.credentials, req.priority)
                 .await?;
+            // NumHub answers a client the account may not act for with a 403 on every
+            // call; the login already said which it may, so say so instead.
+            if !cached.clients.allows(ctx.client_id) {
+                return Err(NumhubError::Tenant {
+                    tenant_id,
+                    reason: foreign_client(ctx.client_id, &ctx.account, &cached.clients),
+                }
+                .into());
+            }
+            let token = cached.token;
             let auth = Auth {
                 bearer: token.expose(),
                 client_id: ctx.client_id,
@@ -678,6 +697,15 @@ impl CallError {
             },
         }
     }
+}
+
+/// Why a tenant's client id cannot be used with its account.
+fn foreign_client(client_id: i32, account: &Account, clients: &UserClients) -> String {
+    format!(
+        "numhub_client_id {client_id} is not one of the clients NumHub lets account {} act for ({}); correct the tenant's numhub_client_id or its credentials (`numhubctl numhub check` shows both)",
+        account.key(),
+        clients.describe()
+    )
 }
 
 fn retryable_status(status: u16) -> bool {

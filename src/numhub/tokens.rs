@@ -80,12 +80,88 @@ impl Account {
     }
 }
 
+/// One of the clients NumHub says an account may act for (`AccessModel.userClients`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserClient {
+    pub client_id: i32,
+    pub client_name: Option<String>,
+}
+
+/// The clients an account may act for, as its last login listed them. `None`: not
+/// known (a login answer without `userClients`, or an empty list, which NumHub may
+/// well send for an account that may act for any client), so nothing is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserClients(pub Option<Vec<UserClient>>);
+
+impl UserClients {
+    /// From the login answer's `userClients`: entries without a `clientId` say nothing.
+    pub fn from_login(listed: Option<&[super::model::UserClientsDto]>) -> UserClients {
+        let clients: Vec<UserClient> = listed
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| {
+                c.client_id.map(|client_id| UserClient {
+                    client_id,
+                    client_name: c.client_name.clone(),
+                })
+            })
+            .collect();
+        UserClients((!clients.is_empty()).then_some(clients))
+    }
+
+    /// Whether a call for `client_id` may go out: refused only when NumHub listed
+    /// the account's clients and this one is not among them.
+    pub fn allows(&self, client_id: i32) -> bool {
+        self.0
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|c| c.client_id == client_id))
+    }
+
+    /// The list as shown in an error: `1001 (Demo Client), 1002`.
+    pub fn describe(&self) -> String {
+        match &self.0 {
+            None => "not listed".into(),
+            Some(l) => l
+                .iter()
+                .map(|c| match &c.client_name {
+                    Some(n) => format!("{} ({n})", c.client_id),
+                    None => c.client_id.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// `numhub_tokens.scopes`: what the token may be used for, kept beside it so a
+    /// restart that reuses the token still knows.
+    pub fn to_scopes(&self) -> Option<String> {
+        self.0
+            .as_ref()
+            .map(|l| serde_json::json!({ "userClients": l }).to_string())
+    }
+
+    pub fn from_scopes(scopes: Option<&serde_json::Value>) -> UserClients {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Scopes {
+            user_clients: Option<Vec<UserClient>>,
+        }
+        UserClients(
+            scopes
+                .and_then(|s| Scopes::deserialize(s).ok())
+                .and_then(|s| s.user_clients)
+                .filter(|l| !l.is_empty()),
+        )
+    }
+}
+
 /// A token in memory.
 #[derive(Clone)]
 pub struct CachedToken {
     pub token: Secret,
     pub refresh_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    pub clients: UserClients,
 }
 
 impl CachedToken {
@@ -95,6 +171,7 @@ impl CachedToken {
         issued: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         margin: f64,
+        clients: UserClients,
     ) -> CachedToken {
         let life = (expires_at - issued).num_milliseconds().max(0) as f64;
         let refresh_at = expires_at - chrono::Duration::milliseconds((life * margin) as i64);
@@ -102,6 +179,7 @@ impl CachedToken {
             token,
             refresh_at,
             expires_at,
+            clients,
         }
     }
 
@@ -135,6 +213,36 @@ mod tests {
     }
 
     #[test]
+    fn user_clients_refuse_only_what_numhub_listed_without() {
+        use super::super::model::UserClientsDto;
+        let listed = [
+            UserClientsDto {
+                client_id: Some(1001),
+                client_name: Some("Demo".into()),
+                ..Default::default()
+            },
+            UserClientsDto::default(),
+        ];
+        let c = UserClients::from_login(Some(&listed));
+        assert!(c.allows(1001) && !c.allows(999));
+        assert_eq!(c.describe(), "1001 (Demo)");
+        let stored: Option<serde_json::Value> = c
+            .to_scopes()
+            .map(|s| serde_json::from_str(&s).expect("json"));
+        assert_eq!(UserClients::from_scopes(stored.as_ref()), c);
+        // Nothing listed, an empty list, or scopes of another shape: nothing refused.
+        for unknown in [
+            UserClients::from_login(None),
+            UserClients::from_login(Some(&[])),
+            UserClients::from_login(Some(&listed[1..])),
+            UserClients::from_scopes(Some(&serde_json::json!([]))),
+            UserClients::from_scopes(None),
+        ] {
+            assert!(unknown.allows(999), "{unknown:?}");
+        }
+    }
+
+    #[test]
     fn refresh_margin_is_a_fraction_of_life() {
         let now = Utc::now();
         let t = CachedToken::new(
@@ -142,6 +250,7 @@ mod tests {
             now,
             now + chrono::Duration::seconds(100),
             0.1,
+            UserClients::default(),
         );
         assert!(t.usable(now + chrono::Duration::seconds(89)));
         assert!(!t.usable(now + chrono::Duration::seconds(91)));

@@ -11,7 +11,7 @@ use super::access::{Caller, Role};
 use super::error::RpcError;
 use super::methods::{def, handler, require_tenant_of_row, MethodDef, Scope};
 use super::port::{
-    KeysRotated, NumhubPort, Otp, OtpSent, OtpVerified, SyncStarted, TokenRefreshed,
+    KeysRotated, NumhubCheck, NumhubPort, Otp, OtpSent, OtpVerified, SyncStarted, TokenRefreshed,
 };
 use super::schema::{boolean, cursor, id, limit, list_of, object, one_of, string, text, time};
 use super::Rpc;
@@ -46,6 +46,8 @@ pub fn methods() -> Vec<MethodDef> {
             object(&[("tenant_id", id()), ("entity_id", string(100))], &[]), obj(), handler(entity_refresh)),
         def("sync.run", "Runs a sync cycle now (one tenant, or all).", Write, OptionalTenant("tenant_id"),
             object(&[], &[("tenant_id", id())]), obj(), handler(sync_run)),
+        def("numhub.check", "Test connection: logs in to NumHub afresh and reports, per tenant (one, or all), whether its numhub_client_id is one of the clients NumHub lists for its account (userClients).", Write, OptionalTenant("tenant_id"),
+            object(&[], &[("tenant_id", id())]), obj(), handler(numhub_check)),
         def("keys.rotate", "Re-encrypts stored secrets to a new age identity.", Admin, Global, empty(), obj(), handler(keys_rotate)),
         def("log.list", "NumHub exchanges, newest first. Payloads only for admin.", Read, OptionalTenant("tenant_id"),
             object(&[], &[("tenant_id", id()), ("entity_id", string(100)), ("identity_id", string(100)), ("endpoint", string(255)), ("success", boolean()),
@@ -155,6 +157,11 @@ async fn token_refresh(
 async fn sync_run(rpc: Arc<Rpc>, _: Caller, p: MaybeTenant) -> Result<SyncStarted, RpcError> {
     require_tenant(&rpc, p.tenant_id).await?;
     Ok(port(&rpc)?.sync_run(p.tenant_id).await?)
+}
+
+async fn numhub_check(rpc: Arc<Rpc>, _: Caller, p: MaybeTenant) -> Result<NumhubCheck, RpcError> {
+    require_tenant(&rpc, p.tenant_id).await?;
+    Ok(port(&rpc)?.numhub_check(p.tenant_id).await?)
 }
 
 async fn keys_rotate(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<KeysRotated, RpcError> {

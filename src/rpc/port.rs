@@ -88,6 +88,39 @@ pub struct SyncStarted {
     pub tenant_id: Option<i64>,
 }
 
+/// `numhub.check`: per tenant, whether its account may act for its client at NumHub.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NumhubCheck {
+    /// Every tenant checked passed (`listed`, or NumHub listed no clients to compare).
+    pub ok: bool,
+    pub tenants: Vec<TenantCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TenantCheck {
+    pub tenant_id: i64,
+    pub name: String,
+    pub numhub_client_id: Option<String>,
+    /// `global` or `tenant:<id>`: whose login was used.
+    pub account: Option<String>,
+    pub verdict: CheckVerdict,
+    /// The client's name as NumHub lists it, when listed.
+    pub client_name: Option<String>,
+    /// Why the verdict is `not_listed` or `failed`.
+    pub reason: Option<String>,
+    /// The client ids the account's login listed.
+    pub account_clients: Vec<i32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckVerdict {
+    Listed,
+    NotListed,
+    NotReported,
+    Failed,
+}
+
 /// `keys.rotate`: how many secrets were re-encrypted to the new identity.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KeysRotated {
@@ -140,6 +173,10 @@ pub trait NumhubPort: Send + Sync {
     fn sync_run(&self, tenant_id: Option<i64>) -> PortFuture<SyncStarted>;
 
     fn keys_rotate(&self) -> PortFuture<KeysRotated>;
+
+    /// Logs in afresh and compares each tenant's client id (one tenant, or all) with
+    /// the clients NumHub lists for its account.
+    fn numhub_check(&self, tenant_id: Option<i64>) -> PortFuture<NumhubCheck>;
 
     /// Downloads the entity's LOA template and writes it into its drop folder
     /// (`watch::layout::TEMPLATE`), replacing any earlier one atomically.

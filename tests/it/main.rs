@@ -11,6 +11,7 @@ mod drop_template;
 mod housekeeping;
 mod jobs;
 mod journal;
+mod numhub_check;
 mod numhub_faults;
 mod numhub_ops;
 mod numhub_pacing;
