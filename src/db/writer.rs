@@ -4,7 +4,10 @@
 //! Group commit: the thread takes everything queued (up to a batch limit), runs each
 //! call inside its own SAVEPOINT of one transaction, commits once, and only then
 //! answers each caller. A failing call rolls back to its savepoint and leaves the
-//! others' work intact. A panicking call is caught and fails alone.
+//! others' work intact. A panicking call is caught and fails alone. A failure after
+//! which SQLite rolled back the whole transaction (disk full, I/O error) fails the
+//! calls that ran in it, and the rest of the batch runs in a new one: no caller is
+//! told "failed" for a row that is in the file, nor "ok" for one that is not.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
@@ -222,28 +225,52 @@ fn shut(conn: Connection) -> Result<()> {
     conn.close().map_err(|(_, e)| DbError::Sqlite(e))
 }
 
+/// Runs `batch` in as few transactions as it takes. SQLite may roll a whole
+/// transaction back when a statement fails with `SQLITE_FULL` or `SQLITE_IOERR`;
+/// the next call's SAVEPOINT would then run in autocommit mode and commit on its
+/// own while the final COMMIT fails, telling callers whose rows are in the file that
+/// they failed (and a retry would duplicate them). So after each call the
+/// transaction must still be open: if it is not, the calls run so far are answered
+/// as not written (they were not) and the rest go into a new transaction.
 fn commit_batch(conn: &Connection, batch: &mut Vec<Call>) {
-    if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
-        // Dropping the calls answers each caller with DbError::Closed.
-        tracing::error!(error = %e, calls = batch.len(), "writer could not begin a transaction");
-        batch.clear();
-        return;
-    }
-    let tx = Tx { sql: Sql { conn } };
-    let mut delivered = Vec::with_capacity(batch.len());
-    for call in batch.drain(..) {
-        delivered.push(run_one(conn, &tx, call));
-    }
-    let committed = exec_cached(conn, "COMMIT").map_err(|e| e.to_string());
-    if committed.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    for deliver in delivered {
-        deliver(
-            committed
-                .clone()
-                .map_err(|reason| DbError::Commit { reason }),
-        );
+    let mut pending: std::collections::VecDeque<Call> = batch.drain(..).collect();
+    while !pending.is_empty() {
+        if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
+            // Dropping the calls answers each caller with DbError::Closed.
+            tracing::error!(error = %e, calls = pending.len(), "writer could not begin a transaction");
+            return;
+        }
+        let tx = Tx { sql: Sql { conn } };
+        let mut delivered = Vec::with_capacity(pending.len());
+        let mut rolled_back = false;
+        while let Some(call) = pending.pop_front() {
+            delivered.push(run_one(conn, &tx, call));
+            if conn.is_autocommit() {
+                rolled_back = true;
+                break;
+            }
+        }
+        let committed = if rolled_back {
+            tracing::error!(
+                lost = delivered.len(),
+                queued = pending.len(),
+                "SQLite rolled the whole transaction back after a failed statement (disk full or an I/O error?); its calls are answered as not written, the rest run in a new transaction"
+            );
+            Err("SQLite rolled the transaction back after a failed statement (disk full or an I/O error?); nothing of it was written".to_string())
+        } else {
+            let c = exec_cached(conn, "COMMIT").map_err(|e| e.to_string());
+            if c.is_err() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            c
+        };
+        for deliver in delivered {
+            deliver(
+                committed
+                    .clone()
+                    .map_err(|reason| DbError::Commit { reason }),
+            );
+        }
     }
 }
 
@@ -267,4 +294,60 @@ fn run_one(conn: &Connection, tx: &Tx<'_>, call: Call) -> Box<dyn FnOnce(Result<
         tracing::error!(error = %e, "savepoint release failed");
     }
     ran.deliver
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database that fills mid-batch (`max_page_count`): every caller told "ok"
+    /// has its row in the file, and every caller told "failed" has not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_sqlite_rolls_back_is_never_reported_wrongly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("full.db");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL);",
+        )
+        .expect("schema");
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .expect("page_count");
+        conn.pragma_update(None, "max_page_count", pages + 40)
+            .expect("max_page_count");
+        let writer = std::sync::Arc::new(Writer::start(conn, 1024).expect("writer"));
+        let mut calls = Vec::new();
+        for id in 0..300i64 {
+            let w = writer.clone();
+            calls.push(tokio::spawn(async move {
+                let r = w
+                    .submit(move |tx| {
+                        tx.conn
+                            .execute("INSERT INTO t (id, v) VALUES (?1, zeroblob(6000))", [id])?;
+                        Ok(())
+                    })
+                    .await;
+                (id, r.is_ok())
+            }));
+        }
+        let mut told = Vec::new();
+        for c in calls {
+            told.push(c.await.expect("task"));
+        }
+        writer.close().await.expect("close");
+        let conn = Connection::open(&path).expect("reopen");
+        let mut stmt = conn.prepare("SELECT id FROM t").expect("select");
+        let present: std::collections::HashSet<i64> = stmt
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .map(|r| r.expect("id"))
+            .collect();
+        // (How many fit depends on how the calls fell into batches: a transaction
+        // SQLite rolls back takes its earlier calls with it.)
+        assert!(told.iter().any(|(_, ok)| !ok), "the file must fill mid-run");
+        for (id, ok) in told {
+            assert_eq!(present.contains(&id), ok, "row {id}: told ok={ok}");
+        }
+    }
 }
