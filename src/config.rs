@@ -481,6 +481,20 @@ fn base_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
             "{text:?} is not an http(s) URL with a host"
         )));
     }
+    // The token call carries the password in its query string: in clear only to
+    // this machine (the sandbox, a local proxy).
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback());
+    if url.scheme() == "http" && !loopback {
+        return Err(serde::de::Error::custom(format!(
+            "{text:?}: http:// is only for a loopback host (the login sends the password in the URL); use https://"
+        )));
+    }
     Ok(Some(url))
 }
 
@@ -1135,7 +1149,20 @@ mod tests {
             (url.scheme(), url.host_str()),
             ("https", Some("api.numhub.example"))
         );
-        for text in ["numhub.example", "ftp://numhub.example", "http://"] {
+        for text in [
+            "http://127.0.0.1:8085",
+            "http://localhost:1",
+            "http://[::1]:2",
+        ] {
+            parse(&format!("[numhub]\nbase_url = \"{text}\"\n")).expect(text);
+        }
+        for text in [
+            "numhub.example",
+            "ftp://numhub.example",
+            "http://",
+            "http://api.numhub.example",
+            "http://10.0.0.5:8085",
+        ] {
             let e = parse(&format!("[numhub]\nbase_url = \"{text}\"\n")).expect_err(text);
             assert!(e.to_string().contains("numhub.base_url"), "{text}: {e}");
         }

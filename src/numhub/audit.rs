@@ -106,7 +106,8 @@ impl Redactor {
     }
 }
 
-fn is_secret_key(lower: &str) -> bool {
+/// Whether a (lower-cased) key names a secret.
+pub(crate) fn is_secret_key(lower: &str) -> bool {
     SECRET_KEYS.iter().any(|s| lower.contains(s))
 }
 

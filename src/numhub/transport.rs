@@ -17,7 +17,7 @@ use crate::db::{HttpMethod, Store};
 
 /// What to send. Built once per call; each attempt turns it into a fresh request
 /// (a multipart body re-opens its files).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Request {
     pub method: HttpMethod,
     /// Under `/api/v1`, e.g. `/application/{id}`; never holds the query.
@@ -43,7 +43,7 @@ pub enum Answer {
     Bytes { max_bytes: usize },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Body {
     None,
     Json(Value),
@@ -51,6 +51,55 @@ pub enum Body {
         files: Vec<(String, UploadFile)>,
         fields: Vec<(String, String)>,
     },
+}
+
+/// The token call's query holds the password and the OTP call's the code: `Debug`
+/// shows what the audit row would (secret names redacted) and no body values (they
+/// hold applicants' details and business ids).
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let query: Vec<(&str, &str)> = self
+            .query
+            .iter()
+            .map(|(k, v)| {
+                let shown = if super::audit::is_secret_key(&k.to_ascii_lowercase()) {
+                    super::audit::REDACTED
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &query)
+            .field("body", &self.body)
+            .field("tenant_id", &self.tenant_id)
+            .field("entity", &self.entity)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::None => f.write_str("None"),
+            Body::Json(_) => f.write_str("Json([not shown])"),
+            Body::Multipart { files, fields } => {
+                let names: Vec<(&str, &str)> = files
+                    .iter()
+                    .map(|(field, file)| (field.as_str(), file.file_name.as_str()))
+                    .collect();
+                let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+                f.debug_struct("Multipart")
+                    .field("files", &names)
+                    .field("fields", &keys)
+                    .finish()
+            }
+        }
+    }
 }
 
 impl Request {
@@ -111,7 +160,10 @@ pub fn build_http(
     let mut builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .user_agent(concat!("numhubd/", env!("CARGO_PKG_VERSION")));
+        .user_agent(concat!("numhubd/", env!("CARGO_PKG_VERSION")))
+        // NumHub documents no redirect; following one would send the token call's
+        // query (the password) and the bearer token wherever it points.
+        .redirect(reqwest::redirect::Policy::none());
     if let Some(path) = ca_file {
         let pem = std::fs::read(path)
             .map_err(|e| NumhubError::Setup(format!("numhub.ca_file {}: {e}", path.display())))?;
@@ -453,6 +505,66 @@ pub fn error_message(body: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_no_password_otp_or_body() {
+        let mut login = Request::new(HttpMethod::Post, "/authorize/token");
+        login.query = vec![
+            ("Email".into(), "ops@example.com".into()),
+            ("Password".into(), "hunter2-secret".into()),
+        ];
+        let mut otp = Request::new(HttpMethod::Post, "/application/x/verifyOtp");
+        otp.query = vec![("otp".into(), "424242".into())];
+        otp.body = Body::Json(serde_json::json!({"federalEmployerIdNumber": "987654321"}));
+        let shown = format!("{login:?} {otp:?} {login:#?}");
+        for secret in ["ops@example.com", "hunter2-secret", "424242", "987654321"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("/authorize/token") && shown.contains("[redacted]"),
+            "{shown}"
+        );
+    }
+
+    /// A 3xx is an answer, not an address to send the password to.
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = std::thread::spawn(move || {
+            let mut paths = Vec::new();
+            // Answers every connection with a redirect to /elsewhere until told to stop.
+            for stream in listener.incoming().take(2) {
+                let mut stream = stream.expect("accept");
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                if path == "/stop" {
+                    break;
+                }
+                paths.push(path);
+                let _ = stream.write_all(
+                    format!("HTTP/1.1 302 Found\r\nLocation: http://{addr}/elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+                );
+            }
+            paths
+        });
+        let http = build_http(Duration::from_secs(5), None).expect("client");
+        let answer = http
+            .post(format!("http://{addr}/api/v1/authorize/token?Password=x"))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(answer.status().as_u16(), 302);
+        let _ = http.get(format!("http://{addr}/stop")).send().await;
+        let paths = server.join().expect("server");
+        assert_eq!(
+            paths,
+            vec!["/api/v1/authorize/token?Password=x".to_string()]
+        );
+    }
 
     #[test]
     fn a_bad_ca_file_is_named() {
