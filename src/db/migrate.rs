@@ -69,6 +69,7 @@ pub(super) fn refuse_newer(path: &Path) -> Result<()> {
 
 /// Applies every migration the file lacks; returns the versions applied.
 pub(super) fn run(conn: &mut Connection) -> Result<Vec<i64>> {
+    refuse_shared_client_ids(conn)?;
     let report = embedded::migrations::runner()
         .run(conn)
         .map_err(|e| DbError::Migration(e.to_string()))?;
@@ -81,6 +82,36 @@ pub(super) fn run(conn: &mut Connection) -> Result<Vec<i64>> {
         tracing::info!(version = v, "applied schema migration");
     }
     Ok(applied)
+}
+
+/// V7 makes `tenants.numhub_client_id` unique. A file where two tenants share a
+/// client id is refused before the migration runs, naming each shared id and its
+/// tenants, so the operator knows which to correct (SQLite's own failure would name
+/// only the index). Nothing is changed.
+fn refuse_shared_client_ids(conn: &Connection) -> Result<()> {
+    let v = recorded_version(conn)?;
+    if v == 0 || v >= 7 {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT min(numhub_client_id), group_concat(id, ', ') FROM tenants
+         WHERE numhub_client_id IS NOT NULL
+         GROUP BY CAST(numhub_client_id AS INTEGER) HAVING count(*) > 1 ORDER BY 1",
+    )?;
+    let shared: Vec<String> = stmt
+        .query_map([], |r| {
+            let (client, tenants): (String, String) = (r.get(0)?, r.get(1)?);
+            Ok(format!("client {client} (tenants {tenants})"))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if shared.is_empty() {
+        return Ok(());
+    }
+    Err(DbError::Migration(format!(
+        "migration 7 makes tenants.numhub_client_id unique, and tenants share NumHub client ids: {}; \
+         give each tenant its own client id (or clear it) with the previous numhubd, then start again",
+        shared.join("; ")
+    )))
 }
 
 /// `numhubd migrate`: opens the file, applies what is missing, closes it.

@@ -94,19 +94,28 @@ pub fn upsert(tx: &Tx<'_>, input: TenantInput) -> Result<Tenant> {
     crate::killpoint::hang("tenant.upsert");
     input.validate()?;
     let now = now_ts();
+    // A conflict never names the other tenant: the caller may have no right to know it.
     if let Some(slug) = &input.slug {
-        let taken: Option<i64> = tx
-            .conn
-            .query_row(
-                "SELECT id FROM tenants WHERE slug = ?1 AND id <> ?2",
-                params![slug, input.id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(other) = taken {
+        if taken(tx, "slug = ?1", slug, input.id)? {
             return Err(DbError::Conflict {
                 field: "slug",
-                reason: format!("{slug:?} is already used by tenant {other}"),
+                reason: format!("{slug:?} is already used by another tenant"),
+            });
+        }
+    }
+    if let Some(client) = &input.numhub_client_id {
+        if taken(
+            tx,
+            "CAST(numhub_client_id AS INTEGER) = CAST(?1 AS INTEGER)",
+            client,
+            input.id,
+        )? {
+            return Err(DbError::Conflict {
+                field: "numhub_client_id",
+                reason: format!(
+                    "NumHub client {client} belongs to another tenant (one tenant per client: \
+                     its creates and imported applications would mix)"
+                ),
             });
         }
     }
@@ -129,6 +138,15 @@ pub fn upsert(tx: &Tx<'_>, input: TenantInput) -> Result<Tenant> {
         ],
     )?;
     get(tx, input.id)
+}
+
+/// Whether a tenant other than `id` matches `condition` (on `?1` = `value`).
+fn taken(tx: &Tx<'_>, condition: &str, value: &str, id: i64) -> Result<bool> {
+    Ok(tx.conn.query_row(
+        &format!("SELECT EXISTS (SELECT 1 FROM tenants WHERE {condition} AND id <> ?2)"),
+        params![value, id],
+        |r| r.get(0),
+    )?)
 }
 
 pub fn find(sql: &Sql<'_>, id: i64) -> Result<Option<Tenant>> {

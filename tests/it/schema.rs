@@ -646,6 +646,44 @@ fn every_committed_fixture_upgrades_in_place_with_its_rows() {
     }
 }
 
+/// V7 makes `tenants.numhub_client_id` unique: a v6 file where two tenants share a
+/// client id is refused before anything changes, and the refusal names the id and
+/// both tenants; once one is corrected the upgrade goes through.
+#[test]
+fn a_database_whose_tenants_share_a_numhub_client_is_refused_naming_them() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v6-with-rows.sqlite");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("shared-client.db");
+    std::fs::copy(&fixture, &path).expect("copy fixture");
+    let c = Connection::open(&path).expect("open");
+    c.execute_batch(
+        "INSERT INTO tenants (id, name, email, slug, numhub_client_id, numhub_osp_id, numhub_enabled, created_at, updated_at)
+             VALUES (2, 'Other', 'ops@other.test', 'other', '1001', NULL, 1, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+         PRAGMA journal_mode = DELETE;",
+    )
+    .expect("second tenant on client 1001");
+    drop(c);
+    let err = db::migrate_file(&path).expect_err("shared client ids refused");
+    let msg = err.to_string();
+    assert!(msg.contains("client 1001 (tenants 1, 2)"), "{msg}");
+    let c = Connection::open(&path).expect("open");
+    let level: i64 = c
+        .query_row(
+            "SELECT max(version) FROM refinery_schema_history",
+            [],
+            |r| r.get(0),
+        )
+        .expect("version");
+    assert_eq!(level, 6, "the refused file was migrated");
+    c.execute(
+        "UPDATE tenants SET numhub_client_id = '1002' WHERE id = 2",
+        [],
+    )
+    .expect("correct it");
+    drop(c);
+    assert_eq!(db::migrate_file(&path).expect("upgrade"), vec![7]);
+}
+
 fn upgrade_keeps_rows(fixture: &Path) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("upgrade.db");
@@ -953,7 +991,7 @@ fn make_fixture() {
          INSERT INTO numhub_entities VALUES ('01900000-0000-7000-8000-000000000001', 1, NULL, '6f1c1d52-8c43-4a53-9d9a-2a1b1e0c0f01', 'EID1', 'enterprise', 'Acme Inc', 'approved', 'approved', 'A', '{\"status\":\"Complete\"}', '2026-01-01T00:00:00.000000Z', '2026-01-02T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', '2026-01-02T00:00:00.000000Z');
          INSERT INTO brands VALUES (1, 1, 'Acme', 'ACME', '6f1c1d52-8c43-4a53-9d9a-2a1b1e0c0f01', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
          UPDATE numhub_entities SET brand_id = 1;
-         INSERT INTO numhub_identities VALUES ('01900000-0000-7000-8000-000000000002', '01900000-0000-7000-8000-000000000001', '0b7f3c1e-0000-4000-8000-000000000002', 'ACME SUPPORT', 'Support', NULL, 'active', NULL, '[\"+15551234567\"]', '2026-01-02T00:00:00.000000Z', '2026-01-02T00:00:00.000000Z');
+         INSERT INTO numhub_identities (id, numhub_entity_id, numhub_identity_id, display_name, call_reason, logo_url, status, rich_call_data, phone_numbers, created_at, updated_at) VALUES ('01900000-0000-7000-8000-000000000002', '01900000-0000-7000-8000-000000000001', '0b7f3c1e-0000-4000-8000-000000000002', 'ACME SUPPORT', 'Support', NULL, 'active', NULL, '[\"+15551234567\"]', '2026-01-02T00:00:00.000000Z', '2026-01-02T00:00:00.000000Z');
          INSERT INTO brand_phone_numbers VALUES (1, 1, '+15551234567', '01900000-0000-7000-8000-000000000002', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
          INSERT INTO documents VALUES (1, 1, 'loa.pdf', 1234, 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'application/pdf', 'drop_folder', '/var/lib/numhubd/drop/loa.pdf', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
          INSERT INTO numhub_documents VALUES ('01900000-0000-7000-8000-000000000003', '01900000-0000-7000-8000-000000000001', 1, '1d4f0000-0000-4000-8000-000000000003', 'loa', 'loa.pdf', 'uploaded', NULL, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
@@ -992,6 +1030,14 @@ fn make_fixture() {
             "INSERT INTO backup_marker VALUES (1, '2026-01-02T00:00:00.000000Z', '/var/lib/numhubd/numhubd.db');",
         )
         .expect("V6 rows");
+    }
+    if level >= 7 {
+        // NumHub's dirId and last answer on the identity, and a review under way.
+        c.execute_batch(
+            "UPDATE numhub_identities SET dir_id = 'DIR-1', api_response = '{\"isFeeChecked\":true}';
+             INSERT INTO numhub_reviews VALUES ('01900000-0000-7000-8000-000000000001', 'Application flagged', '[{\"sectionNumber\":2,\"sectionName\":\"Business\",\"comments\":\"EIN does not match\"}]', '2026-01-02T00:00:00.000000Z', '2026-01-02T00:00:00.000000Z');",
+        )
+        .expect("V7 rows");
     }
     c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;")
         .expect("checkpoint");
