@@ -43,7 +43,7 @@ fn check_reports_a_tenant_on_a_foreign_client() {
     assert!(home["client_name"].is_string(), "{home}");
     let away = verdict(&check, 2);
     assert_eq!(away["verdict"], "not_listed", "{away}");
-    assert_eq!(away["account_clients"], json!([1001]), "{away}");
+    assert_eq!(away["account_clients"], json!([1001, 1002]), "{away}");
 
     // One tenant only: that one passes.
     let one = ok(&h.socket(), "numhub.check", json!({"tenant_id": 1}));
@@ -67,7 +67,7 @@ fn check_reports_a_tenant_on_a_foreign_client() {
     );
     assert!(
         text.contains(
-            "tenant 2 (Elsewhere) client 999 via global: NOT LISTED: the account may act for 1001"
+            "tenant 2 (Elsewhere) client 999 via global: NOT LISTED: the account may act for 1001, 1002"
         ),
         "{text}"
     );

@@ -14,7 +14,7 @@ const TENANT_PASSWORD: &str = "tenant-pw-5f1c9e77";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_in_the_database_wal_logs_or_audit_rows() {
-    let mut second = User::demo();
+    let mut second = crate::sync_support::two_client_demo();
     second.email = TENANT_EMAIL.into();
     second.password = TENANT_PASSWORD.into();
     second.user_id = 2;

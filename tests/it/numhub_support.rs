@@ -80,12 +80,17 @@ pub fn fast(o: &mut ClientOptions) {
     o.request_timeout = Duration::from_secs(20);
 }
 
-pub async fn env(sandbox: SandboxConfig, tweak: impl FnOnce(&mut ClientOptions)) -> Env {
+pub async fn env(mut sandbox: SandboxConfig, tweak: impl FnOnce(&mut ClientOptions)) -> Env {
     init_logs();
+    // Tenant 2 has a client of its own (one tenant per NumHub client), which every
+    // account of the sandbox may act for.
+    if sandbox.users.is_empty() {
+        sandbox.users = vec![crate::sync_support::two_client_demo()];
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let store =
         Store::open(&dir.path().join("numhubd.db"), StoreOptions::default()).expect("store");
-    for (id, client_id) in [(TENANT, "1001"), (2, "1001")] {
+    for (id, client_id) in [(TENANT, "1001"), (2, "1002")] {
         store
             .write(move |tx| {
                 tenants::upsert(

@@ -29,7 +29,7 @@ async fn tenant(store: &Store, id: i64) {
                 tenants::TenantInput {
                     id,
                     name: format!("Tenant {id}"),
-                    numhub_client_id: Some("1001".into()),
+                    numhub_client_id: Some((1000 + id).to_string()),
                     ..Default::default()
                 },
             )

@@ -178,7 +178,7 @@ fn a_disabled_tenant_sends_nothing_until_enabled() {
     ok(
         &s,
         "tenant.upsert",
-        json!({"id": 2, "name": "Witness", "numhub_client_id": "1001", "numhub_enabled": true}),
+        json!({"id": 2, "name": "Witness", "numhub_client_id": "1002", "numhub_enabled": true}),
     );
     let held = create_entity(&s, "Held Back LLC", false).expect("accepted");
     // A later job of an enabled tenant goes through: the outbox ran past ours.

@@ -51,6 +51,7 @@ pub fn sandbox_for(dir: &Path) -> (tokio::runtime::Runtime, Sandbox) {
             ([127, 0, 0, 1], 0).into(),
             SandboxConfig {
                 rate_limit: 0,
+                users: vec![two_client_demo()],
                 ..SandboxConfig::default()
             },
         ))
@@ -58,6 +59,18 @@ pub fn sandbox_for(dir: &Path) -> (tokio::runtime::Runtime, Sandbox) {
     std::fs::write(dir.join("password.txt"), "demo-password\n").expect("password");
     std::fs::create_dir_all(dir.join("uploads")).expect("uploads");
     (rt, sandbox)
+}
+
+/// The demo account, acting for client 1001 (tenant 1's) and 1002 (a second
+/// tenant's: one tenant per NumHub client).
+pub fn two_client_demo() -> numhub_sandbox::User {
+    let mut demo = numhub_sandbox::User::demo();
+    demo.clients.push(numhub_sandbox::Client {
+        client_id: 1002,
+        name: "Second Client".into(),
+        osp_id: None,
+    });
+    demo
 }
 
 impl Harness {
