@@ -10,18 +10,27 @@ use tracing_subscriber::{reload, EnvFilter, Registry};
 #[derive(Clone)]
 pub struct LogHandle(reload::Handle<EnvFilter, Registry>);
 
-/// jsonrpsee traces whole requests, params included (passwords of `credentials.set`,
-/// OTPs): its targets are capped at info whatever the configured filter says.
-const SECRET_GUARD: &str = ",jsonrpsee=info";
+/// Crates that trace whole requests or answers at debug/trace: jsonrpsee (the params
+/// of `credentials.set`, OTPs) and the HTTP stack under reqwest (the token call's URL
+/// holds the NumHub password in its query string). Above info they are dropped by a
+/// layer of its own, whatever the configured filter says: a directive such as
+/// `jsonrpsee-server=trace` is more specific than any guard written into the filter,
+/// so the floor cannot be part of it.
+const SECRET_BEARING: &[&str] = &["jsonrpsee", "hyper", "reqwest", "h2", "tower", "soketto"];
 
-fn guarded(filter: &str) -> String {
-    format!("{filter}{SECRET_GUARD}")
+fn below_the_floor(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() <= tracing::Level::INFO
+        || !SECRET_BEARING.iter().any(|c| {
+            meta.target()
+                .strip_prefix(c)
+                .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_alphanumeric()))
+        })
 }
 
 impl LogHandle {
     pub fn set_filter(&self, filter: &str) -> Result<(), String> {
         let parsed = EnvFilter::builder()
-            .parse(guarded(filter))
+            .parse(filter)
             .map_err(|e| e.to_string())?;
         self.0.reload(parsed).map_err(|e| e.to_string())
     }
@@ -38,8 +47,8 @@ fn journal_wanted() -> bool {
 /// Installs the global subscriber. Call once.
 pub fn init(filter: &str) -> LogHandle {
     let filter = EnvFilter::builder()
-        .parse(guarded(filter))
-        .unwrap_or_else(|_| EnvFilter::new(guarded("info")));
+        .parse(filter)
+        .unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let journald = if journal_wanted() {
         // tracing-journald writes a field `tenant` as PREFIX_TENANT (upper-cased;
@@ -60,6 +69,7 @@ pub fn init(filter: &str) -> LogHandle {
     });
     let _ = tracing_subscriber::registry()
         .with(filter)
+        .with(tracing_subscriber::filter::filter_fn(below_the_floor))
         .with(journald)
         .with(stderr)
         .try_init();

@@ -17,8 +17,8 @@ use crate::db::entities::Entity;
 use crate::events::{Event, EventBus};
 use crate::numhub::{self, NumhubError, Priority};
 use crate::rpc::port::{
-    CheckVerdict, KeysRotated, LoaTemplate, NumhubCheck, NumhubPort, Otp, OtpSent, OtpVerified,
-    PortError, PortFuture, SyncStarted, TenantCheck, TokenRefreshed,
+    CheckVerdict, KeysRotated, LoaTemplate, NumhubCheck, NumhubPort, OtpSent, OtpVerified,
+    PortError, PortFuture, SecretText, SyncStarted, TenantCheck, TokenRefreshed,
 };
 use crate::sync::{SyncError, SyncHandle};
 use crate::watch::layout;
@@ -98,7 +98,27 @@ impl NumhubPort for Port {
         })
     }
 
-    fn otp_verify(&self, tenant_id: i64, entity_id: String, otp: Otp) -> PortFuture<OtpVerified> {
+    fn credentials_set(
+        &self,
+        tenant_id: i64,
+        email: String,
+        password: SecretText,
+    ) -> PortFuture<()> {
+        let port = self.clone();
+        Box::pin(async move {
+            port.client
+                .set_tenant_credentials(tenant_id, &email, &numhub::Secret::new(password.expose()))
+                .await
+                .map_err(port_error)
+        })
+    }
+
+    fn otp_verify(
+        &self,
+        tenant_id: i64,
+        entity_id: String,
+        otp: SecretText,
+    ) -> PortFuture<OtpVerified> {
         let port = self.clone();
         Box::pin(async move {
             // The document makes the code an int32: leading zeros cannot survive.

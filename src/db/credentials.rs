@@ -69,19 +69,29 @@ pub fn all(sql: &Sql<'_>) -> Result<Vec<StoredCredentials>> {
 
 /// Replaces both ciphertexts of a tenant in place (key rotation; `updated_at` kept,
 /// since the login itself did not change).
+/// Key rotation's compare-and-swap: replaces the login's ciphertext only if it is
+/// still `was` as read (a `credentials.set` since then wrote a new login, already
+/// encrypted to the new identity, which must not be reverted). Returns whether it was
+/// replaced.
 pub fn reencrypt(
     tx: &Tx<'_>,
-    tenant_id: i64,
+    was: &StoredCredentials,
     email_armored: &str,
     password_armored: &str,
-) -> Result<()> {
+) -> Result<bool> {
     super::tokens::require_armor("email", email_armored)?;
     super::tokens::require_armor("password", password_armored)?;
-    tx.conn.execute(
-        "UPDATE numhub_credentials SET email_armored = ?2, password_armored = ?3 WHERE tenant_id = ?1",
-        params![tenant_id, email_armored, password_armored],
-    )?;
-    Ok(())
+    Ok(tx.conn.execute(
+        "UPDATE numhub_credentials SET email_armored = ?2, password_armored = ?3
+         WHERE tenant_id = ?1 AND email_armored = ?4 AND password_armored = ?5",
+        params![
+            was.tenant_id,
+            email_armored,
+            password_armored,
+            was.email_armored,
+            was.password_armored
+        ],
+    )? == 1)
 }
 
 /// Whether the tenant has its own login.

@@ -76,11 +76,13 @@ pub fn delete(tx: &Tx<'_>, account: &str) -> Result<bool> {
 }
 
 /// Key rotation: the same block, re-encrypted.
-pub fn reencrypt(tx: &Tx<'_>, account: &str, credentials_armored: &str) -> Result<()> {
+/// Key rotation's compare-and-swap: replaces the block's ciphertext only if it is
+/// still `was` (a block written since it was read is already encrypted to the new
+/// identity). Returns whether it was replaced.
+pub fn reencrypt(tx: &Tx<'_>, account: &str, was: &str, credentials_armored: &str) -> Result<bool> {
     super::tokens::require_armor("credentials", credentials_armored)?;
-    tx.conn.execute(
-        "UPDATE numhub_login_blocks SET credentials_armored = ?2 WHERE account = ?1",
-        params![account, credentials_armored],
-    )?;
-    Ok(())
+    Ok(tx.conn.execute(
+        "UPDATE numhub_login_blocks SET credentials_armored = ?2 WHERE account = ?1 AND credentials_armored = ?3",
+        params![account, credentials_armored, was],
+    )? == 1)
 }

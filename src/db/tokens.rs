@@ -116,19 +116,22 @@ pub fn all(sql: &Sql<'_>) -> Result<Vec<(i64, String, Option<String>)>> {
 }
 
 /// Key rotation: replaces one row's ciphertexts in place.
+/// Key rotation's compare-and-swap: replaces the token's ciphertext only if it is
+/// still `was_access` (a token written since it was read is already encrypted to the
+/// new identity and is left alone). Returns whether it was replaced.
 pub fn reencrypt(
     tx: &Tx<'_>,
     id: i64,
+    was_access: &str,
     access_armored: &str,
     refresh_armored: Option<&str>,
-) -> Result<()> {
+) -> Result<bool> {
     require_armor("access_token", access_armored)?;
     if let Some(r) = refresh_armored {
         require_armor("refresh_token", r)?;
     }
-    tx.conn.execute(
-        "UPDATE numhub_tokens SET access_token = ?2, refresh_token = ?3 WHERE id = ?1",
-        params![id, access_armored, refresh_armored],
-    )?;
-    Ok(())
+    Ok(tx.conn.execute(
+        "UPDATE numhub_tokens SET access_token = ?2, refresh_token = ?3 WHERE id = ?1 AND access_token = ?4",
+        params![id, access_armored, refresh_armored, was_access],
+    )? == 1)
 }

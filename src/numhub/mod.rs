@@ -603,6 +603,10 @@ impl Client {
         let email_armored = self.inner.crypto.encrypt(email)?;
         let password_armored = self.inner.crypto.encrypt(password.expose())?;
         let key = Account::Tenant(tenant_id).key();
+        // Held across the write: a login of the old credentials finishing meanwhile
+        // cannot put its token back after the slot is emptied.
+        let slot = self.slot(&Account::Tenant(tenant_id));
+        let mut cached = slot.lock().await;
         self.inner
             .store
             .write(move |tx| {
@@ -612,7 +616,7 @@ impl Client {
                 Ok(())
             })
             .await?;
-        *self.slot(&Account::Tenant(tenant_id)).lock().await = None;
+        *cached = None;
         Ok(())
     }
 

@@ -38,6 +38,10 @@ pub async fn reencrypt_all(
             ))
         })
         .await?;
+    // Encrypted outside the writer (age is slow next to SQLite); each row is then
+    // replaced only if it still holds what was read, in one transaction, so a secret
+    // written meanwhile (already encrypted to the new identity, which `new` shares
+    // during a live rotation) is never reverted to the one read here.
     let mut t = Vec::new();
     for (id, access, refresh) in tokens {
         let a = new.encrypt(&old.decrypt(&access)?)?;
@@ -45,41 +49,33 @@ pub async fn reencrypt_all(
             Some(r) => Some(new.encrypt(&old.decrypt(&r)?)?),
             None => None,
         };
-        t.push((id, a, r));
+        t.push((id, access, a, r));
     }
     let mut c = Vec::new();
     for row in creds {
-        c.push((
-            row.tenant_id,
-            new.encrypt(&old.decrypt(&row.email_armored)?)?,
-            new.encrypt(&old.decrypt(&row.password_armored)?)?,
-        ));
+        let e = new.encrypt(&old.decrypt(&row.email_armored)?)?;
+        let p = new.encrypt(&old.decrypt(&row.password_armored)?)?;
+        c.push((row, e, p));
     }
     let mut b = Vec::new();
     for row in blocks {
-        b.push((
-            row.account,
-            new.encrypt(&old.decrypt(&row.credentials_armored)?)?,
-        ));
+        let armored = new.encrypt(&old.decrypt(&row.credentials_armored)?)?;
+        b.push((row.account, row.credentials_armored, armored));
     }
-    let report = RotateReport {
-        tokens: t.len(),
-        credentials: c.len(),
-        login_blocks: b.len(),
-        old_identity: PathBuf::new(),
-    };
-    store
+    let report = store
         .write(move |tx| {
-            for (id, a, r) in &t {
-                db::tokens::reencrypt(tx, *id, a, r.as_deref())?;
+            let mut report = RotateReport::default();
+            for (id, was, a, r) in &t {
+                report.tokens += usize::from(db::tokens::reencrypt(tx, *id, was, a, r.as_deref())?);
             }
-            for (tenant, e, p) in &c {
-                db::credentials::reencrypt(tx, *tenant, e, p)?;
+            for (was, e, p) in &c {
+                report.credentials += usize::from(db::credentials::reencrypt(tx, was, e, p)?);
             }
-            for (account, armored) in &b {
-                db::login_blocks::reencrypt(tx, account, armored)?;
+            for (account, was, armored) in &b {
+                report.login_blocks +=
+                    usize::from(db::login_blocks::reencrypt(tx, account, was, armored)?);
             }
-            Ok(())
+            Ok(report)
         })
         .await?;
     Ok(report)

@@ -11,7 +11,8 @@ use super::access::{Caller, Role};
 use super::error::RpcError;
 use super::methods::{def, handler, require_tenant_of_row, MethodDef, Scope};
 use super::port::{
-    KeysRotated, NumhubCheck, NumhubPort, Otp, OtpSent, OtpVerified, SyncStarted, TokenRefreshed,
+    KeysRotated, NumhubCheck, NumhubPort, OtpSent, OtpVerified, SecretText, SyncStarted,
+    TokenRefreshed,
 };
 use super::schema::{boolean, cursor, id, limit, list_of, object, one_of, string, text, time};
 use super::Rpc;
@@ -145,12 +146,30 @@ async fn require_tenant(rpc: &Rpc, tenant_id: Option<i64>) -> Result<(), RpcErro
     Ok(())
 }
 
+/// A refresh lifts the account's login block and logs in afresh. The global account
+/// is shared by every tenant without a login of its own, so only an admin may do
+/// that to it; a writer may refresh its tenant's own login.
 async fn token_refresh(
     rpc: Arc<Rpc>,
-    _: Caller,
+    caller: Caller,
     p: MaybeTenant,
 ) -> Result<TokenRefreshed, RpcError> {
     require_tenant(&rpc, p.tenant_id).await?;
+    if caller.role < Role::Admin {
+        let own_login = match p.tenant_id {
+            Some(t) => {
+                rpc.store
+                    .read(move |sql| db::credentials::exists(sql, t))
+                    .await?
+            }
+            None => false,
+        };
+        if !own_login {
+            return Err(RpcError::Forbidden(
+                "tenant_id: the tenant has no NumHub login of its own; the shared account's token is refreshed by an admin".into(),
+            ));
+        }
+    }
     Ok(port(&rpc)?.token_refresh(p.tenant_id).await?)
 }
 
@@ -210,7 +229,7 @@ struct OtpVerify {
 async fn otp_verify(rpc: Arc<Rpc>, _: Caller, p: OtpVerify) -> Result<OtpVerified, RpcError> {
     existing_entity(&rpc, p.tenant_id, &p.entity_id).await?;
     Ok(port(&rpc)?
-        .otp_verify(p.tenant_id, p.entity_id, Otp::new(p.otp))
+        .otp_verify(p.tenant_id, p.entity_id, SecretText::new(p.otp))
         .await?)
 }
 

@@ -141,12 +141,13 @@ pub struct LoaTemplate {
     pub sha256: String,
 }
 
-/// The applicant's one-time code. A secret: never logged, never stored, no `Debug`.
-pub struct Otp(String);
+/// A secret a caller passed (the applicant's one-time code, a NumHub password): never
+/// logged, never stored in clear, no `Debug`.
+pub struct SecretText(String);
 
-impl Otp {
-    pub fn new(code: String) -> Otp {
-        Otp(code)
+impl SecretText {
+    pub fn new(code: String) -> SecretText {
+        SecretText(code)
     }
 
     pub fn expose(&self) -> &str {
@@ -164,7 +165,12 @@ pub trait NumhubPort: Send + Sync {
 
     fn otp_generate(&self, tenant_id: i64, entity_id: String, resend: bool) -> PortFuture<OtpSent>;
 
-    fn otp_verify(&self, tenant_id: i64, entity_id: String, otp: Otp) -> PortFuture<OtpVerified>;
+    fn otp_verify(
+        &self,
+        tenant_id: i64,
+        entity_id: String,
+        otp: SecretText,
+    ) -> PortFuture<OtpVerified>;
 
     /// Fetches the entity from NumHub and applies it; the row as it now is.
     fn entity_refresh(&self, tenant_id: i64, entity_id: String) -> PortFuture<Entity>;
@@ -173,6 +179,15 @@ pub trait NumhubPort: Send + Sync {
     fn sync_run(&self, tenant_id: Option<i64>) -> PortFuture<SyncStarted>;
 
     fn keys_rotate(&self) -> PortFuture<KeysRotated>;
+
+    /// Stores the tenant's own NumHub login (encrypted), drops the token and login
+    /// block its account had, so the next call logs in with it.
+    fn credentials_set(
+        &self,
+        tenant_id: i64,
+        email: String,
+        password: SecretText,
+    ) -> PortFuture<()>;
 
     /// Logs in afresh and compares each tenant's client id (one tenant, or all) with
     /// the clients NumHub lists for its account.

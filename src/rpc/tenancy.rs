@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::access::{Caller, Role};
 use super::error::RpcError;
 use super::methods::{def, handler, MethodDef, Scope};
+use super::port::SecretText;
 use super::schema::{boolean, cursor, e164, id, limit, list_of, object, string, text};
 use super::Rpc;
 use crate::db::{self, brands, credentials, tenants, tokens};
@@ -134,12 +135,58 @@ pub fn methods() -> Vec<MethodDef> {
     ]
 }
 
+/// `numhub_client_id`, `numhub_osp_id` and `numhub_enabled` decide under which NumHub
+/// client a tenant's work is sent and whose applications the poller imports into it,
+/// so only an admin sets them. A writer's upsert keeps them as they are (omitting one
+/// does not clear it); naming one with another value is refused, naming the field.
+/// The check and the write are one transaction, so an admin's change meanwhile is
+/// never written back.
 async fn tenant_upsert(
     rpc: Arc<Rpc>,
-    _: Caller,
-    p: tenants::TenantInput,
+    caller: Caller,
+    mut p: tenants::TenantInput,
 ) -> Result<tenants::Tenant, RpcError> {
-    Ok(rpc.store.write(move |tx| tenants::upsert(tx, p)).await?)
+    if caller.role >= Role::Admin {
+        return Ok(rpc.store.write(move |tx| tenants::upsert(tx, p)).await?);
+    }
+    let outcome = rpc
+        .store
+        .write(move |tx| {
+            let current = tenants::find(tx, p.id)?;
+            let (client, osp, enabled) = match &current {
+                Some(t) => (
+                    t.numhub_client_id.clone(),
+                    t.numhub_osp_id.clone(),
+                    Some(t.numhub_enabled),
+                ),
+                None => (None, None, Some(false)),
+            };
+            let changed = [
+                (
+                    "numhub_client_id",
+                    p.numhub_client_id.is_some() && p.numhub_client_id != client,
+                ),
+                (
+                    "numhub_osp_id",
+                    p.numhub_osp_id.is_some() && p.numhub_osp_id != osp,
+                ),
+                (
+                    "numhub_enabled",
+                    p.numhub_enabled.is_some() && p.numhub_enabled != enabled,
+                ),
+            ];
+            if let Some((field, _)) = changed.iter().find(|(_, c)| *c) {
+                return Ok(Err(*field));
+            }
+            (p.numhub_client_id, p.numhub_osp_id, p.numhub_enabled) = (client, osp, enabled);
+            tenants::upsert(tx, p).map(Ok)
+        })
+        .await?;
+    outcome.map_err(|field| {
+        RpcError::Forbidden(format!(
+            "{field}: only an admin may set a tenant's NumHub client, OSP id or enabled flag"
+        ))
+    })
 }
 
 #[derive(Deserialize)]
@@ -255,23 +302,13 @@ struct CredentialsSet {
     password: String,
 }
 
+/// Through the NumHub client, which encrypts the login before the store sees it and
+/// drops the account's cached token and login block with it: a token of the old login
+/// must not outlive it in memory.
 async fn credentials_set(rpc: Arc<Rpc>, _: Caller, p: CredentialsSet) -> Result<Value, RpcError> {
-    // Encrypted here, before the store sees it; the clear text never leaves this call.
-    let crypto = rpc.crypto.clone();
-    let email = crypto
-        .encrypt(&p.email)
-        .map_err(|e| RpcError::Internal(format!("encrypting: {e}")))?;
-    let password = crypto
-        .encrypt(&p.password)
-        .map_err(|e| RpcError::Internal(format!("encrypting: {e}")))?;
     let tenant_id = p.tenant_id;
-    rpc.store
-        .write(move |tx| {
-            credentials::set(tx, tenant_id, &email, &password)?;
-            // A new login makes the account's old token meaningless.
-            tokens::delete(tx, Some(tenant_id))?;
-            Ok(())
-        })
+    super::operations::port(&rpc)?
+        .credentials_set(tenant_id, p.email, SecretText::new(p.password))
         .await?;
     Ok(json!({"tenant_id": tenant_id, "stored": true}))
 }

@@ -293,3 +293,34 @@ fn serve_sandbox_starts_a_local_numhub_with_the_demo_account() {
     d.signal(libc::SIGTERM);
     assert_eq!(d.wait_exit().code(), Some(0), "{}", d.stderr());
 }
+
+/// Whatever `[log] filter` asks for, the crates that trace whole requests (jsonrpsee
+/// with the params of `credentials.set`, the HTTP stack under reqwest with the token
+/// call's URL) log nothing above info: a more specific directive cannot lift the floor.
+#[test]
+fn no_filter_lifts_the_floor_on_request_tracing_crates() {
+    let filter = "debug,jsonrpsee-server=trace,jsonrpsee-core=trace,jsonrpsee=trace,hyper=trace,reqwest=trace";
+    let d = crate::support::start_daemon(&crate::support::base_config(filter), &[]);
+    let s = d.dir.path().join("numhubd.sock");
+    crate::rpc_client::ok(
+        &s,
+        "tenant.upsert",
+        serde_json::json!({"id": 1, "name": "T"}),
+    );
+    let secret = "floor-4b1e7c-secret";
+    crate::rpc_client::ok(
+        &s,
+        "credentials.set",
+        serde_json::json!({"tenant_id": 1, "email": "ops@t.test", "password": secret}),
+    );
+    let logs = d.stderr();
+    assert!(
+        logs.contains("DEBUG"),
+        "the filter's debug level applies elsewhere: {logs}"
+    );
+    assert!(
+        !logs.contains(secret),
+        "a request body reached the log:\n{logs}"
+    );
+    assert!(!logs.contains("TRACE jsonrpsee"), "{logs}");
+}

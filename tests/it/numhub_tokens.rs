@@ -191,6 +191,49 @@ async fn keys_rotate_reencrypts_every_secret() {
     assert!(matches!(err, NumhubError::LoginBlocked { .. }), "{err}");
 }
 
+/// Key rotation re-encrypts what it read; a login set after that read (already
+/// encrypted to the new identity) must not be reverted by the rotation's write: each
+/// row is replaced only if it still holds what was read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_set_during_a_rotation_is_not_reverted() {
+    use numhubd::db::credentials;
+    let env = env(SandboxConfig::default(), |_| {}).await;
+    let c = &env.client;
+    c.set_tenant_credentials(2, DEMO_EMAIL, &Secret::new("before"))
+        .await
+        .expect("creds");
+    // What the rotation read, and re-encrypted.
+    let read = env.store.read(credentials::all).await.expect("read");
+    let was = read[0].clone();
+    let (e, p) = (
+        env.crypto.encrypt(DEMO_EMAIL).expect("encrypt"),
+        env.crypto.encrypt("before").expect("encrypt"),
+    );
+    // Meanwhile an operator sets a new login.
+    c.set_tenant_credentials(2, DEMO_EMAIL, &Secret::new("after"))
+        .await
+        .expect("creds");
+    let replaced = env
+        .store
+        .write(move |tx| credentials::reencrypt(tx, &was, &e, &p))
+        .await
+        .expect("write");
+    assert!(
+        !replaced,
+        "the rotation's stale copy was written over the new login"
+    );
+    let now = env
+        .store
+        .read(|sql| credentials::get(sql, 2))
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(
+        env.crypto.decrypt(&now.password_armored).expect("decrypt"),
+        "after"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn housekeeping_drops_expired_tokens_and_old_audit_rows() {
     let env = env(SandboxConfig::default(), |_| {}).await;

@@ -252,3 +252,60 @@ fn tenant_isolation_holds_for_every_tenant_scoped_method() {
         json!([])
     );
 }
+
+/// A writer of tenant 1 may rename it but not move it to another NumHub client (its
+/// creates would go out under that client, and the poller would import that client's
+/// applications into tenant 1), nor lift and force the shared account's login.
+#[test]
+fn a_writer_cannot_repoint_its_tenant_or_refresh_the_shared_login() {
+    if !can_switch_users() {
+        return;
+    }
+    let d = start_rpc_daemon("[[access]]\nuid = 4242\nrole = \"write\"\ntenants = [1]\n");
+    let s = socket_of(&d);
+    ok(
+        &s,
+        "tenant.upsert",
+        json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": true}),
+    );
+    let as_writer = |m: &str, p: Value| curl_as(OTHER, OTHER, &s, &rpc(m, p)).expect("curl");
+    for (field, value) in [
+        ("numhub_client_id", json!("2002")),
+        ("numhub_osp_id", json!("OSP-9")),
+        ("numhub_enabled", json!(false)),
+    ] {
+        let mut p = json!({"id": 1, "name": "Acme"});
+        p[field] = value;
+        let v = as_writer("tenant.upsert", p);
+        assert_eq!(code(&v), Some(FORBIDDEN), "{field}: {v}");
+        let msg = v
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        assert!(msg.contains(field), "the refusal names {field}: {v}");
+    }
+    // The same values, or none at all, are no change: the rename goes through and the
+    // client stays.
+    let renamed = as_writer(
+        "tenant.upsert",
+        json!({"id": 1, "name": "Acme Renamed", "numhub_client_id": "1001"}),
+    );
+    assert_eq!(renamed["result"]["name"], "Acme Renamed", "{renamed}");
+    let renamed = as_writer("tenant.upsert", json!({"id": 1, "name": "Acme Again"}));
+    assert_eq!(renamed["result"]["numhub_client_id"], "1001", "{renamed}");
+    assert_eq!(renamed["result"]["numhub_enabled"], true, "{renamed}");
+    // Tenant 1 has no login of its own: its token is the shared account's.
+    for p in [json!({"tenant_id": 1}), json!({})] {
+        let v = as_writer("token.refresh", p.clone());
+        assert_eq!(code(&v), Some(FORBIDDEN), "{p}: {v}");
+    }
+    let t = ok(&s, "tenant.get", json!({"id": 1}));
+    assert_eq!(
+        (
+            t["numhub_client_id"].as_str(),
+            t["numhub_enabled"].as_bool()
+        ),
+        (Some("1001"), Some(true)),
+        "{t}"
+    );
+}

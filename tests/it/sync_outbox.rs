@@ -471,3 +471,35 @@ fn a_500_after_numhub_saved_it_links_the_one_it_made() {
     assert_eq!(d["numhub_document_id"], docs[0]["documentId"]);
     h.stop();
 }
+
+/// `credentials.set` replaces the tenant's login: the token the old login got must not
+/// outlive it in the daemon's memory, so the next exchange logs in with the new one.
+#[test]
+fn new_credentials_drop_the_cached_token_of_the_old_login() {
+    let mut h = Harness::new(3);
+    assert!(h.start(&[]), "{}", h.all_stderr());
+    h.tenant(true);
+    let s = h.socket();
+    let creds = json!({"tenant_id": 1, "email": "demo@numhub.test", "password": "demo-password"});
+    ok(&s, "credentials.set", creds.clone());
+    let at_numhub = |id: &str| {
+        let (s, id) = (s.clone(), id.to_string());
+        move || {
+            ok(&s, "entity.get", json!({"tenant_id": 1, "id": id}))["numhub_entity_id"].is_string()
+        }
+    };
+    let first = create_entity(&h.socket(), "First Login LLC", false).expect("accepted");
+    assert!(wait_until(TIMEOUT, at_numhub(&first)), "{}", h.all_stderr());
+    let logins = || h.state()["totals"]["tokenRequests"].as_u64().unwrap_or(0);
+    let before = logins();
+
+    ok(&h.socket(), "credentials.set", creds);
+    let second = create_entity(&h.socket(), "Second Login LLC", false).expect("accepted");
+    assert!(
+        wait_until(TIMEOUT, at_numhub(&second)),
+        "{}",
+        h.all_stderr()
+    );
+    assert_eq!(logins(), before + 1, "one login with the new credentials");
+    h.stop();
+}
