@@ -184,6 +184,13 @@ pub struct NumhubConfig {
     pub ca_file: Option<PathBuf>,
     /// The form phone numbers are sent to NumHub in (the replica keeps E.164).
     pub phone_format: PhoneFormat,
+    /// NumHub calls one tenant's callers may start over the socket per minute
+    /// (`entity.refresh`, `otp.*`, `token.refresh`, …). Unset: a fair share, the
+    /// account's rate per minute divided among the tenants that use NumHub.
+    pub tenant_interactive_per_min: Option<u32>,
+    /// The largest answer read from NumHub, in bytes (by `Content-Length` and while
+    /// reading); a larger one is an error naming the operation.
+    pub max_response_bytes: u64,
 }
 
 /// `[numhub] phone_format`: how a NANP number is written in what is sent to NumHub.
@@ -208,6 +215,9 @@ pub struct AuditConfig {
     /// Request/response fields kept only as a short keyed fingerprint in audit rows
     /// (business identifiers). Empty = none.
     pub redact_fields: Vec<String>,
+    /// An audit row's request or response payload is cut to this many bytes (with a
+    /// marker saying how much was left out).
+    pub max_payload_bytes: u64,
 }
 
 impl Default for AuditConfig {
@@ -218,6 +228,7 @@ impl Default for AuditConfig {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            max_payload_bytes: 64 << 10,
         }
     }
 }
@@ -345,6 +356,8 @@ impl Default for NumhubConfig {
             refresh_margin: 0.1,
             ca_file: None,
             phone_format: PhoneFormat::Dashed,
+            tenant_interactive_per_min: None,
+            max_response_bytes: 16 << 20,
         }
     }
 }
@@ -650,6 +663,24 @@ impl Config {
                 3650,
             ),
             ("drop.max_file_bytes", self.drop.max_file_bytes, 1, 1 << 40),
+            (
+                "numhub.tenant_interactive_per_min",
+                self.numhub.tenant_interactive_per_min.map_or(1, u64::from),
+                1,
+                100_000,
+            ),
+            (
+                "numhub.max_response_bytes",
+                self.numhub.max_response_bytes,
+                4096,
+                1 << 32,
+            ),
+            (
+                "audit.max_payload_bytes",
+                self.audit.max_payload_bytes,
+                256,
+                16 << 20,
+            ),
         ] {
             if !(lo..=hi).contains(&v) {
                 return Err(bad(key, format!("must be between {lo} and {hi}")));

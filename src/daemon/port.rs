@@ -62,10 +62,23 @@ impl Port {
     }
 }
 
+impl Port {
+    /// One call a tenant's caller starts, counted against the tenant's share
+    /// (`Client::spend_interactive`); calls for the global account alone are the
+    /// admin's and are not counted.
+    async fn spend(&self, tenant_id: Option<i64>) -> Result<(), PortError> {
+        match tenant_id {
+            Some(t) => self.client.spend_interactive(t).await.map_err(port_error),
+            None => Ok(()),
+        }
+    }
+}
+
 impl NumhubPort for Port {
     fn token_refresh(&self, tenant_id: Option<i64>) -> PortFuture<TokenRefreshed> {
         let port = self.clone();
         Box::pin(async move {
+            port.spend(tenant_id).await?;
             let expires_at = port
                 .client
                 .refresh_token(tenant_id)
@@ -85,6 +98,7 @@ impl NumhubPort for Port {
     fn otp_generate(&self, tenant_id: i64, entity_id: String, resend: bool) -> PortFuture<OtpSent> {
         let port = self.clone();
         Box::pin(async move {
+            port.spend(Some(tenant_id)).await?;
             let id = numhub_id(&port.store, tenant_id, &entity_id).await?;
             let answer = port
                 .client
@@ -130,6 +144,7 @@ impl NumhubPort for Port {
                     field: "otp",
                     reason: "must be the digits of the code (NumHub takes it as a number)".into(),
                 })?;
+            port.spend(Some(tenant_id)).await?;
             let id = numhub_id(&port.store, tenant_id, &entity_id).await?;
             let answer = port
                 .client
@@ -144,9 +159,10 @@ impl NumhubPort for Port {
     }
 
     fn entity_refresh(&self, tenant_id: i64, entity_id: String) -> PortFuture<Entity> {
-        let sync = self.sync.clone();
+        let port = self.clone();
         Box::pin(async move {
-            let sync = sync.ok_or_else(no_sync)?;
+            let sync = port.sync.clone().ok_or_else(no_sync)?;
+            port.spend(Some(tenant_id)).await?;
             sync.refresh_entity(tenant_id, &entity_id)
                 .await
                 .map_err(|e| match e {
@@ -173,6 +189,7 @@ impl NumhubPort for Port {
         let port = self.clone();
         Box::pin(async move {
             use numhub::check::Verdict;
+            port.spend(tenant_id).await?;
             let checks = port.client.check(tenant_id).await.map_err(port_error)?;
             let tenants: Vec<TenantCheck> = checks
                 .into_iter()
@@ -242,6 +259,7 @@ impl NumhubPort for Port {
     fn loa_template(&self, tenant_id: i64, entity_id: String) -> PortFuture<LoaTemplate> {
         let port = self.clone();
         Box::pin(async move {
+            port.spend(Some(tenant_id)).await?;
             let id = entity_id.clone();
             let (entity, tenant) = port
                 .store
@@ -377,6 +395,9 @@ fn port_error(e: NumhubError) -> PortError {
                 reason: e.to_string(),
             }
         }
+        NumhubError::TenantBudget { .. } => PortError::Busy {
+            reason: e.to_string(),
+        },
         NumhubError::Db(db) => PortError::Db(db),
         NumhubError::Crypto(_) | NumhubError::Setup(_) | NumhubError::File { .. } => {
             PortError::Internal(e.to_string())

@@ -414,16 +414,30 @@ pub fn resolve(tx: &Tx<'_>, tenant_id: i64, id: i64, note: Option<&str>) -> Resu
 /// Sync engine: claims the next due job, oldest first, whose entity has no earlier
 /// unfinished job (one entity's jobs run in id order), and marks it `running`.
 pub fn claim_next_due(tx: &Tx<'_>, now: &str) -> Result<Option<Job>> {
-    claim(tx, now, false)
+    claim(tx, now, false, None)
 }
 
-/// [`claim_next_due`] restricted to tenants with `numhub_enabled`: a disabled
-/// tenant's jobs stay queued (and visible) until it is enabled.
-pub fn claim_next_sendable(tx: &Tx<'_>, now: &str) -> Result<Option<Job>> {
-    claim(tx, now, true)
+/// What the sync engine claims: like [`claim_next_due`], but only of tenants with
+/// `numhub_enabled` (a disabled tenant's jobs stay queued, and visible, until it is
+/// enabled), and round-robin over tenants: the oldest due job of the next tenant after
+/// `after_tenant` (the tenant of the previous claim) that has one, wrapping around. A
+/// tenant with a thousand jobs queued thus takes one turn in each round, not the whole
+/// outbox (and NumHub's shared 100 requests a minute).
+pub fn claim_next_sendable(
+    tx: &Tx<'_>,
+    now: &str,
+    after_tenant: Option<i64>,
+) -> Result<Option<Job>> {
+    claim(tx, now, true, after_tenant)
 }
 
-fn claim(tx: &Tx<'_>, now: &str, enabled_only: bool) -> Result<Option<Job>> {
+fn claim(
+    tx: &Tx<'_>,
+    now: &str,
+    enabled_only: bool,
+    after_tenant: Option<i64>,
+) -> Result<Option<Job>> {
+    // Without a turn to continue from, the order is plain id order (oldest first).
     let id: Option<i64> = tx
         .conn
         .prepare_cached(
@@ -433,9 +447,12 @@ fn claim(tx: &Tx<'_>, now: &str, enabled_only: bool) -> Result<Option<Job>> {
                                AND e.id < j.id AND e.state NOT IN ('done'))
                AND (?2 = 0 OR EXISTS (SELECT 1 FROM tenants t
                                       WHERE t.id = j.tenant_id AND t.numhub_enabled = 1))
-             ORDER BY j.id LIMIT 1",
+             ORDER BY ?3 IS NOT NULL AND j.tenant_id <= ?3,
+                      CASE WHEN ?3 IS NULL THEN 0 ELSE j.tenant_id END,
+                      j.id
+             LIMIT 1",
         )?
-        .query_row(params![now, enabled_only], |r| r.get(0))
+        .query_row(params![now, enabled_only, after_tenant], |r| r.get(0))
         .optional()?;
     let Some(id) = id else { return Ok(None) };
     mark_running(tx, id, now)?;

@@ -192,6 +192,16 @@ pub fn all(sql: &Sql<'_>) -> Result<Vec<Tenant>> {
 }
 
 /// Tenants whose changes may be sent to NumHub.
+/// How many tenants use NumHub (`numhub_enabled`): the interactive budget's fair
+/// share divides the account's rate among them.
+pub fn count_enabled(sql: &Sql<'_>) -> Result<u64> {
+    let n: i64 = sql
+        .conn
+        .prepare_cached("SELECT count(*) FROM tenants WHERE numhub_enabled = 1")?
+        .query_row([], |r| r.get(0))?;
+    Ok(n.unsigned_abs())
+}
+
 pub fn list_enabled(sql: &Sql<'_>) -> Result<Vec<Tenant>> {
     sql.rows(
         &format!("SELECT {COLUMNS} FROM tenants WHERE numhub_enabled = 1 ORDER BY id"),

@@ -30,6 +30,13 @@ pub enum NumhubError {
     /// No credentials for this tenant and no global account configured.
     #[error("no NumHub credentials for {account}: set [numhub] email/password_file or the tenant's credentials")]
     NoCredentials { account: String },
+    /// The tenant's callers used up their share of interactive calls for this minute.
+    #[error("tenant {tenant_id} has started its {limit} NumHub calls of the last minute ([numhub] tenant_interactive_per_min); try again in {retry_after_secs} s")]
+    TenantBudget {
+        tenant_id: i64,
+        limit: u32,
+        retry_after_secs: u64,
+    },
     /// The tenant cannot be sent to NumHub (unknown, or no `numhub_client_id`).
     #[error("tenant {tenant_id}: {reason}")]
     Tenant { tenant_id: i64, reason: String },

@@ -130,6 +130,42 @@ impl Governor {
     }
 }
 
+/// Each tenant's share of the calls its callers start over the socket: a sliding
+/// minute of start times per tenant. The governor paces the account for everyone;
+/// this keeps one tenant's callers from taking all of it.
+#[derive(Default)]
+pub struct TenantBudget {
+    starts: Mutex<std::collections::HashMap<i64, std::collections::VecDeque<Instant>>>,
+}
+
+/// The minute a tenant's share is counted over.
+const BUDGET_WINDOW: Duration = Duration::from_secs(60);
+
+impl TenantBudget {
+    /// Takes one of the tenant's `per_min` starts, or says how long until one is
+    /// free again.
+    pub fn spend(&self, tenant_id: i64, per_min: u32) -> Result<(), Duration> {
+        let mut map = match self.starts.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let now = Instant::now();
+        let starts = map.entry(tenant_id).or_default();
+        while starts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= BUDGET_WINDOW)
+        {
+            starts.pop_front();
+        }
+        if starts.len() >= per_min as usize {
+            let oldest = starts.front().copied().unwrap_or(now);
+            return Err(BUDGET_WINDOW.saturating_sub(now.duration_since(oldest)));
+        }
+        starts.push_back(now);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,8 @@ pub struct ClientOptions {
     pub clock_skew: Duration,
     /// The global account; `None` = only tenants with their own credentials work.
     pub global: Option<Credentials>,
+    /// `[numhub] tenant_interactive_per_min`; `None` = a fair share.
+    pub tenant_interactive_per_min: Option<u32>,
 }
 
 impl ClientOptions {
@@ -91,6 +93,7 @@ impl ClientOptions {
             backoff_max: Duration::from_secs(30),
             clock_skew: Duration::from_secs(120),
             global,
+            tenant_interactive_per_min: n.tenant_interactive_per_min,
         }
     }
 
@@ -141,6 +144,8 @@ struct Inner {
     governors: Mutex<HashMap<String, Arc<Governor>>>,
     /// Per account: the token slot (single flight).
     slots: Mutex<HashMap<Account, Arc<tokio::sync::Mutex<Option<CachedToken>>>>>,
+    /// Each tenant's share of the calls started over the socket.
+    interactive: governor::TenantBudget,
 }
 
 /// A tenant as a call needs it.
@@ -174,12 +179,40 @@ impl Client {
                 crypto,
                 governors: Mutex::new(HashMap::new()),
                 slots: Mutex::new(HashMap::new()),
+                interactive: governor::TenantBudget::default(),
             }),
         })
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Counts one call a tenant's caller starts over the socket against the tenant's
+    /// share (`[numhub] tenant_interactive_per_min`, else the account's rate per
+    /// minute divided among the tenants that use NumHub); the sync engine's calls
+    /// are not counted. Refused with [`NumhubError::TenantBudget`] when it is used up.
+    pub async fn spend_interactive(&self, tenant_id: i64) -> Result<(), NumhubError> {
+        let o = &self.inner.opts;
+        let limit = match o.tenant_interactive_per_min {
+            Some(n) => n,
+            None if o.rate_limit == 0 => return Ok(()),
+            None => {
+                let tenants = self.inner.store.read(db::tenants::count_enabled).await?;
+                let per_min = u64::from(o.rate_limit) * 60 / o.rate_window.as_secs().max(1);
+                u32::try_from(per_min / tenants.max(1))
+                    .unwrap_or(u32::MAX)
+                    .max(1)
+            }
+        };
+        self.inner
+            .interactive
+            .spend(tenant_id, limit)
+            .map_err(|wait| NumhubError::TenantBudget {
+                tenant_id,
+                limit,
+                retry_after_secs: wait.as_secs() + 1,
+            })
     }
 
     fn governor(&self, email: &str) -> Arc<Governor> {

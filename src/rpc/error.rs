@@ -139,6 +139,7 @@ impl From<PortError> for RpcError {
             | PortError::NotConfigured { .. }
             | PortError::NotAtNumhub { .. } => RpcError::NumhubUnavailable(e.to_string()),
             PortError::InvalidParams { field, reason } => RpcError::invalid(field, reason),
+            PortError::Busy { reason } => RpcError::LimitExceeded(reason),
             PortError::Db(db) => db.into(),
             PortError::KeyRotation { .. } => {
                 tracing::error!(error = %e, "keys.rotate failed");

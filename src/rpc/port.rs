@@ -30,6 +30,10 @@ pub enum PortError {
     /// later.
     #[error("{reason}")]
     Unreachable { reason: String },
+    /// The tenant's callers used up their share of NumHub calls for this minute
+    /// (`[numhub] tenant_interactive_per_min`); the reason says when to try again.
+    #[error("{reason}")]
+    Busy { reason: String },
     /// This tenant cannot talk to NumHub as configured (no credentials, no
     /// `numhub_client_id`), or nothing that talks to NumHub runs in this daemon.
     #[error("{reason}")]

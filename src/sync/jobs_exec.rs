@@ -57,6 +57,7 @@ impl From<NumhubError> for Failure {
             | NumhubError::Setup(_)
             | NumhubError::Crypto(_) => Failure::Blocked(msg),
             NumhubError::Exhausted { .. }
+            | NumhubError::TenantBudget { .. }
             | NumhubError::Unauthorized { .. }
             | NumhubError::Db(_) => Failure::Retry(msg),
         }

@@ -85,14 +85,17 @@ pub async fn run(
     }
     let workers = options.workers.max(1);
     let mut running: JoinSet<()> = JoinSet::new();
+    // Whose turn was last: claims go round the tenants (`claim_next_sendable`).
+    let mut last_tenant: Option<i64> = None;
     loop {
         while running.len() < workers && !shutdown.is_shutdown() {
             match ctx
                 .store
-                .write(|tx| jobs::claim_next_sendable(tx, &now_ts()))
+                .write(move |tx| jobs::claim_next_sendable(tx, &now_ts(), last_tenant))
                 .await
             {
                 Ok(Some(job)) => {
+                    last_tenant = Some(job.tenant_id);
                     running.spawn(attempt(ctx.clone(), options.clone(), job));
                 }
                 Ok(None) => break,

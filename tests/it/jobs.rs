@@ -143,7 +143,7 @@ fn claims_follow_entity_order_and_due_times() {
         // A disabled tenant's due job is not claimed by the sync engine.
         assert_eq!(
             store
-                .write(move |tx| jobs::claim_next_sendable(tx, later))
+                .write(move |tx| jobs::claim_next_sendable(tx, later, None))
                 .await
                 .expect("claim"),
             None
@@ -218,7 +218,7 @@ fn done_jobs_are_purged_in_batches_after_retention() {
         assert_eq!(left, vec![ids[3], ids[2]]);
         // An enabled tenant's due job is claimable by the sync engine.
         let claimed = store
-            .write(|tx| jobs::claim_next_sendable(tx, "2999-01-01T00:00:00.000000Z"))
+            .write(|tx| jobs::claim_next_sendable(tx, "2999-01-01T00:00:00.000000Z", None))
             .await
             .expect("claim");
         assert_eq!(claimed.map(|j| j.id), Some(ids[3]));
@@ -306,5 +306,68 @@ fn a_waiting_job_keeps_its_attempts_and_is_claimed_again_when_due() {
             .await
             .expect("an operator may retry a waiting job");
         assert_eq!((retried.state, retried.attempts), (JobState::Queued, 0));
+    });
+}
+
+/// The sync engine's claims go round the tenants: a tenant with many jobs queued
+/// first does not hold back another tenant's one job until all of its own are sent.
+#[test]
+fn claims_go_round_the_tenants() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = crate::rpc_methods::rt();
+    rt.block_on(async {
+        let store = Store::open(&dir.path().join("rr.db"), StoreOptions::default()).expect("open");
+        let queued = store
+            .write(|tx| {
+                let mut ids = Vec::new();
+                // Tenant 1 queues five creates, then tenants 2 and 3 one each.
+                for (tenant, count) in [(1, 5), (2, 1), (3, 1)] {
+                    tenants::upsert(
+                        tx,
+                        tenants::TenantInput {
+                            id: tenant,
+                            name: format!("T{tenant}"),
+                            numhub_client_id: Some((1000 + tenant).to_string()),
+                            numhub_enabled: Some(true),
+                            ..Default::default()
+                        },
+                    )?;
+                    for n in 0..count {
+                        let e = entities::create(
+                            tx,
+                            entities::NewEntity {
+                                tenant_id: tenant,
+                                brand_id: None,
+                                entity_type: EntityType::Direct,
+                                company_name: format!("T{tenant} company {n}"),
+                                submit: false,
+                                attestation_level: None,
+                            },
+                        )?;
+                        let payload = jobs::JobPayload::EntityCreate(jobs::ApplicationChange {
+                            application: Default::default(),
+                        });
+                        ids.push(
+                            jobs::enqueue(tx, jobs::NewJob::on_entity(tenant, &e.id, payload))?.id,
+                        );
+                    }
+                }
+                Ok(ids)
+            })
+            .await
+            .expect("seed");
+        assert_eq!(queued.len(), 7);
+        let now = "2999-01-01T00:00:00.000000Z";
+        let mut last = None;
+        let mut order = Vec::new();
+        while let Some(job) = store
+            .write(move |tx| jobs::claim_next_sendable(tx, now, last))
+            .await
+            .expect("claim")
+        {
+            last = Some(job.tenant_id);
+            order.push(job.tenant_id);
+        }
+        assert_eq!(order, vec![1, 2, 3, 1, 1, 1, 1]);
     });
 }

@@ -43,5 +43,6 @@ mod sync_phone;
 mod sync_poller;
 mod sync_run_tenant;
 mod sync_support;
+mod tenant_budget;
 mod unit;
 mod userns;

@@ -34,12 +34,7 @@ fn sync_run_with_a_tenant_polls_that_tenant_only() {
         .enable_all()
         .build()
         .expect("runtime");
-    let mut user = numhub_sandbox::User::demo();
-    user.clients.push(numhub_sandbox::Client {
-        client_id: 1002,
-        name: "Second Client".into(),
-        osp_id: None,
-    });
+    let user = crate::sync_support::two_client_demo();
     let sandbox = rt
         .block_on(numhub_sandbox::start(
             "127.0.0.1:0".parse().expect("addr"),
