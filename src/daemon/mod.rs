@@ -235,6 +235,7 @@ pub async fn serve(
             watcher: watcher.clone(),
             connections: Default::default(),
             sync_anomalies: sync.anomalies.clone(),
+            business_id_fields: config.audit.redact_fields.clone(),
         };
         let rpc_options = server_options(&config);
         let shutdown = shutdown.clone();
