@@ -347,6 +347,7 @@ fn open_store(config: &Config) -> Result<Store, DaemonError> {
     }
     let options = StoreOptions {
         readers: config.database.readers,
+        full_sync: config.database.synchronous == crate::config::Synchronous::Full,
         ..StoreOptions::default()
     };
     Ok(Store::open(&config.database.path, options)?)
