@@ -72,6 +72,8 @@ fn identity_input(
         status: IdentityStatus::Active,
         rich_call_data: None,
         phone_numbers: vec!["+15551230000".into()],
+        dir_id: None,
+        api_response: None,
     }
 }
 
