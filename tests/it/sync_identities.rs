@@ -33,14 +33,7 @@ fn synced(seeded: usize, before: impl FnOnce(&Harness)) -> Harness {
 }
 
 fn identities(h: &Harness) -> Vec<Value> {
-    ok(
-        &h.socket(),
-        "identity.list",
-        json!({"tenant_id": 1, "limit": 500}),
-    )["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    crate::sync_support::identities(&h.socket())
 }
 
 /// The sandbox's record of the identity NumHub knows as `numhub_identity_id`.

@@ -92,14 +92,7 @@ impl World {
     }
 
     pub fn identities(&self) -> Vec<Value> {
-        ok(
-            &self.socket(),
-            "identity.list",
-            json!({"tenant_id": 1, "limit": 500}),
-        )["items"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        crate::sync_support::identities(&self.socket())
     }
 }
 

@@ -255,6 +255,18 @@ impl Drop for Harness {
     }
 }
 
+/// Tenant 1's display identities, as `identity.list` answers them (one page of 500).
+pub fn identities(socket: &Path) -> Vec<Value> {
+    ok(
+        socket,
+        "identity.list",
+        json!({"tenant_id": 1, "limit": 500}),
+    )["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// Calls one of `sandbox`'s admin routes on `rt`; panics unless it answers 2xx.
 pub fn admin(rt: &tokio::runtime::Runtime, sandbox: &Sandbox, path: &str, body: Value) {
     let url = format!("{}{path}", sandbox.base_url());
