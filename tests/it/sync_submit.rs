@@ -40,13 +40,18 @@ fn linked(socket: &std::path::Path, id: &str) -> String {
     get()["numhub_entity_id"].as_str().expect("nid").to_string()
 }
 
-/// Whether the entity.submit job finished.
-fn submit_done(socket: &std::path::Path) -> bool {
-    wait_until(TIMEOUT, || {
-        jobs_of(socket)
+/// `entity.submit`, its job waited for; the application as NumHub then holds it.
+fn submit(w: &World, id: &str, nid: &str) -> Value {
+    let s = w.socket();
+    let sub = ok(&s, "entity.submit", json!({"tenant_id": 1, "id": id}));
+    assert_eq!(sub["status"], "submitted");
+    let done = wait_until(TIMEOUT, || {
+        jobs_of(&s)
             .iter()
             .any(|j| j["kind"] == "entity.submit" && j["state"] == "done")
-    })
+    });
+    assert!(done, "{:?}\n{}", jobs_of(&s), w.daemon.stderr());
+    numhub_application(w, nid)
 }
 
 fn jobs_of(socket: &std::path::Path) -> Vec<Value> {
@@ -104,24 +109,28 @@ fn sandbox_entity(w: &World, nid: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The sandbox and the daemon syncing tenant 1, with one application (two display
+/// identities) linked at NumHub: (world, socket, local id, NumHub's id).
+fn world_with_entity(name: &str, submit: bool) -> (World, std::path::PathBuf, String, String) {
+    let w = world(0, "");
+    w.enable_tenant();
+    let s = w.socket();
+    let id = create_with_identities(&s, name, submit);
+    let nid = linked(&s, &id);
+    (w, s, id, nid)
+}
+
 fn requests(w: &World, route: &str) -> u64 {
     w.sandbox.state()["requests"][route].as_u64().unwrap_or(0)
 }
 
 #[test]
 fn a_submit_carries_every_display_identity() {
-    let w = world(0, "");
-    w.enable_tenant();
-    let s = w.socket();
-    let id = create_with_identities(&s, "Draft Identities LLC", false);
-    let nid = linked(&s, &id);
+    let (w, _, id, nid) = world_with_entity("Draft Identities LLC", false);
     let before = shown_identities(&numhub_application(&w, &nid));
     assert_eq!(before.len(), 2, "{before:?}");
 
-    let sub = ok(&s, "entity.submit", json!({"tenant_id": 1, "id": id}));
-    assert_eq!(sub["status"], "submitted");
-    assert!(submit_done(&s), "{:?}\n{}", jobs_of(&s), w.daemon.stderr());
-    let app = numhub_application(&w, &nid);
+    let app = submit(&w, &id, &nid);
     assert_eq!(app["status"], "Submitted", "{app}");
     assert_eq!(shown_identities(&app), before, "{app}");
     assert_eq!(
@@ -135,11 +144,7 @@ fn a_submit_carries_every_display_identity() {
 /// `entity.submit` resubmits, and NumHub still holds every identity, by its id.
 #[test]
 fn a_resubmit_keeps_the_identities_numhub_gave_ids() {
-    let w = world(0, "");
-    w.enable_tenant();
-    let s = w.socket();
-    let id = create_with_identities(&s, "Vetted Identities LLC", true);
-    let nid = linked(&s, &id);
+    let (w, s, id, nid) = world_with_entity("Vetted Identities LLC", true);
     let get = || ok(&s, "entity.get", json!({"tenant_id": 1, "id": id}));
 
     // Vetted: the identities are live at NumHub, with ids, and in the replica.
@@ -168,11 +173,7 @@ fn a_resubmit_keeps_the_identities_numhub_gave_ids() {
         "{}",
         get()
     );
-    let sub = ok(&s, "entity.submit", json!({"tenant_id": 1, "id": id}));
-    assert_eq!(sub["status"], "submitted");
-    assert!(submit_done(&s), "{:?}\n{}", jobs_of(&s), w.daemon.stderr());
-
-    let app = numhub_application(&w, &nid);
+    let app = submit(&w, &id, &nid);
     assert_eq!(app["status"], "Resubmitted", "{app}");
     assert_eq!(shown_identities(&app), before, "every identity, by its id");
     assert_eq!(sandbox_entity(&w, &nid)["identities"], live);
