@@ -101,7 +101,7 @@ async fn run() {
                     legal_business_name: Some("Bench Co".into()),
                     ..Default::default()
                 }),
-                status: Some("Saved".into()),
+                status: Some(WriteStatus::Saved),
                 ..Default::default()
             },
         )

@@ -633,6 +633,14 @@ impl Store {
         }
     }
 
+    /// Removes display identities an application no longer holds.
+    pub fn drop_identities(&mut self, ids: &[Uuid]) {
+        for id in ids {
+            self.identities.remove(id);
+        }
+        self.identity_order.retain(|i| !ids.contains(i));
+    }
+
     pub fn next_change_request(&mut self) -> i64 {
         self.next_change_request += 1;
         self.next_change_request

@@ -105,9 +105,16 @@ dto!(References {
     #[serde(rename = "applicationRef2Details")]
     application_ref2_details: ApplicationRefDetails
 });
-dto!(PhoneNumberInfo { numhub_identity_id: Uuid, phone_numbers: Vec<String>, caller_name: String,
-    logo_url: String, call_reason: String });
-dto!(DisplayIdentityInfo { display_identities: Vec<PhoneNumberInfo>, loa_url: String });
+dto!(
+    /// `PhoneNumberInfo` (create) and `PhoneNumber` (update: the same plus
+    /// `numhubIdentityId`, which names an identity NumHub already gave an id).
+    PhoneNumberInfo { numhub_identity_id: Uuid, phone_numbers: Vec<String>, caller_name: String,
+        logo_url: String, call_reason: String }
+);
+dto!(
+    /// `DisplayIdentityInfo` (create) and `DisplayIdentityModel` (update).
+    DisplayIdentityInfo { display_identities: Vec<PhoneNumberInfo>, loa_url: String }
+);
 dto!(RegisterCertificate {
     full_name: String,
     date: String,
@@ -115,17 +122,26 @@ dto!(RegisterCertificate {
     is_fee_checked: bool
 });
 
+/// `status` of `SaveBCApplicationModel` and `UpdateBCApplicationModel`: what the
+/// create or update does ("1: Saved - To Save the Application. 2: Submit - To submit
+/// the application for processing").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WriteStatus {
+    Saved,
+    Submit,
+}
+
 dto!(
-    /// `SaveBCApplicationModel` (create) and `UpdateBCApplicationModel` (update and
-    /// attestation submit: the same plus `applicationId`, `modifiedSections`, and
-    /// identity ids in `displayIdentities`). `status` is `Saved` or `Submit`.
+    /// `SaveBCApplicationModel` (create) and `UpdateBCApplicationModel` (update, which
+    /// is also how an application is submitted: the same plus `applicationId`,
+    /// `modifiedSections`, and identity ids in `displayIdentities`).
     ApplicationModel { application_id: String, modified_sections: Vec<String>,
         applicant_information: ApplicantInformation, business_entity_details: BusinessEntityDetails,
         business_identity_details: BusinessIdentityDetails,
         consumer_protection_contacts: ConsumerProtectionContacts,
         business_agent_of_record: BusinessAgentOfRecord, references: References,
         display_identity_information: DisplayIdentityInfo, register_certificate: RegisterCertificate,
-        section: i32, status: String }
+        section: i32, status: WriteStatus }
 );
 
 dto!(
@@ -159,6 +175,47 @@ dto!(
         documents: Vec<DocumentsDto>, created_date: String, last_updated_date: String,
         last_updated_by: String, eid: String, business_id: String, verification_count: i32 }
 );
+
+impl Application {
+    /// The application as NumHub holds it, as the `UpdateBCApplicationModel` that
+    /// writes it back unchanged apart from `status`: every section as read, each
+    /// display identity with its `numhubIdentityId` (so none is taken for a new one or
+    /// left out) and its numbers as NumHub wrote them. Read-only fields (`documents`,
+    /// dates, `eid`, the identities' `dirId`/`status`/dates, `loaId`) have no place in
+    /// the update model and are left out.
+    pub fn into_update(self, status: WriteStatus) -> ApplicationModel {
+        let identities = self
+            .display_identity_information
+            .map(|d| DisplayIdentityInfo {
+                display_identities: d.display_identities.map(|list| {
+                    list.into_iter()
+                        .map(|i| PhoneNumberInfo {
+                            numhub_identity_id: i.numhub_identity_id,
+                            phone_numbers: i.phone_numbers,
+                            caller_name: i.caller_name,
+                            logo_url: i.logo_url,
+                            call_reason: i.call_reason,
+                        })
+                        .collect()
+                }),
+                loa_url: d.loa_url,
+            });
+        ApplicationModel {
+            application_id: self.application_id,
+            modified_sections: None,
+            applicant_information: self.applicant_information,
+            business_entity_details: self.business_entity_details,
+            business_identity_details: self.business_identity_details,
+            consumer_protection_contacts: self.consumer_protection_contacts,
+            business_agent_of_record: self.business_agent_of_record,
+            references: self.references,
+            display_identity_information: identities,
+            register_certificate: self.register_certificate,
+            section: self.section,
+            status: Some(status),
+        }
+    }
+}
 
 /// `GetVettedApplicationDto`: every section carries `vettingReview`, `comments`,
 /// `path`, `documentName`; callers read what they need from the JSON.

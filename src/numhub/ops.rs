@@ -102,7 +102,10 @@ impl Client {
         result(env, "/application/{NumhubEntityId}/view")
     }
 
-    /// `PUT /application/{NumhubEntityId}` (`UpdateBCApplicationModel`).
+    /// `PUT /application/{NumhubEntityId}` (`UpdateBCApplicationModel`): saves the
+    /// body as the application, and with `status: Submit` submits it ("2: Submit - To
+    /// submit the application for processing"). The attestation PUT, which "depends on
+    /// the `changesRequired` flag", is not used.
     pub async fn update_application(
         &self,
         tenant: i64,
@@ -171,26 +174,6 @@ impl Client {
         ];
         let env: Envelope<AttestationPage> = self.call_json(tenant, r).await?;
         result(env, "/application/attestation/{clientId}")
-    }
-
-    /// `PUT /application/attestation/{NumhubEntityId}?changesRequired=`.
-    pub async fn submit_attestation(
-        &self,
-        tenant: i64,
-        p: Priority,
-        id: Uuid,
-        changes_required: Option<bool>,
-        body: &ApplicationModel,
-    ) -> Result<CreateEntityResponse, NumhubError> {
-        let mut r = entity(
-            req(HttpMethod::Put, format!("/application/attestation/{id}"), p),
-            id,
-        );
-        if let Some(c) = changes_required {
-            r.query = vec![("changesRequired".into(), c.to_string())];
-        }
-        r.body = json_body(body)?;
-        self.call_json(tenant, r).await
     }
 
     /// `POST /application/{NumhubEntityId}/documents`: `Files` streamed from disk

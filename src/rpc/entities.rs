@@ -14,7 +14,8 @@ use super::methods::{def, handler, MethodDef, Scope};
 use super::port::LoaTemplate;
 use super::rows::{local_id, obj, page_schema, queued, wait_for, with_sync, RowWait, WithSync};
 use super::schema::{
-    application, boolean, cursor, id, limit, object, one_of, shown_text, string, wait_s,
+    application, application_update, boolean, cursor, id, limit, object, one_of, shown_text,
+    string, wait_s,
 };
 use super::Rpc;
 use crate::db::{self, entities, jobs, tenants, EntityStatus, EntityType, Sql};
@@ -57,7 +58,7 @@ pub fn methods() -> Vec<MethodDef> {
                 &[
                     ("tenant_id", id()),
                     ("id", local_id()),
-                    ("application", application()),
+                    ("application", application_update()),
                 ],
                 &[("wait_s", wait_s())],
             ),
@@ -294,6 +295,14 @@ async fn entity_update(
     _: Caller,
     p: EntityUpdate,
 ) -> Result<WithSync<entities::Entity>, RpcError> {
+    // The same PUT with "Submit" submits at NumHub: that is entity.submit's, which
+    // moves the local status with it.
+    if p.application.get("status").and_then(Value::as_str) == Some("Submit") {
+        return Err(RpcError::invalid(
+            "application.status",
+            "\"Submit\" would submit the application; entity.update saves (\"Saved\" or leave it out), entity.submit submits",
+        ));
+    }
     let tenant_id = p.tenant_id;
     let id = p.id.clone();
     let payload = jobs::JobPayload::EntityUpdate(jobs::ApplicationChange {

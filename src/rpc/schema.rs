@@ -3,9 +3,9 @@
 //! daemon validates with, so the document cannot drift from the behaviour.
 //!
 //! Supported keywords (the subset we emit, plus what NumHub's SaveBCApplicationModel
-//! uses): `type`, `nullable`, `properties`, `required`, `additionalProperties: false`,
+//! and UpdateBCApplicationModel use): `type`, `nullable`, `properties`, `required`, `additionalProperties: false`,
 //! `enum`, `minLength`, `maxLength`, `minimum`, `maximum`, `items`, `minItems`,
-//! `maxItems`, `format` (`e164`, `int32`, `sha256`, `date-time`, `plain-text`,
+//! `maxItems`, `format` (`e164`, `int32`, `sha256`, `date-time`, `uuid`, `plain-text`,
 //! `https-url`), `$ref` into
 //! `#/components/schemas/`.
 
@@ -20,8 +20,9 @@ pub struct FieldError {
     pub reason: String,
 }
 
-/// NumHub's SaveBCApplicationModel and the schemas it references, copied from the
-/// API document (`components.schemas`), so `$ref`s resolve the same way.
+/// NumHub's SaveBCApplicationModel and UpdateBCApplicationModel and the schemas they
+/// reference, copied from the API document (`components.schemas`), so `$ref`s resolve
+/// the same way.
 pub fn bc_application_components() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
@@ -244,6 +245,10 @@ fn check_format(format: &str, text: &str) -> Option<String> {
             Ok(u) => Some(format!("{text:?} is not an https URL (scheme {:?})", u.scheme())),
             Err(e) => Some(format!("{text:?} is not an https URL: {e}")),
         },
+        // NumHub's ids (`numhubIdentityId` in an update): the outbox reads them as uuids.
+        "uuid" => uuid::Uuid::parse_str(text)
+            .err()
+            .map(|_| format!("{text:?} is not a uuid")),
         _ => None,
     }
 }
@@ -301,8 +306,14 @@ pub fn cursor() -> Value {
 pub fn wait_s() -> Value {
     json!({"type": "integer", "minimum": 0, "maximum": 60})
 }
+/// An application body for a create (`POST /application`).
 pub fn application() -> Value {
     json!({"$ref": "#/components/schemas/SaveBCApplicationModel"})
+}
+/// An application body for an update (`PUT /application/{id}`): also `applicationId`,
+/// `modifiedSections` and each display identity's `numhubIdentityId`.
+pub fn application_update() -> Value {
+    json!({"$ref": "#/components/schemas/UpdateBCApplicationModel"})
 }
 
 /// An object with these required and optional fields and nothing else.
@@ -328,6 +339,59 @@ mod tests {
         assert!(bc_application_components()
             .pointer("/components/schemas/SaveBCApplicationModel")
             .is_some());
+    }
+
+    /// The copy holds NumHub's schemas unchanged, and every schema they reference.
+    #[test]
+    fn the_copied_schemas_are_the_documents() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/numhub/brandcontrol-v1.swagger.json"
+        );
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("document")).expect("json");
+        let copied = bc_application_components()["components"]["schemas"]
+            .as_object()
+            .expect("schemas");
+        for (name, schema) in copied {
+            assert_eq!(
+                Some(schema),
+                doc.pointer(&format!("/components/schemas/{name}")),
+                "{name}"
+            );
+            for r in schema.to_string().split("#/components/schemas/").skip(1) {
+                let target = r.split('"').next().unwrap_or_default();
+                assert!(copied.contains_key(target), "{name} references {target}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_update_names_identities_and_a_create_does_not() {
+        let body = json!({"application": {"applicationId": "BC-1", "modifiedSections": ["x"],
+            "displayIdentityInformation": {"displayIdentities": [
+                {"numhubIdentityId": "0b7b4c1e-58c4-4d0e-9a54-0d1e7b6f1a11", "callerName": "A"}]}}});
+        let update = object(&[("application", application_update())], &[]);
+        assert_eq!(validate(&update, &body), Vec::new());
+        let mut bad = body.clone();
+        bad["application"]["displayIdentityInformation"]["displayIdentities"][0]
+            ["numhubIdentityId"] = json!("not-an-id");
+        assert_eq!(
+            validate(&update, &bad)[0].reason,
+            "\"not-an-id\" is not a uuid"
+        );
+        let create = object(&[("application", application())], &[]);
+        let fields: Vec<String> = validate(&create, &body)
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert!(
+            fields.contains(
+                &"application.displayIdentityInformation.displayIdentities[0].numhubIdentityId"
+                    .to_string()
+            ),
+            "{fields:?}"
+        );
     }
 
     #[test]

@@ -16,12 +16,13 @@ use crate::config::PhoneFormat;
 use crate::db::jobs::{ApplicationChange, JobPayload};
 use crate::db::{
     self, brands, documents, entities, format_ts, identities, jobs, now_ts, parse_ts, DbError,
+    EntityStatus,
 };
 use crate::events::Event;
 use crate::killpoint;
 use crate::numhub::model::{
     ApplicationModel, DeactivationRequest, DisplayIdentity, DisplayIdentityUpdate, DocumentItem,
-    DocumentType, UploadDocumentResponse, UploadFile,
+    DocumentType, UploadDocumentResponse, UploadFile, WriteStatus,
 };
 use crate::numhub::{NumhubError, Priority};
 
@@ -243,7 +244,7 @@ async fn entity_create(
             Failure::Unknown("NumHub answered the create without a numhubEntityId".into())
         })?
         .to_string();
-    let submitted = model.status.as_deref() == Some("Submit");
+    let submitted = model.status == Some(WriteStatus::Submit);
     let (job_id, entity_id, what) = (job.id, e.id.clone(), format!("application {nid}"));
     let e = ctx
         .store
@@ -285,30 +286,34 @@ async fn entity_update(
     done(ctx, job.id).await
 }
 
-/// Submits with the application as NumHub holds it (the attestation PUT replaces
-/// every section, so an empty body would wipe them). Submitting a submitted
-/// application changes nothing, so a redo after a crash is harmless.
+/// Submits the way the document says: `PUT /application/{id}` with `status: Submit`
+/// ("2: Submit - To submit the application for processing"). That PUT writes its body
+/// as the application, so the body is the application as NumHub holds it, read just
+/// before, with every display identity carried by its `numhubIdentityId`: a submit
+/// can never drop or duplicate an identity. (The document offers no version check; a
+/// change made at NumHub between the read and the PUT, a moment apart, is the one
+/// thing this cannot carry.) Resubmitting a rejected application is the same call
+/// (NumHub's `Resubmitted`).
+///
+/// A redo after a crash (or a lost answer) is harmless: the read comes first, and an
+/// application NumHub already holds as submitted, or further on, is only recorded,
+/// not submitted again, whatever NumHub would make of a second submit.
 async fn entity_submit(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>, Failure> {
     let e = entity_of(ctx, job).await?;
     let nid = numhub_id(&e)?;
     let tenant = job.tenant_id;
     let current = ctx.numhub.get_application(tenant, P, nid).await?;
-    let mut body = serde_json::to_value(&current)
-        .map_err(|e| Failure::Refused(format!("encoding the application: {e}")))?;
-    if let Value::Object(m) = &mut body {
-        // Read-side shapes the write side does not share.
-        for k in ["displayIdentityInformation", "documents", "status"] {
-            m.remove(k);
-        }
-    }
-    let mut model: ApplicationModel = serde_json::from_value(body)
-        .map_err(|e| Failure::Refused(format!("NumHub's application as a submit body: {e}")))?;
-    model.status = Some("Submit".into());
-    let resp = sent(
-        ctx.numhub
-            .submit_attestation(tenant, P, nid, None, &model)
-            .await,
-    )?;
+    let eid = if already_submitted(current.status.as_deref()) {
+        tracing::info!(
+            job = job.id,
+            status = current.status.as_deref().unwrap_or(""),
+            "NumHub already holds the application as submitted; not resending"
+        );
+        current.eid
+    } else {
+        let body = current.into_update(WriteStatus::Submit);
+        sent(ctx.numhub.update_application(tenant, P, nid, &body).await)?.eid
+    };
     let (job_id, entity_id, nid_s) = (job.id, e.id.clone(), nid.to_string());
     let e = ctx
         .store
@@ -319,7 +324,7 @@ async fn entity_submit(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>,
                 tenant,
                 &entity_id,
                 &nid_s,
-                resp.eid.as_deref(),
+                eid.as_deref(),
                 Some(&now),
             )?;
             jobs::mark_done(tx, job_id, &now)?;
@@ -328,6 +333,15 @@ async fn entity_submit(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>,
         .await
         .map_err(unrecorded(format!("the submit of {nid}")))?;
     Ok(vec![entity_event(&e)])
+}
+
+/// Whether NumHub's status shows a submit already happened: any status a submitted
+/// application moves through. `Saved` and `Rejected` wait for one; a missing or
+/// unknown status is submitted (NumHub decides, and a refusal reaches an operator).
+fn already_submitted(numhub_status: Option<&str>) -> bool {
+    numhub_status
+        .and_then(mapping::application_status)
+        .is_some_and(|(s, _)| !matches!(s, EntityStatus::Draft | EntityStatus::Rejected))
 }
 
 fn upload_type(t: db::DocumentType) -> DocumentType {

@@ -43,6 +43,7 @@ mod sync_outbox;
 mod sync_phone;
 mod sync_poller;
 mod sync_run_tenant;
+mod sync_submit;
 mod sync_support;
 mod tenant_budget;
 mod unit;

@@ -179,7 +179,8 @@ where
     }
 }
 
-/// A valid application body; `ein` is a business id the audit must fingerprint.
+/// A valid application body (`status` `Saved` or `Submit`); `ein` is a business id the
+/// audit must fingerprint.
 pub fn application(name: &str, status: &str) -> ApplicationModel {
     ApplicationModel {
         applicant_information: Some(ApplicantInformation {
@@ -208,7 +209,9 @@ pub fn application(name: &str, status: &str) -> ApplicationModel {
             ..Default::default()
         }),
         section: Some(1),
-        status: Some(status.into()),
+        status: Some(
+            serde_json::from_value(serde_json::Value::from(status)).expect("Saved or Submit"),
+        ),
         ..Default::default()
     }
 }

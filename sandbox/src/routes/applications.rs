@@ -73,6 +73,14 @@ pub async fn create(
     Ok(sh.json(&out))
 }
 
+/// An `UpdateBCApplicationModel` ("Model used to update the application information",
+/// the whole application) applied to application `id`: each section becomes what the
+/// body carries (one left out is emptied), and so do the display identities. A listed
+/// identity with a `numhubIdentityId` stays that identity; one without is new (live
+/// once vetting completes); a live identity the body does not list is dropped.
+/// `status: Submit` moves `Saved` → `Submitted` and `Rejected` → `Resubmitted` ("2:
+/// Submit - To submit the application for processing"); otherwise the status is left
+/// alone.
 fn apply_update(
     sh: &Shared,
     caller: &Caller,
@@ -94,21 +102,30 @@ fn apply_update(
         certificate: body.register_certificate,
         section: body.section,
     };
-    if let Some(list) = body.display_identity_information.display_identities {
-        app.requested = list
-            .into_iter()
-            .map(|d| RequestedIdentity {
-                numhub_identity_id: d.numhub_identity_id,
-                phone_numbers: d.phone_numbers.unwrap_or_default(),
-                caller_name: d.caller_name,
-                logo_url: d.logo_url,
-                call_reason: d.call_reason,
-            })
-            .collect();
-    }
-    if body.display_identity_information.loa_url.is_some() {
-        app.loa_url = body.display_identity_information.loa_url;
-    }
+    let listed = body
+        .display_identity_information
+        .display_identities
+        .unwrap_or_default();
+    app.requested = listed
+        .into_iter()
+        .map(|d| RequestedIdentity {
+            numhub_identity_id: d.numhub_identity_id,
+            phone_numbers: d.phone_numbers.unwrap_or_default(),
+            caller_name: d.caller_name,
+            logo_url: d.logo_url,
+            call_reason: d.call_reason,
+        })
+        .collect();
+    let listed: Vec<Uuid> = app
+        .requested
+        .iter()
+        .filter_map(|r| r.numhub_identity_id)
+        .collect();
+    let (kept, dropped): (Vec<Uuid>, Vec<Uuid>) = std::mem::take(&mut app.identity_ids)
+        .into_iter()
+        .partition(|i| listed.contains(i));
+    app.identity_ids = kept;
+    app.loa_url = body.display_identity_information.loa_url;
     app.updated = now;
     app.updated_by = caller.email.clone();
     let next = match (body.status, app.status) {
@@ -116,6 +133,7 @@ fn apply_update(
         (UpdateBCApplicationModelStatus::Submit, Status::Rejected) => Some(Status::Resubmitted),
         _ => None,
     };
+    store.drop_identities(&dropped);
     if let Some(next) = next {
         store.set_status(id, next, now, None);
     }
@@ -262,6 +280,8 @@ pub async fn attestation_list(
     Ok(sh.json(&out))
 }
 
+/// `PUT /application/attestation/{id}`: only what the document says of it (the daemon
+/// submits with `PUT /application/{id}`).
 pub async fn attestation_submit(
     State(sh): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
@@ -270,6 +290,8 @@ pub async fn attestation_submit(
     JsonBody(body): JsonBody<model::UpdateBCApplicationModel>,
 ) -> ApiResult<Response> {
     let id = parse_uuid(&id, "NumhubEntityId")?;
+    // "The operation performed depends on the `changesRequired` flag", but the document
+    // does not say how: the flag is checked, and the body applied as an update.
     params.boolean("changesRequired")?;
     let out = apply_update(&sh, &caller, id, body)?;
     Ok(sh.json(&out))

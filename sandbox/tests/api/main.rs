@@ -11,3 +11,4 @@ mod flows;
 mod identities;
 mod limits;
 mod templates;
+mod updates;
