@@ -39,6 +39,7 @@ mod sync_changes;
 mod sync_crash;
 mod sync_e2e;
 mod sync_outbox;
+mod sync_paging;
 mod sync_phone;
 mod sync_poller;
 mod sync_run_tenant;
