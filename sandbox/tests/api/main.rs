@@ -10,4 +10,5 @@ mod faults;
 mod flows;
 mod identities;
 mod limits;
+mod paging;
 mod templates;
