@@ -66,36 +66,32 @@ fn assert_bounded(w: &World, attestation_pages: u64, per_cycle: u64) {
     );
 }
 
+/// The poller against a sandbox paging as `sandbox` says, over `n` applications.
+fn read_whole(sandbox: numhub_sandbox::SandboxConfig, n: usize, attestation_pages: u64) {
+    let w = world_on(sandbox, n, "");
+    w.enable_tenant();
+    wait_whole_replica(&w, n);
+    assert_bounded(&w, attestation_pages, 3);
+}
+
 #[test]
 fn a_numhub_capping_pages_below_the_size_asked_is_read_whole() {
-    let w = world_on(
-        numhub_sandbox::SandboxConfig {
-            max_page_size: Some(20),
-            ..Default::default()
-        },
-        45,
-        "",
-    );
-    w.enable_tenant();
-    wait_whole_replica(&w, 45);
     // 20 + 20 + 5 of a totalCount of 45: three pages, four allowed.
-    assert_bounded(&w, 4, 3);
+    let capped = numhub_sandbox::SandboxConfig {
+        max_page_size: Some(20),
+        ..Default::default()
+    };
+    read_whole(capped, 45, 4);
 }
 
 #[test]
 fn a_numhub_ignoring_page_numbers_is_read_whole_without_looping() {
-    let w = world_on(
-        numhub_sandbox::SandboxConfig {
-            ignore_page_number: true,
-            ..Default::default()
-        },
-        120,
-        "",
-    );
-    w.enable_tenant();
-    wait_whole_replica(&w, 120);
     // Page 1 (100), "page 2" = page 1 again, then page 1 holding everything.
-    assert_bounded(&w, 3, 3);
+    let ignoring = numhub_sandbox::SandboxConfig {
+        ignore_page_number: true,
+        ..Default::default()
+    };
+    read_whole(ignoring, 120, 3);
 }
 
 #[test]

@@ -9,20 +9,26 @@ use serde_json::{json, Value};
 use crate::common::{start, Env, DEMO_CLIENT};
 use numhub_sandbox::SandboxConfig;
 
-/// `(pageNumber, pageSize, totalCount, ids)` of one attestation page.
-async fn attestation(env: &Env, page: i32, size: i32) -> (Value, Value, Value, Vec<String>) {
-    let v: Value = env
-        .req(
-            Method::GET,
-            &format!("/api/v1/application/attestation/{DEMO_CLIENT}"),
-        )
-        .query(&[("PageNumber", page), ("pageSize", size)])
+/// A GET's JSON answer.
+async fn get(env: &Env, path: &str, query: &[(&str, i32)]) -> Value {
+    env.req(Method::GET, path)
+        .query(query)
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+fn attestation_path() -> String {
+    format!("/api/v1/application/attestation/{DEMO_CLIENT}")
+}
+
+/// `(pageNumber, pageSize, totalCount, ids)` of one attestation page.
+async fn attestation(env: &Env, page: i32, size: i32) -> (Value, Value, Value, Vec<String>) {
+    let query = [("PageNumber", page), ("pageSize", size)];
+    let v = get(env, &attestation_path(), &query).await;
     let r = &v["result"];
     let ids = r["results"]
         .as_array()
@@ -40,15 +46,8 @@ async fn attestation(env: &Env, page: i32, size: i32) -> (Value, Value, Value, V
 
 /// The ids on one page of the identity list.
 async fn identities(env: &Env, page: i32, size: i32) -> Vec<String> {
-    let v: Value = env
-        .req(Method::GET, "/api/v1/applications/newdisplayidentity")
-        .query(&[("pageNumber", page), ("pageSize", size)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let query = [("pageNumber", page), ("pageSize", size)];
+    let v = get(env, "/api/v1/applications/newdisplayidentity", &query).await;
     v.as_array()
         .unwrap()
         .iter()
@@ -98,18 +97,8 @@ async fn the_attestation_lists_statuses_can_be_respelled() {
     let env = start(SandboxConfig::default()).await;
     let id = env.sb.seed_applications(DEMO_CLIENT, 1)[0].to_string();
     let status = |v: Value| v["result"]["results"][0]["status"].clone();
-    let list = || async {
-        env.req(
-            Method::GET,
-            &format!("/api/v1/application/attestation/{DEMO_CLIENT}"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()
-    };
+    let path = attestation_path();
+    let list = || get(&env, &path, &[]);
     assert_eq!(status(list().await), "Complete");
     env.admin(
         "/__sandbox/attestation/status-spellings",
