@@ -28,7 +28,7 @@ pub struct Shared {
     counters: Mutex<Counters>,
     /// How `downloadtemplate` answers (`POST /__sandbox/template`).
     template_form: Mutex<crate::routes::TemplateForm>,
-    /// How the attestation list spells statuses (`POST /__sandbox/attestation/status-spellings`).
+    /// How the attestation list spells statuses (`POST /__sandbox/spellings/attestation-status`).
     list_status_spellings: Mutex<ListStatusSpellings>,
 }
 

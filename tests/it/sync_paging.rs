@@ -120,7 +120,7 @@ fn an_unknown_list_status_still_brings_the_applications_change() {
 
     // NumHub's list spells statuses its own way now; the application completes.
     w.admin(
-        "/__sandbox/attestation/status-spellings",
+        "/__sandbox/spellings/attestation-status",
         json!({"InProgress": "In Progress", "Complete": "ACTIVE"}),
     );
     w.admin(

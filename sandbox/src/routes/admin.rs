@@ -27,7 +27,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/__sandbox/rate-limit", post(rate_limit))
         .route("/__sandbox/entities/{id}/status", post(entity_status))
         .route(
-            "/__sandbox/attestation/status-spellings",
+            "/__sandbox/spellings/attestation-status",
             post(list_status_spellings),
         )
         .route("/__sandbox/identities/{id}", post(identity))

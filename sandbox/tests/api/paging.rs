@@ -101,7 +101,7 @@ async fn the_attestation_lists_statuses_can_be_respelled() {
     let list = || get(&env, &path, &[]);
     assert_eq!(status(list().await), "Complete");
     env.admin(
-        "/__sandbox/attestation/status-spellings",
+        "/__sandbox/spellings/attestation-status",
         json!({"Complete": "ACTIVE", "InProgress": "In Progress"}),
     )
     .await;
@@ -110,13 +110,13 @@ async fn the_attestation_lists_statuses_can_be_respelled() {
     assert_eq!(env.get_app(&id).await["status"], "Complete");
     let bad = env
         .http
-        .post(env.url("/__sandbox/attestation/status-spellings"))
+        .post(env.url("/__sandbox/spellings/attestation-status"))
         .json(&json!({"Active": "x"}))
         .send()
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
-    env.admin("/__sandbox/attestation/status-spellings", json!({}))
+    env.admin("/__sandbox/spellings/attestation-status", json!({}))
         .await;
     assert_eq!(status(list().await), "Complete");
 }
