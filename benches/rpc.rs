@@ -679,6 +679,7 @@ fn serve_numhubd(store: &Store, path: &Path) {
         watcher: Default::default(),
         connections: Default::default(),
         sync_anomalies: Default::default(),
+        business_id_fields: Vec::new(),
     };
     let options = ServerOptions {
         socket: path.to_path_buf(),

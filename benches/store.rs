@@ -137,10 +137,19 @@ async fn detached(dir: &std::path::Path, n: usize) -> f64 {
     (per * SUBMITTERS) as f64 / elapsed
 }
 
-/// Rows/s through the writer, and reader queries/s meanwhile.
-async fn through_writer(dir: &std::path::Path, n: usize) -> (f64, usize, Duration, Duration) {
-    let path = fresh(dir, "writer.db");
-    let store = Store::open(&path, StoreOptions::default()).expect("open");
+/// Rows/s through the writer (`synchronous=FULL` when `full_sync`, as the daemon
+/// runs by default, else NORMAL), and reader queries/s meanwhile.
+async fn through_writer(
+    dir: &std::path::Path,
+    n: usize,
+    full_sync: bool,
+) -> (f64, usize, Duration, Duration) {
+    let path = fresh(dir, &format!("writer-{full_sync}.db"));
+    let options = StoreOptions {
+        full_sync,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&path, options).expect("open");
     let stop = Arc::new(AtomicBool::new(false));
     // A reader asking every millisecond, as a busy app would: its latency shows
     // whether readers keep answering while the writer is saturated.
@@ -310,7 +319,19 @@ fn main() {
     if only.is_empty() || only == "writer" {
         let ceiling = bare_loop(dir.path(), n, None);
         let grouped = bare_loop(dir.path(), n, Some(SUBMITTERS));
-        let (writer, reads, p50, p99) = rt.block_on(through_writer(dir.path(), n));
+        // NORMAL and FULL alternate, twice, so a disk that speeds up or slows down
+        // during the run does not favour one; the better of each pair is kept.
+        let mut normal = (0.0, 0, Duration::ZERO, Duration::ZERO);
+        let mut full = normal;
+        for _ in 0..2 {
+            for (full_sync, best) in [(false, &mut normal), (true, &mut full)] {
+                let r = rt.block_on(through_writer(dir.path(), n, full_sync));
+                if r.0 > best.0 {
+                    *best = r;
+                }
+            }
+        }
+        let (writer, reads, p50, p99) = full;
         let queued = rt.block_on(detached(dir.path(), n));
         println!("audit-row inserts, {n} rows:");
         println!("  ceiling (bare rusqlite, one transaction): {ceiling:>10.0} rows/s");
@@ -319,8 +340,14 @@ fn main() {
             grouped / ceiling
         );
         println!(
-            "  store writer, {SUBMITTERS} submitters awaiting commit: {writer:>10.0} rows/s = {:.2} x ceiling (goal >= 0.5)",
-            writer / ceiling
+            "  store writer, synchronous=NORMAL, {SUBMITTERS} submitters awaiting commit: {:>10.0} rows/s = {:.2} x ceiling",
+            normal.0,
+            normal.0 / ceiling
+        );
+        println!(
+            "  store writer, synchronous=FULL (default), {SUBMITTERS} submitters awaiting commit: {writer:>10.0} rows/s = {:.2} x ceiling (goal >= 0.5) = {:.2} x NORMAL (goal >= 0.80)",
+            writer / ceiling,
+            writer / normal.0
         );
         println!(
             "  store writer, {SUBMITTERS} submitters queueing without waiting (audit path): {queued:>10.0} rows/s = {:.2} x ceiling",

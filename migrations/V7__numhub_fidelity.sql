@@ -6,7 +6,7 @@
 -- `IsDeactivationRequest`, so a deactivation must carry it.
 --
 -- `numhub_identities.api_response`: the identity as NumHub last answered it whole
--- (`GET /applications/displayidentity/{id}` or an application's
+-- (`GET /applications/newidentities/{NumhubIdentityId}` or an application's
 -- `displayIdentityInformation`), like `numhub_entities.api_response`. A change request
 -- sends back the values NumHub holds for what it does not mean to change (the
 -- non-nullable `isFeeChecked`), and a status the replica cannot map stays visible here.

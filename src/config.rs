@@ -74,6 +74,18 @@ pub struct DatabaseConfig {
     pub path: PathBuf,
     /// Read-only connections kept for queries.
     pub readers: usize,
+    /// SQLite's `synchronous`: `full` (every acknowledged commit survives a power
+    /// cut) or `normal` (the last commits before one may be lost, never torn).
+    pub synchronous: Synchronous,
+}
+
+/// `[database] synchronous`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    #[default]
+    Full,
+    Normal,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -321,6 +333,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             path: "numhubd.db".into(),
             readers: 4,
+            synchronous: Synchronous::Full,
         }
     }
 }

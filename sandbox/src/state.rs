@@ -66,6 +66,10 @@ pub struct Store {
     pub identities: HashMap<Uuid, Identity>,
     pub identity_order: Vec<Uuid>,
     pub documents: HashMap<Uuid, Document>,
+    /// The sandbox's own identity status words (`Active`, `Inactive`, `Pending`) → the
+    /// word it answers with instead (`POST /__sandbox/spellings/identity-status`): the
+    /// document gives the field no enum, so a client must read any spelling.
+    pub identity_status_spellings: BTreeMap<String, String>,
     next_seq: u64,
     next_change_request: i64,
 }
@@ -417,6 +421,7 @@ impl Shared {
                     "clientId": i.client_id,
                     "dirId": i.dir_id,
                     "status": i.status,
+                    "isFeeChecked": i.is_fee_checked,
                     "callerName": i.caller_name,
                     "callReason": i.call_reason,
                     "logoUrl": i.logo_url,
@@ -661,6 +666,14 @@ impl Store {
 
     pub fn app_of_mut(&mut self, id: Uuid, client_id: i32) -> Option<&mut App> {
         self.apps.get_mut(&id).filter(|a| a.client_id == client_id)
+    }
+
+    /// An identity status as the sandbox answers it: in the spelling set for it, if any.
+    pub fn identity_status_word(&self, own: &str) -> String {
+        self.identity_status_spellings
+            .get(own)
+            .cloned()
+            .unwrap_or_else(|| own.to_owned())
     }
 
     pub fn identity_of(&self, id: Uuid, client_id: i32) -> Option<&Identity> {

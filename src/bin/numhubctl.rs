@@ -376,6 +376,7 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                     "entity_id",
                     "display_name",
                     "status",
+                    "dir_id",
                     "phone_numbers",
                     "sync.state",
                 ],

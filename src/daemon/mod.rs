@@ -235,6 +235,7 @@ pub async fn serve(
             watcher: watcher.clone(),
             connections: Default::default(),
             sync_anomalies: sync.anomalies.clone(),
+            business_id_fields: config.audit.redact_fields.clone(),
         };
         let rpc_options = server_options(&config);
         let shutdown = shutdown.clone();
@@ -346,6 +347,7 @@ fn open_store(config: &Config) -> Result<Store, DaemonError> {
     }
     let options = StoreOptions {
         readers: config.database.readers,
+        full_sync: config.database.synchronous == crate::config::Synchronous::Full,
         ..StoreOptions::default()
     };
     Ok(Store::open(&config.database.path, options)?)

@@ -1,5 +1,6 @@
 //! `numhub_identities`: display identities (caller name, call reason, logo, numbers)
-//! of an entity, mapped to NumHub's NumhubIdentityId.
+//! of an entity, mapped to NumHub's NumhubIdentityId, with NumHub's `dirId` and the
+//! identity as NumHub last answered it (`api_response`).
 
 use std::sync::LazyLock;
 
@@ -25,6 +26,11 @@ pub struct Identity {
     pub status: IdentityStatus,
     pub rich_call_data: Option<Value>,
     pub phone_numbers: Vec<String>,
+    /// NumHub's `dirId`, as NumHub reports it (a deactivation request must carry it).
+    pub dir_id: Option<String>,
+    /// The identity as NumHub last answered it whole: what a change request sends back
+    /// unchanged (`isFeeChecked`), and a status the replica could not map, kept raw.
+    pub api_response: Option<Value>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -40,6 +46,10 @@ pub struct IdentityInput {
     pub status: IdentityStatus,
     pub rich_call_data: Option<String>,
     pub phone_numbers: Vec<String>,
+    /// NumHub's `dirId`; `None` keeps the row's.
+    pub dir_id: Option<String>,
+    /// NumHub's whole answer for the identity (JSON text); `None` keeps the row's.
+    pub api_response: Option<String>,
 }
 
 impl IdentityInput {
@@ -58,13 +68,31 @@ impl IdentityInput {
         for n in &self.phone_numbers {
             validate_e164("phone_numbers", n)?;
         }
-        Ok(())
+        check_remote(self.dir_id.as_deref(), self.api_response.as_deref())
     }
+}
+
+fn check_remote(dir_id: Option<&str>, api_response: Option<&str>) -> Result<()> {
+    if let Some(d) = dir_id {
+        check_len("dir_id", d, 100)?;
+    }
+    if let Some(a) = api_response {
+        check_json("api_response", a)?;
+    }
+    Ok(())
+}
+
+/// Whether `api_response` (JSON text, if given) differs from the row's.
+fn new_answer(found: &Identity, api_response: Option<&str>) -> bool {
+    api_response.is_some_and(|a| {
+        serde_json::from_str::<Value>(a).ok().as_ref() != found.api_response.as_ref()
+    })
 }
 
 const SELECT: &str =
     "SELECT i.id, i.numhub_entity_id, i.numhub_identity_id, i.display_name, i.call_reason,
-    i.logo_url, i.status, i.rich_call_data, i.phone_numbers, i.created_at, i.updated_at
+    i.logo_url, i.status, i.rich_call_data, i.phone_numbers, i.created_at, i.updated_at,
+    i.dir_id, i.api_response
     FROM numhub_identities i JOIN numhub_entities e ON e.id = i.numhub_entity_id";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Identity> {
@@ -74,6 +102,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Identity> {
     let status: String = r.get(6)?;
     let rcd: Option<String> = r.get(7)?;
     let numbers: Option<String> = r.get(8)?;
+    let api_response: Option<String> = r.get(12)?;
     Ok(Identity {
         id: r.get(0)?,
         entity_id: r.get(1)?,
@@ -91,13 +120,19 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Identity> {
             .transpose()
             .map_err(|e| conv(8, Box::new(e)))?
             .unwrap_or_default(),
+        dir_id: r.get(11)?,
+        api_response: api_response
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| conv(12, Box::new(e)))?,
         created_at: r.get(9)?,
         updated_at: r.get(10)?,
     })
 }
 
 /// Creates the identity or updates it by NumHub's id. The entity must belong to the
-/// tenant. Returns the row and whether anything changed.
+/// tenant. Returns the row and whether anything it shows changed (a new
+/// `api_response` alone is stored but is no change).
 pub fn upsert(tx: &Tx<'_>, tenant_id: i64, input: IdentityInput) -> Result<(Identity, bool)> {
     input.validate()?;
     super::entities::get(tx, tenant_id, &input.entity_id).map_err(|_| {
@@ -120,9 +155,23 @@ pub fn upsert(tx: &Tx<'_>, tenant_id: i64, input: IdentityInput) -> Result<(Iden
                 == input
                     .rich_call_data
                     .as_deref()
-                    .and_then(|s| serde_json::from_str(s).ok());
+                    .and_then(|s| serde_json::from_str(s).ok())
+            && input
+                .dir_id
+                .as_ref()
+                .is_none_or(|d| found.dir_id.as_ref() == Some(d));
         if same {
-            return Ok((found.clone(), false));
+            if !new_answer(found, input.api_response.as_deref()) {
+                return Ok((found.clone(), false));
+            }
+            let row = set_remote(
+                tx,
+                tenant_id,
+                &found.id,
+                None,
+                input.api_response.as_deref(),
+            )?;
+            return Ok((row, false));
         }
     }
     // The row found above is this tenant's; a NumHub id held by another tenant's row
@@ -130,13 +179,16 @@ pub fn upsert(tx: &Tx<'_>, tenant_id: i64, input: IdentityInput) -> Result<(Iden
     let id = existing.map(|found| found.id).unwrap_or_else(new_id);
     tx.conn.execute(
         "INSERT INTO numhub_identities (id, numhub_entity_id, numhub_identity_id, display_name,
-             call_reason, logo_url, status, rich_call_data, phone_numbers, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+             call_reason, logo_url, status, rich_call_data, phone_numbers, created_at, updated_at,
+             dir_id, api_response)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)
          ON CONFLICT (id) DO UPDATE SET numhub_entity_id = excluded.numhub_entity_id,
              display_name = excluded.display_name, call_reason = excluded.call_reason,
              logo_url = excluded.logo_url, status = excluded.status,
              rich_call_data = excluded.rich_call_data, phone_numbers = excluded.phone_numbers,
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at,
+             dir_id = COALESCE(excluded.dir_id, dir_id),
+             api_response = COALESCE(excluded.api_response, api_response)",
         params![
             id,
             input.entity_id,
@@ -147,10 +199,32 @@ pub fn upsert(tx: &Tx<'_>, tenant_id: i64, input: IdentityInput) -> Result<(Iden
             input.status.as_str(),
             input.rich_call_data,
             numbers,
-            now_ts()
+            now_ts(),
+            input.dir_id,
+            input.api_response
         ],
     )?;
     Ok((get(tx, tenant_id, &id)?, true))
+}
+
+/// Records what NumHub said of the identity without touching what it shows (while a
+/// local change is queued, or after the outbox read it before a change): its `dirId`
+/// and its whole answer, each kept as it was when `None`.
+pub fn set_remote(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    id: &str,
+    dir_id: Option<&str>,
+    api_response: Option<&str>,
+) -> Result<Identity> {
+    check_remote(dir_id, api_response)?;
+    get(tx, tenant_id, id)?;
+    tx.conn.execute(
+        "UPDATE numhub_identities SET dir_id = COALESCE(?2, dir_id),
+             api_response = COALESCE(?3, api_response), updated_at = ?4 WHERE id = ?1",
+        params![id, dir_id, api_response, now_ts()],
+    )?;
+    get(tx, tenant_id, id)
 }
 
 pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Identity> {
@@ -199,7 +273,7 @@ pub fn list(
     let rows = sql.rows(
         &LIST,
         params![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
-        |r| Ok((from_row(r)?, r.get::<_, Option<i64>>(11)?)),
+        |r| Ok((from_row(r)?, r.get::<_, Option<i64>>(13)?)),
     )?;
     Page::from_rows(rows, limit, |(i, _)| i.id.clone())
         .try_map(|(i, job_id)| Ok((i, jobs::pending_for_job_id(sql, job_id)?)))

@@ -86,6 +86,10 @@ pub struct StoreOptions {
     pub busy_timeout: std::time::Duration,
     /// Calls queued for the writer before callers wait (backpressure).
     pub writer_queue: usize,
+    /// `synchronous=FULL`: every commit is on disk before it is acknowledged, so a
+    /// power cut loses no acknowledged commit (an outbox claim included). `false`:
+    /// NORMAL, where the last commits before a power cut may be lost (never torn).
+    pub full_sync: bool,
 }
 
 impl Default for StoreOptions {
@@ -94,6 +98,7 @@ impl Default for StoreOptions {
             readers: 4,
             busy_timeout: std::time::Duration::from_secs(5),
             writer_queue: 4096,
+            full_sync: true,
         }
     }
 }
@@ -257,15 +262,17 @@ fn open_connection(path: &Path, read_only: bool, options: &StoreOptions) -> Resu
         reason: e.to_string(),
     })?;
     conn.busy_timeout(options.busy_timeout)?;
-    // WAL lets readers run beside the writer. synchronous=NORMAL: in WAL mode a commit
-    // is atomic and the file never corrupts; a power cut may lose the last commits,
-    // never half of one. Jobs that reach NumHub are idempotent by design (the outbox
-    // looks before re-sending), so losing an acknowledged-but-unsynced commit on power
-    // loss re-runs work rather than corrupting it; FULL would cost an fsync per commit.
+    // WAL lets readers run beside the writer. synchronous=FULL (the default, see
+    // docs/BENCHMARKS.md "Durability"): a commit is on disk before the writer
+    // acknowledges it, so a power cut cannot take back an acknowledged outbox claim
+    // and let a create be sent twice. The group-committing writer pays one fsync per
+    // batch, not per call. NORMAL (atomic, never corrupt, but the last commits may be
+    // lost on power loss) is `[database] synchronous = "normal"`.
     conn.pragma_update(None, "foreign_keys", "ON")?;
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let sync = if options.full_sync { "FULL" } else { "NORMAL" };
+        conn.pragma_update(None, "synchronous", sync)?;
         // The writer's per-call savepoints journal pages they change; in memory, not
         // a temp file.
         conn.pragma_update(None, "temp_store", "MEMORY")?;

@@ -128,7 +128,9 @@ pub struct Exchange {
 }
 
 /// Queues the row; never waits for its commit.
-pub async fn record(store: &Store, ex: Exchange) {
+/// Writes the exchange's audit row (detached: the call does not wait for it). A
+/// payload whose JSON is over `max_payload` bytes is kept as [`capped`] describes.
+pub async fn record(store: &Store, ex: Exchange, max_payload: usize) {
     let row = NewSyncLog {
         tenant_id: ex.tenant_id,
         entity_id: None,
@@ -137,8 +139,8 @@ pub async fn record(store: &Store, ex: Exchange) {
         method: ex.method,
         direction: Direction::Outbound,
         status_code: ex.status,
-        request_payload: Some(ex.request.to_string()),
-        response_payload: ex.response.map(|v| v.to_string()),
+        request_payload: Some(capped(&ex.request, max_payload)),
+        response_payload: ex.response.map(|v| capped(&v, max_payload)),
         response_time_ms: Some(ex.elapsed_ms.max(0)),
         error_message: ex.error,
         success: ex.success,
@@ -151,6 +153,28 @@ pub async fn record(store: &Store, ex: Exchange) {
                 .map(|_| ())
         })
         .await;
+}
+
+/// A payload as the row keeps it: whole when its JSON fits in `max` bytes; else still
+/// JSON (the column is checked to be), marked `truncated`, with the whole text's size
+/// and SHA-256 and as much of its beginning as fits (escaping can at most double the
+/// kept text, so half of what is left after the marker is kept).
+fn capped(v: &Value, max: usize) -> String {
+    let text = v.to_string();
+    if text.len() <= max {
+        return text;
+    }
+    let mut keep = max.saturating_sub(256) / 2;
+    while !text.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    json!({
+        "truncated": true,
+        "bytes": text.len(),
+        "sha256": hex_sha256(text.as_bytes()),
+        "head": &text[..keep],
+    })
+    .to_string()
 }
 
 fn truncate(s: &str, max: usize) -> String {

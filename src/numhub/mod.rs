@@ -71,6 +71,10 @@ pub struct ClientOptions {
     pub global: Option<Credentials>,
     /// `[numhub] tenant_interactive_per_min`; `None` = a fair share.
     pub tenant_interactive_per_min: Option<u32>,
+    /// `[numhub] max_response_bytes`.
+    pub max_response_bytes: usize,
+    /// `[audit] max_payload_bytes`.
+    pub max_audit_payload: usize,
 }
 
 impl ClientOptions {
@@ -95,6 +99,9 @@ impl ClientOptions {
             clock_skew: Duration::from_secs(120),
             global,
             tenant_interactive_per_min: n.tenant_interactive_per_min,
+            max_response_bytes: usize::try_from(n.max_response_bytes).unwrap_or(usize::MAX),
+            max_audit_payload: usize::try_from(config.audit.max_payload_bytes)
+                .unwrap_or(usize::MAX),
         }
     }
 
@@ -174,6 +181,8 @@ impl Client {
                     store: store.clone(),
                     redactor,
                     origin_recorded: Default::default(),
+                    max_response_bytes: opts.max_response_bytes,
+                    max_audit_payload: opts.max_audit_payload,
                 },
                 opts,
                 store,

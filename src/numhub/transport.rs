@@ -149,6 +149,10 @@ pub struct Transport {
     pub redactor: Redactor,
     /// Set once the database has its NumHub origin (`db::origin`) for this process.
     pub origin_recorded: tokio::sync::OnceCell<()>,
+    /// `[numhub] max_response_bytes`: the largest JSON answer read.
+    pub max_response_bytes: usize,
+    /// `[audit] max_payload_bytes`: an audit payload is cut above it.
+    pub max_audit_payload: usize,
 }
 
 /// Proxy variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) are honoured by reqwest's
@@ -328,16 +332,13 @@ impl Transport {
                     .get(reqwest::header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                let read = match req.answer {
-                    Answer::Json => resp.bytes().await.map_err(|e| describe(&e)),
-                    Answer::Bytes { max_bytes } => match read_limited(resp, max_bytes).await {
-                        Ok(body) => Ok(body),
-                        Err(Limited::TooLarge(n)) => {
-                            too_large = Some(n);
-                            Ok(bytes::Bytes::new())
-                        }
-                        Err(Limited::Failed(reason)) => Err(reason),
-                    },
+                let read = match read_limited(resp, self.limit(req.answer)).await {
+                    Ok(body) => Ok(body),
+                    Err(Limited::TooLarge(n)) => {
+                        too_large = Some(n);
+                        Ok(bytes::Bytes::new())
+                    }
+                    Err(Limited::Failed(reason)) => Err(reason),
                 };
                 match read {
                     Ok(body) => (
@@ -406,13 +407,13 @@ impl Transport {
                 let ok = (200..300).contains(status);
                 let err = (!ok).then(|| format!("HTTP {status}"));
                 let response = match (req.answer, too_large) {
-                    // A file is recorded by size and hash: the audit table holds no
-                    // documents (and a JSON-wrapped file would otherwise be kept whole).
-                    (Answer::Bytes { max_bytes }, Some(read)) => json!({
+                    (_, Some(read)) => json!({
                         "contentType": content_type,
                         "bytesRead": read,
-                        "limit": max_bytes,
+                        "limit": self.limit(req.answer),
                     }),
+                    // A file is recorded by size and hash: the audit table holds no
+                    // documents (and a JSON-wrapped file would otherwise be kept whole).
                     (Answer::Bytes { .. }, None) if ok => json!({
                         "contentType": content_type,
                         "bytes": body.len(),
@@ -443,6 +444,7 @@ impl Transport {
                 error,
                 success,
             },
+            self.max_audit_payload,
         )
         .await;
         if let Some(h) = hashed
@@ -454,13 +456,28 @@ impl Transport {
                 reason: file_body::CHANGED.into(),
             });
         }
-        if let (Some(read), Answer::Bytes { max_bytes }) = (too_large, req.answer) {
+        if let Some(read) = too_large {
+            // Whatever NumHub did, the answer cannot be read: for a create or an
+            // upload that is an unknown outcome (the caller treats `Decode` so).
             return Err(NumhubError::Decode {
                 endpoint: req.endpoint(),
-                reason: format!("the answer is larger than {max_bytes} bytes ({read} read)"),
+                reason: format!(
+                    "the answer is larger than {} bytes ({read} read; [numhub] max_response_bytes \
+                     for JSON answers)",
+                    self.limit(req.answer)
+                ),
             });
         }
         Ok((outcome, remaining))
+    }
+
+    /// The most of an answer that is read: a file answer's own limit, else
+    /// `[numhub] max_response_bytes`.
+    fn limit(&self, answer: Answer) -> usize {
+        match answer {
+            Answer::Json => self.max_response_bytes,
+            Answer::Bytes { max_bytes } => max_bytes,
+        }
     }
 }
 
@@ -564,6 +581,127 @@ mod tests {
             paths,
             vec!["/api/v1/authorize/token?Password=x".to_string()]
         );
+    }
+
+    /// A raw HTTP/1.1 server on loopback answering each path with `answer(path)`
+    /// (written until the client goes away); returns its base URL.
+    fn raw_server(answer: fn(&str) -> Vec<Vec<u8>>) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                for part in answer(&path) {
+                    if stream.write_all(&part).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    /// NumHub's JSON answers are read up to `[numhub] max_response_bytes`, whether
+    /// announced by Content-Length or streamed without end; an answer past it is an
+    /// error naming the operation, and no audit payload is larger than
+    /// `[audit] max_payload_bytes` (a cut one says so and how large it was).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn answers_are_capped_and_audit_payloads_cut() {
+        fn answer(path: &str) -> Vec<Vec<u8>> {
+            let json = |n: usize| format!("{{\"message\":\"{}\"}}", "x".repeat(n));
+            match path {
+                "/api/v1/declared" => {
+                    let body = json(20_000);
+                    vec![format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .into_bytes()]
+                }
+                // Chunked, never ending: only the cap (or the timeout) stops it.
+                "/api/v1/endless" => {
+                    let mut parts = vec![b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n".to_vec()];
+                    parts.extend(std::iter::repeat_n(
+                        format!("{}\r\n3e8\r\n", "y".repeat(1000)).into_bytes(),
+                        100_000,
+                    ));
+                    parts
+                }
+                _ => {
+                    let body = json(3000);
+                    vec![format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .into_bytes()]
+                }
+            }
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("t.db"), crate::db::StoreOptions::default())
+            .expect("store");
+        let transport = Transport {
+            http: build_http(Duration::from_secs(20), None).expect("client"),
+            base_url: raw_server(answer),
+            store: store.clone(),
+            redactor: Redactor::new(&[], [7; 32]),
+            origin_recorded: Default::default(),
+            max_response_bytes: 8192,
+            max_audit_payload: 1024,
+        };
+        let governor = Governor::new(0, Duration::from_secs(60));
+        for path in ["/declared", "/endless"] {
+            let req = Request::new(HttpMethod::Get, path);
+            let Err(err) = transport.send_once(&governor, &req, None).await else {
+                panic!("{path}: an answer over the cap was read");
+            };
+            let msg = err.to_string();
+            assert!(
+                matches!(err, NumhubError::Decode { .. })
+                    && msg.contains(path)
+                    && msg.contains("8192"),
+                "{msg}"
+            );
+        }
+        let (outcome, _) = transport
+            .send_once(&governor, &Request::new(HttpMethod::Get, "/small"), None)
+            .await
+            .expect("a 3 KB answer is read");
+        assert!(matches!(outcome, Outcome::Answer { status: 200, .. }));
+        store.write(|_| Ok(())).await.expect("audit rows written");
+        let rows = store
+            .read(|sql| {
+                crate::db::sync_logs::list(
+                    sql,
+                    &crate::db::sync_logs::LogFilter::default(),
+                    None,
+                    None,
+                )
+            })
+            .await
+            .expect("rows")
+            .items;
+        assert_eq!(rows.len(), 3);
+        for row in &rows {
+            let response = row.response_payload.clone().unwrap_or(Value::Null);
+            assert!(
+                response.to_string().len() <= 1024,
+                "{}: {response}",
+                row.endpoint
+            );
+        }
+        let small = rows
+            .iter()
+            .find(|r| r.endpoint.ends_with("/small"))
+            .and_then(|r| r.response_payload.clone())
+            .expect("the small answer's row");
+        assert_eq!(small["truncated"], true, "{small}");
+        assert!(small["bytes"].as_u64().is_some_and(|n| n > 3000), "{small}");
     }
 
     #[test]

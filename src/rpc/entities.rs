@@ -13,7 +13,9 @@ use super::error::RpcError;
 use super::methods::{def, handler, MethodDef, Scope};
 use super::port::LoaTemplate;
 use super::rows::{local_id, obj, page_schema, queued, wait_for, with_sync, RowWait, WithSync};
-use super::schema::{application, boolean, cursor, id, limit, object, one_of, string, wait_s};
+use super::schema::{
+    application, boolean, cursor, id, limit, object, one_of, shown_text, string, wait_s,
+};
 use super::Rpc;
 use crate::db::{self, entities, jobs, tenants, EntityStatus, EntityType, Sql};
 use crate::events::Event;
@@ -37,7 +39,7 @@ pub fn methods() -> Vec<MethodDef> {
                 &[
                     ("tenant_id", id()),
                     ("entity_type", one_of(&entity_types)),
-                    ("company_name", string(255)),
+                    ("company_name", shown_text(1, 255)),
                     ("application", application()),
                     ("submit", boolean()),
                 ],

@@ -14,7 +14,7 @@ use super::rows::{
     child_page, local_id, obj, page_schema, queued, wait_for, with_sync, ChildList, Row, RowWait,
     WithSync,
 };
-use super::schema::{cursor, e164, id, limit, object, string, text, wait_s};
+use super::schema::{cursor, e164, https_url, id, limit, object, shown_text, wait_s};
 use super::Rpc;
 use crate::db::{self, identities, jobs, IdentityStatus, Sql};
 use crate::events::Event;
@@ -30,7 +30,7 @@ pub fn methods() -> Vec<MethodDef> {
             object(&[("tenant_id", id()), ("id", local_id())], &[]),
             obj(), handler(identity_get)),
         def("identity.update", "Changes what an identity shows (display_name at most 32 characters); queued for NumHub.", Write, Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("id", local_id())], &[("display_name", string(32)), ("call_reason", text(255)), ("logo_url", text(500)), ("wait_s", wait_s())]),
+            object(&[("tenant_id", id()), ("id", local_id())], &[("display_name", shown_text(1, 32)), ("call_reason", shown_text(0, 255)), ("logo_url", https_url(500)), ("wait_s", wait_s())]),
             obj(), handler(identity_update)),
         def("identity.deactivate", "Deactivates an identity; queued for NumHub.", Write, Tenant("tenant_id"),
             object(&[("tenant_id", id()), ("id", local_id())], &[("wait_s", wait_s())]),

@@ -73,6 +73,10 @@ pub struct Rpc {
     pub connections: Arc<AtomicU64>,
     /// Values NumHub sent that the replica could not hold (the sync engine counts).
     pub sync_anomalies: Arc<AtomicU64>,
+    /// Business identifiers in application bodies (`[audit] redact_fields`: EIN,
+    /// DUNS…), which a read-role caller sees as `[redacted]` in job payloads, as the
+    /// audit trail keeps them only as fingerprints.
+    pub business_id_fields: Vec<String>,
 }
 
 /// What the server needs to run (the daemon fills it from `[rpc]` and `[[access]]`).

@@ -86,7 +86,10 @@ async fn health(_: Arc<Rpc>, _: Caller, _: Empty) -> Result<Health, RpcError> {
     })
 }
 
-async fn status(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<Status, RpcError> {
+/// Open to every reader, so it shows only what concerns the caller's tenants: a
+/// blocked login of a tenant the caller cannot see, or of the shared account to a
+/// caller limited to some tenants, is left out.
+async fn status(rpc: Arc<Rpc>, caller: Caller, _: Empty) -> Result<Status, RpcError> {
     let (schema_version, jobs, token, blocks, last) = rpc
         .store
         .read(|sql| {
@@ -114,6 +117,10 @@ async fn status(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<Status, RpcError> 
         connections: rpc.connections.load(std::sync::atomic::Ordering::Relaxed),
         blocked_logins: blocks
             .into_iter()
+            .filter(|b| match b.account.strip_prefix("tenant:") {
+                Some(t) => t.parse().is_ok_and(|t| caller.may_see_tenant(t)),
+                None => matches!(caller.tenants, super::access::Tenants::All),
+            })
             .map(|b| crate::api::BlockedLogin {
                 account: b.account,
                 reason: b.reason,
@@ -296,11 +303,41 @@ struct JobsList {
     limit: Option<u32>,
 }
 
-async fn jobs_list(rpc: Arc<Rpc>, _: Caller, p: JobsList) -> Result<db::Page<jobs::Job>, RpcError> {
-    Ok(rpc
+/// A read-role caller sees job payloads with the business identifiers of their
+/// application bodies (`Rpc::business_id_fields`) as `[redacted]`.
+async fn jobs_list(rpc: Arc<Rpc>, caller: Caller, p: JobsList) -> Result<Value, RpcError> {
+    let page = rpc
         .store
         .read(move |sql| jobs::list(sql, p.tenant_id, p.state, p.cursor.as_deref(), p.limit))
-        .await?)
+        .await?;
+    let mut shown = serde_json::to_value(page).map_err(|e| RpcError::Internal(e.to_string()))?;
+    if caller.role <= Role::Read {
+        if let Some(items) = shown.get_mut("items").and_then(Value::as_array_mut) {
+            for job in items {
+                if let Some(payload) = job.get_mut("payload") {
+                    redact_keys(payload, &rpc.business_id_fields);
+                }
+            }
+        }
+    }
+    Ok(shown)
+}
+
+/// Replaces the value of every key in `keys` (at any depth) with `[redacted]`.
+fn redact_keys(v: &mut Value, keys: &[String]) {
+    match v {
+        Value::Object(map) => {
+            for (k, inner) in map.iter_mut() {
+                if keys.iter().any(|f| f.eq_ignore_ascii_case(k)) {
+                    *inner = json!("[redacted]");
+                } else {
+                    redact_keys(inner, keys);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| redact_keys(i, keys)),
+        _ => {}
+    }
 }
 
 #[derive(Deserialize)]

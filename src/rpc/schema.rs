@@ -5,7 +5,8 @@
 //! Supported keywords (the subset we emit, plus what NumHub's SaveBCApplicationModel
 //! uses): `type`, `nullable`, `properties`, `required`, `additionalProperties: false`,
 //! `enum`, `minLength`, `maxLength`, `minimum`, `maximum`, `items`, `minItems`,
-//! `maxItems`, `format` (`e164`, `int32`, `sha256`, `date-time`), `$ref` into
+//! `maxItems`, `format` (`e164`, `int32`, `sha256`, `date-time`, `plain-text`,
+//! `https-url`), `$ref` into
 //! `#/components/schemas/`.
 
 use std::sync::OnceLock;
@@ -232,8 +233,26 @@ fn check_format(format: &str, text: &str) -> Option<String> {
         "date-time" => chrono::DateTime::parse_from_rfc3339(text)
             .err()
             .map(|_| format!("{text:?} is not an RFC 3339 time")),
+        "plain-text" => text.chars().find(|&c| unshowable(c)).map(|c| {
+            format!(
+                "holds U+{:04X}, a control or bidirectional-override character: what is shown on a phone must read as written",
+                u32::from(c)
+            )
+        }),
+        "https-url" => match reqwest::Url::parse(text) {
+            Ok(u) if u.scheme() == "https" && u.host_str().is_some() => None,
+            Ok(u) => Some(format!("{text:?} is not an https URL (scheme {:?})", u.scheme())),
+            Err(e) => Some(format!("{text:?} is not an https URL: {e}")),
+        },
         _ => None,
     }
+}
+
+/// A character that would make shown text differ from what it reads as: C0/C1
+/// controls, and the bidirectional embeddings, overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069) that can reorder what a caller name displays.
+fn unshowable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 // Builders for the schemas the method table declares.
@@ -249,6 +268,14 @@ pub fn string(max: u64) -> Value {
 }
 pub fn text(max: u64) -> Value {
     json!({"type": "string", "maxLength": max})
+}
+/// Text shown to people (a caller name, a company name, a call reason): no control
+/// or bidirectional-override characters.
+pub fn shown_text(min: u64, max: u64) -> Value {
+    json!({"type": "string", "minLength": min, "maxLength": max, "format": "plain-text"})
+}
+pub fn https_url(max: u64) -> Value {
+    json!({"type": "string", "maxLength": max, "format": "https-url"})
 }
 pub fn boolean() -> Value {
     json!({"type": "boolean"})

@@ -9,7 +9,7 @@ use super::access::{Caller, Role};
 use super::error::RpcError;
 use super::methods::{def, handler, MethodDef, Scope};
 use super::port::SecretText;
-use super::schema::{boolean, cursor, e164, id, limit, list_of, object, string, text};
+use super::schema::{boolean, cursor, e164, id, limit, list_of, object, shown_text, string, text};
 use super::Rpc;
 use crate::db::{self, brands, credentials, tenants, tokens};
 
@@ -68,7 +68,7 @@ pub fn methods() -> Vec<MethodDef> {
             Tenant("tenant_id"),
             object(
                 &[("tenant_id", id()), ("name", string(255))],
-                &[("id", id()), ("display_name", text(32))],
+                &[("id", id()), ("display_name", shown_text(0, 32))],
             ),
             obj(),
             handler(brand_upsert),

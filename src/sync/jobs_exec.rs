@@ -20,8 +20,8 @@ use crate::db::{
 use crate::events::Event;
 use crate::killpoint;
 use crate::numhub::model::{
-    ApplicationModel, DeactivationRequest, DisplayIdentityUpdate, DocumentItem, DocumentType,
-    UploadDocumentResponse, UploadFile,
+    ApplicationModel, DeactivationRequest, DisplayIdentity, DisplayIdentityUpdate, DocumentItem,
+    DocumentType, UploadDocumentResponse, UploadFile,
 };
 use crate::numhub::{NumhubError, Priority};
 
@@ -546,6 +546,13 @@ enum IdentityChange<'a> {
 
 /// Identity changes are change requests carrying the wanted values (or numbers to
 /// add/remove, a set operation): a redo after a crash asks for the same state again.
+///
+/// NumHub asks an update to "include only the necessary changes", but its
+/// `isFeeChecked` is a non-nullable boolean (left out, it reads as `false`): an update
+/// sends back the value NumHub holds, and nothing else it does not mean to change. A
+/// deactivation carries the identity's `dirId`. Both come from the identity as NumHub
+/// last answered it; when the row does not hold what the change needs, the identity is
+/// read from NumHub first, and that answer is kept with the job's `done`.
 async fn identity_change(
     ctx: &SyncContext,
     job: &jobs::Job,
@@ -564,17 +571,38 @@ async fn identity_change(
             i.numhub_identity_id
         ))
     })?;
+    let deactivate = matches!(change, IdentityChange::Deactivate);
+    let mut held = Held::of(&i);
+    let fresh = if (deactivate && held.dir_id.is_none())
+        || (!deactivate && held.is_fee_checked.is_none())
+    {
+        let whole = ctx.numhub.get_display_identity(tenant, P, iid).await?;
+        held = Held::answered(&whole);
+        Some(
+            serde_json::to_string(&whole)
+                .map_err(|e| Failure::Retry(format!("encoding NumHub's identity: {e}")))?,
+        )
+    } else {
+        None
+    };
     let mut update = DisplayIdentityUpdate {
         numhub_entity_id: Some(nid),
         numhub_identity_id: Some(iid),
+        is_fee_checked: held.is_fee_checked,
         ..Default::default()
     };
+    if !deactivate && held.is_fee_checked.is_none() {
+        tracing::warn!(job = job.id, identity = %i.id, "NumHub's identity shows no isFeeChecked; the change is sent without it");
+    }
     let r = match change {
         IdentityChange::Deactivate => {
+            if held.dir_id.is_none() {
+                tracing::warn!(job = job.id, identity = %i.id, "NumHub's identity shows no dirId; the deactivation is sent without it");
+            }
             let body = DeactivationRequest {
                 numhub_identity_id: Some(iid),
+                dir_id: held.dir_id.clone(),
                 is_deactivation_request: Some(true),
-                ..Default::default()
             };
             ctx.numhub
                 .deactivate_display_identity(tenant, P, &body)
@@ -596,11 +624,48 @@ async fn identity_change(
         }
     };
     sent(r)?;
-    done(ctx, job.id).await?;
+    let (job_id, row_id, dir_id) = (job.id, i.id.clone(), held.dir_id);
+    ctx.store
+        .write(move |tx| {
+            if let Some(answer) = fresh.as_deref() {
+                identities::set_remote(tx, tenant, &row_id, dir_id.as_deref(), Some(answer))?;
+            }
+            jobs::mark_done(tx, job_id, &now_ts())
+        })
+        .await
+        .map_err(unrecorded(format!("the change of identity {iid}")))?;
     Ok(vec![Event::IdentityChanged {
         tenant_id: tenant,
         identity_id: i.id,
         entity_id: i.entity_id,
         status: i.status.to_string(),
     }])
+}
+
+/// What NumHub holds of an identity that a change request must send back.
+struct Held {
+    dir_id: Option<String>,
+    is_fee_checked: Option<bool>,
+}
+
+impl Held {
+    /// From the row: its `dir_id`, and `isFeeChecked` of its last whole answer (an
+    /// application's identities do not carry it).
+    fn of(i: &identities::Identity) -> Held {
+        Held {
+            dir_id: i.dir_id.clone(),
+            is_fee_checked: i
+                .api_response
+                .as_ref()
+                .and_then(|a| a.get("isFeeChecked"))
+                .and_then(Value::as_bool),
+        }
+    }
+
+    fn answered(whole: &DisplayIdentity) -> Held {
+        Held {
+            dir_id: whole.dir_id.clone().filter(|d| mapping::holdable_dir_id(d)),
+            is_fee_checked: whole.is_fee_checked,
+        }
+    }
 }

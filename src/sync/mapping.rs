@@ -67,6 +67,13 @@ pub fn phone_outgoing(written: &str, format: PhoneFormat) -> String {
     }
 }
 
+/// Whether the replica can hold a `dirId` NumHub sent (`numhub_identities.dir_id` is
+/// at most 100 characters; the document bounds it only on the update, at 36). Empty
+/// means none.
+pub fn holdable_dir_id(dir_id: &str) -> bool {
+    !dir_id.is_empty() && dir_id.chars().count() <= 100
+}
+
 /// Every application status the document defines, verbatim.
 pub const NUMHUB_APPLICATION_STATUSES: &[&str] = &[
     "Saved",
@@ -94,17 +101,24 @@ pub fn application_status(numhub: &str) -> Option<(EntityStatus, VettingStatus)>
 }
 
 /// `numhub_identities.status` for a display identity's status. The document gives
-/// the field no enum, so this matches case-insensitively on the words NumHub's
-/// own values are likely to use; anything else is unknown.
+/// the field no enum, so the words NumHub may use are read in any case and with any
+/// spacing or punctuation (`Active`, `ACTIVE`, `In Progress`, `in_progress`).
+/// Anything else is unknown (`None`; the caller counts it and keeps the raw answer):
+/// only a word that says so means `active` — `Complete` or `Approved` might describe
+/// the vetting rather than the identity, so they are never guessed to be active.
 pub fn identity_status(numhub: &str) -> Option<IdentityStatus> {
-    match numhub.trim().to_ascii_lowercase().as_str() {
-        "active" | "activated" | "complete" | "completed" | "approved" => {
-            Some(IdentityStatus::Active)
+    let word: String = numhub
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    match word.as_str() {
+        "active" | "activated" => Some(IdentityStatus::Active),
+        "inactive" | "deactivated" | "disabled" | "rejected" | "deleted" => {
+            Some(IdentityStatus::Inactive)
         }
-        "inactive" | "deactivated" | "rejected" | "deleted" => Some(IdentityStatus::Inactive),
-        "pending" | "submitted" | "inprogress" | "in progress" | "pendingreview" | "saved" => {
-            Some(IdentityStatus::Pending)
-        }
+        "pending" | "pendingreview" | "pendingactivation" | "inprogress" | "submitted"
+        | "resubmitted" | "saved" => Some(IdentityStatus::Pending),
         _ => None,
     }
 }
@@ -230,5 +244,30 @@ mod tests {
         );
         assert_eq!(identity_status("Quarantined"), None);
         assert_eq!(identity_status("Active"), Some(IdentityStatus::Active));
+    }
+
+    #[test]
+    fn identity_statuses_in_any_spelling_and_never_guessed_active() {
+        use IdentityStatus as I;
+        for (numhub, want) in [
+            ("Active", Some(I::Active)),
+            ("ACTIVE", Some(I::Active)),
+            (" active ", Some(I::Active)),
+            ("Activated", Some(I::Active)),
+            ("Inactive", Some(I::Inactive)),
+            ("IN_ACTIVE", Some(I::Inactive)),
+            ("Deactivated", Some(I::Inactive)),
+            ("In Progress", Some(I::Pending)),
+            ("in-progress", Some(I::Pending)),
+            ("InProgress", Some(I::Pending)),
+            ("PENDING", Some(I::Pending)),
+            ("Pending Review", Some(I::Pending)),
+            ("Complete", None),
+            ("Approved", None),
+            ("Live", None),
+            ("", None),
+        ] {
+            assert_eq!(identity_status(numhub), want, "{numhub:?}");
+        }
     }
 }

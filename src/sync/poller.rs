@@ -400,6 +400,8 @@ async fn apply_application_identities(
         let Some(nid) = ident.numhub_identity_id.map(|u| u.to_string()) else {
             continue; // not yet an identity at NumHub (the application is not complete)
         };
+        let answer =
+            serde_json::to_string(&ident).map_err(|e| SyncError::Invalid(e.to_string()))?;
         let remote = RemoteIdentity {
             numhub_identity_id: nid,
             caller_name: ident.caller_name.unwrap_or_default(),
@@ -407,6 +409,8 @@ async fn apply_application_identities(
             logo_url: ident.logo_url,
             status: ident.status.unwrap_or_default(),
             phone_numbers: ident.phone_numbers.unwrap_or_default(),
+            dir_id: ident.dir_id,
+            answer,
         };
         apply_identity(ctx, anomalies, tenant, entity_id, remote).await?;
     }
@@ -421,6 +425,9 @@ struct RemoteIdentity {
     logo_url: Option<String>,
     status: String,
     phone_numbers: Vec<String>,
+    dir_id: Option<String>,
+    /// That answer's identity whole (JSON), for the row's `api_response`.
+    answer: String,
 }
 
 /// Upserts one identity, keeping the last valid value of anything the replica cannot
@@ -433,6 +440,11 @@ async fn apply_identity(
     remote: RemoteIdentity,
 ) -> Result<bool, SyncError> {
     let nid = remote.numhub_identity_id.clone();
+    let dir_id = remote.dir_id.filter(|d| !d.is_empty());
+    if let Some(d) = dir_id.as_deref().filter(|d| !mapping::holdable_dir_id(d)) {
+        anomaly(anomalies, tenant, &nid, "dirId", d);
+    }
+    let dir_id = dir_id.filter(|d| mapping::holdable_dir_id(d));
     let existing = {
         let nid = nid.clone();
         ctx.store
@@ -448,6 +460,13 @@ async fn apply_identity(
             .is_some()
         {
             tracing::warn!(identity = %found.id, "conflict: NumHub changed an identity with a local change queued; the local change wins");
+            // What NumHub holds is still worth keeping: the queued change sends it back.
+            let (id, answer) = (found.id.clone(), remote.answer);
+            ctx.store
+                .write(move |tx| {
+                    identities::set_remote(tx, tenant, &id, dir_id.as_deref(), Some(&answer))
+                })
+                .await?;
             return Ok(false);
         }
     }
@@ -461,6 +480,8 @@ async fn apply_identity(
             None => return Ok(false), // nothing valid to keep: wait for a valid name
         }
     };
+    // An unknown word is counted and stays raw in `api_response`; a new row waits as
+    // `pending` rather than be guessed active.
     let status = mapping::identity_status(&remote.status).unwrap_or_else(|| {
         anomaly(anomalies, tenant, &nid, "identity status", &remote.status);
         existing
@@ -496,6 +517,8 @@ async fn apply_identity(
             .and_then(|f| f.rich_call_data.as_ref())
             .map(Value::to_string),
         phone_numbers: numbers,
+        dir_id,
+        api_response: Some(remote.answer),
     };
     let (row, changed) = ctx
         .store
@@ -578,6 +601,8 @@ async fn sweep_identities(
                 .numhub
                 .get_display_identity(tenant, Priority::Background, nid)
                 .await?;
+            let answer =
+                serde_json::to_string(&whole).map_err(|e| SyncError::Invalid(e.to_string()))?;
             let remote = RemoteIdentity {
                 numhub_identity_id: nid.to_string(),
                 caller_name: whole.caller_name.unwrap_or_default(),
@@ -585,6 +610,8 @@ async fn sweep_identities(
                 logo_url: whole.logo_url,
                 status: whole.status.unwrap_or_default(),
                 phone_numbers: whole.phone_numbers.unwrap_or_default(),
+                dir_id: whole.dir_id,
+                answer,
             };
             reported_numbers.insert(nid.to_string(), remote.phone_numbers.len());
             if apply_identity(ctx, anomalies, tenant, entity_id, remote).await? {

@@ -38,6 +38,7 @@ mod support;
 mod sync_changes;
 mod sync_crash;
 mod sync_e2e;
+mod sync_identities;
 mod sync_outbox;
 mod sync_paging;
 mod sync_phone;

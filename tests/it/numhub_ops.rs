@@ -206,14 +206,21 @@ async fn every_operation_round_trips() {
         .await
         .expect("delete tns");
 
+    // The deactivation lists the identity's dirId, as NumHub reports it.
+    let dir_id = c
+        .get_display_identity(TENANT, P, ident)
+        .await
+        .expect("identity")
+        .dir_id;
+    assert!(dir_id.is_some());
     let deact = c
         .deactivate_display_identity(
             TENANT,
             P,
             &DeactivationRequest {
                 numhub_identity_id: Some(ident),
+                dir_id,
                 is_deactivation_request: Some(true),
-                ..Default::default()
             },
         )
         .await

@@ -309,3 +309,65 @@ fn a_writer_cannot_repoint_its_tenant_or_refresh_the_shared_login() {
         "{t}"
     );
 }
+
+/// A reader of tenant 1 sees neither another tenant's business nor its blocked login:
+/// `daemon.status` lists only the blocks of the caller's tenants (the shared account's
+/// only to a caller of every tenant), and `jobs.list` shows a reader the application
+/// bodies with their business identifiers `[redacted]`, as the audit trail keeps them.
+#[test]
+fn a_reader_sees_only_its_tenants_blocks_and_no_business_ids_in_jobs() {
+    if !can_switch_users() {
+        return;
+    }
+    let d = start_rpc_daemon("[[access]]\nuid = 4242\nrole = \"read\"\ntenants = [1]\n");
+    let s = socket_of(&d);
+    for id in [1, 2] {
+        ok(
+            &s,
+            "tenant.upsert",
+            json!({"id": id, "name": format!("T{id}")}),
+        );
+    }
+    let ein = "987654321";
+    ok(
+        &s,
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "enterprise", "company_name": "Acme Inc",
+               "submit": false,
+               "application": {"businessEntityDetails": {"legalBusinessName": "Acme Inc"},
+                               "businessIdentityDetails": {"federalEmployerIdNumber": ein}}}),
+    );
+    let db = rusqlite::Connection::open(d.db_path()).expect("db");
+    for account in ["global", "tenant:1", "tenant:2"] {
+        db.execute(
+            "INSERT INTO numhub_login_blocks VALUES (?1, 'NumHub answered 403', 403,
+             '-----BEGIN AGE ENCRYPTED FILE-----\nx\n-----END AGE ENCRYPTED FILE-----', '2026-01-01T00:00:00.000000Z')",
+            [account],
+        )
+        .expect("block");
+    }
+    let accounts = |v: &Value| -> Vec<String> {
+        v.pointer("/blocked_logins")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|b| b["account"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let reader = curl_as(OTHER, OTHER, &s, &rpc("daemon.status", json!({}))).expect("curl");
+    assert_eq!(accounts(&reader["result"]), vec!["tenant:1"], "{reader}");
+    let admin = ok(&s, "daemon.status", json!({}));
+    assert_eq!(accounts(&admin).len(), 3, "{admin}");
+
+    let jobs = curl_as(OTHER, OTHER, &s, &rpc("jobs.list", json!({"tenant_id": 1}))).expect("curl");
+    let text = jobs.to_string();
+    assert!(
+        text.contains("Acme Inc") && text.contains("[redacted]"),
+        "{jobs}"
+    );
+    assert!(!text.contains(ein), "a reader saw the EIN: {jobs}");
+    let admin_jobs = ok(&s, "jobs.list", json!({"tenant_id": 1}));
+    assert!(admin_jobs.to_string().contains(ein), "{admin_jobs}");
+}

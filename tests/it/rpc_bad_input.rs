@@ -92,6 +92,30 @@ fn each_bad_request_gets_its_code_and_writes_nothing() {
         json!({"tenant_id": 1, "entity_type": "direct", "company_name": "A", "application": {"section": "one"}, "submit": false}),
         "application.section",
     );
+    // What a phone shows must read as written: no controls, no bidirectional
+    // overrides or isolates (U+202E would show "ACME" reversed), and a logo only by
+    // https.
+    for (name, bad) in [
+        ("display_name", "ACME\u{202E}TROPPUS"),
+        ("display_name", "ACME\nSUPPORT"),
+        ("call_reason", "Billing\u{2066}x"),
+        ("logo_url", "http://cdn.example.com/logo.bmp"),
+        ("logo_url", "javascript:alert(1)"),
+    ] {
+        let mut p = json!({"tenant_id": 1, "id": iid});
+        p[name] = json!(bad);
+        invalid("identity.update", p, name);
+    }
+    invalid(
+        "entity.create",
+        json!({"tenant_id": 1, "entity_type": "direct", "company_name": "Acme\u{0007}", "application": {}, "submit": false}),
+        "company_name",
+    );
+    invalid(
+        "brand.upsert",
+        json!({"tenant_id": 1, "name": "B", "display_name": "\u{202D}Acme"}),
+        "display_name",
+    );
     // The identity did not change and no job was queued by any of them.
     assert_eq!(
         ok(&s, "identity.get", json!({"tenant_id": 1, "id": iid}))["display_name"],

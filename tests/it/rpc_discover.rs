@@ -27,6 +27,7 @@ fn registered_methods() -> BTreeSet<String> {
             watcher: Default::default(),
             connections: Default::default(),
             sync_anomalies: Default::default(),
+            business_id_fields: Vec::new(),
         };
         let module = numhubd::rpc::module(rpc).expect("module");
         module.method_names().map(String::from).collect()

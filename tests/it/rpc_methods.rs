@@ -56,6 +56,8 @@ pub fn seed_identity(
         status: IdentityStatus::Active,
         rich_call_data: None,
         phone_numbers: vec!["+15551230000".into()],
+        dir_id: None,
+        api_response: None,
     };
     rt.block_on(store.write(move |tx| identities::upsert(tx, tenant_id, input)))
         .expect("seed identity")

@@ -72,6 +72,8 @@ fn identity_input(
         status: IdentityStatus::Active,
         rich_call_data: None,
         phone_numbers: vec!["+15551230000".into()],
+        dir_id: None,
+        api_response: None,
     }
 }
 
@@ -181,6 +183,82 @@ fn a_33_character_display_name_is_refused_and_nothing_is_written() {
             .write(move |tx| identities::upsert(tx, 1, identity_input(&id, "nh-1", &ok)))
             .await
             .expect("32 chars");
+    });
+}
+
+/// NumHub's `dirId` and the identity's whole answer are kept as given, a new answer
+/// alone changes nothing the identity shows, and a value the columns cannot hold is
+/// refused naming the field, writing nothing.
+#[test]
+fn an_identitys_dir_id_and_answer_are_kept_and_checked() {
+    rt().block_on(async {
+        let (_dir, store) = open();
+        tenant(&store, 1).await;
+        let e = entity(&store, 1, "Acme").await;
+        let with = |dir_id: Option<&str>, answer: Option<&str>| {
+            let mut input = identity_input(&e.id, "nh-1", "NAME");
+            input.dir_id = dir_id.map(String::from);
+            input.api_response = answer.map(String::from);
+            input
+        };
+        for (input, field) in [
+            (with(Some(&"D".repeat(101)), None), "dir_id"),
+            (with(None, Some("{not json")), "api_response"),
+        ] {
+            let err = store
+                .write(move |tx| identities::upsert(tx, 1, input))
+                .await
+                .expect_err("refused");
+            assert!(
+                matches!(err, DbError::Invalid { field: f, .. } if f == field),
+                "{err}"
+            );
+            assert_eq!(count(&store, "numhub_identities").await, 0);
+        }
+        let first = with(Some("DIR1"), Some(r#"{"isFeeChecked": true}"#));
+        let (row, changed) = store
+            .write(move |tx| identities::upsert(tx, 1, first))
+            .await
+            .expect("insert");
+        assert!(changed);
+        assert_eq!(row.dir_id.as_deref(), Some("DIR1"));
+        // A new answer alone is stored, and is no change; None keeps what is there.
+        let again = with(None, Some(r#"{"isFeeChecked": false}"#));
+        let (row, changed) = store
+            .write(move |tx| identities::upsert(tx, 1, again))
+            .await
+            .expect("same identity");
+        assert!(!changed);
+        assert_eq!(row.dir_id.as_deref(), Some("DIR1"));
+        assert_eq!(
+            row.api_response,
+            Some(serde_json::json!({"isFeeChecked": false}))
+        );
+        let id = row.id.clone();
+        let err = store
+            .write(move |tx| identities::set_remote(tx, 1, &id, Some(&"D".repeat(101)), None))
+            .await
+            .expect_err("too long");
+        assert!(
+            matches!(
+                err,
+                DbError::Invalid {
+                    field: "dir_id",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let id = row.id.clone();
+        let row = store
+            .write(move |tx| identities::set_remote(tx, 1, &id, Some("DIR2"), None))
+            .await
+            .expect("set_remote");
+        assert_eq!(row.dir_id.as_deref(), Some("DIR2"));
+        assert_eq!(
+            row.api_response,
+            Some(serde_json::json!({"isFeeChecked": false}))
+        );
     });
 }
 

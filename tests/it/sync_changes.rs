@@ -9,7 +9,7 @@ use crate::support::{wait_until, TIMEOUT};
 use crate::sync_support::{application, create_entity, upload, write_pdf, Harness};
 
 /// Waits for every job to be done; panics with the jobs and the daemon's log if not.
-fn settle(h: &Harness) {
+pub fn settle(h: &Harness) {
     assert!(
         wait_until(TIMEOUT, || h.all_jobs_done()),
         "jobs: {:?}\n{}",

@@ -10,7 +10,7 @@ use crate::rpc_client::ok;
 use crate::support::{wait_until, TIMEOUT};
 use crate::sync_poller::{world, World};
 
-const IDENTITY_FETCH: &str = "GET /api/v1/applications/newidentities/{id}";
+const IDENTITY_FETCH: &str = "GET /api/v1/applications/newidentities/{NumhubIdentityId}";
 const STATUS_REPORT: &str = "GET /api/v1/reports/status";
 
 fn requests(w: &World, route: &str) -> u64 {

@@ -74,19 +74,7 @@ impl World {
 
     /// Calls a sandbox admin route (outside auth and rate limits).
     pub fn admin(&self, path: &str, body: Value) {
-        let url = format!("{}{path}", self.sandbox.base_url());
-        let status = self
-            .rt
-            .block_on(async {
-                reqwest::Client::new()
-                    .post(url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .map(|r| r.status())
-            })
-            .expect("admin call");
-        assert!(status.is_success(), "{path}: {status}");
+        crate::sync_support::admin(&self.rt, &self.sandbox, path, body);
     }
 
     pub fn enable_tenant(&self) {
@@ -110,14 +98,7 @@ impl World {
     }
 
     pub fn identities(&self) -> Vec<Value> {
-        ok(
-            &self.socket(),
-            "identity.list",
-            json!({"tenant_id": 1, "limit": 500}),
-        )["items"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        crate::sync_support::identities(&self.socket())
     }
 }
 

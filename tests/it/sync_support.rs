@@ -16,7 +16,7 @@ use crate::support::{wait_until, TIMEOUT};
 pub struct Harness {
     pub dir: tempfile::TempDir,
     /// Runs the sandbox; kept alive as long as the harness.
-    _rt: tokio::runtime::Runtime,
+    rt: tokio::runtime::Runtime,
     pub sandbox: Sandbox,
     pub child: Option<Child>,
     /// Daemon runs so far (each has its own stderr file).
@@ -81,7 +81,7 @@ impl Harness {
         std::fs::write(dir.path().join("numhubd.toml"), cfg).expect("config");
         Harness {
             dir,
-            _rt: rt,
+            rt,
             sandbox,
             child: None,
             runs: 0,
@@ -207,6 +207,11 @@ impl Harness {
         self.sandbox.state()
     }
 
+    /// Calls a sandbox admin route (outside auth and rate limits).
+    pub fn admin(&self, path: &str, body: Value) {
+        admin(&self.rt, &self.sandbox, path, body);
+    }
+
     pub fn total_requests(&self) -> u64 {
         self.state()["totals"]["requests"].as_u64().unwrap_or(0)
     }
@@ -248,6 +253,34 @@ impl Drop for Harness {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Tenant 1's display identities, as `identity.list` answers them (one page of 500).
+pub fn identities(socket: &Path) -> Vec<Value> {
+    ok(
+        socket,
+        "identity.list",
+        json!({"tenant_id": 1, "limit": 500}),
+    )["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Calls one of `sandbox`'s admin routes on `rt`; panics unless it answers 2xx.
+pub fn admin(rt: &tokio::runtime::Runtime, sandbox: &Sandbox, path: &str, body: Value) {
+    let url = format!("{}{path}", sandbox.base_url());
+    let status = rt
+        .block_on(async {
+            reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .map(|r| r.status())
+        })
+        .expect("admin call");
+    assert!(status.is_success(), "{path}: {status}");
 }
 
 /// A valid application body for `entity.create`.

@@ -31,6 +31,10 @@ pub fn router() -> Router<Arc<Shared>> {
             post(list_status_spellings),
         )
         .route("/__sandbox/identities/{id}", post(identity))
+        .route(
+            "/__sandbox/spellings/identity-status",
+            post(identity_status_spellings),
+        )
         .route("/__sandbox/documents/{id}", get(document))
         .route("/__sandbox/template", post(super::templates::set_form))
         .route("/__sandbox/template/{id}", get(super::templates::describe))
@@ -154,6 +158,7 @@ struct IdentityChange {
     logo_url: Option<String>,
     status: Option<String>,
     phone_numbers: Option<Vec<String>>,
+    is_fee_checked: Option<bool>,
 }
 
 /// Changes a display identity at NumHub's side; bumps its modifiedDate.
@@ -182,7 +187,36 @@ async fn identity(
     if let Some(v) = c.phone_numbers {
         i.phone_numbers = v;
     }
+    if let Some(v) = c.is_fee_checked {
+        i.is_fee_checked = v;
+    }
     i.modified = now;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The identity status words the sandbox itself uses; only these can be respelled.
+const OWN_IDENTITY_STATUSES: [&str; 3] = ["Active", "Inactive", "Pending"];
+
+/// From now on, identity statuses are answered in these spellings (`{"Active":
+/// "ACTIVE"}`; a word left out is answered as the sandbox writes it; `{}` resets).
+/// Every answer that carries an identity's status uses them; the stored status and
+/// `/__sandbox/state` keep the sandbox's own word.
+async fn identity_status_spellings(
+    State(sh): State<Arc<Shared>>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    let spellings: std::collections::BTreeMap<String, String> = parse_json(&body)?;
+    for (own, answered) in &spellings {
+        if !OWN_IDENTITY_STATUSES.contains(&own.as_str()) {
+            return Err(ApiError::bad(format!(
+                "{own:?}: not an identity status the sandbox uses (one of {OWN_IDENTITY_STATUSES:?})"
+            )));
+        }
+        if answered.is_empty() {
+            return Err(ApiError::bad(format!("{own:?}: the spelling is empty")));
+        }
+    }
+    sh.store().identity_status_spellings = spellings;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -154,6 +154,21 @@ pub async fn update(
     Ok(sh.json(&change_result(cr_id)))
 }
 
+/// The operation's description lists `NumhubIdentityID`, `dirId` and
+/// `IsDeactivationRequest`: the sandbox takes that as "`dirId` must be sent, and be the
+/// identity's", so a client that leaves it out (or sends another identity's) is told.
+fn check_dir_id(sent: Option<&str>, held: &str) -> ApiResult<()> {
+    match sent {
+        None | Some("") => Err(ApiError::bad(
+            "invalid request body at `dirId`: required (the identity's dirId)",
+        )),
+        Some(d) if d != held => Err(ApiError::bad(format!(
+            "invalid request body at `dirId`: {d:?} is not this identity's dirId"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
 pub async fn deactivate(
     State(sh): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
@@ -167,6 +182,7 @@ pub async fn deactivate(
         .ok_or_else(|| {
             ApiError::bad("numhubIdentityId does not name one of this client's display identities")
         })?;
+    check_dir_id(body.dir_id.as_deref(), &identity.dir_id)?;
     let old = identity.snapshot();
     if body.is_deactivation_request {
         identity.status = "Inactive".into();

@@ -39,7 +39,7 @@ fn identity_infos(store: &Store, app: &App) -> Vec<model::GetNewDisplayIdentityI
                 caller_name: r.caller_name.clone(),
                 logo_url: r.logo_url.clone(),
                 call_reason: r.call_reason.clone(),
-                status: Some("Pending".into()),
+                status: Some(store.identity_status_word("Pending")),
                 ..Default::default()
             })
             .collect();
@@ -55,7 +55,7 @@ fn identity_infos(store: &Store, app: &App) -> Vec<model::GetNewDisplayIdentityI
             logo_url: i.logo_url.clone(),
             logo_id: None,
             call_reason: i.call_reason.clone(),
-            status: Some(i.status.clone()),
+            status: Some(store.identity_status_word(&i.status)),
             created_date: Some(eastern(i.created)),
             updated_date: Some(eastern(i.modified)),
             updated_by: Some(app.updated_by.clone()),
@@ -229,7 +229,7 @@ pub fn identity_list_item(store: &Store, i: &Identity) -> model::NewDisplayIdent
         company_name: app.and_then(App::company),
         dir_id: Some(i.dir_id.clone()),
         logo_url: i.logo_url.clone(),
-        status: Some(i.status.clone()),
+        status: Some(store.identity_status_word(&i.status)),
         tele_phone_count: i32::try_from(i.all_numbers().len()).unwrap_or(i32::MAX),
         numhub_identity_id: i.id,
         modified_date: Some(eastern(i.modified)),
@@ -258,7 +258,7 @@ fn metadata(
         eid: app.and_then(|a| a.eid.clone()),
         numhub_entity_id: i.entity_id,
         numhub_identity_id: i.id,
-        status: Some(snap.status.clone()),
+        status: Some(store.identity_status_word(&snap.status)),
         additional_tns_path: i.additional_tns_path.clone(),
         is_fee_checked: i.is_fee_checked,
         phone_numbers: Some(snap.phone_numbers.clone()),

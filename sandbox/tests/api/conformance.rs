@@ -634,6 +634,8 @@ pub async fn run_flow(env: &Env) -> Checker {
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let dir_id =
+        a.json["result"]["displayIdentityInformation"]["displayIdentities"][0]["dirId"].clone();
     let a = c
         .send(
             "GET",
@@ -733,7 +735,7 @@ pub async fn run_flow(env: &Env) -> Checker {
             "PUT",
             "/api/v1/applications/deactivationrequest",
             e.req(Method::PUT, "/api/v1/applications/deactivationrequest")
-                .json(&json!({ "numhubIdentityId": identity, "dirId": null, "isDeactivationRequest": true })),
+                .json(&json!({ "numhubIdentityId": identity, "dirId": dir_id, "isDeactivationRequest": true })),
         )
         .await;
     c.expect("deactivation request", &a, 200);

@@ -187,10 +187,12 @@ async fn identity_lifecycle() {
     let (s, _) = upload_tns(&env, &uuid::Uuid::new_v4().to_string(), "+15551110001\n").await;
     assert_eq!(s, 404);
 
-    // Deactivation.
+    // Deactivation, with the identity's dirId.
+    let dir_id = detail(&env, &id).await["dirId"].clone();
+    assert!(dir_id.is_string(), "{dir_id}");
     let r = env
         .req(Method::PUT, "/api/v1/applications/deactivationrequest")
-        .json(&json!({ "numhubIdentityId": id, "isDeactivationRequest": true }))
+        .json(&json!({ "numhubIdentityId": id, "dirId": dir_id, "isDeactivationRequest": true }))
         .send()
         .await
         .unwrap();
@@ -205,7 +207,7 @@ async fn identity_lifecycle() {
     // Sent as an array instead of the single object the document declares: 400.
     let r = env
         .req(Method::PUT, "/api/v1/applications/deactivationrequest")
-        .json(&json!([{ "numhubIdentityId": id, "isDeactivationRequest": true }]))
+        .json(&json!([{ "numhubIdentityId": id, "dirId": dir_id, "isDeactivationRequest": true }]))
         .send()
         .await
         .unwrap();
@@ -229,4 +231,139 @@ async fn identity_lifecycle() {
         .find(|i| i["numhubIdentityId"] == id.as_str())
         .unwrap();
     assert_eq!(s["callerName"], "Changed At NumHub");
+}
+
+async fn put(env: &Env, path: &str, body: Value) -> (u16, Value) {
+    let r = env.req(Method::PUT, path).json(&body).send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A deactivation lists `dirId`: one without it, or with another identity's, is
+/// refused and changes nothing.
+#[tokio::test]
+async fn a_deactivation_needs_the_identitys_dir_id() {
+    let env = start(SandboxConfig::default()).await;
+    env.sb.seed_applications(1001, 2);
+    let all = list(&env, &[]).await;
+    let (id, other_dir) = (all[0]["numhubIdentityId"].clone(), all[1]["dirId"].clone());
+    let path = "/api/v1/applications/deactivationrequest";
+    for (body, says) in [
+        (
+            json!({ "numhubIdentityId": id, "isDeactivationRequest": true }),
+            "required",
+        ),
+        (
+            json!({ "numhubIdentityId": id, "dirId": other_dir, "isDeactivationRequest": true }),
+            "not this identity's dirId",
+        ),
+    ] {
+        let (s, answer) = put(&env, path, body).await;
+        assert_eq!(s, 400, "{answer}");
+        let message = answer["message"].as_str().unwrap_or("");
+        assert!(
+            message.contains("dirId") && message.contains(says),
+            "{answer}"
+        );
+    }
+    let id = id.as_str().unwrap();
+    assert_eq!(
+        detail(&env, id).await["status"],
+        "Active",
+        "nothing changed"
+    );
+}
+
+/// `isFeeChecked` is a non-nullable boolean: a change request that leaves it out
+/// clears it, as the document reads.
+#[tokio::test]
+async fn a_change_request_without_is_fee_checked_clears_it() {
+    let env = start(SandboxConfig::default()).await;
+    env.sb.seed_applications(1001, 1);
+    let id = list(&env, &[]).await[0]["numhubIdentityId"].clone();
+    let ids = id.as_str().unwrap().to_owned();
+    let r = env
+        .admin(
+            &format!("/__sandbox/identities/{ids}"),
+            json!({"isFeeChecked": true}),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(detail(&env, &ids).await["isFeeChecked"], true);
+    let path = "/api/v1/applications/updatedisplayidentity";
+    let (s, _) = put(
+        &env,
+        path,
+        json!({"numhubIdentityId": id, "callerName": "Kept", "isFeeChecked": true}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(detail(&env, &ids).await["isFeeChecked"], true);
+    let (s, _) = put(
+        &env,
+        path,
+        json!({"numhubIdentityId": id, "callerName": "Cleared"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(detail(&env, &ids).await["isFeeChecked"], false);
+    assert_eq!(env.sb.state()["identities"][0]["isFeeChecked"], false);
+}
+
+/// `POST /__sandbox/spellings/identity-status` respells the status in every answer
+/// that carries one; the sandbox's own word stays in `/__sandbox/state`.
+#[tokio::test]
+async fn identity_statuses_can_be_respelled() {
+    let env = start(SandboxConfig::default()).await;
+    let entities = env.sb.seed_applications(1001, 1);
+    let r = env
+        .admin(
+            "/__sandbox/spellings/identity-status",
+            json!({"Active": "ACTIVE", "Inactive": "In Active"}),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let item = list(&env, &[]).await[0].clone();
+    assert_eq!(item["status"], "ACTIVE");
+    let id = item["numhubIdentityId"].as_str().unwrap().to_owned();
+    let d = detail(&env, &id).await;
+    assert_eq!(d["status"], "ACTIVE");
+    assert_eq!(
+        d["displayIdentitiesChangeRequest"]["newMetadata"]["status"],
+        "ACTIVE"
+    );
+    let app = env.get_app(&entities[0].to_string()).await;
+    let shown = &app["displayIdentityInformation"]["displayIdentities"][0];
+    assert_eq!(shown["status"], "ACTIVE", "{app}");
+    assert_eq!(env.sb.state()["identities"][0]["status"], "Active");
+
+    let (s, _) = put(
+        &env,
+        "/api/v1/applications/deactivationrequest",
+        json!({"numhubIdentityId": id, "dirId": d["dirId"], "isDeactivationRequest": true}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(detail(&env, &id).await["status"], "In Active");
+
+    // Only the sandbox's own words can be respelled, and not to nothing.
+    for bad in [
+        json!({"Enabled": "ON"}),
+        json!({"Active": ""}),
+        json!(["Active"]),
+    ] {
+        let r = env
+            .http
+            .post(env.url("/__sandbox/spellings/identity-status"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    let r = env
+        .admin("/__sandbox/spellings/identity-status", json!({}))
+        .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(detail(&env, &id).await["status"], "Inactive");
 }
