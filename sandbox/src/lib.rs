@@ -96,6 +96,11 @@ pub struct SandboxConfig {
     pub conformance_break: Option<Break>,
     /// The form of the numbers in seeded applications (numbers sent in are kept as sent).
     pub phone_form: PhoneForm,
+    /// The most items a page of a paged list holds, whatever `pageSize` asks (`None`: as
+    /// asked, up to 1000): a NumHub that caps its pages.
+    pub max_page_size: Option<i32>,
+    /// Every paged list answers page 1 whatever `pageNumber` asks: a NumHub that ignores it.
+    pub ignore_page_number: bool,
 }
 
 impl Default for SandboxConfig {
@@ -113,6 +118,8 @@ impl Default for SandboxConfig {
             vetting_complete_after: Duration::from_secs(300),
             conformance_break: None,
             phone_form: PhoneForm::default(),
+            max_page_size: None,
+            ignore_page_number: false,
         }
     }
 }

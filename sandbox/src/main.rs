@@ -39,6 +39,13 @@ struct Args {
     /// document's example) or `e164` (`+18184445555`). Numbers sent in are kept as sent.
     #[arg(long, default_value = "dashed")]
     phone_form: PhoneForm,
+    /// The most items a page of a paged list holds, whatever `pageSize` asks (a NumHub
+    /// that caps its pages); at least 1.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    max_page_size: Option<i32>,
+    /// Paged lists answer page 1 whatever `pageNumber` asks (a NumHub that ignores it).
+    #[arg(long)]
+    ignore_page_number: bool,
 }
 
 #[tokio::main]
@@ -69,6 +76,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         users,
         otp_code: args.otp_code,
         phone_form: args.phone_form,
+        max_page_size: args.max_page_size,
+        ignore_page_number: args.ignore_page_number,
         ..SandboxConfig::default()
     };
     let sandbox = numhub_sandbox::start(args.listen, config).await?;

@@ -28,7 +28,13 @@ pub struct Shared {
     counters: Mutex<Counters>,
     /// How `downloadtemplate` answers (`POST /__sandbox/template`).
     template_form: Mutex<crate::routes::TemplateForm>,
+    /// How the attestation list spells statuses (`POST /__sandbox/spellings/attestation-status`).
+    list_status_spellings: Mutex<ListStatusSpellings>,
 }
+
+/// The attestation list's `status` has no enum in the document (only the application's
+/// has): a status → the spelling the list shows instead of the enum's name.
+pub type ListStatusSpellings = HashMap<Status, String>;
 
 /// Who is calling, as established by the auth gate.
 #[derive(Debug, Clone)]
@@ -250,6 +256,7 @@ impl Shared {
             }),
             counters: Mutex::new(Counters::default()),
             template_form: Mutex::new(Default::default()),
+            list_status_spellings: Mutex::new(ListStatusSpellings::new()),
             config,
         })
     }
@@ -260,6 +267,20 @@ impl Shared {
 
     pub fn set_template_form(&self, form: crate::routes::TemplateForm) {
         *self.template_form.lock().unwrap_or_else(|e| e.into_inner()) = form;
+    }
+
+    pub fn list_status_spellings(&self) -> ListStatusSpellings {
+        self.list_status_spellings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_list_status_spellings(&self, spellings: ListStatusSpellings) {
+        *self
+            .list_status_spellings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = spellings;
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -21,18 +21,18 @@
 use chrono::{DateTime, Utc};
 
 use super::model::{ApplicationModel, CreateEntityResponse};
+use super::paging::{Meta, PageMemory, Pager};
 use super::transport::{Body, Request};
 use super::{decode, CallError, Client, NumhubError, Priority};
 use crate::db::HttpMethod;
-
-const PAGE_SIZE: i32 = 100;
 
 enum Found {
     None,
     One(CreateEntityResponse),
     Several(usize),
-    /// A candidate whose date cannot tell whether it is this attempt's.
-    Undatable(String),
+    /// The look cannot be certain: a candidate whose date cannot tell whether it is
+    /// this attempt's, or a list that read short of its `totalCount`.
+    Uncertain(String),
 }
 
 impl Client {
@@ -93,7 +93,7 @@ impl Client {
                         "{reason}; {n} applications of that name appeared since the attempt"
                     )))
                 }
-                Ok(Found::Undatable(why)) => return Err(unknown(format!("{reason}; {why}"))),
+                Ok(Found::Uncertain(why)) => return Err(unknown(format!("{reason}; {why}"))),
                 Err(e) => {
                     return Err(look_failed(
                         e,
@@ -126,7 +126,7 @@ impl Client {
                 company_name: legal_name.to_string(),
                 reason: format!("{n} applications of that name appeared since the attempt"),
             }),
-            Found::Undatable(reason) => Err(NumhubError::OutcomeUnknown {
+            Found::Uncertain(reason) => Err(NumhubError::OutcomeUnknown {
                 company_name: legal_name.to_string(),
                 reason,
             }),
@@ -144,12 +144,17 @@ impl Client {
             .unwrap_or_else(|_| chrono::Duration::seconds(120));
         let since = started - skew;
         let mut candidates = Vec::new();
-        let mut page = 1;
-        loop {
-            let list = self.attestation_list(tenant, p, page, PAGE_SIZE).await?;
+        let mut pager = Pager::new("the attestation list", PageMemory::default());
+        while let Some(ask) = pager.next_ask() {
+            let list = self
+                .attestation_list(tenant, p, ask.page_number, ask.page_size)
+                .await?;
+            let meta = Meta {
+                total_count: list.total_count,
+                page_size: list.page_size,
+            };
             let results = list.results.unwrap_or_default();
-            let n = results.len();
-            for item in results {
+            for item in pager.take(results, |i| i.numhub_entity_id, meta) {
                 if item.company_name.as_deref() != Some(name) {
                     continue;
                 }
@@ -160,14 +165,15 @@ impl Client {
                 ) {
                     Ok(true) => candidates.extend(item.numhub_entity_id),
                     Ok(false) => {}
-                    Err(why) => return Ok(Found::Undatable(why)),
+                    Err(why) => return Ok(Found::Uncertain(why)),
                 }
             }
-            let total = list.total_count.unwrap_or(0).max(0) as i64;
-            if n == 0 || i64::from(page) * i64::from(PAGE_SIZE) >= total {
-                break;
-            }
-            page += 1;
+        }
+        if let Some((seen, total)) = pager.short_of_total() {
+            // Ours may be among the ones not read: never "nothing found, resend".
+            return Ok(Found::Uncertain(format!(
+                "the attestation list gave {seen} of its {total} applications"
+            )));
         }
         let mut confirmed = Vec::new();
         for id in candidates {
@@ -182,7 +188,7 @@ impl Client {
                 None => true,
                 created => match dated_since("createdDate", created, since) {
                     Ok(ok) => ok,
-                    Err(why) => return Ok(Found::Undatable(why)),
+                    Err(why) => return Ok(Found::Uncertain(why)),
                 },
             };
             if same_name && created_ok {

@@ -22,6 +22,7 @@ mod file_body;
 pub mod governor;
 pub mod model;
 mod ops;
+pub mod paging;
 pub mod rotate;
 pub mod template;
 pub mod tokens;

@@ -7,7 +7,10 @@
 //!    page (`numhubEntityId`, `status`, `eid` per application). Rows whose status or
 //!    EID differ are applied from the list, and only those are fetched whole
 //!    (`GET /application/{id}`: the `api_response` cache and its display identities
-//!    with their numbers). Applications we have no row for are imported.
+//!    with their numbers). Applications we have no row for are imported. The list's
+//!    `status` has no enum in the document: a value we cannot read is counted as an
+//!    anomaly and the application is fetched whole (its status has the enum), once per
+//!    value and EID, so that value neither stops its updates nor costs a fetch a sweep.
 //! 3. `GET /applications/newdisplayidentity` for the window since the last cycle (one
 //!    request when little changed); an identity whose name, status or number count
 //!    differs is fetched whole. The count is compared with the replica's numbers and
@@ -15,6 +18,10 @@
 //!    form the replica cannot read does not bring a fetch every cycle. The document
 //!    does not say which date the window filters on, so a full sweep without a
 //!    window runs every `full_sweep`.
+//!
+//! Both lists are walked by `numhub::paging::Pager` (pages capped below the size
+//! asked, or `pageNumber` ignored, neither truncate a sweep nor loop it); what it learns
+//! of the identity list's page size is kept per tenant until the next full sweep.
 //!
 //! A quiet cycle costs two requests whatever the number of applications. Cycles that
 //! find nothing stretch the wait (up to twice `poll_interval`); a change, or
@@ -39,10 +46,9 @@ use super::{mapping, PollRequests, SyncContext, SyncError, SyncOptions};
 use crate::db::{self, entities, identities, IdentityStatus};
 use crate::events::Event;
 use crate::numhub::model::{Application, AttestationItem, IdentityQuery};
+use crate::numhub::paging::{Meta, PageMemory, Pager};
 use crate::numhub::Priority;
 use crate::shutdown::Shutdown;
-
-const PAGE_SIZE: i32 = 100;
 
 /// How far back an identity window reaches before the last cycle began, for clock
 /// skew between us and NumHub.
@@ -60,6 +66,12 @@ struct TenantMemory {
     /// the replica cannot all hold (one unreadable, two spellings of one number) is
     /// not fetched again every cycle.
     reported_numbers: HashMap<String, usize>,
+    /// Per NumHub application id, the list status we could not read and the EID the
+    /// list showed when the application was last fetched whole for it: the same pair
+    /// again says nothing moved.
+    unknown_list_status: HashMap<String, (String, Option<String>)>,
+    /// What the identity list's paging taught (it has no paging metadata).
+    identity_pages: PageMemory,
 }
 
 /// Runs until shutdown: a cycle over every enabled tenant when its time comes (or
@@ -162,11 +174,17 @@ async fn poll_tenant(
     let counts = report.status_count.unwrap_or_default();
     let mut changed = 0;
     if full || mem.counts.as_ref() != Some(&counts) {
-        changed += sweep_applications(ctx, anomalies, tenant).await?;
+        changed += sweep_applications(ctx, anomalies, tenant, &mut mem.unknown_list_status).await?;
         mem.counts = Some(counts);
     }
-    let since = if full { None } else { mem.identity_since };
-    changed += sweep_identities(ctx, anomalies, tenant, since, &mut mem.reported_numbers).await?;
+    let since = if full {
+        // A server's paging may have changed since it was learned.
+        mem.identity_pages = PageMemory::default();
+        None
+    } else {
+        mem.identity_since
+    };
+    changed += sweep_identities(ctx, anomalies, tenant, since, mem).await?;
     mem.identity_since = Some(cycle_started - WINDOW_OVERLAP);
     if full {
         mem.last_full = Some(Instant::now());
@@ -179,6 +197,7 @@ async fn sweep_applications(
     ctx: &SyncContext,
     anomalies: &AtomicU64,
     tenant: i64,
+    unknown_list_status: &mut HashMap<String, (String, Option<String>)>,
 ) -> Result<usize, SyncError> {
     let index: HashMap<String, entities::RemoteKey> = ctx
         .store
@@ -188,25 +207,24 @@ async fn sweep_applications(
         .map(|k| (k.numhub_entity_id.clone(), k))
         .collect();
     let mut changed = 0;
-    let mut page = 1;
-    loop {
+    let mut pager = Pager::new("the attestation list", PageMemory::default());
+    while let Some(ask) = pager.next_ask() {
         let list = ctx
             .numhub
-            .attestation_list(tenant, Priority::Background, page, PAGE_SIZE)
+            .attestation_list(tenant, Priority::Background, ask.page_number, ask.page_size)
             .await?;
+        let meta = Meta {
+            total_count: list.total_count,
+            page_size: list.page_size,
+        };
         let items = list.results.unwrap_or_default();
-        let n = items.len();
-        for item in items {
-            if reconcile_listed(ctx, anomalies, tenant, &index, item).await? {
+        for item in pager.take(items, |i| i.numhub_entity_id, meta) {
+            if reconcile_listed(ctx, anomalies, tenant, &index, unknown_list_status, item).await? {
                 changed += 1;
             }
         }
-        let total = list.total_count.unwrap_or(0).max(0) as usize;
-        if n < PAGE_SIZE as usize || (page as usize) * (PAGE_SIZE as usize) >= total {
-            return Ok(changed);
-        }
-        page += 1;
     }
+    Ok(changed)
 }
 
 /// One application of the list against its row. Returns whether the row changed.
@@ -215,19 +233,48 @@ async fn reconcile_listed(
     anomalies: &AtomicU64,
     tenant: i64,
     index: &HashMap<String, entities::RemoteKey>,
+    unknown_list_status: &mut HashMap<String, (String, Option<String>)>,
     item: AttestationItem,
 ) -> Result<bool, SyncError> {
-    let Some(nid) = item.numhub_entity_id.map(|u| u.to_string()) else {
+    let Some(uuid) = item.numhub_entity_id else {
         return Ok(false);
     };
+    let nid = uuid.to_string();
     let raw_status = item.status.clone().unwrap_or_default();
-    let Some((status, vetting)) = mapping::application_status(&raw_status) else {
-        anomaly(anomalies, tenant, &nid, "status", &raw_status);
-        return Ok(false);
-    };
     let eid = item.eid.clone().filter(|e| !e.is_empty());
+    let listed = mapping::application_status(&raw_status);
+    let unread = (raw_status.clone(), eid.clone());
+    if listed.is_some() {
+        unknown_list_status.remove(&nid);
+    } else if unknown_list_status.get(&nid) == Some(&unread) {
+        return Ok(false); // fetched whole for this very value and EID already
+    } else {
+        anomaly(
+            anomalies,
+            tenant,
+            &nid,
+            "attestation list status",
+            &raw_status,
+        );
+    }
     match index.get(&nid) {
         None => {
+            let (status, vetting) = match listed {
+                Some(mapped) => mapped,
+                None => {
+                    let app = ctx
+                        .numhub
+                        .get_application(tenant, Priority::Background, uuid)
+                        .await?;
+                    let raw = app.status.unwrap_or_default();
+                    let Some(mapped) = mapping::application_status(&raw) else {
+                        anomaly(anomalies, tenant, &nid, "status", &raw);
+                        return Ok(false);
+                    };
+                    unknown_list_status.insert(nid.clone(), unread);
+                    mapped
+                }
+            };
             let name = item.company_name.clone().unwrap_or_default();
             let (nid2, eid2) = (nid.clone(), eid.clone());
             // Checked in the importing transaction, so an outbox that records the same
@@ -252,11 +299,13 @@ async fn reconcile_listed(
             Ok(true)
         }
         Some(local) => {
-            if local.status == status && local.vetting_status == vetting && local.numhub_eid == eid
-            {
+            if listed == Some((local.status, local.vetting_status)) && local.numhub_eid == eid {
                 return Ok(false);
             }
             fetch_and_apply(ctx, anomalies, tenant, &local.id, &nid).await?;
+            if listed.is_none() {
+                unknown_list_status.insert(nid, unread);
+            }
             Ok(true)
         }
     }
@@ -499,8 +548,9 @@ async fn sweep_identities(
     anomalies: &AtomicU64,
     tenant: i64,
     since: Option<chrono::DateTime<chrono::Utc>>,
-    reported_numbers: &mut HashMap<String, usize>,
+    mem: &mut TenantMemory,
 ) -> Result<usize, SyncError> {
+    let reported_numbers = &mut mem.reported_numbers;
     let index: HashMap<String, String> = ctx
         .store
         .read(move |sql| entities::numhub_index(sql, tenant))
@@ -509,11 +559,11 @@ async fn sweep_identities(
         .map(|k| (k.numhub_entity_id, k.id))
         .collect();
     let mut changed = 0;
-    let mut page = 1;
-    loop {
+    let mut pager = Pager::new("the display-identity list", mem.identity_pages);
+    while let Some(ask) = pager.next_ask() {
         let query = IdentityQuery {
-            page_number: Some(page),
-            page_size: Some(PAGE_SIZE),
+            page_number: Some(ask.page_number),
+            page_size: Some(ask.page_size),
             start_date: since.map(db::format_ts),
             ..IdentityQuery::default()
         };
@@ -521,8 +571,7 @@ async fn sweep_identities(
             .numhub
             .list_display_identities(tenant, Priority::Background, &query)
             .await?;
-        let n = items.len();
-        for item in items {
+        for item in pager.take(items, |i| i.numhub_identity_id, Meta::default()) {
             let (Some(nid), Some(parent)) = (item.numhub_identity_id, item.numhub_entity_id) else {
                 continue;
             };
@@ -569,11 +618,9 @@ async fn sweep_identities(
                 changed += 1;
             }
         }
-        if n < PAGE_SIZE as usize {
-            return Ok(changed);
-        }
-        page += 1;
     }
+    mem.identity_pages = pager.memory();
+    Ok(changed)
 }
 
 fn publish_entity(ctx: &SyncContext, row: &entities::Entity) {

@@ -40,6 +40,7 @@ mod sync_crash;
 mod sync_e2e;
 mod sync_identities;
 mod sync_outbox;
+mod sync_paging;
 mod sync_phone;
 mod sync_poller;
 mod sync_run_tenant;

@@ -9,7 +9,7 @@ use crate::rpc_client::{ok, socket_of, start_rpc_daemon, Ws};
 use crate::support::{wait_until, Daemon, TIMEOUT};
 
 /// A sandbox (unlimited rate) on a runtime of its own, and a daemon pointed at it
-/// with the demo account and a 1-second poll.
+/// with the demo account, no pacing and a 1-second poll.
 pub struct World {
     pub rt: tokio::runtime::Runtime,
     pub sandbox: numhub_sandbox::Sandbox,
@@ -17,6 +17,11 @@ pub struct World {
 }
 
 pub fn world(seeded: usize, extra: &str) -> World {
+    world_on(numhub_sandbox::SandboxConfig::default(), seeded, extra)
+}
+
+/// As [`world`], on a sandbox configured as `sandbox` (its rate limit off).
+pub fn world_on(sandbox: numhub_sandbox::SandboxConfig, seeded: usize, extra: &str) -> World {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -27,7 +32,7 @@ pub fn world(seeded: usize, extra: &str) -> World {
             "127.0.0.1:0".parse().expect("addr"),
             numhub_sandbox::SandboxConfig {
                 rate_limit: 0,
-                ..Default::default()
+                ..sandbox
             },
         ))
         .expect("sandbox");
@@ -52,7 +57,8 @@ pub fn world(seeded: usize, extra: &str) -> World {
                 password_path.display()
             ),
         )
-        .replace("max_attempts = 1", "max_attempts = 3");
+        // The sandbox is unlimited, so the daemon need not pace itself either.
+        .replace("max_attempts = 1", "max_attempts = 3\nrate_limit = 0");
     let daemon = daemon.restart_with(&text);
     World {
         rt,

@@ -15,7 +15,7 @@ use super::{parse_json, parse_uuid};
 use crate::error::{ApiError, ApiResult};
 use crate::faults::Faults;
 use crate::model::GetBCApplicationDtoStatus as Status;
-use crate::state::Shared;
+use crate::state::{ListStatusSpellings, Shared};
 
 pub fn router() -> Router<Arc<Shared>> {
     Router::new()
@@ -26,6 +26,10 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/__sandbox/seed", post(seed))
         .route("/__sandbox/rate-limit", post(rate_limit))
         .route("/__sandbox/entities/{id}/status", post(entity_status))
+        .route(
+            "/__sandbox/spellings/attestation-status",
+            post(list_status_spellings),
+        )
         .route("/__sandbox/identities/{id}", post(identity))
         .route(
             "/__sandbox/spellings/identity-status",
@@ -132,6 +136,18 @@ async fn entity_status(
     }
     store.set_status(id, s.status, now, s.comment);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// How the attestation list spells each status from now on (`{"InProgress": "In
+/// Progress", "Complete": "ACTIVE"}`; a status left out is spelled as the enum; `{}`
+/// resets): the list's `status` has no enum in the document, so a client must cope.
+async fn list_status_spellings(
+    State(sh): State<Arc<Shared>>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ListStatusSpellings>> {
+    let spellings: ListStatusSpellings = parse_json(&body)?;
+    sh.set_list_status_spellings(spellings.clone());
+    Ok(Json(spellings))
 }
 
 #[derive(Deserialize)]

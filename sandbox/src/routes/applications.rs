@@ -253,6 +253,7 @@ pub async fn attestation_list(
     let client_id = parse_i32(&client_id, "clientId")?;
     let page_number = params.int32("PageNumber")?.unwrap_or(1).max(1);
     let page_size = params.int32("pageSize")?.unwrap_or(10).clamp(1, 1000);
+    let spellings = sh.list_status_spellings();
     let store = sh.store();
     own_client(&store, &caller, client_id)?;
     let all: Vec<Uuid> = store
@@ -261,18 +262,20 @@ pub async fn attestation_list(
         .filter(|id| store.apps.get(id).is_some_and(|a| a.client_id == client_id))
         .copied()
         .collect();
-    let results = page(&all, page_number, page_size)
+    let served = page(&sh.config, &all, page_number, page_size);
+    let results = served
+        .items
         .iter()
         .filter_map(|id| store.apps.get(id))
-        .map(|a| views::attestation(&store, a))
+        .map(|a| views::attestation(&store, a, &spellings))
         .collect();
     let out = model::AttestationResponseDtoPaginatedResultBrandControlApiResponse {
         success: true,
         message: None,
         result: model::AttestationResponseDtoPaginatedResult {
             total_count: i32::try_from(all.len()).unwrap_or(i32::MAX),
-            page_number,
-            page_size,
+            page_number: served.page_number,
+            page_size: served.page_size,
             results: Some(results),
         },
     };

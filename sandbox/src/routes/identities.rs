@@ -58,10 +58,12 @@ pub async fn list(
         })
         .collect();
     matching.sort_by_key(|i| (i.modified, i.id));
-    let items: Vec<model::NewDisplayIdentityDto> = page(&matching, page_number, page_size)
-        .into_iter()
-        .map(|i| views::identity_list_item(&store, i))
-        .collect();
+    let items: Vec<model::NewDisplayIdentityDto> =
+        page(&sh.config, &matching, page_number, page_size)
+            .items
+            .into_iter()
+            .map(|i| views::identity_list_item(&store, i))
+            .collect();
     drop(store);
     Ok(sh.json(&items))
 }

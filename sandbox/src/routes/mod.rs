@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::state::Shared;
+use crate::SandboxConfig;
 
 /// JSON bodies are small; uploads are multipart and stream to disk instead.
 const JSON_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -318,9 +319,37 @@ pub fn parse_i32(v: &str, name: &str) -> Result<i32, ApiError> {
         .map_err(|_| ApiError::bad(format!("{name} must be an int32")))
 }
 
-/// Pages are 1-based; a page past the end is empty.
-pub fn page<T: Clone>(items: &[T], page_number: i32, page_size: i32) -> Vec<T> {
-    let size = page_size.max(1) as usize;
-    let start = (page_number.max(1) as usize - 1).saturating_mul(size);
-    items.iter().skip(start).take(size).cloned().collect()
+/// One page of a paged list, as served: its items and the page number and size it
+/// really is (what the answer reports where the list has paging metadata).
+pub struct Served<T> {
+    pub items: Vec<T>,
+    pub page_number: i32,
+    pub page_size: i32,
+}
+
+/// Pages are 1-based; a page past the end is empty. Every paged route pages through here,
+/// so `max_page_size` (a NumHub that caps pages) and `ignore_page_number` (one that always
+/// answers page 1) apply to all of them alike.
+pub fn page<T: Clone>(
+    config: &SandboxConfig,
+    items: &[T],
+    page_number: i32,
+    page_size: i32,
+) -> Served<T> {
+    let page_size = config
+        .max_page_size
+        .map_or(page_size, |cap| page_size.min(cap))
+        .max(1);
+    let page_number = if config.ignore_page_number {
+        1
+    } else {
+        page_number.max(1)
+    };
+    let size = page_size as usize;
+    let start = (page_number as usize - 1).saturating_mul(size);
+    Served {
+        items: items.iter().skip(start).take(size).cloned().collect(),
+        page_number,
+        page_size,
+    }
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::clock::eastern;
 use crate::model::{self, Schema};
-use crate::state::{status_str, App, Identity, IdentitySnapshot, Store};
+use crate::state::{status_str, App, Identity, IdentitySnapshot, ListStatusSpellings, Store};
 
 pub fn documents(store: &Store, app: &App) -> Vec<model::Documents> {
     app.document_ids
@@ -189,7 +189,13 @@ pub fn first_logo(store: &Store, app: &App) -> Option<String> {
         .or_else(|| app.requested.iter().find_map(|r| r.logo_url.clone()))
 }
 
-pub fn attestation(store: &Store, app: &App) -> model::AttestationResponseDto {
+/// One application of the attestation list; its `status` as `spellings` (the admin
+/// route's) spell it, else as the document's enum does.
+pub fn attestation(
+    store: &Store,
+    app: &App,
+    spellings: &ListStatusSpellings,
+) -> model::AttestationResponseDto {
     let summary = entity_summary(store, app);
     let applicant = &app.sections.applicant;
     let name = [
@@ -205,7 +211,12 @@ pub fn attestation(store: &Store, app: &App) -> model::AttestationResponseDto {
         last_modified_date: eastern(app.updated),
         applicant_name: (!name.is_empty()).then_some(name),
         company_name: app.company(),
-        status: Some(status_str(app.status).into()),
+        status: Some(
+            spellings
+                .get(&app.status)
+                .cloned()
+                .unwrap_or_else(|| status_str(app.status).into()),
+        ),
         eid: app.eid.clone(),
         logo_url: summary.logo_url,
         telephone_numbers: summary.tn_count,

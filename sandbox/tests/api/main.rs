@@ -10,5 +10,6 @@ mod faults;
 mod flows;
 mod identities;
 mod limits;
+mod paging;
 mod templates;
 mod updates;
