@@ -17,9 +17,14 @@ use crate::support::{base_config, start_daemon, Daemon};
 /// `socket_mode` above 0770),
 /// with `extra` appended to the config (e.g. `[[access]]` rules).
 pub fn start_rpc_daemon(extra: &str) -> Daemon {
+    start_rpc_daemon_with("", extra)
+}
+
+/// Like [`start_rpc_daemon`], with `rpc_keys` (lines) added to `[rpc]`.
+pub fn start_rpc_daemon_with(rpc_keys: &str, extra: &str) -> Daemon {
     let config = base_config("info").replace(
         "socket = \"numhubd.sock\"",
-        "socket = \"run/numhubd.sock\"\nupload_dirs = [\"uploads\"]",
+        &format!("socket = \"run/numhubd.sock\"\nupload_dirs = [\"uploads\"]\n{rpc_keys}"),
     ) + extra;
     let daemon = start_daemon(&config, &[]);
     // tempdir is 0700; other users must be able to reach the socket's folder.
