@@ -260,25 +260,24 @@ pub async fn serve(
                 continue;
             }
         };
-        let clock = Clock::new(options.header_timeout, options.idle_timeout);
-        let io = ConnIo::new(stream, clock.clone(), ticket);
         // Marked seen: a reload from now on is news to this connection's calls.
         let current = rules.current();
         let rules = rules.clone();
         let rate = options.max_requests_per_sec;
+        let (header_timeout, idle_timeout) = (options.header_timeout, options.idle_timeout);
         let svc = builder.clone().build(methods.clone(), stop_handle.clone());
         let stop = stop_handle.clone();
         tokio::spawn(async move {
             // The user and group lookups can go to LDAP/SSSD and take seconds: on a
             // blocking thread, in the connection's own task, so a slow one holds up
-            // only this connection, never the accepts of the others. The header
-            // deadline runs meanwhile.
+            // only this connection, never the accepts of the others. The deadlines
+            // start after it: a slow lookup is ours, not the peer's (whose
+            // connections meanwhile count against its share).
             let resolving =
                 tokio::task::spawn_blocking(move || access::resolve(peer, &current, daemon_uid));
             let caller = tokio::select! {
                 resolved = resolving => resolved,
                 _ = stop.clone().shutdown() => return,
-                _ = clock.expired() => return,
             };
             let caller = match caller {
                 Ok(caller) => caller,
@@ -298,6 +297,8 @@ pub async fn serve(
                 ))
             };
             let (http, ws) = (conn(Transport::Http), conn(Transport::WebSocket));
+            let clock = Clock::new(header_timeout, idle_timeout);
+            let io = ConnIo::new(stream, clock.clone(), ticket);
             let stopped = stop.shutdown();
             let handle = {
                 let clock = clock.clone();
