@@ -19,14 +19,8 @@ const FORBIDDEN: i64 = -32003;
 const LIMIT: i64 = -32022;
 
 fn root() -> bool {
-    // SAFETY: geteuid(2) cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = crate::support::is_root();
     if !root {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI runs as root"
-        );
         eprintln!("skipped: needs root to connect as other uids");
     }
     root

@@ -7,54 +7,14 @@
 //! since ours do not have them either. Also `[rpc] max_response_bytes`: an answer
 //! over it is -32008, and a batch's calls that no longer fit get -32008 each.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use serde_json::{json, Value};
 
 use crate::rpc_client::{ok, socket_of, start_rpc_daemon, start_rpc_daemon_with};
-use crate::support::TIMEOUT;
 
-/// One POST; (HTTP status, the body exactly as sent).
 fn exchange(socket: &Path, body: &str) -> (u16, String) {
-    let mut s = UnixStream::connect(socket).expect("connect");
-    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    let request = format!(
-        "POST / HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(request.as_bytes()).expect("write");
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).expect("read");
-    let text = String::from_utf8_lossy(&out).to_string();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    let body = match chunked {
-        false => body.to_string(),
-        true => unchunk(body),
-    };
-    (status, body)
-}
-
-fn unchunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).expect("chunk size");
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = &rest[n + 2..];
-    }
-    out
+    crate::rpc_client::exchange(socket, body.as_bytes())
 }
 
 /// A call's answer: HTTP 200 and one JSON value.
