@@ -265,8 +265,17 @@ mod tests {
             .collect();
         assert_eq!(ids, vec![json!(-1), json!(7), Value::Null]);
         // Untouched bodies go through as they are; an empty answer is no body.
-        let e = Envelope::read(br#"{"jsonrpc":"2.0","method":"m"}"#.to_vec(), 10);
+        let e = Envelope::read(br#"{"jsonrpc":"2.0","id":1,"method":"m"}"#.to_vec(), 10);
         assert!(e.answer_as_is());
+        let e = Envelope::read(br#"{"jsonrpc":"2.0","method":"m"}"#.to_vec(), 10);
         assert_eq!(e.answer(Some(b"null")), None);
+        // Valid JSON that is no request: -32600, not jsonrpsee's parse error.
+        let e = Envelope::read(br#"{"jsonrpc":"2.0","method":1}"#.to_vec(), 10);
+        let parse_error =
+            r#"{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}"#;
+        let v: Value =
+            serde_json::from_slice(&e.answer(Some(parse_error.as_bytes())).expect("an answer"))
+                .expect("JSON");
+        assert_eq!(v["error"]["code"], -32600);
     }
 }

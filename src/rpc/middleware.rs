@@ -64,7 +64,7 @@ impl Conn {
 
     /// Re-resolves the caller if the rules changed since the last call (a reload):
     /// on a blocking thread, as at connect (the user database may be slow).
-    async fn recheck(&self) {
+    pub async fn recheck(&self) {
         let mut rules = self.rules.lock().await;
         let Some(new) = rules.changed() else {
             return;

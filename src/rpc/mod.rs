@@ -150,7 +150,10 @@ async fn subscribe(
     let Ok(sink) = pending.accept().await else {
         return;
     };
-    let wanted = |e: &Event| {
+    // The connection, whose grants a reload may change while the subscription runs.
+    let conn = ext.get::<Arc<Conn>>().cloned();
+    let mut caller = caller;
+    let wanted = |e: &Event, caller: &access::Caller| {
         let kind_ok = kinds
             .as_ref()
             .is_none_or(|k| k.iter().any(|k| k == e.kind()));
@@ -167,8 +170,20 @@ async fn subscribe(
             _ = sink.closed() => break,
             r = rx.recv() => r,
         };
+        if let Some(conn) = &conn {
+            conn.recheck().await;
+            caller = conn.caller();
+            if caller.role < d.role {
+                // Its rule was revoked: the subscription ends, as a call would be refused.
+                tracing::info!(
+                    uid = caller.peer.uid,
+                    "subscription ended: access rules changed"
+                );
+                break;
+            }
+        }
         let event = match event {
-            Ok(e) if wanted(&e) => e,
+            Ok(e) if wanted(&e, &caller) => e,
             Ok(_) => continue,
             // A slow subscriber is told how many it missed, and stays subscribed.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
