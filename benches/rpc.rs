@@ -687,7 +687,11 @@ fn serve_numhubd(store: &Store, path: &Path) {
         max_batch: 100,
         max_connections: 1024,
         max_requests_per_sec: 1_000_000,
-        access: vec![],
+        max_connections_per_uid: 1000,
+        header_timeout: std::time::Duration::from_secs(5),
+        idle_timeout: std::time::Duration::from_secs(60),
+        max_response_bytes: 16 << 20,
+        access: numhubd::rpc::access::Rules::fixed(vec![]),
     };
     let bound = socket::listen(path, 0o600, None).expect("listen");
     let (stop, shutdown) = numhubd::shutdown::channel();

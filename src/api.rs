@@ -23,13 +23,17 @@ pub mod codes {
     pub const FORBIDDEN: i32 = -32003;
     /// jsonrpsee's own: a request body over `[rpc] max_body_bytes`.
     pub const OVERSIZED_REQUEST: i32 = -32007;
+    /// jsonrpsee's own: an answer over `[rpc] max_response_bytes`; numhubd also gives
+    /// it to each call of a batch whose answer no longer fits with the others'.
+    pub const OVERSIZED_RESPONSE: i32 = -32008;
     /// jsonrpsee's own: a batch over `[rpc] max_batch`.
     pub const TOO_BIG_BATCH: i32 = -32010;
     /// The row (or the parent named in `data`) does not exist for this tenant.
     pub const NOT_FOUND: i32 = -32020;
     /// An illegal status transition, or a value already taken.
     pub const CONFLICT: i32 = -32021;
-    /// `[rpc] max_requests_per_sec` or `max_connections` exceeded: slow down.
+    /// `[rpc] max_requests_per_sec`, `max_connections` or `max_connections_per_uid`
+    /// exceeded: slow down.
     pub const LIMIT_EXCEEDED: i32 = -32022;
     /// A subscription was asked over plain HTTP: connect with WebSocket.
     pub const SUBSCRIPTION_NEEDS_WEBSOCKET: i32 = -32023;

@@ -103,8 +103,19 @@ pub struct RpcConfig {
     pub max_body_bytes: u32,
     /// Most calls in one batch.
     pub max_batch: u32,
-    /// Most connections open at once.
+    /// Most connections open at once. The last `max_connections_per_uid` of them are
+    /// kept for admin callers, so a crowd of others can never lock an operator out.
     pub max_connections: u32,
+    /// Most connections one peer uid may hold at once (admins included): one uid can
+    /// never take every connection. Below `max_connections`.
+    pub max_connections_per_uid: u32,
+    /// How long a connection may take to send a request's headers and body, from its
+    /// connect or from the first byte of its next request; slower ones are closed.
+    pub header_timeout_ms: u64,
+    /// How long a keep-alive connection may sit with no request before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Largest answer: a call's, or a batch's together; over it, per-call errors.
+    pub max_response_bytes: u32,
     /// Calls per second one connection may make (a token bucket of that size).
     pub max_requests_per_sec: u32,
     /// Folders `document.upload` may read files from; empty: no uploads by path.
@@ -347,6 +358,10 @@ impl Default for RpcConfig {
             max_body_bytes: 1024 * 1024,
             max_batch: 100,
             max_connections: 256,
+            max_connections_per_uid: 32,
+            header_timeout_ms: 5_000,
+            idle_timeout_secs: 60,
+            max_response_bytes: 16 * 1024 * 1024,
             max_requests_per_sec: 1000,
             upload_dirs: Vec::new(),
         }
@@ -727,11 +742,16 @@ impl Config {
             ("rpc.max_batch", self.rpc.max_batch),
             ("rpc.max_connections", self.rpc.max_connections),
             ("rpc.max_requests_per_sec", self.rpc.max_requests_per_sec),
+            (
+                "rpc.max_connections_per_uid",
+                self.rpc.max_connections_per_uid,
+            ),
         ] {
             if v == 0 {
                 return Err(bad(key, "must be at least 1".to_string()));
             }
         }
+        self.validate_rpc_limits(&bad)?;
         for (i, rule) in self.access.iter().enumerate() {
             let key = format!("access[{i}]");
             if rule.uid.is_some() == rule.gid.is_some() {
@@ -763,6 +783,42 @@ impl Config {
             return Err(bad(
                 "numhub.password_file",
                 "numhub.email and numhub.password_file go together: set both or neither".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `[rpc]` limits that depend on each other or on time.
+    fn validate_rpc_limits(
+        &self,
+        bad: &dyn Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let r = &self.rpc;
+        if r.max_connections_per_uid >= r.max_connections {
+            return Err(bad(
+                "rpc.max_connections_per_uid",
+                format!(
+                    "{} must be below rpc.max_connections ({}): one uid must never hold every connection, and that many are kept for admin callers",
+                    r.max_connections_per_uid, r.max_connections
+                ),
+            ));
+        }
+        if !(100..=600_000).contains(&r.header_timeout_ms) {
+            return Err(bad(
+                "rpc.header_timeout_ms",
+                "must be between 100 and 600000 (ten minutes)".into(),
+            ));
+        }
+        if !(1..=86_400).contains(&r.idle_timeout_secs) {
+            return Err(bad(
+                "rpc.idle_timeout_secs",
+                "must be between 1 and 86400 (a day)".into(),
+            ));
+        }
+        if r.max_response_bytes < 4096 {
+            return Err(bad(
+                "rpc.max_response_bytes",
+                "must be at least 4096: smaller would refuse even a short answer".into(),
             ));
         }
         Ok(())
@@ -1136,6 +1192,17 @@ mod tests {
             ),
             ("[rpc]\nsocket_mode = \"rw\"\n", "rpc.socket_mode"),
             ("[rpc]\nmax_batch = 0\n", "rpc.max_batch"),
+            (
+                "[rpc]\nmax_connections = 8\nmax_connections_per_uid = 8\n",
+                "rpc.max_connections_per_uid",
+            ),
+            (
+                "[rpc]\nmax_connections_per_uid = 0\n",
+                "rpc.max_connections_per_uid",
+            ),
+            ("[rpc]\nheader_timeout_ms = 0\n", "rpc.header_timeout_ms"),
+            ("[rpc]\nidle_timeout_secs = 0\n", "rpc.idle_timeout_secs"),
+            ("[rpc]\nmax_response_bytes = 10\n", "rpc.max_response_bytes"),
         ] {
             let e = parse(text).expect_err(key);
             assert!(e.to_string().contains(key), "{key}: {e}");

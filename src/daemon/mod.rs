@@ -161,6 +161,8 @@ pub async fn serve(
         events: EventBus::default(),
         spool,
     };
+    // The rules every connection checks its calls against; SIGHUP sends new ones.
+    let (access_tx, access) = rpc::access::Rules::channel(access_rules(&config));
     // Bound here, before READY=1: a live daemon on the socket, or a bad socket folder,
     // stops this start with a clear message.
     let bound = rpc::socket::listen(
@@ -237,7 +239,7 @@ pub async fn serve(
             sync_anomalies: sync.anomalies.clone(),
             business_id_fields: config.audit.redact_fields.clone(),
         };
-        let rpc_options = server_options(&config);
+        let rpc_options = server_options(&config, access.clone());
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             if let Err(e) = rpc::serve(bound, rpc_ctx, rpc_options, shutdown).await {
@@ -262,7 +264,7 @@ pub async fn serve(
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
-            _ = hup.recv() => reload(&source, &mut running, &log),
+            _ = hup.recv() => reload(&source, &mut running, &log, &access_tx),
         }
     }
 
@@ -312,10 +314,10 @@ fn watch_options(config: &Config) -> crate::watch::WatchOptions {
     }
 }
 
-/// `[rpc]` and `[[access]]` as the local API takes them.
-fn server_options(config: &Config) -> rpc::ServerOptions {
+/// `[[access]]` as the local API takes it.
+fn access_rules(config: &Config) -> Vec<rpc::access::Rule> {
     use rpc::access::{Rule, Tenants};
-    let access = config
+    config
         .access
         .iter()
         .map(|r| Rule {
@@ -327,13 +329,22 @@ fn server_options(config: &Config) -> rpc::ServerOptions {
                 TenantScope::Some(ids) => Tenants::Only(Arc::new(ids.iter().copied().collect())),
             },
         })
-        .collect();
+        .collect()
+}
+
+/// `[rpc]` as the local API takes it, with the rules in force.
+fn server_options(config: &Config, access: rpc::access::Rules) -> rpc::ServerOptions {
+    let r = &config.rpc;
     rpc::ServerOptions {
-        socket: config.rpc.socket.clone(),
-        max_body_bytes: config.rpc.max_body_bytes,
-        max_batch: config.rpc.max_batch,
-        max_connections: config.rpc.max_connections,
-        max_requests_per_sec: config.rpc.max_requests_per_sec,
+        socket: r.socket.clone(),
+        max_body_bytes: r.max_body_bytes,
+        max_batch: r.max_batch,
+        max_connections: r.max_connections,
+        max_connections_per_uid: r.max_connections_per_uid,
+        max_requests_per_sec: r.max_requests_per_sec,
+        header_timeout: Duration::from_millis(r.header_timeout_ms),
+        idle_timeout: Duration::from_secs(r.idle_timeout_secs),
+        max_response_bytes: r.max_response_bytes,
         access,
     }
 }
@@ -355,7 +366,14 @@ fn open_store(config: &Config) -> Result<Store, DaemonError> {
 
 /// SIGHUP: re-read the config. An invalid one is refused and the running one stays.
 /// Keys that only take effect at start are named so the operator knows to restart.
-fn reload(source: &ConfigSource, running: &mut Config, log: &logging::LogHandle) {
+/// `[[access]]` takes effect at once: new connections get the new rules, and an open
+/// connection's next call is checked against them.
+fn reload(
+    source: &ConfigSource,
+    running: &mut Config,
+    log: &logging::LogHandle,
+    access: &rpc::access::RulesSender,
+) {
     systemd::reloading();
     match source.load() {
         Err(e) => {
@@ -370,8 +388,16 @@ fn reload(source: &ConfigSource, running: &mut Config, log: &logging::LogHandle)
             for key in restart_only_changes(running, &new) {
                 tracing::warn!(key, "changed in the config file; takes effect at restart");
             }
+            if new.access != running.access {
+                access.send(access_rules(&new));
+                tracing::info!(
+                    rules = new.access.len(),
+                    "[[access]] rules applied: to new connections, and to the next call of open ones"
+                );
+            }
             running.log = new.log.clone();
             running.daemon = new.daemon.clone();
+            running.access = new.access.clone();
             tracing::info!("configuration reloaded");
             tracing::debug!(filter = %running.log.filter, "log filter in effect");
         }

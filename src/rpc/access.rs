@@ -8,6 +8,9 @@
 //!
 //! [`resolve`] may query the user database (getpwuid_r, getgrouplist: files, LDAP,
 //! SSSD…), so it blocks: the server runs it on a blocking thread per connection.
+//!
+//! The rules in force are a [`Rules`] (a watch channel): the daemon sends new ones on
+//! reload, and every connection checks before each call whether they changed.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -36,6 +39,67 @@ pub struct Rule {
     pub gid: Option<u32>,
     pub role: Role,
     pub tenants: Tenants,
+}
+
+/// The rules in force, as the server reads them; the daemon holds the
+/// [`RulesSender`] and replaces them on reload.
+#[derive(Clone)]
+pub struct Rules(tokio::sync::watch::Receiver<Arc<[Rule]>>);
+
+/// Replaces the rules every connection checks against.
+pub struct RulesSender(tokio::sync::watch::Sender<Arc<[Rule]>>);
+
+impl Rules {
+    /// Rules that can change: the sender replaces them.
+    pub fn channel(rules: Vec<Rule>) -> (RulesSender, Rules) {
+        let (tx, rx) = tokio::sync::watch::channel(Arc::from(rules));
+        (RulesSender(tx), Rules(rx))
+    }
+
+    /// Rules fixed for the server's life (tests, benchmarks).
+    pub fn fixed(rules: Vec<Rule>) -> Rules {
+        // The receiver keeps the last value when its sender is gone.
+        Rules::channel(rules).1
+    }
+
+    /// The rules now, marked as seen by this copy.
+    pub fn current(&mut self) -> Arc<[Rule]> {
+        self.0.borrow_and_update().clone()
+    }
+
+    /// New rules since this copy last looked, marked as seen; None if unchanged.
+    pub fn changed(&mut self) -> Option<Arc<[Rule]>> {
+        // A closed channel (no sender) has no news: the rules stay as they are.
+        match self.0.has_changed() {
+            Ok(true) => Some(self.current()),
+            _ => None,
+        }
+    }
+
+    /// Whether `uid` is admin by uid alone (root, the daemon's user, a uid rule with
+    /// role admin): decidable at accept time without the user database, for the
+    /// connections kept for admins. An admin by a gid rule counts as an ordinary caller
+    /// there (its groups need a lookup that may block).
+    pub fn admin_by_uid(&self, uid: u32, daemon_uid: u32) -> bool {
+        // The overflow uid is never granted (see `resolve`).
+        if crate::userns::overflow().uid == uid {
+            return false;
+        }
+        uid == 0
+            || uid == daemon_uid
+            || self
+                .0
+                .borrow()
+                .iter()
+                .find(|r| r.uid == Some(uid))
+                .is_some_and(|r| r.role == Role::Admin)
+    }
+}
+
+impl RulesSender {
+    pub fn send(&self, rules: Vec<Rule>) {
+        self.0.send_replace(Arc::from(rules));
+    }
 }
 
 /// A connection's identity and grants; every request carries it (in its
@@ -102,7 +166,7 @@ pub fn resolve(peer: Peer, rules: &[Rule], daemon_uid: u32) -> Caller {
 }
 
 /// A caller with no grant: only `daemon.health`.
-fn nobody(peer: Peer) -> Caller {
+pub fn nobody(peer: Peer) -> Caller {
     Caller {
         peer,
         role: Role::None,

@@ -24,6 +24,9 @@ pub enum RpcError {
     Conflict(String),
     #[error("{0}")]
     LimitExceeded(String),
+    /// An answer over `[rpc] max_response_bytes` (a batch's call that no longer fits).
+    #[error("{0}")]
+    ResponseTooLarge(String),
     #[error(
         "subscriptions need a WebSocket connection (send `Upgrade: websocket` to the same socket)"
     )]
@@ -60,6 +63,7 @@ impl RpcError {
             RpcError::NotFound(_) => codes::NOT_FOUND,
             RpcError::Conflict(_) => codes::CONFLICT,
             RpcError::LimitExceeded(_) => codes::LIMIT_EXCEEDED,
+            RpcError::ResponseTooLarge(_) => codes::OVERSIZED_RESPONSE,
             RpcError::NeedsWebsocket => codes::SUBSCRIPTION_NEEDS_WEBSOCKET,
             RpcError::NumhubRejected { .. } => codes::NUMHUB_REJECTED,
             RpcError::NumhubUnavailable(_) => codes::NUMHUB_UNAVAILABLE,

@@ -143,7 +143,7 @@ pub fn admit(
 ) -> Result<(Caller, Value), RpcError> {
     let caller = ext
         .get::<Arc<Conn>>()
-        .map(|conn| conn.caller.clone())
+        .map(|conn| conn.caller())
         .ok_or_else(|| RpcError::Internal("connection without peer credentials".into()))?;
     if caller.role < d.role {
         return Err(forbid(

@@ -1,26 +1,35 @@
 //! The local API: JSON-RPC 2.0 over HTTP/1.1 (`POST /`) and WebSocket on one Unix
-//! socket (jsonrpsee). Each accepted connection gets its peer credentials resolved
-//! into a [`Caller`](access::Caller) once, on a blocking thread before its first
-//! request is read (user database lookups may be slow; the accept loop never waits
-//! on them); every request of the connection carries
-//! it in its extensions (in a [`Conn`](middleware::Conn)), and the method table
-//! checks it before anything runs.
+//! socket (jsonrpsee). Each accepted connection is admitted by its peer uid
+//! ([`admission`]), then gets its peer credentials resolved into a
+//! [`Caller`](access::Caller) on a blocking thread before its first request is read
+//! (user database lookups may be slow; the accept loop never waits on them); every
+//! request of the connection carries it in its extensions (in a
+//! [`Conn`](middleware::Conn), which re-resolves it when reloaded rules arrive), and
+//! the method table checks it before anything runs.
 //!
 //! - [`socket`]: binding (or systemd's socket), folder checks, stale-socket handling.
-//! - [`access`]: peer credentials → role and tenants.
+//! - [`admission`]: connection limits overall, per uid, and kept for admins.
+//! - [`connection`]: serving one connection; [`clock`] its deadlines; [`envelope`]
+//!   JSON-RPC ids and notifications as the specification has them.
+//! - [`access`]: peer credentials → role and tenants; the rules in force.
 //! - [`methods`]: the table, registration, access and parameter checks.
 //! - [`tenancy`], [`entities`], [`identities`], [`documents`], [`operations`],
 //!   [`backup`]: the handlers, one file per resource; `rows` what the row handlers
 //!   share.
 //! - [`schema`]: parameter schemas and their validator; [`openrpc`]: `rpc.discover`.
-//! - [`middleware`]: per-connection rate limit; subscriptions refused over HTTP.
+//! - [`middleware`]: grants re-checked, per-connection rate limit, subscriptions
+//!   refused over HTTP, notifications run, a batch's answers within their budget.
 //! - [`error`]: the one mapping from errors to JSON-RPC error codes.
 //! - [`port`]: the seam to NumHub for methods that must ask it now.
 
 pub mod access;
+pub mod admission;
 pub mod backup;
+mod clock;
+mod connection;
 pub mod documents;
 pub mod entities;
+mod envelope;
 pub mod error;
 pub mod identities;
 pub mod methods;
@@ -34,23 +43,22 @@ pub mod socket;
 pub mod tenancy;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use jsonrpsee::core::middleware::RpcServiceBuilder;
-use jsonrpsee::server::{
-    serve_with_graceful_shutdown, stop_channel, BatchRequestConfig, Server, ServerConfig,
-};
+use jsonrpsee::server::{stop_channel, BatchRequestConfig, Server, ServerConfig};
 use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
-use tokio::sync::Semaphore;
-use tower::Service;
 
 use crate::crypto::Crypto;
 use crate::db::Store;
 use crate::events::{Event, EventBus};
 use crate::shutdown::Shutdown;
-use access::{Peer, Role, Rule};
+use access::{Peer, Role, Rules};
+use admission::{Admission, Limits};
+use clock::{Clock, ConnIo};
+use connection::BodyLimits;
 use error::RpcError;
 use middleware::{Conn, Gate, RateLimiter, Transport};
 use port::NumhubPort;
@@ -87,9 +95,16 @@ pub struct ServerOptions {
     pub max_body_bytes: u32,
     pub max_batch: u32,
     pub max_connections: u32,
+    pub max_connections_per_uid: u32,
     pub max_requests_per_sec: u32,
-    /// Who may do what, besides root and the daemon's own user.
-    pub access: Vec<Rule>,
+    /// A request's headers and body must arrive within this.
+    pub header_timeout: Duration,
+    /// A kept-alive connection without a request is closed after this.
+    pub idle_timeout: Duration,
+    /// Largest answer: a call's, or a batch's together.
+    pub max_response_bytes: u32,
+    /// Who may do what, besides root and the daemon's own user (replaced on reload).
+    pub access: Rules,
 }
 
 /// Builds the module: the method table plus the events subscription.
@@ -139,7 +154,10 @@ async fn subscribe(
     let Ok(sink) = pending.accept().await else {
         return;
     };
-    let wanted = |e: &Event| {
+    // The connection, whose grants a reload may change while the subscription runs.
+    let conn = ext.get::<Arc<Conn>>().cloned();
+    let mut caller = caller;
+    let wanted = |e: &Event, caller: &access::Caller| {
         let kind_ok = kinds
             .as_ref()
             .is_none_or(|k| k.iter().any(|k| k == e.kind()));
@@ -156,8 +174,20 @@ async fn subscribe(
             _ = sink.closed() => break,
             r = rx.recv() => r,
         };
+        if let Some(conn) = &conn {
+            conn.recheck().await;
+            caller = conn.caller();
+            if caller.role < d.role {
+                // Its rule was revoked: the subscription ends, as a call would be refused.
+                tracing::info!(
+                    uid = caller.peer.uid,
+                    "subscription ended: access rules changed"
+                );
+                break;
+            }
+        }
         let event = match event {
-            Ok(e) if wanted(&e) => e,
+            Ok(e) if wanted(&e, &caller) => e,
             Ok(_) => continue,
             // A slow subscriber is told how many it missed, and stays subscribed.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
@@ -183,22 +213,32 @@ pub async fn serve(
     mut shutdown: Shutdown,
 ) -> Result<(), RpcError> {
     let daemon_uid = unsafe_geteuid();
-    let connections = rpc.connections.clone();
+    let admission = Admission::new(
+        Limits {
+            max_connections: options.max_connections,
+            max_connections_per_uid: options.max_connections_per_uid,
+        },
+        rpc.connections.clone(),
+    );
     let module = module(rpc).map_err(RpcError::Internal)?;
     let methods: jsonrpsee::Methods = module.into();
     let config = ServerConfig::builder()
         .max_request_body_size(options.max_body_bytes)
-        .max_response_body_size(u32::MAX)
+        .max_response_body_size(options.max_response_bytes)
         .set_batch_request_config(BatchRequestConfig::Limit(options.max_batch))
         .max_connections(options.max_connections)
         .build();
+    let max_response = options.max_response_bytes;
     let builder = Server::builder()
         .set_config(config)
-        .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(Gate::new))
+        .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(move |s| Gate::new(s, max_response)))
         .to_service_builder();
     let (stop_handle, server_handle) = stop_channel();
-    let permits = Arc::new(Semaphore::new(options.max_connections as usize));
-    let rules = Arc::new(options.access.clone());
+    let mut rules = options.access.clone();
+    let limits = BodyLimits {
+        max_body_bytes: options.max_body_bytes,
+        max_batch: options.max_batch,
+    };
     tracing::info!(socket = %options.socket.display(), "local API listening");
     loop {
         let (stream, _) = tokio::select! {
@@ -213,10 +253,6 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tokio::spawn(refuse_connection(stream));
-            continue;
-        };
         let peer = match stream.peer_cred() {
             Ok(c) => Peer {
                 uid: c.uid(),
@@ -228,63 +264,74 @@ pub async fn serve(
                 continue;
             }
         };
+        let admin = rules.admin_by_uid(peer.uid, daemon_uid);
+        let ticket = match admission.admit(peer.uid, admin) {
+            Ok(t) => t,
+            Err(refusal) => {
+                // Not logged above debug: a peer that reconnects in a loop would flood the journal.
+                tracing::debug!(
+                    uid = peer.uid,
+                    pid = peer.pid,
+                    ?refusal,
+                    "connection refused"
+                );
+                tokio::spawn(refuse_connection(stream, refusal.to_error()));
+                continue;
+            }
+        };
+        // Marked seen: a reload from now on is news to this connection's calls.
+        let current = rules.current();
         let rules = rules.clone();
         let rate = options.max_requests_per_sec;
+        let (header_timeout, idle_timeout) = (options.header_timeout, options.idle_timeout);
         let svc = builder.clone().build(methods.clone(), stop_handle.clone());
         let stop = stop_handle.clone();
-        let connections = connections.clone();
-        connections.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             // The user and group lookups can go to LDAP/SSSD and take seconds: on a
             // blocking thread, in the connection's own task, so a slow one holds up
-            // only this connection, never the accepts of the others.
+            // only this connection, never the accepts of the others. The deadlines
+            // start after it: a slow lookup is ours, not the peer's (whose
+            // connections meanwhile count against its share).
             let resolving =
-                tokio::task::spawn_blocking(move || access::resolve(peer, &rules, daemon_uid));
+                tokio::task::spawn_blocking(move || access::resolve(peer, &current, daemon_uid));
             let caller = tokio::select! {
                 resolved = resolving => resolved,
-                _ = stop.clone().shutdown() => {
-                    connections.fetch_sub(1, Ordering::Relaxed);
-                    return;
-                }
+                _ = stop.clone().shutdown() => return,
             };
             let caller = match caller {
                 Ok(caller) => caller,
                 Err(e) => {
                     tracing::warn!(error = %e, "resolving peer credentials failed; connection dropped");
-                    connections.fetch_sub(1, Ordering::Relaxed);
                     return;
                 }
             };
             let limiter = Arc::new(RateLimiter::new(rate));
             let conn = |transport| {
-                Arc::new(Conn {
-                    caller: caller.clone(),
-                    limiter: limiter.clone(),
+                Arc::new(Conn::new(
+                    caller.clone(),
+                    rules.clone(),
+                    daemon_uid,
+                    limiter.clone(),
                     transport,
-                })
+                ))
             };
             let (http, ws) = (conn(Transport::Http), conn(Transport::WebSocket));
+            let clock = Clock::new(header_timeout, idle_timeout);
+            let io = ConnIo::new(stream, clock.clone(), ticket);
             let stopped = stop.shutdown();
-            let service =
-                tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            let handle = {
+                let clock = clock.clone();
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
                     let conn = if jsonrpsee::server::ws::is_upgrade_request(&req) {
                         ws.clone()
                     } else {
                         http.clone()
                     };
                     req.extensions_mut().insert(conn);
-                    let mut svc = svc.clone();
-                    async move {
-                        svc.call(req)
-                            .await
-                            .map_err(|e| std::io::Error::other(e.to_string()))
-                    }
-                });
-            if let Err(e) = serve_with_graceful_shutdown(stream, service, stopped).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-            connections.fetch_sub(1, Ordering::Relaxed);
-            drop(permit);
+                    connection::exchange(req, svc.clone(), clock.clone(), limits)
+                }
+            };
+            connection::serve(io, clock, handle, stopped).await;
         });
     }
     let _ = server_handle.stop();
@@ -303,13 +350,13 @@ fn unsafe_geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Over `max_connections`: one HTTP answer with a JSON-RPC error, then close.
-async fn refuse_connection(mut stream: tokio::net::UnixStream) {
+/// Over a connection limit: one HTTP answer with a JSON-RPC error, then close.
+async fn refuse_connection(mut stream: tokio::net::UnixStream, error: RpcError) {
     use tokio::io::AsyncWriteExt;
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": null,
-        "error": RpcError::LimitExceeded("too many connections ([rpc] max_connections); try again".into()).to_error_object(),
+        "error": error.to_error_object(),
     })
     .to_string();
     let response = format!(

@@ -29,6 +29,10 @@ pub fn error_codes() -> Vec<(i32, &'static str)> {
             codes::OVERSIZED_REQUEST,
             "request body over [rpc] max_body_bytes",
         ),
+        (
+            codes::OVERSIZED_RESPONSE,
+            "answer over [rpc] max_response_bytes (alone, or with the batch's answers before it)",
+        ),
         (codes::TOO_BIG_BATCH, "batch over [rpc] max_batch"),
         (codes::NOT_FOUND, "not found for this tenant"),
         (

@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use crate::support::{base_config, run_numhubd, start_wrapped, wait_until, TIMEOUT};
+use crate::support::{base_config, is_root, run_numhubd, start_wrapped, wait_until, TIMEOUT};
 
 /// A user other than root that owns nothing here.
 const OTHER: u32 = 4242;
@@ -17,19 +17,6 @@ fn mode(path: &Path) -> u32 {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .mode()
         & 0o7777
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid(2) cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI runs as root"
-        );
-    }
-    root
 }
 
 #[test]

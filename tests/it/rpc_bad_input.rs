@@ -133,7 +133,7 @@ fn limits_answer_with_json_rpc_errors() {
     let mut d = crate::support::start_daemon(
         &crate::support::base_config("info").replace(
             "socket = \"numhubd.sock\"",
-            "socket = \"numhubd.sock\"\nmax_body_bytes = 4096\nmax_batch = 5\nmax_requests_per_sec = 20\nmax_connections = 3",
+            "socket = \"numhubd.sock\"\nmax_body_bytes = 4096\nmax_batch = 5\nmax_requests_per_sec = 20\nmax_connections = 3\nmax_connections_per_uid = 2",
         ),
         &[],
     );
@@ -163,8 +163,9 @@ fn limits_answer_with_json_rpc_errors() {
         }
     }
     assert!(limited, "the rate limit never answered");
-    // Connections: `conn` plus two more fill the limit; the next is told and closed.
-    let held: Vec<_> = (0..2)
+    // Connections: `conn` plus one more fill root's share (max_connections_per_uid);
+    // the next is told and closed.
+    let held: Vec<_> = (0..1)
         .map(|_| {
             let mut c = std::os::unix::net::UnixStream::connect(&s).expect("connect");
             let h = keep_alive_call(

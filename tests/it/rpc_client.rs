@@ -17,9 +17,14 @@ use crate::support::{base_config, start_daemon, Daemon};
 /// `socket_mode` above 0770),
 /// with `extra` appended to the config (e.g. `[[access]]` rules).
 pub fn start_rpc_daemon(extra: &str) -> Daemon {
+    start_rpc_daemon_with("", extra)
+}
+
+/// Like [`start_rpc_daemon`], with `rpc_keys` (lines) added to `[rpc]`.
+pub fn start_rpc_daemon_with(rpc_keys: &str, extra: &str) -> Daemon {
     let config = base_config("info").replace(
         "socket = \"numhubd.sock\"",
-        "socket = \"run/numhubd.sock\"\nupload_dirs = [\"uploads\"]",
+        &format!("socket = \"run/numhubd.sock\"\nupload_dirs = [\"uploads\"]\n{rpc_keys}"),
     ) + extra;
     let daemon = start_daemon(&config, &[]);
     // tempdir is 0700; other users must be able to reach the socket's folder.
@@ -35,8 +40,9 @@ pub fn socket_of(d: &Daemon) -> PathBuf {
     d.dir.path().join("run/numhubd.sock")
 }
 
-/// Sends `body` as one HTTP POST and returns (HTTP status, body as JSON or Null).
-pub fn post(socket: &Path, body: &[u8]) -> (u16, Value) {
+/// Sends `body` as one HTTP POST (`connection: close`); returns the HTTP status and
+/// the body exactly as sent (a chunked one joined).
+pub fn exchange(socket: &Path, body: &[u8]) -> (u16, String) {
     let mut s = UnixStream::connect(socket).expect("connect to the daemon's socket");
     s.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
@@ -56,15 +62,34 @@ pub fn post(socket: &Path, body: &[u8]) -> (u16, Value) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    // Chunked bodies: take the JSON between the first '{' or '[' and the last '}' or ']'.
-    let start = body.find(['{', '[']);
-    let end = body.rfind(['}', ']']);
-    let json = match (start, end) {
-        (Some(a), Some(b)) if b >= a => serde_json::from_str(&body[a..=b]).unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    (status, json)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or(("", ""));
+    match head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        true => (status, unchunk(body)),
+        false => (status, body.to_string()),
+    }
+}
+
+/// A chunked HTTP body's chunks, joined.
+fn unchunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Sends `body` as one HTTP POST and returns (HTTP status, body as JSON or Null).
+pub fn post(socket: &Path, body: &[u8]) -> (u16, Value) {
+    let (status, text) = exchange(socket, body);
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// One JSON-RPC call; returns the whole response object.

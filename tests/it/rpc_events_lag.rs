@@ -41,7 +41,11 @@ fn a_lagging_subscriber_is_told_how_many_it_missed_and_stays_subscribed() {
             max_batch: 10,
             max_connections: 8,
             max_requests_per_sec: 1000,
-            access: vec![],
+            max_connections_per_uid: 4,
+            header_timeout: std::time::Duration::from_secs(5),
+            idle_timeout: std::time::Duration::from_secs(60),
+            max_response_bytes: 16 << 20,
+            access: numhubd::rpc::access::Rules::fixed(vec![]),
         };
         let bound = socket::listen(&path, 0o600, None).expect("listen");
         let (_stop, shutdown) = numhubd::shutdown::channel();
