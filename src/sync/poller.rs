@@ -16,7 +16,11 @@
 //!    does not say which date the window filters on, so a full sweep without a
 //!    window runs every `full_sweep`.
 //!
-//! A quiet cycle costs two requests whatever the number of applications. Cycles that
+//! 4. `GET /notifications` (one request): NumHub's review alerts, into the replica's
+//!    reviews by [`super::review`] (flagged comments fetched only for new or changed
+//!    alerts, and on a full sweep).
+//!
+//! A quiet cycle costs three requests whatever the number of applications. Cycles that
 //! find nothing stretch the wait (up to twice `poll_interval`); a change, or
 //! `sync.run`, brings it back.
 //!
@@ -35,7 +39,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::{mapping, PollRequests, SyncContext, SyncError, SyncOptions};
+use super::{mapping, review, PollRequests, SyncContext, SyncError, SyncOptions};
 use crate::db::{self, entities, identities, IdentityStatus};
 use crate::events::Event;
 use crate::numhub::model::{Application, AttestationItem, IdentityQuery};
@@ -60,6 +64,8 @@ struct TenantMemory {
     /// the replica cannot all hold (one unreadable, two spellings of one number) is
     /// not fetched again every cycle.
     reported_numbers: HashMap<String, usize>,
+    /// The review step's memory (which alerts were fetched for).
+    reviews: review::ReviewMemory,
 }
 
 /// Runs until shutdown: a cycle over every enabled tenant when its time comes (or
@@ -168,6 +174,7 @@ async fn poll_tenant(
     let since = if full { None } else { mem.identity_since };
     changed += sweep_identities(ctx, anomalies, tenant, since, &mut mem.reported_numbers).await?;
     mem.identity_since = Some(cycle_started - WINDOW_OVERLAP);
+    changed += review::poll_reviews(ctx, anomalies, tenant, full, &mut mem.reviews).await?;
     if full {
         mem.last_full = Some(Instant::now());
     }
@@ -549,7 +556,7 @@ async fn sweep_identities(
     }
 }
 
-fn publish_entity(ctx: &SyncContext, row: &entities::Entity) {
+pub(super) fn publish_entity(ctx: &SyncContext, row: &entities::Entity) {
     ctx.events.publish(Event::EntityStatusChanged {
         tenant_id: row.tenant_id,
         entity_id: row.id.clone(),
