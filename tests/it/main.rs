@@ -41,6 +41,7 @@ mod sync_e2e;
 mod sync_outbox;
 mod sync_phone;
 mod sync_poller;
+mod sync_review;
 mod sync_run_tenant;
 mod sync_support;
 mod unit;
