@@ -12,25 +12,11 @@ use serde_json::{json, Value};
 
 use crate::rpc_client::{ok, Ws};
 use crate::support::{wait_until, TIMEOUT};
+use crate::sync_phone::{cycles, requests};
 use crate::sync_poller::{world, World};
 use crate::sync_support::create_entity;
 
 impl World {
-    /// Requests the sandbox saw on one route ("GET /api/v1/notifications").
-    fn route_count(&self, route: &str) -> u64 {
-        self.sandbox.state()["requests"][route]
-            .as_u64()
-            .unwrap_or(0)
-    }
-
-    /// Waits until the poller has asked for the alerts `cycles` more times.
-    fn wait_cycles(&self, cycles: u64) {
-        let start = self.route_count("GET /api/v1/notifications");
-        assert!(wait_until(TIMEOUT, || self
-            .route_count("GET /api/v1/notifications")
-            >= start + cycles));
-    }
-
     fn entity_by_name(&self, name: &str) -> Value {
         let found = self
             .entities()
@@ -151,9 +137,10 @@ fn a_flagged_application_shows_its_review_and_one_event_within_a_poll_cycle() {
 
     // Quiet cycles with the alert still listed fetch no comments again.
     let flag_route = "GET /api/v1/notifications/{NumhubEntityId}/flag";
-    let fetched = w.route_count(flag_route);
-    w.wait_cycles(3);
-    assert_eq!(w.route_count(flag_route), fetched);
+    cycles(&w, 1);
+    let fetched = requests(&w, flag_route);
+    cycles(&w, 4);
+    assert_eq!(requests(&w, flag_route), fetched);
 
     // NumHub stops alerting: the review goes, vetting_status follows the status again
     // (pushed as a status change, after the one to in_review the flag brought), and no
@@ -215,7 +202,7 @@ fn alerts_are_matched_by_client_and_name_and_one_matching_none_or_several_is_an_
         json!({"alertCompanyName": "Nobody Of That Name"}),
     );
     assert!(wait_until(TIMEOUT, || anomalies() >= before + 2));
-    w.wait_cycles(3);
+    cycles(&w, 4);
     // Counted once each while they stay listed, and nothing kept for either.
     assert_eq!(anomalies(), before + 2);
     for e in w.entities() {

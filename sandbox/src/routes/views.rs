@@ -119,9 +119,13 @@ pub fn vetting_report(store: &Store, app: &App) -> model::GetVettedApplicationDt
         _ => None,
     };
     // Sections in the report's order, numbered as flags name them; a flagged section
-    // reads `Flag` with its comment, the others the status's verdict.
+    // carries its comment (and reads `Flag` until the application is rejected), the
+    // others the status's verdict.
     let review = |section: i32| match app.flag.as_ref().and_then(|f| f.comment_on(section)) {
-        Some(comment) => serde_json::json!({"vettingReview": "Flag", "comments": comment}),
+        Some(comment) => serde_json::json!({
+            "vettingReview": verdict.filter(|v| *v == "Fail").unwrap_or("Flag"),
+            "comments": comment,
+        }),
         None => serde_json::json!({"vettingReview": verdict, "comments": Value::Null}),
     };
     let identities = review(7);
