@@ -9,15 +9,19 @@
 //! - a quiet phase (nothing changes): requests per minute and per entity per minute,
 //!   next to the one-GET-per-entity-per-minute approach (1.0 per entity per minute,
 //!   which 100/min could not even sustain for 1,000 entities);
-//! - a changing phase: one change at NumHub every 10 s (alternately an application's
-//!   status and an identity's caller name); for each, the time until it is visible
-//!   in the daemon's database.
+//!   Twenty applications stay flagged throughout, so every quiet cycle reads their
+//!   alerts (and fetches no comments again);
+//! - a changing phase: one change at NumHub every 10 s (in turn an application's
+//!   status, an identity's caller name, a new flag with its comments); for each, the
+//!   time until it is visible in the daemon's database.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ENTITIES: usize = 1000;
+/// Applications flagged before the measured phases (their alerts listed every cycle).
+const FLAGGED: usize = 20;
 
 fn total_requests(sandbox: &numhub_sandbox::Sandbox) -> u64 {
     sandbox.state()["totals"]["requests"].as_u64().unwrap_or(0)
@@ -146,6 +150,25 @@ fn main() {
     );
     stop(daemon);
 
+    // Applications under review through the whole run: their alerts are listed on
+    // every cycle.
+    let http = reqwest::Client::new();
+    let state = sandbox.state();
+    let entities = state["entities"].as_array().cloned().unwrap_or_default();
+    let identities = state["identities"].as_array().cloned().unwrap_or_default();
+    let flag = |nid: &str, comment: &str| {
+        rt.block_on(
+            http.post(format!("{}/__sandbox/entities/{nid}/flag", sandbox.base_url()))
+                .json(&serde_json::json!({"message": "bench review", "comments": [
+                    {"sectionNumber": 2, "sectionName": "Business Entity Details", "comments": comment}]}))
+                .send(),
+        )
+        .expect("admin");
+    };
+    for e in entities.iter().rev().take(FLAGGED) {
+        flag(e["numhubEntityId"].as_str().expect("nid"), "standing");
+    }
+
     // Steady state under NumHub's limit.
     sandbox.set_rate_limit(100, Duration::from_secs(60));
     let daemon = start(&dir, &config(&dir, &sandbox.base_url(), 100, 30));
@@ -168,10 +191,6 @@ fn main() {
     );
 
     // Changing phase.
-    let http = reqwest::Client::new();
-    let state = sandbox.state();
-    let entities = state["entities"].as_array().cloned().unwrap_or_default();
-    let identities = state["identities"].as_array().cloned().unwrap_or_default();
     let changes = (minutes * 6) as usize;
     let start_count = total_requests(&sandbox);
     let phase = Instant::now();
@@ -182,7 +201,15 @@ fn main() {
     while latencies.len() < changes {
         if made < changes && phase.elapsed() >= Duration::from_secs(10 * made as u64) {
             let i = made;
-            let sql = if i % 2 == 0 {
+            let sql = if i % 3 == 2 {
+                let nid = entities[i]["numhubEntityId"]
+                    .as_str()
+                    .expect("nid")
+                    .to_string();
+                flag(&nid, &format!("bench flag {i}"));
+                format!("SELECT count(*) FROM numhub_reviews r JOIN numhub_entities e ON e.id = r.numhub_entity_id \
+                         WHERE e.numhub_entity_id = '{nid}' AND r.flagged_comments LIKE '%bench flag {i}%'")
+            } else if i % 3 == 0 {
                 let nid = entities[i]["numhubEntityId"]
                     .as_str()
                     .expect("nid")

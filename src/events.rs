@@ -18,6 +18,18 @@ pub enum Event {
         status: String,
         vetting_status: String,
     },
+    /// NumHub flagged the application: a new set of flagged comments (its review
+    /// alert appeared, or its comments changed), published once per set.
+    #[serde(rename = "entity.flagged")]
+    EntityFlagged {
+        tenant_id: i64,
+        entity_id: String,
+        numhub_entity_id: String,
+        message: Option<String>,
+        /// `[{section_number, section_name, comments}]`, as `entity.get`'s `review`.
+        flagged_comments: serde_json::Value,
+        flagged_at: String,
+    },
     #[serde(rename = "document.status_changed")]
     DocumentStatusChanged {
         tenant_id: i64,
@@ -61,6 +73,7 @@ impl Event {
     pub fn tenant_id(&self) -> Option<i64> {
         match self {
             Event::EntityStatusChanged { tenant_id, .. }
+            | Event::EntityFlagged { tenant_id, .. }
             | Event::DocumentStatusChanged { tenant_id, .. }
             | Event::IdentityChanged { tenant_id, .. }
             | Event::JobFinished { tenant_id, .. } => Some(*tenant_id),
@@ -75,6 +88,7 @@ impl Event {
     pub fn kind(&self) -> &'static str {
         match self {
             Event::EntityStatusChanged { .. } => "entity.status_changed",
+            Event::EntityFlagged { .. } => "entity.flagged",
             Event::DocumentStatusChanged { .. } => "document.status_changed",
             Event::IdentityChanged { .. } => "identity.changed",
             Event::TokenRefreshed { .. } => "token.refreshed",
@@ -88,6 +102,7 @@ impl Event {
 /// The kinds a subscriber may ask for.
 pub const KINDS: &[&str] = &[
     "entity.status_changed",
+    "entity.flagged",
     "document.status_changed",
     "identity.changed",
     "token.refreshed",

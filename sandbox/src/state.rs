@@ -122,14 +122,64 @@ pub struct App {
     pub identity_ids: Vec<Uuid>,
     pub document_ids: Vec<Uuid>,
     pub otp: Otp,
-    /// Why the application is flagged (shown by the notifications operations).
-    pub flag: Option<String>,
+    /// The review flagging the application (shown by the notifications operations and
+    /// the vetting report).
+    pub flag: Option<Flag>,
     pub verification_count: i32,
 }
 
 impl App {
     pub fn company(&self) -> Option<String> {
         self.sections.entity.legal_business_name.clone()
+    }
+}
+
+/// A review in 'flag' status: what `GET /notifications` alerts and
+/// `GET /notifications/{id}/flag` details. The document does not say how alerts spell
+/// things, so each reading can be played: the company as the alert writes it, the
+/// alert's `clientId`, and one alert per application or per flagged section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flag {
+    pub message: String,
+    pub comments: Vec<FlagComment>,
+    /// The alert's `companyName` (None: the application's legal business name).
+    pub alert_company: Option<String>,
+    /// The alert's `clientId` (None: the application's client).
+    pub alert_client_id: Option<i32>,
+    /// One alert per flagged section instead of one per application.
+    pub alert_per_section: bool,
+}
+
+/// One flagged section and the reviewer's comment on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlagComment {
+    pub section_number: i32,
+    pub section_name: String,
+    pub comments: String,
+}
+
+impl Flag {
+    /// A rejection's flag: its reason, on the business entity section.
+    pub fn rejection(why: String) -> Flag {
+        Flag {
+            message: why.clone(),
+            comments: vec![FlagComment {
+                section_number: 2,
+                section_name: "Business Entity Details".into(),
+                comments: why,
+            }],
+            alert_company: None,
+            alert_client_id: None,
+            alert_per_section: false,
+        }
+    }
+
+    /// The comment on `section_number`, if that section is flagged.
+    pub fn comment_on(&self, section_number: i32) -> Option<&str> {
+        self.comments
+            .iter()
+            .find(|c| c.section_number == section_number)
+            .map(|c| c.comments.as_str())
     }
 }
 
@@ -533,7 +583,9 @@ impl Store {
             Status::Rejected => {
                 self.pending.remove(&id);
                 app.flag =
-                    Some(why.unwrap_or_else(|| "Application rejected during vetting".into()));
+                    Some(Flag::rejection(why.unwrap_or_else(|| {
+                        "Application rejected during vetting".into()
+                    })));
             }
             Status::Saved | Status::PendingReview => {
                 self.pending.remove(&id);
@@ -564,8 +616,9 @@ impl Store {
                 if rejects(app) {
                     app.status = Status::Rejected;
                     app.updated = since + in_progress;
-                    app.flag =
-                        Some("Legal business name failed vetting (sandbox reject rule)".into());
+                    app.flag = Some(Flag::rejection(
+                        "Legal business name failed vetting (sandbox reject rule)".into(),
+                    ));
                     self.pending.remove(&id);
                     continue;
                 }

@@ -339,8 +339,11 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                 return print_json(&e);
             }
             for (k, v) in e.as_object().into_iter().flatten() {
-                println!("{k:<18} {}", cell(v));
+                if k != "review" {
+                    println!("{k:<18} {}", cell(v));
+                }
             }
+            print_review(&e["review"]);
             Ok(())
         }
         Command::DropPath { entity, tenant } => {
@@ -703,6 +706,29 @@ fn all_pages(c: &mut Client, method: &str, params: Value) -> Result<Vec<Value>, 
             Some(cur) => p["cursor"] = json!(cur),
             None => return Ok(items),
         }
+    }
+}
+
+/// `entity show`'s review: NumHub's message, then each flagged section and its
+/// comment, one a line.
+fn print_review(review: &Value) {
+    if review.is_null() {
+        println!("{:<18} -", "review");
+        return;
+    }
+    println!(
+        "{:<18} flagged {}: {}",
+        "review",
+        cell(&review["flagged_at"]),
+        cell(&review["message"])
+    );
+    for c in review["flagged_comments"].as_array().into_iter().flatten() {
+        println!(
+            "  section {} {}: {}",
+            cell(&c["section_number"]),
+            cell(&c["section_name"]),
+            cell(&c["comments"])
+        );
     }
 }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::jobs::{newest_unfinished_job_id, Pending};
+use super::reviews::shown_vetting_status;
 use super::{
     check_json, check_len, check_not_blank, new_id, now_ts, page_limit, require_tenant,
     AttestationLevel, DbError, EntityStatus, EntityType, Page, Result, Sql, Tx, VettingStatus,
@@ -45,9 +46,14 @@ pub struct NewEntity {
 
 /// The columns [`from_row`] reads, in its order; a macro so statements are built at
 /// compile time (`format!` per call was a measurable part of a point read).
+/// The vetting status is the one shown (`in_review` while NumHub's review stands).
 macro_rules! columns {
     () => {
-        "id, tenant_id, brand_id, numhub_entity_id, numhub_eid, entity_type, company_name, status, vetting_status, attestation_level, api_response, submitted_at, approved_at, created_at, updated_at"
+        concat!(
+            "id, tenant_id, brand_id, numhub_entity_id, numhub_eid, entity_type, company_name, status, ",
+            shown_vetting_status!(),
+            ", attestation_level, api_response, submitted_at, approved_at, created_at, updated_at"
+        )
     };
 }
 
@@ -307,7 +313,14 @@ pub fn apply_reported_status(
     vetting_status: VettingStatus,
 ) -> Result<(Entity, bool)> {
     let current = get(tx, tenant_id, id)?;
-    if current.status == status && current.vetting_status == vetting_status {
+    // Compared with the column, not the shown value: a review shows `in_review` over a
+    // `pending` that NumHub's status still maps to.
+    let stored: String = tx.conn.query_row(
+        "SELECT vetting_status FROM numhub_entities WHERE id = ?1",
+        params![id],
+        |r| r.get(0),
+    )?;
+    if current.status == status && stored == vetting_status.as_str() {
         return Ok((current, false));
     }
     if current.status != status && !current.status.may_become(status) {
@@ -434,6 +447,30 @@ pub struct RemoteKey {
     pub status: EntityStatus,
     pub vetting_status: VettingStatus,
     pub numhub_eid: Option<String>,
+}
+
+/// An application NumHub knows, by the name NumHub's alerts use (`companyName`).
+#[derive(Debug, Clone)]
+pub struct NamedAtNumhub {
+    pub id: String,
+    pub numhub_entity_id: String,
+    pub company_name: String,
+}
+
+/// The tenant's entities NumHub knows, with their company names.
+pub fn named_at_numhub(sql: &Sql<'_>, tenant_id: i64) -> Result<Vec<NamedAtNumhub>> {
+    sql.rows(
+        "SELECT id, numhub_entity_id, company_name FROM numhub_entities
+         WHERE tenant_id = ?1 AND numhub_entity_id IS NOT NULL",
+        params![tenant_id],
+        |r| {
+            Ok(NamedAtNumhub {
+                id: r.get(0)?,
+                numhub_entity_id: r.get(1)?,
+                company_name: r.get(2)?,
+            })
+        },
+    )
 }
 
 pub fn numhub_index(sql: &Sql<'_>, tenant_id: i64) -> Result<Vec<RemoteKey>> {

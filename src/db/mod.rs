@@ -24,6 +24,7 @@ mod migrate;
 pub mod origin;
 mod purge;
 mod readers;
+pub mod reviews;
 pub mod sync_logs;
 pub mod tenants;
 mod time;

@@ -312,6 +312,15 @@ dto!(
     /// `AlertResponse`.
     Alert { company_name: String, client_id: i32, message: String }
 );
+dto!(
+    /// `FlaggedComments`: one flagged section of an application and NumHub's comment.
+    FlaggedComments { section_number: i32, section_name: String, comments: String }
+);
+dto!(
+    /// `FlaggedResponse`: an application's flagged comments.
+    FlaggedResponse { company_name: String, flagged_comments: Vec<FlaggedComments>,
+        current_status: String, creation_date: String, eid: String }
+);
 dto!(EntityDetails {
     company_name: String,
     user_name: String,

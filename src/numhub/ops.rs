@@ -517,6 +517,21 @@ impl Client {
             .await
     }
 
+    /// `GET /notifications/{NumhubEntityId}/flag`: the application's flagged comments.
+    pub async fn flagged_comments(
+        &self,
+        tenant: i64,
+        p: Priority,
+        id: Uuid,
+    ) -> Result<FlaggedResponse, NumhubError> {
+        let r = entity(
+            req(HttpMethod::Get, format!("/notifications/{id}/flag"), p),
+            id,
+        );
+        let env: Envelope<FlaggedResponse> = self.call_json(tenant, r).await?;
+        result(env, "/notifications/{NumhubEntityId}/flag")
+    }
+
     /// `GET /reports/status`.
     pub async fn status_report(
         &self,

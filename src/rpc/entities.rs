@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::access::{Caller, Role};
@@ -18,7 +18,7 @@ use super::schema::{
     string, wait_s,
 };
 use super::Rpc;
-use crate::db::{self, entities, jobs, tenants, EntityStatus, EntityType, Sql};
+use crate::db::{self, entities, jobs, reviews, tenants, EntityStatus, EntityType, Sql};
 use crate::events::Event;
 use crate::watch::layout;
 
@@ -86,7 +86,7 @@ pub fn methods() -> Vec<MethodDef> {
                 &[("tenant_id", id())],
                 &[("id", local_id()), ("numhub_entity_id", string(100))],
             ),
-            obj(),
+            detail_schema(),
             handler(entity_get),
         ),
         def(
@@ -349,6 +349,41 @@ async fn entity_submit(
     fresh_entity(&rpc, tenant_id, p.id).await
 }
 
+/// `entity.get`'s answer: the row, its `sync` object and NumHub's review.
+#[derive(Serialize)]
+struct EntityDetail {
+    #[serde(flatten)]
+    entity: WithSync<entities::Entity>,
+    /// NumHub's review while it flags the application (null otherwise): the alert's
+    /// message and each flagged section with its comment.
+    review: Option<reviews::Review>,
+}
+
+fn detail_schema() -> Value {
+    let text = json!({"type": ["string", "null"]});
+    let mut schema = obj();
+    schema["properties"]["review"] = json!({
+        "type": ["object", "null"],
+        "properties": {
+            "message": text,
+            "flagged_comments": {"type": "array", "items": {"type": "object", "properties": {
+                "section_number": {"type": ["integer", "null"]},
+                "section_name": text,
+                "comments": text,
+            }}},
+            "flagged_at": {"type": "string"},
+            "updated_at": {"type": "string"},
+        },
+        "required": ["message", "flagged_comments", "flagged_at", "updated_at"],
+    });
+    schema
+}
+
+fn with_review(sql: &Sql<'_>, entity: WithSync<entities::Entity>) -> db::Result<EntityDetail> {
+    let review = reviews::find(sql, &entity.row.id)?;
+    Ok(EntityDetail { entity, review })
+}
+
 #[derive(Deserialize)]
 struct EntityGet {
     tenant_id: i64,
@@ -356,19 +391,21 @@ struct EntityGet {
     numhub_entity_id: Option<String>,
 }
 
-async fn entity_get(
-    rpc: Arc<Rpc>,
-    _: Caller,
-    p: EntityGet,
-) -> Result<WithSync<entities::Entity>, RpcError> {
+async fn entity_get(rpc: Arc<Rpc>, _: Caller, p: EntityGet) -> Result<EntityDetail, RpcError> {
     let tenant_id = p.tenant_id;
     match (p.id, p.numhub_entity_id) {
-        (Some(id), None) => fresh_entity(&rpc, tenant_id, id).await,
+        (Some(id), None) => Ok(rpc
+            .store
+            .read_point(move |sql| {
+                let (e, job) = entities::get_with_pending(sql, tenant_id, &id)?;
+                with_review(sql, with_sync(e, job))
+            })
+            .await?),
         (None, Some(nid)) => Ok(rpc
             .store
             .read(move |sql| {
                 let e = entities::get_by_numhub_id(sql, tenant_id, &nid)?;
-                entity_with_sync(sql, e)
+                with_review(sql, entity_with_sync(sql, e)?)
             })
             .await?),
         _ => Err(RpcError::invalid(

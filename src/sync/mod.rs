@@ -10,6 +10,7 @@ pub mod jobs_exec;
 pub mod mapping;
 pub mod outbox;
 pub mod poller;
+mod review;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicU64;

@@ -19,11 +19,15 @@
 //!    does not say which date the window filters on, so a full sweep without a
 //!    window runs every `full_sweep`.
 //!
+//! 4. `GET /notifications` (one request): NumHub's review alerts, into the replica's
+//!    reviews by [`super::review`] (flagged comments fetched only for new or changed
+//!    alerts, and on a full sweep).
+//!
 //! Both lists are walked by `numhub::paging::Pager` (pages capped below the size
 //! asked, or `pageNumber` ignored, neither truncate a sweep nor loop it); what it learns
 //! of the identity list's page size is kept per tenant until the next full sweep.
 //!
-//! A quiet cycle costs two requests whatever the number of applications. Cycles that
+//! A quiet cycle costs three requests whatever the number of applications. Cycles that
 //! find nothing stretch the wait (up to twice `poll_interval`); a change, or
 //! `sync.run`, brings it back.
 //!
@@ -42,7 +46,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::{mapping, PollRequests, SyncContext, SyncError, SyncOptions};
+use super::{mapping, review, PollRequests, SyncContext, SyncError, SyncOptions};
 use crate::db::{self, entities, identities, IdentityStatus};
 use crate::events::Event;
 use crate::numhub::model::{Application, AttestationItem, IdentityQuery};
@@ -72,6 +76,8 @@ struct TenantMemory {
     unknown_list_status: HashMap<String, (String, Option<String>)>,
     /// What the identity list's paging taught (it has no paging metadata).
     identity_pages: PageMemory,
+    /// The review step's memory (which alerts were fetched for).
+    reviews: review::ReviewMemory,
 }
 
 /// Runs until shutdown: a cycle over every enabled tenant when its time comes (or
@@ -186,6 +192,7 @@ async fn poll_tenant(
     };
     changed += sweep_identities(ctx, anomalies, tenant, since, mem).await?;
     mem.identity_since = Some(cycle_started - WINDOW_OVERLAP);
+    changed += review::poll_reviews(ctx, anomalies, tenant, full, &mut mem.reviews).await?;
     if full {
         mem.last_full = Some(Instant::now());
     }
@@ -623,7 +630,7 @@ async fn sweep_identities(
     Ok(changed)
 }
 
-fn publish_entity(ctx: &SyncContext, row: &entities::Entity) {
+pub(super) fn publish_entity(ctx: &SyncContext, row: &entities::Entity) {
     ctx.events.publish(Event::EntityStatusChanged {
         tenant_id: row.tenant_id,
         entity_id: row.id.clone(),

@@ -45,6 +45,7 @@ mod sync_outbox;
 mod sync_paging;
 mod sync_phone;
 mod sync_poller;
+mod sync_review;
 mod sync_run_tenant;
 mod sync_submit;
 mod sync_support;

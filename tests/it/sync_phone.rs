@@ -13,13 +13,13 @@ use crate::sync_poller::{world, World};
 const IDENTITY_FETCH: &str = "GET /api/v1/applications/newidentities/{NumhubIdentityId}";
 const STATUS_REPORT: &str = "GET /api/v1/reports/status";
 
-fn requests(w: &World, route: &str) -> u64 {
+pub fn requests(w: &World, route: &str) -> u64 {
     w.sandbox.state()["requests"][route].as_u64().unwrap_or(0)
 }
 
 /// Waits until `n` more poll cycles have begun; each cycle starts with one status
 /// report, so the `n - 1` before the last have finished, identity sweep included.
-fn cycles(w: &World, n: u64) {
+pub fn cycles(w: &World, n: u64) {
     let start = requests(w, STATUS_REPORT);
     assert!(
         wait_until(TIMEOUT, || requests(w, STATUS_REPORT) >= start + n),

@@ -15,7 +15,7 @@ use super::{parse_json, parse_uuid};
 use crate::error::{ApiError, ApiResult};
 use crate::faults::Faults;
 use crate::model::GetBCApplicationDtoStatus as Status;
-use crate::state::{ListStatusSpellings, Shared};
+use crate::state::{Flag, FlagComment, ListStatusSpellings, Shared};
 
 pub fn router() -> Router<Arc<Shared>> {
     Router::new()
@@ -29,6 +29,10 @@ pub fn router() -> Router<Arc<Shared>> {
         .route(
             "/__sandbox/spellings/attestation-status",
             post(list_status_spellings),
+        )
+        .route(
+            "/__sandbox/entities/{id}/flag",
+            post(entity_flag).delete(entity_unflag),
         )
         .route("/__sandbox/identities/{id}", post(identity))
         .route(
@@ -148,6 +152,72 @@ async fn list_status_spellings(
     let spellings: ListStatusSpellings = parse_json(&body)?;
     sh.set_list_status_spellings(spellings.clone());
     Ok(Json(spellings))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FlagSection {
+    section_number: i32,
+    section_name: String,
+    comments: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FlagBody {
+    message: String,
+    comments: Vec<FlagSection>,
+    /// How the alert spells the company (default: as the application does).
+    #[serde(default)]
+    alert_company_name: Option<String>,
+    /// The alert's `clientId` (default: the application's client).
+    #[serde(default)]
+    alert_client_id: Option<i32>,
+    /// One alert per flagged section instead of one per application.
+    #[serde(default)]
+    alert_per_section: bool,
+}
+
+/// Flags an application as a reviewer would: its alert appears in
+/// `GET /notifications`, its sections and comments in `/notifications/{id}/flag` and
+/// the vetting report. A second call replaces the flag.
+async fn entity_flag(
+    State(sh): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    let id = parse_uuid(&id, "id")?;
+    let f: FlagBody = parse_json(&body)?;
+    let mut store = sh.store();
+    let app = store.apps.get_mut(&id).ok_or(ApiError::NotFound)?;
+    app.flag = Some(Flag {
+        message: f.message,
+        comments: f
+            .comments
+            .into_iter()
+            .map(|c| FlagComment {
+                section_number: c.section_number,
+                section_name: c.section_name,
+                comments: c.comments,
+            })
+            .collect(),
+        alert_company: f.alert_company_name,
+        alert_client_id: f.alert_client_id,
+        alert_per_section: f.alert_per_section,
+    });
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends the application's review: NumHub no longer alerts for it.
+async fn entity_unflag(
+    State(sh): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_uuid(&id, "id")?;
+    let mut store = sh.store();
+    let app = store.apps.get_mut(&id).ok_or(ApiError::NotFound)?;
+    app.flag = None;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

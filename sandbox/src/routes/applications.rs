@@ -15,7 +15,7 @@ use crate::model::{
     self, GetBCApplicationDtoStatus as Status, SaveBCApplicationModelStatus,
     UpdateBCApplicationModelStatus,
 };
-use crate::state::{status_str, Caller, RequestedIdentity, Sections, Shared, Store};
+use crate::state::{status_str, App, Caller, Flag, RequestedIdentity, Sections, Shared, Store};
 
 const ALL_STATUSES: [Status; 7] = [
     Status::Saved,
@@ -342,16 +342,27 @@ pub async fn notifications(
         .iter()
         .filter_map(|id| store.apps.get(id))
         .filter(|a| a.client_id == caller.client_id)
-        .filter_map(|a| {
-            a.flag.as_ref().map(|why| model::AlertResponse {
-                company_name: a.company(),
-                client_id: a.client_id,
-                message: Some(why.clone()),
-            })
-        })
+        .flat_map(|a| a.flag.as_ref().map(|f| alerts_of(a, f)).unwrap_or_default())
         .collect();
     drop(store);
     sh.json(&alerts)
+}
+
+/// A flagged application's alerts, as its flag says NumHub spells them.
+fn alerts_of(app: &App, flag: &Flag) -> Vec<model::AlertResponse> {
+    let alert = |message: &str| model::AlertResponse {
+        company_name: flag.alert_company.clone().or_else(|| app.company()),
+        client_id: flag.alert_client_id.unwrap_or(app.client_id),
+        message: Some(message.to_owned()),
+    };
+    if flag.alert_per_section && !flag.comments.is_empty() {
+        flag.comments
+            .iter()
+            .map(|c| alert(&format!("{}: {}", c.section_name, flag.message)))
+            .collect()
+    } else {
+        vec![alert(&flag.message)]
+    }
 }
 
 pub async fn flag(
@@ -367,10 +378,11 @@ pub async fn flag(
     let comments = app
         .flag
         .iter()
-        .map(|why| model::FlaggedComments {
-            section_number: 2,
-            section_name: Some("Business Entity Details".into()),
-            comments: Some(why.clone()),
+        .flat_map(|f| &f.comments)
+        .map(|c| model::FlaggedComments {
+            section_number: c.section_number,
+            section_name: Some(c.section_name.clone()),
+            comments: Some(c.comments.clone()),
         })
         .collect();
     let out = model::FlaggedResponseBrandControlApiResponse {

@@ -118,10 +118,17 @@ pub fn vetting_report(store: &Store, app: &App) -> model::GetVettedApplicationDt
         model::GetBCApplicationDtoStatus::Rejected => Some("Fail"),
         _ => None,
     };
-    let review = serde_json::json!({
-        "vettingReview": verdict,
-        "comments": app.flag,
-    });
+    // Sections in the report's order, numbered as flags name them; a flagged section
+    // carries its comment (and reads `Flag` until the application is rejected), the
+    // others the status's verdict.
+    let review = |section: i32| match app.flag.as_ref().and_then(|f| f.comment_on(section)) {
+        Some(comment) => serde_json::json!({
+            "vettingReview": verdict.filter(|v| *v == "Fail").unwrap_or("Flag"),
+            "comments": comment,
+        }),
+        None => serde_json::json!({"vettingReview": verdict, "comments": Value::Null}),
+    };
+    let identities = review(7);
     let s = &app.sections;
     let status = serde_json::to_value(app.status)
         .ok()
@@ -133,18 +140,18 @@ pub fn vetting_report(store: &Store, app: &App) -> model::GetVettedApplicationDt
         client_id: app.client_id,
         certified_role: None,
         status,
-        applicant_information: vetted(&s.applicant, &review),
-        business_entity_details: vetted(&s.entity, &review),
-        business_identity_details: vetted(&s.identity, &review),
-        consumer_protection_contacts: vetted(&s.contacts, &review),
-        business_agent_of_record: vetted(&s.agent, &review),
-        references: vetted(&s.references, &review),
+        applicant_information: vetted(&s.applicant, &review(1)),
+        business_entity_details: vetted(&s.entity, &review(2)),
+        business_identity_details: vetted(&s.identity, &review(3)),
+        consumer_protection_contacts: vetted(&s.contacts, &review(4)),
+        business_agent_of_record: vetted(&s.agent, &review(5)),
+        references: vetted(&s.references, &review(6)),
         display_identity_information: model::GetVettedDisplayIdentity {
             display_identities: Some(identity_infos(store, app)),
             loa_url: app.loa_url.clone(),
             loa_id: app.loa_id,
-            vetting_review: verdict.map(str::to_owned),
-            comments: app.flag.clone(),
+            vetting_review: identities["vettingReview"].as_str().map(str::to_owned),
+            comments: identities["comments"].as_str().map(str::to_owned),
             path: None,
             document_name: None,
         },

@@ -361,6 +361,82 @@ async fn reject_rule_and_resubmission() {
     assert_eq!(alerts[0]["message"], "logo");
 }
 
+/// `GET` a JSON answer of the API.
+async fn get_json(env: &common::Env, path: &str) -> Value {
+    env.req(Method::GET, path)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_flag_shows_in_notifications_flag_and_vetting_report_until_cleared() {
+    let env = start(SandboxConfig::default()).await;
+    let id = env.create("Flag Me Inc", "Submit").await;
+    let resp = env
+        .admin(
+            &format!("/__sandbox/entities/{id}/flag"),
+            json!({"message": "Two sections need changes", "comments": [
+                {"sectionNumber": 2, "sectionName": "Business Entity Details", "comments": "Address does not match"},
+                {"sectionNumber": 3, "sectionName": "Business Identity Details", "comments": "EIN unreadable"}]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    let alerts = get_json(&env, "/api/v1/notifications").await;
+    assert_eq!(
+        alerts,
+        json!([{"companyName": "Flag Me Inc", "clientId": 1001, "message": "Two sections need changes"}])
+    );
+    let flag = get_json(&env, &format!("/api/v1/notifications/{id}/flag")).await;
+    let comments = flag["result"]["flaggedComments"].as_array().unwrap();
+    assert_eq!(comments.len(), 2);
+    assert_eq!(comments[1]["sectionNumber"], 3);
+    assert_eq!(comments[1]["comments"], "EIN unreadable");
+    let report = get_json(&env, &format!("/api/v1/application/vetting-report/{id}")).await;
+    let identity = &report["result"]["businessIdentityDetails"];
+    assert_eq!(identity["vettingReview"], "Flag");
+    assert_eq!(identity["comments"], "EIN unreadable");
+    assert!(report["result"]["applicantInformation"]["comments"].is_null());
+
+    // The readings the document leaves open: another spelling, client 0, one alert
+    // per flagged section.
+    env.admin(
+        &format!("/__sandbox/entities/{id}/flag"),
+        json!({"message": "m", "comments": [
+            {"sectionNumber": 2, "sectionName": "A", "comments": "a"},
+            {"sectionNumber": 3, "sectionName": "B", "comments": "b"}],
+            "alertCompanyName": "FLAG ME  INC", "alertClientId": 0, "alertPerSection": true}),
+    )
+    .await;
+    let alerts = get_json(&env, "/api/v1/notifications").await;
+    assert_eq!(alerts.as_array().unwrap().len(), 2);
+    assert_eq!(alerts[0]["companyName"], "FLAG ME  INC");
+    assert_eq!(alerts[0]["clientId"], 0);
+
+    // A body the route does not know is refused, naming the field.
+    let bad = env
+        .http
+        .post(env.url(&format!("/__sandbox/entities/{id}/flag")))
+        .json(&json!({"message": "m", "comments": [], "colour": "red"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("colour"));
+
+    let cleared = env
+        .http
+        .delete(env.url(&format!("/__sandbox/entities/{id}/flag")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), 204);
+    assert_eq!(get_json(&env, "/api/v1/notifications").await, json!([]));
+}
+
 #[tokio::test]
 async fn otp_code_and_attempt_limit() {
     let env = start(SandboxConfig {
