@@ -104,7 +104,11 @@ where
                 if !conn.limiter.take(1) {
                     return refuse(req.id(), limited());
                 }
-                if conn.transport == Transport::Http && req.method_name() == "events.subscribe" {
+                // An unsubscribe over HTTP has no subscription to end; jsonrpsee would
+                // answer it -32603 (robust_rpc's refused phase).
+                if conn.transport == Transport::Http
+                    && matches!(req.method_name(), "events.subscribe" | "events.unsubscribe")
+                {
                     return refuse(req.id(), RpcError::NeedsWebsocket);
                 }
             }

@@ -37,9 +37,13 @@ pub fn socket_of(d: &Daemon) -> PathBuf {
 
 /// Sends `body` as one HTTP POST and returns (HTTP status, body as JSON or Null).
 pub fn post(socket: &Path, body: &[u8]) -> (u16, Value) {
-    let mut s = UnixStream::connect(socket).expect("connect to the daemon's socket");
-    s.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
+    try_post(socket, body).expect("connect to the daemon's socket")
+}
+
+/// [`post`], `None` when the socket cannot be connected to (the daemon is down).
+pub fn try_post(socket: &Path, body: &[u8]) -> Option<(u16, Value)> {
+    let mut s = UnixStream::connect(socket).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
     let head = format!(
         "POST / HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
@@ -64,7 +68,7 @@ pub fn post(socket: &Path, body: &[u8]) -> (u16, Value) {
         (Some(a), Some(b)) if b >= a => serde_json::from_str(&body[a..=b]).unwrap_or(Value::Null),
         _ => Value::Null,
     };
-    (status, json)
+    Some((status, json))
 }
 
 /// One JSON-RPC call; returns the whole response object.
