@@ -31,6 +31,8 @@ struct Record {
     acked: BTreeSet<(Kind, String)>,
     refused: BTreeSet<(Kind, String)>,
     unanswered: u64,
+    /// Calls sent (the socket took them).
+    tried: u64,
     /// Refused calls that were answered with a result: a refusal that wrote.
     accepted_bad: Vec<String>,
 }
@@ -38,10 +40,7 @@ struct Record {
 #[test]
 fn kill_9_under_rpc_writes_keeps_every_acknowledged_write_and_no_refused_one() {
     let stress = std::env::var_os("NUMHUBD_STRESS").is_some();
-    let seed: u64 = std::env::var("NUMHUBD_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x15_c4a5);
+    let seed = crate::support::seed_from_env("NUMHUBD_CRASH_SEED", 0x15_c4a5);
     let kills = if stress { 25 } else { 4 };
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut h = Harness::new(1);
@@ -74,17 +73,21 @@ fn kill_9_under_rpc_writes_keeps_every_acknowledged_write_and_no_refused_one() {
                     while !stop.load(Ordering::SeqCst) {
                         let n = serial.fetch_add(1, Ordering::SeqCst);
                         let (kind, key, bad, body) = write_call(&mut rng, n);
-                        let answer = try_post(&socket, body.to_string().as_bytes()).map(|(_, v)| v);
+                        // Not connected: the daemon is down and the call was never sent.
+                        let Some((_, a)) = try_post(&socket, body.to_string().as_bytes()) else {
+                            continue;
+                        };
                         let mut r = record.lock().unwrap_or_else(|e| e.into_inner());
-                        match answer {
-                            Some(a) if a.get("result").is_some() => {
+                        r.tried += 1;
+                        match a {
+                            a if a.get("result").is_some() => {
                                 if bad {
                                     r.accepted_bad.push(format!("{key}: {a}"));
                                 }
                                 r.acked.insert((kind, key));
                                 acked.fetch_add(1, Ordering::SeqCst);
                             }
-                            Some(a) if a.get("error").is_some() => {
+                            a if a.get("error").is_some() => {
                                 r.refused.insert((kind, key));
                             }
                             _ => r.unanswered += 1,
@@ -101,12 +104,20 @@ fn kill_9_under_rpc_writes_keeps_every_acknowledged_write_and_no_refused_one() {
         for w in workers {
             w.join().expect("worker");
         }
-        assert!(reached, "no acknowledged writes before kill {kill}: {}", context(&h));
+        assert!(
+            reached,
+            "no acknowledged writes before kill {kill}: {}",
+            context(&h)
+        );
     }
     h.stop();
 
     let r = record.lock().unwrap_or_else(|e| e.into_inner());
-    assert!(r.accepted_bad.is_empty(), "bad writes accepted: {:?}", r.accepted_bad);
+    assert!(
+        r.accepted_bad.is_empty(),
+        "bad writes accepted: {:?}",
+        r.accepted_bad
+    );
     let db = rusqlite::Connection::open(h.db_path()).expect("open the database");
     let check: String = db
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
@@ -126,15 +137,31 @@ fn kill_9_under_rpc_writes_keeps_every_acknowledged_write_and_no_refused_one() {
             .expect("count")
             > 0
     };
-    let lost: Vec<_> = r.acked.iter().filter(|(k, key)| !in_file(*k, key)).collect();
-    assert!(lost.is_empty(), "acknowledged, not in the file: {lost:?}; {}", context(&h));
-    let kept: Vec<_> = r.refused.iter().filter(|(k, key)| in_file(*k, key)).collect();
-    assert!(kept.is_empty(), "refused, yet in the file: {kept:?}; {}", context(&h));
+    let lost: Vec<_> = r
+        .acked
+        .iter()
+        .filter(|(k, key)| !in_file(*k, key))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged, not in the file: {lost:?}; {}",
+        context(&h)
+    );
+    let kept: Vec<_> = r
+        .refused
+        .iter()
+        .filter(|(k, key)| in_file(*k, key))
+        .collect();
+    assert!(
+        kept.is_empty(),
+        "refused, yet in the file: {kept:?}; {}",
+        context(&h)
+    );
     assert!(!h.all_stderr().contains("panicked"), "{}", context(&h));
     eprintln!(
-        "robust_crash: seed {seed}: {kills} kills, {} writes tried: {} acknowledged (all in the file), \
+        "robust_crash: seed {seed}: {kills} kills, {} writes sent: {} acknowledged (all in the file), \
          {} refused (none in the file), {} unanswered",
-        serial.load(Ordering::SeqCst),
+        r.tried,
         r.acked.len(),
         r.refused.len(),
         r.unanswered
@@ -147,7 +174,11 @@ fn kill_9_under_rpc_writes_keeps_every_acknowledged_write_and_no_refused_one() {
 fn write_call(rng: &mut fastrand::Rng, n: u64) -> (Kind, String, bool, Value) {
     let bad = rng.u8(0..4) == 0;
     let key = format!("w{n}");
-    let shown = if bad { format!("{key}\u{202e}") } else { key.clone() };
+    let shown = if bad {
+        format!("{key}\u{202e}")
+    } else {
+        key.clone()
+    };
     let (kind, params) = match rng.u8(0..3) {
         0 => (
             Kind::Tenant,
@@ -178,5 +209,10 @@ fn write_call(rng: &mut fastrand::Rng, n: u64) -> (Kind, String, bool, Value) {
     // Entities are found by the name without the override; a refused one must not
     // exist under either spelling, and the override spelling is what was sent.
     let key = if kind == Kind::Entity { shown } else { key };
-    (kind, key, bad, json!({"jsonrpc": "2.0", "id": n, "method": method, "params": params}))
+    (
+        kind,
+        key,
+        bad,
+        json!({"jsonrpc": "2.0", "id": n, "method": method, "params": params}),
+    )
 }

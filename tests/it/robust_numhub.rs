@@ -41,7 +41,10 @@ fn every_misbehaving_answer_ends_in_a_clear_error_and_no_wrong_row() {
     let cfg = std::fs::read_to_string(&cfg_path).expect("config");
     std::fs::write(
         &cfg_path,
-        cfg.replace("rate_limit = 0\n", &format!("rate_limit = 0\n{MAX_RESPONSE}")),
+        cfg.replace(
+            "rate_limit = 0\n",
+            &format!("rate_limit = 0\n{MAX_RESPONSE}"),
+        ),
     )
     .expect("config");
     assert!(h.start(&[]));
@@ -104,7 +107,12 @@ fn every_misbehaving_answer_ends_in_a_clear_error_and_no_wrong_row() {
         // No wrong row: the base application is as before; NumHub holds the create
         // once, and a done job names NumHub's id for it.
         let now = ok(&s, "entity.get", json!({"tenant_id": 1, "id": base_id}));
-        for field in ["company_name", "status", "numhub_entity_id", "vetting_status"] {
+        for field in [
+            "company_name",
+            "status",
+            "numhub_entity_id",
+            "vetting_status",
+        ] {
             assert_eq!(now[field], before[field], "{kind:?}: base {field} changed");
         }
         let at_numhub = numhub_ids(&h, &name);
@@ -121,7 +129,10 @@ fn every_misbehaving_answer_ends_in_a_clear_error_and_no_wrong_row() {
             outcome(&create)
         ));
     }
-    let running = h.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+    let running = h
+        .child
+        .as_mut()
+        .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
     assert!(running, "the daemon exited\n{}", h.all_stderr());
     let stderr = h.all_stderr();
     assert!(!stderr.contains("panicked"), "a panic:\n{stderr}");

@@ -28,7 +28,9 @@ const H5_LANDED: bool = false;
 const RSS_HEADROOM_KIB: u64 = 160 * 1024;
 
 /// Codes that refuse a call before it does anything.
-const REFUSALS: [i64; 8] = [-32700, -32600, -32601, -32602, -32003, -32007, -32010, -32023];
+const REFUSALS: [i64; 8] = [
+    -32700, -32600, -32601, -32602, -32003, -32007, -32010, -32023,
+];
 
 /// One request: its bytes, the ids a reply may carry, and whether the envelope parses
 /// (so each reply must echo its call's id).
@@ -44,11 +46,12 @@ struct Request {
 #[test]
 fn ten_thousand_malformed_calls_crash_nothing_and_refused_ones_write_nothing() {
     let stress = std::env::var_os("NUMHUBD_STRESS").is_some();
-    let seed: u64 = std::env::var("NUMHUBD_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x15_f022);
-    let (mixed, refused) = if stress { (10_000, 2_000) } else { (2_000, 400) };
+    let seed = crate::support::seed_from_env("NUMHUBD_FUZZ_SEED", 0x15_f022);
+    let (mixed, refused) = if stress {
+        (10_000, 2_000)
+    } else {
+        (2_000, 400)
+    };
     let mut daemon = start_rpc_daemon("");
     let socket = socket_of(&daemon);
     let codes = documented_codes();
@@ -62,8 +65,16 @@ fn ten_thousand_malformed_calls_crash_nothing_and_refused_ones_write_nothing() {
     };
     // Rows the valid calls can reach; no tenant uses NumHub, so nothing runs in the
     // background while the refused phase is measured.
-    ok(&socket, "tenant.upsert", json!({"id": 1, "name": "Acme", "numhub_enabled": false}));
-    ok(&socket, "brand.upsert", json!({"tenant_id": 1, "name": "B", "display_name": "Acme Inc"}));
+    ok(
+        &socket,
+        "tenant.upsert",
+        json!({"id": 1, "name": "Acme", "numhub_enabled": false}),
+    );
+    ok(
+        &socket,
+        "brand.upsert",
+        json!({"tenant_id": 1, "name": "B", "display_name": "Acme Inc"}),
+    );
     let rss_start = rss_kib(daemon.pid());
     let mut rss_max = rss_start;
     let context = |d: &crate::support::Daemon| format!("seed {seed}\n{}", d.stderr());
@@ -73,7 +84,8 @@ fn ten_thousand_malformed_calls_crash_nothing_and_refused_ones_write_nothing() {
     let before = content_hash(&db);
     for n in 0..refused {
         let req = g.refused();
-        let answers = send(&socket, &req, &codes).unwrap_or_else(|e| panic!("{e}; {}", context(&daemon)));
+        let answers =
+            send(&socket, &req, &codes).unwrap_or_else(|e| panic!("{e}; {}", context(&daemon)));
         for a in &answers {
             let code = a.pointer("/error/code").and_then(Value::as_i64);
             assert!(
@@ -87,7 +99,11 @@ fn ten_thousand_malformed_calls_crash_nothing_and_refused_ones_write_nothing() {
             rss_max = rss_max.max(rss_kib(daemon.pid()));
         }
     }
-    assert_eq!(content_hash(&db), before, "a refused call wrote; seed {seed}");
+    assert_eq!(
+        content_hash(&db),
+        before,
+        "a refused call wrote; seed {seed}"
+    );
 
     // Phase 2: valid and mutated calls mixed, batches included.
     let (mut results, mut errors, mut by_code) = (0u64, 0u64, std::collections::BTreeMap::new());
@@ -101,7 +117,10 @@ fn ten_thousand_malformed_calls_crash_nothing_and_refused_ones_write_nothing() {
             match a.pointer("/error/code").and_then(Value::as_i64) {
                 Some(c) => {
                     if c == -32603 {
-                        internal.push(String::from_utf8_lossy(&req.bytes[..req.bytes.len().min(160)]).to_string());
+                        internal.push(
+                            String::from_utf8_lossy(&req.bytes[..req.bytes.len().min(160)])
+                                .to_string(),
+                        );
                     }
                     errors += 1;
                     *by_code.entry(c).or_insert(0u64) += 1;
@@ -110,7 +129,11 @@ fn ten_thousand_malformed_calls_crash_nothing_and_refused_ones_write_nothing() {
             }
         }
         if n % 100 == 0 {
-            assert!(daemon.is_running(), "daemon exited at call {n}; {}", context(&daemon));
+            assert!(
+                daemon.is_running(),
+                "daemon exited at call {n}; {}",
+                context(&daemon)
+            );
             rss_max = rss_max.max(rss_kib(daemon.pid()));
         }
     }
@@ -121,7 +144,10 @@ fn ten_thousand_malformed_calls_crash_nothing_and_refused_ones_write_nothing() {
         rss_max < rss_start + RSS_HEADROOM_KIB,
         "RSS grew from {rss_start} KiB to {rss_max} KiB; seed {seed}"
     );
-    assert!(results > 0 && errors > 0, "{results} results, {errors} errors");
+    assert!(
+        results > 0 && errors > 0,
+        "{results} results, {errors} errors"
+    );
     eprintln!(
         "robust_rpc: seed {seed}: {refused} refused-only requests (content unchanged), \
          {mixed} mixed requests -> {results} results, {errors} errors {by_code:?}; \
@@ -145,7 +171,12 @@ fn send(socket: &Path, req: &Request, codes: &BTreeSet<i64>) -> Result<Vec<Value
     let answers = match &body {
         Value::Array(items) if req.ids.len() > 1 || req.what.starts_with("batch") => items.clone(),
         Value::Object(_) => vec![body.clone()],
-        other => return Err(format!("{}: HTTP {status}, not a JSON-RPC answer: {other}", req.what)),
+        other => {
+            return Err(format!(
+                "{}: HTTP {status}, not a JSON-RPC answer: {other}",
+                req.what
+            ))
+        }
     };
     let mut seen = BTreeSet::new();
     for a in &answers {
@@ -156,11 +187,17 @@ fn send(socket: &Path, req: &Request, codes: &BTreeSet<i64>) -> Result<Vec<Value
             }
             seen.insert(id);
         } else if req.echo_id && a["id"] != Value::Null {
-            return Err(format!("{}: answer id is neither ours nor null: {a}", req.what));
+            return Err(format!(
+                "{}: answer id is neither ours nor null: {a}",
+                req.what
+            ));
         }
     }
     if req.echo_id && seen.len() != req.ids.len() {
-        return Err(format!("{}: ids {:?} answered {seen:?}: {body}", req.what, req.ids));
+        return Err(format!(
+            "{}: ids {:?} answered {seen:?}: {body}",
+            req.what, req.ids
+        ));
     }
     Ok(answers)
 }
@@ -204,7 +241,10 @@ fn documented_codes() -> BTreeSet<i64> {
                 .collect::<Vec<_>>()
         })
         .collect();
-    assert!(codes.contains(&-32602) && codes.len() > 10, "README's table: {codes:?}");
+    assert!(
+        codes.contains(&-32602) && codes.len() > 10,
+        "README's table: {codes:?}"
+    );
     codes
 }
 
@@ -223,8 +263,9 @@ fn rss_kib(pid: i32) -> u64 {
 /// SHA-256 of every row of every table, read through a read-only connection.
 pub fn content_hash(db: &Path) -> String {
     use sha2::{Digest, Sha256};
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open the database read-only");
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the database read-only");
     let mut tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
@@ -232,7 +273,9 @@ pub fn content_hash(db: &Path) -> String {
     tables.retain(|t| !t.starts_with("sqlite_"));
     let mut h = Sha256::new();
     for t in tables {
-        let mut st = conn.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY 1")).expect("select");
+        let mut st = conn
+            .prepare(&format!("SELECT * FROM \"{t}\" ORDER BY 1"))
+            .expect("select");
         let cols = st.column_count();
         let mut rows = st.query([]).expect("query");
         h.update(t.as_bytes());
@@ -319,8 +362,12 @@ impl Gen {
             "null" => Value::Null,
             "array" => {
                 let max = s["maxItems"].as_u64().unwrap_or(3).min(3) as usize;
-                let n = self.rng.usize(s["minItems"].as_u64().unwrap_or(0) as usize..=max.max(1));
-                (0..n).map(|_| self.value_for("", &s["items"], depth + 1)).collect()
+                let n = self
+                    .rng
+                    .usize(s["minItems"].as_u64().unwrap_or(0) as usize..=max.max(1));
+                (0..n)
+                    .map(|_| self.value_for("", &s["items"], depth + 1))
+                    .collect()
             }
             "object" => {
                 let mut o = Map::new();
@@ -358,11 +405,38 @@ impl Gen {
 
     fn envelope(&mut self, method: &str, params: Value) -> (Value, i64) {
         let id = self.id();
-        (json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}), id)
+        (
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+            id,
+        )
     }
 
-    fn single(&mut self, what: &'static str, v: &Value, id: i64, raw: Option<&[u8]>, echo: bool) -> Request {
-        Request { what, bytes: render(v, raw), ids: vec![id], echo_id: echo, notification: false }
+    fn single(
+        &mut self,
+        what: &'static str,
+        v: &Value,
+        id: i64,
+        raw: Option<&[u8]>,
+        echo: bool,
+    ) -> Request {
+        Request {
+            what,
+            bytes: render(v, raw),
+            ids: vec![id],
+            echo_id: echo,
+            notification: false,
+        }
+    }
+
+    /// A call of any method with params its schema allows.
+    fn valid(&mut self) -> Request {
+        let m = self.method();
+        let params = self.valid_params(&m);
+        let (v, id) = self.envelope(
+            m["name"].as_str().unwrap_or_default(),
+            Value::Object(params),
+        );
+        self.single("valid", &v, id, None, true)
     }
 
     /// A call that the schemas or the envelope must refuse.
@@ -376,14 +450,24 @@ impl Gen {
                 .into_iter()
                 .flatten()
                 .filter(|p| p["name"] != "subscription")
-                .map(|p| (p["name"].as_str().unwrap_or_default().to_string(), p["schema"].clone()))
+                .map(|p| {
+                    (
+                        p["name"].as_str().unwrap_or_default().to_string(),
+                        p["schema"].clone(),
+                    )
+                })
                 .collect();
             match self.rng.u8(0..8) {
                 0 => {
                     // A typed param with a value of another type.
-                    let typed: Vec<&(String, Value)> =
-                        props.iter().filter(|(_, s)| s["type"].is_string()).collect();
-                    let Some((k, s)) = typed.get(self.rng.usize(..typed.len().max(1))).copied() else { continue };
+                    let typed: Vec<&(String, Value)> = props
+                        .iter()
+                        .filter(|(_, s)| s["type"].is_string())
+                        .collect();
+                    let Some((k, s)) = typed.get(self.rng.usize(..typed.len().max(1))).copied()
+                    else {
+                        continue;
+                    };
                     params.insert(k.clone(), other_type(s["type"].as_str().unwrap_or("")));
                     let (v, id) = self.envelope(&name, Value::Object(params));
                     return self.single("wrong type", &v, id, None, true);
@@ -398,7 +482,9 @@ impl Gen {
                         .map(|n| props.iter().find(|(k, _)| k == n).map(|(k, _)| k))
                         .collect::<Option<Vec<_>>>()
                         .unwrap_or_default();
-                    let Some(k) = required.get(self.rng.usize(..required.len().max(1))) else { continue };
+                    let Some(k) = required.get(self.rng.usize(..required.len().max(1))) else {
+                        continue;
+                    };
                     params.remove(*k);
                     let (v, id) = self.envelope(&name, Value::Object(params));
                     return self.single("missing required", &v, id, None, true);
@@ -415,7 +501,13 @@ impl Gen {
                 }
                 4 => {
                     let (v, id) = self.envelope(&name, json!({"x": RAW}));
-                    return self.single("invalid UTF-8", &v, id, Some(b"\"bad \xff\xfe\xc3\x28\""), false);
+                    return self.single(
+                        "invalid UTF-8",
+                        &v,
+                        id,
+                        Some(b"\"bad \xff\xfe\xc3\x28\""),
+                        false,
+                    );
                 }
                 5 => {
                     let ints: Vec<&String> = props
@@ -423,9 +515,15 @@ impl Gen {
                         .filter(|(_, s)| s["type"] == "integer")
                         .map(|(k, _)| k)
                         .collect();
-                    let Some(k) = ints.get(self.rng.usize(..ints.len().max(1))).copied() else { continue };
+                    let Some(k) = ints.get(self.rng.usize(..ints.len().max(1))).copied() else {
+                        continue;
+                    };
                     params.insert(k.clone(), json!(RAW));
-                    let big: &[u8] = if self.rng.bool() { b"9223372036854775808" } else { b"-99999999999999999999999" };
+                    let big: &[u8] = if self.rng.bool() {
+                        b"9223372036854775808"
+                    } else {
+                        b"-99999999999999999999999"
+                    };
                     let (v, id) = self.envelope(&name, Value::Object(params));
                     return self.single("number past i64", &v, id, Some(big), true);
                 }
@@ -437,7 +535,13 @@ impl Gen {
                     let depth = if self.rng.bool() { 100 } else { 100_000 };
                     let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
                     let (v, id) = self.envelope(&name, json!({"zz_nested": RAW}));
-                    return self.single("deep nesting", &v, id, Some(nested.as_bytes()), depth == 100);
+                    return self.single(
+                        "deep nesting",
+                        &v,
+                        id,
+                        Some(nested.as_bytes()),
+                        depth == 100,
+                    );
                 }
             }
         }
@@ -447,12 +551,7 @@ impl Gen {
     /// broken envelopes, notifications and batches.
     fn mixed(&mut self) -> Request {
         match self.rng.u8(0..20) {
-            0..=7 => {
-                let m = self.method();
-                let params = self.valid_params(&m);
-                let (v, id) = self.envelope(m["name"].as_str().unwrap_or_default(), Value::Object(params));
-                self.single("valid", &v, id, None, true)
-            }
+            0..=7 => self.valid(),
             8..=12 => self.refused(),
             13 => {
                 // Duplicate keys: the daemon picks one; either answer is fine.
@@ -464,7 +563,13 @@ impl Gen {
                     r#"{{"jsonrpc":"2.0","id":{id},"method":"{name}","method":"daemon.health","params":{p},"params":{p}}}"#,
                     p = Value::Object(params)
                 );
-                Request { what: "duplicate keys", bytes: body.into_bytes(), ids: vec![id], echo_id: true, notification: false }
+                Request {
+                    what: "duplicate keys",
+                    bytes: body.into_bytes(),
+                    ids: vec![id],
+                    echo_id: true,
+                    notification: false,
+                }
             }
             14 => {
                 let id = self.id();
@@ -479,16 +584,34 @@ impl Gen {
                     b"1e400",
                 ];
                 let b = bodies[self.rng.usize(..bodies.len())];
-                Request { what: "broken envelope", bytes: b.to_vec(), ids: vec![id, 1], echo_id: false, notification: false }
+                Request {
+                    what: "broken envelope",
+                    bytes: b.to_vec(),
+                    ids: vec![id, 1],
+                    echo_id: false,
+                    notification: false,
+                }
             }
             15 if H5_LANDED => {
                 let body = json!({"jsonrpc": "2.0", "method": "daemon.health"});
-                Request { what: "notification", bytes: render(&body, None), ids: vec![], echo_id: false, notification: true }
+                Request {
+                    what: "notification",
+                    bytes: render(&body, None),
+                    ids: vec![],
+                    echo_id: false,
+                    notification: true,
+                }
             }
             16 if H5_LANDED => {
                 let id = self.id();
                 let body = json!({"jsonrpc": "2.0", "id": {"a": id}, "method": "daemon.health"});
-                Request { what: "object id", bytes: render(&body, None), ids: vec![], echo_id: false, notification: false }
+                Request {
+                    what: "object id",
+                    bytes: render(&body, None),
+                    ids: vec![],
+                    echo_id: false,
+                    notification: false,
+                }
             }
             _ => self.batch(),
         }
@@ -502,10 +625,7 @@ impl Gen {
         let mut echo = true;
         for _ in 0..n {
             let r = if self.rng.bool() {
-                let m = self.method();
-                let params = self.valid_params(&m);
-                let (v, id) = self.envelope(m["name"].as_str().unwrap_or_default(), Value::Object(params));
-                self.single("valid", &v, id, None, true)
+                self.valid()
             } else {
                 self.refused()
             };
@@ -519,7 +639,13 @@ impl Gen {
         let mut bytes = b"[".to_vec();
         bytes.extend(parts.join(&b","[..]));
         bytes.push(b']');
-        Request { what: "batch", bytes, ids, echo_id: echo, notification: false }
+        Request {
+            what: "batch",
+            bytes,
+            ids,
+            echo_id: echo,
+            notification: false,
+        }
     }
 }
 
