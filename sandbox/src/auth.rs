@@ -98,6 +98,11 @@ pub async fn gate(
     }
 
     let resp = next.run(req).await;
+    if let Some(kind) = draw.malformed.filter(|_| !is_token) {
+        sh.counters().faults_injected += 1;
+        let resp = crate::malformed::answer(kind, resp).await;
+        return with_remaining(resp, remaining);
+    }
     let committed = resp.status() == StatusCode::OK;
     match draw.after {
         After::Reset if is_create && committed => {

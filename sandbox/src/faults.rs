@@ -25,6 +25,35 @@ pub struct Faults {
     pub p_500_after_commit: f64,
     /// Added to every `/api/v1` request before it is handled.
     pub latency_ms: u64,
+    /// Probability of handling the request and then answering it as `malformed` says
+    /// (the token route excepted, so a login still works and the operation's answer is
+    /// the one mangled). Drawn from the same number as `p500`/`p503`/`p_reset`, after
+    /// them, so a seed's sequence is the same whatever this is.
+    pub p_malformed: f64,
+    /// The misbehaviour `p_malformed` plays; none set → `p_malformed` does nothing.
+    pub malformed: Option<Malformed>,
+}
+
+/// An answer NumHub's document never promises, as a proxy, a crashed backend or a
+/// different server version would give it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Malformed {
+    /// 200, `application/json`, `Content-Length` 100 MiB of spaces, streamed.
+    HugeBody,
+    /// 200, `application/json`, chunked, a body that never ends.
+    EndlessChunked,
+    /// 200, `application/json`, JSON cut off in the middle of a string.
+    InvalidJson,
+    /// 502 with a proxy's HTML error page (`text/html`).
+    HtmlError,
+    /// The real answer's body, labelled `text/html; charset=utf-8`.
+    WrongContentType,
+    /// 200 with an empty body (`Content-Length: 0`, `application/json`).
+    Empty200,
+    /// The real answer with every date field (a key ending in `Date`) in .NET's
+    /// US short form without an offset (`11/25/2026 3:04:05 PM`).
+    OddDates,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +79,7 @@ pub struct Draw {
     pub before: Before,
     pub after: After,
     pub latency_ms: u64,
+    pub malformed: Option<Malformed>,
 }
 
 #[derive(Debug, Default)]
@@ -75,11 +105,15 @@ impl FaultState {
         let (faults, rng) = &mut *g;
         let a = rng.next_f64();
         let b = rng.next_f64();
+        let failing = faults.p500 + faults.p503 + faults.p_reset;
+        let malformed = faults
+            .malformed
+            .filter(|_| a >= failing && a < failing + faults.p_malformed);
         let before = if a < faults.p500 {
             Before::Status500
         } else if a < faults.p500 + faults.p503 {
             Before::Status503
-        } else if a < faults.p500 + faults.p503 + faults.p_reset {
+        } else if a < failing {
             Before::Reset
         } else {
             Before::None
@@ -94,6 +128,7 @@ impl FaultState {
                 After::None
             },
             latency_ms: faults.latency_ms,
+            malformed,
         }
     }
 }

@@ -9,6 +9,7 @@ mod auth;
 mod clock;
 mod error;
 mod faults;
+mod malformed;
 pub mod model;
 mod phone;
 mod rate;
@@ -26,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use faults::Faults;
+pub use faults::{Faults, Malformed};
 pub use phone::PhoneForm;
 pub use routes::TemplateForm;
 

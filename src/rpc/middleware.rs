@@ -155,9 +155,12 @@ async fn conn_of(ext: &jsonrpsee::Extensions) -> Option<Arc<Conn>> {
 
 /// What refuses one call before it runs, whatever the method (not the rate limit,
 /// which a batch takes once for all its calls).
+/// A subscription call over plain HTTP: there is no subscription to start or end
+/// (jsonrpsee would answer an unsubscribe -32603).
 fn refusal(conn: &Conn, method: &str) -> Option<RpcError> {
-    (conn.transport == Transport::Http && method == "events.subscribe")
-        .then_some(RpcError::NeedsWebsocket)
+    (conn.transport == Transport::Http
+        && matches!(method, "events.subscribe" | "events.unsubscribe"))
+    .then_some(RpcError::NeedsWebsocket)
 }
 
 /// A call whose answer does not fit in what the batch has left.

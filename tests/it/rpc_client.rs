@@ -43,9 +43,13 @@ pub fn socket_of(d: &Daemon) -> PathBuf {
 /// Sends `body` as one HTTP POST (`connection: close`); returns the HTTP status and
 /// the body exactly as sent (a chunked one joined).
 pub fn exchange(socket: &Path, body: &[u8]) -> (u16, String) {
-    let mut s = UnixStream::connect(socket).expect("connect to the daemon's socket");
-    s.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
+    try_exchange(socket, body).expect("connect to the daemon's socket")
+}
+
+/// [`exchange`], `None` when the socket cannot be connected to (the daemon is down).
+pub fn try_exchange(socket: &Path, body: &[u8]) -> Option<(u16, String)> {
+    let mut s = UnixStream::connect(socket).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
     let head = format!(
         "POST / HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
@@ -67,8 +71,8 @@ pub fn exchange(socket: &Path, body: &[u8]) -> (u16, String) {
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        true => (status, unchunk(body)),
-        false => (status, body.to_string()),
+        true => Some((status, unchunk(body))),
+        false => Some((status, body.to_string())),
     }
 }
 
@@ -88,8 +92,13 @@ fn unchunk(mut body: &str) -> String {
 
 /// Sends `body` as one HTTP POST and returns (HTTP status, body as JSON or Null).
 pub fn post(socket: &Path, body: &[u8]) -> (u16, Value) {
-    let (status, text) = exchange(socket, body);
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    try_post(socket, body).expect("connect to the daemon's socket")
+}
+
+/// [`post`], `None` when the socket cannot be connected to (the daemon is down).
+pub fn try_post(socket: &Path, body: &[u8]) -> Option<(u16, Value)> {
+    let (status, text) = try_exchange(socket, body)?;
+    Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
 /// One JSON-RPC call; returns the whole response object.

@@ -36,6 +36,14 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// A test's seed: `var` from the environment (to repeat a failed run), else `default`.
+pub fn seed_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The seed document, read at test time from the shared folder beside the repo.
 pub fn seed_document() -> String {
     let path =

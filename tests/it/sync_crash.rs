@@ -30,10 +30,7 @@ struct Expected {
 #[test]
 fn kill_9_at_any_instant_loses_and_duplicates_nothing() {
     let stress = std::env::var_os("NUMHUBD_STRESS").is_some();
-    let seed: u64 = std::env::var("NUMHUBD_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_6006);
+    let seed = crate::support::seed_from_env("NUMHUBD_CRASH_SEED", 0x5eed_6006);
     let (batches, per_batch, random_kills_per_batch) = if stress { (40, 6, 5) } else { (5, 4, 4) };
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut h = Harness::new(5);
