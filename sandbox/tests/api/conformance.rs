@@ -762,6 +762,41 @@ pub async fn run_flow(env: &Env) -> Checker {
         )
         .await;
     c.expect("flag", &a, 200);
+    // A flag an admin route sets (one alert per section, another spelling of the
+    // company, clientId 0): the alerts, the comments and the vetting report's Flag.
+    let flagged = e.create("Flagged Review Co", "Submit").await;
+    let r = e
+        .admin(
+            &format!("/__sandbox/entities/{flagged}/flag"),
+            json!({"message": "Please correct", "alertCompanyName": "FLAGGED REVIEW CO",
+                   "alertClientId": 0, "alertPerSection": true,
+                   "comments": [{"sectionNumber": 2, "sectionName": "Business Entity Details",
+                                 "comments": "Address does not match"},
+                                {"sectionNumber": 7, "sectionName": "Display Identities",
+                                 "comments": "Logo unreadable"}]}),
+        )
+        .await;
+    assert!(r.status().is_success(), "flag: {}", r.status());
+    for (name, template, path) in [
+        (
+            "notifications (flagged)",
+            "/api/v1/notifications",
+            "/api/v1/notifications".to_string(),
+        ),
+        (
+            "flag (flagged)",
+            "/api/v1/notifications/{NumhubEntityId}/flag",
+            format!("/api/v1/notifications/{flagged}/flag"),
+        ),
+        (
+            "vetting report (flagged)",
+            "/api/v1/application/vetting-report/{NumhubEntityId}",
+            format!("/api/v1/application/vetting-report/{flagged}"),
+        ),
+    ] {
+        let a = c.send("GET", template, e.req(Method::GET, &path)).await;
+        c.expect(name, &a, 200);
+    }
 
     // Out of scope.
     let a = c
