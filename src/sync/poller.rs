@@ -337,7 +337,9 @@ pub async fn refresh_entity(
 }
 
 /// `GET /application/{id}` and apply it: status, EID, the `api_response` cache, and
-/// the display identities it carries (with their numbers).
+/// the display identities it carries (with their numbers), all in ONE transaction, so
+/// no reader sees the application `approved` before its identities; events are
+/// published after the commit.
 async fn fetch_and_apply(
     ctx: &SyncContext,
     anomalies: &AtomicU64,
@@ -357,12 +359,13 @@ async fn fetch_and_apply(
         anomaly(anomalies, tenant, numhub_entity_id, "status", &raw_status);
     }
     let cache = serde_json::to_string(&app).map_err(|e| SyncError::Invalid(e.to_string()))?;
+    let identities = application_identities(&app)?;
     let (id, nid) = (entity_id.to_string(), numhub_entity_id.to_string());
     let eid = app
         .eid
         .clone()
         .filter(|e| !e.is_empty() && e.chars().count() <= 50);
-    let (before, after) = ctx
+    let (after, applied) = ctx
         .store
         .write(move |tx| {
             let before = entities::get(tx, tenant, &id)?;
@@ -380,36 +383,37 @@ async fn fetch_and_apply(
                     entities::apply_reported_status(tx, tenant, &id, status, vetting)?;
                 }
             }
-            Ok((before, entities::get(tx, tenant, &id)?))
+            let after = entities::get(tx, tenant, &id)?;
+            let mut applied = Applied::default();
+            if (before.status, before.vetting_status) != (after.status, after.vetting_status) {
+                applied.entity = Some(after.clone());
+            }
+            for remote in identities {
+                apply_identity(tx, tenant, &id, remote, &mut applied)?;
+            }
+            Ok((after, applied))
         })
         .await?;
-    if (before.status, before.vetting_status) != (after.status, after.vetting_status) {
-        publish_entity(ctx, &after);
-    }
-    apply_application_identities(ctx, anomalies, tenant, &after.id, &app).await?;
+    applied.report(ctx, anomalies, tenant);
     Ok(after)
 }
 
-/// The display identities an application carries, with their numbers.
-async fn apply_application_identities(
-    ctx: &SyncContext,
-    anomalies: &AtomicU64,
-    tenant: i64,
-    entity_id: &str,
-    app: &Application,
-) -> Result<(), SyncError> {
+/// The display identities an application carries that NumHub has made identities
+/// (those without a `numhubIdentityId` are not yet: the application is not complete).
+fn application_identities(app: &Application) -> Result<Vec<RemoteIdentity>, SyncError> {
     let listed = app
         .display_identity_information
         .as_ref()
         .and_then(|d| d.display_identities.clone())
         .unwrap_or_default();
+    let mut out = Vec::with_capacity(listed.len());
     for ident in listed {
         let Some(nid) = ident.numhub_identity_id.map(|u| u.to_string()) else {
-            continue; // not yet an identity at NumHub (the application is not complete)
+            continue;
         };
         let answer =
             serde_json::to_string(&ident).map_err(|e| SyncError::Invalid(e.to_string()))?;
-        let remote = RemoteIdentity {
+        out.push(RemoteIdentity {
             numhub_identity_id: nid,
             caller_name: ident.caller_name.unwrap_or_default(),
             call_reason: ident.call_reason,
@@ -418,10 +422,9 @@ async fn apply_application_identities(
             phone_numbers: ident.phone_numbers.unwrap_or_default(),
             dir_id: ident.dir_id,
             answer,
-        };
-        apply_identity(ctx, anomalies, tenant, entity_id, remote).await?;
+        });
     }
-    Ok(())
+    Ok(out)
 }
 
 /// An identity as NumHub describes it, from whichever answer carried it.
@@ -437,65 +440,97 @@ struct RemoteIdentity {
     answer: String,
 }
 
-/// Upserts one identity, keeping the last valid value of anything the replica cannot
-/// hold, and links its numbers to the tenant's brand numbers.
-async fn apply_identity(
-    ctx: &SyncContext,
-    anomalies: &AtomicU64,
+/// What one write of NumHub's state did, told once it has committed: the events to
+/// publish and the values the replica could not hold.
+#[derive(Default)]
+struct Applied {
+    /// The entity, when its status or vetting status changed.
+    entity: Option<entities::Entity>,
+    identities: Vec<identities::Identity>,
+    /// (NumHub id, field, value as sent).
+    anomalies: Vec<(String, &'static str, String)>,
+}
+
+impl Applied {
+    fn anomaly(&mut self, numhub_id: &str, field: &'static str, value: &str) {
+        self.anomalies
+            .push((numhub_id.to_string(), field, value.to_string()));
+    }
+
+    /// Counts and logs the anomalies, then publishes the entity's event before its
+    /// identities'.
+    fn report(self, ctx: &SyncContext, anomalies: &AtomicU64, tenant: i64) {
+        for (numhub_id, field, value) in &self.anomalies {
+            anomaly(anomalies, tenant, numhub_id, field, value);
+        }
+        if let Some(e) = &self.entity {
+            publish_entity(ctx, e);
+        }
+        for row in self.identities {
+            ctx.events.publish(Event::IdentityChanged {
+                tenant_id: tenant,
+                identity_id: row.id,
+                entity_id: row.entity_id,
+                status: row.status.to_string(),
+            });
+        }
+    }
+}
+
+/// Upserts one identity inside the caller's transaction, keeping the last valid value
+/// of anything the replica cannot hold, and links its numbers to the tenant's brand
+/// numbers. Whether a local change is queued is read in the same transaction that
+/// writes, so a change queued an instant earlier is never overwritten (the local
+/// change wins; what NumHub holds is still kept as its `api_response` and `dir_id`).
+fn apply_identity(
+    tx: &db::Tx<'_>,
     tenant: i64,
     entity_id: &str,
     remote: RemoteIdentity,
-) -> Result<bool, SyncError> {
+    applied: &mut Applied,
+) -> db::Result<()> {
     let nid = remote.numhub_identity_id.clone();
     let dir_id = remote.dir_id.filter(|d| !d.is_empty());
     if let Some(d) = dir_id.as_deref().filter(|d| !mapping::holdable_dir_id(d)) {
-        anomaly(anomalies, tenant, &nid, "dirId", d);
+        applied.anomaly(&nid, "dirId", d);
     }
     let dir_id = dir_id.filter(|d| mapping::holdable_dir_id(d));
-    let existing = {
-        let nid = nid.clone();
-        ctx.store
-            .read(move |sql| identities::find_by_numhub_id(sql, tenant, &nid))
-            .await?
-    };
+    let existing = identities::find_by_numhub_id(tx, tenant, &nid)?;
     if let Some(found) = &existing {
-        let id = found.id.clone();
-        if ctx
-            .store
-            .read(move |sql| db::jobs::pending_for_identity(sql, &id))
-            .await?
-            .is_some()
-        {
+        if db::jobs::pending_for_identity(tx, &found.id)?.is_some() {
             tracing::warn!(identity = %found.id, "conflict: NumHub changed an identity with a local change queued; the local change wins");
-            // What NumHub holds is still worth keeping: the queued change sends it back.
-            let (id, answer) = (found.id.clone(), remote.answer);
-            ctx.store
-                .write(move |tx| {
-                    identities::set_remote(tx, tenant, &id, dir_id.as_deref(), Some(&answer))
-                })
-                .await?;
-            return Ok(false);
+            identities::set_remote(
+                tx,
+                tenant,
+                &found.id,
+                dir_id.as_deref(),
+                Some(&remote.answer),
+            )?;
+            return Ok(());
         }
     }
     let display_name = if remote.caller_name.chars().count() <= 32 && !remote.caller_name.is_empty()
     {
         remote.caller_name.clone()
     } else {
-        anomaly(anomalies, tenant, &nid, "callerName", &remote.caller_name);
+        applied.anomaly(&nid, "callerName", &remote.caller_name);
         match &existing {
             Some(found) => found.display_name.clone(),
-            None => return Ok(false), // nothing valid to keep: wait for a valid name
+            None => return Ok(()), // nothing valid to keep: wait for a valid name
         }
     };
     // An unknown word is counted and stays raw in `api_response`; a new row waits as
     // `pending` rather than be guessed active.
-    let status = mapping::identity_status(&remote.status).unwrap_or_else(|| {
-        anomaly(anomalies, tenant, &nid, "identity status", &remote.status);
-        existing
-            .as_ref()
-            .map(|f| f.status)
-            .unwrap_or(IdentityStatus::Pending)
-    });
+    let status = match mapping::identity_status(&remote.status) {
+        Some(s) => s,
+        None => {
+            applied.anomaly(&nid, "identity status", &remote.status);
+            existing
+                .as_ref()
+                .map(|f| f.status)
+                .unwrap_or(IdentityStatus::Pending)
+        }
+    };
     // NumHub's spelling (`818-444-5555`, …) read as E.164; one that cannot be read is
     // logged with the identity and counted, and the rest are kept.
     let mut numbers: Vec<String> = Vec::with_capacity(remote.phone_numbers.len());
@@ -503,7 +538,7 @@ async fn apply_identity(
         match mapping::phone_from_numhub(written) {
             Some(n) if !numbers.contains(&n) => numbers.push(n),
             Some(_) => {}
-            None => anomaly(anomalies, tenant, &nid, "phone number", written),
+            None => applied.anomaly(&nid, "phone number", written),
         }
     }
     let input = identities::IdentityInput {
@@ -527,25 +562,15 @@ async fn apply_identity(
         dir_id,
         api_response: Some(remote.answer),
     };
-    let (row, changed) = ctx
-        .store
-        .write(move |tx| {
-            let (row, changed) = identities::upsert(tx, tenant, input)?;
-            if changed {
-                db::brands::link_numbers_to_identity(tx, tenant, &row.id, &row.phone_numbers)?;
-            }
-            Ok((row, changed))
-        })
-        .await?;
+    let (row, changed) = identities::upsert(tx, tenant, input)?;
     if changed {
-        ctx.events.publish(Event::IdentityChanged {
-            tenant_id: tenant,
-            identity_id: row.id.clone(),
-            entity_id: row.entity_id.clone(),
-            status: row.status.to_string(),
-        });
+        db::brands::link_numbers_to_identity(tx, tenant, &row.id, &row.phone_numbers)?;
+        applied.identities.push(row);
     }
-    Ok(changed)
+    // Inside the transaction that may also carry the application's new status: a
+    // crash here must leave neither (the crash test of one commit).
+    crate::killpoint::hit("identity_applied");
+    Ok(())
 }
 
 /// Walks the identity list (the window since `since`, or everything); fetches whole
@@ -621,9 +646,17 @@ async fn sweep_identities(
                 answer,
             };
             reported_numbers.insert(nid.to_string(), remote.phone_numbers.len());
-            if apply_identity(ctx, anomalies, tenant, entity_id, remote).await? {
-                changed += 1;
-            }
+            let entity_id = entity_id.clone();
+            let applied = ctx
+                .store
+                .write(move |tx| {
+                    let mut applied = Applied::default();
+                    apply_identity(tx, tenant, &entity_id, remote, &mut applied)?;
+                    Ok(applied)
+                })
+                .await?;
+            changed += applied.identities.len();
+            applied.report(ctx, anomalies, tenant);
         }
     }
     mem.identity_pages = pager.memory();

@@ -15,7 +15,7 @@ use std::time::Duration;
 use numhub_sandbox::Faults;
 use serde_json::json;
 
-use crate::rpc_client::call;
+use crate::rpc_client::{call, ok};
 
 use crate::support::{wait_until, TIMEOUT};
 use crate::sync_support::{create_entity, upload, write_pdf, Harness};
@@ -246,4 +246,62 @@ fn kill_9_at_any_instant_loses_and_duplicates_nothing() {
         ),
         "one job per request, none lost, none added"
     );
+}
+
+/// An application NumHub completed and its display identities arrive in ONE commit:
+/// killed while the identities are being written, the file holds neither the
+/// `approved` status nor the identities; the next start brings both.
+#[test]
+fn an_application_and_its_identities_commit_together() {
+    let mut h = Harness::new(3);
+    assert!(h.start(&[]), "{}", h.all_stderr());
+    h.tenant(true);
+    let id = crate::sync_submit::create_with_identities(&h.socket(), "Together LLC", true);
+    let get = |h: &Harness| ok(&h.socket(), "entity.get", json!({"tenant_id": 1, "id": id}));
+    assert!(wait_until(TIMEOUT, || get(&h)["numhub_entity_id"].is_string()));
+    let nid = get(&h)["numhub_entity_id"]
+        .as_str()
+        .map(String::from)
+        .expect("id");
+    h.stop();
+    // NumHub completes it (an EID and its display identities) while numhubd is down.
+    h.admin(
+        &format!("/__sandbox/entities/{nid}/status"),
+        json!({"status": "Complete"}),
+    );
+    assert!(h.start(&[(numhubd::killpoint::ENV, "identity_applied:1")]));
+    ok(&h.socket(), "sync.run", json!({"tenant_id": 1}));
+    assert!(
+        h.wait_exit(TIMEOUT),
+        "identity_applied never fired; {}",
+        h.all_stderr()
+    );
+    let db = rusqlite::Connection::open(h.db_path()).expect("db");
+    let (status, identities): (String, i64) = db
+        .query_row(
+            "SELECT status, (SELECT count(*) FROM numhub_identities WHERE numhub_entity_id = e.id)
+             FROM numhub_entities e WHERE id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("row");
+    assert_ne!(
+        status, "approved",
+        "approved was committed without its identities"
+    );
+    assert_eq!(identities, 0);
+    drop(db);
+    assert!(h.start(&[]), "{}", h.all_stderr());
+    ok(&h.socket(), "sync.run", json!({"tenant_id": 1}));
+    assert!(wait_until(TIMEOUT, || get(&h)["status"] == "approved"));
+    let listed = ok(
+        &h.socket(),
+        "identity.list",
+        json!({"tenant_id": 1, "entity_id": id}),
+    );
+    assert!(
+        listed["items"].as_array().is_some_and(|a| !a.is_empty()),
+        "approved is visible with its identities: {listed}"
+    );
+    h.stop();
 }

@@ -14,7 +14,8 @@ use crate::sync_support::Harness;
 const UPDATE: &str = "PUT /api/v1/application/{NumhubEntityId}";
 const ATTESTATION: &str = "PUT /api/v1/application/attestation/{NumhubEntityId}";
 
-fn create_with_identities(socket: &std::path::Path, name: &str, submit: bool) -> String {
+/// An application with two display identities, over the socket; its local id.
+pub fn create_with_identities(socket: &std::path::Path, name: &str, submit: bool) -> String {
     let e = ok(
         socket,
         "entity.create",
