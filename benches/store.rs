@@ -141,6 +141,30 @@ async fn detached(dir: &std::path::Path, n: usize) -> f64 {
     (per * SUBMITTERS) as f64 / elapsed
 }
 
+/// One caller's awaited commit, plain and durable (`Store::write_durable`, how the
+/// outbox claims a job), alternating, under the default NORMAL: the mean time each.
+async fn durable_commit_cost(dir: &std::path::Path, n: usize) -> (Duration, Duration) {
+    let path = fresh(dir, "durable.db");
+    let store = Store::open(&path, StoreOptions::default()).expect("open");
+    let (mut plain, mut durable) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..n {
+        let t = Instant::now();
+        store
+            .write(|tx| sync_logs::insert(tx, row()))
+            .await
+            .expect("write");
+        plain += t.elapsed();
+        let t = Instant::now();
+        store
+            .write_durable(|tx| sync_logs::insert(tx, row()))
+            .await
+            .expect("durable write");
+        durable += t.elapsed();
+    }
+    store.close().await.expect("close");
+    (plain / n as u32, durable / n as u32)
+}
+
 /// Rows/s through the writer (`synchronous=FULL` when `full_sync`, as the daemon
 /// runs by default, else NORMAL), and reader queries/s meanwhile.
 async fn through_writer(
@@ -335,8 +359,9 @@ fn main() {
                 }
             }
         }
-        let (writer, reads, p50, p99) = full;
+        let (writer, reads, p50, p99) = normal;
         let queued = rt.block_on(detached(dir.path(), n));
+        let (plain, durable) = rt.block_on(durable_commit_cost(dir.path(), 2_000));
         println!("audit-row inserts, {n} rows:");
         println!("  ceiling (bare rusqlite, one transaction): {ceiling:>10.0} rows/s");
         println!(
@@ -344,18 +369,21 @@ fn main() {
             grouped / ceiling
         );
         println!(
-            "  store writer, synchronous=NORMAL, {SUBMITTERS} submitters awaiting commit: {:>10.0} rows/s = {:.2} x ceiling",
-            normal.0,
-            normal.0 / ceiling
+            "  store writer, synchronous=NORMAL (default), {SUBMITTERS} submitters awaiting commit: {writer:>10.0} rows/s = {:.2} x ceiling (goal >= 0.5)",
+            writer / ceiling
         );
         println!(
-            "  store writer, synchronous=FULL (default), {SUBMITTERS} submitters awaiting commit: {writer:>10.0} rows/s = {:.2} x ceiling (goal >= 0.5) = {:.2} x NORMAL (goal >= 0.80)",
-            writer / ceiling,
-            writer / normal.0
+            "  store writer, synchronous=FULL, {SUBMITTERS} submitters awaiting commit: {:>10.0} rows/s = {:.2} x ceiling = {:.2} x NORMAL (FULL becomes the default at >= 0.80)",
+            full.0,
+            full.0 / ceiling,
+            full.0 / writer
         );
         println!(
             "  store writer, {SUBMITTERS} submitters queueing without waiting (audit path): {queued:>10.0} rows/s = {:.2} x ceiling",
             queued / ceiling
+        );
+        println!(
+            "  one caller's awaited commit under NORMAL: plain {plain:?}, durable (an outbox claim) {durable:?}"
         );
         println!("  a reader meanwhile (20-row log page every 1 ms): {reads} queries, latency p50 {p50:?}, p99 {p99:?}");
     }

@@ -74,8 +74,9 @@ pub struct DatabaseConfig {
     pub path: PathBuf,
     /// Read-only connections kept for queries.
     pub readers: usize,
-    /// SQLite's `synchronous`: `full` (every acknowledged commit survives a power
-    /// cut) or `normal` (the last commits before one may be lost, never torn).
+    /// SQLite's `synchronous`: `normal` (the last commits before a power cut may be
+    /// lost, never torn; the outbox's claims are durable all the same) or `full`
+    /// (every acknowledged commit survives a power cut).
     pub synchronous: Synchronous,
 }
 
@@ -84,8 +85,8 @@ pub struct DatabaseConfig {
 #[serde(rename_all = "lowercase")]
 pub enum Synchronous {
     #[default]
-    Full,
     Normal,
+    Full,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -344,7 +345,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             path: "numhubd.db".into(),
             readers: 4,
-            synchronous: Synchronous::Full,
+            synchronous: Synchronous::Normal,
         }
     }
 }

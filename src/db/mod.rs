@@ -88,8 +88,9 @@ pub struct StoreOptions {
     /// Calls queued for the writer before callers wait (backpressure).
     pub writer_queue: usize,
     /// `synchronous=FULL`: every commit is on disk before it is acknowledged, so a
-    /// power cut loses no acknowledged commit (an outbox claim included). `false`:
-    /// NORMAL, where the last commits before a power cut may be lost (never torn).
+    /// power cut loses no acknowledged commit. `false` (the default): NORMAL, where the
+    /// last commits before a power cut may be lost (never torn), except those made
+    /// with `Store::write_durable`.
     pub full_sync: bool,
 }
 
@@ -99,7 +100,7 @@ impl Default for StoreOptions {
             readers: 4,
             busy_timeout: std::time::Duration::from_secs(5),
             writer_queue: 4096,
-            full_sync: true,
+            full_sync: false,
         }
     }
 }
@@ -126,7 +127,7 @@ impl Store {
         migrate::refuse_newer(path)?;
         let mut conn = open_connection(path, false, &options)?;
         migrate::run(&mut conn)?;
-        let writer = writer::Writer::start(conn, options.writer_queue)?;
+        let writer = writer::Writer::start(conn, options.writer_queue, options.full_sync)?;
         let readers = readers::Readers::open(path, &options)?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -150,7 +151,18 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
     {
-        self.inner.writer.submit(f).await
+        self.inner.writer.submit(f, false).await
+    }
+
+    /// [`Store::write`] whose commit is on disk before it is acknowledged, also under
+    /// `synchronous=NORMAL` (the outbox's claims: a claim lost to a power cut would let
+    /// a create or upload be sent again without looking first).
+    pub async fn write_durable<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
+    {
+        self.inner.writer.submit(f, true).await
     }
 
     /// Queues `f` for the writer without waiting for its commit (audit rows: the
@@ -263,12 +275,12 @@ fn open_connection(path: &Path, read_only: bool, options: &StoreOptions) -> Resu
         reason: e.to_string(),
     })?;
     conn.busy_timeout(options.busy_timeout)?;
-    // WAL lets readers run beside the writer. synchronous=FULL (the default, see
-    // docs/BENCHMARKS.md "Durability"): a commit is on disk before the writer
-    // acknowledges it, so a power cut cannot take back an acknowledged outbox claim
-    // and let a create be sent twice. The group-committing writer pays one fsync per
-    // batch, not per call. NORMAL (atomic, never corrupt, but the last commits may be
-    // lost on power loss) is `[database] synchronous = "normal"`.
+    // WAL lets readers run beside the writer. synchronous=NORMAL by default: a commit
+    // is atomic and the file never corrupts, but a power cut may take back the last
+    // acknowledged commits; FULL cost 0.71 x NORMAL's awaited-commit throughput
+    // (docs/BENCHMARKS.md "Durability"). The commits whose loss could repeat work at
+    // NumHub (the outbox's claims) are made durable one by one
+    // (`Store::write_durable`); `[database] synchronous = "full"` makes every commit so.
     conn.pragma_update(None, "foreign_keys", "ON")?;
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;

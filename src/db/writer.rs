@@ -39,8 +39,16 @@ struct Ran {
 
 type Call = Box<dyn FnOnce(&Tx<'_>) -> Ran + Send>;
 
+/// A call and whether its commit must be on disk before it is acknowledged even
+/// when the store runs `synchronous=NORMAL` (an outbox claim: losing it to a power cut
+/// could send a create twice).
+struct Queued {
+    call: Call,
+    durable: bool,
+}
+
 enum Msg {
-    Call(Call),
+    Call(Queued),
     Close(oneshot::Sender<Result<()>>),
     /// Answered as soon as the thread takes it: proof the writer is not stuck.
     Probe(oneshot::Sender<()>),
@@ -52,12 +60,14 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread.
-    pub(super) fn start(conn: Connection, capacity: usize) -> Result<Writer> {
+    /// Starts the writer thread. `full_sync`: the connection runs `synchronous=FULL`
+    /// (every commit durable); otherwise NORMAL, and a batch holding a durable call
+    /// is committed under FULL.
+    pub(super) fn start(conn: Connection, capacity: usize, full_sync: bool) -> Result<Writer> {
         let (queue, rx) = mpsc::channel(capacity.max(1));
         let thread = std::thread::Builder::new()
             .name("numhubd-db-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, full_sync))
             .map_err(|e| DbError::Open {
                 path: "writer thread".into(),
                 reason: e.to_string(),
@@ -68,7 +78,7 @@ impl Writer {
         })
     }
 
-    pub(super) async fn submit<T, F>(&self, f: F) -> Result<T>
+    pub(super) async fn submit<T, F>(&self, f: F, durable: bool) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
@@ -89,7 +99,7 @@ impl Writer {
             },
         });
         self.queue
-            .send(Msg::Call(call))
+            .send(Msg::Call(Queued { call, durable }))
             .await
             .map_err(|_| DbError::Closed)?;
         answer.await.map_err(|_| DbError::Closed)?
@@ -111,7 +121,11 @@ impl Writer {
                 }),
             }
         });
-        if self.queue.send(Msg::Call(call)).await.is_err() {
+        let queued = Queued {
+            call,
+            durable: false,
+        };
+        if self.queue.send(Msg::Call(queued)).await.is_err() {
             tracing::warn!(what, "background write dropped: the store is closed");
         }
     }
@@ -141,8 +155,8 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>) {
-    let mut batch: Vec<Call> = Vec::with_capacity(MAX_BATCH);
+fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, full_sync: bool) {
+    let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     // Callers answered by the last commit are likely to write again at once: wait
     // (briefly) for as many as that before committing, so they share one commit.
     let mut expected = 1;
@@ -160,7 +174,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>) {
         };
         if !batch.is_empty() {
             expected = batch.len();
-            commit_batch(&conn, &mut batch);
+            commit_batch(&conn, &mut batch, full_sync);
         }
         if let Some(done) = close {
             rx.close();
@@ -175,7 +189,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>) {
                 }
             }
             if !batch.is_empty() {
-                commit_batch(&conn, &mut batch);
+                commit_batch(&conn, &mut batch, full_sync);
             }
             let _ = done.send(shut(conn));
             return;
@@ -187,7 +201,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>) {
 /// the queue stays empty for GATHER_WINDOW, or a close arrives (returned).
 fn gather(
     rx: &mut mpsc::Receiver<Msg>,
-    batch: &mut Vec<Call>,
+    batch: &mut Vec<Queued>,
     expected: usize,
 ) -> Option<oneshot::Sender<Result<()>>> {
     let started = Instant::now();
@@ -232,9 +246,20 @@ fn shut(conn: Connection) -> Result<()> {
 /// they failed (and a retry would duplicate them). So after each call the
 /// transaction must still be open: if it is not, the calls run so far are answered
 /// as not written (they were not) and the rest go into a new transaction.
-fn commit_batch(conn: &Connection, batch: &mut Vec<Call>) {
-    let mut pending: std::collections::VecDeque<Call> = batch.drain(..).collect();
+///
+/// Under `synchronous=NORMAL` a transaction holding a durable call is committed under
+/// FULL (the pragma applies to the next commit; it is set back after), so its commit
+/// is on disk when its callers are answered; the others share that commit.
+fn commit_batch(conn: &Connection, batch: &mut Vec<Queued>, full_sync: bool) {
+    let mut pending: std::collections::VecDeque<Queued> = batch.drain(..).collect();
     while !pending.is_empty() {
+        let durable = !full_sync && pending.iter().any(|q| q.durable);
+        if durable {
+            if let Err(e) = exec_cached(conn, "PRAGMA synchronous = FULL") {
+                tracing::error!(error = %e, "writer could not make a commit durable");
+                return;
+            }
+        }
         if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
             // Dropping the calls answers each caller with DbError::Closed.
             tracing::error!(error = %e, calls = pending.len(), "writer could not begin a transaction");
@@ -243,8 +268,8 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Call>) {
         let tx = Tx { sql: Sql { conn } };
         let mut delivered = Vec::with_capacity(pending.len());
         let mut rolled_back = false;
-        while let Some(call) = pending.pop_front() {
-            delivered.push(run_one(conn, &tx, call));
+        while let Some(queued) = pending.pop_front() {
+            delivered.push(run_one(conn, &tx, queued.call));
             if conn.is_autocommit() {
                 rolled_back = true;
                 break;
@@ -264,6 +289,11 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Call>) {
             }
             c
         };
+        if durable {
+            if let Err(e) = exec_cached(conn, "PRAGMA synchronous = NORMAL") {
+                tracing::warn!(error = %e, "writer stays at synchronous=FULL");
+            }
+        }
         for deliver in delivered {
             deliver(
                 committed
@@ -316,17 +346,22 @@ mod tests {
             .expect("page_count");
         conn.pragma_update(None, "max_page_count", pages + 40)
             .expect("max_page_count");
-        let writer = std::sync::Arc::new(Writer::start(conn, 1024).expect("writer"));
+        let writer = std::sync::Arc::new(Writer::start(conn, 1024, false).expect("writer"));
         let mut calls = Vec::new();
         for id in 0..300i64 {
             let w = writer.clone();
             calls.push(tokio::spawn(async move {
                 let r = w
-                    .submit(move |tx| {
-                        tx.conn
-                            .execute("INSERT INTO t (id, v) VALUES (?1, zeroblob(6000))", [id])?;
-                        Ok(())
-                    })
+                    .submit(
+                        move |tx| {
+                            tx.conn.execute(
+                                "INSERT INTO t (id, v) VALUES (?1, zeroblob(6000))",
+                                [id],
+                            )?;
+                            Ok(())
+                        },
+                        false,
+                    )
                     .await;
                 (id, r.is_ok())
             }));
@@ -349,5 +384,33 @@ mod tests {
         for (id, ok) in told {
             assert_eq!(present.contains(&id), ok, "row {id}: told ok={ok}");
         }
+    }
+
+    /// Under `synchronous=NORMAL` a durable call's transaction commits under FULL
+    /// (SQLite reads the pragma at commit), and the writer is back at NORMAL after.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_durable_call_commits_under_full_and_the_rest_under_normal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = Connection::open(dir.path().join("d.db")).expect("open");
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+            .expect("pragmas");
+        let writer = Writer::start(conn, 16, false).expect("writer");
+        let level = |durable| {
+            writer.submit(
+                |tx| {
+                    Ok(tx
+                        .conn
+                        .query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?)
+                },
+                durable,
+            )
+        };
+        assert_eq!(level(false).await.expect("normal"), 1, "NORMAL");
+        assert_eq!(level(true).await.expect("durable"), 2, "FULL");
+        assert_eq!(
+            level(false).await.expect("normal again"),
+            1,
+            "back to NORMAL"
+        );
     }
 }

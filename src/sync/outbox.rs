@@ -91,7 +91,9 @@ pub async fn run(
         while running.len() < workers && !shutdown.is_shutdown() {
             match ctx
                 .store
-                .write(move |tx| jobs::claim_next_sendable(tx, &now_ts(), last_tenant))
+                // Durable: a claim a power cut took back would leave the job queued
+                // with no trace of the attempt, and it would be sent without a look.
+                .write_durable(move |tx| jobs::claim_next_sendable(tx, &now_ts(), last_tenant))
                 .await
             {
                 Ok(Some(job)) => {
