@@ -63,6 +63,18 @@ impl Env {
             .header("client-id", DEMO_CLIENT.to_string())
     }
 
+    /// An authenticated GET's JSON answer.
+    pub async fn get_json(&self, path: &str, query: &[(&str, i32)]) -> Value {
+        self.req(Method::GET, path)
+            .query(query)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn admin(&self, path: &str, body: Value) -> reqwest::Response {
         let resp = self
             .http

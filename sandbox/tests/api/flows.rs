@@ -361,17 +361,6 @@ async fn reject_rule_and_resubmission() {
     assert_eq!(alerts[0]["message"], "logo");
 }
 
-/// `GET` a JSON answer of the API.
-async fn get_json(env: &common::Env, path: &str) -> Value {
-    env.req(Method::GET, path)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn an_admin_flag_shows_in_notifications_flag_and_vetting_report_until_cleared() {
     let env = start(SandboxConfig::default()).await;
@@ -385,17 +374,21 @@ async fn an_admin_flag_shows_in_notifications_flag_and_vetting_report_until_clea
         )
         .await;
     assert_eq!(resp.status(), 204);
-    let alerts = get_json(&env, "/api/v1/notifications").await;
+    let alerts = env.get_json("/api/v1/notifications", &[]).await;
     assert_eq!(
         alerts,
         json!([{"companyName": "Flag Me Inc", "clientId": 1001, "message": "Two sections need changes"}])
     );
-    let flag = get_json(&env, &format!("/api/v1/notifications/{id}/flag")).await;
+    let flag = env
+        .get_json(&format!("/api/v1/notifications/{id}/flag"), &[])
+        .await;
     let comments = flag["result"]["flaggedComments"].as_array().unwrap();
     assert_eq!(comments.len(), 2);
     assert_eq!(comments[1]["sectionNumber"], 3);
     assert_eq!(comments[1]["comments"], "EIN unreadable");
-    let report = get_json(&env, &format!("/api/v1/application/vetting-report/{id}")).await;
+    let report = env
+        .get_json(&format!("/api/v1/application/vetting-report/{id}"), &[])
+        .await;
     let identity = &report["result"]["businessIdentityDetails"];
     assert_eq!(identity["vettingReview"], "Flag");
     assert_eq!(identity["comments"], "EIN unreadable");
@@ -411,7 +404,7 @@ async fn an_admin_flag_shows_in_notifications_flag_and_vetting_report_until_clea
             "alertCompanyName": "FLAG ME  INC", "alertClientId": 0, "alertPerSection": true}),
     )
     .await;
-    let alerts = get_json(&env, "/api/v1/notifications").await;
+    let alerts = env.get_json("/api/v1/notifications", &[]).await;
     assert_eq!(alerts.as_array().unwrap().len(), 2);
     assert_eq!(alerts[0]["companyName"], "FLAG ME  INC");
     assert_eq!(alerts[0]["clientId"], 0);
@@ -434,7 +427,7 @@ async fn an_admin_flag_shows_in_notifications_flag_and_vetting_report_until_clea
         .await
         .unwrap();
     assert_eq!(cleared.status(), 204);
-    assert_eq!(get_json(&env, "/api/v1/notifications").await, json!([]));
+    assert_eq!(env.get_json("/api/v1/notifications", &[]).await, json!([]));
 }
 
 #[tokio::test]

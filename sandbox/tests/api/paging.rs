@@ -3,23 +3,10 @@
 //! `pageNumber` asks (`ignore_page_number`); and the attestation list's statuses
 //! respelled by the admin route (the list's `status` has no enum).
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::{start, Env, DEMO_CLIENT};
 use numhub_sandbox::SandboxConfig;
-
-/// A GET's JSON answer.
-async fn get(env: &Env, path: &str, query: &[(&str, i32)]) -> Value {
-    env.req(Method::GET, path)
-        .query(query)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
 
 fn attestation_path() -> String {
     format!("/api/v1/application/attestation/{DEMO_CLIENT}")
@@ -28,7 +15,7 @@ fn attestation_path() -> String {
 /// `(pageNumber, pageSize, totalCount, ids)` of one attestation page.
 async fn attestation(env: &Env, page: i32, size: i32) -> (Value, Value, Value, Vec<String>) {
     let query = [("PageNumber", page), ("pageSize", size)];
-    let v = get(env, &attestation_path(), &query).await;
+    let v = env.get_json(&attestation_path(), &query).await;
     let r = &v["result"];
     let ids = r["results"]
         .as_array()
@@ -47,7 +34,9 @@ async fn attestation(env: &Env, page: i32, size: i32) -> (Value, Value, Value, V
 /// The ids on one page of the identity list.
 async fn identities(env: &Env, page: i32, size: i32) -> Vec<String> {
     let query = [("pageNumber", page), ("pageSize", size)];
-    let v = get(env, "/api/v1/applications/newdisplayidentity", &query).await;
+    let v = env
+        .get_json("/api/v1/applications/newdisplayidentity", &query)
+        .await;
     v.as_array()
         .unwrap()
         .iter()
@@ -98,7 +87,7 @@ async fn the_attestation_lists_statuses_can_be_respelled() {
     let id = env.sb.seed_applications(DEMO_CLIENT, 1)[0].to_string();
     let status = |v: Value| v["result"]["results"][0]["status"].clone();
     let path = attestation_path();
-    let list = || get(&env, &path, &[]);
+    let list = || env.get_json(&path, &[]);
     assert_eq!(status(list().await), "Complete");
     env.admin(
         "/__sandbox/spellings/attestation-status",
