@@ -174,10 +174,15 @@ pub struct Ws {
 
 impl Ws {
     pub async fn connect(socket: &Path) -> Ws {
-        use tokio_util::compat::TokioAsyncReadCompatExt;
         let stream = tokio::net::UnixStream::connect(socket)
             .await
             .expect("connect");
+        Ws::over(stream).await
+    }
+
+    /// A WebSocket over a connection made elsewhere (e.g. as another uid).
+    pub async fn over(stream: tokio::net::UnixStream) -> Ws {
+        use tokio_util::compat::TokioAsyncReadCompatExt;
         let mut client = soketto::handshake::Client::new(stream.compat(), "localhost", "/");
         match client.handshake().await.expect("handshake") {
             soketto::handshake::ServerResponse::Accepted { .. } => {}

@@ -198,3 +198,64 @@ fn a_revoked_rule_refuses_the_next_call_on_an_open_connection() {
         "{v}"
     );
 }
+
+/// A subscription of a uid whose rule a reload revoked ends at its next event, as its
+/// next call would be refused: the event is not delivered.
+#[test]
+fn a_revoked_rule_ends_an_open_subscription() {
+    if !root() {
+        return;
+    }
+    let rule = "[[access]]\nuid = 4242\nrole = \"read\"\ntenants = \"*\"\n";
+    let d = start_rpc_daemon(rule);
+    let s = socket_of(&d);
+    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    let create = |name: &str| {
+        let s = s.clone();
+        let name = name.to_string();
+        move || {
+            ok(
+                &s,
+                "entity.create",
+                json!({"tenant_id": 1, "entity_type": "direct", "company_name": name,
+                       "application": {}, "submit": false}),
+            )
+        }
+    };
+    let rt = crate::rpc_methods::rt();
+    let std_stream = connect_as(4242, &s);
+    std_stream.set_nonblocking(true).expect("nonblocking");
+    // Kept open to the end: a closed WebSocket would end the subscription by itself.
+    let _ws = rt.block_on(async {
+        let stream = tokio::net::UnixStream::from_std(std_stream).expect("tokio stream");
+        let mut ws = crate::rpc_client::Ws::over(stream).await;
+        ws.send(json!({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": {}}))
+            .await;
+        assert!(!ws.recv().await["result"].is_null(), "subscribed");
+        tokio::task::spawn_blocking(create("Before LLC"))
+            .await
+            .expect("create");
+        let ev = ws.recv().await;
+        assert_eq!(
+            ev["params"]["result"]["type"], "entity.status_changed",
+            "{ev}"
+        );
+        ws
+    });
+    let config = std::fs::read_to_string(d.config_path()).expect("config");
+    std::fs::write(d.config_path(), config.replace(rule, "")).expect("write config");
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(TIMEOUT, || d.stderr().contains("[[access]] rules applied")),
+        "no reload: {}",
+        d.stderr()
+    );
+    create("After LLC")();
+    assert!(
+        wait_until(TIMEOUT, || d
+            .stderr()
+            .contains("subscription ended: access rules changed")),
+        "the revoked uid's subscription went on: {}",
+        d.stderr()
+    );
+}
