@@ -67,8 +67,6 @@ pub fn all(sql: &Sql<'_>) -> Result<Vec<StoredCredentials>> {
     Ok(rows)
 }
 
-/// Replaces both ciphertexts of a tenant in place (key rotation; `updated_at` kept,
-/// since the login itself did not change).
 /// Key rotation's compare-and-swap: replaces the login's ciphertext only if it is
 /// still `was` as read (a `credentials.set` since then wrote a new login, already
 /// encrypted to the new identity, which must not be reverted). Returns whether it was

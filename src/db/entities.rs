@@ -267,7 +267,9 @@ pub fn transition(tx: &Tx<'_>, tenant_id: i64, id: &str, to: EntityStatus) -> Re
             to: to.to_string(),
         });
     }
-    write_status(tx, &current, to, current.vetting_status)?;
+    // The stored vetting status stays: `current` shows `in_review` during a review,
+    // which is not the column's (NumHub's status maps to it, see `columns!`).
+    write_status(tx, &current, to, None)?;
     get(tx, tenant_id, id)
 }
 
@@ -331,15 +333,16 @@ pub fn apply_reported_status(
             "NumHub reported a status outside the local flow; applied as reported"
         );
     }
-    write_status(tx, &current, status, vetting_status)?;
+    write_status(tx, &current, status, Some(vetting_status))?;
     Ok((get(tx, tenant_id, id)?, true))
 }
 
+/// Writes `status` (and `vetting_status`, or keeps the column's with `None`).
 fn write_status(
     tx: &Tx<'_>,
     current: &Entity,
     status: EntityStatus,
-    vetting_status: VettingStatus,
+    vetting_status: Option<VettingStatus>,
 ) -> Result<()> {
     let now = now_ts();
     // approved_at: when we first saw it approved (NumHub's document has no such field).
@@ -348,12 +351,13 @@ fn write_status(
         (existing, _) => existing.clone(),
     };
     tx.conn.execute(
-        "UPDATE numhub_entities SET status = ?2, vetting_status = ?3, approved_at = ?4, updated_at = ?5
+        "UPDATE numhub_entities SET status = ?2, vetting_status = COALESCE(?3, vetting_status),
+                approved_at = ?4, updated_at = ?5
          WHERE id = ?1",
         params![
             current.id,
             status.as_str(),
-            vetting_status.as_str(),
+            vetting_status.map(VettingStatus::as_str),
             approved_at,
             now
         ],

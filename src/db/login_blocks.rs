@@ -75,7 +75,6 @@ pub fn delete(tx: &Tx<'_>, account: &str) -> Result<bool> {
     )? > 0)
 }
 
-/// Key rotation: the same block, re-encrypted.
 /// Key rotation's compare-and-swap: replaces the block's ciphertext only if it is
 /// still `was` (a block written since it was read is already encrypted to the new
 /// identity). Returns whether it was replaced.

@@ -277,7 +277,7 @@ fn open_connection(path: &Path, read_only: bool, options: &StoreOptions) -> Resu
     conn.busy_timeout(options.busy_timeout)?;
     // WAL lets readers run beside the writer. synchronous=NORMAL by default: a commit
     // is atomic and the file never corrupts, but a power cut may take back the last
-    // acknowledged commits; FULL cost 0.71 x NORMAL's awaited-commit throughput
+    // acknowledged commits; FULL cost 0.66-0.68 x NORMAL's awaited-commit throughput
     // (docs/BENCHMARKS.md "Durability"). The commits whose loss could repeat work at
     // NumHub (the outbox's claims) are made durable one by one
     // (`Store::write_durable`); `[database] synchronous = "full"` makes every commit so.

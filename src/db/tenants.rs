@@ -191,7 +191,6 @@ pub fn all(sql: &Sql<'_>) -> Result<Vec<Tenant>> {
     )
 }
 
-/// Tenants whose changes may be sent to NumHub.
 /// How many tenants use NumHub (`numhub_enabled`): the interactive budget's fair
 /// share divides the account's rate among them.
 pub fn count_enabled(sql: &Sql<'_>) -> Result<u64> {
@@ -202,6 +201,7 @@ pub fn count_enabled(sql: &Sql<'_>) -> Result<u64> {
     Ok(n.unsigned_abs())
 }
 
+/// Tenants whose changes may be sent to NumHub.
 pub fn list_enabled(sql: &Sql<'_>) -> Result<Vec<Tenant>> {
     sql.rows(
         &format!("SELECT {COLUMNS} FROM tenants WHERE numhub_enabled = 1 ORDER BY id"),

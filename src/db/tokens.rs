@@ -115,7 +115,6 @@ pub fn all(sql: &Sql<'_>) -> Result<Vec<(i64, String, Option<String>)>> {
     Ok(rows)
 }
 
-/// Key rotation: replaces one row's ciphertexts in place.
 /// Key rotation's compare-and-swap: replaces the token's ciphertext only if it is
 /// still `was_access` (a token written since it was read is already encrypted to the
 /// new identity and is left alone). Returns whether it was replaced.

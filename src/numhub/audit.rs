@@ -127,7 +127,6 @@ pub struct Exchange {
     pub success: bool,
 }
 
-/// Queues the row; never waits for its commit.
 /// Writes the exchange's audit row (detached: the call does not wait for it). A
 /// payload whose JSON is over `max_payload` bytes is kept as [`capped`] describes.
 pub async fn record(store: &Store, ex: Exchange, max_payload: usize) {

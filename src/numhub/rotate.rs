@@ -22,13 +22,42 @@ pub struct RotateReport {
     pub old_identity: PathBuf,
 }
 
-/// Re-encrypts every secret from `old` to `new` in one transaction (`old` and `new`
-/// may be one `Crypto` mid-rotation: it decrypts with either identity).
+/// How many passes a rotation makes before it gives up on secrets that keep changing.
+const PASSES: usize = 5;
+
+/// Re-encrypts every secret from `old` to `new` (`old` and `new` may be one `Crypto`
+/// mid-rotation: it decrypts with either identity). A row written between a pass's
+/// read and its write is left as written — but it may have been encrypted just before
+/// a live rotation adopted the new identity — so passes repeat until one finds every
+/// row as it read it; secrets still changing after [`PASSES`] fail the rotation
+/// (nothing is lost: every row stays readable with the kept old identity).
 pub async fn reencrypt_all(
     store: &Store,
     old: &Crypto,
     new: &Crypto,
 ) -> Result<RotateReport, NumhubError> {
+    for _ in 0..PASSES {
+        let (report, skipped) = reencrypt_pass(store, old, new).await?;
+        if skipped == 0 {
+            return Ok(report);
+        }
+        tracing::info!(
+            skipped,
+            "secrets changed during the key rotation; re-encrypting again"
+        );
+    }
+    Err(NumhubError::Setup(format!(
+        "stored secrets kept changing over {PASSES} re-encryption passes; run the rotation again"
+    )))
+}
+
+/// One pass: every row read, re-encrypted, and replaced in one transaction if it
+/// still holds what was read. Returns the counts replaced and how many were not.
+async fn reencrypt_pass(
+    store: &Store,
+    old: &Crypto,
+    new: &Crypto,
+) -> Result<(RotateReport, usize), NumhubError> {
     let (tokens, creds, blocks) = store
         .read(|sql| {
             Ok((
@@ -62,6 +91,7 @@ pub async fn reencrypt_all(
         let armored = new.encrypt(&old.decrypt(&row.credentials_armored)?)?;
         b.push((row.account, row.credentials_armored, armored));
     }
+    let read = t.len() + c.len() + b.len();
     let report = store
         .write(move |tx| {
             let mut report = RotateReport::default();
@@ -78,7 +108,8 @@ pub async fn reencrypt_all(
             Ok(report)
         })
         .await?;
-    Ok(report)
+    let replaced = report.tokens + report.credentials + report.login_blocks;
+    Ok((report, read - replaced))
 }
 
 /// The whole rotation for an identity kept in `identity_file`, for

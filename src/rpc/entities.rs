@@ -14,7 +14,7 @@ use super::methods::{def, handler, MethodDef, Scope};
 use super::port::LoaTemplate;
 use super::rows::{local_id, obj, page_schema, queued, wait_for, with_sync, RowWait, WithSync};
 use super::schema::{
-    application, application_update, boolean, cursor, id, limit, object, one_of, shown_text,
+    self, application, application_update, boolean, cursor, id, limit, object, one_of, shown_text,
     string, wait_s,
 };
 use super::Rpc;
@@ -195,11 +195,47 @@ struct EntityCreate {
     wait_s: Option<u64>,
 }
 
+/// The display identities of an application body are what NumHub shows on phones:
+/// their caller name and call reason must read as written and their logo be https,
+/// as `identity.update` requires (NumHub's schema, which validates the rest of the
+/// body, says nothing of either).
+fn check_shown_identities(application: &serde_json::Map<String, Value>) -> Result<(), RpcError> {
+    let listed = application
+        .get("displayIdentityInformation")
+        .and_then(|d| d.get("displayIdentities"))
+        .and_then(Value::as_array);
+    let mut errors = Vec::new();
+    for (i, identity) in listed.into_iter().flatten().enumerate() {
+        for (field, check) in [
+            (
+                "callerName",
+                schema::shown_text_problem as fn(&str) -> Option<String>,
+            ),
+            ("callReason", schema::shown_text_problem),
+            ("logoUrl", schema::https_url_problem),
+        ] {
+            if let Some(reason) = identity.get(field).and_then(Value::as_str).and_then(check) {
+                errors.push(schema::FieldError {
+                    field: format!(
+                        "application.displayIdentityInformation.displayIdentities[{i}].{field}"
+                    ),
+                    reason,
+                });
+            }
+        }
+    }
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(RpcError::InvalidParams(errors)),
+    }
+}
+
 async fn entity_create(
     rpc: Arc<Rpc>,
     _: Caller,
     mut p: EntityCreate,
 ) -> Result<WithSync<entities::Entity>, RpcError> {
+    check_shown_identities(&p.application)?;
     let wanted = if p.submit { "Submit" } else { "Saved" };
     match p.application.get("status").and_then(Value::as_str) {
         Some(s) if s != wanted => {
@@ -295,6 +331,7 @@ async fn entity_update(
     _: Caller,
     p: EntityUpdate,
 ) -> Result<WithSync<entities::Entity>, RpcError> {
+    check_shown_identities(&p.application)?;
     // The same PUT with "Submit" submits at NumHub: that is entity.submit's, which
     // moves the local status with it.
     if p.application.get("status").and_then(Value::as_str) == Some("Submit") {

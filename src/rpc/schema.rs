@@ -234,22 +234,35 @@ fn check_format(format: &str, text: &str) -> Option<String> {
         "date-time" => chrono::DateTime::parse_from_rfc3339(text)
             .err()
             .map(|_| format!("{text:?} is not an RFC 3339 time")),
-        "plain-text" => text.chars().find(|&c| unshowable(c)).map(|c| {
-            format!(
-                "holds U+{:04X}, a control or bidirectional-override character: what is shown on a phone must read as written",
-                u32::from(c)
-            )
-        }),
-        "https-url" => match reqwest::Url::parse(text) {
-            Ok(u) if u.scheme() == "https" && u.host_str().is_some() => None,
-            Ok(u) => Some(format!("{text:?} is not an https URL (scheme {:?})", u.scheme())),
-            Err(e) => Some(format!("{text:?} is not an https URL: {e}")),
-        },
+        "plain-text" => shown_text_problem(text),
+        "https-url" => https_url_problem(text),
         // NumHub's ids (`numhubIdentityId` in an update): the outbox reads them as uuids.
         "uuid" => uuid::Uuid::parse_str(text)
             .err()
             .map(|_| format!("{text:?} is not a uuid")),
         _ => None,
+    }
+}
+
+/// Why `text` cannot be shown on a phone as written, if it cannot.
+pub fn shown_text_problem(text: &str) -> Option<String> {
+    text.chars().find(|&c| unshowable(c)).map(|c| {
+        format!(
+            "holds U+{:04X}, a control or bidirectional-override character: what is shown on a phone must read as written",
+            u32::from(c)
+        )
+    })
+}
+
+/// Why `text` is not an https URL, if it is not.
+pub fn https_url_problem(text: &str) -> Option<String> {
+    match reqwest::Url::parse(text) {
+        Ok(u) if u.scheme() == "https" && u.host_str().is_some() => None,
+        Ok(u) => Some(format!(
+            "{text:?} is not an https URL (scheme {:?})",
+            u.scheme()
+        )),
+        Err(e) => Some(format!("{text:?} is not an https URL: {e}")),
     }
 }
 

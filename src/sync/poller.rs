@@ -499,13 +499,8 @@ fn apply_identity(
     if let Some(found) = &existing {
         if db::jobs::pending_for_identity(tx, &found.id)?.is_some() {
             tracing::warn!(identity = %found.id, "conflict: NumHub changed an identity with a local change queued; the local change wins");
-            identities::set_remote(
-                tx,
-                tenant,
-                &found.id,
-                dir_id.as_deref(),
-                Some(&remote.answer),
-            )?;
+            let answer = merged_answer(found.api_response.as_ref(), &remote.answer);
+            identities::set_remote(tx, tenant, &found.id, dir_id.as_deref(), Some(&answer))?;
             return Ok(());
         }
     }
@@ -560,7 +555,10 @@ fn apply_identity(
             .map(Value::to_string),
         phone_numbers: numbers,
         dir_id,
-        api_response: Some(remote.answer),
+        api_response: Some(merged_answer(
+            existing.as_ref().and_then(|f| f.api_response.as_ref()),
+            &remote.answer,
+        )),
     };
     let (row, changed) = identities::upsert(tx, tenant, input)?;
     if changed {
@@ -571,6 +569,20 @@ fn apply_identity(
     // crash here must leave neither (the crash test of one commit).
     crate::killpoint::hit("identity_applied");
     Ok(())
+}
+
+/// NumHub's answer as the row keeps it: the new one laid over what the row holds, so
+/// a field only the whole identity carries (`isFeeChecked`, which change requests
+/// send back) outlives an application's shorter item.
+fn merged_answer(held: Option<&Value>, answer: &str) -> String {
+    match (held, serde_json::from_str::<Value>(answer)) {
+        (Some(Value::Object(held)), Ok(Value::Object(new))) => {
+            let mut merged = held.clone();
+            merged.extend(new);
+            Value::Object(merged).to_string()
+        }
+        _ => answer.to_string(),
+    }
 }
 
 /// Walks the identity list (the window since `since`, or everything); fetches whole

@@ -116,6 +116,21 @@ fn each_bad_request_gets_its_code_and_writes_nothing() {
         json!({"tenant_id": 1, "name": "B", "display_name": "\u{202D}Acme"}),
         "display_name",
     );
+    // The same for the display identities an application body carries.
+    for (field, bad) in [
+        ("callerName", "ACME\u{202E}X"),
+        ("callReason", "Billing\u{0000}"),
+        ("logoUrl", "http://cdn.example.com/logo.bmp"),
+    ] {
+        let mut identity = json!({"callerName": "ACME", "phoneNumbers": ["+15551230001"]});
+        identity[field] = json!(bad);
+        invalid(
+            "entity.create",
+            json!({"tenant_id": 1, "entity_type": "direct", "company_name": "A", "submit": false,
+                   "application": {"displayIdentityInformation": {"displayIdentities": [identity]}}}),
+            &format!("application.displayIdentityInformation.displayIdentities[0].{field}"),
+        );
+    }
     // The identity did not change and no job was queued by any of them.
     assert_eq!(
         ok(&s, "identity.get", json!({"tenant_id": 1, "id": iid}))["display_name"],

@@ -159,29 +159,41 @@ fn half_open_and_idle_connections_are_closed() {
     assert_eq!(call(&s, "daemon.health", json!({}))["result"]["ok"], true);
 }
 
-#[test]
-fn a_revoked_rule_refuses_the_next_call_on_an_open_connection() {
-    if !root() {
-        return;
-    }
-    let rule = "[[access]]\nuid = 4242\nrole = \"read\"\ntenants = \"*\"\n";
-    let d = start_rpc_daemon(rule);
+/// uid 4242's rule: read over every tenant.
+const READER_RULE: &str = "[[access]]\nuid = 4242\nrole = \"read\"\ntenants = \"*\"\n";
+
+/// A daemon where uid 4242 may read, with tenant 1; and its socket.
+fn with_reader() -> (crate::support::Daemon, std::path::PathBuf) {
+    let d = start_rpc_daemon(READER_RULE);
     let s = socket_of(&d);
     ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
-    let get =
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tenant.get", "params": {"id": 1}}).to_string();
-    let mut open = connect_as(4242, &s);
-    open.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    assert_eq!(keep_alive_call(&mut open, &get)["result"]["name"], "Acme");
-    // Revoke the rule and reload.
+    (d, s)
+}
+
+/// Takes uid 4242's rule out of the config and reloads; returns once it applies.
+fn revoke_reader(d: &crate::support::Daemon) {
     let config = std::fs::read_to_string(d.config_path()).expect("config");
-    std::fs::write(d.config_path(), config.replace(rule, "")).expect("write config");
+    std::fs::write(d.config_path(), config.replace(READER_RULE, "")).expect("write config");
     d.signal(libc::SIGHUP);
     assert!(
         wait_until(TIMEOUT, || d.stderr().contains("[[access]] rules applied")),
         "no reload: {}",
         d.stderr()
     );
+}
+
+#[test]
+fn a_revoked_rule_refuses_the_next_call_on_an_open_connection() {
+    if !root() {
+        return;
+    }
+    let (d, s) = with_reader();
+    let get =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tenant.get", "params": {"id": 1}}).to_string();
+    let mut open = connect_as(4242, &s);
+    open.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    assert_eq!(keep_alive_call(&mut open, &get)["result"]["name"], "Acme");
+    revoke_reader(&d);
     let after = keep_alive_call(&mut open, &get);
     assert_eq!(
         after.pointer("/error/code").and_then(Value::as_i64),
@@ -206,10 +218,7 @@ fn a_revoked_rule_ends_an_open_subscription() {
     if !root() {
         return;
     }
-    let rule = "[[access]]\nuid = 4242\nrole = \"read\"\ntenants = \"*\"\n";
-    let d = start_rpc_daemon(rule);
-    let s = socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    let (d, s) = with_reader();
     let create = |name: &str| {
         let s = s.clone();
         let name = name.to_string();
@@ -242,14 +251,7 @@ fn a_revoked_rule_ends_an_open_subscription() {
         );
         ws
     });
-    let config = std::fs::read_to_string(d.config_path()).expect("config");
-    std::fs::write(d.config_path(), config.replace(rule, "")).expect("write config");
-    d.signal(libc::SIGHUP);
-    assert!(
-        wait_until(TIMEOUT, || d.stderr().contains("[[access]] rules applied")),
-        "no reload: {}",
-        d.stderr()
-    );
+    revoke_reader(&d);
     create("After LLC")();
     assert!(
         wait_until(TIMEOUT, || d

@@ -831,3 +831,43 @@ fn a_read_that_panics_gives_its_connection_back() {
             .expect("point read after the panics");
     }
 }
+
+/// `in_review` is shown over the stored vetting status while NumHub's review stands;
+/// a local transition meanwhile (a submit) must not write it into the column, or the
+/// application would still read `in_review` after the review ends.
+#[test]
+fn a_local_transition_during_a_review_keeps_the_stored_vetting_status() {
+    use numhubd::db::reviews::{self, FlaggedSection};
+    let rt = rt();
+    let (_dir, store) = open();
+    rt.block_on(async {
+        tenant(&store, 1).await;
+        let e = entity(&store, 1, "Under Review LLC").await;
+        let id = e.id.clone();
+        let shown = store
+            .write(move |tx| {
+                let comment = FlaggedSection {
+                    section_number: Some(2),
+                    section_name: Some("Business".into()),
+                    comments: Some("EIN does not match".into()),
+                };
+                reviews::record(tx, &id, Some("flagged"), &[comment])?;
+                entities::submit(tx, 1, &id)
+            })
+            .await
+            .expect("review and submit");
+        assert_eq!(shown.vetting_status.to_string(), "in_review");
+        let id = e.id.clone();
+        let after = store
+            .write(move |tx| {
+                reviews::clear(tx, &id)?;
+                entities::get(tx, 1, &id)
+            })
+            .await
+            .expect("review over");
+        assert_eq!(
+            (after.status.to_string(), after.vetting_status.to_string()),
+            ("submitted".into(), "pending".into())
+        );
+    });
+}
