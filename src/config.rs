@@ -825,9 +825,13 @@ impl Config {
         Ok(())
     }
 
+    /// Every path becomes absolute, once: the drop folder's watch reports absolute
+    /// paths, and `numhubctl drop-path` must print a folder that means the same thing
+    /// in the operator's shell as in the daemon.
     fn resolve(&mut self, base: &Path) {
-        let state = std::env::var_os("STATE_DIRECTORY").map(PathBuf::from);
-        let runtime = std::env::var_os("RUNTIME_DIRECTORY").map(PathBuf::from);
+        let base = &absolute(base);
+        let state = std::env::var_os("STATE_DIRECTORY").map(|p| absolute(Path::new(&p)));
+        let runtime = std::env::var_os("RUNTIME_DIRECTORY").map(|p| absolute(Path::new(&p)));
         let state_base = first_dir(state.as_deref()).unwrap_or(base);
         let runtime_base = first_dir(runtime.as_deref()).unwrap_or(base);
         self.database.path = under(state_base, &self.database.path);
@@ -866,6 +870,12 @@ fn first_dir(dirs: Option<&Path>) -> Option<&Path> {
     let s = dirs?.to_str()?;
     let first = s.split(':').next()?;
     (!first.is_empty()).then(|| Path::new(first))
+}
+
+/// `p` against the working directory, without touching the file system (the folder
+/// may not exist yet); left as it is if the working directory cannot be read.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 fn under(base: &Path, p: &Path) -> PathBuf {

@@ -8,6 +8,7 @@ mod crypto;
 mod daemon;
 mod drop_folder;
 mod drop_template;
+mod first_run;
 mod housekeeping;
 mod jobs;
 mod journal;
