@@ -273,6 +273,9 @@ pub struct DropConfig {
     /// How long a file's size and mtime must stay still, after it was closed or
     /// renamed into the folder, before it is taken.
     pub settle_ms: u64,
+    /// A file whose format's end marker is missing (a PDF without `%%EOF`, ...) is
+    /// waited for; unchanged this long, it is refused as cut short.
+    pub incomplete_after_secs: u64,
     /// Files in `.processed/` are deleted this many days after they got there.
     pub keep_processed_days: u64,
     /// The operators' group: gets write access to the inbox folders (setgid).
@@ -396,6 +399,7 @@ impl Default for DropConfig {
         DropConfig {
             dir: "drop".into(),
             settle_ms: 500,
+            incomplete_after_secs: 600,
             keep_processed_days: 30,
             group: None,
             max_file_bytes: 50 * 1024 * 1024,
@@ -685,6 +689,12 @@ impl Config {
         }
         for (key, v, lo, hi) in [
             ("drop.settle_ms", self.drop.settle_ms, 50, 600_000),
+            (
+                "drop.incomplete_after_secs",
+                self.drop.incomplete_after_secs,
+                1,
+                86_400,
+            ),
             (
                 "drop.keep_processed_days",
                 self.drop.keep_processed_days,

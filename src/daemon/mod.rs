@@ -308,6 +308,7 @@ fn watch_options(config: &Config) -> crate::watch::WatchOptions {
     crate::watch::WatchOptions {
         dir: d.dir.clone(),
         settle: Duration::from_millis(d.settle_ms),
+        incomplete_after: Duration::from_secs(d.incomplete_after_secs),
         keep_processed: Duration::from_secs(d.keep_processed_days * 86_400),
         group,
         max_file_bytes: d.max_file_bytes,

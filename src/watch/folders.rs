@@ -1,7 +1,9 @@
 //! The folders numhubd makes in the drop folder: each entity's folder with its type
 //! folders, `.processed/` and `.failed/` — mode 2770 with the operators' group
-//! (`[drop] group`), so operators can write and nobody else can read; 0770 with
-//! numhubd's own group when none is set. Also the purge of old `.processed/` files.
+//! (`[drop] group`), so operators can write and nobody else can reach a file in them;
+//! 0770 with numhubd's own group when none is set. The unit allows the setgid bit
+//! (no `RestrictSUIDSGID=`) for this. Also the repair of folders an earlier start left
+//! with another mode, and the purge of old `.processed/` files.
 //! Blocking: call from a blocking task.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -12,7 +14,7 @@ use super::layout;
 use crate::db::entities::DropTarget;
 
 /// Creates `dir` and any missing parent, each new one with numhubd's folder mode and
-/// group. Folders that exist are left as they are (an operator may have chosen).
+/// group. A folder that exists is left alone here ([`repair`] fixes numhubd's own).
 pub fn ensure_dir_all(dir: &Path, group: Option<u32>) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
@@ -27,20 +29,64 @@ pub fn ensure_dir_all(dir: &Path, group: Option<u32>) -> std::io::Result<()> {
     }
 }
 
-fn set_mode(dir: &Path, group: Option<u32>) -> std::io::Result<()> {
-    // Explicitly, not through create_dir's mode: the umask would take bits.
-    let mode = match group {
-        Some(gid) => {
-            // Not fatal: the folder is still numhubd's (0770 less the setgid use);
-            // the operator learns why their group cannot write.
-            if let Err(e) = std::os::unix::fs::lchown(dir, None, Some(gid)) {
-                tracing::warn!(dir = %dir.display(), gid, error = %e, "could not give the folder to [drop] group (is numhubd a member?)");
-            }
-            0o2770
-        }
+/// The mode of every folder numhubd makes: setgid with the operators' group, so what
+/// an operator writes into it belongs to that group whatever their umask (numhubd,
+/// a member, can then read a 0640 file); no access for others, so a dropped file is
+/// out of their reach whatever its own mode.
+fn folder_mode(group: Option<u32>) -> u32 {
+    match group {
+        Some(_) => 0o2770,
         None => 0o770,
-    };
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+    }
+}
+
+fn set_mode(dir: &Path, group: Option<u32>) -> std::io::Result<()> {
+    if let Some(gid) = group {
+        std::os::unix::fs::lchown(dir, None, Some(gid)).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("giving {} to [drop] group {gid} (is numhubd a member?): {e}", dir.display()),
+            )
+        })?;
+    }
+    // Explicitly, not through create_dir's mode: the umask would take bits.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(folder_mode(group))).map_err(
+        |e| std::io::Error::new(e.kind(), format!("setting the mode of {}: {e}", dir.display())),
+    )
+}
+
+/// Gives numhubd's mode and group back to every folder numhubd owns below `root` (the
+/// entity and type folders, `.processed/` and `.failed/` trees), as an earlier version
+/// or a unit that refused the setgid bit may have left them. Folders of other owners
+/// (an operator's) are left alone. Returns how many were changed.
+pub fn repair(root: &Path, group: Option<u32>) -> std::io::Result<usize> {
+    // SAFETY: geteuid(2) cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let want = folder_mode(group);
+    let mut stack = vec![(root.to_path_buf(), 0)];
+    let mut changed = 0;
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(m) = std::fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            if !m.is_dir() || m.uid() != me {
+                continue;
+            }
+            let wrong_group = group.is_some_and(|g| m.gid() != g);
+            if m.permissions().mode() & 0o7777 != want || wrong_group {
+                set_mode(&e.path(), group)?;
+                changed += 1;
+            }
+            if depth < 8 {
+                stack.push((e.path(), depth + 1));
+            }
+        }
+    }
+    Ok(changed)
 }
 
 /// The entity's folder: an existing one in the tenant folder whose name ends with its

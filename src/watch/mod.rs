@@ -22,7 +22,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher as _};
@@ -47,6 +47,9 @@ const TAKES_AT_ONCE: usize = 2;
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// How often uploads in flight are checked (in case a bus event was missed).
 const RECONCILE_EVERY: Duration = Duration::from_secs(3);
+/// How long after a new folder appeared it is scanned once more (notify has set its
+/// watch by then).
+const RESCAN_NEW_FOLDER_AFTER: Duration = Duration::from_millis(250);
 /// How often old `.processed/` files are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -69,6 +72,8 @@ pub enum WatchError {
 pub struct WatchOptions {
     pub dir: PathBuf,
     pub settle: Duration,
+    /// How long a file that is not whole by its format is waited for.
+    pub incomplete_after: Duration,
     pub keep_processed: Duration,
     /// The operators' group (resolved gid).
     pub group: Option<u32>,
@@ -111,6 +116,7 @@ pub async fn run(
         permits: Arc::new(Semaphore::new(TAKES_AT_ONCE)),
         bus_open: true,
         retry: Vec::new(),
+        rescan_later: Vec::new(),
     };
     w.refresh_targets().await;
     w.establish(true).await;
@@ -128,7 +134,10 @@ pub async fn run(
             Some(ev) = rx.recv() => w.on_notify(ev).await,
             Some(res) = w.takes.join_next(), if !w.takes.is_empty() => w.on_take(res),
             ev = bus.recv(), if w.bus_open => w.on_bus(ev).await,
-            _ = tick.tick() => w.start_ready(),
+            _ = tick.tick() => {
+                w.rescan_due().await;
+                w.start_ready();
+            }
             _ = check.tick() => w.check_root().await,
             _ = reconcile.tick() => w.reconcile(None).await,
             _ = purge.tick() => w.purge().await,
@@ -157,6 +166,9 @@ struct Watch {
     /// Files whose take failed for numhubd's own reasons, tried again at the next
     /// folder check (not at once, so a full disk is not hammered).
     retry: Vec<PathBuf>,
+    /// New folders to scan once more: notify sets the watch on a new folder only after
+    /// it has reported the folder, so a file copied in at once can fall between.
+    rescan_later: Vec<(Instant, PathBuf)>,
 }
 
 impl Watch {
@@ -198,8 +210,10 @@ impl Watch {
         }
     }
 
-    /// Checks the folder, watches it, creates the folders, then scans (the watch comes
-    /// first: a file arriving during the scan is seen by one or the other).
+    /// Checks the folder, makes (and repairs) numhubd's folders, watches it, then
+    /// scans (the watch comes first: a file arriving during the scan is seen by one or
+    /// the other). Any step failing leaves the watcher `unavailable` with the reason,
+    /// tried again at the next check.
     async fn establish(&mut self, at_start: bool) {
         let root = self.root().to_path_buf();
         let group = self.opt.group;
@@ -212,6 +226,9 @@ impl Watch {
             Ok(id) => id,
             Err(msg) => return self.unavailable(msg),
         };
+        if let Err(msg) = self.make_folders().await {
+            return self.unavailable(msg);
+        }
         let tx = self.tx.clone();
         let watcher = notify::RecommendedWatcher::new(
             move |ev| {
@@ -227,23 +244,37 @@ impl Watch {
             return self.unavailable(format!("cannot watch {}: {e}", root.display()));
         }
         self.notify = Some((watcher, id));
-        let targets = self.targets.clone();
+        self.status.update(|s| {
+            s.state = WatcherState::Watching;
+            s.last_error = None;
+        });
+        tracing::info!(dir = %self.opt.dir.display(), "drop folder watched");
+        self.rescan(self.root().to_path_buf()).await;
+    }
+
+    /// Repairs numhubd's folders, then makes `.processed/`, `.failed/` and every
+    /// entity's folders: operators cannot drop into folders that are missing or not
+    /// theirs to write, so a failure here is the watcher's, not one entity's.
+    async fn make_folders(&self) -> Result<(), String> {
+        let (root, group, targets) = (self.root().to_path_buf(), self.opt.group, self.targets.clone());
         let made = tokio::task::spawn_blocking(move || {
+            let repaired = folders::repair(&root, group)?;
             folders::ensure_outboxes(&root, group)?;
             for t in targets.iter() {
                 folders::ensure_entity(&root, t, group)?;
             }
-            Ok::<_, std::io::Error>(())
+            Ok::<_, std::io::Error>(repaired)
         })
         .await;
         match made {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => self.problem(format!("creating folders: {e}")),
-            Err(e) => self.problem(format!("creating folders: {e}")),
+            Ok(Ok(0)) => Ok(()),
+            Ok(Ok(n)) => {
+                tracing::info!(folders = n, "drop folder: gave numhubd's folders their mode and group back");
+                Ok(())
+            }
+            Ok(Err(e)) => Err(format!("cannot make its folders: {e}")),
+            Err(e) => Err(format!("cannot make its folders: {e}")),
         }
-        self.status.update(|s| s.state = WatcherState::Watching);
-        tracing::info!(dir = %self.opt.dir.display(), "drop folder watched");
-        self.rescan(self.root().to_path_buf()).await;
     }
 
     /// Every file below `dir` (not following links, skipping dot-names) becomes
@@ -283,7 +314,11 @@ impl Watch {
             return;
         }
         match std::fs::symlink_metadata(path) {
-            Ok(m) if m.is_dir() => self.rescan(path.to_path_buf()).await,
+            Ok(m) if m.is_dir() => {
+                self.rescan(path.to_path_buf()).await;
+                self.rescan_later
+                    .push((Instant::now() + RESCAN_NEW_FOLDER_AFTER, path.to_path_buf()));
+            }
             // A link, FIFO, device, socket or hard link gets no close event: decided
             // (refused) once still.
             Ok(m) if !m.is_file() || m.nlink() > 1 => {
@@ -360,6 +395,18 @@ impl Watch {
         }
     }
 
+    /// Scans again the new folders whose time has come.
+    async fn rescan_due(&mut self) {
+        let now = Instant::now();
+        let (due, later) = std::mem::take(&mut self.rescan_later)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.rescan_later = later;
+        for (_, dir) in due {
+            self.rescan(dir).await;
+        }
+    }
+
     /// Starts a take for every file now ready.
     fn start_ready(&mut self) {
         if self.notify.is_none() {
@@ -391,8 +438,9 @@ impl Watch {
             Took::Track(id, t) => {
                 self.tracked.insert(id, *t);
             }
+            Took::Wait(until) => self.pending.defer(&res.path, until),
             Took::Retry(e) => {
-                self.problem(format!("{}: {e}; will try again", res.path.display()));
+                self.problem(format!("{}: {e}; will try again", outcome::shown(&res.path)));
                 self.retry.push(res.path);
             }
         }
@@ -503,7 +551,7 @@ impl Watch {
                     Err((_, e)) => Outcome::Failed(e),
                 };
                 outcome::log(&t.facts, &o);
-                r.map_err(|e| format!("moving {}: {e}", t.path.display()))
+                r.map_err(|e| format!("moving {}: {e}", outcome::shown(&t.path)))
             })
             .await;
             match moved {

@@ -60,7 +60,7 @@ pub fn log(facts: &FileFacts, outcome: &Outcome) {
         _ => None,
     };
     tracing::info!(
-        path = %facts.path.display(),
+        path = %shown(&facts.path),
         tenant = facts.tenant_id,
         entity = facts.entity_id.as_deref(),
         document_type = facts.document_type.as_deref(),
@@ -72,18 +72,16 @@ pub fn log(facts: &FileFacts, outcome: &Outcome) {
     );
 }
 
-/// Moves `from` to `dir/<name>` (a free name), creating `dir` (numhubd's folder mode)
-/// and clearing the "other" permission bits of what was moved. Returns where it went.
+/// Moves `from` to `dir/<name>` (a free name), creating `dir` (numhubd's folder mode).
+/// Returns where it went. The file keeps its mode: numhubd may not own it, and the
+/// folders (no access for others) are what keep it private.
 pub fn move_into(from: &Path, dir: &Path, group: Option<u32>) -> std::io::Result<PathBuf> {
     folders::ensure_dir_all(dir, group)?;
     let name = from.file_name().unwrap_or(OsStr::new("file"));
     for n in 1..10_000u32 {
         let to = dir.join(numbered(name, n));
         match rename_noreplace(from, &to) {
-            Ok(()) => {
-                clear_other_bits(&to);
-                return Ok(to);
-            }
+            Ok(()) => return Ok(to),
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
             Err(e) => return Err(e),
         }
@@ -132,48 +130,81 @@ fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
     }
 }
 
-/// numhubd never makes a dropped file readable to others (a link has no bits of its
-/// own and chmod would follow it, so links are left alone).
-fn clear_other_bits(path: &Path) {
-    if let Ok(m) = std::fs::symlink_metadata(path) {
-        if !m.file_type().is_symlink() {
-            let mode = m.permissions().mode() & 0o7770;
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
-        }
-    }
-}
-
-/// Writes `<moved>.<suffix>` (0640, never replacing one) beside a moved file.
+/// Writes `<moved><suffix>` (0640, never replacing one) beside a moved file, whole or
+/// not at all: written under a dot-name, synced, then renamed into place. A name too
+/// long for the file system with the suffix is shortened (the note names the file).
 pub fn write_note(moved: &Path, suffix: &str, text: &str) -> std::io::Result<PathBuf> {
     let dir = moved.parent().unwrap_or(Path::new("."));
     let base = moved
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let tmp = dir.join(format!(".note-{}.tmp", uuid::Uuid::new_v4().simple()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o640)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            // The umask may have taken bits; the group reads it, others never.
+            f.set_permissions(std::fs::Permissions::from_mode(0o640))?;
+            f.sync_all()
+        });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     for n in 1..10_000u32 {
-        let name = match n {
-            1 => format!("{base}{suffix}"),
-            n => format!("{base} ({n}){suffix}"),
-        };
-        let path = dir.join(name);
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o640)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                f.write_all(text.as_bytes())?;
-                f.sync_all()?;
-                // The umask may have taken bits; the group reads it, others never.
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640))?;
-                return Ok(path);
+        let path = dir.join(note_name(&base, n, suffix));
+        match rename_noreplace(&tmp, &path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
         }
     }
+    let _ = std::fs::remove_file(&tmp);
     Err(std::io::Error::other("no free name for the note"))
+}
+
+/// `base[ (n)]suffix` within NAME_MAX (255 bytes), shortening `base` if need be.
+fn note_name(base: &str, n: u32, suffix: &str) -> String {
+    let number = match n {
+        1 => String::new(),
+        n => format!(" ({n})"),
+    };
+    let room = 255usize.saturating_sub(number.len() + suffix.len());
+    let mut cut = base.len().min(room);
+    while !base.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{number}{suffix}", &base[..cut])
+}
+
+/// A path as it may be printed (a log line, a note): control characters, `\` and
+/// bytes that are not UTF-8 escaped, so a name cannot forge a line or hide its text.
+pub fn shown(path: &Path) -> String {
+    let mut out = String::new();
+    for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c.is_control() || c == '\\' || is_bidi_control(c) {
+                true => out.extend(c.escape_default()),
+                false => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// Characters that reorder how the text around them is shown.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
 }
 
 /// Moves a refused or failed file to `.failed/<same relative path>` with its reason.
@@ -194,7 +225,7 @@ pub fn to_failed(
          What to do: fix what is said above, then drop the file again into its entity's \
          type folder (DROP/<tenant>/<entity>/<type>/). This file and this note are kept; \
          delete them when you no longer need them.\n",
-        rel.to_string_lossy(),
+        shown(&rel),
         crate::db::now_ts(),
         why
     );

@@ -1,7 +1,9 @@
 //! Files seen in the inbox and not yet taken: when each counts as complete. A file is
 //! complete after a close-after-write or a rename into the folder (or, found by a
 //! scan, unless data is written to it afterwards), and is ready once its size, mtime
-//! and inode have not changed for the settle time.
+//! and inode have not changed for the settle time. A file a take found unfinished
+//! (its format's end marker missing, or written to while read) is deferred: taken
+//! again at a set time, or sooner once it changes and settles again.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -31,6 +33,8 @@ struct Entry {
     complete: bool,
     last: Option<Seen>,
     since: Instant,
+    /// Deferred: not taken before this, unless it changes.
+    not_before: Option<Instant>,
 }
 
 /// The pending files, by path.
@@ -57,10 +61,21 @@ impl Pending {
             complete,
             last: None,
             since: Instant::now(),
+            not_before: None,
         });
         e.complete = complete;
         e.last = seen(path);
         e.since = Instant::now();
+        e.not_before = None;
+    }
+
+    /// Found unfinished by a take: taken again at `until`, or once it changed and
+    /// settled again.
+    pub fn defer(&mut self, path: &Path, until: Instant) {
+        self.set(path, true);
+        if let Some(e) = self.files.get_mut(path) {
+            e.not_before = Some(until);
+        }
     }
 
     /// Created or written to: wait for its close.
@@ -102,6 +117,10 @@ impl Pending {
             if Some(s) != e.last {
                 e.last = Some(s);
                 e.since = now;
+                e.not_before = None;
+                return true;
+            }
+            if e.not_before.is_some_and(|t| now < t) {
                 return true;
             }
             if e.complete && now.duration_since(e.since) >= settle {

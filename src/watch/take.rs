@@ -5,10 +5,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use super::outcome::{self, FileFacts, Outcome};
+use super::outcome::{self, shown, FileFacts, Outcome};
 use super::place::{self, Misplaced, Place, Placed};
 use super::{WatchContext, WatchOptions};
 use crate::db::entities::{self, DropTarget};
@@ -33,6 +34,8 @@ pub(super) enum Took {
     Track(String, Box<Tracked>),
     /// Not the file's fault (the database): try it again later.
     Retry(String),
+    /// Not finished yet: look again at this instant (or once it changes).
+    Wait(Instant),
 }
 
 pub(super) struct TakeResult {
@@ -52,9 +55,6 @@ pub(super) struct TakeEnv {
 
 fn refusal(e: &IntakeError) -> String {
     match e {
-        IntakeError::UnknownContent | IntakeError::WrongType { .. } => {
-            format!("{e}: save the file in the format its type folder takes")
-        }
         IntakeError::Symlink => {
             "this file is a symbolic link, or is reached through one, which numhubd never follows: copy the file itself into the folder".into()
         }
@@ -116,6 +116,23 @@ pub(super) async fn take_one(env: TakeEnv, path: PathBuf) -> TakeResult {
         Ok(Ok(t)) => t,
         // numhubd's own spool failing (a full disk) is not the file's fault.
         Ok(Err(IntakeError::Spool(e))) => return done(Took::Retry(e), None),
+        Ok(Err(IntakeError::ChangedWhileRead)) => {
+            return done(Took::Wait(Instant::now() + env.opt.settle), None)
+        }
+        Ok(Err(IntakeError::Incomplete(why))) => {
+            let still = unchanged_for(&path);
+            if still < env.opt.incomplete_after {
+                tracing::debug!(path = %shown(&path), reason = why, "drop folder: waiting for the rest of the file");
+                return done(Took::Wait(Instant::now() + (env.opt.incomplete_after - still)), None);
+            }
+            let why = format!(
+                "this file is not complete: {why}, and it has not changed for {} s, so it \
+                 was cut short (a copy or a download that stopped). Save or copy it whole, \
+                 then drop it again",
+                still.as_secs()
+            );
+            return refuse(&env, &path, facts, why).await;
+        }
         Ok(Err(e)) => return refuse(&env, &path, facts, refusal(&e)).await,
         Err(e) => return done(Took::Retry(e.to_string()), None),
     };
@@ -205,12 +222,21 @@ pub(super) async fn take_one(env: TakeEnv, path: PathBuf) -> TakeResult {
                 Ok(Ok(())) => done(Took::Finished, None),
                 Ok(Err(e)) => done(
                     Took::Finished,
-                    Some(format!("moving {}: {e}", path.display())),
+                    Some(format!("moving {}: {e}", shown(&path))),
                 ),
                 Err(e) => done(Took::Finished, Some(e.to_string())),
             }
         }
     }
+}
+
+/// How long since the file's content last changed (its mtime).
+fn unchanged_for(path: &Path) -> Duration {
+    std::fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .unwrap_or_default()
 }
 
 /// Moves a refused file to `.failed/` with its reason; nothing reaches NumHub.
@@ -224,7 +250,7 @@ async fn refuse(env: &TakeEnv, path: &Path, facts: FileFacts, why: String) -> Ta
     .await;
     let error = match moved {
         Ok(Ok(_)) => None,
-        Ok(Err(e)) => Some(format!("moving {} to .failed/: {e}", path.display())),
+        Ok(Err(e)) => Some(format!("moving {} to .failed/: {e}", shown(path))),
         Err(e) => Some(e.to_string()),
     };
     TakeResult {

@@ -9,9 +9,11 @@
 //! open descriptor, so nothing can be swapped in between a check and the read.
 //!
 //! The functions here block (they read the file): call them from a blocking task.
+//! [`format`] knows what the bytes are.
+
+pub mod format;
 
 use std::ffi::CString;
-use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -21,6 +23,8 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
+
+pub use format::ContentType;
 
 use crate::db::documents::NewLocalDocument;
 use crate::db::{DocumentSource, DocumentType};
@@ -53,13 +57,23 @@ pub enum IntakeError {
     BadName,
     #[error("could not be copied into numhubd's spool: {0}")]
     Spool(String),
-    #[error("content is not PDF, BMP, XLSX or CSV text")]
-    UnknownContent,
-    #[error("{document_type} does not accept {content_type} (loa: PDF; logo: BMP; others: PDF, XLSX, CSV)")]
+    #[error("is {what}, which NumHub does not take; {fix}")]
+    UnknownContent {
+        /// The format it is, as far as numhubd can tell.
+        what: &'static str,
+        /// What the type folder takes and how to make such a file.
+        fix: &'static str,
+    },
+    #[error("is a {}; {}", content_type.name(), format::what_it_takes(*document_type))]
     WrongType {
         document_type: DocumentType,
         content_type: ContentType,
     },
+    /// Not finished: still being written, or cut short.
+    #[error("is not complete: {0}")]
+    Incomplete(String),
+    #[error("changed while numhubd read it (it is still being written)")]
+    ChangedWhileRead,
 }
 
 impl IntakeError {
@@ -69,66 +83,6 @@ impl IntakeError {
             IntakeError::WrongType { .. } => "document_type",
             _ => "path",
         }
-    }
-}
-
-/// The content types NumHub accepts, detected from a file's first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContentType {
-    Pdf,
-    Bmp,
-    Xlsx,
-    Csv,
-}
-
-impl ContentType {
-    pub fn mime(self) -> &'static str {
-        match self {
-            ContentType::Pdf => "application/pdf",
-            ContentType::Bmp => "image/bmp",
-            ContentType::Xlsx => {
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            }
-            ContentType::Csv => "text/csv",
-        }
-    }
-
-    /// The content type of these bytes, if NumHub accepts it.
-    pub fn detect(bytes: &[u8]) -> Option<ContentType> {
-        let text = std::str::from_utf8(bytes).is_ok_and(|t| !t.contains('\0'));
-        ContentType::classify(bytes, text)
-    }
-
-    /// The content type of a file whose first bytes are `head` and which, whole, is
-    /// text or not.
-    fn classify(head: &[u8], text: bool) -> Option<ContentType> {
-        let bytes = head;
-        if bytes.starts_with(b"%PDF-") {
-            Some(ContentType::Pdf)
-        } else if bytes.starts_with(b"BM") {
-            Some(ContentType::Bmp)
-        } else if bytes.starts_with(b"PK\x03\x04") {
-            Some(ContentType::Xlsx)
-        } else if text {
-            Some(ContentType::Csv)
-        } else {
-            None
-        }
-    }
-
-    /// NumHub's rule: loa takes PDF, logo takes BMP, business documents take the rest.
-    pub fn fits(self, t: DocumentType) -> bool {
-        match t {
-            DocumentType::Loa => self == ContentType::Pdf,
-            DocumentType::Logo => self == ContentType::Bmp,
-            _ => self != ContentType::Bmp,
-        }
-    }
-}
-
-impl fmt::Display for ContentType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.mime())
     }
 }
 
@@ -325,6 +279,7 @@ pub fn take(
     }
     let mut copy = spool.create().map_err(spool_err)?;
     let mut head = Vec::with_capacity(SNIFF_BYTES);
+    let mut tail = Tail::default();
     let mut text = TextCheck::default();
     let mut size = 0u64;
     let sha256 = copy.fill(&mut file, unreadable, spool_err, |chunk| {
@@ -338,19 +293,27 @@ pub fn take(
         }
         let room = SNIFF_BYTES.saturating_sub(head.len()).min(chunk.len());
         head.extend_from_slice(&chunk[..room]);
+        tail.push(chunk);
         text.feed(chunk);
         Ok(())
     })?;
     if size == 0 {
         return Err(IntakeError::Empty);
     }
-    let content_type =
-        ContentType::classify(&head, text.finish()).ok_or(IntakeError::UnknownContent)?;
+    let Some(content_type) = ContentType::classify(&head, text.finish()) else {
+        return Err(format::unknown(&head, document_type));
+    };
     if !content_type.fits(document_type) {
         return Err(IntakeError::WrongType {
             document_type,
             content_type,
         });
+    }
+    content_type
+        .whole(&head, tail.as_slice(), size)
+        .map_err(IntakeError::Incomplete)?;
+    if changed_since(&file, &meta) {
+        return Err(IntakeError::ChangedWhileRead);
     }
     copy.keep(&sha256).map_err(spool_err)?;
     Ok(Taken {
@@ -360,6 +323,34 @@ pub fn take(
         sha256,
         content_type,
     })
+}
+
+/// Whether the open file's size or mtime differ from `before` (a writer at work).
+fn changed_since(file: &File, before: &std::fs::Metadata) -> bool {
+    match file.metadata() {
+        Ok(now) => {
+            now.len() != before.len()
+                || now.mtime() != before.mtime()
+                || now.mtime_nsec() != before.mtime_nsec()
+        }
+        Err(_) => true,
+    }
+}
+
+/// The last [`format::TAIL_BYTES`] of a stream of chunks.
+#[derive(Default)]
+struct Tail(Vec<u8>);
+
+impl Tail {
+    fn push(&mut self, chunk: &[u8]) {
+        self.0.extend_from_slice(chunk);
+        let extra = self.0.len().saturating_sub(format::TAIL_BYTES);
+        self.0.drain(..extra);
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// The file's name, if it can be shown safely (in logs, at NumHub, in a reason
@@ -594,21 +585,6 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_type_comes_from_the_bytes() {
-        assert_eq!(ContentType::detect(b"%PDF-1.7"), Some(ContentType::Pdf));
-        assert_eq!(ContentType::detect(b"BM\x00\x01"), Some(ContentType::Bmp));
-        assert_eq!(
-            ContentType::detect(b"PK\x03\x04xx"),
-            Some(ContentType::Xlsx)
-        );
-        assert_eq!(ContentType::detect(b"a,b\n1,2\n"), Some(ContentType::Csv));
-        assert_eq!(ContentType::detect(b"\xff\xfe\x00"), None);
-        assert!(!ContentType::Csv.fits(DocumentType::Loa));
-        assert!(ContentType::Bmp.fits(DocumentType::Logo));
-        assert!(!ContentType::Bmp.fits(DocumentType::Other));
-    }
 
     #[test]
     fn a_file_is_taken_into_the_spool_or_refused_with_the_reason() {
