@@ -384,12 +384,14 @@ fn write_file(path: &Path, size: u64, seed: u64) -> u64 {
         x ^= x << 17;
         b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
     }
-    let mut left = size.saturating_sub(9);
+    // Ends with the end-of-file marker: numhubd waits for a PDF without it.
+    let mut left = size.saturating_sub(9 + 7);
     while left > 0 {
         let n = left.min(block.len() as u64) as usize;
         f.write_all(&block[..n]).expect("write");
         left -= n as u64;
     }
+    f.write_all(b"\n%%EOF\n").expect("write");
     f.flush().expect("flush");
     drop(f);
     wall_ms()

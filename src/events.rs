@@ -37,6 +37,21 @@ pub enum Event {
         entity_id: String,
         status: String,
     },
+    /// A file in the drop folder that did not become an upload: refused into
+    /// `.failed/` (the reason is in `reason` and beside the file), or the same content
+    /// already sent (`duplicate`). Taken files are followed by
+    /// `document.status_changed` instead.
+    #[serde(rename = "document.dropped")]
+    DocumentDropped {
+        /// None when the file's folder names no tenant (admins over all tenants see it).
+        tenant_id: Option<i64>,
+        entity_id: Option<String>,
+        /// The file's path below the drop folder, escaped for printing.
+        file: String,
+        /// `refused` or `duplicate`.
+        outcome: String,
+        reason: Option<String>,
+    },
     #[serde(rename = "identity.changed")]
     IdentityChanged {
         tenant_id: i64,
@@ -77,9 +92,9 @@ impl Event {
             | Event::DocumentStatusChanged { tenant_id, .. }
             | Event::IdentityChanged { tenant_id, .. }
             | Event::JobFinished { tenant_id, .. } => Some(*tenant_id),
-            Event::TokenRefreshed { tenant_id, .. } | Event::SyncFailed { tenant_id, .. } => {
-                *tenant_id
-            }
+            Event::TokenRefreshed { tenant_id, .. }
+            | Event::SyncFailed { tenant_id, .. }
+            | Event::DocumentDropped { tenant_id, .. } => *tenant_id,
             Event::Lagged { .. } => None,
         }
     }
@@ -90,6 +105,7 @@ impl Event {
             Event::EntityStatusChanged { .. } => "entity.status_changed",
             Event::EntityFlagged { .. } => "entity.flagged",
             Event::DocumentStatusChanged { .. } => "document.status_changed",
+            Event::DocumentDropped { .. } => "document.dropped",
             Event::IdentityChanged { .. } => "identity.changed",
             Event::TokenRefreshed { .. } => "token.refreshed",
             Event::SyncFailed { .. } => "sync.failed",
@@ -104,6 +120,7 @@ pub const KINDS: &[&str] = &[
     "entity.status_changed",
     "entity.flagged",
     "document.status_changed",
+    "document.dropped",
     "identity.changed",
     "token.refreshed",
     "sync.failed",

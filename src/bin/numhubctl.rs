@@ -390,7 +390,7 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
             entity,
             follow: true,
         } => {
-            let mut p = json!({"kinds": ["document.status_changed"]});
+            let mut p = json!({"kinds": ["document.status_changed", "document.dropped"]});
             if let Some(t) = tenant {
                 p["tenant_id"] = json!(t);
             }

@@ -399,17 +399,30 @@ pub fn find_same_content(
 }
 
 /// The newest document registered from the drop folder at `source_path` with this
-/// content (a file left in the inbox across a restart), if any.
+/// content whose file has not left the inbox (numhubd stopped before moving it), if
+/// any.
 pub fn find_dropped(sql: &Sql<'_>, source_path: &str, sha256: &str) -> Result<Option<String>> {
     Ok(sql
         .conn
         .prepare_cached(
             "SELECT d.id FROM numhub_documents d JOIN documents l ON l.id = d.local_document_id
              WHERE l.source = 'drop_folder' AND l.source_path = ?1 AND l.sha256 = ?2
+               AND l.left_inbox_at IS NULL
              ORDER BY d.created_at DESC LIMIT 1",
         )?
         .query_row(params![source_path, sha256], |r| r.get(0))
         .optional()?)
+}
+
+/// Records that the dropped file of `document_id` left the inbox.
+pub fn mark_left_inbox(tx: &Tx<'_>, document_id: &str) -> Result<()> {
+    tx.conn
+        .prepare_cached(
+            "UPDATE documents SET left_inbox_at = ?2
+              WHERE id = (SELECT local_document_id FROM numhub_documents WHERE id = ?1)",
+        )?
+        .execute(params![document_id, now_ts()])?;
+    Ok(())
 }
 
 /// A document's newest upload job: its id, state and last error (None: it has no

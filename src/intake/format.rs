@@ -34,7 +34,7 @@ impl ContentType {
             ContentType::Pdf => "PDF",
             ContentType::Bmp => "BMP image",
             ContentType::Xlsx => "XLSX spreadsheet",
-            ContentType::Csv => "CSV text",
+            ContentType::Csv => "CSV file",
         }
     }
 

@@ -247,7 +247,17 @@ pub fn take_within(
     spool: &Spool,
 ) -> Result<Taken, IntakeError> {
     let file = open_within(dirs, path)?;
-    take(file, path, document_type, max_bytes, spool)
+    // The app hands over a finished file: its format's end marker is not asked for.
+    take(file, path, document_type, max_bytes, spool, Whole::Trusted)
+}
+
+/// Whether a file must be whole by its format's end marker ([`ContentType::whole`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whole {
+    /// The drop folder: nobody says a file is finished, so its bytes must.
+    Required,
+    /// `document.upload`: the caller says it is.
+    Trusted,
 }
 
 /// How much of a file's head decides its content type.
@@ -263,6 +273,7 @@ pub fn take(
     document_type: DocumentType,
     max_bytes: u64,
     spool: &Spool,
+    whole: Whole,
 ) -> Result<Taken, IntakeError> {
     let unreadable = |e: std::io::Error| IntakeError::Unreadable(e.to_string());
     let filename = shown_name(path)?;
@@ -309,9 +320,11 @@ pub fn take(
             content_type,
         });
     }
-    content_type
-        .whole(&head, tail.as_slice(), size)
-        .map_err(IntakeError::Incomplete)?;
+    if whole == Whole::Required {
+        content_type
+            .whole(&head, tail.as_slice(), size)
+            .map_err(IntakeError::Incomplete)?;
+    }
     if changed_since(&file, &meta) {
         return Err(IntakeError::ChangedWhileRead);
     }

@@ -63,7 +63,7 @@ pub fn methods() -> Vec<MethodDef> {
             object(&[("id", id())], &[]), obj(), handler(jobs_retry)),
         def("jobs.resolve", "Settles a dead or needs_attention job by hand (marks it done).", Admin, ByRow,
             object(&[("id", id())], &[("note", text(500))]), obj(), handler(jobs_resolve)),
-        def("events.subscribe", "WebSocket only: pushes entity.status_changed, entity.flagged (NumHub flagged an application: its review's sections and comments, once per new set), document.status_changed, identity.changed, token.refreshed, sync.failed, job.finished (of the caller's tenants) as `events.event` notifications; events.lagged tells a slow subscriber how many it missed. events.unsubscribe ends it.", Read, OwnTenants("tenant_id"),
+        def("events.subscribe", "WebSocket only: pushes entity.status_changed, entity.flagged (NumHub flagged an application: its review's sections and comments, once per new set), document.status_changed, document.dropped (a dropped file refused or a duplicate: its path, outcome and reason), identity.changed, token.refreshed, sync.failed, job.finished (of the caller's tenants) as `events.event` notifications; events.lagged tells a slow subscriber how many it missed. events.unsubscribe ends it.", Read, OwnTenants("tenant_id"),
             object(&[], &[("tenant_id", id()), ("kinds", list_of(one_of(crate::events::KINDS), 10))]),
             json!({"type": "string", "description": "the subscription id"}), Option::None),
         def("events.unsubscribe", "Ends a subscription; params by position: [subscription id].", Read, Open,

@@ -538,28 +538,48 @@ impl Watch {
             let Some(t) = self.tracked.remove(&id) else {
                 continue;
             };
-            let (root, group) = (self.root().to_path_buf(), self.opt.group);
-            let moved = tokio::task::spawn_blocking(move || {
-                let r = match &finished {
-                    Ok(()) => outcome::to_processed(&root, &t.path, &t.place, group),
-                    Err((job, e)) => {
-                        outcome::to_failed(&root, &t.path, &dead_reason(*job, e), group)
-                    }
-                };
-                let o = match finished {
-                    Ok(()) => Outcome::Uploaded,
-                    Err((_, e)) => Outcome::Failed(e),
-                };
-                outcome::log(&t.facts, &o);
-                r.map_err(|e| format!("moving {}: {e}", outcome::shown(&t.path)))
-            })
-            .await;
-            match moved {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => self.problem(e),
-                Err(e) => self.problem(e.to_string()),
+            if let Err(e) = self.leave_inbox(&id, &t, finished).await {
+                // Kept: tried again at the next reconcile, and counted in the backlog.
+                self.problem(format!("{e}; will try again"));
+                self.tracked.insert(id, t);
             }
         }
+    }
+
+    /// Records that the file leaves the inbox, then moves it to `.processed/` or (its
+    /// upload dead) `.failed/` with the reason, and logs its outcome.
+    async fn leave_inbox(
+        &self,
+        id: &str,
+        t: &Tracked,
+        finished: Result<(), (i64, String)>,
+    ) -> Result<(), String> {
+        let doc = id.to_string();
+        self.ctx
+            .store
+            .write(move |tx| documents::mark_left_inbox(tx, &doc))
+            .await
+            .map_err(|e| format!("recording that {} left the inbox: {e}", outcome::shown(&t.path)))?;
+        let (root, group, t) = (self.root().to_path_buf(), self.opt.group, t.clone());
+        tokio::task::spawn_blocking(move || {
+            // Gone already (an earlier try moved it and then failed on its note, or the
+            // operator took it away): nothing left to move.
+            let here = std::fs::symlink_metadata(&t.path).is_ok();
+            let moved = match &finished {
+                _ if !here => Ok(t.path.clone()),
+                Ok(()) => outcome::to_processed(&root, &t.path, &t.place, group),
+                Err((job, e)) => outcome::to_failed(&root, &t.path, &dead_reason(*job, e), group),
+            };
+            moved.map_err(|e| format!("moving {}: {e}", outcome::shown(&t.path)))?;
+            let o = match finished {
+                Ok(()) => Outcome::Uploaded,
+                Err((_, e)) => Outcome::Failed(e),
+            };
+            outcome::log(&t.facts, &o);
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     /// Every 2 s: the folder gone, replaced or unwritable stops the watch; back, it is

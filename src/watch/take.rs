@@ -109,7 +109,7 @@ pub(super) async fn take_one(env: TakeEnv, path: PathBuf) -> TakeResult {
     let dirs = [root.clone()];
     let taken = tokio::task::spawn_blocking(move || {
         let file = intake::open_within(&dirs, &p2)?;
-        intake::take(file, &p2, t, max, &spool)
+        intake::take(file, &p2, t, max, &spool, intake::Whole::Required)
     })
     .await;
     let taken = match taken {
@@ -199,35 +199,58 @@ pub(super) async fn take_one(env: TakeEnv, path: PathBuf) -> TakeResult {
             outcome::log(&facts, &Outcome::Resumed);
             done(Took::Track(id, Box::new(tracked(facts))), None)
         }
-        Ok(Reg::Duplicate(e)) => {
-            let (root, group, p, pl) = (root, env.opt.group, path.clone(), place.clone());
-            let moved = tokio::task::spawn_blocking(move || {
-                let moved = outcome::to_processed(&root, &p, &pl, group)?;
-                let text = format!(
-                    "numhubd did not upload this file again: the same content (SHA-256 {}) \
-                     was already registered for this entity as {} document {} (file {:?}, \
-                     registered {}).\n",
-                    facts.sha256.as_deref().unwrap_or(""),
-                    pl.document_type,
-                    e.document_id,
-                    e.filename,
-                    e.created_at
-                );
-                outcome::write_note(&moved, DUPLICATE_SUFFIX, &text)?;
-                outcome::log(&facts, &Outcome::Duplicate);
-                Ok::<_, std::io::Error>(())
-            })
-            .await;
-            match moved {
-                Ok(Ok(())) => done(Took::Finished, None),
-                Ok(Err(e)) => done(
-                    Took::Finished,
-                    Some(format!("moving {}: {e}", shown(&path))),
-                ),
-                Err(e) => done(Took::Finished, Some(e.to_string())),
-            }
-        }
+        Ok(Reg::Duplicate(e)) => duplicate(&env, &path, &place, facts, e).await,
     }
+}
+
+/// The same content was registered for the entity and type before: the file goes to
+/// `.processed/` with a note naming the earlier document, and nothing is sent.
+async fn duplicate(
+    env: &TakeEnv,
+    path: &Path,
+    place: &Place,
+    facts: FileFacts,
+    earlier: documents::Earlier,
+) -> TakeResult {
+    let why = format!(
+        "numhubd did not upload this file again: the same content (SHA-256 {}) was already \
+         registered for this entity as {} document {} (file {:?}, registered {}).",
+        facts.sha256.as_deref().unwrap_or(""),
+        place.document_type,
+        earlier.document_id,
+        earlier.filename,
+        earlier.created_at
+    );
+    tell(env, &facts, &Outcome::Duplicate, Some(why.clone()));
+    let (root, group, p, pl) = (env.opt.dir.clone(), env.opt.group, path.to_path_buf(), place.clone());
+    let moved = tokio::task::spawn_blocking(move || {
+        let moved = outcome::to_processed(&root, &p, &pl, group)?;
+        outcome::write_note(&moved, DUPLICATE_SUFFIX, &format!("{why}\n"))
+    })
+    .await;
+    let error = match moved {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(format!("moving {} to .processed/: {e}", shown(path))),
+        Err(e) => Some(e.to_string()),
+    };
+    TakeResult {
+        path: path.to_path_buf(),
+        took: Took::Finished,
+        error,
+    }
+}
+
+/// The file's one log line and, for a file that did not become an upload, the
+/// `document.dropped` event (`documents --follow` shows it).
+fn tell(env: &TakeEnv, facts: &FileFacts, o: &Outcome, reason: Option<String>) {
+    outcome::log(facts, o);
+    env.ctx.events.publish(Event::DocumentDropped {
+        tenant_id: facts.tenant_id,
+        entity_id: facts.entity_id.clone(),
+        file: shown(&super::place::relative(&env.opt.dir, &facts.path)),
+        outcome: o.as_str().to_string(),
+        reason,
+    });
 }
 
 /// How long since the file's content last changed (its mtime).
@@ -241,13 +264,10 @@ fn unchanged_for(path: &Path) -> Duration {
 
 /// Moves a refused file to `.failed/` with its reason; nothing reaches NumHub.
 async fn refuse(env: &TakeEnv, path: &Path, facts: FileFacts, why: String) -> TakeResult {
+    tell(env, &facts, &Outcome::Refused(why.clone()), Some(why.clone()));
     let (root, group, p) = (env.opt.dir.clone(), env.opt.group, path.to_path_buf());
-    let moved = tokio::task::spawn_blocking(move || {
-        let r = outcome::to_failed(&root, &p, &why, group);
-        outcome::log(&facts, &Outcome::Refused(why));
-        r
-    })
-    .await;
+    let moved =
+        tokio::task::spawn_blocking(move || outcome::to_failed(&root, &p, &why, group)).await;
     let error = match moved {
         Ok(Ok(_)) => None,
         Ok(Err(e)) => Some(format!("moving {} to .failed/: {e}", shown(path))),

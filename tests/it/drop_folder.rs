@@ -28,9 +28,11 @@ fn sha(bytes: &[u8]) -> String {
 fn pdf(seed: u64, size: usize) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut bytes = b"%PDF-1.7\n".to_vec();
-    while bytes.len() < size {
+    while bytes.len() + 7 < size {
         bytes.push(b'a' + rng.u8(0..26));
     }
+    // Whole: numhubd waits for a PDF without its end-of-file marker.
+    bytes.extend_from_slice(b"\n%%EOF\n");
     bytes
 }
 
@@ -207,12 +209,17 @@ fn drop_arrivals_are_each_uploaded_once_and_whole() {
         d.assert_uploaded("tax_id", name, bytes);
     }
     assert_eq!(d.sandbox_documents(), expected.len() + small.len());
-    // numhubd's folders are 0770 (no [drop] group), and what it moved is not
-    // readable to others, whatever mode it was dropped with.
+    // numhubd's folders are 0770 (no [drop] group): what it moved is out of others'
+    // reach, whatever mode it was dropped with, because no folder on the way lets
+    // them in (numhubd leaves the file's own mode alone).
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode();
     assert_eq!(mode(&other) & 0o7777, 0o770);
-    assert_eq!(mode(&d.processed("other", "cp.pdf")) & 0o007, 0);
+    let moved = d.processed("other", "cp.pdf");
+    let processed = d.root().join(layout::PROCESSED);
+    for dir in moved.ancestors().skip(1).take_while(|a| a.starts_with(&processed)) {
+        assert_eq!(mode(dir) & 0o007, 0, "{dir:?} lets others in");
+    }
     // The inbox is empty and the watcher says so.
     assert_eq!(std::fs::read_dir(&other).expect("ls").count(), 0);
     assert!(wait_until(TIMEOUT, || d.watcher()["backlog"] == 0));
@@ -447,7 +454,7 @@ fn drop_refusals_each_end_in_failed_with_their_reason() {
     assert!(why("misc/c.pdf").contains("not a document type"));
     assert!(why("d.pdf").contains("not inside a document type folder"));
     assert!(why("loa/sub/e.pdf").contains("nested too deep"));
-    assert!(why("loa/f.csv").contains("loa does not accept"));
+    assert!(why("loa/f.csv").contains("is a CSV file; loa/ takes the signed LOA as a PDF"));
     assert!(why("other/empty.pdf").contains("empty"));
     assert!(why("other/huge.pdf").contains("at most 100000"));
     assert!(why("other/link.pdf").contains("symbolic link"));

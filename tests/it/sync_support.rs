@@ -309,9 +309,11 @@ pub fn write_pdf(dir: &Path, name: &str, size: usize, seed: u64) -> (PathBuf, St
     use sha2::{Digest, Sha256};
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut bytes = b"%PDF-1.7\n".to_vec();
-    while bytes.len() < size {
+    while bytes.len() + 7 < size {
         bytes.push(b'a' + rng.u8(0..26));
     }
+    // Whole, as the drop folder requires (the same helper feeds both).
+    bytes.extend_from_slice(b"\n%%EOF\n");
     let path = dir.join("uploads").join(name);
     std::fs::write(&path, &bytes).expect("write upload");
     let sha = Sha256::digest(&bytes)
