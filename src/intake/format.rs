@@ -121,7 +121,10 @@ pub fn other_format(head: &[u8]) -> Option<&'static str> {
         (b"GIF8", "a GIF image"),
         (b"II*\x00", "a TIFF image"),
         (b"MM\x00*", "a TIFF image"),
-        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Office file (DOC or XLS)"),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+            "an old Office file (DOC or XLS)",
+        ),
         (b"{\\rtf", "an RTF document"),
         (b"\x1f\x8b", "a gzip archive"),
         (b"Rar!", "a RAR archive"),
@@ -200,7 +203,9 @@ mod tests {
         let bmp = b"BM\x10\x00\x00\x00";
         assert!(ContentType::Bmp.whole(bmp, bmp, 6).is_err());
         assert!(ContentType::Bmp.whole(bmp, bmp, 16).is_ok());
-        assert!(ContentType::Xlsx.whole(b"PK\x03\x04", b"PK\x03\x04", 4).is_err());
+        assert!(ContentType::Xlsx
+            .whole(b"PK\x03\x04", b"PK\x03\x04", 4)
+            .is_err());
         assert!(ContentType::Xlsx
             .whole(b"PK\x03\x04", b"..PK\x05\x06\x00", 40)
             .is_ok());

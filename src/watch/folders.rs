@@ -24,8 +24,11 @@ pub fn ensure_dir_all(dir: &Path, group: Option<u32>) -> std::io::Result<()> {
     }
     match std::fs::create_dir(dir) {
         Ok(()) => set_mode(dir, group),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(std::io::Error::new(
+            e.kind(),
+            format!("cannot make the folder {}: {e}", dir.display()),
+        )),
     }
 }
 
@@ -45,13 +48,21 @@ fn set_mode(dir: &Path, group: Option<u32>) -> std::io::Result<()> {
         std::os::unix::fs::lchown(dir, None, Some(gid)).map_err(|e| {
             std::io::Error::new(
                 e.kind(),
-                format!("giving {} to [drop] group {gid} (is numhubd a member?): {e}", dir.display()),
+                format!(
+                    "giving {} to [drop] group {gid} (is numhubd a member?): {e}",
+                    dir.display()
+                ),
             )
         })?;
     }
     // Explicitly, not through create_dir's mode: the umask would take bits.
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(folder_mode(group))).map_err(
-        |e| std::io::Error::new(e.kind(), format!("setting the mode of {}: {e}", dir.display())),
+        |e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("setting the mode of {}: {e}", dir.display()),
+            )
+        },
     )
 }
 

@@ -256,7 +256,11 @@ impl Watch {
     /// entity's folders: operators cannot drop into folders that are missing or not
     /// theirs to write, so a failure here is the watcher's, not one entity's.
     async fn make_folders(&self) -> Result<(), String> {
-        let (root, group, targets) = (self.root().to_path_buf(), self.opt.group, self.targets.clone());
+        let (root, group, targets) = (
+            self.root().to_path_buf(),
+            self.opt.group,
+            self.targets.clone(),
+        );
         let made = tokio::task::spawn_blocking(move || {
             let repaired = folders::repair(&root, group)?;
             folders::ensure_outboxes(&root, group)?;
@@ -269,7 +273,10 @@ impl Watch {
         match made {
             Ok(Ok(0)) => Ok(()),
             Ok(Ok(n)) => {
-                tracing::info!(folders = n, "drop folder: gave numhubd's folders their mode and group back");
+                tracing::info!(
+                    folders = n,
+                    "drop folder: gave numhubd's folders their mode and group back"
+                );
                 Ok(())
             }
             Ok(Err(e)) => Err(format!("cannot make its folders: {e}")),
@@ -440,7 +447,10 @@ impl Watch {
             }
             Took::Wait(until) => self.pending.defer(&res.path, until),
             Took::Retry(e) => {
-                self.problem(format!("{}: {e}; will try again", outcome::shown(&res.path)));
+                self.problem(format!(
+                    "{}: {e}; will try again",
+                    outcome::shown(&res.path)
+                ));
                 self.retry.push(res.path);
             }
         }
@@ -559,7 +569,12 @@ impl Watch {
             .store
             .write(move |tx| documents::mark_left_inbox(tx, &doc))
             .await
-            .map_err(|e| format!("recording that {} left the inbox: {e}", outcome::shown(&t.path)))?;
+            .map_err(|e| {
+                format!(
+                    "recording that {} left the inbox: {e}",
+                    outcome::shown(&t.path)
+                )
+            })?;
         let (root, group, t) = (self.root().to_path_buf(), self.opt.group, t.clone());
         tokio::task::spawn_blocking(move || {
             // Gone already (an earlier try moved it and then failed on its note, or the

@@ -123,7 +123,10 @@ pub(super) async fn take_one(env: TakeEnv, path: PathBuf) -> TakeResult {
             let still = unchanged_for(&path);
             if still < env.opt.incomplete_after {
                 tracing::debug!(path = %shown(&path), reason = why, "drop folder: waiting for the rest of the file");
-                return done(Took::Wait(Instant::now() + (env.opt.incomplete_after - still)), None);
+                return done(
+                    Took::Wait(Instant::now() + (env.opt.incomplete_after - still)),
+                    None,
+                );
             }
             let why = format!(
                 "this file is not complete: {why}, and it has not changed for {} s, so it \
@@ -222,7 +225,12 @@ async fn duplicate(
         earlier.created_at
     );
     tell(env, &facts, &Outcome::Duplicate, Some(why.clone()));
-    let (root, group, p, pl) = (env.opt.dir.clone(), env.opt.group, path.to_path_buf(), place.clone());
+    let (root, group, p, pl) = (
+        env.opt.dir.clone(),
+        env.opt.group,
+        path.to_path_buf(),
+        place.clone(),
+    );
     let moved = tokio::task::spawn_blocking(move || {
         let moved = outcome::to_processed(&root, &p, &pl, group)?;
         outcome::write_note(&moved, DUPLICATE_SUFFIX, &format!("{why}\n"))
@@ -264,7 +272,12 @@ fn unchanged_for(path: &Path) -> Duration {
 
 /// Moves a refused file to `.failed/` with its reason; nothing reaches NumHub.
 async fn refuse(env: &TakeEnv, path: &Path, facts: FileFacts, why: String) -> TakeResult {
-    tell(env, &facts, &Outcome::Refused(why.clone()), Some(why.clone()));
+    tell(
+        env,
+        &facts,
+        &Outcome::Refused(why.clone()),
+        Some(why.clone()),
+    );
     let (root, group, p) = (env.opt.dir.clone(), env.opt.group, path.to_path_buf());
     let moved =
         tokio::task::spawn_blocking(move || outcome::to_failed(&root, &p, &why, group)).await;

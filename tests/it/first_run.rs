@@ -165,5 +165,8 @@ fn the_readme_first_run_takes_a_dropped_pdf() {
         processed_files(&root),
         run.stderr()
     );
-    assert_eq!(std::fs::read(&processed_files(&root)[0]).expect("read"), bytes);
+    assert_eq!(
+        std::fs::read(&processed_files(&root)[0]).expect("read"),
+        bytes
+    );
 }

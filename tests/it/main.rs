@@ -7,6 +7,8 @@ mod backup;
 mod crypto;
 mod daemon;
 mod drop_folder;
+mod drop_operators;
+mod drop_support;
 mod drop_template;
 mod first_run;
 mod housekeeping;
