@@ -681,7 +681,31 @@ fn a_database_whose_tenants_share_a_numhub_client_is_refused_naming_them() {
     )
     .expect("correct it");
     drop(c);
-    assert_eq!(db::migrate_file(&path).expect("upgrade"), vec![7]);
+    assert_eq!(db::migrate_file(&path).expect("upgrade"), vec![7, 8]);
+}
+
+/// V8: a dropped file whose upload had finished before the upgrade counts as out of
+/// the inbox, so dropping it again is a duplicate, not a restart's follow-up.
+#[test]
+fn v8_marks_finished_drop_uploads_as_out_of_the_inbox() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v7-with-rows.sqlite");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v7.db");
+    std::fs::copy(&fixture, &path).expect("copy fixture");
+    assert_eq!(db::migrate_file(&path).expect("upgrade"), vec![8]);
+    let c = Connection::open(&path).expect("open");
+    let (finished, marked): (i64, i64) = c
+        .query_row(
+            "SELECT count(*), count(l.left_inbox_at) FROM documents l
+               JOIN numhub_documents d ON d.local_document_id = l.id
+               JOIN jobs j ON j.document_id = d.id AND j.state = 'done'
+              WHERE l.source = 'drop_folder'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("count");
+    assert!(finished > 0, "the fixture has a finished drop upload");
+    assert_eq!(marked, finished);
 }
 
 fn upgrade_keeps_rows(fixture: &Path) {
