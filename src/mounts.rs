@@ -8,7 +8,9 @@
 //! mount's *root* (the folder of its file system it shows, mountinfo's fourth field)
 //! is that folder, not `/` or the mount point. A `PrivateTmp=disconnected` of newer
 //! systemd is a fresh tmpfs and cannot be told apart this way: numhubctl checks
-//! that it sees the copy too.
+//! that it sees the copy too. A caller in numhubd's own mount namespace (both
+//! started inside the same service, say) sees what numhubd sees, so
+//! [`shares_mounts_with`] tells when no refusal is needed.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -26,6 +28,15 @@ pub struct PrivateMount {
 pub fn private_mount_of(folder: &Path) -> Option<PrivateMount> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     private_mount_in(&text, folder)
+}
+
+/// Whether process `pid` sees the mounts numhubd sees (the same mount namespace);
+/// None when that cannot be told: the process is gone, or its namespace is not
+/// numhubd's to look at (another user's process, when numhubd is not root).
+pub fn shares_mounts_with(pid: i32) -> Option<bool> {
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
+    let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
+    Some(theirs == ours)
 }
 
 /// [`private_mount_of`] over mountinfo's text. The mount holding `folder` is the

@@ -13,9 +13,8 @@
 //! created, so the mode is ours.
 //!
 //! *How it is written.* PATH must be absolute (numhubd writes it, from its own working
-//! folder), must not exist (a backup never overwrites), and its folder must exist,
-//! take new files from numhubd's user, and not be on a mount of the service's own
-//! (`mounts`: systemd's `PrivateTmp=`, where nobody else would find it). The copy goes to a temporary name beside it
+//! folder), must not exist (a backup never overwrites), and its folder must exist and
+//! take new files from numhubd's user. The copy goes to a temporary name beside it
 //! (`.NAME.partial-PID-N`, created exclusively with mode 0600: it holds encrypted
 //! tokens and audit rows), is marked, fsynced, then linked to PATH (`link` fails if
 //! PATH appeared meanwhile, so nothing is overwritten even then); the temporary name
@@ -191,7 +190,6 @@ fn check_dest(dest: &Path) -> Result<(PathBuf, String)> {
             )))
         }
     }
-    not_private(dest, &folder)?;
     match std::fs::symlink_metadata(dest) {
         Ok(_) => Err(exists(dest)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok((folder, name)),
@@ -256,21 +254,4 @@ fn still_ours(file: &File, partial: &Path) -> std::result::Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Refuses a folder on a mount of the service's own (systemd's `PrivateTmp=`): the
-/// copy would be invisible to whoever asked for it and deleted at the next stop.
-fn not_private(dest: &Path, folder: &Path) -> Result<()> {
-    let Ok(real) = folder.canonicalize() else {
-        return Ok(()); // reached above; a folder that just went fails when written
-    };
-    match crate::mounts::private_mount_of(&real) {
-        None => Ok(()),
-        Some(m) => Err(refused(format!(
-            "{}: {} is numhubd's private {} (systemd PrivateTmp=): nobody else can see a copy there and it is deleted when numhubd stops; choose a folder below /var/lib/numhubd (e.g. /var/lib/numhubd/backups)",
-            dest.display(),
-            real.display(),
-            m.mount_point.display()
-        ))),
-    }
 }

@@ -480,6 +480,7 @@ fn the_restore_rule_marks_only_unfinished_creates_and_uploads() {
 /// `PrivateTmp=disconnected` does). A copy written to either would be invisible to
 /// the administrator, so neither is ever reported as written: numhubd refuses the
 /// first (naming the private mount), numhubctl finds the second missing and says so.
+/// A caller in numhubd's own mount namespace sees the first, so it may write there.
 #[test]
 fn a_copy_in_the_services_private_tmp_is_never_reported_written() {
     use std::ffi::OsStr;
@@ -533,6 +534,23 @@ fn a_copy_in_the_services_private_tmp_is_never_reported_written() {
             .count(),
         0
     );
+
+    // A caller inside numhubd's mount namespace sees what numhubd sees: no refusal.
+    let inside = d.dir.path().join("private-tmp/inside.db");
+    let out = std::process::Command::new("nsenter")
+        .arg("-t")
+        .arg(d.pid().to_string())
+        .args(["-m", "--", env!("CARGO_BIN_EXE_numhubctl"), "--socket"])
+        .arg(&socket)
+        .args(["backup", inside.to_str().expect("utf-8")])
+        .output()
+        .expect("run numhubctl in numhubd's mount namespace");
+    assert!(
+        out.status.success(),
+        "backup by a caller sharing numhubd's mounts: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(systemd_private.join("inside.db").exists());
 
     // The copy numhubd writes there is real to numhubd, so each try needs a new name.
     for (name, json) in [("x.db", false), ("y.db", true)] {
