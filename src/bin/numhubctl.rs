@@ -700,7 +700,7 @@ fn print_status(socket: &Path, health: &Health, status: &Value) {
             "login blocked {} since {}{code}: {}",
             cell(&b["account"]),
             cell(&b["since"]),
-            cell(&b["reason"])
+            one_line(&cell(&b["reason"]))
         );
     }
     out!("connections   {}", status["connections"]);
@@ -716,15 +716,15 @@ fn print_watcher(w: &Value) {
     }
     let why = w["reason"]
         .as_str()
-        .map(|r| format!(" ({r})"))
+        .map(|r| format!(" ({})", one_line(r)))
         .unwrap_or_default();
     out!(
         "watcher       {}{why} {} (backlog {})",
         cell(&w["state"]),
-        cell(&w["dir"]),
+        one_line(&cell(&w["dir"])),
         cell(&w["backlog"])
     );
-    out!("watcher error {}", cell(&w["last_error"]));
+    out!("watcher error {}", one_line(&cell(&w["last_error"])));
 }
 
 /// numhubd wrote the copy in its own view of the file system; a mount of its own
@@ -866,6 +866,20 @@ fn simple(json_out: bool, v: &Value, text: &str) -> Result<(), ClientError> {
         out!("{text}");
         Ok(())
     }
+}
+
+/// `text` on one line: a newline or other control character (a dropped file's
+/// name can hold one) is shown escaped, so it cannot forge a line of its own.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn cell(v: &Value) -> String {

@@ -359,7 +359,7 @@ fn plain_status_shows_the_watcher_token_expiry_and_login_blocks() {
         numhubd::db::login_blocks::put(
             tx,
             "global",
-            "NumHub refused the password",
+            "NumHub refused the password\nforged line",
             Some(401),
             armor,
         )
@@ -372,7 +372,7 @@ fn plain_status_shows_the_watcher_token_expiry_and_login_blocks() {
     );
     assert!(
         text.contains("login blocked global since")
-            && text.contains("(HTTP 401): NumHub refused the password"),
+            && text.contains("(HTTP 401): NumHub refused the password\\nforged line"),
         "{text}"
     );
     assert!(text.contains("numhub        unknown"), "{text}");
