@@ -106,7 +106,8 @@ pub struct Status {
     /// Jobs per state present (`queued`, `running`, `failed`, `waiting`, `dead`,
     /// `needs_attention`, `done`).
     pub jobs: std::collections::BTreeMap<String, i64>,
-    /// Whether NumHub answered the newest exchange (null before any).
+    /// Whether NumHub answered the newest exchange (null before any): false when it
+    /// failed to connect or got a 5xx.
     pub numhub_reachable: Option<bool>,
     /// Not reported yet: the governor keeps it per account in memory.
     pub numhub_rate_budget: Option<u32>,

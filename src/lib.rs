@@ -21,6 +21,7 @@
 //! - [`housekeeping`]: the periodic purges (expired tokens, done jobs, old audit rows).
 //! - [`watch`]: the drop folder: files dropped per entity and type become uploads.
 //! - [`userns`]: what a user namespace hides (the kernel's overflow uid/gid).
+//! - [`mounts`]: what the service's mounts hide from its callers (systemd's `PrivateTmp=`).
 
 pub mod api;
 pub mod client;
@@ -33,6 +34,7 @@ pub mod exit;
 pub mod housekeeping;
 pub mod intake;
 pub mod killpoint;
+pub mod mounts;
 pub mod numhub;
 pub mod rpc;
 pub mod shutdown;

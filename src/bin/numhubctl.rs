@@ -1,7 +1,8 @@
 //! `numhubctl`: the operator CLI. It talks to numhubd only through its Unix socket,
 //! with the protocol types of `numhubd::api`, so the two cannot drift. `--json`
 //! prints the daemon's results as they are (stdout stays clean of warnings, which go
-//! to stderr); otherwise human tables.
+//! to stderr); otherwise human tables. A reader that stops reading (`numhubctl … |
+//! head`) ends it quietly, as it ends coreutils: by SIGPIPE.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,6 +13,13 @@ use serde_json::{json, Value};
 use numhubd::api::{codes, BackupTaken, Health, API_VERSION, DAEMON_VERSION};
 use numhubd::client::{Client, ClientError};
 use numhubd::exit;
+
+/// `println!` for everything numhubctl prints on stdout, through [`emit`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        emit(format_args!($($arg)*))
+    };
+}
 
 #[derive(Parser)]
 #[command(name = "numhubctl", version, about = "Operate a running numhubd")]
@@ -189,12 +197,10 @@ enum JobsAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Completions { shell } = cli.command {
-        clap_complete::generate(
-            shell,
-            &mut Cli::command(),
-            "numhubctl",
-            &mut std::io::stdout(),
-        );
+        // Into memory first: clap_complete panics when its writer fails.
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "numhubctl", &mut script);
+        write_stdout(&script);
         return ExitCode::SUCCESS;
     }
     if let Command::Man = cli.command {
@@ -204,7 +210,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if cli.json {
-                println!("{}", json!({"error": e.to_string(), "code": rpc_code(&e)}));
+                out!("{}", json!({"error": e.to_string(), "code": rpc_code(&e)}));
             } else {
                 eprintln!("numhubctl: {e}");
                 if rpc_code(&e) == Some(i64::from(codes::FORBIDDEN)) {
@@ -223,13 +229,55 @@ fn main() -> ExitCode {
 
 /// The man page, rendered by clap_mangen from the definitions above.
 fn print_man(command: clap::Command) -> ExitCode {
-    match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
-        Ok(()) => ExitCode::SUCCESS,
+    let mut page = Vec::new();
+    match clap_mangen::Man::new(command).render(&mut page) {
+        Ok(()) => {
+            write_stdout(&page);
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("numhubctl: writing the man page: {e}");
             ExitCode::from(exit::IO as u8)
         }
     }
+}
+
+/// One line on stdout (see [`stdout_failed`]).
+fn emit(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_fmt(line)
+        .and_then(|()| stdout.write_all(b"\n"))
+    {
+        stdout_failed(&e);
+    }
+}
+
+/// `bytes` on stdout as they are (see [`stdout_failed`]).
+fn write_stdout(bytes: &[u8]) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        stdout_failed(&e);
+    }
+}
+
+/// Rust ignores SIGPIPE, so a closed stdout is an EPIPE error, which `println!`
+/// turns into a panic. A reader that went away ends numhubctl as it ends coreutils
+/// (`yes | head`): SIGPIPE, restored to its default and raised, with no message
+/// (the shell sees 141). SIGPIPE stays ignored until then, so a daemon closing the
+/// socket is still an error numhubctl reports. Any other write failure is one too.
+fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        // SAFETY: signal(2) and raise(2) with valid arguments; no handler is installed.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::raise(libc::SIGPIPE);
+        }
+    }
+    eprintln!("numhubctl: writing to standard output: {e}");
+    std::process::exit(exit::IO)
 }
 
 fn rpc_code(e: &ClientError) -> Option<i64> {
@@ -270,34 +318,7 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                     &json!({"socket": cli.socket, "health": health, "status": status}),
                 );
             }
-            println!(
-                "numhubd {} on {} (API v{})",
-                health.daemon_version,
-                cli.socket.display(),
-                health.api_version
-            );
-            println!("uptime        {} s", status["uptime_s"]);
-            println!("schema        v{}", status["schema_version"]);
-            println!("database      {} bytes", status["db_size_bytes"]);
-            let jobs = status["jobs"].as_object().map(|m| {
-                m.iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            });
-            println!(
-                "jobs          {}",
-                jobs.filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| "none".into())
-            );
-            println!(
-                "numhub        {}",
-                if status["numhub_reachable"].is_null() {
-                    "unknown".to_string()
-                } else {
-                    status["numhub_reachable"].to_string()
-                }
-            );
+            print_status(&cli.socket, &health, &status);
             Ok(())
         }
         Command::Tenants => {
@@ -340,7 +361,7 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
             }
             for (k, v) in e.as_object().into_iter().flatten() {
                 if k != "review" {
-                    println!("{k:<18} {}", cell(v));
+                    out!("{k:<18} {}", cell(v));
                 }
             }
             print_review(&e["review"]);
@@ -351,7 +372,7 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
             if json_out {
                 return print_json(&d);
             }
-            println!("{}", d["path"].as_str().unwrap_or_default());
+            out!("{}", d["path"].as_str().unwrap_or_default());
             Ok(())
         }
         Command::LoaTemplate { entity, tenant } => {
@@ -359,7 +380,7 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
             if json_out {
                 return print_json(&t);
             }
-            println!("{}", t["path"].as_str().unwrap_or_default());
+            out!("{}", t["path"].as_str().unwrap_or_default());
             Ok(())
         }
         Command::Identities { tenant, entity } => {
@@ -487,7 +508,7 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                         }
                         _ => format!("FAILED: {}", cell(&t["reason"])),
                     };
-                    println!(
+                    out!(
                         "tenant {} ({}) client {} via {}: {verdict}",
                         t["tenant_id"],
                         cell(&t["name"]),
@@ -514,12 +535,12 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                 return print_json(&r);
             }
             match r["present"].as_bool() {
-                Some(true) => println!(
+                Some(true) => out!(
                     "token held; expires {} ({} s left)",
                     cell(&r["expires_at"]),
                     r["seconds_left"]
                 ),
-                _ => println!("no token held"),
+                _ => out!("no token held"),
             }
             Ok(())
         }
@@ -595,7 +616,7 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                 "[3/3] queued for NumHub as job {}",
                 cell(&doc["sync"]["job_id"])
             );
-            println!(
+            out!(
                 "document {} sha256 {} status {}",
                 cell(&doc["id"]),
                 cell(&doc["sha256"]),
@@ -608,18 +629,116 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                 .to_str()
                 .ok_or_else(|| ClientError::Protocol(format!("{}: not UTF-8", path.display())))?;
             let r = c.call("daemon.backup", json!({"path": path}))?;
+            let b: BackupTaken = serde_json::from_value(r.clone())
+                .map_err(|e| ClientError::Protocol(format!("daemon.backup: {e}")))?;
+            visible_here(&b)?;
             if json_out {
                 return print_json(&r);
             }
-            let b: BackupTaken = serde_json::from_value(r)
-                .map_err(|e| ClientError::Protocol(format!("daemon.backup: {e}")))?;
-            println!("backup written to {}", b.path);
-            println!("size          {} bytes", b.size_bytes);
-            println!("taken at      {}", b.taken_at);
-            println!("copy of       {}", b.source);
+            out!("backup written to {}", b.path);
+            out!("size          {} bytes", b.size_bytes);
+            out!("taken at      {}", b.taken_at);
+            out!("copy of       {}", b.source);
             Ok(())
         }
         Command::Completions { .. } | Command::Man => Ok(()),
+    }
+}
+
+/// `status` as text: every field of `daemon.status`, one a line (blocked logins one
+/// each), as docs/OPERATIONS.md lists them.
+fn print_status(socket: &Path, health: &Health, status: &Value) {
+    out!(
+        "numhubd {} on {} (API v{})",
+        health.daemon_version,
+        socket.display(),
+        health.api_version
+    );
+    out!("uptime        {} s", status["uptime_s"]);
+    out!("schema        v{}", status["schema_version"]);
+    out!("database      {} bytes", status["db_size_bytes"]);
+    let jobs = status["jobs"].as_object().map(|m| {
+        m.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    out!(
+        "jobs          {}",
+        jobs.filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "none".into())
+    );
+    out!(
+        "numhub        {}",
+        match status["numhub_reachable"].as_bool() {
+            Some(true) => "reachable",
+            Some(false) => "unreachable (the newest exchange failed to connect or got a 5xx)",
+            None => "unknown (no exchange yet)",
+        }
+    );
+    out!(
+        "token         {}",
+        match status["token_expires_at"].as_str() {
+            Some(t) => format!("expires {t}"),
+            None => "none held".into(),
+        }
+    );
+    print_watcher(&status["watcher"]);
+    let blocks = status["blocked_logins"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if blocks.is_empty() {
+        out!("login blocks  none");
+    }
+    for b in &blocks {
+        let code = b["status_code"]
+            .as_u64()
+            .map(|c| format!(" (HTTP {c})"))
+            .unwrap_or_default();
+        out!(
+            "login blocked {} since {}{code}: {}",
+            cell(&b["account"]),
+            cell(&b["since"]),
+            one_line(&cell(&b["reason"]))
+        );
+    }
+    out!("connections   {}", status["connections"]);
+    out!("anomalies     {}", status["sync_anomalies"]);
+}
+
+/// The drop folder's watcher: its state (with why, when it gives one), folder and
+/// backlog, then its newest problem.
+fn print_watcher(w: &Value) {
+    if w.is_null() {
+        out!("watcher       none");
+        return;
+    }
+    let why = w["reason"]
+        .as_str()
+        .map(|r| format!(" ({})", one_line(r)))
+        .unwrap_or_default();
+    out!(
+        "watcher       {}{why} {} (backlog {})",
+        cell(&w["state"]),
+        one_line(&cell(&w["dir"])),
+        cell(&w["backlog"])
+    );
+    out!("watcher error {}", one_line(&cell(&w["last_error"])));
+}
+
+/// numhubd wrote the copy in its own view of the file system; a mount of its own
+/// that numhubd could not recognise (e.g. systemd's `PrivateTmp=disconnected`) puts
+/// it where numhubctl's user cannot find it. Reporting it would be a lie, so that is
+/// an error. A copy numhubctl may not look at (a folder closed to its user) is
+/// taken on numhubd's word.
+fn visible_here(b: &BackupTaken) -> Result<(), ClientError> {
+    match std::fs::symlink_metadata(&b.path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ClientError::Protocol(format!(
+            "numhubd reports a copy at {} but there is no such file here: numhubd sees another file system at that path (a mount of its own, such as systemd's private /tmp), so the copy is not reachable for you; take the backup in a folder below /var/lib/numhubd",
+            b.path
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -643,7 +762,7 @@ fn follow_events(
             return true;
         }
         if json_out {
-            println!("{ev}");
+            out!("{ev}");
         } else {
             let mut fields: Vec<String> = ev
                 .as_object()
@@ -653,7 +772,7 @@ fn follow_events(
                 .map(|(k, v)| format!("{k}={}", cell(v)))
                 .collect();
             fields.sort();
-            println!(
+            out!(
                 "{:<24} {}",
                 ev["type"].as_str().unwrap_or("?"),
                 fields.join(" ")
@@ -713,17 +832,17 @@ fn all_pages(c: &mut Client, method: &str, params: Value) -> Result<Vec<Value>, 
 /// comment, one a line.
 fn print_review(review: &Value) {
     if review.is_null() {
-        println!("{:<18} -", "review");
+        out!("{:<18} -", "review");
         return;
     }
-    println!(
+    out!(
         "{:<18} flagged {}: {}",
         "review",
         cell(&review["flagged_at"]),
         cell(&review["message"])
     );
     for c in review["flagged_comments"].as_array().into_iter().flatten() {
-        println!(
+        out!(
             "  section {} {}: {}",
             cell(&c["section_number"]),
             cell(&c["section_name"]),
@@ -733,7 +852,7 @@ fn print_review(review: &Value) {
 }
 
 fn print_json(v: &Value) -> Result<(), ClientError> {
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
     );
@@ -744,9 +863,23 @@ fn simple(json_out: bool, v: &Value, text: &str) -> Result<(), ClientError> {
     if json_out {
         print_json(v)
     } else {
-        println!("{text}");
+        out!("{text}");
         Ok(())
     }
+}
+
+/// `text` on one line: a newline or other control character (a dropped file's
+/// name can hold one) is shown escaped, so it cannot forge a line of its own.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn cell(v: &Value) -> String {
@@ -797,15 +930,15 @@ fn output(json_out: bool, page: &Value, columns: &[&str]) -> Result<(), ClientEr
             .trim_end()
             .to_string()
     };
-    println!(
+    out!(
         "{}",
         line(columns.iter().map(|c| c.to_uppercase()).collect())
     );
     for r in rows {
-        println!("{}", line(r));
+        out!("{}", line(r));
     }
     if items.is_empty() {
-        println!("(none)");
+        out!("(none)");
     }
     Ok(())
 }

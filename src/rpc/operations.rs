@@ -110,7 +110,7 @@ async fn status(rpc: Arc<Rpc>, caller: Caller, _: Empty) -> Result<Status, RpcEr
         schema_version,
         db_size_bytes: size,
         jobs: jobs.into_iter().map(|(s, n)| (s.to_string(), n)).collect(),
-        numhub_reachable: last.map(|(_, code)| code.is_some()),
+        numhub_reachable: last.map(|(_, code)| answered(code)),
         numhub_rate_budget: None,
         token_expires_at: token.map(|t| t.expires_at),
         watcher: rpc.watcher.get(),
@@ -132,6 +132,13 @@ async fn status(rpc: Arc<Rpc>, caller: Caller, _: Empty) -> Result<Status, RpcEr
             .sync_anomalies
             .load(std::sync::atomic::Ordering::Relaxed),
     })
+}
+
+/// Whether an exchange's HTTP status shows NumHub answering: a connection failure
+/// (no status) or a server error (5xx: down, overloaded, or a gateway in front of
+/// it answering for it) is not an answer; a 4xx (including 429) is NumHub's own.
+fn answered(status_code: Option<i64>) -> bool {
+    status_code.is_some_and(|c| c < 500)
 }
 
 /// The seam, or "unavailable" while there is none.

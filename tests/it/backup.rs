@@ -473,3 +473,104 @@ fn the_restore_rule_marks_only_unfinished_creates_and_uploads() {
         assert_eq!(second, None);
     });
 }
+
+/// A daemon with mounts of its own, as systemd gives the packaged service
+/// (`PrivateTmp=yes`): `private-tmp` shows a `systemd-private-…/tmp` folder (as systemd
+/// bind-mounts one onto `/tmp`), `own-tmpfs` a tmpfs no one else sees (as
+/// `PrivateTmp=disconnected` does). A copy written to either would be invisible to
+/// the administrator, so neither is ever reported as written: numhubd refuses the
+/// first (naming the private mount), numhubctl finds the second missing and says so.
+/// A caller in numhubd's own mount namespace sees the first, so it may write there.
+#[test]
+fn a_copy_in_the_services_private_tmp_is_never_reported_written() {
+    use std::ffi::OsStr;
+    if !crate::support::can_unshare(&["--mount", "--propagation", "private"]) {
+        eprintln!("skipped: needs root, curl and unshare --mount");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let systemd_private = dir
+        .path()
+        .join("host-tmp/systemd-private-0f3c-numhubd.service-AbCd/tmp");
+    std::fs::create_dir_all(&systemd_private).expect("systemd-private folder");
+    for folder in ["private-tmp", "own-tmpfs"] {
+        std::fs::create_dir(dir.path().join(folder)).expect("mount point");
+    }
+    let script = format!(
+        r#"mount --bind '{}' '{}' && mount -t tmpfs tmpfs '{}' && exec "$0" "$@""#,
+        systemd_private.display(),
+        dir.path().join("private-tmp").display(),
+        dir.path().join("own-tmpfs").display()
+    );
+    let wrapper: Vec<&OsStr> = vec![
+        "unshare".as_ref(),
+        "--mount".as_ref(),
+        "--propagation".as_ref(),
+        "private".as_ref(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        script.as_ref(),
+    ];
+    let d = crate::support::start_wrapped(dir, &base_config("info"), &[], &wrapper);
+    let socket = d.dir.path().join("numhubd.sock");
+
+    let copy = d.dir.path().join("private-tmp/x.db");
+    let out = ctl(&socket, &["backup", copy.to_str().expect("utf-8")]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success(),
+        "backup into the private /tmp reported: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(err.contains(copy.to_str().expect("utf-8")), "{err}");
+    assert!(
+        err.contains("private") && err.contains("PrivateTmp"),
+        "{err}"
+    );
+    assert!(err.contains("(code -32602)"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&systemd_private)
+            .expect("private")
+            .count(),
+        0
+    );
+
+    // A caller inside numhubd's mount namespace sees what numhubd sees: no refusal.
+    let inside = d.dir.path().join("private-tmp/inside.db");
+    let out = std::process::Command::new("nsenter")
+        .arg("-t")
+        .arg(d.pid().to_string())
+        .args(["-m", "--", env!("CARGO_BIN_EXE_numhubctl"), "--socket"])
+        .arg(&socket)
+        .args(["backup", inside.to_str().expect("utf-8")])
+        .output()
+        .expect("run numhubctl in numhubd's mount namespace");
+    assert!(
+        out.status.success(),
+        "backup by a caller sharing numhubd's mounts: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(systemd_private.join("inside.db").exists());
+
+    // The copy numhubd writes there is real to numhubd, so each try needs a new name.
+    for (name, json) in [("x.db", false), ("y.db", true)] {
+        let copy = d.dir.path().join("own-tmpfs").join(name);
+        let mut args = vec!["backup", copy.to_str().expect("utf-8")];
+        if json {
+            args.insert(0, "--json");
+        }
+        let out = ctl(&socket, &args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !out.status.success(),
+            "backup into numhubd's own tmpfs: {text}"
+        );
+        assert!(!text.contains("backup written"), "{text}");
+        assert!(text.contains("no such file here"), "{text}");
+        assert!(text.contains(copy.to_str().expect("utf-8")), "{text}");
+    }
+}

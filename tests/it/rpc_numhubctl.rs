@@ -292,3 +292,115 @@ fn a_different_api_version_is_said_plainly() {
         "{e}"
     );
 }
+
+/// A stdout whose reader is gone before numhubctl writes: the read end of a pipe
+/// closed before the start, so every write fails with EPIPE.
+fn ctl_into_closed_pipe(socket: &Path, args: &[&str]) -> Output {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills both descriptors; each is owned exactly once below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read_end);
+    Command::new(env!("CARGO_BIN_EXE_numhubctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run numhubctl")
+}
+
+/// `numhubctl jobs list | head`: a reader that stops reading ends numhubctl as it ends
+/// coreutils, by SIGPIPE, with nothing on stderr; never a panic.
+#[test]
+fn a_closed_stdout_ends_every_output_quietly_by_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let d = start_rpc_daemon("");
+    let s = socket_of(&d);
+    ok(&s, "tenant.upsert", json!({"id": 7, "name": "Acme"}));
+    let commands: [&[&str]; 9] = [
+        &["jobs", "list"],
+        &["--json", "jobs", "list"],
+        &["status"],
+        &["--json", "status"],
+        &["tenants"],
+        &["entities"],
+        &["logs"],
+        &["completions", "bash"],
+        &["man"],
+    ];
+    for args in commands {
+        let out = ctl_into_closed_pipe(&s, args);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "numhubctl {args:?} into a closed pipe: {:?}, stderr: {}",
+            out.status,
+            stderr(&out)
+        );
+        assert_eq!(stderr(&out), "", "numhubctl {args:?}");
+    }
+}
+
+/// Plain `status` shows what OPERATIONS says it shows: the watcher (state, folder,
+/// backlog, last error), the token's expiry, each blocked login, besides the rest.
+#[test]
+fn plain_status_shows_the_watcher_token_expiry_and_login_blocks() {
+    let d = start_rpc_daemon("");
+    let s = socket_of(&d);
+    let rt = rt();
+    let store = side_store(&d.db_path());
+    let armor = "-----BEGIN AGE ENCRYPTED FILE-----\nseeded\n-----END AGE ENCRYPTED FILE-----\n";
+    rt.block_on(store.write(move |tx| {
+        numhubd::db::tokens::put_access(tx, None, armor, "2031-02-03T04:05:06.000000Z", None)?;
+        numhubd::db::login_blocks::put(
+            tx,
+            "global",
+            "NumHub refused the password\nforged line",
+            Some(401),
+            armor,
+        )
+    }))
+    .expect("seed token and login block");
+    let text = stdout(&ctl(&s, &["status"]));
+    assert!(
+        text.contains("token         expires 2031-02-03T04:05:06"),
+        "{text}"
+    );
+    assert!(
+        text.contains("login blocked global since")
+            && text.contains("(HTTP 401): NumHub refused the password\\nforged line"),
+        "{text}"
+    );
+    assert!(text.contains("numhub        unknown"), "{text}");
+
+    // The watcher as daemon.status has it, then unavailable with its reason.
+    let watcher = ctl_json(&s, &["status"])["status"]["watcher"].clone();
+    let state = watcher["state"]
+        .as_str()
+        .expect("watcher state")
+        .to_string();
+    let dir = watcher["dir"].as_str().expect("watcher dir").to_string();
+    assert!(
+        text.contains(&format!("watcher       {state}")) && text.contains(&dir),
+        "{text}"
+    );
+    let drop = d.dir.path().join("drop");
+    std::fs::remove_dir_all(&drop).expect("remove the drop folder");
+    std::fs::write(&drop, b"not a folder").expect("a file in its place");
+    let unavailable = || {
+        let w = ctl_json(&s, &["status"])["status"]["watcher"].clone();
+        (w["state"] == "unavailable" && w["last_error"].is_string()).then_some(w)
+    };
+    assert!(crate::support::wait_until(crate::support::TIMEOUT, || {
+        unavailable().is_some()
+    }));
+    let w = unavailable().expect("unavailable");
+    let text = stdout(&ctl(&s, &["status"]));
+    assert!(text.contains("watcher       unavailable"), "{text}");
+    let error = w["last_error"].as_str().expect("last_error");
+    assert!(text.contains(&format!("watcher error {error}")), "{text}");
+}

@@ -190,3 +190,32 @@ fn numhub_state_appears_locally_and_changes_follow_as_events() {
     assert_eq!(status["numhub_reachable"], true, "{status}");
     assert!(status["token_expires_at"].is_string(), "{status}");
 }
+
+/// `numhub_reachable` follows what NumHub answers: false while it answers only 503s
+/// (a whole outage), true again once it answers.
+#[test]
+fn numhub_reachable_turns_false_through_an_outage_of_503s_and_back() {
+    let w = world(1, "");
+    w.enable_tenant();
+    let reachable = || ok(&w.socket(), "daemon.status", json!({}))["numhub_reachable"].clone();
+    assert!(
+        wait_until(TIMEOUT, || reachable() == json!(true)),
+        "before the outage: {}",
+        reachable()
+    );
+    w.sandbox.set_faults(numhub_sandbox::Faults {
+        p503: 1.0,
+        ..numhub_sandbox::Faults::default()
+    });
+    assert!(
+        wait_until(TIMEOUT, || reachable() == json!(false)),
+        "NumHub answers only 503 and daemon.status says numhub_reachable {}",
+        reachable()
+    );
+    w.sandbox.set_faults(numhub_sandbox::Faults::default());
+    assert!(
+        wait_until(TIMEOUT, || reachable() == json!(true)),
+        "after the outage: {}",
+        reachable()
+    );
+}
