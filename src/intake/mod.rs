@@ -480,6 +480,9 @@ impl Drop for SpoolFile {
     }
 }
 
+/// How a partial copy's name starts.
+const TMP_PREFIX: &str = ".tmp-";
+
 /// What is wrong with a spool copy at send time.
 #[derive(Debug, Error)]
 pub enum SpoolError {
@@ -494,7 +497,8 @@ pub enum SpoolError {
 }
 
 impl Spool {
-    /// Creates (or checks) the folder: a real folder, not a link, mode 0700.
+    /// Creates (or checks) the folder: a real folder, not a link, mode 0700. Partial
+    /// copies a stop left (`.tmp-*`) are removed: at start no take is in flight.
     pub fn open(dir: &Path) -> std::io::Result<Spool> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         match std::fs::symlink_metadata(dir) {
@@ -511,6 +515,11 @@ impl Spool {
                 .create(dir)?,
         }
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        for e in std::fs::read_dir(dir)?.flatten() {
+            if e.file_name().as_bytes().starts_with(TMP_PREFIX.as_bytes()) {
+                std::fs::remove_file(e.path())?;
+            }
+        }
         Ok(Spool {
             dir: dir.to_path_buf(),
         })
@@ -527,7 +536,9 @@ impl Spool {
 
     fn create(&self) -> std::io::Result<SpoolFile> {
         use std::os::unix::fs::OpenOptionsExt;
-        let tmp = self.dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+        let tmp = self
+            .dir
+            .join(format!("{TMP_PREFIX}{}", uuid::Uuid::new_v4()));
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

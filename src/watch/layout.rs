@@ -21,6 +21,8 @@ pub const FAILED: &str = ".failed";
 /// The LOA template's name in the entity folder (outside the type folders, so it is
 /// never uploaded back by mistake).
 pub const TEMPLATE: &str = "LOA-template.pdf";
+/// Beside a file in `.processed/` whose content had been sent before.
+pub const DUPLICATE_SUFFIX: &str = ".duplicate.txt";
 /// Suffix of the reason file written beside a refused file.
 pub const ERROR_SUFFIX: &str = ".error.txt";
 

@@ -582,7 +582,7 @@ impl Watch {
             let here = std::fs::symlink_metadata(&t.path).is_ok();
             let moved = match &finished {
                 _ if !here => Ok(t.path.clone()),
-                Ok(()) => outcome::to_processed(&root, &t.path, &t.place, group),
+                Ok(()) => outcome::to_processed(&root, &t.path, &t.place, group, None),
                 Err((job, e)) => outcome::to_failed(&root, &t.path, &dead_reason(*job, e), group),
             };
             moved.map_err(|e| format!("moving {}: {e}", outcome::shown(&t.path)))?;

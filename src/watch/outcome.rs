@@ -130,15 +130,33 @@ fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Writes `<moved><suffix>` (0640, never replacing one) beside a moved file, whole or
-/// not at all: written under a dot-name, synced, then renamed into place. A name too
-/// long for the file system with the suffix is shortened (the note names the file).
-pub fn write_note(moved: &Path, suffix: &str, text: &str) -> std::io::Result<PathBuf> {
-    let dir = moved.parent().unwrap_or(Path::new("."));
-    let base = moved
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+/// Moves `from` into `dir` (see [`move_into`]) with a note `<moved name><suffix>`
+/// beside it. The note is written first, whole, under a dot-name: when it cannot be
+/// (a full disk), nothing has moved and the caller tries again later, so a file never
+/// sits in `.failed/` without its reason, nor a note half written.
+pub fn move_with_note(
+    from: &Path,
+    dir: &Path,
+    group: Option<u32>,
+    suffix: &str,
+    text: &str,
+) -> std::io::Result<PathBuf> {
+    folders::ensure_dir_all(dir, group)?;
+    let tmp = write_hidden(dir, text)?;
+    let placed = move_into(from, dir, group).and_then(|moved| {
+        let base = moved
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        place_note(&tmp, dir, &base, suffix)?;
+        Ok(moved)
+    });
+    let _ = std::fs::remove_file(&tmp);
+    placed
+}
+
+/// `text` in a new dot-named file in `dir` (0640), synced; removed if that fails.
+fn write_hidden(dir: &Path, text: &str) -> std::io::Result<PathBuf> {
     let tmp = dir.join(format!(".note-{}.tmp", uuid::Uuid::new_v4().simple()));
     let written = std::fs::OpenOptions::new()
         .write(true)
@@ -151,22 +169,25 @@ pub fn write_note(moved: &Path, suffix: &str, text: &str) -> std::io::Result<Pat
             f.set_permissions(std::fs::Permissions::from_mode(0o640))?;
             f.sync_all()
         });
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    for n in 1..10_000u32 {
-        let path = dir.join(note_name(&base, n, suffix));
-        match rename_noreplace(&tmp, &path) {
-            Ok(()) => return Ok(path),
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
         }
     }
-    let _ = std::fs::remove_file(&tmp);
+}
+
+/// Renames the written note `tmp` to a free `<base>[ (n)]<suffix>` in `dir`.
+fn place_note(tmp: &Path, dir: &Path, base: &str, suffix: &str) -> std::io::Result<PathBuf> {
+    for n in 1..10_000u32 {
+        let path = dir.join(note_name(base, n, suffix));
+        match rename_noreplace(tmp, &path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+            Err(e) => return Err(e),
+        }
+    }
     Err(std::io::Error::other("no free name for the note"))
 }
 
@@ -218,7 +239,6 @@ pub fn to_failed(
     let dir = root
         .join(layout::FAILED)
         .join(rel.parent().unwrap_or(Path::new("")));
-    let moved = move_into(path, &dir, group)?;
     let text = format!(
         "numhubd did not upload this file to NumHub.\n\n\
          File: {}\nWhen: {}\nWhy: {}\n\n\
@@ -229,23 +249,27 @@ pub fn to_failed(
         crate::db::now_ts(),
         why
     );
-    write_note(&moved, layout::ERROR_SUFFIX, &text)?;
-    Ok(moved)
+    move_with_note(path, &dir, group, layout::ERROR_SUFFIX, &text)
 }
 
-/// Moves a file NumHub has (or already had) to `.processed/<tenant>/<entity>/<type>/`.
+/// Moves a file NumHub has (or already had) to `.processed/<tenant>/<entity>/<type>/`,
+/// with `note` beside it (`<file>.duplicate.txt`) when one is given.
 pub fn to_processed(
     root: &Path,
     path: &Path,
     place: &super::place::Place,
     group: Option<u32>,
+    note: Option<&str>,
 ) -> std::io::Result<PathBuf> {
     let dir = root
         .join(layout::PROCESSED)
         .join(&place.tenant_dir)
         .join(&place.entity_dir)
         .join(layout::dir_of_type(place.document_type));
-    move_into(path, &dir, group)
+    match note {
+        Some(text) => move_with_note(path, &dir, group, layout::DUPLICATE_SUFFIX, text),
+        None => move_into(path, &dir, group),
+    }
 }
 
 #[cfg(test)]
@@ -272,8 +296,22 @@ mod tests {
             std::fs::read_to_string(out.join("a (2).pdf")).expect("a2"),
             "two"
         );
-        let note = write_note(&out.join("a.pdf"), ".error.txt", "why").expect("note");
+        let f = dir.path().join("a.pdf");
+        std::fs::write(&f, "three").expect("write");
+        let moved = move_with_note(&f, &out, None, ".error.txt", "why").expect("move");
+        assert_eq!(moved, out.join("a (3).pdf"));
+        let note = out.join("a (3).pdf.error.txt");
+        assert_eq!(std::fs::read_to_string(&note).expect("note"), "why");
         let mode = std::fs::metadata(&note).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o640);
+        // A name too long for a note beside it: the note's name is shortened.
+        let long = "n".repeat(250);
+        assert_eq!(note_name(&long, 1, ".error.txt").len(), 255);
+        let hidden = std::fs::read_dir(&out)
+            .expect("ls")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .count();
+        assert_eq!(hidden, 0, "a written note's temporary is left");
     }
 }

@@ -17,9 +17,6 @@ use crate::db::{documents, DocumentSource};
 use crate::events::Event;
 use crate::intake::{self, IntakeError};
 
-/// Note beside a file whose content was already registered.
-const DUPLICATE_SUFFIX: &str = ".duplicate.txt";
-
 /// A file registered and waiting for its upload to finish before it leaves the inbox.
 #[derive(Debug, Clone)]
 pub(super) struct Tracked {
@@ -198,7 +195,9 @@ pub(super) async fn take_one(env: TakeEnv, path: PathBuf) -> TakeResult {
         }
         Ok(Reg::Earlier(id)) => {
             // Left from before a restart: followed up by the loop's next reconcile,
-            // which moves it if its upload has finished meanwhile.
+            // which moves it if its upload has finished meanwhile. Its job sends its
+            // own copy (or has sent it): this take's is not needed.
+            drop_unneeded_copy(&env, facts.sha256.clone()).await;
             outcome::log(&facts, &Outcome::Resumed);
             done(Took::Track(id, Box::new(tracked(facts))), None)
         }
@@ -224,27 +223,60 @@ async fn duplicate(
         earlier.filename,
         earlier.created_at
     );
-    tell(env, &facts, &Outcome::Duplicate, Some(why.clone()));
-    let (root, group, p, pl) = (
+    drop_unneeded_copy(env, facts.sha256.clone()).await;
+    let (root, group, p, pl, note) = (
         env.opt.dir.clone(),
         env.opt.group,
         path.to_path_buf(),
         place.clone(),
+        format!("{why}\n"),
     );
     let moved = tokio::task::spawn_blocking(move || {
-        let moved = outcome::to_processed(&root, &p, &pl, group)?;
-        outcome::write_note(&moved, DUPLICATE_SUFFIX, &format!("{why}\n"))
+        outcome::to_processed(&root, &p, &pl, group, Some(&note))
     })
     .await;
-    let error = match moved {
-        Ok(Ok(_)) => None,
-        Ok(Err(e)) => Some(format!("moving {} to .processed/: {e}", shown(path))),
-        Err(e) => Some(e.to_string()),
+    settled(env, path, facts, Outcome::Duplicate, Some(why), moved)
+}
+
+/// After the move out of the inbox: the file's log line and event once it moved; a
+/// move that failed (a full disk) is tried again at the next check, and told then.
+fn settled(
+    env: &TakeEnv,
+    path: &Path,
+    facts: FileFacts,
+    o: Outcome,
+    reason: Option<String>,
+    moved: Result<std::io::Result<PathBuf>, tokio::task::JoinError>,
+) -> TakeResult {
+    let took = match moved {
+        Ok(Ok(_)) => {
+            tell(env, &facts, &o, reason);
+            Took::Finished
+        }
+        Ok(Err(e)) => Took::Retry(format!("moving it out of the inbox ({}): {e}", o.as_str())),
+        Err(e) => Took::Retry(e.to_string()),
     };
     TakeResult {
         path: path.to_path_buf(),
-        took: Took::Finished,
-        error,
+        took,
+        error: None,
+    }
+}
+
+/// The take copied the file into the spool; an earlier registration already had it
+/// sent (or sends its own copy): remove it unless an upload may still need it.
+async fn drop_unneeded_copy(env: &TakeEnv, sha: Option<String>) {
+    let Some(sha) = sha else { return };
+    let s = sha.clone();
+    let needed = env
+        .ctx
+        .store
+        .read(move |sql| documents::spool_copy_needed(sql, &s))
+        .await;
+    if let Ok(false) = needed {
+        if let Err(e) = env.ctx.spool.remove(&sha) {
+            tracing::warn!(sha256 = sha, error = %e, "drop folder: removing an unneeded spool copy");
+        }
     }
 }
 
@@ -272,23 +304,19 @@ fn unchanged_for(path: &Path) -> Duration {
 
 /// Moves a refused file to `.failed/` with its reason; nothing reaches NumHub.
 async fn refuse(env: &TakeEnv, path: &Path, facts: FileFacts, why: String) -> TakeResult {
-    tell(
-        env,
-        &facts,
-        &Outcome::Refused(why.clone()),
-        Some(why.clone()),
+    let (root, group, p, w) = (
+        env.opt.dir.clone(),
+        env.opt.group,
+        path.to_path_buf(),
+        why.clone(),
     );
-    let (root, group, p) = (env.opt.dir.clone(), env.opt.group, path.to_path_buf());
-    let moved =
-        tokio::task::spawn_blocking(move || outcome::to_failed(&root, &p, &why, group)).await;
-    let error = match moved {
-        Ok(Ok(_)) => None,
-        Ok(Err(e)) => Some(format!("moving {} to .failed/: {e}", shown(path))),
-        Err(e) => Some(e.to_string()),
-    };
-    TakeResult {
-        path: path.to_path_buf(),
-        took: Took::Finished,
-        error,
-    }
+    let moved = tokio::task::spawn_blocking(move || outcome::to_failed(&root, &p, &w, group)).await;
+    settled(
+        env,
+        path,
+        facts,
+        Outcome::Refused(why.clone()),
+        Some(why),
+        moved,
+    )
 }
