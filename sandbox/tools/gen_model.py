@@ -2,7 +2,8 @@
 """Generates sandbox/src/model.rs from NumHub's OpenAPI document.
 
 Run from the workspace root:
-    python3 sandbox/tools/gen_model.py ../shared/numhub/brandcontrol-v1.swagger.json > sandbox/src/model.rs
+    python3 sandbox/tools/gen_model.py numhub-api/brandcontrol-v1.swagger.json > sandbox/src/model.rs
+    cargo fmt --all
 Only the schemas the sandbox serves or accepts (and what they reference) are emitted,
 so the JSON field names are the document's, letter for letter.
 """

@@ -359,7 +359,7 @@ mod tests {
     fn the_copied_schemas_are_the_documents() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/numhub/brandcontrol-v1.swagger.json"
+            "/numhub-api/brandcontrol-v1.swagger.json"
         );
         let doc: Value =
             serde_json::from_str(&std::fs::read_to_string(path).expect("document")).expect("json");

@@ -142,7 +142,7 @@ mod tests {
     fn every_status_in_the_document_is_mapped() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/numhub/brandcontrol-v1.swagger.json"
+            "/numhub-api/brandcontrol-v1.swagger.json"
         );
         let doc: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).expect("document")).expect("json");

@@ -1,15 +1,15 @@
-//! The migrated schema against the seed design, with the expectations parsed from
-//! `../shared/seed/NUMHUB-DATABASE-SCHEMA.md` at test time (not copied from our
+//! The migrated schema against the seed design, with the expectations read from
+//! `tests/data/seed-schema.toml` (the seed's tables, columns, types and constraints,
+//! each with the section of the seed document it comes from; not copied from our
 //! migrations). Documented deviations are listed here, each with its reason.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use rusqlite::Connection;
+use serde::Deserialize;
 
 use numhubd::db;
-
-use super::support::seed_document;
 
 /// One column as the seed describes it.
 #[derive(Debug, Clone)]
@@ -18,12 +18,14 @@ struct SeedColumn {
     name: String,
     /// The seed's type, lower-case: bigint, varchar(100), uuid, json, timestamp…
     ty: String,
-    /// The constraints cell (full definitions) or the ER key marks (PK/FK/UK).
+    /// The constraints cell (full definitions) or the ER key marks (PK/FK/UK), lower-case.
     constraints: String,
-    /// `a|b|c` values from the ER diagram comment, when it lists them.
+    /// The values the ER diagram's comment lists (`a|b|c`), when it lists them.
     enum_values: Vec<String>,
     /// Whether the column comes from a full table definition (nullability is stated).
     defined: bool,
+    /// The seed document's sections the column's table comes from.
+    source: String,
 }
 
 #[derive(Debug, Clone)]
@@ -55,136 +57,87 @@ const ENUM_EXTENSIONS: &[(&str, &str, &str, &str)] = &[(
     "NumHub's DocumentType has LOGO (BMP only); the seed's values have no place for it",
 )];
 
-fn parse_seed(doc: &str) -> (Vec<SeedColumn>, Vec<SeedIndex>) {
-    let er = parse_er_diagram(doc);
+/// The seed data file, as written: one entry per table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedFile {
+    table: Vec<SeedTable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedTable {
+    name: String,
+    /// The seed document's sections the table's facts come from.
+    source: String,
+    columns: Vec<SeedFileColumn>,
+    indexes: Vec<SeedFileIndex>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedFileColumn {
+    name: String,
+    #[serde(rename = "type")]
+    ty: String,
+    constraints: String,
+    from: SeedSection,
+    #[serde(default)]
+    values: Vec<String>,
+    /// The ER diagram's comment: for the reader of the file, no test reads it.
+    #[serde(default)]
+    #[allow(dead_code)]
+    comment: Option<String>,
+}
+
+/// Which part of the seed document a column comes from.
+#[derive(Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum SeedSection {
+    /// A table definition row: nullability is stated.
+    Definition,
+    /// Only the ER diagram shows it: nullability is not stated.
+    ErDiagram,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedFileIndex {
+    columns: Vec<String>,
+    unique: bool,
+}
+
+const SEED_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/seed-schema.toml");
+
+/// The seed's columns and indexes from the data file, flattened for the checks below.
+fn seed() -> (Vec<SeedColumn>, Vec<SeedIndex>) {
+    let text = std::fs::read_to_string(SEED_FILE)
+        .unwrap_or_else(|e| panic!("cannot read the seed data {SEED_FILE}: {e}"));
+    let file: SeedFile =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{SEED_FILE} is malformed: {e}"));
     let mut columns = Vec::new();
     let mut indexes = Vec::new();
-    let mut table: Option<String> = None;
-    let mut in_indexes = false;
-    for line in doc.lines() {
-        let t = line.trim();
-        if let Some(rest) = t.strip_prefix("### ") {
-            // "### 1. `numhub_tokens` - ..." or "### 6. `tenants` Table Additions"
-            table = rest.split('`').nth(1).map(str::to_string);
-            in_indexes = false;
-            continue;
-        }
-        if t.starts_with("## ") {
-            table = None;
-            continue;
-        }
-        let Some(current) = &table else { continue };
-        if t.starts_with("**Indexes:**") {
-            in_indexes = true;
-            continue;
-        }
-        if t.starts_with("**") {
-            in_indexes = false;
-        }
-        if in_indexes {
-            if let Some(item) = t.strip_prefix("- `") {
-                let (cols, rest) = item.split_once('`').expect("index bullet");
-                indexes.push(SeedIndex {
-                    table: current.clone(),
-                    columns: cols.split(',').map(|c| c.trim().to_string()).collect(),
-                    unique: rest.contains("unique"),
-                });
-            }
-            continue;
-        }
-        if t.starts_with("| `") {
-            let cells: Vec<&str> = t.trim_matches('|').split('|').map(str::trim).collect();
-            let name = cells[0].trim_matches('`').to_string();
-            let enum_values = er
-                .get(&(current.clone(), name.clone()))
-                .map(|c| c.enum_values.clone())
-                .unwrap_or_default();
+    for t in file.table {
+        for c in t.columns {
             columns.push(SeedColumn {
-                table: current.clone(),
-                name,
-                ty: cells[1].to_lowercase(),
-                constraints: cells[2].to_lowercase(),
-                enum_values,
-                defined: true,
+                table: t.name.clone(),
+                name: c.name,
+                ty: c.ty.to_lowercase(),
+                constraints: c.constraints.to_lowercase(),
+                enum_values: c.values,
+                defined: c.from == SeedSection::Definition,
+                source: t.source.clone(),
+            });
+        }
+        for i in t.indexes {
+            indexes.push(SeedIndex {
+                table: t.name.clone(),
+                columns: i.columns,
+                unique: i.unique,
             });
         }
     }
-    // Tables (or columns) the seed only shows in its ER diagram: tenants' base
-    // columns and brands.
-    for ((tbl, name), col) in &er {
-        if !columns.iter().any(|c| &c.table == tbl && &c.name == name)
-            && !columns
-                .iter()
-                .any(|c| &c.table == tbl && c.defined && tbl != "tenants")
-        {
-            columns.push(col.clone());
-        }
-    }
     (columns, indexes)
-}
-
-/// `erDiagram` blocks: `type name [PK|FK|UK] ["comment"]`; `timestamps created_at`
-/// means created_at and updated_at (Laravel's timestamps()).
-fn parse_er_diagram(doc: &str) -> BTreeMap<(String, String), SeedColumn> {
-    let mut out = BTreeMap::new();
-    let mut table: Option<String> = None;
-    for line in doc.lines() {
-        let t = line.trim();
-        if let Some(name) = t.strip_suffix(" {") {
-            table = Some(name.trim().to_string());
-            continue;
-        }
-        if t == "}" {
-            table = None;
-            continue;
-        }
-        let Some(tbl) = &table else { continue };
-        let (decl, comment) = match t.split_once('"') {
-            Some((d, c)) => (d.trim(), c.trim_end_matches('"')),
-            None => (t, ""),
-        };
-        let words: Vec<&str> = decl.split_whitespace().collect();
-        if words.len() < 2 {
-            continue;
-        }
-        let ty = words[0].to_lowercase();
-        let marks = words[2..].join(" ").to_lowercase();
-        let enum_values: Vec<String> = if comment.contains('|') && !comment.contains(' ') {
-            comment.split('|').map(str::to_string).collect()
-        } else if let Some(first) = comment
-            .split_whitespace()
-            .next()
-            .filter(|w| w.contains('|'))
-        {
-            first.split('|').map(str::to_string).collect()
-        } else {
-            Vec::new()
-        };
-        let names: Vec<&str> = if ty == "timestamps" {
-            vec!["created_at", "updated_at"]
-        } else {
-            vec![words[1]]
-        };
-        for name in names {
-            let ty = if ty == "timestamps" {
-                "timestamp".to_string()
-            } else {
-                ty.clone()
-            };
-            out.insert(
-                (tbl.clone(), name.to_string()),
-                SeedColumn {
-                    table: tbl.clone(),
-                    name: name.to_string(),
-                    ty,
-                    constraints: format!("{marks} {}", comment.to_lowercase()),
-                    enum_values: enum_values.clone(),
-                    defined: false,
-                },
-            );
-        }
-    }
-    out
 }
 
 /// The seed's SQL types onto SQLite's STRICT storage classes.
@@ -303,8 +256,8 @@ fn check_in_values(sql: &str, column: &str) -> Option<BTreeSet<String>> {
 }
 
 #[test]
-fn the_seed_parses_into_every_table_it_describes() {
-    let (columns, indexes) = parse_seed(&seed_document());
+fn the_seed_data_holds_every_table_the_seed_describes() {
+    let (columns, indexes) = seed();
     let tables: BTreeSet<&str> = columns.iter().map(|c| c.table.as_str()).collect();
     for t in [
         "tenants",
@@ -317,17 +270,17 @@ fn the_seed_parses_into_every_table_it_describes() {
     ] {
         assert!(
             tables.contains(t),
-            "parser found no columns for {t}: {tables:?}"
+            "no columns for {t} in {SEED_FILE}: {tables:?}"
         );
     }
     assert!(
         columns.len() > 60,
-        "too few columns parsed: {}",
+        "too few columns in {SEED_FILE}: {}",
         columns.len()
     );
     assert!(
         indexes.len() >= 11,
-        "too few indexes parsed: {}",
+        "too few indexes in {SEED_FILE}: {}",
         indexes.len()
     );
     let status = columns
@@ -339,13 +292,16 @@ fn the_seed_parses_into_every_table_it_describes() {
 
 #[test]
 fn every_seed_column_exists_with_its_type_nullability_default_and_checks() {
-    let (columns, _) = parse_seed(&seed_document());
+    let (columns, _) = seed();
     let (_dir, conn) = fresh_db();
     let mut failures = Vec::new();
     for col in &columns {
         let info = table_info(&conn, &col.table);
         let Some(actual) = info.get(&col.name) else {
-            failures.push(format!("{}.{}: missing", col.table, col.name));
+            failures.push(format!(
+                "{}.{}: missing (seed: {})",
+                col.table, col.name, col.source
+            ));
             continue;
         };
         let sql = table_sql(&conn, &col.table);
@@ -438,7 +394,7 @@ fn every_seed_column_exists_with_its_type_nullability_default_and_checks() {
 
 #[test]
 fn every_seed_foreign_key_and_unique_constraint_exists() {
-    let (columns, _) = parse_seed(&seed_document());
+    let (columns, _) = seed();
     let (_dir, conn) = fresh_db();
     let mut failures = Vec::new();
     for col in &columns {
@@ -475,7 +431,7 @@ fn every_seed_foreign_key_and_unique_constraint_exists() {
 
 #[test]
 fn every_seed_index_exists() {
-    let (_, seed_indexes) = parse_seed(&seed_document());
+    let (_, seed_indexes) = seed();
     let (_dir, conn) = fresh_db();
     for idx in seed_indexes {
         let found = indexes(&conn, &idx.table)

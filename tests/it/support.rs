@@ -2,7 +2,7 @@
 //! and a running daemon process with its stderr captured to a file.
 
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,14 +42,6 @@ pub fn seed_from_env(var: &str, default: u64) -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
-}
-
-/// The seed document, read at test time from the shared folder beside the repo.
-pub fn seed_document() -> String {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed/NUMHUB-DATABASE-SCHEMA.md");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read the seed document {}: {e}", path.display()))
 }
 
 /// A daemon started from the real binary, with a config in its own temp folder and

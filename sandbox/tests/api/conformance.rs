@@ -14,17 +14,53 @@ use serde_json::{json, Value};
 
 use crate::common::{self, application_body, Env};
 
+/// NumHub's document as the repository carries it (see `numhub-api/README.md`).
 const DOC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/numhub/brandcontrol-v1.swagger.json"
+    "/../numhub-api/brandcontrol-v1.swagger.json"
 );
+
+/// The SHA-256 of NumHub's BrandControl API v1 document, rel. 231011, as given to the
+/// project; `numhub-api/README.md` records the same value.
+const DOC_SHA256: &str = "75e4f286aee285863d3d10cfe0673dc22dd0c959f5940a137fc88556a5ee16b4";
+
+/// The document's bytes, refused unless they are NumHub's: an edited copy would make
+/// the sandbox conform to our idea of NumHub instead of NumHub's.
+fn doc_bytes() -> Vec<u8> {
+    let bytes = std::fs::read(DOC).unwrap_or_else(|e| panic!("read {DOC}: {e}"));
+    let got = hex_sha256(&bytes);
+    assert_eq!(
+        got, DOC_SHA256,
+        "{DOC} is not NumHub's document (SHA-256 differs): restore it, never edit it"
+    );
+    bytes
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 pub fn doc() -> &'static Value {
     static DOC_JSON: OnceLock<Value> = OnceLock::new();
-    DOC_JSON.get_or_init(|| {
-        let text = std::fs::read_to_string(DOC).expect("read the OpenAPI document");
-        serde_json::from_str(&text).expect("parse the OpenAPI document")
-    })
+    DOC_JSON
+        .get_or_init(|| serde_json::from_slice(&doc_bytes()).expect("parse the OpenAPI document"))
+}
+
+/// The repository's copy is NumHub's document byte for byte, and its README records
+/// the same SHA-256 this test checks.
+#[test]
+fn the_api_document_is_numhubs_byte_for_byte() {
+    assert_eq!(hex_sha256(&doc_bytes()), DOC_SHA256);
+    let readme_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../numhub-api/README.md");
+    let readme = std::fs::read_to_string(readme_path).expect("numhub-api/README.md");
+    assert!(
+        readme.contains(&format!("SHA-256: `{DOC_SHA256}`")),
+        "numhub-api/README.md does not record SHA-256 {DOC_SHA256}"
+    );
 }
 
 /// Validates `v` against `schema`; each problem is pushed to `out` with its JSON path.
