@@ -216,6 +216,51 @@ fn drop_kill_during_an_upload_still_uploads_once() {
     d.assert_uploaded("other", "big.pdf", &bytes);
 }
 
+/// Killed after NumHub took uploads whose files were still in the inbox: the restart
+/// moves each once, sends none again, and leaves no spool copy (nor a partial one)
+/// behind once every upload is done.
+#[test]
+fn a_restart_after_uploads_leaves_no_spool_copy() {
+    let mut d = Drop::new("");
+    d.h.stop();
+    assert!(d.h.start(&[(numhubd::killpoint::ENV, "after_send:3")]));
+    let files: Vec<(String, Vec<u8>)> = (0..5u64)
+        .map(|i| (format!("f{i}.pdf"), pdf(70 + i, 20_000)))
+        .collect();
+    for (name, bytes) in &files {
+        std::fs::write(d.type_dir("other").join(name), bytes).expect("write");
+    }
+    assert!(
+        d.h.wait_exit(TIMEOUT),
+        "after_send never fired; {}",
+        d.h.all_stderr()
+    );
+    let spool = d.h.dir.path().join("spool");
+    std::fs::write(spool.join(".tmp-left-by-a-kill"), b"partial").expect("partial");
+    assert!(d.h.start(&[]), "restart; {}", d.h.all_stderr());
+    for (name, bytes) in &files {
+        d.assert_uploaded("other", name, bytes);
+    }
+    assert!(
+        wait_until(TIMEOUT, || d.h.all_jobs_done()),
+        "{:?}",
+        d.h.jobs()
+    );
+    let left: Vec<_> = std::fs::read_dir(&spool)
+        .expect("spool")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        wait_until(TIMEOUT, || std::fs::read_dir(&spool)
+            .map(|d| d.count())
+            .unwrap_or(1)
+            == 0),
+        "spool copies left with every upload done: {left:?}; {}",
+        d.h.all_stderr()
+    );
+}
+
 #[test]
 fn drop_refusals_each_end_in_failed_with_their_reason() {
     // SAFETY: getgid(2) cannot fail.
