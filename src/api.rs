@@ -53,6 +53,11 @@ pub mod codes {
     /// message names the path and the cause). No file has the asked name. A PATH
     /// refused before anything was written is `INVALID_PARAMS` on `path`.
     pub const BACKUP_FAILED: i32 = -32042;
+    /// The database refuses writes (its disk is full, or an I/O error): nothing of
+    /// the call was written, and it can be repeated as is once space is back.
+    /// `daemon.health` shows the cause while it lasts. Not `INTERNAL`: the caller can
+    /// tell an operator what to fix, and knows that retrying later is safe.
+    pub const STORE_REFUSES_WRITES: i32 = -32043;
 }
 
 /// What a caller may do over the socket, and what a method needs. Ordered: admin
@@ -87,17 +92,58 @@ impl Role {
     }
 }
 
-/// `daemon.health`.
+/// `daemon.health`. `ok` is false while `status` is `degraded`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
     pub ok: bool,
+    /// Absent from a daemon older than this field: read as `ok`.
+    #[serde(default)]
+    pub status: HealthState,
+    /// Why the daemon is degraded (empty when `ok`).
+    #[serde(default)]
+    pub degraded: Vec<Degraded>,
     pub daemon_version: String,
     pub api_version: u32,
+}
+
+/// Whether the daemon can do its work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    #[default]
+    Ok,
+    /// Up and answering, but a part of it cannot do its work (see `degraded`).
+    Degraded,
+}
+
+/// One reason the daemon is degraded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Degraded {
+    /// What cannot work: `database` (it refuses writes).
+    pub component: DegradedComponent,
+    /// The cause, e.g. SQLite's "database or disk is full".
+    pub cause: String,
+    /// Since when (RFC 3339, UTC).
+    pub since: String,
+}
+
+/// The part of the daemon a [`Degraded`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DegradedComponent {
+    /// The database refuses writes: nothing is saved, uploads whose outcome could
+    /// not be recorded are settled once it takes writes again.
+    Database,
 }
 
 /// `daemon.status`. NumHub fields are null until the NumHub client reports them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
+    /// As in [`Health`]: `degraded` while a part of the daemon cannot do its work.
+    #[serde(default)]
+    pub status: HealthState,
+    #[serde(default)]
+    pub degraded: Vec<Degraded>,
     pub daemon_version: String,
     pub api_version: u32,
     pub uptime_s: u64,

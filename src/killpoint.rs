@@ -9,6 +9,12 @@
 //! Hang points work the same way with `NUMHUBD_HANG_AT=name[:N]`: the thread that
 //! reaches the armed hit blocks forever, as a thread stuck in a system call would
 //! (`tenant.upsert`: the store's writer, inside its transaction; the watchdog test).
+//!
+//! Pause points, `NUMHUBD_PAUSE_AT=name[:N]` with `NUMHUBD_PAUSE_FILE=path`: the
+//! thread that reaches the armed hit creates `path` and blocks until the test removes
+//! it, so a test can change the world at that instant (fill the database's disk
+//! between NumHub's answer and its commit: `after_send`). Kill, hang and pause points
+//! share their names, and are passed by the same call.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -17,6 +23,10 @@ use std::sync::OnceLock;
 pub const ENV: &str = "NUMHUBD_KILL_AT";
 /// The environment variable that arms a hang point.
 pub const HANG_ENV: &str = "NUMHUBD_HANG_AT";
+/// The environment variable that arms a pause point.
+pub const PAUSE_ENV: &str = "NUMHUBD_PAUSE_AT";
+/// The file a pause point creates and waits to see removed.
+pub const PAUSE_FILE_ENV: &str = "NUMHUBD_PAUSE_FILE";
 
 struct Armed {
     name: String,
@@ -32,6 +42,11 @@ fn armed() -> Option<&'static Armed> {
 fn armed_hang() -> Option<&'static Armed> {
     static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
     ARMED.get_or_init(|| arm(HANG_ENV)).as_ref()
+}
+
+fn armed_pause() -> Option<&'static Armed> {
+    static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
+    ARMED.get_or_init(|| arm(PAUSE_ENV)).as_ref()
 }
 
 /// Reads `name[:N]` from the variable `env`.
@@ -66,8 +81,10 @@ pub fn hang(name: &str) {
     }
 }
 
-/// Passes `name`; dies here if it is the armed point and this is the armed hit.
+/// Passes `name`: pauses here if it is the armed pause point's hit (see the module
+/// doc), then dies here if it is the armed kill point and this is the armed hit.
 pub fn hit(name: &str) {
+    pause(name);
     let Some(armed) = armed() else { return };
     if armed.fires(name) {
         eprintln!("numhubd: kill point {name} reached; SIGKILL");
@@ -76,5 +93,32 @@ pub fn hit(name: &str) {
         unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
+    }
+}
+
+/// Creates the pause file and blocks this thread until it is removed.
+fn pause(name: &str) {
+    let Some(armed) = armed_pause() else { return };
+    if !armed.fires(name) {
+        return;
+    }
+    let Some(file) = std::env::var_os(PAUSE_FILE_ENV).map(std::path::PathBuf::from) else {
+        eprintln!("numhubd: pause point {name} reached without {PAUSE_FILE_ENV}; not pausing");
+        return;
+    };
+    if let Err(e) = std::fs::write(&file, name) {
+        eprintln!(
+            "numhubd: pause point {name}: cannot create {}: {e}; not pausing",
+            file.display()
+        );
+        return;
+    }
+    eprintln!(
+        "numhubd: pause point {name} reached; waiting for {} to be removed",
+        file.display()
+    );
+    // Test-only: waits on the condition the test controls.
+    while file.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }

@@ -39,6 +39,11 @@ pub enum DbError {
     #[error("commit failed: {reason}")]
     Commit { reason: String },
 
+    /// The database refused the write for lack of space or an I/O error: nothing of
+    /// it was written (see `db::write_health`).
+    #[error("the database cannot take writes now ({cause}); nothing was written")]
+    WriteRefused { cause: String },
+
     /// A backup could not be written (its PATH is refused as `Invalid` on `path`).
     #[error("backup to {path} failed: {reason}")]
     Backup { path: String, reason: String },

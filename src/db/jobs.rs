@@ -536,6 +536,19 @@ pub fn mark_interrupted(tx: &Tx<'_>, now: &str) -> Result<usize> {
     )?)
 }
 
+/// Sync engine, while running: an attempt whose outcome could not be recorded (the
+/// database refused the write) is settled as [`mark_interrupted`] settles one at
+/// start: queued again with `resume_since`, so the executor looks at NumHub for its
+/// effect before sending anything. False if the job is no longer `running`.
+pub fn mark_unrecorded(tx: &Tx<'_>, id: i64, error: &str, now: &str) -> Result<bool> {
+    Ok(tx.conn.execute(
+        "UPDATE jobs SET state = 'queued', next_attempt_at = ?2, updated_at = ?2, last_error = ?3,
+             resume_since = COALESCE(resume_since, started_at, ?2)
+         WHERE id = ?1 AND state = 'running'",
+        params![id, now, error],
+    )? > 0)
+}
+
 /// At the first start on a restored backup (`backup::take_marker`): the daemon the
 /// copy came from went on working after `taken_at`, so any unfinished create or
 /// upload may have reached NumHub since. Each gets a `resume_since` no later than

@@ -29,6 +29,7 @@ pub mod sync_logs;
 pub mod tenants;
 mod time;
 pub mod tokens;
+mod write_health;
 mod writer;
 
 use std::ops::Deref;
@@ -41,6 +42,7 @@ pub use enums::*;
 pub use error::DbError;
 pub use migrate::{latest_version, migrate_file, schema_version};
 pub use time::{format_ts, now_ts, parse_ts};
+pub use write_health::{storage_cause, Refusal};
 
 /// Result of every store call.
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
@@ -212,6 +214,31 @@ impl Store {
     /// watchdog pings only on a yes.
     pub async fn writer_answers(&self, deadline: std::time::Duration) -> bool {
         self.inner.writer.probe(deadline).await
+    }
+
+    /// The write the database last refused (no space, an I/O error), while no commit
+    /// has written since: `daemon.health` shows it.
+    pub fn write_refusal(&self) -> Option<Refusal> {
+        self.inner.writer.health().current()
+    }
+
+    /// While writes are refused, tries one that must reach the disk (the header's
+    /// `user_version`, which numhubd does not use, rewritten with its own value:
+    /// SQLite writes the page whatever the value), so the refusal clears as soon as
+    /// space is back even when nothing else writes. Returns the refusal still in force.
+    pub async fn recheck_writes(&self) -> Option<Refusal> {
+        self.write_refusal()?;
+        let probe = self
+            .write(|tx| {
+                let v: i64 = tx.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                tx.conn.pragma_update(None, "user_version", v)?;
+                Ok(())
+            })
+            .await;
+        if probe.is_ok() {
+            self.inner.writer.health().accepted();
+        }
+        self.write_refusal()
     }
 
     /// Finishes every queued write, checkpoints the WAL and closes the writer.

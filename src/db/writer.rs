@@ -8,6 +8,8 @@
 //! which SQLite rolled back the whole transaction (disk full, I/O error) fails the
 //! calls that ran in it, and the rest of the batch runs in a new one: no caller is
 //! told "failed" for a row that is in the file, nor "ok" for one that is not.
+//! Such a refusal (no space, an I/O error) is recorded in [`WriteHealth`] until a
+//! commit writes again, and answered as [`DbError::WriteRefused`].
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::write_health::{storage_cause, WriteHealth};
 use super::{exec_cached, DbError, Result, Sql, Tx};
 
 /// The most calls one transaction takes; bounds how long a reply can wait.
@@ -34,6 +37,8 @@ const SPIN_ROUNDS: u32 = 50;
 /// savepoint is rolled back) and how to deliver its answer after the commit.
 struct Ran {
     failed: bool,
+    /// The call failed because the storage refused the write: why.
+    refused: Option<String>,
     deliver: Box<dyn FnOnce(Result<()>) + Send>,
 }
 
@@ -57,6 +62,7 @@ enum Msg {
 pub(super) struct Writer {
     queue: mpsc::Sender<Msg>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    health: std::sync::Arc<WriteHealth>,
 }
 
 impl Writer {
@@ -65,9 +71,11 @@ impl Writer {
     /// is committed under FULL.
     pub(super) fn start(conn: Connection, capacity: usize, full_sync: bool) -> Result<Writer> {
         let (queue, rx) = mpsc::channel(capacity.max(1));
+        let health = std::sync::Arc::new(WriteHealth::default());
+        let shared = health.clone();
         let thread = std::thread::Builder::new()
             .name("numhubd-db-writer".into())
-            .spawn(move || run(conn, rx, full_sync))
+            .spawn(move || run(conn, rx, full_sync, &shared))
             .map_err(|e| DbError::Open {
                 path: "writer thread".into(),
                 reason: e.to_string(),
@@ -75,7 +83,13 @@ impl Writer {
         Ok(Writer {
             queue,
             thread: Mutex::new(Some(thread)),
+            health,
         })
+    }
+
+    /// What the writer last saw of the storage (see [`WriteHealth`]).
+    pub(super) fn health(&self) -> &WriteHealth {
+        &self.health
     }
 
     pub(super) async fn submit<T, F>(&self, f: F, durable: bool) -> Result<T>
@@ -87,12 +101,14 @@ impl Writer {
         let call: Call = Box::new(move |tx| match f(tx) {
             Ok(value) => Ran {
                 failed: false,
+                refused: None,
                 deliver: Box::new(move |committed| {
                     let _ = reply.send(committed.map(|()| value));
                 }),
             },
             Err(e) => Ran {
                 failed: true,
+                refused: refusal_of(&e),
                 deliver: Box::new(move |_| {
                     let _ = reply.send(Err(e));
                 }),
@@ -114,6 +130,7 @@ impl Writer {
             let failed = result.is_err();
             Ran {
                 failed,
+                refused: result.as_ref().err().and_then(refusal_of),
                 deliver: Box::new(move |committed| {
                     if let Err(e) = result.and(committed) {
                         tracing::warn!(what, error = %e, "background write failed");
@@ -155,7 +172,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, full_sync: bool) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, full_sync: bool, health: &WriteHealth) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     // Callers answered by the last commit are likely to write again at once: wait
     // (briefly) for as many as that before committing, so they share one commit.
@@ -174,7 +191,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, full_sync: bool) {
         };
         if !batch.is_empty() {
             expected = batch.len();
-            commit_batch(&conn, &mut batch, full_sync);
+            commit_batch(&conn, &mut batch, full_sync, health);
         }
         if let Some(done) = close {
             rx.close();
@@ -189,7 +206,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, full_sync: bool) {
                 }
             }
             if !batch.is_empty() {
-                commit_batch(&conn, &mut batch, full_sync);
+                commit_batch(&conn, &mut batch, full_sync, health);
             }
             let _ = done.send(shut(conn));
             return;
@@ -250,7 +267,7 @@ fn shut(conn: Connection) -> Result<()> {
 /// Under `synchronous=NORMAL` a transaction holding a durable call is committed under
 /// FULL (the pragma applies to the next commit; it is set back after), so its commit
 /// is on disk when its callers are answered; the others share that commit.
-fn commit_batch(conn: &Connection, batch: &mut Vec<Queued>, full_sync: bool) {
+fn commit_batch(conn: &Connection, batch: &mut Vec<Queued>, full_sync: bool, health: &WriteHealth) {
     let mut pending: std::collections::VecDeque<Queued> = batch.drain(..).collect();
     while !pending.is_empty() {
         let durable = !full_sync && pending.iter().any(|q| q.durable);
@@ -261,15 +278,22 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Queued>, full_sync: bool) {
             }
         }
         if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
+            if let Some(cause) = storage_cause(&e) {
+                health.refused(&cause);
+            }
             // Dropping the calls answers each caller with DbError::Closed.
             tracing::error!(error = %e, calls = pending.len(), "writer could not begin a transaction");
             return;
         }
         let tx = Tx { sql: Sql { conn } };
+        let changes_before = conn.total_changes();
         let mut delivered = Vec::with_capacity(pending.len());
+        let mut refused: Option<String> = None;
         let mut rolled_back = false;
         while let Some(queued) = pending.pop_front() {
-            delivered.push(run_one(conn, &tx, queued.call));
+            let ran = run_one(conn, &tx, queued.call);
+            refused = ran.refused.or(refused);
+            delivered.push(ran.deliver);
             if conn.is_autocommit() {
                 rolled_back = true;
                 break;
@@ -281,36 +305,55 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Queued>, full_sync: bool) {
                 queued = pending.len(),
                 "SQLite rolled the whole transaction back after a failed statement (disk full or an I/O error?); its calls are answered as not written, the rest run in a new transaction"
             );
-            Err("SQLite rolled the transaction back after a failed statement (disk full or an I/O error?); nothing of it was written".to_string())
+            let cause = refused.get_or_insert_with(|| {
+                "SQLite rolled the transaction back after a failed statement (disk full or an I/O error?)".to_string()
+            });
+            Err(DbError::WriteRefused {
+                cause: cause.clone(),
+            })
         } else {
-            let c = exec_cached(conn, "COMMIT").map_err(|e| e.to_string());
+            let c = exec_cached(conn, "COMMIT").map_err(|e| match storage_cause(&e) {
+                Some(cause) => {
+                    refused = Some(cause.clone());
+                    DbError::WriteRefused { cause }
+                }
+                None => DbError::Commit {
+                    reason: e.to_string(),
+                },
+            });
             if c.is_err() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
             c
         };
+        match &refused {
+            Some(cause) => health.refused(cause),
+            None if committed.is_ok() && conn.total_changes() > changes_before => health.accepted(),
+            None => {}
+        }
         if durable {
             if let Err(e) = exec_cached(conn, "PRAGMA synchronous = NORMAL") {
                 tracing::warn!(error = %e, "writer stays at synchronous=FULL");
             }
         }
         for deliver in delivered {
-            deliver(
-                committed
-                    .clone()
-                    .map_err(|reason| DbError::Commit { reason }),
-            );
+            deliver(committed.as_ref().map(|_| ()).map_err(copy));
         }
     }
 }
 
-fn run_one(conn: &Connection, tx: &Tx<'_>, call: Call) -> Box<dyn FnOnce(Result<()>) + Send> {
+fn run_one(conn: &Connection, tx: &Tx<'_>, call: Call) -> Ran {
     if let Err(e) = exec_cached(conn, "SAVEPOINT call") {
-        let reason = e.to_string();
-        return Box::new(move |_| tracing::error!(error = %reason, "savepoint failed"));
+        let (refused, reason) = (storage_cause(&e), e.to_string());
+        return Ran {
+            failed: true,
+            refused,
+            deliver: Box::new(move |_| tracing::error!(error = %reason, "savepoint failed")),
+        };
     }
     let ran = catch_unwind(AssertUnwindSafe(|| call(tx))).unwrap_or_else(|_| Ran {
         failed: true,
+        refused: None,
         deliver: Box::new(|_| {
             tracing::error!("a store call panicked; its changes were rolled back")
         }),
@@ -323,7 +366,28 @@ fn run_one(conn: &Connection, tx: &Tx<'_>, call: Call) -> Box<dyn FnOnce(Result<
     if let Err(e) = closed {
         tracing::error!(error = %e, "savepoint release failed");
     }
-    ran.deliver
+    ran
+}
+
+/// Why the storage refused a call's write, if that is why it failed.
+fn refusal_of(e: &DbError) -> Option<String> {
+    match e {
+        DbError::WriteRefused { cause } => Some(cause.clone()),
+        DbError::Sqlite(e) => storage_cause(e),
+        _ => None,
+    }
+}
+
+/// The one failure of a transaction, told to each of its callers.
+fn copy(e: &DbError) -> DbError {
+    match e {
+        DbError::WriteRefused { cause } => DbError::WriteRefused {
+            cause: cause.clone(),
+        },
+        other => DbError::Commit {
+            reason: other.to_string(),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,8 @@ pub enum RpcError {
     DropFolderUnwritable(String),
     #[error("{0}")]
     BackupFailed(String),
+    #[error("{0}; free space on the database's disk, then try again")]
+    StoreRefusesWrites(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -70,6 +72,7 @@ impl RpcError {
             RpcError::KeyRotationFailed(_) => codes::KEY_ROTATION_FAILED,
             RpcError::DropFolderUnwritable(_) => codes::DROP_FOLDER_UNWRITABLE,
             RpcError::BackupFailed(_) => codes::BACKUP_FAILED,
+            RpcError::StoreRefusesWrites(_) => codes::STORE_REFUSES_WRITES,
             RpcError::Internal(_) => codes::INTERNAL,
         }
     }
@@ -119,6 +122,16 @@ impl From<DbError> for RpcError {
             }
             DbError::IllegalTransition { .. } | DbError::Conflict { .. } => {
                 RpcError::Conflict(e.to_string())
+            }
+            refused if refused.is_write_refused() => {
+                tracing::warn!(error = %refused, "an RPC call's write was refused by the database");
+                RpcError::StoreRefusesWrites(match refused {
+                    DbError::Sqlite(e) => DbError::WriteRefused {
+                        cause: e.to_string(),
+                    }
+                    .to_string(),
+                    other => other.to_string(),
+                })
             }
             other => {
                 // The detail goes to the log, not to the caller.

@@ -16,7 +16,9 @@ use super::port::{
 };
 use super::schema::{boolean, cursor, id, limit, list_of, object, one_of, string, text, time};
 use super::Rpc;
-use crate::api::{Health, Status, API_VERSION, DAEMON_VERSION};
+use crate::api::{
+    Degraded, DegradedComponent, Health, HealthState, Status, API_VERSION, DAEMON_VERSION,
+};
 use crate::db::{self, entities, jobs, sync_logs, tenants};
 use crate::events::Event;
 
@@ -34,7 +36,7 @@ pub fn methods() -> Vec<MethodDef> {
     let empty = || object(&[], &[]);
     vec![
         def("daemon.health", "Is the daemon up; its version and API version (the version handshake). Open to every connection.", None, Open, empty(),
-            json!({"type": "object", "properties": {"ok": {"type": "boolean"}, "daemon_version": {"type": "string"}, "api_version": {"type": "integer"}}, "required": ["ok", "daemon_version", "api_version"]}),
+            json!({"type": "object", "properties": {"ok": {"type": "boolean"}, "status": {"enum": ["ok", "degraded"]}, "degraded": {"type": "array", "items": {"type": "object", "properties": {"component": {"enum": ["database"]}, "cause": {"type": "string"}, "since": {"type": "string"}}, "required": ["component", "cause", "since"]}}, "daemon_version": {"type": "string"}, "api_version": {"type": "integer"}}, "required": ["ok", "status", "degraded", "daemon_version", "api_version"]}),
             handler(health)),
         def("daemon.status", "Version, uptime, schema version, database size, jobs by state; NumHub fields are null until the client reports them.", Read, Open, empty(), obj(), handler(status)),
         def("token.refresh", "Gets a new NumHub token now (tenant's, or the global account's).", Write, OptionalTenant("tenant_id"),
@@ -76,14 +78,40 @@ pub fn methods() -> Vec<MethodDef> {
 #[derive(Deserialize)]
 struct Empty {}
 
-/// The same answer for the daemon's whole life, so it is serialized once: monitors
-/// and every numhubctl's version handshake call it.
-async fn health(_: Arc<Rpc>, _: Caller, _: Empty) -> Result<Health, RpcError> {
+/// Monitors and every numhubctl's version handshake call it, so it reads no table:
+/// only while the database refuses writes does it try one (a tiny one), so that it
+/// reports `ok` as soon as space is back.
+async fn health(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<Health, RpcError> {
+    let degraded = degraded(&rpc).await;
     Ok(Health {
-        ok: true,
+        ok: degraded.is_empty(),
+        status: state_of(&degraded),
+        degraded,
         daemon_version: DAEMON_VERSION.to_string(),
         api_version: API_VERSION,
     })
+}
+
+/// What keeps the daemon from its work now (see [`Health`]).
+async fn degraded(rpc: &Rpc) -> Vec<Degraded> {
+    rpc.store
+        .recheck_writes()
+        .await
+        .map(|r| Degraded {
+            component: DegradedComponent::Database,
+            cause: r.cause,
+            since: r.since,
+        })
+        .into_iter()
+        .collect()
+}
+
+fn state_of(degraded: &[Degraded]) -> HealthState {
+    if degraded.is_empty() {
+        HealthState::Ok
+    } else {
+        HealthState::Degraded
+    }
 }
 
 /// Open to every reader, so it shows only what concerns the caller's tenants: a
@@ -103,7 +131,10 @@ async fn status(rpc: Arc<Rpc>, caller: Caller, _: Empty) -> Result<Status, RpcEr
         })
         .await?;
     let size = rpc.store.size_bytes().await?;
+    let degraded = degraded(&rpc).await;
     Ok(Status {
+        status: state_of(&degraded),
+        degraded,
         daemon_version: DAEMON_VERSION.to_string(),
         api_version: API_VERSION,
         uptime_s: rpc.started.elapsed().as_secs(),

@@ -42,6 +42,10 @@ pub enum Failure {
     /// It cannot start until something outside the job changes (login blocked, no
     /// credentials, tenant without a client id): waits without using an attempt.
     Blocked(String),
+    /// NumHub may have acted, but the database refused to record the outcome (its
+    /// disk full): queued again to look at NumHub before anything is resent, as after
+    /// a crash, once the database takes writes.
+    Unrecorded(String),
 }
 
 impl From<NumhubError> for Failure {
@@ -120,13 +124,19 @@ fn look_since(job: &jobs::Job) -> Result<Option<DateTime<Utc>>, Failure> {
     })
 }
 
-/// NumHub has acted: a failure to record it must not lead to sending it again, so
-/// it goes to an operator with what NumHub said.
+/// NumHub has acted: a failure to record it must not lead to sending it again. The
+/// database refusing the write (a full disk) is settled like a crash after the send:
+/// the next attempt looks at NumHub first (every kind can: docs/ARCHITECTURE.md,
+/// "Crash recovery per job kind"). Anything else goes to an operator with what NumHub
+/// said.
 fn unrecorded(what: String) -> impl FnOnce(DbError) -> Failure {
     move |e| {
-        Failure::Unknown(format!(
-            "NumHub accepted {what} but recording it failed: {e}"
-        ))
+        let msg = format!("NumHub accepted {what} but recording it failed: {e}");
+        if e.is_write_refused() {
+            Failure::Unrecorded(msg)
+        } else {
+            Failure::Unknown(msg)
+        }
     }
 }
 

@@ -7,8 +7,12 @@
 //! At start, attempts a crash or stop left `running` are queued again to be looked
 //! up at NumHub before anything is resent (`jobs::mark_interrupted`); on a restored
 //! backup's first start, so are all its unfinished creates and uploads
-//! (`jobs::mark_restored`).
+//! (`jobs::mark_restored`). While running, an attempt whose outcome the database
+//! refused to record (its disk full) is kept in memory and settled the same way
+//! (`jobs::mark_unrecorded`) as soon as the database takes writes again: never left
+//! `running` for a restart.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,10 +88,15 @@ pub async fn run(
         return;
     }
     let workers = options.workers.max(1);
-    let mut running: JoinSet<()> = JoinSet::new();
+    let mut running: JoinSet<Option<i64>> = JoinSet::new();
+    // Which job each attempt runs, for one that panics.
+    let mut jobs_of: HashMap<tokio::task::Id, i64> = HashMap::new();
+    // Attempts that ended with their outcome unrecorded: still `running` in the file.
+    let mut unsettled: Vec<i64> = Vec::new();
     // Whose turn was last: claims go round the tenants (`claim_next_sendable`).
     let mut last_tenant: Option<i64> = None;
     loop {
+        settle(&ctx, &mut unsettled).await;
         while running.len() < workers && !shutdown.is_shutdown() {
             match ctx
                 .store
@@ -98,7 +107,9 @@ pub async fn run(
             {
                 Ok(Some(job)) => {
                     last_tenant = Some(job.tenant_id);
-                    running.spawn(attempt(ctx.clone(), options.clone(), job));
+                    let id = job.id;
+                    let task = running.spawn(attempt(ctx.clone(), options.clone(), job));
+                    jobs_of.insert(task.id(), id);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -111,19 +122,54 @@ pub async fn run(
             _ = shutdown.recv() => break,
             _ = wake.notified() => {}
             _ = tokio::time::sleep(options.outbox_poll) => {}
-            Some(r) = running.join_next(), if !running.is_empty() => {
-                if let Err(e) = r {
-                    // The job stays `running` and is resumed at the next start.
-                    tracing::error!(error = %e, "an outbox attempt panicked");
-                }
+            Some(r) = running.join_next_with_id(), if !running.is_empty() => {
+                let unrecorded = match r {
+                    Ok((task, unrecorded)) => {
+                        jobs_of.remove(&task);
+                        unrecorded
+                    }
+                    Err(e) => {
+                        // Its outcome is unknown: settled as one never recorded.
+                        tracing::error!(error = %e, "an outbox attempt panicked");
+                        jobs_of.remove(&e.id())
+                    }
+                };
+                unsettled.extend(unrecorded);
             }
         }
     }
+    // Left `running`: the next start settles them (`jobs::mark_interrupted`).
     while running.join_next().await.is_some() {}
 }
 
-/// One attempt of one claimed job, start to recorded outcome.
-async fn attempt(ctx: SyncContext, options: SyncOptions, job: jobs::Job) {
+/// Queues again, to be looked up at NumHub first, each job whose attempt ended
+/// without its outcome recorded; those the database still refuses stay for the next
+/// round (the outbox's poll).
+async fn settle(ctx: &SyncContext, unsettled: &mut Vec<i64>) {
+    let mut still = Vec::new();
+    for id in unsettled.drain(..) {
+        let error = "the outcome of the last attempt could not be recorded (the database refused the write); NumHub is checked before resending";
+        match ctx
+            .store
+            .write(move |tx| jobs::mark_unrecorded(tx, id, error, &now_ts()))
+            .await
+        {
+            Ok(_) => tracing::info!(
+                job = id,
+                "the database takes writes again: the job whose outcome was not recorded is queued to look at NumHub before resending"
+            ),
+            Err(e) => {
+                tracing::debug!(job = id, error = %e, "the job's outcome still cannot be settled");
+                still.push(id);
+            }
+        }
+    }
+    *unsettled = still;
+}
+
+/// One attempt of one claimed job, start to recorded outcome. Returns the job's id
+/// when no outcome could be recorded (it is still `running` in the file).
+async fn attempt(ctx: SyncContext, options: SyncOptions, job: jobs::Job) -> Option<i64> {
     tracing::debug!(job = job.id, kind = %job.kind(), attempt = job.attempts, "outbox attempt");
     match jobs_exec::execute(&ctx, &job).await {
         Ok(events) => {
@@ -139,8 +185,12 @@ async fn attempt(ctx: SyncContext, options: SyncOptions, job: jobs::Job) {
                 ctx.events.publish(e);
             }
             ctx.events.publish(finished(&job, JobState::Done));
+            None
         }
-        Err(f) => record_failure(&ctx, &options, &job, f).await,
+        Err(f) => {
+            let recorded = record_failure(&ctx, &options, &job, f).await;
+            (!recorded).then_some(job.id)
+        }
     }
 }
 
@@ -159,6 +209,8 @@ enum Next {
     Waiting(Duration),
     Dead,
     NeedsAttention,
+    /// Queued again at once, to look at NumHub before resending.
+    Resume,
 }
 
 fn next_for(options: &SyncOptions, job: &jobs::Job, f: &Failure) -> Next {
@@ -167,19 +219,27 @@ fn next_for(options: &SyncOptions, job: &jobs::Job, f: &Failure) -> Next {
         Failure::Retry(_) => Next::Failed(backoff(options, job.attempts)),
         Failure::Refused(_) => Next::Dead,
         Failure::Unknown(_) => Next::NeedsAttention,
+        Failure::Unrecorded(_) => Next::Resume,
         Failure::Blocked(_) => {
             Next::Waiting(BLOCKED_WAIT.min(options.retry_max).max(options.outbox_poll))
         }
     }
 }
 
-async fn record_failure(ctx: &SyncContext, options: &SyncOptions, job: &jobs::Job, f: Failure) {
+/// Records the failure's consequence; false when the database refused that too.
+async fn record_failure(
+    ctx: &SyncContext,
+    options: &SyncOptions,
+    job: &jobs::Job,
+    f: Failure,
+) -> bool {
     let next = next_for(options, job, &f);
     let exhausted = matches!(f, Failure::Retry(_)) && matches!(next, Next::Dead);
     let (Failure::Retry(msg)
     | Failure::Refused(msg)
     | Failure::Unknown(msg)
-    | Failure::Blocked(msg)) = f;
+    | Failure::Blocked(msg)
+    | Failure::Unrecorded(msg)) = f;
     let error = if exhausted {
         format!("{msg} (after {} attempts)", job.attempts)
     } else {
@@ -214,11 +274,17 @@ async fn record_failure(ctx: &SyncContext, options: &SyncOptions, job: &jobs::Jo
                 .write(move |tx| jobs::mark_needs_attention(tx, id, &e, &now_ts()))
                 .await,
         ),
+        Next::Resume => (
+            JobState::Queued,
+            ctx.store
+                .write(move |tx| jobs::mark_unrecorded(tx, id, &e, &now_ts()).map(|_| ()))
+                .await,
+        ),
     };
     if let Err(e) = write {
-        // Left `running`: resumed (with a look first) at the next start.
-        tracing::error!(job = job.id, error = %e, "could not record a job's failure");
-        return;
+        // Still `running`: settled (with a look first) once the database takes writes.
+        tracing::error!(job = job.id, error = %e, "could not record a job's failure; it is settled once the database takes writes again");
+        return false;
     }
     tracing::warn!(
         job = job.id,
@@ -238,6 +304,7 @@ async fn record_failure(ctx: &SyncContext, options: &SyncOptions, job: &jobs::Jo
         });
         ctx.events.publish(finished(job, state));
     }
+    true
 }
 
 /// The wait before attempt `attempts + 1`: `retry_base` doubled per attempt made,

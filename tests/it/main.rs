@@ -24,6 +24,7 @@ mod numhub_tokens;
 mod package;
 mod private_files;
 mod robust_crash;
+mod robust_disk;
 mod robust_numhub;
 mod robust_rpc;
 mod rpc_accept;
