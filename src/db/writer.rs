@@ -450,6 +450,53 @@ mod tests {
         }
     }
 
+    /// A write the full file refuses is recorded with SQLite's cause (and answered as
+    /// `WriteRefused`); the next commit that writes clears it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_write_is_recorded_until_a_commit_writes_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = Connection::open(dir.path().join("f.db")).expect("open");
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL);",
+        )
+        .expect("schema");
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .expect("page_count");
+        conn.pragma_update(None, "max_page_count", pages + 2)
+            .expect("max_page_count");
+        let writer = Writer::start(conn, 16, false).expect("writer");
+        let insert = |size: i64| {
+            writer.submit(
+                move |tx| {
+                    tx.conn
+                        .execute("INSERT INTO t (v) VALUES (zeroblob(?1))", [size])?;
+                    Ok(())
+                },
+                false,
+            )
+        };
+        assert!(writer.health().current().is_none());
+        let refused = insert(100_000).await.expect_err("the file is full");
+        assert!(refused.is_write_refused(), "{refused}");
+        let r = writer.health().current().expect("recorded");
+        assert!(r.cause.contains("full"), "{}", r.cause);
+        // A read-only transaction proves nothing: still refused.
+        writer
+            .submit(
+                |tx| Ok(tx.conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?),
+                false,
+            )
+            .await
+            .expect("read");
+        assert!(writer.health().current().is_some());
+        insert(10).await.expect("a small row fits");
+        assert!(
+            writer.health().current().is_none(),
+            "cleared by a commit that wrote"
+        );
+    }
+
     /// Under `synchronous=NORMAL` a durable call's transaction commits under FULL
     /// (SQLite reads the pragma at commit), and the writer is back at NORMAL after.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
