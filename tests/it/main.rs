@@ -7,6 +7,7 @@ mod backup;
 mod crypto;
 mod daemon;
 mod drop_folder;
+mod drop_full_disk;
 mod drop_operators;
 mod drop_support;
 mod drop_template;
