@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
+use super::supervise::Liveness;
 use crate::db::Store;
 use crate::shutdown::Shutdown;
 
@@ -30,6 +31,11 @@ pub fn stopping() {
     send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
 }
 
+/// Stopping because of `why` (shown by `systemctl status`).
+pub fn stopping_because(why: &str) {
+    send(&[NotifyState::Stopping, NotifyState::Status(why)]);
+}
+
 pub fn status(text: &str) {
     send(&[NotifyState::Status(text)]);
 }
@@ -39,18 +45,33 @@ pub fn watchdog_interval() -> Option<Duration> {
     sd_notify::watchdog_enabled()
 }
 
-/// Pings the watchdog at half its interval until shutdown, each ping only once the
-/// store's writer has answered a probe within a quarter of the interval: a wedged
-/// runtime or a writer stuck in SQLite stops the pings, and systemd restarts us. A
-/// missed probe is logged once until the writer answers again.
-pub async fn run_watchdog(interval: Duration, store: Store, mut shutdown: Shutdown) {
+/// Pings the watchdog at half its interval until shutdown, each ping only while every
+/// supervised task runs and once the store's writer has answered a probe within a
+/// quarter of the interval: a dead task, a wedged runtime or a writer stuck in SQLite
+/// stops the pings, and systemd restarts us. A missed probe is logged once until the
+/// writer answers again.
+pub async fn run_watchdog(
+    interval: Duration,
+    store: Store,
+    liveness: Liveness,
+    mut shutdown: Shutdown,
+) {
     let mut tick = tokio::time::interval(interval / 2);
     let deadline = interval / 4;
     let mut stuck = false;
+    let mut dead_told = false;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.recv() => return,
+        }
+        if let Some(task) = liveness.dead() {
+            // The daemon is stopping because of it; no ping may vouch for it meanwhile.
+            if !dead_told {
+                tracing::warn!(%task, "a supervised task has ended; watchdog pings stopped");
+                dead_told = true;
+            }
+            continue;
         }
         let answered = tokio::select! {
             answered = store.writer_answers(deadline) => answered,
