@@ -9,6 +9,10 @@
 //! Hang points work the same way with `NUMHUBD_HANG_AT=name[:N]`: the thread that
 //! reaches the armed hit blocks forever, as a thread stuck in a system call would
 //! (`tenant.upsert`: the store's writer, inside its transaction; the watchdog test).
+//!
+//! End points, `NUMHUBD_END_TASK=<task>[:panic]`, make a supervised daemon task
+//! (`rpc`, `outbox`, `poller`, `watcher`, `housekeeping`, `watchdog`) return or panic
+//! as soon as it starts, for the supervision tests (`daemon::supervise`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -17,6 +21,8 @@ use std::sync::OnceLock;
 pub const ENV: &str = "NUMHUBD_KILL_AT";
 /// The environment variable that arms a hang point.
 pub const HANG_ENV: &str = "NUMHUBD_HANG_AT";
+/// The environment variable that ends a supervised task (`<task>` or `<task>:panic`).
+pub const END_TASK_ENV: &str = "NUMHUBD_END_TASK";
 
 struct Armed {
     name: String,
@@ -76,5 +82,25 @@ pub fn hit(name: &str) {
         unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
+    }
+}
+
+/// How `NUMHUBD_END_TASK` ends a supervised task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndTask {
+    /// The task returns at once, as a loop that broke out by mistake would.
+    Return,
+    /// The task panics at once (`<task>:panic`).
+    Panic,
+}
+
+/// Whether `NUMHUBD_END_TASK` names the supervised task `task`, and how it ends.
+/// Read once per task at its start; only the supervision tests set it.
+pub fn end_task(task: &str) -> Option<EndTask> {
+    let value = std::env::var(END_TASK_ENV).ok()?;
+    match value.split_once(':') {
+        None if value == task => Some(EndTask::Return),
+        Some((name, "panic")) if name == task => Some(EndTask::Panic),
+        _ => None,
     }
 }

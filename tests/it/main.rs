@@ -43,6 +43,7 @@ mod rpc_upload_paths;
 mod sandbox_origin;
 mod schema;
 mod store;
+mod supervise;
 mod support;
 mod sync_changes;
 mod sync_crash;
