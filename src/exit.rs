@@ -11,6 +11,10 @@ pub const USAGE: i32 = 64;
 pub const DATA: i32 = 65;
 /// EX_UNAVAILABLE: the daemon is not reachable (numhubctl).
 pub const UNAVAILABLE: i32 = 69;
+/// EX_SOFTWARE: a long-running task of the daemon (local API, outbox, poller, drop
+/// folder watcher, housekeeping, watchdog) ended or panicked while it ran; systemd
+/// restarts the daemon.
+pub const SOFTWARE: i32 = 70;
 /// EX_IOERR: a file or socket could not be read or written.
 pub const IO: i32 = 74;
 /// EX_TEMPFAIL: another numhubd holds the database; starting again once it has

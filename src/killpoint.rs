@@ -15,6 +15,10 @@
 //! it, so a test can change the world at that instant (fill the database's disk
 //! between NumHub's answer and its commit: `after_send`). Kill, hang and pause points
 //! share their names, and are passed by the same call.
+//!
+//! End points, `NUMHUBD_END_TASK=<task>[:panic]`, make a supervised daemon task
+//! (`rpc`, `outbox`, `poller`, `watcher`, `housekeeping`, `watchdog`) return or panic
+//! as soon as it starts, for the supervision tests (`daemon::supervise`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -27,6 +31,8 @@ pub const HANG_ENV: &str = "NUMHUBD_HANG_AT";
 pub const PAUSE_ENV: &str = "NUMHUBD_PAUSE_AT";
 /// The file a pause point creates and waits to see removed.
 pub const PAUSE_FILE_ENV: &str = "NUMHUBD_PAUSE_FILE";
+/// The environment variable that ends a supervised task (`<task>` or `<task>:panic`).
+pub const END_TASK_ENV: &str = "NUMHUBD_END_TASK";
 
 struct Armed {
     name: String,
@@ -120,5 +126,25 @@ fn pause(name: &str) {
     // Test-only: waits on the condition the test controls.
     while file.exists() {
         std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// How `NUMHUBD_END_TASK` ends a supervised task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndTask {
+    /// The task returns at once, as a loop that broke out by mistake would.
+    Return,
+    /// The task panics at once (`<task>:panic`).
+    Panic,
+}
+
+/// Whether `NUMHUBD_END_TASK` names the supervised task `task`, and how it ends.
+/// Read once per task at its start; only the supervision tests set it.
+pub fn end_task(task: &str) -> Option<EndTask> {
+    let value = std::env::var(END_TASK_ENV).ok()?;
+    match value.split_once(':') {
+        None if value == task => Some(EndTask::Return),
+        Some((name, "panic")) if name == task => Some(EndTask::Panic),
+        _ => None,
     }
 }

@@ -3,16 +3,17 @@
 //! shutdown happens.
 //!
 //! Every subsystem is a task that receives a [`Shutdown`](crate::shutdown::Shutdown)
-//! and returns when it fires.
-//! On SIGTERM/SIGINT the daemon fires it, waits for the tasks (at most
-//! `daemon.shutdown_timeout_secs`), then lets the store finish its queued writes and
-//! close the file.
+//! and returns when it fires, run under [`supervise`].
+//! On SIGTERM/SIGINT — or when a task ends or panics before it (then exit 70) — the
+//! daemon fires it, waits for the tasks (at most `daemon.shutdown_timeout_secs`), then
+//! lets the store finish its queued writes and close the file.
 
 pub mod files;
 pub mod logging;
 pub mod origin;
 mod port;
 mod sandbox;
+pub mod supervise;
 pub mod systemd;
 
 use std::path::PathBuf;
@@ -20,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::task::JoinSet;
 
 use std::sync::Arc;
 
@@ -34,6 +34,7 @@ use crate::intake::{AllowedDir, Spool, Uploads};
 use crate::numhub::{self, NumhubError};
 use crate::rpc;
 use crate::shutdown;
+use supervise::TaskName;
 
 #[derive(Debug, Error)]
 pub enum DaemonError {
@@ -58,6 +59,12 @@ pub enum DaemonError {
     /// Another daemon holds the database's lock (see `files`).
     #[error("{0}")]
     InUse(String),
+    /// A supervised task ended or panicked while the daemon ran (see `supervise`).
+    #[error("task {task} ended while numhubd ran: {cause}")]
+    TaskEnded {
+        task: supervise::TaskName,
+        cause: String,
+    },
 }
 
 impl DaemonError {
@@ -74,6 +81,8 @@ impl DaemonError {
             // systemd must not restart into the same refusal (RestartPreventExitStatus).
             DaemonError::UnsafeDatabase(_) => exit::DATA,
             DaemonError::InUse(_) => exit::IN_USE,
+            // Not in the unit's RestartPreventExitStatus: systemd restarts numhubd.
+            DaemonError::TaskEnded { .. } => exit::SOFTWARE,
         }
     }
 }
@@ -171,26 +180,33 @@ pub async fn serve(
         config.rpc.socket_group.as_deref(),
     )?;
     let (shutdown_tx, shutdown) = shutdown::channel();
-    let mut tasks = JoinSet::new();
+    let mut tasks = supervise::Supervisor::new(shutdown.clone());
     if let Some(interval) = systemd::watchdog_interval() {
-        tasks.spawn(systemd::run_watchdog(
-            interval,
-            ctx.store.clone(),
-            shutdown.clone(),
-        ));
+        tasks.spawn(
+            TaskName::Watchdog,
+            systemd::run_watchdog(
+                interval,
+                ctx.store.clone(),
+                tasks.liveness(),
+                shutdown.clone(),
+            ),
+        );
     }
-    tasks.spawn(housekeeping::run(
-        ctx.store.clone(),
-        housekeeping::Retention {
-            done_jobs: Duration::from_secs(config.sync.done_retention_days * 86_400),
-            audit: Duration::from_secs(u64::from(config.audit.retention_days) * 86_400),
-        },
-        ctx.spool.clone(),
-        shutdown.clone(),
-    ));
+    tasks.spawn(
+        TaskName::Housekeeping,
+        housekeeping::run(
+            ctx.store.clone(),
+            housekeeping::Retention {
+                done_jobs: Duration::from_secs(config.sync.done_retention_days * 86_400),
+                audit: Duration::from_secs(u64::from(config.audit.retention_days) * 86_400),
+            },
+            ctx.spool.clone(),
+            shutdown.clone(),
+        ),
+    );
     // Filled in by the drop folder's watcher once it runs.
     let watcher = crate::watch::StatusHandle::default();
-    let sync = crate::sync::start(
+    let (sync, sync_tasks) = crate::sync::start(
         crate::sync::SyncContext {
             store: ctx.store.clone(),
             numhub: ctx.numhub.clone(),
@@ -200,19 +216,23 @@ pub async fn serve(
         },
         crate::sync::SyncOptions::from_config(&config),
         shutdown.clone(),
-        &mut tasks,
     );
-    tasks.spawn(crate::watch::run(
-        crate::watch::WatchContext {
-            store: ctx.store.clone(),
-            events: ctx.events.clone(),
-            spool: ctx.spool.clone(),
-            sync: sync.clone(),
-        },
-        watch_options(&config),
-        watcher.clone(),
-        shutdown.clone(),
-    ));
+    tasks.spawn(TaskName::Outbox, sync_tasks.outbox);
+    tasks.spawn(TaskName::Poller, sync_tasks.poller);
+    tasks.spawn(
+        TaskName::Watcher,
+        crate::watch::run(
+            crate::watch::WatchContext {
+                store: ctx.store.clone(),
+                events: ctx.events.clone(),
+                spool: ctx.spool.clone(),
+                sync: sync.clone(),
+            },
+            watch_options(&config),
+            watcher.clone(),
+            shutdown.clone(),
+        ),
+    );
     {
         let rpc_ctx = rpc::Rpc {
             store: ctx.store.clone(),
@@ -240,12 +260,10 @@ pub async fn serve(
             business_id_fields: config.audit.redact_fields.clone(),
         };
         let rpc_options = server_options(&config, access.clone());
-        let shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            if let Err(e) = rpc::serve(bound, rpc_ctx, rpc_options, shutdown).await {
-                tracing::error!(error = %e, "local API failed");
-            }
-        });
+        tasks.spawn(
+            TaskName::Rpc,
+            rpc::serve(bound, rpc_ctx, rpc_options, shutdown.clone()),
+        );
     }
 
     let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
@@ -260,29 +278,29 @@ pub async fn serve(
     systemd::ready("serving");
 
     let mut running = config;
-    loop {
+    let death = loop {
         tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
-            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break None; }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break None; }
             _ = hup.recv() => reload(&source, &mut running, &log, &access_tx),
+            death = tasks.death() => break Some(death),
+        }
+    };
+
+    match &death {
+        None => systemd::stopping(),
+        Some(d) => {
+            tracing::error!(
+                task = %d.task,
+                cause = %d.cause,
+                "task ended while numhubd ran; stopping (exit 70, systemd restarts numhubd)"
+            );
+            systemd::stopping_because(&format!("task {} ended: {}", d.task, d.cause));
         }
     }
-
-    systemd::stopping();
     shutdown_tx.fire();
     let deadline = running.shutdown_timeout();
-    if tokio::time::timeout(deadline, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await
-    .is_err()
-    {
-        tracing::warn!(
-            seconds = deadline.as_secs(),
-            "tasks still running at the shutdown deadline; stopping anyway"
-        );
-        tasks.abort_all();
-    }
+    tasks.drain(deadline).await;
     match tokio::time::timeout(deadline, store.close()).await {
         Ok(result) => result?,
         Err(_) => tracing::warn!("database writer did not finish by the deadline"),
@@ -291,7 +309,13 @@ pub async fn serve(
         sandbox.shutdown().await;
     }
     tracing::info!("numhubd stopped");
-    Ok(())
+    match death {
+        None => Ok(()),
+        Some(d) => Err(DaemonError::TaskEnded {
+            task: d.task,
+            cause: d.cause,
+        }),
+    }
 }
 
 /// `[drop]` as the watcher takes it; an unknown group is logged and left out (the

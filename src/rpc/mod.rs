@@ -8,7 +8,8 @@
 //! the method table checks it before anything runs.
 //!
 //! - [`socket`]: binding (or systemd's socket), folder checks, stale-socket handling.
-//! - [`admission`]: connection limits overall, per uid, and kept for admins.
+//! - [`admission`]: connection limits overall, per uid, and kept for admins;
+//!   [`backoff`]: accept errors (EMFILE) wait, growing to a second, logged once.
 //! - [`connection`]: serving one connection; [`clock`] its deadlines; [`envelope`]
 //!   JSON-RPC ids and notifications as the specification has them.
 //! - [`access`]: peer credentials → role and tenants; the rules in force.
@@ -24,6 +25,7 @@
 
 pub mod access;
 pub mod admission;
+mod backoff;
 pub mod backup;
 mod clock;
 mod connection;
@@ -240,18 +242,26 @@ pub async fn serve(
         max_batch: options.max_batch,
     };
     tracing::info!(socket = %options.socket.display(), "local API listening");
+    let mut backoff = backoff::AcceptBackoff::default();
     loop {
-        let (stream, _) = tokio::select! {
+        let accepted = tokio::select! {
             _ = shutdown.recv() => break,
-            accepted = bound.listener.accept() => match accepted {
-                Ok(s) => s,
-                Err(e) => {
-                    // EMFILE and friends: log and keep serving the others.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::task::yield_now().await;
-                    continue;
+            accepted = bound.listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                backoff.accepted();
+                stream
+            }
+            Err(e) => {
+                // EMFILE and friends: the open connections keep being served while
+                // this waits; the pending ones stay in the listen backlog.
+                let wait = backoff.failed(&e);
+                tokio::select! {
+                    _ = shutdown.recv() => break,
+                    _ = tokio::time::sleep(wait) => continue,
                 }
-            },
+            }
         };
         let peer = match stream.peer_cred() {
             Ok(c) => Peer {

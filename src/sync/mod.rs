@@ -3,7 +3,8 @@
 //! as possible ([`poller`]). [`mapping`] is the one table from NumHub's values to
 //! the seed's.
 //!
-//! Both run as daemon tasks with the shared `Shutdown`; [`SyncHandle`] is how the
+//! Both run as daemon tasks with the shared `Shutdown` (`start` builds them, the
+//! daemon spawns and supervises them); [`SyncHandle`] is how the
 //! RPC asks for a sync now.
 
 pub mod jobs_exec;
@@ -13,13 +14,14 @@ pub mod poller;
 mod review;
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use thiserror::Error;
 use tokio::sync::Notify;
-use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::db::{DbError, Store};
@@ -143,13 +145,18 @@ pub struct PollRequests {
     pub tenants: BTreeSet<i64>,
 }
 
-/// Starts the outbox and the poller as tasks of `tasks`.
+/// The engine's two long-running tasks, for the daemon to spawn (and supervise).
+pub struct SyncTasks {
+    pub outbox: Pin<Box<dyn Future<Output = ()> + Send>>,
+    pub poller: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+/// Builds the outbox and the poller; the handle talks to them once they run.
 pub fn start(
     ctx: SyncContext,
     options: SyncOptions,
     shutdown: Shutdown,
-    tasks: &mut JoinSet<()>,
-) -> SyncHandle {
+) -> (SyncHandle, SyncTasks) {
     let handle = SyncHandle {
         ctx: ctx.clone(),
         wake_outbox: Arc::new(Notify::new()),
@@ -157,19 +164,21 @@ pub fn start(
         poll_requests: Arc::default(),
         anomalies: Arc::new(AtomicU64::new(0)),
     };
-    tasks.spawn(outbox::run(
-        ctx.clone(),
-        options.clone(),
-        handle.wake_outbox.clone(),
-        shutdown.clone(),
-    ));
-    tasks.spawn(poller::run(
-        ctx,
-        options,
-        handle.wake_poller.clone(),
-        handle.poll_requests.clone(),
-        handle.anomalies.clone(),
-        shutdown,
-    ));
-    handle
+    let tasks = SyncTasks {
+        outbox: Box::pin(outbox::run(
+            ctx.clone(),
+            options.clone(),
+            handle.wake_outbox.clone(),
+            shutdown.clone(),
+        )),
+        poller: Box::pin(poller::run(
+            ctx,
+            options,
+            handle.wake_poller.clone(),
+            handle.poll_requests.clone(),
+            handle.anomalies.clone(),
+            shutdown,
+        )),
+    };
+    (handle, tasks)
 }

@@ -109,6 +109,15 @@ fn the_unit_is_type_notify_with_watchdog_and_reload() {
             "unit lacks {line}"
         );
     }
+    // A dead task's exit (70) must be restarted, never prevented.
+    let software = numhubd::exit::SOFTWARE.to_string();
+    assert!(
+        text.lines()
+            .filter(|l| l.starts_with("Restart"))
+            .all(|l| !l.split(['=', ' ']).any(|w| w == software)),
+        "the unit keeps systemd from restarting exit {software}"
+    );
+    assert!(text.lines().any(|l| l == "Restart=on-failure"));
 }
 
 #[test]
