@@ -645,6 +645,22 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
     }
 }
 
+/// `health  ok`, or one `degraded` line per cause (the database refusing writes).
+fn print_health(status: &Value) {
+    let degraded = status["degraded"].as_array().cloned().unwrap_or_default();
+    if degraded.is_empty() {
+        out!("health        ok");
+    }
+    for d in &degraded {
+        out!(
+            "degraded      {} since {}: {}",
+            d["component"].as_str().unwrap_or("?"),
+            d["since"].as_str().unwrap_or("?"),
+            d["cause"].as_str().unwrap_or("?")
+        );
+    }
+}
+
 /// `status` as text: every field of `daemon.status`, one a line (blocked logins one
 /// each), as docs/OPERATIONS.md lists them.
 fn print_status(socket: &Path, health: &Health, status: &Value) {
@@ -654,6 +670,7 @@ fn print_status(socket: &Path, health: &Health, status: &Value) {
         socket.display(),
         health.api_version
     );
+    print_health(status);
     out!("uptime        {} s", status["uptime_s"]);
     out!("schema        v{}", status["schema_version"]);
     out!("database      {} bytes", status["db_size_bytes"]);

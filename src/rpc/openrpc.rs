@@ -60,6 +60,10 @@ pub fn error_codes() -> Vec<(i32, &'static str)> {
             codes::BACKUP_FAILED,
             "backup failed (disk full, I/O): no file has the asked name",
         ),
+        (
+            codes::STORE_REFUSES_WRITES,
+            "the database refuses writes (disk full, I/O): nothing was written; retry once space is freed",
+        ),
     ]
 }
 
