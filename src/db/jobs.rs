@@ -539,13 +539,20 @@ pub fn mark_interrupted(tx: &Tx<'_>, now: &str) -> Result<usize> {
 /// Sync engine, while running: an attempt whose outcome could not be recorded (the
 /// database refused the write) is settled as [`mark_interrupted`] settles one at
 /// start: queued again with `resume_since`, so the executor looks at NumHub for its
-/// effect before sending anything. False if the job is no longer `running`.
-pub fn mark_unrecorded(tx: &Tx<'_>, id: i64, error: &str, now: &str) -> Result<bool> {
+/// effect before sending anything, at `next_attempt_at`. False if the job is no
+/// longer `running`.
+pub fn mark_unrecorded(
+    tx: &Tx<'_>,
+    id: i64,
+    error: &str,
+    next_attempt_at: &str,
+    now: &str,
+) -> Result<bool> {
     Ok(tx.conn.execute(
-        "UPDATE jobs SET state = 'queued', next_attempt_at = ?2, updated_at = ?2, last_error = ?3,
+        "UPDATE jobs SET state = 'queued', next_attempt_at = ?4, updated_at = ?2, last_error = ?3,
              resume_since = COALESCE(resume_since, started_at, ?2)
          WHERE id = ?1 AND state = 'running'",
-        params![id, now, error],
+        params![id, now, error, next_attempt_at],
     )? > 0)
 }
 

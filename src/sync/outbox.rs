@@ -151,7 +151,11 @@ async fn settle(ctx: &SyncContext, unsettled: &mut Vec<i64>) {
         let error = "the outcome of the last attempt could not be recorded (the database refused the write); NumHub is checked before resending";
         match ctx
             .store
-            .write(move |tx| jobs::mark_unrecorded(tx, id, error, &now_ts()))
+            .write(move |tx| {
+                let now = now_ts();
+                // Due at once: the database refused everything until now.
+                jobs::mark_unrecorded(tx, id, error, &now, &now)
+            })
             .await
         {
             Ok(_) => tracing::info!(
@@ -209,8 +213,10 @@ enum Next {
     Waiting(Duration),
     Dead,
     NeedsAttention,
-    /// Queued again at once, to look at NumHub before resending.
-    Resume,
+    /// Queued again, to look at NumHub before resending; after a backoff, since the
+    /// database took this write but not the outcome's (nearly full): each round costs
+    /// a look at NumHub.
+    Resume(Duration),
 }
 
 fn next_for(options: &SyncOptions, job: &jobs::Job, f: &Failure) -> Next {
@@ -219,7 +225,7 @@ fn next_for(options: &SyncOptions, job: &jobs::Job, f: &Failure) -> Next {
         Failure::Retry(_) => Next::Failed(backoff(options, job.attempts)),
         Failure::Refused(_) => Next::Dead,
         Failure::Unknown(_) => Next::NeedsAttention,
-        Failure::Unrecorded(_) => Next::Resume,
+        Failure::Unrecorded(_) => Next::Resume(backoff(options, job.attempts)),
         Failure::Blocked(_) => {
             Next::Waiting(BLOCKED_WAIT.min(options.retry_max).max(options.outbox_poll))
         }
@@ -274,10 +280,10 @@ async fn record_failure(
                 .write(move |tx| jobs::mark_needs_attention(tx, id, &e, &now_ts()))
                 .await,
         ),
-        Next::Resume => (
+        Next::Resume(d) => (
             JobState::Queued,
             ctx.store
-                .write(move |tx| jobs::mark_unrecorded(tx, id, &e, &now_ts()).map(|_| ()))
+                .write(move |tx| jobs::mark_unrecorded(tx, id, &e, &at(d), &now_ts()).map(|_| ()))
                 .await,
         ),
     };
