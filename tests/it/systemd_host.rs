@@ -302,18 +302,23 @@ fn app_answers(w: &World) -> Step {
     Ok(())
 }
 
-/// A user outside numhubd-clients cannot reach the socket at all.
+/// A user outside numhubd-clients cannot reach the socket at all: its folder
+/// (0750 numhubd:numhubd-clients) refuses them, while the app's call still answers.
 fn outsider_refused(w: &World) -> Step {
-    let r = w.host.as_user(
+    let curl = w.host.as_user(
         "outsider",
         &format!("curl -sS --unix-socket {SOCKET} http://localhost/ -d '{{}}'"),
     );
-    if r.ok() || !r.stderr.contains("Permission denied") {
+    // curl says only "Couldn't connect" (exit 7); the folder's refusal is the cause.
+    let look = w.host.as_user("outsider", "ls /run/numhubd/");
+    if curl.code != Some(7) || look.ok() || !look.stderr.contains("Permission denied") {
         return Err(format!(
-            "want curl to fail with Permission denied: {}",
-            r.describe()
+            "want curl to fail to connect (exit 7) and the folder to refuse the user:\n  {}\n  {}",
+            curl.describe(),
+            look.describe()
         ));
     }
+    rpc(w, "app", "daemon.health", json!({}))?;
     Ok(())
 }
 
