@@ -46,7 +46,7 @@ pub fn tools_or_skip() -> Result<(), &'static str> {
 }
 
 /// The cached root, made with debootstrap first if this machine has none (about
-/// 80 s on 2 cores; reported). Concurrent runs wait on a lock for the one making it.
+/// 80-240 s on 2 cores; reported). Concurrent runs wait on a lock for the one making it.
 pub fn cached_root() -> PathBuf {
     let cache = PathBuf::from(CACHE);
     let parent = cache.parent().expect("cache has a parent");
@@ -60,7 +60,7 @@ pub fn cached_root() -> PathBuf {
     let _ = std::fs::remove_dir_all(&building);
     let mirror = debian_mirror();
     progress(&format!(
-        "no cached root: debootstrap bookworm from {mirror} into {CACHE} (about 80 s, once per machine)"
+        "no cached root: debootstrap bookworm from {mirror} into {CACHE} (80-240 s, network-bound, once per machine)"
     ));
     let start = Instant::now();
     let out = Command::new("debootstrap")
@@ -304,6 +304,10 @@ impl Host {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
             if matches!(self.nspawn.try_wait(), Ok(Some(_))) {
+                progress(&format!(
+                    "powered off in {:.1} s",
+                    start.elapsed().as_secs_f64()
+                ));
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
