@@ -7,6 +7,10 @@
 //! 2. Throughput: `GET /reports/status` through the client (token cache, governor
 //!    disabled, audit row per call) from 16 concurrent callers for `BENCH_SECS`
 //!    (default 5) seconds; reports calls/s.
+//!
+//! `NUMHUBD_BENCH_SMOKE=1` is the smoke mode CI runs (`.ci/run`): a 1 MiB upload and
+//! 1 s of calls; seconds, and its figures mean nothing. A failed upload or call
+//! fails the bench in either mode.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +24,11 @@ use numhubd::numhub::model::*;
 use numhubd::numhub::{Client, ClientOptions, Credentials, Priority, Secret};
 
 const CALLERS: usize = 16;
+
+/// `NUMHUBD_BENCH_SMOKE=1`: tiny sizes, every code path, no figure worth reading.
+fn smoke() -> bool {
+    std::env::var("NUMHUBD_BENCH_SMOKE").is_ok_and(|v| v == "1")
+}
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -49,8 +58,9 @@ fn main() {
 }
 
 async fn run() {
-    let upload_mib = env_u64("BENCH_UPLOAD_MIB", 1024);
-    let secs = env_u64("BENCH_SECS", 5);
+    let smoke = smoke();
+    let upload_mib = env_u64("BENCH_UPLOAD_MIB", if smoke { 1 } else { 1024 });
+    let secs = env_u64("BENCH_SECS", if smoke { 1 } else { 5 });
     let dir = tempfile::tempdir().expect("tempdir");
     let sandbox = numhub_sandbox::start(
         ([127, 0, 0, 1], 0).into(),
@@ -150,16 +160,15 @@ async fn run() {
     done.store(true, Ordering::Relaxed);
     let _ = sampler.await;
     let _ = std::fs::remove_file(&path);
-    match up {
-        Ok(r) => println!(
-            "upload: {upload_mib} MiB in {elapsed:.1} s ({:.0} MiB/s), {} document(s); VmRSS before {} MiB, peak during {} MiB",
-            upload_mib as f64 / elapsed,
-            r.documents.map(|d| d.len()).unwrap_or(0),
-            before / 1024,
-            peak.load(Ordering::Relaxed) / 1024
-        ),
-        Err(e) => println!("upload failed: {e}"),
-    }
+    // A bench whose upload fails measures nothing: it stops, so CI's smoke run sees it.
+    let r = up.unwrap_or_else(|e| panic!("upload failed: {e}"));
+    println!(
+        "upload: {upload_mib} MiB in {elapsed:.1} s ({:.0} MiB/s), {} document(s); VmRSS before {} MiB, peak during {} MiB",
+        upload_mib as f64 / elapsed,
+        r.documents.map(|d| d.len()).unwrap_or(0),
+        before / 1024,
+        peak.load(Ordering::Relaxed) / 1024
+    );
 
     // 2. Throughput.
     client.status_report(1, p).await.expect("warm-up");
@@ -185,6 +194,7 @@ async fn run() {
         n as f64 / secs as f64,
         errors.load(Ordering::Relaxed)
     );
+    assert!(n > 0, "no status_report call succeeded");
     store.close().await.expect("close");
     println!("VmHWM (whole run): {} MiB", status_kib("VmHWM:") / 1024);
 }

@@ -1,7 +1,8 @@
 //! The local API's read path against its floor, over real Unix sockets.
 //!
 //! `entity.get` on 10,000 entities (half drafts, half with NumHub's 1.3 KB answer
-//! kept in `api_response`), every request a different entity chosen at random,
+//! kept in `api_response`, one in twenty of those under NumHub's review with a
+//! `numhub_reviews` row), every request a different entity chosen at random,
 //! every call read from SQLite, while the store commits an audit row ten times a
 //! second (as a working daemon's poller makes it; each commit also makes every
 //! reader connection drop its page cache at its next read). 1, 8 and 64 concurrent
@@ -9,8 +10,9 @@
 //!
 //! Beside it, measured in the same run and in the same interleaved rounds:
 //!
-//! - **the floor**: a bare jsonrpsee server whose one method runs the statement
-//!   numhubd's `entity.get` runs (`db::entities::get_with_pending`), on a pool of the
+//! - **the floor**: a bare jsonrpsee server whose one method runs the statements
+//!   numhubd's `entity.get` runs (`db::entities::get_with_pending`, whose vetting
+//!   status reads `numhub_reviews`, then `db::reviews::find`), on a pool of the
 //!   same kind as `db::readers` (as many read-only WAL connections, the same open
 //!   flags and pragmas, a semaphore and an idle list, the read inline when a
 //!   connection is idle and on the blocking pool otherwise, inside `BEGIN`/`COMMIT`),
@@ -35,7 +37,10 @@
 //!   `daemon.health` pair runs at 8 only, when 8 is among them);
 //! - `RPC_BENCH_ONLY`: only the rows whose names contain one of these
 //!   comma-separated parts (e.g. `numhubd entity` to profile one row; `store` for
-//!   the store-only line, which a selection skips otherwise).
+//!   the store-only line, which a selection skips otherwise);
+//! - `NUMHUBD_BENCH_SMOKE=1`: the smoke mode CI runs (`.ci/run`): 200 entities, one
+//!   round of 0.2 s per row at 1 and 8 clients, every check kept; seconds, and its
+//!   figures mean nothing.
 //!
 //! The last line, which scripts read, is always
 //! `rpc bench: entity.get random 10k, 8 clients: R of floor, p99 P ms`.
@@ -52,11 +57,24 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use numhubd::db::StoreOptions;
-use numhubd::db::{entities, sync_logs, tenants, Direction, EntityType, HttpMethod, Store};
+use numhubd::db::{
+    entities, reviews, sync_logs, tenants, Direction, EntityType, HttpMethod, Store,
+};
 use numhubd::rpc::{self, socket, Rpc, ServerOptions};
 
 /// Entities in the store; each request reads one of them at random.
 const ENTITIES: usize = 10_000;
+
+/// Entities in smoke mode: enough for every kind of row (draft, synced, reviewed).
+const SMOKE_ENTITIES: usize = 200;
+
+/// One synced entity in this many is under NumHub's review.
+const REVIEWED_EVERY: usize = 20;
+
+/// `NUMHUBD_BENCH_SMOKE=1`: tiny sizes, every code path, no figure worth reading.
+fn smoke() -> bool {
+    std::env::var("NUMHUBD_BENCH_SMOKE").is_ok_and(|v| v == "1")
+}
 
 /// How often the store commits during the run.
 const COMMITS_PER_SEC: u64 = 10;
@@ -66,10 +84,16 @@ fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
 }
 
 fn main() {
-    let run_for = Duration::from_secs_f64(env("RPC_BENCH_SECS").unwrap_or(1.5));
-    let rounds = env::<usize>("RPC_BENCH_ROUNDS").unwrap_or(5).max(1);
+    let smoke = smoke();
+    let (secs, rounds, clients, entities) = if smoke {
+        (0.2, 1, "1,8", SMOKE_ENTITIES)
+    } else {
+        (1.5, 5, "1,8,64", ENTITIES)
+    };
+    let run_for = Duration::from_secs_f64(env("RPC_BENCH_SECS").unwrap_or(secs));
+    let rounds = env::<usize>("RPC_BENCH_ROUNDS").unwrap_or(rounds).max(1);
     let client_counts: Vec<usize> = std::env::var("RPC_BENCH_CLIENTS")
-        .unwrap_or_else(|_| "1,8,64".into())
+        .unwrap_or_else(|_| clients.into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
@@ -86,7 +110,7 @@ fn main() {
         .build()
         .expect("runtime");
 
-    let (store, ids) = rt.block_on(seed(&db));
+    let (store, ids) = rt.block_on(seed(&db, entities));
     let socks = Socks {
         bare: dir.path().join("bare.sock"),
         floor: dir.path().join("floor.sock"),
@@ -114,7 +138,7 @@ fn main() {
     )]);
     same_answers(&socks, &gets);
     if only.is_empty() || only.contains("store") {
-        store_only(&rt, &store, &db, &ids);
+        store_only(&rt, &store, &db, &ids, if smoke { 200 } else { 20_000 });
     }
 
     println!(
@@ -184,6 +208,12 @@ fn main() {
         }
     }
     drop(rt);
+    if smoke {
+        assert!(
+            last.is_some() || !only.is_empty(),
+            "no numhubd entity.get row at 8 clients"
+        );
+    }
     let (r, p99_ms) = last.unwrap_or((f64::NAN, f64::NAN));
     println!("rpc bench: entity.get random 10k, 8 clients: {r:.2} of floor, p99 {p99_ms:.2} ms");
 }
@@ -316,9 +346,12 @@ fn measure(sock: &Path, bodies: &Arc<Vec<Vec<u8>>>, clients: usize, run: Duratio
 }
 
 /// The floor must answer what numhubd answers, byte for byte, or it is not a floor.
+/// The first ids cover a draft, a synced row and a synced row under review (seeded
+/// in that order), so every kind of answer is compared.
 fn same_answers(socks: &Socks, gets: &[Vec<u8>]) {
     let mut floor = RawClient::connect(&socks.floor);
     let mut numhubd = RawClient::connect(&socks.numhubd);
+    let mut reviewed = 0;
     for body in gets.iter().take(4) {
         let a = floor.call(body).to_vec();
         let b = numhubd.call(body);
@@ -327,13 +360,14 @@ fn same_answers(socks: &Socks, gets: &[Vec<u8>]) {
             String::from_utf8_lossy(b),
             "the floor's answer differs from numhubd's"
         );
+        reviewed += usize::from(!String::from_utf8_lossy(b).contains(r#""review":null"#));
     }
+    assert!(reviewed > 0, "no compared answer carried a review");
 }
 
 /// The reads alone, no RPC: numhubd's store and the floor's pool, random ids, one
 /// caller.
-fn store_only(rt: &tokio::runtime::Runtime, store: &Store, db: &Path, ids: &[String]) {
-    let n = 20_000;
+fn store_only(rt: &tokio::runtime::Runtime, store: &Store, db: &Path, ids: &[String], n: u32) {
     let pool = floor::Pool::open(db);
     let (numhubd, floor) = rt.block_on(async {
         let mut rng = fastrand::Rng::with_seed(1);
@@ -341,7 +375,10 @@ fn store_only(rt: &tokio::runtime::Runtime, store: &Store, db: &Path, ids: &[Str
         for _ in 0..n {
             let id = ids[rng.usize(..ids.len())].clone();
             store
-                .read_point(move |sql| entities::get_with_pending(sql, 1, &id))
+                .read_point(move |sql| {
+                    let got = entities::get_with_pending(sql, 1, &id)?;
+                    Ok((got, reviews::find(sql, &id)?))
+                })
                 .await
                 .expect("read");
         }
@@ -358,7 +395,7 @@ fn store_only(rt: &tokio::runtime::Runtime, store: &Store, db: &Path, ids: &[Str
     });
     let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(n);
     println!(
-        "store only, random entity: numhubd's read_point + get_with_pending {:.1} µs, the floor's pool and row {:.1} µs",
+        "store only, random entity: numhubd's read_point + get_with_pending + reviews::find {:.1} µs, the floor's pool and rows {:.1} µs",
         per(numhubd),
         per(floor)
     );
@@ -448,16 +485,40 @@ fn start_floor(path: &Path, db: &Path) {
 }
 
 mod floor {
-    //! The floor's storage: a pool of the kind `db::readers` is, and the statement
-    //! `db::entities::get_with_pending` runs, written out here with plain rusqlite.
+    //! The floor's storage: a pool of the kind `db::readers` is, and the statements
+    //! `entity.get` runs (`db::entities::get_with_pending`, `db::reviews::find`),
+    //! written out here with plain rusqlite.
 
     use super::*;
     use rusqlite::{Connection, OpenFlags, OptionalExtension};
     use tokio::sync::Semaphore;
 
-    /// `db::entities`' statement for `entity.get`: the row and its newest unfinished
-    /// job's id.
-    const GET: &str = "SELECT id, tenant_id, brand_id, numhub_entity_id, numhub_eid, entity_type, company_name, status, vetting_status, attestation_level, api_response, submitted_at, approved_at, created_at, updated_at, (SELECT max(j.id) FROM jobs j WHERE j.entity_id = numhub_entities.id AND j.state <> 'done') FROM numhub_entities WHERE id = ?1 AND tenant_id = ?2";
+    /// `db::entities`' statement for `entity.get`: the row, its vetting status as
+    /// shown (`in_review` while a review row stands) and its newest unfinished job's id.
+    const GET: &str = "SELECT id, tenant_id, brand_id, numhub_entity_id, numhub_eid, entity_type, company_name, status, CASE WHEN numhub_entities.vetting_status = 'pending' AND EXISTS (SELECT 1 FROM numhub_reviews r WHERE r.numhub_entity_id = numhub_entities.id) THEN 'in_review' ELSE numhub_entities.vetting_status END, attestation_level, api_response, submitted_at, approved_at, created_at, updated_at, (SELECT max(j.id) FROM jobs j WHERE j.entity_id = numhub_entities.id AND j.state <> 'done') FROM numhub_entities WHERE id = ?1 AND tenant_id = ?2";
+
+    /// `db::reviews`' statement: the entity's review, if NumHub flagged it.
+    const REVIEW: &str =
+        "SELECT message, flagged_comments, flagged_at, updated_at FROM numhub_reviews
+             WHERE numhub_entity_id = ?1";
+
+    /// A flagged section: stored in NumHub's spelling, answered in the RPC's.
+    #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    pub struct Flagged {
+        #[serde(alias = "sectionNumber")]
+        section_number: Option<i32>,
+        #[serde(alias = "sectionName")]
+        section_name: Option<String>,
+        comments: Option<String>,
+    }
+
+    #[derive(Clone, serde::Serialize)]
+    pub struct Review {
+        message: Option<String>,
+        flagged_comments: Vec<Flagged>,
+        flagged_at: String,
+        updated_at: String,
+    }
 
     /// The row as numhubd answers it (`sync` null: the bench's entities have no job).
     // Clone: jsonrpsee's bound on an answer; it is serialized, not cloned.
@@ -479,10 +540,12 @@ mod floor {
         created_at: String,
         updated_at: String,
         sync: Option<()>,
+        review: Option<Review>,
     }
 
     pub fn read(c: &Connection, tenant_id: i64, id: &str) -> rusqlite::Result<Answer> {
-        c.prepare_cached(GET)?
+        let mut answer = c
+            .prepare_cached(GET)?
             .query_row(rusqlite::params![id, tenant_id], |r| {
                 let job: Option<i64> = r.get(15)?;
                 assert!(job.is_none(), "the bench's entities have no jobs");
@@ -505,10 +568,28 @@ mod floor {
                     created_at: r.get(13)?,
                     updated_at: r.get(14)?,
                     sync: None,
+                    review: None,
                 })
             })
             .optional()?
-            .ok_or(rusqlite::Error::QueryReturnedNoRows)
+            .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+        answer.review = review(c, id)?;
+        Ok(answer)
+    }
+
+    fn review(c: &Connection, id: &str) -> rusqlite::Result<Option<Review>> {
+        c.prepare_cached(REVIEW)?
+            .query_row(rusqlite::params![id], |r| {
+                let comments: String = r.get(1)?;
+                Ok(Review {
+                    message: r.get(0)?,
+                    flagged_comments: serde_json::from_str(&comments)
+                        .expect("flagged_comments is a JSON array"),
+                    flagged_at: r.get(2)?,
+                    updated_at: r.get(3)?,
+                })
+            })
+            .optional()
     }
 
     /// As many read-only connections as the store keeps, opened as `db` opens its
@@ -621,9 +702,9 @@ fn serve_module<C: Send + Sync + 'static>(path: &Path, module: RpcModule<C>) {
     });
 }
 
-/// The store with one tenant and [`ENTITIES`] entities, every other one with
-/// NumHub's answer kept; returns their ids.
-async fn seed(db: &Path) -> (Store, Vec<String>) {
+/// The store with one tenant and `n` entities, every other one with NumHub's answer
+/// kept and one synced entity in [`REVIEWED_EVERY`] under review; returns their ids.
+async fn seed(db: &Path, n: usize) -> (Store, Vec<String>) {
     let store = Store::open(db, StoreOptions::default()).expect("store");
     let answer = numhub_answer().to_string();
     let ids = store
@@ -636,8 +717,8 @@ async fn seed(db: &Path) -> (Store, Vec<String>) {
                     ..Default::default()
                 },
             )?;
-            let mut ids = Vec::with_capacity(ENTITIES);
-            for i in 0..ENTITIES {
+            let mut ids = Vec::with_capacity(n);
+            for i in 0..n {
                 let e = entities::create(
                     tx,
                     entities::NewEntity {
@@ -652,6 +733,14 @@ async fn seed(db: &Path) -> (Store, Vec<String>) {
                 if i % 2 == 1 {
                     entities::set_api_response(tx, 1, &e.id, &answer)?;
                 }
+                if i % REVIEWED_EVERY == 1 {
+                    reviews::record(
+                        tx,
+                        &e.id,
+                        Some("Please correct the flagged sections."),
+                        &flags(),
+                    )?;
+                }
                 ids.push(e.id);
             }
             Ok(ids)
@@ -659,6 +748,22 @@ async fn seed(db: &Path) -> (Store, Vec<String>) {
         .await
         .expect("seed");
     (store, ids)
+}
+
+/// NumHub's comments on a flagged application, as the poller keeps them.
+fn flags() -> Vec<reviews::FlaggedSection> {
+    vec![
+        reviews::FlaggedSection {
+            section_number: Some(2),
+            section_name: Some("Business Entity Details".into()),
+            comments: Some("The legal name does not match the EIN letter.".into()),
+        },
+        reviews::FlaggedSection {
+            section_number: Some(7),
+            section_name: Some("Display Identity Information".into()),
+            comments: Some("The logo must be a 256x256 BMP.".into()),
+        },
+    ]
 }
 
 /// numhubd's server on `path` over `store`, as the daemon builds it.

@@ -7,6 +7,8 @@
 //! 3. Keyset-paged listing of 100,000 entities, first and last pages timed.
 //!
 //! `BENCH_ROWS` changes N (default 200,000); `BENCH_ONLY=writer|listing` runs one part.
+//! `NUMHUBD_BENCH_SMOKE=1` is the smoke mode CI runs (`.ci/run`): 2,000 rows and
+//! 2,000 entities, every part; seconds, and its figures mean nothing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,6 +19,11 @@ use numhubd::db::{
 };
 
 const SUBMITTERS: usize = 16;
+
+/// `NUMHUBD_BENCH_SMOKE=1`: tiny sizes, every code path, no figure worth reading.
+fn smoke() -> bool {
+    std::env::var("NUMHUBD_BENCH_SMOKE").is_ok_and(|v| v == "1")
+}
 const REQUEST: &str = r#"{"method":"POST","path":"/api/v1/application","body":{"businessEntityDetails":{"legalBusinessName":"Acme"},"status":"Submit"}}"#;
 const RESPONSE: &str =
     r#"{"numhubEntityId":"6f1c1d52-8c43-4a53-9d9a-2a1b1e0c0f01","applicationId":"A-1","eid":null}"#;
@@ -223,7 +230,10 @@ async fn through_writer(
     let mut latencies = reader.await.expect("reader");
     store.close().await.expect("close");
     latencies.sort();
-    let p = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize];
+    let p = |q: f64| {
+        let i = (latencies.len().saturating_sub(1) as f64 * q) as usize;
+        latencies.get(i).copied().unwrap_or_default()
+    };
     (
         (per * SUBMITTERS) as f64 / elapsed,
         latencies.len(),
@@ -232,8 +242,10 @@ async fn through_writer(
     )
 }
 
-async fn paged_listing(dir: &std::path::Path) {
-    const ENTITIES: usize = 100_000;
+/// Seeds `count` entities (up to 10,000 or a multiple of it) through the writer in
+/// write calls of up to 10,000, then walks them all.
+async fn paged_listing(dir: &std::path::Path, count: usize) {
+    let chunk = count.min(10_000);
     let path = dir.join("entities.db");
     let store = Store::open(&path, StoreOptions::default()).expect("open");
     store
@@ -250,17 +262,17 @@ async fn paged_listing(dir: &std::path::Path) {
         .await
         .expect("tenant");
     let seed_start = Instant::now();
-    for chunk in 0..(ENTITIES / 10_000) {
+    for c in 0..(count / chunk) {
         store
             .write(move |tx| {
-                for i in 0..10_000 {
+                for i in 0..chunk {
                     entities::create(
                         tx,
                         entities::NewEntity {
                             tenant_id: 1,
                             brand_id: None,
                             entity_type: EntityType::Enterprise,
-                            company_name: format!("Company {}", chunk * 10_000 + i),
+                            company_name: format!("Company {}", c * chunk + i),
                             submit: i % 2 == 0,
                             attestation_level: None,
                         },
@@ -272,7 +284,7 @@ async fn paged_listing(dir: &std::path::Path) {
             .expect("seed");
     }
     println!(
-        "seeded {ENTITIES} entities in {:.2} s",
+        "seeded {count} entities in {:.2} s",
         seed_start.elapsed().as_secs_f64()
     );
     let mut cursor: Option<String> = None;
@@ -294,12 +306,12 @@ async fn paged_listing(dir: &std::path::Path) {
         }
     }
     let total = start.elapsed();
-    assert_eq!(rows, ENTITIES);
+    assert_eq!(rows, count);
     let mut sorted = pages.clone();
     sorted.sort();
     let p = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q) as usize];
     println!(
-        "keyset listing, {ENTITIES} entities in pages of 100: {} pages in {:.2} s ({:.0} rows/s); \
+        "keyset listing, {count} entities in pages of 100: {} pages in {:.2} s ({:.0} rows/s); \
          page latency p50 {:?}, p99 {:?}; first page {:?}, last page {:?}",
         pages.len(),
         total.as_secs_f64(),
@@ -332,10 +344,11 @@ async fn paged_listing(dir: &std::path::Path) {
 }
 
 fn main() {
+    let smoke = smoke();
     let n: usize = std::env::var("BENCH_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+        .unwrap_or(if smoke { 2_000 } else { 200_000 });
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -361,7 +374,10 @@ fn main() {
         }
         let (writer, reads, p50, p99) = normal;
         let queued = rt.block_on(detached(dir.path(), n));
-        let (plain, durable) = rt.block_on(durable_commit_cost(dir.path(), 2_000));
+        let (plain, durable) = rt.block_on(durable_commit_cost(
+            dir.path(),
+            if smoke { 100 } else { 2_000 },
+        ));
         println!("audit-row inserts, {n} rows:");
         println!("  ceiling (bare rusqlite, one transaction): {ceiling:>10.0} rows/s");
         println!(
@@ -388,6 +404,7 @@ fn main() {
         println!("  a reader meanwhile (20-row log page every 1 ms): {reads} queries, latency p50 {p50:?}, p99 {p99:?}");
     }
     if only.is_empty() || only == "listing" {
-        rt.block_on(paged_listing(dir.path()));
+        let count = if smoke { 2_000 } else { 100_000 };
+        rt.block_on(paged_listing(dir.path(), count));
     }
 }

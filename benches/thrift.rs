@@ -14,14 +14,58 @@
 //! - a changing phase: one change at NumHub every 10 s (in turn an application's
 //!   status, an identity's caller name, a new flag with its comments); for each, the
 //!   time until it is visible in the daemon's database.
+//!
+//! `NUMHUBD_BENCH_SMOKE=1` is the smoke mode CI runs (`.ci/run`): 20 applications (2
+//! flagged), a 1-second poll, a 3-second quiet phase and one change of each kind a
+//! second apart; seconds, and its figures mean nothing. Every change must still
+//! become visible.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ENTITIES: usize = 1000;
-/// Applications flagged before the measured phases (their alerts listed every cycle).
-const FLAGGED: usize = 20;
+/// The run's sizes: the bench's, or the smoke mode's.
+struct Sizes {
+    entities: usize,
+    /// Applications flagged before the measured phases (their alerts listed every cycle).
+    flagged: usize,
+    poll_secs: u64,
+    quiet: Duration,
+    changes: usize,
+    /// Between two changes at NumHub.
+    change_every: Duration,
+    /// How long every change may take to show, after the last one is made.
+    visible_within: Duration,
+}
+
+impl Sizes {
+    fn from_env() -> Sizes {
+        if std::env::var("NUMHUBD_BENCH_SMOKE").is_ok_and(|v| v == "1") {
+            return Sizes {
+                entities: 20,
+                flagged: 2,
+                poll_secs: 1,
+                quiet: Duration::from_secs(3),
+                changes: 3,
+                change_every: Duration::from_secs(1),
+                visible_within: Duration::from_secs(60),
+            };
+        }
+        let minutes: u64 = std::env::var("THRIFT_MINUTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
+        Sizes {
+            entities: 1000,
+            flagged: 20,
+            poll_secs: 30,
+            quiet: Duration::from_secs(60 * minutes),
+            changes: (minutes * 6) as usize,
+            change_every: Duration::from_secs(10),
+            visible_within: Duration::from_secs(600),
+        }
+    }
+}
 
 fn total_requests(sandbox: &numhub_sandbox::Sandbox) -> u64 {
     sandbox.state()["totals"]["requests"].as_u64().unwrap_or(0)
@@ -100,10 +144,8 @@ fn socket_call(dir: &Path, method: &str, params: serde_json::Value) {
 }
 
 fn main() {
-    let minutes: u64 = std::env::var("THRIFT_MINUTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+    let sizes = Sizes::from_env();
+    let entity_count = sizes.entities;
     let dir = tempfile::tempdir().expect("tempdir");
     let dir: PathBuf = dir.path().to_path_buf();
     std::fs::write(dir.join("password.txt"), "demo-password\n").expect("password");
@@ -118,9 +160,9 @@ fn main() {
         ))
         .expect("sandbox");
     let seeded = Instant::now();
-    sandbox.seed_applications(1001, ENTITIES);
+    sandbox.seed_applications(1001, entity_count);
     println!(
-        "seeded {ENTITIES} applications at the sandbox in {:?}",
+        "seeded {entity_count} applications at the sandbox in {:?}",
         seeded.elapsed()
     );
 
@@ -138,14 +180,14 @@ fn main() {
         count(
             &dir,
             "SELECT count(*) FROM numhub_entities WHERE status = 'approved'",
-        ) == ENTITIES as i64
+        ) == entity_count as i64
             && count(
                 &dir,
                 "SELECT count(*) FROM numhub_identities WHERE json_array_length(phone_numbers) = 2",
-            ) == ENTITIES as i64
+            ) == entity_count as i64
     });
     println!(
-        "first replication (governor off): {ENTITIES} applications + identities in {took:?}, {} requests",
+        "first replication (governor off): {entity_count} applications + identities in {took:?}, {} requests",
         total_requests(&sandbox)
     );
     stop(daemon);
@@ -165,33 +207,37 @@ fn main() {
         )
         .expect("admin");
     };
-    for e in entities.iter().rev().take(FLAGGED) {
+    for e in entities.iter().rev().take(sizes.flagged) {
         flag(e["numhubEntityId"].as_str().expect("nid"), "standing");
     }
 
     // Steady state under NumHub's limit.
     sandbox.set_rate_limit(100, Duration::from_secs(60));
-    let daemon = start(&dir, &config(&dir, &sandbox.base_url(), 100, 30));
+    let daemon = start(
+        &dir,
+        &config(&dir, &sandbox.base_url(), 100, sizes.poll_secs),
+    );
     // The first cycle after a start is a full sweep; let it pass before measuring.
     let before = total_requests(&sandbox);
     wait_for("the first cycle", Duration::from_secs(120), || {
-        total_requests(&sandbox) > before + 20
+        total_requests(&sandbox) > before + (entity_count / 50) as u64
     });
-    std::thread::sleep(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(sizes.poll_secs.min(5)));
 
-    let quiet = Duration::from_secs(60 * minutes);
+    let quiet = sizes.quiet;
     let start_count = total_requests(&sandbox);
     std::thread::sleep(quiet);
     let quiet_requests = total_requests(&sandbox) - start_count;
     let per_minute = quiet_requests as f64 / (quiet.as_secs_f64() / 60.0);
     println!(
-        "quiet phase, {minutes} min: {quiet_requests} requests = {per_minute:.2}/min = {:.4} per entity per minute \
+        "quiet phase, {:?}: {quiet_requests} requests = {per_minute:.2}/min = {:.4} per entity per minute \
          (one GET per entity per minute: 1.0; goal <= 0.05)",
-        per_minute / ENTITIES as f64
+        quiet,
+        per_minute / entity_count as f64
     );
 
     // Changing phase.
-    let changes = (minutes * 6) as usize;
+    let changes = sizes.changes;
     let start_count = total_requests(&sandbox);
     let phase = Instant::now();
     // Changes go out on a fixed schedule; each is checked until it shows locally.
@@ -199,7 +245,7 @@ fn main() {
     let mut latencies = Vec::new();
     let mut made = 0;
     while latencies.len() < changes {
-        if made < changes && phase.elapsed() >= Duration::from_secs(10 * made as u64) {
+        if made < changes && phase.elapsed() >= sizes.change_every * made as u32 {
             let i = made;
             let sql = if i % 3 == 2 {
                 let nid = entities[i]["numhubEntityId"]
@@ -250,7 +296,7 @@ fn main() {
             }
         });
         assert!(
-            phase.elapsed() < Duration::from_secs(60 * minutes + 600),
+            phase.elapsed() < sizes.change_every * changes as u32 + sizes.visible_within,
             "changes not visible: {}",
             pending.len()
         );
@@ -260,10 +306,11 @@ fn main() {
     let per_minute = changing_requests as f64 / (phase.elapsed().as_secs_f64() / 60.0);
     latencies.sort();
     println!(
-        "changing phase: {changes} changes (one per 10 s) in {:?}: {changing_requests} requests = {per_minute:.2}/min = {:.4} per entity per minute; \
+        "changing phase: {changes} changes (one per {:?}) in {:?}: {changing_requests} requests = {per_minute:.2}/min = {:.4} per entity per minute; \
          time until visible locally: p50 {:?}, max {:?} (goal: every change within 2 min)",
+        sizes.change_every,
         phase.elapsed(),
-        per_minute / ENTITIES as f64,
+        per_minute / entity_count as f64,
         latencies[latencies.len() / 2],
         latencies[latencies.len() - 1]
     );

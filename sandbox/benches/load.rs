@@ -5,6 +5,10 @@
 //!
 //! The sandbox runs in this process; the client is raw HTTP/1.1 over tokio TCP so the
 //! numbers measure the server, not a client library.
+//!
+//! `NUMHUBD_BENCH_SMOKE=1` is the smoke mode numhubd's CI runs (`.ci/run`): 4
+//! connections for 1 s and a 1 MiB upload (flags still override); seconds, and its
+//! figures mean nothing. A refused upload fails the bench in either mode.
 
 use std::time::{Duration, Instant};
 
@@ -19,10 +23,19 @@ struct Opts {
 }
 
 fn opts() -> Opts {
-    let mut o = Opts {
-        connections: 32,
-        secs: 10,
-        upload_mib: 1024,
+    let smoke = std::env::var("NUMHUBD_BENCH_SMOKE").is_ok_and(|v| v == "1");
+    let mut o = if smoke {
+        Opts {
+            connections: 4,
+            secs: 1,
+            upload_mib: 1,
+        }
+    } else {
+        Opts {
+            connections: 32,
+            secs: 10,
+            upload_mib: 1024,
+        }
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -200,7 +213,10 @@ fn main() {
             peak.saturating_sub(before) / 1024
         );
 
+        assert_eq!(status, 200, "the upload was refused");
+
         let (n, secs) = throughput(&addr, &token, o.connections, o.secs).await;
+        assert!(n > 0, "no request answered");
         println!(
             "throughput: GET /api/v1/reports/status, {} keep-alive connections, {secs:.1} s: {n} requests, {:.0} req/s",
             o.connections,

@@ -15,8 +15,20 @@ use std::collections::BTreeMap;
 
 use crate::api::codes;
 
-/// A request object, its members as written.
+/// A request object, its members as written (to rewrite one).
 type Members<'a> = BTreeMap<String, &'a RawValue>;
+
+/// A request object's `id` as written (`null` included; None when absent), read
+/// without allocating: every call passes here, and almost every id needs nothing.
+#[derive(serde::Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue as serde::Deserialize>::deserialize(d).map(Some)
+}
 
 /// What the body became: what jsonrpsee is given, and what its answer needs.
 pub struct Envelope {
@@ -73,14 +85,15 @@ impl Envelope {
             return untouched(body, batch);
         }
         let mut swapped = Vec::new();
-        let nonce = uuid::Uuid::new_v4();
+        let mut nonce = None;
         let read: Vec<Entry> = entries
             .into_iter()
-            .map(|raw| entry(raw, &nonce, &mut swapped))
+            .map(|raw| entry(raw, &mut nonce, &mut swapped))
             .collect();
         if read.iter().all(|e| matches!(e, Entry::AsIs(_))) {
             let single_without_id = !batch
-                && serde_json::from_str::<Members>(text).is_ok_and(|m| !m.contains_key("id"));
+                && text.trim_start().starts_with('{')
+                && serde_json::from_str::<Probe>(text).is_ok_and(|p| p.id.is_none());
             return Envelope {
                 single_without_id,
                 ..untouched(body, batch)
@@ -165,16 +178,17 @@ impl Envelope {
 }
 
 /// Reads one request object's id; a swapped id's placeholder is named by `nonce`
-/// (fresh per body, so a caller cannot guess one) and its place in `swapped`.
+/// (made for the first swap of a body, so a caller cannot guess one) and its place in
+/// `swapped`.
 fn entry<'a>(
     raw: &'a RawValue,
-    nonce: &uuid::Uuid,
+    nonce: &mut Option<uuid::Uuid>,
     swapped: &mut Vec<(String, Box<RawValue>)>,
 ) -> Entry<'a> {
-    let Ok(mut members) = serde_json::from_str::<Members>(raw.get()) else {
+    if !raw.get().trim_start().starts_with('{') {
         return Entry::AsIs(raw);
-    };
-    let Some(id) = members.get("id").copied() else {
+    }
+    let Ok(Probe { id: Some(id) }) = serde_json::from_str::<Probe>(raw.get()) else {
         return Entry::AsIs(raw);
     };
     let text = id.get();
@@ -182,6 +196,10 @@ fn entry<'a>(
         Some(b'"') | Some(b'n') => Entry::AsIs(raw),
         Some(b'-' | b'0'..=b'9') if text.parse::<u64>().is_ok() => Entry::AsIs(raw),
         Some(b'-' | b'0'..=b'9') => {
+            let Ok(mut members) = serde_json::from_str::<Members>(raw.get()) else {
+                return Entry::AsIs(raw);
+            };
+            let nonce = nonce.get_or_insert_with(uuid::Uuid::new_v4);
             let name = format!("numhubd-id:{nonce}:{}", swapped.len());
             let Ok(stand_in) = serde_json::value::to_raw_value(&name) else {
                 return Entry::AsIs(raw);

@@ -58,6 +58,8 @@ mod sync_review;
 mod sync_run_tenant;
 mod sync_submit;
 mod sync_support;
+mod systemd_host;
+mod systemd_host_support;
 mod tenant_budget;
 mod unit;
 mod userns;

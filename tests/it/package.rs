@@ -14,7 +14,7 @@ use crate::unit::{
 };
 
 /// The newest target/debian/numhubd_*.deb, or None (skip) off CI.
-fn package() -> Option<PathBuf> {
+pub fn package() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debian");
     let newest = std::fs::read_dir(&dir)
         .ok()
