@@ -682,7 +682,15 @@ mod tests {
         let original = dir.path().join("old.pdf");
         std::fs::write(&original, b"%PDF-1.7 registered").expect("write");
         let file = File::open(&original).expect("open");
-        let t = take(file, &original, DocumentType::Loa, 100, &spool).expect("taken");
+        let t = take(
+            file,
+            &original,
+            DocumentType::Loa,
+            100,
+            &spool,
+            Whole::Trusted,
+        )
+        .expect("taken");
         spool.remove(&t.sha256).expect("remove");
         assert_eq!(
             spool.for_sending(&t.sha256, &original).expect("restored"),
