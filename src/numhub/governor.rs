@@ -276,6 +276,40 @@ mod tests {
         assert!(bg - start >= Duration::from_secs(20));
     }
 
+    /// A restart inside a spent window: the resumed governor waits for the span of
+    /// the requests the last process started, then its first request goes alone until
+    /// NumHub's answer says what is left.
+    #[tokio::test(start_paused = true)]
+    async fn resumed_waits_out_the_last_span_and_probes_first() {
+        let window = Duration::from_secs(10);
+        let start = Instant::now();
+        let spent = vec![start - Duration::from_secs(2); 3];
+        let g = std::sync::Arc::new(Governor::resumed(3, window, spent));
+        g.acquire(Priority::Background).await;
+        let first = start.elapsed();
+        assert!(
+            first >= Governor::span(window) - Duration::from_secs(2),
+            "{first:?}"
+        );
+        // The probe is out: a second caller waits for its answer.
+        let second = {
+            let g = g.clone();
+            tokio::spawn(async move {
+                g.acquire(Priority::Background).await;
+                Instant::now()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let answered = Instant::now();
+        g.observe(Some(200), Some(1));
+        let second = second.await.expect("second");
+        assert!(second >= answered, "went before the probe's answer");
+        // NumHub said one was left, and the second took it.
+        let t = Instant::now();
+        g.acquire(Priority::Background).await;
+        assert!(t.elapsed() >= Duration::from_secs(9), "{:?}", t.elapsed());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn remaining_header_and_429_pause() {
         let g = Governor::new(100, Duration::from_secs(10));
