@@ -185,3 +185,31 @@ fn three_restarts_within_one_window_under_a_backlog_get_no_429() {
         totals["requests"]
     );
 }
+
+/// A 429 NumHub serves (here: the daemon's pacing is off, NumHub's limit is 3) is an
+/// operator's business: logged at warn with the account, not only at debug.
+#[test]
+fn a_429_is_logged_at_warn_with_the_account() {
+    use crate::sync_support::{create_entity, Harness};
+    let mut h = Harness::new(2);
+    h.admin(
+        "/__sandbox/rate-limit",
+        serde_json::json!({"limit": 3, "window_secs": 60}),
+    );
+    assert!(h.start(&[]), "start:\n{}", h.all_stderr());
+    h.tenant(true);
+    for i in 0..4 {
+        create_entity(&h.socket(), &format!("Refused {i}"), false).expect("queued");
+    }
+    let warned = |h: &Harness| {
+        h.stderr_of(1)
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("429") && l.contains("account=global"))
+    };
+    assert!(
+        crate::support::wait_until(crate::support::TIMEOUT, || warned(&h)),
+        "rateLimited429 = {}; no warn line:\n{}",
+        h.state()["totals"]["rateLimited429"],
+        h.all_stderr()
+    );
+}
