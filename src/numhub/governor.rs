@@ -5,9 +5,10 @@
 //! Then no window of NumHub's, wherever it falls, holds more than `limit` of ours.
 //!
 //! What the last span spent outlives a restart: [`Governor::resumed`] starts from the
-//! exchanges the audit table recorded in it, and its first request goes alone, so
-//! NumHub's `requests-remaining` (which also counts a request the old process sent but
-//! never recorded) is known before the rest follow. That header lowers what is left
+//! exchanges the audit table recorded in it (and holds a tenth of the limit back for
+//! requests the old process sent but never recorded), and its first request goes
+//! alone, so NumHub's `requests-remaining` (which counts those too) is known before
+//! the rest follow. That header lowers what is left
 //! (other clients may share the account); a 429 pauses the account for a whole span
 //! instead of hammering. Interactive callers are served before background ones.
 
@@ -84,8 +85,12 @@ impl Governor {
     /// A governor for an account a previous process already spent from: `started`
     /// are its requests within the last [`Governor::span`] (from the audit table),
     /// and the first request goes alone to read NumHub's `requests-remaining`.
+    /// A tenth of the limit is also held for a span from now: requests the old
+    /// process had in flight when it was killed reached NumHub but left no row.
     pub fn resumed(limit: u32, window: Duration, started: Vec<Instant>) -> Governor {
         let mut started: Vec<Instant> = started;
+        let now = Instant::now();
+        started.extend(std::iter::repeat_n(now, (limit / 10).max(1) as usize));
         started.sort();
         let state = State {
             started: started.into(),
