@@ -8,9 +8,9 @@
 //! exchanges the audit table recorded in it (and holds a tenth of the limit back for
 //! requests the old process sent but never recorded), and its first request goes
 //! alone, so NumHub's `requests-remaining` (which counts those too) is known before
-//! the rest follow. That header lowers what is left
-//! (other clients may share the account); a 429 pauses the account for a whole span
-//! instead of hammering. Interactive callers are served before background ones.
+//! the rest follow. That header lowers what is left (other clients may share the
+//! account); a 429 pauses the account for a whole span instead of hammering.
+//! Interactive callers are served before background ones.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
