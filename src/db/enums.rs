@@ -149,6 +149,26 @@ str_enum!(
     }
 );
 
+impl JobKind {
+    /// Whether the job changes what NumHub reports of its application (the status):
+    /// the poller lets a queued one win over NumHub's word. A document's upload or
+    /// delete and an identity's change leave the application's status alone.
+    pub fn changes_application_status(self) -> bool {
+        use JobKind::*;
+        match self {
+            // A PUT of the application can move its status at NumHub (a "Saved"
+            // rejected application), as a create and a submit do.
+            EntityCreate | EntityUpdate | EntitySubmit => true,
+            DocumentUpload
+            | DocumentDelete
+            | IdentityUpdate
+            | IdentityDeactivate
+            | IdentityNumbersAdd
+            | IdentityNumbersRemove => false,
+        }
+    }
+}
+
 impl EntityStatus {
     /// The local status flow: the seed's `draft → submitted → pending_vetting →
     /// approved | rejected`, plus `rejected → submitted` (NumHub's `Resubmitted`).

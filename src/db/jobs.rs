@@ -362,6 +362,18 @@ pub fn pending_for_entity(sql: &Sql<'_>, entity_id: &str) -> Result<Option<Pendi
     pending_for(sql, "entity_id", entity_id)
 }
 
+/// Whether the entity has an unfinished job that changes its application's status
+/// at NumHub ([`JobKind::changes_application_status`]); its queued uploads do not
+/// count, so NumHub's verdict is not held back behind them.
+pub fn status_change_pending(sql: &Sql<'_>, entity_id: &str) -> Result<bool> {
+    let kinds = sql.rows(
+        "SELECT kind FROM jobs WHERE entity_id = ?1 AND state <> 'done'",
+        params![entity_id],
+        |r| kind_at(r, 0),
+    )?;
+    Ok(kinds.into_iter().any(JobKind::changes_application_status))
+}
+
 /// The identity's newest unfinished job, if any.
 pub fn pending_for_identity(sql: &Sql<'_>, identity_id: &str) -> Result<Option<Pending>> {
     pending_for(sql, "identity_id", identity_id)

@@ -215,6 +215,17 @@ pub fn last_exchange(sql: &Sql<'_>) -> Result<Option<(String, Option<i64>)>> {
         .pop())
 }
 
+/// When each exchange recorded at or after `since` was written, oldest first: what a
+/// restarted governor counts as already spent (a row is written after its answer, so
+/// it counts a little longer than NumHub does, never shorter).
+pub fn recorded_since(sql: &Sql<'_>, since: &str) -> Result<Vec<String>> {
+    sql.rows(
+        "SELECT created_at FROM numhub_sync_logs WHERE created_at >= ?1 ORDER BY created_at",
+        params![since],
+        |r| r.get(0),
+    )
+}
+
 /// Deletes up to `batch` rows older than `before`; returns how many. Small batches
 /// keep each write transaction short, so readers and other writes are not held up.
 pub fn purge_older_than(tx: &Tx<'_>, before: &str, batch: u32) -> Result<usize> {

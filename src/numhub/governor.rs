@@ -1,9 +1,18 @@
 //! The rate governor: one per NumHub account, shared by every task that calls with
-//! it. A fixed window like NumHub's (100 a minute): at most `limit` requests start
-//! per window. NumHub's `requests-remaining` header lowers what is left (other
-//! clients may share the account); a 429 pauses the account for a whole window
-//! instead of hammering. Interactive callers are served before background ones.
+//! it. NumHub counts a fixed window (100 a minute) that starts at whichever request
+//! opens it; we cannot see where its windows fall, so we keep a sliding one a little
+//! longer: a request starts only while fewer than `limit` started within that span.
+//! Then no window of NumHub's, wherever it falls, holds more than `limit` of ours.
+//!
+//! What the last span spent outlives a restart: [`Governor::resumed`] starts from the
+//! exchanges the audit table recorded in it (and holds a tenth of the limit back for
+//! requests the old process sent but never recorded), and its first request goes
+//! alone, so NumHub's `requests-remaining` (which counts those too) is known before
+//! the rest follow. That header lowers what is left (other clients may share the
+//! account); a 429 pauses the account for a whole span instead of hammering.
+//! Interactive callers are served before background ones.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -24,14 +33,33 @@ pub struct Governor {
 
 #[derive(Default)]
 struct State {
-    /// Our window's end; `None` until the first request after a reset.
-    window_end: Option<Instant>,
-    remaining: u32,
+    /// When each request of the last span started, oldest first.
+    started: VecDeque<Instant>,
+    /// NumHub's last `requests-remaining`, less what started since, and when its
+    /// window has ended for sure.
+    told: Option<(u32, Instant)>,
     /// After a 429: nothing starts before this.
     paused_until: Option<Instant>,
+    /// A resumed governor's first request is out: the others wait for its answer
+    /// (or this deadline, should that request be cancelled).
+    probe: Probe,
     /// Interactive callers currently blocked; background callers yield to them.
     interactive_waiting: usize,
 }
+
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// Nothing to learn first: a fresh governor.
+    #[default]
+    Done,
+    /// Resumed: the next request goes alone.
+    Due,
+    /// That request is out; the others wait until its answer or this instant.
+    Out(Instant),
+}
+
+/// How often a caller held back by a probe looks whether its answer came.
+const PROBE_LOOK: Duration = Duration::from_millis(10);
 
 /// Keeps `interactive_waiting` right even when a waiting caller is cancelled.
 struct Waiting<'a>(&'a Governor);
@@ -54,11 +82,32 @@ impl Governor {
         }
     }
 
-    /// Our window starts when we take its first permit, which is a little before
-    /// NumHub sees that request; the margin keeps our next window from opening
-    /// while NumHub's is still running.
-    fn window_len(&self) -> Duration {
-        self.window + self.window / 20 + Duration::from_millis(100)
+    /// A governor for an account a previous process already spent from: `started`
+    /// are its requests within the last [`Governor::span`] (from the audit table),
+    /// and the first request goes alone to read NumHub's `requests-remaining`.
+    /// A tenth of the limit is also held for a span from now: requests the old
+    /// process had in flight when it was killed reached NumHub but left no row.
+    pub fn resumed(limit: u32, window: Duration, started: Vec<Instant>) -> Governor {
+        let mut started: Vec<Instant> = started;
+        let now = Instant::now();
+        started.extend(std::iter::repeat_n(now, (limit / 10).max(1) as usize));
+        started.sort();
+        let state = State {
+            started: started.into(),
+            probe: Probe::Due,
+            ..State::default()
+        };
+        Governor {
+            limit,
+            window,
+            state: Mutex::new(state),
+        }
+    }
+
+    /// How long a request counts against the limit: NumHub's window plus a margin,
+    /// because a request starts here a little before NumHub counts it.
+    pub fn span(window: Duration) -> Duration {
+        window + window / 20 + Duration::from_millis(100)
     }
 
     /// Waits for a permit to send one request.
@@ -72,32 +121,11 @@ impl Governor {
                 let Ok(mut s) = self.state.lock() else {
                     return; // a poisoned lock only means another caller panicked
                 };
-                let now = Instant::now();
-                if s.paused_until.is_some_and(|p| now >= p) {
-                    s.paused_until = None;
-                    s.window_end = None;
-                }
-                if let Some(p) = s.paused_until {
-                    p
-                } else {
-                    if s.window_end.is_none_or(|e| now >= e) {
-                        s.window_end = Some(now + self.window_len());
-                        s.remaining = self.limit;
-                    }
-                    let end = s.window_end.unwrap_or(now);
-                    let my_turn = priority == Priority::Interactive
-                        || s.interactive_waiting == usize::from(waiting.is_some());
-                    if s.remaining > 0 && my_turn {
-                        s.remaining -= 1;
-                        return; // `waiting` drops and deregisters
-                    }
-                    if s.remaining > 0 {
-                        // Background yields to a blocked interactive caller, which is
-                        // about to take the permit.
-                        now + Duration::from_millis(5)
-                    } else {
-                        end
-                    }
+                let my_turn = priority == Priority::Interactive
+                    || s.interactive_waiting == usize::from(waiting.is_some());
+                match self.try_take(&mut s, Instant::now(), my_turn) {
+                    None => return, // `waiting` drops and deregisters
+                    Some(at) => at,
                 }
             };
             if priority == Priority::Interactive && waiting.is_none() {
@@ -110,7 +138,53 @@ impl Governor {
         }
     }
 
-    /// Learns from an answer: `requests-remaining` (when sent) and 429.
+    /// Takes a permit (`None`) or says when to look again.
+    fn try_take(&self, s: &mut State, now: Instant, my_turn: bool) -> Option<Instant> {
+        let span = Governor::span(self.window);
+        if let Some(p) = s.paused_until {
+            if now < p {
+                return Some(p);
+            }
+            s.paused_until = None;
+        }
+        while s.started.front().is_some_and(|t| now >= *t + span) {
+            s.started.pop_front();
+        }
+        if s.told.is_some_and(|(_, until)| now >= until) {
+            s.told = None;
+        }
+        if let Probe::Out(deadline) = s.probe {
+            if now < deadline {
+                return Some(deadline.min(now + PROBE_LOOK));
+            }
+            s.probe = Probe::Done;
+        }
+        let full = s.started.len() >= self.limit as usize;
+        let told_none = s
+            .told
+            .filter(|(left, _)| *left == 0)
+            .map(|(_, until)| until);
+        if !full && told_none.is_none() {
+            if !my_turn {
+                // Background yields to a blocked interactive caller, which is about
+                // to take the permit.
+                return Some(now + Duration::from_millis(5));
+            }
+            s.started.push_back(now);
+            if let Some((left, _)) = s.told.as_mut() {
+                *left -= 1;
+            }
+            if s.probe == Probe::Due {
+                s.probe = Probe::Out(now + self.window / 10);
+            }
+            return None;
+        }
+        let log_frees = full.then(|| s.started.front().map(|t| *t + span)).flatten();
+        Some(log_frees.max(told_none).unwrap_or(now + PROBE_LOOK))
+    }
+
+    /// Learns from an answer: `requests-remaining` (when sent) and 429. Any outcome,
+    /// even a failure, releases the callers a probe held back.
     pub fn observe(&self, status: Option<u16>, remaining: Option<u32>) {
         if self.limit == 0 {
             return;
@@ -118,14 +192,21 @@ impl Governor {
         let Ok(mut s) = self.state.lock() else {
             return;
         };
+        if matches!(s.probe, Probe::Out(_)) {
+            s.probe = Probe::Done;
+        }
+        let now = Instant::now();
+        let span = Governor::span(self.window);
         if status == Some(429) {
-            // We do not know when NumHub's window ends: wait a whole one.
-            s.paused_until = Some(Instant::now() + self.window_len());
-            s.remaining = 0;
+            // We do not know when NumHub's window ends: wait a whole span.
+            s.paused_until = Some(now + span);
             return;
         }
         if let Some(r) = remaining {
-            s.remaining = s.remaining.min(r);
+            s.told = match s.told {
+                Some((left, until)) if now < until => Some((left.min(r), until)),
+                _ => Some((r, now + span)),
+            };
         }
     }
 }
@@ -198,6 +279,40 @@ mod tests {
         // for the third window.
         assert!(fg < bg, "interactive {fg:?} background {bg:?}");
         assert!(bg - start >= Duration::from_secs(20));
+    }
+
+    /// A restart inside a spent window: the resumed governor waits for the span of
+    /// the requests the last process started, then its first request goes alone until
+    /// NumHub's answer says what is left.
+    #[tokio::test(start_paused = true)]
+    async fn resumed_waits_out_the_last_span_and_probes_first() {
+        let window = Duration::from_secs(10);
+        let start = Instant::now();
+        let spent = vec![start - Duration::from_secs(2); 3];
+        let g = std::sync::Arc::new(Governor::resumed(3, window, spent));
+        g.acquire(Priority::Background).await;
+        let first = start.elapsed();
+        assert!(
+            first >= Governor::span(window) - Duration::from_secs(2),
+            "{first:?}"
+        );
+        // The probe is out: a second caller waits for its answer.
+        let second = {
+            let g = g.clone();
+            tokio::spawn(async move {
+                g.acquire(Priority::Background).await;
+                Instant::now()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let answered = Instant::now();
+        g.observe(Some(200), Some(1));
+        let second = second.await.expect("second");
+        assert!(second >= answered, "went before the probe's answer");
+        // NumHub said one was left, and the second took it.
+        let t = Instant::now();
+        g.acquire(Priority::Background).await;
+        assert!(t.elapsed() >= Duration::from_secs(9), "{:?}", t.elapsed());
     }
 
     #[tokio::test(start_paused = true)]

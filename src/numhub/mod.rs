@@ -225,20 +225,65 @@ impl Client {
             })
     }
 
-    fn governor(&self, email: &str) -> Arc<Governor> {
+    /// The account's governor. The first of this process resumes what the last span
+    /// spent (the audit table's rows of it), so a restart does not spend NumHub's
+    /// window twice. Rows are not told apart by account: with several accounts this
+    /// counts the others' too, which only paces more carefully for one span.
+    async fn governor(&self, email: &str) -> Arc<Governor> {
         let key = email.to_ascii_lowercase();
-        let mut map = match self.inner.governors.lock() {
+        if let Some(g) = self.governors().get(&key) {
+            return g.clone();
+        }
+        let (limit, window) = (self.inner.opts.rate_limit, self.inner.opts.rate_window);
+        let started = if limit == 0 {
+            Vec::new()
+        } else {
+            self.recently_started(Governor::span(window)).await
+        };
+        let fresh = if started.is_empty() {
+            Governor::new(limit, window)
+        } else {
+            Governor::resumed(limit, window, started)
+        };
+        self.governors()
+            .entry(key)
+            .or_insert_with(|| Arc::new(fresh))
+            .clone()
+    }
+
+    fn governors(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Governor>>> {
+        match self.inner.governors.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
+        }
+    }
+
+    /// When the exchanges of the last `span` started, as instants of this process.
+    /// A store that cannot be read gives none: the governor then starts fresh.
+    async fn recently_started(&self, span: Duration) -> Vec<tokio::time::Instant> {
+        let now_wall = Utc::now();
+        let now = tokio::time::Instant::now();
+        let since = now_wall - chrono::Duration::from_std(span).unwrap_or_default();
+        let since = db::format_ts(since);
+        let rows = match self
+            .inner
+            .store
+            .read(move |sql| db::sync_logs::recorded_since(sql, &since))
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the last minute's NumHub exchanges; pacing starts fresh");
+                return Vec::new();
+            }
         };
-        map.entry(key)
-            .or_insert_with(|| {
-                Arc::new(Governor::new(
-                    self.inner.opts.rate_limit,
-                    self.inner.opts.rate_window,
-                ))
+        rows.iter()
+            .filter_map(|ts| db::parse_ts("created_at", ts).ok())
+            .map(|at| {
+                let ago = (now_wall - at).to_std().unwrap_or_default();
+                now.checked_sub(ago).unwrap_or(now)
             })
-            .clone()
+            .collect()
     }
 
     fn slot(&self, account: &Account) -> Arc<tokio::sync::Mutex<Option<CachedToken>>> {
@@ -417,7 +462,7 @@ impl Client {
         ];
         req.tenant_id = account.tenant_id();
         req.priority = priority;
-        let governor = self.governor(&creds.email);
+        let governor = self.governor(&creds.email).await;
         let endpoint = req.endpoint();
         let mut attempt = 0;
         loop {
@@ -428,6 +473,7 @@ impl Client {
                 .transport
                 .send_once(&governor, &req, None)
                 .await?;
+            refused_for_rate(&outcome, account, &endpoint);
             let last = match outcome {
                 Outcome::Answer { status, body, .. } if (200..300).contains(&status) => {
                     let access: model::AccessModel = decode(&endpoint, &body)?;
@@ -543,7 +589,7 @@ impl Client {
     ) -> Result<(bytes::Bytes, Option<String>), CallError> {
         let ctx = self.tenant(tenant_id).await?;
         req.tenant_id = Some(ctx.tenant_id);
-        let governor = self.governor(&ctx.credentials.email);
+        let governor = self.governor(&ctx.credentials.email).await;
         let endpoint = req.endpoint();
         let mut attempt = 0;
         let mut reauthed = false;
@@ -572,6 +618,7 @@ impl Client {
                 .transport
                 .send_once(&governor, &req, Some(&auth))
                 .await?;
+            refused_for_rate(&outcome, &ctx.account, &endpoint);
             let last = match outcome {
                 Outcome::Answer {
                     status,
@@ -764,4 +811,14 @@ fn decode<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, NumhubE
         endpoint: endpoint.to_string(),
         reason: e.to_string(),
     })
+}
+
+/// A 429 means our pacing was not enough (another client on the account, or NumHub
+/// counting differently): worth an operator's eye, so it is logged at warn with the
+/// account whose budget ran out. The governor pauses that account for a window.
+fn refused_for_rate(outcome: &Outcome, account: &Account, endpoint: &str) {
+    if let Outcome::Answer { status: 429, .. } = outcome {
+        tracing::warn!(account = %account.key(), endpoint = %endpoint,
+            "NumHub refused a request for its rate limit (429); pausing this account's calls for a window");
+    }
 }

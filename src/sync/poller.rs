@@ -35,7 +35,9 @@
 //! characters) never breaks a CHECK: the row keeps its last valid value, the raw
 //! answer stays in `api_response`, and the anomaly is logged and counted. A row with a
 //! local change still queued keeps its local values (the change wins for the fields it
-//! touches), and the conflict is logged.
+//! touches), and the conflict is logged. An application's status is held only by a
+//! queued create, update or submit: its documents' uploads do not touch it, so NumHub's
+//! verdict is applied while they drain.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -374,7 +376,7 @@ async fn fetch_and_apply(
                 entities::set_numhub_ids(tx, tenant, &id, &nid, Some(eid), None)?;
             }
             if let Some((status, vetting)) = mapped {
-                if db::jobs::pending_for_entity(tx, &id)?.is_some() {
+                if db::jobs::status_change_pending(tx, &id)? {
                     if (status, vetting) != (before.status, before.vetting_status) {
                         tracing::warn!(entity = %id, numhub = %status, local = %before.status,
                             "conflict: NumHub reports a status while a local change is queued; the local change wins");

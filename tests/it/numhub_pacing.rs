@@ -115,3 +115,101 @@ async fn another_client_eating_the_budget_costs_no_call() {
         env.total("rateLimited429")
     );
 }
+
+/// Issue 23 item 4: three restarts (kill -9, SIGTERM, kill -9) while NumHub's window
+/// is spent and a backlog of creates waits. Each new process resumes what the last
+/// span spent (from the audit table) and reads `requests-remaining` before it sends
+/// more, so NumHub refuses nothing; before, each restart began with a full window and
+/// was answered 429.
+#[test]
+fn three_restarts_within_one_window_under_a_backlog_get_no_429() {
+    use crate::sync_support::{create_entity, Harness};
+    const LIMIT: u64 = 20;
+    const WINDOW_SECS: u64 = 10;
+    const CREATES: usize = 40;
+    let mut h = Harness::new(3);
+    let cfg_path = h.dir.path().join("numhubd.toml");
+    let cfg = std::fs::read_to_string(&cfg_path).expect("config");
+    std::fs::write(
+        &cfg_path,
+        cfg.replace(
+            "rate_limit = 0",
+            &format!("rate_limit = {LIMIT}\nrate_window_secs = {WINDOW_SECS}"),
+        ),
+    )
+    .expect("config");
+    h.admin(
+        "/__sandbox/rate-limit",
+        serde_json::json!({"limit": LIMIT, "window_secs": WINDOW_SECS}),
+    );
+    assert!(h.start(&[]), "first start:\n{}", h.all_stderr());
+    h.tenant(true);
+    let started = Instant::now();
+    for i in 0..CREATES {
+        create_entity(&h.socket(), &format!("Backlog {i}"), false).expect("queued");
+    }
+    // The daemon spends the window; once NumHub counted most of it, restart three
+    // times, each new process given up to a second to send (a fixed one would at once).
+    assert!(
+        crate::support::wait_until(crate::support::TIMEOUT, || h.total_requests() >= LIMIT - 2),
+        "the window was not spent:\n{}",
+        h.all_stderr()
+    );
+    let restarts: [fn(&mut Harness); 3] = [Harness::kill9, Harness::stop, Harness::kill9];
+    for (n, restart) in restarts.iter().enumerate() {
+        restart(&mut h);
+        assert!(h.start(&[]), "restart {n}:\n{}", h.all_stderr());
+        let seen = h.total_requests();
+        crate::support::wait_until(Duration::from_secs(1), || h.total_requests() > seen);
+    }
+    eprintln!(
+        "three restarts {:?} after the first create",
+        started.elapsed()
+    );
+    assert!(
+        crate::support::wait_until(Duration::from_secs(90), || h.all_jobs_done()),
+        "the backlog did not drain: {:?}\n{}",
+        h.jobs().iter().filter(|j| j["state"] != "done").count(),
+        h.all_stderr()
+    );
+    let totals = h.state()["totals"].clone();
+    assert_eq!(
+        totals["rateLimited429"],
+        0,
+        "NumHub refused calls across restarts: {totals}\n{}",
+        h.all_stderr()
+    );
+    eprintln!(
+        "{CREATES} creates, 3 restarts, {LIMIT} per {WINDOW_SECS} s: drained in {:?}, {} requests, 0 x 429",
+        started.elapsed(),
+        totals["requests"]
+    );
+}
+
+/// A 429 NumHub serves (here: the daemon's pacing is off, NumHub's limit is 3) is an
+/// operator's business: logged at warn with the account, not only at debug.
+#[test]
+fn a_429_is_logged_at_warn_with_the_account() {
+    use crate::sync_support::{create_entity, Harness};
+    let mut h = Harness::new(2);
+    h.admin(
+        "/__sandbox/rate-limit",
+        serde_json::json!({"limit": 3, "window_secs": 60}),
+    );
+    assert!(h.start(&[]), "start:\n{}", h.all_stderr());
+    h.tenant(true);
+    for i in 0..4 {
+        create_entity(&h.socket(), &format!("Refused {i}"), false).expect("queued");
+    }
+    let warned = |h: &Harness| {
+        h.stderr_of(1)
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("429") && l.contains("account=global"))
+    };
+    assert!(
+        crate::support::wait_until(crate::support::TIMEOUT, || warned(&h)),
+        "rateLimited429 = {}; no warn line:\n{}",
+        h.state()["totals"]["rateLimited429"],
+        h.all_stderr()
+    );
+}

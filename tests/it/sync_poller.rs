@@ -219,3 +219,101 @@ fn numhub_reachable_turns_false_through_an_outage_of_503s_and_back() {
         reachable()
     );
 }
+
+/// Issue 23 item 5: NumHub approves an application while its documents' uploads wait
+/// (they failed on a 500 and their next try is a minute away): the replica shows
+/// `approved` within a poll cycle, uploads still queued. A queued submit of another
+/// application still wins over what NumHub reports of it (the local-change rule).
+#[test]
+fn numhubs_verdict_is_applied_while_uploads_are_queued() {
+    use crate::sync_support::{create_entity, upload, write_pdf, Harness};
+    use std::time::{Duration, Instant};
+    let mut h = Harness::new(1);
+    let cfg_path = h.dir.path().join("numhubd.toml");
+    let cfg = std::fs::read_to_string(&cfg_path).expect("config");
+    let cfg = cfg
+        .replace("poll_interval_secs = 3600", "poll_interval_secs = 1")
+        .replace(
+            "retry_base_secs = 1\nretry_max_secs = 1",
+            "retry_base_secs = 60\nretry_max_secs = 60",
+        );
+    std::fs::write(&cfg_path, cfg).expect("config");
+    assert!(h.start(&[]), "start:\n{}", h.all_stderr());
+    h.tenant(true);
+    let socket = h.socket();
+    let approved = create_entity(&socket, "Verdict Co", true).expect("created");
+    let held = create_entity(&socket, "Held Co", false).expect("created");
+    assert!(
+        wait_until(TIMEOUT, || h.all_jobs_done()),
+        "{:?}\n{}",
+        h.jobs(),
+        h.all_stderr()
+    );
+    let get = |id: &str| ok(&socket, "entity.get", json!({"tenant_id": 1, "id": id}));
+    let nid = get(&approved)["numhub_entity_id"]
+        .as_str()
+        .expect("at NumHub")
+        .to_string();
+
+    // Every NumHub call fails for a moment: the uploads and the submit fail once and
+    // wait a minute for their next try.
+    h.set_faults(numhub_sandbox::Faults {
+        p500: 1.0,
+        ..numhub_sandbox::Faults::default()
+    });
+    for i in 0..3 {
+        let (path, _) = write_pdf(h.dir.path(), &format!("doc{i}.pdf"), 4096, i);
+        upload(&socket, &approved, &path).expect("upload queued");
+    }
+    ok(
+        &socket,
+        "entity.submit",
+        json!({"tenant_id": 1, "id": held, "wait_s": 0}),
+    );
+    let tried = |kind: &str| {
+        h.jobs()
+            .iter()
+            .filter(|j| j["kind"] == kind)
+            .any(|j| j["attempts"].as_i64().unwrap_or(0) >= 1 && j["state"] != "running")
+    };
+    assert!(
+        wait_until(TIMEOUT, || tried("document.upload")
+            && tried("entity.submit")),
+        "{:?}",
+        h.jobs()
+    );
+    h.set_faults(numhub_sandbox::Faults::default());
+
+    h.admin(
+        &format!("/__sandbox/entities/{nid}/status"),
+        json!({"status": "Complete"}),
+    );
+    ok(&socket, "sync.run", json!({}));
+    let asked = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(5), || get(&approved)["status"]
+            == "approved"),
+        "NumHub approved it; the replica says {} with uploads queued\n{}",
+        get(&approved)["status"],
+        h.all_stderr()
+    );
+    eprintln!("approved in the replica {:?} after NumHub", asked.elapsed());
+    // Read after the status, so they were queued while it was applied.
+    let queued = h
+        .jobs()
+        .iter()
+        .filter(|j| j["kind"] == "document.upload" && j["state"] != "done")
+        .count();
+    assert!(queued > 0, "the uploads drained first: {:?}", h.jobs());
+
+    // The submit still queued wins over NumHub's "Saved" for that application.
+    assert!(
+        wait_until(TIMEOUT, || h
+            .stderr_of(h.runs)
+            .lines()
+            .any(|l| l.contains("the local change wins") && l.contains(&held))),
+        "no conflict logged\n{}",
+        h.all_stderr()
+    );
+    assert_eq!(get(&held)["status"], "submitted", "{}", get(&held));
+}
