@@ -2,7 +2,7 @@
 //! test: the root file system made once per machine with debootstrap and kept in
 //! /var/cache/numhubd-tests, a fresh copy of it booted with systemd-nspawn per run,
 //! commands run inside through nsenter, waits with deadlines, and a poweroff (or a
-//! kill) in Drop so nothing is left running. The recipe: ../shared/SYSTEMD-HOST.md.
+//! kill) in Drop so nothing is left running. The recipe is systemd-nspawn --register=no --keep-unit, commands through nsenter.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
