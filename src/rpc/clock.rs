@@ -8,6 +8,7 @@
 //! a WebSocket upgrade, when hyper hands the stream to jsonrpsee's task.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -39,8 +40,13 @@ enum Phase {
 
 pub struct Clock {
     phase: Mutex<Phase>,
-    /// Woken when a deadline comes nearer or a request ends.
+    /// Woken when a request ends while the waiter has no deadline to sleep to.
     changed: Notify,
+    /// The waiter is parked on `changed` without a timer (requests were in flight).
+    /// Only then does the end of a request wake it: a wake-up per request (a task
+    /// switch, a timer re-armed) was most of what the local API cost per call
+    /// around its method.
+    parked: AtomicBool,
     header: Duration,
     idle: Duration,
 }
@@ -52,6 +58,7 @@ impl Clock {
                 deadline: Instant::now() + header,
             }),
             changed: Notify::new(),
+            parked: AtomicBool::new(false),
             header,
             idle,
         })
@@ -63,20 +70,15 @@ impl Clock {
     }
 
     /// Bytes came in: between requests, that starts the next request's header clock.
+    /// The waiter is not woken: while idle it never sleeps longer than `header`, so
+    /// it sees the nearer deadline in time.
     fn read_some(&self) {
-        let mut woke = false;
         self.update(|p| match p {
-            Phase::Idle { .. } => {
-                woke = true;
-                Phase::Head {
-                    deadline: Instant::now() + self.header,
-                }
-            }
+            Phase::Idle { .. } => Phase::Head {
+                deadline: Instant::now() + self.header,
+            },
             p => p,
         });
-        if woke {
-            self.changed.notify_one();
-        }
     }
 
     /// Bytes went out: an answer still being written is not idleness.
@@ -105,30 +107,49 @@ impl Clock {
                 deadline: Instant::now() + self.idle,
             },
         });
-        self.changed.notify_one();
+        if self.parked.load(Ordering::SeqCst) {
+            self.changed.notify_one();
+        }
+    }
+
+    fn phase(&self) -> Phase {
+        *self.phase.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Resolves when a deadline has passed (checked again after each wake-up, so a
     /// deadline moved later is waited for).
     pub async fn expired(&self) -> Expired {
         loop {
-            let phase = *self.phase.lock().unwrap_or_else(|p| p.into_inner());
-            let (deadline, which) = match phase {
+            let (deadline, which) = match self.phase() {
                 Phase::Busy { .. } => {
-                    self.changed.notified().await;
+                    self.park().await;
                     continue;
                 }
                 Phase::Head { deadline } => (deadline, Expired::Header),
                 Phase::Idle { deadline } => (deadline, Expired::Idle),
             };
-            if deadline <= Instant::now() {
+            let now = Instant::now();
+            if deadline <= now {
                 return which;
             }
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => {}
-                _ = self.changed.notified() => {}
-            }
+            // Idle, a request's first byte may start a header clock at any moment
+            // without waking us: look again within that clock's length.
+            let wake = match which {
+                Expired::Idle => deadline.min(now + self.header),
+                Expired::Header => deadline,
+            };
+            tokio::time::sleep_until(wake).await;
         }
+    }
+
+    /// Waits, without a timer, for the requests in flight to end.
+    async fn park(&self) {
+        self.parked.store(true, Ordering::SeqCst);
+        // Look again once parked: a request that ended meanwhile did not wake us.
+        if matches!(self.phase(), Phase::Busy { .. }) {
+            self.changed.notified().await;
+        }
+        self.parked.store(false, Ordering::SeqCst);
     }
 }
 
