@@ -152,10 +152,19 @@ fn a_daemon_out_of_file_descriptors_does_not_spin_on_accept() {
         user < 0.05,
         "user CPU {user:.3} s per second while it cannot accept: the accept loop spins"
     );
-    let failures = d.stderr().matches("accept failed").count();
+    // Once per burst: a descriptor another task frees for a moment (the watcher's
+    // periodic look at its folder) lets one accept through and ends a burst, so count
+    // bursts by their ends rather than expect exactly one.
+    let log = d.stderr();
+    let (failures, recoveries) = (
+        log.matches("accept failed").count(),
+        log.matches("accepting again").count(),
+    );
     assert_eq!(
-        failures, 1,
-        "accept errors logged {failures} times in one burst"
+        failures,
+        recoveries + 1,
+        "accept errors logged {failures} times over {} bursts",
+        recoveries + 1
     );
     // Connections released: the daemon accepts again and answers.
     drop(flood);
