@@ -394,22 +394,29 @@ fn copy(e: &DbError) -> DbError {
 mod tests {
     use super::*;
 
+    /// A WAL database with a table `t (id, v BLOB)` that may grow by `pages` pages
+    /// only (`max_page_count`): a full disk, without a file system.
+    fn capped(path: &std::path::Path, pages: i64) -> Connection {
+        let conn = Connection::open(path).expect("open");
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL);",
+        )
+        .expect("schema");
+        let now: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .expect("page_count");
+        conn.pragma_update(None, "max_page_count", now + pages)
+            .expect("max_page_count");
+        conn
+    }
+
     /// A database that fills mid-batch (`max_page_count`): every caller told "ok"
     /// has its row in the file, and every caller told "failed" has not.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_transaction_sqlite_rolls_back_is_never_reported_wrongly() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("full.db");
-        let conn = Connection::open(&path).expect("open");
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL);",
-        )
-        .expect("schema");
-        let pages: i64 = conn
-            .query_row("PRAGMA page_count", [], |r| r.get(0))
-            .expect("page_count");
-        conn.pragma_update(None, "max_page_count", pages + 40)
-            .expect("max_page_count");
+        let conn = capped(&path, 40);
         let writer = std::sync::Arc::new(Writer::start(conn, 1024, false).expect("writer"));
         let mut calls = Vec::new();
         for id in 0..300i64 {
@@ -455,16 +462,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_refused_write_is_recorded_until_a_commit_writes_again() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let conn = Connection::open(dir.path().join("f.db")).expect("open");
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL);",
-        )
-        .expect("schema");
-        let pages: i64 = conn
-            .query_row("PRAGMA page_count", [], |r| r.get(0))
-            .expect("page_count");
-        conn.pragma_update(None, "max_page_count", pages + 2)
-            .expect("max_page_count");
+        let conn = capped(&dir.path().join("f.db"), 2);
         let writer = Writer::start(conn, 16, false).expect("writer");
         let insert = |size: i64| {
             writer.submit(

@@ -37,28 +37,31 @@ pub fn config(base_url: &str, numhub_max_attempts: u32) -> String {
     )
 }
 
-/// The sandbox on loopback, unlimited, in a runtime of its own (kept as long as the
-/// sandbox is used); `dir` gets what [`config`] names: the demo password and
-/// `uploads/`.
-pub fn sandbox_for(dir: &Path) -> (tokio::runtime::Runtime, Sandbox) {
+/// The sandbox on loopback with `config`, in a runtime of its own (kept as long as
+/// the sandbox is used).
+pub fn start_sandbox(config: SandboxConfig) -> (tokio::runtime::Runtime, Sandbox) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     let sandbox = rt
-        .block_on(numhub_sandbox::start(
-            ([127, 0, 0, 1], 0).into(),
-            SandboxConfig {
-                rate_limit: 0,
-                users: vec![two_client_demo()],
-                ..SandboxConfig::default()
-            },
-        ))
+        .block_on(numhub_sandbox::start(([127, 0, 0, 1], 0).into(), config))
         .expect("sandbox");
+    (rt, sandbox)
+}
+
+/// The sandbox on loopback, unlimited, with the two-client demo account; `dir` gets
+/// what [`config`] names: the demo password and `uploads/`.
+pub fn sandbox_for(dir: &Path) -> (tokio::runtime::Runtime, Sandbox) {
+    let started = start_sandbox(SandboxConfig {
+        rate_limit: 0,
+        users: vec![two_client_demo()],
+        ..SandboxConfig::default()
+    });
     std::fs::write(dir.join("password.txt"), "demo-password\n").expect("password");
     std::fs::create_dir_all(dir.join("uploads")).expect("uploads");
-    (rt, sandbox)
+    started
 }
 
 /// The demo account, acting for client 1001 (tenant 1's) and 1002 (a second

@@ -135,21 +135,10 @@ fn the_package_on_a_booted_debian_12_serves_apps_takes_an_operators_drop_and_pur
 /// The sandbox on the host's loopback, unlimited; the container shares the host's
 /// network, so the daemon inside reaches it.
 fn sandbox() -> (tokio::runtime::Runtime, Sandbox) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let sandbox = rt
-        .block_on(numhub_sandbox::start(
-            ([127, 0, 0, 1], 0).into(),
-            SandboxConfig {
-                rate_limit: 0,
-                ..SandboxConfig::default()
-            },
-        ))
-        .expect("sandbox");
-    (rt, sandbox)
+    crate::sync_support::start_sandbox(SandboxConfig {
+        rate_limit: 0,
+        ..SandboxConfig::default()
+    })
 }
 
 /// `apt install ./numhubd_*.deb` (OPERATIONS.md "Install from the .deb"): enabled,
