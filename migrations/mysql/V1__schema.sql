@@ -289,7 +289,9 @@ CREATE TABLE IF NOT EXISTS numhub_sync_logs (
     request_payload    LONGTEXT     NULL,
     response_payload   LONGTEXT     NULL,
     response_time_ms   INT          NULL,
-    error_message      TEXT         NULL,
+    -- MEDIUMTEXT, not the seed's text: SQLite's TEXT has no limit, and TEXT's 64 KiB
+    -- would make an over-long error refuse the very write that records it.
+    error_message      MEDIUMTEXT   NULL,
     success            TINYINT(1)   NOT NULL,
     created_at         TIMESTAMP(6) NOT NULL,
     PRIMARY KEY (id),
@@ -338,7 +340,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     started_at      DATETIME(6) NULL,
     -- The start of the earliest attempt a crash interrupted (NULL: none was).
     resume_since    DATETIME(6) NULL,
-    last_error      TEXT        NULL,
+    -- MEDIUMTEXT: as numhub_sync_logs.error_message, an error must always fit.
+    last_error      MEDIUMTEXT  NULL,
     created_at      DATETIME(6) NOT NULL,
     updated_at      DATETIME(6) NOT NULL,
     PRIMARY KEY (id),
@@ -389,7 +392,7 @@ CREATE TABLE IF NOT EXISTS numhub_credentials (
 CREATE TABLE IF NOT EXISTS numhub_login_blocks (
     -- 'global' or 'tenant:<id>' (an int64 id: at most 27 characters).
     account             VARCHAR(64) NOT NULL,
-    reason              TEXT        NOT NULL,
+    reason              MEDIUMTEXT  NOT NULL,
     status_code         SMALLINT    NULL,
     credentials_armored TEXT        NOT NULL,
     blocked_at          DATETIME(6) NOT NULL,

@@ -288,6 +288,8 @@ accept "numhubd_commits (committed_at by default)" \
 accept "numhubd_instance" "INSERT INTO numhubd_instance (id, host, pid, started_at)
     VALUES (1, 'host-a', 4242, $T)"
 
+accept "jobs.last_error of 100 KB (an error always fits)" \
+    "UPDATE jobs SET last_error = REPEAT('e', 100000) WHERE kind = 'identity.update'"
 expect "api_response keeps NumHub's bytes" "$API" \
     "SELECT api_response FROM numhub_entities WHERE id = $E1"
 expect "a 4-byte character round-trips" "$NAME" \
