@@ -78,7 +78,7 @@ accept() {
     if err=$(q "$DB" "$2" 2>&1 >/dev/null); then
         echo "ok       $1"
     else
-        fail "$1 was refused: $err"
+        fail "$1 was refused: $(grep -m1 ERROR <<<"$err")"
     fi
 }
 
@@ -89,7 +89,7 @@ refuse() {
     if err=$(q "$DB" "$3" 2>&1 >/dev/null); then
         fail "$1 was accepted"
     elif [[ $err != *"$2"* ]]; then
-        fail "$1 was refused, but not by $2: $err"
+        fail "$1 was refused, but not by $2: $(grep -m1 ERROR <<<"$err")"
     else
         echo "refused  $1 ($2)"
     fi
