@@ -172,6 +172,7 @@ fn address(url: &reqwest::Url) -> Result<MysqlAddress, UrlError> {
             }
             Ok(MysqlAddress::Socket(path))
         }
+        None if url.port() == Some(0) => refuse("port 0 is not a port to connect to"),
         None => Ok(MysqlAddress::Tcp {
             host: host.to_string(),
             port: url.port().unwrap_or(DEFAULT_PORT),
@@ -488,6 +489,8 @@ mod tests {
                 "port has no meaning",
             ),
             ("mysql://u@h/d#x", "fragment"),
+            ("mysql://u@h:0/d", "port 0"),
+            ("mysql://u@h:99999/d", "not a URL"),
             ("numhubd", "not a URL"),
         ] {
             let e = parse(text).expect_err(text);
