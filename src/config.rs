@@ -101,7 +101,8 @@ pub struct DatabaseConfig {
     /// `database-password`, read first). Neither: no password.
     pub password_file: Option<PathBuf>,
     /// A PEM file of the CA that signed the MySQL server's certificate (a private
-    /// CA); unset: the system's roots. On a loopback host it turns TLS on.
+    /// CA), then the only CAs trusted for it; unset: the public CAs built in. On a
+    /// loopback host it turns TLS on.
     pub ca_file: Option<PathBuf>,
     /// A `url` host that is not loopback is reached over TLS unless this is true.
     pub allow_plaintext: bool,

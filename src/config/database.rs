@@ -8,7 +8,8 @@
 //! file and lives only in a [`DbPassword`], which prints as `[redacted]`.
 //!
 //! TLS: a TCP connection to a host that is not loopback always uses TLS, verified
-//! against the system's roots or `ca_file`; only `allow_plaintext = true` turns it
+//! against the public CAs built into numhubd (webpki-roots, Mozilla's list) or
+//! only `ca_file`'s; only `allow_plaintext = true` turns it
 //! off. Loopback and a socket are plaintext unless `ca_file` asks for TLS on
 //! loopback. A socket never uses TLS.
 
@@ -234,8 +235,10 @@ pub(super) fn mysql_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MysqlU
 pub enum Tls {
     /// Plaintext: a socket, loopback, or a remote host with `allow_plaintext = true`.
     Off,
-    /// TLS, the server's certificate and name verified against `ca_file` when given,
-    /// else the system's roots (webpki). Never "TLS without verification".
+    /// TLS, the server's certificate and name verified: against `ca_file`'s CAs only
+    /// when given (a private CA; the public ones are then not trusted for this
+    /// server), else the public CAs built in (webpki-roots, Mozilla's list). Never
+    /// "TLS without verification".
     Verify { ca_file: Option<PathBuf> },
 }
 
@@ -325,7 +328,7 @@ pub enum DatabaseTarget {
 }
 
 impl fmt::Display for MysqlTarget {
-    /// `mysql://user@host:port/db (TLS, system roots)`: what it connects to, no secret.
+    /// `mysql://user@host:port/db (TLS, public CAs)`: what it connects to, no secret.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let url = MysqlUrl {
             address: self.address.clone(),
@@ -335,7 +338,7 @@ impl fmt::Display for MysqlTarget {
         let tls = match &self.tls {
             Tls::Off if self.address.is_local() => "plaintext, local",
             Tls::Off => "PLAINTEXT (allow_plaintext)",
-            Tls::Verify { ca_file: None } => "TLS, system roots",
+            Tls::Verify { ca_file: None } => "TLS, public CAs",
             Tls::Verify { ca_file: Some(_) } => "TLS, ca_file",
         };
         write!(f, "{url} ({tls})")

@@ -101,7 +101,7 @@ fn check_config_names_the_mysql_target_and_its_tls_without_the_password() {
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.starts_with(
-            "config ok: database mysql://numhubd@db.internal:3306/numhubd (TLS, system roots), socket "
+            "config ok: database mysql://numhubd@db.internal:3306/numhubd (TLS, public CAs), socket "
         ),
         "{stdout}"
     );
