@@ -4,6 +4,7 @@
 
 mod architecture;
 mod backup;
+mod config_database;
 mod crypto;
 mod daemon;
 mod drop_folder;
