@@ -193,10 +193,10 @@ impl MyConn {
             if connection_lost(e) {
                 *slot = None;
             }
-            if connection_lost(e) || server_code(e) == Some(code::DEADLOCK) {
-                if self.tx.get() == TxState::Open {
-                    self.tx.set(TxState::Lost);
-                }
+            if (connection_lost(e) || server_code(e) == Some(code::DEADLOCK))
+                && self.tx.get() == TxState::Open
+            {
+                self.tx.set(TxState::Lost);
             }
         }
         Ok(result?)
