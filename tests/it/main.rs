@@ -5,6 +5,7 @@
 mod architecture;
 mod backup;
 mod crypto;
+mod cut_proxy;
 mod daemon;
 mod drop_folder;
 mod drop_full_disk;
@@ -15,6 +16,8 @@ mod first_run;
 mod housekeeping;
 mod jobs;
 mod journal;
+mod mariadb_server;
+mod mariadb_support;
 mod numhub_check;
 mod numhub_faults;
 mod numhub_ops;
