@@ -64,5 +64,6 @@ mod sync_support;
 mod systemd_host;
 mod systemd_host_support;
 mod tenant_budget;
+mod test_engine;
 mod unit;
 mod userns;

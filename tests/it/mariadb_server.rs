@@ -126,6 +126,11 @@ fn an_armed_proxy_loses_the_commit_answer_after_the_commit() {
     let db = mdb::fresh_database();
     mdb::query(&db, "CREATE TABLE t (id BIGINT PRIMARY KEY)");
     let proxy = CutProxy::start(db.port);
+    assert_eq!(
+        proxy.url_for(&db),
+        db.url_tcp
+            .replace(&format!(":{}/", db.port), &format!(":{}/", proxy.port))
+    );
     let mut conn = connect(db.opts_via(proxy.port)).expect("through the proxy");
 
     run(&mut conn, "START TRANSACTION").expect("begin");

@@ -410,9 +410,7 @@ fn admin(sql: String) {
 
 fn random_password() -> String {
     let mut rng = fastrand::Rng::new();
-    (0..24)
-        .map(|_| char::from(rng.alphanumeric()))
-        .collect::<String>()
+    (0..24).map(|_| rng.alphanumeric()).collect::<String>()
 }
 
 fn write_secret(path: &Path, secret: &str) {
@@ -486,6 +484,19 @@ pub fn query(db: &TestDatabase, sql: &str) -> Vec<Vec<Option<String>>> {
             .collect(),
         Err(e) => panic!("query on {}: {e}", db.name),
     }
+}
+
+/// Runs `sql` (one or more statements) in `db` as root.
+pub fn execute(db: &TestDatabase, sql: &str) {
+    let opts =
+        mysql_async::OptsBuilder::from_opts(admin_opts(&db.socket)).db_name(Some(db.name.clone()));
+    let sql = sql.to_string();
+    block_on(async move {
+        let mut conn = mysql_async::Conn::new(opts).await?;
+        conn.query_drop(sql).await?;
+        conn.disconnect().await
+    })
+    .unwrap_or_else(|e| panic!("execute on {}: {e}", db.name));
 }
 
 /// A value as text: the text protocol sends bytes; the rest for completeness.

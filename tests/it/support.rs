@@ -57,8 +57,19 @@ impl Daemon {
         self.dir.path().join("numhubd.toml")
     }
 
+    /// The SQLite file (on SQLite only: tests for either engine use [`Daemon::store`]).
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("numhubd.db")
+    }
+
+    /// The daemon's store, on whichever engine the test run uses.
+    pub fn store(&self) -> crate::test_engine::TestStore {
+        crate::test_engine::store_for(self.dir.path())
+    }
+
+    /// The rows of `sql` (portable SQL) in the daemon's store.
+    pub fn rows(&self, sql: &str) -> Vec<crate::test_engine::Row> {
+        self.store().rows(sql)
     }
 
     pub fn stderr(&self) -> String {
@@ -114,7 +125,9 @@ impl Drop for Daemon {
     }
 }
 
-/// The config every daemon test starts from: all paths inside the temp folder.
+/// The config every daemon test starts from: all paths inside the temp folder. Its
+/// `[database]` names the SQLite file; the daemon starters put the test run's engine
+/// there ([`crate::test_engine::place`]).
 pub fn base_config(filter: &str) -> String {
     format!(
         "[database]\npath = \"numhubd.db\"\n[rpc]\nsocket = \"numhubd.sock\"\n\
@@ -142,6 +155,7 @@ pub fn start_wrapped(
     env: &[(&str, &str)],
     wrapper: &[&std::ffi::OsStr],
 ) -> Daemon {
+    let config = crate::test_engine::place(dir.path(), config);
     std::fs::write(dir.path().join("numhubd.toml"), config).expect("write config");
     let notify_path = dir.path().join("notify.sock");
     let _ = std::fs::remove_file(&notify_path);

@@ -81,6 +81,7 @@ impl Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let (rt, sandbox) = sandbox_for(dir.path());
         let cfg = config(&sandbox.base_url(), numhub_max_attempts);
+        let cfg = crate::test_engine::place(dir.path(), &cfg);
         std::fs::write(dir.path().join("numhubd.toml"), cfg).expect("config");
         Harness {
             dir,
@@ -95,8 +96,19 @@ impl Harness {
         self.dir.path().join("numhubd.sock")
     }
 
+    /// The SQLite file (on SQLite only: tests for either engine use [`Harness::store`]).
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("numhubd.db")
+    }
+
+    /// The daemon's store, on whichever engine the test run uses.
+    pub fn store(&self) -> crate::test_engine::TestStore {
+        crate::test_engine::store_for(self.dir.path())
+    }
+
+    /// The rows of `sql` (portable SQL) in the daemon's store.
+    pub fn rows(&self, sql: &str) -> Vec<crate::test_engine::Row> {
+        self.store().rows(sql)
     }
 
     pub fn stderr_of(&self, run: usize) -> String {
@@ -115,6 +127,11 @@ impl Harness {
     /// may fire before READY). Returns whether it is running.
     pub fn start(&mut self, env: &[(&str, &str)]) -> bool {
         assert!(self.child.is_none(), "a daemon is already running");
+        // A test may have written a config of its own since: the engine's section again.
+        let cfg_path = self.dir.path().join("numhubd.toml");
+        let cfg = std::fs::read_to_string(&cfg_path).expect("config");
+        std::fs::write(&cfg_path, crate::test_engine::place(self.dir.path(), &cfg))
+            .expect("config");
         self.runs += 1;
         let notify_path = self.dir.path().join(format!("notify.{}.sock", self.runs));
         let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
