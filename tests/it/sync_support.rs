@@ -2,16 +2,15 @@
 //! real daemon binary run (and re-run after kills) in ONE folder, configured to
 //! sync with that sandbox as the demo account.
 
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
 use numhub_sandbox::{Faults, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
 use crate::rpc_client::{call, ok};
-use crate::support::{wait_until, TIMEOUT};
+use crate::support::{spawn_serve, wait_ready, wait_until, Run};
 
 pub struct Harness {
     pub dir: tempfile::TempDir,
@@ -127,56 +126,17 @@ impl Harness {
     /// may fire before READY). Returns whether it is running.
     pub fn start(&mut self, env: &[(&str, &str)]) -> bool {
         assert!(self.child.is_none(), "a daemon is already running");
-        // A test may have written a config of its own since: the engine's section again.
-        let cfg_path = self.dir.path().join("numhubd.toml");
-        let cfg = std::fs::read_to_string(&cfg_path).expect("config");
-        std::fs::write(&cfg_path, crate::test_engine::place(self.dir.path(), &cfg))
-            .expect("config");
         self.runs += 1;
-        let notify_path = self.dir.path().join(format!("notify.{}.sock", self.runs));
-        let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
-        notify
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .expect("timeout");
-        let stderr =
-            std::fs::File::create(self.dir.path().join(format!("stderr.{}.log", self.runs)))
-                .expect("stderr file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_numhubd"));
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(self.dir.path().join("numhubd.toml"))
-            .env("NOTIFY_SOCKET", &notify_path)
-            .env_remove("STATE_DIRECTORY")
-            .env_remove("RUNTIME_DIRECTORY")
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("RUST_LOG")
-            .env_remove(numhubd::killpoint::ENV)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr);
-        for (k, v) in env {
-            cmd.env(k, v);
+        let run = Run {
+            notify: self.dir.path().join(format!("notify.{}.sock", self.runs)),
+            stderr: self.dir.path().join(format!("stderr.{}.log", self.runs)),
+        };
+        let (mut child, notify) = spawn_serve(self.dir.path(), &run, env, &[]);
+        let ready = wait_ready(&mut child, &notify, &run);
+        if ready {
+            self.child = Some(child);
         }
-        let mut child = cmd.spawn().expect("spawn numhubd");
-        let start = Instant::now();
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Ok(n) = notify.recv(&mut buf) {
-                if String::from_utf8_lossy(&buf[..n]).contains("READY=1") {
-                    self.child = Some(child);
-                    return true;
-                }
-            }
-            if let Ok(Some(_)) = child.try_wait() {
-                return false;
-            }
-            assert!(
-                start.elapsed() < TIMEOUT,
-                "no READY=1; stderr:\n{}",
-                self.stderr_of(self.runs)
-            );
-        }
+        ready
     }
 
     fn pid(&self) -> Option<i32> {

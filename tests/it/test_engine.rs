@@ -110,6 +110,18 @@ fn place_on(engine: Engine, dir: &Path, config: &str) -> String {
     config.replacen(SECTION, &database_section(&db.url_tcp, &db), 1)
 }
 
+/// Like [`place`] on MariaDB, with the daemon reaching its database through `proxy`
+/// (for the lost-COMMIT tests: `proxy` must stand in front of the test server).
+pub fn place_through(dir: &Path, config: &str, proxy: &crate::cut_proxy::CutProxy) -> String {
+    const SECTION: &str = "[database]\npath = \"numhubd.db\"\n";
+    assert!(
+        config.contains(SECTION),
+        "a config with the test [database] section"
+    );
+    let db = database_for(dir);
+    config.replacen(SECTION, &database_section(&proxy.url_for(&db), &db), 1)
+}
+
 /// The `[database]` section for `db` reached at `url` (its own, or a proxy's).
 pub fn database_section(url: &str, db: &TestDatabase) -> String {
     format!(
@@ -291,6 +303,14 @@ fn on_mariadb_a_daemon_folder_gets_its_database_once_and_other_configs_stay() {
     assert_eq!(place_on(Engine::Mariadb, dir.path(), &placed), placed);
     let other = "[database]\npath = \"other.db\"\n";
     assert_eq!(place_on(Engine::Mariadb, dir.path(), other), other);
+    // Through a proxy: the proxy's port, the same database and password.
+    let proxy = crate::cut_proxy::CutProxy::start(db.port);
+    let through = place_through(dir.path(), &config, &proxy);
+    assert!(
+        through.contains(&format!("url = \"{}\"", proxy.url_for(&db)))
+            && through.contains(&db.password_file.display().to_string()),
+        "{through}"
+    );
     // Rows are read from it.
     mariadb_support::execute(
         &db,
