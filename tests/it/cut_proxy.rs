@@ -2,8 +2,9 @@
 //! COMMIT's answer: armed, it lets the client's next `COMMIT` through, waits until
 //! the server has answered it (so the commit happened), then closes both sides
 //! without relaying that answer — what a network cut after the server's commit looks
-//! like to a client. It can also cut every connection at once, and counts the
-//! COMMITs it has cut.
+//! like to a client. Armed "before", it cuts without sending the COMMIT (the
+//! transaction never commits). It can also cut every connection at once, and counts
+//! the COMMITs it has cut.
 //!
 //! It reads the client's side as MySQL packets (3-byte length, sequence number,
 //! payload); a `COM_QUERY` (0x03) whose text is `COMMIT` is the one it looks for.
@@ -25,6 +26,8 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Default)]
 struct Shared {
     armed: AtomicBool,
+    /// Armed to cut *before* the COMMIT reaches the server (it never happens).
+    drop_commit: AtomicBool,
     commits_cut: AtomicU64,
     connections: AtomicU64,
 }
@@ -66,6 +69,14 @@ impl CutProxy {
 
     /// The next COMMIT any client sends is let through and its answer lost.
     pub fn arm(&self) {
+        self.shared.drop_commit.store(false, Ordering::SeqCst);
+        self.shared.armed.store(true, Ordering::SeqCst);
+    }
+
+    /// The next COMMIT any client sends is not let through: the connection is cut
+    /// with the transaction uncommitted (the server rolls it back).
+    pub fn arm_before_commit(&self) {
+        self.shared.drop_commit.store(true, Ordering::SeqCst);
         self.shared.armed.store(true, Ordering::SeqCst);
     }
 
@@ -79,7 +90,7 @@ impl CutProxy {
         self.cut_all.send_modify(|n| *n += 1);
     }
 
-    /// COMMITs whose answer the proxy has thrown away.
+    /// COMMITs the proxy has cut (answer lost, or the COMMIT itself).
     pub fn commits_cut(&self) -> u64 {
         self.shared.commits_cut.load(Ordering::SeqCst)
     }
@@ -156,7 +167,11 @@ async fn relay(
                 pending.extend_from_slice(&cbuf[..n]);
                 while let Some(packet) = take_packet(&mut pending) {
                     if is_commit(&packet) && shared.armed.swap(false, Ordering::SeqCst) {
-                        lose_answer(&packet, &mut server, &shared).await;
+                        if shared.drop_commit.load(Ordering::SeqCst) {
+                            shared.commits_cut.fetch_add(1, Ordering::SeqCst);
+                        } else {
+                            lose_answer(&packet, &mut server, &shared).await;
+                        }
                         return; // both sockets close here, the answer unsent
                     }
                     if server.write_all(&packet).await.is_err() {

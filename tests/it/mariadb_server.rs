@@ -156,7 +156,30 @@ fn an_armed_proxy_loses_the_commit_answer_after_the_commit() {
         mdb::query(&db, "SELECT COUNT(*) FROM t"),
         vec![vec![Some("2".into())]]
     );
-    let _ = block_on(again.disconnect());
+
+    // Armed before the COMMIT: the client hears an error and the row is not in.
+    run(&mut again, "START TRANSACTION").expect("begin");
+    run(&mut again, "INSERT INTO t VALUES (3)").expect("insert");
+    proxy.arm_before_commit();
+    assert!(
+        run(&mut again, "COMMIT").is_err(),
+        "told ok for a cut COMMIT"
+    );
+    assert_eq!(proxy.commits_cut(), 2);
+    // Once the server has ended the cut session's transaction (rolled back), the
+    // row is not there.
+    let zero = vec![vec![Some("0".to_string())]];
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            mdb::query(&db, "SELECT COUNT(*) FROM information_schema.innodb_trx") == zero
+        }),
+        "the cut session's transaction is still open"
+    );
+    assert_eq!(
+        mdb::query(&db, "SELECT COUNT(*) FROM t"),
+        vec![vec![Some("2".into())]],
+        "a COMMIT that never reached the server committed"
+    );
 }
 
 /// Unarmed, the proxy is invisible: handshake, queries, big rows, a transaction
