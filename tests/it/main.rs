@@ -16,6 +16,7 @@ mod first_run;
 mod housekeeping;
 mod jobs;
 mod journal;
+mod lost_commit;
 mod mariadb_server;
 mod mariadb_support;
 mod numhub_check;
