@@ -4,7 +4,15 @@
 //! Unknown keys and wrong types are errors (a typo must not silently fall back to a
 //! default). Relative paths are resolved against the config file's folder, except
 //! that under systemd the database and identity resolve into `$STATE_DIRECTORY` and
-//! the socket into `$RUNTIME_DIRECTORY`.
+//! the socket into `$RUNTIME_DIRECTORY`. `[database] url` and what the store is
+//! given for it live in [`database`].
+
+mod database;
+
+pub use database::{
+    read_password, tls_for, DatabaseTarget, DbPassword, MysqlAddress, MysqlTarget, MysqlUrl,
+    PasswordError, Tls, UrlError, PASSWORD_CREDENTIAL,
+};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +35,11 @@ pub enum ConfigError {
         key: String,
         reason: String,
     },
+    /// A `[database]` key that contradicts another, found when a target is built.
+    #[error("{key}: {reason}")]
+    Database { key: String, reason: String },
+    #[error(transparent)]
+    Password(#[from] PasswordError),
 }
 
 /// The whole configuration, with every path already resolved.
@@ -70,14 +83,29 @@ pub enum TenantScope {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// The SQLite file.
+    /// MySQL/MariaDB instead of SQLite: `mysql://USER@HOST[:PORT]/DATABASE` or
+    /// `mysql://USER@localhost/DATABASE?socket=PATH`, never with a password. `""`
+    /// or unset: the SQLite file at `path`.
+    #[serde(deserialize_with = "database::mysql_url")]
+    pub url: Option<MysqlUrl>,
+    /// The SQLite file. With `url` set, its folder still holds the spool.
     pub path: PathBuf,
-    /// Read-only connections kept for queries.
+    /// Read-only connections kept for queries (pooled, on either engine).
     pub readers: usize,
     /// SQLite's `synchronous`: `normal` (the last commits before a power cut may be
     /// lost, never torn; the outbox's claims are durable all the same) or `full`
-    /// (every acknowledged commit survives a power cut).
+    /// (every acknowledged commit survives a power cut). SQLite only: `full` with
+    /// `url` is refused (on MySQL the server's settings decide).
     pub synchronous: Synchronous,
+    /// A file whose first line is the MySQL password (or the systemd credential
+    /// `database-password`, read first). Neither: no password.
+    pub password_file: Option<PathBuf>,
+    /// A PEM file of the CA that signed the MySQL server's certificate (a private
+    /// CA), then the only CAs trusted for it; unset: the public CAs built in. On a
+    /// loopback host it turns TLS on.
+    pub ca_file: Option<PathBuf>,
+    /// A `url` host that is not loopback is reached over TLS unless this is true.
+    pub allow_plaintext: bool,
 }
 
 /// `[database] synchronous`.
@@ -346,9 +374,13 @@ pub struct DaemonConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
+            url: None,
             path: "numhubd.db".into(),
             readers: 4,
             synchronous: Synchronous::Normal,
+            password_file: None,
+            ca_file: None,
+            allow_plaintext: false,
         }
     }
 }
@@ -606,6 +638,7 @@ impl Config {
                 "must be between 1 and 64".to_string(),
             ));
         }
+        self.validate_database(&bad)?;
         if self.daemon.shutdown_timeout_secs == 0 || self.daemon.shutdown_timeout_secs > 600 {
             return Err(bad(
                 "daemon.shutdown_timeout_secs",
@@ -799,6 +832,34 @@ impl Config {
         Ok(())
     }
 
+    /// The `[database]` keys that depend on `url` (the URL itself is checked as read).
+    fn validate_database(
+        &self,
+        bad: &dyn Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let d = &self.database;
+        for (key, p) in [
+            ("database.password_file", &d.password_file),
+            ("database.ca_file", &d.ca_file),
+        ] {
+            if p.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(bad(key, "must name a file (or leave it out)".into()));
+            }
+        }
+        let Some(url) = &d.url else {
+            return Ok(());
+        };
+        if d.synchronous == Synchronous::Full {
+            return Err(bad(
+                "database.synchronous",
+                "applies to SQLite only: with database.url, durability is the server's (innodb_flush_log_at_trx_commit = 1, sync_binlog = 1); leave it out".into(),
+            ));
+        }
+        tls_for(&url.address, d.ca_file.as_deref(), d.allow_plaintext)
+            .map_err(|(key, reason)| bad(key, reason))?;
+        Ok(())
+    }
+
     /// The `[rpc]` limits that depend on each other or on time.
     fn validate_rpc_limits(
         &self,
@@ -855,8 +916,15 @@ impl Config {
         if let Some(p) = &self.numhub.password_file {
             self.numhub.password_file = Some(under(base, p));
         }
-        if let Some(p) = &self.numhub.ca_file {
-            self.numhub.ca_file = Some(under(base, p));
+        for p in [
+            &mut self.numhub.ca_file,
+            &mut self.database.password_file,
+            &mut self.database.ca_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *p = under(base, p);
         }
     }
 
@@ -1317,6 +1385,129 @@ mod tests {
         for text in ["E164", "dotted", ""] {
             let e = parse(&format!("[numhub]\nphone_format = \"{text}\"\n")).expect_err(text);
             assert!(e.to_string().contains("numhub.phone_format"), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn database_url_and_its_keys_are_read_and_resolved() {
+        let c = parse("").expect("defaults");
+        assert_eq!(c.database.url, None);
+        assert!(!c.database.allow_plaintext);
+        assert_eq!(
+            c.database.target().expect("sqlite"),
+            DatabaseTarget::Sqlite {
+                path: "/etc/numhubd/numhubd.db".into(),
+                synchronous: Synchronous::Normal
+            }
+        );
+        let c = parse(
+            "[database]\nurl = \"mysql://numhubd@db.internal/numhubd\"\n\
+             password_file = \"db-password\"\nca_file = \"db-ca.pem\"\n",
+        )
+        .expect("mysql");
+        let url = c.database.url.as_ref().expect("url");
+        assert_eq!(url.to_string(), "mysql://numhubd@db.internal:3306/numhubd");
+        assert_eq!(
+            c.database.password_file.as_deref(),
+            Some(Path::new("/etc/numhubd/db-password"))
+        );
+        assert_eq!(
+            c.database.ca_file.as_deref(),
+            Some(Path::new("/etc/numhubd/db-ca.pem"))
+        );
+        // `""` is unset: an environment override can go back to SQLite.
+        let env = vec![("NUMHUBD_DATABASE_URL".to_string(), String::new())];
+        let c = Config::from_toml(
+            "[database]\nurl = \"mysql://u@h/d\"\n",
+            "t",
+            Path::new("/x"),
+            env.into_iter(),
+        )
+        .expect("env");
+        assert_eq!(c.database.url, None);
+    }
+
+    #[test]
+    fn database_keys_that_contradict_url_are_named() {
+        for (text, key, why) in [
+            (
+                "[database]\nurl = \"mysql://numhubd:Hunter2Secret@db/numhubd\"\n",
+                "database.url",
+                "password_file",
+            ),
+            (
+                "[database]\nurl = \"mysql://u@db/d?ssl=0\"\n",
+                "database.url",
+                "\"ssl\" is not accepted",
+            ),
+            (
+                "[database]\nurl = \"mysql://u@db/d\"\nsynchronous = \"full\"\n",
+                "database.synchronous",
+                "SQLite only",
+            ),
+            (
+                "[database]\nurl = \"mysql://u@db/d\"\nallow_plaintext = true\nca_file = \"ca.pem\"\n",
+                "database.allow_plaintext",
+                "keep one",
+            ),
+            (
+                "[database]\nurl = \"mysql://u@localhost/d?socket=/s\"\nca_file = \"ca.pem\"\n",
+                "database.ca_file",
+                "never uses TLS",
+            ),
+            (
+                "[database]\npassword_file = \"\"\n",
+                "database.password_file",
+                "must name a file",
+            ),
+            ("[database]\nurl = 3306\n", "database.url", "string"),
+        ] {
+            let e = parse(text).expect_err(text).to_string();
+            assert!(e.contains(key), "{text}: {e}");
+            assert!(e.contains(why), "{text}: {e}");
+            assert!(!e.contains("Hunter2Secret"), "{text}: leaked in {e}");
+        }
+        // From the environment too, and still without the password.
+        let env = vec![(
+            "NUMHUBD_DATABASE_URL".to_string(),
+            "mysql://u:Hunter2Secret@db/d".to_string(),
+        )];
+        let e = Config::from_toml("", "t", Path::new("/x"), env.into_iter())
+            .expect_err("env")
+            .to_string();
+        assert!(e.contains("database.url"), "{e}");
+        assert!(!e.contains("Hunter2Secret"), "{e}");
+        // `normal` is the default and means nothing to MySQL: accepted.
+        parse("[database]\nurl = \"mysql://u@db/d\"\nsynchronous = \"normal\"\n").expect("normal");
+    }
+
+    #[test]
+    fn the_target_reads_the_password_file_and_names_it_when_unreadable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("pw"), "Hunter2Secret\n").expect("write");
+        let text = "[database]\nurl = \"mysql://numhubd@127.0.0.1:13306/numhubd\"\npassword_file = \"pw\"\n";
+        let c = Config::from_toml(text, "t", dir.path(), std::iter::empty()).expect("valid");
+        // The test process has no CREDENTIALS_DIRECTORY unless run under systemd.
+        if std::env::var_os("CREDENTIALS_DIRECTORY").is_none() {
+            let DatabaseTarget::Mysql(m) = c.database.target().expect("target") else {
+                panic!("not mysql");
+            };
+            assert_eq!(
+                m.password.as_ref().map(DbPassword::expose),
+                Some("Hunter2Secret")
+            );
+            assert_eq!(m.tls, Tls::Off);
+            assert_eq!(
+                m.to_string(),
+                "mysql://numhubd@127.0.0.1:13306/numhubd (plaintext, local)"
+            );
+            std::fs::remove_file(dir.path().join("pw")).expect("rm");
+            let e = c.database.target().expect_err("gone").to_string();
+            assert!(e.contains("database.password_file"), "{e}");
+            assert!(
+                e.contains(&dir.path().join("pw").display().to_string()),
+                "{e}"
+            );
         }
     }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use numhubd::config::Config;
+use numhubd::config::{Config, DatabaseTarget};
 use numhubd::daemon::{self, ConfigSource};
 use numhubd::{db, exit, numhub};
 
@@ -100,6 +100,15 @@ fn load(source: &ConfigSource) -> Result<Config, ExitCode> {
     })
 }
 
+/// The store the config names, its password read (a MySQL URL's); an unreadable
+/// password file is a config error (exit 78) naming the file.
+fn database_target(c: &Config) -> Result<DatabaseTarget, ExitCode> {
+    c.database.target().map_err(|e| {
+        eprintln!("numhubd: {e}");
+        code(exit::CONFIG)
+    })
+}
+
 /// A runtime for a command; one that cannot start is reported and exits 1.
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Runtime::new().map_err(|e| {
@@ -180,17 +189,21 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::CheckConfig { config } => match load(&config.source()) {
-            Ok(c) => {
-                println!(
-                    "config ok: database {}, socket {}",
-                    c.database.path.display(),
-                    c.rpc.socket.display()
-                );
-                code(exit::OK)
-            }
-            Err(c) => c,
-        },
+        Command::CheckConfig { config } => {
+            let c = match load(&config.source()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let target = match database_target(&c) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
+            println!(
+                "config ok: database {target}, socket {}",
+                c.rpc.socket.display()
+            );
+            code(exit::OK)
+        }
         Command::Migrate { config } => {
             let c = match load(&config.source()) {
                 Ok(c) => c,
@@ -285,6 +298,12 @@ fn main() -> ExitCode {
             let source = config.source();
             let c = match load(&source) {
                 Ok(c) => c,
+                Err(code) => return code,
+            };
+            // Read at start like the config: a password that cannot be read stops it
+            // here. The store takes it once its MySQL engine is wired (issue 24).
+            let _target = match database_target(&c) {
+                Ok(t) => t,
                 Err(code) => return code,
             };
             // Before anything is made: every file after this is private.

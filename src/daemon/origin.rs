@@ -15,7 +15,7 @@ use super::DaemonError;
 /// belongs to another NumHub. Reads the file read-only: a refusal changes nothing.
 pub fn check(config: &Config, sandbox: bool) -> Result<(), DaemonError> {
     let path = &config.database.path;
-    let found = origin::look(path)?;
+    let found = origin::look(&crate::db::Location::File(path.clone()))?;
     if sandbox {
         return match found {
             FileOrigin::Untouched | FileOrigin::Recorded(NumhubOrigin::Sandbox) => Ok(()),

@@ -27,7 +27,9 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
+
+use super::engine::args;
 
 use super::{now_ts, open_connection, DbError, Result, StoreOptions, Tx};
 
@@ -102,21 +104,18 @@ pub(super) fn take(source: &Path, dest: &Path, options: &StoreOptions) -> Result
 /// At a start: the marker of a restored copy, removed in the caller's transaction
 /// (None: this file is not a copy that has not been started yet).
 pub fn take_marker(tx: &Tx<'_>) -> Result<Option<BackupMarker>> {
-    let marker = tx
-        .conn
-        .query_row(
-            "SELECT taken_at, source_path FROM backup_marker WHERE id = 1",
-            [],
-            |r| {
-                Ok(BackupMarker {
-                    taken_at: r.get(0)?,
-                    source_path: r.get(1)?,
-                })
-            },
-        )
-        .optional()?;
+    let marker = tx.row(
+        "SELECT taken_at, source_path FROM backup_marker WHERE id = 1",
+        args![],
+        |r| {
+            Ok(BackupMarker {
+                taken_at: r.get(0)?,
+                source_path: r.get(1)?,
+            })
+        },
+    )?;
     if marker.is_some() {
-        tx.conn.execute("DELETE FROM backup_marker", [])?;
+        tx.execute("DELETE FROM backup_marker", args![])?;
     }
     Ok(marker)
 }
@@ -226,7 +225,7 @@ fn create_partial(dest: &Path, folder: &Path, partial: &Path) -> Result<File> {
 }
 
 /// Writes the marker into the copy, which stays one file (rollback journal).
-fn mark(partial: &Path, taken_at: &str, source: &Path) -> rusqlite::Result<()> {
+fn mark(partial: &Path, taken_at: &str, source: &Path) -> Result<()> {
     let conn = Connection::open_with_flags(
         partial,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -237,9 +236,9 @@ fn mark(partial: &Path, taken_at: &str, source: &Path) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO backup_marker (id, taken_at, source_path) VALUES (1, ?1, ?2)
          ON CONFLICT (id) DO NOTHING",
-        params![taken_at, source.display().to_string()],
+        rusqlite::params![taken_at, source.display().to_string()],
     )?;
-    conn.close().map_err(|(_, e)| e)
+    conn.close().map_err(|(_, e)| DbError::Sqlite(e))
 }
 
 /// The temporary name still leads to the file we created (nobody swapped it while

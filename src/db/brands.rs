@@ -1,11 +1,11 @@
 //! `brands` and `brand_phone_numbers`: a tenant's brands and the numbers they call from.
 
-use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
+use super::engine::{args, ts, Engine, Row};
 use super::{
-    check_len, check_not_blank, int_cursor, now_ts, page_limit, require_tenant, DbError, Page,
-    Result, Sql, Tx,
+    check_len, check_not_blank, int_cursor, json_values, now_ts, page_limit, require_tenant,
+    DbError, Page, Result, Sql, Tx,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -57,7 +57,7 @@ pub fn validate_e164(field: &'static str, number: &str) -> Result<()> {
 
 const COLUMNS: &str = "id, tenant_id, name, display_name, numhub_entity_id, created_at, updated_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Brand> {
+fn from_row(r: &Row<'_>) -> Result<Brand> {
     Ok(Brand {
         id: r.get(0)?,
         tenant_id: r.get(1)?,
@@ -79,36 +79,38 @@ pub fn upsert(tx: &Tx<'_>, input: BrandInput) -> Result<Brand> {
     let now = now_ts();
     let id = match input.id {
         Some(id) => {
-            let changed = tx.conn.execute(
+            let changed = tx.execute(
                 "UPDATE brands SET name = ?3, display_name = ?4, updated_at = ?5
                  WHERE id = ?1 AND tenant_id = ?2",
-                params![id, input.tenant_id, input.name, input.display_name, now],
+                args![
+                    id,
+                    input.tenant_id,
+                    input.name,
+                    input.display_name,
+                    ts(&now)
+                ],
             )?;
             if changed == 0 {
                 return Err(DbError::not_found("brand", id));
             }
             id
         }
-        None => {
-            tx.conn.execute(
-                "INSERT INTO brands (tenant_id, name, display_name, created_at, updated_at)
+        None => tx.insert(
+            "INSERT INTO brands (tenant_id, name, display_name, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![input.tenant_id, input.name, input.display_name, now],
-            )?;
-            tx.conn.last_insert_rowid()
-        }
+            args![input.tenant_id, input.name, input.display_name, ts(&now)],
+        )?,
     };
     get(tx, input.tenant_id, id)
 }
 
 pub fn get(sql: &Sql<'_>, tenant_id: i64, id: i64) -> Result<Brand> {
-    sql.conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM brands WHERE id = ?1 AND tenant_id = ?2"
-        ))?
-        .query_row(params![id, tenant_id], from_row)
-        .optional()?
-        .ok_or_else(|| DbError::not_found("brand", id))
+    sql.row(
+        &format!("SELECT {COLUMNS} FROM brands WHERE id = ?1 AND tenant_id = ?2"),
+        args![id, tenant_id],
+        from_row,
+    )?
+    .ok_or_else(|| DbError::not_found("brand", id))
 }
 
 pub fn list(
@@ -122,7 +124,7 @@ pub fn list(
         &format!(
             "SELECT {COLUMNS} FROM brands WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
         ),
-        params![tenant_id, int_cursor(cursor)?, limit + 1],
+        args![tenant_id, int_cursor(cursor)?, limit + 1],
         from_row,
     )?;
     Ok(Page::from_rows(rows, limit, |b| b.id.to_string()))
@@ -135,9 +137,9 @@ pub fn set_numhub_entity_id(
     id: i64,
     numhub_entity_id: &str,
 ) -> Result<()> {
-    let changed = tx.conn.execute(
+    let changed = tx.execute(
         "UPDATE brands SET numhub_entity_id = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2",
-        params![id, tenant_id, numhub_entity_id, now_ts()],
+        args![id, tenant_id, numhub_entity_id, ts(&now_ts())],
     )?;
     if changed == 0 {
         return Err(DbError::not_found("brand", id));
@@ -157,18 +159,26 @@ pub fn set_phone_numbers(
     }
     get(tx, tenant_id, brand_id)?;
     let wanted = serde_json::Value::from(numbers.to_vec()).to_string();
-    tx.conn.execute(
-        "DELETE FROM brand_phone_numbers WHERE brand_id = ?1
-           AND phone_number NOT IN (SELECT value FROM json_each(?2))",
-        params![brand_id, wanted],
+    tx.execute(
+        &format!(
+            "DELETE FROM brand_phone_numbers WHERE brand_id = ?1 AND phone_number NOT IN ({})",
+            json_values(tx.engine(), "?2", "VARCHAR(20)")
+        ),
+        args![brand_id, wanted],
     )?;
     let now = now_ts();
-    let mut insert = tx.conn.prepare_cached(
-        "INSERT INTO brand_phone_numbers (brand_id, phone_number, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?3) ON CONFLICT (brand_id, phone_number) DO NOTHING",
-    )?;
+    let insert = match tx.engine() {
+        Engine::Sqlite => {
+            "INSERT INTO brand_phone_numbers (brand_id, phone_number, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?3) ON CONFLICT (brand_id, phone_number) DO NOTHING"
+        }
+        Engine::Mysql => {
+            "INSERT INTO brand_phone_numbers (brand_id, phone_number, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?3) ON DUPLICATE KEY UPDATE id = id"
+        }
+    };
     for n in numbers {
-        insert.execute(params![brand_id, n, now])?;
+        tx.execute(insert, args![brand_id, n, ts(&now)])?;
     }
     phone_numbers(tx, tenant_id, brand_id)
 }
@@ -182,7 +192,7 @@ pub fn phone_numbers(
         "SELECT p.id, p.brand_id, p.phone_number, p.numhub_identity_id, p.created_at, p.updated_at
          FROM brand_phone_numbers p JOIN brands b ON b.id = p.brand_id
          WHERE p.brand_id = ?1 AND b.tenant_id = ?2 ORDER BY p.phone_number",
-        params![brand_id, tenant_id],
+        args![brand_id, tenant_id],
         |r| {
             Ok(BrandPhoneNumber {
                 id: r.get(0)?,
@@ -205,11 +215,14 @@ pub fn link_numbers_to_identity(
     numbers: &[String],
 ) -> Result<usize> {
     let listed = serde_json::Value::from(numbers.to_vec()).to_string();
-    Ok(tx.conn.execute(
-        "UPDATE brand_phone_numbers SET numhub_identity_id = ?2, updated_at = ?4
-         WHERE phone_number IN (SELECT value FROM json_each(?3))
-           AND brand_id IN (SELECT id FROM brands WHERE tenant_id = ?1)
-           AND numhub_identity_id IS NOT ?2",
-        params![tenant_id, identity_id, listed, now_ts()],
-    )?)
+    tx.execute(
+        &format!(
+            "UPDATE brand_phone_numbers SET numhub_identity_id = ?2, updated_at = ?4
+             WHERE phone_number IN ({})
+               AND brand_id IN (SELECT id FROM brands WHERE tenant_id = ?1)
+               AND (numhub_identity_id IS NULL OR numhub_identity_id <> ?2)",
+            json_values(tx.engine(), "?3", "VARCHAR(20)")
+        ),
+        args![tenant_id, identity_id, listed, ts(&now_ts())],
+    )
 }

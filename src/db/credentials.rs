@@ -2,8 +2,7 @@
 //! (the `numhub` module encrypts them); the store refuses anything else, so a
 //! clear-text password can never reach the file.
 
-use rusqlite::{params, OptionalExtension};
-
+use super::engine::{args, ts, Engine, Row};
 use super::{now_ts, require_tenant, Result, Sql, Tx};
 
 /// One tenant's login, still encrypted.
@@ -21,50 +20,48 @@ pub fn set(tx: &Tx<'_>, tenant_id: i64, email_armored: &str, password_armored: &
     super::tokens::require_armor("password", password_armored)?;
     require_tenant(tx, tenant_id)?;
     let now = now_ts();
-    tx.conn.execute(
-        "INSERT INTO numhub_credentials (tenant_id, email_armored, password_armored, created_at, updated_at)
+    let statement = match tx.engine() {
+        Engine::Sqlite => "INSERT INTO numhub_credentials (tenant_id, email_armored, password_armored, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?4)
          ON CONFLICT (tenant_id) DO UPDATE SET email_armored = excluded.email_armored,
              password_armored = excluded.password_armored, updated_at = excluded.updated_at",
-        params![tenant_id, email_armored, password_armored, now],
+        Engine::Mysql => "INSERT INTO numhub_credentials (tenant_id, email_armored, password_armored, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?4)
+         ON DUPLICATE KEY UPDATE email_armored = VALUES(email_armored),
+             password_armored = VALUES(password_armored), updated_at = VALUES(updated_at)",
+    };
+    tx.execute(
+        statement,
+        args![tenant_id, email_armored, password_armored, ts(&now)],
     )?;
     Ok(())
 }
 
 pub fn get(sql: &Sql<'_>, tenant_id: i64) -> Result<Option<StoredCredentials>> {
-    Ok(sql
-        .conn
-        .prepare_cached(
-            "SELECT tenant_id, email_armored, password_armored, updated_at
-             FROM numhub_credentials WHERE tenant_id = ?1",
-        )?
-        .query_row([tenant_id], |r| {
-            Ok(StoredCredentials {
-                tenant_id: r.get(0)?,
-                email_armored: r.get(1)?,
-                password_armored: r.get(2)?,
-                updated_at: r.get(3)?,
-            })
-        })
-        .optional()?)
+    sql.row(
+        "SELECT tenant_id, email_armored, password_armored, updated_at
+         FROM numhub_credentials WHERE tenant_id = ?1",
+        args![tenant_id],
+        from_row,
+    )
 }
 
 /// Every stored login (for key rotation).
 pub fn all(sql: &Sql<'_>) -> Result<Vec<StoredCredentials>> {
-    let mut stmt = sql.conn.prepare_cached(
+    sql.rows(
         "SELECT tenant_id, email_armored, password_armored, updated_at FROM numhub_credentials ORDER BY tenant_id",
-    )?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok(StoredCredentials {
-                tenant_id: r.get(0)?,
-                email_armored: r.get(1)?,
-                password_armored: r.get(2)?,
-                updated_at: r.get(3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+        args![],
+        from_row,
+    )
+}
+
+fn from_row(r: &Row<'_>) -> Result<StoredCredentials> {
+    Ok(StoredCredentials {
+        tenant_id: r.get(0)?,
+        email_armored: r.get(1)?,
+        password_armored: r.get(2)?,
+        updated_at: r.get(3)?,
+    })
 }
 
 /// Key rotation's compare-and-swap: replaces the login's ciphertext only if it is
@@ -79,10 +76,10 @@ pub fn reencrypt(
 ) -> Result<bool> {
     super::tokens::require_armor("email", email_armored)?;
     super::tokens::require_armor("password", password_armored)?;
-    Ok(tx.conn.execute(
+    Ok(tx.execute(
         "UPDATE numhub_credentials SET email_armored = ?2, password_armored = ?3
          WHERE tenant_id = ?1 AND email_armored = ?4 AND password_armored = ?5",
-        params![
+        args![
             was.tenant_id,
             email_armored,
             password_armored,
@@ -94,9 +91,9 @@ pub fn reencrypt(
 
 /// Whether the tenant has its own login.
 pub fn exists(sql: &Sql<'_>, tenant_id: i64) -> Result<bool> {
-    Ok(sql.conn.query_row(
+    sql.one(
         "SELECT EXISTS (SELECT 1 FROM numhub_credentials WHERE tenant_id = ?1)",
-        [tenant_id],
+        args![tenant_id],
         |r| r.get(0),
-    )?)
+    )
 }

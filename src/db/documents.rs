@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use rusqlite::{params, OptionalExtension, Row};
+use super::engine::{args, ts, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -89,11 +89,11 @@ pub fn insert_local(tx: &Tx<'_>, new: NewLocalDocument) -> Result<LocalDocument>
         ));
     }
     require_tenant(tx, new.tenant_id)?;
-    tx.conn.execute(
+    let id = tx.insert(
         "INSERT INTO documents (tenant_id, original_filename, size_bytes, sha256, content_type, source,
              source_path, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-        params![
+        args![
             new.tenant_id,
             new.original_filename,
             new.size_bytes,
@@ -101,10 +101,9 @@ pub fn insert_local(tx: &Tx<'_>, new: NewLocalDocument) -> Result<LocalDocument>
             new.content_type,
             new.source.as_str(),
             new.source_path,
-            now_ts()
+            ts(&now_ts())
         ],
     )?;
-    let id = tx.conn.last_insert_rowid();
     get_local(tx, new.tenant_id, id)
 }
 
@@ -155,29 +154,28 @@ const UNSENT_UPLOADS: &str = "SELECT d.sha256 FROM jobs j
 
 /// Whether an upload that may still send the file with this SHA-256 exists.
 pub fn spool_copy_needed(sql: &Sql<'_>, sha256: &str) -> Result<bool> {
-    Ok(sql
-        .conn
-        .prepare_cached(&format!(
-            "SELECT EXISTS ({UNSENT_UPLOADS} AND d.sha256 = ?1)"
-        ))?
-        .query_row([sha256], |r| r.get(0))?)
+    Ok(sql.one(
+        &format!("SELECT EXISTS ({UNSENT_UPLOADS} AND d.sha256 = ?1)"),
+        args![sha256],
+        |r| r.get(0),
+    )?)
 }
 
 /// Every SHA-256 an upload that may still be sent needs, for the spool sweep.
 pub fn spool_copies_needed(sql: &Sql<'_>) -> Result<std::collections::HashSet<String>> {
-    let mut stmt = sql.conn.prepare_cached(UNSENT_UPLOADS)?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(sql
+        .rows(UNSENT_UPLOADS, args![], |r| r.get::<String>(0))?
+        .into_iter()
+        .collect())
 }
 
 pub fn get_local(sql: &Sql<'_>, tenant_id: i64, id: i64) -> Result<LocalDocument> {
-    sql.conn
-        .prepare_cached(
-            "SELECT id, tenant_id, original_filename, size_bytes, sha256, content_type, source,
+    sql.row(
+        "SELECT id, tenant_id, original_filename, size_bytes, sha256, content_type, source,
                     source_path, created_at, updated_at
              FROM documents WHERE id = ?1 AND tenant_id = ?2",
-        )?
-        .query_row(params![id, tenant_id], |r| {
+        args![id, tenant_id],
+        |r| {
             Ok(LocalDocument {
                 id: r.get(0)?,
                 tenant_id: r.get(1)?,
@@ -187,21 +185,18 @@ pub fn get_local(sql: &Sql<'_>, tenant_id: i64, id: i64) -> Result<LocalDocument
                 content_type: r.get(5)?,
                 source: {
                     let s: String = r.get(6)?;
-                    DocumentSource::parse(&s).map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            6,
-                            rusqlite::types::Type::Text,
-                            Box::new(e),
-                        )
+                    DocumentSource::parse(&s).map_err(|e| DbError::Column {
+                        index: 6,
+                        reason: e.to_string(),
                     })?
                 },
                 source_path: r.get(7)?,
                 created_at: r.get(8)?,
                 updated_at: r.get(9)?,
             })
-        })
-        .optional()?
-        .ok_or_else(|| DbError::not_found("local document", id))
+        },
+    )?
+    .ok_or_else(|| DbError::not_found("local document", id))
 }
 
 const SELECT: &str = "SELECT d.id, d.numhub_entity_id, d.local_document_id, d.numhub_document_id,
@@ -209,9 +204,10 @@ const SELECT: &str = "SELECT d.id, d.numhub_entity_id, d.local_document_id, d.nu
     FROM numhub_documents d JOIN numhub_entities e ON e.id = d.numhub_entity_id
     LEFT JOIN documents l ON l.id = d.local_document_id";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Document> {
-    let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+fn from_row(r: &Row<'_>) -> Result<Document> {
+    let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| DbError::Column {
+        index: i,
+        reason: e.to_string(),
     };
     let kind: String = r.get(4)?;
     let status: String = r.get(6)?;
@@ -259,28 +255,29 @@ pub fn create(
         })?;
     }
     let id = new_id();
-    tx.conn.execute(
+    tx.execute(
         "INSERT INTO numhub_documents (id, numhub_entity_id, local_document_id, document_type, filename,
              status, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
-        params![
+        args![
             id,
             entity_id,
             local_document_id,
             document_type.as_str(),
             filename,
-            now_ts()
+            ts(&now_ts())
         ],
     )?;
     get(tx, tenant_id, &id)
 }
 
 pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Document> {
-    sql.conn
-        .prepare_cached(&format!("{SELECT} WHERE d.id = ?1 AND e.tenant_id = ?2"))?
-        .query_row(params![id, tenant_id], from_row)
-        .optional()?
-        .ok_or_else(|| DbError::not_found("document", id))
+    sql.row(
+        &format!("{SELECT} WHERE d.id = ?1 AND e.tenant_id = ?2"),
+        args![id, tenant_id],
+        from_row,
+    )?
+    .ok_or_else(|| DbError::not_found("document", id))
 }
 
 /// A page of documents, each with its newest unfinished job's id (the column after
@@ -306,8 +303,8 @@ pub fn list(
     let limit = page_limit(limit)?;
     let rows = sql.rows(
         &LIST,
-        params![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
-        |r| Ok((from_row(r)?, r.get::<_, Option<i64>>(12)?)),
+        args![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
+        |r| Ok((from_row(r)?, r.get::<Option<i64>>(12)?)),
     )?;
     Page::from_rows(rows, limit, |(d, _)| d.id.clone())
         .try_map(|(d, job_id)| Ok((d, jobs::pending_for_job_id(sql, job_id)?)))
@@ -325,11 +322,17 @@ pub fn mark_uploaded(
     check_len("numhub_document_id", numhub_document_id, 100)?;
     check_json("api_response", api_response)?;
     get(tx, tenant_id, id)?;
-    tx.conn.execute(
+    tx.execute(
         "UPDATE numhub_documents SET numhub_document_id = ?2, api_response = ?3, uploaded_at = ?4,
              status = 'uploaded', updated_at = ?5
          WHERE id = ?1",
-        params![id, numhub_document_id, api_response, uploaded_at, now_ts()],
+        args![
+            id,
+            numhub_document_id,
+            api_response,
+            ts(uploaded_at),
+            ts(&now_ts())
+        ],
     )?;
     get(tx, tenant_id, id)
 }
@@ -341,9 +344,9 @@ pub fn set_status(
     status: DocumentStatus,
 ) -> Result<Document> {
     get(tx, tenant_id, id)?;
-    tx.conn.execute(
+    tx.execute(
         "UPDATE numhub_documents SET status = ?2, updated_at = ?3 WHERE id = ?1",
-        params![id, status.as_str(), now_ts()],
+        args![id, status.as_str(), ts(&now_ts())],
     )?;
     get(tx, tenant_id, id)
 }
@@ -351,8 +354,7 @@ pub fn set_status(
 /// Removes the row once NumHub has deleted the document (or it never got there).
 pub fn delete(tx: &Tx<'_>, tenant_id: i64, id: &str) -> Result<()> {
     get(tx, tenant_id, id)?;
-    tx.conn
-        .execute("DELETE FROM numhub_documents WHERE id = ?1", params![id])?;
+    tx.execute("DELETE FROM numhub_documents WHERE id = ?1", args![id])?;
     Ok(())
 }
 
@@ -373,10 +375,8 @@ pub fn find_same_content(
     document_type: DocumentType,
     sha256: &str,
 ) -> Result<Option<Earlier>> {
-    Ok(sql
-        .conn
-        .prepare_cached(
-            "SELECT d.id, d.filename, d.created_at FROM numhub_documents d
+    Ok(sql.row(
+        "SELECT d.id, d.filename, d.created_at FROM numhub_documents d
              JOIN numhub_entities e ON e.id = d.numhub_entity_id
              JOIN documents l ON l.id = d.local_document_id
              WHERE e.tenant_id = ?1 AND d.numhub_entity_id = ?2 AND d.document_type = ?3
@@ -384,44 +384,38 @@ pub fn find_same_content(
                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.document_id = d.id
                    AND j.kind = 'document.upload' AND j.state = 'dead')
              ORDER BY d.created_at LIMIT 1",
-        )?
-        .query_row(
-            params![tenant_id, entity_id, document_type.as_str(), sha256],
-            |r| {
-                Ok(Earlier {
-                    document_id: r.get(0)?,
-                    filename: r.get(1)?,
-                    created_at: r.get(2)?,
-                })
-            },
-        )
-        .optional()?)
+        args![tenant_id, entity_id, document_type.as_str(), sha256],
+        |r| {
+            Ok(Earlier {
+                document_id: r.get(0)?,
+                filename: r.get(1)?,
+                created_at: r.get(2)?,
+            })
+        },
+    )?)
 }
 
 /// The newest document registered from the drop folder at `source_path` with this
 /// content whose file has not left the inbox (numhubd stopped before moving it), if
 /// any.
 pub fn find_dropped(sql: &Sql<'_>, source_path: &str, sha256: &str) -> Result<Option<String>> {
-    Ok(sql
-        .conn
-        .prepare_cached(
-            "SELECT d.id FROM numhub_documents d JOIN documents l ON l.id = d.local_document_id
+    Ok(sql.row(
+        "SELECT d.id FROM numhub_documents d JOIN documents l ON l.id = d.local_document_id
              WHERE l.source = 'drop_folder' AND l.source_path = ?1 AND l.sha256 = ?2
                AND l.left_inbox_at IS NULL
              ORDER BY d.created_at DESC LIMIT 1",
-        )?
-        .query_row(params![source_path, sha256], |r| r.get(0))
-        .optional()?)
+        args![source_path, sha256],
+        |r| r.get(0),
+    )?)
 }
 
 /// Records that the dropped file of `document_id` left the inbox.
 pub fn mark_left_inbox(tx: &Tx<'_>, document_id: &str) -> Result<()> {
-    tx.conn
-        .prepare_cached(
-            "UPDATE documents SET left_inbox_at = ?2
+    tx.execute(
+        "UPDATE documents SET left_inbox_at = ?2
               WHERE id = (SELECT local_document_id FROM numhub_documents WHERE id = ?1)",
-        )?
-        .execute(params![document_id, now_ts()])?;
+        args![document_id, ts(&now_ts())],
+    )?;
     Ok(())
 }
 
@@ -431,14 +425,12 @@ pub fn upload_state(
     sql: &Sql<'_>,
     document_id: &str,
 ) -> Result<Option<(i64, super::JobState, Option<String>)>> {
-    let row: Option<(i64, String, Option<String>)> = sql
-        .conn
-        .prepare_cached(
-            "SELECT id, state, last_error FROM jobs WHERE document_id = ?1 AND kind = 'document.upload'
+    let row: Option<(i64, String, Option<String>)> = sql.row(
+        "SELECT id, state, last_error FROM jobs WHERE document_id = ?1 AND kind = 'document.upload'
              ORDER BY id DESC LIMIT 1",
-        )?
-        .query_row([document_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
+        args![document_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
     row.map(|(id, s, e)| Ok((id, super::JobState::parse(&s)?, e)))
         .transpose()
 }

@@ -1,6 +1,6 @@
 //! `numhub_entities`: BCID applications, each mapped to NumHub's NumhubEntityId.
 
-use rusqlite::{params, OptionalExtension, Row};
+use super::engine::{args, ts, ts_opt, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -57,10 +57,11 @@ macro_rules! columns {
     };
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Entity> {
-    let text = |i: usize| -> rusqlite::Result<String> { r.get(i) };
-    let bad = |i: usize, e: DbError| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+fn from_row(r: &Row<'_>) -> Result<Entity> {
+    let text = |i: usize| -> Result<String> { r.get(i) };
+    let bad = |i: usize, e: DbError| DbError::Column {
+        index: i,
+        reason: e.to_string(),
     };
     let api_response: Option<String> = r.get(10)?;
     Ok(Entity {
@@ -73,17 +74,14 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Entity> {
         company_name: r.get(6)?,
         status: EntityStatus::parse(&text(7)?).map_err(|e| bad(7, e))?,
         vetting_status: VettingStatus::parse(&text(8)?).map_err(|e| bad(8, e))?,
-        attestation_level: match r.get::<_, Option<String>>(9)? {
+        attestation_level: match r.get::<Option<String>>(9)? {
             Some(s) => Some(AttestationLevel::parse(&s).map_err(|e| bad(9, e))?),
             None => None,
         },
         api_response: match api_response {
-            Some(s) => Some(RawValue::from_string(s).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    10,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
+            Some(s) => Some(RawValue::from_string(s).map_err(|e| DbError::Column {
+                index: 10,
+                reason: e.to_string(),
             })?),
             None => None,
         },
@@ -111,11 +109,11 @@ pub fn create(tx: &Tx<'_>, new: NewEntity) -> Result<Entity> {
     } else {
         EntityStatus::Draft
     };
-    tx.conn.execute(
+    tx.execute(
         "INSERT INTO numhub_entities (id, tenant_id, brand_id, entity_type, company_name, status,
              vetting_status, attestation_level, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)",
-        params![
+        args![
             id,
             new.tenant_id,
             new.brand_id,
@@ -123,22 +121,22 @@ pub fn create(tx: &Tx<'_>, new: NewEntity) -> Result<Entity> {
             new.company_name,
             status.as_str(),
             new.attestation_level.map(AttestationLevel::as_str),
-            now_ts()
+            ts(&now_ts())
         ],
     )?;
     get(tx, new.tenant_id, &id)
 }
 
 pub fn find(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Option<Entity>> {
-    Ok(sql
-        .conn
-        .prepare_cached(concat!(
+    Ok(sql.row(
+        concat!(
             "SELECT ",
             columns!(),
             " FROM numhub_entities WHERE id = ?1 AND tenant_id = ?2"
-        ))?
-        .query_row(params![id, tenant_id], from_row)
-        .optional()?)
+        ),
+        args![id, tenant_id],
+        from_row,
+    )?)
 }
 
 pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Entity> {
@@ -165,7 +163,7 @@ const LIST_BY_STATUS: &str = concat!(
 );
 
 /// A row and its newest unfinished job's id.
-fn with_job_id(r: &Row<'_>) -> rusqlite::Result<(Entity, Option<i64>)> {
+fn with_job_id(r: &Row<'_>) -> Result<(Entity, Option<i64>)> {
     Ok((from_row(r)?, r.get(15)?))
 }
 
@@ -178,10 +176,7 @@ pub fn get_with_pending(
     id: &str,
 ) -> Result<(Entity, Option<Pending>)> {
     let (entity, job_id) = sql
-        .conn
-        .prepare_cached(GET_WITH_PENDING)?
-        .query_row(params![id, tenant_id], with_job_id)
-        .optional()?
+        .row(GET_WITH_PENDING, args![id, tenant_id], with_job_id)?
         .ok_or_else(|| DbError::not_found("entity", id))?;
     Ok((entity, super::jobs::pending_for_job_id(sql, job_id)?))
 }
@@ -192,15 +187,15 @@ pub fn find_by_numhub_id(
     tenant_id: i64,
     numhub_entity_id: &str,
 ) -> Result<Option<Entity>> {
-    Ok(sql
-        .conn
-        .prepare_cached(concat!(
+    Ok(sql.row(
+        concat!(
             "SELECT ",
             columns!(),
             " FROM numhub_entities WHERE numhub_entity_id = ?1 AND tenant_id = ?2"
-        ))?
-        .query_row(params![numhub_entity_id, tenant_id], from_row)
-        .optional()?)
+        ),
+        args![numhub_entity_id, tenant_id],
+        from_row,
+    )?)
 }
 
 /// By NumHub's id, within the tenant.
@@ -247,10 +242,10 @@ fn list_rows(
     let rows = match status {
         Some(status) => sql.rows(
             LIST_BY_STATUS,
-            params![tenant_id, status.as_str(), after, limit + 1],
+            args![tenant_id, status.as_str(), after, limit + 1],
             with_job_id,
         )?,
-        None => sql.rows(LIST_ALL, params![tenant_id, after, limit + 1], with_job_id)?,
+        None => sql.rows(LIST_ALL, args![tenant_id, after, limit + 1], with_job_id)?,
     };
     Ok(Page::from_rows(rows, limit, |(e, _)| e.id.clone()))
 }
@@ -317,9 +312,9 @@ pub fn apply_reported_status(
     let current = get(tx, tenant_id, id)?;
     // Compared with the column, not the shown value: a review shows `in_review` over a
     // `pending` that NumHub's status still maps to.
-    let stored: String = tx.conn.query_row(
+    let stored: String = tx.one(
         "SELECT vetting_status FROM numhub_entities WHERE id = ?1",
-        params![id],
+        args![id],
         |r| r.get(0),
     )?;
     if current.status == status && stored == vetting_status.as_str() {
@@ -350,16 +345,16 @@ fn write_status(
         (None, EntityStatus::Approved) => Some(now.clone()),
         (existing, _) => existing.clone(),
     };
-    tx.conn.execute(
+    tx.execute(
         "UPDATE numhub_entities SET status = ?2, vetting_status = COALESCE(?3, vetting_status),
                 approved_at = ?4, updated_at = ?5
          WHERE id = ?1",
-        params![
+        args![
             current.id,
             status.as_str(),
             vetting_status.map(VettingStatus::as_str),
-            approved_at,
-            now
+            ts_opt(approved_at.as_deref()),
+            ts(&now)
         ],
     )?;
     Ok(())
@@ -378,32 +373,29 @@ pub fn set_numhub_ids(
     if let Some(eid) = numhub_eid {
         check_len("numhub_eid", eid, 50)?;
     }
-    let taken: Option<String> = tx
-        .conn
-        .query_row(
-            "SELECT id FROM numhub_entities WHERE numhub_entity_id = ?1 AND id <> ?2",
-            params![numhub_entity_id, id],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let taken: Option<String> = tx.row(
+        "SELECT id FROM numhub_entities WHERE numhub_entity_id = ?1 AND id <> ?2",
+        args![numhub_entity_id, id],
+        |r| r.get(0),
+    )?;
     if let Some(other) = taken {
         return Err(DbError::Conflict {
             field: "numhub_entity_id",
             reason: format!("{numhub_entity_id} already belongs to entity {other}"),
         });
     }
-    let changed = tx.conn.execute(
+    let changed = tx.execute(
         "UPDATE numhub_entities SET numhub_entity_id = ?3,
              numhub_eid = COALESCE(?4, numhub_eid),
              submitted_at = COALESCE(submitted_at, ?5), updated_at = ?6
          WHERE id = ?1 AND tenant_id = ?2",
-        params![
+        args![
             id,
             tenant_id,
             numhub_entity_id,
             numhub_eid,
-            submitted_at,
-            now_ts()
+            ts_opt(submitted_at),
+            ts(&now_ts())
         ],
     )?;
     if changed == 0 {
@@ -415,9 +407,9 @@ pub fn set_numhub_ids(
 /// Caches NumHub's latest full answer for the entity.
 pub fn set_api_response(tx: &Tx<'_>, tenant_id: i64, id: &str, response: &str) -> Result<()> {
     check_json("api_response", response)?;
-    let changed = tx.conn.execute(
+    let changed = tx.execute(
         "UPDATE numhub_entities SET api_response = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2",
-        params![id, tenant_id, response, now_ts()],
+        args![id, tenant_id, response, ts(&now_ts())],
     )?;
     if changed == 0 {
         return Err(DbError::not_found("entity", id));
@@ -432,9 +424,9 @@ pub fn set_attestation_level(
     id: &str,
     level: Option<AttestationLevel>,
 ) -> Result<Entity> {
-    let changed = tx.conn.execute(
+    let changed = tx.execute(
         "UPDATE numhub_entities SET attestation_level = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2",
-        params![id, tenant_id, level.map(AttestationLevel::as_str), now_ts()],
+        args![id, tenant_id, level.map(AttestationLevel::as_str), ts(&now_ts())],
     )?;
     if changed == 0 {
         return Err(DbError::not_found("entity", id));
@@ -466,7 +458,7 @@ pub fn named_at_numhub(sql: &Sql<'_>, tenant_id: i64) -> Result<Vec<NamedAtNumhu
     sql.rows(
         "SELECT id, numhub_entity_id, company_name FROM numhub_entities
          WHERE tenant_id = ?1 AND numhub_entity_id IS NOT NULL",
-        params![tenant_id],
+        args![tenant_id],
         |r| {
             Ok(NamedAtNumhub {
                 id: r.get(0)?,
@@ -481,14 +473,14 @@ pub fn numhub_index(sql: &Sql<'_>, tenant_id: i64) -> Result<Vec<RemoteKey>> {
     let rows = sql.rows(
         "SELECT id, numhub_entity_id, status, vetting_status, numhub_eid FROM numhub_entities
          WHERE tenant_id = ?1 AND numhub_entity_id IS NOT NULL",
-        params![tenant_id],
+        args![tenant_id],
         |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<String>(3)?,
+                r.get::<Option<String>>(4)?,
             ))
         },
     )?;
@@ -523,11 +515,11 @@ pub fn import(
         company_name
     };
     let id = new_id();
-    tx.conn.execute(
+    tx.execute(
         "INSERT INTO numhub_entities (id, tenant_id, entity_type, company_name, status, vetting_status,
              created_at, updated_at)
          VALUES (?1, ?2, 'enterprise', ?3, 'draft', 'pending', ?4, ?4)",
-        params![id, tenant_id, name.chars().take(255).collect::<String>(), now_ts()],
+        args![id, tenant_id, name.chars().take(255).collect::<String>(), ts(&now_ts())],
     )?;
     set_numhub_ids(tx, tenant_id, &id, numhub_entity_id, numhub_eid, None)?;
     Ok(apply_reported_status(tx, tenant_id, &id, status, vetting_status)?.0)
@@ -594,8 +586,9 @@ mod tests {
                     get_with_pending(sql, 1, &id)?;
                     list(sql, 1, None, None, Some(limit))?;
                 }
+                let conn = sql.conn.sqlite().expect("a SQLite store");
                 let status = |statement| -> Result<i32> {
-                    let stmt = sql.conn.prepare_cached(statement)?;
+                    let stmt = conn.prepare_cached(statement)?;
                     Ok(stmt.get_status(rusqlite::StatementStatus::RePrepare))
                 };
                 Ok((status(GET_WITH_PENDING)?, status(LIST_ALL)?))
@@ -658,7 +651,7 @@ pub fn drop_targets(sql: &Sql<'_>) -> Result<Vec<DropTarget>> {
     sql.rows(
         "SELECT e.tenant_id, t.slug, e.id, e.numhub_entity_id, e.company_name
          FROM numhub_entities e JOIN tenants t ON t.id = e.tenant_id ORDER BY e.id",
-        [],
+        args![],
         |r| {
             Ok(DropTarget {
                 tenant_id: r.get(0)?,

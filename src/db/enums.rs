@@ -35,6 +35,15 @@ macro_rules! str_enum {
             }
         }
 
+        impl super::engine::Column for $name {
+            fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> Result<Self, String> {
+                $name::parse(&String::from_sqlite(v)?).map_err(|e| e.to_string())
+            }
+            fn from_mysql(v: &mysql_async::Value) -> Result<Self, String> {
+                $name::parse(&String::from_mysql(v)?).map_err(|e| e.to_string())
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())

@@ -27,7 +27,7 @@ pub enum DbError {
     #[error("{field}: {reason}")]
     Conflict { field: &'static str, reason: String },
 
-    #[error("database schema version {found} is newer than this numhubd knows ({known}); the file was not modified: run a numhubd at least as new as the one that wrote it")]
+    #[error("database schema version {found} is newer than this numhubd knows ({known}); the database was not modified: run a numhubd at least as new as the one that wrote it")]
     SchemaTooNew { found: i64, known: i64 },
 
     #[error("cannot open database {path}: {reason}")]
@@ -53,6 +53,25 @@ pub enum DbError {
 
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+
+    #[error("mysql: {0}")]
+    Mysql(#[from] mysql_async::Error),
+
+    /// A column that does not convert into what the code reads it as.
+    #[error("column {index}: {reason}")]
+    Column { index: usize, reason: String },
+
+    /// The database server cannot be reached (at start: exit 69).
+    #[error("cannot reach the database at {what}: {reason}")]
+    Unavailable { what: String, reason: String },
+
+    /// A server or database numhubd cannot run on (at start: exit 78).
+    #[error("the database at {what} cannot be used: {reason}")]
+    Unsupported { what: String, reason: String },
+
+    /// Another numhubd holds the database (one daemon per database).
+    #[error("the database at {what} is in use by {holder}; stop that numhubd first (one numhubd per database)")]
+    InUse { what: String, holder: String },
 }
 
 impl DbError {

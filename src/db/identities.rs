@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use rusqlite::{params, OptionalExtension, Row};
+use super::engine::{args, ts, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -95,9 +95,10 @@ const SELECT: &str =
     i.dir_id, i.api_response
     FROM numhub_identities i JOIN numhub_entities e ON e.id = i.numhub_entity_id";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Identity> {
-    let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+fn from_row(r: &Row<'_>) -> Result<Identity> {
+    let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| DbError::Column {
+        index: i,
+        reason: e.to_string(),
     };
     let status: String = r.get(6)?;
     let rcd: Option<String> = r.get(7)?;
@@ -175,35 +176,58 @@ pub fn upsert(tx: &Tx<'_>, tenant_id: i64, input: IdentityInput) -> Result<(Iden
         }
     }
     // The row found above is this tenant's; a NumHub id held by another tenant's row
-    // makes the insert fail on the UNIQUE column instead of taking that row over.
-    let id = existing.map(|found| found.id).unwrap_or_else(new_id);
-    tx.conn.execute(
-        "INSERT INTO numhub_identities (id, numhub_entity_id, numhub_identity_id, display_name,
-             call_reason, logo_url, status, rich_call_data, phone_numbers, created_at, updated_at,
-             dir_id, api_response)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)
-         ON CONFLICT (id) DO UPDATE SET numhub_entity_id = excluded.numhub_entity_id,
-             display_name = excluded.display_name, call_reason = excluded.call_reason,
-             logo_url = excluded.logo_url, status = excluded.status,
-             rich_call_data = excluded.rich_call_data, phone_numbers = excluded.phone_numbers,
-             updated_at = excluded.updated_at,
-             dir_id = COALESCE(excluded.dir_id, dir_id),
-             api_response = COALESCE(excluded.api_response, api_response)",
-        params![
-            id,
-            input.entity_id,
-            input.numhub_identity_id,
-            input.display_name,
-            input.call_reason,
-            input.logo_url,
-            input.status.as_str(),
-            input.rich_call_data,
-            numbers,
-            now_ts(),
-            input.dir_id,
-            input.api_response
-        ],
-    )?;
+    // makes the insert fail on the UNIQUE column instead of taking that row over (an
+    // upsert would: MySQL's takes over a row on any unique key).
+    let now = now_ts();
+    let id = match existing {
+        Some(found) => {
+            tx.execute(
+                "UPDATE numhub_identities SET numhub_entity_id = ?2, display_name = ?3,
+                     call_reason = ?4, logo_url = ?5, status = ?6, rich_call_data = ?7,
+                     phone_numbers = ?8, updated_at = ?9, dir_id = COALESCE(?10, dir_id),
+                     api_response = COALESCE(?11, api_response)
+                 WHERE id = ?1",
+                args![
+                    found.id,
+                    input.entity_id,
+                    input.display_name,
+                    input.call_reason,
+                    input.logo_url,
+                    input.status.as_str(),
+                    input.rich_call_data,
+                    numbers,
+                    ts(&now),
+                    input.dir_id,
+                    input.api_response
+                ],
+            )?;
+            found.id
+        }
+        None => {
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO numhub_identities (id, numhub_entity_id, numhub_identity_id, display_name,
+                     call_reason, logo_url, status, rich_call_data, phone_numbers, created_at, updated_at,
+                     dir_id, api_response)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)",
+                args![
+                    id,
+                    input.entity_id,
+                    input.numhub_identity_id,
+                    input.display_name,
+                    input.call_reason,
+                    input.logo_url,
+                    input.status.as_str(),
+                    input.rich_call_data,
+                    numbers,
+                    ts(&now),
+                    input.dir_id,
+                    input.api_response
+                ],
+            )?;
+            id
+        }
+    };
     Ok((get(tx, tenant_id, &id)?, true))
 }
 
@@ -219,20 +243,21 @@ pub fn set_remote(
 ) -> Result<Identity> {
     check_remote(dir_id, api_response)?;
     get(tx, tenant_id, id)?;
-    tx.conn.execute(
+    tx.execute(
         "UPDATE numhub_identities SET dir_id = COALESCE(?2, dir_id),
              api_response = COALESCE(?3, api_response), updated_at = ?4 WHERE id = ?1",
-        params![id, dir_id, api_response, now_ts()],
+        args![id, dir_id, api_response, ts(&now_ts())],
     )?;
     get(tx, tenant_id, id)
 }
 
 pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Identity> {
-    sql.conn
-        .prepare_cached(&format!("{SELECT} WHERE i.id = ?1 AND e.tenant_id = ?2"))?
-        .query_row(params![id, tenant_id], from_row)
-        .optional()?
-        .ok_or_else(|| DbError::not_found("identity", id))
+    sql.row(
+        &format!("{SELECT} WHERE i.id = ?1 AND e.tenant_id = ?2"),
+        args![id, tenant_id],
+        from_row,
+    )?
+    .ok_or_else(|| DbError::not_found("identity", id))
 }
 
 pub fn find_by_numhub_id(
@@ -240,13 +265,11 @@ pub fn find_by_numhub_id(
     tenant_id: i64,
     numhub_identity_id: &str,
 ) -> Result<Option<Identity>> {
-    Ok(sql
-        .conn
-        .prepare_cached(&format!(
-            "{SELECT} WHERE i.numhub_identity_id = ?1 AND e.tenant_id = ?2"
-        ))?
-        .query_row(params![numhub_identity_id, tenant_id], from_row)
-        .optional()?)
+    Ok(sql.row(
+        &format!("{SELECT} WHERE i.numhub_identity_id = ?1 AND e.tenant_id = ?2"),
+        args![numhub_identity_id, tenant_id],
+        from_row,
+    )?)
 }
 
 /// A page of identities, each with its newest unfinished job's id (the column after
@@ -272,8 +295,8 @@ pub fn list(
     let limit = page_limit(limit)?;
     let rows = sql.rows(
         &LIST,
-        params![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
-        |r| Ok((from_row(r)?, r.get::<_, Option<i64>>(13)?)),
+        args![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
+        |r| Ok((from_row(r)?, r.get::<Option<i64>>(13)?)),
     )?;
     Page::from_rows(rows, limit, |(i, _)| i.id.clone())
         .try_map(|(i, job_id)| Ok((i, jobs::pending_for_job_id(sql, job_id)?)))
@@ -300,11 +323,11 @@ pub fn update_display(
         check_len("logo_url", u, 500)?;
     }
     get(tx, tenant_id, id)?;
-    tx.conn.execute(
+    tx.execute(
         "UPDATE numhub_identities SET display_name = COALESCE(?2, display_name),
              call_reason = COALESCE(?3, call_reason), logo_url = COALESCE(?4, logo_url), updated_at = ?5
          WHERE id = ?1",
-        params![id, display_name, call_reason, logo_url, now_ts()],
+        args![id, display_name, call_reason, logo_url, ts(&now_ts())],
     )?;
     get(tx, tenant_id, id)
 }
@@ -316,9 +339,9 @@ pub fn set_status(
     status: IdentityStatus,
 ) -> Result<Identity> {
     get(tx, tenant_id, id)?;
-    tx.conn.execute(
+    tx.execute(
         "UPDATE numhub_identities SET status = ?2, updated_at = ?3 WHERE id = ?1",
-        params![id, status.as_str(), now_ts()],
+        args![id, status.as_str(), ts(&now_ts())],
     )?;
     get(tx, tenant_id, id)
 }
@@ -335,16 +358,18 @@ pub fn set_phone_numbers(
     }
     get(tx, tenant_id, id)?;
     let listed = serde_json::Value::from(numbers.to_vec()).to_string();
-    tx.conn.execute(
+    tx.execute(
         "UPDATE numhub_identities SET phone_numbers = ?2, updated_at = ?3 WHERE id = ?1",
-        params![id, listed, now_ts()],
+        args![id, listed, ts(&now_ts())],
     )?;
     get(tx, tenant_id, id)
 }
 
 /// Counts every identity (tests check that refused calls wrote nothing).
 pub fn count(sql: &Sql<'_>) -> Result<i64> {
-    Ok(sql
-        .conn
-        .query_row("SELECT count(*) FROM numhub_identities", [], |r| r.get(0))?)
+    Ok(
+        sql.one("SELECT count(*) FROM numhub_identities", args![], |r| {
+            r.get(0)
+        })?,
+    )
 }

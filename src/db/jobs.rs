@@ -2,7 +2,7 @@
 //! transaction as its job; the sync engine claims jobs (one entity's in id order),
 //! carries them out and records the outcome here. Payloads never hold a secret.
 
-use rusqlite::{params, OptionalExtension, Row};
+use super::engine::{args, ts, Engine, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -158,21 +158,24 @@ const COLUMNS: &str = "id, tenant_id, kind, entity_id, identity_id, document_id,
 
 /// An unreadable column value, as rusqlite reports a conversion failure (it becomes
 /// a `DbError` naming the column).
-fn bad_column(column: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
+fn bad_column(column: usize, e: impl std::error::Error + Send + Sync + 'static) -> DbError {
+    DbError::Column {
+        index: column,
+        reason: e.to_string(),
+    }
 }
 
-fn state_at(r: &Row<'_>, column: usize) -> rusqlite::Result<JobState> {
+fn state_at(r: &Row<'_>, column: usize) -> Result<JobState> {
     let text: String = r.get(column)?;
     JobState::parse(&text).map_err(|e| bad_column(column, e))
 }
 
-fn kind_at(r: &Row<'_>, column: usize) -> rusqlite::Result<JobKind> {
+fn kind_at(r: &Row<'_>, column: usize) -> Result<JobKind> {
     let text: String = r.get(column)?;
     JobKind::parse(&text).map_err(|e| bad_column(column, e))
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+fn from_row(r: &Row<'_>) -> Result<Job> {
     let kind: String = r.get(2)?;
     let payload: String = r.get(6)?;
     Ok(Job {
@@ -198,42 +201,41 @@ pub fn enqueue(tx: &Tx<'_>, new: NewJob) -> Result<Job> {
     let payload = new.payload.column()?;
     super::require_tenant(tx, new.tenant_id)?;
     let now = now_ts();
-    tx.conn.execute(
+    let id = tx.insert(
         "INSERT INTO jobs (tenant_id, kind, entity_id, identity_id, document_id, payload, state,
              next_attempt_at, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?7)",
-        params![
+        args![
             new.tenant_id,
             new.payload.kind().as_str(),
             new.entity_id,
             new.identity_id,
             new.document_id,
             payload,
-            now
+            ts(&now)
         ],
     )?;
-    let id = tx.conn.last_insert_rowid();
     get_any(tx, id)
 }
 
 /// A job of the tenant.
 pub fn get(sql: &Sql<'_>, tenant_id: i64, id: i64) -> Result<Job> {
-    sql.conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE id = ?1 AND tenant_id = ?2"
-        ))?
-        .query_row(params![id, tenant_id], from_row)
-        .optional()?
-        .ok_or_else(|| DbError::not_found("job", id))
+    sql.row(
+        &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1 AND tenant_id = ?2"),
+        args![id, tenant_id],
+        from_row,
+    )?
+    .ok_or_else(|| DbError::not_found("job", id))
 }
 
 /// A job of any tenant (the sync engine's and admins' view).
 pub fn get_any(sql: &Sql<'_>, id: i64) -> Result<Job> {
-    sql.conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"))?
-        .query_row(params![id], from_row)
-        .optional()?
-        .ok_or_else(|| DbError::not_found("job", id))
+    sql.row(
+        &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
+        args![id],
+        from_row,
+    )?
+    .ok_or_else(|| DbError::not_found("job", id))
 }
 
 /// Jobs newest first, of one tenant (None: every tenant) and optionally one state.
@@ -253,16 +255,16 @@ pub fn list(
                 .map_err(|_| DbError::invalid("cursor", "not a cursor this list returned"))?,
         ),
     };
-    let rows = sql
-        .conn
-        .prepare_cached(&format!(
+    let rows = sql.rows(
+        &format!(
             "SELECT {COLUMNS} FROM jobs
              WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR state = ?2)
                AND (?3 IS NULL OR id < ?3)
              ORDER BY id DESC LIMIT ?4"
-        ))?
-        .query_map(params![tenant_id, state, before, limit + 1], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        ),
+        args![tenant_id, state, before, limit + 1],
+        from_row,
+    )?;
     Ok(Page::from_rows(rows, limit, |j| j.id.to_string()))
 }
 
@@ -312,7 +314,7 @@ fn pending_for(sql: &Sql<'_>, column: &str, id: &str) -> Result<Option<Pending>>
         "identity_id" => select_pending!("identity_id = ?1 AND state <> 'done'"),
         _ => select_pending!("document_id = ?1 AND state <> 'done'"),
     };
-    let rows = sql.rows(statement, params![id], pending_from_row)?;
+    let rows = sql.rows(statement, args![id], pending_from_row)?;
     Ok(rows.into_iter().max_by_key(|p| p.id))
 }
 
@@ -327,14 +329,10 @@ pub fn pending_for_job_id(sql: &Sql<'_>, job_id: Option<i64>) -> Result<Option<P
 
 /// One job as the `sync` object shows it, by id.
 pub fn pending_by_id(sql: &Sql<'_>, id: i64) -> Result<Option<Pending>> {
-    Ok(sql
-        .conn
-        .prepare_cached(select_pending!("id = ?1"))?
-        .query_row(params![id], pending_from_row)
-        .optional()?)
+    Ok(sql.row(select_pending!("id = ?1"), args![id], pending_from_row)?)
 }
 
-fn pending_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
+fn pending_from_row(r: &Row<'_>) -> Result<Pending> {
     Ok(Pending {
         id: r.get(0)?,
         kind: kind_at(r, 1)?,
@@ -348,13 +346,17 @@ fn pending_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
 /// already hold them (sent, outcome not yet recorded), so the poller must not import
 /// an application of that name as a stranger.
 pub fn unfinished_create_names(sql: &Sql<'_>, tenant_id: i64) -> Result<Vec<String>> {
-    sql.rows(
-        "SELECT json_extract(payload, '$.application.businessEntityDetails.legalBusinessName')
+    // SQLite's json_extract gives a JSON string as text and a JSON null as NULL;
+    // MySQL's gives JSON, unquoted here, and only strings are names.
+    let statement = match sql.engine() {
+        Engine::Sqlite => "SELECT json_extract(payload, '$.application.businessEntityDetails.legalBusinessName')
          FROM jobs WHERE tenant_id = ?1 AND kind = 'entity.create' AND state <> 'done'
            AND json_extract(payload, '$.application.businessEntityDetails.legalBusinessName') IS NOT NULL",
-        params![tenant_id],
-        |r| r.get(0),
-    )
+        Engine::Mysql => "SELECT JSON_UNQUOTE(JSON_EXTRACT(payload, '$.application.businessEntityDetails.legalBusinessName'))
+         FROM jobs WHERE tenant_id = ?1 AND kind = 'entity.create' AND state <> 'done'
+           AND JSON_TYPE(JSON_EXTRACT(payload, '$.application.businessEntityDetails.legalBusinessName')) = 'STRING'",
+    };
+    sql.rows(statement, args![tenant_id], |r| r.get(0))
 }
 
 /// The entity's newest unfinished job, if any.
@@ -368,7 +370,7 @@ pub fn pending_for_entity(sql: &Sql<'_>, entity_id: &str) -> Result<Option<Pendi
 pub fn status_change_pending(sql: &Sql<'_>, entity_id: &str) -> Result<bool> {
     let kinds = sql.rows(
         "SELECT kind FROM jobs WHERE entity_id = ?1 AND state <> 'done'",
-        params![entity_id],
+        args![entity_id],
         |r| kind_at(r, 0),
     )?;
     Ok(kinds.into_iter().any(JobKind::changes_application_status))
@@ -399,9 +401,9 @@ pub fn retry(tx: &Tx<'_>, tenant_id: i64, id: i64) -> Result<Job> {
         });
     }
     let now = now_ts();
-    tx.conn.execute(
+    tx.execute(
         "UPDATE jobs SET state = 'queued', next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
-        params![id, now],
+        args![id, ts(&now)],
     )?;
     get(tx, tenant_id, id)
 }
@@ -416,9 +418,9 @@ pub fn resolve(tx: &Tx<'_>, tenant_id: i64, id: i64, note: Option<&str>) -> Resu
         });
     }
     let now = now_ts();
-    tx.conn.execute(
+    tx.execute(
         "UPDATE jobs SET state = 'done', last_error = COALESCE(?3, last_error), updated_at = ?2 WHERE id = ?1",
-        params![id, now, note.map(|n| format!("resolved by operator: {n}"))],
+        args![id, ts(&now), note.map(|n| format!("resolved by operator: {n}"))],
     )?;
     get(tx, tenant_id, id)
 }
@@ -450,10 +452,8 @@ fn claim(
     after_tenant: Option<i64>,
 ) -> Result<Option<Job>> {
     // Without a turn to continue from, the order is plain id order (oldest first).
-    let id: Option<i64> = tx
-        .conn
-        .prepare_cached(
-            "SELECT j.id FROM jobs j
+    let id: Option<i64> = tx.row(
+        "SELECT j.id FROM jobs j
              WHERE j.state IN ('queued', 'failed', 'waiting') AND j.next_attempt_at <= ?1
                AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.entity_id = j.entity_id
                                AND e.id < j.id AND e.state NOT IN ('done'))
@@ -463,9 +463,9 @@ fn claim(
                       CASE WHEN ?3 IS NULL THEN 0 ELSE j.tenant_id END,
                       j.id
              LIMIT 1",
-        )?
-        .query_row(params![now, enabled_only, after_tenant], |r| r.get(0))
-        .optional()?;
+        args![ts(&now), enabled_only, after_tenant],
+        |r| r.get(0),
+    )?;
     let Some(id) = id else { return Ok(None) };
     mark_running(tx, id, now)?;
     get_any(tx, id).map(Some)
@@ -501,9 +501,9 @@ pub fn mark_failed(
     next_attempt_at: &str,
     now: &str,
 ) -> Result<()> {
-    let changed = tx.conn.execute(
+    let changed = tx.execute(
         "UPDATE jobs SET state = 'failed', last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
-        params![id, error, next_attempt_at, now],
+        args![id, error, ts(next_attempt_at), ts(&now)],
     )?;
     if changed == 0 {
         return Err(DbError::not_found("job", id));
@@ -539,12 +539,12 @@ pub fn mark_needs_attention(tx: &Tx<'_>, id: i64, error: &str, now: &str) -> Res
 /// at NumHub for that attempt's effect before sending anything (see
 /// docs/ARCHITECTURE.md, "Crash recovery per job kind"). Returns how many.
 pub fn mark_interrupted(tx: &Tx<'_>, now: &str) -> Result<usize> {
-    Ok(tx.conn.execute(
+    Ok(tx.execute(
         "UPDATE jobs SET state = 'queued', next_attempt_at = ?1, updated_at = ?1,
              last_error = 'interrupted by a restart; NumHub is checked before resending',
              resume_since = COALESCE(resume_since, started_at, ?1)
          WHERE state = 'running'",
-        params![now],
+        args![ts(&now)],
     )?)
 }
 
@@ -560,11 +560,11 @@ pub fn mark_unrecorded(
     next_attempt_at: &str,
     now: &str,
 ) -> Result<bool> {
-    Ok(tx.conn.execute(
+    Ok(tx.execute(
         "UPDATE jobs SET state = 'queued', next_attempt_at = ?4, updated_at = ?2, last_error = ?3,
              resume_since = COALESCE(resume_since, started_at, ?2)
          WHERE id = ?1 AND state = 'running'",
-        params![id, now, error, next_attempt_at],
+        args![id, ts(&now), error, ts(next_attempt_at)],
     )? > 0)
 }
 
@@ -576,12 +576,19 @@ pub fn mark_unrecorded(
 /// queued by [`mark_interrupted`], which keeps this value. The other kinds are safe to
 /// repeat (docs/ARCHITECTURE.md, "Crash recovery per job kind"). Returns how many.
 pub fn mark_restored(tx: &Tx<'_>, taken_at: &str, now: &str) -> Result<usize> {
-    Ok(tx.conn.execute(
-        "UPDATE jobs SET updated_at = ?2,
-             resume_since = min(COALESCE(resume_since, ?1), COALESCE(started_at, ?1), ?1)
-         WHERE kind IN ('entity.create', 'document.upload') AND state <> 'done'",
-        params![taken_at, now],
-    )?)
+    let statement = match tx.engine() {
+        Engine::Sqlite => {
+            "UPDATE jobs SET updated_at = ?2,
+                 resume_since = min(COALESCE(resume_since, ?1), COALESCE(started_at, ?1), ?1)
+             WHERE kind IN ('entity.create', 'document.upload') AND state <> 'done'"
+        }
+        Engine::Mysql => {
+            "UPDATE jobs SET updated_at = ?2,
+                 resume_since = LEAST(COALESCE(resume_since, ?1), COALESCE(started_at, ?1), ?1)
+             WHERE kind IN ('entity.create', 'document.upload') AND state <> 'done'"
+        }
+    };
+    tx.execute(statement, args![ts(taken_at), ts(&now)])
 }
 
 /// Sync engine: the attempt could not even start for a reason retrying will not fix
@@ -596,10 +603,12 @@ pub fn mark_waiting(
     next_attempt_at: &str,
     now: &str,
 ) -> Result<()> {
-    let changed = tx.conn.execute(
-        "UPDATE jobs SET state = 'waiting', attempts = max(attempts - 1, 0), last_error = ?2,
+    // `attempts > 0` is a CHECK: an attempt is given back only if one was counted.
+    let changed = tx.execute(
+        "UPDATE jobs SET state = 'waiting',
+             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, last_error = ?2,
              next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
-        params![id, error, next_attempt_at, now],
+        args![id, error, ts(next_attempt_at), ts(&now)],
     )?;
     if changed == 0 {
         return Err(DbError::not_found("job", id));
@@ -622,17 +631,24 @@ pub fn mark_done_detached(tx: &Tx<'_>, id: i64, now: &str) -> Result<()> {
 /// Deletes at most `batch` jobs that have been `done` since before `before`
 /// (small batches keep each write short). Returns how many went.
 pub fn purge_done(tx: &Tx<'_>, before: &str, batch: u32) -> Result<usize> {
-    Ok(tx.conn.execute(
-        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state = 'done' AND updated_at < ?1
-                                        ORDER BY id LIMIT ?2)",
-        params![before, batch],
-    )?)
+    // MySQL cannot delete from a table it selects from in a subquery, but deletes
+    // with an ORDER BY and LIMIT of its own, which SQLite's default build cannot.
+    let statement = match tx.engine() {
+        Engine::Sqlite => {
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state = 'done' AND updated_at < ?1
+                                            ORDER BY id LIMIT ?2)"
+        }
+        Engine::Mysql => {
+            "DELETE FROM jobs WHERE state = 'done' AND updated_at < ?1 ORDER BY id LIMIT ?2"
+        }
+    };
+    tx.execute(statement, args![ts(before), batch])
 }
 
 fn set(tx: &Tx<'_>, id: i64, statement: &str, error: Option<&str>, now: &str) -> Result<()> {
     let changed = match error {
-        Some(e) => tx.conn.execute(statement, params![id, now, e])?,
-        None => tx.conn.execute(statement, params![id, now])?,
+        Some(e) => tx.execute(statement, args![id, ts(&now), e])?,
+        None => tx.execute(statement, args![id, ts(&now)])?,
     };
     if changed == 0 {
         return Err(DbError::not_found("job", id));
@@ -642,18 +658,16 @@ fn set(tx: &Tx<'_>, id: i64, statement: &str, error: Option<&str>, now: &str) ->
 
 /// Jobs by state (every state present), for `daemon.status`.
 pub fn depth_by_state(sql: &Sql<'_>) -> Result<Vec<(JobState, i64)>> {
-    Ok(sql
-        .conn
-        .prepare_cached("SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state")?
-        .query_map([], |r| Ok((state_at(r, 0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?)
+    Ok(sql.rows(
+        "SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state",
+        args![],
+        |r| Ok((state_at(r, 0)?, r.get(1)?)),
+    )?)
 }
 
 /// Counts every job (tests check that refused calls wrote nothing).
 pub fn count(sql: &Sql<'_>) -> Result<i64> {
-    Ok(sql
-        .conn
-        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))?)
+    Ok(sql.one("SELECT count(*) FROM jobs", args![], |r| r.get(0))?)
 }
 
 #[cfg(test)]

@@ -3,8 +3,7 @@
 //! retried every cycle could lock the account at NumHub). The rejected credentials
 //! are kept age-armored, so a change is recognised after a restart.
 
-use rusqlite::{params, OptionalExtension};
-
+use super::engine::{args, ts, Engine, Row};
 use super::{now_ts, Result, Sql, Tx};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -25,17 +24,30 @@ pub fn put(
     credentials_armored: &str,
 ) -> Result<()> {
     super::tokens::require_armor("credentials", credentials_armored)?;
-    tx.conn.execute(
-        "INSERT INTO numhub_login_blocks (account, reason, status_code, credentials_armored, blocked_at)
+    let statement = match tx.engine() {
+        Engine::Sqlite => "INSERT INTO numhub_login_blocks (account, reason, status_code, credentials_armored, blocked_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (account) DO UPDATE SET reason = excluded.reason, status_code = excluded.status_code,
              credentials_armored = excluded.credentials_armored, blocked_at = excluded.blocked_at",
-        params![account, reason, status_code, credentials_armored, now_ts()],
+        Engine::Mysql => "INSERT INTO numhub_login_blocks (account, reason, status_code, credentials_armored, blocked_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON DUPLICATE KEY UPDATE reason = VALUES(reason), status_code = VALUES(status_code),
+             credentials_armored = VALUES(credentials_armored), blocked_at = VALUES(blocked_at)",
+    };
+    tx.execute(
+        statement,
+        args![
+            account,
+            reason,
+            status_code,
+            credentials_armored,
+            ts(&now_ts())
+        ],
     )?;
     Ok(())
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LoginBlock> {
+fn from_row(r: &Row<'_>) -> Result<LoginBlock> {
     Ok(LoginBlock {
         account: r.get(0)?,
         reason: r.get(1)?,
@@ -46,32 +58,28 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LoginBlock> {
 }
 
 pub fn get(sql: &Sql<'_>, account: &str) -> Result<Option<LoginBlock>> {
-    Ok(sql
-        .conn
-        .prepare_cached(
-            "SELECT account, reason, status_code, credentials_armored, blocked_at
-             FROM numhub_login_blocks WHERE account = ?1",
-        )?
-        .query_row([account], from_row)
-        .optional()?)
+    sql.row(
+        "SELECT account, reason, status_code, credentials_armored, blocked_at
+         FROM numhub_login_blocks WHERE account = ?1",
+        args![account],
+        from_row,
+    )
 }
 
 pub fn all(sql: &Sql<'_>) -> Result<Vec<LoginBlock>> {
-    let mut stmt = sql.conn.prepare_cached(
+    sql.rows(
         "SELECT account, reason, status_code, credentials_armored, blocked_at
          FROM numhub_login_blocks ORDER BY account",
-    )?;
-    let rows = stmt
-        .query_map([], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+        args![],
+        from_row,
+    )
 }
 
 /// Lifts the block; returns whether there was one.
 pub fn delete(tx: &Tx<'_>, account: &str) -> Result<bool> {
-    Ok(tx.conn.execute(
+    Ok(tx.execute(
         "DELETE FROM numhub_login_blocks WHERE account = ?1",
-        [account],
+        args![account],
     )? > 0)
 }
 
@@ -80,8 +88,8 @@ pub fn delete(tx: &Tx<'_>, account: &str) -> Result<bool> {
 /// identity). Returns whether it was replaced.
 pub fn reencrypt(tx: &Tx<'_>, account: &str, was: &str, credentials_armored: &str) -> Result<bool> {
     super::tokens::require_armor("credentials", credentials_armored)?;
-    Ok(tx.conn.execute(
+    Ok(tx.execute(
         "UPDATE numhub_login_blocks SET credentials_armored = ?2 WHERE account = ?1 AND credentials_armored = ?3",
-        params![account, credentials_armored, was],
+        args![account, credentials_armored, was],
     )? == 1)
 }

@@ -1,15 +1,29 @@
-//! Schema migrations: refinery, with the SQL files of `migrations/` embedded in the
-//! binary. Run at every daemon start and by `numhubd migrate`.
+//! Schema migrations: refinery, with the SQL files of `migrations/sqlite` and
+//! `migrations/mysql` embedded in the binary. Run at every daemon start and by
+//! `numhubd migrate`.
+//!
+//! Each engine has its own sequence: MySQL's began with the schema as SQLite's V8 left
+//! it. MySQL DDL is not transactional, so every MySQL migration must be safe to run
+//! again after failing halfway (`migrations/mysql/README.md`); processes migrating one
+//! server database take turns through a named lock.
 
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::{DbError, Result, Sql};
+use super::engine::{args, Conn, Engine};
+use super::{DbError, Result, Server, Sql};
 
 mod embedded {
-    refinery::embed_migrations!("migrations");
+    refinery::embed_migrations!("migrations/sqlite");
 }
+
+mod embedded_mysql {
+    refinery::embed_migrations!("migrations/mysql");
+}
+
+/// How long a start waits for another process's migration of the same database.
+const MIGRATION_LOCK_SECS: i64 = 120;
 
 /// The newest schema version this binary knows.
 pub fn latest_version() -> i64 {
@@ -21,9 +35,82 @@ pub fn latest_version() -> i64 {
         .unwrap_or(0)
 }
 
-/// The schema version recorded in the database (0 for a fresh file).
+/// The newest schema version this binary knows for MySQL.
+fn latest_server_version() -> i64 {
+    embedded_mysql::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The schema version recorded in the database (0 for a fresh one).
 pub fn schema_version(sql: &Sql<'_>) -> Result<i64> {
-    recorded_version(sql.conn)
+    match sql.conn {
+        Conn::Sqlite(conn) => recorded_version(conn),
+        Conn::Mysql(_) => recorded_server_version(sql.conn),
+    }
+}
+
+fn recorded_server_version(conn: &Conn) -> Result<i64> {
+    let has_history: bool = conn.one(
+        "SELECT COUNT(*) > 0 FROM information_schema.TABLES
+         WHERE table_schema = DATABASE() AND table_name = 'refinery_schema_history'",
+        args![],
+        |r| r.get(0),
+    )?;
+    if !has_history {
+        return Ok(0);
+    }
+    let v: Option<i64> = conn.one(
+        "SELECT MAX(version) FROM refinery_schema_history",
+        args![],
+        |r| r.get(0),
+    )?;
+    Ok(v.unwrap_or(0))
+}
+
+/// Applies every migration a server database lacks, one process at a time; refuses
+/// a database migrated by a newer numhubd before changing anything.
+pub(super) fn run_on_server(conn: &Conn, server: &Server) -> Result<Vec<i64>> {
+    debug_assert_eq!(conn.engine(), Engine::Mysql);
+    let Conn::Mysql(my) = conn else {
+        return Err(DbError::Migration("not a server connection".into()));
+    };
+    let got: Option<i64> = conn.one(
+        "SELECT GET_LOCK('numhubd.migrate', ?1)",
+        args![MIGRATION_LOCK_SECS],
+        |r| r.get(0),
+    )?;
+    if got != Some(1) {
+        return Err(DbError::Migration(format!(
+            "another process has been migrating {} for {MIGRATION_LOCK_SECS} s; try again when it is done",
+            server.shown()
+        )));
+    }
+    let result = migrate_locked(conn, my);
+    let _ = conn.batch("DO RELEASE_LOCK('numhubd.migrate')");
+    result
+}
+
+fn migrate_locked(conn: &Conn, my: &super::engine::mysql::MyConn) -> Result<Vec<i64>> {
+    let (found, known) = (recorded_server_version(conn)?, latest_server_version());
+    if found > known {
+        return Err(DbError::SchemaTooNew { found, known });
+    }
+    let report = my
+        .migrate(embedded_mysql::migrations::runner())
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+    let applied: Vec<i64> = report
+        .applied_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .collect();
+    for v in &applied {
+        tracing::info!(version = v, "applied schema migration");
+    }
+    Ok(applied)
 }
 
 fn recorded_version(conn: &Connection) -> Result<i64> {

@@ -1,6 +1,7 @@
 //! The store: the one module that touches SQL.
 //!
-//! It owns the SQLite file. All writes go through one writer thread ([`writer`]),
+//! It owns the database: a SQLite file, or a database on a MySQL/MariaDB server
+//! ([`engine`] holds what differs between the two). All writes go through one writer thread ([`writer`]),
 //! which groups whatever is queued into one transaction (each caller's work in its own
 //! savepoint, so one failure does not undo the others) and acknowledges each caller
 //! after the commit. Reads use a small pool of read-only connections ([`readers`]),
@@ -14,6 +15,7 @@ pub mod backup;
 pub mod brands;
 pub mod credentials;
 pub mod documents;
+pub mod engine;
 pub mod entities;
 mod enums;
 mod error;
@@ -38,6 +40,9 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 
+use engine::{args, Conn, Param, Row};
+pub use engine::{ts, ts_opt, Engine, Password, Server, Tls};
+
 pub use enums::*;
 pub use error::DbError;
 pub use migrate::{latest_version, migrate_file, schema_version};
@@ -47,24 +52,56 @@ pub use write_health::{storage_cause, Refusal};
 /// Result of every store call.
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
 
-/// A read view of the database: a read-only pooled connection, or the writer's
-/// transaction seen through [`Tx`].
+/// A read view of the database: a pooled read connection, or the writer's
+/// transaction seen through [`Tx`]. Table modules run their statements through it.
 pub struct Sql<'a> {
-    conn: &'a Connection,
+    conn: &'a Conn,
 }
 
 impl Sql<'_> {
-    /// Runs a cached query and collects its rows.
-    fn rows<T, P, F>(&self, statement: &str, params: P, from_row: F) -> Result<Vec<T>>
-    where
-        P: rusqlite::Params,
-        F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    {
-        let mut stmt = self.conn.prepare_cached(statement)?;
-        let rows = stmt
-            .query_map(params, from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+    /// Which engine runs the statements: for the few where the dialects differ.
+    pub fn engine(&self) -> Engine {
+        self.conn.engine()
+    }
+
+    /// Runs a statement; returns how many rows it changed (matched, on MySQL too).
+    fn execute(&self, statement: &str, args: &[Param<'_>]) -> Result<usize> {
+        self.conn.execute(statement, args)
+    }
+
+    /// Runs an INSERT; returns the new row's id.
+    fn insert(&self, statement: &str, args: &[Param<'_>]) -> Result<i64> {
+        self.conn.insert(statement, args)
+    }
+
+    /// Runs a query and collects its rows.
+    fn rows<T>(
+        &self,
+        statement: &str,
+        args: &[Param<'_>],
+        from_row: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.conn.rows(statement, args, from_row)
+    }
+
+    /// The first row of a query, if any.
+    fn row<T>(
+        &self,
+        statement: &str,
+        args: &[Param<'_>],
+        from_row: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.conn.row(statement, args, from_row)
+    }
+
+    /// The row of a query that always returns one (a count, EXISTS).
+    fn one<T>(
+        &self,
+        statement: &str,
+        args: &[Param<'_>],
+        from_row: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.conn.one(statement, args, from_row)
     }
 }
 
@@ -77,6 +114,23 @@ impl<'a> Deref for Tx<'a> {
     type Target = Sql<'a>;
     fn deref(&self) -> &Sql<'a> {
         &self.sql
+    }
+}
+
+/// Where the store is: a SQLite file, or a database on a MySQL/MariaDB server.
+#[derive(Debug, Clone)]
+pub enum Location {
+    File(PathBuf),
+    Server(Server),
+}
+
+impl Location {
+    /// For messages and status: the file, or the server and database (no password).
+    pub fn shown(&self) -> String {
+        match self {
+            Location::File(p) => p.display().to_string(),
+            Location::Server(s) => s.shown(),
+        }
     }
 }
 
@@ -114,36 +168,68 @@ pub struct Store {
 }
 
 struct Inner {
-    path: PathBuf,
+    location: Location,
     options: StoreOptions,
     writer: writer::Writer,
     readers: readers::Readers,
+    /// MySQL: the session that holds the database for this daemon alone.
+    _holder: Option<engine::mysql::Holder>,
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `path`.
-    ///
-    /// A file whose schema is newer than this binary knows is refused before anything
-    /// writes to it.
+    /// Opens (creating if needed) and migrates the SQLite database at `path`.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store> {
-        migrate::refuse_newer(path)?;
-        let mut conn = open_connection(path, false, &options)?;
-        migrate::run(&mut conn)?;
-        let writer = writer::Writer::start(conn, options.writer_queue, options.full_sync)?;
-        let readers = readers::Readers::open(path, &options)?;
+        Store::open_at(&Location::File(path.to_path_buf()), options)
+    }
+
+    /// Opens and migrates the store at `location`.
+    ///
+    /// A database whose schema is newer than this binary knows is refused before
+    /// anything writes to it. On MySQL the server must be recent enough and the
+    /// database utf8mb4, and no other numhubd may hold it.
+    pub fn open_at(location: &Location, options: StoreOptions) -> Result<Store> {
+        let (writer_conn, readers, holder) = match location {
+            Location::File(path) => {
+                migrate::refuse_newer(path)?;
+                let mut conn = open_connection(path, false, &options)?;
+                migrate::run(&mut conn)?;
+                let readers = readers::Readers::open_file(path, &options)?;
+                (Conn::Sqlite(conn), readers, None)
+            }
+            Location::Server(server) => {
+                let conn = engine::mysql::MyConn::connect(server, engine::mysql::Role::Writer)?;
+                engine::mysql::check_server(&conn, server)?;
+                let holder = engine::mysql::Holder::take(server)?;
+                let conn = Conn::Mysql(conn);
+                migrate::run_on_server(&conn, server)?;
+                engine::mysql::record_holder(&conn)?;
+                let readers = readers::Readers::open_server(server, &options)?;
+                (conn, readers, Some(holder))
+            }
+        };
+        let writer = writer::Writer::start(writer_conn, options.writer_queue, options.full_sync)?;
         Ok(Store {
             inner: Arc::new(Inner {
-                path: path.to_path_buf(),
+                location: location.clone(),
                 options,
                 writer,
                 readers,
+                _holder: holder,
             }),
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// Where the store is.
+    pub fn location(&self) -> &Location {
+        &self.inner.location
+    }
+
+    /// The SQLite file (None on MySQL).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.inner.location {
+            Location::File(p) => Some(p),
+            Location::Server(_) => None,
+        }
     }
 
     /// Runs `f` in the writer's transaction and returns once it is committed.
@@ -177,7 +263,7 @@ impl Store {
         self.inner.writer.submit_detached(what, f).await
     }
 
-    /// Runs `f` on a read-only connection.
+    /// Runs `f` on a read connection, in one snapshot.
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -186,9 +272,9 @@ impl Store {
         self.inner.readers.run(f).await
     }
 
-    /// Runs a point read (one row by key) on the caller's thread when a connection is
-    /// idle, on the blocking pool otherwise. Only for reads that touch a handful of
-    /// pages: anything that scans belongs in [`Store::read`].
+    /// Runs a point read (one row by key) on the caller's thread when a SQLite
+    /// connection is idle, on the blocking pool otherwise. Only for reads that touch a
+    /// handful of pages: anything that scans belongs in [`Store::read`].
     pub async fn read_point<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -210,7 +296,7 @@ impl Store {
     }
 
     /// Whether the writer thread answers within `deadline`: a message through its
-    /// queue, so a writer stuck in SQLite (or behind a full queue) says no. The
+    /// queue, so a writer stuck in the database (or behind a full queue) says no. The
     /// watchdog pings only on a yes.
     pub async fn writer_answers(&self, deadline: std::time::Duration) -> bool {
         self.inner.writer.probe(deadline).await
@@ -222,17 +308,22 @@ impl Store {
         self.inner.writer.health().current()
     }
 
-    /// While writes are refused, tries one that must reach the disk (the header's
-    /// `user_version`, which numhubd does not use, rewritten with its own value:
-    /// SQLite writes the page whatever the value), so the refusal clears as soon as
-    /// space is back even when nothing else writes. Returns the refusal still in force.
+    /// While writes are refused, tries one that must reach the disk, so the refusal
+    /// clears as soon as space is back even when nothing else writes. Returns the
+    /// refusal still in force.
     pub async fn recheck_writes(&self) -> Option<Refusal> {
         self.write_refusal()?;
         let probe = self
-            .write(|tx| {
-                let v: i64 = tx.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-                tx.conn.pragma_update(None, "user_version", v)?;
-                Ok(())
+            .write(|tx| match tx.conn.sqlite() {
+                // The header's `user_version`, which numhubd does not use, rewritten
+                // with its own value: SQLite writes the page whatever the value.
+                Some(conn) => {
+                    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                    conn.pragma_update(None, "user_version", v)?;
+                    Ok(())
+                }
+                // Every MySQL commit writes its marker row.
+                None => Ok(()),
             })
             .await;
         if probe.is_ok() {
@@ -241,17 +332,32 @@ impl Store {
         self.write_refusal()
     }
 
-    /// Finishes every queued write, checkpoints the WAL and closes the writer.
-    /// Later writes fail with [`DbError::Closed`].
+    /// Finishes every queued write and closes the writer (SQLite: checkpoints the
+    /// WAL). Later writes fail with [`DbError::Closed`].
     pub async fn close(&self) -> Result<()> {
         self.inner.writer.close().await
     }
 
-    /// Writes a consistent copy of the database to `dest`, marked as a backup, while
-    /// the writer goes on committing (see [`backup`]).
+    /// Writes a consistent copy of the SQLite database to `dest`, marked as a backup,
+    /// while the writer goes on committing (see [`backup`]). On MySQL the server's own
+    /// dump tool makes the copy: refused, naming it.
     pub async fn backup(&self, dest: PathBuf) -> Result<backup::Backup> {
-        let (source, options) = (self.inner.path.clone(), self.inner.options.clone());
         let shown = dest.display().to_string();
+        let source = match &self.inner.location {
+            Location::File(p) => p.clone(),
+            Location::Server(s) => {
+                return Err(DbError::Backup {
+                    path: shown,
+                    reason: format!(
+                        "numhubd copies only a SQLite file; for the MySQL database {} use                          `mariadb-dump --single-transaction {}` (MariaDB) or `mysqldump                          --single-transaction {}` (MySQL), as docs/OPERATIONS.md shows",
+                        s.shown(),
+                        s.database,
+                        s.database
+                    ),
+                })
+            }
+        };
+        let options = self.inner.options.clone();
         tokio::task::spawn_blocking(move || backup::take(&source, &dest, &options))
             .await
             .map_err(|e| DbError::Backup {
@@ -260,33 +366,33 @@ impl Store {
             })?
     }
 
-    /// The file's size in bytes (page count × page size; the WAL aside).
+    /// The database's size in bytes (SQLite: page count × page size, the WAL aside;
+    /// MySQL: data and indexes as the server counts them).
     pub async fn size_bytes(&self) -> Result<i64> {
         self.read(|sql| {
-            Ok(sql.conn.query_row(
-                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
-                [],
-                |r| r.get(0),
-            )?)
+            let statement = match sql.engine() {
+                Engine::Sqlite => {
+                    "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+                }
+                Engine::Mysql => {
+                    "SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS SIGNED)
+                     FROM information_schema.TABLES WHERE table_schema = DATABASE()"
+                }
+            };
+            sql.one(statement, args![], |r| r.get(0))
         })
         .await
     }
 
-    /// `PRAGMA integrity_check`, for operators and tests.
+    /// `PRAGMA integrity_check` on SQLite, for operators and tests ("ok"); a MySQL
+    /// server checks its own pages, so there it is always "ok".
     pub async fn integrity_check(&self) -> Result<String> {
-        self.read(|sql| {
-            Ok(sql
-                .conn
-                .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        self.read(|sql| match sql.conn.sqlite() {
+            Some(conn) => Ok(conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?),
+            None => Ok("ok".to_string()),
         })
         .await
     }
-}
-
-/// Runs a statement with no rows (BEGIN, COMMIT, SAVEPOINT) from the connection's
-/// cache: these run on every call, so parsing them each time would show.
-fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 fn open_connection(path: &Path, read_only: bool, options: &StoreOptions) -> Result<Connection> {
@@ -422,6 +528,18 @@ fn check_json(field: &'static str, value: &str) -> Result<()> {
         .map_err(|e| DbError::invalid(field, format!("is not valid JSON: {e}")))
 }
 
+/// `SELECT value FROM …` over the elements of a JSON array bound at `arg` (as
+/// `sql_type` on MySQL, which needs a column type): `col IN (…)` with a list of any
+/// length in one prepared statement.
+fn json_values(engine: Engine, arg: &str, sql_type: &str) -> String {
+    match engine {
+        Engine::Sqlite => format!("SELECT value FROM json_each({arg})"),
+        Engine::Mysql => format!(
+            "SELECT value FROM JSON_TABLE({arg}, '$[*]' COLUMNS (value {sql_type} PATH '$')) AS list"
+        ),
+    }
+}
+
 /// A new uuid v7 (time-ordered, so keyset pages by id are pages by age).
 fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
@@ -429,9 +547,9 @@ fn new_id() -> String {
 
 /// Refuses a tenant id that has no row.
 fn require_tenant(sql: &Sql<'_>, tenant_id: i64) -> Result<()> {
-    let exists: bool = sql.conn.query_row(
+    let exists: bool = sql.one(
         "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)",
-        [tenant_id],
+        args![tenant_id],
         |r| r.get(0),
     )?;
     if !exists {

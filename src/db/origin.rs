@@ -5,11 +5,12 @@
 //! file, before migrations run.
 
 use std::fmt;
-use std::path::Path;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 
-use super::{now_ts, DbError, Result, Sql, Tx};
+use super::engine::mysql::{MyConn, Role};
+use super::engine::{args, ts, Conn, Engine};
+use super::{now_ts, DbError, Location, Result, Sql, Tx};
 
 /// What the database talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,33 +60,42 @@ pub enum FileOrigin {
     },
 }
 
-/// Reads `path`'s origin read-only (the file is left byte for byte as it was).
-pub fn look(path: &Path) -> Result<FileOrigin> {
-    if !path.exists() {
-        return Ok(FileOrigin::Untouched);
-    }
-    let conn =
-        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
-            DbError::Open {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            }
-        })?;
+/// Reads the database's origin without changing it (a SQLite file is opened
+/// read-only and left byte for byte as it was).
+pub fn look(location: &Location) -> Result<FileOrigin> {
+    let conn = match location {
+        Location::File(path) if !path.exists() => return Ok(FileOrigin::Untouched),
+        Location::File(path) => {
+            let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| DbError::Open {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            Conn::Sqlite(conn)
+        }
+        Location::Server(server) => Conn::Mysql(MyConn::connect(server, Role::Reader)?),
+    };
+    let found = look_in(&Sql { conn: &conn });
+    let _ = conn.close();
+    found
+}
+
+fn look_in(sql: &Sql<'_>) -> Result<FileOrigin> {
     let has = |table: &str| -> Result<bool> {
-        Ok(conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)",
-            [table],
-            |r| r.get(0),
-        )?)
+        let statement = match sql.engine() {
+            Engine::Sqlite => {
+                "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)"
+            }
+            Engine::Mysql => {
+                "SELECT EXISTS (SELECT 1 FROM information_schema.TABLES
+                 WHERE table_schema = DATABASE() AND table_name = ?1)"
+            }
+        };
+        sql.one(statement, args![table], |r| r.get(0))
     };
     if has("numhub_origin")? {
-        let origin: Option<String> = conn
-            .query_row("SELECT origin FROM numhub_origin WHERE id = 1", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if let Some(origin) = origin {
-            return Ok(FileOrigin::Recorded(NumhubOrigin::from_column(origin)));
+        if let Some(origin) = get(sql)? {
+            return Ok(FileOrigin::Recorded(origin));
         }
     }
     // Every trace an exchange leaves: the audit row of each request, a stored token,
@@ -113,7 +123,7 @@ pub fn look(path: &Path) -> Result<FileOrigin> {
         ),
     ];
     for (table, query, what) in traces {
-        if has(table)? && conn.query_row(query, [], |r| r.get::<_, bool>(0))? {
+        if has(table)? && sql.one(query, args![], |r| r.get::<bool>(0))? {
             return Ok(FileOrigin::Unrecorded { what });
         }
     }
@@ -122,30 +132,42 @@ pub fn look(path: &Path) -> Result<FileOrigin> {
 
 pub fn get(sql: &Sql<'_>) -> Result<Option<NumhubOrigin>> {
     Ok(sql
-        .conn
-        .query_row("SELECT origin FROM numhub_origin WHERE id = 1", [], |r| {
-            r.get(0)
-        })
-        .optional()?
+        .row(
+            "SELECT origin FROM numhub_origin WHERE id = 1",
+            args![],
+            |r| r.get::<String>(0),
+        )?
         .map(NumhubOrigin::from_column))
 }
 
 /// Records `origin` unless one is recorded already; returns the one in force.
 pub fn record_if_absent(tx: &Tx<'_>, origin: &NumhubOrigin) -> Result<NumhubOrigin> {
-    tx.conn.execute(
-        "INSERT INTO numhub_origin (id, origin, recorded_at) VALUES (1, ?1, ?2)
-         ON CONFLICT (id) DO NOTHING",
-        params![origin.as_str(), now_ts()],
-    )?;
+    let statement = match tx.engine() {
+        Engine::Sqlite => {
+            "INSERT INTO numhub_origin (id, origin, recorded_at) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO NOTHING"
+        }
+        Engine::Mysql => {
+            "INSERT INTO numhub_origin (id, origin, recorded_at) VALUES (1, ?1, ?2)
+             ON DUPLICATE KEY UPDATE id = id"
+        }
+    };
+    tx.execute(statement, args![origin.as_str(), ts(&now_ts())])?;
     Ok(get(tx)?.unwrap_or_else(|| origin.clone()))
 }
 
 /// `numhubd adopt-origin`: the operator says this database now talks to `url`.
 pub fn set_url(tx: &Tx<'_>, url: &str) -> Result<()> {
-    tx.conn.execute(
-        "INSERT INTO numhub_origin (id, origin, recorded_at) VALUES (1, ?1, ?2)
-         ON CONFLICT (id) DO UPDATE SET origin = excluded.origin, recorded_at = excluded.recorded_at",
-        params![url, now_ts()],
-    )?;
+    let statement = match tx.engine() {
+        Engine::Sqlite => {
+            "INSERT INTO numhub_origin (id, origin, recorded_at) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET origin = excluded.origin, recorded_at = excluded.recorded_at"
+        }
+        Engine::Mysql => {
+            "INSERT INTO numhub_origin (id, origin, recorded_at) VALUES (1, ?1, ?2)
+             ON DUPLICATE KEY UPDATE origin = VALUES(origin), recorded_at = VALUES(recorded_at)"
+        }
+    };
+    tx.execute(statement, args![url, ts(&now_ts())])?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! A new set of comments is a new flag (`flagged_at` moves); the row goes when NumHub
 //! no longer lists an alert for the application.
 
-use rusqlite::{params, OptionalExtension};
+use super::engine::{args, ts, Engine};
 use serde::{Deserialize, Serialize};
 
 use super::{check_len, now_ts, DbError, Result, Sql, Tx};
@@ -77,21 +77,19 @@ fn from_stored(text: &str) -> Result<Vec<FlaggedSection>> {
 
 /// The review of a local entity, if it is under one.
 pub fn find(sql: &Sql<'_>, entity_id: &str) -> Result<Option<Review>> {
-    let row = sql
-        .conn
-        .prepare_cached(
-            "SELECT message, flagged_comments, flagged_at, updated_at FROM numhub_reviews
+    let row = sql.row(
+        "SELECT message, flagged_comments, flagged_at, updated_at FROM numhub_reviews
              WHERE numhub_entity_id = ?1",
-        )?
-        .query_row(params![entity_id], |r| {
+        args![entity_id],
+        |r| {
             Ok((
-                r.get::<_, Option<String>>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
+                r.get::<Option<String>>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<String>(3)?,
             ))
-        })
-        .optional()?;
+        },
+    )?;
     row.map(|(message, comments, flagged_at, updated_at)| {
         Ok(Review {
             message,
@@ -127,13 +125,27 @@ pub fn record(
         (Some(b), Recorded::Same) => b.flagged_at.clone(),
         _ => now.clone(),
     };
-    tx.conn.execute(
-        "INSERT INTO numhub_reviews (numhub_entity_id, message, flagged_comments, flagged_at, updated_at)
+    let statement = match tx.engine() {
+        Engine::Sqlite => "INSERT INTO numhub_reviews (numhub_entity_id, message, flagged_comments, flagged_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (numhub_entity_id) DO UPDATE SET message = excluded.message,
              flagged_comments = excluded.flagged_comments, flagged_at = excluded.flagged_at,
              updated_at = excluded.updated_at",
-        params![entity_id, message, to_stored(comments), flagged_at, now],
+        Engine::Mysql => "INSERT INTO numhub_reviews (numhub_entity_id, message, flagged_comments, flagged_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON DUPLICATE KEY UPDATE message = VALUES(message),
+             flagged_comments = VALUES(flagged_comments), flagged_at = VALUES(flagged_at),
+             updated_at = VALUES(updated_at)",
+    };
+    tx.execute(
+        statement,
+        args![
+            entity_id,
+            message,
+            to_stored(comments),
+            ts(&flagged_at),
+            ts(&now)
+        ],
     )?;
     Ok(outcome)
 }
@@ -144,7 +156,7 @@ pub fn under_review(sql: &Sql<'_>, tenant_id: i64) -> Result<Vec<String>> {
         "SELECT r.numhub_entity_id FROM numhub_reviews r
          JOIN numhub_entities e ON e.id = r.numhub_entity_id WHERE e.tenant_id = ?1
          ORDER BY r.numhub_entity_id",
-        params![tenant_id],
+        args![tenant_id],
         |r| r.get(0),
     )
 }
@@ -152,8 +164,8 @@ pub fn under_review(sql: &Sql<'_>, tenant_id: i64) -> Result<Vec<String>> {
 /// Ends the review of `entity_id` (NumHub no longer lists an alert for it); returns
 /// whether there was one.
 pub fn clear(tx: &Tx<'_>, entity_id: &str) -> Result<bool> {
-    Ok(tx.conn.execute(
+    Ok(tx.execute(
         "DELETE FROM numhub_reviews WHERE numhub_entity_id = ?1",
-        params![entity_id],
+        args![entity_id],
     )? > 0)
 }

@@ -1,7 +1,7 @@
 //! `numhub_sync_logs`: one row per HTTP exchange with NumHub. Payloads arrive here
 //! already redacted (the `numhub` module's job); the store only keeps them.
 
-use rusqlite::{params, OptionalExtension, Row};
+use super::engine::{args, ts, ts_opt, Engine, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -70,20 +70,20 @@ pub fn insert_by_numhub_ids(
 ) -> Result<String> {
     if new.entity_id.is_none() {
         if let Some(id) = numhub_entity_id {
-            new.entity_id = tx
-                .conn
-                .prepare_cached("SELECT id FROM numhub_entities WHERE numhub_entity_id = ?1")?
-                .query_row([id], |r| r.get(0))
-                .optional()?;
+            new.entity_id = tx.row(
+                "SELECT id FROM numhub_entities WHERE numhub_entity_id = ?1",
+                args![id],
+                |r| r.get(0),
+            )?;
         }
     }
     if new.identity_id.is_none() {
         if let Some(id) = numhub_identity_id {
-            new.identity_id = tx
-                .conn
-                .prepare_cached("SELECT id FROM numhub_identities WHERE numhub_identity_id = ?1")?
-                .query_row([id], |r| r.get(0))
-                .optional()?;
+            new.identity_id = tx.row(
+                "SELECT id FROM numhub_identities WHERE numhub_identity_id = ?1",
+                args![id],
+                |r| r.get(0),
+            )?;
         }
     }
     insert(tx, new)
@@ -109,14 +109,10 @@ pub fn insert(tx: &Tx<'_>, new: NewSyncLog) -> Result<String> {
         }
     }
     let id = new_id();
-    tx.conn
-        .prepare_cached(
-            "INSERT INTO numhub_sync_logs (id, tenant_id, numhub_entity_id, numhub_identity_id, endpoint,
+    tx.execute("INSERT INTO numhub_sync_logs (id, tenant_id, numhub_entity_id, numhub_identity_id, endpoint,
                  method, direction, status_code, request_payload, response_payload, response_time_ms,
                  error_message, success, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        )?
-        .execute(params![
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)", args![
             id,
             new.tenant_id,
             new.entity_id,
@@ -130,16 +126,17 @@ pub fn insert(tx: &Tx<'_>, new: NewSyncLog) -> Result<String> {
             new.response_time_ms,
             new.error_message,
             new.success,
-            now_ts()
+            ts(&now_ts())
         ])?;
     Ok(id)
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<SyncLog> {
-    let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+fn from_row(r: &Row<'_>) -> Result<SyncLog> {
+    let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| DbError::Column {
+        index: i,
+        reason: e.to_string(),
     };
-    let json = |i: usize| -> rusqlite::Result<Option<Value>> {
+    let json = |i: usize| -> Result<Option<Value>> {
         let s: Option<String> = r.get(i)?;
         s.map(|s| serde_json::from_str(&s))
             .transpose()
@@ -187,14 +184,14 @@ pub fn list(
            AND (?7 IS NULL OR created_at < ?7)
            AND (?8 IS NULL OR id < ?8)
          ORDER BY id DESC LIMIT ?9",
-        params![
+        args![
             filter.tenant_id,
             filter.entity_id,
             filter.identity_id,
             filter.endpoint,
             filter.success,
-            filter.since,
-            filter.until,
+            ts_opt(filter.since.as_deref()),
+            ts_opt(filter.until.as_deref()),
             cursor,
             limit + 1
         ],
@@ -209,7 +206,7 @@ pub fn last_exchange(sql: &Sql<'_>) -> Result<Option<(String, Option<i64>)>> {
     Ok(sql
         .rows(
             "SELECT created_at, status_code FROM numhub_sync_logs ORDER BY id DESC LIMIT 1",
-            [],
+            args![],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?
         .pop())
@@ -221,7 +218,7 @@ pub fn last_exchange(sql: &Sql<'_>) -> Result<Option<(String, Option<i64>)>> {
 pub fn recorded_since(sql: &Sql<'_>, since: &str) -> Result<Vec<String>> {
     sql.rows(
         "SELECT created_at FROM numhub_sync_logs WHERE created_at >= ?1 ORDER BY created_at",
-        params![since],
+        args![ts(since)],
         |r| r.get(0),
     )
 }
@@ -229,9 +226,16 @@ pub fn recorded_since(sql: &Sql<'_>, since: &str) -> Result<Vec<String>> {
 /// Deletes up to `batch` rows older than `before`; returns how many. Small batches
 /// keep each write transaction short, so readers and other writes are not held up.
 pub fn purge_older_than(tx: &Tx<'_>, before: &str, batch: u32) -> Result<usize> {
-    Ok(tx.conn.execute(
-        "DELETE FROM numhub_sync_logs WHERE id IN (
-             SELECT id FROM numhub_sync_logs WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
-        params![before, batch],
-    )?)
+    // MySQL cannot delete from a table it selects from in a subquery, but deletes
+    // with an ORDER BY and LIMIT of its own, which SQLite's default build cannot.
+    let statement = match tx.engine() {
+        Engine::Sqlite => {
+            "DELETE FROM numhub_sync_logs WHERE id IN (
+                 SELECT id FROM numhub_sync_logs WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)"
+        }
+        Engine::Mysql => {
+            "DELETE FROM numhub_sync_logs WHERE created_at < ?1 ORDER BY created_at LIMIT ?2"
+        }
+    };
+    tx.execute(statement, args![ts(before), batch])
 }

@@ -1,9 +1,11 @@
 //! `tenants`: BrandCall's tenants, with the three NumHub columns.
 
-use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
-use super::{check_len, check_not_blank, int_cursor, now_ts, page_limit, Page, Result, Sql, Tx};
+use super::engine::{args, ts, Engine, Row};
+use super::{
+    check_len, check_not_blank, int_cursor, json_values, now_ts, page_limit, Page, Result, Sql, Tx,
+};
 use crate::db::DbError;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -72,7 +74,7 @@ pub fn validate_client_id(value: &str) -> Result<i32> {
 
 const COLUMNS: &str = "id, name, email, slug, numhub_client_id, numhub_osp_id, numhub_enabled, created_at, updated_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
+fn from_row(r: &Row<'_>) -> Result<Tenant> {
     Ok(Tenant {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -106,7 +108,10 @@ pub fn upsert(tx: &Tx<'_>, input: TenantInput) -> Result<Tenant> {
     if let Some(client) = &input.numhub_client_id {
         if taken(
             tx,
-            "CAST(numhub_client_id AS INTEGER) = CAST(?1 AS INTEGER)",
+            match tx.engine() {
+                Engine::Sqlite => "CAST(numhub_client_id AS INTEGER) = CAST(?1 AS INTEGER)",
+                Engine::Mysql => "CAST(numhub_client_id AS SIGNED) = CAST(?1 AS SIGNED)",
+            },
             client,
             input.id,
         )? {
@@ -119,14 +124,23 @@ pub fn upsert(tx: &Tx<'_>, input: TenantInput) -> Result<Tenant> {
             });
         }
     }
-    tx.conn.execute(
-        "INSERT INTO tenants (id, name, email, slug, numhub_client_id, numhub_osp_id, numhub_enabled, created_at, updated_at)
+    let statement = match tx.engine() {
+        Engine::Sqlite => "INSERT INTO tenants (id, name, email, slug, numhub_client_id, numhub_osp_id, numhub_enabled, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?7, 0), ?8, ?8)
          ON CONFLICT (id) DO UPDATE SET
             name = excluded.name, email = excluded.email, slug = excluded.slug,
             numhub_client_id = excluded.numhub_client_id, numhub_osp_id = excluded.numhub_osp_id,
             numhub_enabled = COALESCE(?7, tenants.numhub_enabled), updated_at = excluded.updated_at",
-        params![
+        Engine::Mysql => "INSERT INTO tenants (id, name, email, slug, numhub_client_id, numhub_osp_id, numhub_enabled, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?7, 0), ?8, ?8)
+         ON DUPLICATE KEY UPDATE
+            name = VALUES(name), email = VALUES(email), slug = VALUES(slug),
+            numhub_client_id = VALUES(numhub_client_id), numhub_osp_id = VALUES(numhub_osp_id),
+            numhub_enabled = COALESCE(?7, numhub_enabled), updated_at = VALUES(updated_at)",
+    };
+    tx.execute(
+        statement,
+        args![
             input.id,
             input.name,
             input.email,
@@ -134,7 +148,7 @@ pub fn upsert(tx: &Tx<'_>, input: TenantInput) -> Result<Tenant> {
             input.numhub_client_id,
             input.numhub_osp_id,
             input.numhub_enabled,
-            now
+            ts(&now)
         ],
     )?;
     get(tx, input.id)
@@ -142,19 +156,19 @@ pub fn upsert(tx: &Tx<'_>, input: TenantInput) -> Result<Tenant> {
 
 /// Whether a tenant other than `id` matches `condition` (on `?1` = `value`).
 fn taken(tx: &Tx<'_>, condition: &str, value: &str, id: i64) -> Result<bool> {
-    Ok(tx.conn.query_row(
+    tx.one(
         &format!("SELECT EXISTS (SELECT 1 FROM tenants WHERE {condition} AND id <> ?2)"),
-        params![value, id],
+        args![value, id],
         |r| r.get(0),
-    )?)
+    )
 }
 
 pub fn find(sql: &Sql<'_>, id: i64) -> Result<Option<Tenant>> {
-    Ok(sql
-        .conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM tenants WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .optional()?)
+    Ok(sql.row(
+        &format!("SELECT {COLUMNS} FROM tenants WHERE id = ?1"),
+        args![id],
+        from_row,
+    )?)
 }
 
 pub fn get(sql: &Sql<'_>, id: i64) -> Result<Tenant> {
@@ -173,10 +187,11 @@ pub fn list(
     let rows = sql.rows(
         &format!(
             "SELECT {COLUMNS} FROM tenants WHERE id > ?1
-               AND (?2 IS NULL OR id IN (SELECT value FROM json_each(?2)))
-             ORDER BY id LIMIT ?3"
+               AND (?2 IS NULL OR id IN ({}))
+             ORDER BY id LIMIT ?3",
+            json_values(sql.engine(), "?2", "BIGINT")
         ),
-        params![int_cursor(cursor)?, only_json, limit + 1],
+        args![int_cursor(cursor)?, only_json, limit + 1],
         from_row,
     )?;
     Ok(Page::from_rows(rows, limit, |t| t.id.to_string()))
@@ -186,7 +201,7 @@ pub fn list(
 pub fn all(sql: &Sql<'_>) -> Result<Vec<Tenant>> {
     sql.rows(
         &format!("SELECT {COLUMNS} FROM tenants ORDER BY id"),
-        [],
+        args![],
         from_row,
     )
 }
@@ -194,10 +209,11 @@ pub fn all(sql: &Sql<'_>) -> Result<Vec<Tenant>> {
 /// How many tenants use NumHub (`numhub_enabled`): the interactive budget's fair
 /// share divides the account's rate among them.
 pub fn count_enabled(sql: &Sql<'_>) -> Result<u64> {
-    let n: i64 = sql
-        .conn
-        .prepare_cached("SELECT count(*) FROM tenants WHERE numhub_enabled = 1")?
-        .query_row([], |r| r.get(0))?;
+    let n: i64 = sql.one(
+        "SELECT count(*) FROM tenants WHERE numhub_enabled = 1",
+        args![],
+        |r| r.get(0),
+    )?;
     Ok(n.unsigned_abs())
 }
 
@@ -205,7 +221,7 @@ pub fn count_enabled(sql: &Sql<'_>) -> Result<u64> {
 pub fn list_enabled(sql: &Sql<'_>) -> Result<Vec<Tenant>> {
     sql.rows(
         &format!("SELECT {COLUMNS} FROM tenants WHERE numhub_enabled = 1 ORDER BY id"),
-        [],
+        args![],
         from_row,
     )
 }

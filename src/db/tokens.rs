@@ -2,7 +2,7 @@
 //! Encrypting is the `crypto` module's job; the store refuses anything that is not
 //! ciphertext, so a clear-text token can never reach the file.
 
-use rusqlite::{params, OptionalExtension};
+use super::engine::{args, ts, Row};
 use serde::{Deserialize, Serialize};
 
 use super::{now_ts, DbError, Result, Sql, TokenType, Tx};
@@ -48,71 +48,71 @@ pub fn put_access(
     if let Some(t) = tenant_id {
         super::require_tenant(tx, t)?;
     }
-    tx.conn.execute(
-        "DELETE FROM numhub_tokens WHERE tenant_id IS ?1 AND token_type = 'access'",
-        params![tenant_id],
-    )?;
-    tx.conn.execute(
+    let delete = match tenant_id {
+        Some(_) => "DELETE FROM numhub_tokens WHERE tenant_id = ?1 AND token_type = 'access'",
+        None => "DELETE FROM numhub_tokens WHERE tenant_id IS NULL AND token_type = 'access'",
+    };
+    tx.execute(delete, args![tenant_id])?;
+    tx.execute(
         "INSERT INTO numhub_tokens (tenant_id, token_type, access_token, expires_at, scopes, created_at, updated_at)
          VALUES (?1, 'access', ?2, ?3, ?4, ?5, ?5)",
-        params![tenant_id, access_token_armored, expires_at, scopes, now_ts()],
+        args![tenant_id, access_token_armored, ts(expires_at), scopes, ts(&now_ts())],
     )?;
     get_access(tx, tenant_id)?.ok_or_else(|| DbError::not_found("token", "just written"))
 }
 
 pub fn get_access(sql: &Sql<'_>, tenant_id: Option<i64>) -> Result<Option<StoredToken>> {
-    Ok(sql
-        .conn
-        .prepare_cached(
-            "SELECT id, tenant_id, token_type, access_token, refresh_token, expires_at, scopes, created_at, updated_at
-             FROM numhub_tokens WHERE tenant_id IS ?1 AND token_type = 'access'
+    // `tenant_id IS ?1` is SQLite's alone; the two forms run on both engines.
+    let statement = match tenant_id {
+        Some(_) => "SELECT id, tenant_id, token_type, access_token, refresh_token, expires_at, scopes, created_at, updated_at
+             FROM numhub_tokens WHERE tenant_id = ?1 AND token_type = 'access'
              ORDER BY id DESC LIMIT 1",
-        )?
-        .query_row(params![tenant_id], |r| {
-            let kind: String = r.get(2)?;
-            let scopes: Option<String> = r.get(6)?;
-            Ok(StoredToken {
-                id: r.get(0)?,
-                tenant_id: r.get(1)?,
-                token_type: TokenType::parse(&kind).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
-                })?,
-                access_token: r.get(3)?,
-                refresh_token: r.get(4)?,
-                expires_at: r.get(5)?,
-                scopes: scopes.and_then(|s| serde_json::from_str(&s).ok()),
-                created_at: r.get(7)?,
-                updated_at: r.get(8)?,
-            })
-        })
-        .optional()?)
+        None => "SELECT id, tenant_id, token_type, access_token, refresh_token, expires_at, scopes, created_at, updated_at
+             FROM numhub_tokens WHERE tenant_id IS NULL AND token_type = 'access'
+             ORDER BY id DESC LIMIT 1",
+    };
+    sql.row(statement, args![tenant_id], from_row)
+}
+
+fn from_row(r: &Row<'_>) -> Result<StoredToken> {
+    let scopes: Option<String> = r.get(6)?;
+    Ok(StoredToken {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        token_type: r.get(2)?,
+        access_token: r.get(3)?,
+        refresh_token: r.get(4)?,
+        expires_at: r.get(5)?,
+        scopes: scopes.and_then(|s| serde_json::from_str(&s).ok()),
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+    })
 }
 
 /// Drops the account's token (after a 401, or when its credentials change).
 pub fn delete(tx: &Tx<'_>, tenant_id: Option<i64>) -> Result<usize> {
-    Ok(tx.conn.execute(
-        "DELETE FROM numhub_tokens WHERE tenant_id IS ?1",
-        params![tenant_id],
-    )?)
+    let statement = match tenant_id {
+        Some(_) => "DELETE FROM numhub_tokens WHERE tenant_id = ?1",
+        None => "DELETE FROM numhub_tokens WHERE tenant_id IS NULL",
+    };
+    tx.execute(statement, args![tenant_id])
 }
 
 /// Deletes tokens that expired before `now`; returns how many.
 pub fn delete_expired(tx: &Tx<'_>, now: &str) -> Result<usize> {
-    Ok(tx.conn.execute(
+    tx.execute(
         "DELETE FROM numhub_tokens WHERE expires_at < ?1",
-        params![now],
-    )?)
+        args![ts(now)],
+    )
 }
 
 /// Every stored token (for key rotation).
 pub fn all(sql: &Sql<'_>) -> Result<Vec<(i64, String, Option<String>)>> {
-    let mut stmt = sql
-        .conn
-        .prepare_cached("SELECT id, access_token, refresh_token FROM numhub_tokens ORDER BY id")?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    sql.rows(
+        "SELECT id, access_token, refresh_token FROM numhub_tokens ORDER BY id",
+        args![],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
 }
 
 /// Key rotation's compare-and-swap: replaces the token's ciphertext only if it is
@@ -129,8 +129,8 @@ pub fn reencrypt(
     if let Some(r) = refresh_armored {
         require_armor("refresh_token", r)?;
     }
-    Ok(tx.conn.execute(
+    Ok(tx.execute(
         "UPDATE numhub_tokens SET access_token = ?2, refresh_token = ?3 WHERE id = ?1 AND access_token = ?4",
-        params![id, access_armored, refresh_armored, was_access],
+        args![id, access_armored, refresh_armored, was_access],
     )? == 1)
 }

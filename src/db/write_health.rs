@@ -68,10 +68,16 @@ pub fn storage_cause(e: &rusqlite::Error) -> Option<String> {
 impl DbError {
     /// Whether this error is the storage refusing a write (see [`storage_cause`]).
     pub fn is_write_refused(&self) -> bool {
+        matches!(self, DbError::WriteRefused { .. }) || self.storage_cause().is_some()
+    }
+
+    /// The storage's own words if it refused a write (no space, an I/O error), on
+    /// either engine.
+    pub fn storage_cause(&self) -> Option<String> {
         match self {
-            DbError::WriteRefused { .. } => true,
-            DbError::Sqlite(e) => storage_cause(e).is_some(),
-            _ => false,
+            DbError::Sqlite(e) => storage_cause(e),
+            DbError::Mysql(e) => super::engine::mysql::storage_cause(e),
+            _ => None,
         }
     }
 }

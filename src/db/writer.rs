@@ -1,5 +1,6 @@
 //! The single writer: one thread owns the read-write connection, so writes never
-//! contend for SQLite's lock.
+//! contend for SQLite's lock (on MySQL: one session writes, so this daemon's own
+//! writes never deadlock each other).
 //!
 //! Group commit: the thread takes everything queued (up to a batch limit), runs each
 //! call inside its own SAVEPOINT of one transaction, commits once, and only then
@@ -7,7 +8,9 @@
 //! others' work intact. A panicking call is caught and fails alone. A failure after
 //! which SQLite rolled back the whole transaction (disk full, I/O error) fails the
 //! calls that ran in it, and the rest of the batch runs in a new one: no caller is
-//! told "failed" for a row that is in the file, nor "ok" for one that is not.
+//! told "failed" for a row that is in the file, nor "ok" for one that is not. On MySQL
+//! the same holds for a transaction the server ends (a lost connection), and a COMMIT
+//! whose answer is lost is looked up before anyone is answered (`engine::mysql`).
 //! Such a refusal (no space, an I/O error) is recorded in [`WriteHealth`] until a
 //! commit writes again, and answered as [`DbError::WriteRefused`].
 
@@ -16,11 +19,11 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::write_health::{storage_cause, WriteHealth};
-use super::{exec_cached, DbError, Result, Sql, Tx};
+use super::engine::Conn;
+use super::write_health::WriteHealth;
+use super::{DbError, Result, Sql, Tx};
 
 /// The most calls one transaction takes; bounds how long a reply can wait.
 const MAX_BATCH: usize = 512;
@@ -69,7 +72,7 @@ impl Writer {
     /// Starts the writer thread. `full_sync`: the connection runs `synchronous=FULL`
     /// (every commit durable); otherwise NORMAL, and a batch holding a durable call
     /// is committed under FULL.
-    pub(super) fn start(conn: Connection, capacity: usize, full_sync: bool) -> Result<Writer> {
+    pub(super) fn start(conn: Conn, capacity: usize, full_sync: bool) -> Result<Writer> {
         let (queue, rx) = mpsc::channel(capacity.max(1));
         let health = std::sync::Arc::new(WriteHealth::default());
         let shared = health.clone();
@@ -172,7 +175,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, full_sync: bool, health: &WriteHealth) {
+fn run(conn: Conn, mut rx: mpsc::Receiver<Msg>, full_sync: bool, health: &WriteHealth) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     // Callers answered by the last commit are likely to write again at once: wait
     // (briefly) for as many as that before committing, so they share one commit.
@@ -251,9 +254,8 @@ fn next(rx: &mut mpsc::Receiver<Msg>) -> Option<Msg> {
     rx.blocking_recv()
 }
 
-fn shut(conn: Connection) -> Result<()> {
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-    conn.close().map_err(|(_, e)| DbError::Sqlite(e))
+fn shut(conn: Conn) -> Result<()> {
+    conn.close()
 }
 
 /// Runs `batch` in as few transactions as it takes. SQLite may roll a whole
@@ -267,18 +269,18 @@ fn shut(conn: Connection) -> Result<()> {
 /// Under `synchronous=NORMAL` a transaction holding a durable call is committed under
 /// FULL (the pragma applies to the next commit; it is set back after), so its commit
 /// is on disk when its callers are answered; the others share that commit.
-fn commit_batch(conn: &Connection, batch: &mut Vec<Queued>, full_sync: bool, health: &WriteHealth) {
+fn commit_batch(conn: &Conn, batch: &mut Vec<Queued>, full_sync: bool, health: &WriteHealth) {
     let mut pending: std::collections::VecDeque<Queued> = batch.drain(..).collect();
     while !pending.is_empty() {
         let durable = !full_sync && pending.iter().any(|q| q.durable);
         if durable {
-            if let Err(e) = exec_cached(conn, "PRAGMA synchronous = FULL") {
+            if let Err(e) = conn.set_durable(true) {
                 tracing::error!(error = %e, "writer could not make a commit durable");
                 return;
             }
         }
-        if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
-            if let Some(cause) = storage_cause(&e) {
+        if let Err(e) = conn.begin_write() {
+            if let Some(cause) = e.storage_cause() {
                 health.refused(&cause);
             }
             // Dropping the calls answers each caller with DbError::Closed.
@@ -294,7 +296,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Queued>, full_sync: bool, hea
             let ran = run_one(conn, &tx, queued.call);
             refused = ran.refused.or(refused);
             delivered.push(ran.deliver);
-            if conn.is_autocommit() {
+            if !conn.in_transaction() {
                 rolled_back = true;
                 break;
             }
@@ -303,26 +305,29 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Queued>, full_sync: bool, hea
             tracing::error!(
                 lost = delivered.len(),
                 queued = pending.len(),
-                "SQLite rolled the whole transaction back after a failed statement (disk full or an I/O error?); its calls are answered as not written, the rest run in a new transaction"
+                "the database rolled the whole transaction back after a failed statement (disk full, an I/O error, a lost connection?); its calls are answered as not written, the rest run in a new transaction"
             );
             let cause = refused.get_or_insert_with(|| {
-                "SQLite rolled the transaction back after a failed statement (disk full or an I/O error?)".to_string()
+                "the database rolled the transaction back after a failed statement (disk full, an I/O error, a lost connection?)".to_string()
             });
             Err(DbError::WriteRefused {
                 cause: cause.clone(),
             })
         } else {
-            let c = exec_cached(conn, "COMMIT").map_err(|e| match storage_cause(&e) {
+            let c = conn.commit().map_err(|e| match e.storage_cause() {
                 Some(cause) => {
                     refused = Some(cause.clone());
                     DbError::WriteRefused { cause }
                 }
-                None => DbError::Commit {
-                    reason: e.to_string(),
+                None => match e {
+                    e @ DbError::Commit { .. } => e,
+                    e => DbError::Commit {
+                        reason: e.to_string(),
+                    },
                 },
             });
             if c.is_err() {
-                let _ = conn.execute_batch("ROLLBACK");
+                conn.rollback();
             }
             c
         };
@@ -332,7 +337,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Queued>, full_sync: bool, hea
             None => {}
         }
         if durable {
-            if let Err(e) = exec_cached(conn, "PRAGMA synchronous = NORMAL") {
+            if let Err(e) = conn.set_durable(false) {
                 tracing::warn!(error = %e, "writer stays at synchronous=FULL");
             }
         }
@@ -342,9 +347,9 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Queued>, full_sync: bool, hea
     }
 }
 
-fn run_one(conn: &Connection, tx: &Tx<'_>, call: Call) -> Ran {
-    if let Err(e) = exec_cached(conn, "SAVEPOINT call") {
-        let (refused, reason) = (storage_cause(&e), e.to_string());
+fn run_one(conn: &Conn, tx: &Tx<'_>, call: Call) -> Ran {
+    if let Err(e) = conn.batch("SAVEPOINT call") {
+        let (refused, reason) = (e.storage_cause(), e.to_string());
         return Ran {
             failed: true,
             refused,
@@ -359,9 +364,10 @@ fn run_one(conn: &Connection, tx: &Tx<'_>, call: Call) -> Ran {
         }),
     });
     let closed = if ran.failed {
-        exec_cached(conn, "ROLLBACK TO call").and_then(|()| exec_cached(conn, "RELEASE call"))
+        conn.batch("ROLLBACK TO SAVEPOINT call")
+            .and_then(|()| conn.batch("RELEASE SAVEPOINT call"))
     } else {
-        exec_cached(conn, "RELEASE call")
+        conn.batch("RELEASE SAVEPOINT call")
     };
     if let Err(e) = closed {
         tracing::error!(error = %e, "savepoint release failed");
@@ -373,8 +379,7 @@ fn run_one(conn: &Connection, tx: &Tx<'_>, call: Call) -> Ran {
 fn refusal_of(e: &DbError) -> Option<String> {
     match e {
         DbError::WriteRefused { cause } => Some(cause.clone()),
-        DbError::Sqlite(e) => storage_cause(e),
-        _ => None,
+        e => e.storage_cause(),
     }
 }
 
@@ -393,10 +398,12 @@ fn copy(e: &DbError) -> DbError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::engine::args;
+    use rusqlite::Connection;
 
     /// A WAL database with a table `t (id, v BLOB)` that may grow by `pages` pages
     /// only (`max_page_count`): a full disk, without a file system.
-    fn capped(path: &std::path::Path, pages: i64) -> Connection {
+    fn capped(path: &std::path::Path, pages: i64) -> Conn {
         let conn = Connection::open(path).expect("open");
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL);",
@@ -407,7 +414,7 @@ mod tests {
             .expect("page_count");
         conn.pragma_update(None, "max_page_count", now + pages)
             .expect("max_page_count");
-        conn
+        Conn::Sqlite(conn)
     }
 
     /// A database that fills mid-batch (`max_page_count`): every caller told "ok"
@@ -425,9 +432,9 @@ mod tests {
                 let r = w
                     .submit(
                         move |tx| {
-                            tx.conn.execute(
+                            tx.execute(
                                 "INSERT INTO t (id, v) VALUES (?1, zeroblob(6000))",
-                                [id],
+                                args![id],
                             )?;
                             Ok(())
                         },
@@ -467,8 +474,7 @@ mod tests {
         let insert = |size: i64| {
             writer.submit(
                 move |tx| {
-                    tx.conn
-                        .execute("INSERT INTO t (v) VALUES (zeroblob(?1))", [size])?;
+                    tx.execute("INSERT INTO t (v) VALUES (zeroblob(?1))", args![size])?;
                     Ok(())
                 },
                 false,
@@ -481,10 +487,7 @@ mod tests {
         assert!(r.cause.contains("full"), "{}", r.cause);
         // A read-only transaction proves nothing: still refused.
         writer
-            .submit(
-                |tx| Ok(tx.conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?),
-                false,
-            )
+            .submit(|tx| tx.one("SELECT 1", args![], |r| r.get::<i64>(0)), false)
             .await
             .expect("read");
         assert!(writer.health().current().is_some());
@@ -503,14 +506,10 @@ mod tests {
         let conn = Connection::open(dir.path().join("d.db")).expect("open");
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
             .expect("pragmas");
-        let writer = Writer::start(conn, 16, false).expect("writer");
+        let writer = Writer::start(Conn::Sqlite(conn), 16, false).expect("writer");
         let level = |durable| {
             writer.submit(
-                |tx| {
-                    Ok(tx
-                        .conn
-                        .query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?)
-                },
+                |tx| tx.one("PRAGMA synchronous", args![], |r| r.get::<i64>(0)),
                 durable,
             )
         };

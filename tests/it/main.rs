@@ -4,6 +4,7 @@
 
 mod architecture;
 mod backup;
+mod config_database;
 mod crypto;
 mod cut_proxy;
 mod daemon;

@@ -80,7 +80,7 @@ fn identity_input(
 async fn count(store: &Store, table: &'static str) -> i64 {
     // Counting through the public list functions would hide rows of other tenants;
     // the test opens the file directly for an exact count.
-    let path = store.path().to_path_buf();
+    let path = store.path().expect("a SQLite store").to_path_buf();
     tokio::task::spawn_blocking(move || {
         rusqlite::Connection::open(path)
             .expect("open")

@@ -154,6 +154,7 @@ fn the_unit_keeps_peer_credentials_and_the_socket_unit_holds_the_socket() {
         "ConfigurationDirectory=numhubd",
         "LoadCredentialEncrypted=numhub-password",
         "LoadCredentialEncrypted=age-identity",
+        "LoadCredentialEncrypted=database-password",
         "LimitCORE=0",
         "PrivateIPC=yes",
         "Restart=on-failure",
