@@ -37,7 +37,7 @@
 -- numhub_entities reference each other (brands.numhub_entity_id -> NumHub's id on
 -- numhub_entities; numhub_entities.brand_id -> brands), so brands is created with
 -- foreign_key_checks off, which lets a foreign key name a table that does not exist yet;
--- numhub_entities, created next with checks on, completes it (MySQL then verifies the
+-- numhub_entities, created later with checks on, completes it (MySQL then verifies the
 -- two columns match). The SET is per session: a failure in between leaves it off only
 -- on this connection, and numhubd migrates on a pool of its own that it then closes.
 
