@@ -2,6 +2,7 @@
 //! Everything here uses real parts — real SQLite files, the real daemon binary,
 //! real signals and the real sd_notify protocol on a real datagram socket.
 
+mod app_reads;
 mod architecture;
 mod backup;
 mod config_database;
