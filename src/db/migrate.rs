@@ -94,11 +94,17 @@ pub(super) fn run_on_server(conn: &Conn, server: &Server) -> Result<Vec<i64>> {
     result
 }
 
-fn migrate_locked(conn: &Conn, my: &super::engine::mysql::MyConn) -> Result<Vec<i64>> {
+/// Refuses a server database migrated by a newer numhubd, changing nothing.
+pub(super) fn refuse_newer_on_server(conn: &Conn) -> Result<()> {
     let (found, known) = (recorded_server_version(conn)?, latest_server_version());
     if found > known {
         return Err(DbError::SchemaTooNew { found, known });
     }
+    Ok(())
+}
+
+fn migrate_locked(conn: &Conn, my: &super::engine::mysql::MyConn) -> Result<Vec<i64>> {
+    refuse_newer_on_server(conn)?;
     let report = my
         .migrate(embedded_mysql::migrations::runner())
         .map_err(|e| DbError::Migration(e.to_string()))?;

@@ -128,7 +128,10 @@ pub fn hold(location: &Location) -> Result<Option<Holder>> {
         Location::Server(server) => {
             let probe = engine::mysql::MyConn::connect(server, engine::mysql::Role::Writer)?;
             engine::mysql::check_server(&probe, server)?;
-            probe.close();
+            let probe = Conn::Mysql(probe);
+            let newer = migrate::refuse_newer_on_server(&probe);
+            let _ = probe.close();
+            newer?;
             engine::mysql::Holder::take(server).map(Some)
         }
     }

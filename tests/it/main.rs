@@ -49,6 +49,7 @@ mod rpc_spec;
 mod rpc_upload_paths;
 mod sandbox_origin;
 mod schema;
+mod server_refusals;
 mod store;
 mod supervise;
 mod support;
