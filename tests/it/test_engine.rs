@@ -101,9 +101,13 @@ pub fn place(dir: &Path, config: &str) -> String {
     place_on(engine(), dir, config)
 }
 
+/// The test configs' `[database]` section: the SQLite file beside the config.
+const SECTION: &str = "[database]\npath = \"numhubd.db\"\n";
+
 fn place_on(engine: Engine, dir: &Path, config: &str) -> String {
-    const SECTION: &str = "[database]\npath = \"numhubd.db\"\n";
-    if engine == Engine::Sqlite || !config.contains(SECTION) {
+    // Placed already (a restart, or a test that rewrote the file): as it is.
+    let placed = format!("{SECTION}url = ");
+    if engine == Engine::Sqlite || !config.contains(SECTION) || config.contains(&placed) {
         return config.to_string();
     }
     let db = database_for(dir);
@@ -113,7 +117,6 @@ fn place_on(engine: Engine, dir: &Path, config: &str) -> String {
 /// Like [`place`] on MariaDB, with the daemon reaching its database through `proxy`
 /// (for the lost-COMMIT tests: `proxy` must stand in front of the test server).
 pub fn place_through(dir: &Path, config: &str, proxy: &crate::cut_proxy::CutProxy) -> String {
-    const SECTION: &str = "[database]\npath = \"numhubd.db\"\n";
     assert!(
         config.contains(SECTION),
         "a config with the test [database] section"
@@ -122,10 +125,11 @@ pub fn place_through(dir: &Path, config: &str, proxy: &crate::cut_proxy::CutProx
     config.replacen(SECTION, &database_section(&proxy.url_for(&db), &db), 1)
 }
 
-/// The `[database]` section for `db` reached at `url` (its own, or a proxy's).
+/// The `[database]` section for `db` reached at `url` (its own, or a proxy's). The
+/// file's path stays: with `url` set its folder still holds the spool.
 pub fn database_section(url: &str, db: &TestDatabase) -> String {
     format!(
-        "[database]\nurl = \"{url}\"\npassword_file = \"{}\"\nallow_plaintext = true\n",
+        "{SECTION}url = \"{url}\"\npassword_file = \"{}\"\nallow_plaintext = true\n",
         db.password_file.display()
     )
 }
@@ -228,11 +232,22 @@ impl TestStore {
                 },
             )
             .expect("open store"),
-            // The engine-neutral connection layer (#24) opens it from the URL.
-            TestStore::Mariadb(db) => panic!(
-                "a side store on MariaDB ({}) needs the MySQL engine's Store::open",
-                db.url_tcp
-            ),
+            TestStore::Mariadb(db) => numhubd::db::Store::open_at(
+                &numhubd::db::Location::Server(numhubd::db::Server {
+                    host: "127.0.0.1".into(),
+                    port: db.port,
+                    socket: None,
+                    user: db.user.clone(),
+                    database: db.name.clone(),
+                    password: Some(numhubd::db::Password::new(db.password())),
+                    tls: numhubd::db::Tls::Off,
+                }),
+                numhubd::db::StoreOptions {
+                    readers: 1,
+                    ..numhubd::db::StoreOptions::default()
+                },
+            )
+            .expect("open the MariaDB store"),
         }
     }
 
@@ -288,11 +303,10 @@ fn on_mariadb_a_daemon_folder_gets_its_database_once_and_other_configs_stay() {
         return;
     }
     let placed = place_on(Engine::Mariadb, dir.path(), &config);
-    assert!(!placed.contains("numhubd.db"), "{placed}");
     let db = database_for(dir.path());
     assert!(
         placed.contains(&format!(
-            "[database]\nurl = \"{}\"\npassword_file = \"{}\"\nallow_plaintext = true\n[rpc]",
+            "[database]\npath = \"numhubd.db\"\nurl = \"{}\"\npassword_file = \"{}\"\nallow_plaintext = true\n[rpc]",
             db.url_tcp,
             db.password_file.display()
         )),
