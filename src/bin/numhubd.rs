@@ -120,28 +120,38 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 /// Runs `work` on the database with the daemon stopped, then closes the store (every
 /// write committed, the WAL checkpointed). `work` reports its own outcome; when it
 /// succeeded, a store that cannot be opened or closed still exits 1.
-fn offline<F, Fut>(database: &std::path::Path, work: F) -> ExitCode
+fn offline<F, Fut>(c: &Config, work: F) -> ExitCode
 where
     F: FnOnce(db::Store) -> Fut,
     Fut: std::future::Future<Output = Result<(), ExitCode>>,
 {
+    let location = match database_target(c) {
+        Ok(t) => daemon::location_of(t),
+        Err(code) => return code,
+    };
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    // A running daemon's database is not changed behind its back.
-    let _lock = match lock(database) {
-        Ok(lock) => lock,
-        Err(code) => return code,
+    // A running daemon's database is not changed behind its back (on MySQL the store
+    // holds the database itself).
+    let _lock = match &location {
+        db::Location::File(path) => match lock(path) {
+            Ok(lock) => Some(lock),
+            Err(code) => return code,
+        },
+        db::Location::Server(_) => None,
+    };
+    // Opened before the runtime runs anything: on MySQL the store's sessions block
+    // their own threads, never an async one.
+    let store = match db::Store::open_at(&location, db::StoreOptions::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("numhubd: {e}");
+            return code(store_exit(&e));
+        }
     };
     runtime.block_on(async {
-        let store = match db::Store::open(database, db::StoreOptions::default()) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("numhubd: {e}");
-                return code(exit::FAILURE);
-            }
-        };
         let outcome = work(store.clone()).await;
         match (outcome, store.close().await) {
             (Ok(()), Ok(())) => code(exit::OK),
@@ -152,6 +162,18 @@ where
             }
         }
     })
+}
+
+/// The exit of a store that cannot be opened: its server unreachable (69), unusable
+/// (78), held by a daemon (75), newer (65), anything else 1.
+fn store_exit(e: &db::DbError) -> i32 {
+    match e {
+        db::DbError::Unavailable { .. } => exit::UNAVAILABLE,
+        db::DbError::Unsupported { .. } => exit::CONFIG,
+        db::DbError::InUse { .. } => exit::IN_USE,
+        db::DbError::SchemaTooNew { .. } => exit::DATA,
+        _ => exit::FAILURE,
+    }
 }
 
 /// The database's lock (one daemon or offline command per database), or the exit
@@ -209,32 +231,37 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            if let Some(dir) = c.database.path.parent() {
-                if let Err(e) = std::fs::create_dir_all(dir) {
-                    eprintln!("numhubd: creating {}: {e}", dir.display());
-                    return code(exit::IO);
-                }
-            }
-            let _lock = match lock(&c.database.path) {
-                Ok(lock) => lock,
+            let location = match database_target(&c) {
+                Ok(t) => daemon::location_of(t),
                 Err(code) => return code,
             };
-            match db::migrate_file(&c.database.path) {
-                Ok(applied) if applied.is_empty() => {
-                    println!("schema up to date (version {})", db::latest_version());
+            let _lock = match &location {
+                db::Location::File(path) => {
+                    if let Some(dir) = path.parent() {
+                        if let Err(e) = std::fs::create_dir_all(dir) {
+                            eprintln!("numhubd: creating {}: {e}", dir.display());
+                            return code(exit::IO);
+                        }
+                    }
+                    match lock(path) {
+                        Ok(lock) => Some(lock),
+                        Err(code) => return code,
+                    }
+                }
+                db::Location::Server(_) => None,
+            };
+            match db::migrate_at(&location) {
+                Ok((applied, latest)) if applied.is_empty() => {
+                    println!("schema up to date (version {latest})");
                     code(exit::OK)
                 }
-                Ok(applied) => {
+                Ok((applied, _)) => {
                     println!("applied migrations {applied:?}");
                     code(exit::OK)
                 }
-                Err(e @ db::DbError::SchemaTooNew { .. }) => {
-                    eprintln!("numhubd: {e}");
-                    code(exit::DATA)
-                }
                 Err(e) => {
                     eprintln!("numhubd: {e}");
-                    code(exit::FAILURE)
+                    code(store_exit(&e))
                 }
             }
         }
@@ -244,12 +271,12 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let c = &c;
-            offline(&c.database.path, |store| async move {
+            offline(c, |store| async move {
                 match daemon::origin::adopt(&store, c).await {
                     Ok(change) => {
                         println!(
                             "database {}: NumHub origin {change}",
-                            c.database.path.display()
+                            store.location().shown()
                         );
                         Ok(())
                     }
@@ -268,7 +295,7 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let c = &c;
-            offline(&c.database.path, |store| async move {
+            offline(c, |store| async move {
                 match numhub::rotate::rotate(&store, &c.crypto.identity_file, &c.crypto.recipients)
                     .await
                 {
@@ -301,25 +328,31 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             // Read at start like the config: a password that cannot be read stops it
-            // here. The store takes it once its MySQL engine is wired (issue 24).
-            let _target = match database_target(&c) {
-                Ok(t) => t,
+            // here.
+            let location = match database_target(&c) {
+                Ok(t) => daemon::location_of(t),
                 Err(code) => return code,
             };
             // Before anything is made: every file after this is private.
             daemon::files::harden_process();
             // Before logging starts, like a bad config: one line, nothing opened for
             // writing but the lock file. The lock is held until the process ends, and
-            // taken before migrations, the socket and the requeue of running jobs.
-            if let Err(e) = daemon::files::check_database(&c.database.path) {
-                eprintln!("numhubd: {e}");
-                return code(e.exit_code());
-            }
-            let _lock = match lock(&c.database.path) {
-                Ok(lock) => lock,
-                Err(code) => return code,
+            // taken before migrations, the socket and the requeue of running jobs. (On
+            // MySQL the store itself holds the database: a named lock on the server.)
+            let _lock = match &location {
+                db::Location::File(path) => {
+                    if let Err(e) = daemon::files::check_database(path) {
+                        eprintln!("numhubd: {e}");
+                        return code(e.exit_code());
+                    }
+                    match lock(path) {
+                        Ok(lock) => Some(lock),
+                        Err(code) => return code,
+                    }
+                }
+                db::Location::Server(_) => None,
             };
-            if let Err(e) = daemon::origin::check(&c, sandbox) {
+            if let Err(e) = daemon::origin::check(&c, &location, sandbox) {
                 eprintln!("numhubd: {e}");
                 return code(e.exit_code());
             }

@@ -24,9 +24,9 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use std::sync::Arc;
 
-use crate::config::{Config, ConfigError, TenantScope};
+use crate::config::{Config, ConfigError, DatabaseTarget, MysqlAddress, TenantScope};
 use crate::crypto::{Crypto, CryptoError};
-use crate::db::{DbError, Store, StoreOptions};
+use crate::db::{self, DbError, Store, StoreOptions};
 use crate::events::EventBus;
 use crate::exit;
 use crate::housekeeping;
@@ -72,6 +72,9 @@ impl DaemonError {
         match self {
             DaemonError::Config(_) => exit::CONFIG,
             DaemonError::Db(DbError::SchemaTooNew { .. }) => exit::DATA,
+            DaemonError::Db(DbError::Unavailable { .. }) => exit::UNAVAILABLE,
+            DaemonError::Db(DbError::Unsupported { .. }) => exit::CONFIG,
+            DaemonError::Db(DbError::InUse { .. }) => exit::IN_USE,
             DaemonError::Db(_) => exit::FAILURE,
             DaemonError::Io { .. } | DaemonError::Socket(_) => exit::IO,
             DaemonError::Crypto(_) => exit::CONFIG,
@@ -133,12 +136,16 @@ pub async fn serve(
     options: ServeOptions,
     log: logging::LogHandle,
 ) -> Result<(), DaemonError> {
-    origin::check(&config, options.sandbox)?;
+    let location = database_location(&config)?;
+    let (checked, at) = (config.clone(), location.clone());
+    // Both may wait on a database server: off the async threads.
+    blocking(move || origin::check(&checked, &at, options.sandbox)).await?;
     let sandbox = match options.sandbox {
         true => Some(sandbox::start(&mut config).await?),
         false => None,
     };
-    let store = open_store(&config)?;
+    let (opening, at) = (config.clone(), location.clone());
+    let store = blocking(move || open_store(&opening, &at)).await?;
     if sandbox.is_some() {
         sandbox::adopt_store(&store).await?;
     }
@@ -272,7 +279,7 @@ pub async fn serve(
 
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        database = %config.database.path.display(),
+        database = %location.shown(),
         "numhubd ready"
     );
     systemd::ready("serving");
@@ -374,19 +381,66 @@ fn server_options(config: &Config, access: rpc::access::Rules) -> rpc::ServerOpt
     }
 }
 
-fn open_store(config: &Config) -> Result<Store, DaemonError> {
-    if let Some(dir) = config.database.path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| DaemonError::Io {
-            what: format!("creating {}", dir.display()),
-            reason: e.to_string(),
-        })?;
+fn open_store(config: &Config, location: &db::Location) -> Result<Store, DaemonError> {
+    if let db::Location::File(path) = location {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| DaemonError::Io {
+                what: format!("creating {}", dir.display()),
+                reason: e.to_string(),
+            })?;
+        }
     }
     let options = StoreOptions {
         readers: config.database.readers,
         full_sync: config.database.synchronous == crate::config::Synchronous::Full,
         ..StoreOptions::default()
     };
-    Ok(Store::open(&config.database.path, options)?)
+    Ok(Store::open_at(location, options)?)
+}
+
+/// Runs `f` on the blocking pool (a store that opens on a server waits on it).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DaemonError> + Send + 'static,
+) -> Result<T, DaemonError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| DaemonError::Io {
+            what: "opening the store".into(),
+            reason: e.to_string(),
+        })?
+}
+
+/// Where the config's store is: `[database] path`, or `url` with its password (read
+/// now) and TLS.
+pub fn database_location(config: &Config) -> Result<db::Location, DaemonError> {
+    Ok(location_of(config.database.target()?))
+}
+
+/// The store's view of a config target.
+pub fn location_of(target: DatabaseTarget) -> db::Location {
+    match target {
+        DatabaseTarget::Sqlite { path, .. } => db::Location::File(path),
+        DatabaseTarget::Mysql(m) => {
+            let (host, port, socket) = match m.address {
+                MysqlAddress::Tcp { host, port } => (host, port, None),
+                MysqlAddress::Socket(path) => ("localhost".to_string(), 0, Some(path)),
+            };
+            db::Location::Server(db::Server {
+                host,
+                port,
+                socket,
+                user: m.user,
+                database: m.database,
+                password: m
+                    .password
+                    .map(|p| db::Password::new(p.expose().to_string())),
+                tls: match m.tls {
+                    crate::config::Tls::Off => db::Tls::Off,
+                    crate::config::Tls::Verify { ca_file } => db::Tls::Verify { ca_file },
+                },
+            })
+        }
+    }
 }
 
 /// SIGHUP: re-read the config. An invalid one is refused and the running one stays.

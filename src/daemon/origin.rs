@@ -4,24 +4,23 @@
 //! work of a real tenant can never be "sent" to the fake, and a real `serve` refuses
 //! a sandbox's database or another NumHub's.
 
-use std::path::Path;
-
 use crate::config::Config;
 use crate::db::origin::{self, FileOrigin, NumhubOrigin};
+use crate::db::Location;
 
 use super::DaemonError;
 
 /// Refuses `config`'s database for this run (`sandbox`: `serve --sandbox`) when it
 /// belongs to another NumHub. Reads the file read-only: a refusal changes nothing.
-pub fn check(config: &Config, sandbox: bool) -> Result<(), DaemonError> {
-    let path = &config.database.path;
-    let found = origin::look(&crate::db::Location::File(path.clone()))?;
+pub fn check(config: &Config, location: &Location, sandbox: bool) -> Result<(), DaemonError> {
+    let found = origin::look(location)?;
+    let path = location.shown();
     if sandbox {
         return match found {
             FileOrigin::Untouched | FileOrigin::Recorded(NumhubOrigin::Sandbox) => Ok(()),
-            FileOrigin::Recorded(other) => Err(refuse_for_sandbox(path, &other.to_string())),
+            FileOrigin::Recorded(other) => Err(refuse_for_sandbox(&path, &other.to_string())),
             FileOrigin::Unrecorded { what } => Err(refuse_for_sandbox(
-                path,
+                &path,
                 &format!("a NumHub (it holds {what} from before origins were recorded)"),
             )),
         };
@@ -33,13 +32,11 @@ pub fn check(config: &Config, sandbox: bool) -> Result<(), DaemonError> {
     let wanted = url.as_str();
     match found {
         FileOrigin::Recorded(NumhubOrigin::Sandbox) => Err(DaemonError::WrongNumhub(format!(
-            "database {} was used with the embedded sandbox (serve --sandbox); refusing to use it with NumHub at {wanted}: its rows hold the sandbox's ids. Give NumHub a new database ([database] path)",
-            path.display()
+            "database {path} was used with the embedded sandbox (serve --sandbox); refusing to use it with NumHub at {wanted}: its rows hold the sandbox's ids. Give NumHub a new database ([database] path)"
         ))),
         FileOrigin::Recorded(NumhubOrigin::Url(recorded)) if recorded != wanted => {
             Err(DaemonError::WrongNumhub(format!(
-                "database {} talks to NumHub at {recorded}, but [numhub] base_url is {wanted}: refusing to mix two NumHubs' data. If NumHub moved, stop the daemon and run `numhubd adopt-origin` with this config",
-                path.display()
+                "database {path} talks to NumHub at {recorded}, but [numhub] base_url is {wanted}: refusing to mix two NumHubs' data. If NumHub moved, stop the daemon and run `numhubd adopt-origin` with this config"
             )))
         }
         // The same NumHub; or never used (the first exchange records this URL); or
@@ -48,10 +45,9 @@ pub fn check(config: &Config, sandbox: bool) -> Result<(), DaemonError> {
     }
 }
 
-fn refuse_for_sandbox(path: &Path, origin: &str) -> DaemonError {
+fn refuse_for_sandbox(path: &str, origin: &str) -> DaemonError {
     DaemonError::WrongNumhub(format!(
-        "database {} has talked to {origin}; serve --sandbox refuses it so that its queued work never goes to the sandbox: give --sandbox a database of its own ([database] path, or NUMHUBD_DATABASE_PATH)",
-        path.display()
+        "database {path} has talked to {origin}; serve --sandbox refuses it so that its queued work never goes to the sandbox: give --sandbox a database of its own ([database] path or url, or NUMHUBD_DATABASE_PATH)"
     ))
 }
 
@@ -63,7 +59,7 @@ pub async fn adopt(store: &crate::db::Store, config: &Config) -> Result<String, 
             "[numhub] base_url is not set: nothing to adopt".into(),
         ));
     };
-    let path = config.database.path.clone();
+    let path = store.location().shown();
     let adopted = url.clone();
     let before = store
         .write(move |tx| {
@@ -76,8 +72,7 @@ pub async fn adopt(store: &crate::db::Store, config: &Config) -> Result<String, 
         .await?;
     match before {
         Some(NumhubOrigin::Sandbox) => Err(DaemonError::WrongNumhub(format!(
-            "database {} belongs to the embedded sandbox: it cannot be adopted by NumHub at {url} (give NumHub a new database)",
-            path.display()
+            "database {path} belongs to the embedded sandbox: it cannot be adopted by NumHub at {url} (give NumHub a new database)"
         ))),
         Some(NumhubOrigin::Url(old)) => Ok(format!("was {old}, now {url}")),
         None => Ok(format!("now {url}")),

@@ -154,11 +154,11 @@ const UNSENT_UPLOADS: &str = "SELECT d.sha256 FROM jobs j
 
 /// Whether an upload that may still send the file with this SHA-256 exists.
 pub fn spool_copy_needed(sql: &Sql<'_>, sha256: &str) -> Result<bool> {
-    Ok(sql.one(
+    sql.one(
         &format!("SELECT EXISTS ({UNSENT_UPLOADS} AND d.sha256 = ?1)"),
         args![sha256],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Every SHA-256 an upload that may still be sent needs, for the spool sweep.
@@ -375,7 +375,7 @@ pub fn find_same_content(
     document_type: DocumentType,
     sha256: &str,
 ) -> Result<Option<Earlier>> {
-    Ok(sql.row(
+    sql.row(
         "SELECT d.id, d.filename, d.created_at FROM numhub_documents d
              JOIN numhub_entities e ON e.id = d.numhub_entity_id
              JOIN documents l ON l.id = d.local_document_id
@@ -392,21 +392,21 @@ pub fn find_same_content(
                 created_at: r.get(2)?,
             })
         },
-    )?)
+    )
 }
 
 /// The newest document registered from the drop folder at `source_path` with this
 /// content whose file has not left the inbox (numhubd stopped before moving it), if
 /// any.
 pub fn find_dropped(sql: &Sql<'_>, source_path: &str, sha256: &str) -> Result<Option<String>> {
-    Ok(sql.row(
+    sql.row(
         "SELECT d.id FROM numhub_documents d JOIN documents l ON l.id = d.local_document_id
              WHERE l.source = 'drop_folder' AND l.source_path = ?1 AND l.sha256 = ?2
                AND l.left_inbox_at IS NULL
              ORDER BY d.created_at DESC LIMIT 1",
         args![source_path, sha256],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Records that the dropped file of `document_id` left the inbox.

@@ -128,7 +128,7 @@ pub fn create(tx: &Tx<'_>, new: NewEntity) -> Result<Entity> {
 }
 
 pub fn find(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Option<Entity>> {
-    Ok(sql.row(
+    sql.row(
         concat!(
             "SELECT ",
             columns!(),
@@ -136,7 +136,7 @@ pub fn find(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Option<Entity>> {
         ),
         args![id, tenant_id],
         from_row,
-    )?)
+    )
 }
 
 pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Entity> {
@@ -187,7 +187,7 @@ pub fn find_by_numhub_id(
     tenant_id: i64,
     numhub_entity_id: &str,
 ) -> Result<Option<Entity>> {
-    Ok(sql.row(
+    sql.row(
         concat!(
             "SELECT ",
             columns!(),
@@ -195,7 +195,7 @@ pub fn find_by_numhub_id(
         ),
         args![numhub_entity_id, tenant_id],
         from_row,
-    )?)
+    )
 }
 
 /// By NumHub's id, within the tenant.

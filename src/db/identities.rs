@@ -265,11 +265,11 @@ pub fn find_by_numhub_id(
     tenant_id: i64,
     numhub_identity_id: &str,
 ) -> Result<Option<Identity>> {
-    Ok(sql.row(
+    sql.row(
         &format!("{SELECT} WHERE i.numhub_identity_id = ?1 AND e.tenant_id = ?2"),
         args![numhub_identity_id, tenant_id],
         from_row,
-    )?)
+    )
 }
 
 /// A page of identities, each with its newest unfinished job's id (the column after
@@ -367,9 +367,7 @@ pub fn set_phone_numbers(
 
 /// Counts every identity (tests check that refused calls wrote nothing).
 pub fn count(sql: &Sql<'_>) -> Result<i64> {
-    Ok(
-        sql.one("SELECT count(*) FROM numhub_identities", args![], |r| {
-            r.get(0)
-        })?,
-    )
+    sql.one("SELECT count(*) FROM numhub_identities", args![], |r| {
+        r.get(0)
+    })
 }

@@ -329,7 +329,7 @@ pub fn pending_for_job_id(sql: &Sql<'_>, job_id: Option<i64>) -> Result<Option<P
 
 /// One job as the `sync` object shows it, by id.
 pub fn pending_by_id(sql: &Sql<'_>, id: i64) -> Result<Option<Pending>> {
-    Ok(sql.row(select_pending!("id = ?1"), args![id], pending_from_row)?)
+    sql.row(select_pending!("id = ?1"), args![id], pending_from_row)
 }
 
 fn pending_from_row(r: &Row<'_>) -> Result<Pending> {
@@ -463,7 +463,7 @@ fn claim(
                       CASE WHEN ?3 IS NULL THEN 0 ELSE j.tenant_id END,
                       j.id
              LIMIT 1",
-        args![ts(&now), enabled_only, after_tenant],
+        args![ts(now), enabled_only, after_tenant],
         |r| r.get(0),
     )?;
     let Some(id) = id else { return Ok(None) };
@@ -503,7 +503,7 @@ pub fn mark_failed(
 ) -> Result<()> {
     let changed = tx.execute(
         "UPDATE jobs SET state = 'failed', last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
-        args![id, error, ts(next_attempt_at), ts(&now)],
+        args![id, error, ts(next_attempt_at), ts(now)],
     )?;
     if changed == 0 {
         return Err(DbError::not_found("job", id));
@@ -539,13 +539,13 @@ pub fn mark_needs_attention(tx: &Tx<'_>, id: i64, error: &str, now: &str) -> Res
 /// at NumHub for that attempt's effect before sending anything (see
 /// docs/ARCHITECTURE.md, "Crash recovery per job kind"). Returns how many.
 pub fn mark_interrupted(tx: &Tx<'_>, now: &str) -> Result<usize> {
-    Ok(tx.execute(
+    tx.execute(
         "UPDATE jobs SET state = 'queued', next_attempt_at = ?1, updated_at = ?1,
              last_error = 'interrupted by a restart; NumHub is checked before resending',
              resume_since = COALESCE(resume_since, started_at, ?1)
          WHERE state = 'running'",
-        args![ts(&now)],
-    )?)
+        args![ts(now)],
+    )
 }
 
 /// Sync engine, while running: an attempt whose outcome could not be recorded (the
@@ -564,7 +564,7 @@ pub fn mark_unrecorded(
         "UPDATE jobs SET state = 'queued', next_attempt_at = ?4, updated_at = ?2, last_error = ?3,
              resume_since = COALESCE(resume_since, started_at, ?2)
          WHERE id = ?1 AND state = 'running'",
-        args![id, ts(&now), error, ts(next_attempt_at)],
+        args![id, ts(now), error, ts(next_attempt_at)],
     )? > 0)
 }
 
@@ -588,7 +588,7 @@ pub fn mark_restored(tx: &Tx<'_>, taken_at: &str, now: &str) -> Result<usize> {
              WHERE kind IN ('entity.create', 'document.upload') AND state <> 'done'"
         }
     };
-    tx.execute(statement, args![ts(taken_at), ts(&now)])
+    tx.execute(statement, args![ts(taken_at), ts(now)])
 }
 
 /// Sync engine: the attempt could not even start for a reason retrying will not fix
@@ -608,7 +608,7 @@ pub fn mark_waiting(
         "UPDATE jobs SET state = 'waiting',
              attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, last_error = ?2,
              next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
-        args![id, error, ts(next_attempt_at), ts(&now)],
+        args![id, error, ts(next_attempt_at), ts(now)],
     )?;
     if changed == 0 {
         return Err(DbError::not_found("job", id));
@@ -647,8 +647,8 @@ pub fn purge_done(tx: &Tx<'_>, before: &str, batch: u32) -> Result<usize> {
 
 fn set(tx: &Tx<'_>, id: i64, statement: &str, error: Option<&str>, now: &str) -> Result<()> {
     let changed = match error {
-        Some(e) => tx.execute(statement, args![id, ts(&now), e])?,
-        None => tx.execute(statement, args![id, ts(&now)])?,
+        Some(e) => tx.execute(statement, args![id, ts(now), e])?,
+        None => tx.execute(statement, args![id, ts(now)])?,
     };
     if changed == 0 {
         return Err(DbError::not_found("job", id));
@@ -658,16 +658,16 @@ fn set(tx: &Tx<'_>, id: i64, statement: &str, error: Option<&str>, now: &str) ->
 
 /// Jobs by state (every state present), for `daemon.status`.
 pub fn depth_by_state(sql: &Sql<'_>) -> Result<Vec<(JobState, i64)>> {
-    Ok(sql.rows(
+    sql.rows(
         "SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state",
         args![],
         |r| Ok((state_at(r, 0)?, r.get(1)?)),
-    )?)
+    )
 }
 
 /// Counts every job (tests check that refused calls wrote nothing).
 pub fn count(sql: &Sql<'_>) -> Result<i64> {
-    Ok(sql.one("SELECT count(*) FROM jobs", args![], |r| r.get(0))?)
+    sql.one("SELECT count(*) FROM jobs", args![], |r| r.get(0))
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ pub use engine::{ts, ts_opt, Engine, Password, Server, Tls};
 
 pub use enums::*;
 pub use error::DbError;
-pub use migrate::{latest_version, migrate_file, schema_version};
+pub use migrate::{latest_version, migrate_at, migrate_file, schema_version};
 pub use time::{format_ts, now_ts, parse_ts};
 pub use write_health::{storage_cause, Refusal};
 

@@ -164,11 +164,11 @@ fn taken(tx: &Tx<'_>, condition: &str, value: &str, id: i64) -> Result<bool> {
 }
 
 pub fn find(sql: &Sql<'_>, id: i64) -> Result<Option<Tenant>> {
-    Ok(sql.row(
+    sql.row(
         &format!("SELECT {COLUMNS} FROM tenants WHERE id = ?1"),
         args![id],
         from_row,
-    )?)
+    )
 }
 
 pub fn get(sql: &Sql<'_>, id: i64) -> Result<Tenant> {

@@ -48,11 +48,16 @@ pub fn put_access(
     if let Some(t) = tenant_id {
         super::require_tenant(tx, t)?;
     }
-    let delete = match tenant_id {
-        Some(_) => "DELETE FROM numhub_tokens WHERE tenant_id = ?1 AND token_type = 'access'",
-        None => "DELETE FROM numhub_tokens WHERE tenant_id IS NULL AND token_type = 'access'",
+    match tenant_id {
+        Some(t) => tx.execute(
+            "DELETE FROM numhub_tokens WHERE tenant_id = ?1 AND token_type = 'access'",
+            args![t],
+        )?,
+        None => tx.execute(
+            "DELETE FROM numhub_tokens WHERE tenant_id IS NULL AND token_type = 'access'",
+            args![],
+        )?,
     };
-    tx.execute(delete, args![tenant_id])?;
     tx.execute(
         "INSERT INTO numhub_tokens (tenant_id, token_type, access_token, expires_at, scopes, created_at, updated_at)
          VALUES (?1, 'access', ?2, ?3, ?4, ?5, ?5)",
@@ -63,15 +68,22 @@ pub fn put_access(
 
 pub fn get_access(sql: &Sql<'_>, tenant_id: Option<i64>) -> Result<Option<StoredToken>> {
     // `tenant_id IS ?1` is SQLite's alone; the two forms run on both engines.
-    let statement = match tenant_id {
-        Some(_) => "SELECT id, tenant_id, token_type, access_token, refresh_token, expires_at, scopes, created_at, updated_at
+    match tenant_id {
+        Some(t) => sql.row(
+            "SELECT id, tenant_id, token_type, access_token, refresh_token, expires_at, scopes, created_at, updated_at
              FROM numhub_tokens WHERE tenant_id = ?1 AND token_type = 'access'
              ORDER BY id DESC LIMIT 1",
-        None => "SELECT id, tenant_id, token_type, access_token, refresh_token, expires_at, scopes, created_at, updated_at
+            args![t],
+            from_row,
+        ),
+        None => sql.row(
+            "SELECT id, tenant_id, token_type, access_token, refresh_token, expires_at, scopes, created_at, updated_at
              FROM numhub_tokens WHERE tenant_id IS NULL AND token_type = 'access'
              ORDER BY id DESC LIMIT 1",
-    };
-    sql.row(statement, args![tenant_id], from_row)
+            args![],
+            from_row,
+        ),
+    }
 }
 
 fn from_row(r: &Row<'_>) -> Result<StoredToken> {
@@ -91,11 +103,10 @@ fn from_row(r: &Row<'_>) -> Result<StoredToken> {
 
 /// Drops the account's token (after a 401, or when its credentials change).
 pub fn delete(tx: &Tx<'_>, tenant_id: Option<i64>) -> Result<usize> {
-    let statement = match tenant_id {
-        Some(_) => "DELETE FROM numhub_tokens WHERE tenant_id = ?1",
-        None => "DELETE FROM numhub_tokens WHERE tenant_id IS NULL",
-    };
-    tx.execute(statement, args![tenant_id])
+    match tenant_id {
+        Some(t) => tx.execute("DELETE FROM numhub_tokens WHERE tenant_id = ?1", args![t]),
+        None => tx.execute("DELETE FROM numhub_tokens WHERE tenant_id IS NULL", args![]),
+    }
 }
 
 /// Deletes tokens that expired before `now`; returns how many.

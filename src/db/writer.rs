@@ -348,7 +348,7 @@ fn commit_batch(conn: &Conn, batch: &mut Vec<Queued>, full_sync: bool, health: &
 }
 
 fn run_one(conn: &Conn, tx: &Tx<'_>, call: Call) -> Ran {
-    if let Err(e) = conn.batch("SAVEPOINT call") {
+    if let Err(e) = conn.batch("SAVEPOINT one_call") {
         let (refused, reason) = (e.storage_cause(), e.to_string());
         return Ran {
             failed: true,
@@ -364,10 +364,10 @@ fn run_one(conn: &Conn, tx: &Tx<'_>, call: Call) -> Ran {
         }),
     });
     let closed = if ran.failed {
-        conn.batch("ROLLBACK TO SAVEPOINT call")
-            .and_then(|()| conn.batch("RELEASE SAVEPOINT call"))
+        conn.batch("ROLLBACK TO SAVEPOINT one_call")
+            .and_then(|()| conn.batch("RELEASE SAVEPOINT one_call"))
     } else {
-        conn.batch("RELEASE SAVEPOINT call")
+        conn.batch("RELEASE SAVEPOINT one_call")
     };
     if let Err(e) = closed {
         tracing::error!(error = %e, "savepoint release failed");

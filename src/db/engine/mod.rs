@@ -118,15 +118,13 @@ impl Arg for Ts<'_> {
 }
 
 /// `args![a, b, ts(&now)]`: the values for a statement's placeholders, in order.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! db_args {
+macro_rules! args {
     () => { &[][..] };
     ($($a:expr),+ $(,)?) => {
         &[$($crate::db::engine::Arg::param(&$a)),+][..]
     };
 }
-pub use crate::db_args as args;
+pub(crate) use args;
 
 /// One result row.
 pub enum Row<'r> {

@@ -1,6 +1,7 @@
 //! The MySQL / MariaDB side of [`super::Conn`]: one server session, driven by the
-//! thread that holds it (the writer's, a reader's) through its own small runtime, so
-//! the store's closures stay synchronous on both engines.
+//! thread that holds it (the writer's, a reader's on the blocking pool) on the engine's
+//! own small runtime, so the store's closures stay synchronous on both engines. (Never
+//! from an async task: a network wait there would stall the daemon's other tasks.)
 //!
 //! What differs from SQLite lives here: `?N` placeholders become positional `?`,
 //! timestamps are bound as times, sessions run in UTC under READ COMMITTED (readers:
@@ -122,8 +123,23 @@ struct Rewrite {
     order: Vec<usize>,
 }
 
+/// The runtime whose worker drives every MySQL socket's I/O; the thread holding a
+/// session blocks on it. Static: never dropped inside an async context.
+fn engine_runtime() -> std::io::Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("numhubd-mysql-io")
+        .enable_all()
+        .build()?;
+    Ok(RUNTIME.get_or_init(|| rt))
+}
+
 pub struct MyConn {
-    rt: tokio::runtime::Runtime,
+    rt: &'static tokio::runtime::Runtime,
     opts: Opts,
     conn: RefCell<Option<mysql_async::Conn>>,
     rewrites: RefCell<HashMap<String, Arc<Rewrite>>>,
@@ -135,10 +151,7 @@ pub struct MyConn {
 impl MyConn {
     /// Opens a session (exit 69 material when the server cannot be reached).
     pub(crate) fn connect(server: &Server, role: Role) -> Result<MyConn> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| unavailable(server, e))?;
+        let rt = engine_runtime().map_err(|e| unavailable(server, e))?;
         let opts = opts(server, role)?;
         let conn = rt
             .block_on(mysql_async::Conn::new(opts.clone()))
@@ -178,14 +191,12 @@ impl MyConn {
         let result = self.rt.block_on(f(conn));
         if let Err(e) = &result {
             if connection_lost(e) {
-                // Dropped inside the runtime: the driver may want to spawn its goodbye.
-                let _guard = self.rt.enter();
                 *slot = None;
             }
-            if connection_lost(e) || server_code(e) == Some(code::DEADLOCK) {
-                if self.tx.get() == TxState::Open {
-                    self.tx.set(TxState::Lost);
-                }
+            if (connection_lost(e) || server_code(e) == Some(code::DEADLOCK))
+                && self.tx.get() == TxState::Open
+            {
+                self.tx.set(TxState::Lost);
             }
         }
         Ok(result?)
@@ -648,7 +659,12 @@ fn opts(server: &Server, role: Role) -> Result<Opts> {
     };
     if let Tls::Verify { ca_file } = &server.tls {
         let roots = ca_file.iter().map(|p| p.clone().into()).collect();
-        b = b.ssl_opts(SslOpts::default().with_root_certs(roots));
+        // A private CA replaces the built-in roots: only it may vouch for the server.
+        b = b.ssl_opts(
+            SslOpts::default()
+                .with_disable_built_in_roots(ca_file.is_some())
+                .with_root_certs(roots),
+        );
     }
     Ok(b.into())
 }
