@@ -114,6 +114,18 @@ fn place_on(engine: Engine, dir: &Path, config: &str) -> String {
     config.replacen(SECTION, &database_section(&db.url_tcp, &db), 1)
 }
 
+/// After a daemon in `dir` is ready: on MariaDB, a daemon whose config was placed
+/// must not have made the SQLite file (it would pass tests on the wrong engine).
+pub fn assert_on_engine(dir: &Path) {
+    if on_mariadb() && dir.join(DATABASE_FILE).exists() {
+        assert!(
+            !dir.join("numhubd.db").exists(),
+            "the daemon in {} made numhubd.db: it ignored [database] url",
+            dir.display()
+        );
+    }
+}
+
 /// Like [`place`] on MariaDB, with the daemon reaching its database through `proxy`
 /// (for the lost-COMMIT tests: `proxy` must stand in front of the test server).
 pub fn place_through(dir: &Path, config: &str, proxy: &crate::cut_proxy::CutProxy) -> String {
