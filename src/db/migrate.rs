@@ -205,13 +205,12 @@ fn refuse_shared_client_ids(conn: &Connection) -> Result<()> {
 /// applied and the newest this binary knows for that engine. A server database is
 /// held (one numhubd per database) while it migrates.
 pub fn migrate_at(location: &super::Location) -> Result<(Vec<i64>, i64)> {
-    use super::engine::mysql::{check_server, Holder, MyConn, Role};
+    use super::engine::mysql::{MyConn, Role};
     match location {
         super::Location::File(path) => Ok((migrate_file(path)?, latest_version())),
         super::Location::Server(server) => {
+            let _holder = super::hold(location)?;
             let my = MyConn::connect(server, Role::Writer)?;
-            check_server(&my, server)?;
-            let _holder = Holder::take(server)?;
             let conn = Conn::Mysql(my);
             let applied = run_on_server(&conn, server)?;
             conn.close()?;

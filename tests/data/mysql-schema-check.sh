@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks migrations/mysql/V1__schema.sql against a running MariaDB 10.6+ / MySQL 8.0.23+
+# Checks migrations/mysql/V8__schema.sql against a running MariaDB 10.6+ / MySQL 8.0.23+
 # server, with the `mariadb` (or `mysql`) client:
 #   tests/data/mysql-schema-check.sh SOCKET
 # (user root or $MYSQL_USER, password from $MYSQL_PWD if any; a throwaway server as in
@@ -21,7 +21,7 @@ set -uo pipefail
 SOCKET=${1:?usage: $0 SOCKET, a MariaDB or MySQL Unix socket}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-SCHEMA=${NUMHUBD_MYSQL_SCHEMA:-$ROOT/migrations/mysql/V1__schema.sql}
+SCHEMA=${NUMHUBD_MYSQL_SCHEMA:-$ROOT/migrations/mysql/V8__schema.sql}
 CLIENT=$(command -v mariadb || command -v mysql) || {
     echo "mysql-schema-check: neither mariadb nor mysql client found" >&2
     exit 1

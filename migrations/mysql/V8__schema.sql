@@ -1,6 +1,8 @@
--- V1 (MySQL 8.0.23+ / MariaDB 10.6+): numhubd's whole schema as SQLite has it after
+-- V8 (MySQL 8.0.23+ / MariaDB 10.6+): numhubd's whole schema as SQLite has it after
 -- migrations/sqlite/V1..V8, written once for both servers. migrations/mysql/README.md
 -- maps the types and lists each place this file differs from the SQLite schema, and why.
+-- Numbered 8 so that a schema version means the same schema on both engines: the next
+-- change is V9 in migrations/sqlite and in migrations/mysql.
 -- (MySQL before 8.0.16 parses CHECK constraints and ignores them; INVISIBLE is 8.0.23's.)
 --
 -- Rules for this file and every later one in migrations/mysql/:
