@@ -21,11 +21,13 @@
 //! Where a test searched the file's bytes for a clear-text secret (`rpc_methods`),
 //! it searches every row on MySQL. `PRAGMA integrity_check` runs on SQLite only.
 //!
-//! Tests that open a store in the test process (`Store::open` on a file: `schema`,
-//! `store`, `housekeeping`, the `numhub_*` client tests, `rpc_discover`,
-//! `rpc_events_lag`) do not follow the engine: until the MySQL engine's store API
-//! lands they run on SQLite in both runs. Seeding beside a running daemon goes
-//! through [`TestStore::side_store`], the one place that will open it on MySQL.
+//! Tests that open a store of their own in the test process (`Store::open` on a
+//! file: `schema`, `store`, `housekeeping`, the `numhub_*` client tests,
+//! `rpc_discover`, `rpc_events_lag`, `numhub_tokens`' keys-rotate test, and
+//! `first_run`, which starts with no config at all) do not follow the engine yet:
+//! they run on SQLite in both runs. Seeding beside a running daemon goes through
+//! [`TestStore::side_store`], which opens the daemon's own store on either engine
+//! (`db::Location::Server` on MariaDB) — the way to move those tests over.
 
 use std::path::{Path, PathBuf};
 
