@@ -134,7 +134,13 @@ fn the_daemon_is_not_dumpable() {
         r#"chmod 666 "$NOTIFY_SOCKET" && exec setpriv --reuid={OTHER} --regid={OTHER} --clear-groups "$@""#
     );
     let wrapper: Vec<&OsStr> = vec!["sh".as_ref(), "-c".as_ref(), script.as_ref(), "sh".as_ref()];
-    let d = start_wrapped(dir, &base_config("info"), &[], &wrapper);
+    // On MariaDB the daemon reads the database's password: its user must own it.
+    let config = crate::test_engine::place(dir.path(), &base_config("info"));
+    let password = dir.path().join(crate::test_engine::PASSWORD_FILE);
+    if password.exists() {
+        std::os::unix::fs::chown(&password, Some(OTHER), Some(OTHER)).expect("chown");
+    }
+    let d = start_wrapped(dir, &config, &[], &wrapper);
     let proc_dir = format!("/proc/{}", d.pid());
     let status = std::fs::read_to_string(format!("{proc_dir}/status")).expect("status");
     let uid_line = status

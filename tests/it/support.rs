@@ -168,6 +168,7 @@ pub fn start_wrapped(
             daemon.stderr()
         );
     }
+    crate::test_engine::assert_on_engine(daemon.dir.path());
     daemon
 }
 

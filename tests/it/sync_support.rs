@@ -135,6 +135,7 @@ impl Harness {
         let ready = wait_ready(&mut child, &notify, &run);
         if ready {
             self.child = Some(child);
+            crate::test_engine::assert_on_engine(self.dir.path());
         }
         ready
     }

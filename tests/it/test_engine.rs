@@ -21,11 +21,13 @@
 //! Where a test searched the file's bytes for a clear-text secret (`rpc_methods`),
 //! it searches every row on MySQL. `PRAGMA integrity_check` runs on SQLite only.
 //!
-//! Tests that open a store in the test process (`Store::open` on a file: `schema`,
-//! `store`, `housekeeping`, the `numhub_*` client tests, `rpc_discover`,
-//! `rpc_events_lag`) do not follow the engine: until the MySQL engine's store API
-//! lands they run on SQLite in both runs. Seeding beside a running daemon goes
-//! through [`TestStore::side_store`], the one place that will open it on MySQL.
+//! Tests that open a store of their own in the test process (`Store::open` on a
+//! file: `schema`, `store`, `housekeeping`, the `numhub_*` client tests,
+//! `rpc_discover`, `rpc_events_lag`, `numhub_tokens`' keys-rotate test, and
+//! `first_run`, which starts with no config at all) do not follow the engine yet:
+//! they run on SQLite in both runs. Seeding beside a running daemon goes through
+//! [`TestStore::side_store`], which opens the daemon's own store on either engine
+//! (`db::Location::Server` on MariaDB) — the way to move those tests over.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +38,9 @@ pub const ENV: &str = "NUMHUBD_TEST_ENGINE";
 
 /// The folder's file that names its MariaDB database.
 const DATABASE_FILE: &str = "test-database.json";
+
+/// The folder's copy of the database's password.
+pub const PASSWORD_FILE: &str = "database.password";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -101,32 +106,75 @@ pub fn place(dir: &Path, config: &str) -> String {
     place_on(engine(), dir, config)
 }
 
+/// The test configs' `[database]` section: the SQLite file beside the config.
+const SECTION: &str = "[database]\npath = \"numhubd.db\"\n";
+
 fn place_on(engine: Engine, dir: &Path, config: &str) -> String {
-    const SECTION: &str = "[database]\npath = \"numhubd.db\"\n";
-    if engine == Engine::Sqlite || !config.contains(SECTION) {
+    // Placed already (a restart, or a test that rewrote the file): as it is.
+    let placed = format!("{SECTION}url = ");
+    if engine == Engine::Sqlite || !config.contains(SECTION) || config.contains(&placed) {
         return config.to_string();
     }
     let db = database_for(dir);
-    config.replacen(SECTION, &database_section(&db.url_tcp, &db), 1)
+    config.replacen(
+        SECTION,
+        &database_section(&db.url_tcp, &password_in(dir, &db)),
+        1,
+    )
+}
+
+/// The database's password in the daemon's folder, as an operator keeps it beside
+/// the config (a test running the daemon as another user gives it that file).
+pub fn password_in(dir: &Path, db: &TestDatabase) -> PathBuf {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(PASSWORD_FILE);
+    if !path.exists() {
+        let mut f = std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .expect("password file");
+        std::io::Write::write_all(&mut f, format!("{}\n", db.password()).as_bytes())
+            .expect("write password");
+    }
+    path
+}
+
+/// After a daemon in `dir` is ready: on MariaDB, a daemon whose config was placed
+/// must not have made the SQLite file (it would pass tests on the wrong engine).
+pub fn assert_on_engine(dir: &Path) {
+    if on_mariadb() && dir.join(DATABASE_FILE).exists() {
+        assert!(
+            !dir.join("numhubd.db").exists(),
+            "the daemon in {} made numhubd.db: it ignored [database] url",
+            dir.display()
+        );
+    }
 }
 
 /// Like [`place`] on MariaDB, with the daemon reaching its database through `proxy`
 /// (for the lost-COMMIT tests: `proxy` must stand in front of the test server).
 pub fn place_through(dir: &Path, config: &str, proxy: &crate::cut_proxy::CutProxy) -> String {
-    const SECTION: &str = "[database]\npath = \"numhubd.db\"\n";
     assert!(
         config.contains(SECTION),
         "a config with the test [database] section"
     );
     let db = database_for(dir);
-    config.replacen(SECTION, &database_section(&proxy.url_for(&db), &db), 1)
+    config.replacen(
+        SECTION,
+        &database_section(&proxy.url_for(&db), &password_in(dir, &db)),
+        1,
+    )
 }
 
-/// The `[database]` section for `db` reached at `url` (its own, or a proxy's).
-pub fn database_section(url: &str, db: &TestDatabase) -> String {
+/// The `[database]` section for a database reached at `url` (its own, or a
+/// proxy's) with the password in `password_file`. The file's path stays: with `url`
+/// set its folder still holds the spool.
+pub fn database_section(url: &str, password_file: &Path) -> String {
     format!(
-        "[database]\nurl = \"{url}\"\npassword_file = \"{}\"\nallow_plaintext = true\n",
-        db.password_file.display()
+        "{SECTION}url = \"{url}\"\npassword_file = \"{}\"\nallow_plaintext = true\n",
+        password_file.display()
     )
 }
 
@@ -196,6 +244,11 @@ impl TestStore {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         for t in self.tables() {
+            // The MySQL engine's own bookkeeping (commit markers, the holder's row)
+            // changes with every commit and heartbeat, not with what callers wrote.
+            if matches!(t.as_str(), "numhubd_commits" | "numhubd_instance") {
+                continue;
+            }
             h.update(t.as_bytes());
             for row in self.rows(&format!("SELECT * FROM {t} ORDER BY 1")) {
                 h.update(format!("{row:?}|").as_bytes());
@@ -228,11 +281,22 @@ impl TestStore {
                 },
             )
             .expect("open store"),
-            // The engine-neutral connection layer (#24) opens it from the URL.
-            TestStore::Mariadb(db) => panic!(
-                "a side store on MariaDB ({}) needs the MySQL engine's Store::open",
-                db.url_tcp
-            ),
+            TestStore::Mariadb(db) => numhubd::db::Store::open_at(
+                &numhubd::db::Location::Server(numhubd::db::Server {
+                    host: "127.0.0.1".into(),
+                    port: db.port,
+                    socket: None,
+                    user: db.user.clone(),
+                    database: db.name.clone(),
+                    password: Some(numhubd::db::Password::new(db.password())),
+                    tls: numhubd::db::Tls::Off,
+                }),
+                numhubd::db::StoreOptions {
+                    readers: 1,
+                    ..numhubd::db::StoreOptions::default()
+                },
+            )
+            .expect("open the MariaDB store"),
         }
     }
 
@@ -288,13 +352,12 @@ fn on_mariadb_a_daemon_folder_gets_its_database_once_and_other_configs_stay() {
         return;
     }
     let placed = place_on(Engine::Mariadb, dir.path(), &config);
-    assert!(!placed.contains("numhubd.db"), "{placed}");
     let db = database_for(dir.path());
     assert!(
         placed.contains(&format!(
-            "[database]\nurl = \"{}\"\npassword_file = \"{}\"\nallow_plaintext = true\n[rpc]",
+            "[database]\npath = \"numhubd.db\"\nurl = \"{}\"\npassword_file = \"{}\"\nallow_plaintext = true\n[rpc]",
             db.url_tcp,
-            db.password_file.display()
+            dir.path().join(PASSWORD_FILE).display()
         )),
         "{placed}"
     );
@@ -308,7 +371,7 @@ fn on_mariadb_a_daemon_folder_gets_its_database_once_and_other_configs_stay() {
     let through = place_through(dir.path(), &config, &proxy);
     assert!(
         through.contains(&format!("url = \"{}\"", proxy.url_for(&db)))
-            && through.contains(&db.password_file.display().to_string()),
+            && through.contains(&dir.path().join(PASSWORD_FILE).display().to_string()),
         "{through}"
     );
     // Rows are read from it.
