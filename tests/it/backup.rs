@@ -50,6 +50,11 @@ fn partials(dir: &Path) -> Vec<String> {
 
 #[test]
 fn a_backup_under_a_thousand_writes_holds_every_write_answered_before_it() {
+    if crate::test_engine::sqlite_only(
+        "numhubctl backup copies the SQLite file (on MySQL: mariadb-dump, the engine's own tests)",
+    ) {
+        return;
+    }
     let d = start_daemon(&base_config("info"), &[]);
     let socket = d.dir.path().join("numhubd.sock");
     let folder = d.dir.path().join("backups");
@@ -232,6 +237,11 @@ fn at_numhub(h: &Harness, name: &str) -> (Vec<String>, usize) {
 
 #[test]
 fn a_restored_copy_looks_up_what_the_original_sent_after_it_and_duplicates_nothing() {
+    if crate::test_engine::sqlite_only(
+        "numhubctl backup copies the SQLite file (on MySQL: mariadb-dump, the engine's own tests)",
+    ) {
+        return;
+    }
     let mut h = Harness::new(3);
     assert!(h.start(&[]));
     // The tenant held back: the create and the upload wait in the outbox.
@@ -333,6 +343,11 @@ fn a_restored_copy_looks_up_what_the_original_sent_after_it_and_duplicates_nothi
 
 #[test]
 fn refused_paths_are_named_with_the_reason() {
+    if crate::test_engine::sqlite_only(
+        "numhubctl backup copies the SQLite file (on MySQL: mariadb-dump, the engine's own tests)",
+    ) {
+        return;
+    }
     let d = start_daemon(&base_config("info"), &[]);
     let socket = d.dir.path().join("numhubd.sock");
     let folder = d.dir.path().join("backups");
@@ -383,6 +398,11 @@ fn refused_paths_are_named_with_the_reason() {
 /// other kinds and finished jobs are left alone; the marker is read once.
 #[test]
 fn the_restore_rule_marks_only_unfinished_creates_and_uploads() {
+    if crate::test_engine::sqlite_only(
+        "numhubctl backup copies the SQLite file (on MySQL: mariadb-dump, the engine's own tests)",
+    ) {
+        return;
+    }
     use numhubd::db::{backup, entities, jobs, tenants, EntityType, Store, StoreOptions};
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = crate::rpc_methods::rt();
@@ -483,6 +503,11 @@ fn the_restore_rule_marks_only_unfinished_creates_and_uploads() {
 /// A caller in numhubd's own mount namespace sees the first, so it may write there.
 #[test]
 fn a_copy_in_the_services_private_tmp_is_never_reported_written() {
+    if crate::test_engine::sqlite_only(
+        "numhubctl backup copies the SQLite file (on MySQL: mariadb-dump, the engine's own tests)",
+    ) {
+        return;
+    }
     use std::ffi::OsStr;
     if !crate::support::can_unshare(&["--mount", "--propagation", "private"]) {
         eprintln!("skipped: needs root, curl and unshare --mount");

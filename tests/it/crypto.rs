@@ -102,14 +102,14 @@ fn keys_rotate_over_the_socket_moves_every_secret_to_the_new_identity() {
         "credentials.set",
         json!({"tenant_id": 2, "email": "ops@other.test", "password": "pw-after-rotation"}),
     );
-    let db = rusqlite::Connection::open(d.db_path()).expect("db");
-    let armored: Vec<(i64, String)> = db
-        .prepare("SELECT tenant_id, password_armored FROM numhub_credentials ORDER BY tenant_id")
-        .expect("prepare")
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
+    let armored: Vec<(i64, String)> = d
+        .rows("SELECT tenant_id, password_armored FROM numhub_credentials ORDER BY tenant_id")
+        .into_iter()
+        .map(|r| match &r[..] {
+            [Some(t), Some(a)] => (t.parse().expect("tenant_id"), a.clone()),
+            other => panic!("credentials row {other:?}"),
+        })
+        .collect();
     let decrypt = |identity: &std::path::Path, text: &str| -> Option<String> {
         let out = Command::new("age")
             .arg("-d")

@@ -1,30 +1,20 @@
 //! The real `numhubd` binary: readiness over the sd_notify protocol, clean shutdown
 //! on SIGTERM, live reload on SIGHUP, the watchdog, and exit 78 on a bad config.
 
-use rusqlite::Connection;
-
 use super::support::{base_config, run_numhubd, start_daemon, wait_until, TIMEOUT};
 
 #[test]
 fn sigterm_stops_cleanly_with_the_database_intact() {
     let mut d = start_daemon(&base_config("info"), &[]);
-    assert!(d.db_path().exists());
+    let store = d.store();
     d.signal(libc::SIGTERM);
     let status = d.wait_exit();
     assert_eq!(status.code(), Some(0), "stderr:\n{}", d.stderr());
-    let conn = Connection::open(d.db_path()).expect("open");
-    let ok: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .expect("integrity_check");
-    assert_eq!(ok, "ok");
-    let version: i64 = conn
-        .query_row(
-            "SELECT max(version) FROM refinery_schema_history",
-            [],
-            |r| r.get(0),
-        )
-        .expect("version");
-    assert_eq!(version, numhubd::db::latest_version());
+    if let crate::test_engine::TestStore::File(_) = store {
+        assert_eq!(store.value("PRAGMA integrity_check").as_deref(), Some("ok"));
+    }
+    let version = store.value("SELECT MAX(version) FROM refinery_schema_history");
+    assert_eq!(version, Some(numhubd::db::latest_version().to_string()));
     assert!(d.stderr().contains("numhubd stopped"), "{}", d.stderr());
 }
 
@@ -102,10 +92,19 @@ fn a_second_daemon_on_the_same_database_exits_naming_the_first() {
     assert_eq!(code, numhubd::exit::IN_USE, "{stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "want one line, got:\n{stderr}");
+    // On SQLite the lock file's database; on MySQL the first daemon's host (#24).
+    let names = match d.store() {
+        crate::test_engine::TestStore::File(path) => path.display().to_string(),
+        crate::test_engine::TestStore::Mariadb(_) => {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .expect("hostname")
+                .trim()
+                .to_string()
+        }
+    };
     assert!(
-        lines[0].contains(&format!("pid {}", d.pid()))
-            && lines[0].contains(&d.db_path().display().to_string()),
-        "{stderr} does not name the running daemon and its database"
+        lines[0].contains(&format!("pid {}", d.pid())) && lines[0].contains(&names),
+        "{stderr} does not name the running daemon and its database (or host)"
     );
     // The first one still serves, on the socket the second never touched.
     let socket = d.dir.path().join("numhubd.sock");
@@ -230,18 +229,15 @@ fn check_config_accepts_the_packaged_example() {
 fn migrate_creates_the_schema_and_refuses_a_newer_one_with_exit_65() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("numhubd.toml");
-    std::fs::write(&cfg, "[database]\npath = \"m.db\"\n").expect("write");
+    let config = crate::test_engine::place(dir.path(), "[database]\npath = \"numhubd.db\"\n");
+    std::fs::write(&cfg, config).expect("write");
     let cfg = cfg.to_string_lossy().to_string();
     let (code, stderr) = run_numhubd(&["migrate", "--config", &cfg]);
     assert_eq!(code, 0, "{stderr}");
-    let db = dir.path().join("m.db");
-    Connection::open(&db)
-        .expect("open")
-        .execute(
-            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (9999, 'future', 'x', '0')",
-            [],
-        )
-        .expect("future");
+    crate::test_engine::store_for(dir.path()).execute(
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+         VALUES (9999, 'future', 'x', '0')",
+    );
     let (code, stderr) = run_numhubd(&["migrate", "--config", &cfg]);
     assert_eq!(code, 65, "{stderr}");
     assert!(stderr.contains("newer"), "{stderr}");
@@ -251,7 +247,8 @@ fn migrate_creates_the_schema_and_refuses_a_newer_one_with_exit_65() {
 fn serve_sandbox_starts_a_local_numhub_with_the_demo_account() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("numhubd.toml"), base_config("info")).expect("config");
+    let config = crate::test_engine::place(dir.path(), &base_config("info"));
+    std::fs::write(dir.path().join("numhubd.toml"), config).expect("config");
     let notify_path = dir.path().join("notify.sock");
     let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).expect("notify");
     notify

@@ -68,6 +68,11 @@ fn health(socket: &Path) -> Value {
 
 #[test]
 fn a_full_database_disk_at_an_uploads_commit_heals_without_a_restart() {
+    if crate::test_engine::sqlite_only(
+        "a full disk under the SQLite file (a MySQL server's disk is not numhubd's)",
+    ) {
+        return;
+    }
     if !is_root() {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;

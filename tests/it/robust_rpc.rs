@@ -75,8 +75,8 @@ fn ten_thousand_malformed_calls_crash_nothing_and_refused_ones_write_nothing() {
     let context = |d: &crate::support::Daemon| format!("seed {seed}\n{}", d.stderr());
 
     // Phase 1: calls that must all be refused; the file's content is unchanged after.
-    let db = daemon.db_path();
-    let before = content_hash(&db);
+    let store = daemon.store();
+    let before = store.content_hash();
     for n in 0..refused {
         let req = g.refused();
         let answers =
@@ -95,7 +95,7 @@ fn ten_thousand_malformed_calls_crash_nothing_and_refused_ones_write_nothing() {
         }
     }
     assert_eq!(
-        content_hash(&db),
+        store.content_hash(),
         before,
         "a refused call wrote; seed {seed}"
     );
@@ -253,34 +253,6 @@ fn rss_kib(pid: i32) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
-}
-
-/// SHA-256 of every row of every table, read through a read-only connection.
-pub fn content_hash(db: &Path) -> String {
-    use sha2::{Digest, Sha256};
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open the database read-only");
-    let mut tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
-        .expect("tables");
-    tables.retain(|t| !t.starts_with("sqlite_"));
-    let mut h = Sha256::new();
-    for t in tables {
-        let mut st = conn
-            .prepare(&format!("SELECT * FROM \"{t}\" ORDER BY 1"))
-            .expect("select");
-        let cols = st.column_count();
-        let mut rows = st.query([]).expect("query");
-        h.update(t.as_bytes());
-        while let Some(row) = rows.next().expect("row") {
-            for i in 0..cols {
-                h.update(format!("{:?}|", row.get_ref(i).expect("column")).as_bytes());
-            }
-        }
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The generator: valid params from a method's schema, then mutations.

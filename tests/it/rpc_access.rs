@@ -110,7 +110,7 @@ fn a_rule_grants_its_role_and_tenants_only() {
     assert!(call(OTHER, OTHER, "jobs.list", json!({"tenant_id": 1}))["result"].is_object());
     // Log rows: metadata only for a non-admin; payloads for admin (root).
     let rt = crate::rpc_methods::rt();
-    let store = crate::rpc_methods::side_store(&d.db_path());
+    let store = d.store().side_store();
     rt.block_on(store.write(|tx| {
         numhubd::db::sync_logs::insert(
             tx,
@@ -337,14 +337,12 @@ fn a_reader_sees_only_its_tenants_blocks_and_no_business_ids_in_jobs() {
                "application": {"businessEntityDetails": {"legalBusinessName": "Acme Inc"},
                                "businessIdentityDetails": {"federalEmployerIdNumber": ein}}}),
     );
-    let db = rusqlite::Connection::open(d.db_path()).expect("db");
+    let at = crate::test_engine::ts("2026-01-01T00:00:00.000000Z");
     for account in ["global", "tenant:1", "tenant:2"] {
-        db.execute(
-            "INSERT INTO numhub_login_blocks VALUES (?1, 'NumHub answered 403', 403,
-             '-----BEGIN AGE ENCRYPTED FILE-----\nx\n-----END AGE ENCRYPTED FILE-----', '2026-01-01T00:00:00.000000Z')",
-            [account],
-        )
-        .expect("block");
+        d.store().execute(&format!(
+            "INSERT INTO numhub_login_blocks VALUES ('{account}', 'NumHub answered 403', 403,
+             '-----BEGIN AGE ENCRYPTED FILE-----\nx\n-----END AGE ENCRYPTED FILE-----', '{at}')"
+        ));
     }
     let accounts = |v: &Value| -> Vec<String> {
         v.pointer("/blocked_logins")

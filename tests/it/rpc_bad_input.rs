@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use numhubd::db::{jobs, tenants};
 
 use crate::rpc_client::{call, ok, post, socket_of, start_rpc_daemon};
-use crate::rpc_methods::{rt, side_store};
+use crate::rpc_methods::rt;
 
 fn code(v: &Value) -> Option<i64> {
     v.pointer("/error/code").and_then(Value::as_i64)
@@ -24,7 +24,7 @@ fn each_bad_request_gets_its_code_and_writes_nothing() {
     );
     let eid = e["id"].as_str().expect("id").to_string();
     let rt = rt();
-    let store = side_store(&d.db_path());
+    let store = d.store().side_store();
     let iid = crate::rpc_methods::seed_identity(&rt, &store, 1, &eid, "nh-1");
     let before_jobs = rt.block_on(store.read(jobs::count)).expect("count");
 
@@ -206,10 +206,14 @@ fn limits_answer_with_json_rpc_errors() {
         call(&s, "daemon.health", json!({}))["result"]["ok"] == true
     }));
     assert_eq!(
-        rt().block_on(side_store(&d.db_path()).read(|sql| tenants::list(sql, None, None, None)))
-            .expect("list")
-            .items
-            .len(),
+        rt().block_on(
+            d.store()
+                .side_store()
+                .read(|sql| tenants::list(sql, None, None, None))
+        )
+        .expect("list")
+        .items
+        .len(),
         0,
         "the oversized upsert wrote nothing"
     );
@@ -265,7 +269,7 @@ fn a_thousand_random_byte_strings_are_refused_and_change_nothing() {
     assert!(d.is_running());
     assert_eq!(call(&s, "daemon.health", json!({}))["result"]["ok"], true);
     let rt = rt();
-    let store = side_store(&d.db_path());
+    let store = d.store().side_store();
     assert_eq!(rt.block_on(store.read(jobs::count)).expect("count"), 0);
     assert_eq!(
         rt.block_on(store.read(|sql| tenants::list(sql, None, None, None)))

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{json, Value};
 
 use crate::rpc_client::{ok, socket_of, start_rpc_daemon};
-use crate::rpc_methods::{rt, seed_identity, side_store};
+use crate::rpc_methods::{rt, seed_identity};
 
 pub fn ctl(socket: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_numhubctl"))
@@ -53,7 +53,7 @@ fn every_command_with_json_and_tables() {
     );
     let eid = e["id"].as_str().expect("id").to_string();
     let rt = rt();
-    let store = side_store(&d.db_path());
+    let store = d.store().side_store();
     seed_identity(&rt, &store, 7, &eid, "nh-77");
 
     let st = ctl_json(&s, &["status"]);
@@ -352,7 +352,7 @@ fn plain_status_shows_the_watcher_token_expiry_and_login_blocks() {
     let d = start_rpc_daemon("");
     let s = socket_of(&d);
     let rt = rt();
-    let store = side_store(&d.db_path());
+    let store = d.store().side_store();
     let armor = "-----BEGIN AGE ENCRYPTED FILE-----\nseeded\n-----END AGE ENCRYPTED FILE-----\n";
     rt.block_on(store.write(move |tx| {
         numhubd::db::tokens::put_access(tx, None, armor, "2031-02-03T04:05:06.000000Z", None)?;

@@ -57,8 +57,19 @@ impl Daemon {
         self.dir.path().join("numhubd.toml")
     }
 
+    /// The SQLite file (on SQLite only: tests for either engine use [`Daemon::store`]).
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("numhubd.db")
+    }
+
+    /// The daemon's store, on whichever engine the test run uses.
+    pub fn store(&self) -> crate::test_engine::TestStore {
+        crate::test_engine::store_for(self.dir.path())
+    }
+
+    /// The rows of `sql` (portable SQL) in the daemon's store.
+    pub fn rows(&self, sql: &str) -> Vec<crate::test_engine::Row> {
+        self.store().rows(sql)
     }
 
     pub fn stderr(&self) -> String {
@@ -114,7 +125,9 @@ impl Drop for Daemon {
     }
 }
 
-/// The config every daemon test starts from: all paths inside the temp folder.
+/// The config every daemon test starts from: all paths inside the temp folder. Its
+/// `[database]` names the SQLite file; the daemon starters put the test run's engine
+/// there ([`crate::test_engine::place`]).
 pub fn base_config(filter: &str) -> String {
     format!(
         "[database]\npath = \"numhubd.db\"\n[rpc]\nsocket = \"numhubd.sock\"\n\
@@ -143,16 +156,49 @@ pub fn start_wrapped(
     wrapper: &[&std::ffi::OsStr],
 ) -> Daemon {
     std::fs::write(dir.path().join("numhubd.toml"), config).expect("write config");
-    let notify_path = dir.path().join("notify.sock");
-    let _ = std::fs::remove_file(&notify_path);
-    let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
+    let run = Run {
+        notify: dir.path().join("notify.sock"),
+        stderr: dir.path().join("stderr.log"),
+    };
+    let (child, notify) = spawn_serve(dir.path(), &run, env, wrapper);
+    let mut daemon = Daemon { dir, child, notify };
+    if !wait_ready(&mut daemon.child, &daemon.notify, &run) {
+        panic!(
+            "numhubd exited before READY=1; stderr:\n{}",
+            daemon.stderr()
+        );
+    }
+    daemon
+}
+
+/// Where one run of `numhubd serve` in a folder talks: its notify socket and the file
+/// its stderr is appended to.
+pub struct Run {
+    pub notify: PathBuf,
+    pub stderr: PathBuf,
+}
+
+/// Starts `numhubd serve` on the folder's `numhubd.toml` — the one place every test
+/// daemon is started, and where its `[database]` becomes the test run's engine
+/// ([`crate::test_engine::place`]) — with a notify socket standing in for systemd.
+pub fn spawn_serve(
+    dir: &std::path::Path,
+    run: &Run,
+    env: &[(&str, &str)],
+    wrapper: &[&std::ffi::OsStr],
+) -> (Child, UnixDatagram) {
+    let cfg_path = dir.join("numhubd.toml");
+    let cfg = std::fs::read_to_string(&cfg_path).expect("config");
+    std::fs::write(&cfg_path, crate::test_engine::place(dir, &cfg)).expect("write config");
+    let _ = std::fs::remove_file(&run.notify);
+    let notify = UnixDatagram::bind(&run.notify).expect("bind notify socket");
     notify
-        .set_read_timeout(Some(Duration::from_millis(200)))
+        .set_read_timeout(Some(Duration::from_millis(50)))
         .expect("timeout");
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.path().join("stderr.log"))
+        .open(&run.stderr)
         .expect("stderr file");
     let mut cmd = match wrapper.split_first() {
         None => Command::new(env!("CARGO_BIN_EXE_numhubd")),
@@ -164,24 +210,43 @@ pub fn start_wrapped(
     };
     cmd.arg("serve")
         .arg("--config")
-        .arg(dir.path().join("numhubd.toml"))
-        .env("NOTIFY_SOCKET", &notify_path)
+        .arg(&cfg_path)
+        .env("NOTIFY_SOCKET", &run.notify)
         .env_remove("STATE_DIRECTORY")
         .env_remove("RUNTIME_DIRECTORY")
         .env_remove("JOURNAL_STREAM")
         .env_remove("WATCHDOG_USEC")
         .env_remove("RUST_LOG")
-        .env_remove("NUMHUBD_KILL_AT")
+        .env_remove(numhubd::killpoint::ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let child = cmd.spawn().expect("spawn numhubd");
-    let daemon = Daemon { dir, child, notify };
-    daemon.wait_notify("READY=1");
-    daemon
+    (cmd.spawn().expect("spawn numhubd"), notify)
+}
+
+/// Waits for READY=1; false if the daemon exits first (a bad config, an armed kill
+/// point). Panics after [`TIMEOUT`].
+pub fn wait_ready(child: &mut Child, notify: &UnixDatagram, run: &Run) -> bool {
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Ok(n) = notify.recv(&mut buf) {
+            if String::from_utf8_lossy(&buf[..n]).contains("READY=1") {
+                return true;
+            }
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "no READY=1 within {TIMEOUT:?}; stderr:\n{}",
+            std::fs::read_to_string(&run.stderr).unwrap_or_default()
+        );
+    }
 }
 
 impl Daemon {

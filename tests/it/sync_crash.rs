@@ -181,37 +181,31 @@ fn kill_9_at_any_instant_loses_and_duplicates_nothing() {
     );
 
     // The local database matches, is intact, and every job ran exactly once.
-    let db = rusqlite::Connection::open(h.db_path()).expect("open db");
-    let integrity: String = db
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .expect("integrity_check");
-    assert_eq!(integrity, "ok");
+    let store = h.store();
+    if let crate::test_engine::TestStore::File(_) = store {
+        assert_eq!(store.value("PRAGMA integrity_check").as_deref(), Some("ok"));
+    }
     for (name, local) in &expected.entities {
-        let nid: Option<String> = db
-            .query_row(
-                "SELECT numhub_entity_id FROM numhub_entities WHERE id = ?1",
-                [local],
-                |r| r.get(0),
-            )
-            .expect("entity row");
+        let nid = store.value(&format!(
+            "SELECT numhub_entity_id FROM numhub_entities WHERE id = '{local}'"
+        ));
         assert_eq!(nid_to_name.get(nid.as_deref().unwrap_or("")), Some(name));
     }
-    let mut local_docs: Vec<(String, String)> = db
-        .prepare(
+    let mut local_docs: Vec<(String, String)> = store
+        .rows(
             "SELECT e.company_name, l.sha256, d.status, d.numhub_document_id FROM numhub_documents d
              JOIN numhub_entities e ON e.id = d.numhub_entity_id JOIN documents l ON l.id = d.local_document_id",
         )
-        .expect("prepare")
-        .query_map([], |r| {
-            let status: String = r.get(2)?;
-            let nd: Option<String> = r.get(3)?;
-            assert_eq!(status, "uploaded");
-            assert!(nd.is_some());
-            Ok((r.get(0)?, r.get(1)?))
+        .into_iter()
+        .map(|r| match &r[..] {
+            [Some(name), Some(sha), Some(status), nd] => {
+                assert_eq!(status, "uploaded");
+                assert!(nd.is_some());
+                (name.clone(), sha.clone())
+            }
+            other => panic!("document row {other:?}"),
         })
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
+        .collect();
     local_docs.sort();
     assert_eq!(local_docs, want_docs, "local documents");
     let sandbox_doc_ids: BTreeSet<String> = st["documents"]
@@ -221,13 +215,11 @@ fn kill_9_at_any_instant_loses_and_duplicates_nothing() {
         .iter()
         .filter_map(|d| d["documentId"].as_str().map(String::from))
         .collect();
-    let local_doc_ids: BTreeSet<String> = db
-        .prepare("SELECT numhub_document_id FROM numhub_documents")
-        .expect("prepare")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
+    let local_doc_ids: BTreeSet<String> = store
+        .column("SELECT numhub_document_id FROM numhub_documents")
+        .into_iter()
+        .map(|id| id.expect("numhub_document_id"))
+        .collect();
     assert_eq!(
         local_doc_ids, sandbox_doc_ids,
         "each local row names its NumHub document"
@@ -276,21 +268,18 @@ fn an_application_and_its_identities_commit_together() {
         "identity_applied never fired; {}",
         h.all_stderr()
     );
-    let db = rusqlite::Connection::open(h.db_path()).expect("db");
-    let (status, identities): (String, i64) = db
-        .query_row(
-            "SELECT status, (SELECT count(*) FROM numhub_identities WHERE numhub_entity_id = e.id)
-             FROM numhub_entities e WHERE id = ?1",
-            [&id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("row");
+    let row = h.rows(&format!(
+        "SELECT status, (SELECT COUNT(*) FROM numhub_identities WHERE numhub_entity_id = e.id)
+         FROM numhub_entities e WHERE id = '{id}'"
+    ));
+    let [Some(status), Some(identities)] = &row[0][..] else {
+        panic!("entity row {row:?}");
+    };
     assert_ne!(
         status, "approved",
         "approved was committed without its identities"
     );
-    assert_eq!(identities, 0);
-    drop(db);
+    assert_eq!(identities, "0");
     assert!(h.start(&[]), "{}", h.all_stderr());
     ok(&h.socket(), "sync.run", json!({"tenant_id": 1}));
     assert!(wait_until(TIMEOUT, || get(&h)["status"] == "approved"));

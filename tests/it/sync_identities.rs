@@ -151,15 +151,19 @@ fn a_deactivation_carries_the_identitys_dir_id() {
     // poller's first cycle cannot fetch the identity before the outbox needs it.
     h.tenant(false);
     h.stop();
-    let db = rusqlite::Connection::open(h.db_path()).expect("db");
-    let forgotten = db
-        .execute(
-            "UPDATE numhub_identities SET dir_id = NULL, api_response = NULL WHERE id = ?1",
-            [rows[1]["id"].as_str().unwrap_or("")],
-        )
-        .expect("forget the dirId");
-    assert_eq!(forgotten, 1);
-    drop(db);
+    let forget = rows[1]["id"].as_str().unwrap_or("").to_string();
+    let store = h.store();
+    store.execute(&format!(
+        "UPDATE numhub_identities SET dir_id = NULL, api_response = NULL WHERE id = '{forget}'"
+    ));
+    assert_eq!(
+        store.count(&format!(
+            "SELECT COUNT(*) FROM numhub_identities \
+             WHERE id = '{forget}' AND dir_id IS NULL AND api_response IS NULL"
+        )),
+        1,
+        "the dirId not forgotten"
+    );
     assert!(h.start(&[]));
     let row = ok(
         &s,

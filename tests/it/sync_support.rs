@@ -2,16 +2,15 @@
 //! real daemon binary run (and re-run after kills) in ONE folder, configured to
 //! sync with that sandbox as the demo account.
 
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
 use numhub_sandbox::{Faults, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
 use crate::rpc_client::{call, ok};
-use crate::support::{wait_until, TIMEOUT};
+use crate::support::{spawn_serve, wait_ready, wait_until, Run};
 
 pub struct Harness {
     pub dir: tempfile::TempDir,
@@ -81,6 +80,7 @@ impl Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let (rt, sandbox) = sandbox_for(dir.path());
         let cfg = config(&sandbox.base_url(), numhub_max_attempts);
+        let cfg = crate::test_engine::place(dir.path(), &cfg);
         std::fs::write(dir.path().join("numhubd.toml"), cfg).expect("config");
         Harness {
             dir,
@@ -95,8 +95,19 @@ impl Harness {
         self.dir.path().join("numhubd.sock")
     }
 
+    /// The SQLite file (on SQLite only: tests for either engine use [`Harness::store`]).
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("numhubd.db")
+    }
+
+    /// The daemon's store, on whichever engine the test run uses.
+    pub fn store(&self) -> crate::test_engine::TestStore {
+        crate::test_engine::store_for(self.dir.path())
+    }
+
+    /// The rows of `sql` (portable SQL) in the daemon's store.
+    pub fn rows(&self, sql: &str) -> Vec<crate::test_engine::Row> {
+        self.store().rows(sql)
     }
 
     pub fn stderr_of(&self, run: usize) -> String {
@@ -116,50 +127,16 @@ impl Harness {
     pub fn start(&mut self, env: &[(&str, &str)]) -> bool {
         assert!(self.child.is_none(), "a daemon is already running");
         self.runs += 1;
-        let notify_path = self.dir.path().join(format!("notify.{}.sock", self.runs));
-        let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
-        notify
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .expect("timeout");
-        let stderr =
-            std::fs::File::create(self.dir.path().join(format!("stderr.{}.log", self.runs)))
-                .expect("stderr file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_numhubd"));
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(self.dir.path().join("numhubd.toml"))
-            .env("NOTIFY_SOCKET", &notify_path)
-            .env_remove("STATE_DIRECTORY")
-            .env_remove("RUNTIME_DIRECTORY")
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("RUST_LOG")
-            .env_remove(numhubd::killpoint::ENV)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr);
-        for (k, v) in env {
-            cmd.env(k, v);
+        let run = Run {
+            notify: self.dir.path().join(format!("notify.{}.sock", self.runs)),
+            stderr: self.dir.path().join(format!("stderr.{}.log", self.runs)),
+        };
+        let (mut child, notify) = spawn_serve(self.dir.path(), &run, env, &[]);
+        let ready = wait_ready(&mut child, &notify, &run);
+        if ready {
+            self.child = Some(child);
         }
-        let mut child = cmd.spawn().expect("spawn numhubd");
-        let start = Instant::now();
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Ok(n) = notify.recv(&mut buf) {
-                if String::from_utf8_lossy(&buf[..n]).contains("READY=1") {
-                    self.child = Some(child);
-                    return true;
-                }
-            }
-            if let Ok(Some(_)) = child.try_wait() {
-                return false;
-            }
-            assert!(
-                start.elapsed() < TIMEOUT,
-                "no READY=1; stderr:\n{}",
-                self.stderr_of(self.runs)
-            );
-        }
+        ready
     }
 
     fn pid(&self) -> Option<i32> {
