@@ -5,6 +5,7 @@
 mod architecture;
 mod backup;
 mod config_database;
+mod copy_store;
 mod crypto;
 mod cut_proxy;
 mod daemon;
