@@ -345,17 +345,13 @@ fn copy_stores_list_of_columns_matches_both_schemas_and_sees_a_new_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("numhubd.db");
     let store = Store::open(&path, StoreOptions::default()).expect("open");
-    let differences = rt
-        .block_on(store.read(|sql| check_schema(sql)))
-        .expect("check");
+    let differences = rt.block_on(store.read(check_schema)).expect("check");
     assert_eq!(differences, Vec::<String>::new());
     rt.block_on(store.close()).expect("close");
     // A column a migration might add without the list knowing: seen.
     TestStore::File(path.clone()).execute("ALTER TABLE documents ADD COLUMN checksum TEXT");
     let store = Store::open(&path, StoreOptions::default()).expect("open");
-    let differences = rt
-        .block_on(store.read(|sql| check_schema(sql)))
-        .expect("check");
+    let differences = rt.block_on(store.read(check_schema)).expect("check");
     assert_eq!(differences.len(), 1, "{differences:?}");
     assert!(
         differences[0].starts_with("documents: columns are"),
@@ -377,9 +373,7 @@ fn copy_stores_list_of_columns_matches_both_schemas_and_sees_a_new_one() {
         tls: db::Tls::Off,
     });
     let store = Store::open_at(&location, StoreOptions::default()).expect("open on MariaDB");
-    let differences = rt
-        .block_on(store.read(|sql| check_schema(sql)))
-        .expect("check");
+    let differences = rt.block_on(store.read(check_schema)).expect("check");
     assert_eq!(differences, Vec::<String>::new());
     rt.block_on(store.close()).expect("close");
     drop(store);
@@ -388,9 +382,7 @@ fn copy_stores_list_of_columns_matches_both_schemas_and_sees_a_new_one() {
         "ALTER TABLE jobs MODIFY next_attempt_at VARCHAR(40) NOT NULL",
     );
     let store = Store::open_at(&location, StoreOptions::default()).expect("open on MariaDB");
-    let differences = rt
-        .block_on(store.read(|sql| check_schema(sql)))
-        .expect("check");
+    let differences = rt.block_on(store.read(check_schema)).expect("check");
     assert_eq!(
         differences,
         vec!["jobs.next_attempt_at: declared varchar, copy-store reads it as Time".to_string()]
@@ -444,4 +436,217 @@ fn a_bad_target_is_refused_in_one_line_with_its_exit_code() {
         assert_eq!(r.err.lines().count(), 1, "--to {to:?}: {r}");
         assert!(!r.err.contains("secret"), "{r}");
     }
+}
+
+const ARMOR: &str = "-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3Yx\n-----END AGE ENCRYPTED FILE-----\n";
+
+/// Rows in every table a copy carries, with what could go wrong in a copy: the
+/// brands ↔ numhub_entities cycle, 4-byte characters, JSON whose key order and
+/// spacing must stay, a 70 KB error, NULLs, times near the ends of their types,
+/// 1,200 log rows (pages and multi-row statements), and id gaps with
+/// `sqlite_sequence` above the largest id (purged jobs and tokens).
+fn seed_every_table(path: &Path) {
+    numhubd::db::migrate_file(path).expect("migrate");
+    let e1 = "0190a000-0000-7000-8000-0000000000e1";
+    let e2 = "0190a000-0000-7000-8000-0000000000e2";
+    let i1 = "0190a000-0000-7000-8000-0000000000a1";
+    let d1 = "0190a000-0000-7000-8000-0000000000d1";
+    let t = "2026-03-04T05:06:07.123456Z";
+    let sql = format!(
+        "PRAGMA foreign_keys = OFF;
+         INSERT INTO tenants VALUES
+           (1, 'Acme', 'ops@acme.test', 'acme', '1001', NULL, 1, '{t}', '{t}'),
+           (2, 'Zoë 🦷 O''Brien \"Ltd\"', NULL, NULL, '0002', 'osp-9', 0, '2026-01-01T00:00:00.000000Z', '{t}'),
+           (9000000000, 'Big id', NULL, 'big', NULL, NULL, 0, '{t}', '{t}');
+         INSERT INTO brands VALUES
+           (1, 1, 'Acme Brand', 'ACME', 'NH-ENT-1', '{t}', '{t}'),
+           (7, 2, 'Zoë brand 🦷', NULL, NULL, '{t}', '2037-12-31T23:59:59.999999Z');
+         INSERT INTO numhub_tokens VALUES
+           (3, NULL, 'access', '{ARMOR}', '{ARMOR}', '2037-01-01T00:00:00.000001Z', '[\"read\", \"write\"]', '{t}', '{t}');
+         INSERT INTO numhub_entities VALUES
+           ('{e1}', 1, 1, 'NH-ENT-1', 'EID-1', 'enterprise', 'Acme Inc', 'approved', 'approved', 'A',
+            '{{\"b\": 1,  \"a\": [1, 2], \"z\": \"🦷\"}}', '{t}', '2026-03-05T00:00:00.500000Z', '{t}', '{t}'),
+           ('{e2}', 2, 7, NULL, NULL, 'bpo', 'Zoë', 'draft', 'pending', NULL, NULL, NULL, NULL, '{t}', '{t}');
+         INSERT INTO numhub_identities VALUES
+           ('{i1}', '{e1}', 'NH-ID-1', 'Acme', 'Sales', 'https://acme.test/logo.bmp', 'active',
+            '{{\"logo\": null}}', '[\"+15555550100\"]', '{t}', '{t}', 'DIR-1', '{{ }}');
+         INSERT INTO brand_phone_numbers VALUES
+           (1, 1, '+15555550100', '{i1}', '{t}', '{t}'), (5, 7, '+442071234567', NULL, '{t}', '{t}');
+         INSERT INTO documents VALUES
+           (1, 1, 'loa.pdf', 1234, '{sha}', 'application/pdf', 'rpc', '/var/spool/numhubd/1', '{t}', '{t}', NULL),
+           (4, 2, 'Zoë.bmp', 0, '{sha}', 'image/bmp', 'drop_folder', '/srv/drop/2/Zoë.bmp', '{t}', '{t}', '{t}');
+         INSERT INTO numhub_documents VALUES
+           ('{d1}', '{e1}', 1, 'NH-DOC-1', 'loa', 'loa.pdf', 'uploaded', '{{\"id\": \"NH-DOC-1\"}}', '{t}', '{t}', '{t}');
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200)
+         INSERT INTO numhub_sync_logs
+         SELECT printf('0190b000-0000-7000-8000-%012d', i), CASE WHEN i % 3 = 0 THEN NULL ELSE 1 END,
+                '{e1}', CASE WHEN i % 2 = 0 THEN '{i1}' ELSE NULL END, '/api/v1/applications/' || i,
+                'POST', 'outbound', 200 + i % 300, json_object('n', i, 'name', 'Zoë 🦷'), NULL, i,
+                CASE WHEN i % 400 = 0 THEN replace(hex(zeroblob(35000)), '0', 'x') END, i % 2,
+                strftime('%Y-%m-%dT%H:%M:%S', '2026-01-01', '+' || i || ' seconds') || printf('.%06dZ', i * 7919 % 1000000)
+         FROM n;
+         INSERT INTO jobs VALUES
+           (3, 1, 'entity.create', '{e1}', NULL, NULL, '{{\"submit\": true}}', 'done', 1, '{t}', '{t}', NULL, NULL, '{t}', '{t}'),
+           (4, 1, 'document.upload', '{e1}', NULL, '{d1}', '{{}}', 'running', 2, '{t}', '2026-03-04T05:06:08.000001Z', NULL, 'timeout', '{t}', '{t}'),
+           (9, 2, 'entity.submit', '{e2}', NULL, NULL, '{{}}', 'queued', 0, '2999-12-31T23:59:59.999999Z', NULL, '1999-01-01T00:00:00.000000Z', NULL, '{t}', '{t}');
+         UPDATE sqlite_sequence SET seq = 57 WHERE name = 'jobs';
+         UPDATE sqlite_sequence SET seq = 10 WHERE name = 'numhub_tokens';
+         INSERT INTO numhub_credentials VALUES (2, 2, '{ARMOR}', '{ARMOR}', '{t}', '{t}');
+         INSERT INTO numhub_login_blocks VALUES
+           ('global', 'NumHub said 401', 401, '{ARMOR}', '{t}'), ('tenant:2', 'bad', NULL, '{ARMOR}', '{t}');
+         INSERT INTO numhub_origin VALUES (1, 'sandbox', '{t}');
+         INSERT INTO backup_marker VALUES (1, '{t}', '/var/lib/numhubd/numhubd.db');
+         INSERT INTO numhub_reviews VALUES ('{e1}', 'please fix', '[\"name\", \"logo\"]', '{t}', '{t}');",
+        sha = "ab".repeat(32),
+    );
+    TestStore::File(path.to_path_buf()).execute(&sql);
+    let seq = TestStore::File(path.to_path_buf())
+        .rows("SELECT name, seq FROM sqlite_sequence ORDER BY name");
+    assert_eq!(
+        seq,
+        vec![
+            vec![Some("jobs".into()), Some("57".into())],
+            vec![Some("numhub_tokens".into()), Some("10".into())]
+        ]
+    );
+}
+
+/// Every row of `table` as the test's own client reads it, times in one form.
+fn contents(store: &TestStore, table: &str) -> Vec<Vec<Option<String>>> {
+    let canonical = |s: String| {
+        let b = s.as_bytes();
+        if s.len() == 27 && b[10] == b'T' && s.ends_with('Z') {
+            s.trim_end_matches('Z').replacen('T', " ", 1)
+        } else {
+            s
+        }
+    };
+    store
+        .rows(&format!("SELECT * FROM {table} ORDER BY 1"))
+        .into_iter()
+        .map(|row| row.into_iter().map(|v| v.map(canonical)).collect())
+        .collect()
+}
+
+fn minimal_config(dir: &Path, database: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("numhubd-{}.toml", fastrand::u32(..)));
+    std::fs::write(
+        &path,
+        format!(
+            "{database}[rpc]\nsocket = \"numhubd.sock\"\n[crypto]\nidentity_file = \"identity.txt\"\n"
+        ),
+    )
+    .expect("config");
+    path
+}
+
+#[test]
+fn every_table_goes_to_mariadb_and_back_unchanged_and_ids_go_on_after_the_high_water_mark() {
+    if !mariadb_support::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source_path = dir.path().join("source.db");
+    seed_every_table(&source_path);
+    let source = TestStore::File(source_path);
+    let db = mariadb_support::fresh_database();
+    let target = TestStore::Mariadb(db.clone());
+    let from_sqlite = minimal_config(
+        dir.path(),
+        &format!(
+            "[database]\npath = \"source.db\"\npassword_file = \"{}\"\nallow_plaintext = true\n",
+            db.password_file.display()
+        ),
+    );
+
+    let moved = copy_store(&from_sqlite, &db.url_tcp);
+    assert_eq!(moved.code, 0, "{moved}");
+    let lines = table_lines(&moved);
+    assert_eq!(lines["numhub_sync_logs"].0, 1200, "{moved}");
+    assert!(lines.values().all(|(rows, _)| *rows > 0), "{moved}");
+    assert!(moved.out.contains("jobs: 1 running"), "{moved}");
+    for table in TABLES {
+        assert_eq!(
+            contents(&target, table),
+            contents(&source, table),
+            "{table}"
+        );
+    }
+    assert!(moved.out.contains("ids continue after 57"), "{moved}");
+    assert!(moved.out.contains("ids continue after 10"), "{moved}");
+
+    // And back into a new file: the same hashes, every value as it was written
+    // (times in the store's own text), and sqlite_sequence as it was.
+    let back_path = dir.path().join("back.db");
+    let from_mariadb = minimal_config(dir.path(), &database_section(&db.url_tcp, &db));
+    let round = copy_store(&from_mariadb, back_path.to_str().expect("utf-8"));
+    assert_eq!(round.code, 0, "{round}");
+    assert_eq!(table_lines(&round), lines, "{round}\n{moved}");
+    let back = TestStore::File(back_path);
+    for table in TABLES {
+        let all = format!("SELECT * FROM {table} ORDER BY 1");
+        assert_eq!(back.rows(&all), source.rows(&all), "{table}");
+    }
+    let seq = "SELECT name, seq FROM sqlite_sequence ORDER BY name";
+    assert_eq!(back.rows(seq), source.rows(seq));
+
+    // On MariaDB the next job and token take ids above everything the source gave.
+    mariadb_support::execute(
+        &db,
+        "INSERT INTO jobs (tenant_id, kind, payload, next_attempt_at, created_at, updated_at)
+         VALUES (1, 'entity.update', '{}', NOW(6), NOW(6), NOW(6));
+         INSERT INTO numhub_tokens (token_type, access_token, expires_at, created_at, updated_at)
+         SELECT token_type, access_token, expires_at, created_at, updated_at FROM numhub_tokens",
+    );
+    assert_eq!(
+        target.value("SELECT MAX(id) FROM jobs").as_deref(),
+        Some("58")
+    );
+    assert_eq!(
+        target.value("SELECT MAX(id) FROM numhub_tokens").as_deref(),
+        Some("11")
+    );
+}
+
+#[test]
+fn a_copy_that_differs_from_its_source_exits_1_naming_the_table_and_leaves_the_target() {
+    if !mariadb_support::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    seed_every_table(&dir.path().join("source.db"));
+    let db = mariadb_support::fresh_database();
+    let from_sqlite = minimal_config(
+        dir.path(),
+        &format!(
+            "[database]\npath = \"source.db\"\npassword_file = \"{}\"\nallow_plaintext = true\n",
+            db.password_file.display()
+        ),
+    );
+    // Something on the server changes what is written (a trigger, as an app's
+    // migration might add): the copy is not what was read.
+    let to_mariadb = minimal_config(dir.path(), &database_section(&db.url_tcp, &db));
+    let out = Command::new(env!("CARGO_BIN_EXE_numhubd"))
+        .args(["migrate", "--config"])
+        .arg(&to_mariadb)
+        .output()
+        .expect("numhubd migrate");
+    assert!(out.status.success(), "{out:?}");
+    mariadb_support::execute(
+        &db,
+        "CREATE TRIGGER tenants_touch BEFORE INSERT ON tenants FOR EACH ROW
+         SET NEW.name = CONCAT(NEW.name, ' ')",
+    );
+    let run = copy_store(&from_sqlite, &db.url_tcp);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.out.contains("tenants: DIFFERS: source 3 rows"), "{run}");
+    assert!(
+        run.err
+            .contains("the copy differs from the source in tenants;")
+            && run.err.contains("left as it is for inspection"),
+        "{run}"
+    );
+    assert_eq!(run.err.lines().count(), 1, "{run}");
+    let target = TestStore::Mariadb(db);
+    assert_eq!(target.count("SELECT COUNT(*) FROM numhub_sync_logs"), 1200);
 }

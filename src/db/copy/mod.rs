@@ -153,7 +153,7 @@ pub async fn copy(source: &Store, target: &Store) -> Result<Report, CopyError> {
 }
 
 async fn check_side(store: &Store, side: Side) -> Result<(), CopyError> {
-    let differences = store.read(|sql| check_schema(sql)).await?;
+    let differences = store.read(check_schema).await?;
     if differences.is_empty() {
         return Ok(());
     }
