@@ -47,6 +47,8 @@ impl From<CopyError> for Failure {
 /// Copies the config's store to `to` and verifies it, printing to stdout. `Ok` only
 /// when every table matches.
 pub fn run(config: &Config, to: &str) -> Result<(), Failure> {
+    // A SQLite target (and its lock file) is as private as the daemon's own file.
+    files::harden_process();
     let source = location_of(config.database.target().map_err(DaemonError::from)?);
     let target = target_location(config, to)?;
     refuse_same(&source, &target)?;

@@ -582,6 +582,16 @@ fn every_table_goes_to_mariadb_and_back_unchanged_and_ids_go_on_after_the_high_w
     let round = copy_store(&from_mariadb, back_path.to_str().expect("utf-8"));
     assert_eq!(round.code, 0, "{round}");
     assert_eq!(table_lines(&round), lines, "{round}\n{moved}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&back_path)
+        .expect("back.db")
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the new file is as private as the daemon's"
+    );
     let back = TestStore::File(back_path);
     for table in TABLES {
         let all = format!("SELECT * FROM {table} ORDER BY 1");
