@@ -335,6 +335,14 @@ fn a_replica_with_jobs_in_flight_moves_to_mariadb_and_each_create_reaches_numhub
         json!({"tenant_id": 1, "id": ids[0]}),
     );
     assert!(e["numhub_entity_id"].is_string(), "{e}");
+    // The daemon on MariaDB holds its database: copy-store refuses it as a source.
+    let busy = copy_store(
+        &mysql_cfg,
+        h.dir.path().join("busy.db").to_str().expect("utf-8"),
+    );
+    assert_eq!(busy.code, 75, "{busy}");
+    assert!(busy.err.contains("is in use by numhubd on"), "{busy}");
+    assert!(!h.dir.path().join("busy.db").exists(), "{busy}");
     h.stop();
 }
 
@@ -445,7 +453,7 @@ const ARMOR: &str = "-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3J
 /// spacing must stay, a 70 KB error, NULLs, times near the ends of their types,
 /// 1,200 log rows (pages and multi-row statements), and id gaps with
 /// `sqlite_sequence` above the largest id (purged jobs and tokens).
-fn seed_every_table(path: &Path) {
+fn seed_every_table(path: &Path, logs: usize) {
     numhubd::db::migrate_file(path).expect("migrate");
     let e1 = "0190a000-0000-7000-8000-0000000000e1";
     let e2 = "0190a000-0000-7000-8000-0000000000e2";
@@ -477,7 +485,7 @@ fn seed_every_table(path: &Path) {
            (4, 2, 'Zoë.bmp', 0, '{sha}', 'image/bmp', 'drop_folder', '/srv/drop/2/Zoë.bmp', '{t}', '{t}', '{t}');
          INSERT INTO numhub_documents VALUES
            ('{d1}', '{e1}', 1, 'NH-DOC-1', 'loa', 'loa.pdf', 'uploaded', '{{\"id\": \"NH-DOC-1\"}}', '{t}', '{t}', '{t}');
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200)
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {logs})
          INSERT INTO numhub_sync_logs
          SELECT printf('0190b000-0000-7000-8000-%012d', i), CASE WHEN i % 3 = 0 THEN NULL ELSE 1 END,
                 '{e1}', CASE WHEN i % 2 = 0 THEN '{i1}' ELSE NULL END, '/api/v1/applications/' || i,
@@ -547,7 +555,7 @@ fn every_table_goes_to_mariadb_and_back_unchanged_and_ids_go_on_after_the_high_w
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let source_path = dir.path().join("source.db");
-    seed_every_table(&source_path);
+    seed_every_table(&source_path, 1200);
     let source = TestStore::File(source_path);
     let db = mariadb_support::fresh_database();
     let target = TestStore::Mariadb(db.clone());
@@ -624,7 +632,7 @@ fn a_copy_that_differs_from_its_source_exits_1_naming_the_table_and_leaves_the_t
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    seed_every_table(&dir.path().join("source.db"));
+    seed_every_table(&dir.path().join("source.db"), 1200);
     let db = mariadb_support::fresh_database();
     let from_sqlite = minimal_config(
         dir.path(),
@@ -659,4 +667,44 @@ fn a_copy_that_differs_from_its_source_exits_1_naming_the_table_and_leaves_the_t
     assert_eq!(run.err.lines().count(), 1, "{run}");
     let target = TestStore::Mariadb(db);
     assert_eq!(target.count("SELECT COUNT(*) FROM numhub_sync_logs"), 1200);
+}
+
+/// `NUMHUBD_STRESS=1`: how long a larger replica takes to move (printed; the
+/// checks are the same as above).
+#[test]
+fn a_large_replica_moves_and_comes_back_whole() {
+    let Some(logs) = std::env::var_os("NUMHUBD_STRESS").map(|_| 100_000) else {
+        eprintln!("skipped: set NUMHUBD_STRESS=1 for the large copy");
+        return;
+    };
+    if !mariadb_support::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    seed_every_table(&dir.path().join("source.db"), logs);
+    let db = mariadb_support::fresh_database();
+    let from_sqlite = minimal_config(
+        dir.path(),
+        &format!(
+            "[database]\npath = \"source.db\"\npassword_file = \"{}\"\nallow_plaintext = true\n",
+            db.password_file.display()
+        ),
+    );
+    let started = std::time::Instant::now();
+    let moved = copy_store(&from_sqlite, &db.url_tcp);
+    let there = started.elapsed();
+    assert_eq!(moved.code, 0, "{moved}");
+    let from_mariadb = minimal_config(dir.path(), &database_section(&db.url_tcp, &db));
+    let back = dir.path().join("back.db");
+    let started = std::time::Instant::now();
+    let round = copy_store(&from_mariadb, back.to_str().expect("utf-8"));
+    let back_again = started.elapsed();
+    assert_eq!(round.code, 0, "{round}");
+    assert_eq!(table_lines(&round), table_lines(&moved));
+    let rows: u64 = table_lines(&moved).values().map(|(n, _)| n).sum();
+    println!(
+        "copy-store: {rows} rows SQLite -> MariaDB in {:.1} s, MariaDB -> SQLite in {:.1} s (copy and verify)",
+        there.as_secs_f64(),
+        back_again.as_secs_f64()
+    );
 }
