@@ -154,6 +154,10 @@ where
         },
         db::Location::Server(_) => None,
     };
+    let _held = match hold(&location) {
+        Ok(held) => held,
+        Err(code) => return code,
+    };
     // Opened before the runtime runs anything: on MySQL the store's sessions block
     // their own threads, never an async one.
     let store = match db::Store::open_at(&location, db::StoreOptions::default()) {
@@ -186,6 +190,15 @@ fn store_exit(e: &db::DbError) -> i32 {
         db::DbError::SchemaTooNew { .. } => exit::DATA,
         _ => exit::FAILURE,
     }
+}
+
+/// A server database held for this process (one daemon or offline command per
+/// database), or the exit after its one line.
+fn hold(location: &db::Location) -> Result<Option<db::Holder>, ExitCode> {
+    db::hold(location).map_err(|e| {
+        eprintln!("numhubd: {e}");
+        code(store_exit(&e))
+    })
 }
 
 /// The database's lock (one daemon or offline command per database), or the exit
@@ -377,6 +390,10 @@ fn main() -> ExitCode {
                 }
                 db::Location::Server(_) => None,
             };
+            let held = match hold(&location) {
+                Ok(held) => held,
+                Err(code) => return code,
+            };
             if let Err(e) = daemon::origin::check(&c, &location, sandbox) {
                 eprintln!("numhubd: {e}");
                 return code(e.exit_code());
@@ -387,7 +404,7 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(code) => return code,
             };
-            let options = daemon::ServeOptions { sandbox };
+            let options = daemon::ServeOptions { sandbox, held };
             let result = runtime.block_on(daemon::serve(source, c, options, log));
             // A blocking thread still inside a user lookup (LDAP/SSSD can hang) must
             // not hold the exit: serve has already closed the store.

@@ -1,14 +1,14 @@
 //! `numhubd copy-store --to URL_OR_PATH`: the command around [`db::copy`]. It names
 //! the two stores (the config's, and the target with the config's `[database]`
 //! password and TLS), holds both as a daemon would (the lock file of a SQLite file,
-//! the named lock of a MySQL database), opens and migrates them, runs the copy and
+//! the named lock of a MySQL database: `db::hold`), opens and migrates them, runs the copy and
 //! prints one line per table. Every refusal is one line and an exit code.
 
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, DatabaseTarget, MysqlUrl};
 use crate::db::copy::{self, CopyError, Report, TableCheck};
-use crate::db::{Location, Store, StoreOptions};
+use crate::db::{self, Location, Store, StoreOptions};
 use crate::exit;
 
 use super::{files, location_of, DaemonError};
@@ -67,6 +67,8 @@ pub fn run(config: &Config, to: &str) -> Result<(), Failure> {
     // no daemon starts on either side while the copy runs.
     let _source_lock = lock(&source)?;
     let _target_lock = lock(&target)?;
+    let _source_held = hold(&source)?;
+    let _target_held = hold(&target)?;
     let source = open(&source)?;
     let target = open(&target)?;
     println!(
@@ -147,12 +149,17 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// The lock file of a SQLite store (a MySQL store is held when it opens).
+/// The lock file of a SQLite store.
 fn lock(location: &Location) -> Result<Option<files::DatabaseLock>, Failure> {
     match location {
         Location::File(path) => Ok(Some(files::lock_database(path)?)),
         Location::Server(_) => Ok(None),
     }
+}
+
+/// The named lock of a server database (the daemon's `db::hold`; nothing for a file).
+fn hold(location: &Location) -> Result<Option<db::Holder>, Failure> {
+    db::hold(location).map_err(|e| DaemonError::Db(e).into())
 }
 
 fn open(location: &Location) -> Result<Store, Failure> {

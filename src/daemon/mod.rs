@@ -109,10 +109,13 @@ impl ConfigSource {
 }
 
 /// Choices made on the command line rather than in the config file.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub struct ServeOptions {
     /// Run against an embedded NumHub sandbox (`serve --sandbox`).
     pub sandbox: bool,
+    /// The server database held for this daemon (`db::hold`, taken before logging
+    /// started); kept until the daemon ends.
+    pub held: Option<db::Holder>,
 }
 
 /// What the running daemon shares with its subsystems.
@@ -147,6 +150,10 @@ pub async fn serve(
     };
     let (opening, at) = (config.clone(), location.clone());
     let store = blocking(move || open_store(&opening, &at)).await?;
+    if let Some(held) = &options.held {
+        // Now that the schema exists: a second numhubd's refusal names this one.
+        held.record();
+    }
     if sandbox.is_some() {
         sandbox::adopt_store(&store).await?;
     }

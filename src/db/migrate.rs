@@ -94,11 +94,17 @@ pub(super) fn run_on_server(conn: &Conn, server: &Server) -> Result<Vec<i64>> {
     result
 }
 
-fn migrate_locked(conn: &Conn, my: &super::engine::mysql::MyConn) -> Result<Vec<i64>> {
+/// Refuses a server database migrated by a newer numhubd, changing nothing.
+pub(super) fn refuse_newer_on_server(conn: &Conn) -> Result<()> {
     let (found, known) = (recorded_server_version(conn)?, latest_server_version());
     if found > known {
         return Err(DbError::SchemaTooNew { found, known });
     }
+    Ok(())
+}
+
+fn migrate_locked(conn: &Conn, my: &super::engine::mysql::MyConn) -> Result<Vec<i64>> {
+    refuse_newer_on_server(conn)?;
     let report = my
         .migrate(embedded_mysql::migrations::runner())
         .map_err(|e| DbError::Migration(e.to_string()))?;
@@ -205,13 +211,12 @@ fn refuse_shared_client_ids(conn: &Connection) -> Result<()> {
 /// applied and the newest this binary knows for that engine. A server database is
 /// held (one numhubd per database) while it migrates.
 pub fn migrate_at(location: &super::Location) -> Result<(Vec<i64>, i64)> {
-    use super::engine::mysql::{check_server, Holder, MyConn, Role};
+    use super::engine::mysql::{MyConn, Role};
     match location {
         super::Location::File(path) => Ok((migrate_file(path)?, latest_version())),
         super::Location::Server(server) => {
+            let _holder = super::hold(location)?;
             let my = MyConn::connect(server, Role::Writer)?;
-            check_server(&my, server)?;
-            let _holder = Holder::take(server)?;
             let conn = Conn::Mysql(my);
             let applied = run_on_server(&conn, server)?;
             conn.close()?;

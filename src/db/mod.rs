@@ -41,6 +41,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use engine::mysql::Holder;
 use engine::{args, Conn, Param, Row};
 pub use engine::{ts, ts_opt, Engine, Password, Server, Tls};
 
@@ -118,6 +119,25 @@ impl<'a> Deref for Tx<'a> {
     }
 }
 
+/// Holds a server database for this process alone until dropped (one numhubd per
+/// database), or says who holds it; before anything else touches the database, so a
+/// refused start changes nothing. A SQLite file's lock is the daemon's own (a lock
+/// file): None.
+pub fn hold(location: &Location) -> Result<Option<Holder>> {
+    match location {
+        Location::File(_) => Ok(None),
+        Location::Server(server) => {
+            let probe = engine::mysql::MyConn::connect(server, engine::mysql::Role::Writer)?;
+            engine::mysql::check_server(&probe, server)?;
+            let probe = Conn::Mysql(probe);
+            let newer = migrate::refuse_newer_on_server(&probe);
+            let _ = probe.close();
+            newer?;
+            engine::mysql::Holder::take(server).map(Some)
+        }
+    }
+}
+
 /// Where the store is: a SQLite file, or a database on a MySQL/MariaDB server.
 #[derive(Debug, Clone)]
 pub enum Location {
@@ -173,8 +193,6 @@ struct Inner {
     options: StoreOptions,
     writer: writer::Writer,
     readers: readers::Readers,
-    /// MySQL: the session that holds the database for this daemon alone.
-    _holder: Option<engine::mysql::Holder>,
 }
 
 impl Store {
@@ -187,25 +205,23 @@ impl Store {
     ///
     /// A database whose schema is newer than this binary knows is refused before
     /// anything writes to it. On MySQL the server must be recent enough and the
-    /// database utf8mb4, and no other numhubd may hold it.
+    /// database utf8mb4. (Who may open it is the caller's: [`hold`].)
     pub fn open_at(location: &Location, options: StoreOptions) -> Result<Store> {
-        let (writer_conn, readers, holder) = match location {
+        let (writer_conn, readers) = match location {
             Location::File(path) => {
                 migrate::refuse_newer(path)?;
                 let mut conn = open_connection(path, false, &options)?;
                 migrate::run(&mut conn)?;
                 let readers = readers::Readers::open_file(path, &options)?;
-                (Conn::Sqlite(conn), readers, None)
+                (Conn::Sqlite(conn), readers)
             }
             Location::Server(server) => {
                 let conn = engine::mysql::MyConn::connect(server, engine::mysql::Role::Writer)?;
                 engine::mysql::check_server(&conn, server)?;
-                let holder = engine::mysql::Holder::take(server)?;
                 let conn = Conn::Mysql(conn);
                 migrate::run_on_server(&conn, server)?;
-                engine::mysql::record_holder(&conn)?;
                 let readers = readers::Readers::open_server(server, &options)?;
-                (conn, readers, Some(holder))
+                (conn, readers)
             }
         };
         let writer = writer::Writer::start(writer_conn, options.writer_queue, options.full_sync)?;
@@ -215,7 +231,6 @@ impl Store {
                 options,
                 writer,
                 readers,
-                _holder: holder,
             }),
         })
     }
@@ -323,8 +338,14 @@ impl Store {
                     conn.pragma_update(None, "user_version", v)?;
                     Ok(())
                 }
-                // Every MySQL commit writes its marker row.
-                None => Ok(()),
+                // A row that must reach the disk: this commit's own marker.
+                None => {
+                    tx.execute(
+                        "INSERT INTO numhubd_commits (marker) VALUES (?1)",
+                        args![uuid::Uuid::new_v4().to_string()],
+                    )?;
+                    Ok(())
+                }
             })
             .await;
         if probe.is_ok() {

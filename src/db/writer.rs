@@ -314,18 +314,20 @@ fn commit_batch(conn: &Conn, batch: &mut Vec<Queued>, full_sync: bool, health: &
                 cause: cause.clone(),
             })
         } else {
-            let c = conn.commit().map_err(|e| match e.storage_cause() {
-                Some(cause) => {
-                    refused = Some(cause.clone());
-                    DbError::WriteRefused { cause }
-                }
-                None => match e {
-                    e @ DbError::Commit { .. } => e,
-                    e => DbError::Commit {
-                        reason: e.to_string(),
+            let c = conn
+                .commit(conn.total_changes() > changes_before)
+                .map_err(|e| match e.storage_cause() {
+                    Some(cause) => {
+                        refused = Some(cause.clone());
+                        DbError::WriteRefused { cause }
+                    }
+                    None => match e {
+                        e @ DbError::Commit { .. } => e,
+                        e => DbError::Commit {
+                            reason: e.to_string(),
+                        },
                     },
-                },
-            });
+                });
             if c.is_err() {
                 conn.rollback();
             }

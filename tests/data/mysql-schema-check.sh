@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks migrations/mysql/V1__schema.sql against a running MariaDB 10.6+ / MySQL 8.0.23+
+# Checks migrations/mysql/V8__schema.sql against a running MariaDB 10.6+ / MySQL 8.0.23+
 # server, with the `mariadb` (or `mysql`) client:
 #   tests/data/mysql-schema-check.sh SOCKET
 # (user root or $MYSQL_USER, password from $MYSQL_PWD if any; a throwaway server as in
@@ -9,7 +9,7 @@
 #   2. after a failure at any statement (every prefix of the file), the whole file
 #      still completes to the same schema;
 #   3. table and column names, column order, nullability and indexes match the SQLite
-#      schema of migrations/V*.sql (needs sqlite3; skipped without it unless CI=true);
+#      schema of migrations/sqlite/V*.sql (needs sqlite3; skipped without it unless CI=true);
 #   4. no TIMESTAMP got an implicit DEFAULT / ON UPDATE (explicit_defaults_for_timestamp);
 #   5. one valid row per table goes in and reads back as written (JSON bytes, micro-
 #      seconds, a 4-byte character), and the file run again keeps every row;
@@ -21,7 +21,7 @@ set -uo pipefail
 SOCKET=${1:?usage: $0 SOCKET, a MariaDB or MySQL Unix socket}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-SCHEMA=${NUMHUBD_MYSQL_SCHEMA:-$ROOT/migrations/mysql/V1__schema.sql}
+SCHEMA=${NUMHUBD_MYSQL_SCHEMA:-$ROOT/migrations/mysql/V8__schema.sql}
 CLIENT=$(command -v mariadb || command -v mysql) || {
     echo "mysql-schema-check: neither mariadb nor mysql client found" >&2
     exit 1
@@ -43,10 +43,12 @@ q() {
         --batch --skip-column-names --raw "$1" -e "$SESSION $2"
 }
 
-# run_sql DB: runs stdin as a script in DB in numhubd's session.
+# run_sql DB: runs stdin as a script in DB in numhubd's session. --comments: the server
+# gets the comments too, as from numhubd (the client would strip them).
 run_sql() {
     { printf '%s\n' "$SESSION"; cat; } |
-        "$CLIENT" --socket="$SOCKET" -u"${MYSQL_USER:-root}" --default-character-set=utf8mb4 "$1"
+        "$CLIENT" --socket="$SOCKET" -u"${MYSQL_USER:-root}" --default-character-set=utf8mb4 \
+            --comments "$1"
 }
 
 fresh_db() {
@@ -138,7 +140,9 @@ echo "ok       each of the $((n - 1)) prefixes of the $n statements, then the wh
 echo "== 3. names, column order, nullability and indexes as on SQLite"
 if command -v sqlite3 >/dev/null; then
     lite=$(mktemp -d)
-    for f in "$ROOT"/migrations/V*.sql; do
+    migrations=("$ROOT"/migrations/sqlite/V*.sql)
+    [[ -f ${migrations[0]} ]] || fail "no SQLite migrations in $ROOT/migrations/sqlite"
+    for f in "${migrations[@]}"; do
         sqlite3 "$lite/db" <"$f" || fail "SQLite migration $f failed"
     done
     # A column: table|name|nullable|primary key (an INTEGER PRIMARY KEY is NOT NULL).

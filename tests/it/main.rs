@@ -2,6 +2,7 @@
 //! Everything here uses real parts — real SQLite files, the real daemon binary,
 //! real signals and the real sd_notify protocol on a real datagram socket.
 
+mod app_reads;
 mod architecture;
 mod backup;
 mod config_database;
@@ -49,6 +50,7 @@ mod rpc_spec;
 mod rpc_upload_paths;
 mod sandbox_origin;
 mod schema;
+mod server_refusals;
 mod store;
 mod supervise;
 mod support;

@@ -264,12 +264,13 @@ impl Conn {
         }
     }
 
-    /// Commits the writer's transaction. On MySQL a COMMIT whose answer is lost is
-    /// resolved before this returns: `Ok` only if the transaction is in the database.
-    pub(super) fn commit(&self) -> Result<()> {
+    /// Commits the writer's transaction (`wrote`: it changed rows). On MySQL a COMMIT
+    /// whose answer is lost is resolved before this returns: `Ok` only if the
+    /// transaction is in the database.
+    pub(super) fn commit(&self, wrote: bool) -> Result<()> {
         match self {
             Conn::Sqlite(c) => sqlite::batch(c, "COMMIT"),
-            Conn::Mysql(c) => c.commit(),
+            Conn::Mysql(c) => c.commit(wrote),
         }
     }
 

@@ -334,8 +334,18 @@ impl MyConn {
     }
 
     /// Commits with a marker row, so a COMMIT whose answer never came is looked up
-    /// instead of guessed: `Ok` only if the transaction is in the database.
-    pub(super) fn commit(&self) -> Result<()> {
+    /// instead of guessed: `Ok` only if the transaction is in the database. A
+    /// transaction that changed nothing needs no marker: either outcome is "nothing
+    /// written".
+    pub(super) fn commit(&self, wrote: bool) -> Result<()> {
+        if !wrote {
+            let committed = self.batch("COMMIT");
+            self.tx.set(TxState::None);
+            return match committed {
+                Err(DbError::Mysql(e)) if connection_lost(&e) => Ok(()),
+                other => other,
+            };
+        }
         let marker = uuid::Uuid::new_v4().to_string();
         self.execute(
             "INSERT INTO numhubd_commits (marker) VALUES (?1)",
@@ -464,7 +474,7 @@ impl MyConn {
         Ok(got == Some(1))
     }
 
-    pub(super) fn close(self) {
+    pub(crate) fn close(self) {
         if let Some(conn) = self.conn.into_inner() {
             let _ = self.rt.block_on(conn.disconnect());
         }
@@ -488,7 +498,7 @@ pub(crate) fn check_server(conn: &MyConn, server: &Server) -> Result<()> {
     };
     if !recent_enough(&version) {
         return Err(refuse(format!(
-            "the server is {version}; numhubd needs MariaDB 10.6+ or MySQL 8.0+ (SELECT … FOR UPDATE SKIP LOCKED)"
+            "the server is {version}; numhubd needs MariaDB 10.6+ or MySQL 8.0.23+ (SKIP LOCKED, enforced CHECKs, invisible columns)"
         )));
     }
     if !charset.starts_with("utf8mb4") {
@@ -500,24 +510,30 @@ pub(crate) fn check_server(conn: &MyConn, server: &Server) -> Result<()> {
     Ok(())
 }
 
-/// MariaDB 10.6+ or MySQL 8.0+, from `VERSION()` ("10.11.14-MariaDB-0+deb12u2", "8.0.36").
+/// MariaDB 10.6+ or MySQL 8.0.23+ (CHECKs enforced from 8.0.16, INVISIBLE columns from
+/// 8.0.23: the schema uses both), from `VERSION()` ("10.11.14-MariaDB-0+deb12u2", "8.0.36").
 fn recent_enough(version: &str) -> bool {
     let mut parts = version
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|p| p.parse::<u32>().ok());
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let (major, minor, patch) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
     if version.contains("MariaDB") {
         (major, minor) >= (10, 6)
     } else {
-        major >= 8
+        (major, minor, patch) >= (8, 0, 23)
     }
 }
 
 /// Holds the database for this daemon alone: a named lock on its own session, kept
 /// alive by a ping. The server frees it when the session ends — a daemon that stops
 /// or is killed, or (through `wait_timeout`) a host that vanished.
-pub(crate) struct Holder {
-    stop: Option<std::sync::mpsc::Sender<()>>,
+pub struct Holder {
+    /// Dropped to stop the thread; a message asks it to record the holder row now.
+    stop: Option<std::sync::mpsc::Sender<std::sync::mpsc::Sender<()>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -537,10 +553,11 @@ impl Holder {
                 holder: holder_of(&conn),
             });
         }
+        let recorded = record_holder(&conn).is_ok();
         let (stop, stopped) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("numhubd-db-holder".into())
-            .spawn(move || keep(conn, &name, &stopped))
+            .spawn(move || keep(conn, &name, recorded, &stopped))
             .map_err(|e| DbError::Open {
                 path: "holder thread".into(),
                 reason: e.to_string(),
@@ -549,6 +566,20 @@ impl Holder {
             stop: Some(stop),
             thread: Some(thread),
         })
+    }
+}
+
+impl Holder {
+    /// Records this process as the holder now (once the store has migrated a fresh
+    /// database, whose table did not exist when it was taken), so a second numhubd's
+    /// refusal names it.
+    pub fn record(&self) {
+        let (done, wait) = std::sync::mpsc::channel();
+        if let Some(stop) = &self.stop {
+            if stop.send(done).is_ok() {
+                let _ = wait.recv_timeout(Duration::from_secs(10));
+            }
+        }
     }
 }
 
@@ -574,8 +605,9 @@ fn holder_of(conn: &MyConn) -> String {
     }
 }
 
-/// Records this daemon as the holder, for the refusal another one prints.
-pub(crate) fn record_holder(conn: &super::Conn) -> Result<()> {
+/// Records this process as the holder, for the refusal another one prints (fails on a
+/// database not migrated yet: the holder tries again at its next ping).
+fn record_holder(conn: &MyConn) -> Result<()> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown host".into());
@@ -599,9 +631,28 @@ fn lock_name(server: &Server) -> String {
 
 /// Pings the holding session until told to stop; a session lost on the way is
 /// replaced and the lock taken again, or the loss is logged loudly.
-fn keep(conn: MyConn, name: &str, stop: &std::sync::mpsc::Receiver<()>) {
+fn keep(
+    conn: MyConn,
+    name: &str,
+    mut recorded: bool,
+    asks: &std::sync::mpsc::Receiver<std::sync::mpsc::Sender<()>>,
+) {
     let mut held = true;
-    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(HOLDER_PING) {
+    loop {
+        match asks.recv_timeout(HOLDER_PING) {
+            Ok(done) => {
+                if held {
+                    recorded = record_holder(&conn).is_ok();
+                }
+                let _ = done.send(());
+                continue;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if held && !recorded {
+            recorded = record_holder(&conn).is_ok();
+        }
         if held {
             if let Err(e) = conn.batch("DO 1") {
                 tracing::warn!(error = %e, "lost the session that holds the database; taking it again");
@@ -835,6 +886,23 @@ mod tests {
         let v = time("2026-11-25T02:02:03.123456-05:00");
         assert_eq!(text(&v).as_deref(), Ok("2026-11-25T07:02:03.123456Z"));
         assert!(matches!(time("not a time"), Value::Bytes(_)));
+    }
+
+    #[test]
+    fn servers_older_than_the_schema_needs_are_refused() {
+        for ok in [
+            "10.6.0-MariaDB",
+            "10.11.14-MariaDB-0+deb12u2",
+            "11.4.2-MariaDB",
+            "8.0.23",
+            "8.4.1",
+            "9.0.0",
+        ] {
+            assert!(recent_enough(ok), "{ok}");
+        }
+        for old in ["10.5.9-MariaDB", "5.5.5-10.4.1-MariaDB", "8.0.22", "5.7.44"] {
+            assert!(!recent_enough(old), "{old}");
+        }
     }
 
     #[test]

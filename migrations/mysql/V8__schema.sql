@@ -1,6 +1,9 @@
--- V1 (MySQL 8.0.23+ / MariaDB 10.6+): numhubd's whole schema as SQLite has it after
--- migrations/V1..V8, written once for both servers. migrations/mysql/README.md maps the
--- types and lists each place this file differs from the SQLite schema, and why.
+-- V8 (MySQL 8.0.23+ / MariaDB 10.6+): numhubd's whole schema as SQLite has it after
+-- migrations/sqlite/V1..V8, written once for both servers. migrations/mysql/README.md
+-- maps the types and lists each place this file differs from the SQLite schema, and why.
+-- Numbered 8 so that a schema version means the same schema on both engines: the next
+-- change is V9 in migrations/sqlite and in migrations/mysql.
+-- (MySQL before 8.0.16 parses CHECK constraints and ignores them; INVISIBLE is 8.0.23's.)
 --
 -- Rules for this file and every later one in migrations/mysql/:
 -- * MySQL DDL is not transactional (each statement commits on its own), so a migration
@@ -36,9 +39,9 @@
 -- numhub_entities reference each other (brands.numhub_entity_id -> NumHub's id on
 -- numhub_entities; numhub_entities.brand_id -> brands), so brands is created with
 -- foreign_key_checks off, which lets a foreign key name a table that does not exist yet;
--- numhub_entities, created next with checks on, completes it (MySQL then verifies the
+-- numhub_entities, created later with checks on, completes it (MySQL then verifies the
 -- two columns match). The SET is per session: a failure in between leaves it off only
--- on this connection, which numhubd drops (the pool resets a connection it takes back).
+-- on this connection, and numhubd migrates on a pool of its own that it then closes.
 
 CREATE TABLE IF NOT EXISTS tenants (
     -- BrandCall's tenant id, given by the caller: not AUTO_INCREMENT.
@@ -332,7 +335,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     document_id     CHAR(36)    NULL,
     -- What the kind needs to be carried out (db::jobs::JobPayload); never a secret.
     payload         LONGTEXT    NOT NULL,
-    -- See migrations/V4__typed_outbox.sql for what each state means.
+    -- See migrations/sqlite/V4__typed_outbox.sql for what each state means.
     state           VARCHAR(20) NOT NULL DEFAULT 'queued',
     attempts        INT         NOT NULL DEFAULT 0,
     next_attempt_at DATETIME(6) NOT NULL,
@@ -388,7 +391,7 @@ CREATE TABLE IF NOT EXISTS numhub_credentials (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- A login NumHub rejected: no further attempt for that account until its credentials
--- change or an operator retries (see migrations/V2__jobs_and_credentials.sql).
+-- change or an operator retries (see migrations/sqlite/V2__jobs_and_credentials.sql).
 CREATE TABLE IF NOT EXISTS numhub_login_blocks (
     -- 'global' or 'tenant:<id>' (an int64 id: at most 27 characters).
     account             VARCHAR(64) NOT NULL,
@@ -405,7 +408,8 @@ CREATE TABLE IF NOT EXISTS numhub_login_blocks (
         CHECK (credentials_armored LIKE '-----BEGIN AGE ENCRYPTED FILE-----%')
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
--- Which NumHub this database talks to: one row (see migrations/V5__numhub_origin.sql).
+-- Which NumHub this database talks to: one row (see
+-- migrations/sqlite/V5__numhub_origin.sql).
 CREATE TABLE IF NOT EXISTS numhub_origin (
     id          TINYINT       NOT NULL,
     origin      VARCHAR(2048) NOT NULL,
@@ -417,7 +421,7 @@ CREATE TABLE IF NOT EXISTS numhub_origin (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- The mark of a backup copy: one row, only ever in a copy (see
--- migrations/V6__backup_marker.sql).
+-- migrations/sqlite/V6__backup_marker.sql).
 CREATE TABLE IF NOT EXISTS backup_marker (
     id          TINYINT       NOT NULL,
     taken_at    DATETIME(6)   NOT NULL,
@@ -428,7 +432,7 @@ CREATE TABLE IF NOT EXISTS backup_marker (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- NumHub's review of an application while it is flagged: one row per application under
--- review (see migrations/V7__numhub_fidelity.sql).
+-- review (see migrations/sqlite/V7__numhub_fidelity.sql).
 CREATE TABLE IF NOT EXISTS numhub_reviews (
     -- The local entity (uuid), as the seed's child tables name it.
     numhub_entity_id CHAR(36)      NOT NULL,
