@@ -60,6 +60,18 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Copy this config's stopped store into an empty one of either engine (SQLite
+    /// to MySQL/MariaDB, or back), then compare every table's row count and hash.
+    /// Stop the daemon first. Exit 0 when every table matches, 1 on a mismatch (the
+    /// target is left for inspection).
+    CopyStore {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The target: `mysql://USER@HOST[:PORT]/DATABASE` (password and TLS from the
+        /// config's [database] keys) or a SQLite file's path. It must be empty.
+        #[arg(long, value_name = "URL_OR_PATH")]
+        to: String,
+    },
     /// Manage the age identity that encrypts secrets at rest.
     Keys {
         #[command(subcommand)]
@@ -299,6 +311,19 @@ fn main() -> ExitCode {
                     }
                 }
             })
+        }
+        Command::CopyStore { config, to } => {
+            let c = match load(&config.source()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match daemon::copy_store::run(&c, &to) {
+                Ok(()) => code(exit::OK),
+                Err(failure) => {
+                    eprintln!("numhubd: copy-store: {}", failure.line);
+                    code(failure.code)
+                }
+            }
         }
         Command::Keys {
             action: KeysAction::Rotate { config },

@@ -8,6 +8,7 @@
 //! daemon fires it, waits for the tasks (at most `daemon.shutdown_timeout_secs`), then
 //! lets the store finish its queued writes and close the file.
 
+pub mod copy_store;
 pub mod files;
 pub mod logging;
 pub mod origin;

@@ -6,6 +6,7 @@ mod app_reads;
 mod architecture;
 mod backup;
 mod config_database;
+mod copy_store;
 mod crypto;
 mod cut_proxy;
 mod daemon;
