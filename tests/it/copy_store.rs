@@ -117,7 +117,7 @@ fn sqlite_config(h: &Harness, db: &TestDatabase) -> String {
 fn mysql_config(h: &Harness, db: &TestDatabase) -> String {
     crate::sync_support::config(&h.sandbox.base_url(), 3).replacen(
         "[database]\npath = \"numhubd.db\"\n",
-        &database_section(&db.url_tcp, db),
+        &database_section(&db.url_tcp, &db.password_file),
         1,
     )
 }
@@ -586,7 +586,10 @@ fn every_table_goes_to_mariadb_and_back_unchanged_and_ids_go_on_after_the_high_w
     // And back into a new file: the same hashes, every value as it was written
     // (times in the store's own text), and sqlite_sequence as it was.
     let back_path = dir.path().join("back.db");
-    let from_mariadb = minimal_config(dir.path(), &database_section(&db.url_tcp, &db));
+    let from_mariadb = minimal_config(
+        dir.path(),
+        &database_section(&db.url_tcp, &db.password_file),
+    );
     let round = copy_store(&from_mariadb, back_path.to_str().expect("utf-8"));
     assert_eq!(round.code, 0, "{round}");
     assert_eq!(table_lines(&round), lines, "{round}\n{moved}");
@@ -643,7 +646,10 @@ fn a_copy_that_differs_from_its_source_exits_1_naming_the_table_and_leaves_the_t
     );
     // Something on the server changes what is written (a trigger, as an app's
     // migration might add): the copy is not what was read.
-    let to_mariadb = minimal_config(dir.path(), &database_section(&db.url_tcp, &db));
+    let to_mariadb = minimal_config(
+        dir.path(),
+        &database_section(&db.url_tcp, &db.password_file),
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_numhubd"))
         .args(["migrate", "--config"])
         .arg(&to_mariadb)
@@ -694,7 +700,10 @@ fn a_large_replica_moves_and_comes_back_whole() {
     let moved = copy_store(&from_sqlite, &db.url_tcp);
     let there = started.elapsed();
     assert_eq!(moved.code, 0, "{moved}");
-    let from_mariadb = minimal_config(dir.path(), &database_section(&db.url_tcp, &db));
+    let from_mariadb = minimal_config(
+        dir.path(),
+        &database_section(&db.url_tcp, &db.password_file),
+    );
     let back = dir.path().join("back.db");
     let started = std::time::Instant::now();
     let round = copy_store(&from_mariadb, back.to_str().expect("utf-8"));
