@@ -41,7 +41,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use engine::mysql::Holder;
+pub use engine::Holder;
 use engine::{args, Conn, Param, Row};
 pub use engine::{ts, ts_opt, Engine, Password, Server, Tls};
 
@@ -133,7 +133,7 @@ pub fn hold(location: &Location) -> Result<Option<Holder>> {
             let newer = migrate::refuse_newer_on_server(&probe);
             let _ = probe.close();
             newer?;
-            engine::mysql::Holder::take(server).map(Some)
+            engine::Holder::take(server).map(Some)
         }
     }
 }

@@ -7,11 +7,13 @@
 //! readers use the transaction verbs here (`begin_write`, `commit`, savepoints), so
 //! they run the same code on both engines.
 
+mod holder;
 pub mod mysql;
 mod sqlite;
 
 use super::{DbError, Result};
 
+pub use holder::Holder;
 pub use mysql::{Password, Server, Tls};
 
 /// Which engine a connection talks to: the one thing a table module may ask.
