@@ -15,6 +15,7 @@ mod drop_full_disk;
 mod drop_operators;
 mod drop_support;
 mod drop_template;
+mod dump_restore;
 mod first_run;
 mod housekeeping;
 mod jobs;
