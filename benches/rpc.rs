@@ -828,7 +828,7 @@ fn keep_committing(store: Store) {
                 success: true,
             };
             store
-                .write(move |tx| sync_logs::insert(tx, row).map(|_| ()))
+                .write(move |tx| sync_logs::insert(tx, row.clone()).map(|_| ()))
                 .await
                 .expect("commit");
         }

@@ -253,7 +253,7 @@ impl Store {
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
+        F: Fn(&Tx<'_>) -> Result<T> + Send + 'static,
     {
         self.inner.writer.submit(f, false).await
     }
@@ -264,7 +264,7 @@ impl Store {
     pub async fn write_durable<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
+        F: Fn(&Tx<'_>) -> Result<T> + Send + 'static,
     {
         self.inner.writer.submit(f, true).await
     }
@@ -274,7 +274,7 @@ impl Store {
     /// nothing is dropped under load. Failures are logged.
     pub async fn write_detached<F>(&self, what: &'static str, f: F)
     where
-        F: FnOnce(&Tx<'_>) -> Result<()> + Send + 'static,
+        F: Fn(&Tx<'_>) -> Result<()> + Send + 'static,
     {
         self.inner.writer.submit_detached(what, f).await
     }

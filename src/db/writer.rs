@@ -14,6 +14,7 @@
 //! Such a refusal (no space, an I/O error) is recorded in [`WriteHealth`] until a
 //! commit writes again, and answered as [`DbError::WriteRefused`].
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
@@ -37,7 +38,9 @@ const GATHER_WINDOW: Duration = Duration::from_micros(200);
 const SPIN_ROUNDS: u32 = 50;
 
 /// What the writer hands back after running a call: whether it failed (so its
-/// savepoint is rolled back) and how to deliver its answer after the commit.
+/// savepoint is rolled back) and how to deliver its answer after the commit. A run
+/// whose transaction the database ended before its commit is dropped undelivered and
+/// the call runs again.
 struct Ran {
     failed: bool,
     /// The call failed because the storage refused the write: why.
@@ -45,7 +48,23 @@ struct Ran {
     deliver: Box<dyn FnOnce(Result<()>) + Send>,
 }
 
-type Call = Box<dyn FnOnce(&Tx<'_>) -> Ran + Send>;
+/// A call: run once per attempt at its transaction (again when MySQL ended one before
+/// its commit: a deadlock, a lost connection).
+type Call = Box<dyn FnMut(&Tx<'_>) -> Ran + Send>;
+
+/// How many times a transaction the database ended before its commit is run again
+/// before its callers are told it was not written.
+const MAX_RERUNS: u32 = 5;
+
+/// The caller's reply, taken by whichever run is delivered.
+type Reply<T> = std::sync::Arc<Mutex<Option<oneshot::Sender<Result<T>>>>>;
+
+fn answer<T>(reply: &Reply<T>, result: Result<T>) {
+    let sender = reply.lock().ok().and_then(|mut r| r.take());
+    if let Some(sender) = sender {
+        let _ = sender.send(result);
+    }
+}
 
 /// A call and whether its commit must be on disk before it is acknowledged even
 /// when the store runs `synchronous=NORMAL` (an outbox claim: losing it to a power cut
@@ -98,35 +117,37 @@ impl Writer {
     pub(super) async fn submit<T, F>(&self, f: F, durable: bool) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
+        F: Fn(&Tx<'_>) -> Result<T> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let call: Call = Box::new(move |tx| match f(tx) {
-            Ok(value) => Ran {
-                failed: false,
-                refused: None,
-                deliver: Box::new(move |committed| {
-                    let _ = reply.send(committed.map(|()| value));
-                }),
-            },
-            Err(e) => Ran {
-                failed: true,
-                refused: refusal_of(&e),
-                deliver: Box::new(move |_| {
-                    let _ = reply.send(Err(e));
-                }),
-            },
+        let (sender, answered) = oneshot::channel();
+        let reply: Reply<T> = std::sync::Arc::new(Mutex::new(Some(sender)));
+        let call: Call = Box::new(move |tx| {
+            let reply = reply.clone();
+            match f(tx) {
+                Ok(value) => Ran {
+                    failed: false,
+                    refused: None,
+                    deliver: Box::new(move |committed| {
+                        answer(&reply, committed.map(|()| value));
+                    }),
+                },
+                Err(e) => Ran {
+                    failed: true,
+                    refused: refusal_of(&e),
+                    deliver: Box::new(move |_| answer(&reply, Err(e))),
+                },
+            }
         });
         self.queue
             .send(Msg::Call(Queued { call, durable }))
             .await
             .map_err(|_| DbError::Closed)?;
-        answer.await.map_err(|_| DbError::Closed)?
+        answered.await.map_err(|_| DbError::Closed)?
     }
 
     pub(super) async fn submit_detached<F>(&self, what: &'static str, f: F)
     where
-        F: FnOnce(&Tx<'_>) -> Result<()> + Send + 'static,
+        F: Fn(&Tx<'_>) -> Result<()> + Send + 'static,
     {
         let call: Call = Box::new(move |tx| {
             let result = f(tx);
@@ -270,7 +291,8 @@ fn shut(conn: Conn) -> Result<()> {
 /// FULL (the pragma applies to the next commit; it is set back after), so its commit
 /// is on disk when its callers are answered; the others share that commit.
 fn commit_batch(conn: &Conn, batch: &mut Vec<Queued>, full_sync: bool, health: &WriteHealth) {
-    let mut pending: std::collections::VecDeque<Queued> = batch.drain(..).collect();
+    let mut pending: VecDeque<Queued> = batch.drain(..).collect();
+    let mut reruns = 0;
     while !pending.is_empty() {
         let durable = !full_sync && pending.iter().any(|q| q.durable);
         if durable {
@@ -287,55 +309,22 @@ fn commit_batch(conn: &Conn, batch: &mut Vec<Queued>, full_sync: bool, health: &
             tracing::error!(error = %e, calls = pending.len(), "writer could not begin a transaction");
             return;
         }
-        let tx = Tx { sql: Sql { conn } };
-        let changes_before = conn.total_changes();
-        let mut delivered = Vec::with_capacity(pending.len());
-        let mut refused: Option<String> = None;
-        let mut rolled_back = false;
-        while let Some(queued) = pending.pop_front() {
-            let ran = run_one(conn, &tx, queued.call);
-            refused = ran.refused.or(refused);
-            delivered.push(ran.deliver);
-            if !conn.in_transaction() {
-                rolled_back = true;
-                break;
+        let attempt = attempt(conn, &mut pending);
+        if attempt.committed.is_err() && conn.may_run_again() && reruns < MAX_RERUNS {
+            // Nothing of it is in the database: its calls run again, in their order,
+            // and the runs made so far answer nobody.
+            reruns += 1;
+            tracing::warn!(reruns, calls = attempt.ran.len(), "the database ended the transaction before its commit (a deadlock, a lost connection); running its calls again");
+            conn.rollback();
+            std::thread::sleep(Duration::from_millis(20) * reruns);
+            for queued in attempt.ran.into_iter().rev() {
+                pending.push_front(queued);
             }
+            continue;
         }
-        let committed = if rolled_back {
-            tracing::error!(
-                lost = delivered.len(),
-                queued = pending.len(),
-                "the database rolled the whole transaction back after a failed statement (disk full, an I/O error, a lost connection?); its calls are answered as not written, the rest run in a new transaction"
-            );
-            let cause = refused.get_or_insert_with(|| {
-                "the database rolled the transaction back after a failed statement (disk full, an I/O error, a lost connection?)".to_string()
-            });
-            Err(DbError::WriteRefused {
-                cause: cause.clone(),
-            })
-        } else {
-            let c = conn
-                .commit(conn.total_changes() > changes_before)
-                .map_err(|e| match e.storage_cause() {
-                    Some(cause) => {
-                        refused = Some(cause.clone());
-                        DbError::WriteRefused { cause }
-                    }
-                    None => match e {
-                        e @ DbError::Commit { .. } => e,
-                        e => DbError::Commit {
-                            reason: e.to_string(),
-                        },
-                    },
-                });
-            if c.is_err() {
-                conn.rollback();
-            }
-            c
-        };
-        match &refused {
+        match &attempt.refused {
             Some(cause) => health.refused(cause),
-            None if committed.is_ok() && conn.total_changes() > changes_before => health.accepted(),
+            None if attempt.committed.is_ok() && attempt.wrote => health.accepted(),
             None => {}
         }
         if durable {
@@ -343,13 +332,89 @@ fn commit_batch(conn: &Conn, batch: &mut Vec<Queued>, full_sync: bool, health: &
                 tracing::warn!(error = %e, "writer stays at synchronous=FULL");
             }
         }
-        for deliver in delivered {
-            deliver(committed.as_ref().map(|_| ()).map_err(copy));
+        for deliver in attempt.delivered {
+            deliver(attempt.committed.as_ref().map(|_| ()).map_err(copy));
         }
     }
 }
 
-fn run_one(conn: &Conn, tx: &Tx<'_>, call: Call) -> Ran {
+/// One transaction's try: the calls it ran, their answers to deliver, and its outcome.
+struct Attempt {
+    ran: Vec<Queued>,
+    delivered: Vec<Box<dyn FnOnce(Result<()>) + Send>>,
+    committed: Result<()>,
+    /// Why the storage refused a write in it, if it did.
+    refused: Option<String>,
+    wrote: bool,
+}
+
+/// Runs calls from `pending` in the open transaction until it is empty or the
+/// database ends the transaction (then the rest wait for a new one), and commits.
+fn attempt(conn: &Conn, pending: &mut VecDeque<Queued>) -> Attempt {
+    let tx = Tx { sql: Sql { conn } };
+    let changes_before = conn.total_changes();
+    let (mut ran, mut delivered) = (Vec::new(), Vec::new());
+    let mut refused: Option<String> = None;
+    let mut rolled_back = false;
+    while let Some(mut queued) = pending.pop_front() {
+        let one = run_one(conn, &tx, &mut queued.call);
+        refused = one.refused.or(refused);
+        delivered.push(one.deliver);
+        ran.push(queued);
+        if !conn.in_transaction() {
+            rolled_back = true;
+            break;
+        }
+    }
+    let wrote = conn.total_changes() > changes_before;
+    let committed = if rolled_back {
+        let cause = refused.get_or_insert_with(|| {
+            "the database rolled the transaction back after a failed statement (disk full, an I/O error, a lost connection?)".to_string()
+        });
+        if !conn.may_run_again() {
+            tracing::error!(
+                lost = ran.len(),
+                queued = pending.len(),
+                cause = %cause,
+                "the database rolled the whole transaction back; its calls are answered as not written, the rest run in a new transaction"
+            );
+        }
+        Err(DbError::WriteRefused {
+            cause: cause.clone(),
+        })
+    } else {
+        commit(conn, wrote, &mut refused)
+    };
+    Attempt {
+        ran,
+        delivered,
+        committed,
+        refused,
+        wrote,
+    }
+}
+
+/// Commits; a refusal by the storage is recorded in `refused`.
+fn commit(conn: &Conn, wrote: bool, refused: &mut Option<String>) -> Result<()> {
+    let c = conn.commit(wrote).map_err(|e| match e.storage_cause() {
+        Some(cause) => {
+            *refused = Some(cause.clone());
+            DbError::WriteRefused { cause }
+        }
+        None => match e {
+            e @ DbError::Commit { .. } => e,
+            e => DbError::Commit {
+                reason: e.to_string(),
+            },
+        },
+    });
+    if c.is_err() {
+        conn.rollback();
+    }
+    c
+}
+
+fn run_one(conn: &Conn, tx: &Tx<'_>, call: &mut Call) -> Ran {
     if let Err(e) = conn.batch("SAVEPOINT one_call") {
         let (refused, reason) = (e.storage_cause(), e.to_string());
         return Ran {

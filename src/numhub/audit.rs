@@ -148,7 +148,7 @@ pub async fn record(store: &Store, ex: Exchange, max_payload: usize) {
     let identity = ex.numhub_identity_id;
     store
         .write_detached("numhub audit row", move |tx| {
-            sync_logs::insert_by_numhub_ids(tx, row, entity.as_deref(), identity.as_deref())
+            sync_logs::insert_by_numhub_ids(tx, row.clone(), entity.as_deref(), identity.as_deref())
                 .map(|_| ())
         })
         .await;

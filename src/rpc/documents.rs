@@ -78,7 +78,7 @@ async fn document_upload(
     };
     let (doc, job) = rpc
         .store
-        .write(move |tx| documents::register_upload(tx, new))
+        .write(move |tx| documents::register_upload(tx, new.clone()))
         .await?;
     let job_id = job.id;
     queued(&rpc);

@@ -276,14 +276,14 @@ async fn entity_create(
                     tenant_id,
                     brand_id: p.brand_id,
                     entity_type,
-                    company_name: p.company_name,
+                    company_name: p.company_name.clone(),
                     submit: p.submit,
                     attestation_level: None,
                 },
             )?;
             let job = jobs::enqueue(
                 tx,
-                jobs::NewJob::on_entity(tenant_id, e.id.clone(), payload),
+                jobs::NewJob::on_entity(tenant_id, e.id.clone(), payload.clone()),
             )?;
             Ok((e, job.id))
         })
@@ -349,7 +349,10 @@ async fn entity_update(
         .store
         .write(move |tx| {
             entities::ensure_changeable(tx, tenant_id, &id)?;
-            let job = jobs::enqueue(tx, jobs::NewJob::on_entity(tenant_id, id, payload))?;
+            let job = jobs::enqueue(
+                tx,
+                jobs::NewJob::on_entity(tenant_id, id.clone(), payload.clone()),
+            )?;
             Ok(job.id)
         })
         .await?;
@@ -373,7 +376,7 @@ async fn entity_submit(
                 tx,
                 jobs::NewJob::on_entity(
                     tenant_id,
-                    id,
+                    id.clone(),
                     jobs::JobPayload::EntitySubmit(jobs::Nothing {}),
                 ),
             )?;

@@ -93,7 +93,7 @@ async fn change_identity<F>(
     change: F,
 ) -> Result<WithSync<identities::Identity>, RpcError>
 where
-    F: FnOnce(&db::Tx<'_>) -> db::Result<identities::Identity> + Send + 'static,
+    F: Fn(&db::Tx<'_>) -> db::Result<identities::Identity> + Send + 'static,
 {
     let (identity, job_id) = rpc
         .store
@@ -103,8 +103,8 @@ where
             let job = jobs::enqueue(
                 tx,
                 jobs::NewJob {
-                    identity_id: Some(id),
-                    ..jobs::NewJob::on_entity(tenant_id, before.entity_id.clone(), payload)
+                    identity_id: Some(id.clone()),
+                    ..jobs::NewJob::on_entity(tenant_id, before.entity_id.clone(), payload.clone())
                 },
             )?;
             Ok((after, job.id))
@@ -204,7 +204,7 @@ async fn identity_numbers_add(
         p.wait_s,
         move |tx| {
             let mut current = identities::get(tx, t, &id)?.phone_numbers;
-            for n in numbers {
+            for n in numbers.clone() {
                 if !current.contains(&n) {
                     current.push(n);
                 }

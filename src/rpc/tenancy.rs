@@ -144,10 +144,13 @@ pub fn methods() -> Vec<MethodDef> {
 async fn tenant_upsert(
     rpc: Arc<Rpc>,
     caller: Caller,
-    mut p: tenants::TenantInput,
+    p: tenants::TenantInput,
 ) -> Result<tenants::Tenant, RpcError> {
     if caller.role >= Role::Admin {
-        return Ok(rpc.store.write(move |tx| tenants::upsert(tx, p)).await?);
+        return Ok(rpc
+            .store
+            .write(move |tx| tenants::upsert(tx, p.clone()))
+            .await?);
     }
     let outcome = rpc
         .store
@@ -178,6 +181,7 @@ async fn tenant_upsert(
             if let Some((field, _)) = changed.iter().find(|(_, c)| *c) {
                 return Ok(Err(*field));
             }
+            let mut p = p.clone();
             (p.numhub_client_id, p.numhub_osp_id, p.numhub_enabled) = (client, osp, enabled);
             tenants::upsert(tx, p).map(Ok)
         })
@@ -227,7 +231,10 @@ async fn brand_upsert(
     _: Caller,
     p: brands::BrandInput,
 ) -> Result<brands::Brand, RpcError> {
-    Ok(rpc.store.write(move |tx| brands::upsert(tx, p)).await?)
+    Ok(rpc
+        .store
+        .write(move |tx| brands::upsert(tx, p.clone()))
+        .await?)
 }
 
 #[derive(Deserialize)]

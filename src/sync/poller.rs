@@ -390,7 +390,7 @@ async fn fetch_and_apply(
             if (before.status, before.vetting_status) != (after.status, after.vetting_status) {
                 applied.entity = Some(after.clone());
             }
-            for remote in identities {
+            for remote in identities.clone() {
                 apply_identity(tx, tenant, &id, remote, &mut applied)?;
             }
             Ok((after, applied))
@@ -430,6 +430,7 @@ fn application_identities(app: &Application) -> Result<Vec<RemoteIdentity>, Sync
 }
 
 /// An identity as NumHub describes it, from whichever answer carried it.
+#[derive(Clone)]
 struct RemoteIdentity {
     numhub_identity_id: String,
     caller_name: String,
@@ -665,7 +666,7 @@ async fn sweep_identities(
                 .store
                 .write(move |tx| {
                     let mut applied = Applied::default();
-                    apply_identity(tx, tenant, &entity_id, remote, &mut applied)?;
+                    apply_identity(tx, tenant, &entity_id, remote.clone(), &mut applied)?;
                     Ok(applied)
                 })
                 .await?;

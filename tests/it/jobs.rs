@@ -48,9 +48,9 @@ fn claims_follow_entity_order_and_due_times() {
         let ids = store
             .write(move |tx| {
                 Ok((
-                    jobs::enqueue(tx, a)?.id,
-                    jobs::enqueue(tx, b)?.id,
-                    jobs::enqueue(tx, c)?.id,
+                    jobs::enqueue(tx, a.clone())?.id,
+                    jobs::enqueue(tx, b.clone())?.id,
+                    jobs::enqueue(tx, c.clone())?.id,
                 ))
             })
             .await

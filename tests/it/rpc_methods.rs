@@ -59,7 +59,7 @@ pub fn seed_identity(
         dir_id: None,
         api_response: None,
     };
-    rt.block_on(store.write(move |tx| identities::upsert(tx, tenant_id, input)))
+    rt.block_on(store.write(move |tx| identities::upsert(tx, tenant_id, input.clone())))
         .expect("seed identity")
         .0
         .id
@@ -372,7 +372,7 @@ fn every_method_works_over_the_socket() {
             tx,
             sync_logs::NewSyncLog {
                 tenant_id: Some(1),
-                entity_id: Some(eid2),
+                entity_id: Some(eid2.clone()),
                 identity_id: None,
                 endpoint: "/api/v1/application".into(),
                 method: HttpMethod::Post,

@@ -48,7 +48,7 @@ async fn entity(store: &Store, tenant_id: i64, name: &str) -> entities::Entity {
                     tenant_id,
                     brand_id: None,
                     entity_type: EntityType::Enterprise,
-                    company_name: name,
+                    company_name: name.clone(),
                     submit: false,
                     attestation_level: None,
                 },
@@ -206,7 +206,7 @@ fn an_identitys_dir_id_and_answer_are_kept_and_checked() {
             (with(None, Some("{not json")), "api_response"),
         ] {
             let err = store
-                .write(move |tx| identities::upsert(tx, 1, input))
+                .write(move |tx| identities::upsert(tx, 1, input.clone()))
                 .await
                 .expect_err("refused");
             assert!(
@@ -217,7 +217,7 @@ fn an_identitys_dir_id_and_answer_are_kept_and_checked() {
         }
         let first = with(Some("DIR1"), Some(r#"{"isFeeChecked": true}"#));
         let (row, changed) = store
-            .write(move |tx| identities::upsert(tx, 1, first))
+            .write(move |tx| identities::upsert(tx, 1, first.clone()))
             .await
             .expect("insert");
         assert!(changed);
@@ -225,7 +225,7 @@ fn an_identitys_dir_id_and_answer_are_kept_and_checked() {
         // A new answer alone is stored, and is no change; None keeps what is there.
         let again = with(None, Some(r#"{"isFeeChecked": false}"#));
         let (row, changed) = store
-            .write(move |tx| identities::upsert(tx, 1, again))
+            .write(move |tx| identities::upsert(tx, 1, again.clone()))
             .await
             .expect("same identity");
         assert!(!changed);
@@ -494,7 +494,7 @@ fn a_failing_call_does_not_undo_the_others_in_its_batch() {
                                 tenant_id: 1,
                                 brand_id: None,
                                 entity_type: EntityType::Direct,
-                                company_name: name,
+                                company_name: name.clone(),
                                 submit: false,
                                 attestation_level: None,
                             },
@@ -572,7 +572,7 @@ fn tenant_a_never_sees_tenant_b_rows() {
                         tx,
                         sync_logs::NewSyncLog {
                             tenant_id: Some(t),
-                            entity_id: Some(id),
+                            entity_id: Some(id.clone()),
                             identity_id: None,
                             endpoint: "/api/v1/application".into(),
                             method: HttpMethod::Post,

@@ -297,6 +297,16 @@ impl Conn {
         }
     }
 
+    /// Whether the transaction that just failed left nothing in the database and may
+    /// simply run again: MySQL ended it (a deadlock, a lost connection) before or
+    /// without its commit taking. Never on SQLite (a rollback there is the disk's).
+    pub(super) fn may_run_again(&self) -> bool {
+        match self {
+            Conn::Sqlite(_) => false,
+            Conn::Mysql(c) => c.may_run_again(),
+        }
+    }
+
     /// Rows changed on this connection since it opened.
     pub(super) fn total_changes(&self) -> u64 {
         match self {

@@ -145,6 +145,8 @@ pub struct MyConn {
     rewrites: RefCell<HashMap<String, Arc<Rewrite>>>,
     changes: Cell<u64>,
     tx: Cell<TxState>,
+    /// The last transaction ended with nothing written and may run again.
+    rerun: Cell<bool>,
     commits: Cell<u64>,
 }
 
@@ -163,6 +165,7 @@ impl MyConn {
             rewrites: RefCell::default(),
             changes: Cell::new(0),
             tx: Cell::new(TxState::None),
+            rerun: Cell::new(false),
             commits: Cell::new(0),
         })
     }
@@ -307,6 +310,7 @@ impl MyConn {
     }
 
     pub(super) fn begin(&self) -> Result<()> {
+        self.rerun.set(false);
         self.batch("START TRANSACTION")?;
         self.tx.set(TxState::Open);
         Ok(())
@@ -316,6 +320,10 @@ impl MyConn {
         self.batch("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")?;
         self.tx.set(TxState::Open);
         Ok(())
+    }
+
+    pub(super) fn may_run_again(&self) -> bool {
+        self.rerun.get()
     }
 
     pub(super) fn in_transaction(&self) -> bool {
@@ -390,7 +398,10 @@ impl MyConn {
                     return Ok(());
                 }
                 Ok(false) => {
-                    tracing::warn!("the COMMIT whose answer was lost did not take: its callers are told nothing was written");
+                    tracing::warn!(
+                        "the COMMIT whose answer was lost did not take: its calls run again"
+                    );
+                    self.rerun.set(true);
                     return Err(DbError::Commit {
                         reason: "the connection to the database was lost during COMMIT, and the transaction is not in the database; nothing was written".into(),
                     });
