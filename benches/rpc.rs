@@ -267,12 +267,13 @@ fn run_engine(rt: &tokio::runtime::Runtime, knobs: &Knobs, target: &Target, dir:
         floor: dir.join(format!("{engine}-floor.sock")),
         numhubd: dir.join(format!("{engine}-numhubd.sock")),
     };
-    let committing = rt.block_on(async {
-        start_bare_jsonrpsee(&socks.bare);
-        start_floor(&socks.floor, target.floor());
-        serve_numhubd(&store, &socks.numhubd);
-        keep_committing(store.clone())
-    });
+    // Started inside the runtime (they spawn); the committer runs until aborted.
+    let guard = rt.enter();
+    start_bare_jsonrpsee(&socks.bare);
+    start_floor(&socks.floor, target.floor());
+    serve_numhubd(&store, &socks.numhubd);
+    let committing = keep_committing(store.clone());
+    drop(guard);
 
     let gets: Arc<Vec<Vec<u8>>> = Arc::new(
         ids.iter()
