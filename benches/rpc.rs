@@ -908,7 +908,14 @@ mod floor {
                     .client_found_rows(true)
                     .stmt_cache_size(256)
                     .tcp_nodelay(true)
-                    .pool_opts(mysql_async::PoolOpts::default().with_constraints(constraints));
+                    // No COM_RESET_CONNECTION when a session goes back (mysql_async's default):
+                    // it costs a round trip, re-runs the init statements and drops the
+                    // prepared statements; every transaction here ends before then.
+                    .pool_opts(
+                        mysql_async::PoolOpts::default()
+                            .with_constraints(constraints)
+                            .with_reset_connection(false),
+                    );
                 Pool {
                     pool: mysql_async::Pool::new(opts),
                     get: positional(GET),
