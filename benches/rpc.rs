@@ -266,11 +266,18 @@ fn run_engine(rt: &tokio::runtime::Runtime, knobs: &Knobs, target: &Target, dir:
         bare: dir.join(format!("{engine}-bare.sock")),
         floor: dir.join(format!("{engine}-floor.sock")),
         numhubd: dir.join(format!("{engine}-numhubd.sock")),
+        threaded: dir.join(format!("{engine}-threaded.sock")),
     };
     // Started inside the runtime (they spawn); the committer runs until aborted.
     let guard = rt.enter();
     start_bare_jsonrpsee(&socks.bare);
     start_floor(&socks.floor, target.floor());
+    if let Target::Server(db) = target {
+        start_floor(
+            &socks.threaded,
+            Floor::MysqlThreaded(floor::mysql::Threaded::open(db)),
+        );
+    }
     serve_numhubd(&store, &socks.numhubd);
     let committing = keep_committing(store.clone());
     drop(guard);
@@ -331,6 +338,9 @@ fn run_engine(rt: &tokio::runtime::Runtime, knobs: &Knobs, target: &Target, dir:
             (floor_name, &socks.floor, &gets),
             ("numhubd entity.get", &socks.numhubd, &gets),
         ];
+        if matches!(target, Target::Server(_)) {
+            rows.push((THREADED_ROW, &socks.threaded, &gets));
+        }
         if clients == 8 {
             rows.push(("jsonrpsee constant", &socks.bare, &ping));
             rows.push(("numhubd daemon.health", &socks.numhubd, &health));
@@ -398,7 +408,15 @@ struct Socks {
     bare: PathBuf,
     floor: PathBuf,
     numhubd: PathBuf,
+    /// MySQL only: the floor's reads on numhubd's threads ([`THREADED_ROW`]).
+    threaded: PathBuf,
 }
+
+/// The MySQL floor's reads, each on the blocking pool and its round trips waited for
+/// with `block_on` on a one-worker runtime that drives the sockets, as numhubd's
+/// readers run them (`db::readers`, `db::engine::mysql`): the floor's cost plus
+/// numhubd's threading, without numhubd's code.
+const THREADED_ROW: &str = "profile: floor, numhubd threads";
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -630,7 +648,8 @@ mod server_threads {
 
     /// The engine's own I/O thread (`numhubd-mysql-io`), which drives every MySQL
     /// session of numhubd's store: numhubd's work, though not a thread of the
-    /// bench's runtime. (CPU ns from `schedstat`, context switches.)
+    /// bench's runtime; and the profile row's (`bench-mysql-io`). Each is idle while
+    /// the other's row runs. (CPU ns from `schedstat`, context switches.)
     fn mysql_io() -> (u64, u64) {
         let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
             return (0, 0);
@@ -639,7 +658,7 @@ mod server_threads {
         for task in tasks.flatten() {
             let path = task.path();
             let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-            if !comm.starts_with("numhubd-mysql") {
+            if !comm.starts_with("numhubd-mysql") && !comm.starts_with("bench-mysql-io") {
                 continue;
             }
             cpu += std::fs::read_to_string(path.join("schedstat"))
@@ -669,6 +688,9 @@ fn start_bare_jsonrpsee(path: &Path) {
 enum Floor {
     Sqlite(floor::Pool),
     Mysql(floor::mysql::Pool),
+    /// The MySQL floor's reads driven as numhubd's store drives its sessions: a
+    /// profile of where numhubd's time goes, not a floor.
+    MysqlThreaded(floor::mysql::Threaded),
 }
 
 impl Floor {
@@ -679,6 +701,7 @@ impl Floor {
                 .await
                 .map_err(|e| e.to_string()),
             Floor::Mysql(p) => p.read(tenant_id, &id).await.map_err(|e| e.to_string()),
+            Floor::MysqlThreaded(p) => p.read(tenant_id, id).await.map_err(|e| e.to_string()),
         }
     }
 }
@@ -907,6 +930,8 @@ mod floor {
         use mysql_async::prelude::Queryable;
         use mysql_async::Value;
         use numhubd::db::StoreOptions;
+        use std::sync::{Arc, Mutex, PoisonError};
+        use tokio::sync::Semaphore;
 
         /// numhubd's reader sessions: UTC, strict, `||` and `"` as on SQLite, utf8mb4,
         /// REPEATABLE READ (one snapshot per read).
@@ -1009,6 +1034,85 @@ mod floor {
                     }
                 });
                 Ok(answer)
+            }
+        }
+
+        /// The same sessions and reads, driven the way numhubd's store drives its
+        /// MySQL readers: a permit, an idle session, the read on the blocking pool, each
+        /// step waited for with `block_on` on a one-worker runtime of its own that
+        /// drives every session's socket.
+        pub struct Threaded {
+            pool: Arc<Pool>,
+            idle: Arc<Mutex<Vec<mysql_async::Conn>>>,
+            permits: Arc<Semaphore>,
+        }
+
+        /// The one-worker runtime of the threaded sessions (static, as numhubd's is).
+        fn io_runtime() -> &'static tokio::runtime::Runtime {
+            static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+            RT.get_or_init(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("bench-mysql-io")
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+            })
+        }
+
+        impl Threaded {
+            pub fn open(db: &TestDatabase) -> Threaded {
+                let n = StoreOptions::default().readers;
+                let pool = Pool::open(db);
+                // From a thread of its own: the caller may be inside the bench's runtime.
+                let opts = db.opts_via(db.port);
+                let conns = std::thread::scope(|s| {
+                    s.spawn(|| {
+                        (0..n)
+                            .map(|_| {
+                                let opts = mysql_async::OptsBuilder::from_opts(opts.clone())
+                                    .init(INIT.iter().map(|s| s.to_string()).collect())
+                                    .client_found_rows(true)
+                                    .stmt_cache_size(256)
+                                    .tcp_nodelay(true);
+                                io_runtime()
+                                    .block_on(mysql_async::Conn::new(opts))
+                                    .expect("session")
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .join()
+                    .expect("connect")
+                });
+                Threaded {
+                    pool: Arc::new(pool),
+                    idle: Arc::new(Mutex::new(conns)),
+                    permits: Arc::new(Semaphore::new(n)),
+                }
+            }
+
+            pub async fn read(&self, tenant_id: i64, id: String) -> mysql_async::Result<Answer> {
+                let permit = self.permits.clone().acquire_owned().await.expect("permits");
+                let mut c = self
+                    .idle
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pop()
+                    .expect("a session per permit");
+                let (pool, idle) = (self.pool.clone(), self.idle.clone());
+                tokio::task::spawn_blocking(move || {
+                    let rt = io_runtime();
+                    let begin = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
+                    let answer = rt
+                        .block_on(c.query_drop(begin))
+                        .and_then(|()| rt.block_on(pool.rows(&mut c, tenant_id, &id)));
+                    let end = rt.block_on(c.query_drop("ROLLBACK"));
+                    idle.lock().unwrap_or_else(PoisonError::into_inner).push(c);
+                    drop(permit);
+                    end.and(answer)
+                })
+                .await
+                .expect("read task")
             }
         }
 
