@@ -37,7 +37,10 @@
 //! numhubd's readers, the same session settings, each read inside
 //! `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY` / `ROLLBACK` as numhubd's
 //! readers run it), async, no numhubd code; it answers the same bytes (checked at
-//! start). Without `mariadbd` the MySQL rows are skipped with a line (a failure when
+//! start). A third MySQL row, `profile: floor, numhubd threads`, runs the floor's
+//! reads the way numhubd's store runs its sessions (the blocking pool, `block_on` on a
+//! one-worker I/O runtime): what that threading costs, apart from numhubd's code.
+//! Without `mariadbd` the MySQL rows are skipped with a line (a failure when
 //! `CI=true`).
 //!
 //! `cargo bench --bench rpc`; its numbers and their reading are in
