@@ -21,13 +21,27 @@
 //! - `daemon.health` beside a bare jsonrpsee method answering a constant, 8 clients.
 //!
 //! Each row reports requests/s, p50 and p99 latency as the clients see them, and
-//! what the server runtime's own threads spent per request (CPU µs, context
-//! switches): the clients share the same cores, so only those columns are the
+//! what the server runtime's own threads (and numhubd's MySQL I/O thread) spent per
+//! request (CPU µs, context switches): the clients share the same cores, so only those columns are the
 //! server's alone. Rounds interleave the rows, so a slow spell of a shared machine
 //! lands on all of them; a row shows its median round, a ratio the median of the
 //! rounds' own ratios and, beside it, their range.
 //!
 //! The answer cache (`rpc::answers`) is off: every call reads the store.
+//!
+//! **On MySQL/MariaDB** the same rows run against a throwaway MariaDB the bench
+//! starts (`tests/it/mariadb_support.rs`: as `nobody` when root, TCP on 127.0.0.1 and
+//! a socket, killed at exit), numhubd's store reaching it over TCP as the daemon's
+//! `[database] url = "mysql://USER@127.0.0.1:PORT/DB"` does. Its floor is jsonrpsee
+//! running the same statements on a bare `mysql_async::Pool` (as many connections as
+//! numhubd's readers, the same session settings, each read inside
+//! `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY` / `ROLLBACK` as numhubd's
+//! readers run it), async, no numhubd code; it answers the same bytes (checked at
+//! start). A third MySQL row, `profile: floor, numhubd threads`, runs the floor's
+//! reads the way numhubd's store runs its sessions (the blocking pool, `block_on` on a
+//! one-worker I/O runtime): what that threading costs, apart from numhubd's code.
+//! Without `mariadbd` the MySQL rows are skipped with a line (a failure when
+//! `CI=true`).
 //!
 //! `cargo bench --bench rpc`; its numbers and their reading are in
 //! docs/BENCHMARKS.md. Knobs (environment):
@@ -38,12 +52,15 @@
 //! - `RPC_BENCH_ONLY`: only the rows whose names contain one of these
 //!   comma-separated parts (e.g. `numhubd entity` to profile one row; `store` for
 //!   the store-only line, which a selection skips otherwise);
+//! - `RPC_BENCH_ENGINE`: the engines, comma-separated (`mysql,sqlite`);
 //! - `NUMHUBD_BENCH_SMOKE=1`: the smoke mode CI runs (`.ci/run`): 200 entities, one
-//!   round of 0.2 s per row at 1 and 8 clients, every check kept; seconds, and its
-//!   figures mean nothing.
+//!   round of 0.2 s per row at 1 and 8 clients, every check kept, both engines;
+//!   seconds, and its figures mean nothing.
 //!
-//! The last line, which scripts read, is always
-//! `rpc bench: entity.get random 10k, 8 clients: R of floor, p99 P ms`.
+//! The run ends with both engines side by side, then
+//! `rpc bench: entity.get random 10k on mysql, 8 clients: R of floor, p99 P ms` and,
+//! the last line, which scripts read,
+//! `rpc bench: entity.get random 10k, 8 clients: R of floor, p99 P ms` (SQLite).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -56,11 +73,16 @@ use jsonrpsee::RpcModule;
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use numhubd::db::StoreOptions;
 use numhubd::db::{
-    entities, reviews, sync_logs, tenants, Direction, EntityType, HttpMethod, Store,
+    self, entities, reviews, sync_logs, tenants, Direction, EntityType, HttpMethod, Location,
+    Password, Store, StoreOptions, Tls,
 };
 use numhubd::rpc::{self, socket, Rpc, ServerOptions};
+
+// The integration tests' throwaway MariaDB, shared rather than copied.
+#[path = "../tests/it/mariadb_support.rs"]
+#[allow(dead_code)]
+mod mariadb_support;
 
 /// Entities in the store; each request reads one of them at random.
 const ENTITIES: usize = 10_000;
@@ -83,6 +105,66 @@ fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
     std::env::var(name).ok()?.parse().ok()
 }
 
+/// The bench's settings, from the knobs.
+struct Knobs {
+    smoke: bool,
+    run_for: Duration,
+    rounds: usize,
+    client_counts: Vec<usize>,
+    only: String,
+    entities: usize,
+}
+
+/// Where one engine's run keeps its store.
+enum Target {
+    File(PathBuf),
+    Server(mariadb_support::TestDatabase),
+}
+
+impl Target {
+    fn location(&self) -> Location {
+        match self {
+            Target::File(path) => Location::File(path.clone()),
+            Target::Server(db) => Location::Server(db::Server {
+                host: "127.0.0.1".into(),
+                port: db.port,
+                socket: None,
+                user: db.user.clone(),
+                database: db.name.clone(),
+                password: Some(Password::new(db.password())),
+                tls: Tls::Off,
+            }),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Target::File(_) => "sqlite",
+            Target::Server(_) => "mysql",
+        }
+    }
+
+    /// The floor's storage for this target (inside the runtime: a `mysql_async` pool
+    /// spawns its own tasks).
+    fn floor(&self) -> Floor {
+        match self {
+            Target::File(path) => Floor::Sqlite(floor::Pool::open(path)),
+            Target::Server(db) => Floor::Mysql(floor::mysql::Pool::open(db)),
+        }
+    }
+}
+
+/// One engine's figures at 8 clients, for the closing table.
+struct Summary {
+    engine: &'static str,
+    numhubd_rps: f64,
+    floor_rps: f64,
+    ratio: f64,
+    range: String,
+    p99_ms: f64,
+    floor_p99_ms: f64,
+}
+
 fn main() {
     let smoke = smoke();
     let (secs, rounds, clients, entities) = if smoke {
@@ -90,17 +172,22 @@ fn main() {
     } else {
         (1.5, 5, "1,8,64", ENTITIES)
     };
-    let run_for = Duration::from_secs_f64(env("RPC_BENCH_SECS").unwrap_or(secs));
-    let rounds = env::<usize>("RPC_BENCH_ROUNDS").unwrap_or(rounds).max(1);
-    let client_counts: Vec<usize> = std::env::var("RPC_BENCH_CLIENTS")
-        .unwrap_or_else(|_| clients.into())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    let only = std::env::var("RPC_BENCH_ONLY").unwrap_or_default();
+    let knobs = Knobs {
+        smoke,
+        run_for: Duration::from_secs_f64(env("RPC_BENCH_SECS").unwrap_or(secs)),
+        rounds: env::<usize>("RPC_BENCH_ROUNDS").unwrap_or(rounds).max(1),
+        client_counts: std::env::var("RPC_BENCH_CLIENTS")
+            .unwrap_or_else(|_| clients.into())
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect(),
+        only: std::env::var("RPC_BENCH_ONLY").unwrap_or_default(),
+        entities,
+    };
+    let engines = std::env::var("RPC_BENCH_ENGINE").unwrap_or_else(|_| "mysql,sqlite".into());
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("bench.db");
+    // One runtime for both engines: the server-thread registry stays valid.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -110,18 +197,93 @@ fn main() {
         .build()
         .expect("runtime");
 
-    let (store, ids) = rt.block_on(seed(&db, entities));
-    let socks = Socks {
-        bare: dir.path().join("bare.sock"),
-        floor: dir.path().join("floor.sock"),
-        numhubd: dir.path().join("numhubd.sock"),
+    let mut summaries = Vec::new();
+    for engine in engines.split(',').map(str::trim) {
+        let target = match engine {
+            "sqlite" => Target::File(dir.path().join("bench.db")),
+            "mysql" if mariadb_support::available() => {
+                Target::Server(mariadb_support::fresh_database())
+            }
+            "mysql" => {
+                println!("rpc bench: mysql skipped: mariadbd not found");
+                continue;
+            }
+            other => panic!("RPC_BENCH_ENGINE: unknown engine {other:?} (sqlite, mysql)"),
+        };
+        summaries.push(run_engine(&rt, &knobs, &target, dir.path()));
+    }
+    drop(rt);
+    side_by_side(&summaries);
+    let line = |engine: &str| {
+        let s = summaries.iter().find(|s| s.engine == engine);
+        if knobs.smoke {
+            assert!(
+                s.is_some_and(|s| !s.ratio.is_nan()) || !knobs.only.is_empty(),
+                "no numhubd entity.get row at 8 clients on {engine}"
+            );
+        }
+        s.map_or((f64::NAN, f64::NAN), |s| (s.ratio, s.p99_ms))
     };
-    rt.block_on(async {
-        start_bare_jsonrpsee(&socks.bare);
-        start_floor(&socks.floor, &db);
-        serve_numhubd(&store, &socks.numhubd);
-        keep_committing(store.clone());
-    });
+    if engines.contains("mysql") && mariadb_support::available() {
+        let (r, p99_ms) = line("mysql");
+        println!(
+            "rpc bench: entity.get random 10k on mysql, 8 clients: {r:.2} of floor, p99 {p99_ms:.2} ms"
+        );
+    }
+    if engines.contains("sqlite") {
+        let (r, p99_ms) = line("sqlite");
+        println!(
+            "rpc bench: entity.get random 10k, 8 clients: {r:.2} of floor, p99 {p99_ms:.2} ms"
+        );
+    }
+}
+
+/// Both engines' `entity.get` at 8 clients in one table: what a move to MySQL costs.
+fn side_by_side(summaries: &[Summary]) {
+    println!(
+        "\n{:<8} {:>16} {:>12} {:>10} {:>11} {:>14} {:>12}",
+        "engine",
+        "numhubd req/s",
+        "floor req/s",
+        "ratio",
+        "range",
+        "numhubd p99 ms",
+        "floor p99 ms"
+    );
+    for s in summaries {
+        println!(
+            "{:<8} {:>16.0} {:>12.0} {:>10.2} {:>11} {:>14.2} {:>12.2}",
+            s.engine, s.numhubd_rps, s.floor_rps, s.ratio, s.range, s.p99_ms, s.floor_p99_ms
+        );
+    }
+}
+
+/// Seeds `target`, serves numhubd and the floor over it, and measures the rows.
+fn run_engine(rt: &tokio::runtime::Runtime, knobs: &Knobs, target: &Target, dir: &Path) -> Summary {
+    let engine = target.name();
+    println!("\n== {engine} ==");
+    // Outside the runtime: on MySQL the store's sessions block on their own runtime.
+    let store = Store::open_at(&target.location(), StoreOptions::default()).expect("store");
+    let ids = rt.block_on(seed(&store, knobs.entities));
+    let socks = Socks {
+        bare: dir.join(format!("{engine}-bare.sock")),
+        floor: dir.join(format!("{engine}-floor.sock")),
+        numhubd: dir.join(format!("{engine}-numhubd.sock")),
+        threaded: dir.join(format!("{engine}-threaded.sock")),
+    };
+    // Started inside the runtime (they spawn); the committer runs until aborted.
+    let guard = rt.enter();
+    start_bare_jsonrpsee(&socks.bare);
+    start_floor(&socks.floor, target.floor());
+    if let Target::Server(db) = target {
+        start_floor(
+            &socks.threaded,
+            Floor::MysqlThreaded(floor::mysql::Threaded::open(db)),
+        );
+    }
+    serve_numhubd(&store, &socks.numhubd);
+    let committing = keep_committing(store.clone());
+    drop(guard);
 
     let gets: Arc<Vec<Vec<u8>>> = Arc::new(
         ids.iter()
@@ -137,8 +299,16 @@ fn main() {
         &json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {}}),
     )]);
     same_answers(&socks, &gets);
+    let only = &knobs.only;
     if only.is_empty() || only.contains("store") {
-        store_only(&rt, &store, &db, &ids, if smoke { 200 } else { 20_000 });
+        let floor = rt.block_on(async { target.floor() });
+        store_only(
+            rt,
+            &store,
+            &floor,
+            &ids,
+            if knobs.smoke { 200 } else { 20_000 },
+        );
     }
 
     println!(
@@ -153,21 +323,37 @@ fn main() {
         "ratio",
         "range"
     );
-    let mut last = None;
-    for &clients in &client_counts {
+    let floor_name = match target {
+        Target::File(_) => "floor: jsonrpsee + SQLite read",
+        Target::Server(_) => "floor: jsonrpsee + mysql_async",
+    };
+    let mut summary = Summary {
+        engine,
+        numhubd_rps: f64::NAN,
+        floor_rps: f64::NAN,
+        ratio: f64::NAN,
+        range: String::new(),
+        p99_ms: f64::NAN,
+        floor_p99_ms: f64::NAN,
+    };
+    for &clients in &knobs.client_counts {
         let mut rows = vec![
-            ("floor: jsonrpsee + SQLite read", &socks.floor, &gets),
+            (floor_name, &socks.floor, &gets),
             ("numhubd entity.get", &socks.numhubd, &gets),
         ];
+        if matches!(target, Target::Server(_)) {
+            rows.push((THREADED_ROW, &socks.threaded, &gets));
+        }
         if clients == 8 {
             rows.push(("jsonrpsee constant", &socks.bare, &ping));
             rows.push(("numhubd daemon.health", &socks.numhubd, &health));
         }
         rows.retain(|(name, _, _)| only.is_empty() || only.split(',').any(|p| name.contains(p)));
+        let rounds = knobs.rounds;
         let mut results: Vec<Vec<Row>> = rows.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds {
             for (k, (_, sock, bodies)) in rows.iter().enumerate() {
-                results[k].push(measure(sock, bodies, clients, run_for));
+                results[k].push(measure(sock, bodies, clients, knobs.run_for));
             }
         }
         // Each numhubd row against the nearest baseline listed before it.
@@ -195,34 +381,45 @@ fn main() {
             let rs = &results[k];
             let pick = |f: fn(&Row) -> f64| median(rs.iter().map(f).collect());
             let p99 = pick(|r| r.p99 as f64);
+            let rps = pick(|r| r.rps);
             println!(
-                "{name:<30} {clients:>7} {:>9.0} {:>8.0} {p99:>8.0} {:>10.1} {:>7.2} {ratio:>10} {range:>11}",
-                pick(|r| r.rps),
+                "{name:<30} {clients:>7} {rps:>9.0} {:>8.0} {p99:>8.0} {:>10.1} {:>7.2} {ratio:>10} {range:>11}",
                 pick(|r| r.p50 as f64),
                 pick(|r| r.server_cpu_us),
                 pick(|r| r.server_switches),
             );
-            if clients == 8 && *name == "numhubd entity.get" && !ratios.is_empty() {
-                last = Some((median(ratios), p99 / 1000.0));
+            if clients != 8 {
+                continue;
+            }
+            if *name == floor_name {
+                summary.floor_rps = rps;
+                summary.floor_p99_ms = p99 / 1000.0;
+            }
+            if *name == "numhubd entity.get" && !ratios.is_empty() {
+                summary.numhubd_rps = rps;
+                summary.ratio = median(ratios);
+                summary.range = range;
+                summary.p99_ms = p99 / 1000.0;
             }
         }
     }
-    drop(rt);
-    if smoke {
-        assert!(
-            last.is_some() || !only.is_empty(),
-            "no numhubd entity.get row at 8 clients"
-        );
-    }
-    let (r, p99_ms) = last.unwrap_or((f64::NAN, f64::NAN));
-    println!("rpc bench: entity.get random 10k, 8 clients: {r:.2} of floor, p99 {p99_ms:.2} ms");
+    committing.abort();
+    summary
 }
 
 struct Socks {
     bare: PathBuf,
     floor: PathBuf,
     numhubd: PathBuf,
+    /// MySQL only: the floor's reads on numhubd's threads ([`THREADED_ROW`]).
+    threaded: PathBuf,
 }
+
+/// The MySQL floor's reads, each on the blocking pool and its round trips waited for
+/// with `block_on` on a one-worker runtime that drives the sockets, as numhubd's
+/// readers run them (`db::readers`, `db::engine::mysql`): the floor's cost plus
+/// numhubd's threading, without numhubd's code.
+const THREADED_ROW: &str = "profile: floor, numhubd threads";
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -367,8 +564,7 @@ fn same_answers(socks: &Socks, gets: &[Vec<u8>]) {
 
 /// The reads alone, no RPC: numhubd's store and the floor's pool, random ids, one
 /// caller.
-fn store_only(rt: &tokio::runtime::Runtime, store: &Store, db: &Path, ids: &[String], n: u32) {
-    let pool = floor::Pool::open(db);
+fn store_only(rt: &tokio::runtime::Runtime, store: &Store, pool: &Floor, ids: &[String], n: u32) {
     let (numhubd, floor) = rt.block_on(async {
         let mut rng = fastrand::Rng::with_seed(1);
         let t = Instant::now();
@@ -387,9 +583,7 @@ fn store_only(rt: &tokio::runtime::Runtime, store: &Store, db: &Path, ids: &[Str
         let t = Instant::now();
         for _ in 0..n {
             let id = ids[rng.usize(..ids.len())].clone();
-            pool.read_point(move |c| floor::read(c, 1, &id))
-                .await
-                .expect("read");
+            pool.get(1, id).await.expect("read");
         }
         (numhubd, t.elapsed())
     });
@@ -451,6 +645,36 @@ mod server_threads {
                 .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
                 .sum::<u64>();
         }
+        let (io_cpu, io_switches) = mysql_io();
+        (cpu + io_cpu, switches + io_switches)
+    }
+
+    /// The engine's own I/O thread (`numhubd-mysql-io`), which drives every MySQL
+    /// session of numhubd's store: numhubd's work, though not a thread of the
+    /// bench's runtime; and the profile row's (`bench-mysql-io`). Each is idle while
+    /// the other's row runs. (CPU ns from `schedstat`, context switches.)
+    fn mysql_io() -> (u64, u64) {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return (0, 0);
+        };
+        let (mut cpu, mut switches) = (0, 0);
+        for task in tasks.flatten() {
+            let path = task.path();
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if !comm.starts_with("numhubd-mysql") && !comm.starts_with("bench-mysql-io") {
+                continue;
+            }
+            cpu += std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+            switches += std::fs::read_to_string(path.join("status"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
         (cpu, switches)
     }
 }
@@ -463,9 +687,31 @@ fn start_bare_jsonrpsee(path: &Path) {
     serve_module(path, module);
 }
 
-/// The floor: jsonrpsee and the same SQLite point read, nothing of numhubd's.
-fn start_floor(path: &Path, db: &Path) {
-    let mut module = RpcModule::new(floor::Pool::open(db));
+/// The floor's storage: the SQLite pool or the bare `mysql_async` one.
+enum Floor {
+    Sqlite(floor::Pool),
+    Mysql(floor::mysql::Pool),
+    /// The MySQL floor's reads driven as numhubd's store drives its sessions: a
+    /// profile of where numhubd's time goes, not a floor.
+    MysqlThreaded(floor::mysql::Threaded),
+}
+
+impl Floor {
+    async fn get(&self, tenant_id: i64, id: String) -> Result<floor::Answer, String> {
+        match self {
+            Floor::Sqlite(p) => p
+                .read_point(move |c| floor::read(c, tenant_id, &id))
+                .await
+                .map_err(|e| e.to_string()),
+            Floor::Mysql(p) => p.read(tenant_id, &id).await.map_err(|e| e.to_string()),
+            Floor::MysqlThreaded(p) => p.read(tenant_id, id).await.map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// The floor: jsonrpsee and the same point read, nothing of numhubd's.
+fn start_floor(path: &Path, floor: Floor) {
+    let mut module = RpcModule::new(floor);
     module
         .register_async_method("entity.get", |params, pool, _| async move {
             #[derive(serde::Deserialize)]
@@ -474,11 +720,9 @@ fn start_floor(path: &Path, db: &Path) {
                 id: String,
             }
             let p: P = params.parse()?;
-            pool.read_point(move |c| floor::read(c, p.tenant_id, &p.id))
+            pool.get(p.tenant_id, p.id)
                 .await
-                .map_err(|e| {
-                    jsonrpsee::types::ErrorObject::owned(-32020, e.to_string(), None::<()>)
-                })
+                .map_err(|e| jsonrpsee::types::ErrorObject::owned(-32020, e, None::<()>))
         })
         .expect("register");
     serve_module(path, module);
@@ -678,6 +922,232 @@ mod floor {
             .expect("read task")
         }
     }
+
+    pub mod mysql {
+        //! The floor on MySQL: a bare `mysql_async` pool (as many connections as
+        //! numhubd's readers, the session settings its readers set) running the same
+        //! two statements in one read-only snapshot, async: nothing of numhubd's.
+
+        use super::{Answer, Flagged, Review, GET, REVIEW};
+        use crate::mariadb_support::TestDatabase;
+        use mysql_async::prelude::Queryable;
+        use mysql_async::Value;
+        use numhubd::db::StoreOptions;
+        use std::sync::{Arc, Mutex, PoisonError};
+        use tokio::sync::Semaphore;
+
+        /// numhubd's reader sessions: UTC, strict, `||` and `"` as on SQLite, utf8mb4,
+        /// REPEATABLE READ (one snapshot per read).
+        const INIT: [&str; 3] = [
+            "SET SESSION time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,PIPES_AS_CONCAT,ANSI_QUOTES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', explicit_defaults_for_timestamp = ON, innodb_lock_wait_timeout = 10",
+            "SET NAMES utf8mb4 COLLATE utf8mb4_bin",
+            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        ];
+
+        pub struct Pool {
+            pool: mysql_async::Pool,
+            get: String,
+            review: String,
+        }
+
+        /// MySQL's positional `?` for the statements' `?1`, `?2` (each used once, in order).
+        fn positional(sql: &str) -> String {
+            sql.replace("?1", "?").replace("?2", "?")
+        }
+
+        impl Pool {
+            pub fn open(db: &TestDatabase) -> Pool {
+                let n = StoreOptions::default().readers;
+                let constraints =
+                    mysql_async::PoolConstraints::new(n, n).expect("pool constraints");
+                let opts = mysql_async::OptsBuilder::from_opts(db.opts_via(db.port))
+                    .init(INIT.iter().map(|s| s.to_string()).collect())
+                    .client_found_rows(true)
+                    .stmt_cache_size(256)
+                    .tcp_nodelay(true)
+                    // No COM_RESET_CONNECTION when a session goes back (mysql_async's default):
+                    // it costs a round trip, re-runs the init statements and drops the
+                    // prepared statements; every transaction here ends before then.
+                    .pool_opts(
+                        mysql_async::PoolOpts::default()
+                            .with_constraints(constraints)
+                            .with_reset_connection(false),
+                    );
+                Pool {
+                    pool: mysql_async::Pool::new(opts),
+                    get: positional(GET),
+                    review: positional(REVIEW),
+                }
+            }
+
+            /// The row and its review in one snapshot, as numhubd's readers read.
+            pub async fn read(&self, tenant_id: i64, id: &str) -> mysql_async::Result<Answer> {
+                let mut c = self.pool.get_conn().await?;
+                c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                    .await?;
+                let answer = self.rows(&mut c, tenant_id, id).await;
+                c.query_drop("ROLLBACK").await?;
+                answer
+            }
+
+            async fn rows(
+                &self,
+                c: &mut mysql_async::Conn,
+                tenant_id: i64,
+                id: &str,
+            ) -> mysql_async::Result<Answer> {
+                let row: Option<mysql_async::Row> =
+                    c.exec_first(self.get.as_str(), (id, tenant_id)).await?;
+                let mut v = row.expect("the bench reads entities that exist").unwrap();
+                let mut take = |i: usize| std::mem::replace(&mut v[i], Value::NULL);
+                assert!(int(take(15)).is_none(), "the bench's entities have no jobs");
+                let mut answer = Answer {
+                    id: text(take(0)).expect("id"),
+                    tenant_id: int(take(1)).expect("tenant_id"),
+                    brand_id: int(take(2)),
+                    numhub_entity_id: text(take(3)),
+                    numhub_eid: text(take(4)),
+                    entity_type: text(take(5)).expect("entity_type"),
+                    company_name: text(take(6)).expect("company_name"),
+                    status: text(take(7)).expect("status"),
+                    vetting_status: text(take(8)).expect("vetting_status"),
+                    attestation_level: text(take(9)),
+                    api_response: text(take(10)).map(|s| {
+                        serde_json::value::RawValue::from_string(s).expect("api_response is JSON")
+                    }),
+                    submitted_at: text(take(11)),
+                    approved_at: text(take(12)),
+                    created_at: text(take(13)).expect("created_at"),
+                    updated_at: text(take(14)).expect("updated_at"),
+                    sync: None,
+                    review: None,
+                };
+                let review: Option<mysql_async::Row> =
+                    c.exec_first(self.review.as_str(), (id,)).await?;
+                answer.review = review.map(|r| {
+                    let mut v = r.unwrap();
+                    let mut take = |i: usize| std::mem::replace(&mut v[i], Value::NULL);
+                    let comments = text(take(1)).expect("flagged_comments");
+                    Review {
+                        message: text(take(0)),
+                        flagged_comments: serde_json::from_str::<Vec<Flagged>>(&comments)
+                            .expect("flagged_comments is a JSON array"),
+                        flagged_at: text(take(2)).expect("flagged_at"),
+                        updated_at: text(take(3)).expect("updated_at"),
+                    }
+                });
+                Ok(answer)
+            }
+        }
+
+        /// The same sessions and reads, driven the way numhubd's store drives its
+        /// MySQL readers: a permit, an idle session, the read on the blocking pool, each
+        /// step waited for with `block_on` on a one-worker runtime of its own that
+        /// drives every session's socket.
+        pub struct Threaded {
+            pool: Arc<Pool>,
+            idle: Arc<Mutex<Vec<mysql_async::Conn>>>,
+            permits: Arc<Semaphore>,
+        }
+
+        /// The one-worker runtime of the threaded sessions (static, as numhubd's is).
+        fn io_runtime() -> &'static tokio::runtime::Runtime {
+            static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+            RT.get_or_init(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("bench-mysql-io")
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+            })
+        }
+
+        impl Threaded {
+            pub fn open(db: &TestDatabase) -> Threaded {
+                let n = StoreOptions::default().readers;
+                let pool = Pool::open(db);
+                // From a thread of its own: the caller may be inside the bench's runtime.
+                let opts = db.opts_via(db.port);
+                let conns = std::thread::scope(|s| {
+                    s.spawn(|| {
+                        (0..n)
+                            .map(|_| {
+                                let opts = mysql_async::OptsBuilder::from_opts(opts.clone())
+                                    .init(INIT.iter().map(|s| s.to_string()).collect())
+                                    .client_found_rows(true)
+                                    .stmt_cache_size(256)
+                                    .tcp_nodelay(true);
+                                io_runtime()
+                                    .block_on(mysql_async::Conn::new(opts))
+                                    .expect("session")
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .join()
+                    .expect("connect")
+                });
+                Threaded {
+                    pool: Arc::new(pool),
+                    idle: Arc::new(Mutex::new(conns)),
+                    permits: Arc::new(Semaphore::new(n)),
+                }
+            }
+
+            pub async fn read(&self, tenant_id: i64, id: String) -> mysql_async::Result<Answer> {
+                let permit = self.permits.clone().acquire_owned().await.expect("permits");
+                let mut c = self
+                    .idle
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pop()
+                    .expect("a session per permit");
+                let (pool, idle) = (self.pool.clone(), self.idle.clone());
+                tokio::task::spawn_blocking(move || {
+                    let rt = io_runtime();
+                    let begin = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
+                    let answer = rt
+                        .block_on(c.query_drop(begin))
+                        .and_then(|()| rt.block_on(pool.rows(&mut c, tenant_id, &id)));
+                    let end = rt.block_on(c.query_drop("ROLLBACK"));
+                    idle.lock().unwrap_or_else(PoisonError::into_inner).push(c);
+                    drop(permit);
+                    end.and(answer)
+                })
+                .await
+                .expect("read task")
+            }
+        }
+
+        /// Text, and times in the store's RFC 3339 form, as numhubd answers them.
+        fn text(v: Value) -> Option<String> {
+            match v {
+                Value::NULL => None,
+                Value::Bytes(b) => Some(String::from_utf8(b).expect("utf-8")),
+                Value::Date(y, mo, d, h, mi, s, us) => Some(format!(
+                    "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{us:06}Z"
+                )),
+                Value::Int(i) => Some(i.to_string()),
+                Value::UInt(u) => Some(u.to_string()),
+                other => panic!("unexpected column value {other:?}"),
+            }
+        }
+
+        fn int(v: Value) -> Option<i64> {
+            match v {
+                Value::NULL => None,
+                Value::Int(i) => Some(i),
+                Value::UInt(u) => Some(i64::try_from(u).expect("an i64")),
+                Value::Bytes(b) => Some(
+                    std::str::from_utf8(&b)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .expect("a number"),
+                ),
+                other => panic!("unexpected number {other:?}"),
+            }
+        }
+    }
 }
 
 /// Serves a jsonrpsee module per connection, the way numhubd serves its own.
@@ -704,10 +1174,9 @@ fn serve_module<C: Send + Sync + 'static>(path: &Path, module: RpcModule<C>) {
 
 /// The store with one tenant and `n` entities, every other one with NumHub's answer
 /// kept and one synced entity in [`REVIEWED_EVERY`] under review; returns their ids.
-async fn seed(db: &Path, n: usize) -> (Store, Vec<String>) {
-    let store = Store::open(db, StoreOptions::default()).expect("store");
+async fn seed(store: &Store, n: usize) -> Vec<String> {
     let answer = numhub_answer().to_string();
-    let ids = store
+    store
         .write(move |tx| {
             tenants::upsert(
                 tx,
@@ -746,8 +1215,7 @@ async fn seed(db: &Path, n: usize) -> (Store, Vec<String>) {
             Ok(ids)
         })
         .await
-        .expect("seed");
-    (store, ids)
+        .expect("seed")
 }
 
 /// NumHub's comments on a flagged application, as the poller keeps them.
@@ -807,8 +1275,8 @@ fn serve_numhubd(store: &Store, path: &Path) {
 }
 
 /// An audit row committed every 100 ms, as a working daemon's exchanges with NumHub
-/// make them.
-fn keep_committing(store: Store) {
+/// make them (until the handle is aborted).
+fn keep_committing(store: Store) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(1000 / COMMITS_PER_SEC));
         loop {
@@ -832,7 +1300,7 @@ fn keep_committing(store: Store) {
                 .await
                 .expect("commit");
         }
-    });
+    })
 }
 
 /// What the poller keeps in `api_response` for an application NumHub knows: its

@@ -5,8 +5,20 @@
 //!    submitters, each awaiting its commit acknowledgement, while a reader task keeps
 //!    querying; reports the readers' query rate beside it.
 //! 3. Keyset-paged listing of 100,000 entities, first and last pages timed.
+//! 4. Awaited writes, 16 callers, on both engines: numhubd's `Store::write` of one
+//!    audit row per call (`sync_logs::insert`, as a real call makes it) against a
+//!    floor of the same insert as one bare transaction per row from 16 concurrent
+//!    tasks on a pool: on SQLite a pool of one connection (SQLite has one writer; 16
+//!    connections would only take turns through the busy handler's sleeps), each
+//!    insert `BEGIN IMMEDIATE`/`COMMIT` on the blocking pool; on MySQL a
+//!    `mysql_async::Pool` of 16 sessions with numhubd's writer settings, each insert
+//!    `START TRANSACTION`/`COMMIT`, against a throwaway MariaDB the bench starts
+//!    (`tests/it/mariadb_support.rs`; skipped with a line without `mariadbd`, a
+//!    failure when `CI=true`). Rounds alternate numhubd and its floor.
 //!
-//! `BENCH_ROWS` changes N (default 200,000); `BENCH_ONLY=writer|listing` runs one part.
+//! `BENCH_ROWS` changes N (default 200,000); `BENCH_ONLY=writer|listing|awaited` runs
+//! one part; `BENCH_ENGINE` the engines of part 4 (`sqlite,mysql`), `BENCH_AWAITED_ROWS`
+//! its rows per run (16,000).
 //! `NUMHUBD_BENCH_SMOKE=1` is the smoke mode CI runs (`.ci/run`): 2,000 rows and
 //! 2,000 entities, every part; seconds, and its figures mean nothing.
 
@@ -18,7 +30,22 @@ use numhubd::db::{
     entities, sync_logs, tenants, Direction, EntityType, HttpMethod, Store, StoreOptions,
 };
 
+// The integration tests' throwaway MariaDB, shared rather than copied.
+#[path = "../tests/it/mariadb_support.rs"]
+#[allow(dead_code)]
+mod mariadb_support;
+
+#[path = "store/awaited.rs"]
+mod awaited;
+
 const SUBMITTERS: usize = 16;
+
+/// The audit row's INSERT, as `db::sync_logs::insert` runs it.
+const INSERT_LOG: &str =
+    "INSERT INTO numhub_sync_logs (id, tenant_id, numhub_entity_id, numhub_identity_id, endpoint,
+         method, direction, status_code, request_payload, response_payload, response_time_ms,
+         error_message, success, created_at)
+     VALUES (?1, ?2, NULL, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10, ?11)";
 
 /// `NUMHUBD_BENCH_SMOKE=1`: tiny sizes, every code path, no figure worth reading.
 fn smoke() -> bool {
@@ -75,14 +102,7 @@ fn bare_loop(dir: &std::path::Path, n: usize, group: Option<usize>) -> f64 {
     let start = Instant::now();
     c.execute_batch("BEGIN").expect("begin");
     {
-        let mut stmt = c
-            .prepare_cached(
-                "INSERT INTO numhub_sync_logs (id, tenant_id, numhub_entity_id, numhub_identity_id, endpoint,
-                     method, direction, status_code, request_payload, response_payload, response_time_ms,
-                     error_message, success, created_at)
-                 VALUES (?1, ?2, NULL, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10, ?11)",
-            )
-            .expect("prepare");
+        let mut stmt = c.prepare_cached(INSERT_LOG).expect("prepare");
         for i in 0..n {
             if let Some(k) = group {
                 if i > 0 && i % k == 0 {
@@ -93,21 +113,7 @@ fn bare_loop(dir: &std::path::Path, n: usize, group: Option<usize>) -> f64 {
                     .execute([])
                     .expect("sp");
             }
-            let r = row();
-            stmt.execute(rusqlite::params![
-                uuid::Uuid::now_v7().to_string(),
-                r.tenant_id,
-                r.endpoint,
-                r.method.as_str(),
-                r.direction.as_str(),
-                r.status_code,
-                r.request_payload,
-                r.response_payload,
-                r.response_time_ms,
-                r.success,
-                numhubd::db::now_ts()
-            ])
-            .expect("insert");
+            insert_bare(&mut stmt);
             if group.is_some() {
                 c.prepare_cached("RELEASE call")
                     .expect("rel")
@@ -118,6 +124,25 @@ fn bare_loop(dir: &std::path::Path, n: usize, group: Option<usize>) -> f64 {
     }
     c.execute_batch("COMMIT").expect("commit");
     n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// One audit row through a prepared [`INSERT_LOG`], with rusqlite alone.
+fn insert_bare(stmt: &mut rusqlite::CachedStatement<'_>) {
+    let r = row();
+    stmt.execute(rusqlite::params![
+        uuid::Uuid::now_v7().to_string(),
+        r.tenant_id,
+        r.endpoint,
+        r.method.as_str(),
+        r.direction.as_str(),
+        r.status_code,
+        r.request_payload,
+        r.response_payload,
+        r.response_time_ms,
+        r.success,
+        numhubd::db::now_ts()
+    ])
+    .expect("insert");
 }
 
 /// Rows/s when the 16 submitters queue audit rows without waiting
@@ -406,5 +431,14 @@ fn main() {
     if only.is_empty() || only == "listing" {
         let count = if smoke { 2_000 } else { 100_000 };
         rt.block_on(paged_listing(dir.path(), count));
+    }
+    if only.is_empty() || only == "awaited" {
+        let engines = std::env::var("BENCH_ENGINE").unwrap_or_else(|_| "sqlite,mysql".into());
+        let (rows, rounds) = if smoke { (320, 1) } else { (16_000, 3) };
+        let rows = std::env::var("BENCH_AWAITED_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(rows);
+        awaited::run(&rt, dir.path(), &engines, rows, rounds);
     }
 }
