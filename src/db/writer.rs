@@ -432,9 +432,9 @@ fn run_one(conn: &Conn, tx: &Tx<'_>, call: &mut Call) -> Ran {
     });
     let closed = if ran.failed {
         conn.batch("ROLLBACK TO SAVEPOINT one_call")
-            .and_then(|()| conn.batch("RELEASE SAVEPOINT one_call"))
+            .and_then(|()| conn.release_call_savepoint())
     } else {
-        conn.batch("RELEASE SAVEPOINT one_call")
+        conn.release_call_savepoint()
     };
     if let Err(e) = closed {
         tracing::error!(error = %e, "savepoint release failed");

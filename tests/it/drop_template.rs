@@ -126,19 +126,24 @@ fn the_template_is_written_byte_identical_for_every_form_numhub_may_use() {
     assert_eq!(names, vec![numhubd::watch::layout::TEMPLATE], "{names:?}");
 
     // Each exchange's audit row has the body's size and hash, never the document
-    // (the JSON forms would otherwise keep it whole, in base64).
-    let logs = ok(&s, "log.list", json!({"tenant_id": 1, "limit": 100}));
-    let rows: Vec<serde_json::Value> = logs["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| {
-            r["endpoint"]
-                .as_str()
-                .is_some_and(|e| e.ends_with("/downloadtemplate"))
-        })
-        .cloned()
-        .collect();
+    // (the JSON forms would otherwise keep it whole, in base64). Audit rows are
+    // written behind the exchange (`write_detached`): the last may land a moment later.
+    let template_rows = || -> Vec<serde_json::Value> {
+        let logs = ok(&s, "log.list", json!({"tenant_id": 1, "limit": 100}));
+        logs["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| {
+                r["endpoint"]
+                    .as_str()
+                    .is_some_and(|e| e.ends_with("/downloadtemplate"))
+            })
+            .cloned()
+            .collect()
+    };
+    assert!(wait_until(TIMEOUT, || template_rows().len() >= 5));
+    let rows = template_rows();
     assert_eq!(rows.len(), 5, "{rows:?}");
     for row in &rows {
         let r = &row["response_payload"];

@@ -297,6 +297,17 @@ impl Conn {
         }
     }
 
+    /// Ends the writer's per-call savepoint (`one_call`), keeping its work. SQLite
+    /// nests savepoints of one name, so each is released; MySQL replaces one by the
+    /// next of the same name and drops them all at COMMIT, so releasing would only
+    /// cost a round trip per call.
+    pub(super) fn release_call_savepoint(&self) -> Result<()> {
+        match self {
+            Conn::Sqlite(c) => sqlite::batch(c, "RELEASE SAVEPOINT one_call"),
+            Conn::Mysql(_) => Ok(()),
+        }
+    }
+
     /// Whether the transaction that just failed left nothing in the database and may
     /// simply run again: MySQL ended it (a deadlock, a lost connection) before or
     /// without its commit taking. Never on SQLite (a rollback there is the disk's).
