@@ -3,7 +3,7 @@
 # server, with the `mariadb` (or `mysql`) client:
 #   tests/data/mysql-schema-check.sh SOCKET
 # (user root or $MYSQL_USER, password from $MYSQL_PWD if any; a throwaway server as in
-# ../shared/MARIADB.md will do). It creates and drops two databases of its own,
+# tests/it/mariadb_support.rs starts will do). It creates and drops two databases of its own,
 # numhubd_schema_check_a and _b, in the session numhubd runs with, and checks:
 #   1. the file runs on a fresh utf8mb4 database, and a second run changes nothing;
 #   2. after a failure at any statement (every prefix of the file), the whole file
