@@ -1,7 +1,8 @@
 //! The MySQL / MariaDB side of [`super::Conn`]: one server session, driven by the
-//! thread that holds it (the writer's, a reader's on the blocking pool) on the engine's
-//! own small runtime, so the store's closures stay synchronous on both engines. (Never
-//! from an async task: a network wait there would stall the daemon's other tasks.)
+//! thread that holds it (the writer's, a reader's on the blocking pool) on the
+//! session's own runtime, so the store's closures stay synchronous on both engines.
+//! (Never from an async task: a network wait there would stall the daemon's other
+//! tasks.)
 //!
 //! What differs from SQLite lives here: `?N` placeholders become positional `?`,
 //! timestamps are bound as times, sessions run in UTC under READ COMMITTED (readers:
@@ -123,23 +124,39 @@ struct Rewrite {
     order: Vec<usize>,
 }
 
-/// The runtime whose worker drives every MySQL socket's I/O; the thread holding a
-/// session blocks on it. Static: never dropped inside an async context.
-fn engine_runtime() -> std::io::Result<&'static tokio::runtime::Runtime> {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    if let Some(rt) = RUNTIME.get() {
-        return Ok(rt);
+/// A session's own single-threaded runtime: the thread that holds the session drives
+/// its socket itself while it waits, so an answer wakes no other thread (a shared I/O
+/// thread cost two wake-ups per round trip: docs/BENCHMARKS.md). Shut down without
+/// waiting, so a store may be dropped anywhere, also inside an async task.
+struct SessionRuntime(Option<tokio::runtime::Runtime>);
+
+impl SessionRuntime {
+    fn new() -> std::io::Result<SessionRuntime> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(SessionRuntime(Some(rt)))
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("numhubd-mysql-io")
-        .enable_all()
-        .build()?;
-    Ok(RUNTIME.get_or_init(|| rt))
+
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        match &self.0 {
+            Some(rt) => rt.block_on(f),
+            // Only `drop` takes it.
+            None => unreachable!("a session runtime is used after it was shut down"),
+        }
+    }
+}
+
+impl Drop for SessionRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 pub struct MyConn {
-    rt: &'static tokio::runtime::Runtime,
+    rt: SessionRuntime,
     opts: Opts,
     conn: RefCell<Option<mysql_async::Conn>>,
     rewrites: RefCell<HashMap<String, Arc<Rewrite>>>,
@@ -153,7 +170,7 @@ pub struct MyConn {
 impl MyConn {
     /// Opens a session (exit 69 material when the server cannot be reached).
     pub(crate) fn connect(server: &Server, role: Role) -> Result<MyConn> {
-        let rt = engine_runtime().map_err(|e| unavailable(server, e))?;
+        let rt = SessionRuntime::new().map_err(|e| unavailable(server, e))?;
         let opts = opts(server, role)?;
         let conn = rt
             .block_on(mysql_async::Conn::new(opts.clone()))
