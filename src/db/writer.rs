@@ -310,6 +310,19 @@ fn commit_batch(conn: &Conn, batch: &mut Vec<Queued>, full_sync: bool, health: &
             return;
         }
         let attempt = attempt(conn, &mut pending);
+        if let Some((deliver, cause)) = attempt.failed_alone {
+            // MySQL runs calls without savepoints: a call failed, so the transaction is
+            // rolled back, the failed call answered, and the calls before it run again.
+            conn.rollback();
+            if let Some(cause) = &cause {
+                health.refused(cause);
+            }
+            deliver(Ok(()));
+            for queued in attempt.ran.into_iter().rev() {
+                pending.push_front(queued);
+            }
+            continue;
+        }
         if attempt.committed.is_err() && conn.may_run_again() && reruns < MAX_RERUNS {
             // Nothing of it is in the database: its calls run again, in their order,
             // and the runs made so far answer nobody.
@@ -338,9 +351,14 @@ fn commit_batch(conn: &Conn, batch: &mut Vec<Queued>, full_sync: bool, health: &
     }
 }
 
+/// A failed call's answer and why the storage refused it, if it did.
+type Failed = (Box<dyn FnOnce(Result<()>) + Send>, Option<String>);
+
 /// One transaction's try: the calls it ran, their answers to deliver, and its outcome.
 struct Attempt {
     ran: Vec<Queued>,
+    /// Without savepoints (MySQL): the call that failed, which ended the try.
+    failed_alone: Option<Failed>,
     delivered: Vec<Box<dyn FnOnce(Result<()>) + Send>>,
     committed: Result<()>,
     /// Why the storage refused a write in it, if it did.
@@ -356,8 +374,19 @@ fn attempt(conn: &Conn, pending: &mut VecDeque<Queued>) -> Attempt {
     let (mut ran, mut delivered) = (Vec::new(), Vec::new());
     let mut refused: Option<String> = None;
     let mut rolled_back = false;
+    let savepoints = conn.isolates_calls_with_savepoints();
     while let Some(mut queued) = pending.pop_front() {
-        let one = run_one(conn, &tx, &mut queued.call);
+        let one = run_one(conn, &tx, &mut queued.call, savepoints);
+        if one.failed && !savepoints && conn.in_transaction() {
+            return Attempt {
+                ran,
+                failed_alone: Some((one.deliver, one.refused)),
+                delivered,
+                committed: Err(DbError::Closed),
+                refused,
+                wrote: false,
+            };
+        }
         refused = one.refused.or(refused);
         delivered.push(one.deliver);
         ran.push(queued);
@@ -387,6 +416,7 @@ fn attempt(conn: &Conn, pending: &mut VecDeque<Queued>) -> Attempt {
     };
     Attempt {
         ran,
+        failed_alone: None,
         delivered,
         committed,
         refused,
@@ -414,7 +444,12 @@ fn commit(conn: &Conn, wrote: bool, refused: &mut Option<String>) -> Result<()> 
     c
 }
 
-fn run_one(conn: &Conn, tx: &Tx<'_>, call: &mut Call) -> Ran {
+/// Runs one call, inside its own savepoint when `savepoint` (so its failure undoes
+/// only its own changes).
+fn run_one(conn: &Conn, tx: &Tx<'_>, call: &mut Call, savepoint: bool) -> Ran {
+    if !savepoint {
+        return run_caught(tx, call);
+    }
     if let Err(e) = conn.batch("SAVEPOINT one_call") {
         let (refused, reason) = (e.storage_cause(), e.to_string());
         return Ran {
@@ -423,23 +458,28 @@ fn run_one(conn: &Conn, tx: &Tx<'_>, call: &mut Call) -> Ran {
             deliver: Box::new(move |_| tracing::error!(error = %reason, "savepoint failed")),
         };
     }
-    let ran = catch_unwind(AssertUnwindSafe(|| call(tx))).unwrap_or_else(|_| Ran {
-        failed: true,
-        refused: None,
-        deliver: Box::new(|_| {
-            tracing::error!("a store call panicked; its changes were rolled back")
-        }),
-    });
+    let ran = run_caught(tx, call);
     let closed = if ran.failed {
         conn.batch("ROLLBACK TO SAVEPOINT one_call")
-            .and_then(|()| conn.release_call_savepoint())
+            .and_then(|()| conn.batch("RELEASE SAVEPOINT one_call"))
     } else {
-        conn.release_call_savepoint()
+        conn.batch("RELEASE SAVEPOINT one_call")
     };
     if let Err(e) = closed {
         tracing::error!(error = %e, "savepoint release failed");
     }
     ran
+}
+
+/// Runs a call; a panic fails it alone.
+fn run_caught(tx: &Tx<'_>, call: &mut Call) -> Ran {
+    catch_unwind(AssertUnwindSafe(|| call(tx))).unwrap_or_else(|_| Ran {
+        failed: true,
+        refused: None,
+        deliver: Box::new(|_| {
+            tracing::error!("a store call panicked; its changes were rolled back")
+        }),
+    })
 }
 
 /// Why the storage refused a call's write, if that is why it failed.
