@@ -1,11 +1,11 @@
 //! The store: the one module that touches SQL.
 //!
 //! It owns the database: a SQLite file, or a database on a MySQL/MariaDB server
-//! ([`engine`] holds what differs between the two). All writes go through one writer thread ([`writer`]),
-//! which groups whatever is queued into one transaction (each caller's work in its own
-//! savepoint, so one failure does not undo the others) and acknowledges each caller
-//! after the commit. Reads use a small pool of read-only connections ([`readers`]),
-//! which WAL mode lets run beside the writer.
+//! ([`engine`] holds what differs between the two). All writes go through one writer
+//! thread ([`writer`]), which groups whatever is queued into one transaction (one
+//! call's failure does not undo the others) and acknowledges each caller after the
+//! commit. Reads use a small pool of read connections ([`readers`]), which WAL mode
+//! (SQLite) or a consistent snapshot (MySQL) lets run beside the writer.
 //!
 //! Other modules compose table functions inside [`Store::write`] / [`Store::read`]
 //! closures. They receive a [`Tx`] or a [`Sql`], which expose no SQL of their own:

@@ -2,17 +2,22 @@
 //! contend for SQLite's lock (on MySQL: one session writes, so this daemon's own
 //! writes never deadlock each other).
 //!
-//! Group commit: the thread takes everything queued (up to a batch limit), runs each
-//! call inside its own SAVEPOINT of one transaction, commits once, and only then
-//! answers each caller. A failing call rolls back to its savepoint and leaves the
-//! others' work intact. A panicking call is caught and fails alone. A failure after
-//! which SQLite rolled back the whole transaction (disk full, I/O error) fails the
-//! calls that ran in it, and the rest of the batch runs in a new one: no caller is
-//! told "failed" for a row that is in the file, nor "ok" for one that is not. On MySQL
-//! the same holds for a transaction the server ends (a lost connection), and a COMMIT
-//! whose answer is lost is looked up before anyone is answered (`engine::mysql`).
-//! Such a refusal (no space, an I/O error) is recorded in [`WriteHealth`] until a
-//! commit writes again, and answered as [`DbError::WriteRefused`].
+//! Group commit: the thread takes everything queued (up to a batch limit), runs the
+//! calls in one transaction, commits once, and only then answers each caller. A
+//! failing call undoes only its own changes: on SQLite it runs inside its own
+//! SAVEPOINT and rolls back to it; on MySQL, where a savepoint costs a round trip per
+//! call, the failure rolls the transaction back, the call is answered, and the calls
+//! before it run again (store calls are `Fn`: they may run more than once, and only
+//! the run that commits answers). A panicking call is caught and fails alone.
+//!
+//! No caller is told "failed" for a row that is in the database, nor "ok" for one
+//! that is not. A failure after which SQLite rolled back the whole transaction (disk
+//! full, I/O error) fails the calls that ran in it; the rest of the batch runs in a
+//! new one. A transaction MySQL ended before its commit took (a deadlock, a lost
+//! connection) runs again, and a COMMIT whose answer is lost is looked up before
+//! anyone is answered (`engine::mysql`). A refusal by the storage (no space, an I/O
+//! error) is recorded in [`WriteHealth`] until a commit writes again, and answered as
+//! [`DbError::WriteRefused`].
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
