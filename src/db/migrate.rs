@@ -27,17 +27,17 @@ const MIGRATION_LOCK_SECS: i64 = 120;
 
 /// The newest schema version this binary knows.
 pub fn latest_version() -> i64 {
-    embedded::migrations::runner()
-        .get_migrations()
-        .iter()
-        .map(|m| i64::from(m.version()))
-        .max()
-        .unwrap_or(0)
+    newest(&embedded::migrations::runner())
 }
 
-/// The newest schema version this binary knows for MySQL.
+/// The newest schema version this binary knows for MySQL (equal to SQLite's: a
+/// version means the same schema on both engines).
 fn latest_server_version() -> i64 {
-    embedded_mysql::migrations::runner()
+    newest(&embedded_mysql::migrations::runner())
+}
+
+fn newest(runner: &refinery::Runner) -> i64 {
+    runner
         .get_migrations()
         .iter()
         .map(|m| i64::from(m.version()))
@@ -108,6 +108,11 @@ fn migrate_locked(conn: &Conn, my: &super::engine::mysql::MyConn) -> Result<Vec<
     let report = my
         .migrate(embedded_mysql::migrations::runner())
         .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(applied_versions(&report))
+}
+
+/// The versions a run applied, each logged.
+fn applied_versions(report: &refinery::Report) -> Vec<i64> {
     let applied: Vec<i64> = report
         .applied_migrations()
         .iter()
@@ -116,7 +121,7 @@ fn migrate_locked(conn: &Conn, my: &super::engine::mysql::MyConn) -> Result<Vec<
     for v in &applied {
         tracing::info!(version = v, "applied schema migration");
     }
-    Ok(applied)
+    applied
 }
 
 fn recorded_version(conn: &Connection) -> Result<i64> {
@@ -166,15 +171,7 @@ pub(super) fn run(conn: &mut Connection) -> Result<Vec<i64>> {
     let report = embedded::migrations::runner()
         .run(conn)
         .map_err(|e| DbError::Migration(e.to_string()))?;
-    let applied: Vec<i64> = report
-        .applied_migrations()
-        .iter()
-        .map(|m| i64::from(m.version()))
-        .collect();
-    for v in &applied {
-        tracing::info!(version = v, "applied schema migration");
-    }
-    Ok(applied)
+    Ok(applied_versions(&report))
 }
 
 /// V7 makes `tenants.numhub_client_id` unique. A file where two tenants share a
