@@ -7,7 +7,10 @@
 //! the socket into `$RUNTIME_DIRECTORY`. `[database] url` and what the store is
 //! given for it live in [`database`].
 
+mod cluster;
 mod database;
+
+pub use cluster::ClusterConfig;
 
 pub use database::{
     read_password, tls_for, DatabaseTarget, DbPassword, MysqlAddress, MysqlTarget, MysqlUrl,
@@ -55,6 +58,7 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub audit: AuditConfig,
     pub sync: SyncConfig,
+    pub cluster: ClusterConfig,
     /// Who may do what over the socket, by peer uid or gid (`[[access]]`).
     pub access: Vec<AccessRule>,
 }
@@ -468,7 +472,7 @@ impl Default for DaemonConfig {
 /// structs themselves (serde's own field lists), so it cannot drift from what the
 /// file may hold. Environment overrides, unknown-key messages and the example-config
 /// test all use it. `access` is the `[[access]]` array's rule.
-pub fn sections() -> [(&'static str, &'static [&'static str]); 10] {
+pub fn sections() -> [(&'static str, &'static [&'static str]); 11] {
     [
         ("database", fields::<DatabaseConfig>()),
         ("rpc", fields::<RpcConfig>()),
@@ -480,6 +484,7 @@ pub fn sections() -> [(&'static str, &'static [&'static str]); 10] {
         ("daemon", fields::<DaemonConfig>()),
         ("audit", fields::<AuditConfig>()),
         ("sync", fields::<SyncConfig>()),
+        ("cluster", fields::<ClusterConfig>()),
     ]
 }
 
@@ -639,6 +644,9 @@ impl Config {
             ));
         }
         self.validate_database(&bad)?;
+        self.cluster
+            .check()
+            .map_err(|(key, reason)| bad(key, reason))?;
         if self.daemon.shutdown_timeout_secs == 0 || self.daemon.shutdown_timeout_secs > 600 {
             return Err(bad(
                 "daemon.shutdown_timeout_secs",

@@ -637,7 +637,7 @@ fn a_database_whose_tenants_share_a_numhub_client_is_refused_naming_them() {
     )
     .expect("correct it");
     drop(c);
-    assert_eq!(db::migrate_file(&path).expect("upgrade"), vec![7, 8]);
+    assert_eq!(db::migrate_file(&path).expect("upgrade"), vec![7, 8, 9]);
 }
 
 /// V8: a dropped file whose upload had finished before the upgrade counts as out of
@@ -648,7 +648,7 @@ fn v8_marks_finished_drop_uploads_as_out_of_the_inbox() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("v7.db");
     std::fs::copy(&fixture, &path).expect("copy fixture");
-    assert_eq!(db::migrate_file(&path).expect("upgrade"), vec![8]);
+    assert_eq!(db::migrate_file(&path).expect("upgrade"), vec![8, 9]);
     let c = Connection::open(&path).expect("open");
     let (finished, marked): (i64, i64) = c
         .query_row(
@@ -973,7 +973,7 @@ fn make_fixture() {
          UPDATE numhub_entities SET brand_id = 1;
          INSERT INTO numhub_identities (id, numhub_entity_id, numhub_identity_id, display_name, call_reason, logo_url, status, rich_call_data, phone_numbers, created_at, updated_at) VALUES ('01900000-0000-7000-8000-000000000002', '01900000-0000-7000-8000-000000000001', '0b7f3c1e-0000-4000-8000-000000000002', 'ACME SUPPORT', 'Support', NULL, 'active', NULL, '[\"+15551234567\"]', '2026-01-02T00:00:00.000000Z', '2026-01-02T00:00:00.000000Z');
          INSERT INTO brand_phone_numbers VALUES (1, 1, '+15551234567', '01900000-0000-7000-8000-000000000002', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
-         INSERT INTO documents VALUES (1, 1, 'loa.pdf', 1234, 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'application/pdf', 'drop_folder', '/var/lib/numhubd/drop/loa.pdf', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+         INSERT INTO documents (id, tenant_id, original_filename, size_bytes, sha256, content_type, source, source_path, created_at, updated_at) VALUES (1, 1, 'loa.pdf', 1234, 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'application/pdf', 'drop_folder', '/var/lib/numhubd/drop/loa.pdf', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
          INSERT INTO numhub_documents VALUES ('01900000-0000-7000-8000-000000000003', '01900000-0000-7000-8000-000000000001', 1, '1d4f0000-0000-4000-8000-000000000003', 'loa', 'loa.pdf', 'uploaded', NULL, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
          INSERT INTO numhub_sync_logs VALUES ('01900000-0000-7000-8000-000000000004', 1, '01900000-0000-7000-8000-000000000001', NULL, '/api/v1/application', 'POST', 'outbound', 200, '{}', '{}', 12, NULL, 1, '2026-01-01T00:00:00.000000Z');
          INSERT INTO numhub_tokens VALUES (1, NULL, 'access', '-----BEGIN AGE ENCRYPTED FILE-----\nfixture\n-----END AGE ENCRYPTED FILE-----', NULL, '2026-01-02T00:00:00.000000Z', NULL, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');

@@ -57,8 +57,8 @@ use Kind::{Int, Text, Time};
 
 /// Every table numhubd owns, parents before children. Not copied: refinery's
 /// history (each side has its own migrations), `sqlite_sequence` (carried as each
-/// table's high-water mark) and the MySQL engine's own `numhubd_commits` and
-/// `numhubd_instance`.
+/// table's high-water mark), the MySQL engine's own `numhubd_commits` and
+/// `numhubd_instance`, and the cluster's lease and nodes (who runs now, not data).
 pub static TABLES: &[Table] = &[
     Table {
         name: "tenants",
@@ -297,6 +297,8 @@ const NOT_COPIED: &[&str] = &[
     "sqlite_sequence",
     "numhubd_commits",
     "numhubd_instance",
+    "numhubd_lease",
+    "numhubd_nodes",
 ];
 
 /// A column as the database declares it.
