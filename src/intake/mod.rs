@@ -21,13 +21,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub use format::ContentType;
 
 use crate::db::documents::NewLocalDocument;
-use crate::db::{DocumentSource, DocumentType};
+use crate::db::{spool, DbError, DocumentSource, DocumentType, Location, Store};
 
 /// The largest file taken unless `[drop] max_file_bytes` says otherwise.
 pub const DEFAULT_MAX_BYTES: u64 = 50 * 1024 * 1024;
@@ -377,6 +379,22 @@ fn shown_name(path: &Path) -> Result<String, IntakeError> {
     Ok(name.to_string())
 }
 
+/// Runs `f` on the blocking pool (file reads and writes).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SpoolError> + Send + 'static,
+) -> Result<T, SpoolError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SpoolError::Io(e.to_string()))?
+}
+
+/// Up to `max` bytes from `file` (fewer only at its end; none once it ended).
+fn read_chunk(file: &mut File, max: usize) -> std::io::Result<Vec<u8>> {
+    let mut chunk = Vec::with_capacity(max);
+    file.by_ref().take(max as u64).read_to_end(&mut chunk)?;
+    Ok(chunk)
+}
+
 fn spool_err(e: std::io::Error) -> IntakeError {
     IntakeError::Spool(e.to_string())
 }
@@ -421,9 +439,24 @@ impl TextCheck {
 /// numhubd's own copies of taken files (mode 0700, under the state directory), named
 /// by their SHA-256: an upload and each of its retries read the copy, never the
 /// original path, and check its hash before each send.
-#[derive(Debug, Clone)]
+///
+/// On a server store (several hosts) every copy is also put into the store
+/// ([`Spool::share`], before its upload is queued), and a sender that lacks the
+/// file fetches it from there: whichever host leads sends a file any host took.
+#[derive(Clone)]
 pub struct Spool {
     dir: PathBuf,
+    /// The server store copies are shared through; None on SQLite.
+    store: Option<Store>,
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool")
+            .field("dir", &self.dir)
+            .field("shared", &self.store.is_some())
+            .finish()
+    }
 }
 
 /// A copy being written; removed unless [`SpoolFile::keep`] names it.
@@ -494,6 +527,11 @@ pub enum SpoolError {
     Changed,
     #[error("reading numhubd's copy of the file: {0}")]
     Io(String),
+    /// The store's copy has no chunk its head promises.
+    #[error("numhubd's copy of the file in the database is missing its part {0}; register the file again")]
+    Incomplete(u32),
+    #[error("numhubd's copy of the file in the database: {0}")]
+    Store(#[from] DbError),
 }
 
 impl Spool {
@@ -522,7 +560,15 @@ impl Spool {
         }
         Ok(Spool {
             dir: dir.to_path_buf(),
+            store: None,
         })
+    }
+
+    /// The spool sharing its copies through `store` when that is a server store
+    /// (several hosts may share it); on SQLite, as it was.
+    pub fn shared_through(self, store: &Store) -> Spool {
+        let store = matches!(store.location(), Location::Server(_)).then(|| store.clone());
+        Spool { store, ..self }
     }
 
     pub fn dir(&self) -> &Path {
@@ -554,19 +600,40 @@ impl Spool {
 
     /// The copy to send a registered file from. It is not read here: the send
     /// checks its SHA-256 as it goes and never lets a changed copy reach NumHub
-    /// whole (`numhub::file_body`). A missing copy is made again from `original`
-    /// when that file still has the registered SHA-256: uploads registered by a
-    /// numhubd from before the spool have no copy. `original` is opened without
-    /// following a link and must be a regular file; a changed original is never sent.
-    pub fn for_sending(&self, sha256: &str, original: &Path) -> Result<PathBuf, SpoolError> {
-        use std::os::unix::fs::OpenOptionsExt;
+    /// whole (`numhub::file_body`). A copy missing here is fetched from the store
+    /// (another host took the file), its SHA-256 checked before it is kept; failing
+    /// that, made again from `original` when that file still has the registered
+    /// SHA-256 (uploads registered by a numhubd from before the spool have no copy).
+    /// `original` is opened without following a link and must be a regular file; a
+    /// changed original is never sent.
+    pub async fn for_sending(&self, sha256: &str, original: &Path) -> Result<PathBuf, SpoolError> {
+        let (spool, sha) = (self.clone(), sha256.to_string());
+        if let Some(path) = blocking(move || spool.present(&sha)).await? {
+            return Ok(path);
+        }
+        if let Some(store) = &self.store {
+            if self.fetch(store, sha256).await? {
+                return Ok(self.path_of(sha256));
+            }
+        }
+        let (spool, sha, original) = (self.clone(), sha256.to_string(), original.to_path_buf());
+        blocking(move || spool.from_original(&sha, &original)).await
+    }
+
+    /// The copy here, if there is one.
+    fn present(&self, sha256: &str) -> Result<Option<PathBuf>, SpoolError> {
         let path = self.path_of(sha256);
         match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.is_file() => return Ok(path),
-            Ok(_) => return Err(SpoolError::Changed),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(SpoolError::Io(e.to_string())),
+            Ok(m) if m.is_file() => Ok(Some(path)),
+            Ok(_) => Err(SpoolError::Changed),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(SpoolError::Io(e.to_string())),
         }
+    }
+
+    /// Makes the copy again from the registered file's original path.
+    fn from_original(&self, sha256: &str, original: &Path) -> Result<PathBuf, SpoolError> {
+        use std::os::unix::fs::OpenOptionsExt;
         let gone = |e: std::io::Error| SpoolError::Missing(format!("{} ({e})", original.display()));
         let mut file = std::fs::OpenOptions::new()
             .read(true)
@@ -583,6 +650,89 @@ impl Spool {
         }
         copy.keep(sha256).map_err(io)?;
         Ok(self.path_of(sha256))
+    }
+
+    /// Fetches the store's whole copy into this folder, a chunk at a time, and keeps
+    /// it only if it has the SHA-256 it is named by. Returns false when the store has
+    /// no whole copy.
+    async fn fetch(&self, store: &Store, sha256: &str) -> Result<bool, SpoolError> {
+        let sha = sha256.to_string();
+        let Some(head) = store.read(move |sql| spool::head(sql, &sha)).await? else {
+            return Ok(false);
+        };
+        let io = |e: std::io::Error| SpoolError::Io(e.to_string());
+        let mut copy = self.create().map_err(io)?;
+        let mut hash = Sha256::new();
+        for seq in 0..head.chunks {
+            let sha = sha256.to_string();
+            let bytes = store
+                .read(move |sql| spool::chunk(sql, &sha, seq))
+                .await?
+                .ok_or(SpoolError::Incomplete(seq))?;
+            hash.update(&bytes);
+            copy = blocking(move || {
+                use std::io::Write;
+                copy.file.write_all(&bytes).map_err(io)?;
+                Ok(copy)
+            })
+            .await?;
+        }
+        if hex(&hash.finalize()) != sha256 {
+            return Err(SpoolError::Changed);
+        }
+        let sha = sha256.to_string();
+        blocking(move || copy.keep(&sha).map_err(io)).await?;
+        Ok(true)
+    }
+
+    /// Puts the copy with this SHA-256 into the store (a server store; otherwise
+    /// nothing to do), before its upload is queued: chunk by chunk, its head last. A
+    /// copy stored already (the same bytes, taken before) is only marked as wanted.
+    pub async fn share(&self, sha256: &str) -> Result<(), SpoolError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let sha = sha256.to_string();
+        if store
+            .write(move |tx| spool::touch(tx, &sha, &crate::db::now_ts()))
+            .await?
+        {
+            return Ok(());
+        }
+        let io = |e: std::io::Error| SpoolError::Io(e.to_string());
+        let mut file = File::open(self.path_of(sha256)).map_err(io)?;
+        let (mut hash, mut size, mut seq) = (Sha256::new(), 0u64, 0u32);
+        loop {
+            let (f, chunk) = blocking(move || {
+                let chunk = read_chunk(&mut file, spool::CHUNK_BYTES).map_err(io)?;
+                Ok((file, chunk))
+            })
+            .await?;
+            file = f;
+            if chunk.is_empty() {
+                break;
+            }
+            hash.update(&chunk);
+            size += chunk.len() as u64;
+            let (sha, chunk) = (sha256.to_string(), Arc::new(chunk));
+            store
+                .write(move |tx| spool::put_chunk(tx, &sha, seq, &chunk, &crate::db::now_ts()))
+                .await?;
+            seq += 1;
+        }
+        // The copy here is what the take hashed; a copy changed since is not shared.
+        if hex(&hash.finalize()) != sha256 {
+            return Err(SpoolError::Changed);
+        }
+        let head = spool::Head {
+            size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+            chunks: seq,
+        };
+        let sha = sha256.to_string();
+        store
+            .write(move |tx| spool::put_head(tx, &sha, head, &crate::db::now_ts()))
+            .await?;
+        Ok(())
     }
 
     /// Removes the copy with this SHA-256 (no error if it is already gone).
@@ -675,8 +825,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_missing_copy_is_made_again_only_from_an_unchanged_original() {
+    #[tokio::test]
+    async fn a_missing_copy_is_made_again_only_from_an_unchanged_original() {
         let dir = tempfile::tempdir().expect("tempdir");
         let spool = Spool::open(&dir.path().join("spool")).expect("spool");
         let original = dir.path().join("old.pdf");
@@ -693,21 +843,24 @@ mod tests {
         .expect("taken");
         spool.remove(&t.sha256).expect("remove");
         assert_eq!(
-            spool.for_sending(&t.sha256, &original).expect("restored"),
+            spool
+                .for_sending(&t.sha256, &original)
+                .await
+                .expect("restored"),
             spool.path_of(&t.sha256)
         );
         spool.remove(&t.sha256).expect("remove");
         std::fs::write(&original, b"%PDF-1.7 changed").expect("write");
         assert!(matches!(
-            spool.for_sending(&t.sha256, &original),
+            spool.for_sending(&t.sha256, &original).await,
             Err(SpoolError::Changed)
         ));
         let link = dir.path().join("link.pdf");
         std::os::unix::fs::symlink(&original, &link).expect("symlink");
-        assert!(spool.for_sending(&t.sha256, &link).is_err());
+        assert!(spool.for_sending(&t.sha256, &link).await.is_err());
         std::fs::remove_file(&original).expect("rm");
         assert!(matches!(
-            spool.for_sending(&t.sha256, &original),
+            spool.for_sending(&t.sha256, &original).await,
             Err(SpoolError::Missing(_))
         ));
         assert!(spool.entries().expect("entries").is_empty());
