@@ -1,0 +1,182 @@
+//! The spool in a server store (issue 25, "Documents from any host"): two `Store`s
+//! on one MariaDB database stand for two hosts in one process, each with a spool
+//! folder of its own. A file one host takes is sent by the other from the store's
+//! copy; a copy altered in the store, or one without its head row (a host that died
+//! mid-copy), is never sent. On MariaDB whatever the run's engine: the feature exists
+//! only on a server store.
+
+use std::path::{Path, PathBuf};
+
+use numhubd::db::{DocumentType, Store};
+use numhubd::intake::{self, Spool, SpoolError};
+
+use crate::drop_support::{pdf, sha};
+use crate::mariadb_support;
+use crate::test_engine::TestStore;
+
+/// One host: its store and its spool folder.
+struct Host {
+    store: Store,
+    spool: Spool,
+}
+
+fn host(db: &TestStore, dir: &Path) -> Host {
+    let store = db.side_store();
+    let spool = Spool::open(dir).expect("spool").shared_through(&store);
+    Host { store, spool }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read spool")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Takes `bytes` as `name` through host `a`'s intake (as `document.upload` does:
+/// take, then share before the job would be queued), then removes the original.
+fn take_on(
+    rt: &tokio::runtime::Runtime,
+    a: &Host,
+    uploads: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> (String, PathBuf) {
+    let original = uploads.join(name);
+    std::fs::write(&original, bytes).expect("write");
+    let taken = intake::take_within(
+        &[uploads.to_path_buf()],
+        &original,
+        DocumentType::Loa,
+        intake::DEFAULT_MAX_BYTES,
+        &a.spool,
+    )
+    .expect("taken");
+    assert_eq!(taken.sha256, sha(bytes));
+    rt.block_on(a.spool.share(&taken.sha256)).expect("shared");
+    std::fs::remove_file(&original).expect("rm original");
+    (taken.sha256, original)
+}
+
+#[test]
+fn a_file_taken_on_one_host_is_sent_from_the_store_by_another() {
+    if !mariadb_support::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let uploads = dir.path().join("uploads");
+    std::fs::create_dir(&uploads).expect("mkdir");
+    let db = TestStore::Mariadb(mariadb_support::fresh_database());
+    let (a, b) = (
+        host(&db, &dir.path().join("a")),
+        host(&db, &dir.path().join("b")),
+    );
+    let rt = runtime();
+
+    // 2.5 MiB: three chunks, the last a short one.
+    let bytes = pdf(25, 5 * 512 * 1024 + 123);
+    let (sha256, original) = take_on(&rt, &a, &uploads, "loa.pdf", &bytes);
+    assert_eq!(
+        db.count(&format!(
+            "SELECT COUNT(*) FROM numhubd_spool_chunks WHERE sha256 = '{sha256}'"
+        )),
+        3
+    );
+    assert_eq!(
+        db.rows(&format!(
+            "SELECT size_bytes, chunks FROM numhubd_spool WHERE sha256 = '{sha256}'"
+        )),
+        vec![vec![Some(bytes.len().to_string()), Some("3".into())]]
+    );
+
+    // Host B's folder is empty and the original is gone: the bytes come from the store.
+    assert!(names_in(&dir.path().join("b")).is_empty());
+    let path = rt
+        .block_on(b.spool.for_sending(&sha256, &original))
+        .expect("host B has the file");
+    assert_eq!(path, dir.path().join("b").join(&sha256));
+    let sent = std::fs::read(&path).expect("read");
+    assert_eq!(sha(&sent), sha256);
+    assert_eq!(sent, bytes);
+
+    // The same bytes taken again on B: the stored copy is marked wanted, not rewritten.
+    let before = db.value(&format!(
+        "SELECT stored_at FROM numhubd_spool WHERE sha256 = '{sha256}'"
+    ));
+    take_on(&rt, &b, &uploads, "again.pdf", &bytes);
+    let after = db.value(&format!(
+        "SELECT stored_at FROM numhubd_spool WHERE sha256 = '{sha256}'"
+    ));
+    assert!(after > before, "{before:?} -> {after:?}");
+    drop((a.store, b.store));
+}
+
+#[test]
+fn a_copy_altered_or_half_written_in_the_store_is_never_sent() {
+    if !mariadb_support::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let uploads = dir.path().join("uploads");
+    std::fs::create_dir(&uploads).expect("mkdir");
+    let db = TestStore::Mariadb(mariadb_support::fresh_database());
+    let (a, b) = (
+        host(&db, &dir.path().join("a")),
+        host(&db, &dir.path().join("b")),
+    );
+    let rt = runtime();
+
+    let bytes = pdf(26, 1024 * 1024 + 5);
+    let (sha256, original) = take_on(&rt, &a, &uploads, "altered.pdf", &bytes);
+    // One byte of the second chunk changed behind numhubd's back.
+    db.execute(&format!(
+        "UPDATE numhubd_spool_chunks SET bytes = CONCAT('X', SUBSTRING(bytes, 2)) \
+         WHERE sha256 = '{sha256}' AND seq = 1"
+    ));
+    let refused = rt.block_on(b.spool.for_sending(&sha256, &original));
+    assert!(matches!(refused, Err(SpoolError::Changed)), "{refused:?}");
+    assert!(
+        names_in(&dir.path().join("b")).is_empty(),
+        "an altered copy was kept"
+    );
+
+    // A copy without its head row (its host died before writing it) is not a copy.
+    let bytes = pdf(27, 300_000);
+    let (sha256, original) = take_on(&rt, &a, &uploads, "half.pdf", &bytes);
+    db.execute(&format!(
+        "DELETE FROM numhubd_spool WHERE sha256 = '{sha256}'"
+    ));
+    let refused = rt.block_on(b.spool.for_sending(&sha256, &original));
+    assert!(
+        matches!(refused, Err(SpoolError::Missing(_))),
+        "{refused:?}"
+    );
+    assert!(names_in(&dir.path().join("b")).is_empty());
+    drop((a.store, b.store));
+}
+
+/// On SQLite nothing changes: a share stores nothing.
+#[test]
+fn on_sqlite_the_spool_stays_in_its_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let uploads = dir.path().join("uploads");
+    std::fs::create_dir(&uploads).expect("mkdir");
+    let db = TestStore::File(dir.path().join("numhubd.db"));
+    let a = host(&db, &dir.path().join("a"));
+    let rt = runtime();
+    let bytes = pdf(28, 1000);
+    let (sha256, _) = take_on(&rt, &a, &uploads, "local.pdf", &bytes);
+    assert_eq!(db.count("SELECT COUNT(*) FROM numhubd_spool_chunks"), 0);
+    assert_eq!(names_in(&dir.path().join("a")), vec![sha256]);
+    drop(a.store);
+}
