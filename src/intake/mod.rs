@@ -617,7 +617,7 @@ impl Spool {
             }
         }
         let (spool, sha, original) = (self.clone(), sha256.to_string(), original.to_path_buf());
-        blocking(move || spool.from_original(&sha, &original)).await
+        blocking(move || spool.copy_original(&sha, &original)).await
     }
 
     /// The copy here, if there is one.
@@ -632,7 +632,7 @@ impl Spool {
     }
 
     /// Makes the copy again from the registered file's original path.
-    fn from_original(&self, sha256: &str, original: &Path) -> Result<PathBuf, SpoolError> {
+    fn copy_original(&self, sha256: &str, original: &Path) -> Result<PathBuf, SpoolError> {
         use std::os::unix::fs::OpenOptionsExt;
         let gone = |e: std::io::Error| SpoolError::Missing(format!("{} ({e})", original.display()));
         let mut file = std::fs::OpenOptions::new()
