@@ -180,3 +180,110 @@ fn on_sqlite_the_spool_stays_in_its_folder() {
     assert_eq!(names_in(&dir.path().join("a")), vec![sha256]);
     drop(a.store);
 }
+
+/// A daemon that is not the test's child any more once dropped.
+struct Daemon(std::process::Child);
+
+impl std::ops::Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Real daemons (MariaDB runs only: `NUMHUBD_TEST_ENGINE=mariadb`): daemon A takes two
+/// dropped files while NumHub answers it only 503 and is SIGKILLed; daemon B, in a
+/// folder of its own (its own, empty spool) on the same database and NumHub, sends
+/// the first from the store's copy, once, and refuses the second, whose stored copy
+/// was altered meanwhile, naming its document.
+#[test]
+fn a_file_taken_by_a_killed_daemon_is_sent_by_another_from_the_store() {
+    use crate::support::{spawn_serve, wait_ready, wait_until, Run, TIMEOUT};
+    if !crate::test_engine::on_mariadb() {
+        eprintln!("skipped on SQLite: the spool is shared only on a server store (NUMHUBD_TEST_ENGINE=mariadb runs it)");
+        return;
+    }
+    let mut d = crate::drop_support::Drop::new("");
+    let dir_a = d.h.dir.path().to_path_buf();
+    let config = std::fs::read_to_string(dir_a.join("numhubd.toml")).expect("config");
+    // NumHub answers A with 503 only: it takes files but sends none.
+    d.h.set_faults(numhub_sandbox::Faults {
+        p503: 1.0,
+        ..numhub_sandbox::Faults::default()
+    });
+    let (good, altered) = (pdf(30, 1536 * 1024), pdf(31, 200_000));
+    // One after the other: a dead job holds back its entity's later jobs, so the
+    // good file's job comes first.
+    let store = d.h.store();
+    let uploads = "SELECT COUNT(*) FROM jobs WHERE kind = 'document.upload'";
+    for (name, bytes, n) in [("good.pdf", &good, 1), ("altered.pdf", &altered, 2)] {
+        std::fs::write(d.type_dir("other").join(name), bytes).expect("drop");
+        assert!(
+            wait_until(TIMEOUT, || store.count(uploads) == n),
+            "A did not take {name}; {}",
+            d.h.all_stderr()
+        );
+    }
+    d.h.kill9();
+    assert!(dir_a.join("spool").join(sha(&good)).is_file());
+    // Host A's files are on host A: B can reach neither the originals nor A's spool.
+    for name in ["good.pdf", "altered.pdf"] {
+        std::fs::remove_file(d.type_dir("other").join(name)).expect("rm original");
+    }
+    std::fs::remove_dir_all(dir_a.join("spool")).expect("rm A's spool");
+    store.execute(&format!(
+        "UPDATE numhubd_spool_chunks SET bytes = CONCAT('X', SUBSTRING(bytes, 2)) \
+         WHERE sha256 = '{}'",
+        sha(&altered)
+    ));
+
+    d.h.set_faults(numhub_sandbox::Faults::default());
+    // B: the same database, identity and NumHub; its own spool, socket and drop folder.
+    let b = tempfile::tempdir().expect("tempdir");
+    std::fs::write(b.path().join("numhubd.toml"), &config).expect("config");
+    for f in ["identity.txt", "password.txt"] {
+        std::fs::copy(dir_a.join(f), b.path().join(f)).expect("copy");
+    }
+    std::fs::create_dir(b.path().join("uploads")).expect("uploads");
+    let run = Run {
+        notify: b.path().join("notify.sock"),
+        stderr: b.path().join("stderr.log"),
+    };
+    let (mut child, notify) = spawn_serve(b.path(), &run, &[], &[]);
+    let stderr_b = || std::fs::read_to_string(&run.stderr).unwrap_or_default();
+    assert!(wait_ready(&mut child, &notify, &run), "B: {}", stderr_b());
+    let _b = Daemon(child);
+    assert!(
+        wait_until(TIMEOUT, || d.at_sandbox(&sha(&good)) >= 1),
+        "B did not send the file A took; {:?}; B: {}",
+        store.rows("SELECT id, kind, state, attempts, next_attempt_at, last_error FROM jobs"),
+        stderr_b()
+    );
+    let refused_doc = store.value(&format!(
+        "SELECT nd.id FROM numhub_documents nd JOIN documents l ON l.id = nd.local_document_id \
+         WHERE l.sha256 = '{}'",
+        sha(&altered)
+    ));
+    let refused_doc = refused_doc.expect("the altered file's document");
+    let job = format!("SELECT state, last_error FROM jobs WHERE document_id = '{refused_doc}'");
+    assert!(
+        wait_until(TIMEOUT, || store.rows(&job)[0][0].as_deref()
+            == Some("dead")),
+        "{:?}; B: {}",
+        store.rows(&job),
+        stderr_b()
+    );
+    let error = store.rows(&job)[0][1].clone().unwrap_or_default();
+    assert!(
+        error.contains(&refused_doc) && error.contains("SHA-256"),
+        "{error}"
+    );
+    assert_eq!(d.at_sandbox(&sha(&good)), 1, "sent more than once");
+    assert_eq!(
+        d.at_sandbox(&sha(&altered)),
+        0,
+        "an altered copy reached NumHub"
+    );
+    // B never had either file but from the store; the good one's copy is released.
+    assert!(!b.path().join("spool").join(sha(&altered)).exists());
+}
