@@ -39,7 +39,8 @@ pub mod codes {
     pub const SUBSCRIPTION_NEEDS_WEBSOCKET: i32 = -32023;
     /// NumHub refused the request; `data.numhub_message` says why.
     pub const NUMHUB_REJECTED: i32 = -32030;
-    /// NumHub cannot be reached now (or the client is not wired); queued work is retried.
+    /// NumHub cannot be reached now (or the client is not wired), or the database
+    /// cannot: nothing was done; queued work is retried, and the call can be repeated.
     /// (A `wait_s` that runs out is not an error: the answer's `sync` shows the job.)
     pub const NUMHUB_UNAVAILABLE: i32 = -32031;
     /// `keys.rotate` could not complete (`message` says why: the identity comes from
@@ -168,6 +169,30 @@ pub struct Status {
     pub blocked_logins: Vec<BlockedLogin>,
     /// Values NumHub sent that the replica could not hold (kept out of rows), since start.
     pub sync_anomalies: u64,
+    /// The daemons sharing a server store and which of them leads; null on SQLite.
+    #[serde(default)]
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// `daemon.status`'s `cluster`: who leads the daemons sharing one server store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// This daemon's `[cluster] node`.
+    pub node: String,
+    /// The node holding the lease; null while none holds it.
+    pub leader: Option<String>,
+    /// Grows at each change of leader.
+    pub epoch: i64,
+    /// When the lease runs out unless renewed (the database server's clock).
+    pub lease_expires_at: Option<String>,
+    /// Every node that has run on this database.
+    pub nodes: Vec<ClusterNode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterNode {
+    pub node: String,
+    pub last_seen: String,
 }
 
 /// `daemon.backup`: the copy numhubd wrote (mode 0600, owned by numhubd's user).

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use crate::cluster::Leadership;
 use crate::db::{self, documents, event_log, jobs, spool, sync_logs, tokens, Location, Store};
 use crate::intake::Spool;
 use crate::shutdown::Shutdown;
@@ -131,8 +132,16 @@ pub async fn purge_events(store: &Store) -> Result<usize, db::DbError> {
 }
 
 /// The task: a pass at start (audit rows included), then every hour, until shutdown;
-/// the events' purge every minute.
-pub async fn run(store: Store, retention: Retention, spool: Spool, mut shutdown: Shutdown) {
+/// on a server store the events' purge every minute. The purges run only while this
+/// node leads (on SQLite, always); the sweep of this host's own spool folder runs on
+/// every node.
+pub async fn run(
+    store: Store,
+    retention: Retention,
+    spool: Spool,
+    leadership: Leadership,
+    mut shutdown: Shutdown,
+) {
     let mut tick = tokio::time::interval(EVERY);
     let mut events_tick = tokio::time::interval(EVENTS_EVERY);
     let mut ticks: u64 = 0;
@@ -140,6 +149,9 @@ pub async fn run(store: Store, retention: Retention, spool: Spool, mut shutdown:
         tokio::select! {
             _ = shutdown.recv() => return,
             _ = events_tick.tick() => {
+                if leadership.term().is_none() {
+                    continue;
+                }
                 if let Err(e) = purge_events(&store).await {
                     tracing::warn!(error = %e, "purging the hosts' events failed; will try again");
                 }
@@ -153,6 +165,9 @@ pub async fn run(store: Store, retention: Retention, spool: Spool, mut shutdown:
             Ok(0) => {}
             Ok(n) => tracing::info!(spool_copies = n, "housekeeping"),
             Err(e) => tracing::warn!(error = %e, "spool sweep failed"),
+        }
+        if leadership.term().is_none() {
+            continue;
         }
         match sweep_store_spool(&store).await {
             Ok(0) => {}

@@ -34,18 +34,21 @@ pub enum TaskName {
     Housekeeping,
     /// Pings systemd's watchdog.
     Watchdog,
+    /// Takes and renews the cluster's lease (a server store only).
+    Lease,
     /// Events to and from the other hosts of a server store (`relay`).
     Relay,
 }
 
 impl TaskName {
-    const ALL: [TaskName; 7] = [
+    const ALL: [TaskName; 8] = [
         TaskName::Rpc,
         TaskName::Outbox,
         TaskName::Poller,
         TaskName::Watcher,
         TaskName::Housekeeping,
         TaskName::Watchdog,
+        TaskName::Lease,
         TaskName::Relay,
     ];
 
@@ -58,6 +61,7 @@ impl TaskName {
             TaskName::Watcher => "watcher",
             TaskName::Housekeeping => "housekeeping",
             TaskName::Watchdog => "watchdog",
+            TaskName::Lease => "lease",
             TaskName::Relay => "relay",
         }
     }

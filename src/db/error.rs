@@ -69,12 +69,35 @@ pub enum DbError {
     #[error("the database at {what} cannot be used: {reason}")]
     Unsupported { what: String, reason: String },
 
-    /// Another numhubd holds the database (one daemon per database).
-    #[error("the database at {what} is in use by {holder}; stop that numhubd first (one numhubd per database)")]
-    InUse { what: String, holder: String },
+    /// This node's leadership ended (another node took the lease, or it ran out): a
+    /// write fenced to `epoch` was refused, nothing of it committed.
+    #[error(
+        "this node no longer leads the cluster (epoch {epoch} has ended); nothing was written"
+    )]
+    Fenced { epoch: i64 },
+
+    /// Another process holds what this one needs: the node name, or the whole
+    /// database (an offline command, or a daemon while one runs).
+    #[error("the database at {what} is in use by {holder}; {advice}")]
+    InUse {
+        what: String,
+        holder: String,
+        advice: &'static str,
+    },
 }
 
 impl DbError {
+    /// Whether the database cannot be reached now (its server down or the connection
+    /// lost): nothing was done, the store reconnects by itself, and the same call can
+    /// be made again later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Unavailable { .. } => true,
+            DbError::Mysql(e) => super::engine::mysql::connection_lost(e),
+            _ => false,
+        }
+    }
+
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> DbError {
         DbError::Invalid {
             field,
