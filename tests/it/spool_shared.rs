@@ -205,7 +205,11 @@ fn a_file_taken_by_a_killed_daemon_is_sent_by_another_from_the_store() {
     }
     let mut d = crate::drop_support::Drop::new("");
     let dir_a = d.h.dir.path().to_path_buf();
-    let config = std::fs::read_to_string(dir_a.join("numhubd.toml")).expect("config");
+    // A short request timeout: B, the next leader, waits it out after A's lease
+    // expires before it looks at NumHub for what A's term may have sent.
+    let config = std::fs::read_to_string(dir_a.join("numhubd.toml"))
+        .expect("config")
+        .replacen("[numhub]\n", "[numhub]\nrequest_timeout_secs = 2\n", 1);
     // NumHub answers A with 503 only: it takes files but sends none.
     d.h.set_faults(numhub_sandbox::Faults {
         p503: 1.0,
