@@ -169,3 +169,35 @@ fn events_whose_ids_commit_out_of_order_all_arrive_once() {
         assert_eq!(next(&mut on_b, Duration::from_secs(1)).await, None);
     });
 }
+
+/// `NUMHUBD_STRESS=1`: the delay from a publish on A to the delivery on B over 100
+/// events a tenth of a second apart; printed for docs/BENCHMARKS.md.
+#[test]
+fn stress_the_delay_between_hosts() {
+    if std::env::var("NUMHUBD_STRESS").as_deref() != Ok("1") || !mariadb_support::available() {
+        return;
+    }
+    let db = TestStore::Mariadb(mariadb_support::fresh_database());
+    let rt = runtime();
+    let (a, _stop_a) = start_host(&rt, &db, "host-a");
+    let (b, _stop_b) = start_host(&rt, &db, "host-b");
+    let mut delays = rt.block_on(async {
+        let mut on_b = b.subscribe();
+        until_relayed(&a, &mut on_b).await;
+        let mut delays = Vec::new();
+        for n in 0..100 {
+            let published = Instant::now();
+            a.publish(job(n));
+            assert_eq!(next(&mut on_b, Duration::from_secs(5)).await, Some(job(n)));
+            delays.push(published.elapsed());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        delays
+    });
+    delays.sort();
+    eprintln!(
+        "events between hosts over 100: p50 {:?}, p95 {:?}, max {:?}",
+        delays[49], delays[94], delays[99]
+    );
+    assert!(delays[99] < Duration::from_secs(1));
+}

@@ -291,3 +291,50 @@ fn a_file_taken_by_a_killed_daemon_is_sent_by_another_from_the_store() {
     // B never had either file but from the store; the good one's copy is released.
     assert!(!b.path().join("spool").join(sha(&altered)).exists());
 }
+
+/// `NUMHUBD_STRESS=1`: how long a largest file (50 MiB) takes into the store and out
+/// on another host; printed for docs/BENCHMARKS.md.
+#[test]
+fn stress_a_largest_file_through_the_store() {
+    if std::env::var("NUMHUBD_STRESS").as_deref() != Ok("1") || !mariadb_support::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let uploads = dir.path().join("uploads");
+    std::fs::create_dir(&uploads).expect("mkdir");
+    let db = TestStore::Mariadb(mariadb_support::fresh_database());
+    let (a, b) = (
+        host(&db, &dir.path().join("a")),
+        host(&db, &dir.path().join("b")),
+    );
+    let rt = runtime();
+    let bytes = pdf(50, intake::DEFAULT_MAX_BYTES as usize);
+    let original = uploads.join("big.pdf");
+    std::fs::write(&original, &bytes).expect("write");
+    let taken = intake::take_within(
+        &[uploads.clone()],
+        &original,
+        DocumentType::Other,
+        intake::DEFAULT_MAX_BYTES,
+        &a.spool,
+    )
+    .expect("taken");
+    let started = std::time::Instant::now();
+    rt.block_on(a.spool.share(&taken.sha256)).expect("shared");
+    let shared = started.elapsed();
+    let started = std::time::Instant::now();
+    let path = rt
+        .block_on(b.spool.for_sending(&taken.sha256, &original))
+        .expect("fetched");
+    let fetched = started.elapsed();
+    assert_eq!(sha(&std::fs::read(path).expect("read")), taken.sha256);
+    let mib = bytes.len() as f64 / (1024.0 * 1024.0);
+    eprintln!(
+        "spool in the store, {mib:.0} MiB: share {:.2} s ({:.0} MiB/s), fetch {:.2} s ({:.0} MiB/s)",
+        shared.as_secs_f64(),
+        mib / shared.as_secs_f64(),
+        fetched.as_secs_f64(),
+        mib / fetched.as_secs_f64()
+    );
+    drop((a.store, b.store));
+}
