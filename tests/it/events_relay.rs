@@ -201,3 +201,21 @@ fn stress_the_delay_between_hosts() {
     );
     assert!(delays[99] < Duration::from_secs(1));
 }
+
+/// Housekeeping's purge keeps the last minutes only.
+#[test]
+fn events_older_than_five_minutes_are_purged() {
+    if !mariadb_support::available() {
+        return;
+    }
+    let db = TestStore::Mariadb(mariadb_support::fresh_database());
+    let store = db.side_store();
+    db.execute(
+        "INSERT INTO numhubd_events (node, event, created_at) VALUES \
+         ('a', '{}', NOW(6) - INTERVAL 6 MINUTE), ('a', '{}', NOW(6) - INTERVAL 4 MINUTE)",
+    );
+    let purged =
+        mariadb_support::block_on(numhubd::housekeeping::purge_events(&store)).expect("purge");
+    assert_eq!(purged, 1);
+    assert_eq!(db.count("SELECT COUNT(*) FROM numhubd_events"), 1);
+}

@@ -290,6 +290,31 @@ fn a_file_taken_by_a_killed_daemon_is_sent_by_another_from_the_store() {
     );
     // B never had either file but from the store; the good one's copy is released.
     assert!(!b.path().join("spool").join(sha(&altered)).exists());
+
+    // Housekeeping, an hour later: the sent file's copy goes; the refused one's stays
+    // (a dead job may be retried), as does a copy being written now.
+    store.execute(&format!(
+        "INSERT INTO numhubd_spool_chunks (sha256, seq, bytes, written_at) \
+         VALUES ('{}', 0, 'x', NOW(6))",
+        "f".repeat(64)
+    ));
+    store.execute(
+        "UPDATE numhubd_spool SET stored_at = NOW(6) - INTERVAL 2 HOUR; \
+         UPDATE numhubd_spool_chunks SET written_at = NOW(6) - INTERVAL 2 HOUR \
+         WHERE sha256 <> REPEAT('f', 64)",
+    );
+    let side = store.side_store();
+    let swept =
+        mariadb_support::block_on(numhubd::housekeeping::sweep_store_spool(&side)).expect("sweep");
+    assert_eq!(swept, 1);
+    assert_eq!(
+        store.column("SELECT DISTINCT sha256 FROM numhubd_spool_chunks ORDER BY sha256"),
+        vec![Some(sha(&altered)), Some("f".repeat(64))]
+    );
+    assert_eq!(
+        store.column("SELECT sha256 FROM numhubd_spool"),
+        vec![Some(sha(&altered))]
+    );
 }
 
 /// `NUMHUBD_STRESS=1`: how long a largest file (50 MiB) takes into the store and out
