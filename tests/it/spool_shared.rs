@@ -337,7 +337,7 @@ fn stress_a_largest_file_through_the_store() {
     let original = uploads.join("big.pdf");
     std::fs::write(&original, &bytes).expect("write");
     let taken = intake::take_within(
-        &[uploads.clone()],
+        std::slice::from_ref(&uploads),
         &original,
         DocumentType::Other,
         intake::DEFAULT_MAX_BYTES,
