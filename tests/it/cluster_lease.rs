@@ -34,7 +34,7 @@ fn one_leader_at_a_time_and_an_old_epoch_writes_nothing() {
     let first = take(&a, "a", 800).expect("a takes a free lease");
     assert!(take(&b, "b", 800).is_none(), "b took a live lease");
     fenced_write(&a, first.epoch).expect("the leader's fenced write");
-    let lease = block_on(b.read(|sql| cluster::lease(sql))).expect("lease");
+    let lease = block_on(b.read(cluster::lease)).expect("lease");
     assert_eq!(lease.leader.as_deref(), Some("a"));
     assert_eq!(lease.epoch, first.epoch);
 
