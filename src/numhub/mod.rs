@@ -150,6 +150,9 @@ struct Inner {
     crypto: Arc<Crypto>,
     /// Per NumHub login (lower-cased email): one governor.
     governors: Mutex<HashMap<String, Arc<Governor>>>,
+    /// The store is a server several hosts may share: the budget and logins are
+    /// kept in it (`governor::shared`, [`logins`]), not in this process.
+    shared: bool,
     /// Per account: the token slot (single flight).
     slots: Mutex<HashMap<Account, Arc<tokio::sync::Mutex<Option<CachedToken>>>>>,
     /// Each tenant's share of the calls started over the socket.
@@ -173,6 +176,7 @@ impl Client {
         let http = transport::build_http(opts.request_timeout, opts.ca_file.as_ref())?;
         let redactor =
             audit::Redactor::new(&opts.redact_fields, crypto.derive_key("audit fingerprints"));
+        let shared = matches!(store.location(), db::Location::Server(_));
         Ok(Client {
             inner: Arc::new(Inner {
                 transport: Transport {
@@ -185,11 +189,15 @@ impl Client {
                     max_audit_payload: opts.max_audit_payload,
                 },
                 opts,
-                store,
                 crypto,
                 governors: Mutex::new(HashMap::new()),
                 slots: Mutex::new(HashMap::new()),
-                interactive: governor::TenantBudget::default(),
+                interactive: match shared {
+                    true => governor::TenantBudget::Shared(store.clone()),
+                    false => governor::TenantBudget::Local(Default::default()),
+                },
+                store,
+                shared,
             }),
         })
     }
@@ -215,30 +223,40 @@ impl Client {
                     .max(1)
             }
         };
-        self.inner
-            .interactive
-            .spend(tenant_id, limit)
-            .map_err(|wait| NumhubError::TenantBudget {
+        match self.inner.interactive.spend(tenant_id, limit).await? {
+            None => Ok(()),
+            Some(wait) => Err(NumhubError::TenantBudget {
                 tenant_id,
                 limit,
                 retry_after_secs: wait.as_secs() + 1,
-            })
+            }),
+        }
     }
 
-    /// The account's governor. The first of this process resumes what the last span
-    /// spent (the audit table's rows of it), so a restart does not spend NumHub's
-    /// window twice. Rows are not told apart by account: with several accounts this
-    /// counts the others' too, which only paces more carefully for one span.
+    /// The account's governor: on a shared store, over the budget kept there;
+    /// otherwise in memory, where the first of this process resumes what the last
+    /// span spent (the audit table's rows of it), so a restart does not spend
+    /// NumHub's window twice. Rows are not told apart by account: with several
+    /// accounts this counts the others' too, which only paces more carefully for one
+    /// span.
     async fn governor(&self, email: &str) -> Arc<Governor> {
         let key = email.to_ascii_lowercase();
         if let Some(g) = self.governors().get(&key) {
             return g.clone();
         }
         let (limit, window) = (self.inner.opts.rate_limit, self.inner.opts.rate_window);
+        if self.inner.shared {
+            let store = self.inner.store.clone();
+            return self
+                .governors()
+                .entry(key)
+                .or_insert_with(|| Arc::new(Governor::shared(store, email, limit, window)))
+                .clone();
+        }
         let started = if limit == 0 {
             Vec::new()
         } else {
-            self.recently_started(Governor::span(window)).await
+            self.recently_started(governor::span(window)).await
         };
         let fresh = if started.is_empty() {
             Governor::new(limit, window)

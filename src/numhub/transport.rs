@@ -306,7 +306,7 @@ impl Transport {
             }
         }
 
-        governor.acquire(req.priority).await;
+        governor.acquire(req.priority).await?;
         let started = Instant::now();
         let result = builder.send().await;
         // Set when a file answer went past its limit (how much was read by then).
@@ -359,7 +359,7 @@ impl Transport {
             Outcome::Answer { status, .. } => Some(*status),
             Outcome::Failed { .. } => None,
         };
-        governor.observe(status, remaining);
+        governor.observe(status, remaining).await;
         // One line per exchange, so the journal can be searched by tenant, endpoint
         // and status (`NUMHUB_ENDPOINT=…`); the audit row holds the rest.
         tracing::debug!(
