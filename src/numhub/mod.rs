@@ -3,10 +3,12 @@
 //! - [`model`]: the document's request/response shapes.
 //! - [`transport`]: one exchange (headers, streamed multipart, audit row).
 //! - [`governor`]: per-account pacing with interactive priority.
-//! - [`tokens`]: accounts, credentials, cached tokens, login blocks.
+//! - [`tokens`]: accounts, credentials, cached tokens, login blocks; [`logins`]: one
+//!   login at a time per account across hosts sharing a server store.
 //! - [`ops`]: one method per operation; [`create`]: the create that never duplicates.
 //! - [`audit`]: redaction and `numhub_sync_logs` rows; [`rotate`]: re-encrypting
-//!   every secret to a new identity. (Purging old rows is `crate::housekeeping`.)
+//!   every secret to a new identity; [`readable`]: the start's check that this
+//!   identity opens them. (Purging old rows is `crate::housekeeping`.)
 //!
 //! A call: resolve the tenant (client id, whose login) → valid token (single flight)
 //! → governor permit → send → audit → on 401 re-login once and retry once; on
@@ -20,9 +22,11 @@ pub mod create;
 mod error;
 mod file_body;
 pub mod governor;
+mod logins;
 pub mod model;
 mod ops;
 pub mod paging;
+pub mod readable;
 pub mod rotate;
 pub mod template;
 pub mod tokens;
@@ -387,48 +391,97 @@ impl Client {
         if let Some(t) = guard.as_ref().filter(|t| t.usable(now)) {
             return Ok(t.clone());
         }
-        // Not in memory (or due): the stored one may still be good (after a restart).
-        if guard.is_none() {
-            let tenant = account.tenant_id();
-            if let Some(row) = self
-                .inner
-                .store
-                .read(move |sql| db::tokens::get_access(sql, tenant))
-                .await?
-            {
-                let issued = db::parse_ts("created_at", &row.created_at)?;
-                let expires = db::parse_ts("expires_at", &row.expires_at)?;
-                let token = Secret::new(self.inner.crypto.decrypt(&row.access_token)?);
-                let cached = CachedToken::new(
-                    token,
-                    issued,
-                    expires,
-                    self.inner.opts.refresh_margin,
-                    UserClients::from_scopes(row.scopes.as_ref()),
-                );
-                if cached.usable(now) {
-                    *guard = Some(cached.clone());
-                    return Ok(cached);
-                }
+        // Not in memory (or due): the stored one may still be good (after a restart,
+        // or another host's login on a shared store).
+        if guard.is_none() || self.inner.shared {
+            if let Some(cached) = self.stored_token(account, None).await? {
+                *guard = Some(cached.clone());
+                return Ok(cached);
             }
         }
         self.check_block(account, creds).await?;
-        let fresh = self.login(account, creds, priority).await?;
+        let fresh = self.login_any(account, creds, priority, None).await?;
         *guard = Some(fresh.clone());
         Ok(fresh)
     }
 
-    /// Drops `bad` (answered 401) unless another caller already replaced it.
+    /// The account's stored token when it is usable (and, with `since`, stored after
+    /// it).
+    async fn stored_token(
+        &self,
+        account: &Account,
+        since: Option<chrono::DateTime<Utc>>,
+    ) -> Result<Option<CachedToken>, NumhubError> {
+        let tenant = account.tenant_id();
+        let Some(row) = self
+            .inner
+            .store
+            .read(move |sql| db::tokens::get_access(sql, tenant))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let issued = db::parse_ts("created_at", &row.created_at)?;
+        if since.is_some_and(|s| issued < s) {
+            return Ok(None);
+        }
+        let expires = db::parse_ts("expires_at", &row.expires_at)?;
+        let token = Secret::new(self.inner.crypto.decrypt(&row.access_token)?);
+        let cached = CachedToken::new(
+            token,
+            issued,
+            expires,
+            self.inner.opts.refresh_margin,
+            UserClients::from_scopes(row.scopes.as_ref()),
+        );
+        Ok(cached.usable(Utc::now()).then_some(cached))
+    }
+
+    /// A login: on a shared store one host's at a time ([`logins`]), whose token the
+    /// others take from the store; otherwise this process's own.
+    async fn login_any(
+        &self,
+        account: &Account,
+        creds: &Credentials,
+        priority: Priority,
+        since: Option<chrono::DateTime<Utc>>,
+    ) -> Result<CachedToken, NumhubError> {
+        match self.inner.shared {
+            true => self.login_once(account, creds, priority, since).await,
+            false => self.login(account, creds, priority).await,
+        }
+    }
+
+    /// Drops `bad` (answered 401) unless another caller already replaced it: in
+    /// memory, and in the store only while the stored token is still `bad` (another
+    /// host sharing the store may have stored a new one already).
     async fn invalidate(&self, account: &Account, bad: &Secret) -> Result<(), NumhubError> {
         let slot = self.slot(account);
         let mut guard = slot.lock().await;
         if guard.as_ref().is_some_and(|t| &t.token == bad) || guard.is_none() {
             *guard = None;
             let tenant = account.tenant_id();
-            self.inner
+            let stored = self
+                .inner
                 .store
-                .write(move |tx| db::tokens::delete(tx, tenant).map(|_| ()))
+                .read(move |sql| db::tokens::get_access(sql, tenant))
                 .await?;
+            let Some(row) = stored else {
+                return Ok(());
+            };
+            // A token this identity cannot read is no use either.
+            let same = self
+                .inner
+                .crypto
+                .decrypt(&row.access_token)
+                .map_or(true, |t| t == bad.expose());
+            if same {
+                let id = row.id;
+                self.inner
+                    .store
+                    .write(move |tx| db::tokens::delete_one(tx, id).map(|_| ()))
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -751,7 +804,11 @@ impl Client {
         self.retry_login(&account.key()).await?;
         let slot = self.slot(&account);
         let mut guard = slot.lock().await;
-        let fresh = self.login(&account, &creds, Priority::Interactive).await?;
+        // On a shared store a login another host finishes from now on answers too.
+        let asked = Utc::now();
+        let fresh = self
+            .login_any(&account, &creds, Priority::Interactive, Some(asked))
+            .await?;
         let expires = db::format_ts(fresh.expires_at);
         *guard = Some(fresh);
         Ok(expires)

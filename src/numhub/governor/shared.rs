@@ -148,16 +148,12 @@ impl Shared {
     async fn take(&self, request: &StartRequest) -> Result<Start, DbError> {
         let r = request.clone();
         let write = self.store.write(move |tx| budget::take_start(tx, &r));
-        match tokio::time::timeout(STORE_ANSWER, write).await {
-            Ok(result) => result,
-            Err(_) => Err(DbError::Unavailable {
-                what: self.store.location().shown(),
-                reason: format!(
-                    "a NumHub request start (the shared budget) had no answer within {} s",
-                    STORE_ANSWER.as_secs()
-                ),
-            }),
-        }
+        answered(
+            &self.store,
+            "a NumHub request start (the shared budget)",
+            write,
+        )
+        .await
     }
 
     /// Learns from an answer for every host: a 429 pauses the account for a span;
@@ -177,12 +173,8 @@ impl Shared {
             None => budget::pause(tx, &account, span),
             Some(r) => budget::told(tx, &account, r, span),
         });
-        match tokio::time::timeout(STORE_ANSWER, write).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "could not record NumHub's answer in the shared budget")
-            }
-            Err(_) => tracing::warn!("recording NumHub's answer in the shared budget timed out"),
+        if let Err(e) = answered(&self.store, "NumHub's answer (the shared budget)", write).await {
+            tracing::warn!(error = %e, "could not record NumHub's answer in the shared budget");
         }
     }
 }
@@ -194,14 +186,21 @@ pub async fn spend_share(
     per_min: u32,
 ) -> Result<Option<Duration>, DbError> {
     let write = store.write(move |tx| budget::spend_share(tx, tenant_id, per_min));
+    answered(store, "a tenant's interactive share", write).await
+}
+
+/// `write`'s answer, or [`DbError::Unavailable`] naming `what` once it has taken
+/// [`STORE_ANSWER`]: a store that does not answer must not hang a NumHub call.
+pub async fn answered<T>(
+    store: &Store,
+    what: &str,
+    write: impl std::future::Future<Output = Result<T, DbError>>,
+) -> Result<T, DbError> {
     match tokio::time::timeout(STORE_ANSWER, write).await {
         Ok(result) => result,
         Err(_) => Err(DbError::Unavailable {
             what: store.location().shown(),
-            reason: format!(
-                "a tenant's interactive share had no answer within {} s",
-                STORE_ANSWER.as_secs()
-            ),
+            reason: format!("{what} had no answer within {} s", STORE_ANSWER.as_secs()),
         }),
     }
 }
