@@ -93,14 +93,11 @@ pub fn take_start(tx: &Tx<'_>, req: &StartRequest) -> Result<Start> {
 }
 
 fn lock_and_count(tx: &Tx<'_>, account: &str, span: Duration) -> Result<Seen> {
-    tx.execute(
-        "INSERT IGNORE INTO numhub_budget (account) VALUES (?1)",
-        args![account],
-    )?;
+    lock_row(tx, account)?;
     let (paused_us, told_left, told_us) = tx.one(
         "SELECT TIMESTAMPDIFF(MICROSECOND, NOW(6), paused_until), told_left,
                 TIMESTAMPDIFF(MICROSECOND, NOW(6), told_until)
-         FROM numhub_budget WHERE account = ?1 FOR UPDATE",
+         FROM numhub_budget WHERE account = ?1",
         args![account],
         |r| {
             Ok((
@@ -128,6 +125,27 @@ fn lock_and_count(tx: &Tx<'_>, account: &str, span: Duration) -> Result<Seen> {
         count: u32::try_from(count).unwrap_or(u32::MAX),
         oldest_frees_us,
     })
+}
+
+/// Takes the account row's lock, making the row if it is new. An upsert locks
+/// exclusively at once: `INSERT IGNORE` then `SELECT … FOR UPDATE` would take a
+/// shared lock first, and two hosts upgrading theirs deadlock.
+fn lock_row(tx: &Tx<'_>, account: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO numhub_budget (account) VALUES (?1)
+         ON DUPLICATE KEY UPDATE account = account",
+        args![account],
+    )?;
+    Ok(())
+}
+
+/// Whether a budget call failed only because the server chose it to end a deadlock
+/// (or a lock wait ran out): nothing of it was written, and it may simply run again.
+pub fn may_retry(e: &DbError) -> bool {
+    match e {
+        DbError::Mysql(e) => matches!(super::engine::mysql::server_code(e), Some(1213 | 1205)),
+        _ => false,
+    }
 }
 
 fn mark_waiting(tx: &Tx<'_>, req: &StartRequest, for_how_long: Duration) -> Result<()> {
@@ -229,15 +247,7 @@ pub const SHARE_WINDOW: Duration = Duration::from_secs(60);
 pub fn spend_share(tx: &Tx<'_>, tenant_id: i64, per_min: u32) -> Result<Option<Duration>> {
     server_only(tx)?;
     let lock = format!("share:tenant:{tenant_id}");
-    tx.execute(
-        "INSERT IGNORE INTO numhub_budget (account) VALUES (?1)",
-        args![lock],
-    )?;
-    tx.one(
-        "SELECT 1 FROM numhub_budget WHERE account = ?1 FOR UPDATE",
-        args![lock],
-        |r| r.get::<i64>(0),
-    )?;
+    lock_row(tx, &lock)?;
     let window_us = micros(SHARE_WINDOW);
     tx.execute(
         "DELETE FROM numhub_tenant_spends

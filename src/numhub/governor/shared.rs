@@ -148,12 +148,18 @@ impl Shared {
     async fn take(&self, request: &StartRequest) -> Result<Start, DbError> {
         let r = request.clone();
         let write = self.store.write(move |tx| budget::take_start(tx, &r));
-        answered(
+        match answered(
             &self.store,
             "a NumHub request start (the shared budget)",
             write,
         )
         .await
+        {
+            // The server ended it to break a deadlock with another host's batch:
+            // nothing was taken, look again.
+            Err(e) if budget::may_retry(&e) => Ok(Start::Yield),
+            other => other,
+        }
     }
 
     /// Learns from an answer for every host: a 429 pauses the account for a span;
