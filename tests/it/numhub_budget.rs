@@ -288,3 +288,97 @@ async fn a_login_lease_of_a_dead_host_expires() {
     );
     assert_eq!(hosts.total("tokenRequests"), 1);
 }
+
+/// The store's secrets, as stored: every row of the three tables that hold them.
+fn secrets(store: &crate::test_engine::TestStore) -> Vec<crate::test_engine::Row> {
+    let mut rows = Vec::new();
+    for table in ["numhub_tokens", "numhub_credentials", "numhub_login_blocks"] {
+        rows.extend(store.rows(&format!("SELECT * FROM {table} ORDER BY 1")));
+    }
+    rows
+}
+
+/// Every host needs the identity that wrote the store's secrets: a daemon started
+/// with another one (here: the identity file gone, so it makes a new one) refuses to
+/// start, exit 78, naming the row and what to do, and leaves every secret as it was.
+/// With the right identity back it starts. Runs on the run's engine.
+#[test]
+fn a_daemon_with_another_identity_refuses_to_start_and_changes_nothing() {
+    use crate::rpc_client::ok;
+    use crate::support::{spawn_serve, wait_ready, Run};
+    use serde_json::json;
+    let mut d = crate::support::start_daemon(&crate::support::base_config("info"), &[]);
+    let socket = d.dir.path().join("numhubd.sock");
+    ok(
+        &socket,
+        "tenant.upsert",
+        json!({"id": 7, "name": "T", "numhub_client_id": "1001"}),
+    );
+    ok(
+        &socket,
+        "credentials.set",
+        json!({"tenant_id": 7, "email": "ops@tenant.test", "password": "pw-of-tenant-7"}),
+    );
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit().code(), Some(0), "{}", d.stderr());
+    // A stored token too, encrypted with the daemon's identity.
+    let dir = d.dir.path().to_path_buf();
+    let store = d.store();
+    let crypto = Crypto::load(&dir.join("identity.txt"), &[]).expect("the daemon's identity");
+    let armored = crypto.encrypt("a-bearer-token").expect("encrypt");
+    let side = store.side_store();
+    mariadb_support::block_on(async move {
+        side.write(move |tx| {
+            db::tokens::put_access(tx, Some(7), &armored, "2037-01-01T00:00:00.000000Z", None)
+                .map(|_| ())
+        })
+        .await
+        .expect("token");
+        side.close().await.expect("close");
+    });
+    let before = secrets(&store);
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    std::fs::rename(dir.join("identity.txt"), dir.join("identity-a.txt")).expect("move");
+    let run = Run {
+        notify: dir.join("notify.sock"),
+        stderr: dir.join("stderr-other-identity.log"),
+    };
+    let (mut child, notify) = spawn_serve(&dir, &run, &[], &[]);
+    assert!(
+        !wait_ready(&mut child, &notify, &run),
+        "started with another identity"
+    );
+    let code = child.wait().expect("exit").code();
+    let stderr = std::fs::read_to_string(&run.stderr).unwrap_or_default();
+    assert_eq!(code, Some(78), "{stderr}");
+    for part in [
+        "numhub_tokens row",
+        "cannot be decrypted with this host's age identity",
+        "another identity",
+        "every host sharing a store needs the same one",
+        "Nothing was changed",
+    ] {
+        assert!(stderr.contains(part), "{part:?} not in:\n{stderr}");
+    }
+    assert!(
+        !stderr.contains("a-bearer-token") && !stderr.contains("pw-of-tenant-7"),
+        "{stderr}"
+    );
+    assert_eq!(secrets(&store), before, "a secret changed");
+
+    std::fs::rename(dir.join("identity-a.txt"), dir.join("identity.txt")).expect("move back");
+    let run = Run {
+        notify: dir.join("notify.sock"),
+        stderr: dir.join("stderr-own-identity.log"),
+    };
+    let (mut child, notify) = spawn_serve(&dir, &run, &[], &[]);
+    let ready = wait_ready(&mut child, &notify, &run);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        ready,
+        "{}",
+        std::fs::read_to_string(&run.stderr).unwrap_or_default()
+    );
+}
