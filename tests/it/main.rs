@@ -5,6 +5,7 @@
 mod app_reads;
 mod architecture;
 mod backup;
+mod cluster_lease;
 mod config_database;
 mod copy_store;
 mod crypto;
