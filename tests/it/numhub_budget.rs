@@ -382,3 +382,47 @@ fn a_daemon_with_another_identity_refuses_to_start_and_changes_nothing() {
         std::fs::read_to_string(&run.stderr).unwrap_or_default()
     );
 }
+
+/// The database gone while a request waits to start (its server down, reached here
+/// through a proxy that is then stopped): the start fails with
+/// `DbError::Unavailable` (the RPC's -32031) within the governor's deadline, never
+/// hangs, and nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_start_without_the_database_fails_unavailable() {
+    use numhubd::db::DbError;
+    use numhubd::numhub::governor::shared::STORE_ANSWER;
+    use numhubd::numhub::Governor;
+    if !mariadb_support::available() {
+        return;
+    }
+    let db = tokio::task::block_in_place(mariadb_support::fresh_database);
+    let proxy = crate::cut_proxy::CutProxy::start(db.port);
+    let at = Location::Server(db::Server {
+        port: proxy.port,
+        ..match location(&db) {
+            Location::Server(s) => s,
+            Location::File(_) => unreachable!("a server location"),
+        }
+    });
+    let store = tokio::task::block_in_place(|| Store::open_at(&at, StoreOptions::default()))
+        .expect("store");
+    let governor = Governor::shared(store, "ops@numhub.test", 1, Duration::from_secs(60));
+    governor
+        .acquire(Priority::Background)
+        .await
+        .expect("the first start, with the database up");
+    proxy.cut_all();
+    drop(proxy);
+    let asked = Instant::now();
+    let result = governor.acquire(Priority::Interactive).await;
+    let took = asked.elapsed();
+    assert!(
+        matches!(result, Err(DbError::Unavailable { .. })),
+        "{result:?}"
+    );
+    assert!(
+        took <= STORE_ANSWER + Duration::from_secs(2),
+        "took {took:?}"
+    );
+    eprintln!("a start without the database failed after {took:?}: {result:?}");
+}
