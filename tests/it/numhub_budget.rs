@@ -426,3 +426,36 @@ async fn a_request_start_without_the_database_fails_unavailable() {
     );
     eprintln!("a start without the database failed after {took:?}: {result:?}");
 }
+
+/// A tenant's interactive share (`[numhub] tenant_interactive_per_min`) holds for
+/// all hosts together: what one host's callers spent, another's cannot spend again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_interactive_share_holds_across_hosts() {
+    use numhubd::numhub::NumhubError;
+    let Some(hosts) = Hosts::start(2, SandboxConfig::default(), |o| {
+        o.tenant_interactive_per_min = Some(3);
+    })
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (&hosts.clients[0], &hosts.clients[1]);
+    a.spend_interactive(TENANT).await.expect("1st, host A");
+    a.spend_interactive(TENANT).await.expect("2nd, host A");
+    b.spend_interactive(TENANT).await.expect("3rd, host B");
+    match b.spend_interactive(TENANT).await {
+        Err(NumhubError::TenantBudget {
+            limit: 3,
+            retry_after_secs,
+            ..
+        }) => assert!(retry_after_secs <= 61, "{retry_after_secs}"),
+        other => panic!("the 4th start of the minute, on host B: {other:?}"),
+    }
+    assert!(
+        matches!(
+            a.spend_interactive(TENANT).await,
+            Err(NumhubError::TenantBudget { .. })
+        ),
+        "host A spent past the share"
+    );
+}
