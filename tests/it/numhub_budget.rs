@@ -216,6 +216,18 @@ async fn two_hosts_share_one_budget_and_serve_interactive_first() {
         last_interactive - asked,
     );
     assert_eq!(hosts.total("rateLimited429"), 0, "NumHub refused calls");
+    // What the store recorded (what a test of daemons can read too): the last span's
+    // starts, of all hosts together, within the limit.
+    let account = numhubd::numhub::governor::shared::account_key(crate::numhub_support::DEMO_EMAIL);
+    let recorded = hosts.clients[0]
+        .store()
+        .read(move |sql| db::budget::started_within(sql, &account, span))
+        .await
+        .expect("the store's count");
+    assert!(
+        (1..=LIMIT).contains(&recorded),
+        "{recorded} starts recorded in the last span"
+    );
     assert!(
         most_within(&all, WINDOW) <= LIMIT as usize,
         "{} calls within one window",
