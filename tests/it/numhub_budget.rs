@@ -105,7 +105,7 @@ impl Hosts {
 }
 
 const LIMIT: u32 = 10;
-const WINDOW: Duration = Duration::from_secs(1);
+const WINDOW: Duration = Duration::from_secs(2);
 
 /// The most calls that finished within any `window`.
 fn most_within(done: &[Instant], window: Duration) -> usize {
