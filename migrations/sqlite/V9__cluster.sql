@@ -49,3 +49,45 @@ CREATE TABLE numhubd_events (
 ) STRICT;
 
 CREATE INDEX numhubd_events_created_at_index ON numhubd_events (created_at);
+
+-- One NumHub budget for all hosts (migrations/mysql/V9__cluster.sql says what these
+-- hold). A SQLite store has one daemon, whose budget stays in memory: the tables stay
+-- empty.
+CREATE TABLE numhub_budget (
+    account      TEXT NOT NULL PRIMARY KEY,
+    paused_until TEXT,
+    told_left    INTEGER,
+    told_until   TEXT
+) STRICT;
+
+CREATE TABLE numhub_budget_starts (
+    id          INTEGER NOT NULL PRIMARY KEY,
+    account     TEXT    NOT NULL,
+    started_at  TEXT    NOT NULL,
+    interactive INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX numhub_budget_starts_account_started_at_index
+    ON numhub_budget_starts (account, started_at);
+
+CREATE TABLE numhub_budget_waiters (
+    account TEXT NOT NULL,
+    waiter  TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    PRIMARY KEY (account, waiter)
+) STRICT;
+
+CREATE TABLE numhub_tenant_spends (
+    id        INTEGER NOT NULL PRIMARY KEY,
+    tenant_id INTEGER NOT NULL,
+    spent_at  TEXT    NOT NULL
+) STRICT;
+
+CREATE INDEX numhub_tenant_spends_tenant_id_spent_at_index
+    ON numhub_tenant_spends (tenant_id, spent_at);
+
+CREATE TABLE numhub_login_leases (
+    account    TEXT NOT NULL PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+) STRICT;

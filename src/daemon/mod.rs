@@ -162,6 +162,8 @@ pub async fn serve(
         &config.crypto.identity_file,
         &config.crypto.recipients,
     )?);
+    // Every host sharing the store needs the identity that wrote its secrets.
+    numhub::readable::check_readable(&store, &crypto).await?;
     let global = match options.sandbox {
         true => Some(sandbox::demo_credentials()),
         false => numhub::global_credentials(&config)?,

@@ -25,8 +25,9 @@ pub struct Lease {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Taken {
     pub epoch: i64,
-    /// How long the previous leader's lease still ran when it was taken (0 when it had
-    /// expired): its attempts may still be in flight until then, and a while after.
+    /// How long the previous leader's lease still ran when it was taken; negative:
+    /// how long ago it had run out (a lease never held: a day ago). The old leader's
+    /// requests may be in flight until then, and a request's timeout after.
     pub previous_left_ms: i64,
 }
 
@@ -88,11 +89,12 @@ pub fn take(tx: &Tx<'_>, node: &str, lease_ms: i64) -> Result<Option<Taken>> {
     }))
 }
 
-/// The node named in the lease and how long its lease still runs (ms, 0 if expired).
+/// The node named in the lease and how long its lease still runs (ms; negative: since
+/// when it ran out).
 fn lease_holder(tx: &Tx<'_>, lock: &str) -> Result<Option<(Option<String>, i64)>> {
     tx.row(
         &format!(
-            "SELECT node, GREATEST(TIMESTAMPDIFF(MICROSECOND, NOW(6), COALESCE(expires_at, NOW(6))), 0) DIV 1000
+            "SELECT node, COALESCE(TIMESTAMPDIFF(MICROSECOND, NOW(6), expires_at) DIV 1000, -86400000)
                FROM numhubd_lease WHERE id = 1{lock}"
         ),
         args![],

@@ -13,6 +13,7 @@
 
 pub mod backup;
 pub mod brands;
+pub mod budget;
 pub mod cluster;
 pub mod copy;
 pub mod credentials;

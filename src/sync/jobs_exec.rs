@@ -61,7 +61,8 @@ impl From<NumhubError> for Failure {
             | NumhubError::NoCredentials { .. }
             | NumhubError::Tenant { .. }
             | NumhubError::Setup(_)
-            | NumhubError::Crypto(_) => Failure::Blocked(msg),
+            | NumhubError::Crypto(_)
+            | NumhubError::ForeignIdentity { .. } => Failure::Blocked(msg),
             NumhubError::Exhausted { .. }
             | NumhubError::TenantBudget { .. }
             | NumhubError::Unauthorized { .. }

@@ -48,7 +48,7 @@ fn one_leader_at_a_time_and_an_old_epoch_writes_nothing() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(second.epoch, first.epoch + 1);
-    assert_eq!(second.previous_left_ms, 0, "the old lease had run out");
+    assert!(second.previous_left_ms <= 0, "the old lease had run out");
 
     // a wakes up: its epoch writes nothing and cannot renew.
     match fenced_write(&a, first.epoch) {
@@ -89,5 +89,5 @@ fn a_released_lease_is_taken_at_once() {
     block_on(a.write(move |tx| cluster::release(tx, "a", first.epoch))).expect("release");
     let second = take(&b, "b", 60_000).expect("b takes a released lease at once");
     assert_eq!(second.epoch, first.epoch + 1);
-    assert_eq!(second.previous_left_ms, 0);
+    assert!(second.previous_left_ms <= 0);
 }

@@ -25,6 +25,7 @@ mod journal;
 mod lost_commit;
 mod mariadb_server;
 mod mariadb_support;
+mod numhub_budget;
 mod numhub_check;
 mod numhub_faults;
 mod numhub_ops;
