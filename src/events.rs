@@ -88,6 +88,10 @@ pub enum Event {
     /// Sent to one subscriber that fell behind: `missed` events were dropped for it.
     #[serde(rename = "events.lagged")]
     Lagged { missed: u64 },
+    /// `sync.run` asked on a host that does not lead, carried to the one that does
+    /// (through the relay). numhubd's own: never given to subscribers.
+    #[serde(rename = "sync.asked")]
+    SyncAsked { tenant_id: Option<i64> },
 }
 
 impl Event {
@@ -101,7 +105,8 @@ impl Event {
             | Event::JobFinished { tenant_id, .. } => Some(*tenant_id),
             Event::TokenRefreshed { tenant_id, .. }
             | Event::SyncFailed { tenant_id, .. }
-            | Event::DocumentDropped { tenant_id, .. } => *tenant_id,
+            | Event::DocumentDropped { tenant_id, .. }
+            | Event::SyncAsked { tenant_id } => *tenant_id,
             Event::Lagged { .. } => None,
         }
     }
@@ -118,7 +123,13 @@ impl Event {
             Event::SyncFailed { .. } => "sync.failed",
             Event::JobFinished { .. } => "job.finished",
             Event::Lagged { .. } => "events.lagged",
+            Event::SyncAsked { .. } => "sync.asked",
         }
+    }
+
+    /// Between numhubd's hosts only: never delivered to a subscriber.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Event::SyncAsked { .. })
     }
 }
 

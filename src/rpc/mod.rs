@@ -171,7 +171,7 @@ async fn subscribe(
             // tenant) go to callers over every tenant only.
             None => caller.all_tenants() && only_tenant.is_none(),
         };
-        kind_ok && tenant_ok
+        kind_ok && tenant_ok && !e.is_internal()
     };
     loop {
         let event = tokio::select! {

@@ -28,7 +28,7 @@ use tokio::sync::Notify;
 use crate::cluster::{self, Leadership, Term};
 use crate::config::Config;
 use crate::db::{DbError, Store};
-use crate::events::EventBus;
+use crate::events::{Event, EventBus};
 use crate::numhub::{self, NumhubError};
 use crate::shutdown::Shutdown;
 
@@ -113,6 +113,8 @@ pub struct SyncHandle {
     /// Values NumHub sent that the replica cannot hold (unknown status, over-long
     /// caller name…): kept out of the row, counted here for `daemon.status`.
     pub anomalies: Arc<AtomicU64>,
+    /// Whether this host leads, so `sync.run` knows where the poller runs.
+    leadership: Leadership,
 }
 
 impl SyncHandle {
@@ -120,6 +122,16 @@ impl SyncHandle {
     /// due jobs now. Requests made while the poller is busy are gathered into its
     /// next cycle.
     pub fn run_now(&self, tenant_id: Option<i64>) {
+        if self.leadership.term().is_none() {
+            // Another host leads: the ask travels there (`forward_asks`).
+            self.ctx.events.publish(Event::SyncAsked { tenant_id });
+            return;
+        }
+        self.ask_here(tenant_id);
+    }
+
+    /// Gathers the ask for this host's poller and wakes it and the outbox.
+    fn ask_here(&self, tenant_id: Option<i64>) {
         {
             let mut requests = self
                 .poll_requests
@@ -148,6 +160,23 @@ impl SyncHandle {
         entity_id: &str,
     ) -> Result<crate::db::entities::Entity, SyncError> {
         poller::refresh_entity(&self.ctx, &self.anomalies, tenant_id, entity_id).await
+    }
+}
+
+/// While this host leads: `sync.run` asked on the other hosts (their `SyncAsked`,
+/// relayed) is asked here.
+async fn forward_asks(here: SyncHandle, mut stop: Shutdown) {
+    let mut events = here.ctx.events.subscribe();
+    loop {
+        let event = tokio::select! {
+            _ = stop.recv() => return,
+            e = events.recv() => e,
+        };
+        match event {
+            Ok(Event::SyncAsked { tenant_id }) => here.ask_here(tenant_id),
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
     }
 }
 
@@ -180,6 +209,7 @@ pub fn start(
         wake_poller: Arc::new(Notify::new()),
         poll_requests: Arc::default(),
         anomalies: Arc::new(AtomicU64::new(0)),
+        leadership: leadership.clone(),
     };
     let outbox = {
         let (ctx, options, wake, lead) = (
@@ -199,21 +229,21 @@ pub fn start(
         })
     };
     let poller = {
-        let (wake, requests, anomalies) = (
-            handle.wake_poller.clone(),
-            handle.poll_requests.clone(),
-            handle.anomalies.clone(),
-        );
+        let here = handle.clone();
         let lead = leadership.clone();
         cluster::while_leading(leadership, shutdown, move |term, stop| {
-            poller::run(
+            let asks = forward_asks(here.clone(), stop.clone());
+            let poll = poller::run(
                 ctx.for_term(&lead, term),
                 options.clone(),
-                wake.clone(),
-                requests.clone(),
-                anomalies.clone(),
+                here.wake_poller.clone(),
+                here.poll_requests.clone(),
+                here.anomalies.clone(),
                 stop,
-            )
+            );
+            async move {
+                tokio::join!(poll, asks);
+            }
         })
     };
     let tasks = SyncTasks {

@@ -237,7 +237,6 @@ impl Drop for Daemon {
 #[test]
 fn a_followers_wait_s_answers_when_the_leader_finishes_the_job() {
     use crate::rpc_client::ok;
-    use crate::support::{spawn_serve, wait_ready, Run};
     use serde_json::json;
     if !crate::test_engine::on_mariadb() {
         eprintln!("skipped on SQLite: events cross hosts only on a server store (NUMHUBD_TEST_ENGINE=mariadb runs it)");
@@ -248,6 +247,39 @@ fn a_followers_wait_s_answers_when_the_leader_finishes_the_job() {
     a.tenant(true);
     let entity =
         crate::sync_support::create_entity(&a.socket(), "Relayed LLC", false).expect("entity");
+    let (b, _b, stderr_b) = follower(&a);
+    let b_socket = b.path().join("numhubd.sock");
+    let status = ok(&b_socket, "daemon.status", json!({}));
+    assert_eq!(status["cluster"]["node"], "host-b", "{status}");
+    assert_ne!(status["cluster"]["leader"], "host-b", "{status}");
+
+    let (path, _) = crate::sync_support::write_pdf(b.path(), "relayed.pdf", 20_000, 7);
+    let started = Instant::now();
+    let d = ok(
+        &b_socket,
+        "document.upload",
+        json!({"tenant_id": 1, "entity_id": entity, "document_type": "other",
+               "path": path.display().to_string(), "wait_s": 15}),
+    );
+    let took = started.elapsed();
+    assert_eq!(d["sync"], serde_json::Value::Null, "{d}; B: {}", stderr_b());
+    assert!(
+        d["numhub_document_id"].is_string(),
+        "{d}; B: {}",
+        stderr_b()
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "B answered after {took:?}, not at A's outcome; A: {}",
+        a.all_stderr()
+    );
+    a.stop();
+}
+
+/// Host B beside the harness's daemon A, on its database, with its identity and
+/// NumHub password: its folder, the running daemon, and B's stderr so far.
+fn follower(a: &crate::sync_support::Harness) -> (tempfile::TempDir, Daemon, impl Fn() -> String) {
+    use crate::support::{spawn_serve, wait_ready, Run};
     let config = std::fs::read_to_string(a.dir.path().join("numhubd.toml")).expect("config");
     let b = tempfile::tempdir().expect("tempdir");
     std::fs::write(
@@ -264,29 +296,47 @@ fn a_followers_wait_s_answers_when_the_leader_finishes_the_job() {
         stderr: b.path().join("stderr.log"),
     };
     let (mut child, notify) = spawn_serve(b.path(), &run, &[], &[]);
-    let stderr_b = || std::fs::read_to_string(&run.stderr).unwrap_or_default();
-    assert!(wait_ready(&mut child, &notify, &run), "B: {}", stderr_b());
-    let _b = Daemon(child);
+    let log = run.stderr.clone();
+    let stderr = move || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(wait_ready(&mut child, &notify, &run), "B: {}", stderr());
+    (b, Daemon(child), stderr)
+}
+
+/// `sync.run` on a host that does not lead reaches the leader (its `sync.asked`
+/// travels through the store), whose poller asks NumHub at once — not at its next
+/// cycle an hour later.
+#[test]
+fn sync_run_on_a_follower_makes_the_leader_poll() {
+    use crate::rpc_client::ok;
+    use serde_json::json;
+    if !crate::test_engine::on_mariadb() {
+        eprintln!("skipped on SQLite: one daemon per file (NUMHUBD_TEST_ENGINE=mariadb runs it)");
+        return;
+    }
+    let mut a = crate::sync_support::Harness::new(3);
+    assert!(a.start(&[]), "{}", a.all_stderr());
+    a.tenant(true);
+    let (b, _b, stderr_b) = follower(&a);
     let b_socket = b.path().join("numhubd.sock");
     let status = ok(&b_socket, "daemon.status", json!({}));
-    assert_eq!(status["cluster"]["node"], "host-b", "{status}");
     assert_ne!(status["cluster"]["leader"], "host-b", "{status}");
-
-    let (path, _) = crate::sync_support::write_pdf(b.path(), "relayed.pdf", 20_000, 7);
-    let started = Instant::now();
-    let d = ok(
-        &b_socket,
-        "document.upload",
-        json!({"tenant_id": 1, "entity_id": entity, "document_type": "other",
-               "path": path.display().to_string(), "wait_s": 15}),
-    );
-    let took = started.elapsed();
-    assert_eq!(d["sync"], serde_json::Value::Null, "{d}; B: {}", stderr_b());
-    assert!(d["numhub_document_id"].is_string(), "{d}");
+    // A's first cycle (at start) is over once its requests stop growing.
+    let mut seen = a.total_requests();
     assert!(
-        took < Duration::from_secs(10),
-        "B answered after {took:?}, not at A's outcome; A: {}",
-        a.all_stderr()
+        crate::support::wait_until(Duration::from_secs(20), || {
+            std::thread::sleep(Duration::from_millis(300));
+            let now = a.total_requests();
+            std::mem::replace(&mut seen, now) == now
+        }),
+        "A never went quiet"
+    );
+    let before = a.total_requests();
+    ok(&b_socket, "sync.run", json!({"tenant_id": 1}));
+    assert!(
+        crate::support::wait_until(Duration::from_secs(10), || a.total_requests() > before),
+        "the leader did not poll after B's sync.run; A: {}\nB: {}",
+        a.all_stderr(),
+        stderr_b()
     );
     a.stop();
 }
