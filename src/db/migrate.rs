@@ -213,7 +213,7 @@ pub fn migrate_at(location: &super::Location) -> Result<(Vec<i64>, i64)> {
         super::Location::File(path) => Ok((migrate_file(path)?, latest_version())),
         super::Location::Server(server) => {
             let _holder = super::hold(location, super::Claim::Offline)?;
-            let my = MyConn::connect(server, Role::Writer)?;
+            let my = MyConn::connect(server, Role::Own)?;
             let conn = Conn::Mysql(my);
             let applied = run_on_server(&conn, server)?;
             conn.close()?;

@@ -131,7 +131,7 @@ pub fn hold(location: &Location, claim: Claim) -> Result<Option<Holder>> {
     match location {
         Location::File(_) => Ok(None),
         Location::Server(server) => {
-            let probe = engine::mysql::MyConn::connect(server, engine::mysql::Role::Writer)?;
+            let probe = engine::mysql::MyConn::connect(server, engine::mysql::Role::Own)?;
             engine::mysql::check_server(&probe, server)?;
             let probe = Conn::Mysql(probe);
             let newer = migrate::refuse_newer_on_server(&probe);

@@ -391,7 +391,7 @@ async fn carry_high_water(source: &Store, target: &Store, table: &'static Table)
             let statement = format!("ALTER TABLE {} AUTO_INCREMENT = {}", table.name, mark + 1);
             tokio::task::spawn_blocking(move || {
                 use crate::db::engine::mysql::{MyConn, Role};
-                let conn = Conn::Mysql(MyConn::connect(&server, Role::Writer)?);
+                let conn = Conn::Mysql(MyConn::connect(&server, Role::Own)?);
                 let done = conn.batch(&statement);
                 let _ = conn.close();
                 done

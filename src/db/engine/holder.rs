@@ -40,7 +40,7 @@ const HOLDER_PING: Duration = Duration::from_secs(20);
 impl Holder {
     /// Takes the claim, or says who is in the way.
     pub(crate) fn take(server: &Server, claim: Claim) -> Result<Holder> {
-        let conn = MyConn::connect(server, Role::Writer)?;
+        let conn = MyConn::connect(server, Role::Own)?;
         conn.batch(&format!("SET SESSION wait_timeout = {HOLDER_IDLE_SECS}"))?;
         let names = LockNames::of(&server.database);
         let (mine, node) = match &claim {

@@ -83,13 +83,24 @@ pub enum Tls {
 /// What a session is for: its isolation level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
-    /// The writer and the holder: READ COMMITTED, so a claim's row lock takes no gap
-    /// lock that would stall another session's insert.
+    /// The store's writer: READ COMMITTED, so a claim's row lock takes no gap lock that
+    /// would stall another session's insert; and closed by the server after
+    /// [`WRITER_IDLE_SECS`] idle, so a process stopped inside a transaction (SIGSTOP,
+    /// a stalled VM) releases its row locks — the lease row's above all, which the
+    /// next leader must lock to take over. A working writer is never idle that long
+    /// (the lease loop writes every few seconds); a closed idle session is replaced
+    /// at its next transaction.
     Writer,
+    /// A session of its own (the holder, migrations, copy-store): READ COMMITTED, the
+    /// server's idle timeout.
+    Own,
     /// Readers: REPEATABLE READ, so every statement of one read sees one snapshot (the
     /// SQLite readers' guarantee); consistent reads take no locks.
     Reader,
 }
+
+/// How long the store's writer session may sit idle before the server closes it.
+const WRITER_IDLE_SECS: u32 = 5;
 
 /// `sql_mode` for numhubd's sessions: strict (a bad value is refused, not coerced),
 /// `||` concatenates and `"` quotes identifiers, as on SQLite.
@@ -328,7 +339,11 @@ impl MyConn {
 
     pub(super) fn begin(&self) -> Result<()> {
         self.rerun.set(false);
-        self.batch("START TRANSACTION")?;
+        match self.batch("START TRANSACTION") {
+            // The session was closed while idle (`Role::Writer`): a new one begins.
+            Err(DbError::Mysql(e)) if connection_lost(&e) => self.batch("START TRANSACTION")?,
+            other => other?,
+        }
         self.tx.set(TxState::Open);
         Ok(())
     }
@@ -558,10 +573,10 @@ fn recent_enough(version: &str) -> bool {
 
 fn opts(server: &Server, role: Role) -> Result<Opts> {
     let isolation = match role {
-        Role::Writer => "READ COMMITTED",
+        Role::Writer | Role::Own => "READ COMMITTED",
         Role::Reader => "REPEATABLE READ",
     };
-    let init = vec![
+    let mut init = vec![
         format!(
             "SET SESSION time_zone = '+00:00', sql_mode = '{SQL_MODE}', \
              explicit_defaults_for_timestamp = ON, innodb_lock_wait_timeout = 10"
@@ -569,6 +584,9 @@ fn opts(server: &Server, role: Role) -> Result<Opts> {
         "SET NAMES utf8mb4 COLLATE utf8mb4_bin".to_string(),
         format!("SET SESSION TRANSACTION ISOLATION LEVEL {isolation}"),
     ];
+    if role == Role::Writer {
+        init.push(format!("SET SESSION wait_timeout = {WRITER_IDLE_SECS}"));
+    }
     let mut b = OptsBuilder::default()
         .user(Some(server.user.clone()))
         .pass(server.password.as_ref().map(|p| p.0.clone()))
