@@ -88,7 +88,11 @@ impl RateLimiter {
         let inner = &mut *g;
         let entry = inner.windows.entry(key.to_owned()).or_insert((now, 0));
         if now.duration_since(entry.0) >= window {
-            inner.closed.entry(key.to_owned()).or_default().push(entry.1);
+            inner
+                .closed
+                .entry(key.to_owned())
+                .or_default()
+                .push(entry.1);
             *entry = (now, 0);
         }
         if entry.1 >= limit {

@@ -5,6 +5,11 @@
 mod app_reads;
 mod architecture;
 mod backup;
+mod cluster;
+mod cluster_budget;
+mod cluster_fencing;
+mod cluster_once;
+mod cluster_support;
 mod config_database;
 mod copy_store;
 mod crypto;
