@@ -315,4 +315,44 @@ mod tests {
         assert_eq!(take_packet(&mut buf), None);
         assert_eq!(buf.len(), 5);
     }
+
+    /// A down link closes new connections until it is up; a stalled one holds a
+    /// query's bytes and delivers them once resumed (the statement then runs).
+    #[test]
+    fn a_down_link_refuses_and_a_stalled_one_delivers_late() {
+        use crate::mariadb_support::{self, block_on};
+        use mysql_async::prelude::Queryable;
+        if !mariadb_support::available() {
+            return;
+        }
+        let db = mariadb_support::fresh_database();
+        let proxy = CutProxy::start(db.port);
+        let opts = db.opts_via(proxy.port);
+        proxy.set_down(true);
+        let o = opts.clone();
+        assert!(block_on(async move { mysql_async::Conn::new(o).await }).is_err());
+        proxy.set_down(false);
+        let o = opts.clone();
+        let mut conn = block_on(async move { mysql_async::Conn::new(o).await }).expect("up");
+        conn = block_on(async move {
+            conn.query_drop("CREATE TABLE t (n INT)")
+                .await
+                .map(|_| conn)
+        })
+        .expect("create");
+        proxy.set_stalled(true);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let insert = std::thread::spawn(move || {
+            let r = block_on(async move { conn.query_drop("INSERT INTO t VALUES (1)").await });
+            let _ = tx.send(r.is_ok());
+        });
+        let count = || mariadb_support::query(&db, "SELECT COUNT(*) FROM t")[0][0].clone();
+        // Held: neither answered nor in the table while the link stalls.
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+        assert_eq!(count().as_deref(), Some("0"));
+        proxy.set_stalled(false);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(20)), Ok(true));
+        insert.join().expect("insert thread");
+        assert_eq!(count().as_deref(), Some("1"));
+    }
 }
