@@ -1253,6 +1253,7 @@ fn serve_numhubd(store: &Store, path: &Path) {
         connections: Default::default(),
         sync_anomalies: Default::default(),
         business_id_fields: Vec::new(),
+        cluster_node: None,
     };
     let options = ServerOptions {
         socket: path.to_path_buf(),

@@ -168,6 +168,30 @@ pub struct Status {
     pub blocked_logins: Vec<BlockedLogin>,
     /// Values NumHub sent that the replica could not hold (kept out of rows), since start.
     pub sync_anomalies: u64,
+    /// The daemons sharing a server store and which of them leads; null on SQLite.
+    #[serde(default)]
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// `daemon.status`'s `cluster`: who leads the daemons sharing one server store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// This daemon's `[cluster] node`.
+    pub node: String,
+    /// The node holding the lease; null while none holds it.
+    pub leader: Option<String>,
+    /// Grows at each change of leader.
+    pub epoch: i64,
+    /// When the lease runs out unless renewed (the database server's clock).
+    pub lease_expires_at: Option<String>,
+    /// Every node that has run on this database.
+    pub nodes: Vec<ClusterNode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterNode {
+    pub node: String,
+    pub last_seen: String,
 }
 
 /// `daemon.backup`: the copy numhubd wrote (mode 0600, owned by numhubd's user).

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use crate::cluster::Leadership;
 use crate::db::{self, documents, jobs, sync_logs, tokens, Store};
 use crate::intake::Spool;
 use crate::shutdown::Shutdown;
@@ -92,7 +93,15 @@ pub async fn sweep_spool(store: &Store, spool: &Spool) -> Result<usize, db::DbEr
 }
 
 /// The task: a pass at start (audit rows included), then every hour, until shutdown.
-pub async fn run(store: Store, retention: Retention, spool: Spool, mut shutdown: Shutdown) {
+/// The purges run only while this node leads (on SQLite, always); the sweep of this
+/// host's own spool folder runs on every node.
+pub async fn run(
+    store: Store,
+    retention: Retention,
+    spool: Spool,
+    leadership: Leadership,
+    mut shutdown: Shutdown,
+) {
     let mut tick = tokio::time::interval(EVERY);
     let mut ticks: u64 = 0;
     loop {
@@ -106,6 +115,9 @@ pub async fn run(store: Store, retention: Retention, spool: Spool, mut shutdown:
             Ok(0) => {}
             Ok(n) => tracing::info!(spool_copies = n, "housekeeping"),
             Err(e) => tracing::warn!(error = %e, "spool sweep failed"),
+        }
+        if leadership.term().is_none() {
+            continue;
         }
         match run_once(&store, retention, purge_audit).await {
             Ok(p) if p != Purged::default() => tracing::info!(

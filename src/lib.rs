@@ -4,7 +4,7 @@
 //! Modules, each owning one concern:
 //! - [`config`]: the TOML config file, `NUMHUBD_*` overrides, validation.
 //! - [`crypto`]: age encryption of secrets at rest (tokens, credentials).
-//! - [`db`]: the SQLite file — migrations, the single writer, read pool, every SQL statement.
+//! - [`db`]: the store (a SQLite file or a MySQL/MariaDB database) — migrations, the single writer, read pool, every SQL statement.
 //! - [`daemon`]: wiring, signals (SIGTERM/SIGINT/SIGHUP), systemd notify and watchdog, logging.
 //! - [`exit`]: process exit codes shared by both binaries.
 //! - [`intake`]: the rules a file passes before it becomes a document (RPC and drop folder).
@@ -18,6 +18,7 @@
 //! - [`events`]: the in-process event bus behind `events.subscribe`.
 //! - [`rpc`]: the local API on the Unix socket (JSON-RPC 2.0, jsonrpsee).
 //! - [`shutdown`]: the signal every task receives and returns on.
+//! - [`cluster`]: which node leads when several daemons share a server store (the lease).
 //! - [`housekeeping`]: the periodic purges (expired tokens, done jobs, old audit rows).
 //! - [`watch`]: the drop folder: files dropped per entity and type become uploads.
 //! - [`userns`]: what a user namespace hides (the kernel's overflow uid/gid).
@@ -25,6 +26,7 @@
 
 pub mod api;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod crypto;
 pub mod daemon;

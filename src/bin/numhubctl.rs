@@ -722,6 +722,38 @@ fn print_status(socket: &Path, health: &Health, status: &Value) {
     }
     out!("connections   {}", status["connections"]);
     out!("anomalies     {}", status["sync_anomalies"]);
+    print_cluster(&status["cluster"]);
+}
+
+/// The daemons sharing the store: who this is, who leads, and each node's last sign.
+fn print_cluster(c: &Value) {
+    let Ok(Some(c)) = serde_json::from_value::<Option<numhubd::api::ClusterStatus>>(c.clone())
+    else {
+        out!("cluster       none (one daemon on its SQLite file)");
+        return;
+    };
+    let leader = match &c.leader {
+        Some(l) if *l == c.node => "this node leads".to_string(),
+        Some(l) => format!("{} leads", one_line(l)),
+        None => "no leader now".to_string(),
+    };
+    let until = c
+        .lease_expires_at
+        .as_deref()
+        .map(|t| format!(", lease until {t}"))
+        .unwrap_or_default();
+    out!(
+        "cluster       node {}: {leader} (epoch {}{until})",
+        one_line(&c.node),
+        c.epoch
+    );
+    for n in &c.nodes {
+        out!(
+            "node          {} last seen {}",
+            one_line(&n.node),
+            n.last_seen
+        );
+    }
 }
 
 /// The drop folder's watcher: its state (with why, when it gives one), folder and

@@ -154,7 +154,7 @@ where
         },
         db::Location::Server(_) => None,
     };
-    let _held = match hold(&location) {
+    let _held = match hold(&location, db::Claim::Offline) {
         Ok(held) => held,
         Err(code) => return code,
     };
@@ -192,10 +192,10 @@ fn store_exit(e: &db::DbError) -> i32 {
     }
 }
 
-/// A server database held for this process (one daemon or offline command per
-/// database), or the exit after its one line.
-fn hold(location: &db::Location) -> Result<Option<db::Holder>, ExitCode> {
-    db::hold(location).map_err(|e| {
+/// A server database held for this process (a daemon its node's name, an offline
+/// command the whole database), or the exit after its one line.
+fn hold(location: &db::Location, claim: db::Claim) -> Result<Option<db::Holder>, ExitCode> {
+    db::hold(location, claim).map_err(|e| {
         eprintln!("numhubd: {e}");
         code(store_exit(&e))
     })
@@ -390,7 +390,7 @@ fn main() -> ExitCode {
                 }
                 db::Location::Server(_) => None,
             };
-            let held = match hold(&location) {
+            let held = match hold(&location, db::Claim::Node(c.cluster.node_name())) {
                 Ok(held) => held,
                 Err(code) => return code,
             };

@@ -159,7 +159,7 @@ fn lock(location: &Location) -> Result<Option<files::DatabaseLock>, Failure> {
 
 /// The named lock of a server database (the daemon's `db::hold`; nothing for a file).
 fn hold(location: &Location) -> Result<Option<db::Holder>, Failure> {
-    db::hold(location).map_err(|e| DaemonError::Db(e).into())
+    db::hold(location, db::Claim::Offline).map_err(|e| DaemonError::Db(e).into())
 }
 
 fn open(location: &Location) -> Result<Store, Failure> {

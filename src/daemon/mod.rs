@@ -25,6 +25,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use std::sync::Arc;
 
+use crate::cluster;
 use crate::config::{Config, ConfigError, DatabaseTarget, MysqlAddress, TenantScope};
 use crate::crypto::{Crypto, CryptoError};
 use crate::db::{self, DbError, Store, StoreOptions};
@@ -196,6 +197,8 @@ pub async fn serve(
     )?;
     let (shutdown_tx, shutdown) = shutdown::channel();
     let mut tasks = supervise::Supervisor::new(shutdown.clone());
+    let node = config.cluster.node_name();
+    let leadership = lead(&mut tasks, &ctx.store, &config, &node, &shutdown);
     if let Some(interval) = systemd::watchdog_interval() {
         tasks.spawn(
             TaskName::Watchdog,
@@ -216,6 +219,7 @@ pub async fn serve(
                 audit: Duration::from_secs(u64::from(config.audit.retention_days) * 86_400),
             },
             ctx.spool.clone(),
+            leadership.clone(),
             shutdown.clone(),
         ),
     );
@@ -230,6 +234,7 @@ pub async fn serve(
             phone_format: config.numhub.phone_format,
         },
         crate::sync::SyncOptions::from_config(&config),
+        leadership.clone(),
         shutdown.clone(),
     );
     tasks.spawn(TaskName::Outbox, sync_tasks.outbox);
@@ -273,6 +278,7 @@ pub async fn serve(
             connections: Default::default(),
             sync_anomalies: sync.anomalies.clone(),
             business_id_fields: config.audit.redact_fields.clone(),
+            cluster_node: store.path().is_none().then(|| node.clone()),
         };
         let rpc_options = server_options(&config, access.clone());
         tasks.spawn(
@@ -316,6 +322,7 @@ pub async fn serve(
     shutdown_tx.fire();
     let deadline = running.shutdown_timeout();
     tasks.drain(deadline).await;
+    cluster::release(&store, &node, &leadership).await;
     match tokio::time::timeout(deadline, store.close()).await {
         Ok(result) => result?,
         Err(_) => tracing::warn!("database writer did not finish by the deadline"),
@@ -331,6 +338,31 @@ pub async fn serve(
             cause: d.cause,
         }),
     }
+}
+
+/// This node's leadership: on a server store, the lease loop's (spawned here); on a
+/// SQLite file the daemon is the only one and leads from the start.
+fn lead(
+    tasks: &mut supervise::Supervisor,
+    store: &Store,
+    config: &Config,
+    node: &str,
+    shutdown: &shutdown::Shutdown,
+) -> cluster::Leadership {
+    if store.path().is_some() {
+        return cluster::Leadership::sole();
+    }
+    let (publish, leadership) = cluster::channel();
+    let options = cluster::ClusterOptions {
+        node: node.to_string(),
+        lease: Duration::from_secs(config.cluster.lease_secs),
+        request_timeout: Duration::from_secs(config.numhub.request_timeout_secs),
+    };
+    tasks.spawn(
+        TaskName::Lease,
+        cluster::run(store.clone(), options, publish, shutdown.clone()),
+    );
+    leadership
 }
 
 /// `[drop]` as the watcher takes it; an unknown group is logged and left out (the

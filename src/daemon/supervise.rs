@@ -34,16 +34,19 @@ pub enum TaskName {
     Housekeeping,
     /// Pings systemd's watchdog.
     Watchdog,
+    /// Takes and renews the cluster's lease (a server store only).
+    Lease,
 }
 
 impl TaskName {
-    const ALL: [TaskName; 6] = [
+    const ALL: [TaskName; 7] = [
         TaskName::Rpc,
         TaskName::Outbox,
         TaskName::Poller,
         TaskName::Watcher,
         TaskName::Housekeeping,
         TaskName::Watchdog,
+        TaskName::Lease,
     ];
 
     /// The name in the log (`task=`) and in `NUMHUBD_END_TASK`.
@@ -55,6 +58,7 @@ impl TaskName {
             TaskName::Watcher => "watcher",
             TaskName::Housekeeping => "housekeeping",
             TaskName::Watchdog => "watchdog",
+            TaskName::Lease => "lease",
         }
     }
 

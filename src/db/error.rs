@@ -69,9 +69,21 @@ pub enum DbError {
     #[error("the database at {what} cannot be used: {reason}")]
     Unsupported { what: String, reason: String },
 
-    /// Another numhubd holds the database (one daemon per database).
-    #[error("the database at {what} is in use by {holder}; stop that numhubd first (one numhubd per database)")]
-    InUse { what: String, holder: String },
+    /// This node's leadership ended (another node took the lease, or it ran out): a
+    /// write fenced to `epoch` was refused, nothing of it committed.
+    #[error(
+        "this node no longer leads the cluster (epoch {epoch} has ended); nothing was written"
+    )]
+    Fenced { epoch: i64 },
+
+    /// Another process holds what this one needs: the node name, or the whole
+    /// database (an offline command, or a daemon while one runs).
+    #[error("the database at {what} is in use by {holder}; {advice}")]
+    InUse {
+        what: String,
+        holder: String,
+        advice: &'static str,
+    },
 }
 
 impl DbError {

@@ -537,14 +537,18 @@ pub fn mark_needs_attention(tx: &Tx<'_>, id: i64, error: &str, now: &str) -> Res
 /// so their outcome at NumHub is unknown. They are queued again with the start of
 /// the earliest interrupted attempt kept in `resume_since`: the executor then looks
 /// at NumHub for that attempt's effect before sending anything (see
-/// docs/ARCHITECTURE.md, "Crash recovery per job kind"). Returns how many.
-pub fn mark_interrupted(tx: &Tx<'_>, now: &str) -> Result<usize> {
+/// docs/ARCHITECTURE.md, "Crash recovery per job kind"). Creates and uploads are due
+/// at `resend_at`: a previous leader's request may still be on its way to NumHub
+/// until then, and the look-up must see its effect. Returns how many.
+pub fn mark_interrupted(tx: &Tx<'_>, now: &str, resend_at: &str) -> Result<usize> {
     tx.execute(
-        "UPDATE jobs SET state = 'queued', next_attempt_at = ?1, updated_at = ?1,
-             last_error = 'interrupted by a restart; NumHub is checked before resending',
+        "UPDATE jobs SET state = 'queued', updated_at = ?1,
+             next_attempt_at = CASE WHEN kind IN ('entity.create', 'document.upload')
+                                    THEN ?2 ELSE ?1 END,
+             last_error = 'interrupted by a restart or a change of leader; NumHub is checked before resending',
              resume_since = COALESCE(resume_since, started_at, ?1)
          WHERE state = 'running'",
-        args![ts(now)],
+        args![ts(now), ts(resend_at)],
     )
 }
 

@@ -206,13 +206,13 @@ fn refuse_shared_client_ids(conn: &Connection) -> Result<()> {
 
 /// `numhubd migrate` on either engine: applies what is missing; returns the versions
 /// applied and the newest this binary knows for that engine. A server database is
-/// held (one numhubd per database) while it migrates.
+/// held alone (no daemon on it) while it migrates.
 pub fn migrate_at(location: &super::Location) -> Result<(Vec<i64>, i64)> {
     use super::engine::mysql::{MyConn, Role};
     match location {
         super::Location::File(path) => Ok((migrate_file(path)?, latest_version())),
         super::Location::Server(server) => {
-            let _holder = super::hold(location)?;
+            let _holder = super::hold(location, super::Claim::Offline)?;
             let my = MyConn::connect(server, Role::Writer)?;
             let conn = Conn::Mysql(my);
             let applied = run_on_server(&conn, server)?;

@@ -13,6 +13,7 @@
 
 pub mod backup;
 pub mod brands;
+pub mod cluster;
 pub mod copy;
 pub mod credentials;
 pub mod documents;
@@ -41,9 +42,9 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use engine::Holder;
 use engine::{args, Conn, Param, Row};
 pub use engine::{ts, ts_opt, Engine, Password, Server, Tls};
+pub use engine::{Claim, Holder};
 
 pub use enums::*;
 pub use error::DbError;
@@ -119,11 +120,11 @@ impl<'a> Deref for Tx<'a> {
     }
 }
 
-/// Holds a server database for this process alone until dropped (one numhubd per
-/// database), or says who holds it; before anything else touches the database, so a
-/// refused start changes nothing. A SQLite file's lock is the daemon's own (a lock
-/// file): None.
-pub fn hold(location: &Location) -> Result<Option<Holder>> {
+/// Holds what this process needs of a server database until dropped — a daemon its
+/// node's name, an offline command the whole database — or says who is in the way;
+/// before anything else touches the database, so a refused start changes nothing. A
+/// SQLite file's lock is the daemon's own (a lock file): None.
+pub fn hold(location: &Location, claim: Claim) -> Result<Option<Holder>> {
     match location {
         Location::File(_) => Ok(None),
         Location::Server(server) => {
@@ -133,7 +134,7 @@ pub fn hold(location: &Location) -> Result<Option<Holder>> {
             let newer = migrate::refuse_newer_on_server(&probe);
             let _ = probe.close();
             newer?;
-            engine::Holder::take(server).map(Some)
+            engine::Holder::take(server, claim).map(Some)
         }
     }
 }
@@ -186,6 +187,9 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// Set on a leader's handle ([`Store::fenced`]): each of its writes commits only
+    /// while this epoch holds the cluster's lease.
+    fence: Option<i64>,
 }
 
 struct Inner {
@@ -232,7 +236,33 @@ impl Store {
                 writer,
                 readers,
             }),
+            fence: None,
         })
+    }
+
+    /// This store, each of whose writes first checks that `epoch` still holds the
+    /// cluster's lease (`cluster::fence`) and fails with [`DbError::Fenced`] when it
+    /// does not: what a leader's sync engine writes, so a leader that was paused or cut
+    /// off and comes back commits nothing under its old epoch. Reads are unchanged.
+    pub fn fenced(&self, epoch: i64) -> Store {
+        Store {
+            inner: self.inner.clone(),
+            fence: Some(epoch),
+        }
+    }
+
+    /// `f`, behind this handle's fence if it has one.
+    fn guarded<T, F>(&self, f: F) -> impl Fn(&Tx<'_>) -> Result<T> + Send + 'static
+    where
+        F: Fn(&Tx<'_>) -> Result<T> + Send + 'static,
+    {
+        let fence = self.fence;
+        move |tx| {
+            if let Some(epoch) = fence {
+                cluster::fence(tx, epoch)?;
+            }
+            f(tx)
+        }
     }
 
     /// Where the store is.
@@ -255,7 +285,7 @@ impl Store {
         T: Send + 'static,
         F: Fn(&Tx<'_>) -> Result<T> + Send + 'static,
     {
-        self.inner.writer.submit(f, false).await
+        self.inner.writer.submit(self.guarded(f), false).await
     }
 
     /// [`Store::write`] whose commit is on disk before it is acknowledged, also under
@@ -266,7 +296,7 @@ impl Store {
         T: Send + 'static,
         F: Fn(&Tx<'_>) -> Result<T> + Send + 'static,
     {
-        self.inner.writer.submit(f, true).await
+        self.inner.writer.submit(self.guarded(f), true).await
     }
 
     /// Queues `f` for the writer without waiting for its commit (audit rows: the
@@ -276,7 +306,10 @@ impl Store {
     where
         F: Fn(&Tx<'_>) -> Result<()> + Send + 'static,
     {
-        self.inner.writer.submit_detached(what, f).await
+        self.inner
+            .writer
+            .submit_detached(what, self.guarded(f))
+            .await
     }
 
     /// Runs `f` on a read connection, in one snapshot.

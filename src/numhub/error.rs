@@ -58,6 +58,11 @@ pub enum NumhubError {
     File { path: String, reason: String },
     #[error("building the HTTP client: {0}")]
     Setup(String),
+    /// A leader's request not sent: its term ended first (see `Client::gated`).
+    #[error(
+        "not sent: this node stopped leading the cluster; the next leader carries the work on"
+    )]
+    NotLeading,
     #[error("database: {0}")]
     Db(#[from] crate::db::DbError),
     #[error(transparent)]

@@ -141,7 +141,14 @@ pub fn global_credentials(config: &Config) -> Result<Option<Credentials>, Numhub
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Set on a leader's handle ([`Client::gated`]).
+    gate: Option<Gate>,
 }
+
+/// Asked right before each request goes out (after any wait for budget): false stops
+/// it with [`NumhubError::NotLeading`]. A leader's sync engine sends only while its own
+/// term holds, so a leader that could not renew its lease in time starts nothing more.
+pub type Gate = Arc<dyn Fn() -> bool + Send + Sync>;
 
 struct Inner {
     opts: ClientOptions,
@@ -191,7 +198,16 @@ impl Client {
                 slots: Mutex::new(HashMap::new()),
                 interactive: governor::TenantBudget::default(),
             }),
+            gate: None,
         })
+    }
+
+    /// This client, sending each request only while `gate` allows it.
+    pub fn gated(&self, gate: Gate) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            gate: Some(gate),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -471,7 +487,7 @@ impl Client {
             let (outcome, _) = self
                 .inner
                 .transport
-                .send_once(&governor, &req, None)
+                .send_once(&governor, &req, None, self.gate.as_ref())
                 .await?;
             refused_for_rate(&outcome, account, &endpoint);
             let last = match outcome {
@@ -616,7 +632,7 @@ impl Client {
             let (outcome, _) = self
                 .inner
                 .transport
-                .send_once(&governor, &req, Some(&auth))
+                .send_once(&governor, &req, Some(&auth), self.gate.as_ref())
                 .await?;
             refused_for_rate(&outcome, &ctx.account, &endpoint);
             let last = match outcome {

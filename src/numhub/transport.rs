@@ -223,6 +223,7 @@ impl Transport {
         governor: &Governor,
         req: &Request,
         auth: Option<&Auth<'_>>,
+        gate: Option<&super::Gate>,
     ) -> Result<(Outcome, Option<u32>), NumhubError> {
         if self.base_url.is_empty() {
             return Err(NumhubError::Setup(
@@ -307,6 +308,9 @@ impl Transport {
         }
 
         governor.acquire(req.priority).await;
+        if gate.is_some_and(|may_send| !may_send()) {
+            return Err(NumhubError::NotLeading);
+        }
         let started = Instant::now();
         let result = builder.send().await;
         // Set when a file answer went past its limit (how much was read by then).
@@ -657,7 +661,7 @@ mod tests {
         let governor = Governor::new(0, Duration::from_secs(60));
         for path in ["/declared", "/endless"] {
             let req = Request::new(HttpMethod::Get, path);
-            let Err(err) = transport.send_once(&governor, &req, None).await else {
+            let Err(err) = transport.send_once(&governor, &req, None, None).await else {
                 panic!("{path}: an answer over the cap was read");
             };
             let msg = err.to_string();
@@ -669,7 +673,12 @@ mod tests {
             );
         }
         let (outcome, _) = transport
-            .send_once(&governor, &Request::new(HttpMethod::Get, "/small"), None)
+            .send_once(
+                &governor,
+                &Request::new(HttpMethod::Get, "/small"),
+                None,
+                None,
+            )
             .await
             .expect("a 3 KB answer is read");
         assert!(matches!(outcome, Outcome::Answer { status: 200, .. }));

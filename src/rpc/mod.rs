@@ -87,6 +87,8 @@ pub struct Rpc {
     /// DUNS…), which a read-role caller sees as `[redacted]` in job payloads, as the
     /// audit trail keeps them only as fingerprints.
     pub business_id_fields: Vec<String>,
+    /// This daemon's `[cluster] node` on a server store (None on SQLite: no cluster).
+    pub cluster_node: Option<String>,
 }
 
 /// What the server needs to run (the daemon fills it from `[rpc]` and `[[access]]`).

@@ -162,7 +162,29 @@ async fn status(rpc: Arc<Rpc>, caller: Caller, _: Empty) -> Result<Status, RpcEr
         sync_anomalies: rpc
             .sync_anomalies
             .load(std::sync::atomic::Ordering::Relaxed),
+        cluster: cluster_status(&rpc).await?,
     })
+}
+
+/// `daemon.status`'s `cluster` (None on SQLite).
+async fn cluster_status(rpc: &Rpc) -> Result<Option<crate::api::ClusterStatus>, RpcError> {
+    let Some(node) = &rpc.cluster_node else {
+        return Ok(None);
+    };
+    let (lease, nodes) = crate::cluster::status(&rpc.store).await?;
+    Ok(Some(crate::api::ClusterStatus {
+        node: node.clone(),
+        leader: lease.leader,
+        epoch: lease.epoch,
+        lease_expires_at: lease.expires_at,
+        nodes: nodes
+            .into_iter()
+            .map(|n| crate::api::ClusterNode {
+                node: n.node,
+                last_seen: n.last_seen,
+            })
+            .collect(),
+    }))
 }
 
 /// Whether an exchange's HTTP status shows NumHub answering: a connection failure

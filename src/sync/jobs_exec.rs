@@ -65,6 +65,8 @@ impl From<NumhubError> for Failure {
             | NumhubError::TenantBudget { .. }
             | NumhubError::Unauthorized { .. }
             | NumhubError::Db(_) => Failure::Retry(msg),
+            // Earlier requests of the attempt may have gone out: looked up first.
+            NumhubError::NotLeading => Failure::Unrecorded(msg),
         }
     }
 }

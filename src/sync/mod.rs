@@ -4,8 +4,10 @@
 //! the seed's.
 //!
 //! Both run as daemon tasks with the shared `Shutdown` (`start` builds them, the
-//! daemon spawns and supervises them); [`SyncHandle`] is how the
-//! RPC asks for a sync now.
+//! daemon spawns and supervises them), and only while this node leads
+//! (`cluster::while_leading`): each term gets a [`SyncContext`] whose writes are fenced
+//! to its epoch and whose NumHub requests stop when the term does
+//! ([`SyncContext::for_term`]). [`SyncHandle`] is how the RPC asks for a sync now.
 
 pub mod jobs_exec;
 pub mod mapping;
@@ -23,6 +25,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::Notify;
 
+use crate::cluster::{self, Leadership, Term};
 use crate::config::Config;
 use crate::db::{DbError, Store};
 use crate::events::EventBus;
@@ -70,6 +73,18 @@ pub struct SyncOptions {
     pub poll_interval: Duration,
     /// How often the poller walks every application and identity regardless.
     pub full_sweep: Duration,
+}
+
+impl SyncContext {
+    /// This context for one term of leadership: each write commits only under the
+    /// term's epoch, each NumHub request starts only while the term holds.
+    pub fn for_term(&self, leadership: &Leadership, term: Term) -> SyncContext {
+        SyncContext {
+            store: self.store.fenced(term.epoch),
+            numhub: self.numhub.gated(leadership.gate(term.epoch)),
+            ..self.clone()
+        }
+    }
 }
 
 impl SyncOptions {
@@ -151,10 +166,12 @@ pub struct SyncTasks {
     pub poller: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
-/// Builds the outbox and the poller; the handle talks to them once they run.
+/// Builds the outbox and the poller, each run for every term this node leads; the
+/// handle talks to them once they run.
 pub fn start(
     ctx: SyncContext,
     options: SyncOptions,
+    leadership: Leadership,
     shutdown: Shutdown,
 ) -> (SyncHandle, SyncTasks) {
     let handle = SyncHandle {
@@ -164,21 +181,44 @@ pub fn start(
         poll_requests: Arc::default(),
         anomalies: Arc::new(AtomicU64::new(0)),
     };
-    let tasks = SyncTasks {
-        outbox: Box::pin(outbox::run(
+    let outbox = {
+        let (ctx, options, wake, lead) = (
             ctx.clone(),
             options.clone(),
             handle.wake_outbox.clone(),
-            shutdown.clone(),
-        )),
-        poller: Box::pin(poller::run(
-            ctx,
-            options,
+            leadership.clone(),
+        );
+        cluster::while_leading(leadership.clone(), shutdown.clone(), move |term, stop| {
+            outbox::run(
+                ctx.for_term(&lead, term),
+                options.clone(),
+                term,
+                wake.clone(),
+                stop,
+            )
+        })
+    };
+    let poller = {
+        let (wake, requests, anomalies) = (
             handle.wake_poller.clone(),
             handle.poll_requests.clone(),
             handle.anomalies.clone(),
-            shutdown,
-        )),
+        );
+        let lead = leadership.clone();
+        cluster::while_leading(leadership, shutdown, move |term, stop| {
+            poller::run(
+                ctx.for_term(&lead, term),
+                options.clone(),
+                wake.clone(),
+                requests.clone(),
+                anomalies.clone(),
+                stop,
+            )
+        })
+    };
+    let tasks = SyncTasks {
+        outbox: Box::pin(outbox),
+        poller: Box::pin(poller),
     };
     (handle, tasks)
 }

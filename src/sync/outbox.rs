@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 
 use super::jobs_exec::{self, Failure};
 use super::{SyncContext, SyncOptions};
+use crate::cluster::Term;
 use crate::db::{backup, format_ts, jobs, now_ts, JobState};
 use crate::events::Event;
 use crate::shutdown::Shutdown;
@@ -36,17 +37,18 @@ const BLOCKED_WAIT: Duration = Duration::from_secs(30);
 /// up at NumHub before anything is sent; the backup's marker goes in the same
 /// commit, so the rule is applied exactly once. False when that failed: nothing may
 /// be sent then.
-async fn prepare(ctx: &SyncContext) -> bool {
+async fn prepare(ctx: &SyncContext, term: Term) -> bool {
     let prepared = ctx
         .store
-        .write(|tx| {
+        .write(move |tx| {
             let now = now_ts();
             let restored = backup::take_marker(tx)?;
             let looked_up = match &restored {
                 Some(m) => jobs::mark_restored(tx, &m.taken_at, &now)?,
                 None => 0,
             };
-            let interrupted = jobs::mark_interrupted(tx, &now)?;
+            let resend_at = after(term.resend_after);
+            let interrupted = jobs::mark_interrupted(tx, &now, &resend_at)?;
             Ok((restored, looked_up, interrupted))
         })
         .await;
@@ -75,14 +77,16 @@ async fn prepare(ctx: &SyncContext) -> bool {
     }
 }
 
-/// Runs until shutdown; attempts in flight are allowed to finish.
+/// Runs for one term of leadership, until it ends (the daemon's shutdown, or another
+/// node leading); attempts in flight are allowed to finish.
 pub async fn run(
     ctx: SyncContext,
     options: SyncOptions,
+    term: Term,
     wake: Arc<Notify>,
     mut shutdown: Shutdown,
 ) {
-    if !prepare(&ctx).await {
+    if !prepare(&ctx, term).await {
         // Sending without the look-ups could repeat a create or an upload.
         shutdown.recv().await;
         return;
@@ -251,9 +255,7 @@ async fn record_failure(
     } else {
         msg
     };
-    let at = |d: Duration| {
-        format_ts(Utc::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
-    };
+    let at = after;
     let (id, e) = (job.id, error.clone());
     let (state, write) = match next {
         Next::Failed(d) => (
@@ -311,6 +313,11 @@ async fn record_failure(
         ctx.events.publish(finished(job, state));
     }
     true
+}
+
+/// The time `d` from now.
+fn after(d: Duration) -> String {
+    format_ts(Utc::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
 }
 
 /// The wait before attempt `attempts + 1`: `retry_base` doubled per attempt made,

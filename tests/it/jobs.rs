@@ -97,7 +97,7 @@ fn claims_follow_entity_order_and_due_times() {
             .expect("running");
         assert_eq!(
             store
-                .write(move |tx| jobs::mark_interrupted(tx, now))
+                .write(move |tx| jobs::mark_interrupted(tx, now, now))
                 .await
                 .expect("interrupted"),
             1
@@ -135,7 +135,7 @@ fn claims_follow_entity_order_and_due_times() {
         store
             .write(move |tx| {
                 jobs::mark_running(tx, ids.1, later)?;
-                jobs::mark_interrupted(tx, later)
+                jobs::mark_interrupted(tx, later, later)
             })
             .await
             .expect("interrupted again");

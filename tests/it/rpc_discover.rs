@@ -28,6 +28,7 @@ fn registered_methods() -> BTreeSet<String> {
             connections: Default::default(),
             sync_anomalies: Default::default(),
             business_id_fields: Vec::new(),
+            cluster_node: None,
         };
         let module = numhubd::rpc::module(rpc).expect("module");
         module.method_names().map(String::from).collect()

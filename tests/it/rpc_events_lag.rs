@@ -34,6 +34,7 @@ fn a_lagging_subscriber_is_told_how_many_it_missed_and_stays_subscribed() {
             connections: Default::default(),
             sync_anomalies: Default::default(),
             business_id_fields: Vec::new(),
+            cluster_node: None,
         };
         let options = ServerOptions {
             socket: path.clone(),

@@ -244,9 +244,12 @@ impl TestStore {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         for t in self.tables() {
-            // The MySQL engine's own bookkeeping (commit markers, the holder's row)
+            // The MySQL engine's own bookkeeping (commit markers, the lease, the nodes)
             // changes with every commit and heartbeat, not with what callers wrote.
-            if matches!(t.as_str(), "numhubd_commits" | "numhubd_instance") {
+            if matches!(
+                t.as_str(),
+                "numhubd_commits" | "numhubd_instance" | "numhubd_lease" | "numhubd_nodes"
+            ) {
                 continue;
             }
             h.update(t.as_bytes());

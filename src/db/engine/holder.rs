@@ -1,20 +1,35 @@
-//! One numhubd per server database: a named lock (`GET_LOCK`) held on a session of
-//! its own, kept alive by a ping, and a row saying who holds it for the refusal a
-//! second numhubd prints. The server frees the lock when the session ends — a daemon
-//! that stops or is killed, or (through `wait_timeout`) a host that vanished.
+//! Who may use a server database, by named locks (`GET_LOCK`) held on a session of
+//! their own: a daemon holds its node's name (several daemons with different names may
+//! share the database), an offline command holds the whole database. The server frees
+//! a lock when its session ends — a process that stops or is killed, or (through
+//! `wait_timeout`) a host that vanished — so a lock held means a live holder, which a
+//! row of `numhubd_nodes` names in the refusal.
+//!
+//! Each side takes its own lock, then looks for the other's: of a daemon and an
+//! offline command starting together, at least one sees the other.
 
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
+
+use sha2::{Digest, Sha256};
 
 use super::mysql::{MyConn, Role, Server};
 use super::Param;
 use crate::db::{DbError, Result};
 
-/// Holds the database for this daemon alone: a named lock on its own session, kept
-/// alive by a ping. The server frees it when the session ends — a daemon that stops
-/// or is killed, or (through `wait_timeout`) a host that vanished.
+/// What the lock is taken for.
+#[derive(Debug, Clone)]
+pub enum Claim {
+    /// `numhubd serve` as this node.
+    Node(String),
+    /// An offline command (`migrate`, `copy-store`…): the database alone.
+    Offline,
+}
+
+/// Holds a node name (or the whole database) until dropped, kept alive by a ping.
 pub struct Holder {
-    /// Dropped to stop the thread; a message asks it to record the holder row now.
-    stop: Option<std::sync::mpsc::Sender<std::sync::mpsc::Sender<()>>>,
+    /// Dropped to stop the thread; a message asks it to record the node row now.
+    asks: Option<Sender<Sender<()>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -23,41 +38,53 @@ const HOLDER_IDLE_SECS: u32 = 90;
 const HOLDER_PING: Duration = Duration::from_secs(20);
 
 impl Holder {
-    /// Takes the database, or says who holds it.
-    pub(crate) fn take(server: &Server) -> Result<Holder> {
+    /// Takes the claim, or says who is in the way.
+    pub(crate) fn take(server: &Server, claim: Claim) -> Result<Holder> {
         let conn = MyConn::connect(server, Role::Writer)?;
         conn.batch(&format!("SET SESSION wait_timeout = {HOLDER_IDLE_SECS}"))?;
-        let name = lock_name(server);
-        if !conn.get_lock(&name)? {
-            return Err(DbError::InUse {
-                what: server.shown(),
-                holder: holder_of(&conn),
-            });
+        let names = LockNames::of(&server.database);
+        let (mine, node) = match &claim {
+            Claim::Node(node) => (names.node(node), Some(node.clone())),
+            Claim::Offline => (names.offline(), None),
+        };
+        if !conn.get_lock(&mine)? {
+            let (holder, advice) = match &node {
+                Some(n) => (
+                    running_node(&conn, n),
+                    "give this host its own [cluster] node name, or stop that numhubd",
+                ),
+                None => (
+                    "another offline numhubd command".to_string(),
+                    "wait for it to finish",
+                ),
+            };
+            return Err(in_use(server, holder, advice));
         }
-        let recorded = record_holder(&conn).is_ok();
-        let (stop, stopped) = std::sync::mpsc::channel();
+        if let Some(refusal) = other_side(&conn, &names, node.is_some(), server) {
+            conn.close();
+            return Err(refusal);
+        }
+        let recorded = node.as_deref().is_some_and(|n| record(&conn, n).is_ok());
+        let (asks, asked) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("numhubd-db-holder".into())
-            .spawn(move || keep(conn, &name, recorded, &stopped))
+            .spawn(move || keep(conn, &mine, node, recorded, &asked))
             .map_err(|e| DbError::Open {
                 path: "holder thread".into(),
                 reason: e.to_string(),
             })?;
         Ok(Holder {
-            stop: Some(stop),
+            asks: Some(asks),
             thread: Some(thread),
         })
     }
-}
 
-impl Holder {
-    /// Records this process as the holder now (once the store has migrated a fresh
-    /// database, whose table did not exist when it was taken), so a second numhubd's
-    /// refusal names it.
+    /// Records this node's row now (once the store has migrated a fresh database,
+    /// whose table did not exist when the name was taken), so a refusal names it.
     pub fn record(&self) {
         let (done, wait) = std::sync::mpsc::channel();
-        if let Some(stop) = &self.stop {
-            if stop.send(done).is_ok() {
+        if let Some(asks) = &self.asks {
+            if asks.send(done).is_ok() {
                 let _ = wait.recv_timeout(Duration::from_secs(10));
             }
         }
@@ -66,48 +93,122 @@ impl Holder {
 
 impl Drop for Holder {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        drop(self.asks.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-/// Who holds the database, from the row the holder wrote (or why that is unknown).
-fn holder_of(conn: &MyConn) -> String {
-    let row = conn.row(
-        "SELECT host, pid, started_at FROM numhubd_instance WHERE id = 1",
-        &[],
-        |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<String>(2)?)),
-    );
-    match row {
-        Ok(Some((host, pid, since))) => format!("numhubd on {host} (pid {pid}, since {since})"),
-        _ => "another numhubd (it has not recorded its host yet)".to_string(),
+fn in_use(server: &Server, holder: String, advice: &'static str) -> DbError {
+    DbError::InUse {
+        what: server.shown(),
+        holder,
+        advice,
     }
 }
 
-/// Records this process as the holder, for the refusal another one prints (fails on a
-/// database not migrated yet: the holder tries again at its next ping).
-fn record_holder(conn: &MyConn) -> Result<()> {
+/// The refusal when the other side holds the database: a daemon finds an offline
+/// command, an offline command finds a running node.
+fn other_side(conn: &MyConn, names: &LockNames, daemon: bool, server: &Server) -> Option<DbError> {
+    if daemon {
+        return used(conn, &names.offline()).then(|| {
+            in_use(
+                server,
+                "an offline numhubd command".into(),
+                "start numhubd again when it has finished",
+            )
+        });
+    }
+    // A database not migrated to V9 has no nodes table: an older numhubd's lock.
+    let nodes: Vec<String> = conn
+        .rows("SELECT node FROM numhubd_nodes ORDER BY node", &[], |r| {
+            r.get(0)
+        })
+        .unwrap_or_default();
+    let legacy = format!("numhubd:{}", names.database);
+    if used(conn, &legacy) {
+        return Some(in_use(
+            server,
+            "a numhubd of an older version".into(),
+            "stop every numhubd on it first",
+        ));
+    }
+    nodes.iter().find(|n| used(conn, &names.node(n))).map(|n| {
+        in_use(
+            server,
+            running_node(conn, n),
+            "stop every numhubd on it first",
+        )
+    })
+}
+
+fn used(conn: &MyConn, name: &str) -> bool {
+    conn.row("SELECT IS_USED_LOCK(?1)", &[Param::Text(name)], |r| {
+        r.get::<Option<i64>>(0)
+    })
+    .ok()
+    .flatten()
+    .flatten()
+    .is_some()
+}
+
+/// Who runs as `node`, from the row it wrote (or why that is unknown).
+fn running_node(conn: &MyConn, node: &str) -> String {
+    let row = conn.row(
+        "SELECT host, pid, started_at FROM numhubd_nodes WHERE node = ?1",
+        &[Param::Text(node)],
+        |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<String>(2)?)),
+    );
+    match row {
+        Ok(Some((host, pid, since))) => {
+            format!("node {node}: numhubd on {host} (pid {pid}, since {since})")
+        }
+        _ => format!("node {node}: a numhubd that has not recorded its host yet"),
+    }
+}
+
+/// Records this process as the node's daemon (fails on a database not migrated yet:
+/// tried again at the next ping).
+fn record(conn: &MyConn, node: &str) -> Result<()> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown host".into());
     conn.execute(
-        "REPLACE INTO numhubd_instance (id, host, pid, started_at) VALUES (1, ?1, ?2, NOW(6))",
+        "REPLACE INTO numhubd_nodes (node, host, pid, version, started_at, last_seen)
+         VALUES (?1, ?2, ?3, ?4, NOW(6), NOW(6))",
         &[
+            Param::Text(node),
             Param::Text(&host),
             Param::Int(i64::from(std::process::id())),
+            Param::Text(env!("CARGO_PKG_VERSION")),
         ],
     )?;
     Ok(())
 }
 
-fn lock_name(server: &Server) -> String {
-    // GET_LOCK names are at most 64 characters.
-    format!(
-        "numhubd:{}",
-        server.database.chars().take(55).collect::<String>()
-    )
+/// `GET_LOCK` names are at most 64 characters: the database's name is hashed.
+struct LockNames {
+    database: String,
+    digest: String,
+}
+
+impl LockNames {
+    fn of(database: &str) -> LockNames {
+        let digest = Sha256::digest(database.as_bytes());
+        LockNames {
+            database: database.chars().take(55).collect(),
+            digest: digest[..6].iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+
+    fn node(&self, node: &str) -> String {
+        format!("numhubd:{}:n:{node}", self.digest)
+    }
+
+    fn offline(&self) -> String {
+        format!("numhubd:{}:offline", self.digest)
+    }
 }
 
 /// Pings the holding session until told to stop; a session lost on the way is
@@ -115,28 +216,29 @@ fn lock_name(server: &Server) -> String {
 fn keep(
     conn: MyConn,
     name: &str,
+    node: Option<String>,
     mut recorded: bool,
-    asks: &std::sync::mpsc::Receiver<std::sync::mpsc::Sender<()>>,
+    asks: &Receiver<Sender<()>>,
 ) {
     let mut held = true;
     loop {
         match asks.recv_timeout(HOLDER_PING) {
             Ok(done) => {
-                if held {
-                    recorded = record_holder(&conn).is_ok();
+                if let (true, Some(n)) = (held, &node) {
+                    recorded = record(&conn, n).is_ok();
                 }
                 let _ = done.send(());
                 continue;
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
         }
-        if held && !recorded {
-            recorded = record_holder(&conn).is_ok();
+        if let (true, false, Some(n)) = (held, recorded, &node) {
+            recorded = record(&conn, n).is_ok();
         }
         if held {
             if let Err(e) = conn.batch("DO 1") {
-                tracing::warn!(error = %e, "lost the session that holds the database; taking it again");
+                tracing::warn!(error = %e, "lost the session that holds this node's name; taking it again");
                 held = false;
             }
             continue;
@@ -144,13 +246,12 @@ fn keep(
         match conn.get_lock(name) {
             Ok(true) => {
                 held = true;
-                tracing::info!("holding the database again");
+                tracing::info!("holding this node's name again");
             }
             Ok(false) => tracing::error!(
-                holder = %holder_of(&conn),
-                "another numhubd took the database while this one's session was lost"
+                "another numhubd took this node's name while this one's session was lost"
             ),
-            Err(e) => tracing::warn!(error = %e, "cannot take the database again yet"),
+            Err(e) => tracing::warn!(error = %e, "cannot take this node's name again yet"),
         }
     }
     conn.close();

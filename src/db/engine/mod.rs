@@ -13,7 +13,7 @@ mod sqlite;
 
 use super::{DbError, Result};
 
-pub use holder::Holder;
+pub use holder::{Claim, Holder};
 pub use mysql::{Password, Server, Tls};
 
 /// Which engine a connection talks to: the one thing a table module may ask.
