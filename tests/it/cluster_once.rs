@@ -2,7 +2,8 @@
 //! while the leader is killed again and again — at random instants and at the named
 //! kill points (`after_send`, `mid_upload`) armed on the host that takes over — reach
 //! NumHub once each, none missing; and a file dropped on a follower that is killed
-//! right after taking it reaches NumHub once, sent by the leader from the shared spool.
+//! right after taking it reaches NumHub once, sent by the leader from the shared spool
+//! (the dead host's folder moved out of reach meanwhile).
 //!
 //! Default: a short run. `NUMHUBD_STRESS=1` runs more rounds;
 //! `NUMHUBD_CRASH_SEED=N` picks the seed (printed on failure).
@@ -25,7 +26,7 @@ fn creates_and_uploads_on_three_hosts_reach_numhub_once_through_leader_kills() {
         return;
     }
     let seed = crate::support::seed_from_env("NUMHUBD_CRASH_SEED", 0xc1_u64 << 32 | 0x5eed);
-    let (rounds, per_round) = if stress() { (15, 6) } else { (6, 3) };
+    let rounds = if stress() { 15 } else { 6 };
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut c = Cluster::start(Options::default());
     c.sandbox.set_faults(Faults {
@@ -38,31 +39,27 @@ fn creates_and_uploads_on_three_hosts_reach_numhub_once_through_leader_kills() {
     let (mut names, mut docs) = (Vec::new(), Vec::new());
     let mut named_hits = BTreeMap::<&str, usize>::new();
     for round in 0..rounds {
-        for k in 0..per_round {
-            let host = up_host(&mut c, k);
-            let name = format!("Once {seed:x} R{round} E{k} LLC");
-            let id = create_entity(&c.socket(host), &name, rng.bool())
-                .unwrap_or_else(|| panic!("create refused; seed {seed}; {}", c.stderr()));
-            let file = format!("r{round}-e{k}.pdf");
-            let size = rng.usize(70_000..200_000);
-            let (path, sha) = write_pdf(c.hosts[host].dir.path(), &file, size, rng.u64(..));
-            upload(&c.socket(host), &id, &path)
-                .unwrap_or_else(|| panic!("upload refused; seed {seed}; {}", c.stderr()));
-            names.push(name);
-            docs.push(sha);
-        }
         let leader = c.wait_leader(TIMEOUT);
         match round % 3 {
             0 => {
+                queue_round(&mut c, &mut rng, round, &mut names, &mut docs);
                 let target = c.requests() + rng.u64(1..=3);
                 wait_until(TIMEOUT, || c.requests() >= target || c.all_jobs_done());
                 assert!(c.restart(leader.host, &[]), "restart; {}", c.stderr());
             }
             r => {
+                // The work is queued after the leader's death, so the host that takes
+                // over is the one that carries it (and meets the point).
                 let point = if r == 1 { "after_send" } else { "mid_upload" };
                 let armed = format!("{point}:{}", rng.u32(1..=2));
-                if kill_at_point(&mut c, leader.host, &armed) {
+                let followers = arm_followers(&mut c, leader.host, &armed);
+                c.kill9(leader.host);
+                queue_round(&mut c, &mut rng, round, &mut names, &mut docs);
+                if wait_until(TIMEOUT, || followers.iter().any(|f| !c.is_alive(*f))) {
                     *named_hits.entry(point).or_default() += 1;
+                }
+                for i in 0..c.hosts.len() {
+                    assert!(c.restart(i, &[]), "restart; {}", c.stderr());
                 }
             }
         }
@@ -99,10 +96,32 @@ fn up_host(c: &mut Cluster, k: usize) -> usize {
         .expect("a host is up")
 }
 
-/// Arms `armed` on every follower (restarting it), kills the leader, and waits for
-/// the host that takes over to die at the point; every host is then running again,
-/// unarmed. Whether the point fired.
-fn kill_at_point(c: &mut Cluster, leader: usize, armed: &str) -> bool {
+/// Creates and uploads (one each per `per_round`) on the hosts that are up, in turn.
+fn queue_round(
+    c: &mut Cluster,
+    rng: &mut fastrand::Rng,
+    round: usize,
+    names: &mut Vec<String>,
+    docs: &mut Vec<String>,
+) {
+    let per_round = if stress() { 6 } else { 3 };
+    for k in 0..per_round {
+        let host = up_host(c, k);
+        let name = format!("Once R{round} E{k} LLC");
+        let id = create_entity(&c.socket(host), &name, rng.bool())
+            .unwrap_or_else(|| panic!("create refused; {}", c.stderr()));
+        let file = format!("r{round}-e{k}.pdf");
+        let size = rng.usize(70_000..200_000);
+        let (path, sha) = write_pdf(c.hosts[host].dir.path(), &file, size, rng.u64(..));
+        upload(&c.socket(host), &id, &path)
+            .unwrap_or_else(|| panic!("upload refused; {}", c.stderr()));
+        names.push(name);
+        docs.push(sha);
+    }
+}
+
+/// Restarts every follower with `armed` (a kill point); their indexes.
+fn arm_followers(c: &mut Cluster, leader: usize, armed: &str) -> Vec<usize> {
     let followers: Vec<usize> = (0..c.hosts.len()).filter(|i| *i != leader).collect();
     for &f in &followers {
         assert!(
@@ -111,12 +130,7 @@ fn kill_at_point(c: &mut Cluster, leader: usize, armed: &str) -> bool {
             c.stderr()
         );
     }
-    c.kill9(leader);
-    let fired = wait_until(TIMEOUT, || followers.iter().any(|f| !c.is_alive(*f)));
-    for i in 0..c.hosts.len() {
-        assert!(c.restart(i, &[]), "restart; {}", c.stderr());
-    }
-    fired
+    followers
 }
 
 /// A file dropped on a follower, which is SIGKILLed as soon as the file is taken
@@ -145,6 +159,9 @@ fn a_file_taken_by_a_follower_killed_at_once_reaches_numhub_once() {
         "no entity folder on the follower; {}",
         c.stderr()
     );
+    // NumHub work for the tenant held back, so only the store can carry the file on.
+    assert!(wait_until(TIMEOUT, || c.all_jobs_done()), "{}", c.stderr());
+    c.tenant(leader.host, false);
     let bytes = pdf(25, 150_000);
     let digest = sha(&bytes);
     let staged = c.hosts[f].dir.path().join("staged.pdf");
@@ -157,10 +174,20 @@ fn a_file_taken_by_a_follower_killed_at_once_reaches_numhub_once() {
         c.stderr()
     );
     c.kill9(f);
+    // On one machine the leader could read the dead host's files (its spool, the
+    // dropped original); on two it could not: its folder is out of reach until it
+    // comes back.
+    let folder = c.hosts[f].dir.path().to_path_buf();
+    let away = folder.with_extension("away");
+    std::fs::rename(&folder, &away).expect("move the follower's folder away");
     let at_numhub = |c: &Cluster| c.documents().iter().filter(|d| **d == digest).count();
+    assert_eq!(at_numhub(&c), 0, "sent while the tenant was held back");
+    c.tenant(leader.host, true);
+    let sent = wait_until(TIMEOUT, || at_numhub(&c) >= 1);
+    std::fs::rename(&away, &folder).expect("put the folder back");
     assert!(
-        wait_until(TIMEOUT, || at_numhub(&c) >= 1),
-        "the leader did not send the follower's file; {}",
+        sent,
+        "the leader did not send the follower's file (from the shared store); {}",
         c.stderr()
     );
     assert!(c.start_host(f, &[]), "{}", c.stderr());
