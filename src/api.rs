@@ -39,7 +39,8 @@ pub mod codes {
     pub const SUBSCRIPTION_NEEDS_WEBSOCKET: i32 = -32023;
     /// NumHub refused the request; `data.numhub_message` says why.
     pub const NUMHUB_REJECTED: i32 = -32030;
-    /// NumHub cannot be reached now (or the client is not wired); queued work is retried.
+    /// NumHub cannot be reached now (or the client is not wired), or the database
+    /// cannot: nothing was done; queued work is retried, and the call can be repeated.
     /// (A `wait_s` that runs out is not an error: the answer's `sync` shows the job.)
     pub const NUMHUB_UNAVAILABLE: i32 = -32031;
     /// `keys.rotate` could not complete (`message` says why: the identity comes from

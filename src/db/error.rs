@@ -87,6 +87,17 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// Whether the database cannot be reached now (its server down or the connection
+    /// lost): nothing was done, the store reconnects by itself, and the same call can
+    /// be made again later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Unavailable { .. } => true,
+            DbError::Mysql(e) => super::engine::mysql::connection_lost(e),
+            _ => false,
+        }
+    }
+
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> DbError {
         DbError::Invalid {
             field,

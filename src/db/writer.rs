@@ -77,6 +77,9 @@ fn answer<T>(reply: &Reply<T>, result: Result<T>) {
 struct Queued {
     call: Call,
     durable: bool,
+    /// Answers the caller with an error without running the call (no transaction
+    /// could begin).
+    refuse: Box<dyn FnOnce(DbError) + Send>,
 }
 
 enum Msg {
@@ -126,6 +129,7 @@ impl Writer {
     {
         let (sender, answered) = oneshot::channel();
         let reply: Reply<T> = std::sync::Arc::new(Mutex::new(Some(sender)));
+        let reply_for_refusal = reply.clone();
         let call: Call = Box::new(move |tx| {
             let reply = reply.clone();
             match f(tx) {
@@ -143,8 +147,16 @@ impl Writer {
                 },
             }
         });
+        let refuse: Box<dyn FnOnce(DbError) + Send> = {
+            let reply = reply_for_refusal;
+            Box::new(move |e| answer(&reply, Err(e)))
+        };
         self.queue
-            .send(Msg::Call(Queued { call, durable }))
+            .send(Msg::Call(Queued {
+                call,
+                durable,
+                refuse,
+            }))
             .await
             .map_err(|_| DbError::Closed)?;
         answered.await.map_err(|_| DbError::Closed)?
@@ -170,6 +182,7 @@ impl Writer {
         let queued = Queued {
             call,
             durable: false,
+            refuse: Box::new(move |e| tracing::warn!(what, error = %e, "background write failed")),
         };
         if self.queue.send(Msg::Call(queued)).await.is_err() {
             tracing::warn!(what, "background write dropped: the store is closed");
@@ -309,9 +322,14 @@ fn commit_batch(conn: &Conn, batch: &mut Vec<Queued>, full_sync: bool, health: &
         if let Err(e) = conn.begin_write() {
             if let Some(cause) = e.storage_cause() {
                 health.refused(&cause);
+            } else if e.is_unavailable() {
+                // `daemon.health` shows it until a write commits again.
+                health.refused(&format!("the database server cannot be reached: {e}"));
             }
-            // Dropping the calls answers each caller with DbError::Closed.
             tracing::error!(error = %e, calls = pending.len(), "writer could not begin a transaction");
+            for queued in pending.drain(..) {
+                (queued.refuse)(copy(&e));
+            }
             return;
         }
         let attempt = attempt(conn, &mut pending);
@@ -498,6 +516,10 @@ fn refusal_of(e: &DbError) -> Option<String> {
 /// The one failure of a transaction, told to each of its callers.
 fn copy(e: &DbError) -> DbError {
     match e {
+        lost if lost.is_unavailable() => DbError::Unavailable {
+            what: "the server".into(),
+            reason: lost.to_string(),
+        },
         DbError::WriteRefused { cause } => DbError::WriteRefused {
             cause: cause.clone(),
         },

@@ -46,6 +46,9 @@ pub enum RpcError {
     BackupFailed(String),
     #[error("{0}; free space on the database's disk, then try again")]
     StoreRefusesWrites(String),
+    /// The database server cannot be reached: the same code as NumHub's absence.
+    #[error("the database is unavailable now; nothing was done: try again (numhubd reconnects by itself)")]
+    StoreUnavailable,
     #[error("internal error")]
     Internal(String),
 }
@@ -68,7 +71,9 @@ impl RpcError {
             RpcError::ResponseTooLarge(_) => codes::OVERSIZED_RESPONSE,
             RpcError::NeedsWebsocket => codes::SUBSCRIPTION_NEEDS_WEBSOCKET,
             RpcError::NumhubRejected { .. } => codes::NUMHUB_REJECTED,
-            RpcError::NumhubUnavailable(_) => codes::NUMHUB_UNAVAILABLE,
+            RpcError::NumhubUnavailable(_) | RpcError::StoreUnavailable => {
+                codes::NUMHUB_UNAVAILABLE
+            }
             RpcError::KeyRotationFailed(_) => codes::KEY_ROTATION_FAILED,
             RpcError::DropFolderUnwritable(_) => codes::DROP_FOLDER_UNWRITABLE,
             RpcError::BackupFailed(_) => codes::BACKUP_FAILED,
@@ -122,6 +127,10 @@ impl From<DbError> for RpcError {
             }
             DbError::IllegalTransition { .. } | DbError::Conflict { .. } => {
                 RpcError::Conflict(e.to_string())
+            }
+            down if down.is_unavailable() => {
+                tracing::warn!(error = %down, "an RPC call found the database unavailable");
+                RpcError::StoreUnavailable
             }
             refused if refused.is_write_refused() => {
                 tracing::warn!(error = %refused, "an RPC call's write was refused by the database");
