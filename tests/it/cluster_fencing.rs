@@ -1,7 +1,7 @@
 //! Fencing: a leader cut off at the worst instant — NumHub has answered its create,
 //! the outcome is not committed yet (the `after_send` pause point) — by SIGSTOP, by
-//! its database link taken down, or by its database link stalled (its COMMIT held in
-//! the network and delivered late). Another host takes over under a new epoch and
+//! its database link taken down (the outcome's commit tried once the link is back),
+//! or by its database link stalled (the commit held in the network, delivered late). Another host takes over under a new epoch and
 //! settles the create by looking it up. Then the new leader is frozen (so nobody may
 //! lead until its lease runs out) and the old one comes back: until that lease runs
 //! out, NumHub sees no request and the store's jobs and entities do not change — the
@@ -88,9 +88,9 @@ fn fenced(cut: Cut) {
                 c.set_db_down(old_host, true);
             } else {
                 c.set_db_stalled(old_host, true);
+                // The outcome's commit goes out now, held in the stalled link.
+                std::fs::remove_file(&pause).expect("release the pause point");
             }
-            // The held commit goes out now, into the cut link.
-            std::fs::remove_file(&pause).expect("release the pause point");
             quiet_once_the_lease_ran_out(&c);
             c.cont(new_host);
         }
@@ -111,12 +111,16 @@ fn fenced(cut: Cut) {
         "the lease is nearly out: {left:?}"
     );
     let (requests, rows) = (c.requests(), outcome_rows(&c));
+    // Stopped or cut off, the old leader tries its outcome's commit only now.
     match cut {
         Cut::SigStop => {
             std::fs::remove_file(&pause).expect("release the pause point");
             c.cont(old_host);
         }
-        Cut::DbDown => c.set_db_down(old_host, false),
+        Cut::DbDown => {
+            c.set_db_down(old_host, false);
+            std::fs::remove_file(&pause).expect("release the pause point");
+        }
         Cut::DbStall => c.set_db_stalled(old_host, false),
     }
     let window = left - Duration::from_millis(300);
