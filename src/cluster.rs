@@ -30,7 +30,7 @@ pub struct Term {
     /// Until when this node may start NumHub requests (None: forever, on SQLite).
     valid_until: Option<Instant>,
     /// How long after the term began the previous leader's creates and uploads may
-    /// still have been in flight: the rest of its lease plus a request's timeout.
+    /// still be in flight: until its lease's end plus a request's timeout.
     pub resend_after: Duration,
 }
 
@@ -155,12 +155,14 @@ async fn take(
         .await;
     match taken {
         Ok(Some(t)) => {
-            let previous = Duration::from_millis(u64::try_from(t.previous_left_ms).unwrap_or(0));
             tracing::info!(epoch = t.epoch, node = %options.node, "leading the cluster");
+            // Until the old lease's end plus a request's timeout (from now).
+            let timeout_ms = i64::try_from(options.request_timeout.as_millis()).unwrap_or(i64::MAX);
+            let wait_ms = t.previous_left_ms.saturating_add(timeout_ms).max(0);
             Some(Term {
                 epoch: t.epoch,
                 valid_until,
-                resend_after: previous + options.request_timeout,
+                resend_after: Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0)),
             })
         }
         Ok(None) => None,

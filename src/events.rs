@@ -2,9 +2,16 @@
 //! has committed, delivered to `events.subscribe` subscribers (and any future
 //! component). A broadcast channel: a subscriber that falls behind is told how many
 //! events it missed instead of being dropped.
+//!
+//! On a server store several hosts share, a bus made [`EventBus::with_relay`] also
+//! hands each event it publishes to the `relay` task, which writes it for the other
+//! hosts and [`EventBus::deliver`]s theirs here.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 /// One change, as pushed to subscribers (`{"type": "entity.status_changed", ...}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,17 +138,66 @@ pub const KINDS: &[&str] = &[
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Event>,
+    /// With a relay: every event published here, for the other hosts.
+    outgoing: Option<Outgoing>,
+}
+
+#[derive(Clone)]
+struct Outgoing {
+    tx: mpsc::Sender<Event>,
+    /// Events the relay had no room for (the database slower than the events).
+    dropped: Arc<AtomicU64>,
+}
+
+/// The relay's end of a bus made [`EventBus::with_relay`].
+pub struct Relayed {
+    pub rx: mpsc::Receiver<Event>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Relayed {
+    /// Events published while the relay's queue was full, so never shared, so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
 }
 
 impl EventBus {
     /// `capacity`: events kept for the slowest subscriber before it lags.
     pub fn new(capacity: usize) -> EventBus {
         let (tx, _) = broadcast::channel(capacity);
-        EventBus { tx }
+        EventBus { tx, outgoing: None }
     }
 
-    /// Publishes after the change committed. No subscriber is not an error.
+    /// A bus whose published events also go to the returned queue (at most
+    /// `capacity` waiting), which the relay drains into the store for other hosts.
+    pub fn with_relay(capacity: usize) -> (EventBus, Relayed) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let bus = EventBus {
+            outgoing: Some(Outgoing {
+                tx,
+                dropped: dropped.clone(),
+            }),
+            ..EventBus::new(capacity)
+        };
+        (bus, Relayed { rx, dropped })
+    }
+
+    /// Publishes after the change committed, here and (with a relay) to the other
+    /// hosts. No subscriber is not an error.
     pub fn publish(&self, event: Event) {
+        if let Some(out) = &self.outgoing {
+            // Never waits: a publisher holds no lock for the relay's sake.
+            if out.tx.try_send(event.clone()).is_err() {
+                out.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.deliver(event);
+    }
+
+    /// Delivers to this process's subscribers only: an event another host published.
+    pub fn deliver(&self, event: Event) {
         let _ = self.tx.send(event);
     }
 

@@ -4,14 +4,16 @@
 //! than `[audit] retention_days`. Each purge deletes in short batches
 //! ([`Store::delete_in_batches`]), so none holds the writer for long. With each
 //! pass, spool copies no upload needs any more (left by a crash, a deleted document,
-//! an upgrade) are removed.
+//! an upgrade) are removed: the files, and on a server store its copies in the
+//! database (and the chunks a host left when it died mid-copy). On a server store,
+//! every minute, the events other hosts have tailed ([`EVENTS_KEPT`]) go.
 
 use std::time::Duration;
 
 use chrono::Utc;
 
 use crate::cluster::Leadership;
-use crate::db::{self, documents, jobs, sync_logs, tokens, Store};
+use crate::db::{self, documents, event_log, jobs, spool, sync_logs, tokens, Location, Store};
 use crate::intake::Spool;
 use crate::shutdown::Shutdown;
 
@@ -92,9 +94,47 @@ pub async fn sweep_spool(store: &Store, spool: &Spool) -> Result<usize, db::DbEr
     Ok(swept)
 }
 
-/// The task: a pass at start (audit rows included), then every hour, until shutdown.
-/// The purges run only while this node leads (on SQLite, always); the sweep of this
-/// host's own spool folder runs on every node.
+/// Removes the server store's copies stored (or last wanted) over [`SPOOL_GRACE`]
+/// ago that no upload which may still be sent needs, then chunks as old whose copy
+/// has no head. Returns how many copies went. Nothing to do on SQLite.
+pub async fn sweep_store_spool(store: &Store) -> Result<usize, db::DbError> {
+    if !matches!(store.location(), Location::Server(_)) {
+        return Ok(0);
+    }
+    let before = cut_off(SPOOL_GRACE);
+    let b = before.clone();
+    let copies = store
+        .delete_in_batches(move |tx, batch| spool::purge_heads(tx, &b, batch))
+        .await?;
+    store
+        .delete_in_batches(move |tx, batch| spool::purge_orphan_chunks(tx, &before, batch))
+        .await?;
+    Ok(copies)
+}
+
+/// How long a server store keeps the events its hosts published: far longer than
+/// any host's tail lags behind (under a second), short enough to stay small.
+pub const EVENTS_KEPT: Duration = Duration::from_secs(300);
+
+/// How often the events are purged.
+const EVENTS_EVERY: Duration = Duration::from_secs(60);
+
+/// Deletes events published over [`EVENTS_KEPT`] ago (server stores). Returns how
+/// many went.
+pub async fn purge_events(store: &Store) -> Result<usize, db::DbError> {
+    if !matches!(store.location(), Location::Server(_)) {
+        return Ok(0);
+    }
+    let before = cut_off(EVENTS_KEPT);
+    store
+        .delete_in_batches(move |tx, batch| event_log::purge_older_than(tx, &before, batch))
+        .await
+}
+
+/// The task: a pass at start (audit rows included), then every hour, until shutdown;
+/// on a server store the events' purge every minute. The purges run only while this
+/// node leads (on SQLite, always); the sweep of this host's own spool folder runs on
+/// every node.
 pub async fn run(
     store: Store,
     retention: Retention,
@@ -103,10 +143,20 @@ pub async fn run(
     mut shutdown: Shutdown,
 ) {
     let mut tick = tokio::time::interval(EVERY);
+    let mut events_tick = tokio::time::interval(EVENTS_EVERY);
     let mut ticks: u64 = 0;
     loop {
         tokio::select! {
             _ = shutdown.recv() => return,
+            _ = events_tick.tick() => {
+                if leadership.term().is_none() {
+                    continue;
+                }
+                if let Err(e) = purge_events(&store).await {
+                    tracing::warn!(error = %e, "purging the hosts' events failed; will try again");
+                }
+                continue;
+            }
             _ = tick.tick() => {}
         }
         let purge_audit = ticks.is_multiple_of(AUDIT_EVERY_NTH);
@@ -118,6 +168,11 @@ pub async fn run(
         }
         if leadership.term().is_none() {
             continue;
+        }
+        match sweep_store_spool(&store).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(stored_spool_copies = n, "housekeeping"),
+            Err(e) => tracing::warn!(error = %e, "sweeping the spool in the database failed"),
         }
         match run_once(&store, retention, purge_audit).await {
             Ok(p) if p != Purged::default() => tracing::info!(

@@ -16,6 +16,7 @@
 //!   numhubd and numhubctl.
 //! - [`client`]: the local API client numhubctl uses.
 //! - [`events`]: the in-process event bus behind `events.subscribe`.
+//! - [`relay`]: events from every host sharing a server store, through the store.
 //! - [`rpc`]: the local API on the Unix socket (JSON-RPC 2.0, jsonrpsee).
 //! - [`shutdown`]: the signal every task receives and returns on.
 //! - [`cluster`]: which node leads when several daemons share a server store (the lease).
@@ -38,6 +39,7 @@ pub mod intake;
 pub mod killpoint;
 pub mod mounts;
 pub mod numhub;
+pub mod relay;
 pub mod rpc;
 pub mod shutdown;
 pub mod sync;

@@ -162,6 +162,8 @@ pub async fn serve(
         &config.crypto.identity_file,
         &config.crypto.recipients,
     )?);
+    // Every host sharing the store needs the identity that wrote its secrets.
+    numhub::readable::check_readable(&store, &crypto).await?;
     let global = match options.sandbox {
         true => Some(sandbox::demo_credentials()),
         false => numhub::global_credentials(&config)?,
@@ -174,16 +176,26 @@ pub async fn serve(
         store.clone(),
         crypto.clone(),
     )?;
-    let spool = Spool::open(&config.spool_dir()).map_err(|e| DaemonError::Io {
-        what: format!("spool folder {}", config.spool_dir().display()),
-        reason: e.to_string(),
-    })?;
+    let spool = Spool::open(&config.spool_dir())
+        .map_err(|e| DaemonError::Io {
+            what: format!("spool folder {}", config.spool_dir().display()),
+            reason: e.to_string(),
+        })?
+        .shared_through(&store);
+    // On a server store the hosts share their events (the relay task, below).
+    let (events, relayed) = match store.location() {
+        db::Location::Server(_) => {
+            let (bus, relayed) = EventBus::with_relay(1024);
+            (bus, Some(relayed))
+        }
+        db::Location::File(_) => (EventBus::default(), None),
+    };
     let ctx = Context {
         store: store.clone(),
         crypto,
         numhub: client,
         started: Instant::now(),
-        events: EventBus::default(),
+        events,
         spool,
     };
     // The rules every connection checks its calls against; SIGHUP sends new ones.
@@ -209,6 +221,15 @@ pub async fn serve(
                 shutdown.clone(),
             ),
         );
+    }
+    if let Some(relayed) = relayed {
+        let relay = crate::relay::Relay {
+            store: ctx.store.clone(),
+            bus: ctx.events.clone(),
+            relayed,
+            node: node.clone(),
+        };
+        tasks.spawn(TaskName::Relay, crate::relay::run(relay, shutdown.clone()));
     }
     tasks.spawn(
         TaskName::Housekeeping,

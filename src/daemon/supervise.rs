@@ -36,10 +36,12 @@ pub enum TaskName {
     Watchdog,
     /// Takes and renews the cluster's lease (a server store only).
     Lease,
+    /// Events to and from the other hosts of a server store (`relay`).
+    Relay,
 }
 
 impl TaskName {
-    const ALL: [TaskName; 7] = [
+    const ALL: [TaskName; 8] = [
         TaskName::Rpc,
         TaskName::Outbox,
         TaskName::Poller,
@@ -47,6 +49,7 @@ impl TaskName {
         TaskName::Housekeeping,
         TaskName::Watchdog,
         TaskName::Lease,
+        TaskName::Relay,
     ];
 
     /// The name in the log (`task=`) and in `NUMHUBD_END_TASK`.
@@ -59,6 +62,7 @@ impl TaskName {
             TaskName::Housekeeping => "housekeeping",
             TaskName::Watchdog => "watchdog",
             TaskName::Lease => "lease",
+            TaskName::Relay => "relay",
         }
     }
 

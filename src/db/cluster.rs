@@ -25,8 +25,9 @@ pub struct Lease {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Taken {
     pub epoch: i64,
-    /// How long the previous leader's lease still ran when it was taken (0 when it had
-    /// expired): its attempts may still be in flight until then, and a while after.
+    /// How long the previous leader's lease still ran when it was taken; negative:
+    /// how long ago it had run out (a lease never held: a day ago). The old leader's
+    /// requests may be in flight until then, and a request's timeout after.
     pub previous_left_ms: i64,
 }
 
@@ -59,17 +60,17 @@ pub fn lease(sql: &Sql<'_>) -> Result<Lease> {
 /// after this node (a previous process of this node, dead: a live one would hold the
 /// node's name). The epoch grows by one.
 pub fn take(tx: &Tx<'_>, node: &str, lease_ms: i64) -> Result<Option<Taken>> {
-    let current: Option<(Option<String>, i64)> = tx.row(
-        "SELECT node, GREATEST(TIMESTAMPDIFF(MICROSECOND, NOW(6), COALESCE(expires_at, NOW(6))), 0) DIV 1000
-           FROM numhubd_lease WHERE id = 1 FOR UPDATE",
-        args![],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let Some((holder, left_ms)) = current else {
-        return Err(DbError::Migration("numhubd_lease has no row".into()));
-    };
-    if left_ms > 0 && holder.as_deref() != Some(node) {
-        return Ok(None);
+    // A plain read first: a follower looking every second must not queue for the row
+    // lock that the leader's fenced writes share. Then the same under the lock.
+    let mut left_ms = 0;
+    for lock in ["", " FOR UPDATE"] {
+        let Some((holder, left)) = lease_holder(tx, lock)? else {
+            return Err(DbError::Migration("numhubd_lease has no row".into()));
+        };
+        if left > 0 && holder.as_deref() != Some(node) {
+            return Ok(None);
+        }
+        left_ms = left;
     }
     tx.execute(
         "UPDATE numhubd_lease SET node = ?1, epoch = epoch + 1, acquired_at = NOW(6),
@@ -86,6 +87,19 @@ pub fn take(tx: &Tx<'_>, node: &str, lease_ms: i64) -> Result<Option<Taken>> {
         epoch,
         previous_left_ms: left_ms,
     }))
+}
+
+/// The node named in the lease and how long its lease still runs (ms; negative: since
+/// when it ran out).
+fn lease_holder(tx: &Tx<'_>, lock: &str) -> Result<Option<(Option<String>, i64)>> {
+    tx.row(
+        &format!(
+            "SELECT node, COALESCE(TIMESTAMPDIFF(MICROSECOND, NOW(6), expires_at) DIV 1000, -86400000)
+               FROM numhubd_lease WHERE id = 1{lock}"
+        ),
+        args![],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// Extends the lease of `epoch` from now; false when another node took it since.

@@ -147,7 +147,7 @@ pub fn register_upload(tx: &Tx<'_>, new: NewUpload) -> Result<(Document, jobs::J
 
 /// The upload jobs that may still send a file: any not `done` (a `dead` one can be
 /// retried). Their spool copies must stay.
-const UNSENT_UPLOADS: &str = "SELECT d.sha256 FROM jobs j
+pub(super) const UNSENT_UPLOADS: &str = "SELECT d.sha256 FROM jobs j
      JOIN numhub_documents nd ON nd.id = j.document_id
      JOIN documents d ON d.id = nd.local_document_id
      WHERE j.kind = 'document.upload' AND j.state != 'done'";

@@ -13,6 +13,7 @@
 
 pub mod backup;
 pub mod brands;
+pub mod budget;
 pub mod cluster;
 pub mod copy;
 pub mod credentials;
@@ -21,6 +22,7 @@ pub mod engine;
 pub mod entities;
 mod enums;
 mod error;
+pub mod event_log;
 pub mod identities;
 pub mod jobs;
 pub mod login_blocks;
@@ -29,6 +31,7 @@ pub mod origin;
 mod purge;
 mod readers;
 pub mod reviews;
+pub mod spool;
 pub mod sync_logs;
 pub mod tenants;
 mod time;

@@ -109,6 +109,11 @@ pub fn delete(tx: &Tx<'_>, tenant_id: Option<i64>) -> Result<usize> {
     }
 }
 
+/// Drops one stored token by id (a 401 answered it); nothing when it was replaced.
+pub fn delete_one(tx: &Tx<'_>, id: i64) -> Result<usize> {
+    tx.execute("DELETE FROM numhub_tokens WHERE id = ?1", args![id])
+}
+
 /// Deletes tokens that expired before `now`; returns how many.
 pub fn delete_expired(tx: &Tx<'_>, now: &str) -> Result<usize> {
     tx.execute(

@@ -9,22 +9,22 @@
 //! open descriptor, so nothing can be swapped in between a check and the read.
 //!
 //! The functions here block (they read the file): call them from a blocking task.
-//! [`format`] knows what the bytes are.
+//! [`format`] knows what the bytes are; [`spool`] keeps numhubd's copies.
 
 pub mod format;
+mod spool;
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub use format::ContentType;
+pub use spool::{Spool, SpoolError};
 
 use crate::db::documents::NewLocalDocument;
 use crate::db::{DocumentSource, DocumentType};
@@ -381,10 +381,6 @@ fn spool_err(e: std::io::Error) -> IntakeError {
     IntakeError::Spool(e.to_string())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Whether a stream of chunks is text (UTF-8 without NUL), fed chunk by chunk: a
 /// character split between two chunks is carried over.
 #[derive(Default)]
@@ -415,194 +411,6 @@ impl TextCheck {
 
     fn finish(self) -> bool {
         !self.broken && self.carry.is_empty()
-    }
-}
-
-/// numhubd's own copies of taken files (mode 0700, under the state directory), named
-/// by their SHA-256: an upload and each of its retries read the copy, never the
-/// original path, and check its hash before each send.
-#[derive(Debug, Clone)]
-pub struct Spool {
-    dir: PathBuf,
-}
-
-/// A copy being written; removed unless [`SpoolFile::keep`] names it.
-struct SpoolFile {
-    file: File,
-    tmp: PathBuf,
-    dir: PathBuf,
-    kept: bool,
-}
-
-impl SpoolFile {
-    /// Copies `from` into the copy, one buffer at a time, and returns its SHA-256.
-    /// `each` sees every chunk before it is written and may stop the copy with its
-    /// error; read and write failures become errors by `read_err` and `write_err`.
-    fn fill<E>(
-        &mut self,
-        from: &mut File,
-        read_err: impl Fn(std::io::Error) -> E,
-        write_err: impl Fn(std::io::Error) -> E,
-        mut each: impl FnMut(&[u8]) -> Result<(), E>,
-    ) -> Result<String, E> {
-        use std::io::Write;
-        let mut hash = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = match from.read(&mut buf) {
-                Ok(0) => return Ok(hex(&hash.finalize())),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(read_err(e)),
-            };
-            let chunk = &buf[..n];
-            each(chunk)?;
-            hash.update(chunk);
-            self.file.write_all(chunk).map_err(&write_err)?;
-        }
-    }
-
-    /// Makes the copy durable under its hash's name.
-    fn keep(mut self, sha256: &str) -> std::io::Result<()> {
-        self.file.sync_all()?;
-        std::fs::rename(&self.tmp, self.dir.join(sha256))?;
-        File::open(&self.dir)?.sync_all()?;
-        self.kept = true;
-        Ok(())
-    }
-}
-
-impl Drop for SpoolFile {
-    fn drop(&mut self) {
-        if !self.kept {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
-}
-
-/// How a partial copy's name starts.
-const TMP_PREFIX: &str = ".tmp-";
-
-/// What is wrong with a spool copy at send time.
-#[derive(Debug, Error)]
-pub enum SpoolError {
-    #[error(
-        "numhubd's copy of the file is gone, and so is the original ({0}); register the file again"
-    )]
-    Missing(String),
-    #[error("numhubd's copy of the file no longer has the SHA-256 it was registered with; register the file again")]
-    Changed,
-    #[error("reading numhubd's copy of the file: {0}")]
-    Io(String),
-}
-
-impl Spool {
-    /// Creates (or checks) the folder: a real folder, not a link, mode 0700. Partial
-    /// copies a stop left (`.tmp-*`) are removed: at start no take is in flight.
-    pub fn open(dir: &Path) -> std::io::Result<Spool> {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        match std::fs::symlink_metadata(dir) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(std::io::Error::other(format!(
-                    "{} is not a folder (numhubd's spool must be one, not a link)",
-                    dir.display()
-                )))
-            }
-            Err(_) => std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)?,
-        }
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        for e in std::fs::read_dir(dir)?.flatten() {
-            if e.file_name().as_bytes().starts_with(TMP_PREFIX.as_bytes()) {
-                std::fs::remove_file(e.path())?;
-            }
-        }
-        Ok(Spool {
-            dir: dir.to_path_buf(),
-        })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// The copy of the file with this SHA-256.
-    pub fn path_of(&self, sha256: &str) -> PathBuf {
-        self.dir.join(sha256)
-    }
-
-    fn create(&self) -> std::io::Result<SpoolFile> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let tmp = self
-            .dir
-            .join(format!("{TMP_PREFIX}{}", uuid::Uuid::new_v4()));
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        Ok(SpoolFile {
-            file,
-            tmp,
-            dir: self.dir.clone(),
-            kept: false,
-        })
-    }
-
-    /// The copy to send a registered file from. It is not read here: the send
-    /// checks its SHA-256 as it goes and never lets a changed copy reach NumHub
-    /// whole (`numhub::file_body`). A missing copy is made again from `original`
-    /// when that file still has the registered SHA-256: uploads registered by a
-    /// numhubd from before the spool have no copy. `original` is opened without
-    /// following a link and must be a regular file; a changed original is never sent.
-    pub fn for_sending(&self, sha256: &str, original: &Path) -> Result<PathBuf, SpoolError> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let path = self.path_of(sha256);
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.is_file() => return Ok(path),
-            Ok(_) => return Err(SpoolError::Changed),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(SpoolError::Io(e.to_string())),
-        }
-        let gone = |e: std::io::Error| SpoolError::Missing(format!("{} ({e})", original.display()));
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(original)
-            .map_err(gone)?;
-        if !file.metadata().map_err(gone)?.is_file() {
-            return Err(SpoolError::Changed);
-        }
-        let io = |e: std::io::Error| SpoolError::Io(e.to_string());
-        let mut copy = self.create().map_err(io)?;
-        if copy.fill(&mut file, io, io, |_| Ok(()))? != sha256 {
-            return Err(SpoolError::Changed);
-        }
-        copy.keep(sha256).map_err(io)?;
-        Ok(self.path_of(sha256))
-    }
-
-    /// Removes the copy with this SHA-256 (no error if it is already gone).
-    pub fn remove(&self, sha256: &str) -> std::io::Result<()> {
-        match std::fs::remove_file(self.path_of(sha256)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
-    }
-
-    /// Every copy (by SHA-256) and leftover partial copy, with its age, for the sweep
-    /// that removes what no job needs any more.
-    pub fn entries(&self) -> std::io::Result<Vec<(String, std::time::SystemTime)>> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(&self.dir)? {
-            let e = e?;
-            let modified = e.metadata()?.modified()?;
-            out.push((e.file_name().to_string_lossy().to_string(), modified));
-        }
-        Ok(out)
     }
 }
 
@@ -675,8 +483,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_missing_copy_is_made_again_only_from_an_unchanged_original() {
+    #[tokio::test]
+    async fn a_missing_copy_is_made_again_only_from_an_unchanged_original() {
         let dir = tempfile::tempdir().expect("tempdir");
         let spool = Spool::open(&dir.path().join("spool")).expect("spool");
         let original = dir.path().join("old.pdf");
@@ -693,21 +501,24 @@ mod tests {
         .expect("taken");
         spool.remove(&t.sha256).expect("remove");
         assert_eq!(
-            spool.for_sending(&t.sha256, &original).expect("restored"),
+            spool
+                .for_sending(&t.sha256, &original)
+                .await
+                .expect("restored"),
             spool.path_of(&t.sha256)
         );
         spool.remove(&t.sha256).expect("remove");
         std::fs::write(&original, b"%PDF-1.7 changed").expect("write");
         assert!(matches!(
-            spool.for_sending(&t.sha256, &original),
+            spool.for_sending(&t.sha256, &original).await,
             Err(SpoolError::Changed)
         ));
         let link = dir.path().join("link.pdf");
         std::os::unix::fs::symlink(&original, &link).expect("symlink");
-        assert!(spool.for_sending(&t.sha256, &link).is_err());
+        assert!(spool.for_sending(&t.sha256, &link).await.is_err());
         std::fs::remove_file(&original).expect("rm");
         assert!(matches!(
-            spool.for_sending(&t.sha256, &original),
+            spool.for_sending(&t.sha256, &original).await,
             Err(SpoolError::Missing(_))
         ));
         assert!(spool.entries().expect("entries").is_empty());

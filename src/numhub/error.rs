@@ -58,6 +58,15 @@ pub enum NumhubError {
     File { path: String, reason: String },
     #[error("building the HTTP client: {0}")]
     Setup(String),
+    /// A stored secret this host's age identity cannot open: the store was written
+    /// with another identity (another host's, or before a restore).
+    #[error("{what} cannot be decrypted with this host's age identity ({public_key}, from {identity}): {reason}. The store's secrets were encrypted to another identity; every host sharing a store needs the same one: install the identity of the hosts that wrote it (the identity file or the systemd credential age-identity) and start again. Nothing was changed")]
+    ForeignIdentity {
+        what: String,
+        public_key: String,
+        identity: String,
+        reason: String,
+    },
     /// A leader's request not sent: its term ended first (see `Client::gated`).
     #[error(
         "not sent: this node stopped leading the cluster; the next leader carries the work on"

@@ -3,10 +3,12 @@
 //! - [`model`]: the document's request/response shapes.
 //! - [`transport`]: one exchange (headers, streamed multipart, audit row).
 //! - [`governor`]: per-account pacing with interactive priority.
-//! - [`tokens`]: accounts, credentials, cached tokens, login blocks.
+//! - [`tokens`]: accounts, credentials, cached tokens, login blocks; [`logins`]: one
+//!   login at a time per account across hosts sharing a server store.
 //! - [`ops`]: one method per operation; [`create`]: the create that never duplicates.
 //! - [`audit`]: redaction and `numhub_sync_logs` rows; [`rotate`]: re-encrypting
-//!   every secret to a new identity. (Purging old rows is `crate::housekeeping`.)
+//!   every secret to a new identity; [`readable`]: the start's check that this
+//!   identity opens them. (Purging old rows is `crate::housekeeping`.)
 //!
 //! A call: resolve the tenant (client id, whose login) → valid token (single flight)
 //! → governor permit → send → audit → on 401 re-login once and retry once; on
@@ -20,9 +22,11 @@ pub mod create;
 mod error;
 mod file_body;
 pub mod governor;
+mod logins;
 pub mod model;
 mod ops;
 pub mod paging;
+pub mod readable;
 pub mod rotate;
 pub mod template;
 pub mod tokens;
@@ -157,6 +161,9 @@ struct Inner {
     crypto: Arc<Crypto>,
     /// Per NumHub login (lower-cased email): one governor.
     governors: Mutex<HashMap<String, Arc<Governor>>>,
+    /// The store is a server several hosts may share: the budget and logins are
+    /// kept in it (`governor::shared`, [`logins`]), not in this process.
+    shared: bool,
     /// Per account: the token slot (single flight).
     slots: Mutex<HashMap<Account, Arc<tokio::sync::Mutex<Option<CachedToken>>>>>,
     /// Each tenant's share of the calls started over the socket.
@@ -180,6 +187,7 @@ impl Client {
         let http = transport::build_http(opts.request_timeout, opts.ca_file.as_ref())?;
         let redactor =
             audit::Redactor::new(&opts.redact_fields, crypto.derive_key("audit fingerprints"));
+        let shared = matches!(store.location(), db::Location::Server(_));
         Ok(Client {
             inner: Arc::new(Inner {
                 transport: Transport {
@@ -192,11 +200,15 @@ impl Client {
                     max_audit_payload: opts.max_audit_payload,
                 },
                 opts,
-                store,
                 crypto,
                 governors: Mutex::new(HashMap::new()),
                 slots: Mutex::new(HashMap::new()),
-                interactive: governor::TenantBudget::default(),
+                interactive: match shared {
+                    true => governor::TenantBudget::Shared(store.clone()),
+                    false => governor::TenantBudget::Local(Default::default()),
+                },
+                store,
+                shared,
             }),
             gate: None,
         })
@@ -231,30 +243,40 @@ impl Client {
                     .max(1)
             }
         };
-        self.inner
-            .interactive
-            .spend(tenant_id, limit)
-            .map_err(|wait| NumhubError::TenantBudget {
+        match self.inner.interactive.spend(tenant_id, limit).await? {
+            None => Ok(()),
+            Some(wait) => Err(NumhubError::TenantBudget {
                 tenant_id,
                 limit,
                 retry_after_secs: wait.as_secs() + 1,
-            })
+            }),
+        }
     }
 
-    /// The account's governor. The first of this process resumes what the last span
-    /// spent (the audit table's rows of it), so a restart does not spend NumHub's
-    /// window twice. Rows are not told apart by account: with several accounts this
-    /// counts the others' too, which only paces more carefully for one span.
+    /// The account's governor: on a shared store, over the budget kept there;
+    /// otherwise in memory, where the first of this process resumes what the last
+    /// span spent (the audit table's rows of it), so a restart does not spend
+    /// NumHub's window twice. Rows are not told apart by account: with several
+    /// accounts this counts the others' too, which only paces more carefully for one
+    /// span.
     async fn governor(&self, email: &str) -> Arc<Governor> {
         let key = email.to_ascii_lowercase();
         if let Some(g) = self.governors().get(&key) {
             return g.clone();
         }
         let (limit, window) = (self.inner.opts.rate_limit, self.inner.opts.rate_window);
+        if self.inner.shared {
+            let store = self.inner.store.clone();
+            return self
+                .governors()
+                .entry(key)
+                .or_insert_with(|| Arc::new(Governor::shared(store, email, limit, window)))
+                .clone();
+        }
         let started = if limit == 0 {
             Vec::new()
         } else {
-            self.recently_started(Governor::span(window)).await
+            self.recently_started(governor::span(window)).await
         };
         let fresh = if started.is_empty() {
             Governor::new(limit, window)
@@ -385,48 +407,97 @@ impl Client {
         if let Some(t) = guard.as_ref().filter(|t| t.usable(now)) {
             return Ok(t.clone());
         }
-        // Not in memory (or due): the stored one may still be good (after a restart).
-        if guard.is_none() {
-            let tenant = account.tenant_id();
-            if let Some(row) = self
-                .inner
-                .store
-                .read(move |sql| db::tokens::get_access(sql, tenant))
-                .await?
-            {
-                let issued = db::parse_ts("created_at", &row.created_at)?;
-                let expires = db::parse_ts("expires_at", &row.expires_at)?;
-                let token = Secret::new(self.inner.crypto.decrypt(&row.access_token)?);
-                let cached = CachedToken::new(
-                    token,
-                    issued,
-                    expires,
-                    self.inner.opts.refresh_margin,
-                    UserClients::from_scopes(row.scopes.as_ref()),
-                );
-                if cached.usable(now) {
-                    *guard = Some(cached.clone());
-                    return Ok(cached);
-                }
+        // Not in memory (or due): the stored one may still be good (after a restart,
+        // or another host's login on a shared store).
+        if guard.is_none() || self.inner.shared {
+            if let Some(cached) = self.stored_token(account, None).await? {
+                *guard = Some(cached.clone());
+                return Ok(cached);
             }
         }
         self.check_block(account, creds).await?;
-        let fresh = self.login(account, creds, priority).await?;
+        let fresh = self.login_any(account, creds, priority, None).await?;
         *guard = Some(fresh.clone());
         Ok(fresh)
     }
 
-    /// Drops `bad` (answered 401) unless another caller already replaced it.
+    /// The account's stored token when it is usable (and, with `since`, stored after
+    /// it).
+    async fn stored_token(
+        &self,
+        account: &Account,
+        since: Option<chrono::DateTime<Utc>>,
+    ) -> Result<Option<CachedToken>, NumhubError> {
+        let tenant = account.tenant_id();
+        let Some(row) = self
+            .inner
+            .store
+            .read(move |sql| db::tokens::get_access(sql, tenant))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let issued = db::parse_ts("created_at", &row.created_at)?;
+        if since.is_some_and(|s| issued < s) {
+            return Ok(None);
+        }
+        let expires = db::parse_ts("expires_at", &row.expires_at)?;
+        let token = Secret::new(self.inner.crypto.decrypt(&row.access_token)?);
+        let cached = CachedToken::new(
+            token,
+            issued,
+            expires,
+            self.inner.opts.refresh_margin,
+            UserClients::from_scopes(row.scopes.as_ref()),
+        );
+        Ok(cached.usable(Utc::now()).then_some(cached))
+    }
+
+    /// A login: on a shared store one host's at a time ([`logins`]), whose token the
+    /// others take from the store; otherwise this process's own.
+    async fn login_any(
+        &self,
+        account: &Account,
+        creds: &Credentials,
+        priority: Priority,
+        since: Option<chrono::DateTime<Utc>>,
+    ) -> Result<CachedToken, NumhubError> {
+        match self.inner.shared {
+            true => self.login_once(account, creds, priority, since).await,
+            false => self.login(account, creds, priority).await,
+        }
+    }
+
+    /// Drops `bad` (answered 401) unless another caller already replaced it: in
+    /// memory, and in the store only while the stored token is still `bad` (another
+    /// host sharing the store may have stored a new one already).
     async fn invalidate(&self, account: &Account, bad: &Secret) -> Result<(), NumhubError> {
         let slot = self.slot(account);
         let mut guard = slot.lock().await;
         if guard.as_ref().is_some_and(|t| &t.token == bad) || guard.is_none() {
             *guard = None;
             let tenant = account.tenant_id();
-            self.inner
+            let stored = self
+                .inner
                 .store
-                .write(move |tx| db::tokens::delete(tx, tenant).map(|_| ()))
+                .read(move |sql| db::tokens::get_access(sql, tenant))
                 .await?;
+            let Some(row) = stored else {
+                return Ok(());
+            };
+            // A token this identity cannot read is no use either.
+            let same = self
+                .inner
+                .crypto
+                .decrypt(&row.access_token)
+                .map_or(true, |t| t == bad.expose());
+            if same {
+                let id = row.id;
+                self.inner
+                    .store
+                    .write(move |tx| db::tokens::delete_one(tx, id).map(|_| ()))
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -749,7 +820,11 @@ impl Client {
         self.retry_login(&account.key()).await?;
         let slot = self.slot(&account);
         let mut guard = slot.lock().await;
-        let fresh = self.login(&account, &creds, Priority::Interactive).await?;
+        // On a shared store a login another host finishes from now on answers too.
+        let asked = Utc::now();
+        let fresh = self
+            .login_any(&account, &creds, Priority::Interactive, Some(asked))
+            .await?;
         let expires = db::format_ts(fresh.expires_at);
         *guard = Some(fresh);
         Ok(expires)

@@ -307,7 +307,7 @@ impl Transport {
             }
         }
 
-        governor.acquire(req.priority).await;
+        governor.acquire(req.priority).await?;
         if gate.is_some_and(|may_send| !may_send()) {
             return Err(NumhubError::NotLeading);
         }
@@ -363,7 +363,7 @@ impl Transport {
             Outcome::Answer { status, .. } => Some(*status),
             Outcome::Failed { .. } => None,
         };
-        governor.observe(status, remaining);
+        governor.observe(status, remaining).await;
         // One line per exchange, so the journal can be searched by tenant, endpoint
         // and status (`NUMHUB_ENDPOINT=…`); the audit row holds the rest.
         tracing::debug!(

@@ -17,6 +17,7 @@ use super::schema::{cursor, id, limit, object, one_of, string, text, wait_s};
 use super::Rpc;
 use crate::db::{self, documents, jobs, DocumentSource, DocumentType, Sql};
 use crate::events::Event;
+use crate::intake::SpoolError;
 
 pub fn methods() -> Vec<MethodDef> {
     use Role::*;
@@ -68,6 +69,15 @@ async fn document_upload(
         tokio::task::spawn_blocking(move || uploads.take(tenant, Path::new(&path), document_type))
             .await
             .map_err(|e| RpcError::Internal(e.to_string()))??;
+    // Into a server store before the job is queued, so any host may send it.
+    rpc.uploads
+        .spool
+        .share(&taken.sha256)
+        .await
+        .map_err(|e| match e {
+            SpoolError::Store(e) => RpcError::from(e),
+            e => RpcError::Internal(e.to_string()),
+        })?;
     let tenant_id = p.tenant_id;
     let new = documents::NewUpload {
         tenant_id,

@@ -19,6 +19,7 @@ use crate::db::{
     EntityStatus,
 };
 use crate::events::Event;
+use crate::intake::SpoolError;
 use crate::killpoint;
 use crate::numhub::model::{
     ApplicationModel, DeactivationRequest, DisplayIdentity, DisplayIdentityUpdate, DocumentItem,
@@ -60,7 +61,8 @@ impl From<NumhubError> for Failure {
             | NumhubError::NoCredentials { .. }
             | NumhubError::Tenant { .. }
             | NumhubError::Setup(_)
-            | NumhubError::Crypto(_) => Failure::Blocked(msg),
+            | NumhubError::Crypto(_)
+            | NumhubError::ForeignIdentity { .. } => Failure::Blocked(msg),
             NumhubError::Exhausted { .. }
             | NumhubError::TenantBudget { .. }
             | NumhubError::Unauthorized { .. }
@@ -364,19 +366,25 @@ fn upload_type(t: db::DocumentType) -> DocumentType {
     }
 }
 
-/// The spool copy of a registered file (made again from the original for an upload
-/// registered before numhubd had a spool); the send checks it still has the SHA-256
-/// it was registered with, so a retry never sends something else.
+/// The spool copy of a registered file (fetched from a server store when another
+/// host took it; made again from the original for an upload registered before
+/// numhubd had a spool); the send checks it still has the SHA-256 it was registered
+/// with, so a retry never sends something else. A refusal names the document.
 async fn spool_copy(
     ctx: &SyncContext,
+    doc: &documents::Document,
     local: &documents::LocalDocument,
 ) -> Result<std::path::PathBuf, Failure> {
-    let spool = ctx.spool.clone();
-    let (sha, original) = (local.sha256.clone(), local.source_path.clone());
-    tokio::task::spawn_blocking(move || spool.for_sending(&sha, std::path::Path::new(&original)))
-        .await
-        .map_err(|e| Failure::Retry(format!("checking the file: {e}")))?
-        .map_err(|e| Failure::Refused(e.to_string()))
+    let original = std::path::Path::new(&local.source_path);
+    match ctx.spool.for_sending(&local.sha256, original).await {
+        Ok(path) => Ok(path),
+        // The database did not answer: not the file's fault.
+        Err(e @ SpoolError::Store(_)) => Err(Failure::Retry(format!("checking the file: {e}"))),
+        Err(e) => Err(Failure::Refused(format!(
+            "document {} ({:?}): {e}",
+            doc.id, doc.filename
+        ))),
+    }
 }
 
 async fn document_upload(
@@ -434,7 +442,7 @@ async fn document_upload(
     let resp = match resp {
         Some(r) => r,
         None => {
-            let path = spool_copy(ctx, &local).await?;
+            let path = spool_copy(ctx, &doc, &local).await?;
             let content_type = upload
                 .content_type
                 .clone()

@@ -138,6 +138,11 @@ pub(super) async fn take_one(env: TakeEnv, path: PathBuf) -> TakeResult {
     };
     facts.size = Some(taken.size_bytes);
     facts.sha256 = Some(taken.sha256.clone());
+    // Into a server store before the job is queued: any host may send it, and it
+    // outlives this host. The database failing is not the file's fault.
+    if let Err(e) = env.ctx.spool.share(&taken.sha256).await {
+        return done(Took::Retry(e.to_string()), None);
+    }
     enum Reg {
         Earlier(String),
         Duplicate(documents::Earlier),

@@ -58,7 +58,10 @@ use Kind::{Int, Text, Time};
 /// Every table numhubd owns, parents before children. Not copied: refinery's
 /// history (each side has its own migrations), `sqlite_sequence` (carried as each
 /// table's high-water mark), the MySQL engine's own `numhubd_commits` and
-/// `numhubd_instance`, and the cluster's lease and nodes (who runs now, not data).
+/// `numhubd_instance`, the cluster's lease and nodes (who runs now, not data), the
+/// spool in the store (a server store's copies of taken files: on SQLite the spool
+/// folder holds them, and a copy keeps that folder), the events other hosts tail
+/// (minutes old at most), and the shared NumHub budget and login leases (live pacing).
 pub static TABLES: &[Table] = &[
     Table {
         name: "tenants",
@@ -299,6 +302,15 @@ const NOT_COPIED: &[&str] = &[
     "numhubd_instance",
     "numhubd_lease",
     "numhubd_nodes",
+    "numhubd_spool",
+    "numhubd_spool_chunks",
+    "numhubd_events",
+    // The shared NumHub budget and login leases: live pacing, not data.
+    "numhub_budget",
+    "numhub_budget_starts",
+    "numhub_budget_waiters",
+    "numhub_tenant_spends",
+    "numhub_login_leases",
 ];
 
 /// A column as the database declares it.

@@ -1,10 +1,11 @@
-//! The rate governor: one per NumHub account, shared by every task that calls with
-//! it. NumHub counts a fixed window (100 a minute) that starts at whichever request
-//! opens it; we cannot see where its windows fall, so we keep a sliding one a little
-//! longer: a request starts only while fewer than `limit` started within that span.
-//! Then no window of NumHub's, wherever it falls, holds more than `limit` of ours.
+//! The rate governor of a store one daemon owns (SQLite): one per NumHub account,
+//! in memory, shared by every task that calls with it. NumHub counts a fixed window
+//! (100 a minute) that starts at whichever request opens it; we cannot see where its
+//! windows fall, so we keep a sliding one a little longer: a request starts only
+//! while fewer than `limit` started within that span. Then no window of NumHub's,
+//! wherever it falls, holds more than `limit` of ours.
 //!
-//! What the last span spent outlives a restart: [`Governor::resumed`] starts from the
+//! What the last span spent outlives a restart: [`Local::resumed`] starts from the
 //! exchanges the audit table recorded in it (and holds a tenth of the limit back for
 //! requests the old process sent but never recorded), and its first request goes
 //! alone, so NumHub's `requests-remaining` (which counts those too) is known before
@@ -18,14 +19,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Who is waiting: a person at the socket, or the sync engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
-    Interactive,
-    Background,
-}
+use super::Priority;
 
-pub struct Governor {
+pub struct Local {
     limit: u32,
     window: Duration,
     state: Mutex<State>,
@@ -62,7 +58,7 @@ enum Probe {
 const PROBE_LOOK: Duration = Duration::from_millis(10);
 
 /// Keeps `interactive_waiting` right even when a waiting caller is cancelled.
-struct Waiting<'a>(&'a Governor);
+struct Waiting<'a>(&'a Local);
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
@@ -72,10 +68,10 @@ impl Drop for Waiting<'_> {
     }
 }
 
-impl Governor {
+impl Local {
     /// `limit` 0 turns pacing off.
-    pub fn new(limit: u32, window: Duration) -> Governor {
-        Governor {
+    pub fn new(limit: u32, window: Duration) -> Local {
+        Local {
             limit,
             window,
             state: Mutex::new(State::default()),
@@ -83,11 +79,11 @@ impl Governor {
     }
 
     /// A governor for an account a previous process already spent from: `started`
-    /// are its requests within the last [`Governor::span`] (from the audit table),
+    /// are its requests within the last [`super::span`] (from the audit table),
     /// and the first request goes alone to read NumHub's `requests-remaining`.
     /// A tenth of the limit is also held for a span from now: requests the old
     /// process had in flight when it was killed reached NumHub but left no row.
-    pub fn resumed(limit: u32, window: Duration, started: Vec<Instant>) -> Governor {
+    pub fn resumed(limit: u32, window: Duration, started: Vec<Instant>) -> Local {
         let mut started: Vec<Instant> = started;
         let now = Instant::now();
         started.extend(std::iter::repeat_n(now, (limit / 10).max(1) as usize));
@@ -97,17 +93,11 @@ impl Governor {
             probe: Probe::Due,
             ..State::default()
         };
-        Governor {
+        Local {
             limit,
             window,
             state: Mutex::new(state),
         }
-    }
-
-    /// How long a request counts against the limit: NumHub's window plus a margin,
-    /// because a request starts here a little before NumHub counts it.
-    pub fn span(window: Duration) -> Duration {
-        window + window / 20 + Duration::from_millis(100)
     }
 
     /// Waits for a permit to send one request.
@@ -140,7 +130,7 @@ impl Governor {
 
     /// Takes a permit (`None`) or says when to look again.
     fn try_take(&self, s: &mut State, now: Instant, my_turn: bool) -> Option<Instant> {
-        let span = Governor::span(self.window);
+        let span = super::span(self.window);
         if let Some(p) = s.paused_until {
             if now < p {
                 return Some(p);
@@ -196,7 +186,7 @@ impl Governor {
             s.probe = Probe::Done;
         }
         let now = Instant::now();
-        let span = Governor::span(self.window);
+        let span = super::span(self.window);
         if status == Some(429) {
             // We do not know when NumHub's window ends: wait a whole span.
             s.paused_until = Some(now + span);
@@ -211,18 +201,17 @@ impl Governor {
     }
 }
 
-/// Each tenant's share of the calls its callers start over the socket: a sliding
-/// minute of start times per tenant. The governor paces the account for everyone;
-/// this keeps one tenant's callers from taking all of it.
+/// Each tenant's share of the calls its callers start over the socket, in memory: a
+/// sliding minute of start times per tenant.
 #[derive(Default)]
-pub struct TenantBudget {
+pub struct LocalShares {
     starts: Mutex<std::collections::HashMap<i64, std::collections::VecDeque<Instant>>>,
 }
 
 /// The minute a tenant's share is counted over.
 const BUDGET_WINDOW: Duration = Duration::from_secs(60);
 
-impl TenantBudget {
+impl LocalShares {
     /// Takes one of the tenant's `per_min` starts, or says how long until one is
     /// free again.
     pub fn spend(&self, tenant_id: i64, per_min: u32) -> Result<(), Duration> {
@@ -253,7 +242,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn at_most_limit_per_window_and_interactive_first() {
-        let g = std::sync::Arc::new(Governor::new(2, Duration::from_secs(10)));
+        let g = std::sync::Arc::new(Local::new(2, Duration::from_secs(10)));
         let start = Instant::now();
         g.acquire(Priority::Background).await;
         g.acquire(Priority::Background).await;
@@ -289,11 +278,11 @@ mod tests {
         let window = Duration::from_secs(10);
         let start = Instant::now();
         let spent = vec![start - Duration::from_secs(2); 3];
-        let g = std::sync::Arc::new(Governor::resumed(3, window, spent));
+        let g = std::sync::Arc::new(Local::resumed(3, window, spent));
         g.acquire(Priority::Background).await;
         let first = start.elapsed();
         assert!(
-            first >= Governor::span(window) - Duration::from_secs(2),
+            first >= crate::numhub::governor::span(window) - Duration::from_secs(2),
             "{first:?}"
         );
         // The probe is out: a second caller waits for its answer.
@@ -317,7 +306,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn remaining_header_and_429_pause() {
-        let g = Governor::new(100, Duration::from_secs(10));
+        let g = Local::new(100, Duration::from_secs(10));
         let start = Instant::now();
         g.acquire(Priority::Background).await;
         g.observe(Some(200), Some(0));
