@@ -156,3 +156,50 @@ fn quiet_once_the_lease_ran_out(c: &Cluster) {
         c.stderr()
     );
 }
+
+/// A busy leader SIGSTOPped at a random instant (no pause point: wherever its
+/// threads are, inside a transaction or not) is replaced within the failover promise,
+/// and once resumed it follows; every create reaches NumHub once.
+#[test]
+fn a_busy_leader_stopped_anywhere_is_replaced_within_10_s() {
+    if !available() {
+        return;
+    }
+    let seed = crate::support::seed_from_env("NUMHUBD_CRASH_SEED", 0x5709);
+    let rounds = if crate::cluster::stress() { 15 } else { 3 };
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut c = Cluster::start(Options::default());
+    c.sandbox.set_faults(numhub_sandbox::Faults {
+        seed,
+        latency_ms: 5,
+        ..numhub_sandbox::Faults::default()
+    });
+    c.tenant(0, true);
+    let mut names = Vec::new();
+    for round in 0..rounds {
+        let old = c.wait_leader(TIMEOUT);
+        let other = (old.host + 1) % c.hosts.len();
+        for k in 0..6 {
+            let name = format!("Stopped R{round} E{k} LLC");
+            create_entity(&c.socket(other), &name, rng.bool()).expect("create queued");
+            names.push(name);
+        }
+        let target = c.requests() + rng.u64(1..=4);
+        wait_until(TIMEOUT, || c.requests() >= target || c.all_jobs_done());
+        c.stop(old.host);
+        let new = c.wait_new_epoch(old.epoch, Duration::from_secs(10));
+        assert_ne!(new.host, old.host, "seed {seed}");
+        c.cont(old.host);
+    }
+    assert!(
+        wait_until(Duration::from_secs(60), || c.all_jobs_done()),
+        "not drained; seed {seed}; {}",
+        c.stderr()
+    );
+    names.sort();
+    assert_eq!(
+        c.applications(),
+        names,
+        "one application per create; seed {seed}"
+    );
+}

@@ -368,11 +368,21 @@ impl Cluster {
         match found {
             Some(l) if held => l,
             _ => panic!(
-                "no leader as wanted within {timeout:?} (last: {:?}); {}",
+                "no leader as wanted within {timeout:?} (last: {:?}); open transactions \
+                 (thread, state, started, waiting query, rows locked): {:?}; {}",
                 self.leader(),
+                self.open_transactions(),
                 self.stderr()
             ),
         }
+    }
+
+    /// The server's open transactions, for a failure message: who holds what.
+    pub fn open_transactions(&self) -> Vec<Vec<Option<String>>> {
+        self.rows(
+            "SELECT trx_mysql_thread_id, trx_state, trx_started, trx_query, trx_rows_locked \
+             FROM information_schema.innodb_trx ORDER BY trx_started",
+        )
     }
 
     /// Cuts host `i`'s database link (every connection closed, new ones refused) or
