@@ -146,23 +146,24 @@ async fn take(
     lease_ms: i64,
     valid_until: Option<Instant>,
 ) -> Option<Term> {
-    let node = options.node.clone();
+    let me = cluster::Holder {
+        node: options.node.clone(),
+        host: Some(this_host()),
+        pid: Some(i64::from(std::process::id())),
+    };
     let taken = store
         .write(move |tx| {
-            cluster::seen(tx, &node)?;
-            cluster::take(tx, &node, lease_ms)
+            cluster::seen(tx, &me.node)?;
+            cluster::take(tx, &me, lease_ms)
         })
         .await;
     match taken {
         Ok(Some(t)) => {
             tracing::info!(epoch = t.epoch, node = %options.node, "leading the cluster");
-            // Until the old lease's end plus a request's timeout (from now).
-            let timeout_ms = i64::try_from(options.request_timeout.as_millis()).unwrap_or(i64::MAX);
-            let wait_ms = t.previous_left_ms.saturating_add(timeout_ms).max(0);
             Some(Term {
                 epoch: t.epoch,
                 valid_until,
-                resend_after: Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0)),
+                resend_after: resend_after(&t, options.request_timeout),
             })
         }
         Ok(None) => None,
@@ -171,6 +172,34 @@ async fn take(
             None
         }
     }
+}
+
+/// How long the old epoch's creates and uploads wait before they are looked up: until
+/// the old lease's end plus a request's timeout, when whatever the old leader sent has
+/// landed or died. No wait when the old leader was this node's previous process on
+/// this host and that process is gone: its requests died with it (a restart, as on
+/// SQLite).
+fn resend_after(taken: &cluster::Taken, request_timeout: Duration) -> Duration {
+    let gone = taken.previous.as_ref().is_some_and(|p| {
+        p.host.as_deref() == Some(this_host().as_str())
+            && p.pid.is_some_and(|pid| {
+                pid != i64::from(std::process::id())
+                    && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            })
+    });
+    if gone {
+        return Duration::ZERO;
+    }
+    let timeout_ms = i64::try_from(request_timeout.as_millis()).unwrap_or(i64::MAX);
+    let wait_ms = taken.previous_left_ms.saturating_add(timeout_ms).max(0);
+    Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0))
+}
+
+/// This machine's hostname (as the lease row names a leader's host).
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
 }
 
 async fn renew(

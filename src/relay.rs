@@ -61,24 +61,24 @@ pub async fn run(relay: Relay, mut shutdown: Shutdown) {
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dropped_told = 0;
+    let mut health = Health::default();
     loop {
-        tokio::select! {
+        let result = tokio::select! {
             _ = shutdown.recv() => {
-                write_pending(&store, &node, &mut pending).await;
+                let _ = write_pending(&store, &node, &mut pending).await;
                 return;
             }
             Some(event) = relayed.rx.recv() => {
                 queue(&mut pending, event);
                 drain(&mut relayed.rx, &mut pending);
-                write_pending(&store, &node, &mut pending).await;
+                write_pending(&store, &node, &mut pending).await
             }
-            _ = tick.tick() => {
-                write_pending(&store, &node, &mut pending).await;
-                if let Err(e) = tail.poll(&store, &node, &bus).await {
-                    tracing::warn!(error = %e, "reading other hosts' events failed; will try again");
-                }
-            }
-        }
+            _ = tick.tick() => match write_pending(&store, &node, &mut pending).await {
+                Ok(()) => tail.poll(&store, &node, &bus).await,
+                Err(e) => Err(e),
+            },
+        };
+        health.after(result, pending.len());
         let dropped = relayed.dropped();
         if dropped > dropped_told {
             tracing::warn!(
@@ -110,26 +110,49 @@ fn drain(rx: &mut mpsc::Receiver<Event>, pending: &mut Vec<String>) {
 }
 
 /// Writes the pending events, in batches; kept for the next try when the database
-/// does not answer.
-async fn write_pending(store: &Store, node: &str, pending: &mut Vec<String>) {
+/// does not answer (past [`MAX_PENDING`] the oldest are dropped, and logged).
+async fn write_pending(store: &Store, node: &str, pending: &mut Vec<String>) -> db::Result<()> {
     while !pending.is_empty() {
         let batch: Vec<String> = pending.iter().take(WRITE_BATCH).cloned().collect();
         let (n, node_name) = (batch.len(), node.to_string());
         let written = store
             .write(move |tx| event_log::append(tx, &node_name, &batch, &db::now_ts()))
             .await;
-        match written {
-            Ok(()) => {
-                pending.drain(..n);
+        if let Err(e) = written {
+            let over = pending.len().saturating_sub(MAX_PENDING);
+            if over > 0 {
+                pending.drain(..over);
+                tracing::warn!(
+                    dropped = over,
+                    "events waiting for the database were not shared with the other hosts"
+                );
             }
-            Err(e) => {
-                let over = pending.len().saturating_sub(MAX_PENDING);
-                if over > 0 {
-                    pending.drain(..over);
-                }
-                tracing::warn!(error = %e, dropped = over, waiting = pending.len(), "writing events for the other hosts failed; will try again");
-                return;
+            return Err(e);
+        }
+        pending.drain(..n);
+    }
+    Ok(())
+}
+
+/// Whether the relay's last round reached the database, so that an outage is
+/// logged once when it starts and once when it ends, not at every poll.
+#[derive(Default)]
+struct Health {
+    failing: bool,
+}
+
+impl Health {
+    fn after(&mut self, result: db::Result<()>, waiting: usize) {
+        match result {
+            Err(e) if !self.failing => {
+                self.failing = true;
+                tracing::warn!(error = %e, waiting, "events cannot be shared with the other hosts now; retrying every poll");
             }
+            Ok(()) if self.failing => {
+                self.failing = false;
+                tracing::info!("events are shared with the other hosts again");
+            }
+            _ => {}
         }
     }
 }

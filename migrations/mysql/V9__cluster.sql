@@ -4,9 +4,13 @@
 -- The one lease: which node leads (runs the outbox, the poller and housekeeping) and
 -- until when, on the database server's clock. `epoch` grows at each change of leader;
 -- a job's outcome commits only while the epoch it was claimed under still holds.
+-- `host` and `pid` name the leader's process: a node that takes its own lease back
+-- after a crash knows whether that process is gone (its requests died with it).
 CREATE TABLE IF NOT EXISTS numhubd_lease (
     id          TINYINT     NOT NULL,
     node        VARCHAR(64)     NULL,
+    host        VARCHAR(255)    NULL,
+    pid         INT             NULL,
     epoch       BIGINT      NOT NULL DEFAULT 0,
     acquired_at DATETIME(6)     NULL,
     expires_at  DATETIME(6)     NULL,

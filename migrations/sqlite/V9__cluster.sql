@@ -4,6 +4,8 @@
 CREATE TABLE numhubd_lease (
     id          INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
     node        TEXT,
+    host        TEXT,
+    pid         INTEGER,
     epoch       INTEGER NOT NULL DEFAULT 0 CHECK (epoch >= 0),
     acquired_at TEXT,
     expires_at  TEXT

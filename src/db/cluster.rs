@@ -22,13 +22,23 @@ pub struct Lease {
 }
 
 /// A lease just taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Taken {
     pub epoch: i64,
     /// How long the previous leader's lease still ran when it was taken; negative:
     /// how long ago it had run out (a lease never held: a day ago). The old leader's
     /// requests may be in flight until then, and a request's timeout after.
     pub previous_left_ms: i64,
+    /// The process that held it before: its node, host and pid (None if none did).
+    pub previous: Option<Holder>,
+}
+
+/// A leader's process, as the lease row names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub node: String,
+    pub host: Option<String>,
+    pub pid: Option<i64>,
 }
 
 /// A node as `daemon.status` lists it.
@@ -59,24 +69,26 @@ pub fn lease(sql: &Sql<'_>) -> Result<Lease> {
 /// Takes the lease for `node` if nobody else holds it: expired, never held, or named
 /// after this node (a previous process of this node, dead: a live one would hold the
 /// node's name). The epoch grows by one.
-pub fn take(tx: &Tx<'_>, node: &str, lease_ms: i64) -> Result<Option<Taken>> {
+pub fn take(tx: &Tx<'_>, me: &Holder, lease_ms: i64) -> Result<Option<Taken>> {
+    let node = me.node.as_str();
     // A plain read first: a follower looking every second must not queue for the row
     // lock that the leader's fenced writes share. Then the same under the lock.
+    let mut previous = None;
     let mut left_ms = 0;
     for lock in ["", " FOR UPDATE"] {
         let Some((holder, left)) = lease_holder(tx, lock)? else {
             return Err(DbError::Migration("numhubd_lease has no row".into()));
         };
-        if left > 0 && holder.as_deref() != Some(node) {
+        if left > 0 && holder.as_ref().map(|h| h.node.as_str()) != Some(node) {
             return Ok(None);
         }
-        left_ms = left;
+        (previous, left_ms) = (holder, left);
     }
     tx.execute(
-        "UPDATE numhubd_lease SET node = ?1, epoch = epoch + 1, acquired_at = NOW(6),
-             expires_at = NOW(6) + INTERVAL ?2 MICROSECOND
+        "UPDATE numhubd_lease SET node = ?1, host = ?2, pid = ?3, epoch = epoch + 1,
+             acquired_at = NOW(6), expires_at = NOW(6) + INTERVAL ?4 MICROSECOND
          WHERE id = 1",
-        args![node, lease_ms * 1000],
+        args![node, me.host.as_deref(), me.pid, lease_ms * 1000],
     )?;
     let epoch = tx.one(
         "SELECT epoch FROM numhubd_lease WHERE id = 1",
@@ -86,19 +98,34 @@ pub fn take(tx: &Tx<'_>, node: &str, lease_ms: i64) -> Result<Option<Taken>> {
     Ok(Some(Taken {
         epoch,
         previous_left_ms: left_ms,
+        previous,
     }))
 }
 
-/// The node named in the lease and how long its lease still runs (ms; negative: since
-/// when it ran out).
-fn lease_holder(tx: &Tx<'_>, lock: &str) -> Result<Option<(Option<String>, i64)>> {
+/// The process named in the lease and how long its lease still runs (ms; negative:
+/// since when it ran out).
+type Named = (Option<Holder>, i64);
+
+fn lease_holder(tx: &Tx<'_>, lock: &str) -> Result<Option<Named>> {
     tx.row(
         &format!(
-            "SELECT node, COALESCE(TIMESTAMPDIFF(MICROSECOND, NOW(6), expires_at) DIV 1000, -86400000)
+            "SELECT node, host, pid,
+                    COALESCE(TIMESTAMPDIFF(MICROSECOND, NOW(6), expires_at) DIV 1000, -86400000)
                FROM numhubd_lease WHERE id = 1{lock}"
         ),
         args![],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| {
+            let node: Option<String> = r.get(0)?;
+            let holder = match node {
+                Some(node) => Some(Holder {
+                    node,
+                    host: r.get(1)?,
+                    pid: r.get(2)?,
+                }),
+                None => None,
+            };
+            Ok((holder, r.get(3)?))
+        },
     )
 }
 

@@ -20,7 +20,12 @@ fn two_hosts() -> Option<(Store, Store)> {
 }
 
 fn take(store: &Store, node: &'static str, lease_ms: i64) -> Option<cluster::Taken> {
-    block_on(store.write(move |tx| cluster::take(tx, node, lease_ms))).expect("take")
+    let me = cluster::Holder {
+        node: node.into(),
+        host: Some("test-host".into()),
+        pid: Some(1),
+    };
+    block_on(store.write(move |tx| cluster::take(tx, &me, lease_ms))).expect("take")
 }
 
 /// A write that goes through the fence (any statement would do).
@@ -71,6 +76,15 @@ fn a_node_started_again_takes_its_own_lease_at_once_under_a_new_epoch() {
     // free), so the lease is taken without waiting, and the epoch moves on.
     let again = take(&new, "a", 60_000).expect("a's new process takes its lease");
     assert_eq!(again.epoch, first.epoch + 1);
+    let previous = again.previous.as_ref().expect("the previous holder");
+    assert_eq!(
+        (
+            previous.node.as_str(),
+            previous.host.as_deref(),
+            previous.pid
+        ),
+        ("a", Some("test-host"), Some(1))
+    );
     assert!(
         again.previous_left_ms > 50_000,
         "the rest of the old lease is what the new leader waits out: {}",

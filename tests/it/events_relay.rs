@@ -219,3 +219,74 @@ fn events_older_than_five_minutes_are_purged() {
     assert_eq!(purged, 1);
     assert_eq!(db.count("SELECT COUNT(*) FROM numhubd_events"), 1);
 }
+
+/// A daemon that is not the test's child any more once dropped.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Real daemons (MariaDB runs only: `NUMHUBD_TEST_ENGINE=mariadb`): A leads, B
+/// follows on the same database. An upload queued through B's socket with `wait_s`
+/// is sent by A, and B answers as soon as A's `job.finished` reaches it through the
+/// store, not when the wait runs out.
+#[test]
+fn a_followers_wait_s_answers_when_the_leader_finishes_the_job() {
+    use crate::rpc_client::ok;
+    use crate::support::{spawn_serve, wait_ready, Run};
+    use serde_json::json;
+    if !crate::test_engine::on_mariadb() {
+        eprintln!("skipped on SQLite: events cross hosts only on a server store (NUMHUBD_TEST_ENGINE=mariadb runs it)");
+        return;
+    }
+    let mut a = crate::sync_support::Harness::new(3);
+    assert!(a.start(&[]), "{}", a.all_stderr());
+    a.tenant(true);
+    let entity =
+        crate::sync_support::create_entity(&a.socket(), "Relayed LLC", false).expect("entity");
+    let config = std::fs::read_to_string(a.dir.path().join("numhubd.toml")).expect("config");
+    let b = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        b.path().join("numhubd.toml"),
+        format!("{config}[cluster]\nnode = \"host-b\"\n"),
+    )
+    .expect("config");
+    for f in ["identity.txt", "password.txt"] {
+        std::fs::copy(a.dir.path().join(f), b.path().join(f)).expect("copy");
+    }
+    std::fs::create_dir(b.path().join("uploads")).expect("uploads");
+    let run = Run {
+        notify: b.path().join("notify.sock"),
+        stderr: b.path().join("stderr.log"),
+    };
+    let (mut child, notify) = spawn_serve(b.path(), &run, &[], &[]);
+    let stderr_b = || std::fs::read_to_string(&run.stderr).unwrap_or_default();
+    assert!(wait_ready(&mut child, &notify, &run), "B: {}", stderr_b());
+    let _b = Daemon(child);
+    let b_socket = b.path().join("numhubd.sock");
+    let status = ok(&b_socket, "daemon.status", json!({}));
+    assert_eq!(status["cluster"]["node"], "host-b", "{status}");
+    assert_ne!(status["cluster"]["leader"], "host-b", "{status}");
+
+    let (path, _) = crate::sync_support::write_pdf(b.path(), "relayed.pdf", 20_000, 7);
+    let started = Instant::now();
+    let d = ok(
+        &b_socket,
+        "document.upload",
+        json!({"tenant_id": 1, "entity_id": entity, "document_type": "other",
+               "path": path.display().to_string(), "wait_s": 15}),
+    );
+    let took = started.elapsed();
+    assert_eq!(d["sync"], serde_json::Value::Null, "{d}; B: {}", stderr_b());
+    assert!(d["numhub_document_id"].is_string(), "{d}");
+    assert!(
+        took < Duration::from_secs(10),
+        "B answered after {took:?}, not at A's outcome; A: {}",
+        a.all_stderr()
+    );
+    a.stop();
+}

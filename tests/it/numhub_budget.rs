@@ -471,3 +471,36 @@ async fn a_tenants_interactive_share_holds_across_hosts() {
         "host A spent past the share"
     );
 }
+
+/// NumHub revokes the token both hosts use: host A meets the 401 first and logs in
+/// again; host B, still holding the revoked token, meets its 401 after that and
+/// takes A's new token instead of dropping it and logging in a third time (a host
+/// drops the stored token only while it is still the revoked one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_is_replaced_once_for_all_hosts() {
+    let Some(hosts) = Hosts::start(2, SandboxConfig::default(), |_| {}).await else {
+        return;
+    };
+    let (a, b) = (&hosts.clients[0], &hosts.clients[1]);
+    for client in [a, b] {
+        client
+            .status_report(TENANT, Priority::Interactive)
+            .await
+            .expect("a call");
+    }
+    assert_eq!(hosts.total("tokenRequests"), 1);
+    hosts.sandbox.expire_tokens();
+    a.status_report(TENANT, Priority::Interactive)
+        .await
+        .expect("host A after the revocation");
+    assert_eq!(hosts.total("tokenRequests"), 2, "host A logged in again");
+    b.status_report(TENANT, Priority::Interactive)
+        .await
+        .expect("host B after the revocation");
+    assert_eq!(hosts.total("unauthorized401"), 2, "each host met the 401");
+    assert_eq!(
+        hosts.total("tokenRequests"),
+        2,
+        "host B logged in again instead of taking host A's new token"
+    );
+}
