@@ -105,12 +105,13 @@ fn fenced(cut: Cut) {
 
     // The old leader comes back while the new one is frozen.
     c.stop(new_host);
+    let requests = c.settled_requests(Duration::from_millis(200));
     let left = c.lease_left();
     assert!(
         left > Duration::from_millis(500),
         "the lease is nearly out: {left:?}"
     );
-    let (requests, rows) = (c.requests(), outcome_rows(&c));
+    let rows = outcome_rows(&c);
     // Stopped or cut off, the old leader tries its outcome's commit only now.
     match cut {
         Cut::SigStop => {
@@ -148,7 +149,7 @@ fn quiet_once_the_lease_ran_out(c: &Cluster) {
         wait_until(TIMEOUT, || c.lease_left().is_zero()),
         "the lease never ran out"
     );
-    let requests = c.requests();
+    let requests = c.settled_requests(Duration::from_millis(200));
     let lease = Duration::from_secs(c.options.lease_secs);
     assert!(
         !wait_until(lease, || c.requests() > requests),

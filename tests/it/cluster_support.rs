@@ -415,6 +415,22 @@ impl Cluster {
         self.state()["totals"]["requests"].as_u64().unwrap_or(0)
     }
 
+    /// Waits until the sandbox's request count has held still for `quiet` (a request a
+    /// host wrote just before it was stopped is counted when the sandbox reads it);
+    /// the count then.
+    pub fn settled_requests(&self, quiet: Duration) -> u64 {
+        let mut last = (self.requests(), Instant::now());
+        let settled = wait_until(TIMEOUT, || {
+            let now = self.requests();
+            if now != last.0 {
+                last = (now, Instant::now());
+            }
+            last.1.elapsed() >= quiet
+        });
+        assert!(settled, "the sandbox kept counting requests");
+        last.0
+    }
+
     /// Requests the sandbox refused with 429.
     pub fn refused_429(&self) -> u64 {
         self.state()["totals"]["rateLimited429"]
