@@ -1,7 +1,9 @@
 //! Fixed-window rate limiting per account (the Email for token calls, the token's user
-//! otherwise), on real time so tests with a 1-2 s window stay quick.
+//! otherwise), on real time so tests with a 1-2 s window stay quick. Each account's
+//! finished windows are kept as the number of requests each counted, so a test can
+//! show a budget was both respected and used ([`RateLimiter::windows`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,15 @@ struct Inner {
     limit: u32,
     window: Duration,
     windows: HashMap<String, (Instant, u32)>,
+    /// Per account, the requests counted in each of its finished windows, in order.
+    closed: HashMap<String, Vec<u32>>,
+}
+
+/// One account's windows: the finished ones' counts in order, and the open one's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AccountWindows {
+    pub closed: Vec<u32>,
+    pub current: u32,
 }
 
 impl RateLimiter {
@@ -27,6 +38,7 @@ impl RateLimiter {
                 limit,
                 window,
                 windows: HashMap::new(),
+                closed: HashMap::new(),
             }),
         }
     }
@@ -37,6 +49,7 @@ impl RateLimiter {
         g.limit = limit;
         g.window = window;
         g.windows.clear();
+        g.closed.clear();
     }
 
     pub fn settings(&self) -> (u32, Duration) {
@@ -72,8 +85,14 @@ impl RateLimiter {
         }
         let (limit, window) = (g.limit, g.window);
         let now = Instant::now();
-        let entry = g.windows.entry(key.to_owned()).or_insert((now, 0));
+        let inner = &mut *g;
+        let entry = inner.windows.entry(key.to_owned()).or_insert((now, 0));
         if now.duration_since(entry.0) >= window {
+            inner
+                .closed
+                .entry(key.to_owned())
+                .or_default()
+                .push(entry.1);
             *entry = (now, 0);
         }
         if entry.1 >= limit {
@@ -83,7 +102,52 @@ impl RateLimiter {
         Ok(limit - entry.1)
     }
 
+    /// Every account's windows so far (with a limit set; none while unlimited). A
+    /// window that has run out but saw no request since still counts as open.
+    pub fn windows(&self) -> BTreeMap<String, AccountWindows> {
+        let g = self.lock();
+        g.windows
+            .iter()
+            .map(|(key, (_, used))| {
+                let closed = g.closed.get(key).cloned().unwrap_or_default();
+                let w = AccountWindows {
+                    closed,
+                    current: *used,
+                };
+                (key.clone(), w)
+            })
+            .collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_windows_keep_their_counts() {
+        let r = RateLimiter::new(2, Duration::from_millis(30));
+        assert_eq!(r.hit("a"), Ok(1));
+        assert_eq!(r.hit("a"), Ok(0));
+        assert_eq!(r.hit("a"), Err(()));
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(40) {
+            std::thread::yield_now();
+        }
+        assert_eq!(r.hit("a"), Ok(1));
+        let w = r.windows();
+        assert_eq!(
+            w.get("a"),
+            Some(&AccountWindows {
+                closed: vec![2],
+                current: 1
+            })
+        );
+        r.configure(2, Duration::from_secs(1));
+        assert!(r.windows().is_empty());
     }
 }

@@ -490,6 +490,7 @@ impl Shared {
                 "offsetSecs": self.clock.offset_secs(),
             },
             "rateLimit": { "limit": limit, "windowSecs": window.as_secs_f64() },
+            "rateWindows": self.rate.windows(),
             "faults": self.faults.get(),
             "entities": entities,
             "documents": documents,

@@ -4,7 +4,9 @@
 //! without relaying that answer — what a network cut after the server's commit looks
 //! like to a client. Armed "before", it cuts without sending the COMMIT (the
 //! transaction never commits). It can also cut every connection at once, and counts
-//! the COMMITs it has cut.
+//! the COMMITs it has cut. For the cluster tests it can also take the link down (every
+//! connection cut, new ones closed at once, until it is up again) or stall it (nothing
+//! relayed either way until it resumes: a network that holds packets, then delivers).
 //!
 //! It reads the client's side as MySQL packets (3-byte length, sequence number,
 //! payload); a `COM_QUERY` (0x03) whose text is `COMMIT` is the one it looks for.
@@ -30,6 +32,8 @@ struct Shared {
     drop_commit: AtomicBool,
     commits_cut: AtomicU64,
     connections: AtomicU64,
+    /// While set, new connections are closed as soon as they are accepted.
+    down: AtomicBool,
 }
 
 pub struct CutProxy {
@@ -37,6 +41,8 @@ pub struct CutProxy {
     shared: Arc<Shared>,
     /// Bumped to cut every connection; dropped (closed) to stop the proxy.
     cut_all: watch::Sender<u64>,
+    /// While true, no connection relays a byte either way.
+    stalled: watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -48,6 +54,7 @@ impl CutProxy {
         let port = listener.local_addr().expect("proxy address").port();
         let shared = Arc::new(Shared::default());
         let (cut_all, cut_rx) = watch::channel(0);
+        let (stalled, stall_rx) = watch::channel(false);
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("cut-proxy".into())
@@ -56,13 +63,14 @@ impl CutProxy {
                     .enable_all()
                     .build()
                     .expect("proxy runtime")
-                    .block_on(accept_loop(listener, upstream_port, s, cut_rx));
+                    .block_on(accept_loop(listener, upstream_port, s, cut_rx, stall_rx));
             })
             .expect("proxy thread");
         CutProxy {
             port,
             shared,
             cut_all,
+            stalled,
             thread: Some(thread),
         }
     }
@@ -88,6 +96,20 @@ impl CutProxy {
     /// Closes every open connection now (new ones are still accepted).
     pub fn cut_all(&self) {
         self.cut_all.send_modify(|n| *n += 1);
+    }
+
+    /// Takes the link down (every open connection cut, new ones closed at once) or
+    /// brings it up again.
+    pub fn set_down(&self, down: bool) {
+        self.shared.down.store(down, Ordering::SeqCst);
+        if down {
+            self.cut_all();
+        }
+    }
+
+    /// Stalls every connection (bytes wait in the proxy and the kernel) or resumes them.
+    pub fn set_stalled(&self, stalled: bool) {
+        self.stalled.send_replace(stalled);
     }
 
     /// COMMITs the proxy has cut (answer lost, or the COMMIT itself).
@@ -122,6 +144,7 @@ async fn accept_loop(
     upstream_port: u16,
     shared: Arc<Shared>,
     mut cut_rx: watch::Receiver<u64>,
+    stall_rx: watch::Receiver<bool>,
 ) {
     let listener = TcpListener::from_std(listener).expect("proxy listener");
     let mut conns = tokio::task::JoinSet::new();
@@ -130,10 +153,14 @@ async fn accept_loop(
             accepted = listener.accept() => {
                 let Ok((client, _)) = accepted else { continue };
                 shared.connections.fetch_add(1, Ordering::SeqCst);
-                let (s, rx) = (shared.clone(), cut_rx.clone());
+                if shared.down.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let (s, rx, stall) = (shared.clone(), cut_rx.clone(), stall_rx.clone());
                 conns.spawn(async move {
                     if let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)).await {
-                        relay(client, server, s, rx).await;
+                        relay(client, server, s, rx, stall).await;
                     }
                 });
             }
@@ -153,6 +180,7 @@ async fn relay(
     mut server: TcpStream,
     shared: Arc<Shared>,
     mut cut_rx: watch::Receiver<u64>,
+    mut stall_rx: watch::Receiver<bool>,
 ) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
@@ -161,6 +189,9 @@ async fn relay(
     let mut cbuf = vec![0u8; 64 * 1024];
     let mut sbuf = vec![0u8; 64 * 1024];
     loop {
+        if !wait_unstalled(&mut stall_rx, &mut cut_rx).await {
+            return;
+        }
         tokio::select! {
             n = client.read(&mut cbuf) => {
                 let Ok(n @ 1..) = n else { return };
@@ -186,8 +217,23 @@ async fn relay(
                 }
             }
             _ = cut_rx.changed() => return,
+            _ = stall_rx.changed() => {}
         }
     }
+}
+
+/// Waits while the link is stalled; false when the connection is cut meanwhile.
+async fn wait_unstalled(
+    stall_rx: &mut watch::Receiver<bool>,
+    cut_rx: &mut watch::Receiver<u64>,
+) -> bool {
+    while *stall_rx.borrow_and_update() {
+        tokio::select! {
+            changed = stall_rx.changed() => if changed.is_err() { return false },
+            _ = cut_rx.changed() => return false,
+        }
+    }
+    true
 }
 
 /// Sends the COMMIT on and waits for the server's whole answer packet, which is then
@@ -268,5 +314,45 @@ mod tests {
         assert_eq!(take_packet(&mut buf), Some(packet(COM_QUERY, "COMMIT")));
         assert_eq!(take_packet(&mut buf), None);
         assert_eq!(buf.len(), 5);
+    }
+
+    /// A down link closes new connections until it is up; a stalled one holds a
+    /// query's bytes and delivers them once resumed (the statement then runs).
+    #[test]
+    fn a_down_link_refuses_and_a_stalled_one_delivers_late() {
+        use crate::mariadb_support::{self, block_on};
+        use mysql_async::prelude::Queryable;
+        if !mariadb_support::available() {
+            return;
+        }
+        let db = mariadb_support::fresh_database();
+        let proxy = CutProxy::start(db.port);
+        let opts = db.opts_via(proxy.port);
+        proxy.set_down(true);
+        let o = opts.clone();
+        assert!(block_on(async move { mysql_async::Conn::new(o).await }).is_err());
+        proxy.set_down(false);
+        let o = opts.clone();
+        let mut conn = block_on(async move { mysql_async::Conn::new(o).await }).expect("up");
+        conn = block_on(async move {
+            conn.query_drop("CREATE TABLE t (n INT)")
+                .await
+                .map(|_| conn)
+        })
+        .expect("create");
+        proxy.set_stalled(true);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let insert = std::thread::spawn(move || {
+            let r = block_on(async move { conn.query_drop("INSERT INTO t VALUES (1)").await });
+            let _ = tx.send(r.is_ok());
+        });
+        let count = || mariadb_support::query(&db, "SELECT COUNT(*) FROM t")[0][0].clone();
+        // Held: neither answered nor in the table while the link stalls.
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+        assert_eq!(count().as_deref(), Some("0"));
+        proxy.set_stalled(false);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(20)), Ok(true));
+        insert.join().expect("insert thread");
+        assert_eq!(count().as_deref(), Some("1"));
     }
 }

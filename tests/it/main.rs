@@ -5,7 +5,12 @@
 mod app_reads;
 mod architecture;
 mod backup;
+mod cluster;
+mod cluster_budget;
+mod cluster_fencing;
 mod cluster_lease;
+mod cluster_once;
+mod cluster_support;
 mod config_database;
 mod copy_store;
 mod crypto;
