@@ -339,6 +339,9 @@ impl MyConn {
 
     pub(super) fn begin(&self) -> Result<()> {
         self.rerun.set(false);
+        // Whatever the last transaction left (one whose session was lost on its way to
+        // COMMIT is gone with it), this one starts on a session of its own.
+        self.tx.set(TxState::None);
         match self.batch("START TRANSACTION") {
             // The session was closed while idle (`Role::Writer`): a new one begins.
             Err(DbError::Mysql(e)) if connection_lost(&e) => self.batch("START TRANSACTION")?,
