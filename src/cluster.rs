@@ -148,7 +148,7 @@ async fn take(
 ) -> Option<Term> {
     let me = cluster::Holder {
         node: options.node.clone(),
-        host: Some(this_host()),
+        host: Some(cluster::this_host()),
         pid: Some(i64::from(std::process::id())),
     };
     let taken = store
@@ -181,7 +181,7 @@ async fn take(
 /// SQLite).
 fn resend_after(taken: &cluster::Taken, request_timeout: Duration) -> Duration {
     let gone = taken.previous.as_ref().is_some_and(|p| {
-        p.host.as_deref() == Some(this_host().as_str())
+        p.host.as_deref() == Some(cluster::this_host().as_str())
             && p.pid.is_some_and(|pid| {
                 pid != i64::from(std::process::id())
                     && !std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -193,13 +193,6 @@ fn resend_after(taken: &cluster::Taken, request_timeout: Duration) -> Duration {
     let timeout_ms = i64::try_from(request_timeout.as_millis()).unwrap_or(i64::MAX);
     let wait_ms = taken.previous_left_ms.saturating_add(timeout_ms).max(0);
     Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0))
-}
-
-/// This machine's hostname (as the lease row names a leader's host).
-fn this_host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
 }
 
 async fn renew(

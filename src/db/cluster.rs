@@ -189,3 +189,10 @@ pub fn nodes(sql: &Sql<'_>) -> Result<Vec<Node>> {
         },
     )
 }
+
+/// This machine's hostname, as the lease and node rows name a process's host.
+pub fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown host".into())
+}

@@ -11,10 +11,17 @@ use crate::db::{self, Store};
 
 use super::NumhubError;
 
-/// The first stored secret `crypto` cannot decrypt, as an error; Ok when all open
-/// (or there are none).
-pub async fn check_readable(store: &Store, crypto: &Crypto) -> Result<(), NumhubError> {
-    let (tokens, creds, blocks) = store
+/// Every age-armored row the store holds: tokens (id, access, refresh), credentials,
+/// login blocks.
+pub(super) type Secrets = (
+    Vec<(i64, String, Option<String>)>,
+    Vec<db::credentials::StoredCredentials>,
+    Vec<db::login_blocks::LoginBlock>,
+);
+
+/// Reads them in one snapshot (the start's check, key rotation).
+pub(super) async fn stored_secrets(store: &Store) -> Result<Secrets, NumhubError> {
+    Ok(store
         .read(|sql| {
             Ok((
                 db::tokens::all(sql)?,
@@ -22,7 +29,13 @@ pub async fn check_readable(store: &Store, crypto: &Crypto) -> Result<(), Numhub
                 db::login_blocks::all(sql)?,
             ))
         })
-        .await?;
+        .await?)
+}
+
+/// The first stored secret `crypto` cannot decrypt, as an error; Ok when all open
+/// (or there are none).
+pub async fn check_readable(store: &Store, crypto: &Crypto) -> Result<(), NumhubError> {
+    let (tokens, creds, blocks) = stored_secrets(store).await?;
     let unreadable = |what: String, armored: &str| match crypto.decrypt(armored) {
         Ok(_) => Ok(()),
         Err(e) => Err(NumhubError::ForeignIdentity {

@@ -58,15 +58,7 @@ async fn reencrypt_pass(
     old: &Crypto,
     new: &Crypto,
 ) -> Result<(RotateReport, usize), NumhubError> {
-    let (tokens, creds, blocks) = store
-        .read(|sql| {
-            Ok((
-                db::tokens::all(sql)?,
-                db::credentials::all(sql)?,
-                db::login_blocks::all(sql)?,
-            ))
-        })
-        .await?;
+    let (tokens, creds, blocks) = super::readable::stored_secrets(store).await?;
     // Encrypted outside the writer (age is slow next to SQLite); each row is then
     // replaced only if it still holds what was read, in one transaction, so a secret
     // written meanwhile (already encrypted to the new identity, which `new` shares

@@ -220,16 +220,6 @@ fn events_older_than_five_minutes_are_purged() {
     assert_eq!(db.count("SELECT COUNT(*) FROM numhubd_events"), 1);
 }
 
-/// A daemon that is not the test's child any more once dropped.
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Real daemons (MariaDB runs only: `NUMHUBD_TEST_ENGINE=mariadb`): A leads, B
 /// follows on the same database. An upload queued through B's socket with `wait_s`
 /// is sent by A, and B answers as soon as A's `job.finished` reaches it through the
@@ -278,7 +268,13 @@ fn a_followers_wait_s_answers_when_the_leader_finishes_the_job() {
 
 /// Host B beside the harness's daemon A, on its database, with its identity and
 /// NumHub password: its folder, the running daemon, and B's stderr so far.
-fn follower(a: &crate::sync_support::Harness) -> (tempfile::TempDir, Daemon, impl Fn() -> String) {
+fn follower(
+    a: &crate::sync_support::Harness,
+) -> (
+    tempfile::TempDir,
+    crate::support::KilledOnDrop,
+    impl Fn() -> String,
+) {
     use crate::support::{spawn_serve, wait_ready, Run};
     let config = std::fs::read_to_string(a.dir.path().join("numhubd.toml")).expect("config");
     let b = tempfile::tempdir().expect("tempdir");
@@ -299,7 +295,7 @@ fn follower(a: &crate::sync_support::Harness) -> (tempfile::TempDir, Daemon, imp
     let log = run.stderr.clone();
     let stderr = move || std::fs::read_to_string(&log).unwrap_or_default();
     assert!(wait_ready(&mut child, &notify, &run), "B: {}", stderr());
-    (b, Daemon(child), stderr)
+    (b, crate::support::KilledOnDrop(child), stderr)
 }
 
 /// `sync.run` on a host that does not lead reaches the leader (its `sync.asked`

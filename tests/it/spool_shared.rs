@@ -181,16 +181,6 @@ fn on_sqlite_the_spool_stays_in_its_folder() {
     drop(a.store);
 }
 
-/// A daemon that is not the test's child any more once dropped.
-struct Daemon(std::process::Child);
-
-impl std::ops::Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Real daemons (MariaDB runs only: `NUMHUBD_TEST_ENGINE=mariadb`): daemon A takes two
 /// dropped files while NumHub answers it only 503 and is SIGKILLed; daemon B, in a
 /// folder of its own (its own, empty spool) on the same database and NumHub, sends
@@ -256,7 +246,7 @@ fn a_file_taken_by_a_killed_daemon_is_sent_by_another_from_the_store() {
     let (mut child, notify) = spawn_serve(b.path(), &run, &[], &[]);
     let stderr_b = || std::fs::read_to_string(&run.stderr).unwrap_or_default();
     assert!(wait_ready(&mut child, &notify, &run), "B: {}", stderr_b());
-    let _b = Daemon(child);
+    let _b = crate::support::KilledOnDrop(child);
     assert!(
         wait_until(TIMEOUT, || d.at_sandbox(&sha(&good)) >= 1),
         "B did not send the file A took; {:?}; B: {}",

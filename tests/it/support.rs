@@ -172,6 +172,17 @@ pub fn start_wrapped(
     daemon
 }
 
+/// A spawned process killed and reaped when dropped (a second host's daemon, beside a
+/// harness that owns the first).
+pub struct KilledOnDrop(pub Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Where one run of `numhubd serve` in a folder talks: its notify socket and the file
 /// its stderr is appended to.
 pub struct Run {

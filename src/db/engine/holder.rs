@@ -171,9 +171,7 @@ fn running_node(conn: &MyConn, node: &str) -> String {
 /// Records this process as the node's daemon (fails on a database not migrated yet:
 /// tried again at the next ping).
 fn record(conn: &MyConn, node: &str) -> Result<()> {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown host".into());
+    let host = crate::db::cluster::this_host();
     conn.execute(
         "REPLACE INTO numhubd_nodes (node, host, pid, version, started_at, last_seen)
          VALUES (?1, ?2, ?3, ?4, NOW(6), NOW(6))",
