@@ -105,3 +105,45 @@ fn a_released_lease_is_taken_at_once() {
     assert_eq!(second.epoch, first.epoch + 1);
     assert!(second.previous_left_ms <= 0);
 }
+
+/// A numhubd from before several hosts holds the whole database under its bare name
+/// and knows no lease: an upgraded daemon (or an offline command) starting beside it
+/// is refused, so two senders never run on one database during an upgrade.
+#[test]
+fn a_daemon_of_the_version_before_the_lease_keeps_the_database_to_itself() {
+    use mysql_async::prelude::Queryable;
+    if !available() {
+        return;
+    }
+    let db = fresh_database();
+    let location = numhubd::db::Location::Server(numhubd::db::Server {
+        host: "127.0.0.1".into(),
+        port: db.port,
+        socket: None,
+        user: db.user.clone(),
+        database: db.name.clone(),
+        password: Some(numhubd::db::Password::new(db.password())),
+        tls: numhubd::db::Tls::Off,
+    });
+    // The older daemon's lock, on a session of its own.
+    let mut old = block_on(mysql_async::Conn::new(db.opts_via(db.port))).expect("connect");
+    let got: Option<i64> =
+        block_on(old.query_first(format!("SELECT GET_LOCK('numhubd:{}', 0)", db.name)))
+            .expect("lock")
+            .flatten();
+    assert_eq!(got, Some(1));
+    for claim in [
+        numhubd::db::Claim::Node("a".into()),
+        numhubd::db::Claim::Offline,
+    ] {
+        match numhubd::db::hold(&location, claim.clone()) {
+            Err(e @ DbError::InUse { .. }) => {
+                assert!(e.to_string().contains("an older version"), "{e}")
+            }
+            Err(e) => panic!("{claim:?}: {e}"),
+            Ok(_) => panic!("{claim:?} held the database beside an older numhubd"),
+        }
+    }
+    block_on(old.disconnect()).expect("disconnect");
+    assert!(numhubd::db::hold(&location, numhubd::db::Claim::Node("a".into())).is_ok());
+}

@@ -168,13 +168,15 @@ fn alerts_are_matched_by_client_and_name_and_one_matching_none_or_several_is_an_
     for _ in 0..2 {
         assert!(create_entity(&w.socket(), "Twin Co", true).is_some());
     }
+    // Both sent, and NumHub's seeded application imported by a poll.
     assert!(wait_until(TIMEOUT, || {
-        let named: Vec<Value> = w
-            .entities()
-            .into_iter()
-            .filter(|e| e["company_name"] == "Twin Co" && e["numhub_entity_id"].is_string())
-            .collect();
-        named.len() == 2
+        let at_numhub = |name: &str| {
+            w.entities()
+                .into_iter()
+                .filter(|e| e["company_name"] == name && e["numhub_entity_id"].is_string())
+                .count()
+        };
+        at_numhub("Twin Co") == 2 && at_numhub("Seeded Company 1") == 1
     }));
     let twin = w.entity_by_name("Twin Co");
     let seeded = w.entity_by_name("Seeded Company 1");

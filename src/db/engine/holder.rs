@@ -111,6 +111,15 @@ fn in_use(server: &Server, holder: String, advice: &'static str) -> DbError {
 /// The refusal when the other side holds the database: a daemon finds an offline
 /// command, an offline command finds a running node.
 fn other_side(conn: &MyConn, names: &LockNames, daemon: bool, server: &Server) -> Option<DbError> {
+    // A numhubd from before several hosts (one daemon per database) holds the whole
+    // database by its name alone, and knows no lease: nothing may run beside it.
+    if used(conn, &names.legacy()) {
+        return Some(in_use(
+            server,
+            "a numhubd of an older version (one daemon per database, no lease)".into(),
+            "stop it first, then start the upgraded ones",
+        ));
+    }
     if daemon {
         return used(conn, &names.offline()).then(|| {
             in_use(
@@ -120,20 +129,11 @@ fn other_side(conn: &MyConn, names: &LockNames, daemon: bool, server: &Server) -
             )
         });
     }
-    // A database not migrated to V9 has no nodes table: an older numhubd's lock.
     let nodes: Vec<String> = conn
         .rows("SELECT node FROM numhubd_nodes ORDER BY node", &[], |r| {
             r.get(0)
         })
         .unwrap_or_default();
-    let legacy = format!("numhubd:{}", names.database);
-    if used(conn, &legacy) {
-        return Some(in_use(
-            server,
-            "a numhubd of an older version".into(),
-            "stop every numhubd on it first",
-        ));
-    }
     nodes.iter().find(|n| used(conn, &names.node(n))).map(|n| {
         in_use(
             server,
@@ -206,6 +206,11 @@ impl LockNames {
 
     fn offline(&self) -> String {
         format!("numhubd:{}:offline", self.digest)
+    }
+
+    /// The whole-database lock of numhubd before several hosts.
+    fn legacy(&self) -> String {
+        format!("numhubd:{}", self.database)
     }
 }
 
