@@ -44,6 +44,8 @@ pub struct Options {
     pub request_timeout_secs: u64,
     /// `[numhub] max_attempts`.
     pub max_attempts: u32,
+    /// `[sync] workers`: attempts a leader runs at once.
+    pub workers: usize,
 }
 
 impl Default for Options {
@@ -57,6 +59,7 @@ impl Default for Options {
             poll_secs: 3600,
             request_timeout_secs: 3,
             max_attempts: 5,
+            workers: 4,
         }
     }
 }
@@ -562,6 +565,7 @@ fn host_config(base_url: &str, o: &Options, node: &str, url: &str, password: &Pa
             "poll_interval_secs = 3600\n",
             &format!("poll_interval_secs = {}\n", o.poll_secs),
         )
+        .replace("workers = 4\n", &format!("workers = {}\n", o.workers))
         .replace(
             "[drop]\ndir = \"drop\"\n",
             "[drop]\ndir = \"drop\"\nsettle_ms = 200\n",
