@@ -17,11 +17,12 @@ use super::tokens::{Account, CachedToken, Credentials};
 use super::{governor::Priority, Client, NumhubError};
 use crate::db;
 
-/// How long a login lease holds without renewal.
-const LEASE: Duration = Duration::from_secs(10);
+/// How long a login lease holds without renewal: well inside the failover promise, so
+/// a leader killed mid-login does not hold the next one's first request back.
+const LEASE: Duration = Duration::from_secs(3);
 
 /// How often the holder renews it while its login runs.
-const RENEW: Duration = Duration::from_secs(3);
+const RENEW: Duration = Duration::from_secs(1);
 
 /// How often a waiting host looks for the holder's token.
 const LOOK: Duration = Duration::from_millis(100);
