@@ -165,11 +165,18 @@ fn out_of_blocks_a_refused_file_waits_and_its_note_is_never_empty() {
     );
     let text = std::fs::read_to_string(&note).expect("note");
     assert!(text.contains("a PNG image"), "{text:?}");
-    let refused_lines =
+    // The file's one line follows its move (the look above may come between).
+    let refused_lines = || {
         d.h.all_stderr()
             .lines()
             .filter(|l| l.contains("logo.png") && l.contains("outcome=\"refused\""))
-            .count();
-    assert_eq!(refused_lines, 1, "{}", d.h.all_stderr());
+            .count()
+    };
+    assert!(
+        wait_until(TIMEOUT, || refused_lines() >= 1),
+        "{}",
+        d.h.all_stderr()
+    );
+    assert_eq!(refused_lines(), 1, "{}", d.h.all_stderr());
     assert_eq!(d.sandbox_documents(), 0);
 }
