@@ -116,15 +116,7 @@ fn a_daemon_of_the_version_before_the_lease_keeps_the_database_to_itself() {
         return;
     }
     let db = fresh_database();
-    let location = numhubd::db::Location::Server(numhubd::db::Server {
-        host: "127.0.0.1".into(),
-        port: db.port,
-        socket: None,
-        user: db.user.clone(),
-        database: db.name.clone(),
-        password: Some(numhubd::db::Password::new(db.password())),
-        tls: numhubd::db::Tls::Off,
-    });
+    let location = db.location();
     // The older daemon's lock, on a session of its own.
     let mut old = block_on(mysql_async::Conn::new(db.opts_via(db.port))).expect("connect");
     let got: Option<i64> =

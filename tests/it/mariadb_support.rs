@@ -55,6 +55,19 @@ impl TestDatabase {
         read_password(&self.ro_password_file)
     }
 
+    /// numhubd's store location for this database (its own user, TCP, no TLS).
+    pub fn location(&self) -> numhubd::db::Location {
+        numhubd::db::Location::Server(numhubd::db::Server {
+            host: "127.0.0.1".into(),
+            port: self.port,
+            socket: None,
+            user: self.user.clone(),
+            database: self.name.clone(),
+            password: Some(numhubd::db::Password::new(self.password())),
+            tls: numhubd::db::Tls::Off,
+        })
+    }
+
     /// Connection options for this database's own user over TCP to `port` (the
     /// server's, or a proxy's in front of it).
     pub fn opts_via(&self, port: u16) -> mysql_async::Opts {

@@ -285,15 +285,7 @@ impl TestStore {
             )
             .expect("open store"),
             TestStore::Mariadb(db) => numhubd::db::Store::open_at(
-                &numhubd::db::Location::Server(numhubd::db::Server {
-                    host: "127.0.0.1".into(),
-                    port: db.port,
-                    socket: None,
-                    user: db.user.clone(),
-                    database: db.name.clone(),
-                    password: Some(numhubd::db::Password::new(db.password())),
-                    tls: numhubd::db::Tls::Off,
-                }),
+                &db.location(),
                 numhubd::db::StoreOptions {
                     readers: 1,
                     ..numhubd::db::StoreOptions::default()
