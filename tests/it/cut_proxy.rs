@@ -196,6 +196,11 @@ async fn relay(
             n = client.read(&mut cbuf) => {
                 let Ok(n @ 1..) = n else { return };
                 pending.extend_from_slice(&cbuf[..n]);
+                // The read may have won the race with a stall set meanwhile: bytes
+                // read once the stall is in force are held, never forwarded.
+                if !wait_unstalled(&mut stall_rx, &mut cut_rx).await {
+                    return;
+                }
                 while let Some(packet) = take_packet(&mut pending) {
                     if is_commit(&packet) && shared.armed.swap(false, Ordering::SeqCst) {
                         if shared.drop_commit.load(Ordering::SeqCst) {
