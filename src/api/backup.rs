@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::api::schema::wire;
 use crate::api::schema::{string, time};
 use crate::api::{methods, Method};
-use crate::wire;
 
 methods! {
     /// Writes a consistent copy of the database (admin).

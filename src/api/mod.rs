@@ -3,7 +3,7 @@
 //! method ([`Method`]) naming it and its params and result types. The files below
 //! mirror `src/rpc/`: a resource group's wire types, each with the [`Schema`] the
 //! daemon validates with and `rpc.discover` publishes (declared together by
-//! [`wire!`](crate::wire)). Nothing here knows the daemon: `rpc` converts between
+//! [`wire!`](schema::wire)). Nothing here knows the daemon: `rpc` converts between
 //! these types and `db`'s.
 
 use serde::de::DeserializeOwned;

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use crate::api::schema::wire;
 use crate::api::schema::{extend, nullable, Schema};
-use crate::wire;
 
 wire! { result
     /// The `sync` object of a row with changes still on their way to NumHub.

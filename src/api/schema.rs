@@ -97,23 +97,22 @@ pub fn extend(mut schema: Value, fields: &[(&str, Value)]) -> Value {
 /// `params` or `result` says how `Option` fields read (see the module's doc). A field
 /// without `= schema` takes its type's own [`Schema`]. The struct derives `Debug`,
 /// `Clone`, `Serialize` and `Deserialize`; add more with attributes.
-#[macro_export]
 macro_rules! wire {
     ($side:ident $(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
-        $crate::wire!(@munch $side [$(#[$m])*] $name {} {} $($body)*);
+        $crate::api::schema::wire!(@munch $side [$(#[$m])*] $name {} {} $($body)*);
     };
     (@munch $side:ident $m:tt $name:ident {$($fields:tt)*} {$($props:tt)*}
         $(#[$fm:meta])* pub $f:ident : Option<$t:ty> $(= $s:expr)? $(, $($rest:tt)*)?) => {
-        $crate::wire!(@munch $side $m $name
+        $crate::api::schema::wire!(@munch $side $m $name
             {$($fields)* $(#[$fm])* pub $f: Option<$t>,}
-            {$($props)* (stringify!($f), $crate::wire!(@schema $t $(, $s)?), true),}
+            {$($props)* (stringify!($f), $crate::api::schema::wire!(@schema $t $(, $s)?), true),}
             $($($rest)*)?);
     };
     (@munch $side:ident $m:tt $name:ident {$($fields:tt)*} {$($props:tt)*}
         $(#[$fm:meta])* pub $f:ident : $t:ty $(= $s:expr)? $(, $($rest:tt)*)?) => {
-        $crate::wire!(@munch $side $m $name
+        $crate::api::schema::wire!(@munch $side $m $name
             {$($fields)* $(#[$fm])* pub $f: $t,}
-            {$($props)* (stringify!($f), $crate::wire!(@schema $t $(, $s)?), false),}
+            {$($props)* (stringify!($f), $crate::api::schema::wire!(@schema $t $(, $s)?), false),}
             $($($rest)*)?);
     };
     (@munch $side:ident [$($m:tt)*] $name:ident {$($fields:tt)*} {$($props:tt)*}) => {
@@ -123,7 +122,7 @@ macro_rules! wire {
 
         impl $crate::api::Schema for $name {
             fn schema() -> serde_json::Value {
-                $crate::api::schema::object_of($crate::wire!(@side $side), &[$($props)*])
+                $crate::api::schema::object_of($crate::api::schema::wire!(@side $side), &[$($props)*])
             }
         }
     };
@@ -134,7 +133,6 @@ macro_rules! wire {
 }
 
 /// Declares [`Schema`] for a string enum from its list of names.
-#[macro_export]
 macro_rules! string_enum_schema {
     ($($t:ty => $names:expr),+ $(,)?) => {
         $(impl $crate::api::Schema for $t {
@@ -144,6 +142,8 @@ macro_rules! string_enum_schema {
         })+
     };
 }
+
+pub(crate) use {string_enum_schema, wire};
 
 macro_rules! plain_schema {
     ($($t:ty => $schema:expr),+ $(,)?) => {

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api::schema::time;
+use crate::api::schema::{string_enum_schema, wire};
 use crate::api::{methods, Method};
-use crate::{string_enum_schema, wire};
 
 methods! {
     /// Is the daemon up; its version (the version handshake). Open to everyone.

@@ -2,11 +2,11 @@
 //! `credentials.set`, `token.status`.
 
 use crate::api::rows::Page;
+use crate::api::schema::wire;
 use crate::api::schema::{
     boolean, cursor, e164, id, limit, list_of, shown_text, string, text, time,
 };
 use crate::api::{methods, Method, Schema, Secret};
-use crate::wire;
 
 methods! {
     /// Creates or updates a tenant (BrandCall's id).
