@@ -320,3 +320,69 @@ fn answers_match_their_published_result_schemas() {
         ok(&s, "daemon.backup", json!({"path": copy}));
     }
 }
+
+/// numhubctl's side of the same types: `Client::request::<M>` sends `M::Params` and
+/// reads the answer into `M::Result` (a flattened row with NumHub's raw answer, a
+/// page of jobs, the status), so the daemon's answers are what the types say.
+#[test]
+fn the_typed_client_reads_each_answer_into_its_type() {
+    use numhubd::api::*;
+    let d = start_rpc_daemon("");
+    let mut c = numhubd::client::Client::connect(&socket_of(&d)).expect("connect");
+    let health = c.request::<DaemonHealth>(&Empty {}).expect("health");
+    assert_eq!(health.api_version, API_VERSION);
+    c.request::<DaemonStatus>(&Empty {}).expect("status");
+    let fields = TenantFields {
+        id: 1,
+        name: "Acme".into(),
+        email: None,
+        slug: None,
+        numhub_client_id: Some("1001".into()),
+        numhub_osp_id: None,
+        numhub_enabled: None,
+    };
+    let t = c.request::<TenantUpsert>(&fields).expect("tenant.upsert");
+    assert_eq!(t.numhub_client_id.as_deref(), Some("1001"));
+    let page = c
+        .request::<TenantList>(&PageQuery::default())
+        .expect("tenant.list");
+    assert_eq!(page.items, vec![t]);
+    let application = json!({"businessEntityDetails": {"city": "Austin"}});
+    let create = EntityFields {
+        tenant_id: 1,
+        entity_type: EntityType::Bpo,
+        company_name: "Acme LLC".into(),
+        application: application.as_object().cloned().unwrap_or_default(),
+        submit: false,
+        brand_id: None,
+        wait_s: None,
+    };
+    let e = c.request::<EntityCreate>(&create).expect("entity.create");
+    assert_eq!(e.row.status, EntityStatus::Draft);
+    assert_eq!(
+        e.sync.as_ref().map(|s| s.kind.as_str()),
+        Some("entity.create")
+    );
+    let lookup = EntityLookup {
+        tenant_id: 1,
+        id: Some(e.row.id.clone()),
+        numhub_entity_id: None,
+    };
+    let detail = c.request::<EntityGet>(&lookup).expect("entity.get");
+    assert_eq!(detail.entity.row.id, e.row.id);
+    assert!(detail.review.is_none());
+    let jobs = c
+        .request::<JobsList>(&JobQuery::default())
+        .expect("jobs.list");
+    assert_eq!(jobs.items[0].kind, JobKind::EntityCreate);
+    assert!(
+        jobs.items[0].payload["application"].is_object(),
+        "{:?}",
+        jobs.items[0]
+    );
+    let refused = c.request::<TenantGet>(&ById { id: 99 });
+    assert!(
+        matches!(refused, Err(numhubd::client::ClientError::Rpc { code, .. }) if code == i64::from(codes::NOT_FOUND)),
+        "{refused:?}"
+    );
+}
