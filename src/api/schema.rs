@@ -246,9 +246,6 @@ impl<T: Schema> Schema for BTreeMap<String, T> {
 /// compares).
 pub const MAX_PAGE: u32 = 500;
 
-pub fn int() -> Value {
-    json!({"type": "integer"})
-}
 pub fn id() -> Value {
     json!({"type": "integer", "minimum": 1})
 }
