@@ -12,8 +12,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde_json::{json, Value};
 
-use crate::rpc_client::ok;
-use crate::rpc_numhubctl::{ctl, ctl_json};
+use crate::rpc_client::{ctl, ctl_json, ok};
 use crate::support::{base_config, start_daemon, wait_until, TIMEOUT};
 use crate::sync_support::{create_entity, upload, write_pdf, Harness};
 
@@ -405,7 +404,7 @@ fn the_restore_rule_marks_only_unfinished_creates_and_uploads() {
     }
     use numhubd::db::{backup, entities, jobs, tenants, EntityType, Store, StoreOptions};
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     rt.block_on(async {
         let store = Store::open(&dir.path().join("r.db"), StoreOptions::default()).expect("open");
         let ids = store

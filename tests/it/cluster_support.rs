@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::cut_proxy::CutProxy;
 use crate::mariadb_support::{self, TestDatabase};
-use crate::rpc_client::{ok, try_post};
+use crate::rpc_client::{add_numhub_tenant, try_post};
 use crate::support::{spawn_serve, wait_ready, wait_until, Run, TIMEOUT};
 use crate::sync_support::{config as sync_config, start_sandbox, two_client_demo};
 
@@ -401,11 +401,7 @@ impl Cluster {
 
     /// Tenant 1 on the demo client, through host `i`.
     pub fn tenant(&self, i: usize, enabled: bool) {
-        ok(
-            &self.socket(i),
-            "tenant.upsert",
-            json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": enabled}),
-        );
+        add_numhub_tenant(&self.socket(i), 1, "Acme", "1001", enabled);
     }
 
     /// The sandbox's state (`GET /__sandbox/state`).
@@ -593,4 +589,9 @@ pub fn probe_host(socket: &Path, tag: &str) -> Result<(), String> {
         Some((_, v)) if v["result"]["id"].is_string() => Ok(()),
         other => Err(format!("entity.create: {other:?}")),
     }
+}
+
+/// Whether the long stress variants run (`NUMHUBD_STRESS` set).
+pub fn stress() -> bool {
+    std::env::var_os("NUMHUBD_STRESS").is_some()
 }

@@ -64,21 +64,13 @@ async fn until_relayed(from: &EventBus, rx: &mut broadcast::Receiver<Event>) {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 #[test]
 fn an_event_published_on_one_host_reaches_the_other_within_a_second_once() {
     if !mariadb_support::available() {
         return;
     }
     let db = TestStore::Mariadb(mariadb_support::fresh_database());
-    let rt = runtime();
+    let rt = crate::support::rt();
     let (a, _stop_a) = start_host(&rt, &db, "host-a");
     let (b, _stop_b) = start_host(&rt, &db, "host-b");
     rt.block_on(async {
@@ -137,7 +129,7 @@ fn events_whose_ids_commit_out_of_order_all_arrive_once() {
     }
     let test_db = mariadb_support::fresh_database();
     let db = TestStore::Mariadb(test_db.clone());
-    let rt = runtime();
+    let rt = crate::support::rt();
     let (a, _stop_a) = start_host(&rt, &db, "host-a");
     let (b, _stop_b) = start_host(&rt, &db, "host-b");
     rt.block_on(async {
@@ -178,7 +170,7 @@ fn stress_the_delay_between_hosts() {
         return;
     }
     let db = TestStore::Mariadb(mariadb_support::fresh_database());
-    let rt = runtime();
+    let rt = crate::support::rt();
     let (a, _stop_a) = start_host(&rt, &db, "host-a");
     let (b, _stop_b) = start_host(&rt, &db, "host-b");
     let mut delays = rt.block_on(async {

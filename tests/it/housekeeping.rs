@@ -43,7 +43,7 @@ fn count(path: &std::path::Path, table: &str) -> i64 {
 fn old_done_jobs_and_audit_rows_go_in_batches_and_nothing_else() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("h.db");
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     rt.block_on(async {
         // Created and migrated by the store, seeded beside it, then opened again.
         Store::open(&path, StoreOptions::default())
@@ -77,7 +77,7 @@ fn the_spool_sweep_keeps_what_an_unsent_upload_or_a_fresh_take_needs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("h.db");
     let (needed, unneeded, fresh) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     rt.block_on(async {
         Store::open(&path, StoreOptions::default())
             .expect("open")

@@ -6,7 +6,7 @@ use numhubd::db::{entities, jobs, tenants, EntityType, JobState, Store, StoreOpt
 #[test]
 fn claims_follow_entity_order_and_due_times() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     rt.block_on(async {
         let store = Store::open(&dir.path().join("j.db"), StoreOptions::default()).expect("open");
         let (e1, e2) = store
@@ -154,7 +154,7 @@ fn claims_follow_entity_order_and_due_times() {
 #[test]
 fn done_jobs_are_purged_in_batches_after_retention() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     rt.block_on(async {
         let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).expect("open");
         let done_at = [
@@ -230,7 +230,7 @@ fn done_jobs_are_purged_in_batches_after_retention() {
 #[test]
 fn a_waiting_job_keeps_its_attempts_and_is_claimed_again_when_due() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     rt.block_on(async {
         let store = Store::open(&dir.path().join("w.db"), StoreOptions::default()).expect("open");
         let id = store
@@ -314,7 +314,7 @@ fn a_waiting_job_keeps_its_attempts_and_is_claimed_again_when_due() {
 #[test]
 fn claims_go_round_the_tenants() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     rt.block_on(async {
         let store = Store::open(&dir.path().join("rr.db"), StoreOptions::default()).expect("open");
         let queued = store

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
-use crate::rpc_client::{curl_as, ok};
+use crate::rpc_client::{add_numhub_tenant, add_tenant, curl_as};
 use crate::support::{can_unshare, start_wrapped, wait_until, TIMEOUT};
 use crate::sync_support::{config as sync_config, create_entity, sandbox_for, upload, write_pdf};
 
@@ -93,12 +93,8 @@ fn records_reach_the_journal_with_numhub_fields() {
         .expect("chmod tempdir");
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))
         .expect("chmod socket");
-    ok(&socket, "tenant.upsert", json!({"id": 2, "name": "Other"}));
-    ok(
-        &socket,
-        "tenant.upsert",
-        json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": true}),
-    );
+    add_tenant(&socket, 2, "Other");
+    add_numhub_tenant(&socket, 1, "Acme", "1001", true);
     let entity = create_entity(&socket, "Journal LLC", false).expect("create");
     let (pdf, _) = write_pdf(d.dir.path(), "loa.pdf", 10_000, 1);
     let document = upload(&socket, &entity, &pdf).expect("upload");

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::cut_proxy::CutProxy;
-use crate::rpc_client::{call, ok};
+use crate::rpc_client::{add_tenant, call, ok};
 use crate::support::{wait_until, TIMEOUT};
 use crate::sync_support::{application, Harness};
 use crate::test_engine::{self, TestStore};
@@ -123,7 +123,7 @@ fn an_answer_is_ok_exactly_when_the_write_is_in_the_database() {
     let (mut h, proxy) = harness_through_proxy();
     assert!(h.start(&[]), "{}", h.all_stderr());
     let socket = h.socket();
-    ok(&socket, "tenant.upsert", json!({"id": 1, "name": "warm"}));
+    add_tenant(&socket, 1, "warm");
     for round in 0..2 * ROUNDS {
         let id = 100 + round as i64;
         let before = proxy.commits_cut();
@@ -154,5 +154,5 @@ fn an_answer_is_ok_exactly_when_the_write_is_in_the_database() {
     }
     // The daemon is still whole: health, and a write with nothing armed.
     assert_eq!(ok(&socket, "daemon.health", json!({}))["ok"], true);
-    ok(&socket, "tenant.upsert", json!({"id": 2, "name": "after"}));
+    add_tenant(&socket, 2, "after");
 }

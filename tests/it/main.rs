@@ -62,6 +62,7 @@ mod schema;
 mod server_refusals;
 mod spool_shared;
 mod store;
+mod store_support;
 mod supervise;
 mod support;
 mod sync_changes;

@@ -26,14 +26,6 @@ fn host(db: &TestStore, dir: &Path) -> Host {
     Host { store, spool }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("read spool")
@@ -81,7 +73,7 @@ fn a_file_taken_on_one_host_is_sent_from_the_store_by_another() {
         host(&db, &dir.path().join("a")),
         host(&db, &dir.path().join("b")),
     );
-    let rt = runtime();
+    let rt = crate::support::rt();
 
     // 2.5 MiB: three chunks, the last a short one.
     let bytes = pdf(25, 5 * 512 * 1024 + 123);
@@ -134,7 +126,7 @@ fn a_copy_altered_or_half_written_in_the_store_is_never_sent() {
         host(&db, &dir.path().join("a")),
         host(&db, &dir.path().join("b")),
     );
-    let rt = runtime();
+    let rt = crate::support::rt();
 
     let bytes = pdf(26, 1024 * 1024 + 5);
     let (sha256, original) = take_on(&rt, &a, &uploads, "altered.pdf", &bytes);
@@ -173,7 +165,7 @@ fn on_sqlite_the_spool_stays_in_its_folder() {
     std::fs::create_dir(&uploads).expect("mkdir");
     let db = TestStore::File(dir.path().join("numhubd.db"));
     let a = host(&db, &dir.path().join("a"));
-    let rt = runtime();
+    let rt = crate::support::rt();
     let bytes = pdf(28, 1000);
     let (sha256, _) = take_on(&rt, &a, &uploads, "local.pdf", &bytes);
     assert_eq!(db.count("SELECT COUNT(*) FROM numhubd_spool_chunks"), 0);
@@ -322,7 +314,7 @@ fn stress_a_largest_file_through_the_store() {
         host(&db, &dir.path().join("a")),
         host(&db, &dir.path().join("b")),
     );
-    let rt = runtime();
+    let rt = crate::support::rt();
     let bytes = pdf(50, intake::DEFAULT_MAX_BYTES as usize);
     let original = uploads.join("big.pdf");
     std::fs::write(&original, &bytes).expect("write");

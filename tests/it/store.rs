@@ -7,35 +7,21 @@ use numhubd::db::{
     EntityStatus, EntityType, HttpMethod, IdentityStatus, Store, StoreOptions, VettingStatus,
 };
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+use crate::store_support::{add_tenant, numhub_tenant};
+use crate::support::rt;
 
 fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&dir.path().join("store.db"), StoreOptions::default()).expect("open");
-    (dir, store)
+    crate::store_support::open("store.db")
 }
 
+/// Tenant `id` ("Tenant {id}") on NumHub client 1000 + `id`.
 async fn tenant(store: &Store, id: i64) {
-    store
-        .write(move |tx| {
-            tenants::upsert(
-                tx,
-                tenants::TenantInput {
-                    id,
-                    name: format!("Tenant {id}"),
-                    numhub_client_id: Some((1000 + id).to_string()),
-                    ..Default::default()
-                },
-            )
-        })
-        .await
-        .expect("tenant");
+    let client = (1000 + id).to_string();
+    add_tenant(
+        store,
+        numhub_tenant(id, &format!("Tenant {id}"), &client, None),
+    )
+    .await;
 }
 
 async fn entity(store: &Store, tenant_id: i64, name: &str) -> entities::Entity {
@@ -64,16 +50,8 @@ fn identity_input(
     display_name: &str,
 ) -> identities::IdentityInput {
     identities::IdentityInput {
-        entity_id: entity_id.to_string(),
-        numhub_identity_id: numhub_id.to_string(),
-        display_name: display_name.to_string(),
         call_reason: Some("Support".into()),
-        logo_url: None,
-        status: IdentityStatus::Active,
-        rich_call_data: None,
-        phone_numbers: vec!["+15551230000".into()],
-        dir_id: None,
-        api_response: None,
+        ..crate::store_support::identity_input(entity_id, numhub_id, display_name)
     }
 }
 
@@ -444,17 +422,7 @@ fn a_client_id_that_is_not_an_int32_is_refused() {
         let (_dir, store) = open();
         for bad in ["abc", "-1", "2147483648", ""] {
             let err = store
-                .write(move |tx| {
-                    tenants::upsert(
-                        tx,
-                        tenants::TenantInput {
-                            id: 1,
-                            name: "T".into(),
-                            numhub_client_id: Some(bad.into()),
-                            ..Default::default()
-                        },
-                    )
-                })
+                .write(move |tx| tenants::upsert(tx, numhub_tenant(1, "T", bad, None)))
                 .await
                 .expect_err("not int32");
             assert!(
@@ -624,13 +592,8 @@ fn tenant_a_never_sees_tenant_b_rows() {
             .await
             .expect("list");
         assert!(cross.items.is_empty());
-        // Gets by id of B's rows through A's scope are not found.
-        let b_id = b.id.clone();
-        let err = store
-            .read(move |s| entities::get(s, 1, &b_id))
-            .await
-            .expect_err("scoped");
-        assert!(matches!(err, DbError::NotFound { .. }));
+        // Gets by id of B's rows, and a write to B's entity, through A's scope are
+        // not found.
         let b_doc = store
             .read(|s| documents::list(s, 2, None, None, None))
             .await
@@ -639,11 +602,6 @@ fn tenant_a_never_sees_tenant_b_rows() {
             .0
             .id
             .clone();
-        let err = store
-            .read(move |s| documents::get(s, 1, &b_doc))
-            .await
-            .expect_err("scoped");
-        assert!(matches!(err, DbError::NotFound { .. }));
         let b_ident = store
             .read(|s| identities::list(s, 2, None, None, None))
             .await
@@ -652,18 +610,39 @@ fn tenant_a_never_sees_tenant_b_rows() {
             .0
             .id
             .clone();
-        let err = store
-            .read(move |s| identities::get(s, 1, &b_ident))
-            .await
-            .expect_err("scoped");
-        assert!(matches!(err, DbError::NotFound { .. }));
-        // And writes through A's scope cannot touch B's entity.
-        let b_id = b.id.clone();
-        let err = store
-            .write(move |tx| entities::transition(tx, 1, &b_id, EntityStatus::Submitted))
-            .await
-            .expect_err("scoped write");
-        assert!(matches!(err, DbError::NotFound { .. }));
+        let (e, w) = (b.id.clone(), b.id.clone());
+        let scoped = [
+            (
+                "entity",
+                store.read(move |s| entities::get(s, 1, &e).map(drop)).await,
+            ),
+            (
+                "document",
+                store
+                    .read(move |s| documents::get(s, 1, &b_doc).map(drop))
+                    .await,
+            ),
+            (
+                "identity",
+                store
+                    .read(move |s| identities::get(s, 1, &b_ident).map(drop))
+                    .await,
+            ),
+            (
+                "entity transition",
+                store
+                    .write(move |tx| {
+                        entities::transition(tx, 1, &w, EntityStatus::Submitted).map(drop)
+                    })
+                    .await,
+            ),
+        ];
+        for (what, result) in scoped {
+            assert!(
+                matches!(result, Err(DbError::NotFound { .. })),
+                "B's {what} through A's scope: {result:?}"
+            );
+        }
     });
 }
 
@@ -784,16 +763,11 @@ fn a_read_sees_one_snapshot_while_the_writer_commits() {
         .block_on(store.read(move |sql| {
             let before = tenants::get(sql, 1)?.name;
             handle
-                .block_on(writer.write(|tx| {
-                    tenants::upsert(
-                        tx,
-                        tenants::TenantInput {
-                            id: 1,
-                            name: "Renamed".into(),
-                            ..Default::default()
-                        },
-                    )
-                }))
+                .block_on(
+                    writer.write(|tx| {
+                        tenants::upsert(tx, crate::store_support::tenant(1, "Renamed"))
+                    }),
+                )
                 .expect("rename");
             Ok((before, tenants::get(sql, 1)?.name))
         }))

@@ -36,6 +36,16 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// A runtime of its own for a test's async parts (a store, a sandbox, a WebSocket),
+/// with two workers as the daemon's writer and readers need.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// A test's seed: `var` from the environment (to repeat a failed run), else `default`.
 pub fn seed_from_env(var: &str, default: u64) -> u64 {
     std::env::var(var)

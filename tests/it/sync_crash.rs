@@ -248,7 +248,7 @@ fn an_application_and_its_identities_commit_together() {
     let mut h = Harness::new(3);
     assert!(h.start(&[]), "{}", h.all_stderr());
     h.tenant(true);
-    let id = crate::sync_submit::create_with_identities(&h.socket(), "Together LLC", true);
+    let id = crate::sync_support::create_with_identities(&h.socket(), "Together LLC", true);
     let get = |h: &Harness| ok(&h.socket(), "entity.get", json!({"tenant_id": 1, "id": id}));
     assert!(wait_until(TIMEOUT, || get(&h)["numhub_entity_id"].is_string()));
     let nid = get(&h)["numhub_entity_id"]

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use numhub_sandbox::Faults;
 
-use crate::rpc_client::{ok, Ws};
+use crate::rpc_client::{add_numhub_tenant, ok, Ws};
 use crate::support::{wait_until, TIMEOUT};
 use crate::sync_support::{create_entity, upload, write_pdf, Harness};
 
@@ -28,7 +28,7 @@ fn creates_submits_and_uploads_reach_numhub_once_with_events() {
     assert!(h.start(&[]));
     h.tenant(true);
     let s = h.socket();
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     let events: Vec<Value> = rt.block_on(async {
         let mut ws = Ws::connect(&s).await;
         ws.send(json!({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": {"tenant_id": 1}}))
@@ -175,11 +175,7 @@ fn a_disabled_tenant_sends_nothing_until_enabled() {
     assert!(h.start(&[]));
     h.tenant(false);
     let s = h.socket();
-    ok(
-        &s,
-        "tenant.upsert",
-        json!({"id": 2, "name": "Witness", "numhub_client_id": "1002", "numhub_enabled": true}),
-    );
+    add_numhub_tenant(&s, 2, "Witness", "1002", true);
     let held = create_entity(&s, "Held Back LLC", false).expect("accepted");
     // A later job of an enabled tenant goes through: the outbox ran past ours.
     let witness = ok(

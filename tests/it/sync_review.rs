@@ -12,9 +12,8 @@ use serde_json::{json, Value};
 
 use crate::rpc_client::{ok, Ws};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_phone::{cycles, requests};
-use crate::sync_poller::{world, World};
 use crate::sync_support::create_entity;
+use crate::sync_support::{cycles, requests, world, World};
 
 impl World {
     fn entity_by_name(&self, name: &str) -> Value {

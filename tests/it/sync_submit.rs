@@ -6,29 +6,13 @@
 
 use serde_json::{json, Value};
 
-use crate::rpc_client::{call, ok};
+use crate::rpc_client::{add_tenant, call, ok};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_poller::{world, World};
 use crate::sync_support::Harness;
+use crate::sync_support::{create_with_identities, requests, world, World};
 
 const UPDATE: &str = "PUT /api/v1/application/{NumhubEntityId}";
 const ATTESTATION: &str = "PUT /api/v1/application/attestation/{NumhubEntityId}";
-
-/// An application with two display identities, over the socket; its local id.
-pub fn create_with_identities(socket: &std::path::Path, name: &str, submit: bool) -> String {
-    let e = ok(
-        socket,
-        "entity.create",
-        json!({
-            "tenant_id": 1, "entity_type": "enterprise", "company_name": name, "submit": submit,
-            "application": {"section": 8, "displayIdentityInformation": {"displayIdentities": [
-                {"phoneNumbers": ["+15551230001", "+15551230002"], "callerName": "ACME SUPPORT", "callReason": "Support"},
-                {"phoneNumbers": ["+15551230003"], "callerName": "ACME BILLING", "callReason": "Billing"}
-            ]}}
-        }),
-    );
-    e["id"].as_str().expect("id").to_string()
-}
 
 /// NumHub's id of the entity, once the outbox has linked it.
 fn linked(socket: &std::path::Path, id: &str) -> String {
@@ -119,10 +103,6 @@ fn world_with_entity(name: &str, submit: bool) -> (World, std::path::PathBuf, St
     let id = create_with_identities(&s, name, submit);
     let nid = linked(&s, &id);
     (w, s, id, nid)
-}
-
-fn requests(w: &World, route: &str) -> u64 {
-    w.sandbox.state()["requests"][route].as_u64().unwrap_or(0)
 }
 
 #[test]
@@ -247,7 +227,7 @@ fn a_submit_redone_after_a_crash_is_not_sent_twice() {
 fn entity_update_takes_the_update_model() {
     let d = crate::rpc_client::start_rpc_daemon("");
     let s = crate::rpc_client::socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    add_tenant(&s, 1, "Acme");
     let e = ok(
         &s,
         "entity.create",

@@ -385,16 +385,12 @@ fn on_mariadb_a_daemon_folder_gets_its_database_once_and_other_configs_stay() {
 /// On the run's engine: a daemon's write is seen by `rows`, `count` and the hash.
 #[test]
 fn a_daemons_rows_are_read_on_the_runs_engine() {
-    use crate::rpc_client::ok;
+    use crate::rpc_client::add_tenant;
     let d = crate::support::start_daemon(&crate::support::base_config("info"), &[]);
     let store = d.store();
     let before = store.content_hash();
     let socket = d.dir.path().join("numhubd.sock");
-    ok(
-        &socket,
-        "tenant.upsert",
-        serde_json::json!({"id": 7, "name": "Zoë 🦷"}),
-    );
+    add_tenant(&socket, 7, "Zoë 🦷");
     assert_eq!(
         d.rows("SELECT id, name FROM tenants WHERE id = 7"),
         vec![vec![Some("7".into()), Some("Zoë 🦷".into())]]
