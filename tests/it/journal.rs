@@ -5,7 +5,6 @@
 //! both); skipped elsewhere, failed under CI.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::sync::{Arc, Mutex};
@@ -71,16 +70,7 @@ fn records_reach_the_journal_with_numhub_fields() {
     // A fresh /run in the daemon's own mount namespace, with the journal's socket
     // leading to ours; nothing outside the namespace changes.
     let script = r#"mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && ln -s "$0" /run/systemd/journal/socket && exec "$@""#;
-    let wrapper: Vec<&OsStr> = vec![
-        "unshare".as_ref(),
-        "--mount".as_ref(),
-        "--propagation".as_ref(),
-        "private".as_ref(),
-        "sh".as_ref(),
-        "-c".as_ref(),
-        script.as_ref(),
-        journal_path.as_os_str(),
-    ];
+    let wrapper = crate::support::in_private_mounts(&script, &[journal_path.as_os_str()]);
     // A sandbox for the outbox to talk to, so that jobs and exchanges are logged.
     let (_rt, sandbox) = sandbox_for(dir.path());
     let config = format!(

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::cut_proxy::CutProxy;
 use crate::rpc_client::{add_tenant, call, ok};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_support::{application, Harness};
+use crate::sync_support::{application, settle_within, Harness};
 use crate::test_engine::{self, TestStore};
 
 /// Armings per test: enough that a cut lands on the write of a call, not only on
@@ -92,20 +92,8 @@ fn creates_whose_commit_answer_is_lost_are_answered_ok_stored_once_and_sent_once
         ROUNDS as i64,
         "each create stored once"
     );
-    assert!(
-        wait_until(Duration::from_secs(60), || h.all_jobs_done()),
-        "jobs not done: {:?}; {}",
-        h.jobs(),
-        h.all_stderr()
-    );
-    let mut at_numhub: Vec<String> = h.state()["entities"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|a| a["companyName"].as_str().map(String::from))
-        .collect();
-    at_numhub.sort();
+    settle_within(&h, Duration::from_secs(60));
+    let at_numhub = h.companies_at_numhub();
     let want: Vec<String> = (0..ROUNDS)
         .map(|r| format!("Lost Answer {r} LLC"))
         .collect();

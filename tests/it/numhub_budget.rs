@@ -18,6 +18,7 @@ use numhubd::numhub::{Client, ClientOptions, Priority};
 
 use crate::mariadb_support::{self, TestDatabase};
 use crate::numhub_support::{demo, fast, TENANT};
+use crate::store_support::numhub_tenant;
 
 /// Several clients on one MariaDB database and one sandbox.
 struct Hosts {
@@ -73,15 +74,7 @@ impl Hosts {
             if i == 0 {
                 store
                     .write(|tx| {
-                        tenants::upsert(
-                            tx,
-                            tenants::TenantInput {
-                                id: TENANT,
-                                name: "Tenant 1".into(),
-                                numhub_client_id: Some("1001".into()),
-                                ..Default::default()
-                            },
-                        )
+                        tenants::upsert(tx, numhub_tenant(TENANT, "Tenant 1", "1001", None))
                     })
                     .await
                     .expect("tenant");

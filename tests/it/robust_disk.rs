@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::rpc_client::{call, ok};
 use crate::support::{is_root, wait_until, TIMEOUT};
-use crate::sync_support::{create_entity, upload, write_pdf, Harness};
+use crate::sync_support::{create_entity, settle, upload, write_pdf, Harness};
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -103,11 +103,7 @@ fn a_full_database_disk_at_an_uploads_commit_heals_without_a_restart() {
     assert!(h.start(&[]));
     h.tenant(true);
     let entity = create_entity(&socket, "Full Disk LLC", false).expect("entity.create");
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "{}",
-        h.all_stderr()
-    );
+    settle(&h);
     h.stop();
 
     let mut shas = Vec::new();

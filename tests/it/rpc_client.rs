@@ -249,6 +249,19 @@ pub fn ctl(socket: &Path, args: &[&str]) -> Output {
         .expect("run numhubctl")
 }
 
+/// numhubctl on `socket` with `args` (a `--follow`), running: its stdout piped, its
+/// stderr dropped.
+pub fn ctl_spawn(socket: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_numhubctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("numhubctl {args:?}: {e}"))
+}
+
 /// `numhubctl --json ARGS`, which must succeed; its output parsed.
 pub fn ctl_json(socket: &Path, args: &[&str]) -> Value {
     let mut a = vec!["--json"];

@@ -124,14 +124,7 @@ fn logs_follow_streams_events_over_websocket() {
     let d = start_rpc_daemon("");
     let s = socket_of(&d);
     add_tenant(&s, 1, "Acme");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_numhubctl"))
-        .arg("--socket")
-        .arg(&s)
-        .args(["--json", "logs", "--follow"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = crate::rpc_client::ctl_spawn(&s, &["--json", "logs", "--follow"]);
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     // The subscription may not be in place yet: keep creating until an event arrives.
     let (tx, rx) = std::sync::mpsc::channel();

@@ -26,6 +26,38 @@ fn host(db: &TestStore, dir: &Path) -> Host {
     Host { store, spool }
 }
 
+/// Where the hosts of a test live: `uploads/` for the files taken, one folder per
+/// host's spool (`a/`, `b/`), the one store they share, and a runtime to drive it.
+struct Bench {
+    dir: tempfile::TempDir,
+    uploads: PathBuf,
+    db: TestStore,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Bench {
+    fn new(dir: tempfile::TempDir, db: TestStore) -> Bench {
+        let uploads = dir.path().join("uploads");
+        std::fs::create_dir(&uploads).expect("mkdir");
+        let rt = crate::support::rt();
+        Bench {
+            dir,
+            uploads,
+            db,
+            rt,
+        }
+    }
+}
+
+/// Hosts `a` and `b` on a fresh MariaDB database.
+fn two_hosts() -> (Bench, Host, Host) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bench = Bench::new(dir, TestStore::Mariadb(mariadb_support::fresh_database()));
+    let a = host(&bench.db, &bench.dir.path().join("a"));
+    let b = host(&bench.db, &bench.dir.path().join("b"));
+    (bench, a, b)
+}
+
 fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("read spool")
@@ -65,15 +97,16 @@ fn a_file_taken_on_one_host_is_sent_from_the_store_by_another() {
     if !mariadb_support::available() {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let uploads = dir.path().join("uploads");
-    std::fs::create_dir(&uploads).expect("mkdir");
-    let db = TestStore::Mariadb(mariadb_support::fresh_database());
-    let (a, b) = (
-        host(&db, &dir.path().join("a")),
-        host(&db, &dir.path().join("b")),
-    );
-    let rt = crate::support::rt();
+    let (
+        Bench {
+            dir,
+            uploads,
+            db,
+            rt,
+        },
+        a,
+        b,
+    ) = two_hosts();
 
     // 2.5 MiB: three chunks, the last a short one.
     let bytes = pdf(25, 5 * 512 * 1024 + 123);
@@ -118,15 +151,16 @@ fn a_copy_altered_or_half_written_in_the_store_is_never_sent() {
     if !mariadb_support::available() {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let uploads = dir.path().join("uploads");
-    std::fs::create_dir(&uploads).expect("mkdir");
-    let db = TestStore::Mariadb(mariadb_support::fresh_database());
-    let (a, b) = (
-        host(&db, &dir.path().join("a")),
-        host(&db, &dir.path().join("b")),
-    );
-    let rt = crate::support::rt();
+    let (
+        Bench {
+            dir,
+            uploads,
+            db,
+            rt,
+        },
+        a,
+        b,
+    ) = two_hosts();
 
     let bytes = pdf(26, 1024 * 1024 + 5);
     let (sha256, original) = take_on(&rt, &a, &uploads, "altered.pdf", &bytes);
@@ -161,11 +195,14 @@ fn a_copy_altered_or_half_written_in_the_store_is_never_sent() {
 #[test]
 fn on_sqlite_the_spool_stays_in_its_folder() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let uploads = dir.path().join("uploads");
-    std::fs::create_dir(&uploads).expect("mkdir");
     let db = TestStore::File(dir.path().join("numhubd.db"));
+    let Bench {
+        dir,
+        uploads,
+        db,
+        rt,
+    } = Bench::new(dir, db);
     let a = host(&db, &dir.path().join("a"));
-    let rt = crate::support::rt();
     let bytes = pdf(28, 1000);
     let (sha256, _) = take_on(&rt, &a, &uploads, "local.pdf", &bytes);
     assert_eq!(db.count("SELECT COUNT(*) FROM numhubd_spool_chunks"), 0);
@@ -306,15 +343,16 @@ fn stress_a_largest_file_through_the_store() {
     if std::env::var("NUMHUBD_STRESS").as_deref() != Ok("1") || !mariadb_support::available() {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let uploads = dir.path().join("uploads");
-    std::fs::create_dir(&uploads).expect("mkdir");
-    let db = TestStore::Mariadb(mariadb_support::fresh_database());
-    let (a, b) = (
-        host(&db, &dir.path().join("a")),
-        host(&db, &dir.path().join("b")),
-    );
-    let rt = crate::support::rt();
+    let (
+        Bench {
+            dir: _dir,
+            uploads,
+            db: _db,
+            rt,
+        },
+        a,
+        b,
+    ) = two_hosts();
     let bytes = pdf(50, intake::DEFAULT_MAX_BYTES as usize);
     let original = uploads.join("big.pdf");
     std::fs::write(&original, &bytes).expect("write");

@@ -7,7 +7,7 @@ use numhubd::db::{
     EntityStatus, EntityType, HttpMethod, IdentityStatus, Store, StoreOptions, VettingStatus,
 };
 
-use crate::store_support::{add_tenant, numhub_tenant};
+use crate::store_support::{add_tenant, new_entity, numhub_tenant};
 use crate::support::rt;
 
 fn open() -> (tempfile::TempDir, Store) {
@@ -27,19 +27,7 @@ async fn tenant(store: &Store, id: i64) {
 async fn entity(store: &Store, tenant_id: i64, name: &str) -> entities::Entity {
     let name = name.to_string();
     store
-        .write(move |tx| {
-            entities::create(
-                tx,
-                entities::NewEntity {
-                    tenant_id,
-                    brand_id: None,
-                    entity_type: EntityType::Enterprise,
-                    company_name: name.clone(),
-                    submit: false,
-                    attestation_level: None,
-                },
-            )
-        })
+        .write(move |tx| entities::create(tx, new_entity(tenant_id, EntityType::Enterprise, &name)))
         .await
         .expect("entity")
 }
@@ -455,19 +443,7 @@ fn a_failing_call_does_not_undo_the_others_in_its_batch() {
                     String::new()
                 };
                 store
-                    .write(move |tx| {
-                        entities::create(
-                            tx,
-                            entities::NewEntity {
-                                tenant_id: 1,
-                                brand_id: None,
-                                entity_type: EntityType::Direct,
-                                company_name: name.clone(),
-                                submit: false,
-                                attestation_level: None,
-                            },
-                        )
-                    })
+                    .write(move |tx| entities::create(tx, new_entity(1, EntityType::Direct, &name)))
                     .await
             }));
         }
@@ -686,14 +662,7 @@ fn close_finishes_queued_writes_and_later_writes_fail() {
             s.write_detached("test", move |tx| {
                 entities::create(
                     tx,
-                    entities::NewEntity {
-                        tenant_id: 1,
-                        brand_id: None,
-                        entity_type: EntityType::Enterprise,
-                        company_name: format!("Co {i}"),
-                        submit: false,
-                        attestation_level: None,
-                    },
+                    new_entity(1, EntityType::Enterprise, &format!("Co {i}")),
                 )
                 .map(|_| ())
             })

@@ -122,3 +122,20 @@ pub fn rpc_state(dir: &Path, store: Store, events: numhubd::events::EventBus) ->
         cluster_node: None,
     }
 }
+
+/// A draft application of tenant `tenant_id` (no brand, not submitted, no
+/// attestation level), for `entities::create`.
+pub fn new_entity(
+    tenant_id: i64,
+    entity_type: numhubd::db::EntityType,
+    company: &str,
+) -> numhubd::db::entities::NewEntity {
+    numhubd::db::entities::NewEntity {
+        tenant_id,
+        brand_id: None,
+        entity_type,
+        company_name: company.into(),
+        submit: false,
+        attestation_level: None,
+    }
+}

@@ -182,6 +182,22 @@ pub fn start_wrapped(
     daemon
 }
 
+/// A wrapper for [`start_wrapped`]: `unshare --mount --propagation private sh -c
+/// SCRIPT ARGS…`, so what `script` mounts stays in the daemon's own namespace
+/// (`script` ends with `exec "$@"`; `args` come first as `$0`…).
+pub fn in_private_mounts<'a>(
+    script: &'a str,
+    args: &[&'a std::ffi::OsStr],
+) -> Vec<&'a std::ffi::OsStr> {
+    let mut wrapper: Vec<&std::ffi::OsStr> = ["unshare", "--mount", "--propagation", "private"]
+        .into_iter()
+        .chain(["sh", "-c", script])
+        .map(std::ffi::OsStr::new)
+        .collect();
+    wrapper.extend_from_slice(args);
+    wrapper
+}
+
 /// A spawned process killed and reaped when dropped (a second host's daemon, beside a
 /// harness that owns the first).
 pub struct KilledOnDrop(pub Child);

@@ -9,7 +9,7 @@ use numhub_sandbox::Faults;
 
 use crate::rpc_client::{add_numhub_tenant, ok, Ws};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_support::{create_entity, upload, write_pdf, Harness};
+use crate::sync_support::{create_entity, settle, upload, write_pdf, Harness};
 
 fn by_name<'a>(state: &'a Value, name: &str) -> Vec<&'a Value> {
     state["entities"]
@@ -63,12 +63,7 @@ fn creates_submits_and_uploads_reach_numhub_once_with_events() {
         seen
     });
     let ids = events.last().cloned().expect("ids");
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "jobs: {:?}\n{}",
-        h.jobs(),
-        h.all_stderr()
-    );
+    settle(&h);
 
     let st = h.state();
     let alpha = by_name(&st, "Outbox Alpha LLC");
@@ -138,12 +133,7 @@ fn an_outage_queues_everything_and_it_drains_in_order() {
     assert!(h.state()["entities"].as_array().is_some_and(Vec::is_empty));
 
     h.set_faults(Faults::default());
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "{:?}\n{}",
-        h.jobs(),
-        h.all_stderr()
-    );
+    settle(&h);
     let st = h.state();
     for name in ["Outage One LLC", "Outage Two LLC", "Outage Three LLC"] {
         assert_eq!(by_name(&st, name).len(), 1, "{name}: {st}");
@@ -197,7 +187,7 @@ fn a_disabled_tenant_sends_nothing_until_enabled() {
     assert_eq!(by_name(&st, "Witness LLC").len(), 1);
 
     h.tenant(true);
-    assert!(wait_until(TIMEOUT, || h.all_jobs_done()), "{:?}", h.jobs());
+    settle(&h);
     assert_eq!(by_name(&h.state(), "Held Back LLC").len(), 1);
     let e = ok(&s, "entity.get", json!({"tenant_id": 1, "id": held}));
     assert!(e["numhub_entity_id"].is_string());
@@ -222,7 +212,7 @@ fn the_registered_bytes_are_sent_from_the_spool_whatever_happens_to_the_original
     let (_, changed) = write_pdf(h.dir.path(), "changed.pdf", 10_000, 8);
     assert_ne!(registered, changed);
     h.tenant(true);
-    assert!(wait_until(TIMEOUT, || h.all_jobs_done()), "{:?}", h.jobs());
+    settle(&h);
     let docs = h.state()["documents"].clone();
     assert_eq!(docs.as_array().map(Vec::len), Some(1), "{docs}");
     assert_eq!(docs[0]["sha256"], registered.as_str(), "{docs}");
@@ -435,12 +425,7 @@ fn a_500_after_numhub_saved_it_links_the_one_it_made() {
     });
     let s = h.socket();
     let e = create_entity(&s, "Saved Then 500 LLC", false).expect("create accepted");
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "jobs: {:?}\n{}",
-        h.jobs(),
-        h.all_stderr()
-    );
+    settle(&h);
     let st = h.state();
     let apps = by_name(&st, "Saved Then 500 LLC");
     assert_eq!(apps.len(), 1, "{st}");
@@ -450,12 +435,7 @@ fn a_500_after_numhub_saved_it_links_the_one_it_made() {
 
     let (path, _) = write_pdf(h.dir.path(), "saved-then-500.pdf", 20_000, 9);
     let doc = upload(&s, &e, &path).expect("upload accepted");
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "jobs: {:?}\n{}",
-        h.jobs(),
-        h.all_stderr()
-    );
+    settle(&h);
     let docs = h.state()["documents"]
         .as_array()
         .cloned()

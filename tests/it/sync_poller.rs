@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::rpc_client::{ok, Ws};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_support::world;
+use crate::sync_support::{settle, world};
 
 #[test]
 fn numhub_state_appears_locally_and_changes_follow_as_events() {
@@ -150,12 +150,7 @@ fn numhubs_verdict_is_applied_while_uploads_are_queued() {
     let socket = h.socket();
     let approved = create_entity(&socket, "Verdict Co", true).expect("created");
     let held = create_entity(&socket, "Held Co", false).expect("created");
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "{:?}\n{}",
-        h.jobs(),
-        h.all_stderr()
-    );
+    settle(&h);
     let get = |id: &str| ok(&socket, "entity.get", json!({"tenant_id": 1, "id": id}));
     let nid = get(&approved)["numhub_entity_id"]
         .as_str()

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use crate::rpc_client::{add_tenant, call, ok};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_support::Harness;
 use crate::sync_support::{create_with_identities, requests, world, World};
+use crate::sync_support::{settle, Harness};
 
 const UPDATE: &str = "PUT /api/v1/application/{NumhubEntityId}";
 const ATTESTATION: &str = "PUT /api/v1/application/attestation/{NumhubEntityId}";
@@ -181,7 +181,7 @@ fn a_submit_redone_after_a_crash_is_not_sent_twice() {
     let s = h.socket();
     let id = create_with_identities(&s, "Crash Submit LLC", false);
     linked(&s, &id);
-    assert!(wait_until(TIMEOUT, || h.all_jobs_done()), "{:?}", h.jobs());
+    settle(&h);
 
     // Held back while queued, so the armed kill point meets the submit.
     h.tenant(false);
@@ -205,12 +205,7 @@ fn a_submit_redone_after_a_crash_is_not_sent_twice() {
     assert_eq!(st["requests"][UPDATE], 1);
 
     assert!(h.start(&[]));
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "{:?}\n{}",
-        h.jobs(),
-        h.all_stderr()
-    );
+    settle(&h);
     assert_eq!(h.state()["requests"][UPDATE], 1, "not sent again");
     assert!(h
         .stderr_of(h.runs)

@@ -315,6 +315,42 @@ impl Harness {
         }
     }
 
+    /// NumHub's ids of the sandbox's applications named `name`, and how many
+    /// documents they have.
+    pub fn at_numhub(&self, name: &str) -> (Vec<String>, usize) {
+        let st = self.state();
+        let ids: Vec<String> = st["entities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["companyName"] == name)
+            .filter_map(|a| a["numhubEntityId"].as_str().map(String::from))
+            .collect();
+        let docs = st["documents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| {
+                d["numhubEntityId"]
+                    .as_str()
+                    .is_some_and(|n| ids.iter().any(|i| i == n))
+            })
+            .count();
+        (ids, docs)
+    }
+
+    /// The company names of every application the sandbox holds, sorted.
+    pub fn companies_at_numhub(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.state()["entities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["companyName"].as_str().map(String::from))
+            .collect();
+        names.sort();
+        names
+    }
+
     pub fn all_jobs_done(&self) -> bool {
         let jobs = self.jobs();
         !jobs.is_empty() && jobs.iter().all(|j| j["state"] == "done")
@@ -408,9 +444,14 @@ pub fn upload(socket: &Path, entity_id: &str, path: &Path) -> Option<String> {
 
 /// Waits for every job to be done; panics with the jobs and the daemon's log if not.
 pub fn settle(h: &Harness) {
+    settle_within(h, TIMEOUT);
+}
+
+/// [`settle`], allowing `timeout` (a restore or a crash's recovery takes longer).
+pub fn settle_within(h: &Harness, timeout: Duration) {
     assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "jobs: {:?}\n{}",
+        wait_until(timeout, || h.all_jobs_done()),
+        "jobs not done within {timeout:?}: {:?}\n{}",
         h.jobs(),
         h.all_stderr()
     );
