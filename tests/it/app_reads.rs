@@ -46,9 +46,7 @@ fn the_apps_pdo_reads_the_seeds_columns_values_and_types() {
     if !php_with_pdo_mysql() {
         return;
     }
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]), "{}", h.all_stderr());
-    h.tenant(true);
+    let h = Harness::syncing(3);
     let socket = h.socket();
     let name = "Ünïcode & Sons 🚀 LLC";
     let created = ok(

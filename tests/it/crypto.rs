@@ -73,29 +73,18 @@ fn keys_rotate_over_the_socket_moves_every_secret_to_the_new_identity() {
     }
     let d = start_rpc_daemon("");
     let s = socket_of(&d);
-    ok(
+    crate::rpc_client::add_tenant_login(
         &s,
-        "tenant.upsert",
-        json!({"id": 1, "name": "T", "numhub_client_id": "1001"}),
-    );
-    ok(
-        &s,
-        "credentials.set",
-        json!({"tenant_id": 1, "email": "ops@tenant.test", "password": "pw-before-rotation"}),
+        1,
+        "T",
+        "1001",
+        "ops@tenant.test",
+        "pw-before-rotation",
     );
     let rotated = ok(&s, "keys.rotate", json!({}));
     assert_eq!(rotated["credentials"], 1, "{rotated}");
     // Written after the rotation, with the same running daemon.
-    ok(
-        &s,
-        "tenant.upsert",
-        json!({"id": 2, "name": "U", "numhub_client_id": "1002"}),
-    );
-    ok(
-        &s,
-        "credentials.set",
-        json!({"tenant_id": 2, "email": "ops@other.test", "password": "pw-after-rotation"}),
-    );
+    crate::rpc_client::add_tenant_login(&s, 2, "U", "1002", "ops@other.test", "pw-after-rotation");
     let armored: Vec<(i64, String)> = d
         .rows("SELECT tenant_id, password_armored FROM numhub_credentials ORDER BY tenant_id")
         .into_iter()

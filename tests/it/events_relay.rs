@@ -224,9 +224,7 @@ fn a_followers_wait_s_answers_when_the_leader_finishes_the_job() {
         eprintln!("skipped on SQLite: events cross hosts only on a server store (NUMHUBD_TEST_ENGINE=mariadb runs it)");
         return;
     }
-    let mut a = crate::sync_support::Harness::new(3);
-    assert!(a.start(&[]), "{}", a.all_stderr());
-    a.tenant(true);
+    let mut a = crate::sync_support::Harness::syncing(3);
     let entity =
         crate::sync_support::create_entity(&a.socket(), "Relayed LLC", false).expect("entity");
     let (b, _b, stderr_b) = follower(&a);
@@ -301,9 +299,7 @@ fn sync_run_on_a_follower_makes_the_leader_poll() {
         eprintln!("skipped on SQLite: one daemon per file (NUMHUBD_TEST_ENGINE=mariadb runs it)");
         return;
     }
-    let mut a = crate::sync_support::Harness::new(3);
-    assert!(a.start(&[]), "{}", a.all_stderr());
-    a.tenant(true);
+    let mut a = crate::sync_support::Harness::syncing(3);
     let (b, _b, stderr_b) = follower(&a);
     let b_socket = b.path().join("numhubd.sock");
     let status = ok(&b_socket, "daemon.status", json!({}));

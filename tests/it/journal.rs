@@ -70,7 +70,7 @@ fn records_reach_the_journal_with_numhub_fields() {
     // A fresh /run in the daemon's own mount namespace, with the journal's socket
     // leading to ours; nothing outside the namespace changes.
     let script = r#"mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && ln -s "$0" /run/systemd/journal/socket && exec "$@""#;
-    let wrapper = crate::support::in_private_mounts(&script, &[journal_path.as_os_str()]);
+    let wrapper = crate::support::in_private_mounts(script, &[journal_path.as_os_str()]);
     // A sandbox for the outbox to talk to, so that jobs and exchanges are logged.
     let (_rt, sandbox) = sandbox_for(dir.path());
     let config = format!(

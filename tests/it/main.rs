@@ -39,6 +39,7 @@ mod numhub_secrets;
 mod numhub_support;
 mod numhub_tokens;
 mod package;
+mod packaging_support;
 mod private_files;
 mod robust_crash;
 mod robust_disk;

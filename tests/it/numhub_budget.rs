@@ -309,20 +309,16 @@ fn secrets(store: &crate::test_engine::TestStore) -> Vec<crate::test_engine::Row
 /// With the right identity back it starts. Runs on the run's engine.
 #[test]
 fn a_daemon_with_another_identity_refuses_to_start_and_changes_nothing() {
-    use crate::rpc_client::ok;
     use crate::support::{spawn_serve, wait_ready, Run};
-    use serde_json::json;
     let mut d = crate::support::start_daemon(&crate::support::base_config("info"), &[]);
     let socket = d.dir.path().join("numhubd.sock");
-    ok(
+    crate::rpc_client::add_tenant_login(
         &socket,
-        "tenant.upsert",
-        json!({"id": 7, "name": "T", "numhub_client_id": "1001"}),
-    );
-    ok(
-        &socket,
-        "credentials.set",
-        json!({"tenant_id": 7, "email": "ops@tenant.test", "password": "pw-of-tenant-7"}),
+        7,
+        "T",
+        "1001",
+        "ops@tenant.test",
+        "pw-of-tenant-7",
     );
     d.signal(libc::SIGTERM);
     assert_eq!(d.wait_exit().code(), Some(0), "{}", d.stderr());

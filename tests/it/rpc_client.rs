@@ -301,3 +301,25 @@ pub fn draft_entity(socket: &Path, tenant_id: i64, entity_type: &str, company: &
     );
     e["id"].as_str().expect("entity id").to_string()
 }
+
+/// Tenant `id` named `name` on NumHub client `client` (its sync as it is) with a
+/// NumHub login of its own, `email` and `password` (`credentials.set`).
+pub fn add_tenant_login(
+    socket: &Path,
+    id: i64,
+    name: &str,
+    client: &str,
+    email: &str,
+    password: &str,
+) {
+    ok(
+        socket,
+        "tenant.upsert",
+        json!({"id": id, "name": name, "numhub_client_id": client}),
+    );
+    ok(
+        socket,
+        "credentials.set",
+        json!({"tenant_id": id, "email": email, "password": password}),
+    );
+}

@@ -43,6 +43,15 @@ fn identity_input(
     }
 }
 
+/// Asserts that `err` is the store's refusal naming `field`; `case` says what was
+/// sent, where a test sends several.
+fn assert_invalid(err: &DbError, field: &str, case: &str) {
+    assert!(
+        matches!(err, DbError::Invalid { field: f, .. } if *f == field),
+        "{case}: expected {field} refused, got {err}"
+    );
+}
+
 async fn count(store: &Store, table: &'static str) -> i64 {
     // Counting through the public list functions would hide rows of other tenants;
     // the test opens the file directly for an exact count.
@@ -59,39 +68,22 @@ async fn count(store: &Store, table: &'static str) -> i64 {
 
 #[test]
 fn an_invalid_status_is_refused_naming_the_field() {
-    let err = EntityStatus::parse("aproved").expect_err("invalid");
-    assert!(
-        matches!(
-            err,
-            DbError::Invalid {
-                field: "status",
-                ..
-            }
+    let refused = [
+        (
+            "aproved",
+            EntityStatus::parse("aproved").map(drop),
+            "status",
         ),
-        "{err}"
-    );
-    let err = VettingStatus::parse("done").expect_err("invalid");
-    assert!(
-        matches!(
-            err,
-            DbError::Invalid {
-                field: "vetting_status",
-                ..
-            }
+        (
+            "done",
+            VettingStatus::parse("done").map(drop),
+            "vetting_status",
         ),
-        "{err}"
-    );
-    let err = IdentityStatus::parse("gone").expect_err("invalid");
-    assert!(
-        matches!(
-            err,
-            DbError::Invalid {
-                field: "status",
-                ..
-            }
-        ),
-        "{err}"
-    );
+        ("gone", IdentityStatus::parse("gone").map(drop), "status"),
+    ];
+    for (input, result, field) in refused {
+        assert_invalid(&result.expect_err(input), field, input);
+    }
 }
 
 #[test]
@@ -106,16 +98,7 @@ fn a_33_character_display_name_is_refused_and_nothing_is_written() {
             .write(move |tx| identities::upsert(tx, 1, identity_input(&id, "nh-1", &long)))
             .await
             .expect_err("33 chars");
-        assert!(
-            matches!(
-                err,
-                DbError::Invalid {
-                    field: "display_name",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_invalid(&err, "display_name", "");
         assert_eq!(count(&store, "numhub_identities").await, 0);
         let err = store
             .write(|tx| {
@@ -131,16 +114,7 @@ fn a_33_character_display_name_is_refused_and_nothing_is_written() {
             })
             .await
             .expect_err("33 chars");
-        assert!(
-            matches!(
-                err,
-                DbError::Invalid {
-                    field: "display_name",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_invalid(&err, "display_name", "");
         assert_eq!(count(&store, "brands").await, 0);
         // 32 characters (multi-byte ones count as one each) is fine.
         let ok = "É".repeat(32);
@@ -175,10 +149,7 @@ fn an_identitys_dir_id_and_answer_are_kept_and_checked() {
                 .write(move |tx| identities::upsert(tx, 1, input.clone()))
                 .await
                 .expect_err("refused");
-            assert!(
-                matches!(err, DbError::Invalid { field: f, .. } if f == field),
-                "{err}"
-            );
+            assert_invalid(&err, field, "");
             assert_eq!(count(&store, "numhub_identities").await, 0);
         }
         let first = with(Some("DIR1"), Some(r#"{"isFeeChecked": true}"#));
@@ -205,16 +176,7 @@ fn an_identitys_dir_id_and_answer_are_kept_and_checked() {
             .write(move |tx| identities::set_remote(tx, 1, &id, Some(&"D".repeat(101)), None))
             .await
             .expect_err("too long");
-        assert!(
-            matches!(
-                err,
-                DbError::Invalid {
-                    field: "dir_id",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_invalid(&err, "dir_id", "");
         let id = row.id.clone();
         let row = store
             .write(move |tx| identities::set_remote(tx, 1, &id, Some("DIR2"), None))
@@ -382,16 +344,7 @@ fn invalid_json_is_refused_and_the_row_keeps_its_value() {
             .write(move |tx| entities::set_api_response(tx, 1, &id, "{\"status\":"))
             .await
             .expect_err("bad json");
-        assert!(
-            matches!(
-                err,
-                DbError::Invalid {
-                    field: "api_response",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_invalid(&err, "api_response", "");
         let id = e.id.clone();
         let row = store
             .read(move |sql| entities::get(sql, 1, &id))
@@ -413,16 +366,7 @@ fn a_client_id_that_is_not_an_int32_is_refused() {
                 .write(move |tx| tenants::upsert(tx, numhub_tenant(1, "T", bad, None)))
                 .await
                 .expect_err("not int32");
-            assert!(
-                matches!(
-                    err,
-                    DbError::Invalid {
-                        field: "numhub_client_id",
-                        ..
-                    }
-                ),
-                "{bad}: {err}"
-            );
+            assert_invalid(&err, "numhub_client_id", bad);
         }
         assert_eq!(count(&store, "tenants").await, 0);
     });
@@ -638,16 +582,7 @@ fn tokens_refuse_clear_text() {
             })
             .await
             .expect_err("clear text");
-        assert!(
-            matches!(
-                err,
-                DbError::Invalid {
-                    field: "access_token",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_invalid(&err, "access_token", "");
         assert_eq!(count(&store, "numhub_tokens").await, 0);
     });
 }

@@ -10,9 +10,7 @@ use crate::sync_support::{application, create_entity, settle, upload, write_pdf,
 
 #[test]
 fn an_update_and_a_document_removal_reach_numhub() {
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]));
-    h.tenant(true);
+    let mut h = Harness::syncing(3);
     let s = h.socket();
     let id = create_entity(&s, "Before Rename LLC", false).expect("create");
     let (path, _) = write_pdf(h.dir.path(), "loa.pdf", 20_000, 7);

@@ -245,9 +245,7 @@ fn kill_9_at_any_instant_loses_and_duplicates_nothing() {
 /// `approved` status nor the identities; the next start brings both.
 #[test]
 fn an_application_and_its_identities_commit_together() {
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]), "{}", h.all_stderr());
-    h.tenant(true);
+    let mut h = Harness::syncing(3);
     let id = crate::sync_support::create_with_identities(&h.socket(), "Together LLC", true);
     let get = |h: &Harness| ok(&h.socket(), "entity.get", json!({"tenant_id": 1, "id": id}));
     assert!(wait_until(TIMEOUT, || get(&h)["numhub_entity_id"].is_string()));
@@ -268,7 +266,7 @@ fn an_application_and_its_identities_commit_together() {
         "identity_applied never fired; {}",
         h.all_stderr()
     );
-    let row = h.rows(&format!(
+    let row = h.store().rows(&format!(
         "SELECT status, (SELECT COUNT(*) FROM numhub_identities WHERE numhub_entity_id = e.id)
          FROM numhub_entities e WHERE id = '{id}'"
     ));

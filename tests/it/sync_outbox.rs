@@ -24,9 +24,7 @@ fn route(h: &Harness, key: &str) -> u64 {
 
 #[test]
 fn creates_submits_and_uploads_reach_numhub_once_with_events() {
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]));
-    h.tenant(true);
+    let mut h = Harness::syncing(3);
     let s = h.socket();
     let rt = crate::support::rt();
     let events: Vec<Value> = rt.block_on(async {
@@ -101,9 +99,7 @@ fn creates_submits_and_uploads_reach_numhub_once_with_events() {
 
 #[test]
 fn an_outage_queues_everything_and_it_drains_in_order() {
-    let mut h = Harness::new(1);
-    assert!(h.start(&[]));
-    h.tenant(true);
+    let mut h = Harness::syncing(1);
     h.set_faults(Faults {
         seed: 3,
         p503: 1.0,
@@ -355,9 +351,7 @@ fn a_blocked_login_keeps_jobs_waiting_without_using_attempts() {
 /// refusal (-32030) with the job's error.
 #[test]
 fn wait_s_answers_as_soon_as_the_job_finishes() {
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]));
-    h.tenant(true);
+    let mut h = Harness::syncing(3);
     let s = h.socket();
     let started = std::time::Instant::now();
     let e = ok(
@@ -415,9 +409,7 @@ fn wait_s_answers_as_soon_as_the_job_finishes() {
 /// outbox looks, finds it, links the rows, and never sends it again.
 #[test]
 fn a_500_after_numhub_saved_it_links_the_one_it_made() {
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]));
-    h.tenant(true);
+    let mut h = Harness::syncing(3);
     h.set_faults(Faults {
         seed: 5,
         p_500_after_commit: 1.0,
@@ -456,9 +448,7 @@ fn a_500_after_numhub_saved_it_links_the_one_it_made() {
 /// outlive it in the daemon's memory, so the next exchange logs in with the new one.
 #[test]
 fn new_credentials_drop_the_cached_token_of_the_old_login() {
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]), "{}", h.all_stderr());
-    h.tenant(true);
+    let mut h = Harness::syncing(3);
     let s = h.socket();
     let creds = json!({"tenant_id": 1, "email": "demo@numhub.test", "password": "demo-password"});
     ok(&s, "credentials.set", creds.clone());

@@ -175,9 +175,7 @@ fn a_resubmit_keeps_the_identities_numhub_gave_ids() {
 /// submit again.
 #[test]
 fn a_submit_redone_after_a_crash_is_not_sent_twice() {
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]));
-    h.tenant(true);
+    let mut h = Harness::syncing(3);
     let s = h.socket();
     let id = create_with_identities(&s, "Crash Submit LLC", false);
     linked(&s, &id);

@@ -171,6 +171,15 @@ pub fn cycles(w: &World, n: u64) {
 }
 
 impl Harness {
+    /// A harness whose daemon is running with tenant 1's sync on (the start most
+    /// outbox tests make).
+    pub fn syncing(numhub_max_attempts: u32) -> Harness {
+        let mut h = Harness::new(numhub_max_attempts);
+        assert!(h.start(&[]), "{}", h.all_stderr());
+        h.tenant(true);
+        h
+    }
+
     pub fn new(numhub_max_attempts: u32) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let (rt, sandbox) = sandbox_for(dir.path());
@@ -198,11 +207,6 @@ impl Harness {
     /// The daemon's store, on whichever engine the test run uses.
     pub fn store(&self) -> crate::test_engine::TestStore {
         crate::test_engine::store_for(self.dir.path())
-    }
-
-    /// The rows of `sql` (portable SQL) in the daemon's store.
-    pub fn rows(&self, sql: &str) -> Vec<crate::test_engine::Row> {
-        self.store().rows(sql)
     }
 
     pub fn stderr_of(&self, run: usize) -> String {
