@@ -32,7 +32,7 @@
 //! folder, one round of a 1 MiB upload; seconds, and its figures mean nothing.
 //! Without curl the upload part is skipped, saying so, unless `CI=true`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -270,22 +270,7 @@ impl Daemon {
     }
 
     fn call(&self, method: &str, params: Value) -> Value {
-        let body =
-            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-        let mut s =
-            std::os::unix::net::UnixStream::connect(self.dir.join("numhubd.sock")).expect("socket");
-        write!(
-            s,
-            "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .expect("write");
-        let mut answer = String::new();
-        let _ = s.read_to_string(&mut answer);
-        let json = answer.split("\r\n\r\n").nth(1).unwrap_or("");
-        let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
-        assert!(v.get("result").is_some(), "{method}: {answer}");
-        v["result"].clone()
+        common::call(&self.dir, method, params)
     }
 
     fn db_ids(&self) -> Vec<(String, String)> {

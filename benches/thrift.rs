@@ -118,22 +118,6 @@ fn count(dir: &Path, sql: &str) -> i64 {
     db(dir).query_row(sql, [], |r| r.get(0)).unwrap_or(0)
 }
 
-fn socket_call(dir: &Path, method: &str, params: serde_json::Value) {
-    use std::io::{Read, Write};
-    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-        .to_string();
-    let mut s = std::os::unix::net::UnixStream::connect(dir.join("numhubd.sock")).expect("socket");
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    assert!(answer.contains("\"result\""), "{method}: {answer}");
-}
-
 fn main() {
     let sizes = Sizes::from_env();
     let entity_count = sizes.entities;
@@ -165,7 +149,7 @@ fn main() {
         Duration::from_millis(200),
         || dir.join("numhubd.sock").exists(),
     );
-    socket_call(
+    common::call(
         &dir,
         "tenant.upsert",
         serde_json::json!({"id": 1, "name": "Bench", "numhub_client_id": "1001", "numhub_enabled": true}),

@@ -59,3 +59,24 @@ pub fn tenant(name: &str, client: Option<&str>) -> numhubd::db::tenants::TenantI
         ..Default::default()
     }
 }
+
+/// One JSON-RPC call to the daemon whose socket is `numhubd.sock` in `dir`, over a
+/// connection of its own; its result, which must be there.
+pub fn call(dir: &std::path::Path, method: &str, params: serde_json::Value) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        .to_string();
+    let mut s = std::os::unix::net::UnixStream::connect(dir.join("numhubd.sock")).expect("socket");
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    let json = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    assert!(v.get("result").is_some(), "{method}: {answer}");
+    v["result"].clone()
+}

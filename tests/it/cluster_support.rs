@@ -289,15 +289,7 @@ impl Cluster {
     /// Waits (bounded) for host `i` to exit by itself (an armed kill point fired);
     /// whether it did. A dead host is reaped.
     pub fn wait_exit(&mut self, i: usize, timeout: Duration) -> bool {
-        let h = &mut self.hosts[i];
-        let Some(c) = h.child.as_mut() else {
-            return true;
-        };
-        let exited = wait_until(timeout, || matches!(c.try_wait(), Ok(Some(_))));
-        if exited {
-            h.child = None;
-        }
-        exited
+        crate::support::wait_child_exit(&mut self.hosts[i].child, timeout)
     }
 
     /// Whether host `i`'s process is alive (paused counts as alive).
@@ -449,15 +441,7 @@ impl Cluster {
 
     /// Company names of the applications at NumHub, sorted (duplicates kept).
     pub fn applications(&self) -> Vec<String> {
-        let st = self.state();
-        let mut names: Vec<String> = st["entities"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a["companyName"].as_str().map(String::from))
-            .collect();
-        names.sort();
-        names
+        crate::sync_support::company_names(&self.state())
     }
 
     /// SHA-256 of every document at NumHub, sorted (duplicates kept).

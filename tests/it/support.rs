@@ -198,6 +198,20 @@ pub fn in_private_mounts<'a>(
     wrapper
 }
 
+/// Waits (bounded) for the process in `child` to exit by itself (an armed kill point
+/// fired); whether it did. An exited process is reaped and `child` emptied; none
+/// counts as exited.
+pub fn wait_child_exit(child: &mut Option<Child>, timeout: Duration) -> bool {
+    let Some(c) = child.as_mut() else {
+        return true;
+    };
+    let exited = wait_until(timeout, || matches!(c.try_wait(), Ok(Some(_))));
+    if exited {
+        *child = None;
+    }
+    exited
+}
+
 /// A spawned process killed and reaped when dropped (a second host's daemon, beside a
 /// harness that owns the first).
 pub struct KilledOnDrop(pub Child);

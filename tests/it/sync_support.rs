@@ -269,14 +269,7 @@ impl Harness {
 
     /// Waits (bounded) for the running daemon to exit by itself (an armed kill point).
     pub fn wait_exit(&mut self, timeout: Duration) -> bool {
-        let Some(c) = self.child.as_mut() else {
-            return true;
-        };
-        let exited = wait_until(timeout, || matches!(c.try_wait(), Ok(Some(_))));
-        if exited {
-            self.child = None;
-        }
-        exited
+        crate::support::wait_child_exit(&mut self.child, timeout)
     }
 
     pub fn set_faults(&self, f: Faults) {
@@ -345,14 +338,7 @@ impl Harness {
 
     /// The company names of every application the sandbox holds, sorted.
     pub fn companies_at_numhub(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.state()["entities"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a["companyName"].as_str().map(String::from))
-            .collect();
-        names.sort();
-        names
+        company_names(&self.state())
     }
 
     pub fn all_jobs_done(&self) -> bool {
@@ -444,6 +430,19 @@ pub fn upload(socket: &Path, entity_id: &str, path: &Path) -> Option<String> {
                "path": path.display().to_string()}),
     );
     r["result"]["id"].as_str().map(String::from)
+}
+
+/// The company names of the applications in a sandbox's `state`, sorted (duplicates
+/// kept).
+pub fn company_names(state: &Value) -> Vec<String> {
+    let mut names: Vec<String> = state["entities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["companyName"].as_str().map(String::from))
+        .collect();
+    names.sort();
+    names
 }
 
 /// Waits for every job to be done; panics with the jobs and the daemon's log if not.
