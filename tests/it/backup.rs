@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde_json::json;
 
-use crate::rpc_client::{ctl, ctl_json, ok};
+use crate::rpc_client::{add_tenant, ctl, ctl_json, ok};
 use crate::store_support::{new_entity, tenant};
 use crate::support::{base_config, start_daemon, wait_until, TIMEOUT};
 use crate::sync_support::{create_entity, settle, upload, write_pdf, Harness};
@@ -97,11 +97,7 @@ fn a_backup_under_a_thousand_writes_holds_every_write_answered_before_it() {
                     if id > WRITES * 2 / 3 {
                         assert!(wait_until(TIMEOUT, || done.load(Ordering::SeqCst)));
                     }
-                    ok(
-                        &socket,
-                        "tenant.upsert",
-                        json!({"id": id, "name": format!("Tenant {id}")}),
-                    );
+                    add_tenant(&socket, id, &format!("Tenant {id}"));
                     if !sent.load(Ordering::SeqCst) {
                         before.push(id);
                     }

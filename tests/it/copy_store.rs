@@ -19,7 +19,7 @@ use std::process::Command;
 use serde_json::json;
 
 use crate::mariadb_support::{self, TestDatabase};
-use crate::rpc_client::{call, ok};
+use crate::rpc_client::ok;
 use crate::support::TIMEOUT;
 use crate::sync_support::{create_entity, settle, upload, write_pdf, Harness};
 use crate::test_engine::{database_section, TestStore};
@@ -205,11 +205,7 @@ fn a_replica_with_jobs_in_flight_moves_to_mariadb_and_each_create_reaches_numhub
 
     // A daemon killed right after NumHub answered a create: that job stays `running`.
     assert!(h.start(&[("NUMHUBD_KILL_AT", "after_send")]));
-    let _ = call(
-        &h.socket(),
-        "tenant.upsert",
-        json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": true}),
-    );
+    let _ = h.enable_tenant_racing_a_kill();
     assert!(
         h.wait_exit(TIMEOUT),
         "the kill point never fired: {}",

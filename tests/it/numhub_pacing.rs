@@ -19,6 +19,15 @@ fn limited(limit: u32) -> SandboxConfig {
     }
 }
 
+/// A client pacing itself at `limit` a window, on a sandbox that allows as much.
+async fn paced_at(limit: u32) -> Env {
+    env(limited(limit), |o| {
+        o.rate_limit = limit;
+        o.rate_window = WINDOW;
+    })
+    .await
+}
+
 async fn run_calls(client: &numhubd::numhub::Client, n: usize) -> usize {
     let mut set = tokio::task::JoinSet::new();
     for i in 0..n {
@@ -42,11 +51,7 @@ async fn run_calls(client: &numhubd::numhub::Client, n: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_queued_calls_under_a_limit_of_twenty_get_no_429() {
-    let env = env(limited(20), |o| {
-        o.rate_limit = 20;
-        o.rate_window = WINDOW;
-    })
-    .await;
+    let env = paced_at(20).await;
     let start = Instant::now();
     assert_eq!(run_calls(&env.client, 60).await, 60);
     let elapsed = start.elapsed();
@@ -63,11 +68,7 @@ async fn sixty_queued_calls_under_a_limit_of_twenty_get_no_429() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_client_eating_the_budget_costs_no_call() {
-    let env = env(limited(20), |o| {
-        o.rate_limit = 20;
-        o.rate_window = WINDOW;
-    })
-    .await;
+    let env = paced_at(20).await;
     // Another client on the same account: its own token, then requests as fast as
     // it can, while ours runs.
     let base = env.sandbox.base_url();

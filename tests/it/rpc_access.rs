@@ -320,11 +320,7 @@ fn a_reader_sees_only_its_tenants_blocks_and_no_business_ids_in_jobs() {
     let d = start_rpc_daemon("[[access]]\nuid = 4242\nrole = \"read\"\ntenants = [1]\n");
     let s = socket_of(&d);
     for id in [1, 2] {
-        ok(
-            &s,
-            "tenant.upsert",
-            json!({"id": id, "name": format!("T{id}")}),
-        );
+        add_tenant(&s, id, &format!("T{id}"));
     }
     let ein = "987654321";
     ok(

@@ -210,11 +210,7 @@ fn answers_over_max_response_bytes_become_per_call_errors() {
     let d = start_rpc_daemon_with("max_response_bytes = 4096", "");
     let s = socket_of(&d);
     for id in 1..=20 {
-        ok(
-            &s,
-            "tenant.upsert",
-            json!({"id": id, "name": format!("{id:03}{}", "n".repeat(240))}),
-        );
+        add_tenant(&s, id, &format!("{id:03}{}", "n".repeat(240)));
     }
     // One call whose answer is over the limit.
     let v = answer(

@@ -15,7 +15,7 @@ use std::time::Duration;
 use numhub_sandbox::Faults;
 use serde_json::json;
 
-use crate::rpc_client::{call, ok};
+use crate::rpc_client::ok;
 
 use crate::support::{wait_until, TIMEOUT};
 use crate::sync_support::{create_entity, upload, write_pdf, Harness};
@@ -85,12 +85,8 @@ fn kill_9_at_any_instant_loses_and_duplicates_nothing() {
             let armed = format!("{point}:{}", rng.u32(1..=3));
             assert!(h.start(&[(numhubd::killpoint::ENV, armed.as_str())]));
             // Enabling the tenant releases the batch; the daemon may die before it
-            // answers, so the answer is not awaited as a success.
-            call(
-                &h.socket(),
-                "tenant.upsert",
-                json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": true}),
-            );
+            // answers.
+            h.enable_tenant_racing_a_kill();
             let died = h.wait_exit(TIMEOUT);
             assert!(died, "{armed} never fired; {}", context(&h));
             let msg = format!("kill point {point} reached");

@@ -186,11 +186,7 @@ fn a_submit_redone_after_a_crash_is_not_sent_twice() {
     ok(&s, "entity.submit", json!({"tenant_id": 1, "id": id}));
     h.kill9();
     assert!(h.start(&[(numhubd::killpoint::ENV, "after_send:1")]));
-    call(
-        &s,
-        "tenant.upsert",
-        json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": true}),
-    );
+    h.enable_tenant_racing_a_kill();
     assert!(h.wait_exit(TIMEOUT), "the kill point never fired");
     assert!(h
         .stderr_of(h.runs)

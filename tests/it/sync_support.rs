@@ -294,6 +294,16 @@ impl Harness {
         add_numhub_tenant(&self.socket(), 1, "Acme", "1001", enabled);
     }
 
+    /// Turns tenant 1's sync on as [`Harness::tenant`] does, its answer not awaited as
+    /// a success: an armed kill point may end the daemon before it answers.
+    pub fn enable_tenant_racing_a_kill(&self) -> Value {
+        call(
+            &self.socket(),
+            "tenant.upsert",
+            json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": true}),
+        )
+    }
+
     /// Every job of tenant 1 (all pages).
     pub fn jobs(&self) -> Vec<Value> {
         let mut out = Vec::new();
