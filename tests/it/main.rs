@@ -40,6 +40,7 @@ mod numhub_support;
 mod numhub_tokens;
 mod package;
 mod packaging_support;
+mod poller_support;
 mod private_files;
 mod robust_crash;
 mod robust_disk;
@@ -99,6 +100,7 @@ const SUPPORT: &[&str] = &[
     "cluster_support",
     "mariadb_support",
     "packaging_support",
+    "poller_support",
     "systemd_host_support",
 ];
 

@@ -6,9 +6,9 @@
 
 use serde_json::{json, Value};
 
+use crate::poller_support::{requests, world_on, World};
 use crate::rpc_client::ok;
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_support::{requests, world_on, World};
 
 const ATTESTATION_LIST: &str = "GET /api/v1/application/attestation/{clientId}";
 const IDENTITY_LIST: &str = "GET /api/v1/applications/newdisplayidentity";

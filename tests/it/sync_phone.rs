@@ -6,9 +6,9 @@
 
 use serde_json::{json, Value};
 
+use crate::poller_support::{cycles, requests, world, World};
 use crate::rpc_client::ok;
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_support::{cycles, requests, world, World};
 
 const IDENTITY_FETCH: &str = "GET /api/v1/applications/newidentities/{NumhubIdentityId}";
 

@@ -5,9 +5,10 @@
 
 use serde_json::json;
 
+use crate::poller_support::world;
 use crate::rpc_client::{ok, Ws};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_support::{settle, world};
+use crate::sync_support::settle;
 
 #[test]
 fn numhub_state_appears_locally_and_changes_follow_as_events() {

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use crate::poller_support::{cycles, requests, world, World};
 use crate::rpc_client::{ok, Ws};
 use crate::support::{wait_until, TIMEOUT};
 use crate::sync_support::create_entity;
-use crate::sync_support::{cycles, requests, world, World};
 
 impl World {
     fn entity_by_name(&self, name: &str) -> Value {

@@ -6,9 +6,10 @@
 
 use serde_json::{json, Value};
 
+use crate::poller_support::{requests, world, World};
 use crate::rpc_client::{add_tenant, call, ok};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_support::{create_with_identities, requests, world, World};
+use crate::sync_support::create_with_identities;
 use crate::sync_support::{settle, Harness};
 
 const UPDATE: &str = "PUT /api/v1/application/{NumhubEntityId}";
