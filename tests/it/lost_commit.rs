@@ -41,10 +41,7 @@ fn harness_through_proxy() -> (Harness, CutProxy) {
         unreachable!("on MariaDB")
     };
     let proxy = CutProxy::start(db.port);
-    let cfg_path = h.dir.path().join("numhubd.toml");
-    let cfg = std::fs::read_to_string(&cfg_path).expect("config");
-    assert!(cfg.contains(&db.url_tcp), "{cfg}");
-    std::fs::write(&cfg_path, cfg.replace(&db.url_tcp, &proxy.url_for(&db))).expect("config");
+    h.edit_config(&db.url_tcp, &proxy.url_for(&db));
     (h, proxy)
 }
 

@@ -129,16 +129,10 @@ fn three_restarts_within_one_window_under_a_backlog_get_no_429() {
     const WINDOW_SECS: u64 = 10;
     const CREATES: usize = 40;
     let mut h = Harness::new(3);
-    let cfg_path = h.dir.path().join("numhubd.toml");
-    let cfg = std::fs::read_to_string(&cfg_path).expect("config");
-    std::fs::write(
-        &cfg_path,
-        cfg.replace(
-            "rate_limit = 0",
-            &format!("rate_limit = {LIMIT}\nrate_window_secs = {WINDOW_SECS}"),
-        ),
-    )
-    .expect("config");
+    h.edit_config(
+        "rate_limit = 0",
+        &format!("rate_limit = {LIMIT}\nrate_window_secs = {WINDOW_SECS}"),
+    );
     h.admin(
         "/__sandbox/rate-limit",
         serde_json::json!({"limit": LIMIT, "window_secs": WINDOW_SECS}),

@@ -87,14 +87,11 @@ fn a_full_database_disk_at_an_uploads_commit_heals_without_a_restart() {
     let _tmpfs = Tmpfs::mount(&fs, "8m");
     // Declared after the mount: dropped (the daemon killed) before it is unmounted.
     let mut h = Harness::new(5);
-    let cfg_path = h.dir.path().join("numhubd.toml");
-    let cfg = std::fs::read_to_string(&cfg_path).expect("config");
     let db = fs.join("numhubd.db");
-    let cfg = cfg.replace(
+    h.edit_config(
         "path = \"numhubd.db\"",
         &format!("path = \"{}\"", db.display()),
     );
-    std::fs::write(&cfg_path, cfg).expect("config");
     let socket = h.socket();
     let pause_file = h.dir.path().join("paused");
     let ballast = fs.join("ballast");

@@ -97,6 +97,16 @@ impl Harness {
         }
     }
 
+    /// Replaces `from` (which must be there: an edit that matches nothing would
+    /// leave the test running on the default) by `to` in the daemon's config, for its
+    /// next start.
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let path = self.dir.path().join("numhubd.toml");
+        let cfg = std::fs::read_to_string(&path).expect("config");
+        assert!(cfg.contains(from), "the config has no {from:?}:\n{cfg}");
+        std::fs::write(&path, cfg.replace(from, to)).expect("config");
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("numhubd.sock")
     }
