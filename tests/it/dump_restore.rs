@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::mariadb_support;
 use crate::rpc_client::ok;
 use crate::sync_support::{application, settle_within, Harness};
-use crate::test_engine::{self, TestStore};
+use crate::test_engine::TestStore;
 
 const NAMES: [&str; 3] = ["Dumped One LLC", "Dumped Two LLC", "Dumped Three LLC"];
 
@@ -83,11 +83,7 @@ fn restore(db: &mariadb_support::TestDatabase, from: &std::path::Path) {
 
 #[test]
 fn a_restored_dump_looks_up_what_was_sent_after_it_and_duplicates_nothing() {
-    if !test_engine::on_mariadb() {
-        eprintln!(
-            "skipped: the dump of a server database ({}=mariadb)",
-            test_engine::ENV
-        );
+    if crate::test_engine::mariadb_only("the dump of a server database") {
         return;
     }
     let mut h = Harness::new(3);

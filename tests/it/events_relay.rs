@@ -220,8 +220,7 @@ fn events_older_than_five_minutes_are_purged() {
 fn a_followers_wait_s_answers_when_the_leader_finishes_the_job() {
     use crate::rpc_client::ok;
     use serde_json::json;
-    if !crate::test_engine::on_mariadb() {
-        eprintln!("skipped on SQLite: events cross hosts only on a server store (NUMHUBD_TEST_ENGINE=mariadb runs it)");
+    if crate::test_engine::mariadb_only("events cross hosts only on a server store") {
         return;
     }
     let mut a = crate::sync_support::Harness::syncing(3);
@@ -295,8 +294,7 @@ fn follower(
 fn sync_run_on_a_follower_makes_the_leader_poll() {
     use crate::rpc_client::ok;
     use serde_json::json;
-    if !crate::test_engine::on_mariadb() {
-        eprintln!("skipped on SQLite: one daemon per file (NUMHUBD_TEST_ENGINE=mariadb runs it)");
+    if crate::test_engine::mariadb_only("one daemon per file") {
         return;
     }
     let mut a = crate::sync_support::Harness::syncing(3);

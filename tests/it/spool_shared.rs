@@ -197,8 +197,7 @@ fn on_sqlite_the_spool_stays_in_its_folder() {
 #[test]
 fn a_file_taken_by_a_killed_daemon_is_sent_by_another_from_the_store() {
     use crate::support::{spawn_serve, wait_ready, wait_until, Run, TIMEOUT};
-    if !crate::test_engine::on_mariadb() {
-        eprintln!("skipped on SQLite: the spool is shared only on a server store (NUMHUBD_TEST_ENGINE=mariadb runs it)");
+    if crate::test_engine::mariadb_only("the spool is shared only on a server store") {
         return;
     }
     let mut d = crate::drop_support::Drop::new("");

@@ -18,6 +18,9 @@
 //! - `robust_disk`: a full disk under the SQLite file (a MySQL server's disk is not
 //!   numhubd's).
 //!
+//! Tests that need a server store (several hosts on one database, a dump) call
+//! [`mariadb_only`] first, which skips them on SQLite with a line saying why.
+//!
 //! Where a test searched the file's bytes for a clear-text secret (`rpc_methods`),
 //! it searches every row on MySQL. `PRAGMA integrity_check` runs on SQLite only.
 //!
@@ -67,6 +70,17 @@ pub fn sqlite_only(why: &str) -> bool {
     let skip = on_mariadb();
     if skip {
         eprintln!("skipped on MariaDB (SQLite-only): {why}");
+    }
+    skip
+}
+
+/// For a test that needs a server store (several hosts on one database, a dump):
+/// on SQLite, prints why it is skipped and returns true (the test returns); on
+/// MariaDB, false.
+pub fn mariadb_only(why: &str) -> bool {
+    let skip = !on_mariadb();
+    if skip {
+        eprintln!("skipped on SQLite ({ENV}=mariadb runs it): {why}");
     }
     skip
 }
