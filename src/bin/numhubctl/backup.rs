@@ -1,0 +1,44 @@
+//! `backup PATH`: numhubd writes a consistent copy of its database; numhubctl says
+//! where, how big and of which instant, once it has checked the copy is visible here.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use numhubd::api::BackupTaken;
+use numhubd::client::{Client, ClientError};
+
+use crate::output::{out, print_json};
+
+pub fn backup(c: &mut Client, json_out: bool, path: &Path) -> Result<(), ClientError> {
+    let path = path
+        .to_str()
+        .ok_or_else(|| ClientError::Protocol(format!("{}: not UTF-8", path.display())))?;
+    let r = c.call("daemon.backup", json!({"path": path}))?;
+    let b: BackupTaken = serde_json::from_value(r.clone())
+        .map_err(|e| ClientError::Protocol(format!("daemon.backup: {e}")))?;
+    visible_here(&b)?;
+    if json_out {
+        return print_json(&r);
+    }
+    out!("backup written to {}", b.path);
+    out!("size          {} bytes", b.size_bytes);
+    out!("taken at      {}", b.taken_at);
+    out!("copy of       {}", b.source);
+    Ok(())
+}
+
+/// numhubd wrote the copy in its own view of the file system; a mount of its own
+/// that numhubd could not recognise (e.g. systemd's `PrivateTmp=disconnected`) puts
+/// it where numhubctl's user cannot find it. Reporting it would be a lie, so that is
+/// an error. A copy numhubctl may not look at (a folder closed to its user) is
+/// taken on numhubd's word.
+fn visible_here(b: &BackupTaken) -> Result<(), ClientError> {
+    match std::fs::symlink_metadata(&b.path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ClientError::Protocol(format!(
+            "numhubd reports a copy at {} but there is no such file here: numhubd sees another file system at that path (a mount of its own, such as systemd's private /tmp), so the copy is not reachable for you; take the backup in a folder below /var/lib/numhubd",
+            b.path
+        ))),
+        _ => Ok(()),
+    }
+}

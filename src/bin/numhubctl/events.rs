@@ -1,0 +1,54 @@
+//! `--follow`: streams the daemon's events (`documents --follow`, `logs --follow`)
+//! until it ends the stream, one line each.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use numhubd::client::ClientError;
+
+use crate::output::{cell, out};
+
+/// Follows `events.subscribe` with `params`; only the events of `entity` when given.
+pub fn follow(
+    socket: &Path,
+    json_out: bool,
+    params: Value,
+    entity: Option<&str>,
+) -> Result<(), ClientError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    if !json_out {
+        eprintln!("following events on {} (Ctrl-C to stop)", socket.display());
+    }
+    rt.block_on(numhubd::client::follow_events(socket, params, |ev| {
+        if entity.is_some_and(|e| ev["entity_id"].as_str() != Some(e)) {
+            return true;
+        }
+        if json_out {
+            out!("{ev}");
+        } else {
+            print_event(&ev);
+        }
+        true
+    }))
+}
+
+/// `TYPE  key=value …`, the keys sorted.
+fn print_event(ev: &Value) {
+    let mut fields: Vec<String> = ev
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.as_str() != "type")
+        .map(|(k, v)| format!("{k}={}", cell(v)))
+        .collect();
+    fields.sort();
+    out!(
+        "{:<24} {}",
+        ev["type"].as_str().unwrap_or("?"),
+        fields.join(" ")
+    );
+}
