@@ -8,8 +8,12 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use thiserror::Error;
+
+use crate::api::Method;
 
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -49,24 +53,45 @@ impl Client {
         &self.path
     }
 
-    /// One call; the `result`, or the JSON-RPC error.
+    /// One call of method `M`: its typed result, or the JSON-RPC error.
+    pub fn request<M: Method>(&mut self, params: &M::Params) -> Result<M::Result, ClientError> {
+        self.exchange(M::NAME, params)
+    }
+
+    /// One call by name, for tests and raw use; the `result`, or the JSON-RPC error.
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+        self.exchange(method, &params)
+    }
+
+    fn exchange<P, R>(&mut self, method: &str, params: &P) -> Result<R, ClientError>
+    where
+        P: serde::Serialize,
+        R: DeserializeOwned,
+    {
         let id = self.next_id;
         self.next_id += 1;
-        let body =
-            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
-        let answer = self.post(body.as_bytes())?;
-        if let Some(err) = answer.get("error") {
-            return Err(ClientError::Rpc {
-                code: err["code"].as_i64().unwrap_or(0),
-                message: err["message"].as_str().unwrap_or("error").to_string(),
-                data: err.get("data").cloned(),
-            });
+        let body = serde_json::to_vec(&Request {
+            jsonrpc: "2.0",
+            id,
+            method,
+            params,
+        })
+        .map_err(|e| ClientError::Protocol(format!("writing {method}'s params: {e}")))?;
+        let answer = self.post_raw(&body)?;
+        let answer: Answer<R> = serde_json::from_slice(&answer)
+            .map_err(|e| ClientError::Protocol(format!("reading {method}'s answer: {e}")))?;
+        match answer {
+            Answer {
+                error: Some(err), ..
+            } => Err(err.into()),
+            Answer {
+                result: Some(result),
+                ..
+            } => Ok(result),
+            _ => Err(ClientError::Protocol(format!(
+                "no result in {method}'s answer"
+            ))),
         }
-        answer
-            .get("result")
-            .cloned()
-            .ok_or_else(|| ClientError::Protocol(format!("no result in {answer}")))
     }
 
     /// Sends a body on the kept-alive connection and reads one response.
@@ -107,6 +132,40 @@ impl Client {
         let mut buf = vec![0; len];
         self.reader.read_exact(&mut buf).map_err(proto)?;
         Ok(buf)
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Request<'a, P> {
+    jsonrpc: &'static str,
+    id: u64,
+    method: &'a str,
+    params: &'a P,
+}
+
+/// A JSON-RPC answer: `result` read straight into its type (no tree in between).
+#[derive(Deserialize)]
+struct Answer<R> {
+    result: Option<R>,
+    error: Option<WireError>,
+}
+
+#[derive(Deserialize)]
+struct WireError {
+    #[serde(default)]
+    code: i64,
+    #[serde(default)]
+    message: String,
+    data: Option<Value>,
+}
+
+impl From<WireError> for ClientError {
+    fn from(e: WireError) -> ClientError {
+        ClientError::Rpc {
+            code: e.code,
+            message: e.message,
+            data: e.data,
+        }
     }
 }
 

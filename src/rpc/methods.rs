@@ -18,6 +18,7 @@ use super::access::{Caller, Role};
 use super::error::RpcError;
 use super::middleware::Conn;
 use super::{schema, Rpc};
+use crate::api::{Method, Schema};
 
 /// Where a method finds the tenant it acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,55 @@ pub struct MethodDef {
     pub params: Arc<Value>,
     pub result: Arc<Value>,
     pub handler: Option<Handler>,
+}
+
+/// What runs a method of types `P` → `R`: any `async fn(Arc<Rpc>, Caller, P)`.
+pub trait Handles<P, R>: Send + Sync + 'static {
+    fn call(&self, rpc: Arc<Rpc>, caller: Caller, params: P) -> TypedFuture<R>;
+}
+
+pub type TypedFuture<R> = Pin<Box<dyn Future<Output = Result<R, RpcError>> + Send>>;
+
+impl<P, R, F, Fut> Handles<P, R> for F
+where
+    F: Fn(Arc<Rpc>, Caller, P) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, RpcError>> + Send + 'static,
+{
+    fn call(&self, rpc: Arc<Rpc>, caller: Caller, params: P) -> TypedFuture<R> {
+        Box::pin(self(rpc, caller, params))
+    }
+}
+
+/// A method's entry from its marker type: its name and both schemas come from
+/// `api`, and the handler takes and gives the same types numhubctl does.
+pub fn method<M>(
+    summary: &'static str,
+    role: Role,
+    scope: Scope,
+    handler: impl Handles<M::Params, M::Result>,
+) -> MethodDef
+where
+    M: Method,
+    M::Params: Send + 'static,
+    M::Result: 'static,
+{
+    let handler = Arc::new(handler);
+    let run: Handler = Arc::new(move |rpc, caller, value| {
+        let handler = handler.clone();
+        Box::pin(async move {
+            let result = handler.call(rpc, caller, typed(value)?).await?;
+            raw(&result)
+        })
+    });
+    def(
+        M::NAME,
+        summary,
+        role,
+        scope,
+        M::Params::schema(),
+        M::Result::schema(),
+        Some(run),
+    )
 }
 
 /// Wraps a typed handler: params arrive already validated against the schema.

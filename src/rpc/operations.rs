@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::access::{Caller, Role};
 use super::error::RpcError;
-use super::methods::{def, handler, require_tenant_of_row, MethodDef, Scope};
+use super::methods::{def, handler, method, require_tenant_of_row, MethodDef, Scope};
 use super::port::{
     KeysRotated, NumhubCheck, NumhubPort, OtpSent, OtpVerified, SecretText, SyncStarted,
     TokenRefreshed,
@@ -17,7 +17,8 @@ use super::port::{
 use super::schema::{boolean, cursor, id, limit, list_of, object, one_of, string, text, time};
 use super::Rpc;
 use crate::api::{
-    Degraded, DegradedComponent, Health, HealthState, Status, API_VERSION, DAEMON_VERSION,
+    DaemonHealth, DaemonStatus, Degraded, DegradedComponent, Empty, Health, HealthState, Status,
+    API_VERSION, DAEMON_VERSION,
 };
 use crate::db::{self, entities, jobs, sync_logs, tenants};
 use crate::events::Event;
@@ -35,10 +36,8 @@ pub fn methods() -> Vec<MethodDef> {
     use Scope::*;
     let empty = || object(&[], &[]);
     vec![
-        def("daemon.health", "Is the daemon up; its version and API version (the version handshake). Open to every connection.", None, Open, empty(),
-            json!({"type": "object", "properties": {"ok": {"type": "boolean"}, "status": {"enum": ["ok", "degraded"]}, "degraded": {"type": "array", "items": {"type": "object", "properties": {"component": {"enum": ["database"]}, "cause": {"type": "string"}, "since": {"type": "string"}}, "required": ["component", "cause", "since"]}}, "daemon_version": {"type": "string"}, "api_version": {"type": "integer"}}, "required": ["ok", "status", "degraded", "daemon_version", "api_version"]}),
-            handler(health)),
-        def("daemon.status", "Version, uptime, schema version, database size, jobs by state; NumHub fields are null until the client reports them.", Read, Open, empty(), obj(), handler(status)),
+        method::<DaemonHealth>("Is the daemon up; its version and API version (the version handshake). Open to every connection.", None, Open, health),
+        method::<DaemonStatus>("Version, uptime, schema version, database size, jobs by state; NumHub fields are null until the client reports them.", Read, Open, status),
         def("token.refresh", "Gets a new NumHub token now (tenant's, or the global account's).", Write, OptionalTenant("tenant_id"),
             object(&[], &[("tenant_id", id())]), obj(), handler(token_refresh)),
         def("otp.generate", "Asks NumHub to send the applicant an OTP for the application.", Write, Tenant("tenant_id"),
@@ -74,9 +73,6 @@ pub fn methods() -> Vec<MethodDef> {
         def("rpc.discover", "This API's OpenRPC document.", None, Open, empty(), obj(), handler(discover)),
     ]
 }
-
-#[derive(Deserialize)]
-struct Empty {}
 
 /// Monitors and every numhubctl's version handshake call it, so it reads no table:
 /// only while the database refuses writes does it try one (a tiny one), so that it

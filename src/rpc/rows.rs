@@ -164,3 +164,11 @@ pub(super) struct ChildList {
     pub cursor: Option<String>,
     pub limit: Option<u32>,
 }
+
+/// A page of `db` rows as the wire's page of `api` rows.
+pub(super) fn page<T, U: From<T>>(page: db::Page<T>) -> crate::api::Page<U> {
+    crate::api::Page {
+        items: page.items.into_iter().map(U::from).collect(),
+        next_cursor: page.next_cursor,
+    }
+}

@@ -11,7 +11,7 @@
 
 use std::sync::OnceLock;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// One bad field: its path (`application.status`, `numbers[2]`) and why.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -273,79 +273,17 @@ fn unshowable(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-// Builders for the schemas the method table declares.
-
-pub fn int() -> Value {
-    json!({"type": "integer"})
-}
-pub fn id() -> Value {
-    json!({"type": "integer", "minimum": 1})
-}
-pub fn string(max: u64) -> Value {
-    json!({"type": "string", "minLength": 1, "maxLength": max})
-}
-pub fn text(max: u64) -> Value {
-    json!({"type": "string", "maxLength": max})
-}
-/// Text shown to people (a caller name, a company name, a call reason): no control
-/// or bidirectional-override characters.
-pub fn shown_text(min: u64, max: u64) -> Value {
-    json!({"type": "string", "minLength": min, "maxLength": max, "format": "plain-text"})
-}
-pub fn https_url(max: u64) -> Value {
-    json!({"type": "string", "maxLength": max, "format": "https-url"})
-}
-pub fn boolean() -> Value {
-    json!({"type": "boolean"})
-}
-pub fn e164() -> Value {
-    json!({"type": "string", "format": "e164"})
-}
-pub fn time() -> Value {
-    json!({"type": "string", "format": "date-time"})
-}
-pub fn one_of(values: &[&str]) -> Value {
-    json!({"type": "string", "enum": values})
-}
-pub fn list_of(item: Value, max: u64) -> Value {
-    json!({"type": "array", "items": item, "maxItems": max})
-}
-pub fn limit() -> Value {
-    json!({"type": "integer", "minimum": 1, "maximum": crate::db::MAX_PAGE})
-}
-pub fn cursor() -> Value {
-    json!({"type": "string", "maxLength": 200})
-}
-pub fn wait_s() -> Value {
-    json!({"type": "integer", "minimum": 0, "maximum": 60})
-}
-/// An application body for a create (`POST /application`).
-pub fn application() -> Value {
-    json!({"$ref": "#/components/schemas/SaveBCApplicationModel"})
-}
-/// An application body for an update (`PUT /application/{id}`): also `applicationId`,
-/// `modifiedSections` and each display identity's `numhubIdentityId`.
-pub fn application_update() -> Value {
-    json!({"$ref": "#/components/schemas/UpdateBCApplicationModel"})
-}
-
-/// An object with these required and optional fields and nothing else.
-pub fn object(required: &[(&str, Value)], optional: &[(&str, Value)]) -> Value {
-    let mut props = Map::new();
-    for (k, v) in required.iter().chain(optional) {
-        props.insert((*k).to_string(), v.clone());
-    }
-    json!({
-        "type": "object",
-        "properties": props,
-        "required": required.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
-        "additionalProperties": false,
-    })
-}
+// The builders live with the wire types (`api::schema`); here for the validator's
+// tests and for callers that build a schema by hand.
+pub use crate::api::schema::{
+    application, application_update, boolean, cursor, e164, https_url, id, int, limit, list_of,
+    object, one_of, shown_text, string, text, time, wait_s,
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_application_document_parses_and_has_the_model() {
