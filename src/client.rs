@@ -53,9 +53,15 @@ impl Client {
         &self.path
     }
 
-    /// One call of method `M`: its typed result, or the JSON-RPC error.
+    /// One call of method `M`: its typed result, or the JSON-RPC error. A params
+    /// field left `None` is left out: params are never `null` (see `api::schema`).
     pub fn request<M: Method>(&mut self, params: &M::Params) -> Result<M::Result, ClientError> {
-        self.exchange(M::NAME, params)
+        let mut params = serde_json::to_value(params)
+            .map_err(|e| ClientError::Protocol(format!("writing {}'s params: {e}", M::NAME)))?;
+        if let Value::Object(fields) = &mut params {
+            fields.retain(|_, v| !v.is_null());
+        }
+        self.exchange(M::NAME, &params)
     }
 
     /// One call by name, for tests and raw use; the `result`, or the JSON-RPC error.

@@ -3,23 +3,24 @@
 
 use std::path::Path;
 
-use serde_json::json;
-
-use numhubd::api::BackupTaken;
+use numhubd::api::{self, BackupTaken, BackupTo};
 use numhubd::client::{Client, ClientError};
 
 use crate::output::{out, print_json};
 
 pub fn backup(c: &mut Client, json_out: bool, path: &Path) -> Result<(), ClientError> {
-    let path = path
-        .to_str()
-        .ok_or_else(|| ClientError::Protocol(format!("{}: not UTF-8", path.display())))?;
-    let r = c.call("daemon.backup", json!({"path": path}))?;
-    let b: BackupTaken = serde_json::from_value(r.clone())
-        .map_err(|e| ClientError::Protocol(format!("daemon.backup: {e}")))?;
+    if path.to_str().is_none() {
+        return Err(ClientError::Protocol(format!(
+            "{}: not UTF-8",
+            path.display()
+        )));
+    }
+    let b = c.request::<api::DaemonBackup>(&BackupTo {
+        path: path.to_path_buf(),
+    })?;
     visible_here(&b)?;
     if json_out {
-        return print_json(&r);
+        return print_json(&b);
     }
     out!("backup written to {}", b.path);
     out!("size          {} bytes", b.size_bytes);

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use numhubd::client::{Client, ClientError};
 
-use crate::output::{cell, out, print_json, table};
+use crate::output::{cell, out, print_json, print_table};
 use crate::session::in_tenants;
 
 /// `documents`: the documents of the tenants covered (of one entity).
@@ -24,7 +24,7 @@ pub fn list(
         }
         p
     })?;
-    table(
+    print_table(
         json_out,
         &json!({"items": items}),
         &items,

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use numhubd::client::{Client, ClientError};
 
-use crate::output::{cell, out, print_json, table};
+use crate::output::{cell, out, print_json, print_table};
 use crate::session::{in_tenants, on_entity};
 
 /// `entities`: every application of the tenants covered, optionally of one status.
@@ -22,7 +22,7 @@ pub fn list(
         }
         p
     })?;
-    table(
+    print_table(
         json_out,
         &json!({"items": items}),
         &items,
@@ -106,7 +106,7 @@ pub fn identities(
         }
         p
     })?;
-    table(
+    print_table(
         json_out,
         &json!({"items": items}),
         &items,

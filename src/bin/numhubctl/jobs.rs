@@ -4,8 +4,8 @@ use serde_json::json;
 
 use numhubd::client::{Client, ClientError};
 
-use crate::output::{cell, simple, table};
-use crate::session::all_pages;
+use crate::output::{cell, print_table, simple};
+use crate::session::all_pages_by_name;
 
 /// `jobs list`: every job (of a tenant, in a state), newest first.
 pub fn list(
@@ -21,8 +21,8 @@ pub fn list(
     if let Some(s) = state {
         p["state"] = json!(s);
     }
-    let items = all_pages(c, "jobs.list", p)?;
-    table(
+    let items = all_pages_by_name(c, "jobs.list", p)?;
+    print_table(
         json_out,
         &json!({"items": items}),
         &items,

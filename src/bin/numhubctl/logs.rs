@@ -5,7 +5,7 @@ use serde_json::json;
 use numhubd::client::{Client, ClientError};
 
 use crate::events;
-use crate::output::{cell, table};
+use crate::output::{cell, print_table};
 
 pub fn logs(
     c: &mut Client,
@@ -26,7 +26,7 @@ pub fn logs(
     }
     let page = c.call("log.list", p)?;
     let items = page["items"].as_array().cloned().unwrap_or_default();
-    table(
+    print_table(
         json_out,
         &page,
         &items,

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use numhubd::api::{self, MaybeTenant};
 use numhubd::client::{Client, ClientError};
 use numhubd::exit;
 
@@ -69,17 +70,19 @@ pub fn token_status(
     json_out: bool,
     tenant: Option<i64>,
 ) -> Result<(), ClientError> {
-    let r = c.call("token.status", of_tenant(tenant))?;
+    let r = c.request::<api::TokenStatusGet>(&MaybeTenant { tenant_id: tenant })?;
     if json_out {
         return print_json(&r);
     }
-    match r["present"].as_bool() {
-        Some(true) => out!(
-            "token held; expires {} ({} s left)",
-            cell(&r["expires_at"]),
-            r["seconds_left"]
-        ),
-        _ => out!("no token held"),
+    if r.present {
+        // A JSON number, or `null` when NumHub gave no lifetime.
+        let left = json!(r.seconds_left);
+        out!(
+            "token held; expires {} ({left} s left)",
+            cell(&r.expires_at)
+        );
+    } else {
+        out!("no token held");
     }
     Ok(())
 }

@@ -104,9 +104,28 @@ fn value_cell(v: &Value) -> String {
     }
 }
 
+/// `table!(json_out, page, items; id, name, sync.state)`: [`print_table`] with a column
+/// per field of the items' type. A column's header is the field's name, upper-cased
+/// (`sync.state` reaches into the row's optional `sync`); its cells the field's
+/// values. The compiler checks each field exists.
+macro_rules! table {
+    ($json_out:expr, $page:expr, $items:expr; $($head:ident $(.$tail:ident)?),+ $(,)?) => {
+        $crate::output::print_table(
+            $json_out,
+            $page,
+            $items,
+            &[$(concat!(stringify!($head) $(, ".", stringify!($tail))?)),+],
+            |row| vec![$($crate::output::cell(&$crate::output::table!(@field row $head $($tail)?))),+],
+        )
+    };
+    (@field $row:ident $head:ident) => { $row.$head };
+    (@field $row:ident $head:ident $tail:ident) => { $row.$head.as_ref().map(|x| &x.$tail) };
+}
+pub(crate) use table;
+
 /// `items` as an aligned table under `columns`, each row's cells made by `row`; or,
 /// for scripts, `page` as JSON.
-pub fn table<P: Serialize, T>(
+pub fn print_table<P: Serialize, T>(
     json_out: bool,
     page: &P,
     items: &[T],

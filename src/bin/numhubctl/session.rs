@@ -6,14 +6,15 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use numhubd::api::{codes, Health, API_VERSION, DAEMON_VERSION};
+use numhubd::api::{
+    self, codes, Empty, Health, Method, Page, PageQuery, API_VERSION, DAEMON_VERSION,
+};
 use numhubd::client::{Client, ClientError};
 
 /// Connects and compares versions on first contact.
 pub fn connect(socket: &Path) -> Result<(Client, Health), ClientError> {
     let mut c = Client::connect(socket)?;
-    let h: Health = serde_json::from_value(c.call("daemon.health", json!({}))?)
-        .map_err(|e| ClientError::Protocol(format!("daemon.health: {e}")))?;
+    let h: Health = c.request::<api::DaemonHealth>(&Empty {})?;
     if h.api_version != API_VERSION {
         return Err(ClientError::Protocol(format!(
             "numhubctl {DAEMON_VERSION} speaks API v{API_VERSION} but numhubd {} speaks API v{}: use the numhubctl that came with that numhubd, or restart numhubd after upgrading",
@@ -56,14 +57,50 @@ pub fn tenants_of(c: &mut Client, tenant: Option<i64>) -> Result<Vec<i64>, Clien
     if let Some(t) = tenant {
         return Ok(vec![t]);
     }
-    Ok(all_pages(c, "tenant.list", json!({}))?
-        .iter()
-        .filter_map(|t| t["id"].as_i64())
-        .collect())
+    let tenants = all_pages::<api::TenantList, _>(c, PageQuery::default())?;
+    Ok(tenants.iter().map(|t| t.id).collect())
+}
+
+/// A list method's params: which page to ask for next.
+pub trait Paged {
+    fn set_cursor(&mut self, cursor: String);
+}
+
+/// [`Paged`] for params types with a `cursor` field.
+macro_rules! paged {
+    ($($params:ty),+) => {
+        $(impl Paged for $params {
+            fn set_cursor(&mut self, cursor: String) {
+                self.cursor = Some(cursor);
+            }
+        })+
+    };
+}
+paged!(PageQuery);
+
+/// Every item of list method `M`, following its cursor.
+pub fn all_pages<M, T>(c: &mut Client, mut params: M::Params) -> Result<Vec<T>, ClientError>
+where
+    M: Method<Result = Page<T>>,
+    M::Params: Paged,
+{
+    let mut items = Vec::new();
+    loop {
+        let page = c.request::<M>(&params)?;
+        items.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => params.set_cursor(cursor),
+            None => return Ok(items),
+        }
+    }
 }
 
 /// Every item of a list method, following its cursor.
-pub fn all_pages(c: &mut Client, method: &str, params: Value) -> Result<Vec<Value>, ClientError> {
+pub fn all_pages_by_name(
+    c: &mut Client,
+    method: &str,
+    params: Value,
+) -> Result<Vec<Value>, ClientError> {
     let mut items = Vec::new();
     let mut p = params;
     loop {
@@ -85,7 +122,7 @@ pub fn in_tenants(
 ) -> Result<Vec<Value>, ClientError> {
     let mut items = Vec::new();
     for t in tenants_of(c, tenant)? {
-        items.extend(all_pages(c, method, params(t))?);
+        items.extend(all_pages_by_name(c, method, params(t))?);
     }
     Ok(items)
 }

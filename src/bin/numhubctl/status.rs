@@ -3,15 +3,15 @@
 
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use numhubd::api::Health;
+use numhubd::api::{self, ClusterStatus, Empty, Health, Status, WatcherStatus};
 use numhubd::client::{Client, ClientError};
 
 use crate::output::{cell, one_line, out, print_json};
 
 pub fn status(c: &mut Client, health: &Health, json_out: bool) -> Result<(), ClientError> {
-    let status = c.call("daemon.status", json!({}))?;
+    let status = c.request::<api::DaemonStatus>(&Empty {})?;
     if json_out {
         return print_json(&json!({"socket": c.path(), "health": health, "status": status}));
     }
@@ -19,25 +19,9 @@ pub fn status(c: &mut Client, health: &Health, json_out: bool) -> Result<(), Cli
     Ok(())
 }
 
-/// `health  ok`, or one `degraded` line per cause (the database refusing writes).
-fn print_health(status: &Value) {
-    let degraded = status["degraded"].as_array().cloned().unwrap_or_default();
-    if degraded.is_empty() {
-        out!("health        ok");
-    }
-    for d in &degraded {
-        out!(
-            "degraded      {} since {}: {}",
-            d["component"].as_str().unwrap_or("?"),
-            d["since"].as_str().unwrap_or("?"),
-            d["cause"].as_str().unwrap_or("?")
-        );
-    }
-}
-
 /// `status` as text: every field of `daemon.status`, one a line (blocked logins one
 /// each), as docs/OPERATIONS.md lists them.
-fn print_status(socket: &Path, health: &Health, status: &Value) {
+fn print_status(socket: &Path, health: &Health, status: &Status) {
     out!(
         "numhubd {} on {} (API v{})",
         health.daemon_version,
@@ -45,23 +29,25 @@ fn print_status(socket: &Path, health: &Health, status: &Value) {
         health.api_version
     );
     print_health(status);
-    out!("uptime        {} s", status["uptime_s"]);
-    out!("schema        v{}", status["schema_version"]);
-    out!("database      {} bytes", status["db_size_bytes"]);
-    let jobs = status["jobs"].as_object().map(|m| {
-        m.iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    });
+    out!("uptime        {} s", status.uptime_s);
+    out!("schema        v{}", status.schema_version);
+    out!("database      {} bytes", status.db_size_bytes);
+    let jobs: Vec<String> = status
+        .jobs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     out!(
         "jobs          {}",
-        jobs.filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "none".into())
+        if jobs.is_empty() {
+            "none".into()
+        } else {
+            jobs.join(" ")
+        }
     );
     out!(
         "numhub        {}",
-        match status["numhub_reachable"].as_bool() {
+        match status.numhub_reachable {
             Some(true) => "reachable",
             Some(false) => "unreachable (the newest exchange failed to connect or got a 5xx)",
             None => "unknown (no exchange yet)",
@@ -69,45 +55,55 @@ fn print_status(socket: &Path, health: &Health, status: &Value) {
     );
     out!(
         "token         {}",
-        match status["token_expires_at"].as_str() {
+        match &status.token_expires_at {
             Some(t) => format!("expires {t}"),
             None => "none held".into(),
         }
     );
-    print_watcher(&status["watcher"]);
+    print_watcher(status.watcher.as_ref());
     print_login_blocks(status);
-    out!("connections   {}", status["connections"]);
-    out!("anomalies     {}", status["sync_anomalies"]);
-    print_cluster(&status["cluster"]);
+    out!("connections   {}", status.connections);
+    out!("anomalies     {}", status.sync_anomalies);
+    print_cluster(status.cluster.as_ref());
+}
+
+/// `health  ok`, or one `degraded` line per cause (the database refusing writes).
+fn print_health(status: &Status) {
+    if status.degraded.is_empty() {
+        out!("health        ok");
+    }
+    for d in &status.degraded {
+        out!(
+            "degraded      {} since {}: {}",
+            cell(&d.component),
+            d.since,
+            d.cause
+        );
+    }
 }
 
 /// `login blocks  none`, or one line per blocked login with NumHub's reason.
-fn print_login_blocks(status: &Value) {
-    let blocks = status["blocked_logins"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if blocks.is_empty() {
+fn print_login_blocks(status: &Status) {
+    if status.blocked_logins.is_empty() {
         out!("login blocks  none");
     }
-    for b in &blocks {
-        let code = b["status_code"]
-            .as_u64()
+    for b in &status.blocked_logins {
+        let code = b
+            .status_code
             .map(|c| format!(" (HTTP {c})"))
             .unwrap_or_default();
         out!(
             "login blocked {} since {}{code}: {}",
-            cell(&b["account"]),
-            cell(&b["since"]),
-            one_line(&cell(&b["reason"]))
+            b.account,
+            b.since,
+            one_line(&b.reason)
         );
     }
 }
 
 /// The daemons sharing the store: who this is, who leads, and each node's last sign.
-fn print_cluster(c: &Value) {
-    let Ok(Some(c)) = serde_json::from_value::<Option<numhubd::api::ClusterStatus>>(c.clone())
-    else {
+fn print_cluster(c: Option<&ClusterStatus>) {
+    let Some(c) = c else {
         out!("cluster       none (one daemon on its SQLite file)");
         return;
     };
@@ -135,22 +131,18 @@ fn print_cluster(c: &Value) {
     }
 }
 
-/// The drop folder's watcher: its state (with why, when it gives one), folder and
-/// backlog, then its newest problem.
-fn print_watcher(w: &Value) {
-    if w.is_null() {
+/// The drop folder's watcher: its state, folder and backlog, then its newest
+/// problem.
+fn print_watcher(w: Option<&WatcherStatus>) {
+    let Some(w) = w else {
         out!("watcher       none");
         return;
-    }
-    let why = w["reason"]
-        .as_str()
-        .map(|r| format!(" ({})", one_line(r)))
-        .unwrap_or_default();
+    };
     out!(
-        "watcher       {}{why} {} (backlog {})",
-        cell(&w["state"]),
-        one_line(&cell(&w["dir"])),
-        cell(&w["backlog"])
+        "watcher       {} {} (backlog {})",
+        cell(&w.state),
+        one_line(&w.dir),
+        w.backlog
     );
-    out!("watcher error {}", one_line(&cell(&w["last_error"])));
+    out!("watcher error {}", one_line(&cell(&w.last_error)));
 }
