@@ -10,14 +10,22 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub mod backup;
+pub mod documents;
+pub mod entities;
+pub mod identities;
+pub mod operations;
 pub mod rows;
 pub mod schema;
 pub mod status;
 pub mod tenancy;
 
 pub use backup::*;
+pub use documents::*;
+pub use entities::*;
+pub use identities::*;
+pub use operations::*;
 pub use rows::*;
-pub use schema::Schema;
+pub use schema::{Schema, WireEnum};
 pub use status::*;
 pub use tenancy::*;
 

@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use crate::api::schema::wire;
-use crate::api::schema::{extend, nullable, Schema};
+use crate::api::schema::{cursor, extend, id, limit, local_id, nullable, wait_s, wire, Schema};
 
 wire! { result
     /// The `sync` object of a row with changes still on their way to NumHub.
@@ -19,6 +18,33 @@ wire! { result
         pub state: String,
         pub attempts: i64,
         pub last_error: Option<String>,
+    }
+}
+
+wire! { params
+    /// One row of a tenant (an entity, identity or document), by its local id.
+    pub struct RowRef {
+        pub tenant_id: i64 = id(),
+        pub id: String = local_id(),
+    }
+}
+
+wire! { params
+    /// One row of a tenant, for a change that may wait for NumHub (`wait_s`).
+    pub struct RowWait {
+        pub tenant_id: i64 = id(),
+        pub id: String = local_id(),
+        pub wait_s: Option<u64> = wait_s(),
+    }
+}
+
+wire! { params
+    /// A page of a tenant's identities or documents (of one entity, if given).
+    pub struct ChildQuery {
+        pub tenant_id: i64 = id(),
+        pub entity_id: Option<String> = local_id(),
+        pub cursor: Option<String> = cursor(),
+        pub limit: Option<u32> = limit(),
     }
 }
 

@@ -143,7 +143,50 @@ macro_rules! string_enum_schema {
     };
 }
 
-pub(crate) use {string_enum_schema, wire};
+/// A string enum of the wire: its names, [`WireEnum`] and [`Schema`] from one list.
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $crate::api::schema::WireEnum for $name {
+            const NAMES: &'static [&'static str] = &[$($text),+];
+
+            fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            fn from_name(name: &str) -> Option<$name> {
+                match name { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl $crate::api::Schema for $name {
+            fn schema() -> serde_json::Value {
+                $crate::api::schema::one_of(<$name as $crate::api::schema::WireEnum>::NAMES)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str($crate::api::schema::WireEnum::as_str(*self))
+            }
+        }
+    };
+}
+
+pub(crate) use {string_enum_schema, wire, wire_enum};
+
+/// A string enum of the wire (declared by `wire_enum!`). `rpc` maps it to and from
+/// `db`'s enum of the same names by name; a test checks that the lists agree.
+pub trait WireEnum: Sized + Copy + 'static {
+    const NAMES: &'static [&'static str];
+    fn as_str(self) -> &'static str;
+    fn from_name(name: &str) -> Option<Self>;
+}
 
 macro_rules! plain_schema {
     ($($t:ty => $schema:expr),+ $(,)?) => {

@@ -12,13 +12,13 @@ use jsonrpsee::{Extensions, RpcModule};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::access::{Caller, Role};
 use super::error::RpcError;
 use super::middleware::Conn;
 use super::{schema, Rpc};
-use crate::api::{Method, Schema};
+use crate::api::{Method, Schema, Subscription};
 
 /// Where a method finds the tenant it acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,22 +103,18 @@ where
     )
 }
 
-/// Wraps a typed handler: params arrive already validated against the schema.
-pub fn handler<P, R, F, Fut>(f: F) -> Option<Handler>
-where
-    P: DeserializeOwned + Send + 'static,
-    R: Serialize + 'static,
-    F: Fn(Arc<Rpc>, Caller, P) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<R, RpcError>> + Send + 'static,
-{
-    let f = Arc::new(f);
-    Some(Arc::new(move |rpc, caller, value| {
-        let f = f.clone();
-        Box::pin(async move {
-            let result = f(rpc, caller, typed(value)?).await?;
-            raw(&result)
-        })
-    }))
+/// A subscription's entry: its name and params schema from `api`; its answer is the
+/// subscription id. Registered apart (`rpc::module`), so no handler here.
+pub fn subscription<S: Subscription>(summary: &'static str, role: Role, scope: Scope) -> MethodDef {
+    def(
+        S::NAME,
+        summary,
+        role,
+        scope,
+        S::Params::schema(),
+        json!({"type": "string", "description": "the subscription id"}),
+        None,
+    )
 }
 
 fn typed<P: DeserializeOwned>(value: Value) -> Result<P, RpcError> {

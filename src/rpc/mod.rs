@@ -43,6 +43,7 @@ mod rows;
 pub mod schema;
 pub mod socket;
 pub mod tenancy;
+mod wire;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;

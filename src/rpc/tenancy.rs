@@ -7,6 +7,7 @@ use super::access::{Caller, Role, Tenants};
 use super::error::RpcError;
 use super::methods::{method, MethodDef, Scope};
 use super::port::SecretText;
+use super::wire::ToWire;
 use super::Rpc;
 use crate::api::{
     Brand, BrandDetail, BrandFields, BrandGet, BrandList, BrandNumbers, BrandNumbersSet, BrandRef,
@@ -81,11 +82,11 @@ pub fn methods() -> Vec<MethodDef> {
 async fn tenant_upsert(rpc: Arc<Rpc>, caller: Caller, p: TenantFields) -> Result<Tenant, RpcError> {
     let p = tenant_input(p);
     if caller.role >= Role::Admin {
-        return Ok(rpc
+        return rpc
             .store
             .write(move |tx| tenants::upsert(tx, p.clone()))
             .await?
-            .into());
+            .to_wire();
     }
     let outcome = rpc
         .store
@@ -121,11 +122,12 @@ async fn tenant_upsert(rpc: Arc<Rpc>, caller: Caller, p: TenantFields) -> Result
             tenants::upsert(tx, p).map(Ok)
         })
         .await?;
-    outcome.map(Tenant::from).map_err(|field| {
+    let tenant = outcome.map_err(|field| {
         RpcError::Forbidden(format!(
             "{field}: only an admin may set a tenant's NumHub client, OSP id or enabled flag"
         ))
-    })
+    })?;
+    tenant.to_wire()
 }
 
 fn tenant_input(p: TenantFields) -> tenants::TenantInput {
@@ -145,7 +147,7 @@ async fn tenant_get(rpc: Arc<Rpc>, _: Caller, p: ById) -> Result<Tenant, RpcErro
         .store
         .read_point(move |sql| tenants::get(sql, p.id))
         .await?;
-    Ok(tenant.into())
+    tenant.to_wire()
 }
 
 async fn tenant_list(
@@ -161,7 +163,7 @@ async fn tenant_list(
         .store
         .read(move |sql| tenants::list(sql, only.as_deref(), p.cursor.as_deref(), p.limit))
         .await?;
-    Ok(super::rows::page(page))
+    page.to_wire()
 }
 
 async fn brand_upsert(rpc: Arc<Rpc>, _: Caller, p: BrandFields) -> Result<Brand, RpcError> {
@@ -175,7 +177,7 @@ async fn brand_upsert(rpc: Arc<Rpc>, _: Caller, p: BrandFields) -> Result<Brand,
         .store
         .write(move |tx| brands::upsert(tx, input.clone()))
         .await?;
-    Ok(brand.into())
+    brand.to_wire()
 }
 
 async fn brand_get(rpc: Arc<Rpc>, _: Caller, p: BrandRef) -> Result<BrandDetail, RpcError> {
@@ -189,8 +191,11 @@ async fn brand_get(rpc: Arc<Rpc>, _: Caller, p: BrandRef) -> Result<BrandDetail,
         })
         .await?;
     Ok(BrandDetail {
-        brand: brand.into(),
-        phone_numbers: numbers.into_iter().map(PhoneNumber::from).collect(),
+        brand: brand.to_wire()?,
+        phone_numbers: numbers
+            .into_iter()
+            .map(ToWire::to_wire)
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -199,7 +204,7 @@ async fn brand_list(rpc: Arc<Rpc>, _: Caller, p: TenantPage) -> Result<Page<Bran
         .store
         .read(move |sql| brands::list(sql, p.tenant_id, p.cursor.as_deref(), p.limit))
         .await?;
-    Ok(super::rows::page(page))
+    page.to_wire()
 }
 
 async fn brand_numbers_set(
@@ -211,10 +216,11 @@ async fn brand_numbers_set(
         .store
         .write(move |tx| brands::set_phone_numbers(tx, p.tenant_id, p.brand_id, &p.phone_numbers))
         .await?;
-    Ok(Page {
-        items: items.into_iter().map(PhoneNumber::from).collect(),
+    db::Page {
+        items,
         next_cursor: None,
-    })
+    }
+    .to_wire()
 }
 
 /// Through the NumHub client, which encrypts the login before the store sees it and
@@ -259,47 +265,4 @@ async fn token_status(rpc: Arc<Rpc>, _: Caller, p: MaybeTenant) -> Result<TokenS
         seconds_left,
         credentials_set: creds,
     })
-}
-
-impl From<tenants::Tenant> for Tenant {
-    fn from(t: tenants::Tenant) -> Tenant {
-        Tenant {
-            id: t.id,
-            name: t.name,
-            email: t.email,
-            slug: t.slug,
-            numhub_client_id: t.numhub_client_id,
-            numhub_osp_id: t.numhub_osp_id,
-            numhub_enabled: t.numhub_enabled,
-            created_at: t.created_at,
-            updated_at: t.updated_at,
-        }
-    }
-}
-
-impl From<brands::Brand> for Brand {
-    fn from(b: brands::Brand) -> Brand {
-        Brand {
-            id: b.id,
-            tenant_id: b.tenant_id,
-            name: b.name,
-            display_name: b.display_name,
-            numhub_entity_id: b.numhub_entity_id,
-            created_at: b.created_at,
-            updated_at: b.updated_at,
-        }
-    }
-}
-
-impl From<brands::BrandPhoneNumber> for PhoneNumber {
-    fn from(n: brands::BrandPhoneNumber) -> PhoneNumber {
-        PhoneNumber {
-            id: n.id,
-            brand_id: n.brand_id,
-            phone_number: n.phone_number,
-            identity_id: n.identity_id,
-            created_at: n.created_at,
-            updated_at: n.updated_at,
-        }
-    }
 }
