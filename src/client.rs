@@ -9,11 +9,11 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use thiserror::Error;
 
-use crate::api::Method;
+use crate::api::{Method, Subscription};
 
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -56,12 +56,7 @@ impl Client {
     /// One call of method `M`: its typed result, or the JSON-RPC error. A params
     /// field left `None` is left out: params are never `null` (see `api::schema`).
     pub fn request<M: Method>(&mut self, params: &M::Params) -> Result<M::Result, ClientError> {
-        let mut params = serde_json::to_value(params)
-            .map_err(|e| ClientError::Protocol(format!("writing {}'s params: {e}", M::NAME)))?;
-        if let Value::Object(fields) = &mut params {
-            fields.retain(|_, v| !v.is_null());
-        }
-        self.exchange(M::NAME, &params)
+        self.exchange(M::NAME, &wire_params(M::NAME, params)?)
     }
 
     /// One call by name, for tests and raw use; the `result`, or the JSON-RPC error.
@@ -215,12 +210,23 @@ fn group_name(gid: u32) -> String {
         .to_string()
 }
 
-/// A WebSocket subscription to `events.subscribe`; each event is passed to `on_event`
+/// `params` as a call carries them: a field left `None` is left out, as params are
+/// never `null` (see `api::schema`).
+fn wire_params<P: Serialize>(method: &str, params: &P) -> Result<Value, ClientError> {
+    let mut params = serde_json::to_value(params)
+        .map_err(|e| ClientError::Protocol(format!("writing {method}'s params: {e}")))?;
+    if let Value::Object(fields) = &mut params {
+        fields.retain(|_, v| !v.is_null());
+    }
+    Ok(params)
+}
+
+/// A WebSocket subscription `S` with `params`; each item is passed to `on_item`
 /// until it returns false or the connection ends.
-pub async fn follow_events(
+pub async fn subscribe<S: Subscription>(
     path: &Path,
-    params: Value,
-    mut on_event: impl FnMut(Value) -> bool,
+    params: &S::Params,
+    mut on_item: impl FnMut(S::Item) -> bool,
 ) -> Result<(), ClientError> {
     use tokio_util::compat::TokioAsyncReadCompatExt;
     let stream = tokio::net::UnixStream::connect(path)
@@ -237,7 +243,8 @@ pub async fn follow_events(
         Err(e) => return Err(ClientError::Protocol(e.to_string())),
     }
     let (mut tx, mut rx) = client.into_builder().finish();
-    let req = json!({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": params});
+    let params = wire_params(S::NAME, params)?;
+    let req = json!({"jsonrpc": "2.0", "id": 1, "method": S::NAME, "params": params});
     let ws = |e: soketto::connection::Error| ClientError::Protocol(e.to_string());
     tx.send_text(req.to_string()).await.map_err(ws)?;
     tx.flush().await.map_err(ws)?;
@@ -257,8 +264,10 @@ pub async fn follow_events(
                 data: err.get("data").cloned(),
             });
         }
-        if let Some(event) = v.pointer("/params/result") {
-            if !on_event(event.clone()) {
+        if let Some(item) = v.pointer("/params/result") {
+            let item = serde_json::from_value(item.clone())
+                .map_err(|e| ClientError::Protocol(format!("reading {}'s item: {e}", S::NAME)))?;
+            if !on_item(item) {
                 return Ok(());
             }
         }

@@ -7,14 +7,10 @@ use numhubd::api::{self, BackupTaken, BackupTo};
 use numhubd::client::{Client, ClientError};
 
 use crate::output::{out, print_json};
+use crate::session::utf8;
 
 pub fn backup(c: &mut Client, json_out: bool, path: &Path) -> Result<(), ClientError> {
-    if path.to_str().is_none() {
-        return Err(ClientError::Protocol(format!(
-            "{}: not UTF-8",
-            path.display()
-        )));
-    }
+    utf8(path)?;
     let b = c.request::<api::DaemonBackup>(&BackupTo {
         path: path.to_path_buf(),
     })?;

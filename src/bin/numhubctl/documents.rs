@@ -5,10 +5,11 @@ use std::path::Path;
 
 use serde_json::json;
 
+use numhubd::api::{self, DocumentFile, EventFilter, EventKind};
 use numhubd::client::{Client, ClientError};
 
-use crate::output::{cell, out, print_json, print_table};
-use crate::session::in_tenants;
+use crate::output::{cell, out, print_json, table};
+use crate::session::{named, of_entity, utf8};
 
 /// `documents`: the documents of the tenants covered (of one entity).
 pub fn list(
@@ -17,38 +18,26 @@ pub fn list(
     tenant: Option<i64>,
     entity: Option<&str>,
 ) -> Result<(), ClientError> {
-    let items = in_tenants(c, tenant, "document.list", |t| {
-        let mut p = json!({"tenant_id": t});
-        if let Some(e) = entity {
-            p["entity_id"] = json!(e);
-        }
-        p
-    })?;
-    print_table(
-        json_out,
-        &json!({"items": items}),
-        &items,
-        &[
-            "id",
-            "entity_id",
-            "document_type",
-            "filename",
-            "status",
-            "sha256",
-            "sync.state",
-        ],
-        |d| {
-            vec![
-                cell(&d["id"]),
-                cell(&d["entity_id"]),
-                cell(&d["document_type"]),
-                cell(&d["filename"]),
-                cell(&d["status"]),
-                cell(&d["sha256"]),
-                cell(&d["sync"]["state"]),
-            ]
-        },
-    )
+    let items = of_entity::<api::DocumentList, _>(c, tenant, entity)?;
+    table!(json_out, &json!({"items": items}), &items;
+        id, entity_id, document_type, filename, status, sha256, sync.state)
+}
+
+/// `documents --follow`: their status changes and refused drops as they happen.
+pub fn follow(
+    socket: &Path,
+    json_out: bool,
+    tenant: Option<i64>,
+    entity: Option<&str>,
+) -> Result<(), ClientError> {
+    let filter = EventFilter {
+        tenant_id: tenant,
+        kinds: Some(vec![
+            EventKind::DocumentStatusChanged,
+            EventKind::DocumentDropped,
+        ]),
+    };
+    crate::events::follow(socket, json_out, &filter, entity)
 }
 
 /// What `upload` sends: the file and what it is.
@@ -72,37 +61,25 @@ pub fn upload(c: &mut Client, json_out: bool, u: &Upload<'_>) -> Result<(), Clie
         eprintln!("[1/3] {} ({size} bytes)", path.display());
         eprintln!("[2/3] numhubd hashes and checks it, and queues the upload…");
     }
-    let mut p = json!({"tenant_id": u.tenant, "entity_id": u.entity, "document_type": u.document_type, "path": path});
-    if let Some(d) = u.description {
-        p["description"] = json!(d);
-    }
-    let doc = c.call("document.upload", p)?;
+    let file = DocumentFile {
+        tenant_id: u.tenant,
+        entity_id: u.entity.to_string(),
+        document_type: named("document_type", u.document_type)?,
+        path: utf8(&path)?.to_string(),
+        description: u.description.map(str::to_string),
+        wait_s: None,
+    };
+    let doc = c.request::<api::DocumentUpload>(&file)?;
     if json_out {
         return print_json(&doc);
     }
-    eprintln!(
-        "[3/3] queued for NumHub as job {}",
-        cell(&doc["sync"]["job_id"])
-    );
+    let job = doc.sync.as_ref().map(|s| s.job_id);
+    eprintln!("[3/3] queued for NumHub as job {}", cell(&job));
     out!(
         "document {} sha256 {} status {}",
-        cell(&doc["id"]),
-        cell(&doc["sha256"]),
-        cell(&doc["status"])
+        doc.id,
+        cell(&doc.sha256),
+        doc.status
     );
     Ok(())
-}
-
-/// `documents --follow`: their status changes and refused drops as they happen.
-pub fn follow(
-    socket: &Path,
-    json_out: bool,
-    tenant: Option<i64>,
-    entity: Option<&str>,
-) -> Result<(), ClientError> {
-    let mut p = json!({"kinds": ["document.status_changed", "document.dropped"]});
-    if let Some(t) = tenant {
-        p["tenant_id"] = json!(t);
-    }
-    crate::events::follow(socket, json_out, p, entity)
 }

@@ -1,12 +1,15 @@
 //! The BCID applications and what hangs off them: `entities`, `entity show` (with
 //! NumHub's review), `identities`, `drop-path` and `loa-template`.
 
-use serde_json::{json, Value};
+use std::path::Path;
 
+use serde_json::json;
+
+use numhubd::api::{self, EntityLookup, EntityQuery, Review, RowRef};
 use numhubd::client::{Client, ClientError};
 
-use crate::output::{cell, out, print_json, print_table};
-use crate::session::{in_tenants, on_entity};
+use crate::output::{cell, out, print_json, table};
+use crate::session::{in_tenants, named, of_entity, on_entity};
 
 /// `entities`: every application of the tenants covered, optionally of one status.
 pub fn list(
@@ -15,79 +18,61 @@ pub fn list(
     tenant: Option<i64>,
     status: Option<&str>,
 ) -> Result<(), ClientError> {
-    let items = in_tenants(c, tenant, "entity.list", |t| {
-        let mut p = json!({"tenant_id": t});
-        if let Some(s) = status {
-            p["status"] = json!(s);
-        }
-        p
+    let status = status.map(|s| named("status", s)).transpose()?;
+    let items = in_tenants::<api::EntityList, _>(c, tenant, |tenant_id| EntityQuery {
+        tenant_id,
+        status,
+        cursor: None,
+        limit: None,
     })?;
-    print_table(
-        json_out,
-        &json!({"items": items}),
-        &items,
-        &[
-            "id",
-            "tenant_id",
-            "company_name",
-            "status",
-            "vetting_status",
-            "numhub_entity_id",
-            "sync.state",
-        ],
-        |e| {
-            vec![
-                cell(&e["id"]),
-                cell(&e["tenant_id"]),
-                cell(&e["company_name"]),
-                cell(&e["status"]),
-                cell(&e["vetting_status"]),
-                cell(&e["numhub_entity_id"]),
-                cell(&e["sync"]["state"]),
-            ]
-        },
-    )
+    table!(json_out, &json!({"items": items}), &items;
+        id, tenant_id, company_name, status, vetting_status, numhub_entity_id, sync.state)
 }
 
-/// `entity show`: every field one a line, then NumHub's review.
+/// `entity show`: every field one a line (in the order `--json` has them), then
+/// NumHub's review.
 pub fn show(
     c: &mut Client,
     json_out: bool,
     tenant: Option<i64>,
     id: &str,
 ) -> Result<(), ClientError> {
-    let e = on_entity(c, tenant, id, "entity.get")?;
+    let e = on_entity::<api::EntityGet>(c, tenant, id, |tenant_id| EntityLookup {
+        tenant_id,
+        id: Some(id.to_string()),
+        numhub_entity_id: None,
+    })?;
     if json_out {
         return print_json(&e);
     }
-    for (k, v) in e.as_object().into_iter().flatten() {
-        if k != "review" {
-            out!("{k:<18} {}", cell(v));
-        }
+    let fields =
+        serde_json::to_value(&e.entity).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    for (k, v) in fields.as_object().into_iter().flatten() {
+        out!("{k:<18} {}", cell(v));
     }
-    print_review(&e["review"]);
+    print_review(e.review.as_ref());
     Ok(())
 }
 
 /// `entity show`'s review: NumHub's message, then each flagged section and its
 /// comment, one a line.
-fn print_review(review: &Value) {
-    if review.is_null() {
+fn print_review(review: Option<&Review>) {
+    let Some(review) = review else {
         out!("{:<18} -", "review");
         return;
-    }
+    };
     out!(
         "{:<18} flagged {}: {}",
         "review",
-        cell(&review["flagged_at"]),
-        cell(&review["message"])
+        review.flagged_at,
+        cell(&review.message)
     );
-    for c in review["flagged_comments"].as_array().into_iter().flatten() {
+    for c in &review.flagged_comments {
         out!(
             "  section {} {}: {}",
-            cell(&c["section_number"]),
-            cell(&c["section_name"]),
-            cell(&c["comments"])
+            cell(&c.section_number),
+            cell(&c.section_name),
+            cell(&c.comments)
         );
     }
 }
@@ -99,38 +84,9 @@ pub fn identities(
     tenant: Option<i64>,
     entity: Option<&str>,
 ) -> Result<(), ClientError> {
-    let items = in_tenants(c, tenant, "identity.list", |t| {
-        let mut p = json!({"tenant_id": t});
-        if let Some(e) = entity {
-            p["entity_id"] = json!(e);
-        }
-        p
-    })?;
-    print_table(
-        json_out,
-        &json!({"items": items}),
-        &items,
-        &[
-            "id",
-            "entity_id",
-            "display_name",
-            "status",
-            "dir_id",
-            "phone_numbers",
-            "sync.state",
-        ],
-        |i| {
-            vec![
-                cell(&i["id"]),
-                cell(&i["entity_id"]),
-                cell(&i["display_name"]),
-                cell(&i["status"]),
-                cell(&i["dir_id"]),
-                cell(&i["phone_numbers"]),
-                cell(&i["sync"]["state"]),
-            ]
-        },
-    )
+    let items = of_entity::<api::IdentityList, _>(c, tenant, entity)?;
+    table!(json_out, &json!({"items": items}), &items;
+        id, entity_id, display_name, status, dir_id, phone_numbers, sync.state)
 }
 
 /// `drop-path`: the entity's drop folder, one line.
@@ -140,8 +96,8 @@ pub fn drop_path(
     tenant: Option<i64>,
     entity: &str,
 ) -> Result<(), ClientError> {
-    let d = on_entity(c, tenant, entity, "entity.drop_path")?;
-    print_path(json_out, &d)
+    let d = on_entity::<api::EntityDropPath>(c, tenant, entity, |t| row(t, entity))?;
+    print_path(json_out, &d, &d.path)
 }
 
 /// `loa-template`: NumHub's LOA template, fetched into the drop folder; its path.
@@ -151,14 +107,26 @@ pub fn loa_template(
     tenant: Option<i64>,
     entity: &str,
 ) -> Result<(), ClientError> {
-    let t = on_entity(c, tenant, entity, "entity.loa_template")?;
-    print_path(json_out, &t)
+    let t = on_entity::<api::EntityLoaTemplate>(c, tenant, entity, |t| row(t, entity))?;
+    print_path(json_out, &t, &t.path)
 }
 
-fn print_path(json_out: bool, answer: &Value) -> Result<(), ClientError> {
+fn row(tenant_id: i64, id: &str) -> RowRef {
+    RowRef {
+        tenant_id,
+        id: id.to_string(),
+    }
+}
+
+/// The answer as JSON, or just its `path`.
+fn print_path<T: serde::Serialize>(
+    json_out: bool,
+    answer: &T,
+    path: &Path,
+) -> Result<(), ClientError> {
     if json_out {
         return print_json(answer);
     }
-    out!("{}", answer["path"].as_str().unwrap_or_default());
+    out!("{}", path.display());
     Ok(())
 }

@@ -5,15 +5,16 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use numhubd::api::{self, EventFilter};
 use numhubd::client::ClientError;
 
 use crate::output::{cell, out};
 
-/// Follows `events.subscribe` with `params`; only the events of `entity` when given.
+/// Follows the daemon's events that pass `filter`; only those of `entity` when given.
 pub fn follow(
     socket: &Path,
     json_out: bool,
-    params: Value,
+    filter: &EventFilter,
     entity: Option<&str>,
 ) -> Result<(), ClientError> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -23,7 +24,7 @@ pub fn follow(
     if !json_out {
         eprintln!("following events on {} (Ctrl-C to stop)", socket.display());
     }
-    rt.block_on(numhubd::client::follow_events(socket, params, |ev| {
+    let events = numhubd::client::subscribe::<api::EventsSubscribe>(socket, filter, |ev| {
         if entity.is_some_and(|e| ev["entity_id"].as_str() != Some(e)) {
             return true;
         }
@@ -33,7 +34,8 @@ pub fn follow(
             print_event(&ev);
         }
         true
-    }))
+    });
+    rt.block_on(events)
 }
 
 /// `TYPE  key=value …`, the keys sorted.

@@ -1,12 +1,11 @@
 //! `keys rotate`: the running daemon re-encrypts its stored secrets to a new identity.
 
-use serde_json::json;
-
+use numhubd::api::{self, Empty};
 use numhubd::client::{Client, ClientError};
 
 use crate::output::simple;
 
 pub fn rotate(c: &mut Client, json_out: bool) -> Result<(), ClientError> {
-    let r = c.call("keys.rotate", json!({}))?;
-    simple(json_out, &r, "keys rotated")
+    let rotated = c.request::<api::KeysRotate>(&Empty {})?;
+    simple(json_out, &rotated, "keys rotated")
 }

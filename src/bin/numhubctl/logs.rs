@@ -1,11 +1,10 @@
 //! `logs`: the NumHub exchange log as a table, or `--follow` for events as they come.
 
-use serde_json::json;
-
+use numhubd::api::{self, EventFilter, LogQuery};
 use numhubd::client::{Client, ClientError};
 
 use crate::events;
-use crate::output::{cell, print_table};
+use crate::output::table;
 
 pub fn logs(
     c: &mut Client,
@@ -14,41 +13,19 @@ pub fn logs(
     follow: bool,
     limit: Option<u32>,
 ) -> Result<(), ClientError> {
-    let mut p = json!({});
-    if let Some(t) = tenant {
-        p["tenant_id"] = json!(t);
-    }
     if follow {
-        return events::follow(c.path(), json_out, p, None);
+        let filter = EventFilter {
+            tenant_id: tenant,
+            kinds: None,
+        };
+        return events::follow(c.path(), json_out, &filter, None);
     }
-    if let Some(l) = limit {
-        p["limit"] = json!(l);
-    }
-    let page = c.call("log.list", p)?;
-    let items = page["items"].as_array().cloned().unwrap_or_default();
-    print_table(
-        json_out,
-        &page,
-        &items,
-        &[
-            "created_at",
-            "tenant_id",
-            "method",
-            "endpoint",
-            "status_code",
-            "success",
-            "error_message",
-        ],
-        |l| {
-            vec![
-                cell(&l["created_at"]),
-                cell(&l["tenant_id"]),
-                cell(&l["method"]),
-                cell(&l["endpoint"]),
-                cell(&l["status_code"]),
-                cell(&l["success"]),
-                cell(&l["error_message"]),
-            ]
-        },
-    )
+    let query = LogQuery {
+        tenant_id: tenant,
+        limit,
+        ..LogQuery::default()
+    };
+    let page = c.request::<api::LogList>(&query)?;
+    table!(json_out, &page, &page.items;
+        created_at, tenant_id, method, endpoint, status_code, success, error_message)
 }

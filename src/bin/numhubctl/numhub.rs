@@ -1,37 +1,30 @@
 //! Asking numhubd to talk to NumHub now: `sync` (a cycle), `numhub check` (is each
 //! tenant's client one the account may act for) and `token status`.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use numhubd::api::{self, MaybeTenant};
+use numhubd::api::{self, CheckVerdict, MaybeTenant, TenantCheck};
 use numhubd::client::{Client, ClientError};
 use numhubd::exit;
 
 use crate::output::{cell, out, print_json, simple};
 
-/// `{"tenant_id": t}`, or `{}` for every tenant.
-fn of_tenant(tenant: Option<i64>) -> Value {
-    tenant.map(|t| json!({"tenant_id": t})).unwrap_or(json!({}))
-}
-
 /// `sync`: a sync cycle starts now (the leader runs it).
 pub fn sync(c: &mut Client, json_out: bool, tenant: Option<i64>) -> Result<(), ClientError> {
-    let r = c.call("sync.run", of_tenant(tenant))?;
-    simple(json_out, &r, "sync started")
+    let started = c.request::<api::SyncRun>(&MaybeTenant { tenant_id: tenant })?;
+    simple(json_out, &started, "sync started")
 }
 
 /// `numhub check`: one line per tenant; exits 1 when one is not listed (or could not
 /// be checked).
 pub fn check(c: &mut Client, json_out: bool, tenant: Option<i64>) -> Result<(), ClientError> {
-    let r = c.call("numhub.check", of_tenant(tenant))?;
+    let r = c.request::<api::NumhubCheckRun>(&MaybeTenant { tenant_id: tenant })?;
     if json_out {
         print_json(&r)?;
     } else {
-        for t in r["tenants"].as_array().into_iter().flatten() {
-            print_check(t);
-        }
+        r.tenants.iter().for_each(print_check);
     }
-    if r["ok"].as_bool() != Some(true) {
+    if !r.ok {
         // The answer is printed (as JSON for scripts); the exit status says
         // a tenant failed, without a second error object on stdout.
         std::process::exit(exit::FAILURE);
@@ -40,27 +33,24 @@ pub fn check(c: &mut Client, json_out: bool, tenant: Option<i64>) -> Result<(), 
 }
 
 /// One tenant's verdict.
-fn print_check(t: &Value) {
-    let clients: Vec<String> = t["account_clients"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| c.to_string())
-        .collect();
-    let verdict = match t["verdict"].as_str() {
-        Some("listed") => format!("ok ({})", cell(&t["client_name"])),
-        Some("not_listed") => {
+fn print_check(t: &TenantCheck) {
+    let verdict = match t.verdict {
+        CheckVerdict::Listed => format!("ok ({})", cell(&t.client_name)),
+        CheckVerdict::NotListed => {
+            let clients: Vec<String> = t.account_clients.iter().map(i32::to_string).collect();
             format!("NOT LISTED: the account may act for {}", clients.join(", "))
         }
-        Some("not_reported") => "unchecked: NumHub listed no clients for the account".to_string(),
-        _ => format!("FAILED: {}", cell(&t["reason"])),
+        CheckVerdict::NotReported => {
+            "unchecked: NumHub listed no clients for the account".to_string()
+        }
+        CheckVerdict::Failed => format!("FAILED: {}", cell(&t.reason)),
     };
     out!(
         "tenant {} ({}) client {} via {}: {verdict}",
-        t["tenant_id"],
-        cell(&t["name"]),
-        cell(&t["numhub_client_id"]),
-        cell(&t["account"]),
+        t.tenant_id,
+        t.name,
+        cell(&t.numhub_client_id),
+        cell(&t.account),
     );
 }
 
