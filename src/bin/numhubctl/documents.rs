@@ -6,30 +6,20 @@ use std::path::Path;
 use serde_json::json;
 
 use numhubd::api::{self, DocumentFile, EventFilter, EventKind};
-use numhubd::client::{Client, ClientError};
+use numhubd::client::ClientError;
 
 use crate::output::{cell, out, print_json, table};
-use crate::session::{named, of_entity, utf8};
+use crate::session::{named, utf8, Outcome, Session};
 
 /// `documents`: the documents of the tenants covered (of one entity).
-pub fn list(
-    c: &mut Client,
-    json_out: bool,
-    tenant: Option<i64>,
-    entity: Option<&str>,
-) -> Result<(), ClientError> {
-    let items = of_entity::<api::DocumentList, _>(c, tenant, entity)?;
-    table!(json_out, &json!({"items": items}), &items;
+pub fn list(s: &mut Session, tenant: Option<i64>, entity: Option<&str>) -> Outcome {
+    let items = s.of_entity::<api::DocumentList, _>(tenant, entity)?;
+    table!(s.json, &json!({"items": items}), &items;
         id, entity_id, document_type, filename, status, sha256, sync.state)
 }
 
 /// `documents --follow`: their status changes and refused drops as they happen.
-pub fn follow(
-    socket: &Path,
-    json_out: bool,
-    tenant: Option<i64>,
-    entity: Option<&str>,
-) -> Result<(), ClientError> {
+pub fn follow(s: &Session, tenant: Option<i64>, entity: Option<&str>) -> Outcome {
     let filter = EventFilter {
         tenant_id: tenant,
         kinds: Some(vec![
@@ -37,7 +27,7 @@ pub fn follow(
             EventKind::DocumentDropped,
         ]),
     };
-    crate::events::follow(socket, json_out, &filter, entity)
+    crate::events::follow(s, &filter, entity)
 }
 
 /// What `upload` sends: the file and what it is.
@@ -51,13 +41,13 @@ pub struct Upload<'a> {
 
 /// `upload`: numhubd reads the file itself (it must be under `[rpc] upload_dirs`);
 /// the steps are shown on stderr as they happen, the document on stdout.
-pub fn upload(c: &mut Client, json_out: bool, u: &Upload<'_>) -> Result<(), ClientError> {
+pub fn upload(s: &mut Session, u: &Upload<'_>) -> Outcome {
     let path = u
         .file
         .canonicalize()
         .map_err(|e| ClientError::Protocol(format!("{}: {e}", u.file.display())))?;
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    if !json_out {
+    if !s.json {
         eprintln!("[1/3] {} ({size} bytes)", path.display());
         eprintln!("[2/3] numhubd hashes and checks it, and queues the upload…");
     }
@@ -69,8 +59,8 @@ pub fn upload(c: &mut Client, json_out: bool, u: &Upload<'_>) -> Result<(), Clie
         description: u.description.map(str::to_string),
         wait_s: None,
     };
-    let doc = c.request::<api::DocumentUpload>(&file)?;
-    if json_out {
+    let doc = s.request::<api::DocumentUpload>(&file)?;
+    if s.json {
         return print_json(&doc);
     }
     let job = doc.sync.as_ref().map(|s| s.job_id);

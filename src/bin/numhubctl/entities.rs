@@ -6,43 +6,33 @@ use std::path::Path;
 use serde_json::json;
 
 use numhubd::api::{self, EntityLookup, EntityQuery, Review, RowRef};
-use numhubd::client::{Client, ClientError};
+use numhubd::client::ClientError;
 
 use crate::output::{cell, out, print_json, table};
-use crate::session::{in_tenants, named, of_entity, on_entity};
+use crate::session::{named, Outcome, Session};
 
 /// `entities`: every application of the tenants covered, optionally of one status.
-pub fn list(
-    c: &mut Client,
-    json_out: bool,
-    tenant: Option<i64>,
-    status: Option<&str>,
-) -> Result<(), ClientError> {
-    let status = status.map(|s| named("status", s)).transpose()?;
-    let items = in_tenants::<api::EntityList, _>(c, tenant, |tenant_id| EntityQuery {
+pub fn list(s: &mut Session, tenant: Option<i64>, status: Option<&str>) -> Outcome {
+    let status = status.map(|name| named("status", name)).transpose()?;
+    let items = s.in_tenants::<api::EntityList, _>(tenant, |tenant_id| EntityQuery {
         tenant_id,
         status,
         cursor: None,
         limit: None,
     })?;
-    table!(json_out, &json!({"items": items}), &items;
+    table!(s.json, &json!({"items": items}), &items;
         id, tenant_id, company_name, status, vetting_status, numhub_entity_id, sync.state)
 }
 
 /// `entity show`: every field one a line (in the order `--json` has them), then
 /// NumHub's review.
-pub fn show(
-    c: &mut Client,
-    json_out: bool,
-    tenant: Option<i64>,
-    id: &str,
-) -> Result<(), ClientError> {
-    let e = on_entity::<api::EntityGet>(c, tenant, id, |tenant_id| EntityLookup {
+pub fn show(s: &mut Session, tenant: Option<i64>, id: &str) -> Outcome {
+    let e = s.on_entity::<api::EntityGet>(tenant, id, |tenant_id| EntityLookup {
         tenant_id,
         id: Some(id.to_string()),
         numhub_entity_id: None,
     })?;
-    if json_out {
+    if s.json {
         return print_json(&e);
     }
     let fields =
@@ -78,37 +68,22 @@ fn print_review(review: Option<&Review>) {
 }
 
 /// `identities`: the display identities of the tenants covered (of one entity).
-pub fn identities(
-    c: &mut Client,
-    json_out: bool,
-    tenant: Option<i64>,
-    entity: Option<&str>,
-) -> Result<(), ClientError> {
-    let items = of_entity::<api::IdentityList, _>(c, tenant, entity)?;
-    table!(json_out, &json!({"items": items}), &items;
+pub fn identities(s: &mut Session, tenant: Option<i64>, entity: Option<&str>) -> Outcome {
+    let items = s.of_entity::<api::IdentityList, _>(tenant, entity)?;
+    table!(s.json, &json!({"items": items}), &items;
         id, entity_id, display_name, status, dir_id, phone_numbers, sync.state)
 }
 
 /// `drop-path`: the entity's drop folder, one line.
-pub fn drop_path(
-    c: &mut Client,
-    json_out: bool,
-    tenant: Option<i64>,
-    entity: &str,
-) -> Result<(), ClientError> {
-    let d = on_entity::<api::EntityDropPath>(c, tenant, entity, |t| row(t, entity))?;
-    print_path(json_out, &d, &d.path)
+pub fn drop_path(s: &mut Session, tenant: Option<i64>, entity: &str) -> Outcome {
+    let d = s.on_entity::<api::EntityDropPath>(tenant, entity, |t| row(t, entity))?;
+    print_path(s.json, &d, &d.path)
 }
 
 /// `loa-template`: NumHub's LOA template, fetched into the drop folder; its path.
-pub fn loa_template(
-    c: &mut Client,
-    json_out: bool,
-    tenant: Option<i64>,
-    entity: &str,
-) -> Result<(), ClientError> {
-    let t = on_entity::<api::EntityLoaTemplate>(c, tenant, entity, |t| row(t, entity))?;
-    print_path(json_out, &t, &t.path)
+pub fn loa_template(s: &mut Session, tenant: Option<i64>, entity: &str) -> Outcome {
+    let t = s.on_entity::<api::EntityLoaTemplate>(tenant, entity, |t| row(t, entity))?;
+    print_path(s.json, &t, &t.path)
 }
 
 fn row(tenant_id: i64, id: &str) -> RowRef {
@@ -119,11 +94,7 @@ fn row(tenant_id: i64, id: &str) -> RowRef {
 }
 
 /// The answer as JSON, or just its `path`.
-fn print_path<T: serde::Serialize>(
-    json_out: bool,
-    answer: &T,
-    path: &Path,
-) -> Result<(), ClientError> {
+fn print_path<T: serde::Serialize>(json_out: bool, answer: &T, path: &Path) -> Outcome {
     if json_out {
         return print_json(answer);
     }

@@ -1,22 +1,17 @@
 //! `--follow`: streams the daemon's events (`documents --follow`, `logs --follow`)
 //! until it ends the stream, one line each.
 
-use std::path::Path;
-
 use serde_json::Value;
 
 use numhubd::api::{self, EventFilter};
 use numhubd::client::ClientError;
 
 use crate::output::{cell, out};
+use crate::session::{Outcome, Session};
 
 /// Follows the daemon's events that pass `filter`; only those of `entity` when given.
-pub fn follow(
-    socket: &Path,
-    json_out: bool,
-    filter: &EventFilter,
-    entity: Option<&str>,
-) -> Result<(), ClientError> {
+pub fn follow(s: &Session, filter: &EventFilter, entity: Option<&str>) -> Outcome {
+    let (socket, json_out) = (s.client.path(), s.json);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -34,6 +34,7 @@ use numhubd::exit;
 
 use cli::{Cli, Command, EntityAction, JobsAction, KeysAction, NumhubAction, TokenAction};
 use output::out;
+use session::{Outcome, Session};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -73,51 +74,49 @@ fn rpc_code(e: &ClientError) -> Option<i64> {
 }
 
 /// Connects (checking versions) and runs the command in its module.
-fn run(cli: &Cli) -> Result<(), ClientError> {
-    let (mut c, health) = session::connect(&cli.socket)?;
-    let c = &mut c;
-    let json = cli.json;
+fn run(cli: &Cli) -> Outcome {
+    let s = &mut Session::connect(&cli.socket, cli.json)?;
     match &cli.command {
-        Command::Status => status::status(c, &health, json),
-        Command::Tenants => tenants::tenants(c, json),
-        Command::Entities { tenant, status } => entities::list(c, json, *tenant, status.as_deref()),
+        Command::Status => status::status(s),
+        Command::Tenants => tenants::tenants(s),
+        Command::Entities { tenant, status } => entities::list(s, *tenant, status.as_deref()),
         Command::Entity {
             action: EntityAction::Show { id, tenant },
-        } => entities::show(c, json, *tenant, id),
-        Command::DropPath { entity, tenant } => entities::drop_path(c, json, *tenant, entity),
-        Command::LoaTemplate { entity, tenant } => entities::loa_template(c, json, *tenant, entity),
+        } => entities::show(s, *tenant, id),
+        Command::DropPath { entity, tenant } => entities::drop_path(s, *tenant, entity),
+        Command::LoaTemplate { entity, tenant } => entities::loa_template(s, *tenant, entity),
         Command::Identities { tenant, entity } => {
-            entities::identities(c, json, *tenant, entity.as_deref())
+            entities::identities(s, *tenant, entity.as_deref())
         }
         Command::Documents {
             tenant,
             entity,
             follow: true,
-        } => documents::follow(c.path(), json, *tenant, entity.as_deref()),
+        } => documents::follow(s, *tenant, entity.as_deref()),
         Command::Documents {
             tenant,
             entity,
             follow: false,
-        } => documents::list(c, json, *tenant, entity.as_deref()),
+        } => documents::list(s, *tenant, entity.as_deref()),
         Command::Logs {
             tenant,
             follow,
             limit,
-        } => logs::logs(c, json, *tenant, *follow, *limit),
-        Command::Sync { tenant } => numhub::sync(c, json, *tenant),
+        } => logs::logs(s, *tenant, *follow, *limit),
+        Command::Sync { tenant } => numhub::sync(s, *tenant),
         Command::Numhub {
             action: NumhubAction::Check { tenant },
-        } => numhub::check(c, json, *tenant),
+        } => numhub::check(s, *tenant),
         Command::Token {
             action: TokenAction::Status { tenant },
-        } => numhub::token_status(c, json, *tenant),
+        } => numhub::token_status(s, *tenant),
         Command::Keys {
             action: KeysAction::Rotate,
-        } => keys::rotate(c, json),
+        } => keys::rotate(s),
         Command::Jobs { action } => match action {
-            JobsAction::List { tenant, state } => jobs::list(c, json, *tenant, state.as_deref()),
-            JobsAction::Retry { id } => jobs::retry(c, json, *id),
-            JobsAction::Resolve { id, note } => jobs::resolve(c, json, *id, note.as_deref()),
+            JobsAction::List { tenant, state } => jobs::list(s, *tenant, state.as_deref()),
+            JobsAction::Retry { id } => jobs::retry(s, *id),
+            JobsAction::Resolve { id, note } => jobs::resolve(s, *id, note.as_deref()),
         },
         Command::Upload {
             entity,
@@ -126,8 +125,7 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
             tenant,
             description,
         } => documents::upload(
-            c,
-            json,
+            s,
             &documents::Upload {
                 tenant: *tenant,
                 entity,
@@ -136,7 +134,7 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                 description: description.as_deref(),
             },
         ),
-        Command::Backup { path } => backup::backup(c, json, path),
+        Command::Backup { path } => backup::backup(s, path),
         Command::Completions { .. } | Command::Man => Ok(()),
     }
 }

@@ -4,22 +4,22 @@
 use serde_json::json;
 
 use numhubd::api::{self, CheckVerdict, MaybeTenant, TenantCheck};
-use numhubd::client::{Client, ClientError};
 use numhubd::exit;
 
 use crate::output::{cell, out, print_json, simple};
+use crate::session::{Outcome, Session};
 
 /// `sync`: a sync cycle starts now (the leader runs it).
-pub fn sync(c: &mut Client, json_out: bool, tenant: Option<i64>) -> Result<(), ClientError> {
-    let started = c.request::<api::SyncRun>(&MaybeTenant { tenant_id: tenant })?;
-    simple(json_out, &started, "sync started")
+pub fn sync(s: &mut Session, tenant: Option<i64>) -> Outcome {
+    let started = s.request::<api::SyncRun>(&MaybeTenant { tenant_id: tenant })?;
+    simple(s.json, &started, "sync started")
 }
 
 /// `numhub check`: one line per tenant; exits 1 when one is not listed (or could not
 /// be checked).
-pub fn check(c: &mut Client, json_out: bool, tenant: Option<i64>) -> Result<(), ClientError> {
-    let r = c.request::<api::NumhubCheckRun>(&MaybeTenant { tenant_id: tenant })?;
-    if json_out {
+pub fn check(s: &mut Session, tenant: Option<i64>) -> Outcome {
+    let r = s.request::<api::NumhubCheckRun>(&MaybeTenant { tenant_id: tenant })?;
+    if s.json {
         print_json(&r)?;
     } else {
         r.tenants.iter().for_each(print_check);
@@ -55,13 +55,9 @@ fn print_check(t: &TenantCheck) {
 }
 
 /// `token status`: whether a token is held and when it expires (never the token).
-pub fn token_status(
-    c: &mut Client,
-    json_out: bool,
-    tenant: Option<i64>,
-) -> Result<(), ClientError> {
-    let r = c.request::<api::TokenStatusGet>(&MaybeTenant { tenant_id: tenant })?;
-    if json_out {
+pub fn token_status(s: &mut Session, tenant: Option<i64>) -> Outcome {
+    let r = s.request::<api::TokenStatusGet>(&MaybeTenant { tenant_id: tenant })?;
+    if s.json {
         return print_json(&r);
     }
     if r.present {

@@ -6,16 +6,17 @@ use std::path::Path;
 use serde_json::json;
 
 use numhubd::api::{self, ClusterStatus, Empty, Health, Status, WatcherStatus};
-use numhubd::client::{Client, ClientError};
 
 use crate::output::{cell, one_line, out, print_json};
+use crate::session::{Outcome, Session};
 
-pub fn status(c: &mut Client, health: &Health, json_out: bool) -> Result<(), ClientError> {
-    let status = c.request::<api::DaemonStatus>(&Empty {})?;
-    if json_out {
-        return print_json(&json!({"socket": c.path(), "health": health, "status": status}));
+pub fn status(s: &mut Session) -> Outcome {
+    let status = s.request::<api::DaemonStatus>(&Empty {})?;
+    let (socket, health) = (s.client.path(), &s.health);
+    if s.json {
+        return print_json(&json!({"socket": socket, "health": health, "status": status}));
     }
-    print_status(c.path(), health, &status);
+    print_status(socket, health, &status);
     Ok(())
 }
 
