@@ -84,78 +84,16 @@ fn check(schema: &Value, value: &Value, path: &str, root: &Value, errors: &mut V
     if value.is_null() && s.get("nullable") == Some(&Value::Bool(true)) {
         return;
     }
-    if let Some(t) = s.get("type") {
-        let ok = match t {
-            Value::String(t) => type_matches(t, value),
-            Value::Array(ts) => ts
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|t| type_matches(t, value)),
-            _ => true,
-        };
-        if !ok {
-            push(format!(
-                "must be {}, not {}",
-                describe_type(t),
-                type_name(value)
-            ));
-            return;
-        }
-    }
-    if let Some(Value::Array(allowed)) = s.get("enum") {
-        if !allowed.contains(value) {
-            let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
-            push(format!("{value} is not one of {}", list.join(", ")));
-            return;
-        }
+    // A value of the wrong type or outside the enum has no further checks.
+    if let Some(reason) = type_problem(s, value).or_else(|| enum_problem(s, value)) {
+        push(reason);
+        return;
     }
     match value {
-        Value::String(text) => {
-            let n = text.chars().count() as u64;
-            if let Some(min) = s.get("minLength").and_then(Value::as_u64) {
-                if n < min {
-                    push(format!("must be at least {min} characters"));
-                }
-            }
-            if let Some(max) = s.get("maxLength").and_then(Value::as_u64) {
-                if n > max {
-                    push(format!("is {n} characters; at most {max} allowed"));
-                }
-            }
-            if let Some(f) = s.get("format").and_then(Value::as_str) {
-                if let Some(reason) = check_format(f, text) {
-                    push(reason);
-                }
-            }
-        }
-        Value::Number(num) => {
-            if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
-                if num.as_f64().is_some_and(|v| v < min) {
-                    push(format!("must be at least {min}"));
-                }
-            }
-            if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
-                if num.as_f64().is_some_and(|v| v > max) {
-                    push(format!("must be at most {max}"));
-                }
-            }
-            if s.get("format").and_then(Value::as_str) == Some("int32")
-                && num.as_i64().is_none_or(|v| i32::try_from(v).is_err())
-            {
-                push("must fit a 32-bit integer".to_string());
-            }
-        }
+        Value::String(text) => check_string(s, text).into_iter().for_each(push),
+        Value::Number(num) => check_number(s, num).into_iter().for_each(push),
         Value::Array(items) => {
-            if let Some(min) = s.get("minItems").and_then(Value::as_u64) {
-                if (items.len() as u64) < min {
-                    push(format!("must have at least {min} items"));
-                }
-            }
-            if let Some(max) = s.get("maxItems").and_then(Value::as_u64) {
-                if items.len() as u64 > max {
-                    push(format!("has {} items; at most {max} allowed", items.len()));
-                }
-            }
+            check_array_size(s, items).into_iter().for_each(push);
             if let Some(item_schema) = s.get("items") {
                 for (i, item) in items.iter().enumerate() {
                     check(item_schema, item, &format!("{path}[{i}]"), root, errors);
@@ -165,6 +103,88 @@ fn check(schema: &Value, value: &Value, path: &str, root: &Value, errors: &mut V
         Value::Object(map) => check_object(s, map, path, root, errors),
         _ => {}
     }
+}
+
+/// Why `value` is not of the schema's `type`, if it is not.
+fn type_problem(s: &Map<String, Value>, value: &Value) -> Option<String> {
+    let t = s.get("type")?;
+    let ok = match t {
+        Value::String(t) => type_matches(t, value),
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|t| type_matches(t, value)),
+        _ => true,
+    };
+    (!ok).then(|| format!("must be {}, not {}", describe_type(t), type_name(value)))
+}
+
+/// Why `value` is not one of the schema's `enum`, if it is not.
+fn enum_problem(s: &Map<String, Value>, value: &Value) -> Option<String> {
+    let Some(Value::Array(allowed)) = s.get("enum") else {
+        return None;
+    };
+    (!allowed.contains(value)).then(|| {
+        let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+        format!("{value} is not one of {}", list.join(", "))
+    })
+}
+
+/// `minLength`, `maxLength` (in characters) and `format`.
+fn check_string(s: &Map<String, Value>, text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let n = text.chars().count() as u64;
+    if let Some(min) = s.get("minLength").and_then(Value::as_u64) {
+        if n < min {
+            problems.push(format!("must be at least {min} characters"));
+        }
+    }
+    if let Some(max) = s.get("maxLength").and_then(Value::as_u64) {
+        if n > max {
+            problems.push(format!("is {n} characters; at most {max} allowed"));
+        }
+    }
+    if let Some(f) = s.get("format").and_then(Value::as_str) {
+        problems.extend(check_format(f, text));
+    }
+    problems
+}
+
+/// `minimum`, `maximum` and `format: int32`.
+fn check_number(s: &Map<String, Value>, num: &serde_json::Number) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
+        if num.as_f64().is_some_and(|v| v < min) {
+            problems.push(format!("must be at least {min}"));
+        }
+    }
+    if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
+        if num.as_f64().is_some_and(|v| v > max) {
+            problems.push(format!("must be at most {max}"));
+        }
+    }
+    if s.get("format").and_then(Value::as_str) == Some("int32")
+        && num.as_i64().is_none_or(|v| i32::try_from(v).is_err())
+    {
+        problems.push("must fit a 32-bit integer".to_string());
+    }
+    problems
+}
+
+/// `minItems` and `maxItems` (each item is checked against `items` by the caller).
+fn check_array_size(s: &Map<String, Value>, items: &[Value]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(min) = s.get("minItems").and_then(Value::as_u64) {
+        if (items.len() as u64) < min {
+            problems.push(format!("must have at least {min} items"));
+        }
+    }
+    if let Some(max) = s.get("maxItems").and_then(Value::as_u64) {
+        if items.len() as u64 > max {
+            problems.push(format!("has {} items; at most {max} allowed", items.len()));
+        }
+    }
+    problems
 }
 
 fn check_object(
