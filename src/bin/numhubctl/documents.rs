@@ -63,7 +63,7 @@ pub fn upload(s: &mut Session, u: &Upload<'_>) -> Outcome {
     if s.json {
         return print_json(&doc);
     }
-    let job = doc.sync.as_ref().map(|s| s.job_id);
+    let job = doc.sync.as_ref().map(|sync| sync.job_id);
     eprintln!("[3/3] queued for NumHub as job {}", cell(&job));
     out!(
         "document {} sha256 {} status {}",

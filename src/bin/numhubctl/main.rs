@@ -1,12 +1,13 @@
 //! `numhubctl`: the operator CLI. It talks to numhubd only through its Unix socket,
-//! with the protocol types of `numhubd::api`, so the two cannot drift. `--json`
-//! prints the daemon's results as they are (stdout stays clean of warnings, which go
-//! to stderr); otherwise human tables.
+//! calling each method through its `numhubd::api` marker type (`Session::request::<
+//! api::TenantList>`), so a change to a method's params or result is a compile error
+//! here as in the daemon. `--json` prints the results, the api types, as numhubd sent
+//! them (stdout stays clean of warnings, which go to stderr); otherwise human tables.
 //!
-//! This file parses the command line and dispatches: each command group lives in its
-//! own module, everything printed on stdout goes through `output`, and the calls
-//! several commands share (the handshake, paging, finding an entity) are in
-//! `session`.
+//! This file parses the command line (`cli`) and dispatches: each command group lives
+//! in its own module, everything printed on stdout goes through `output`, and the
+//! calls several commands share (the handshake, paging, finding an entity) are the
+//! `session`'s.
 
 mod backup;
 mod cli;
