@@ -50,7 +50,7 @@ async fn document_upload(
     let taken =
         tokio::task::spawn_blocking(move || uploads.take(tenant, Path::new(&path), document_type))
             .await
-            .map_err(|e| RpcError::Internal(e.to_string()))??;
+            .map_err(|e| RpcError::failed("taking the upload", e))??;
     // Into a server store before the job is queued, so any host may send it.
     rpc.uploads
         .spool
@@ -58,7 +58,7 @@ async fn document_upload(
         .await
         .map_err(|e| match e {
             SpoolError::Store(e) => RpcError::from(e),
-            e => RpcError::Internal(e.to_string()),
+            e => RpcError::failed("sharing the upload", e),
         })?;
     let tenant_id = p.tenant_id;
     let new = documents::NewUpload {

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use jsonrpsee::core::RegisterMethodError;
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::{Extensions, RpcModule};
 use serde::de::DeserializeOwned;
@@ -123,7 +124,7 @@ fn typed<P: DeserializeOwned>(value: Value) -> Result<P, RpcError> {
 
 fn raw<R: Serialize>(result: &R) -> Result<Box<RawValue>, RpcError> {
     serde_json::value::to_raw_value(result)
-        .map_err(|e| RpcError::Internal(format!("serializing the result: {e}")))
+        .map_err(|e| RpcError::failed("serializing the result", e))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -160,7 +161,10 @@ pub fn all() -> Vec<MethodDef> {
 }
 
 /// Registers every method of the table on the module.
-pub fn register(module: &mut RpcModule<Rpc>, defs: &[MethodDef]) -> Result<(), String> {
+pub fn register(
+    module: &mut RpcModule<Rpc>,
+    defs: &[MethodDef],
+) -> Result<(), RegisterMethodError> {
     for d in defs {
         // Shared, not cloned per call: a definition holds its JSON schemas.
         let d = Arc::new(d.clone());
@@ -175,7 +179,7 @@ pub fn register(module: &mut RpcModule<Rpc>, defs: &[MethodDef]) -> Result<(), S
                 h(rpc, caller, value).await.map_err(ErrorObjectOwned::from)
             }
         });
-        registered.map_err(|e| e.to_string())?;
+        registered?;
     }
     Ok(())
 }

@@ -53,7 +53,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonrpsee::core::middleware::RpcServiceBuilder;
-use jsonrpsee::core::BoxError;
+use jsonrpsee::core::{BoxError, RegisterMethodError};
 use jsonrpsee::server::{
     stop_channel, BatchRequestConfig, HttpRequest, HttpResponse, Server, ServerConfig, StopHandle,
 };
@@ -118,7 +118,7 @@ pub struct ServerOptions {
 }
 
 /// Builds the module: the method table plus the events subscription.
-pub fn module(rpc: Rpc) -> Result<RpcModule<Rpc>, String> {
+pub fn module(rpc: Rpc) -> Result<RpcModule<Rpc>, RegisterMethodError> {
     let mut module = RpcModule::new(rpc);
     let defs = methods::all();
     methods::register(&mut module, &defs)?;
@@ -142,7 +142,9 @@ pub async fn serve(
         },
         rpc.connections.clone(),
     );
-    let methods: jsonrpsee::Methods = module(rpc).map_err(RpcError::Internal)?.into();
+    let methods: jsonrpsee::Methods = module(rpc)
+        .map_err(|e| RpcError::failed("registering the methods", e))?
+        .into();
     let max_response = options.max_response_bytes;
     let builder = Server::builder()
         .set_config(server_config(&options))

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use jsonrpsee::core::RegisterMethodError;
 use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
 
 use super::access::Caller;
@@ -15,23 +16,24 @@ use crate::api::{EventFilter, EventsSubscribe, Subscription, WireEnum};
 use crate::events::Event;
 
 /// Registers `events.subscribe` with its entry of the table (role, scope, params).
-pub fn register(module: &mut RpcModule<Rpc>, defs: &[MethodDef]) -> Result<(), String> {
+pub fn register(
+    module: &mut RpcModule<Rpc>,
+    defs: &[MethodDef],
+) -> Result<(), RegisterMethodError> {
     let sub_def = defs
         .iter()
         .find(|d| d.name == EventsSubscribe::NAME)
         .cloned()
-        .ok_or("events.subscribe missing from the method table")?;
-    module
-        .register_subscription(
-            EventsSubscribe::NAME,
-            EventsSubscribe::NOTIFICATION,
-            EventsSubscribe::UNSUBSCRIBE,
-            move |params, pending, rpc, ext| {
-                let d = sub_def.clone();
-                async move { subscribe(&d, params.as_str(), pending, rpc, &ext).await }
-            },
-        )
-        .map_err(|e| e.to_string())?;
+        .ok_or_else(|| RegisterMethodError::MethodNotFound(EventsSubscribe::NAME.into()))?;
+    module.register_subscription(
+        EventsSubscribe::NAME,
+        EventsSubscribe::NOTIFICATION,
+        EventsSubscribe::UNSUBSCRIBE,
+        move |params, pending, rpc, ext| {
+            let d = sub_def.clone();
+            async move { subscribe(&d, params.as_str(), pending, rpc, &ext).await }
+        },
+    )?;
     Ok(())
 }
 

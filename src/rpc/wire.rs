@@ -219,7 +219,7 @@ impl ToWire for jobs::Job {
     fn to_wire(self) -> Result<api::Job, RpcError> {
         // `kind` and `payload` as the payload's own serde tagging spells them.
         let payload = serde_json::to_value(&self.payload)
-            .map_err(|e| RpcError::Internal(format!("a job's payload: {e}")))?
+            .map_err(|e| RpcError::failed("reading a job's payload", e))?
             .get_mut("payload")
             .map(std::mem::take)
             .unwrap_or_default();

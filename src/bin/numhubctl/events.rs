@@ -19,7 +19,7 @@ pub fn follow(s: &Session, filter: &EventFilter, entity: Option<&str>) -> Outcom
     if !json_out {
         eprintln!("following events on {} (Ctrl-C to stop)", socket.display());
     }
-    let events = numhubd::client::subscribe::<api::EventsSubscribe>(socket, filter, |ev| {
+    let events = numhubd::client::follow::<api::EventsSubscribe>(socket, filter, |ev| {
         if entity.is_some_and(|e| ev["entity_id"].as_str() != Some(e)) {
             return true;
         }
