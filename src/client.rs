@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -75,10 +75,9 @@ impl Client {
         &self.path
     }
 
-    /// One call of method `M`: its typed result, or the JSON-RPC error. A params
-    /// field left `None` is left out (see `wire_params`).
+    /// One call of method `M`: its typed result, or the JSON-RPC error.
     pub fn request<M: Method>(&mut self, params: &M::Params) -> Result<M::Result, ClientError> {
-        self.exchange(M::NAME, &wire_params(M::NAME, params)?)
+        self.exchange(M::NAME, params)
     }
 
     /// One call by name, for tests and raw use; the `result`, or the JSON-RPC error.
@@ -239,18 +238,7 @@ pub async fn follow<S: Subscription>(
     params: &S::Params,
     on_item: impl FnMut(S::Item) -> bool,
 ) -> Result<(), ClientError> {
-    subscribe(path, S::NAME, &wire_params(S::NAME, params)?, on_item).await
-}
-
-/// `params` as a call carries them: a field left `None` is left out, as params are
-/// never `null` (see `api::schema`).
-fn wire_params<P: Serialize>(method: &str, params: &P) -> Result<Value, ClientError> {
-    let mut params =
-        serde_json::to_value(params).map_err(ClientError::json(format!("{method}'s params")))?;
-    if let Value::Object(fields) = &mut params {
-        fields.retain(|_, v| !v.is_null());
-    }
-    Ok(params)
+    subscribe(path, S::NAME, params, on_item).await
 }
 
 /// [`follow`] of `events.subscribe`, its params and events as JSON.

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::api::rows::{Page, RawJson, RowRef, RowWait, WithSync};
+use serde_json::value::RawValue;
+
+use crate::api::rows::{raw_json, Page, RowRef, RowWait, WithSync};
 use crate::api::schema::{
     application, application_update, boolean, cursor, extend, id, limit, local_id, nullable,
     sha256, shown_text, string, time, wait_s, wire, wire_enum,
@@ -117,7 +119,8 @@ wire! { result
         pub vetting_status: VettingStatus,
         pub attestation_level: Option<AttestationLevel>,
         /// NumHub's last answer for the application, as it sent it.
-        pub api_response: Option<RawJson>,
+        #[serde(deserialize_with = "raw_json")]
+        pub api_response: Option<Box<RawValue>>,
         pub submitted_at: Option<String> = time(),
         pub approved_at: Option<String> = time(),
         pub created_at: String = time(),

@@ -1,6 +1,6 @@
-//! What the row methods' results share: a keyset [`Page`], a row [`WithSync`] its
-//! `sync` object (the newest unfinished outbox job), and [`RawJson`] for NumHub's
-//! answers passed through unparsed.
+//! What the row methods share: the params naming a row or a page of an entity's
+//! children, a keyset [`Page`], a row [`WithSync`] its `sync` object (the newest
+//! unfinished outbox job), and [`raw_json`] for NumHub's answers passed through.
 
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
@@ -91,24 +91,12 @@ impl<T: Schema> Schema for WithSync<T> {
     }
 }
 
-/// JSON passed through as NumHub sent it, never parsed by the daemon (an
-/// application is kilobytes). Read from any JSON on the client side, so it also
-/// works inside a flattened struct.
-#[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
-pub struct RawJson(pub Box<RawValue>);
-
-impl<'de> Deserialize<'de> for RawJson {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(d)?;
-        serde_json::value::to_raw_value(&value)
-            .map(RawJson)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-impl Schema for RawJson {
-    fn schema() -> Value {
-        json!({})
-    }
+/// JSON NumHub sent, passed through unparsed by the daemon (an application is
+/// kilobytes): read from any JSON, so it also works inside a flattened struct
+/// (`#[serde(deserialize_with = "raw_json")]`).
+pub fn raw_json<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Option::<Value>::deserialize(d)?
+        .map(|v| serde_json::value::to_raw_value(&v))
+        .transpose()
+        .map_err(serde::de::Error::custom)
 }

@@ -101,9 +101,17 @@ macro_rules! wire {
     ($side:ident $(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
         $crate::api::schema::wire!(@munch $side [$(#[$m])*] $name {} {} $($body)*);
     };
-    (@munch $side:ident $m:tt $name:ident {$($fields:tt)*} {$($props:tt)*}
+    // A param left out is not sent (`null` is refused); a result's `None` is `null`.
+    (@munch params $m:tt $name:ident {$($fields:tt)*} {$($props:tt)*}
         $(#[$fm:meta])* pub $f:ident : Option<$t:ty> $(= $s:expr)? $(, $($rest:tt)*)?) => {
-        $crate::api::schema::wire!(@munch $side $m $name
+        $crate::api::schema::wire!(@munch params $m $name
+            {$($fields)* $(#[$fm])* #[serde(skip_serializing_if = "Option::is_none")] pub $f: Option<$t>,}
+            {$($props)* (stringify!($f), $crate::api::schema::wire!(@schema $t $(, $s)?), true),}
+            $($($rest)*)?);
+    };
+    (@munch result $m:tt $name:ident {$($fields:tt)*} {$($props:tt)*}
+        $(#[$fm:meta])* pub $f:ident : Option<$t:ty> $(= $s:expr)? $(, $($rest:tt)*)?) => {
+        $crate::api::schema::wire!(@munch result $m $name
             {$($fields)* $(#[$fm])* pub $f: Option<$t>,}
             {$($props)* (stringify!($f), $crate::api::schema::wire!(@schema $t $(, $s)?), true),}
             $($($rest)*)?);
@@ -238,9 +246,6 @@ impl<T: Schema> Schema for BTreeMap<String, T> {
 /// compares).
 pub const MAX_PAGE: u32 = 500;
 
-pub fn int() -> Value {
-    json!({"type": "integer"})
-}
 pub fn id() -> Value {
     json!({"type": "integer", "minimum": 1})
 }

@@ -1,6 +1,7 @@
-//! Parameter schemas and the small JSON-Schema validator that checks calls against
-//! them. One definition serves both: `rpc.discover` publishes the same schemas the
-//! daemon validates with, so the document cannot drift from the behaviour.
+//! The small JSON-Schema validator that checks calls against the schemas `api`
+//! declares with its types (`api::schema`). One definition serves both:
+//! `rpc.discover` publishes the same schemas the daemon validates with, so the
+//! document cannot drift from the behaviour.
 //!
 //! Supported keywords (the subset we emit, plus what NumHub's SaveBCApplicationModel
 //! and UpdateBCApplicationModel use): `type`, `nullable`, `properties`, `required`, `additionalProperties: false`,
@@ -293,16 +294,10 @@ fn unshowable(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-// The builders live with the wire types (`api::schema`); here for the validator's
-// tests and for callers that build a schema by hand.
-pub use crate::api::schema::{
-    application, application_update, boolean, cursor, e164, https_url, id, int, limit, list_of,
-    object, one_of, shown_text, string, text, time, wait_s,
-};
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::schema::{application, application_update, id, object, string};
     use serde_json::json;
 
     #[test]

@@ -59,77 +59,56 @@ impl<T: ToWire> ToWire for (T, Option<jobs::Pending>) {
     }
 }
 
-impl ToWire for tenants::Tenant {
-    type Wire = api::Tenant;
-    fn to_wire(self) -> Result<api::Tenant, RpcError> {
-        Ok(api::Tenant {
-            id: self.id,
-            name: self.name,
-            email: self.email,
-            slug: self.slug,
-            numhub_client_id: self.numhub_client_id,
-            numhub_osp_id: self.numhub_osp_id,
-            numhub_enabled: self.numhub_enabled,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
+/// `ToWire` for a row whose wire type has the same fields: `moved` as they are,
+/// `named` (a `db` enum) by name, `maybe_named` (an optional one) likewise.
+macro_rules! same_fields {
+    ($db:ty => $api:ident { $($moved:ident),* $(,)? }
+        $(named { $($named:ident),* $(,)? })?
+        $(maybe_named { $($maybe:ident),* $(,)? })?) => {
+        impl ToWire for $db {
+            type Wire = api::$api;
+            fn to_wire(self) -> Result<api::$api, RpcError> {
+                Ok(api::$api {
+                    $($moved: self.$moved,)*
+                    $($($named: by_name(self.$named.as_str())?,)*)?
+                    $($($maybe: self.$maybe.map(|v| by_name(v.as_str())).transpose()?,)*)?
+                })
+            }
+        }
+    };
 }
 
-impl ToWire for brands::Brand {
-    type Wire = api::Brand;
-    fn to_wire(self) -> Result<api::Brand, RpcError> {
-        Ok(api::Brand {
-            id: self.id,
-            tenant_id: self.tenant_id,
-            name: self.name,
-            display_name: self.display_name,
-            numhub_entity_id: self.numhub_entity_id,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
-}
+same_fields! { tenants::Tenant => Tenant {
+    id, name, email, slug, numhub_client_id, numhub_osp_id, numhub_enabled, created_at, updated_at,
+} }
 
-impl ToWire for brands::BrandPhoneNumber {
-    type Wire = api::PhoneNumber;
-    fn to_wire(self) -> Result<api::PhoneNumber, RpcError> {
-        Ok(api::PhoneNumber {
-            id: self.id,
-            brand_id: self.brand_id,
-            phone_number: self.phone_number,
-            identity_id: self.identity_id,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
-}
+same_fields! { brands::Brand => Brand {
+    id, tenant_id, name, display_name, numhub_entity_id, created_at, updated_at,
+} }
 
-impl ToWire for entities::Entity {
-    type Wire = api::Entity;
-    fn to_wire(self) -> Result<api::Entity, RpcError> {
-        Ok(api::Entity {
-            id: self.id,
-            tenant_id: self.tenant_id,
-            brand_id: self.brand_id,
-            numhub_entity_id: self.numhub_entity_id,
-            numhub_eid: self.numhub_eid,
-            entity_type: by_name(self.entity_type.as_str())?,
-            company_name: self.company_name,
-            status: by_name(self.status.as_str())?,
-            vetting_status: by_name(self.vetting_status.as_str())?,
-            attestation_level: self
-                .attestation_level
-                .map(|a| by_name(a.as_str()))
-                .transpose()?,
-            api_response: self.api_response.map(api::RawJson),
-            submitted_at: self.submitted_at,
-            approved_at: self.approved_at,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
-}
+same_fields! { brands::BrandPhoneNumber => PhoneNumber {
+    id, brand_id, phone_number, identity_id, created_at, updated_at,
+} }
+
+same_fields! { entities::Entity => Entity {
+    id, tenant_id, brand_id, numhub_entity_id, numhub_eid, company_name, api_response,
+    submitted_at, approved_at, created_at, updated_at,
+} named { entity_type, status, vetting_status } maybe_named { attestation_level } }
+
+same_fields! { identities::Identity => Identity {
+    id, entity_id, numhub_identity_id, display_name, call_reason, logo_url, rich_call_data,
+    phone_numbers, dir_id, api_response, created_at, updated_at,
+} named { status } }
+
+same_fields! { documents::Document => Document {
+    id, entity_id, local_document_id, numhub_document_id, filename, api_response, uploaded_at,
+    sha256, created_at, updated_at,
+} named { document_type, status } }
+
+same_fields! { sync_logs::SyncLog => LogEntry {
+    id, tenant_id, entity_id, identity_id, endpoint, status_code, request_payload,
+    response_payload, response_time_ms, error_message, success, created_at,
+} named { method, direction } }
 
 impl ToWire for reviews::Review {
     type Wire = api::Review;
@@ -147,69 +126,6 @@ impl ToWire for reviews::Review {
                 .collect(),
             flagged_at: self.flagged_at,
             updated_at: self.updated_at,
-        })
-    }
-}
-
-impl ToWire for identities::Identity {
-    type Wire = api::Identity;
-    fn to_wire(self) -> Result<api::Identity, RpcError> {
-        Ok(api::Identity {
-            id: self.id,
-            entity_id: self.entity_id,
-            numhub_identity_id: self.numhub_identity_id,
-            display_name: self.display_name,
-            call_reason: self.call_reason,
-            logo_url: self.logo_url,
-            status: by_name(self.status.as_str())?,
-            rich_call_data: self.rich_call_data,
-            phone_numbers: self.phone_numbers,
-            dir_id: self.dir_id,
-            api_response: self.api_response,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
-}
-
-impl ToWire for documents::Document {
-    type Wire = api::Document;
-    fn to_wire(self) -> Result<api::Document, RpcError> {
-        Ok(api::Document {
-            id: self.id,
-            entity_id: self.entity_id,
-            local_document_id: self.local_document_id,
-            numhub_document_id: self.numhub_document_id,
-            document_type: by_name(self.document_type.as_str())?,
-            filename: self.filename,
-            status: by_name(self.status.as_str())?,
-            api_response: self.api_response,
-            uploaded_at: self.uploaded_at,
-            sha256: self.sha256,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
-}
-
-impl ToWire for sync_logs::SyncLog {
-    type Wire = api::LogEntry;
-    fn to_wire(self) -> Result<api::LogEntry, RpcError> {
-        Ok(api::LogEntry {
-            id: self.id,
-            tenant_id: self.tenant_id,
-            entity_id: self.entity_id,
-            identity_id: self.identity_id,
-            endpoint: self.endpoint,
-            method: by_name(self.method.as_str())?,
-            direction: by_name(self.direction.as_str())?,
-            status_code: self.status_code,
-            request_payload: self.request_payload,
-            response_payload: self.response_payload,
-            response_time_ms: self.response_time_ms,
-            error_message: self.error_message,
-            success: self.success,
-            created_at: self.created_at,
         })
     }
 }

@@ -3,7 +3,6 @@
 //! schema of `{}` would fail here).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -13,23 +12,10 @@ use crate::rpc_client::{ok, result_problems, socket_of, start_rpc_daemon};
 
 fn registered_methods() -> BTreeSet<String> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     rt.block_on(async {
-        let store = crate::rpc_methods::side_store(&dir.path().join("x.db"));
-        let rpc = numhubd::rpc::Rpc {
-            store,
-            events: Default::default(),
-            crypto: Arc::new(numhubd::crypto::Crypto::generate(&[]).expect("crypto")),
-            numhub: None,
-            started: std::time::Instant::now(),
-            uploads: crate::rpc_methods::no_uploads(dir.path()),
-            drop_dir: dir.path().join("drop"),
-            watcher: Default::default(),
-            connections: Default::default(),
-            sync_anomalies: Default::default(),
-            business_id_fields: Vec::new(),
-            cluster_node: None,
-        };
+        let store = crate::store_support::side_store(&dir.path().join("x.db"));
+        let rpc = crate::store_support::rpc_state(dir.path(), store, Default::default());
         let module = numhubd::rpc::module(rpc).expect("module");
         module.method_names().map(String::from).collect()
     })
@@ -319,4 +305,70 @@ fn answers_match_their_published_result_schemas() {
     if matches!(d.store(), crate::test_engine::TestStore::File(_)) {
         ok(&s, "daemon.backup", json!({"path": copy}));
     }
+}
+
+/// numhubctl's side of the same types: `Client::request::<M>` sends `M::Params` and
+/// reads the answer into `M::Result` (a flattened row with NumHub's raw answer, a
+/// page of jobs, the status), so the daemon's answers are what the types say.
+#[test]
+fn the_typed_client_reads_each_answer_into_its_type() {
+    use numhubd::api::*;
+    let d = start_rpc_daemon("");
+    let mut c = numhubd::client::Client::connect(&socket_of(&d)).expect("connect");
+    let health = c.request::<DaemonHealth>(&Empty {}).expect("health");
+    assert_eq!(health.api_version, API_VERSION);
+    c.request::<DaemonStatus>(&Empty {}).expect("status");
+    let fields = TenantFields {
+        id: 1,
+        name: "Acme".into(),
+        email: None,
+        slug: None,
+        numhub_client_id: Some("1001".into()),
+        numhub_osp_id: None,
+        numhub_enabled: None,
+    };
+    let t = c.request::<TenantUpsert>(&fields).expect("tenant.upsert");
+    assert_eq!(t.numhub_client_id.as_deref(), Some("1001"));
+    let page = c
+        .request::<TenantList>(&PageQuery::default())
+        .expect("tenant.list");
+    assert_eq!(page.items, vec![t]);
+    let application = json!({"businessEntityDetails": {"city": "Austin"}});
+    let create = EntityFields {
+        tenant_id: 1,
+        entity_type: EntityType::Bpo,
+        company_name: "Acme LLC".into(),
+        application: application.as_object().cloned().unwrap_or_default(),
+        submit: false,
+        brand_id: None,
+        wait_s: None,
+    };
+    let e = c.request::<EntityCreate>(&create).expect("entity.create");
+    assert_eq!(e.row.status, EntityStatus::Draft);
+    assert_eq!(
+        e.sync.as_ref().map(|s| s.kind.as_str()),
+        Some("entity.create")
+    );
+    let lookup = EntityLookup {
+        tenant_id: 1,
+        id: Some(e.row.id.clone()),
+        numhub_entity_id: None,
+    };
+    let detail = c.request::<EntityGet>(&lookup).expect("entity.get");
+    assert_eq!(detail.entity.row.id, e.row.id);
+    assert!(detail.review.is_none());
+    let jobs = c
+        .request::<JobsList>(&JobQuery::default())
+        .expect("jobs.list");
+    assert_eq!(jobs.items[0].kind, JobKind::EntityCreate);
+    assert!(
+        jobs.items[0].payload["application"].is_object(),
+        "{:?}",
+        jobs.items[0]
+    );
+    let refused = c.request::<TenantGet>(&ById { id: 99 });
+    assert!(
+        matches!(refused, Err(numhubd::client::ClientError::Rpc { code, .. }) if code == i64::from(codes::NOT_FOUND)),
+        "{refused:?}"
+    );
 }
