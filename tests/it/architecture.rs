@@ -242,12 +242,10 @@ fn string_literals(text: &str) -> Vec<String> {
 /// check against the daemon's types.
 #[test]
 fn numhubctl_spells_no_method_name() {
-    let doc = numhubd::rpc::openrpc::document();
-    let names: BTreeSet<String> = doc["methods"]
-        .as_array()
-        .expect("rpc.discover lists methods")
+    // The daemon's method table, which rpc.discover publishes.
+    let names: BTreeSet<&str> = numhubd::rpc::methods::all()
         .iter()
-        .filter_map(|m| m["name"].as_str().map(str::to_string))
+        .map(|d| d.name)
         .collect();
     assert!(names.contains("tenant.list") && names.contains("events.subscribe"));
     let mut files = Vec::new();
@@ -264,7 +262,7 @@ fn numhubctl_spells_no_method_name() {
     for file in files {
         let text = std::fs::read_to_string(&file).expect("read");
         for literal in string_literals(&text) {
-            if names.contains(&literal) {
+            if names.contains(literal.as_str()) {
                 let at = file.strip_prefix(root()).unwrap_or(&file).display();
                 spelled.push(format!("{at}: \"{literal}\""));
             }
