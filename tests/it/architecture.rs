@@ -199,3 +199,82 @@ fn a_forbidden_import_is_caught() {
             .collect()
     );
 }
+
+/// The string literals of a Rust source (`"…"` and `r"…"`/`r#"…"#`), comments
+/// skipped; escapes are kept as written (a method name has none).
+fn string_literals(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        let mut rest = line;
+        while let Some(start) = rest.find('"') {
+            if rest[..start].contains("//") {
+                break; // a comment after the code
+            }
+            let hashes = rest[..start]
+                .chars()
+                .rev()
+                .take_while(|c| *c == '#')
+                .count();
+            let close = format!("\"{}", "#".repeat(hashes));
+            let body = &rest[start + 1..];
+            let end = if hashes > 0 {
+                body.find(&close)
+            } else {
+                body.char_indices()
+                    .scan(false, |escaped, (i, c)| {
+                        let at = (c == '"' && !*escaped).then_some(i);
+                        *escaped = c == '\\' && !*escaped;
+                        Some(at)
+                    })
+                    .flatten()
+                    .next()
+            };
+            let Some(end) = end else { break };
+            found.push(body[..end].to_string());
+            rest = &body[end + close.len()..];
+        }
+    }
+    found
+}
+
+/// numhubctl calls methods through their `api` marker types, never by a name it
+/// spells itself: a method-name string in its sources is a call the compiler cannot
+/// check against the daemon's types.
+#[test]
+fn numhubctl_spells_no_method_name() {
+    // The daemon's method table, which rpc.discover publishes.
+    let names: BTreeSet<&str> = numhubd::rpc::methods::all()
+        .iter()
+        .map(|d| d.name)
+        .collect();
+    assert!(names.contains("tenant.list") && names.contains("events.subscribe"));
+    let mut files = Vec::new();
+    let bin = root().join("src/bin");
+    let single = bin.join("numhubctl.rs");
+    if single.is_file() {
+        files.push(single);
+    }
+    if bin.join("numhubctl").is_dir() {
+        rust_files(&bin.join("numhubctl"), &mut files);
+    }
+    assert!(!files.is_empty(), "numhubctl's sources are under src/bin");
+    let mut spelled = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read");
+        for literal in string_literals(&text) {
+            if names.contains(literal.as_str()) {
+                let at = file.strip_prefix(root()).unwrap_or(&file).display();
+                spelled.push(format!("{at}: \"{literal}\""));
+            }
+        }
+    }
+    assert!(
+        spelled.is_empty(),
+        "method names spelled in numhubctl:\n{}",
+        spelled.join("\n")
+    );
+    assert_eq!(
+        string_literals("let a = \"x.y\"; // \"no\"\n// \"z\"\nf(r#\"q\"r\"#, \"e\\\"\");"),
+        ["x.y", "q\"r", "e\\\""]
+    );
+}
