@@ -353,6 +353,11 @@ fn plain_status_shows_the_watcher_token_expiry_and_login_blocks() {
         )
     }))
     .expect("seed token and login block");
+    // The watcher leaves `starting` on its own: the plain and JSON views are compared
+    // once it watches, or they may be taken either side of that step.
+    assert!(crate::support::wait_until(crate::support::TIMEOUT, || {
+        ctl_json(&s, &["status"])["status"]["watcher"]["state"] == "watching"
+    }));
     let text = stdout(&ctl(&s, &["status"]));
     assert!(
         text.contains("token         expires 2031-02-03T04:05:06"),
