@@ -217,10 +217,8 @@ async fn entity_create(
             Ok((e, job.id))
         })
         .await?;
-    queued(&rpc);
     rpc.events.publish(entity_event(&entity));
-    wait_for(&rpc, tenant_id, job_id, p.wait_s).await?;
-    fresh_entity(&rpc, tenant_id, entity.id).await
+    answer_queued(&rpc, tenant_id, job_id, p.wait_s, entity.id).await
 }
 
 fn entity_event(e: &entities::Entity) -> Event {
@@ -231,6 +229,20 @@ fn entity_event(e: &entities::Entity) -> Event {
         status: e.status.to_string(),
         vetting_status: e.vetting_status.to_string(),
     }
+}
+
+/// After a change and its job committed: wakes the outbox, waits for the job if the
+/// caller asked to, and answers the entity as it is then.
+async fn answer_queued(
+    rpc: &Rpc,
+    tenant_id: i64,
+    job_id: i64,
+    wait_s: Option<u64>,
+    id: String,
+) -> Result<WithSync<Entity>, RpcError> {
+    queued(rpc);
+    wait_for(rpc, tenant_id, job_id, wait_s).await?;
+    fresh_entity(rpc, tenant_id, id).await
 }
 
 async fn fresh_entity(rpc: &Rpc, tenant_id: i64, id: String) -> Result<WithSync<Entity>, RpcError> {
@@ -270,9 +282,7 @@ async fn entity_update(
             Ok(job.id)
         })
         .await?;
-    queued(&rpc);
-    wait_for(&rpc, tenant_id, job_id, p.wait_s).await?;
-    fresh_entity(&rpc, tenant_id, p.id).await
+    answer_queued(&rpc, tenant_id, job_id, p.wait_s, p.id).await
 }
 
 async fn entity_submit(rpc: Arc<Rpc>, _: Caller, p: RowWait) -> Result<WithSync<Entity>, RpcError> {
@@ -293,10 +303,8 @@ async fn entity_submit(rpc: Arc<Rpc>, _: Caller, p: RowWait) -> Result<WithSync<
             Ok((e, job.id))
         })
         .await?;
-    queued(&rpc);
     rpc.events.publish(entity_event(&entity));
-    wait_for(&rpc, tenant_id, job_id, p.wait_s).await?;
-    fresh_entity(&rpc, tenant_id, p.id).await
+    answer_queued(&rpc, tenant_id, job_id, p.wait_s, p.id).await
 }
 
 /// The entity, its job and its review (if NumHub flags it) as `entity.get` shows them.

@@ -153,23 +153,16 @@ async fn identity_numbers_add(
     _: Caller,
     p: IdentityNumbers,
 ) -> Result<WithSync<Identity>, RpcError> {
-    let (t, id, numbers) = (p.tenant_id, p.id.clone(), p.phone_numbers.clone());
-    change_identity(
+    change_numbers(
         rpc,
-        p.tenant_id,
-        p.id,
-        jobs::JobPayload::IdentityNumbersAdd(jobs::PhoneNumbers {
-            phone_numbers: p.phone_numbers,
-        }),
-        p.wait_s,
-        move |tx| {
-            let mut current = identities::get(tx, t, &id)?.phone_numbers;
-            for n in numbers.clone() {
-                if !current.contains(&n) {
-                    current.push(n);
+        p,
+        jobs::JobPayload::IdentityNumbersAdd,
+        |current, numbers| {
+            for n in numbers {
+                if !current.contains(n) {
+                    current.push(n.clone());
                 }
             }
-            identities::set_phone_numbers(tx, t, &id, &current)
         },
     )
     .await
@@ -180,18 +173,35 @@ async fn identity_numbers_remove(
     _: Caller,
     p: IdentityNumbers,
 ) -> Result<WithSync<Identity>, RpcError> {
+    change_numbers(
+        rpc,
+        p,
+        jobs::JobPayload::IdentityNumbersRemove,
+        |current, numbers| current.retain(|n| !numbers.contains(n)),
+    )
+    .await
+}
+
+/// A change of an identity's numbers: the replica's list changed by `apply`, and the
+/// job that asks NumHub for the same (`payload` names the direction).
+async fn change_numbers(
+    rpc: Arc<Rpc>,
+    p: IdentityNumbers,
+    payload: fn(jobs::PhoneNumbers) -> jobs::JobPayload,
+    apply: fn(&mut Vec<String>, &[String]),
+) -> Result<WithSync<Identity>, RpcError> {
     let (t, id, numbers) = (p.tenant_id, p.id.clone(), p.phone_numbers.clone());
     change_identity(
         rpc,
         p.tenant_id,
         p.id,
-        jobs::JobPayload::IdentityNumbersRemove(jobs::PhoneNumbers {
+        payload(jobs::PhoneNumbers {
             phone_numbers: p.phone_numbers,
         }),
         p.wait_s,
         move |tx| {
             let mut current = identities::get(tx, t, &id)?.phone_numbers;
-            current.retain(|n| !numbers.contains(n));
+            apply(&mut current, &numbers);
             identities::set_phone_numbers(tx, t, &id, &current)
         },
     )
