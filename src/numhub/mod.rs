@@ -33,14 +33,13 @@ pub mod tokens;
 pub mod transport;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 
-use crate::config::Config;
 use crate::crypto::Crypto;
 use crate::db::{self, HttpMethod, Store};
 pub use error::NumhubError;
@@ -81,52 +80,20 @@ pub struct ClientOptions {
     pub max_audit_payload: usize,
 }
 
-impl ClientOptions {
-    pub fn from_config(config: &Config, global: Option<Credentials>) -> ClientOptions {
-        let n = &config.numhub;
-        ClientOptions {
-            base_url: n
-                .base_url
-                .as_ref()
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
-            auth_scheme: (!n.auth_scheme.is_empty()).then(|| n.auth_scheme.clone()),
-            request_timeout: Duration::from_secs(n.request_timeout_secs),
-            rate_limit: n.rate_limit,
-            rate_window: Duration::from_secs(n.rate_window_secs),
-            max_attempts: n.max_attempts,
-            refresh_margin: n.refresh_margin,
-            ca_file: n.ca_file.clone(),
-            redact_fields: config.audit.redact_fields.clone(),
-            backoff_base: Duration::from_millis(500),
-            backoff_max: Duration::from_secs(30),
-            clock_skew: Duration::from_secs(120),
-            global,
-            tenant_interactive_per_min: n.tenant_interactive_per_min,
-            max_response_bytes: usize::try_from(n.max_response_bytes).unwrap_or(usize::MAX),
-            max_audit_payload: usize::try_from(config.audit.max_payload_bytes)
-                .unwrap_or(usize::MAX),
-        }
-    }
-
-    /// Defaults for `base_url` (tests and benches).
-    pub fn new(base_url: impl Into<String>, global: Option<Credentials>) -> ClientOptions {
-        let mut o = ClientOptions::from_config(&Config::default(), global);
-        o.base_url = base_url.into();
-        o
-    }
-}
-
-/// Reads the global account's login: `[numhub] email` with the password from the
-/// systemd credential `numhub-password` when present, else `[numhub] password_file`.
-pub fn global_credentials(config: &Config) -> Result<Option<Credentials>, NumhubError> {
-    let Some(email) = &config.numhub.email else {
+/// Reads the global account's login (`[numhub] email`, given by the daemon): the
+/// password from the systemd credential `numhub-password` when present, else
+/// `password_file`.
+pub fn global_credentials(
+    email: Option<&str>,
+    password_file: Option<&Path>,
+) -> Result<Option<Credentials>, NumhubError> {
+    let Some(email) = email else {
         return Ok(None);
     };
     let from_systemd = std::env::var_os("CREDENTIALS_DIRECTORY")
         .map(|d| PathBuf::from(d).join(PASSWORD_CREDENTIAL))
         .filter(|p| p.exists());
-    let Some(path) = from_systemd.or_else(|| config.numhub.password_file.clone()) else {
+    let Some(path) = from_systemd.or_else(|| password_file.map(Path::to_path_buf)) else {
         return Ok(None);
     };
     let text = std::fs::read_to_string(&path).map_err(|e| NumhubError::File {
@@ -136,7 +103,7 @@ pub fn global_credentials(config: &Config) -> Result<Option<Credentials>, Numhub
     // One line; a trailing newline from `echo` is not part of the password.
     let password = text.trim_end_matches(['\n', '\r']).to_string();
     Ok(Some(Credentials {
-        email: email.clone(),
+        email: email.to_string(),
         password: Secret::new(password),
     }))
 }

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::mapping::PhoneFormat;
 use super::{mapping, SyncContext};
-use crate::config::PhoneFormat;
 use crate::db::jobs::{ApplicationChange, JobPayload};
 use crate::db::{
     self, brands, documents, entities, format_ts, identities, jobs, now_ts, parse_ts, DbError,

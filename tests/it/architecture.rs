@@ -199,3 +199,23 @@ fn a_forbidden_import_is_caught() {
             .collect()
     );
 }
+
+#[test]
+fn nothing_below_the_daemon_reads_the_config() {
+    // The daemon builds every subsystem's options from `Config`; a subsystem that
+    // read the file's structs itself would tie its options to the file's layout.
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let allowed = ["src/bin", "src/daemon", "src/config"].map(|d| root().join(d));
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| *f != &root().join("src/config.rs"))
+        .filter(|f| !allowed.iter().any(|a| f.starts_with(a)))
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).expect("read");
+            crate_paths(&text).contains("config")
+        })
+        .map(|f| f.strip_prefix(root()).unwrap_or(f).display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "crate::config used in {offenders:?}");
+}
