@@ -394,18 +394,7 @@ async fn document_upload(
 ) -> Result<Vec<Event>, Failure> {
     let e = entity_of(ctx, job).await?;
     let (tenant, doc_id) = (job.tenant_id, need(job.document_id.clone(), "document")?);
-    let id = doc_id.clone();
-    let (doc, local) = ctx
-        .store
-        .read(move |sql| {
-            let d = documents::get(sql, tenant, &id)?;
-            let l = match d.local_document_id {
-                Some(l) => Some(documents::get_local(sql, tenant, l)?),
-                None => None,
-            };
-            Ok((d, l))
-        })
-        .await?;
+    let (doc, local) = load_document(ctx, tenant, &doc_id).await?;
     if doc.numhub_document_id.is_some() {
         return done(ctx, job.id).await;
     }
@@ -414,80 +403,11 @@ async fn document_upload(
     // After a crash mid-attempt (or on a restored backup, or a lost answer) the upload
     // may have reached NumHub: look first, before the spool copy is needed (a restored
     // database may name copies the spool let go of once they were sent).
-    let mut resp = None;
-    if let Some(since) = look_since(job)? {
-        let found = ctx
-            .numhub
-            .find_uploaded_documents(tenant, P, nid, &[doc.filename.as_str()], since)
-            .await?;
-        match found.len() {
-            0 => {}
-            1 => {
-                tracing::info!(
-                    job = job.id,
-                    "the interrupted upload had reached NumHub; not resending"
-                );
-                resp = Some(UploadDocumentResponse {
-                    documents: Some(found),
-                });
-            }
-            n => {
-                return Err(Failure::Unknown(format!(
-                    "{n} documents named {:?} appeared at NumHub since the interrupted attempt",
-                    doc.filename
-                )))
-            }
-        }
-    }
-    let resp = match resp {
+    let resp = match reached_numhub(ctx, job, nid, &doc.filename).await? {
         Some(r) => r,
-        None => {
-            let path = spool_copy(ctx, &doc, &local).await?;
-            let content_type = upload
-                .content_type
-                .clone()
-                .unwrap_or_else(|| local.content_type.clone());
-            let file = UploadFile {
-                path,
-                file_name: doc.filename.clone(),
-                content_type,
-                sha256: Some(local.sha256.clone()),
-            };
-            let description = upload.description.as_deref();
-            sent(
-                ctx.numhub
-                    .upload_documents(
-                        tenant,
-                        P,
-                        nid,
-                        upload_type(doc.document_type),
-                        description,
-                        &[file],
-                    )
-                    .await,
-            )?
-        }
+        None => send_upload(ctx, job, upload, nid, &doc, &local).await?,
     };
-    let item: DocumentItem = resp
-        .documents
-        .as_ref()
-        .and_then(|d| {
-            d.iter()
-                .find(|i| i.name.as_deref() == Some(doc.filename.as_str()))
-        })
-        .or_else(|| resp.documents.as_ref().and_then(|d| d.first()))
-        .cloned()
-        .ok_or_else(|| Failure::Unknown("NumHub answered the upload without a document".into()))?;
-    let numhub_doc = item
-        .id
-        .ok_or_else(|| Failure::Unknown("NumHub answered the upload without a document id".into()))?
-        .to_string();
-    let uploaded_at = item
-        .created_date
-        .as_deref()
-        .and_then(|s| parse_ts("createdDate", s).ok())
-        .map(format_ts)
-        .unwrap_or_else(now_ts);
+    let (numhub_doc, uploaded_at) = answered_document(&resp, &doc.filename)?;
     let api = serde_json::to_string(&resp)
         .map_err(|e| Failure::Unknown(format!("encoding NumHub's answer: {e}")))?;
     let job_id = job.id;
@@ -508,6 +428,114 @@ async fn document_upload(
         entity_id: d.entity_id,
         status: d.status.to_string(),
     }])
+}
+
+/// The document row and its local file's, when it has one.
+async fn load_document(
+    ctx: &SyncContext,
+    tenant: i64,
+    doc_id: &str,
+) -> Result<(documents::Document, Option<documents::LocalDocument>), Failure> {
+    let id = doc_id.to_string();
+    let found = ctx
+        .store
+        .read(move |sql| {
+            let d = documents::get(sql, tenant, &id)?;
+            let l = match d.local_document_id {
+                Some(l) => Some(documents::get_local(sql, tenant, l)?),
+                None => None,
+            };
+            Ok((d, l))
+        })
+        .await?;
+    Ok(found)
+}
+
+/// On a retried job: NumHub's answer for the upload an earlier attempt made, when
+/// one document of that name appeared since it (two are an unknown outcome).
+async fn reached_numhub(
+    ctx: &SyncContext,
+    job: &jobs::Job,
+    nid: Uuid,
+    filename: &str,
+) -> Result<Option<UploadDocumentResponse>, Failure> {
+    let Some(since) = look_since(job)? else {
+        return Ok(None);
+    };
+    let found = ctx
+        .numhub
+        .find_uploaded_documents(job.tenant_id, P, nid, &[filename], since)
+        .await?;
+    match found.len() {
+        0 => Ok(None),
+        1 => {
+            tracing::info!(
+                job = job.id,
+                "the interrupted upload had reached NumHub; not resending"
+            );
+            Ok(Some(UploadDocumentResponse {
+                documents: Some(found),
+            }))
+        }
+        n => Err(Failure::Unknown(format!(
+            "{n} documents named {filename:?} appeared at NumHub since the interrupted attempt"
+        ))),
+    }
+}
+
+/// Sends the spool copy (checked against its hash first).
+async fn send_upload(
+    ctx: &SyncContext,
+    job: &jobs::Job,
+    upload: &jobs::DocumentUpload,
+    nid: Uuid,
+    doc: &documents::Document,
+    local: &documents::LocalDocument,
+) -> Result<UploadDocumentResponse, Failure> {
+    let path = spool_copy(ctx, doc, local).await?;
+    let content_type = upload
+        .content_type
+        .clone()
+        .unwrap_or_else(|| local.content_type.clone());
+    let file = UploadFile {
+        path,
+        file_name: doc.filename.clone(),
+        content_type,
+        sha256: Some(local.sha256.clone()),
+    };
+    let kind = upload_type(doc.document_type);
+    let description = upload.description.as_deref();
+    let answer = ctx
+        .numhub
+        .upload_documents(job.tenant_id, P, nid, kind, description, &[file])
+        .await;
+    Ok(sent(answer)?)
+}
+
+/// NumHub's id for the uploaded file (the item of that name, else the first) and
+/// when it says it was created (now, if it does not say).
+fn answered_document(
+    resp: &UploadDocumentResponse,
+    filename: &str,
+) -> Result<(String, String), Failure> {
+    let item: DocumentItem = resp
+        .documents
+        .as_ref()
+        .and_then(|d| d.iter().find(|i| i.name.as_deref() == Some(filename)))
+        .or_else(|| resp.documents.as_ref().and_then(|d| d.first()))
+        .cloned()
+        .ok_or_else(|| Failure::Unknown("NumHub answered the upload without a document".into()))?;
+    let numhub_doc = item
+        .id
+        .ok_or_else(|| Failure::Unknown("NumHub answered the upload without a document id".into()))?
+        .to_string();
+    let uploaded_at = item
+        .created_date
+        .as_deref()
+        .and_then(|s| parse_ts("createdDate", s).ok())
+        .map(format_ts)
+        .unwrap_or_else(now_ts);
+    Ok((numhub_doc, uploaded_at))
 }
 
 /// Removes the spool copy once no unfinished upload needs it (the same bytes may be
