@@ -530,62 +530,10 @@ impl Client {
             refused_for_rate(&outcome, account, &endpoint);
             let last = match outcome {
                 Outcome::Answer { status, body, .. } if (200..300).contains(&status) => {
-                    let access: model::AccessModel = decode(&endpoint, &body)?;
-                    let token = access.access_token.filter(|t| !t.is_empty()).ok_or(
-                        NumhubError::Decode {
-                            endpoint: endpoint.clone(),
-                            reason: "no accessToken".into(),
-                        },
-                    )?;
-                    let expires = issued
-                        + chrono::Duration::seconds(access.expires_in.unwrap_or(86400).max(1));
-                    let clients = UserClients::from_login(access.user_clients.as_deref());
-                    let armored = self.inner.crypto.encrypt(&token)?;
-                    let tenant = account.tenant_id();
-                    let exp = db::format_ts(expires);
-                    let scopes = clients.to_scopes();
-                    self.inner
-                        .store
-                        .write(move |tx| {
-                            db::tokens::put_access(tx, tenant, &armored, &exp, scopes.as_deref())
-                                .map(|_| ())
-                        })
-                        .await?;
-                    tracing::info!(account = %account.key(), expires = %db::format_ts(expires), "NumHub login ok");
-                    return Ok(CachedToken::new(
-                        Secret::new(token),
-                        issued,
-                        expires,
-                        self.inner.opts.refresh_margin,
-                        clients,
-                    ));
+                    return self.logged_in(account, &endpoint, &body, issued).await;
                 }
                 Outcome::Answer { status, body, .. } if status == 400 || status == 403 => {
-                    let message = transport::error_message(&body);
-                    let reason = format!(
-                        "NumHub rejected the login (HTTP {status}{})",
-                        message
-                            .as_deref()
-                            .map(|m| format!(": {m}"))
-                            .unwrap_or_default()
-                    );
-                    let armored = self.inner.crypto.encrypt(
-                        &serde_json::to_string(creds)
-                            .map_err(|e| NumhubError::Setup(e.to_string()))?,
-                    )?;
-                    let key = account.key();
-                    let r = reason.clone();
-                    self.inner
-                        .store
-                        .write(move |tx| {
-                            db::login_blocks::put(tx, &key, &r, Some(status), &armored)
-                        })
-                        .await?;
-                    tracing::error!(account = %account.key(), status, "NumHub rejected the login; no further attempts until the credentials change or `retry_login`");
-                    return Err(NumhubError::LoginBlocked {
-                        account: account.key(),
-                        reason,
-                    });
+                    return Err(self.block_login(account, creds, status, &body).await?);
                 }
                 Outcome::Answer { status, body, .. } if !retryable_status(status) => {
                     return Err(NumhubError::Rejected {
@@ -606,6 +554,79 @@ impl Client {
             }
             self.backoff(attempt).await;
         }
+    }
+
+    /// A login's token: stored (encrypted, with the clients it may act for) and
+    /// cached.
+    async fn logged_in(
+        &self,
+        account: &Account,
+        endpoint: &str,
+        body: &[u8],
+        issued: chrono::DateTime<Utc>,
+    ) -> Result<CachedToken, NumhubError> {
+        let access: model::AccessModel = decode(endpoint, body)?;
+        let token = access
+            .access_token
+            .filter(|t| !t.is_empty())
+            .ok_or(NumhubError::Decode {
+                endpoint: endpoint.to_string(),
+                reason: "no accessToken".into(),
+            })?;
+        let expires = issued + chrono::Duration::seconds(access.expires_in.unwrap_or(86400).max(1));
+        let clients = UserClients::from_login(access.user_clients.as_deref());
+        let armored = self.inner.crypto.encrypt(&token)?;
+        let tenant = account.tenant_id();
+        let exp = db::format_ts(expires);
+        let scopes = clients.to_scopes();
+        self.inner
+            .store
+            .write(move |tx| {
+                db::tokens::put_access(tx, tenant, &armored, &exp, scopes.as_deref()).map(|_| ())
+            })
+            .await?;
+        tracing::info!(account = %account.key(), expires = %db::format_ts(expires), "NumHub login ok");
+        Ok(CachedToken::new(
+            Secret::new(token),
+            issued,
+            expires,
+            self.inner.opts.refresh_margin,
+            clients,
+        ))
+    }
+
+    /// NumHub refused the credentials (400/403): the account is blocked (the
+    /// credentials kept, encrypted, to notice when they change) and no further login
+    /// is tried. Returns the error to give the caller.
+    async fn block_login(
+        &self,
+        account: &Account,
+        creds: &Credentials,
+        status: u16,
+        body: &[u8],
+    ) -> Result<NumhubError, NumhubError> {
+        let message = transport::error_message(body);
+        let reason = format!(
+            "NumHub rejected the login (HTTP {status}{})",
+            message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        );
+        let armored = self.inner.crypto.encrypt(
+            &serde_json::to_string(creds).map_err(|e| NumhubError::Setup(e.to_string()))?,
+        )?;
+        let key = account.key();
+        let r = reason.clone();
+        self.inner
+            .store
+            .write(move |tx| db::login_blocks::put(tx, &key, &r, Some(status), &armored))
+            .await?;
+        tracing::error!(account = %account.key(), status, "NumHub rejected the login; no further attempts until the credentials change or `retry_login`");
+        Ok(NumhubError::LoginBlocked {
+            account: account.key(),
+            reason,
+        })
     }
 
     async fn backoff(&self, attempt: u32) {
