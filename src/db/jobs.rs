@@ -161,7 +161,7 @@ const COLUMNS: &str = "id, tenant_id, kind, entity_id, identity_id, document_id,
 fn bad_column(column: usize, e: impl std::error::Error + Send + Sync + 'static) -> DbError {
     DbError::Column {
         index: column,
-        reason: e.to_string(),
+        source: e.into(),
     }
 }
 
