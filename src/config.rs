@@ -29,8 +29,12 @@ use crate::api::Role;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("config {path}: cannot read: {reason}")]
-    Unreadable { path: String, reason: String },
+    #[error("config {path}: cannot read: {source}")]
+    Unreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("config {path}: {reason}")]
     Invalid { path: String, reason: String },
     #[error("config {path}: {key}: {reason}")]
@@ -587,7 +591,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
             path: path.display().to_string(),
-            reason: e.to_string(),
+            source: e,
         })?;
         let base = path
             .parent()
@@ -839,6 +843,16 @@ fn one_line(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// The config file that cannot be read keeps the I/O error as its source.
+    #[test]
+    fn an_unreadable_file_keeps_its_io_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        let e = super::Config::load(&dir.path().join("absent.toml")).expect_err("refused");
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(source.is::<std::io::Error>(), "{source:?}");
+        assert!(e.to_string().contains("cannot read: "), "{e}");
+    }
+
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {

@@ -98,7 +98,7 @@ pub fn global_credentials(
     };
     let text = std::fs::read_to_string(&path).map_err(|e| NumhubError::File {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        source: e.into(),
     })?;
     // One line; a trailing newline from `echo` is not part of the password.
     let password = text.trim_end_matches(['\n', '\r']).to_string();

@@ -132,7 +132,7 @@ fn multipart(
 fn file_part(f: &UploadFile) -> Result<(Part, file_body::Shared, u64), NumhubError> {
     let file_err = |e: std::io::Error| NumhubError::File {
         path: f.path.display().to_string(),
-        reason: e.to_string(),
+        source: e.into(),
     };
     let file = std::fs::File::open(&f.path).map_err(file_err)?;
     let size = file.metadata().map_err(file_err)?.len();
@@ -142,7 +142,7 @@ fn file_part(f: &UploadFile) -> Result<(Part, file_body::Shared, u64), NumhubErr
         .mime_str(&f.content_type)
         .map_err(|_| NumhubError::File {
             path: f.path.display().to_string(),
-            reason: format!("{:?} is not a content type", f.content_type),
+            source: format!("{:?} is not a content type", f.content_type).into(),
         })?;
     Ok((part, progress, size))
 }

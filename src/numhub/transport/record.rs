@@ -121,7 +121,7 @@ impl Transport {
         {
             return Err(NumhubError::File {
                 path: h.path.display().to_string(),
-                reason: super::super::file_body::CHANGED.into(),
+                source: super::super::file_body::CHANGED.into(),
             });
         }
         if let Some(read) = sent.too_large {
