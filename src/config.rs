@@ -843,16 +843,6 @@ fn one_line(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    /// The config file that cannot be read keeps the I/O error as its source.
-    #[test]
-    fn an_unreadable_file_keeps_its_io_error() {
-        let dir = tempfile::tempdir().expect("dir");
-        let e = super::Config::load(&dir.path().join("absent.toml")).expect_err("refused");
-        let source = std::error::Error::source(&e).expect("a source");
-        assert!(source.is::<std::io::Error>(), "{source:?}");
-        assert!(e.to_string().contains("cannot read: "), "{e}");
-    }
-
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {

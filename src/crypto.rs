@@ -296,20 +296,6 @@ fn read_identity(path: &Path) -> Result<x25519::Identity, CryptoError> {
 
 #[cfg(test)]
 mod tests {
-    /// An identity that cannot be read (here a folder) keeps the I/O error as its
-    /// source.
-    #[test]
-    fn an_unreadable_identity_keeps_its_io_error() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().expect("dir");
-        let folder = dir.path().join("identity.txt");
-        std::fs::create_dir(&folder).expect("folder");
-        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).expect("mode");
-        let e = super::Crypto::load(&folder, &[]).expect_err("refused");
-        let source = std::error::Error::source(&e).expect("a source");
-        assert!(source.is::<std::io::Error>(), "{source:?}");
-    }
-
     use super::*;
 
     #[test]

@@ -569,31 +569,56 @@ fn reload(
 }
 
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut keys = Vec::new();
-    if old.database != new.database {
-        keys.push("database");
-    }
-    if old.rpc != new.rpc {
-        keys.push("rpc");
-    }
-    if old.numhub != new.numhub {
-        keys.push("numhub");
-    }
-    if old.drop != new.drop {
-        keys.push("drop");
-    }
-    if old.crypto != new.crypto {
-        keys.push("crypto");
-    }
-    if old.audit != new.audit {
-        keys.push("audit");
-    }
-    keys
+    let changed = [
+        ("database", old.database != new.database),
+        ("rpc", old.rpc != new.rpc),
+        ("numhub", old.numhub != new.numhub),
+        ("drop", old.drop != new.drop),
+        ("crypto", old.crypto != new.crypto),
+        ("audit", old.audit != new.audit),
+    ];
+    changed
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
 }
 
 fn io(what: &'static str) -> impl Fn(std::io::Error) -> DaemonError {
     move |e| DaemonError::Io {
         what: what.to_string(),
         source: e.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A failure keeps what caused it as its `source()`, not only its text: the
+    /// config file, the age identity and the database file that cannot be opened.
+    #[test]
+    fn start_up_errors_keep_their_causes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let folder = dir.path().join("identity.txt");
+        std::fs::create_dir(&folder).expect("folder");
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).expect("mode");
+        let missing = crate::db::Location::File(dir.path().join("none/numhubd.db"));
+        let errors: [Box<dyn Error>; 3] = [
+            crate::config::Config::load(&dir.path().join("absent.toml"))
+                .expect_err("config")
+                .into(),
+            crate::crypto::Crypto::load(&folder, &[])
+                .expect_err("identity")
+                .into(),
+            crate::db::Store::open_at(&missing, Default::default())
+                .err()
+                .expect("store")
+                .into(),
+        ];
+        let [config, identity, store] = errors.map(|e| format!("{:?}", e.source()));
+        assert!(config.starts_with("Some(Os {"), "{config}");
+        assert!(identity.starts_with("Some(Os {"), "{identity}");
+        assert!(store.starts_with("Some(SqliteFailure("), "{store}");
     }
 }

@@ -619,20 +619,3 @@ fn require_tenant(sql: &Sql<'_>, tenant_id: i64) -> Result<()> {
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod cause_tests {
-    use super::*;
-
-    /// A failure keeps what caused it (`source()`), not only its text: a caller can
-    /// walk the chain down to SQLite's own error.
-    #[test]
-    fn an_open_failure_keeps_sqlites_error_as_its_source() {
-        let dir = tempfile::tempdir().expect("dir");
-        let missing = dir.path().join("no-such-folder/numhubd.db");
-        let e = open_connection(&missing, false, &StoreOptions::default()).expect_err("refused");
-        let source = std::error::Error::source(&e).expect("a source");
-        assert!(source.is::<rusqlite::Error>(), "{source:?}");
-        assert!(e.to_string().starts_with("cannot open database "), "{e}");
-    }
-}
