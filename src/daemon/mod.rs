@@ -594,29 +594,36 @@ fn io(what: &'static str) -> impl Fn(std::io::Error) -> DaemonError {
 mod tests {
     use std::error::Error;
     use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
 
-    /// A failure keeps what caused it as its `source()`, not only its text: the
-    /// config file, the age identity and the database file that cannot be opened.
-    #[test]
-    fn start_up_errors_keep_their_causes() {
-        let dir = tempfile::tempdir().expect("dir");
-        let folder = dir.path().join("identity.txt");
-        std::fs::create_dir(&folder).expect("folder");
-        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).expect("mode");
-        let missing = crate::db::Location::File(dir.path().join("none/numhubd.db"));
-        let errors: [Box<dyn Error>; 3] = [
-            crate::config::Config::load(&dir.path().join("absent.toml"))
+    /// What starting in `dir` fails with, when the config file is absent, the age
+    /// identity is a folder (private, so only reading it fails) and the database's
+    /// folder is missing.
+    fn start_up_errors(dir: &Path) -> [Box<dyn Error>; 3] {
+        let identity = dir.join("identity.txt");
+        std::fs::create_dir(&identity).expect("folder");
+        std::fs::set_permissions(&identity, std::fs::Permissions::from_mode(0o700)).expect("mode");
+        let database = crate::db::Location::File(dir.join("none/numhubd.db"));
+        [
+            crate::config::Config::load(&dir.join("absent.toml"))
                 .expect_err("config")
                 .into(),
-            crate::crypto::Crypto::load(&folder, &[])
+            crate::crypto::Crypto::load(&identity, &[])
                 .expect_err("identity")
                 .into(),
-            crate::db::Store::open_at(&missing, Default::default())
+            crate::db::Store::open_at(&database, Default::default())
                 .err()
                 .expect("store")
                 .into(),
-        ];
-        let [config, identity, store] = errors.map(|e| format!("{:?}", e.source()));
+        ]
+    }
+
+    /// A failure keeps what caused it as its `source()`, not only its text.
+    #[test]
+    fn start_up_errors_keep_their_causes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let [config, identity, store] =
+            start_up_errors(dir.path()).map(|e| format!("{:?}", e.source()));
         assert!(config.starts_with("Some(Os {"), "{config}");
         assert!(identity.starts_with("Some(Os {"), "{identity}");
         assert!(store.starts_with("Some(SqliteFailure("), "{store}");
