@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+#[allow(dead_code)]
+mod common;
+
 // The integration tests' throwaway MariaDB, shared rather than copied.
 #[path = "../tests/it/mariadb_support.rs"]
 #[allow(dead_code)]
@@ -43,7 +46,7 @@ struct Sizes {
 
 impl Sizes {
     fn from_env() -> Sizes {
-        if std::env::var("NUMHUBD_BENCH_SMOKE").is_ok_and(|v| v == "1") {
+        if common::smoke() {
             return Sizes {
                 kills: 2,
                 lease_secs: 2,
@@ -52,12 +55,7 @@ impl Sizes {
                 phase: Duration::from_secs(3),
             };
         }
-        let knob = |name: &str, default: u64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
+        let knob = common::env_u64;
         Sizes {
             kills: knob("CLUSTER_KILLS", 20) as usize,
             lease_secs: 5,
@@ -232,16 +230,20 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// The failover rows: SIGKILL the leader `kills` times with creates queued meanwhile.
+/// A sandbox on loopback with its rate limit off.
+fn unlimited_sandbox(rt: &tokio::runtime::Runtime) -> numhub_sandbox::Sandbox {
+    rt.block_on(numhub_sandbox::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        numhub_sandbox::SandboxConfig {
+            rate_limit: 0,
+            ..Default::default()
+        },
+    ))
+    .expect("sandbox")
+}
+
 fn failover(db: &TestDatabase, sizes: &Sizes, rt: &tokio::runtime::Runtime) {
-    let sandbox = rt
-        .block_on(numhub_sandbox::start(
-            "127.0.0.1:0".parse().expect("addr"),
-            numhub_sandbox::SandboxConfig {
-                rate_limit: 0,
-                ..Default::default()
-            },
-        ))
-        .expect("sandbox");
+    let sandbox = unlimited_sandbox(rt);
     let root = tempfile::tempdir().expect("tempdir");
     let mut hosts = hosts(db, &sandbox.base_url(), 3, sizes, root.path());
     for h in &mut hosts {
@@ -332,15 +334,7 @@ fn quiet_phase(
 
 /// The thrift rows: one host, then three, on one replicated store.
 fn thrift(db: &TestDatabase, sizes: &Sizes, rt: &tokio::runtime::Runtime) {
-    let sandbox = rt
-        .block_on(numhub_sandbox::start(
-            "127.0.0.1:0".parse().expect("addr"),
-            numhub_sandbox::SandboxConfig {
-                rate_limit: 0,
-                ..Default::default()
-            },
-        ))
-        .expect("sandbox");
+    let sandbox = unlimited_sandbox(rt);
     sandbox.seed_applications(1001, sizes.entities);
     let root = tempfile::tempdir().expect("tempdir");
     let mut hosts = hosts(db, &sandbox.base_url(), 3, sizes, root.path());

@@ -32,7 +32,7 @@
 //! folder, one round of a 1 MiB upload; seconds, and its figures mean nothing.
 //! Without curl the upload part is skipped, saying so, unless `CI=true`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -41,20 +41,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+#[allow(dead_code)]
+mod common;
+
 const ENTITIES: usize = 10;
 const UPLOAD_ROUTE: &str = "POST /api/v1/application/{NumhubEntityId}/documents";
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// `NUMHUBD_BENCH_SMOKE=1`: tiny sizes, every code path, no figure worth reading.
-fn smoke() -> bool {
-    std::env::var("NUMHUBD_BENCH_SMOKE").is_ok_and(|v| v == "1")
-}
 
 fn wall_ms() -> u64 {
     SystemTime::now()
@@ -84,18 +75,6 @@ fn sandbox_bin() -> PathBuf {
         assert!(ok.success(), "building numhub-sandbox failed");
     }
     bin
-}
-
-fn status_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn sigterm(mut child: Child) {
@@ -272,9 +251,12 @@ impl Daemon {
             .spawn()
             .expect("numhubd");
         self.child = Some(child);
-        wait_for("numhubd's socket", Duration::from_secs(60), || {
-            self.dir.join("numhubd.sock").exists()
-        });
+        common::wait_for(
+            "numhubd's socket",
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || self.dir.join("numhubd.sock").exists(),
+        );
     }
 
     fn stop(&mut self) {
@@ -288,22 +270,7 @@ impl Daemon {
     }
 
     fn call(&self, method: &str, params: Value) -> Value {
-        let body =
-            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-        let mut s =
-            std::os::unix::net::UnixStream::connect(self.dir.join("numhubd.sock")).expect("socket");
-        write!(
-            s,
-            "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .expect("write");
-        let mut answer = String::new();
-        let _ = s.read_to_string(&mut answer);
-        let json = answer.split("\r\n\r\n").nth(1).unwrap_or("");
-        let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
-        assert!(v.get("result").is_some(), "{method}: {answer}");
-        v["result"].clone()
+        common::call(&self.dir, method, params)
     }
 
     fn db_ids(&self) -> Vec<(String, String)> {
@@ -339,18 +306,6 @@ impl Drop for Daemon {
     }
 }
 
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < limit,
-            "{what} did not happen within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
-}
-
 /// A sandbox seeded with `ENTITIES` complete applications and a daemon that has
 /// replicated them (governor off at both ends while it does). Returns the
 /// (local id, NumHub id) pairs; the daemon is stopped.
@@ -370,10 +325,15 @@ fn replicated(sandbox: &SandboxProc, daemon: &mut Daemon) -> Vec<(String, String
         json!({"id": 1, "name": "Bench", "numhub_client_id": "1001", "numhub_enabled": true}),
     );
     let mut ids = Vec::new();
-    wait_for("the first replication", Duration::from_secs(120), || {
-        ids = daemon.db_ids();
-        ids.len() == ENTITIES
-    });
+    common::wait_for(
+        "the first replication",
+        Duration::from_secs(120),
+        Duration::from_millis(20),
+        || {
+            ids = daemon.db_ids();
+            ids.len() == ENTITIES
+        },
+    );
     daemon.stop();
     ids
 }
@@ -434,7 +394,8 @@ fn settle_disk() {
 
 fn latency() {
     println!("== latency: a file's close to the start of its upload (settle_ms 500, the default)");
-    let files = env_u64("DROP_LATENCY_FILES", if smoke() { 2 } else { 20 }) as usize;
+    let files =
+        common::env_u64("DROP_LATENCY_FILES", if common::smoke() { 2 } else { 20 }) as usize;
     let tmp = tempfile::tempdir().expect("tempdir");
     let sandbox = SandboxProc::start(&["--rate-limit".into(), "0".into()]);
     let mut daemon = Daemon::new(tmp.path());
@@ -452,7 +413,7 @@ fn latency() {
     let inbox = daemon.dir.join("drop").join(local).join("other");
     std::fs::create_dir_all(&inbox).expect("inbox");
     // The first cycle after a start is the poller's full sweep; let it pass.
-    std::thread::sleep(Duration::from_secs(if smoke() { 1 } else { 3 }));
+    std::thread::sleep(Duration::from_secs(if common::smoke() { 1 } else { 3 }));
     let arrival = |name: &str, limit: Duration| -> Option<u64> {
         let start = Instant::now();
         while start.elapsed() < limit {
@@ -521,9 +482,12 @@ fn sample(sandbox: &SandboxProc, t0: Instant) -> Sample {
 }
 
 fn backlog(via_drop: bool) {
-    let files = env_u64("DROP_BACKLOG_FILES", if smoke() { 10 } else { 1000 }) as usize;
-    let all = smoke() || std::env::var("DROP_BACKLOG_ALL").is_ok_and(|v| v == "1");
-    let secs = env_u64("DROP_BACKLOG_SECS", 180) as f64;
+    let files = common::env_u64(
+        "DROP_BACKLOG_FILES",
+        if common::smoke() { 10 } else { 1000 },
+    ) as usize;
+    let all = common::smoke() || std::env::var("DROP_BACKLOG_ALL").is_ok_and(|v| v == "1");
+    let secs = common::env_u64("DROP_BACKLOG_SECS", 180) as f64;
     println!(
         "== backlog: {files} small files via {}, sandbox and governor at 100 requests / 60 s, {}",
         if via_drop {
@@ -649,8 +613,8 @@ fn backlog(via_drop: bool) {
 // ---------------------------------------------------------------- 3. upload
 
 fn upload() {
-    let mib = env_u64("DROP_UPLOAD_MIB", if smoke() { 1 } else { 1024 });
-    let rounds = env_u64("DROP_UPLOAD_ROUNDS", if smoke() { 1 } else { 3 });
+    let mib = common::env_u64("DROP_UPLOAD_MIB", if common::smoke() { 1 } else { 1024 });
+    let rounds = common::env_u64("DROP_UPLOAD_ROUNDS", if common::smoke() { 1 } else { 3 });
     let curl = Command::new("curl").arg("--version").output().is_ok();
     if !curl && std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("curl is missing (apt-get install -y curl): the upload part needs it");
@@ -697,7 +661,7 @@ fn upload() {
             }
         }
     };
-    let hwm_start = status_kib(daemon.pid(), "VmHWM:");
+    let hwm_start = common::status_kib(&daemon.pid().to_string(), "VmHWM:");
     let (mut curl_s, mut curl_send, mut nd_total, mut nd_send, mut nd_take, mut nd_before) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut rss_peak = 0u64;
@@ -752,7 +716,10 @@ fn upload() {
                     let (done, peak, pid) = (done.clone(), peak.clone(), daemon.pid());
                     std::thread::spawn(move || {
                         while !done.load(Ordering::Relaxed) {
-                            peak.fetch_max(status_kib(pid, "VmRSS:"), Ordering::Relaxed);
+                            peak.fetch_max(
+                                common::status_kib(&pid.to_string(), "VmRSS:"),
+                                Ordering::Relaxed,
+                            );
                             std::thread::sleep(Duration::from_millis(20));
                         }
                     })
@@ -762,10 +729,15 @@ fn upload() {
                 let doc = daemon.upload(&local, &named);
                 let taken = started.elapsed().as_secs_f64();
                 let id = doc["id"].as_str().expect("document id").to_string();
-                wait_for("the upload job", Duration::from_secs(900), || {
-                    let d = daemon.call("document.get", json!({"tenant_id": 1, "id": id}));
-                    d["status"] == "uploaded"
-                });
+                common::wait_for(
+                    "the upload job",
+                    Duration::from_secs(900),
+                    Duration::from_millis(20),
+                    || {
+                        let d = daemon.call("document.get", json!({"tenant_id": 1, "id": id}));
+                        d["status"] == "uploaded"
+                    },
+                );
                 let total = started.elapsed().as_secs_f64();
                 done.store(true, Ordering::Relaxed);
                 let _ = sampler.join();
@@ -793,7 +765,7 @@ fn upload() {
             clear();
         }
     }
-    let hwm = status_kib(daemon.pid(), "VmHWM:");
+    let hwm = common::status_kib(&daemon.pid().to_string(), "VmHWM:");
     let (c, cs, t, s) = (
         median(curl_s),
         median(curl_send),
@@ -817,7 +789,7 @@ fn upload() {
         hwm_start / 1024,
         hwm / 1024,
         rss_peak / 1024,
-        status_kib(sandbox.pid(), "VmHWM:") / 1024
+        common::status_kib(&sandbox.pid().to_string(), "VmHWM:") / 1024
     );
 }
 
@@ -838,7 +810,7 @@ fn main() {
     if on("backlog") {
         let via_drop = std::env::var("DROP_BACKLOG_VIA").is_ok_and(|v| v == "drop");
         backlog(via_drop);
-        if smoke() {
+        if common::smoke() {
             // The smoke run drains both ways, so neither path can rot unseen.
             backlog(!via_drop);
         }

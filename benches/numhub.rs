@@ -23,31 +23,10 @@ use numhubd::db::{tenants, Store, StoreOptions};
 use numhubd::numhub::model::*;
 use numhubd::numhub::{Client, Credentials, Priority, Secret};
 
+#[allow(dead_code)]
+mod common;
+
 const CALLERS: usize = 16;
-
-/// `NUMHUBD_BENCH_SMOKE=1`: tiny sizes, every code path, no figure worth reading.
-fn smoke() -> bool {
-    std::env::var("NUMHUBD_BENCH_SMOKE").is_ok_and(|v| v == "1")
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn status_kib(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -58,9 +37,9 @@ fn main() {
 }
 
 async fn run() {
-    let smoke = smoke();
-    let upload_mib = env_u64("BENCH_UPLOAD_MIB", if smoke { 1 } else { 1024 });
-    let secs = env_u64("BENCH_SECS", if smoke { 1 } else { 5 });
+    let smoke = common::smoke();
+    let upload_mib = common::env_u64("BENCH_UPLOAD_MIB", if smoke { 1 } else { 1024 });
+    let secs = common::env_u64("BENCH_SECS", if smoke { 1 } else { 5 });
     let dir = tempfile::tempdir().expect("tempdir");
     let sandbox = numhub_sandbox::start(
         ([127, 0, 0, 1], 0).into(),
@@ -75,17 +54,7 @@ async fn run() {
     .expect("sandbox");
     let store = Store::open(&dir.path().join("bench.db"), StoreOptions::default()).expect("store");
     store
-        .write(|tx| {
-            tenants::upsert(
-                tx,
-                tenants::TenantInput {
-                    id: 1,
-                    name: "bench".into(),
-                    numhub_client_id: Some("1001".into()),
-                    ..Default::default()
-                },
-            )
-        })
+        .write(|tx| tenants::upsert(tx, common::tenant("bench", Some("1001"))))
         .await
         .expect("tenant");
     let crypto = Arc::new(Crypto::load(&dir.path().join("identity.txt"), &[]).expect("crypto"));
@@ -128,14 +97,14 @@ async fn run() {
         }
         f.flush().expect("flush");
     }
-    let before = status_kib("VmRSS:");
+    let before = common::status_kib("self", "VmRSS:");
     let done = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicU64::new(before));
     let sampler = {
         let (done, peak) = (done.clone(), peak.clone());
         tokio::spawn(async move {
             while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(status_kib("VmRSS:"), Ordering::Relaxed);
+                peak.fetch_max(common::status_kib("self", "VmRSS:"), Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
@@ -196,5 +165,8 @@ async fn run() {
     );
     assert!(n > 0, "no status_report call succeeded");
     store.close().await.expect("close");
-    println!("VmHWM (whole run): {} MiB", status_kib("VmHWM:") / 1024);
+    println!(
+        "VmHWM (whole run): {} MiB",
+        common::status_kib("self", "VmHWM:") / 1024
+    );
 }

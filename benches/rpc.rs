@@ -79,6 +79,9 @@ use numhubd::db::{
 };
 use numhubd::rpc::{self, socket, Rpc, ServerOptions};
 
+#[allow(dead_code)]
+mod common;
+
 // The integration tests' throwaway MariaDB, shared rather than copied.
 #[path = "../tests/it/mariadb_support.rs"]
 #[allow(dead_code)]
@@ -92,11 +95,6 @@ const SMOKE_ENTITIES: usize = 200;
 
 /// One synced entity in this many is under NumHub's review.
 const REVIEWED_EVERY: usize = 20;
-
-/// `NUMHUBD_BENCH_SMOKE=1`: tiny sizes, every code path, no figure worth reading.
-fn smoke() -> bool {
-    std::env::var("NUMHUBD_BENCH_SMOKE").is_ok_and(|v| v == "1")
-}
 
 /// How often the store commits during the run.
 const COMMITS_PER_SEC: u64 = 10;
@@ -166,7 +164,7 @@ struct Summary {
 }
 
 fn main() {
-    let smoke = smoke();
+    let smoke = common::smoke();
     let (secs, rounds, clients, entities) = if smoke {
         (0.2, 1, "1,8", SMOKE_ENTITIES)
     } else {
@@ -1178,14 +1176,7 @@ async fn seed(store: &Store, n: usize) -> Vec<String> {
     let answer = numhub_answer().to_string();
     store
         .write(move |tx| {
-            tenants::upsert(
-                tx,
-                tenants::TenantInput {
-                    id: 1,
-                    name: "Bench".into(),
-                    ..Default::default()
-                },
-            )?;
+            tenants::upsert(tx, common::tenant("Bench", None))?;
             let mut ids = Vec::with_capacity(n);
             for i in 0..n {
                 let e = entities::create(

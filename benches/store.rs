@@ -26,6 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[allow(dead_code)]
+mod common;
+
 use numhubd::db::{
     entities, sync_logs, tenants, Direction, EntityType, HttpMethod, Store, StoreOptions,
 };
@@ -47,10 +50,6 @@ const INSERT_LOG: &str =
          error_message, success, created_at)
      VALUES (?1, ?2, NULL, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10, ?11)";
 
-/// `NUMHUBD_BENCH_SMOKE=1`: tiny sizes, every code path, no figure worth reading.
-fn smoke() -> bool {
-    std::env::var("NUMHUBD_BENCH_SMOKE").is_ok_and(|v| v == "1")
-}
 const REQUEST: &str = r#"{"method":"POST","path":"/api/v1/application","body":{"businessEntityDetails":{"legalBusinessName":"Acme"},"status":"Submit"}}"#;
 const RESPONSE: &str =
     r#"{"numhubEntityId":"6f1c1d52-8c43-4a53-9d9a-2a1b1e0c0f01","applicationId":"A-1","eid":null}"#;
@@ -274,16 +273,7 @@ async fn paged_listing(dir: &std::path::Path, count: usize) {
     let path = dir.join("entities.db");
     let store = Store::open(&path, StoreOptions::default()).expect("open");
     store
-        .write(|tx| {
-            tenants::upsert(
-                tx,
-                tenants::TenantInput {
-                    id: 1,
-                    name: "bench".into(),
-                    ..Default::default()
-                },
-            )
-        })
+        .write(|tx| tenants::upsert(tx, common::tenant("bench", None)))
         .await
         .expect("tenant");
     let seed_start = Instant::now();
@@ -369,7 +359,7 @@ async fn paged_listing(dir: &std::path::Path, count: usize) {
 }
 
 fn main() {
-    let smoke = smoke();
+    let smoke = common::smoke();
     let n: usize = std::env::var("BENCH_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -24,6 +24,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[allow(dead_code)]
+mod common;
+
 /// The run's sizes: the bench's, or the smoke mode's.
 struct Sizes {
     entities: usize,
@@ -40,7 +43,7 @@ struct Sizes {
 
 impl Sizes {
     fn from_env() -> Sizes {
-        if std::env::var("NUMHUBD_BENCH_SMOKE").is_ok_and(|v| v == "1") {
+        if common::smoke() {
             return Sizes {
                 entities: 20,
                 flagged: 2,
@@ -115,34 +118,6 @@ fn count(dir: &Path, sql: &str) -> i64 {
     db(dir).query_row(sql, [], |r| r.get(0)).unwrap_or(0)
 }
 
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < limit,
-            "{what} did not happen within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    start.elapsed()
-}
-
-fn socket_call(dir: &Path, method: &str, params: serde_json::Value) {
-    use std::io::{Read, Write};
-    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-        .to_string();
-    let mut s = std::os::unix::net::UnixStream::connect(dir.join("numhubd.sock")).expect("socket");
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    assert!(answer.contains("\"result\""), "{method}: {answer}");
-}
-
 fn main() {
     let sizes = Sizes::from_env();
     let entity_count = sizes.entities;
@@ -168,16 +143,23 @@ fn main() {
 
     // Warm-up: replicate everything with the governor off.
     let daemon = start(&dir, &config(&dir, &sandbox.base_url(), 0, 1));
-    wait_for("the socket", Duration::from_secs(30), || {
-        dir.join("numhubd.sock").exists()
-    });
-    socket_call(
+    common::wait_for(
+        "the socket",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || dir.join("numhubd.sock").exists(),
+    );
+    common::call(
         &dir,
         "tenant.upsert",
         serde_json::json!({"id": 1, "name": "Bench", "numhub_client_id": "1001", "numhub_enabled": true}),
     );
-    let took = wait_for("the first replication", Duration::from_secs(600), || {
-        count(
+    let took = common::wait_for(
+        "the first replication",
+        Duration::from_secs(600),
+        Duration::from_millis(200),
+        || {
+            count(
             &dir,
             "SELECT count(*) FROM numhub_entities WHERE status = 'approved'",
         ) == entity_count as i64
@@ -185,7 +167,8 @@ fn main() {
                 &dir,
                 "SELECT count(*) FROM numhub_identities WHERE json_array_length(phone_numbers) = 2",
             ) == entity_count as i64
-    });
+        },
+    );
     println!(
         "first replication (governor off): {entity_count} applications + identities in {took:?}, {} requests",
         total_requests(&sandbox)
@@ -219,9 +202,12 @@ fn main() {
     );
     // The first cycle after a start is a full sweep; let it pass before measuring.
     let before = total_requests(&sandbox);
-    wait_for("the first cycle", Duration::from_secs(120), || {
-        total_requests(&sandbox) > before + (entity_count / 50) as u64
-    });
+    common::wait_for(
+        "the first cycle",
+        Duration::from_secs(120),
+        Duration::from_millis(200),
+        || total_requests(&sandbox) > before + (entity_count / 50) as u64,
+    );
     std::thread::sleep(Duration::from_secs(sizes.poll_secs.min(5)));
 
     let quiet = sizes.quiet;

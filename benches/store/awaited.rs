@@ -104,17 +104,8 @@ fn mysql(rt: &tokio::runtime::Runtime, rows: usize, rounds: usize) -> Rounds {
     });
     // Outside the runtime: the store's sessions block on their own runtime.
     let store = Store::open_at(&location, StoreOptions::default()).expect("open");
-    rt.block_on(store.write(|tx| {
-        tenants::upsert(
-            tx,
-            tenants::TenantInput {
-                id: 1,
-                name: "bench".into(),
-                ..Default::default()
-            },
-        )
-    }))
-    .expect("tenant");
+    rt.block_on(store.write(|tx| tenants::upsert(tx, crate::common::tenant("bench", None))))
+        .expect("tenant");
     let pool = rt.block_on(async { mysql_floor_pool(&db) });
     // Sessions opened before the clock starts, on both sides.
     rt.block_on(mysql_floor(&pool, SUBMITTERS));

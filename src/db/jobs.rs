@@ -542,7 +542,7 @@ pub fn mark_needs_attention(tx: &Tx<'_>, id: i64, error: &str, now: &str) -> Res
 /// so their outcome at NumHub is unknown. They are queued again with the start of
 /// the earliest interrupted attempt kept in `resume_since`: the executor then looks
 /// at NumHub for that attempt's effect before sending anything (see
-/// docs/ARCHITECTURE.md, "Crash recovery per job kind"). Creates and uploads are due
+/// `sync::jobs_exec`, "Crash recovery per job kind"). Creates and uploads are due
 /// at `resend_at`: a previous leader's request may still be on its way to NumHub
 /// until then, and the look-up must see its effect. Returns how many.
 pub fn mark_interrupted(tx: &Tx<'_>, now: &str, resend_at: &str) -> Result<usize> {
@@ -583,7 +583,7 @@ pub fn mark_unrecorded(
 /// `taken_at` (an earlier attempt's start is kept: a wider look), so the executor
 /// looks at NumHub for it before sending, as after a crash; `running` ones are
 /// queued by [`mark_interrupted`], which keeps this value. The other kinds are safe to
-/// repeat (docs/ARCHITECTURE.md, "Crash recovery per job kind"). Returns how many.
+/// repeat (`sync::jobs_exec`, "Crash recovery per job kind"). Returns how many.
 pub fn mark_restored(tx: &Tx<'_>, taken_at: &str, now: &str) -> Result<usize> {
     let statement = match tx.engine() {
         Engine::Sqlite => {

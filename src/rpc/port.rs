@@ -49,7 +49,7 @@ pub enum PortError {
     Db(#[from] DbError),
     /// `keys.rotate` could not complete (the identity comes from systemd, a staged
     /// identity is left over, a file could not be written…). Stored secrets stay
-    /// readable: see "Key rotation" in docs/ARCHITECTURE.md.
+    /// readable: see `numhub::rotate`.
     #[error("key rotation failed: {reason}")]
     KeyRotation { reason: String },
     /// A file numhubd must write into the drop folder (the LOA template) could not

@@ -6,6 +6,24 @@
 //!
 //! `killpoint::hit("after_send")` sits between NumHub's answer and that commit: the
 //! most dangerous instant for exactly-once, which the crash tests aim at.
+//!
+//! # Crash recovery per job kind
+//! An attempt interrupted between its send and that commit (a crash, a leader that
+//! died, an outcome the full disk refused) is queued again with `resume_since`, and
+//! the next attempt settles it before sending anything:
+//!
+//! | kind | after an interrupted attempt | why that is safe |
+//! |---|---|---|
+//! | `entity.create` | one application of that legal name modified since `resume_since` (minus `clock_skew`) is ours; none: send; two: `needs_attention`; a row with a `numhub_entity_id` is not sent | POST has no idempotency key; the attestation list shows what the lost attempt did |
+//! | `document.upload` | a document of that file name created since then is ours; none: send; two: `needs_attention`; the spool copy's SHA-256 is checked before any send | a resent upload would add the file again |
+//! | `entity.update` | redone | the PUT replaces the application with the same body |
+//! | `entity.submit` | `GET` first: `Submitted` or further on is recorded, not sent; else `PUT` with `status: Submit` | a second submit is never sent; the body is the application as just read |
+//! | `document.delete` | redone; a 404 counts as done | deleting twice leaves the same state |
+//! | `identity.*` | redone | a change request carries the wanted values (numbers as a set): a repeat asks for the same state |
+//!
+//! Every retry of a create or upload (attempt 2 on) looks the same way, from the job's
+//! `created_at` when it has no `resume_since`: an earlier attempt may have been sent
+//! and lost its answer.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -130,7 +148,7 @@ fn look_since(job: &jobs::Job) -> Result<Option<DateTime<Utc>>, Failure> {
 
 /// NumHub has acted: a failure to record it must not lead to sending it again. The
 /// database refusing the write (a full disk) is settled like a crash after the send:
-/// the next attempt looks at NumHub first (every kind can: docs/ARCHITECTURE.md,
+/// the next attempt looks at NumHub first (every kind can: this module's opening comment,
 /// "Crash recovery per job kind"). Anything else goes to an operator with what NumHub
 /// said.
 fn unrecorded(what: String) -> impl FnOnce(DbError) -> Failure {

@@ -1,7 +1,7 @@
 //! NumHub's values onto the seed's, in one place. The document's application status
 //! enum is `Saved, Submitted, Resubmitted, PendingReview, InProgress, Complete,
 //! Rejected`; it never says what each means, so the match is by name (see
-//! docs/ARCHITECTURE.md). A value this table does not know maps to `None`: the
+//! docs/SCHEMA.md). A value this table does not know maps to `None`: the
 //! caller keeps the row's last valid value, keeps the raw answer in `api_response`,
 //! and counts the anomaly — an unknown value never breaks a CHECK.
 //!

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::rpc_client::ok;
 use crate::support::wait_until;
 use crate::sync_support::{application, Harness};
-use crate::test_engine::{self, TestStore};
+use crate::test_engine::TestStore;
 
 fn php_with_pdo_mysql() -> bool {
     let found = Command::new("php")
@@ -36,19 +36,13 @@ fn php_with_pdo_mysql() -> bool {
 
 #[test]
 fn the_apps_pdo_reads_the_seeds_columns_values_and_types() {
-    if !test_engine::on_mariadb() {
-        eprintln!(
-            "skipped: the app reads a server database ({}=mariadb)",
-            test_engine::ENV
-        );
+    if crate::test_engine::mariadb_only("the app reads a server database") {
         return;
     }
     if !php_with_pdo_mysql() {
         return;
     }
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]), "{}", h.all_stderr());
-    h.tenant(true);
+    let h = Harness::syncing(3);
     let socket = h.socket();
     let name = "Ünïcode & Sons 🚀 LLC";
     let created = ok(

@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::rpc_client::ok;
-use crate::rpc_numhubctl::{ctl, ctl_json};
+use crate::rpc_client::{add_tenant, ctl, ctl_json, ok};
+use crate::store_support::{new_entity, tenant};
 use crate::support::{base_config, start_daemon, wait_until, TIMEOUT};
-use crate::sync_support::{create_entity, upload, write_pdf, Harness};
+use crate::sync_support::{create_entity, settle, upload, write_pdf, Harness};
 
 /// Writers that issue the 1,000 writes, side by side.
 const WRITERS: i64 = 8;
@@ -48,17 +48,32 @@ fn partials(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_backup_under_a_thousand_writes_holds_every_write_answered_before_it() {
-    if crate::test_engine::sqlite_only(
+/// Every test here is SQLite-only: `numhubctl backup` copies the SQLite file.
+fn skipped_on_mariadb() -> bool {
+    crate::test_engine::sqlite_only(
         "numhubctl backup copies the SQLite file (on MySQL: mariadb-dump, the engine's own tests)",
-    ) {
-        return;
-    }
+    )
+}
+
+/// A daemon, its socket, and an empty `backups/` folder beside it.
+fn daemon_with_backups() -> (
+    crate::support::Daemon,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
     let d = start_daemon(&base_config("info"), &[]);
     let socket = d.dir.path().join("numhubd.sock");
     let folder = d.dir.path().join("backups");
     std::fs::create_dir(&folder).expect("backups folder");
+    (d, socket, folder)
+}
+
+#[test]
+fn a_backup_under_a_thousand_writes_holds_every_write_answered_before_it() {
+    if skipped_on_mariadb() {
+        return;
+    }
+    let (d, socket, folder) = daemon_with_backups();
     let copy = folder.join("numhubd-backup.db");
 
     let backup_sent = Arc::new(AtomicBool::new(false));
@@ -82,11 +97,7 @@ fn a_backup_under_a_thousand_writes_holds_every_write_answered_before_it() {
                     if id > WRITES * 2 / 3 {
                         assert!(wait_until(TIMEOUT, || done.load(Ordering::SeqCst)));
                     }
-                    ok(
-                        &socket,
-                        "tenant.upsert",
-                        json!({"id": id, "name": format!("Tenant {id}")}),
-                    );
+                    add_tenant(&socket, id, &format!("Tenant {id}"));
                     if !sent.load(Ordering::SeqCst) {
                         before.push(id);
                     }
@@ -212,34 +223,9 @@ impl Drop for Immutable {
     }
 }
 
-/// The sandbox's applications named `name` and their documents.
-fn at_numhub(h: &Harness, name: &str) -> (Vec<String>, usize) {
-    let st: Value = h.state();
-    let ids: Vec<String> = st["entities"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|a| a["companyName"] == name)
-        .filter_map(|a| a["numhubEntityId"].as_str().map(String::from))
-        .collect();
-    let docs = st["documents"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|d| {
-            d["numhubEntityId"]
-                .as_str()
-                .is_some_and(|n| ids.iter().any(|i| i == n))
-        })
-        .count();
-    (ids, docs)
-}
-
 #[test]
 fn a_restored_copy_looks_up_what_the_original_sent_after_it_and_duplicates_nothing() {
-    if crate::test_engine::sqlite_only(
-        "numhubctl backup copies the SQLite file (on MySQL: mariadb-dump, the engine's own tests)",
-    ) {
+    if skipped_on_mariadb() {
         return;
     }
     let mut h = Harness::new(3);
@@ -282,12 +268,8 @@ fn a_restored_copy_looks_up_what_the_original_sent_after_it_and_duplicates_nothi
 
     // The original daemon goes on: it sends both after the copy was taken.
     h.tenant(true);
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "{}",
-        h.all_stderr()
-    );
-    let (sent, docs) = at_numhub(&h, name);
+    settle(&h);
+    let (sent, docs) = h.at_numhub(name);
     assert_eq!((sent.len(), docs), (1, 1), "{}", h.all_stderr());
 
     // Restored as the guide says: stopped, copied over the database, WAL and SHM
@@ -301,12 +283,8 @@ fn a_restored_copy_looks_up_what_the_original_sent_after_it_and_duplicates_nothi
     // In the copy the tenant is still held back; letting it go releases the
     // create and the upload the original daemon already sent.
     h.tenant(true);
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "{}",
-        h.all_stderr()
-    );
-    let (after, docs) = at_numhub(&h, name);
+    settle(&h);
+    let (after, docs) = h.at_numhub(name);
     assert_eq!(
         after,
         sent,
@@ -343,15 +321,10 @@ fn a_restored_copy_looks_up_what_the_original_sent_after_it_and_duplicates_nothi
 
 #[test]
 fn refused_paths_are_named_with_the_reason() {
-    if crate::test_engine::sqlite_only(
-        "numhubctl backup copies the SQLite file (on MySQL: mariadb-dump, the engine's own tests)",
-    ) {
+    if skipped_on_mariadb() {
         return;
     }
-    let d = start_daemon(&base_config("info"), &[]);
-    let socket = d.dir.path().join("numhubd.sock");
-    let folder = d.dir.path().join("backups");
-    std::fs::create_dir(&folder).expect("backups folder");
+    let (d, socket, folder) = daemon_with_backups();
     let existing = folder.join("existing.db");
     std::fs::write(&existing, b"keep me").expect("existing file");
     let missing = d.dir.path().join("no-such-folder/copy.db");
@@ -398,39 +371,18 @@ fn refused_paths_are_named_with_the_reason() {
 /// other kinds and finished jobs are left alone; the marker is read once.
 #[test]
 fn the_restore_rule_marks_only_unfinished_creates_and_uploads() {
-    if crate::test_engine::sqlite_only(
-        "numhubctl backup copies the SQLite file (on MySQL: mariadb-dump, the engine's own tests)",
-    ) {
+    if skipped_on_mariadb() {
         return;
     }
     use numhubd::db::{backup, entities, jobs, tenants, EntityType, Store, StoreOptions};
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rt = crate::rpc_methods::rt();
-    rt.block_on(async {
-        let store = Store::open(&dir.path().join("r.db"), StoreOptions::default()).expect("open");
+    crate::support::rt().block_on(async {
+        let (dir, store) = crate::store_support::open("r.db");
         let ids = store
             .write(|tx| {
-                tenants::upsert(
-                    tx,
-                    tenants::TenantInput {
-                        id: 1,
-                        name: "A".into(),
-                        ..Default::default()
-                    },
-                )?;
+                tenants::upsert(tx, tenant(1, "A"))?;
                 let mut e = Vec::new();
                 for name in ["queued", "tried", "update", "done"] {
-                    let entity = entities::create(
-                        tx,
-                        entities::NewEntity {
-                            tenant_id: 1,
-                            brand_id: None,
-                            entity_type: EntityType::Direct,
-                            company_name: name.into(),
-                            submit: false,
-                            attestation_level: None,
-                        },
-                    )?;
+                    let entity = entities::create(tx, new_entity(1, EntityType::Direct, name))?;
                     let payload = match name {
                         "update" => jobs::JobPayload::EntityUpdate(jobs::ApplicationChange {
                             application: Default::default(),
@@ -503,12 +455,9 @@ fn the_restore_rule_marks_only_unfinished_creates_and_uploads() {
 /// A caller in numhubd's own mount namespace sees the first, so it may write there.
 #[test]
 fn a_copy_in_the_services_private_tmp_is_never_reported_written() {
-    if crate::test_engine::sqlite_only(
-        "numhubctl backup copies the SQLite file (on MySQL: mariadb-dump, the engine's own tests)",
-    ) {
+    if skipped_on_mariadb() {
         return;
     }
-    use std::ffi::OsStr;
     if !crate::support::can_unshare(&["--mount", "--propagation", "private"]) {
         eprintln!("skipped: needs root, curl and unshare --mount");
         return;
@@ -527,15 +476,7 @@ fn a_copy_in_the_services_private_tmp_is_never_reported_written() {
         dir.path().join("private-tmp").display(),
         dir.path().join("own-tmpfs").display()
     );
-    let wrapper: Vec<&OsStr> = vec![
-        "unshare".as_ref(),
-        "--mount".as_ref(),
-        "--propagation".as_ref(),
-        "private".as_ref(),
-        "sh".as_ref(),
-        "-c".as_ref(),
-        script.as_ref(),
-    ];
+    let wrapper = crate::support::in_private_mounts(&script, &[]);
     let d = crate::support::start_wrapped(dir, &base_config("info"), &[], &wrapper);
     let socket = d.dir.path().join("numhubd.sock");
 

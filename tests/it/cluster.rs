@@ -13,16 +13,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::cluster_support::{available, probe_host, Cluster, Options};
+use crate::cluster_support::{available, probe_host, stress, Cluster, Options};
 use crate::rpc_client::{ok, Ws};
 use crate::support::{wait_until, TIMEOUT};
 
 /// The promise: another host's first NumHub request within 10 s of the leader's death.
 const FAILOVER: Duration = Duration::from_secs(10);
-
-pub fn stress() -> bool {
-    std::env::var_os("NUMHUBD_STRESS").is_some()
-}
 
 /// Keeps probing `sockets` (a read and a queuing write each round) from a thread
 /// until stopped; what it created and every failure.

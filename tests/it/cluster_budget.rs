@@ -21,7 +21,7 @@ fn hosts_together_stay_under_numhubs_limit_and_use_it() {
     if !available() {
         return;
     }
-    let stress = crate::cluster::stress();
+    let stress = crate::cluster_support::stress();
     let (uploads_per_host, calls_per_host) = if stress { (80, 20) } else { (25, 8) };
     let c = Cluster::start(Options {
         rate_limit: LIMIT,

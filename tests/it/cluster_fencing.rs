@@ -171,7 +171,11 @@ fn a_busy_leader_stopped_anywhere_is_replaced_within_10_s() {
         return;
     }
     let seed = crate::support::seed_from_env("NUMHUBD_CRASH_SEED", 0x5709);
-    let rounds = if crate::cluster::stress() { 15 } else { 3 };
+    let rounds = if crate::cluster_support::stress() {
+        15
+    } else {
+        3
+    };
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut c = Cluster::start(Options::default());
     c.sandbox.set_faults(numhub_sandbox::Faults {

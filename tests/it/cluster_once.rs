@@ -14,7 +14,7 @@ use std::time::Duration;
 use numhub_sandbox::Faults;
 use numhubd::watch::layout;
 
-use crate::cluster::stress;
+use crate::cluster_support::stress;
 use crate::cluster_support::{available, Cluster, Options};
 use crate::drop_support::{pdf, sha};
 use crate::support::{wait_until, TIMEOUT};

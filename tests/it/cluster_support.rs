@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::cut_proxy::CutProxy;
 use crate::mariadb_support::{self, TestDatabase};
-use crate::rpc_client::{ok, try_post};
+use crate::rpc_client::{add_numhub_tenant, try_post};
 use crate::support::{spawn_serve, wait_ready, wait_until, Run, TIMEOUT};
 use crate::sync_support::{config as sync_config, start_sandbox, two_client_demo};
 
@@ -289,15 +289,7 @@ impl Cluster {
     /// Waits (bounded) for host `i` to exit by itself (an armed kill point fired);
     /// whether it did. A dead host is reaped.
     pub fn wait_exit(&mut self, i: usize, timeout: Duration) -> bool {
-        let h = &mut self.hosts[i];
-        let Some(c) = h.child.as_mut() else {
-            return true;
-        };
-        let exited = wait_until(timeout, || matches!(c.try_wait(), Ok(Some(_))));
-        if exited {
-            h.child = None;
-        }
-        exited
+        crate::support::wait_child_exit(&mut self.hosts[i].child, timeout)
     }
 
     /// Whether host `i`'s process is alive (paused counts as alive).
@@ -401,11 +393,7 @@ impl Cluster {
 
     /// Tenant 1 on the demo client, through host `i`.
     pub fn tenant(&self, i: usize, enabled: bool) {
-        ok(
-            &self.socket(i),
-            "tenant.upsert",
-            json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": enabled}),
-        );
+        add_numhub_tenant(&self.socket(i), 1, "Acme", "1001", enabled);
     }
 
     /// The sandbox's state (`GET /__sandbox/state`).
@@ -453,15 +441,7 @@ impl Cluster {
 
     /// Company names of the applications at NumHub, sorted (duplicates kept).
     pub fn applications(&self) -> Vec<String> {
-        let st = self.state();
-        let mut names: Vec<String> = st["entities"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a["companyName"].as_str().map(String::from))
-            .collect();
-        names.sort();
-        names
+        crate::sync_support::company_names(&self.state())
     }
 
     /// SHA-256 of every document at NumHub, sorted (duplicates kept).
@@ -593,4 +573,9 @@ pub fn probe_host(socket: &Path, tag: &str) -> Result<(), String> {
         Some((_, v)) if v["result"]["id"].is_string() => Ok(()),
         other => Err(format!("entity.create: {other:?}")),
     }
+}
+
+/// Whether the long stress variants run (`NUMHUBD_STRESS` set).
+pub fn stress() -> bool {
+    std::env::var_os("NUMHUBD_STRESS").is_some()
 }

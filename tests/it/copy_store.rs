@@ -16,12 +16,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::mariadb_support::{self, TestDatabase};
-use crate::rpc_client::{call, ok};
-use crate::support::{wait_until, TIMEOUT};
-use crate::sync_support::{create_entity, upload, write_pdf, Harness};
+use crate::rpc_client::ok;
+use crate::support::TIMEOUT;
+use crate::sync_support::{create_entity, settle, upload, write_pdf, Harness};
 use crate::test_engine::{database_section, TestStore};
 
 /// Every table copy-store copies, in its order.
@@ -105,10 +105,7 @@ fn table_lines(run: &Run) -> BTreeMap<String, (u64, String)> {
 fn sqlite_config(h: &Harness, db: &TestDatabase) -> String {
     crate::sync_support::config(&h.sandbox.base_url(), 3).replacen(
         "[database]\npath = \"numhubd.db\"\n",
-        &format!(
-            "[database]\npath = \"source.db\"\npassword_file = \"{}\"\nallow_plaintext = true\n",
-            db.password_file.display()
-        ),
+        &source_section(db),
         1,
     )
 }
@@ -139,29 +136,6 @@ fn counts(store: &TestStore) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The sandbox's applications named `name`, and how many documents they have.
-fn at_numhub(h: &Harness, name: &str) -> (usize, usize) {
-    let st: Value = h.state();
-    let ids: Vec<String> = st["entities"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|a| a["companyName"] == name)
-        .filter_map(|a| a["numhubEntityId"].as_str().map(String::from))
-        .collect();
-    let docs = st["documents"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|d| {
-            d["numhubEntityId"]
-                .as_str()
-                .is_some_and(|n| ids.iter().any(|i| i == n))
-        })
-        .count();
-    (ids.len(), docs)
-}
-
 fn token_requests(h: &Harness) -> u64 {
     h.state()["totals"]["tokenRequests"].as_u64().unwrap_or(0)
 }
@@ -183,6 +157,12 @@ fn job_times(store: &TestStore) -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
+/// The sandbox's applications named `name`, and how many documents they have.
+fn at_numhub(h: &Harness, name: &str) -> (usize, usize) {
+    let (ids, docs) = h.at_numhub(name);
+    (ids.len(), docs)
+}
+
 #[test]
 fn a_replica_with_jobs_in_flight_moves_to_mariadb_and_each_create_reaches_numhub_once() {
     if !mariadb_support::available() {
@@ -199,11 +179,7 @@ fn a_replica_with_jobs_in_flight_moves_to_mariadb_and_each_create_reaches_numhub
     h.tenant(true);
     let sent_before = "Sent Before The Move LLC";
     create_entity(&h.socket(), sent_before, true).expect("entity.create");
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "{}",
-        h.all_stderr()
-    );
+    settle(&h);
     assert!(source.count("SELECT COUNT(*) FROM numhub_tokens") > 0);
 
     // A running daemon's store is refused, and the target is not touched.
@@ -229,11 +205,7 @@ fn a_replica_with_jobs_in_flight_moves_to_mariadb_and_each_create_reaches_numhub
 
     // A daemon killed right after NumHub answered a create: that job stays `running`.
     assert!(h.start(&[("NUMHUBD_KILL_AT", "after_send")]));
-    let _ = call(
-        &h.socket(),
-        "tenant.upsert",
-        json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": true}),
-    );
+    let _ = h.enable_tenant_racing_a_kill();
     assert!(
         h.wait_exit(TIMEOUT),
         "the kill point never fired: {}",
@@ -307,11 +279,7 @@ fn a_replica_with_jobs_in_flight_moves_to_mariadb_and_each_create_reaches_numhub
     // once (the running one is looked up, not resent), with the copied token.
     write_config(&h, &mysql_config(&h, &db));
     assert!(h.start(&[]), "{}", h.all_stderr());
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "{}",
-        h.all_stderr()
-    );
+    settle(&h);
     assert_eq!(at_numhub(&h, sent_before), (1, 0), "{}", h.all_stderr());
     for (i, name) in names.iter().enumerate() {
         let docs = usize::from(i == 1);
@@ -539,6 +507,15 @@ fn contents(store: &TestStore, table: &str) -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
+/// The `[database]` section of a move's source: the SQLite file `source.db`, with
+/// the password file and plaintext allowance the MariaDB target needs.
+fn source_section(db: &TestDatabase) -> String {
+    format!(
+        "[database]\npath = \"source.db\"\npassword_file = \"{}\"\nallow_plaintext = true\n",
+        db.password_file.display()
+    )
+}
+
 fn minimal_config(dir: &Path, database: &str) -> std::path::PathBuf {
     let path = dir.join(format!("numhubd-{}.toml", fastrand::u32(..)));
     std::fs::write(
@@ -562,13 +539,7 @@ fn every_table_goes_to_mariadb_and_back_unchanged_and_ids_go_on_after_the_high_w
     let source = TestStore::File(source_path);
     let db = mariadb_support::fresh_database();
     let target = TestStore::Mariadb(db.clone());
-    let from_sqlite = minimal_config(
-        dir.path(),
-        &format!(
-            "[database]\npath = \"source.db\"\npassword_file = \"{}\"\nallow_plaintext = true\n",
-            db.password_file.display()
-        ),
-    );
+    let from_sqlite = minimal_config(dir.path(), &source_section(&db));
 
     let moved = copy_store(&from_sqlite, &db.url_tcp);
     assert_eq!(moved.code, 0, "{moved}");
@@ -640,13 +611,7 @@ fn a_copy_that_differs_from_its_source_exits_1_naming_the_table_and_leaves_the_t
     let dir = tempfile::tempdir().expect("tempdir");
     seed_every_table(&dir.path().join("source.db"), 1200);
     let db = mariadb_support::fresh_database();
-    let from_sqlite = minimal_config(
-        dir.path(),
-        &format!(
-            "[database]\npath = \"source.db\"\npassword_file = \"{}\"\nallow_plaintext = true\n",
-            db.password_file.display()
-        ),
-    );
+    let from_sqlite = minimal_config(dir.path(), &source_section(&db));
     // Something on the server changes what is written (a trigger, as an app's
     // migration might add): the copy is not what was read.
     let to_mariadb = minimal_config(
@@ -692,13 +657,7 @@ fn a_large_replica_moves_and_comes_back_whole() {
     let dir = tempfile::tempdir().expect("tempdir");
     seed_every_table(&dir.path().join("source.db"), logs);
     let db = mariadb_support::fresh_database();
-    let from_sqlite = minimal_config(
-        dir.path(),
-        &format!(
-            "[database]\npath = \"source.db\"\npassword_file = \"{}\"\nallow_plaintext = true\n",
-            db.password_file.display()
-        ),
-    );
+    let from_sqlite = minimal_config(dir.path(), &source_section(&db));
     let started = std::time::Instant::now();
     let moved = copy_store(&from_sqlite, &db.url_tcp);
     let there = started.elapsed();

@@ -2,7 +2,7 @@
 //! what numhubd stores, `age -d -i identity.txt` decrypts, and the reverse.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use numhubd::crypto::Crypto;
 
@@ -12,6 +12,21 @@ fn age_cli() -> bool {
         panic!("the age CLI is missing under CI: .ci/run must install it");
     }
     found
+}
+
+/// Runs the age CLI with `args`, `input` on its stdin; its output.
+fn age(args: &[&std::ffi::OsStr], input: &[u8]) -> Output {
+    Command::new("age")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().expect("stdin").write_all(input)?;
+            child.wait_with_output()
+        })
+        .unwrap_or_else(|e| panic!("age {args:?}: {e}"))
 }
 
 #[test]
@@ -24,22 +39,10 @@ fn the_age_cli_decrypts_what_numhubd_encrypts_and_back() {
     let identity = dir.path().join("identity.txt");
     let crypto = Crypto::load(&identity, &[]).expect("load");
     let sealed = crypto.encrypt("bearer-token-value").expect("encrypt");
-    let out = Command::new("age")
-        .arg("-d")
-        .arg("-i")
-        .arg(&identity)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(sealed.as_bytes())?;
-            child.wait_with_output()
-        })
-        .expect("age -d");
+    let out = age(
+        &["-d".as_ref(), "-i".as_ref(), identity.as_ref()],
+        sealed.as_bytes(),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -47,20 +50,11 @@ fn the_age_cli_decrypts_what_numhubd_encrypts_and_back() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "bearer-token-value");
 
-    let out = Command::new("age")
-        .args(["-a", "-r", &crypto.public_key()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(b"from-the-cli")?;
-            child.wait_with_output()
-        })
-        .expect("age -r");
+    let key = crypto.public_key();
+    let out = age(
+        &["-a".as_ref(), "-r".as_ref(), key.as_ref()],
+        b"from-the-cli",
+    );
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).expect("armored");
     assert_eq!(crypto.decrypt(&text).expect("decrypt"), "from-the-cli");
@@ -79,29 +73,18 @@ fn keys_rotate_over_the_socket_moves_every_secret_to_the_new_identity() {
     }
     let d = start_rpc_daemon("");
     let s = socket_of(&d);
-    ok(
+    crate::rpc_client::add_tenant_login(
         &s,
-        "tenant.upsert",
-        json!({"id": 1, "name": "T", "numhub_client_id": "1001"}),
-    );
-    ok(
-        &s,
-        "credentials.set",
-        json!({"tenant_id": 1, "email": "ops@tenant.test", "password": "pw-before-rotation"}),
+        1,
+        "T",
+        "1001",
+        "ops@tenant.test",
+        "pw-before-rotation",
     );
     let rotated = ok(&s, "keys.rotate", json!({}));
     assert_eq!(rotated["credentials"], 1, "{rotated}");
     // Written after the rotation, with the same running daemon.
-    ok(
-        &s,
-        "tenant.upsert",
-        json!({"id": 2, "name": "U", "numhub_client_id": "1002"}),
-    );
-    ok(
-        &s,
-        "credentials.set",
-        json!({"tenant_id": 2, "email": "ops@other.test", "password": "pw-after-rotation"}),
-    );
+    crate::rpc_client::add_tenant_login(&s, 2, "U", "1002", "ops@other.test", "pw-after-rotation");
     let armored: Vec<(i64, String)> = d
         .rows("SELECT tenant_id, password_armored FROM numhub_credentials ORDER BY tenant_id")
         .into_iter()
@@ -111,23 +94,10 @@ fn keys_rotate_over_the_socket_moves_every_secret_to_the_new_identity() {
         })
         .collect();
     let decrypt = |identity: &std::path::Path, text: &str| -> Option<String> {
-        let out = Command::new("age")
-            .arg("-d")
-            .arg("-i")
-            .arg(identity)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .and_then(|mut child| {
-                child
-                    .stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(text.as_bytes())?;
-                child.wait_with_output()
-            })
-            .expect("age");
+        let out = age(
+            &["-d".as_ref(), "-i".as_ref(), identity.as_ref()],
+            text.as_bytes(),
+        );
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).to_string())

@@ -315,11 +315,7 @@ fn no_filter_lifts_the_floor_on_request_tracing_crates() {
     let filter = "debug,jsonrpsee-server=trace,jsonrpsee-core=trace,jsonrpsee=trace,hyper=trace,reqwest=trace";
     let d = crate::support::start_daemon(&crate::support::base_config(filter), &[]);
     let s = d.dir.path().join("numhubd.sock");
-    crate::rpc_client::ok(
-        &s,
-        "tenant.upsert",
-        serde_json::json!({"id": 1, "name": "T"}),
-    );
+    crate::rpc_client::add_tenant(&s, 1, "T");
     let secret = "floor-4b1e7c-secret";
     crate::rpc_client::ok(
         &s,

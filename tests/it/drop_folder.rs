@@ -14,7 +14,7 @@ use numhubd::watch::layout;
 
 use crate::drop_support::{pdf, sha, Drop};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_support::create_entity;
+use crate::sync_support::{create_entity, settle};
 
 #[test]
 fn drop_arrivals_are_each_uploaded_once_and_whole() {
@@ -241,11 +241,7 @@ fn a_restart_after_uploads_leaves_no_spool_copy() {
     for (name, bytes) in &files {
         d.assert_uploaded("other", name, bytes);
     }
-    assert!(
-        wait_until(TIMEOUT, || d.h.all_jobs_done()),
-        "{:?}",
-        d.h.jobs()
-    );
+    settle(&d.h);
     let left: Vec<_> = std::fs::read_dir(&spool)
         .expect("spool")
         .flatten()
@@ -403,10 +399,7 @@ fn drop_an_upload_that_dies_ends_in_failed_with_numhubs_reason() {
         ],
     );
     // The entity's create is through; from now on NumHub answers every call with 500.
-    assert!(
-        wait_until(TIMEOUT, || d.h.all_jobs_done()),
-        "create not done"
-    );
+    settle(&d.h);
     d.h.set_faults(numhub_sandbox::Faults {
         p500: 1.0,
         ..numhub_sandbox::Faults::default()

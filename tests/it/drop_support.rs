@@ -45,14 +45,13 @@ impl Drop {
     /// With other config text replaced (`(from, to)`).
     pub fn with(extra_drop: &str, edits: &[(&str, &str)]) -> Drop {
         let h = Harness::new(3);
-        let cfg_path = h.dir.path().join("numhubd.toml");
-        let cfg = std::fs::read_to_string(&cfg_path).expect("config");
-        let cfg = cfg.replace(
+        h.edit_config(
             "[drop]\ndir = \"drop\"\n",
             &format!("[drop]\ndir = \"drop\"\nsettle_ms = 200\n{extra_drop}"),
         );
-        let cfg = edits.iter().fold(cfg, |c, (from, to)| c.replace(from, to));
-        std::fs::write(&cfg_path, cfg).expect("config");
+        for (from, to) in edits {
+            h.edit_config(from, to);
+        }
         let mut d = Drop {
             h,
             entity: String::new(),

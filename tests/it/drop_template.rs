@@ -7,26 +7,16 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+
 use std::sync::{Arc, Mutex};
 
 use numhub_sandbox::TemplateForm;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::rpc_client::ok;
+use crate::rpc_client::{ctl, ok};
 use crate::support::{wait_until, TIMEOUT};
 use crate::sync_support::{create_entity, upload, write_pdf, Harness};
-
-fn ctl(socket: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_numhubctl"))
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .output()
-        .expect("run numhubctl")
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
@@ -202,14 +192,7 @@ fn drop_path_prints_the_layout_folder_and_documents_follow_shows_uploads() {
     let out = ctl(&s, &["drop-path", "019ad1c2-7e4b-7c10-9a3e-5c1b01a2335f"]);
     assert!(!out.status.success());
 
-    let mut follow = Command::new(env!("CARGO_BIN_EXE_numhubctl"))
-        .arg("--socket")
-        .arg(&s)
-        .args(["--json", "documents", "--follow"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("numhubctl documents --follow");
+    let mut follow = crate::rpc_client::ctl_spawn(&s, &["--json", "documents", "--follow"]);
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let reader = {
         let lines = lines.clone();

@@ -12,9 +12,8 @@ use serde_json::json;
 
 use crate::mariadb_support;
 use crate::rpc_client::ok;
-use crate::support::wait_until;
-use crate::sync_support::{application, Harness};
-use crate::test_engine::{self, TestStore};
+use crate::sync_support::{application, settle_within, Harness};
+use crate::test_engine::TestStore;
 
 const NAMES: [&str; 3] = ["Dumped One LLC", "Dumped Two LLC", "Dumped Three LLC"];
 
@@ -84,11 +83,7 @@ fn restore(db: &mariadb_support::TestDatabase, from: &std::path::Path) {
 
 #[test]
 fn a_restored_dump_looks_up_what_was_sent_after_it_and_duplicates_nothing() {
-    if !test_engine::on_mariadb() {
-        eprintln!(
-            "skipped: the dump of a server database ({}=mariadb)",
-            test_engine::ENV
-        );
+    if crate::test_engine::mariadb_only("the dump of a server database") {
         return;
     }
     let mut h = Harness::new(3);
@@ -112,32 +107,18 @@ fn a_restored_dump_looks_up_what_was_sent_after_it_and_duplicates_nothing() {
 
     // The daemon goes on and sends them after the dump.
     h.tenant(true);
-    assert!(
-        wait_until(Duration::from_secs(60), || h.all_jobs_done()),
-        "jobs: {:?}; {}",
-        h.jobs(),
-        h.all_stderr()
-    );
+    settle_within(&h, Duration::from_secs(60));
     h.stop();
 
     restore(&db, &file);
     assert!(h.start(&[]), "{}", h.all_stderr());
     h.tenant(true);
-    assert!(
-        wait_until(Duration::from_secs(60), || h.all_jobs_done()),
-        "jobs after the restore: {:?}; {}",
-        h.jobs(),
-        h.all_stderr()
-    );
-    let mut at_numhub: Vec<String> = h.state()["entities"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|a| a["companyName"].as_str().map(String::from))
+    settle_within(&h, Duration::from_secs(60));
+    let at_numhub: Vec<String> = h
+        .companies_at_numhub()
+        .into_iter()
         .filter(|n| n.starts_with("Dumped "))
         .collect();
-    at_numhub.sort();
     let mut want: Vec<String> = NAMES.iter().map(|n| n.to_string()).collect();
     want.sort();
     assert_eq!(at_numhub, want, "each create at NumHub once");

@@ -64,21 +64,13 @@ async fn until_relayed(from: &EventBus, rx: &mut broadcast::Receiver<Event>) {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 #[test]
 fn an_event_published_on_one_host_reaches_the_other_within_a_second_once() {
     if !mariadb_support::available() {
         return;
     }
     let db = TestStore::Mariadb(mariadb_support::fresh_database());
-    let rt = runtime();
+    let rt = crate::support::rt();
     let (a, _stop_a) = start_host(&rt, &db, "host-a");
     let (b, _stop_b) = start_host(&rt, &db, "host-b");
     rt.block_on(async {
@@ -137,7 +129,7 @@ fn events_whose_ids_commit_out_of_order_all_arrive_once() {
     }
     let test_db = mariadb_support::fresh_database();
     let db = TestStore::Mariadb(test_db.clone());
-    let rt = runtime();
+    let rt = crate::support::rt();
     let (a, _stop_a) = start_host(&rt, &db, "host-a");
     let (b, _stop_b) = start_host(&rt, &db, "host-b");
     rt.block_on(async {
@@ -178,7 +170,7 @@ fn stress_the_delay_between_hosts() {
         return;
     }
     let db = TestStore::Mariadb(mariadb_support::fresh_database());
-    let rt = runtime();
+    let rt = crate::support::rt();
     let (a, _stop_a) = start_host(&rt, &db, "host-a");
     let (b, _stop_b) = start_host(&rt, &db, "host-b");
     let mut delays = rt.block_on(async {
@@ -228,13 +220,10 @@ fn events_older_than_five_minutes_are_purged() {
 fn a_followers_wait_s_answers_when_the_leader_finishes_the_job() {
     use crate::rpc_client::ok;
     use serde_json::json;
-    if !crate::test_engine::on_mariadb() {
-        eprintln!("skipped on SQLite: events cross hosts only on a server store (NUMHUBD_TEST_ENGINE=mariadb runs it)");
+    if crate::test_engine::mariadb_only("events cross hosts only on a server store") {
         return;
     }
-    let mut a = crate::sync_support::Harness::new(3);
-    assert!(a.start(&[]), "{}", a.all_stderr());
-    a.tenant(true);
+    let mut a = crate::sync_support::Harness::syncing(3);
     let entity =
         crate::sync_support::create_entity(&a.socket(), "Relayed LLC", false).expect("entity");
     let (b, _b, stderr_b) = follower(&a);
@@ -305,13 +294,10 @@ fn follower(
 fn sync_run_on_a_follower_makes_the_leader_poll() {
     use crate::rpc_client::ok;
     use serde_json::json;
-    if !crate::test_engine::on_mariadb() {
-        eprintln!("skipped on SQLite: one daemon per file (NUMHUBD_TEST_ENGINE=mariadb runs it)");
+    if crate::test_engine::mariadb_only("one daemon per file") {
         return;
     }
-    let mut a = crate::sync_support::Harness::new(3);
-    assert!(a.start(&[]), "{}", a.all_stderr());
-    a.tenant(true);
+    let mut a = crate::sync_support::Harness::syncing(3);
     let (b, _b, stderr_b) = follower(&a);
     let b_socket = b.path().join("numhubd.sock");
     let status = ok(&b_socket, "daemon.status", json!({}));

@@ -9,6 +9,16 @@ use numhubd::housekeeping::{run_once, Retention};
 /// More than two batches of each, so a purge that stopped after one would show.
 const OLD: usize = 1201;
 
+/// Creates the store's file at `path`, migrated, and closes it (to seed it beside the
+/// store).
+async fn migrated(path: &std::path::Path) {
+    Store::open(path, StoreOptions::default())
+        .expect("open")
+        .close()
+        .await
+        .expect("close");
+}
+
 /// Rows written with SQL beside the store (the table functions stamp "now").
 fn seed(path: &std::path::Path) {
     let conn = rusqlite::Connection::open(path).expect("open");
@@ -43,14 +53,10 @@ fn count(path: &std::path::Path, table: &str) -> i64 {
 fn old_done_jobs_and_audit_rows_go_in_batches_and_nothing_else() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("h.db");
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     rt.block_on(async {
         // Created and migrated by the store, seeded beside it, then opened again.
-        Store::open(&path, StoreOptions::default())
-            .expect("open")
-            .close()
-            .await
-            .expect("close");
+        migrated(&path).await;
         seed(&path);
         let store = Store::open(&path, StoreOptions::default()).expect("reopen");
         let retention = Retention {
@@ -77,13 +83,9 @@ fn the_spool_sweep_keeps_what_an_unsent_upload_or_a_fresh_take_needs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("h.db");
     let (needed, unneeded, fresh) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     rt.block_on(async {
-        Store::open(&path, StoreOptions::default())
-            .expect("open")
-            .close()
-            .await
-            .expect("close");
+        migrated(&path).await;
         let t = "2000-01-01T00:00:00.000000Z";
         let conn = rusqlite::Connection::open(&path).expect("open");
         conn.execute_batch(&format!(

@@ -1,32 +1,18 @@
 //! The outbox as the sync engine will use it: one entity's jobs in id order, due
 //! times respected, operator retry/resolve only from the states that allow them.
 
-use numhubd::db::{entities, jobs, tenants, EntityType, JobState, Store, StoreOptions};
+use numhubd::db::{entities, jobs, tenants, EntityType, JobState};
+
+use crate::store_support::{new_entity, numhub_tenant, tenant};
 
 #[test]
 fn claims_follow_entity_order_and_due_times() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rt = crate::rpc_methods::rt();
-    rt.block_on(async {
-        let store = Store::open(&dir.path().join("j.db"), StoreOptions::default()).expect("open");
+    crate::support::rt().block_on(async {
+        let (_dir, store) = crate::store_support::open("j.db");
         let (e1, e2) = store
             .write(|tx| {
-                tenants::upsert(
-                    tx,
-                    tenants::TenantInput {
-                        id: 1,
-                        name: "A".into(),
-                        ..Default::default()
-                    },
-                )?;
-                let mk = |name: &str| entities::NewEntity {
-                    tenant_id: 1,
-                    brand_id: None,
-                    entity_type: EntityType::Direct,
-                    company_name: name.into(),
-                    submit: false,
-                    attestation_level: None,
-                };
+                tenants::upsert(tx, tenant(1, "A"))?;
+                let mk = |name: &str| new_entity(1, EntityType::Direct, name);
                 Ok((
                     entities::create(tx, mk("one"))?.id,
                     entities::create(tx, mk("two"))?.id,
@@ -153,10 +139,8 @@ fn claims_follow_entity_order_and_due_times() {
 
 #[test]
 fn done_jobs_are_purged_in_batches_after_retention() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rt = crate::rpc_methods::rt();
-    rt.block_on(async {
-        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).expect("open");
+    crate::support::rt().block_on(async {
+        let (_dir, store) = crate::store_support::open("p.db");
         let done_at = [
             "2000-01-01T00:00:00.000000Z",
             "2000-01-02T00:00:00.000000Z",
@@ -167,10 +151,8 @@ fn done_jobs_are_purged_in_batches_after_retention() {
                 tenants::upsert(
                     tx,
                     tenants::TenantInput {
-                        id: 1,
-                        name: "A".into(),
                         numhub_enabled: Some(true),
-                        ..Default::default()
+                        ..tenant(1, "A")
                     },
                 )?;
                 let mut ids = Vec::new();
@@ -229,31 +211,12 @@ fn done_jobs_are_purged_in_batches_after_retention() {
 /// given back; it is claimed again when due, and an operator may make it due now.
 #[test]
 fn a_waiting_job_keeps_its_attempts_and_is_claimed_again_when_due() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rt = crate::rpc_methods::rt();
-    rt.block_on(async {
-        let store = Store::open(&dir.path().join("w.db"), StoreOptions::default()).expect("open");
+    crate::support::rt().block_on(async {
+        let (_dir, store) = crate::store_support::open("w.db");
         let id = store
             .write(|tx| {
-                tenants::upsert(
-                    tx,
-                    tenants::TenantInput {
-                        id: 1,
-                        name: "A".into(),
-                        ..Default::default()
-                    },
-                )?;
-                let e = entities::create(
-                    tx,
-                    entities::NewEntity {
-                        tenant_id: 1,
-                        brand_id: None,
-                        entity_type: EntityType::Direct,
-                        company_name: "w".into(),
-                        submit: false,
-                        attestation_level: None,
-                    },
-                )?;
+                tenants::upsert(tx, tenant(1, "A"))?;
+                let e = entities::create(tx, new_entity(1, EntityType::Direct, "w"))?;
                 Ok(jobs::enqueue(
                     tx,
                     jobs::NewJob::on_entity(
@@ -267,16 +230,12 @@ fn a_waiting_job_keeps_its_attempts_and_is_claimed_again_when_due() {
             .await
             .expect("seed");
         let (now, later) = ("2999-01-01T00:00:00.000000Z", "2999-01-01T00:00:30.000000Z");
-        let claimed = store
-            .write(move |tx| jobs::claim_next_due(tx, now))
-            .await
-            .expect("claim")
-            .expect("due");
+        let claim_at = |at| store.write(move |tx| jobs::claim_next_due(tx, at));
+        let wait =
+            || store.write(move |tx| jobs::mark_waiting(tx, id, "login blocked", later, now));
+        let claimed = claim_at(now).await.expect("claim").expect("due");
         assert_eq!((claimed.id, claimed.attempts), (id, 1));
-        store
-            .write(move |tx| jobs::mark_waiting(tx, id, "login blocked", later, now))
-            .await
-            .expect("waiting");
+        wait().await.expect("waiting");
         let get = || store.read(move |sql| jobs::get(sql, 1, id));
         let j = get().await.expect("get");
         assert_eq!(
@@ -284,23 +243,13 @@ fn a_waiting_job_keeps_its_attempts_and_is_claimed_again_when_due() {
             (JobState::Waiting, 0, Some("login blocked"))
         );
         assert_eq!(
-            store
-                .write(move |tx| jobs::claim_next_due(tx, now))
-                .await
-                .expect("claim"),
+            claim_at(now).await.expect("claim"),
             None,
             "not before its next look"
         );
-        let again = store
-            .write(move |tx| jobs::claim_next_due(tx, later))
-            .await
-            .expect("claim")
-            .expect("due again");
+        let again = claim_at(later).await.expect("claim").expect("due again");
         assert_eq!((again.id, again.attempts), (id, 1));
-        store
-            .write(move |tx| jobs::mark_waiting(tx, id, "login blocked", later, now))
-            .await
-            .expect("waiting");
+        wait().await.expect("waiting");
         let retried = store
             .write(move |tx| jobs::retry(tx, 1, id))
             .await
@@ -313,10 +262,8 @@ fn a_waiting_job_keeps_its_attempts_and_is_claimed_again_when_due() {
 /// first does not hold back another tenant's one job until all of its own are sent.
 #[test]
 fn claims_go_round_the_tenants() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rt = crate::rpc_methods::rt();
-    rt.block_on(async {
-        let store = Store::open(&dir.path().join("rr.db"), StoreOptions::default()).expect("open");
+    crate::support::rt().block_on(async {
+        let (_dir, store) = crate::store_support::open("rr.db");
         let queued = store
             .write(|tx| {
                 let mut ids = Vec::new();
@@ -324,25 +271,21 @@ fn claims_go_round_the_tenants() {
                 for (tenant, count) in [(1, 5), (2, 1), (3, 1)] {
                     tenants::upsert(
                         tx,
-                        tenants::TenantInput {
-                            id: tenant,
-                            name: format!("T{tenant}"),
-                            numhub_client_id: Some((1000 + tenant).to_string()),
-                            numhub_enabled: Some(true),
-                            ..Default::default()
-                        },
+                        numhub_tenant(
+                            tenant,
+                            &format!("T{tenant}"),
+                            &(1000 + tenant).to_string(),
+                            Some(true),
+                        ),
                     )?;
                     for n in 0..count {
                         let e = entities::create(
                             tx,
-                            entities::NewEntity {
-                                tenant_id: tenant,
-                                brand_id: None,
-                                entity_type: EntityType::Direct,
-                                company_name: format!("T{tenant} company {n}"),
-                                submit: false,
-                                attestation_level: None,
-                            },
+                            new_entity(
+                                tenant,
+                                EntityType::Direct,
+                                &format!("T{tenant} company {n}"),
+                            ),
                         )?;
                         let payload = jobs::JobPayload::EntityCreate(jobs::ApplicationChange {
                             application: Default::default(),

@@ -5,14 +5,13 @@
 //! both); skipped elsewhere, failed under CI.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
-use crate::rpc_client::{curl_as, ok};
+use crate::rpc_client::{add_numhub_tenant, add_tenant, curl_as};
 use crate::support::{can_unshare, start_wrapped, wait_until, TIMEOUT};
 use crate::sync_support::{config as sync_config, create_entity, sandbox_for, upload, write_pdf};
 
@@ -71,16 +70,7 @@ fn records_reach_the_journal_with_numhub_fields() {
     // A fresh /run in the daemon's own mount namespace, with the journal's socket
     // leading to ours; nothing outside the namespace changes.
     let script = r#"mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && ln -s "$0" /run/systemd/journal/socket && exec "$@""#;
-    let wrapper: Vec<&OsStr> = vec![
-        "unshare".as_ref(),
-        "--mount".as_ref(),
-        "--propagation".as_ref(),
-        "private".as_ref(),
-        "sh".as_ref(),
-        "-c".as_ref(),
-        script.as_ref(),
-        journal_path.as_os_str(),
-    ];
+    let wrapper = crate::support::in_private_mounts(script, &[journal_path.as_os_str()]);
     // A sandbox for the outbox to talk to, so that jobs and exchanges are logged.
     let (_rt, sandbox) = sandbox_for(dir.path());
     let config = format!(
@@ -93,12 +83,8 @@ fn records_reach_the_journal_with_numhub_fields() {
         .expect("chmod tempdir");
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))
         .expect("chmod socket");
-    ok(&socket, "tenant.upsert", json!({"id": 2, "name": "Other"}));
-    ok(
-        &socket,
-        "tenant.upsert",
-        json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": true}),
-    );
+    add_tenant(&socket, 2, "Other");
+    add_numhub_tenant(&socket, 1, "Acme", "1001", true);
     let entity = create_entity(&socket, "Journal LLC", false).expect("create");
     let (pdf, _) = write_pdf(d.dir.path(), "loa.pdf", 10_000, 1);
     let document = upload(&socket, &entity, &pdf).expect("upload");

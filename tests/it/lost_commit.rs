@@ -13,9 +13,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::cut_proxy::CutProxy;
-use crate::rpc_client::{call, ok};
+use crate::rpc_client::{add_tenant, call, ok};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_support::{application, Harness};
+use crate::sync_support::{application, settle_within, Harness};
 use crate::test_engine::{self, TestStore};
 
 /// Armings per test: enough that a cut lands on the write of a call, not only on
@@ -41,10 +41,7 @@ fn harness_through_proxy() -> (Harness, CutProxy) {
         unreachable!("on MariaDB")
     };
     let proxy = CutProxy::start(db.port);
-    let cfg_path = h.dir.path().join("numhubd.toml");
-    let cfg = std::fs::read_to_string(&cfg_path).expect("config");
-    assert!(cfg.contains(&db.url_tcp), "{cfg}");
-    std::fs::write(&cfg_path, cfg.replace(&db.url_tcp, &proxy.url_for(&db))).expect("config");
+    h.edit_config(&db.url_tcp, &proxy.url_for(&db));
     (h, proxy)
 }
 
@@ -92,20 +89,8 @@ fn creates_whose_commit_answer_is_lost_are_answered_ok_stored_once_and_sent_once
         ROUNDS as i64,
         "each create stored once"
     );
-    assert!(
-        wait_until(Duration::from_secs(60), || h.all_jobs_done()),
-        "jobs not done: {:?}; {}",
-        h.jobs(),
-        h.all_stderr()
-    );
-    let mut at_numhub: Vec<String> = h.state()["entities"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|a| a["companyName"].as_str().map(String::from))
-        .collect();
-    at_numhub.sort();
+    settle_within(&h, Duration::from_secs(60));
+    let at_numhub = h.companies_at_numhub();
     let want: Vec<String> = (0..ROUNDS)
         .map(|r| format!("Lost Answer {r} LLC"))
         .collect();
@@ -123,7 +108,7 @@ fn an_answer_is_ok_exactly_when_the_write_is_in_the_database() {
     let (mut h, proxy) = harness_through_proxy();
     assert!(h.start(&[]), "{}", h.all_stderr());
     let socket = h.socket();
-    ok(&socket, "tenant.upsert", json!({"id": 1, "name": "warm"}));
+    add_tenant(&socket, 1, "warm");
     for round in 0..2 * ROUNDS {
         let id = 100 + round as i64;
         let before = proxy.commits_cut();
@@ -154,5 +139,5 @@ fn an_answer_is_ok_exactly_when_the_write_is_in_the_database() {
     }
     // The daemon is still whole: health, and a write with nothing armed.
     assert_eq!(ok(&socket, "daemon.health", json!({}))["ok"], true);
-    ok(&socket, "tenant.upsert", json!({"id": 2, "name": "after"}));
+    add_tenant(&socket, 2, "after");
 }

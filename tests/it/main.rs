@@ -39,6 +39,8 @@ mod numhub_secrets;
 mod numhub_support;
 mod numhub_tokens;
 mod package;
+mod packaging_support;
+mod poller_support;
 mod private_files;
 mod robust_crash;
 mod robust_disk;
@@ -62,6 +64,7 @@ mod schema;
 mod server_refusals;
 mod spool_shared;
 mod store;
+mod store_support;
 mod supervise;
 mod support;
 mod sync_changes;
@@ -82,3 +85,68 @@ mod tenant_budget;
 mod test_engine;
 mod unit;
 mod userns;
+
+/// The modules whose helpers other test files may use: set-up shared by several
+/// subjects lives in one of these, never in another subject's test file.
+const SUPPORT: &[&str] = &[
+    "support",
+    "test_engine",
+    "rpc_client",
+    "cut_proxy",
+    "store_support",
+    "sync_support",
+    "numhub_support",
+    "drop_support",
+    "cluster_support",
+    "mariadb_support",
+    "packaging_support",
+    "poller_support",
+    "systemd_host_support",
+];
+
+/// Every `crate::<m>` or `super::<m>` in a test file naming another test file that is
+/// not a support module, as `file: m`. (architecture.rs is left out: its text
+/// quotes paths of `src/`, some of which share a name with a test file.)
+fn borrowed_from_test_files(dir: &std::path::Path) -> Vec<String> {
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .expect("tests/it")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    let name = |p: &std::path::Path| p.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let modules: std::collections::BTreeSet<String> =
+        files.iter().filter_map(|p| name(p)).collect();
+    let mut found = Vec::new();
+    for file in &files {
+        let me = name(file).unwrap_or_default();
+        if me == "architecture" {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).expect("read");
+        for prefix in ["crate::", "super::"] {
+            for (i, _) in text.match_indices(prefix) {
+                let m: String = text[i + prefix.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if m != me && modules.contains(&m) && !SUPPORT.contains(&m.as_str()) {
+                    found.push(format!("{me}.rs: {m}"));
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[test]
+fn test_files_borrow_only_from_support_modules() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    let found = borrowed_from_test_files(&dir);
+    assert!(
+        found.is_empty(),
+        "move these helpers into a support module ({SUPPORT:?}):\n{}",
+        found.join("\n")
+    );
+}

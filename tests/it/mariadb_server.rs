@@ -280,17 +280,7 @@ fn child(how: &str, out: &Path) -> (std::process::Child, i32, std::path::PathBuf
 }
 
 fn gone(pid: i32) -> bool {
-    wait_until(Duration::from_secs(10), || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(true)
-    })
+    wait_until(Duration::from_secs(10), || mdb::is_zombie(pid))
 }
 
 #[test]

@@ -339,7 +339,7 @@ fn wait_ready(dir: &Path, port: u16, pid: i32) -> Result<(), String> {
 }
 
 /// Whether `pid` is gone or a zombie (dead, not yet reaped by its keeper thread).
-fn is_zombie(pid: i32) -> bool {
+pub fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| {
             s.rsplit(')')

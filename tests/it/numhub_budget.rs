@@ -18,6 +18,7 @@ use numhubd::numhub::{Client, ClientOptions, Priority};
 
 use crate::mariadb_support::{self, TestDatabase};
 use crate::numhub_support::{demo, fast, TENANT};
+use crate::store_support::numhub_tenant;
 
 /// Several clients on one MariaDB database and one sandbox.
 struct Hosts {
@@ -73,15 +74,7 @@ impl Hosts {
             if i == 0 {
                 store
                     .write(|tx| {
-                        tenants::upsert(
-                            tx,
-                            tenants::TenantInput {
-                                id: TENANT,
-                                name: "Tenant 1".into(),
-                                numhub_client_id: Some("1001".into()),
-                                ..Default::default()
-                            },
-                        )
+                        tenants::upsert(tx, numhub_tenant(TENANT, "Tenant 1", "1001", None))
                     })
                     .await
                     .expect("tenant");
@@ -316,20 +309,16 @@ fn secrets(store: &crate::test_engine::TestStore) -> Vec<crate::test_engine::Row
 /// With the right identity back it starts. Runs on the run's engine.
 #[test]
 fn a_daemon_with_another_identity_refuses_to_start_and_changes_nothing() {
-    use crate::rpc_client::ok;
     use crate::support::{spawn_serve, wait_ready, Run};
-    use serde_json::json;
     let mut d = crate::support::start_daemon(&crate::support::base_config("info"), &[]);
     let socket = d.dir.path().join("numhubd.sock");
-    ok(
+    crate::rpc_client::add_tenant_login(
         &socket,
-        "tenant.upsert",
-        json!({"id": 7, "name": "T", "numhub_client_id": "1001"}),
-    );
-    ok(
-        &socket,
-        "credentials.set",
-        json!({"tenant_id": 7, "email": "ops@tenant.test", "password": "pw-of-tenant-7"}),
+        7,
+        "T",
+        "1001",
+        "ops@tenant.test",
+        "pw-of-tenant-7",
     );
     d.signal(libc::SIGTERM);
     assert_eq!(d.wait_exit().code(), Some(0), "{}", d.stderr());

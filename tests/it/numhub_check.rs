@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::rpc_client::ok;
+use crate::rpc_client::{add_numhub_tenant, ok};
 use crate::support::{wait_until, TIMEOUT};
 use crate::sync_support::{application, Harness};
 
@@ -14,11 +14,7 @@ use crate::sync_support::{application, Harness};
 /// account is not given (999).
 fn two_tenants(h: &Harness) {
     h.tenant(true);
-    ok(
-        &h.socket(),
-        "tenant.upsert",
-        json!({"id": 2, "name": "Elsewhere", "numhub_client_id": "999", "numhub_enabled": true}),
-    );
+    add_numhub_tenant(&h.socket(), 2, "Elsewhere", "999", true);
 }
 
 fn verdict(check: &Value, tenant: i64) -> Value {

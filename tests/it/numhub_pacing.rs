@@ -19,6 +19,15 @@ fn limited(limit: u32) -> SandboxConfig {
     }
 }
 
+/// A client pacing itself at `limit` a window, on a sandbox that allows as much.
+async fn paced_at(limit: u32) -> Env {
+    env(limited(limit), |o| {
+        o.rate_limit = limit;
+        o.rate_window = WINDOW;
+    })
+    .await
+}
+
 async fn run_calls(client: &numhubd::numhub::Client, n: usize) -> usize {
     let mut set = tokio::task::JoinSet::new();
     for i in 0..n {
@@ -42,11 +51,7 @@ async fn run_calls(client: &numhubd::numhub::Client, n: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_queued_calls_under_a_limit_of_twenty_get_no_429() {
-    let env = env(limited(20), |o| {
-        o.rate_limit = 20;
-        o.rate_window = WINDOW;
-    })
-    .await;
+    let env = paced_at(20).await;
     let start = Instant::now();
     assert_eq!(run_calls(&env.client, 60).await, 60);
     let elapsed = start.elapsed();
@@ -63,11 +68,7 @@ async fn sixty_queued_calls_under_a_limit_of_twenty_get_no_429() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_client_eating_the_budget_costs_no_call() {
-    let env = env(limited(20), |o| {
-        o.rate_limit = 20;
-        o.rate_window = WINDOW;
-    })
-    .await;
+    let env = paced_at(20).await;
     // Another client on the same account: its own token, then requests as fast as
     // it can, while ours runs.
     let base = env.sandbox.base_url();
@@ -128,16 +129,10 @@ fn three_restarts_within_one_window_under_a_backlog_get_no_429() {
     const WINDOW_SECS: u64 = 10;
     const CREATES: usize = 40;
     let mut h = Harness::new(3);
-    let cfg_path = h.dir.path().join("numhubd.toml");
-    let cfg = std::fs::read_to_string(&cfg_path).expect("config");
-    std::fs::write(
-        &cfg_path,
-        cfg.replace(
-            "rate_limit = 0",
-            &format!("rate_limit = {LIMIT}\nrate_window_secs = {WINDOW_SECS}"),
-        ),
-    )
-    .expect("config");
+    h.edit_config(
+        "rate_limit = 0",
+        &format!("rate_limit = {LIMIT}\nrate_window_secs = {WINDOW_SECS}"),
+    );
     h.admin(
         "/__sandbox/rate-limit",
         serde_json::json!({"limit": LIMIT, "window_secs": WINDOW_SECS}),

@@ -12,6 +12,8 @@ use numhubd::db::{tenants, Store, StoreOptions};
 use numhubd::numhub::model::*;
 use numhubd::numhub::{Client, ClientOptions, Credentials, Secret};
 
+use crate::store_support::numhub_tenant;
+
 pub const DEMO_EMAIL: &str = "demo@numhub.test";
 pub const DEMO_PASSWORD: &str = "demo-password";
 pub const TENANT: i64 = 1;
@@ -95,12 +97,7 @@ pub async fn env(mut sandbox: SandboxConfig, tweak: impl FnOnce(&mut ClientOptio
             .write(move |tx| {
                 tenants::upsert(
                     tx,
-                    tenants::TenantInput {
-                        id,
-                        name: format!("Tenant {id}"),
-                        numhub_client_id: Some(client_id.into()),
-                        ..Default::default()
-                    },
+                    numhub_tenant(id, &format!("Tenant {id}"), client_id, None),
                 )
             })
             .await

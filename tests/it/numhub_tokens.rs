@@ -287,14 +287,7 @@ async fn numhubd_keys_rotate_command_rotates_and_keeps_the_old_identity() {
         );
         store
             .write(move |tx| {
-                numhubd::db::tenants::upsert(
-                    tx,
-                    numhubd::db::tenants::TenantInput {
-                        id: 5,
-                        name: "five".into(),
-                        ..Default::default()
-                    },
-                )?;
+                numhubd::db::tenants::upsert(tx, crate::store_support::tenant(5, "five"))?;
                 numhubd::db::credentials::set(tx, 5, &e, &p)
             })
             .await

@@ -5,40 +5,13 @@
 //! machine; under CI=true a missing package fails.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use crate::unit::{
-    assert_scratch_root, assert_units_verify, exposure, have_tool, root_or_skip, under_ci,
+use crate::packaging_support::{
+    assert_scratch_root, assert_units_verify, exposure, have_tool, package, root_or_skip,
     units_for_test,
 };
-
-/// The newest target/debian/numhubd_*.deb, or None (skip) off CI.
-pub fn package() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debian");
-    let newest = std::fs::read_dir(&dir)
-        .ok()
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("numhubd_") && n.ends_with(".deb"))
-        })
-        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    if newest.is_none() && under_ci() {
-        panic!(
-            "no .deb in {}: .ci/run must build it (.ci/package)",
-            dir.display()
-        );
-    }
-    if newest.is_some() && !have_tool("dpkg-deb", &["--version"]) {
-        return None;
-    }
-    newest
-}
 
 fn dpkg_deb(args: &[&str], deb: &Path) -> String {
     let out = Command::new("dpkg-deb")

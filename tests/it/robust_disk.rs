@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::rpc_client::{call, ok};
 use crate::support::{is_root, wait_until, TIMEOUT};
-use crate::sync_support::{create_entity, upload, write_pdf, Harness};
+use crate::sync_support::{create_entity, settle, upload, write_pdf, Harness};
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -87,14 +87,11 @@ fn a_full_database_disk_at_an_uploads_commit_heals_without_a_restart() {
     let _tmpfs = Tmpfs::mount(&fs, "8m");
     // Declared after the mount: dropped (the daemon killed) before it is unmounted.
     let mut h = Harness::new(5);
-    let cfg_path = h.dir.path().join("numhubd.toml");
-    let cfg = std::fs::read_to_string(&cfg_path).expect("config");
     let db = fs.join("numhubd.db");
-    let cfg = cfg.replace(
+    h.edit_config(
         "path = \"numhubd.db\"",
         &format!("path = \"{}\"", db.display()),
     );
-    std::fs::write(&cfg_path, cfg).expect("config");
     let socket = h.socket();
     let pause_file = h.dir.path().join("paused");
     let ballast = fs.join("ballast");
@@ -103,11 +100,7 @@ fn a_full_database_disk_at_an_uploads_commit_heals_without_a_restart() {
     assert!(h.start(&[]));
     h.tenant(true);
     let entity = create_entity(&socket, "Full Disk LLC", false).expect("entity.create");
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "{}",
-        h.all_stderr()
-    );
+    settle(&h);
     h.stop();
 
     let mut shas = Vec::new();

@@ -37,16 +37,10 @@ const LIMIT: Duration = Duration::from_secs(60);
 #[test]
 fn every_misbehaving_answer_ends_in_a_clear_error_and_no_wrong_row() {
     let mut h = Harness::new(2);
-    let cfg_path = h.dir.path().join("numhubd.toml");
-    let cfg = std::fs::read_to_string(&cfg_path).expect("config");
-    std::fs::write(
-        &cfg_path,
-        cfg.replace(
-            "rate_limit = 0\n",
-            &format!("rate_limit = 0\n{MAX_RESPONSE}"),
-        ),
-    )
-    .expect("config");
+    h.edit_config(
+        "rate_limit = 0\n",
+        &format!("rate_limit = 0\n{MAX_RESPONSE}"),
+    );
     assert!(h.start(&[]));
     h.tenant(true);
     let s = h.socket();

@@ -7,7 +7,6 @@
 //! opens the other end (then glibc finds no regular file and asks the next NSS
 //! module). Needs root (the user switch and the mount); skipped without.
 
-use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::fs::PermissionsExt;
@@ -79,16 +78,10 @@ fn a_held_peer_lookup_does_not_stop_other_connections() {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
     let config =
         base_config("info").replace("socket = \"numhubd.sock\"", "socket = \"run/numhubd.sock\"");
-    let wrapper: Vec<&OsStr> = vec![
-        "unshare".as_ref(),
-        "--mount".as_ref(),
-        "--propagation".as_ref(),
-        "private".as_ref(),
-        "sh".as_ref(),
-        "-c".as_ref(),
-        r#"mount --bind "$0" /etc/passwd && exec "$@""#.as_ref(),
-        fifo.as_os_str(),
-    ];
+    let wrapper = crate::support::in_private_mounts(
+        r#"mount --bind "$0" /etc/passwd && exec "$@""#,
+        &[fifo.as_os_str()],
+    );
     let d = start_wrapped(dir, &config, &[], &wrapper);
     let socket = socket_of(&d);
     // The config may not open the socket to others (above 0770); nobody needs it, so

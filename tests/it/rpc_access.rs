@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 use numhubd::rpc::methods::{self, Scope};
 use numhubd::rpc::schema;
 
-use crate::rpc_client::{curl_as, curl_present, ok, socket_of, start_rpc_daemon};
+use crate::rpc_client::{
+    add_numhub_tenant, add_tenant, curl_as, curl_present, ok, socket_of, start_rpc_daemon,
+};
 
 /// Another local user (no passwd entry needed): not the kernel's overflow uid, which
 /// is never granted (tests/it/userns.rs).
@@ -43,7 +45,7 @@ fn without_a_rule_only_health_is_allowed_and_refusals_are_logged() {
     }
     let d = start_rpc_daemon("");
     let s = socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    add_tenant(&s, 1, "Acme");
     let health = curl_as(OTHER, OTHER, &s, &rpc("daemon.health", json!({}))).expect("curl");
     assert_eq!(health["result"]["ok"], true);
     for (m, p) in [
@@ -76,8 +78,8 @@ fn a_rule_grants_its_role_and_tenants_only() {
          [[access]]\ngid = 65533\nrole = \"write\"\ntenants = \"*\"\n",
     );
     let s = socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
-    ok(&s, "tenant.upsert", json!({"id": 2, "name": "Other"}));
+    add_tenant(&s, 1, "Acme");
+    add_tenant(&s, 2, "Other");
     let call = |uid, gid, m: &str, p: Value| curl_as(uid, gid, &s, &rpc(m, p)).expect("curl");
     // uid rule: read over tenant 1.
     assert_eq!(
@@ -109,7 +111,7 @@ fn a_rule_grants_its_role_and_tenants_only() {
     );
     assert!(call(OTHER, OTHER, "jobs.list", json!({"tenant_id": 1}))["result"].is_object());
     // Log rows: metadata only for a non-admin; payloads for admin (root).
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     let store = d.store().side_store();
     rt.block_on(store.write(|tx| {
         numhubd::db::sync_logs::insert(
@@ -217,8 +219,8 @@ fn tenant_isolation_holds_for_every_tenant_scoped_method() {
     // tenants, must be forbidden — whatever the method.
     let d = start_rpc_daemon("[[access]]\nuid = 4242\nrole = \"admin\"\ntenants = [1]\n");
     let s = socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
-    ok(&s, "tenant.upsert", json!({"id": 2, "name": "Other"}));
+    add_tenant(&s, 1, "Acme");
+    add_tenant(&s, 2, "Other");
     let mut checked = 0;
     for def in methods::all() {
         // The subscription is admitted by the same check (methods::admit); over HTTP
@@ -263,11 +265,7 @@ fn a_writer_cannot_repoint_its_tenant_or_refresh_the_shared_login() {
     }
     let d = start_rpc_daemon("[[access]]\nuid = 4242\nrole = \"write\"\ntenants = [1]\n");
     let s = socket_of(&d);
-    ok(
-        &s,
-        "tenant.upsert",
-        json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": true}),
-    );
+    add_numhub_tenant(&s, 1, "Acme", "1001", true);
     let as_writer = |m: &str, p: Value| curl_as(OTHER, OTHER, &s, &rpc(m, p)).expect("curl");
     for (field, value) in [
         ("numhub_client_id", json!("2002")),
@@ -322,11 +320,7 @@ fn a_reader_sees_only_its_tenants_blocks_and_no_business_ids_in_jobs() {
     let d = start_rpc_daemon("[[access]]\nuid = 4242\nrole = \"read\"\ntenants = [1]\n");
     let s = socket_of(&d);
     for id in [1, 2] {
-        ok(
-            &s,
-            "tenant.upsert",
-            json!({"id": id, "name": format!("T{id}")}),
-        );
+        add_tenant(&s, id, &format!("T{id}"));
     }
     let ein = "987654321";
     ok(

@@ -5,8 +5,10 @@ use serde_json::{json, Value};
 
 use numhubd::db::{jobs, tenants};
 
-use crate::rpc_client::{call, ok, post, socket_of, start_rpc_daemon};
-use crate::rpc_methods::rt;
+use crate::rpc_client::{
+    add_tenant, call, draft_entity, keep_alive_call, ok, post, socket_of, start_rpc_daemon,
+};
+use crate::support::rt;
 
 fn code(v: &Value) -> Option<i64> {
     v.pointer("/error/code").and_then(Value::as_i64)
@@ -16,16 +18,11 @@ fn code(v: &Value) -> Option<i64> {
 fn each_bad_request_gets_its_code_and_writes_nothing() {
     let mut d = start_rpc_daemon("");
     let s = socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
-    let e = ok(
-        &s,
-        "entity.create",
-        json!({"tenant_id": 1, "entity_type": "direct", "company_name": "Acme", "application": {}, "submit": false}),
-    );
-    let eid = e["id"].as_str().expect("id").to_string();
+    add_tenant(&s, 1, "Acme");
+    let eid = draft_entity(&s, 1, "direct", "Acme");
     let rt = rt();
     let store = d.store().side_store();
-    let iid = crate::rpc_methods::seed_identity(&rt, &store, 1, &eid, "nh-1");
+    let iid = crate::store_support::seed_identity(&rt, &store, 1, &eid, "nh-1");
     let before_jobs = rt.block_on(store.read(jobs::count)).expect("count");
 
     let raw = |body: &str| post(&s, body.as_bytes()).1;
@@ -217,32 +214,6 @@ fn limits_answer_with_json_rpc_errors() {
         0,
         "the oversized upsert wrote nothing"
     );
-}
-
-/// One request on an open HTTP/1.1 connection; reads exactly one response.
-pub fn keep_alive_call(conn: &mut std::os::unix::net::UnixStream, body: &str) -> Value {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let head = format!(
-        "POST / HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    conn.write_all(head.as_bytes()).expect("write");
-    let mut reader = BufReader::new(conn);
-    let mut len = 0usize;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("read header");
-        let l = line.trim_end().to_ascii_lowercase();
-        if l.is_empty() {
-            break;
-        }
-        if let Some(v) = l.strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut buf = vec![0; len];
-    reader.read_exact(&mut buf).expect("read body");
-    serde_json::from_slice(&buf).unwrap_or(Value::Null)
 }
 
 #[test]

@@ -1,11 +1,13 @@
 //! Test clients for the local API: raw HTTP/1.1 over the Unix socket (std only, so
 //! what goes on the wire is exactly what the test wrote), a WebSocket client for
-//! subscriptions, and a daemon started with a socket other users can reach.
+//! subscriptions, numhubctl run on a socket, the tenant set-up most tests start
+//! with, and a daemon started with a socket other users can reach.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -209,4 +211,115 @@ impl Ws {
         .expect("receive");
         serde_json::from_slice(&data).expect("JSON message")
     }
+}
+
+/// One request on an open HTTP/1.1 connection; reads exactly one response.
+pub fn keep_alive_call(conn: &mut std::os::unix::net::UnixStream, body: &str) -> Value {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let head = format!(
+        "POST / HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).expect("write");
+    let mut reader = BufReader::new(conn);
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read header");
+        let l = line.trim_end().to_ascii_lowercase();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(v) = l.strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut buf = vec![0; len];
+    reader.read_exact(&mut buf).expect("read body");
+    serde_json::from_slice(&buf).unwrap_or(Value::Null)
+}
+
+/// Runs numhubctl on `socket` with `args`; its output, whatever its exit.
+pub fn ctl(socket: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_numhubctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("run numhubctl")
+}
+
+/// numhubctl on `socket` with `args` (a `--follow`), running: its stdout piped, its
+/// stderr dropped.
+pub fn ctl_spawn(socket: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_numhubctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("numhubctl {args:?}: {e}"))
+}
+
+/// `numhubctl --json ARGS`, which must succeed; its output parsed.
+pub fn ctl_json(socket: &Path, args: &[&str]) -> Value {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    let out = ctl(socket, &a);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "numhubctl {args:?}: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("numhubctl {args:?} --json: {e}: {text}"))
+}
+
+/// Tenant `id` named `name` (`tenant.upsert` with nothing else set); the tenant.
+pub fn add_tenant(socket: &Path, id: i64, name: &str) -> Value {
+    ok(socket, "tenant.upsert", json!({"id": id, "name": name}))
+}
+
+/// Tenant `id` named `name` on NumHub client `client`, its sync on or off; the tenant.
+pub fn add_numhub_tenant(socket: &Path, id: i64, name: &str, client: &str, enabled: bool) -> Value {
+    ok(
+        socket,
+        "tenant.upsert",
+        json!({"id": id, "name": name, "numhub_client_id": client, "numhub_enabled": enabled}),
+    )
+}
+
+/// A draft application of tenant `tenant_id` (`entity.create` with an empty
+/// application, not submitted); its local id.
+pub fn draft_entity(socket: &Path, tenant_id: i64, entity_type: &str, company: &str) -> String {
+    let e = ok(
+        socket,
+        "entity.create",
+        json!({"tenant_id": tenant_id, "entity_type": entity_type, "company_name": company,
+               "application": {}, "submit": false}),
+    );
+    e["id"].as_str().expect("entity id").to_string()
+}
+
+/// Tenant `id` named `name` on NumHub client `client` (its sync as it is) with a
+/// NumHub login of its own, `email` and `password` (`credentials.set`).
+pub fn add_tenant_login(
+    socket: &Path,
+    id: i64,
+    name: &str,
+    client: &str,
+    email: &str,
+    password: &str,
+) {
+    ok(
+        socket,
+        "tenant.upsert",
+        json!({"id": id, "name": name, "numhub_client_id": client}),
+    );
+    ok(
+        socket,
+        "credentials.set",
+        json!({"tenant_id": id, "email": email, "password": password}),
+    );
 }

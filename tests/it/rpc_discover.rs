@@ -3,7 +3,6 @@
 //! schema of `{}` would fail here).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -13,23 +12,10 @@ use crate::rpc_client::{ok, socket_of, start_rpc_daemon};
 
 fn registered_methods() -> BTreeSet<String> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     rt.block_on(async {
-        let store = crate::rpc_methods::side_store(&dir.path().join("x.db"));
-        let rpc = numhubd::rpc::Rpc {
-            store,
-            events: Default::default(),
-            crypto: Arc::new(numhubd::crypto::Crypto::generate(&[]).expect("crypto")),
-            numhub: None,
-            started: std::time::Instant::now(),
-            uploads: crate::rpc_methods::no_uploads(dir.path()),
-            drop_dir: dir.path().join("drop"),
-            watcher: Default::default(),
-            connections: Default::default(),
-            sync_anomalies: Default::default(),
-            business_id_fields: Vec::new(),
-            cluster_node: None,
-        };
+        let store = crate::store_support::side_store(&dir.path().join("x.db"));
+        let rpc = crate::store_support::rpc_state(dir.path(), store, Default::default());
         let module = numhubd::rpc::module(rpc).expect("module");
         module.method_names().map(String::from).collect()
     })

@@ -2,13 +2,10 @@
 //! subscribed. The server runs in process with a 4-event bus on a single-threaded
 //! runtime, so a burst published without yielding is certain to overrun it.
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use serde_json::json;
 
 use numhubd::events::{Event, EventBus};
-use numhubd::rpc::{self, socket, Rpc, ServerOptions};
+use numhubd::rpc::{self, socket, ServerOptions};
 
 use crate::rpc_client::Ws;
 
@@ -22,20 +19,8 @@ fn a_lagging_subscriber_is_told_how_many_it_missed_and_stays_subscribed() {
     let path = dir.path().join("lag.sock");
     let bus = EventBus::new(4);
     rt.block_on(async {
-        let rpc = Rpc {
-            store: crate::rpc_methods::side_store(&dir.path().join("lag.db")),
-            events: bus.clone(),
-            crypto: Arc::new(numhubd::crypto::Crypto::generate(&[]).expect("crypto")),
-            numhub: None,
-            started: Instant::now(),
-            uploads: crate::rpc_methods::no_uploads(dir.path()),
-            drop_dir: dir.path().join("drop"),
-            watcher: Default::default(),
-            connections: Default::default(),
-            sync_anomalies: Default::default(),
-            business_id_fields: Vec::new(),
-            cluster_node: None,
-        };
+        let store = crate::store_support::side_store(&dir.path().join("lag.db"));
+        let rpc = crate::store_support::rpc_state(dir.path(), store, bus.clone());
         let options = ServerOptions {
             socket: path.clone(),
             max_body_bytes: 1 << 20,

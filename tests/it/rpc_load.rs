@@ -11,8 +11,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::rpc_bad_input::keep_alive_call;
-use crate::rpc_client::{call, ok, socket_of, start_rpc_daemon, start_rpc_daemon_with};
+use crate::rpc_client::{
+    add_tenant, call, keep_alive_call, ok, socket_of, start_rpc_daemon, start_rpc_daemon_with,
+};
 use crate::support::{wait_until, TIMEOUT};
 
 const FORBIDDEN: i64 = -32003;
@@ -166,7 +167,7 @@ const READER_RULE: &str = "[[access]]\nuid = 4242\nrole = \"read\"\ntenants = \"
 fn with_reader() -> (crate::support::Daemon, std::path::PathBuf) {
     let d = start_rpc_daemon(READER_RULE);
     let s = socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    add_tenant(&s, 1, "Acme");
     (d, s)
 }
 
@@ -231,7 +232,7 @@ fn a_revoked_rule_ends_an_open_subscription() {
             )
         }
     };
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     let std_stream = connect_as(4242, &s);
     std_stream.set_nonblocking(true).expect("nonblocking");
     // Kept open to the end: a closed WebSocket would end the subscription by itself.

@@ -4,66 +4,11 @@
 
 use serde_json::{json, Value};
 
-use numhubd::db::{
-    identities, jobs, sync_logs, Direction, HttpMethod, IdentityStatus, Store, StoreOptions,
-};
+use numhubd::db::{jobs, sync_logs, Direction, HttpMethod};
 
-use crate::rpc_client::{call, curl_as, err_code, ok, socket_of, start_rpc_daemon, Ws};
-
-pub fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-/// A second handle on the daemon's database, to seed what only NumHub creates
-/// (identities, exchange logs) and to check what calls wrote.
-pub fn side_store(db: &std::path::Path) -> Store {
-    Store::open(
-        db,
-        StoreOptions {
-            readers: 1,
-            ..StoreOptions::default()
-        },
-    )
-    .expect("open store")
-}
-
-/// No upload folders (for servers built in the test process), with a spool in `dir`.
-pub fn no_uploads(dir: &std::path::Path) -> numhubd::intake::Uploads {
-    numhubd::intake::Uploads {
-        dirs: vec![],
-        max_bytes: 1,
-        spool: numhubd::intake::Spool::open(&dir.join("spool")).expect("spool"),
-    }
-}
-
-pub fn seed_identity(
-    rt: &tokio::runtime::Runtime,
-    store: &Store,
-    tenant_id: i64,
-    entity_id: &str,
-    numhub_id: &str,
-) -> String {
-    let input = identities::IdentityInput {
-        entity_id: entity_id.to_string(),
-        numhub_identity_id: numhub_id.to_string(),
-        display_name: "Acme Support".into(),
-        call_reason: None,
-        logo_url: None,
-        status: IdentityStatus::Active,
-        rich_call_data: None,
-        phone_numbers: vec!["+15551230000".into()],
-        dir_id: None,
-        api_response: None,
-    };
-    rt.block_on(store.write(move |tx| identities::upsert(tx, tenant_id, input.clone())))
-        .expect("seed identity")
-        .0
-        .id
-}
+use crate::rpc_client::{add_tenant, call, curl_as, err_code, ok, socket_of, start_rpc_daemon, Ws};
+use crate::store_support::seed_identity;
+use crate::support::rt;
 
 const UNAVAILABLE: i64 = -32031;
 
@@ -89,7 +34,7 @@ fn every_method_works_over_the_socket() {
         json!({"id": 1, "name": "Acme", "numhub_client_id": "1001"}),
     );
     assert_eq!(t["name"], "Acme");
-    ok(&s, "tenant.upsert", json!({"id": 2, "name": "Other"}));
+    add_tenant(&s, 2, "Other");
     assert_eq!(
         ok(&s, "tenant.get", json!({"id": 1}))["numhub_client_id"],
         "1001"
@@ -450,8 +395,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 fn events_are_pushed_over_websocket_and_refused_over_http() {
     let d = start_rpc_daemon("");
     let s = socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
-    ok(&s, "tenant.upsert", json!({"id": 2, "name": "Other"}));
+    add_tenant(&s, 1, "Acme");
+    add_tenant(&s, 2, "Other");
     // Over plain HTTP: a clear error, not a bare internal error.
     assert_eq!(err_code(&s, "events.subscribe", json!({})), -32023);
     let rt = rt();
@@ -503,7 +448,7 @@ fn wait_s_running_out_answers_with_the_row_still_queued() {
     let s = socket_of(&d);
     let rt = rt();
     let store = d.store().side_store();
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    add_tenant(&s, 1, "Acme");
     let started = std::time::Instant::now();
     let e = call(
         &s,
@@ -553,7 +498,7 @@ fn secrets_stay_out_of_the_log_even_at_trace() {
         &[],
     );
     let s = d.dir.path().join("api.sock");
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    add_tenant(&s, 1, "Acme");
     ok(
         &s,
         "credentials.set",

@@ -8,30 +8,9 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 
-use crate::rpc_client::{ok, socket_of, start_rpc_daemon};
-use crate::rpc_methods::{rt, seed_identity};
-
-pub fn ctl(socket: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_numhubctl"))
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .output()
-        .expect("run numhubctl")
-}
-
-pub fn ctl_json(socket: &Path, args: &[&str]) -> Value {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    let out = ctl(socket, &a);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "numhubctl {args:?}: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("numhubctl {args:?} --json: {e}: {text}"))
-}
+use crate::rpc_client::{add_tenant, ctl, ctl_json, draft_entity, ok, socket_of, start_rpc_daemon};
+use crate::store_support::seed_identity;
+use crate::support::rt;
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
@@ -45,13 +24,8 @@ fn stderr(o: &Output) -> String {
 fn every_command_with_json_and_tables() {
     let d = start_rpc_daemon("");
     let s = socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 7, "name": "Acme"}));
-    let e = ok(
-        &s,
-        "entity.create",
-        json!({"tenant_id": 7, "entity_type": "direct", "company_name": "Acme Widgets", "application": {}, "submit": false}),
-    );
-    let eid = e["id"].as_str().expect("id").to_string();
+    add_tenant(&s, 7, "Acme");
+    let eid = draft_entity(&s, 7, "direct", "Acme Widgets");
     let rt = rt();
     let store = d.store().side_store();
     seed_identity(&rt, &store, 7, &eid, "nh-77");
@@ -149,15 +123,8 @@ fn every_command_with_json_and_tables() {
 fn logs_follow_streams_events_over_websocket() {
     let d = start_rpc_daemon("");
     let s = socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_numhubctl"))
-        .arg("--socket")
-        .arg(&s)
-        .args(["--json", "logs", "--follow"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    add_tenant(&s, 1, "Acme");
+    let mut child = crate::rpc_client::ctl_spawn(&s, &["--json", "logs", "--follow"]);
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     // The subscription may not be in place yet: keep creating until an event arrives.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -320,7 +287,7 @@ fn a_closed_stdout_ends_every_output_quietly_by_sigpipe() {
     use std::os::unix::process::ExitStatusExt;
     let d = start_rpc_daemon("");
     let s = socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 7, "name": "Acme"}));
+    add_tenant(&s, 7, "Acme");
     let commands: [&[&str]; 9] = [
         &["jobs", "list"],
         &["--json", "jobs", "list"],

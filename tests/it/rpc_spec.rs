@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::rpc_client::{ok, socket_of, start_rpc_daemon, start_rpc_daemon_with};
+use crate::rpc_client::{add_tenant, ok, socket_of, start_rpc_daemon, start_rpc_daemon_with};
 
 fn exchange(socket: &Path, body: &str) -> (u16, String) {
     crate::rpc_client::exchange(socket, body.as_bytes())
@@ -121,7 +121,7 @@ fn a_notification_is_run_and_answered_with_no_body() {
 fn the_specifications_section_7_examples() {
     let d = start_rpc_daemon("");
     let s = socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    add_tenant(&s, 1, "Acme");
     // rpc call with named parameters ("subtract" → tenant.get)
     let v = answer(
         &s,
@@ -210,11 +210,7 @@ fn answers_over_max_response_bytes_become_per_call_errors() {
     let d = start_rpc_daemon_with("max_response_bytes = 4096", "");
     let s = socket_of(&d);
     for id in 1..=20 {
-        ok(
-            &s,
-            "tenant.upsert",
-            json!({"id": id, "name": format!("{id:03}{}", "n".repeat(240))}),
-        );
+        add_tenant(&s, id, &format!("{id:03}{}", "n".repeat(240)));
     }
     // One call whose answer is over the limit.
     let v = answer(

@@ -8,20 +8,15 @@ use std::os::unix::ffi::OsStrExt;
 
 use serde_json::{json, Value};
 
-use crate::rpc_client::{call, ok, socket_of, start_rpc_daemon};
+use crate::rpc_client::{add_tenant, call, draft_entity, ok, socket_of, start_rpc_daemon};
 
 #[test]
 fn links_fifos_and_parent_folders_are_refused_and_register_nothing() {
     let d = start_rpc_daemon("");
     let s = socket_of(&d);
     let root = d.dir.path();
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
-    let e = ok(
-        &s,
-        "entity.create",
-        json!({"tenant_id": 1, "entity_type": "enterprise", "company_name": "Acme LLC", "application": {}, "submit": false}),
-    );
-    let eid = e["id"].as_str().expect("entity id").to_string();
+    add_tenant(&s, 1, "Acme");
+    let eid = draft_entity(&s, 1, "enterprise", "Acme LLC");
 
     let uploads = root.join("uploads");
     std::fs::create_dir_all(uploads.join("real")).expect("mkdir");
@@ -98,7 +93,7 @@ fn an_upload_folder_limited_to_a_tenant_serves_only_that_tenant() {
     std::fs::write(root.join("uploads/loa.pdf"), b"%PDF-1.7 shared").expect("write");
     let mut entity = std::collections::HashMap::new();
     for (t, name) in [(1, "Acme"), (2, "Beta")] {
-        ok(&s, "tenant.upsert", json!({"id": t, "name": name}));
+        add_tenant(&s, t, name);
         let e = ok(
             &s,
             "entity.create",
@@ -158,13 +153,8 @@ fn a_link_swapped_in_while_uploading_never_takes_the_target() {
     let d = start_rpc_daemon("");
     let s = socket_of(&d);
     let root = d.dir.path().to_path_buf();
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
-    let e = ok(
-        &s,
-        "entity.create",
-        json!({"tenant_id": 1, "entity_type": "enterprise", "company_name": "Acme LLC", "application": {}, "submit": false}),
-    );
-    let eid = e["id"].as_str().expect("entity id").to_string();
+    add_tenant(&s, 1, "Acme");
+    let eid = draft_entity(&s, 1, "enterprise", "Acme LLC");
     let hex = |b: &[u8]| -> String {
         Sha256::digest(b)
             .iter()

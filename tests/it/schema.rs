@@ -811,7 +811,7 @@ fn upgrade_jobs(fixture: &Path, extra: &str) -> (tempfile::TempDir, std::path::P
 fn the_v3_fixture_upgrades_with_every_job_intact() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v3-with-rows.sqlite");
     let (_dir, path) = upgrade_jobs(&fixture, "");
-    let rt = super::rpc_methods::rt();
+    let rt = crate::support::rt();
     let store = db::Store::open(&path, db::StoreOptions::default()).expect("open v4");
     let job = rt
         .block_on(store.read(|sql| db::jobs::get_any(sql, 1)))
@@ -924,7 +924,7 @@ fn v3_jobs_of_every_kind_and_state_upgrade_with_resume_since_as_a_column() {
         ]
     );
     drop(c);
-    let rt = super::rpc_methods::rt();
+    let rt = crate::support::rt();
     let store = db::Store::open(&path, db::StoreOptions::default()).expect("open v4");
     let jobs = rt
         .block_on(store.read(|sql| db::jobs::list(sql, None, None, None, Some(100))))

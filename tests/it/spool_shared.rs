@@ -26,12 +26,40 @@ fn host(db: &TestStore, dir: &Path) -> Host {
     Host { store, spool }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
+/// Where the hosts of a test live: `uploads/` for the files taken, one folder per
+/// host's spool (`a/`, `b/`), the one store they share, and a runtime to drive it.
+struct Bench {
+    dir: tempfile::TempDir,
+    uploads: PathBuf,
+    db: TestStore,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Bench {
+    fn new(dir: tempfile::TempDir, db: TestStore) -> Bench {
+        let uploads = dir.path().join("uploads");
+        std::fs::create_dir(&uploads).expect("mkdir");
+        let rt = crate::support::rt();
+        Bench {
+            dir,
+            uploads,
+            db,
+            rt,
+        }
+    }
+}
+
+/// Hosts `a` and `b` on a fresh MariaDB database; None (the test skips) without
+/// MariaDB.
+fn two_hosts() -> Option<(Bench, Host, Host)> {
+    if !mariadb_support::available() {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bench = Bench::new(dir, TestStore::Mariadb(mariadb_support::fresh_database()));
+    let a = host(&bench.db, &bench.dir.path().join("a"));
+    let b = host(&bench.db, &bench.dir.path().join("b"));
+    Some((bench, a, b))
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
@@ -70,51 +98,42 @@ fn take_on(
 
 #[test]
 fn a_file_taken_on_one_host_is_sent_from_the_store_by_another() {
-    if !mariadb_support::available() {
+    let Some((w, a, b)) = two_hosts() else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let uploads = dir.path().join("uploads");
-    std::fs::create_dir(&uploads).expect("mkdir");
-    let db = TestStore::Mariadb(mariadb_support::fresh_database());
-    let (a, b) = (
-        host(&db, &dir.path().join("a")),
-        host(&db, &dir.path().join("b")),
-    );
-    let rt = runtime();
+    };
 
     // 2.5 MiB: three chunks, the last a short one.
     let bytes = pdf(25, 5 * 512 * 1024 + 123);
-    let (sha256, original) = take_on(&rt, &a, &uploads, "loa.pdf", &bytes);
+    let (sha256, original) = take_on(&w.rt, &a, &w.uploads, "loa.pdf", &bytes);
     assert_eq!(
-        db.count(&format!(
+        w.db.count(&format!(
             "SELECT COUNT(*) FROM numhubd_spool_chunks WHERE sha256 = '{sha256}'"
         )),
         3
     );
     assert_eq!(
-        db.rows(&format!(
+        w.db.rows(&format!(
             "SELECT size_bytes, chunks FROM numhubd_spool WHERE sha256 = '{sha256}'"
         )),
         vec![vec![Some(bytes.len().to_string()), Some("3".into())]]
     );
 
     // Host B's folder is empty and the original is gone: the bytes come from the store.
-    assert!(names_in(&dir.path().join("b")).is_empty());
-    let path = rt
-        .block_on(b.spool.for_sending(&sha256, &original))
-        .expect("host B has the file");
-    assert_eq!(path, dir.path().join("b").join(&sha256));
+    assert!(names_in(&w.dir.path().join("b")).is_empty());
+    let path =
+        w.rt.block_on(b.spool.for_sending(&sha256, &original))
+            .expect("host B has the file");
+    assert_eq!(path, w.dir.path().join("b").join(&sha256));
     let sent = std::fs::read(&path).expect("read");
     assert_eq!(sha(&sent), sha256);
     assert_eq!(sent, bytes);
 
     // The same bytes taken again on B: the stored copy is marked wanted, not rewritten.
-    let before = db.value(&format!(
+    let before = w.db.value(&format!(
         "SELECT stored_at FROM numhubd_spool WHERE sha256 = '{sha256}'"
     ));
-    take_on(&rt, &b, &uploads, "again.pdf", &bytes);
-    let after = db.value(&format!(
+    take_on(&w.rt, &b, &w.uploads, "again.pdf", &bytes);
+    let after = w.db.value(&format!(
         "SELECT stored_at FROM numhubd_spool WHERE sha256 = '{sha256}'"
     ));
     assert!(after > before, "{before:?} -> {after:?}");
@@ -123,45 +142,36 @@ fn a_file_taken_on_one_host_is_sent_from_the_store_by_another() {
 
 #[test]
 fn a_copy_altered_or_half_written_in_the_store_is_never_sent() {
-    if !mariadb_support::available() {
+    let Some((w, a, b)) = two_hosts() else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let uploads = dir.path().join("uploads");
-    std::fs::create_dir(&uploads).expect("mkdir");
-    let db = TestStore::Mariadb(mariadb_support::fresh_database());
-    let (a, b) = (
-        host(&db, &dir.path().join("a")),
-        host(&db, &dir.path().join("b")),
-    );
-    let rt = runtime();
+    };
 
     let bytes = pdf(26, 1024 * 1024 + 5);
-    let (sha256, original) = take_on(&rt, &a, &uploads, "altered.pdf", &bytes);
+    let (sha256, original) = take_on(&w.rt, &a, &w.uploads, "altered.pdf", &bytes);
     // One byte of the second chunk changed behind numhubd's back.
-    db.execute(&format!(
+    w.db.execute(&format!(
         "UPDATE numhubd_spool_chunks SET bytes = CONCAT('X', SUBSTRING(bytes, 2)) \
          WHERE sha256 = '{sha256}' AND seq = 1"
     ));
-    let refused = rt.block_on(b.spool.for_sending(&sha256, &original));
+    let refused = w.rt.block_on(b.spool.for_sending(&sha256, &original));
     assert!(matches!(refused, Err(SpoolError::Changed)), "{refused:?}");
     assert!(
-        names_in(&dir.path().join("b")).is_empty(),
+        names_in(&w.dir.path().join("b")).is_empty(),
         "an altered copy was kept"
     );
 
     // A copy without its head row (its host died before writing it) is not a copy.
     let bytes = pdf(27, 300_000);
-    let (sha256, original) = take_on(&rt, &a, &uploads, "half.pdf", &bytes);
-    db.execute(&format!(
+    let (sha256, original) = take_on(&w.rt, &a, &w.uploads, "half.pdf", &bytes);
+    w.db.execute(&format!(
         "DELETE FROM numhubd_spool WHERE sha256 = '{sha256}'"
     ));
-    let refused = rt.block_on(b.spool.for_sending(&sha256, &original));
+    let refused = w.rt.block_on(b.spool.for_sending(&sha256, &original));
     assert!(
         matches!(refused, Err(SpoolError::Missing(_))),
         "{refused:?}"
     );
-    assert!(names_in(&dir.path().join("b")).is_empty());
+    assert!(names_in(&w.dir.path().join("b")).is_empty());
     drop((a.store, b.store));
 }
 
@@ -169,15 +179,13 @@ fn a_copy_altered_or_half_written_in_the_store_is_never_sent() {
 #[test]
 fn on_sqlite_the_spool_stays_in_its_folder() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let uploads = dir.path().join("uploads");
-    std::fs::create_dir(&uploads).expect("mkdir");
     let db = TestStore::File(dir.path().join("numhubd.db"));
-    let a = host(&db, &dir.path().join("a"));
-    let rt = runtime();
+    let w = Bench::new(dir, db);
+    let a = host(&w.db, &w.dir.path().join("a"));
     let bytes = pdf(28, 1000);
-    let (sha256, _) = take_on(&rt, &a, &uploads, "local.pdf", &bytes);
-    assert_eq!(db.count("SELECT COUNT(*) FROM numhubd_spool_chunks"), 0);
-    assert_eq!(names_in(&dir.path().join("a")), vec![sha256]);
+    let (sha256, _) = take_on(&w.rt, &a, &w.uploads, "local.pdf", &bytes);
+    assert_eq!(w.db.count("SELECT COUNT(*) FROM numhubd_spool_chunks"), 0);
+    assert_eq!(names_in(&w.dir.path().join("a")), vec![sha256]);
     drop(a.store);
 }
 
@@ -189,8 +197,7 @@ fn on_sqlite_the_spool_stays_in_its_folder() {
 #[test]
 fn a_file_taken_by_a_killed_daemon_is_sent_by_another_from_the_store() {
     use crate::support::{spawn_serve, wait_ready, wait_until, Run, TIMEOUT};
-    if !crate::test_engine::on_mariadb() {
-        eprintln!("skipped on SQLite: the spool is shared only on a server store (NUMHUBD_TEST_ENGINE=mariadb runs it)");
+    if crate::test_engine::mariadb_only("the spool is shared only on a server store") {
         return;
     }
     let mut d = crate::drop_support::Drop::new("");
@@ -311,23 +318,17 @@ fn a_file_taken_by_a_killed_daemon_is_sent_by_another_from_the_store() {
 /// on another host; printed for docs/BENCHMARKS.md.
 #[test]
 fn stress_a_largest_file_through_the_store() {
-    if std::env::var("NUMHUBD_STRESS").as_deref() != Ok("1") || !mariadb_support::available() {
+    if std::env::var("NUMHUBD_STRESS").as_deref() != Ok("1") {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let uploads = dir.path().join("uploads");
-    std::fs::create_dir(&uploads).expect("mkdir");
-    let db = TestStore::Mariadb(mariadb_support::fresh_database());
-    let (a, b) = (
-        host(&db, &dir.path().join("a")),
-        host(&db, &dir.path().join("b")),
-    );
-    let rt = runtime();
+    let Some((w, a, b)) = two_hosts() else {
+        return;
+    };
     let bytes = pdf(50, intake::DEFAULT_MAX_BYTES as usize);
-    let original = uploads.join("big.pdf");
+    let original = w.uploads.join("big.pdf");
     std::fs::write(&original, &bytes).expect("write");
     let taken = intake::take_within(
-        std::slice::from_ref(&uploads),
+        std::slice::from_ref(&w.uploads),
         &original,
         DocumentType::Other,
         intake::DEFAULT_MAX_BYTES,
@@ -335,12 +336,12 @@ fn stress_a_largest_file_through_the_store() {
     )
     .expect("taken");
     let started = std::time::Instant::now();
-    rt.block_on(a.spool.share(&taken.sha256)).expect("shared");
+    w.rt.block_on(a.spool.share(&taken.sha256)).expect("shared");
     let shared = started.elapsed();
     let started = std::time::Instant::now();
-    let path = rt
-        .block_on(b.spool.for_sending(&taken.sha256, &original))
-        .expect("fetched");
+    let path =
+        w.rt.block_on(b.spool.for_sending(&taken.sha256, &original))
+            .expect("fetched");
     let fetched = started.elapsed();
     assert_eq!(sha(&std::fs::read(path).expect("read")), taken.sha256);
     let mib = bytes.len() as f64 / (1024.0 * 1024.0);

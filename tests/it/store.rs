@@ -7,53 +7,27 @@ use numhubd::db::{
     EntityStatus, EntityType, HttpMethod, IdentityStatus, Store, StoreOptions, VettingStatus,
 };
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+use crate::store_support::{add_tenant, new_entity, numhub_tenant};
+use crate::support::rt;
 
 fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&dir.path().join("store.db"), StoreOptions::default()).expect("open");
-    (dir, store)
+    crate::store_support::open("store.db")
 }
 
+/// Tenant `id` ("Tenant {id}") on NumHub client 1000 + `id`.
 async fn tenant(store: &Store, id: i64) {
-    store
-        .write(move |tx| {
-            tenants::upsert(
-                tx,
-                tenants::TenantInput {
-                    id,
-                    name: format!("Tenant {id}"),
-                    numhub_client_id: Some((1000 + id).to_string()),
-                    ..Default::default()
-                },
-            )
-        })
-        .await
-        .expect("tenant");
+    let client = (1000 + id).to_string();
+    add_tenant(
+        store,
+        numhub_tenant(id, &format!("Tenant {id}"), &client, None),
+    )
+    .await;
 }
 
 async fn entity(store: &Store, tenant_id: i64, name: &str) -> entities::Entity {
     let name = name.to_string();
     store
-        .write(move |tx| {
-            entities::create(
-                tx,
-                entities::NewEntity {
-                    tenant_id,
-                    brand_id: None,
-                    entity_type: EntityType::Enterprise,
-                    company_name: name.clone(),
-                    submit: false,
-                    attestation_level: None,
-                },
-            )
-        })
+        .write(move |tx| entities::create(tx, new_entity(tenant_id, EntityType::Enterprise, &name)))
         .await
         .expect("entity")
 }
@@ -64,17 +38,18 @@ fn identity_input(
     display_name: &str,
 ) -> identities::IdentityInput {
     identities::IdentityInput {
-        entity_id: entity_id.to_string(),
-        numhub_identity_id: numhub_id.to_string(),
-        display_name: display_name.to_string(),
         call_reason: Some("Support".into()),
-        logo_url: None,
-        status: IdentityStatus::Active,
-        rich_call_data: None,
-        phone_numbers: vec!["+15551230000".into()],
-        dir_id: None,
-        api_response: None,
+        ..crate::store_support::identity_input(entity_id, numhub_id, display_name)
     }
+}
+
+/// Asserts that `err` is the store's refusal naming `field`; `case` says what was
+/// sent, where a test sends several.
+fn assert_invalid(err: &DbError, field: &str, case: &str) {
+    assert!(
+        matches!(err, DbError::Invalid { field: f, .. } if *f == field),
+        "{case}: expected {field} refused, got {err}"
+    );
 }
 
 async fn count(store: &Store, table: &'static str) -> i64 {
@@ -93,39 +68,22 @@ async fn count(store: &Store, table: &'static str) -> i64 {
 
 #[test]
 fn an_invalid_status_is_refused_naming_the_field() {
-    let err = EntityStatus::parse("aproved").expect_err("invalid");
-    assert!(
-        matches!(
-            err,
-            DbError::Invalid {
-                field: "status",
-                ..
-            }
+    let refused = [
+        (
+            "aproved",
+            EntityStatus::parse("aproved").map(drop),
+            "status",
         ),
-        "{err}"
-    );
-    let err = VettingStatus::parse("done").expect_err("invalid");
-    assert!(
-        matches!(
-            err,
-            DbError::Invalid {
-                field: "vetting_status",
-                ..
-            }
+        (
+            "done",
+            VettingStatus::parse("done").map(drop),
+            "vetting_status",
         ),
-        "{err}"
-    );
-    let err = IdentityStatus::parse("gone").expect_err("invalid");
-    assert!(
-        matches!(
-            err,
-            DbError::Invalid {
-                field: "status",
-                ..
-            }
-        ),
-        "{err}"
-    );
+        ("gone", IdentityStatus::parse("gone").map(drop), "status"),
+    ];
+    for (input, result, field) in refused {
+        assert_invalid(&result.expect_err(input), field, input);
+    }
 }
 
 #[test]
@@ -140,16 +98,7 @@ fn a_33_character_display_name_is_refused_and_nothing_is_written() {
             .write(move |tx| identities::upsert(tx, 1, identity_input(&id, "nh-1", &long)))
             .await
             .expect_err("33 chars");
-        assert!(
-            matches!(
-                err,
-                DbError::Invalid {
-                    field: "display_name",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_invalid(&err, "display_name", "");
         assert_eq!(count(&store, "numhub_identities").await, 0);
         let err = store
             .write(|tx| {
@@ -165,16 +114,7 @@ fn a_33_character_display_name_is_refused_and_nothing_is_written() {
             })
             .await
             .expect_err("33 chars");
-        assert!(
-            matches!(
-                err,
-                DbError::Invalid {
-                    field: "display_name",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_invalid(&err, "display_name", "");
         assert_eq!(count(&store, "brands").await, 0);
         // 32 characters (multi-byte ones count as one each) is fine.
         let ok = "É".repeat(32);
@@ -209,10 +149,7 @@ fn an_identitys_dir_id_and_answer_are_kept_and_checked() {
                 .write(move |tx| identities::upsert(tx, 1, input.clone()))
                 .await
                 .expect_err("refused");
-            assert!(
-                matches!(err, DbError::Invalid { field: f, .. } if f == field),
-                "{err}"
-            );
+            assert_invalid(&err, field, "");
             assert_eq!(count(&store, "numhub_identities").await, 0);
         }
         let first = with(Some("DIR1"), Some(r#"{"isFeeChecked": true}"#));
@@ -239,16 +176,7 @@ fn an_identitys_dir_id_and_answer_are_kept_and_checked() {
             .write(move |tx| identities::set_remote(tx, 1, &id, Some(&"D".repeat(101)), None))
             .await
             .expect_err("too long");
-        assert!(
-            matches!(
-                err,
-                DbError::Invalid {
-                    field: "dir_id",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_invalid(&err, "dir_id", "");
         let id = row.id.clone();
         let row = store
             .write(move |tx| identities::set_remote(tx, 1, &id, Some("DIR2"), None))
@@ -416,16 +344,7 @@ fn invalid_json_is_refused_and_the_row_keeps_its_value() {
             .write(move |tx| entities::set_api_response(tx, 1, &id, "{\"status\":"))
             .await
             .expect_err("bad json");
-        assert!(
-            matches!(
-                err,
-                DbError::Invalid {
-                    field: "api_response",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_invalid(&err, "api_response", "");
         let id = e.id.clone();
         let row = store
             .read(move |sql| entities::get(sql, 1, &id))
@@ -444,29 +363,10 @@ fn a_client_id_that_is_not_an_int32_is_refused() {
         let (_dir, store) = open();
         for bad in ["abc", "-1", "2147483648", ""] {
             let err = store
-                .write(move |tx| {
-                    tenants::upsert(
-                        tx,
-                        tenants::TenantInput {
-                            id: 1,
-                            name: "T".into(),
-                            numhub_client_id: Some(bad.into()),
-                            ..Default::default()
-                        },
-                    )
-                })
+                .write(move |tx| tenants::upsert(tx, numhub_tenant(1, "T", bad, None)))
                 .await
                 .expect_err("not int32");
-            assert!(
-                matches!(
-                    err,
-                    DbError::Invalid {
-                        field: "numhub_client_id",
-                        ..
-                    }
-                ),
-                "{bad}: {err}"
-            );
+            assert_invalid(&err, "numhub_client_id", bad);
         }
         assert_eq!(count(&store, "tenants").await, 0);
     });
@@ -487,19 +387,7 @@ fn a_failing_call_does_not_undo_the_others_in_its_batch() {
                     String::new()
                 };
                 store
-                    .write(move |tx| {
-                        entities::create(
-                            tx,
-                            entities::NewEntity {
-                                tenant_id: 1,
-                                brand_id: None,
-                                entity_type: EntityType::Direct,
-                                company_name: name.clone(),
-                                submit: false,
-                                attestation_level: None,
-                            },
-                        )
-                    })
+                    .write(move |tx| entities::create(tx, new_entity(1, EntityType::Direct, &name)))
                     .await
             }));
         }
@@ -624,13 +512,8 @@ fn tenant_a_never_sees_tenant_b_rows() {
             .await
             .expect("list");
         assert!(cross.items.is_empty());
-        // Gets by id of B's rows through A's scope are not found.
-        let b_id = b.id.clone();
-        let err = store
-            .read(move |s| entities::get(s, 1, &b_id))
-            .await
-            .expect_err("scoped");
-        assert!(matches!(err, DbError::NotFound { .. }));
+        // Gets by id of B's rows, and a write to B's entity, through A's scope are
+        // not found.
         let b_doc = store
             .read(|s| documents::list(s, 2, None, None, None))
             .await
@@ -639,11 +522,6 @@ fn tenant_a_never_sees_tenant_b_rows() {
             .0
             .id
             .clone();
-        let err = store
-            .read(move |s| documents::get(s, 1, &b_doc))
-            .await
-            .expect_err("scoped");
-        assert!(matches!(err, DbError::NotFound { .. }));
         let b_ident = store
             .read(|s| identities::list(s, 2, None, None, None))
             .await
@@ -652,18 +530,39 @@ fn tenant_a_never_sees_tenant_b_rows() {
             .0
             .id
             .clone();
-        let err = store
-            .read(move |s| identities::get(s, 1, &b_ident))
-            .await
-            .expect_err("scoped");
-        assert!(matches!(err, DbError::NotFound { .. }));
-        // And writes through A's scope cannot touch B's entity.
-        let b_id = b.id.clone();
-        let err = store
-            .write(move |tx| entities::transition(tx, 1, &b_id, EntityStatus::Submitted))
-            .await
-            .expect_err("scoped write");
-        assert!(matches!(err, DbError::NotFound { .. }));
+        let (e, w) = (b.id.clone(), b.id.clone());
+        let scoped = [
+            (
+                "entity",
+                store.read(move |s| entities::get(s, 1, &e).map(drop)).await,
+            ),
+            (
+                "document",
+                store
+                    .read(move |s| documents::get(s, 1, &b_doc).map(drop))
+                    .await,
+            ),
+            (
+                "identity",
+                store
+                    .read(move |s| identities::get(s, 1, &b_ident).map(drop))
+                    .await,
+            ),
+            (
+                "entity transition",
+                store
+                    .write(move |tx| {
+                        entities::transition(tx, 1, &w, EntityStatus::Submitted).map(drop)
+                    })
+                    .await,
+            ),
+        ];
+        for (what, result) in scoped {
+            assert!(
+                matches!(result, Err(DbError::NotFound { .. })),
+                "B's {what} through A's scope: {result:?}"
+            );
+        }
     });
 }
 
@@ -683,16 +582,7 @@ fn tokens_refuse_clear_text() {
             })
             .await
             .expect_err("clear text");
-        assert!(
-            matches!(
-                err,
-                DbError::Invalid {
-                    field: "access_token",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_invalid(&err, "access_token", "");
         assert_eq!(count(&store, "numhub_tokens").await, 0);
     });
 }
@@ -707,14 +597,7 @@ fn close_finishes_queued_writes_and_later_writes_fail() {
             s.write_detached("test", move |tx| {
                 entities::create(
                     tx,
-                    entities::NewEntity {
-                        tenant_id: 1,
-                        brand_id: None,
-                        entity_type: EntityType::Enterprise,
-                        company_name: format!("Co {i}"),
-                        submit: false,
-                        attestation_level: None,
-                    },
+                    new_entity(1, EntityType::Enterprise, &format!("Co {i}")),
                 )
                 .map(|_| ())
             })
@@ -784,16 +667,11 @@ fn a_read_sees_one_snapshot_while_the_writer_commits() {
         .block_on(store.read(move |sql| {
             let before = tenants::get(sql, 1)?.name;
             handle
-                .block_on(writer.write(|tx| {
-                    tenants::upsert(
-                        tx,
-                        tenants::TenantInput {
-                            id: 1,
-                            name: "Renamed".into(),
-                            ..Default::default()
-                        },
-                    )
-                }))
+                .block_on(
+                    writer.write(|tx| {
+                        tenants::upsert(tx, crate::store_support::tenant(1, "Renamed"))
+                    }),
+                )
                 .expect("rename");
             Ok((before, tenants::get(sql, 1)?.name))
         }))

@@ -36,6 +36,16 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// A runtime of its own for a test's async parts (a store, a sandbox, a WebSocket),
+/// with two workers as the daemon's writer and readers need.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// A test's seed: `var` from the environment (to repeat a failed run), else `default`.
 pub fn seed_from_env(var: &str, default: u64) -> u64 {
     std::env::var(var)
@@ -170,6 +180,36 @@ pub fn start_wrapped(
     }
     crate::test_engine::assert_on_engine(daemon.dir.path());
     daemon
+}
+
+/// A wrapper for [`start_wrapped`]: `unshare --mount --propagation private sh -c
+/// SCRIPT ARGS…`, so what `script` mounts stays in the daemon's own namespace
+/// (`script` ends with `exec "$@"`; `args` come first as `$0`…).
+pub fn in_private_mounts<'a>(
+    script: &'a str,
+    args: &[&'a std::ffi::OsStr],
+) -> Vec<&'a std::ffi::OsStr> {
+    let mut wrapper: Vec<&std::ffi::OsStr> = ["unshare", "--mount", "--propagation", "private"]
+        .into_iter()
+        .chain(["sh", "-c", script])
+        .map(std::ffi::OsStr::new)
+        .collect();
+    wrapper.extend_from_slice(args);
+    wrapper
+}
+
+/// Waits (bounded) for the process in `child` to exit by itself (an armed kill point
+/// fired); whether it did. An exited process is reaped and `child` emptied; none
+/// counts as exited.
+pub fn wait_child_exit(child: &mut Option<Child>, timeout: Duration) -> bool {
+    let Some(c) = child.as_mut() else {
+        return true;
+    };
+    let exited = wait_until(timeout, || matches!(c.try_wait(), Ok(Some(_))));
+    if exited {
+        *child = None;
+    }
+    exited
 }
 
 /// A spawned process killed and reaped when dropped (a second host's daemon, beside a

@@ -6,23 +6,11 @@ use serde_json::{json, Value};
 
 use crate::rpc_client::{call, ok};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_support::{application, create_entity, upload, write_pdf, Harness};
-
-/// Waits for every job to be done; panics with the jobs and the daemon's log if not.
-pub fn settle(h: &Harness) {
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "jobs: {:?}\n{}",
-        h.jobs(),
-        h.all_stderr()
-    );
-}
+use crate::sync_support::{application, create_entity, settle, upload, write_pdf, Harness};
 
 #[test]
 fn an_update_and_a_document_removal_reach_numhub() {
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]));
-    h.tenant(true);
+    let mut h = Harness::syncing(3);
     let s = h.socket();
     let id = create_entity(&s, "Before Rename LLC", false).expect("create");
     let (path, _) = write_pdf(h.dir.path(), "loa.pdf", 20_000, 7);

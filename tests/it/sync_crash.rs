@@ -15,7 +15,7 @@ use std::time::Duration;
 use numhub_sandbox::Faults;
 use serde_json::json;
 
-use crate::rpc_client::{call, ok};
+use crate::rpc_client::ok;
 
 use crate::support::{wait_until, TIMEOUT};
 use crate::sync_support::{create_entity, upload, write_pdf, Harness};
@@ -85,12 +85,8 @@ fn kill_9_at_any_instant_loses_and_duplicates_nothing() {
             let armed = format!("{point}:{}", rng.u32(1..=3));
             assert!(h.start(&[(numhubd::killpoint::ENV, armed.as_str())]));
             // Enabling the tenant releases the batch; the daemon may die before it
-            // answers, so the answer is not awaited as a success.
-            call(
-                &h.socket(),
-                "tenant.upsert",
-                json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": true}),
-            );
+            // answers.
+            h.enable_tenant_racing_a_kill();
             let died = h.wait_exit(TIMEOUT);
             assert!(died, "{armed} never fired; {}", context(&h));
             let msg = format!("kill point {point} reached");
@@ -245,10 +241,8 @@ fn kill_9_at_any_instant_loses_and_duplicates_nothing() {
 /// `approved` status nor the identities; the next start brings both.
 #[test]
 fn an_application_and_its_identities_commit_together() {
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]), "{}", h.all_stderr());
-    h.tenant(true);
-    let id = crate::sync_submit::create_with_identities(&h.socket(), "Together LLC", true);
+    let mut h = Harness::syncing(3);
+    let id = crate::sync_support::create_with_identities(&h.socket(), "Together LLC", true);
     let get = |h: &Harness| ok(&h.socket(), "entity.get", json!({"tenant_id": 1, "id": id}));
     assert!(wait_until(TIMEOUT, || get(&h)["numhub_entity_id"].is_string()));
     let nid = get(&h)["numhub_entity_id"]
@@ -268,7 +262,7 @@ fn an_application_and_its_identities_commit_together() {
         "identity_applied never fired; {}",
         h.all_stderr()
     );
-    let row = h.rows(&format!(
+    let row = h.store().rows(&format!(
         "SELECT status, (SELECT COUNT(*) FROM numhub_identities WHERE numhub_entity_id = e.id)
          FROM numhub_entities e WHERE id = '{id}'"
     ));

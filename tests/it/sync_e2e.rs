@@ -6,9 +6,9 @@
 
 use serde_json::json;
 
+use crate::poller_support::world;
 use crate::rpc_client::{ok, Ws};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_poller::world;
 
 #[test]
 fn an_application_goes_from_the_rpc_to_approved_with_its_identity() {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::rpc_client::ok;
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_changes::settle;
+use crate::sync_support::settle;
 use crate::sync_support::Harness;
 
 const IDENTITY_FETCH: &str = "GET /api/v1/applications/newidentities/{NumhubIdentityId}";

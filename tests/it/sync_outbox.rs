@@ -7,9 +7,9 @@ use serde_json::{json, Value};
 
 use numhub_sandbox::Faults;
 
-use crate::rpc_client::{ok, Ws};
+use crate::rpc_client::{add_numhub_tenant, ok, Ws};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_support::{create_entity, upload, write_pdf, Harness};
+use crate::sync_support::{create_entity, settle, upload, write_pdf, Harness};
 
 fn by_name<'a>(state: &'a Value, name: &str) -> Vec<&'a Value> {
     state["entities"]
@@ -24,11 +24,9 @@ fn route(h: &Harness, key: &str) -> u64 {
 
 #[test]
 fn creates_submits_and_uploads_reach_numhub_once_with_events() {
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]));
-    h.tenant(true);
+    let mut h = Harness::syncing(3);
     let s = h.socket();
-    let rt = crate::rpc_methods::rt();
+    let rt = crate::support::rt();
     let events: Vec<Value> = rt.block_on(async {
         let mut ws = Ws::connect(&s).await;
         ws.send(json!({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": {"tenant_id": 1}}))
@@ -63,12 +61,7 @@ fn creates_submits_and_uploads_reach_numhub_once_with_events() {
         seen
     });
     let ids = events.last().cloned().expect("ids");
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "jobs: {:?}\n{}",
-        h.jobs(),
-        h.all_stderr()
-    );
+    settle(&h);
 
     let st = h.state();
     let alpha = by_name(&st, "Outbox Alpha LLC");
@@ -106,9 +99,7 @@ fn creates_submits_and_uploads_reach_numhub_once_with_events() {
 
 #[test]
 fn an_outage_queues_everything_and_it_drains_in_order() {
-    let mut h = Harness::new(1);
-    assert!(h.start(&[]));
-    h.tenant(true);
+    let mut h = Harness::syncing(1);
     h.set_faults(Faults {
         seed: 3,
         p503: 1.0,
@@ -138,12 +129,7 @@ fn an_outage_queues_everything_and_it_drains_in_order() {
     assert!(h.state()["entities"].as_array().is_some_and(Vec::is_empty));
 
     h.set_faults(Faults::default());
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "{:?}\n{}",
-        h.jobs(),
-        h.all_stderr()
-    );
+    settle(&h);
     let st = h.state();
     for name in ["Outage One LLC", "Outage Two LLC", "Outage Three LLC"] {
         assert_eq!(by_name(&st, name).len(), 1, "{name}: {st}");
@@ -175,11 +161,7 @@ fn a_disabled_tenant_sends_nothing_until_enabled() {
     assert!(h.start(&[]));
     h.tenant(false);
     let s = h.socket();
-    ok(
-        &s,
-        "tenant.upsert",
-        json!({"id": 2, "name": "Witness", "numhub_client_id": "1002", "numhub_enabled": true}),
-    );
+    add_numhub_tenant(&s, 2, "Witness", "1002", true);
     let held = create_entity(&s, "Held Back LLC", false).expect("accepted");
     // A later job of an enabled tenant goes through: the outbox ran past ours.
     let witness = ok(
@@ -201,7 +183,7 @@ fn a_disabled_tenant_sends_nothing_until_enabled() {
     assert_eq!(by_name(&st, "Witness LLC").len(), 1);
 
     h.tenant(true);
-    assert!(wait_until(TIMEOUT, || h.all_jobs_done()), "{:?}", h.jobs());
+    settle(&h);
     assert_eq!(by_name(&h.state(), "Held Back LLC").len(), 1);
     let e = ok(&s, "entity.get", json!({"tenant_id": 1, "id": held}));
     assert!(e["numhub_entity_id"].is_string());
@@ -226,7 +208,7 @@ fn the_registered_bytes_are_sent_from_the_spool_whatever_happens_to_the_original
     let (_, changed) = write_pdf(h.dir.path(), "changed.pdf", 10_000, 8);
     assert_ne!(registered, changed);
     h.tenant(true);
-    assert!(wait_until(TIMEOUT, || h.all_jobs_done()), "{:?}", h.jobs());
+    settle(&h);
     let docs = h.state()["documents"].clone();
     assert_eq!(docs.as_array().map(Vec::len), Some(1), "{docs}");
     assert_eq!(docs[0]["sha256"], registered.as_str(), "{docs}");
@@ -369,9 +351,7 @@ fn a_blocked_login_keeps_jobs_waiting_without_using_attempts() {
 /// refusal (-32030) with the job's error.
 #[test]
 fn wait_s_answers_as_soon_as_the_job_finishes() {
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]));
-    h.tenant(true);
+    let mut h = Harness::syncing(3);
     let s = h.socket();
     let started = std::time::Instant::now();
     let e = ok(
@@ -429,9 +409,7 @@ fn wait_s_answers_as_soon_as_the_job_finishes() {
 /// outbox looks, finds it, links the rows, and never sends it again.
 #[test]
 fn a_500_after_numhub_saved_it_links_the_one_it_made() {
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]));
-    h.tenant(true);
+    let mut h = Harness::syncing(3);
     h.set_faults(Faults {
         seed: 5,
         p_500_after_commit: 1.0,
@@ -439,12 +417,7 @@ fn a_500_after_numhub_saved_it_links_the_one_it_made() {
     });
     let s = h.socket();
     let e = create_entity(&s, "Saved Then 500 LLC", false).expect("create accepted");
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "jobs: {:?}\n{}",
-        h.jobs(),
-        h.all_stderr()
-    );
+    settle(&h);
     let st = h.state();
     let apps = by_name(&st, "Saved Then 500 LLC");
     assert_eq!(apps.len(), 1, "{st}");
@@ -454,12 +427,7 @@ fn a_500_after_numhub_saved_it_links_the_one_it_made() {
 
     let (path, _) = write_pdf(h.dir.path(), "saved-then-500.pdf", 20_000, 9);
     let doc = upload(&s, &e, &path).expect("upload accepted");
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "jobs: {:?}\n{}",
-        h.jobs(),
-        h.all_stderr()
-    );
+    settle(&h);
     let docs = h.state()["documents"]
         .as_array()
         .cloned()
@@ -480,9 +448,7 @@ fn a_500_after_numhub_saved_it_links_the_one_it_made() {
 /// outlive it in the daemon's memory, so the next exchange logs in with the new one.
 #[test]
 fn new_credentials_drop_the_cached_token_of_the_old_login() {
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]), "{}", h.all_stderr());
-    h.tenant(true);
+    let mut h = Harness::syncing(3);
     let s = h.socket();
     let creds = json!({"tenant_id": 1, "email": "demo@numhub.test", "password": "demo-password"});
     ok(&s, "credentials.set", creds.clone());

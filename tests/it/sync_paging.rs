@@ -6,18 +6,13 @@
 
 use serde_json::{json, Value};
 
+use crate::poller_support::{requests, world_on, World};
 use crate::rpc_client::ok;
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_poller::{world_on, World};
 
 const ATTESTATION_LIST: &str = "GET /api/v1/application/attestation/{clientId}";
 const IDENTITY_LIST: &str = "GET /api/v1/applications/newdisplayidentity";
 const STATUS_REPORT: &str = "GET /api/v1/reports/status";
-
-/// Requests the sandbox saw on one route.
-fn requests(w: &World, route: &str) -> u64 {
-    w.sandbox.state()["requests"][route].as_u64().unwrap_or(0)
-}
 
 /// Waits for `n` approved entities with their EID and `n` identities with their two
 /// numbers each.

@@ -6,27 +6,11 @@
 
 use serde_json::{json, Value};
 
+use crate::poller_support::{cycles, requests, world, World};
 use crate::rpc_client::ok;
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_poller::{world, World};
 
 const IDENTITY_FETCH: &str = "GET /api/v1/applications/newidentities/{NumhubIdentityId}";
-const STATUS_REPORT: &str = "GET /api/v1/reports/status";
-
-pub fn requests(w: &World, route: &str) -> u64 {
-    w.sandbox.state()["requests"][route].as_u64().unwrap_or(0)
-}
-
-/// Waits until `n` more poll cycles have begun; each cycle starts with one status
-/// report, so the `n - 1` before the last have finished, identity sweep included.
-pub fn cycles(w: &World, n: u64) {
-    let start = requests(w, STATUS_REPORT);
-    assert!(
-        wait_until(TIMEOUT, || requests(w, STATUS_REPORT) >= start + n),
-        "the poller stopped cycling\n{}",
-        w.daemon.stderr()
-    );
-}
 
 fn numbers_of(v: &Value, key: &str) -> Vec<String> {
     v[key]

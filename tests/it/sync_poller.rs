@@ -3,104 +3,12 @@
 //! changes made at NumHub follow and are pushed as events, and a value the replica
 //! cannot hold keeps the last valid one.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::rpc_client::{ok, socket_of, start_rpc_daemon, Ws};
-use crate::support::{wait_until, Daemon, TIMEOUT};
-
-/// A sandbox (unlimited rate) on a runtime of its own, and a daemon pointed at it
-/// with the demo account, no pacing and a 1-second poll.
-pub struct World {
-    pub rt: tokio::runtime::Runtime,
-    pub sandbox: numhub_sandbox::Sandbox,
-    pub daemon: Daemon,
-}
-
-pub fn world(seeded: usize, extra: &str) -> World {
-    world_on(numhub_sandbox::SandboxConfig::default(), seeded, extra)
-}
-
-/// As [`world`], on a sandbox configured as `sandbox` (its rate limit off).
-pub fn world_on(sandbox: numhub_sandbox::SandboxConfig, seeded: usize, extra: &str) -> World {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let sandbox = rt
-        .block_on(numhub_sandbox::start(
-            "127.0.0.1:0".parse().expect("addr"),
-            numhub_sandbox::SandboxConfig {
-                rate_limit: 0,
-                ..sandbox
-            },
-        ))
-        .expect("sandbox");
-    sandbox.seed_applications(1001, seeded);
-    let password = tempfile::NamedTempFile::new().expect("password file");
-    std::fs::write(password.path(), "demo-password\n").expect("write password");
-    let (_, password_path) = password.keep().expect("keep");
-    let config = format!(
-        "[sync]\npoll_interval_secs = 1\nfull_sweep_secs = 3600\noutbox_poll_ms = 50\n\
-         retry_base_secs = 1\nretry_max_secs = 2\n{extra}"
-    );
-    let daemon = start_rpc_daemon(&config);
-    // start_rpc_daemon's base config points NumHub at a closed port; aim it at the
-    // sandbox by rewriting the config and restarting.
-    let text = std::fs::read_to_string(daemon.config_path()).expect("config");
-    let text = text
-        .replace(
-            "base_url = \"http://127.0.0.1:9\"",
-            &format!(
-                "base_url = \"{}\"\nemail = \"demo@numhub.test\"\npassword_file = \"{}\"",
-                sandbox.base_url(),
-                password_path.display()
-            ),
-        )
-        // The sandbox is unlimited, so the daemon need not pace itself either.
-        .replace("max_attempts = 1", "max_attempts = 3\nrate_limit = 0");
-    let daemon = daemon.restart_with(&text);
-    World {
-        rt,
-        sandbox,
-        daemon,
-    }
-}
-
-impl World {
-    pub fn socket(&self) -> std::path::PathBuf {
-        socket_of(&self.daemon)
-    }
-
-    /// Calls a sandbox admin route (outside auth and rate limits).
-    pub fn admin(&self, path: &str, body: Value) {
-        crate::sync_support::admin(&self.rt, &self.sandbox, path, body);
-    }
-
-    pub fn enable_tenant(&self) {
-        ok(
-            &self.socket(),
-            "tenant.upsert",
-            json!({"id": 1, "name": "Demo", "numhub_client_id": "1001", "numhub_enabled": true}),
-        );
-        ok(&self.socket(), "sync.run", json!({}));
-    }
-
-    pub fn entities(&self) -> Vec<Value> {
-        ok(
-            &self.socket(),
-            "entity.list",
-            json!({"tenant_id": 1, "limit": 500}),
-        )["items"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    pub fn identities(&self) -> Vec<Value> {
-        crate::sync_support::identities(&self.socket())
-    }
-}
+use crate::poller_support::world;
+use crate::rpc_client::{ok, Ws};
+use crate::support::{wait_until, TIMEOUT};
+use crate::sync_support::settle;
 
 #[test]
 fn numhub_state_appears_locally_and_changes_follow_as_events() {
@@ -243,12 +151,7 @@ fn numhubs_verdict_is_applied_while_uploads_are_queued() {
     let socket = h.socket();
     let approved = create_entity(&socket, "Verdict Co", true).expect("created");
     let held = create_entity(&socket, "Held Co", false).expect("created");
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "{:?}\n{}",
-        h.jobs(),
-        h.all_stderr()
-    );
+    settle(&h);
     let get = |id: &str| ok(&socket, "entity.get", json!({"tenant_id": 1, "id": id}));
     let nid = get(&approved)["numhub_entity_id"]
         .as_str()

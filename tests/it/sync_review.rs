@@ -10,10 +10,9 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use crate::poller_support::{cycles, requests, world, World};
 use crate::rpc_client::{ok, Ws};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_phone::{cycles, requests};
-use crate::sync_poller::{world, World};
 use crate::sync_support::create_entity;
 
 impl World {

@@ -59,11 +59,7 @@ fn sync_run_with_a_tenant_polls_that_tenant_only() {
     let d = crate::support::start_in(dir, &config, &[]);
     let socket = d.dir.path().join("numhubd.sock");
     for (id, client) in [(1, "1001"), (2, "1002")] {
-        crate::rpc_client::ok(
-            &socket,
-            "tenant.upsert",
-            json!({"id": id, "name": format!("T{id}"), "numhub_client_id": client, "numhub_enabled": true}),
-        );
+        crate::rpc_client::add_numhub_tenant(&socket, id, &format!("T{id}"), client, true);
     }
     crate::rpc_client::ok(&socket, "sync.run", json!({}));
     assert!(

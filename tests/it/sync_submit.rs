@@ -6,29 +6,14 @@
 
 use serde_json::{json, Value};
 
-use crate::rpc_client::{call, ok};
+use crate::poller_support::{requests, world, World};
+use crate::rpc_client::{add_tenant, call, ok};
 use crate::support::{wait_until, TIMEOUT};
-use crate::sync_poller::{world, World};
-use crate::sync_support::Harness;
+use crate::sync_support::create_with_identities;
+use crate::sync_support::{settle, Harness};
 
 const UPDATE: &str = "PUT /api/v1/application/{NumhubEntityId}";
 const ATTESTATION: &str = "PUT /api/v1/application/attestation/{NumhubEntityId}";
-
-/// An application with two display identities, over the socket; its local id.
-pub fn create_with_identities(socket: &std::path::Path, name: &str, submit: bool) -> String {
-    let e = ok(
-        socket,
-        "entity.create",
-        json!({
-            "tenant_id": 1, "entity_type": "enterprise", "company_name": name, "submit": submit,
-            "application": {"section": 8, "displayIdentityInformation": {"displayIdentities": [
-                {"phoneNumbers": ["+15551230001", "+15551230002"], "callerName": "ACME SUPPORT", "callReason": "Support"},
-                {"phoneNumbers": ["+15551230003"], "callerName": "ACME BILLING", "callReason": "Billing"}
-            ]}}
-        }),
-    );
-    e["id"].as_str().expect("id").to_string()
-}
 
 /// NumHub's id of the entity, once the outbox has linked it.
 fn linked(socket: &std::path::Path, id: &str) -> String {
@@ -121,10 +106,6 @@ fn world_with_entity(name: &str, submit: bool) -> (World, std::path::PathBuf, St
     (w, s, id, nid)
 }
 
-fn requests(w: &World, route: &str) -> u64 {
-    w.sandbox.state()["requests"][route].as_u64().unwrap_or(0)
-}
-
 #[test]
 fn a_submit_carries_every_display_identity() {
     let (w, _, id, nid) = world_with_entity("Draft Identities LLC", false);
@@ -195,24 +176,18 @@ fn a_resubmit_keeps_the_identities_numhub_gave_ids() {
 /// submit again.
 #[test]
 fn a_submit_redone_after_a_crash_is_not_sent_twice() {
-    let mut h = Harness::new(3);
-    assert!(h.start(&[]));
-    h.tenant(true);
+    let mut h = Harness::syncing(3);
     let s = h.socket();
     let id = create_with_identities(&s, "Crash Submit LLC", false);
     linked(&s, &id);
-    assert!(wait_until(TIMEOUT, || h.all_jobs_done()), "{:?}", h.jobs());
+    settle(&h);
 
     // Held back while queued, so the armed kill point meets the submit.
     h.tenant(false);
     ok(&s, "entity.submit", json!({"tenant_id": 1, "id": id}));
     h.kill9();
     assert!(h.start(&[(numhubd::killpoint::ENV, "after_send:1")]));
-    call(
-        &s,
-        "tenant.upsert",
-        json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": true}),
-    );
+    h.enable_tenant_racing_a_kill();
     assert!(h.wait_exit(TIMEOUT), "the kill point never fired");
     assert!(h
         .stderr_of(h.runs)
@@ -225,12 +200,7 @@ fn a_submit_redone_after_a_crash_is_not_sent_twice() {
     assert_eq!(st["requests"][UPDATE], 1);
 
     assert!(h.start(&[]));
-    assert!(
-        wait_until(TIMEOUT, || h.all_jobs_done()),
-        "{:?}\n{}",
-        h.jobs(),
-        h.all_stderr()
-    );
+    settle(&h);
     assert_eq!(h.state()["requests"][UPDATE], 1, "not sent again");
     assert!(h
         .stderr_of(h.runs)
@@ -247,7 +217,7 @@ fn a_submit_redone_after_a_crash_is_not_sent_twice() {
 fn entity_update_takes_the_update_model() {
     let d = crate::rpc_client::start_rpc_daemon("");
     let s = crate::rpc_client::socket_of(&d);
-    ok(&s, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    add_tenant(&s, 1, "Acme");
     let e = ok(
         &s,
         "entity.create",

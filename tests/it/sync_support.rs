@@ -1,6 +1,7 @@
-//! Shared parts of the outbox tests: a sandbox on loopback in this process, and the
-//! real daemon binary run (and re-run after kills) in ONE folder, configured to
-//! sync with that sandbox as the demo account.
+//! Shared parts of the sync tests: a sandbox on loopback in this process, and the
+//! real daemon binary run (and re-run after kills) in ONE folder ([`Harness`]),
+//! configured to sync with that sandbox as the demo account. The poller's tests
+//! start from `poller_support`'s `World`.
 
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -9,8 +10,8 @@ use std::time::Duration;
 use numhub_sandbox::{Faults, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
-use crate::rpc_client::{call, ok};
-use crate::support::{spawn_serve, wait_ready, wait_until, Run};
+use crate::rpc_client::{add_numhub_tenant, call, ok};
+use crate::support::{spawn_serve, wait_ready, wait_until, Run, TIMEOUT};
 
 pub struct Harness {
     pub dir: tempfile::TempDir,
@@ -39,11 +40,7 @@ pub fn config(base_url: &str, numhub_max_attempts: u32) -> String {
 /// The sandbox on loopback with `config`, in a runtime of its own (kept as long as
 /// the sandbox is used).
 pub fn start_sandbox(config: SandboxConfig) -> (tokio::runtime::Runtime, Sandbox) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = crate::support::rt();
     let sandbox = rt
         .block_on(numhub_sandbox::start(([127, 0, 0, 1], 0).into(), config))
         .expect("sandbox");
@@ -76,6 +73,15 @@ pub fn two_client_demo() -> numhub_sandbox::User {
 }
 
 impl Harness {
+    /// A harness whose daemon is running with tenant 1's sync on (the start most
+    /// outbox tests make).
+    pub fn syncing(numhub_max_attempts: u32) -> Harness {
+        let mut h = Harness::new(numhub_max_attempts);
+        assert!(h.start(&[]), "{}", h.all_stderr());
+        h.tenant(true);
+        h
+    }
+
     pub fn new(numhub_max_attempts: u32) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let (rt, sandbox) = sandbox_for(dir.path());
@@ -91,6 +97,16 @@ impl Harness {
         }
     }
 
+    /// Replaces `from` (which must be there: an edit that matches nothing would
+    /// leave the test running on the default) by `to` in the daemon's config, for its
+    /// next start.
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let path = self.dir.path().join("numhubd.toml");
+        let cfg = std::fs::read_to_string(&path).expect("config");
+        assert!(cfg.contains(from), "the config has no {from:?}:\n{cfg}");
+        std::fs::write(&path, cfg.replace(from, to)).expect("config");
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("numhubd.sock")
     }
@@ -103,11 +119,6 @@ impl Harness {
     /// The daemon's store, on whichever engine the test run uses.
     pub fn store(&self) -> crate::test_engine::TestStore {
         crate::test_engine::store_for(self.dir.path())
-    }
-
-    /// The rows of `sql` (portable SQL) in the daemon's store.
-    pub fn rows(&self, sql: &str) -> Vec<crate::test_engine::Row> {
-        self.store().rows(sql)
     }
 
     pub fn stderr_of(&self, run: usize) -> String {
@@ -170,14 +181,7 @@ impl Harness {
 
     /// Waits (bounded) for the running daemon to exit by itself (an armed kill point).
     pub fn wait_exit(&mut self, timeout: Duration) -> bool {
-        let Some(c) = self.child.as_mut() else {
-            return true;
-        };
-        let exited = wait_until(timeout, || matches!(c.try_wait(), Ok(Some(_))));
-        if exited {
-            self.child = None;
-        }
-        exited
+        crate::support::wait_child_exit(&mut self.child, timeout)
     }
 
     pub fn set_faults(&self, f: Faults) {
@@ -199,11 +203,17 @@ impl Harness {
 
     /// Tenant 1 on the demo client.
     pub fn tenant(&self, enabled: bool) {
-        ok(
+        add_numhub_tenant(&self.socket(), 1, "Acme", "1001", enabled);
+    }
+
+    /// Turns tenant 1's sync on as [`Harness::tenant`] does, its answer not awaited as
+    /// a success: an armed kill point may end the daemon before it answers.
+    pub fn enable_tenant_racing_a_kill(&self) -> Value {
+        call(
             &self.socket(),
             "tenant.upsert",
-            json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": enabled}),
-        );
+            json!({"id": 1, "name": "Acme", "numhub_client_id": "1001", "numhub_enabled": true}),
+        )
     }
 
     /// Every job of tenant 1 (all pages).
@@ -222,6 +232,35 @@ impl Harness {
                 None => return out,
             }
         }
+    }
+
+    /// NumHub's ids of the sandbox's applications named `name`, and how many
+    /// documents they have.
+    pub fn at_numhub(&self, name: &str) -> (Vec<String>, usize) {
+        let st = self.state();
+        let ids: Vec<String> = st["entities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["companyName"] == name)
+            .filter_map(|a| a["numhubEntityId"].as_str().map(String::from))
+            .collect();
+        let docs = st["documents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| {
+                d["numhubEntityId"]
+                    .as_str()
+                    .is_some_and(|n| ids.iter().any(|i| i == n))
+            })
+            .count();
+        (ids, docs)
+    }
+
+    /// The company names of every application the sandbox holds, sorted.
+    pub fn companies_at_numhub(&self) -> Vec<String> {
+        company_names(&self.state())
     }
 
     pub fn all_jobs_done(&self) -> bool {
@@ -313,4 +352,48 @@ pub fn upload(socket: &Path, entity_id: &str, path: &Path) -> Option<String> {
                "path": path.display().to_string()}),
     );
     r["result"]["id"].as_str().map(String::from)
+}
+
+/// The company names of the applications in a sandbox's `state`, sorted (duplicates
+/// kept).
+pub fn company_names(state: &Value) -> Vec<String> {
+    let mut names: Vec<String> = state["entities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["companyName"].as_str().map(String::from))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Waits for every job to be done; panics with the jobs and the daemon's log if not.
+pub fn settle(h: &Harness) {
+    settle_within(h, TIMEOUT);
+}
+
+/// [`settle`], allowing `timeout` (a restore or a crash's recovery takes longer).
+pub fn settle_within(h: &Harness, timeout: Duration) {
+    assert!(
+        wait_until(timeout, || h.all_jobs_done()),
+        "jobs not done within {timeout:?}: {:?}\n{}",
+        h.jobs(),
+        h.all_stderr()
+    );
+}
+
+/// An application with two display identities, over the socket; its local id.
+pub fn create_with_identities(socket: &std::path::Path, name: &str, submit: bool) -> String {
+    let e = ok(
+        socket,
+        "entity.create",
+        json!({
+            "tenant_id": 1, "entity_type": "enterprise", "company_name": name, "submit": submit,
+            "application": {"section": 8, "displayIdentityInformation": {"displayIdentities": [
+                {"phoneNumbers": ["+15551230001", "+15551230002"], "callerName": "ACME SUPPORT", "callReason": "Support"},
+                {"phoneNumbers": ["+15551230003"], "callerName": "ACME BILLING", "callReason": "Billing"}
+            ]}}
+        }),
+    );
+    e["id"].as_str().expect("id").to_string()
 }

@@ -39,7 +39,7 @@ type Step = Result<(), String>;
 
 #[test]
 fn the_package_on_a_booted_debian_12_serves_apps_takes_an_operators_drop_and_purges() {
-    let Some(deb) = crate::package::package() else {
+    let Some(deb) = crate::packaging_support::package() else {
         eprintln!("skipped: no .deb built (bash .ci/package)");
         return;
     };

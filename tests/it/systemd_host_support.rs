@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::unit::{have_tool, root_or_skip};
+use crate::packaging_support::{have_tool, root_or_skip};
 
 /// The pristine root file system, shared by every run on this machine.
 const CACHE: &str = "/var/cache/numhubd-tests/bookworm-root";

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::rpc_client::{call, ok};
+use crate::rpc_client::{add_numhub_tenant, call, ok};
 use crate::sync_support::Harness;
 
 #[test]
@@ -20,11 +20,7 @@ fn a_tenant_past_its_share_is_refused_and_another_is_not() {
     assert!(h.start(&[]), "{}", h.all_stderr());
     h.tenant(true);
     let s = h.socket();
-    ok(
-        &s,
-        "tenant.upsert",
-        json!({"id": 2, "name": "Other", "numhub_client_id": "1002", "numhub_enabled": true}),
-    );
+    add_numhub_tenant(&s, 2, "Other", "1002", true);
     for _ in 0..2 {
         ok(&s, "numhub.check", json!({"tenant_id": 1}));
     }

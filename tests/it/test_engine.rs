@@ -18,6 +18,9 @@
 //! - `robust_disk`: a full disk under the SQLite file (a MySQL server's disk is not
 //!   numhubd's).
 //!
+//! Tests that need a server store (several hosts on one database, a dump) call
+//! [`mariadb_only`] first, which skips them on SQLite with a line saying why.
+//!
 //! Where a test searched the file's bytes for a clear-text secret (`rpc_methods`),
 //! it searches every row on MySQL. `PRAGMA integrity_check` runs on SQLite only.
 //!
@@ -67,6 +70,17 @@ pub fn sqlite_only(why: &str) -> bool {
     let skip = on_mariadb();
     if skip {
         eprintln!("skipped on MariaDB (SQLite-only): {why}");
+    }
+    skip
+}
+
+/// For a test that needs a server store (several hosts on one database, a dump):
+/// on SQLite, prints why it is skipped and returns true (the test returns); on
+/// MariaDB, false.
+pub fn mariadb_only(why: &str) -> bool {
+    let skip = !on_mariadb();
+    if skip {
+        eprintln!("skipped on SQLite ({ENV}=mariadb runs it): {why}");
     }
     skip
 }
@@ -385,16 +399,12 @@ fn on_mariadb_a_daemon_folder_gets_its_database_once_and_other_configs_stay() {
 /// On the run's engine: a daemon's write is seen by `rows`, `count` and the hash.
 #[test]
 fn a_daemons_rows_are_read_on_the_runs_engine() {
-    use crate::rpc_client::ok;
+    use crate::rpc_client::add_tenant;
     let d = crate::support::start_daemon(&crate::support::base_config("info"), &[]);
     let store = d.store();
     let before = store.content_hash();
     let socket = d.dir.path().join("numhubd.sock");
-    ok(
-        &socket,
-        "tenant.upsert",
-        serde_json::json!({"id": 7, "name": "Zoë 🦷"}),
-    );
+    add_tenant(&socket, 7, "Zoë 🦷");
     assert_eq!(
         d.rows("SELECT id, name FROM tenants WHERE id = 7"),
         vec![vec![Some("7".into()), Some("Zoë 🦷".into())]]

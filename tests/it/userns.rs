@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::json;
 
-use crate::rpc_client::{curl_as, ok};
+use crate::rpc_client::{add_tenant, curl_as};
 use crate::support::{base_config, can_unshare, run_numhubd, start_wrapped, wait_until, TIMEOUT};
 
 /// Another local user: outside the namespace it has its own uid, inside it is unmapped.
@@ -35,7 +35,7 @@ fn a_peer_hidden_by_a_user_namespace_is_refused_with_the_cause_logged() {
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))
         .expect("chmod socket");
     // root is mapped, so it is still recognised as admin.
-    ok(&socket, "tenant.upsert", json!({"id": 1, "name": "Acme"}));
+    add_tenant(&socket, 1, "Acme");
 
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tenant.list", "params": {}});
     let v = curl_as(OTHER, OTHER, &socket, &body.to_string()).expect("curl");
