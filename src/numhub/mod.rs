@@ -332,18 +332,9 @@ impl Client {
                     password: Secret::new(self.inner.crypto.decrypt(&c.password_armored)?),
                 },
             ),
-            None => (
-                Account::Global,
-                self.inner
-                    .opts
-                    .global
-                    .clone()
-                    .ok_or(NumhubError::NoCredentials {
-                        account: format!(
-                            "tenant:{tenant_id} (no own credentials, no global account)"
-                        ),
-                    })?,
-            ),
+            None => self.global_account(format!(
+                "tenant:{tenant_id} (no own credentials, no global account)"
+            ))?,
         };
         Ok(TenantCtx {
             tenant_id,
@@ -785,6 +776,14 @@ impl Client {
         Ok(())
     }
 
+    /// The global account and its login; without one, `NoCredentials` naming
+    /// `asking` (the account that would have used it).
+    fn global_account(&self, asking: String) -> Result<(Account, Credentials), NumhubError> {
+        let creds = self.inner.opts.global.clone();
+        let creds = creds.ok_or(NumhubError::NoCredentials { account: asking })?;
+        Ok((Account::Global, creds))
+    }
+
     /// `token.refresh`: an operator asks for a new token now. Lifts the account's
     /// login block (an operator retry), forgets the cached token and logs in.
     /// `None` is the global account. Returns when the new token expires.
@@ -794,16 +793,7 @@ impl Client {
                 let ctx = self.tenant(t).await?;
                 (ctx.account, ctx.credentials)
             }
-            None => (
-                Account::Global,
-                self.inner
-                    .opts
-                    .global
-                    .clone()
-                    .ok_or(NumhubError::NoCredentials {
-                        account: "global".into(),
-                    })?,
-            ),
+            None => self.global_account("global".into())?,
         };
         self.retry_login(&account.key()).await?;
         let slot = self.slot(&account);
