@@ -277,27 +277,15 @@ async fn entity_create(
         })?
         .to_string();
     let submitted = model.status == Some(WriteStatus::Submit);
-    let (job_id, entity_id, what) = (job.id, e.id.clone(), format!("application {nid}"));
-    let e = ctx
-        .store
-        .write(move |tx| {
-            let now = now_ts();
-            let e = entities::set_numhub_ids(
-                tx,
-                tenant,
-                &entity_id,
-                &nid,
-                resp.eid.as_deref(),
-                submitted.then_some(now.as_str()),
-            )?;
-            if let Some(brand) = e.brand_id {
-                brands::set_numhub_entity_id(tx, tenant, brand, &nid)?;
-            }
-            jobs::mark_done(tx, job_id, &now)?;
-            Ok(e)
-        })
+    let ids = Recorded {
+        nid: nid.clone(),
+        eid: resp.eid,
+        submitted,
+        link_brand: true,
+    };
+    let e = record_ids(ctx, job, &e, ids)
         .await
-        .map_err(unrecorded(what))?;
+        .map_err(unrecorded(format!("application {nid}")))?;
     Ok(vec![entity_event(&e)])
 }
 
@@ -346,25 +334,50 @@ async fn entity_submit(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>,
         let body = current.into_update(WriteStatus::Submit);
         sent(ctx.numhub.update_application(tenant, P, nid, &body).await)?.eid
     };
-    let (job_id, entity_id, nid_s) = (job.id, e.id.clone(), nid.to_string());
-    let e = ctx
-        .store
+    let ids = Recorded {
+        nid: nid.to_string(),
+        eid,
+        submitted: true,
+        link_brand: false,
+    };
+    let e = record_ids(ctx, job, &e, ids)
+        .await
+        .map_err(unrecorded(format!("the submit of {nid}")))?;
+    Ok(vec![entity_event(&e)])
+}
+
+/// What NumHub's answer to a create or submit gave the entity.
+struct Recorded {
+    nid: String,
+    eid: Option<String>,
+    /// The entity was submitted now.
+    submitted: bool,
+    /// The entity's brand is linked to NumHub's id (a create).
+    link_brand: bool,
+}
+
+/// Records NumHub's ids on the entity (and its brand), and the job done, in one
+/// transaction.
+async fn record_ids(
+    ctx: &SyncContext,
+    job: &jobs::Job,
+    e: &entities::Entity,
+    ids: Recorded,
+) -> Result<entities::Entity, db::DbError> {
+    let (tenant, job_id, entity_id) = (job.tenant_id, job.id, e.id.clone());
+    ctx.store
         .write(move |tx| {
             let now = now_ts();
-            let e = entities::set_numhub_ids(
-                tx,
-                tenant,
-                &entity_id,
-                &nid_s,
-                eid.as_deref(),
-                Some(&now),
-            )?;
+            let submitted_at = ids.submitted.then_some(now.as_str());
+            let (nid, eid) = (&ids.nid, ids.eid.as_deref());
+            let e = entities::set_numhub_ids(tx, tenant, &entity_id, nid, eid, submitted_at)?;
+            if let Some(brand) = e.brand_id.filter(|_| ids.link_brand) {
+                brands::set_numhub_entity_id(tx, tenant, brand, nid)?;
+            }
             jobs::mark_done(tx, job_id, &now)?;
             Ok(e)
         })
         .await
-        .map_err(unrecorded(format!("the submit of {nid}")))?;
-    Ok(vec![entity_event(&e)])
 }
 
 /// Whether NumHub's status shows a submit already happened: any status a submitted
