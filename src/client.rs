@@ -8,15 +8,20 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
 use thiserror::Error;
+
+use crate::api::{EventsSubscribe, Method, Subscription};
 
 #[derive(Debug, Error)]
 pub enum ClientError {
-    #[error("cannot connect to {path}: {reason}; {hint}")]
+    #[error("cannot connect to {path}: {source}; {hint}")]
     Connect {
         path: String,
-        reason: String,
+        #[source]
+        source: std::io::Error,
         hint: String,
     },
     #[error("{message} (code {code})")]
@@ -25,8 +30,29 @@ pub enum ClientError {
         message: String,
         data: Option<Value>,
     },
+    /// The socket failed while a call or a subscription was under way.
+    #[error("talking to numhubd: {0}")]
+    Io(#[source] std::io::Error),
+    /// A body that is not the JSON expected (`what` says whose).
+    #[error("talking to numhubd: {what}: {source}")]
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("talking to numhubd over WebSocket: {0}")]
+    WebSocket(#[source] soketto::connection::Error),
+    #[error("talking to numhubd: WebSocket handshake: {0}")]
+    Handshake(#[source] soketto::handshake::Error),
     #[error("talking to numhubd: {0}")]
     Protocol(String),
+}
+
+impl ClientError {
+    fn json(what: impl Into<String>) -> impl FnOnce(serde_json::Error) -> ClientError {
+        let what = what.into();
+        move |source| ClientError::Json { what, source }
+    }
 }
 
 pub struct Client {
@@ -37,7 +63,7 @@ pub struct Client {
 
 impl Client {
     pub fn connect(path: &Path) -> Result<Client, ClientError> {
-        let stream = UnixStream::connect(path).map_err(|e| connect_error(path, &e))?;
+        let stream = UnixStream::connect(path).map_err(|e| connect_error(path, e))?;
         Ok(Client {
             path: path.to_path_buf(),
             reader: BufReader::new(stream),
@@ -49,35 +75,56 @@ impl Client {
         &self.path
     }
 
-    /// One call; the `result`, or the JSON-RPC error.
+    /// One call of method `M`: its typed result, or the JSON-RPC error.
+    pub fn request<M: Method>(&mut self, params: &M::Params) -> Result<M::Result, ClientError> {
+        self.exchange(M::NAME, params)
+    }
+
+    /// One call by name, for tests and raw use; the `result`, or the JSON-RPC error.
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+        self.exchange(method, &params)
+    }
+
+    fn exchange<P, R>(&mut self, method: &str, params: &P) -> Result<R, ClientError>
+    where
+        P: serde::Serialize,
+        R: DeserializeOwned,
+    {
         let id = self.next_id;
         self.next_id += 1;
-        let body =
-            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
-        let answer = self.post(body.as_bytes())?;
-        if let Some(err) = answer.get("error") {
-            return Err(ClientError::Rpc {
-                code: err["code"].as_i64().unwrap_or(0),
-                message: err["message"].as_str().unwrap_or("error").to_string(),
-                data: err.get("data").cloned(),
-            });
+        let body = serde_json::to_vec(&Request {
+            jsonrpc: "2.0",
+            id,
+            method,
+            params,
+        })
+        .map_err(ClientError::json(format!("{method}'s params")))?;
+        let answer = self.post_raw(&body)?;
+        let answer: Answer<R> = serde_json::from_slice(&answer)
+            .map_err(ClientError::json(format!("{method}'s answer")))?;
+        match answer {
+            Answer {
+                error: Some(err), ..
+            } => Err(err.into()),
+            Answer {
+                result: Some(result),
+                ..
+            } => Ok(result),
+            _ => Err(ClientError::Protocol(format!(
+                "no result in {method}'s answer"
+            ))),
         }
-        answer
-            .get("result")
-            .cloned()
-            .ok_or_else(|| ClientError::Protocol(format!("no result in {answer}")))
     }
 
     /// Sends a body on the kept-alive connection and reads one response.
     pub fn post(&mut self, body: &[u8]) -> Result<Value, ClientError> {
         let answer = self.post_raw(body)?;
-        serde_json::from_slice(&answer).map_err(|e| ClientError::Protocol(e.to_string()))
+        serde_json::from_slice(&answer).map_err(ClientError::json("the answer"))
     }
 
     /// Like [`post`](Self::post), but the response body unparsed.
     fn post_raw(&mut self, body: &[u8]) -> Result<Vec<u8>, ClientError> {
-        let proto = |e: std::io::Error| ClientError::Protocol(e.to_string());
+        let proto = ClientError::Io;
         // Head and body in one write: one syscall, one segment.
         let mut request = format!(
             "POST / HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
@@ -110,8 +157,42 @@ impl Client {
     }
 }
 
+#[derive(serde::Serialize)]
+struct Request<'a, P> {
+    jsonrpc: &'static str,
+    id: u64,
+    method: &'a str,
+    params: &'a P,
+}
+
+/// A JSON-RPC answer: `result` read straight into its type (no tree in between).
+#[derive(Deserialize)]
+struct Answer<R> {
+    result: Option<R>,
+    error: Option<WireError>,
+}
+
+#[derive(Deserialize)]
+struct WireError {
+    #[serde(default)]
+    code: i64,
+    #[serde(default)]
+    message: String,
+    data: Option<Value>,
+}
+
+impl From<WireError> for ClientError {
+    fn from(e: WireError) -> ClientError {
+        ClientError::Rpc {
+            code: e.code,
+            message: e.message,
+            data: e.data,
+        }
+    }
+}
+
 /// Says what to do about a socket that cannot be opened.
-fn connect_error(path: &Path, e: &std::io::Error) -> ClientError {
+fn connect_error(path: &Path, e: std::io::Error) -> ClientError {
     let hint = match e.kind() {
         std::io::ErrorKind::NotFound => {
             "no socket there: is numhubd running? (systemctl status numhubd; or pass --socket / NUMHUBD_SOCKET)".to_string()
@@ -133,7 +214,7 @@ fn connect_error(path: &Path, e: &std::io::Error) -> ClientError {
     };
     ClientError::Connect {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        source: e,
         hint,
     }
 }
@@ -150,52 +231,97 @@ fn group_name(gid: u32) -> String {
         .to_string()
 }
 
-/// A WebSocket subscription to `events.subscribe`; each event is passed to `on_event`
-/// until it returns false or the connection ends.
+/// A WebSocket subscription to `S` (e.g. `events.subscribe`); each item is passed to
+/// `on_item` until it returns false or the connection ends.
+pub async fn follow<S: Subscription>(
+    path: &Path,
+    params: &S::Params,
+    on_item: impl FnMut(S::Item) -> bool,
+) -> Result<(), ClientError> {
+    subscribe(path, S::NAME, params, on_item).await
+}
+
+/// [`follow`] of `events.subscribe`, its params and events as JSON.
 pub async fn follow_events(
     path: &Path,
     params: Value,
-    mut on_event: impl FnMut(Value) -> bool,
+    on_event: impl FnMut(Value) -> bool,
 ) -> Result<(), ClientError> {
-    use tokio_util::compat::TokioAsyncReadCompatExt;
-    let stream = tokio::net::UnixStream::connect(path)
+    subscribe(path, EventsSubscribe::NAME, &params, on_event).await
+}
+
+async fn subscribe<P, T>(
+    path: &Path,
+    method: &str,
+    params: &P,
+    mut on_item: impl FnMut(T) -> bool,
+) -> Result<(), ClientError>
+where
+    P: serde::Serialize,
+    T: DeserializeOwned,
+{
+    let (mut tx, mut rx) = websocket(path).await?;
+    let request = serde_json::to_string(&Request {
+        jsonrpc: "2.0",
+        id: 1,
+        method,
+        params,
+    })
+    .map_err(ClientError::json(format!("{method}'s params")))?;
+    tx.send_text(request)
         .await
-        .map_err(|e| connect_error(path, &e))?;
-    let mut client = soketto::handshake::Client::new(stream.compat(), "localhost", "/");
-    match client.handshake().await {
-        Ok(soketto::handshake::ServerResponse::Accepted { .. }) => {}
-        Ok(other) => {
-            return Err(ClientError::Protocol(format!(
-                "WebSocket refused: {other:?}"
-            )))
-        }
-        Err(e) => return Err(ClientError::Protocol(e.to_string())),
-    }
-    let (mut tx, mut rx) = client.into_builder().finish();
-    let req = json!({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": params});
-    let ws = |e: soketto::connection::Error| ClientError::Protocol(e.to_string());
-    tx.send_text(req.to_string()).await.map_err(ws)?;
-    tx.flush().await.map_err(ws)?;
+        .map_err(ClientError::WebSocket)?;
+    tx.flush().await.map_err(ClientError::WebSocket)?;
     loop {
         let mut data = Vec::new();
         match rx.receive_data(&mut data).await {
             Ok(_) => {}
             Err(soketto::connection::Error::Closed) => return Ok(()),
-            Err(e) => return Err(ws(e)),
+            Err(e) => return Err(ClientError::WebSocket(e)),
         }
-        let v: Value =
-            serde_json::from_slice(&data).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        if let Some(err) = v.get("error") {
-            return Err(ClientError::Rpc {
-                code: err["code"].as_i64().unwrap_or(0),
-                message: err["message"].as_str().unwrap_or("error").to_string(),
-                data: err.get("data").cloned(),
-            });
+        let frame: Frame<T> = serde_json::from_slice(&data)
+            .map_err(ClientError::json(format!("a {method} message")))?;
+        if let Some(err) = frame.error {
+            return Err(err.into());
         }
-        if let Some(event) = v.pointer("/params/result") {
-            if !on_event(event.clone()) {
+        // The first frame answers the subscription (its id); then one per item.
+        if let Some(notice) = frame.params {
+            if !on_item(notice.result) {
                 return Ok(());
             }
         }
     }
+}
+
+type WsSender = soketto::Sender<tokio_util::compat::Compat<tokio::net::UnixStream>>;
+type WsReceiver = soketto::Receiver<tokio_util::compat::Compat<tokio::net::UnixStream>>;
+
+/// A WebSocket connection to the daemon's socket.
+async fn websocket(path: &Path) -> Result<(WsSender, WsReceiver), ClientError> {
+    use tokio_util::compat::TokioAsyncReadCompatExt;
+    let stream = tokio::net::UnixStream::connect(path)
+        .await
+        .map_err(|e| connect_error(path, e))?;
+    let mut client = soketto::handshake::Client::new(stream.compat(), "localhost", "/");
+    match client.handshake().await.map_err(ClientError::Handshake)? {
+        soketto::handshake::ServerResponse::Accepted { .. } => {}
+        other => {
+            return Err(ClientError::Protocol(format!(
+                "WebSocket refused: {other:?}"
+            )))
+        }
+    }
+    Ok(client.into_builder().finish())
+}
+
+/// One WebSocket message: the subscription's answer, an error, or a notification.
+#[derive(Deserialize)]
+struct Frame<T> {
+    error: Option<WireError>,
+    params: Option<Notice<T>>,
+}
+
+#[derive(Deserialize)]
+struct Notice<T> {
+    result: T,
 }

@@ -4,41 +4,26 @@
 //! of the service's own (systemd's `PrivateTmp=`) is refused when the caller does not
 //! share numhubd's mounts: the copy would be where the caller cannot find it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-
-use serde::Deserialize;
-use serde_json::json;
 
 use super::access::{Caller, Role};
 use super::error::RpcError;
-use super::methods::{def, handler, MethodDef, Scope};
-use super::schema::{object, string};
+use super::methods::{method, MethodDef, Scope};
 use super::Rpc;
-use crate::api::BackupTaken;
+use crate::api::{BackupTaken, BackupTo, DaemonBackup};
 use crate::mounts;
 
 pub fn methods() -> Vec<MethodDef> {
-    vec![def(
-        "daemon.backup",
+    vec![method::<DaemonBackup>(
         "Writes a consistent copy of the database to `path` (absolute, new; its folder must exist and be writable by numhubd) while the daemon keeps serving. The copy is mode 0600 and marked as a backup: its first start looks up unfinished creates and uploads at NumHub before sending them.",
         Role::Admin,
         Scope::Global,
-        object(&[("path", string(4096))], &[]),
-        json!({"type": "object", "properties": {
-            "path": {"type": "string"}, "size_bytes": {"type": "integer"},
-            "taken_at": {"type": "string", "format": "date-time"}, "source": {"type": "string"}},
-            "required": ["path", "size_bytes", "taken_at", "source"]}),
-        handler(backup),
+        backup,
     )]
 }
 
-#[derive(Deserialize)]
-struct Params {
-    path: PathBuf,
-}
-
-async fn backup(rpc: Arc<Rpc>, caller: Caller, p: Params) -> Result<BackupTaken, RpcError> {
+async fn backup(rpc: Arc<Rpc>, caller: Caller, p: BackupTo) -> Result<BackupTaken, RpcError> {
     visible_to(&p.path, caller.peer.pid)?;
     let b = rpc.store.backup(p.path).await?;
     tracing::info!(

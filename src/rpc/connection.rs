@@ -86,7 +86,7 @@ pub async fn exchange<S>(
 where
     S: Service<HttpRequest, Response = HttpResponse, Error = BoxError>,
 {
-    let io = |e: BoxError| std::io::Error::other(e.to_string());
+    let io = std::io::Error::other;
     let rpc_post = req.method() == hyper::Method::POST
         && !jsonrpsee::server::ws::is_upgrade_request(&req)
         && content_type_is_json(&req);

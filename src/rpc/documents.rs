@@ -5,16 +5,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use super::access::{Caller, Role};
 use super::error::RpcError;
-use super::methods::{def, handler, MethodDef, Scope};
-use super::rows::{
-    child_page, local_id, obj, page_schema, queued, wait_for, with_sync, ChildList, Row, WithSync,
-};
-use super::schema::{cursor, id, limit, object, one_of, string, text, wait_s};
+use super::methods::{method, MethodDef, Scope};
+use super::rows::{child_page, queued, wait_for};
+use super::wire::{to_db, ToWire};
 use super::Rpc;
+use crate::api::{
+    ChildQuery, Document, DocumentDelete, DocumentFile, DocumentGet, DocumentList, DocumentUpload,
+    RowRef, WithSync,
+};
 use crate::db::{self, documents, jobs, DocumentSource, DocumentType, Sql};
 use crate::events::Event;
 use crate::intake::SpoolError;
@@ -22,53 +22,35 @@ use crate::intake::SpoolError;
 pub fn methods() -> Vec<MethodDef> {
     use Role::*;
     use Scope::*;
-    let doc_types: Vec<&str> = DocumentType::ALL.iter().map(|t| t.as_str()).collect();
     vec![
-        def("document.upload", "Registers a file under [rpc] upload_dirs for upload to an application (hashed, type detected from the bytes); queued for NumHub.", Write, Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("entity_id", local_id()), ("document_type", one_of(&doc_types)), ("path", string(4096))], &[("description", text(500)), ("wait_s", wait_s())]),
-            obj(), handler(document_upload)),
-        def("document.list", "The tenant's documents (of one entity, if given), each with sha256 and status.", Read, Tenant("tenant_id"),
-            object(&[("tenant_id", id())], &[("entity_id", local_id()), ("cursor", cursor()), ("limit", limit())]),
-            page_schema(), handler(document_list)),
-        def("document.get", "One document.", Read, Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("id", local_id())], &[]),
-            obj(), handler(document_get)),
-        def("document.delete", "Queues the removal of a document at NumHub; the row goes once NumHub confirms.", Write, Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("id", local_id())], &[]),
-            obj(), handler(document_delete)),
+        method::<DocumentUpload>("Registers a file under [rpc] upload_dirs for upload to an application (hashed, type detected from the bytes); queued for NumHub.", Write, Tenant("tenant_id"), document_upload),
+        method::<DocumentList>("The tenant's documents (of one entity, if given), each with sha256 and status.", Read, Tenant("tenant_id"), document_list),
+        method::<DocumentGet>("One document.", Read, Tenant("tenant_id"), document_get),
+        method::<DocumentDelete>("Queues the removal of a document at NumHub; the row goes once NumHub confirms.", Write, Tenant("tenant_id"), document_delete),
     ]
 }
 
-fn document_with_sync(
+/// The document with its newest unfinished job, read in the same transaction.
+fn with_job(
     sql: &Sql<'_>,
     d: documents::Document,
-) -> db::Result<WithSync<documents::Document>> {
+) -> db::Result<(documents::Document, Option<jobs::Pending>)> {
     let job = jobs::pending_for_document(sql, &d.id)?;
-    Ok(with_sync(d, job))
-}
-
-#[derive(Deserialize)]
-struct DocumentUpload {
-    tenant_id: i64,
-    entity_id: String,
-    document_type: String,
-    path: String,
-    description: Option<String>,
-    wait_s: Option<u64>,
+    Ok((d, job))
 }
 
 async fn document_upload(
     rpc: Arc<Rpc>,
     _: Caller,
-    p: DocumentUpload,
-) -> Result<WithSync<documents::Document>, RpcError> {
-    let document_type = DocumentType::parse(&p.document_type)?;
+    p: DocumentFile,
+) -> Result<WithSync<Document>, RpcError> {
+    let document_type = to_db(p.document_type, DocumentType::parse)?;
     let uploads = rpc.uploads.clone();
     let (path, tenant) = (p.path.clone(), p.tenant_id);
     let taken =
         tokio::task::spawn_blocking(move || uploads.take(tenant, Path::new(&path), document_type))
             .await
-            .map_err(|e| RpcError::Internal(e.to_string()))??;
+            .map_err(|e| RpcError::failed("taking the upload", e))??;
     // Into a server store before the job is queued, so any host may send it.
     rpc.uploads
         .spool
@@ -76,7 +58,7 @@ async fn document_upload(
         .await
         .map_err(|e| match e {
             SpoolError::Store(e) => RpcError::from(e),
-            e => RpcError::Internal(e.to_string()),
+            e => RpcError::failed("sharing the upload", e),
         })?;
     let tenant_id = p.tenant_id;
     let new = documents::NewUpload {
@@ -100,45 +82,34 @@ async fn document_upload(
     });
     wait_for(&rpc, tenant_id, job_id, p.wait_s).await?;
     let id = doc.id;
-    Ok(rpc
-        .store
-        .read(move |sql| {
-            let d = documents::get(sql, tenant_id, &id)?;
-            document_with_sync(sql, d)
-        })
-        .await?)
+    rpc.store
+        .read(move |sql| with_job(sql, documents::get(sql, tenant_id, &id)?))
+        .await?
+        .to_wire()
 }
 
 async fn document_list(
     rpc: Arc<Rpc>,
     _: Caller,
-    p: ChildList,
-) -> Result<db::Page<WithSync<documents::Document>>, RpcError> {
+    p: ChildQuery,
+) -> Result<crate::api::Page<WithSync<Document>>, RpcError> {
     child_page(&rpc, p, documents::list).await
 }
 
-async fn document_get(
-    rpc: Arc<Rpc>,
-    _: Caller,
-    p: Row,
-) -> Result<WithSync<documents::Document>, RpcError> {
-    Ok(rpc
-        .store
-        .read_point(move |sql| {
-            let d = documents::get(sql, p.tenant_id, &p.id)?;
-            document_with_sync(sql, d)
-        })
-        .await?)
+async fn document_get(rpc: Arc<Rpc>, _: Caller, p: RowRef) -> Result<WithSync<Document>, RpcError> {
+    rpc.store
+        .read_point(move |sql| with_job(sql, documents::get(sql, p.tenant_id, &p.id)?))
+        .await?
+        .to_wire()
 }
 
 async fn document_delete(
     rpc: Arc<Rpc>,
     _: Caller,
-    p: Row,
-) -> Result<WithSync<documents::Document>, RpcError> {
+    p: RowRef,
+) -> Result<WithSync<Document>, RpcError> {
     let tenant_id = p.tenant_id;
-    Ok(rpc
-        .store
+    rpc.store
         .write(move |tx| {
             let d = documents::get(tx, tenant_id, &p.id)?;
             jobs::enqueue(
@@ -152,8 +123,9 @@ async fn document_delete(
                     )
                 },
             )?;
-            document_with_sync(tx, d)
+            with_job(tx, d)
         })
         .await
-        .inspect(|_| queued(&rpc))?)
+        .inspect(|_| queued(&rpc))?
+        .to_wire()
 }

@@ -5,136 +5,76 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::access::{Caller, Role};
 use super::error::RpcError;
-use super::methods::{def, handler, MethodDef, Scope};
-use super::port::LoaTemplate;
-use super::rows::{local_id, obj, page_schema, queued, wait_for, with_sync, RowWait, WithSync};
-use super::schema::{
-    self, application, application_update, boolean, cursor, id, limit, object, one_of, shown_text,
-    string, wait_s,
-};
+use super::methods::{method, MethodDef, Scope};
+use super::rows::{queued, wait_for};
+use super::schema;
+use super::wire::{to_db, ToWire};
 use super::Rpc;
+use crate::api::{
+    DropPath, Entity, EntityChange, EntityCreate, EntityDetail, EntityDropPath, EntityFields,
+    EntityGet, EntityList, EntityLoaTemplate, EntityLookup, EntityQuery, EntitySubmit,
+    EntityUpdate, LoaTemplate, Page, RowRef, RowWait, WithSync,
+};
 use crate::db::{self, entities, jobs, reviews, tenants, EntityStatus, EntityType, Sql};
 use crate::events::Event;
 use crate::watch::layout;
 
-fn statuses() -> Vec<&'static str> {
-    EntityStatus::ALL.iter().map(|s| s.as_str()).collect()
-}
-
 pub fn methods() -> Vec<MethodDef> {
     use Role::*;
     use Scope::*;
-    let entity_types: Vec<&str> = EntityType::ALL.iter().map(|t| t.as_str()).collect();
     vec![
-        def(
-            "entity.create",
+        method::<EntityCreate>(
             "Saves a BCID application locally and queues it for NumHub (submit: vet it now).",
             Write,
             Tenant("tenant_id"),
-            object(
-                &[
-                    ("tenant_id", id()),
-                    ("entity_type", one_of(&entity_types)),
-                    ("company_name", shown_text(1, 255)),
-                    ("application", application()),
-                    ("submit", boolean()),
-                ],
-                &[("brand_id", id()), ("wait_s", wait_s())],
-            ),
-            obj(),
-            handler(entity_create),
+            entity_create,
         ),
-        def(
-            "entity.update",
+        method::<EntityUpdate>(
             "Changes a draft or rejected application; queued for NumHub.",
             Write,
             Tenant("tenant_id"),
-            object(
-                &[
-                    ("tenant_id", id()),
-                    ("id", local_id()),
-                    ("application", application_update()),
-                ],
-                &[("wait_s", wait_s())],
-            ),
-            obj(),
-            handler(entity_update),
+            entity_update,
         ),
-        def(
-            "entity.submit",
+        method::<EntitySubmit>(
             "Submits a draft (or resubmits a rejected) application for vetting; queued for NumHub.",
             Write,
             Tenant("tenant_id"),
-            object(
-                &[("tenant_id", id()), ("id", local_id())],
-                &[("wait_s", wait_s())],
-            ),
-            obj(),
-            handler(entity_submit),
+            entity_submit,
         ),
-        def(
-            "entity.get",
+        method::<EntityGet>(
             "One application, by local id or by NumHub's numhub_entity_id (exactly one).",
             Read,
             Tenant("tenant_id"),
-            object(
-                &[("tenant_id", id())],
-                &[("id", local_id()), ("numhub_entity_id", string(100))],
-            ),
-            detail_schema(),
-            handler(entity_get),
+            entity_get,
         ),
-        def(
-            "entity.list",
+        method::<EntityList>(
             "The tenant's applications, optionally of one status.",
             Read,
             Tenant("tenant_id"),
-            object(
-                &[("tenant_id", id())],
-                &[
-                    ("status", one_of(&statuses())),
-                    ("cursor", cursor()),
-                    ("limit", limit()),
-                ],
-            ),
-            page_schema(),
-            handler(entity_list),
+            entity_list,
         ),
-        def(
-            "entity.drop_path",
+        method::<EntityDropPath>(
             "Where the application's drop folder is: the folder, its type folders, the LOA template's path.",
             Read,
             Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("id", local_id())], &[]),
-            obj(),
-            handler(entity_drop_path),
+            entity_drop_path,
         ),
-        def(
-            "entity.loa_template",
+        method::<EntityLoaTemplate>(
             "Downloads NumHub's LOA template (BCID Appendix A) into the application's drop folder.",
             Write,
             Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("id", local_id())], &[]),
-            obj(),
-            handler(entity_loa_template),
+            entity_loa_template,
         ),
     ]
 }
 
-#[derive(Deserialize)]
-struct EntityRef {
-    tenant_id: i64,
-    id: String,
-}
-
 /// Computed from the layout alone: the folder may not exist yet (the watcher or the
 /// LOA template makes it).
-async fn entity_drop_path(rpc: Arc<Rpc>, _: Caller, p: EntityRef) -> Result<Value, RpcError> {
+async fn entity_drop_path(rpc: Arc<Rpc>, _: Caller, p: RowRef) -> Result<DropPath, RpcError> {
     let tenant_id = p.tenant_id;
     let (entity, tenant) = rpc
         .store
@@ -152,22 +92,18 @@ async fn entity_drop_path(rpc: Arc<Rpc>, _: Caller, p: EntityRef) -> Result<Valu
         &entity.id,
         &entity.company_name,
     );
-    let type_dirs: Map<String, Value> = layout::TYPE_DIRS
+    let type_dirs = layout::TYPE_DIRS
         .iter()
-        .map(|(name, _)| (name.to_string(), json!(dir.join(name))))
+        .map(|(name, _)| (name.to_string(), dir.join(name)))
         .collect();
-    Ok(json!({
-        "path": dir,
-        "type_dirs": type_dirs,
-        "template": dir.join(layout::TEMPLATE),
-    }))
+    Ok(DropPath {
+        template: dir.join(layout::TEMPLATE),
+        path: dir,
+        type_dirs,
+    })
 }
 
-async fn entity_loa_template(
-    rpc: Arc<Rpc>,
-    _: Caller,
-    p: EntityRef,
-) -> Result<LoaTemplate, RpcError> {
+async fn entity_loa_template(rpc: Arc<Rpc>, _: Caller, p: RowRef) -> Result<LoaTemplate, RpcError> {
     let tenant_id = p.tenant_id;
     let id = p.id.clone();
     // A missing row is a not-found before NumHub is asked anything.
@@ -179,20 +115,13 @@ async fn entity_loa_template(
         .await?)
 }
 
-fn entity_with_sync(sql: &Sql<'_>, e: entities::Entity) -> db::Result<WithSync<entities::Entity>> {
+/// The entity with its newest unfinished job, read in the same transaction.
+fn with_job(
+    sql: &Sql<'_>,
+    e: entities::Entity,
+) -> db::Result<(entities::Entity, Option<jobs::Pending>)> {
     let job = jobs::pending_for_entity(sql, &e.id)?;
-    Ok(with_sync(e, job))
-}
-
-#[derive(Deserialize)]
-struct EntityCreate {
-    tenant_id: i64,
-    brand_id: Option<i64>,
-    entity_type: String,
-    company_name: String,
-    application: Map<String, Value>,
-    submit: bool,
-    wait_s: Option<u64>,
+    Ok((e, job))
 }
 
 /// The display identities of an application body are what NumHub shows on phones:
@@ -233,8 +162,8 @@ fn check_shown_identities(application: &serde_json::Map<String, Value>) -> Resul
 async fn entity_create(
     rpc: Arc<Rpc>,
     _: Caller,
-    mut p: EntityCreate,
-) -> Result<WithSync<entities::Entity>, RpcError> {
+    mut p: EntityFields,
+) -> Result<WithSync<Entity>, RpcError> {
     check_shown_identities(&p.application)?;
     let wanted = if p.submit { "Submit" } else { "Saved" };
     match p.application.get("status").and_then(Value::as_str) {
@@ -262,7 +191,7 @@ async fn entity_create(
     } else if details.is_null() {
         *details = json!({"legalBusinessName": p.company_name});
     }
-    let entity_type = EntityType::parse(&p.entity_type)?;
+    let entity_type = to_db(p.entity_type, EntityType::parse)?;
     let payload = jobs::JobPayload::EntityCreate(jobs::ApplicationChange {
         application: p.application,
     });
@@ -304,33 +233,18 @@ fn entity_event(e: &entities::Entity) -> Event {
     }
 }
 
-async fn fresh_entity(
-    rpc: &Rpc,
-    tenant_id: i64,
-    id: String,
-) -> Result<WithSync<entities::Entity>, RpcError> {
-    Ok(rpc
-        .store
-        .read_point(move |sql| {
-            let (e, job) = entities::get_with_pending(sql, tenant_id, &id)?;
-            Ok(with_sync(e, job))
-        })
-        .await?)
-}
-
-#[derive(Deserialize)]
-struct EntityUpdate {
-    tenant_id: i64,
-    id: String,
-    application: Map<String, Value>,
-    wait_s: Option<u64>,
+async fn fresh_entity(rpc: &Rpc, tenant_id: i64, id: String) -> Result<WithSync<Entity>, RpcError> {
+    rpc.store
+        .read_point(move |sql| entities::get_with_pending(sql, tenant_id, &id))
+        .await?
+        .to_wire()
 }
 
 async fn entity_update(
     rpc: Arc<Rpc>,
     _: Caller,
-    p: EntityUpdate,
-) -> Result<WithSync<entities::Entity>, RpcError> {
+    p: EntityChange,
+) -> Result<WithSync<Entity>, RpcError> {
     check_shown_identities(&p.application)?;
     // The same PUT with "Submit" submits at NumHub: that is entity.submit's, which
     // moves the local status with it.
@@ -361,11 +275,7 @@ async fn entity_update(
     fresh_entity(&rpc, tenant_id, p.id).await
 }
 
-async fn entity_submit(
-    rpc: Arc<Rpc>,
-    _: Caller,
-    p: RowWait,
-) -> Result<WithSync<entities::Entity>, RpcError> {
+async fn entity_submit(rpc: Arc<Rpc>, _: Caller, p: RowWait) -> Result<WithSync<Entity>, RpcError> {
     let tenant_id = p.tenant_id;
     let id = p.id.clone();
     let (entity, job_id) = rpc
@@ -389,97 +299,65 @@ async fn entity_submit(
     fresh_entity(&rpc, tenant_id, p.id).await
 }
 
-/// `entity.get`'s answer: the row, its `sync` object and NumHub's review.
-#[derive(Serialize)]
-struct EntityDetail {
-    #[serde(flatten)]
-    entity: WithSync<entities::Entity>,
-    /// NumHub's review while it flags the application (null otherwise): the alert's
-    /// message and each flagged section with its comment.
-    review: Option<reviews::Review>,
+/// The entity, its job and its review (if NumHub flags it) as `entity.get` shows them.
+fn detail(
+    (entity, job, review): (
+        entities::Entity,
+        Option<jobs::Pending>,
+        Option<reviews::Review>,
+    ),
+) -> Result<EntityDetail, RpcError> {
+    Ok(EntityDetail {
+        entity: (entity, job).to_wire()?,
+        review: review.map(ToWire::to_wire).transpose()?,
+    })
 }
 
-fn detail_schema() -> Value {
-    let text = json!({"type": ["string", "null"]});
-    let mut schema = obj();
-    schema["properties"]["review"] = json!({
-        "type": ["object", "null"],
-        "properties": {
-            "message": text,
-            "flagged_comments": {"type": "array", "items": {"type": "object", "properties": {
-                "section_number": {"type": ["integer", "null"]},
-                "section_name": text,
-                "comments": text,
-            }}},
-            "flagged_at": {"type": "string"},
-            "updated_at": {"type": "string"},
-        },
-        "required": ["message", "flagged_comments", "flagged_at", "updated_at"],
-    });
-    schema
-}
-
-fn with_review(sql: &Sql<'_>, entity: WithSync<entities::Entity>) -> db::Result<EntityDetail> {
-    let review = reviews::find(sql, &entity.row.id)?;
-    Ok(EntityDetail { entity, review })
-}
-
-#[derive(Deserialize)]
-struct EntityGet {
-    tenant_id: i64,
-    id: Option<String>,
-    numhub_entity_id: Option<String>,
-}
-
-async fn entity_get(rpc: Arc<Rpc>, _: Caller, p: EntityGet) -> Result<EntityDetail, RpcError> {
+async fn entity_get(rpc: Arc<Rpc>, _: Caller, p: EntityLookup) -> Result<EntityDetail, RpcError> {
     let tenant_id = p.tenant_id;
-    match (p.id, p.numhub_entity_id) {
-        (Some(id), None) => Ok(rpc
-            .store
-            .read_point(move |sql| {
-                let (e, job) = entities::get_with_pending(sql, tenant_id, &id)?;
-                with_review(sql, with_sync(e, job))
-            })
-            .await?),
-        (None, Some(nid)) => Ok(rpc
-            .store
-            .read(move |sql| {
-                let e = entities::get_by_numhub_id(sql, tenant_id, &nid)?;
-                with_review(sql, entity_with_sync(sql, e)?)
-            })
-            .await?),
-        _ => Err(RpcError::invalid(
-            "id",
-            "give exactly one of id or numhub_entity_id",
-        )),
-    }
-}
-
-#[derive(Deserialize)]
-struct EntityList {
-    tenant_id: i64,
-    status: Option<String>,
-    cursor: Option<String>,
-    limit: Option<u32>,
+    let found = match (p.id, p.numhub_entity_id) {
+        (Some(id), None) => {
+            rpc.store
+                .read_point(move |sql| {
+                    let (e, job) = entities::get_with_pending(sql, tenant_id, &id)?;
+                    let review = reviews::find(sql, &e.id)?;
+                    Ok((e, job, review))
+                })
+                .await?
+        }
+        (None, Some(nid)) => {
+            rpc.store
+                .read(move |sql| {
+                    let (e, job) =
+                        with_job(sql, entities::get_by_numhub_id(sql, tenant_id, &nid)?)?;
+                    let review = reviews::find(sql, &e.id)?;
+                    Ok((e, job, review))
+                })
+                .await?
+        }
+        _ => {
+            return Err(RpcError::invalid(
+                "id",
+                "give exactly one of id or numhub_entity_id",
+            ))
+        }
+    };
+    detail(found)
 }
 
 async fn entity_list(
     rpc: Arc<Rpc>,
     _: Caller,
-    p: EntityList,
-) -> Result<db::Page<WithSync<entities::Entity>>, RpcError> {
-    let status = p.status.as_deref().map(EntityStatus::parse).transpose()?;
-    Ok(rpc
-        .store
+    p: EntityQuery,
+) -> Result<Page<WithSync<Entity>>, RpcError> {
+    let status = p
+        .status
+        .map(|s| to_db(s, EntityStatus::parse))
+        .transpose()?;
+    rpc.store
         .read(move |sql| {
-            let page = entities::list_with_pending(
-                sql,
-                p.tenant_id,
-                status,
-                p.cursor.as_deref(),
-                p.limit,
-            )?;
-            page.try_map(|(e, job)| Ok(with_sync(e, job)))
+            entities::list_with_pending(sql, p.tenant_id, status, p.cursor.as_deref(), p.limit)
         })
-        .await?)
+        .await?
+        .to_wire()
 }

@@ -19,9 +19,9 @@ pub enum RpcError {
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("{0}")]
-    NotFound(String),
+    NotFound(#[source] DbError),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(#[source] DbError),
     #[error("{0}")]
     LimitExceeded(String),
     /// An answer over `[rpc] max_response_bytes` (a batch's call that no longer fits).
@@ -38,22 +38,43 @@ pub enum RpcError {
     },
     #[error("NumHub is unavailable: {0}; queued changes are retried")]
     NumhubUnavailable(String),
+    /// The port could not reach NumHub (or this tenant cannot talk to it as configured).
+    #[error("NumHub is unavailable: {0}; queued changes are retried")]
+    NumhubDown(#[source] PortError),
     #[error("{0}")]
-    KeyRotationFailed(String),
+    KeyRotationFailed(#[source] PortError),
     #[error("{0}")]
     DropFolderUnwritable(String),
     #[error("{0}")]
-    BackupFailed(String),
+    BackupFailed(#[source] DbError),
     #[error("{0}; free space on the database's disk, then try again")]
-    StoreRefusesWrites(String),
+    StoreRefusesWrites(#[source] DbError),
     /// The database server cannot be reached: the same code as NumHub's absence.
     #[error("the database is unavailable now; nothing was done: try again (numhubd reconnects by itself)")]
     StoreUnavailable,
     #[error("internal error")]
     Internal(String),
+    /// Something on our side failed (a task, a serialization): the caller reads
+    /// "internal error", the log the whole cause.
+    #[error("internal error")]
+    Failed {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl RpcError {
+    /// An internal failure of `what`, logged with its cause chain.
+    pub fn failed(
+        what: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> RpcError {
+        let source = source.into();
+        tracing::error!(error = %chain(source.as_ref()), "{what} failed during an RPC call");
+        RpcError::Failed { what, source }
+    }
+
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> RpcError {
         RpcError::InvalidParams(vec![FieldError {
             field: field.into(),
@@ -71,14 +92,14 @@ impl RpcError {
             RpcError::ResponseTooLarge(_) => codes::OVERSIZED_RESPONSE,
             RpcError::NeedsWebsocket => codes::SUBSCRIPTION_NEEDS_WEBSOCKET,
             RpcError::NumhubRejected { .. } => codes::NUMHUB_REJECTED,
-            RpcError::NumhubUnavailable(_) | RpcError::StoreUnavailable => {
-                codes::NUMHUB_UNAVAILABLE
-            }
+            RpcError::NumhubUnavailable(_)
+            | RpcError::NumhubDown(_)
+            | RpcError::StoreUnavailable => codes::NUMHUB_UNAVAILABLE,
             RpcError::KeyRotationFailed(_) => codes::KEY_ROTATION_FAILED,
             RpcError::DropFolderUnwritable(_) => codes::DROP_FOLDER_UNWRITABLE,
             RpcError::BackupFailed(_) => codes::BACKUP_FAILED,
             RpcError::StoreRefusesWrites(_) => codes::STORE_REFUSES_WRITES,
-            RpcError::Internal(_) => codes::INTERNAL,
+            RpcError::Internal(_) | RpcError::Failed { .. } => codes::INTERNAL,
         }
     }
 
@@ -120,26 +141,24 @@ impl From<DbError> for RpcError {
                     reason: e.to_string(),
                 }])
             }
-            DbError::NotFound { .. } => RpcError::NotFound(e.to_string()),
+            DbError::NotFound { .. } => RpcError::NotFound(e),
             DbError::Backup { .. } => {
                 tracing::error!(error = %e, "backup failed");
-                RpcError::BackupFailed(e.to_string())
+                RpcError::BackupFailed(e)
             }
-            DbError::IllegalTransition { .. } | DbError::Conflict { .. } => {
-                RpcError::Conflict(e.to_string())
-            }
+            DbError::IllegalTransition { .. } | DbError::Conflict { .. } => RpcError::Conflict(e),
             down if down.is_unavailable() => {
                 tracing::warn!(error = %down, "an RPC call found the database unavailable");
                 RpcError::StoreUnavailable
             }
             refused if refused.is_write_refused() => {
                 tracing::warn!(error = %refused, "an RPC call's write was refused by the database");
+                // SQLite's own words ("database or disk is full") as the cause.
                 RpcError::StoreRefusesWrites(match refused {
                     DbError::Sqlite(e) => DbError::WriteRefused {
                         cause: e.to_string(),
-                    }
-                    .to_string(),
-                    other => other.to_string(),
+                    },
+                    other => other,
                 })
             }
             other => {
@@ -163,13 +182,13 @@ impl From<PortError> for RpcError {
             PortError::Refused { status, message } => RpcError::NumhubRejected { status, message },
             PortError::Unreachable { .. }
             | PortError::NotConfigured { .. }
-            | PortError::NotAtNumhub { .. } => RpcError::NumhubUnavailable(e.to_string()),
+            | PortError::NotAtNumhub { .. } => RpcError::NumhubDown(e),
             PortError::InvalidParams { field, reason } => RpcError::invalid(field, reason),
             PortError::Busy { reason } => RpcError::LimitExceeded(reason),
             PortError::Db(db) => db.into(),
             PortError::KeyRotation { .. } => {
                 tracing::error!(error = %e, "keys.rotate failed");
-                RpcError::KeyRotationFailed(e.to_string())
+                RpcError::KeyRotationFailed(e)
             }
             PortError::DropFolder { reason } => {
                 tracing::warn!(error = %reason, "drop folder not writable");
@@ -181,6 +200,18 @@ impl From<PortError> for RpcError {
             }
         }
     }
+}
+
+/// An error and its causes, each after a colon.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 impl From<RpcError> for ErrorObjectOwned {

@@ -4,18 +4,17 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
-use serde_json::json;
-
 use super::access::{Caller, Role};
 use super::error::RpcError;
-use super::methods::{def, handler, MethodDef, Scope};
-use super::rows::{
-    child_page, local_id, obj, page_schema, queued, wait_for, with_sync, ChildList, Row, RowWait,
-    WithSync,
-};
-use super::schema::{cursor, e164, https_url, id, limit, object, shown_text, wait_s};
+use super::methods::{method, MethodDef, Scope};
+use super::rows::{child_page, queued, wait_for};
+use super::wire::ToWire;
 use super::Rpc;
+use crate::api::{
+    ChildQuery, Identity, IdentityChange, IdentityDeactivate, IdentityGet, IdentityList,
+    IdentityNumbers, IdentityNumbersAdd, IdentityNumbersRemove, IdentityUpdate, Page, RowRef,
+    RowWait, WithSync,
+};
 use crate::db::{self, identities, jobs, IdentityStatus, Sql};
 use crate::events::Event;
 
@@ -23,55 +22,37 @@ pub fn methods() -> Vec<MethodDef> {
     use Role::*;
     use Scope::*;
     vec![
-        def("identity.list", "The tenant's display identities (of one entity, if given).", Read, Tenant("tenant_id"),
-            object(&[("tenant_id", id())], &[("entity_id", local_id()), ("cursor", cursor()), ("limit", limit())]),
-            page_schema(), handler(identity_list)),
-        def("identity.get", "One display identity.", Read, Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("id", local_id())], &[]),
-            obj(), handler(identity_get)),
-        def("identity.update", "Changes what an identity shows (display_name at most 32 characters); queued for NumHub.", Write, Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("id", local_id())], &[("display_name", shown_text(1, 32)), ("call_reason", shown_text(0, 255)), ("logo_url", https_url(500)), ("wait_s", wait_s())]),
-            obj(), handler(identity_update)),
-        def("identity.deactivate", "Deactivates an identity; queued for NumHub.", Write, Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("id", local_id())], &[("wait_s", wait_s())]),
-            obj(), handler(identity_deactivate)),
-        def("identity.numbers.add", "Adds E.164 numbers to an identity; queued for NumHub.", Write, Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("id", local_id()), ("phone_numbers", json!({"type": "array", "items": e164(), "minItems": 1, "maxItems": 1000}))], &[("wait_s", wait_s())]),
-            obj(), handler(identity_numbers_add)),
-        def("identity.numbers.remove", "Removes E.164 numbers from an identity; queued for NumHub.", Write, Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("id", local_id()), ("phone_numbers", json!({"type": "array", "items": e164(), "minItems": 1, "maxItems": 1000}))], &[("wait_s", wait_s())]),
-            obj(), handler(identity_numbers_remove)),
+        method::<IdentityList>("The tenant's display identities (of one entity, if given).", Read, Tenant("tenant_id"), identity_list),
+        method::<IdentityGet>("One display identity.", Read, Tenant("tenant_id"), identity_get),
+        method::<IdentityUpdate>("Changes what an identity shows (display_name at most 32 characters); queued for NumHub.", Write, Tenant("tenant_id"), identity_update),
+        method::<IdentityDeactivate>("Deactivates an identity; queued for NumHub.", Write, Tenant("tenant_id"), identity_deactivate),
+        method::<IdentityNumbersAdd>("Adds E.164 numbers to an identity; queued for NumHub.", Write, Tenant("tenant_id"), identity_numbers_add),
+        method::<IdentityNumbersRemove>("Removes E.164 numbers from an identity; queued for NumHub.", Write, Tenant("tenant_id"), identity_numbers_remove),
     ]
 }
 
-fn identity_with_sync(
+/// The identity with its newest unfinished job, read in the same transaction.
+fn with_job(
     sql: &Sql<'_>,
     i: identities::Identity,
-) -> db::Result<WithSync<identities::Identity>> {
+) -> db::Result<(identities::Identity, Option<jobs::Pending>)> {
     let job = jobs::pending_for_identity(sql, &i.id)?;
-    Ok(with_sync(i, job))
+    Ok((i, job))
 }
 
 async fn identity_list(
     rpc: Arc<Rpc>,
     _: Caller,
-    p: ChildList,
-) -> Result<db::Page<WithSync<identities::Identity>>, RpcError> {
+    p: ChildQuery,
+) -> Result<Page<WithSync<Identity>>, RpcError> {
     child_page(&rpc, p, identities::list).await
 }
 
-async fn identity_get(
-    rpc: Arc<Rpc>,
-    _: Caller,
-    p: Row,
-) -> Result<WithSync<identities::Identity>, RpcError> {
-    Ok(rpc
-        .store
-        .read_point(move |sql| {
-            let i = identities::get(sql, p.tenant_id, &p.id)?;
-            identity_with_sync(sql, i)
-        })
-        .await?)
+async fn identity_get(rpc: Arc<Rpc>, _: Caller, p: RowRef) -> Result<WithSync<Identity>, RpcError> {
+    rpc.store
+        .read_point(move |sql| with_job(sql, identities::get(sql, p.tenant_id, &p.id)?))
+        .await?
+        .to_wire()
 }
 
 fn identity_event(i: &identities::Identity, tenant_id: i64) -> Event {
@@ -91,7 +72,7 @@ async fn change_identity<F>(
     payload: jobs::JobPayload,
     wait_s: Option<u64>,
     change: F,
-) -> Result<WithSync<identities::Identity>, RpcError>
+) -> Result<WithSync<Identity>, RpcError>
 where
     F: Fn(&db::Tx<'_>) -> db::Result<identities::Identity> + Send + 'static,
 {
@@ -114,30 +95,17 @@ where
     rpc.events.publish(identity_event(&identity, tenant_id));
     wait_for(&rpc, tenant_id, job_id, wait_s).await?;
     let id = identity.id.clone();
-    Ok(rpc
-        .store
-        .read(move |sql| {
-            let i = identities::get(sql, tenant_id, &id)?;
-            identity_with_sync(sql, i)
-        })
-        .await?)
-}
-
-#[derive(Deserialize)]
-struct IdentityUpdate {
-    tenant_id: i64,
-    id: String,
-    display_name: Option<String>,
-    call_reason: Option<String>,
-    logo_url: Option<String>,
-    wait_s: Option<u64>,
+    rpc.store
+        .read(move |sql| with_job(sql, identities::get(sql, tenant_id, &id)?))
+        .await?
+        .to_wire()
 }
 
 async fn identity_update(
     rpc: Arc<Rpc>,
     _: Caller,
-    p: IdentityUpdate,
-) -> Result<WithSync<identities::Identity>, RpcError> {
+    p: IdentityChange,
+) -> Result<WithSync<Identity>, RpcError> {
     if p.display_name.is_none() && p.call_reason.is_none() && p.logo_url.is_none() {
         return Err(RpcError::invalid(
             "display_name",
@@ -167,7 +135,7 @@ async fn identity_deactivate(
     rpc: Arc<Rpc>,
     _: Caller,
     p: RowWait,
-) -> Result<WithSync<identities::Identity>, RpcError> {
+) -> Result<WithSync<Identity>, RpcError> {
     let (t, id) = (p.tenant_id, p.id.clone());
     change_identity(
         rpc,
@@ -180,19 +148,11 @@ async fn identity_deactivate(
     .await
 }
 
-#[derive(Deserialize)]
-struct IdentityNumbers {
-    tenant_id: i64,
-    id: String,
-    phone_numbers: Vec<String>,
-    wait_s: Option<u64>,
-}
-
 async fn identity_numbers_add(
     rpc: Arc<Rpc>,
     _: Caller,
     p: IdentityNumbers,
-) -> Result<WithSync<identities::Identity>, RpcError> {
+) -> Result<WithSync<Identity>, RpcError> {
     let (t, id, numbers) = (p.tenant_id, p.id.clone(), p.phone_numbers.clone());
     change_identity(
         rpc,
@@ -219,7 +179,7 @@ async fn identity_numbers_remove(
     rpc: Arc<Rpc>,
     _: Caller,
     p: IdentityNumbers,
-) -> Result<WithSync<identities::Identity>, RpcError> {
+) -> Result<WithSync<Identity>, RpcError> {
     let (t, id, numbers) = (p.tenant_id, p.id.clone(), p.phone_numbers.clone());
     change_identity(
         rpc,

@@ -7,17 +7,19 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use jsonrpsee::core::RegisterMethodError;
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::{Extensions, RpcModule};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::access::{Caller, Role};
 use super::error::RpcError;
 use super::middleware::Conn;
 use super::{schema, Rpc};
+use crate::api::{Method, Schema, Subscription};
 
 /// Where a method finds the tenant it acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,22 +55,67 @@ pub struct MethodDef {
     pub handler: Option<Handler>,
 }
 
-/// Wraps a typed handler: params arrive already validated against the schema.
-pub fn handler<P, R, F, Fut>(f: F) -> Option<Handler>
+/// What runs a method of types `P` → `R`: any `async fn(Arc<Rpc>, Caller, P)`.
+pub trait Handles<P, R>: Send + Sync + 'static {
+    fn call(&self, rpc: Arc<Rpc>, caller: Caller, params: P) -> TypedFuture<R>;
+}
+
+pub type TypedFuture<R> = Pin<Box<dyn Future<Output = Result<R, RpcError>> + Send>>;
+
+impl<P, R, F, Fut> Handles<P, R> for F
 where
-    P: DeserializeOwned + Send + 'static,
-    R: Serialize + 'static,
     F: Fn(Arc<Rpc>, Caller, P) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<R, RpcError>> + Send + 'static,
 {
-    let f = Arc::new(f);
-    Some(Arc::new(move |rpc, caller, value| {
-        let f = f.clone();
+    fn call(&self, rpc: Arc<Rpc>, caller: Caller, params: P) -> TypedFuture<R> {
+        Box::pin(self(rpc, caller, params))
+    }
+}
+
+/// A method's entry from its marker type: its name and both schemas come from
+/// `api`, and the handler takes and gives the same types numhubctl does.
+pub fn method<M>(
+    summary: &'static str,
+    role: Role,
+    scope: Scope,
+    handler: impl Handles<M::Params, M::Result>,
+) -> MethodDef
+where
+    M: Method,
+    M::Params: Send + 'static,
+    M::Result: 'static,
+{
+    let handler = Arc::new(handler);
+    let run: Handler = Arc::new(move |rpc, caller, value| {
+        let handler = handler.clone();
         Box::pin(async move {
-            let result = f(rpc, caller, typed(value)?).await?;
+            let result = handler.call(rpc, caller, typed(value)?).await?;
             raw(&result)
         })
-    }))
+    });
+    def(
+        M::NAME,
+        summary,
+        role,
+        scope,
+        M::Params::schema(),
+        M::Result::schema(),
+        Some(run),
+    )
+}
+
+/// A subscription's entry: its name and params schema from `api`; its answer is the
+/// subscription id. Registered apart (`rpc::module`), so no handler here.
+pub fn subscription<S: Subscription>(summary: &'static str, role: Role, scope: Scope) -> MethodDef {
+    def(
+        S::NAME,
+        summary,
+        role,
+        scope,
+        S::Params::schema(),
+        json!({"type": "string", "description": "the subscription id"}),
+        None,
+    )
 }
 
 fn typed<P: DeserializeOwned>(value: Value) -> Result<P, RpcError> {
@@ -77,7 +124,7 @@ fn typed<P: DeserializeOwned>(value: Value) -> Result<P, RpcError> {
 
 fn raw<R: Serialize>(result: &R) -> Result<Box<RawValue>, RpcError> {
     serde_json::value::to_raw_value(result)
-        .map_err(|e| RpcError::Internal(format!("serializing the result: {e}")))
+        .map_err(|e| RpcError::failed("serializing the result", e))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -114,7 +161,10 @@ pub fn all() -> Vec<MethodDef> {
 }
 
 /// Registers every method of the table on the module.
-pub fn register(module: &mut RpcModule<Rpc>, defs: &[MethodDef]) -> Result<(), String> {
+pub fn register(
+    module: &mut RpcModule<Rpc>,
+    defs: &[MethodDef],
+) -> Result<(), RegisterMethodError> {
     for d in defs {
         // Shared, not cloned per call: a definition holds its JSON schemas.
         let d = Arc::new(d.clone());
@@ -129,7 +179,7 @@ pub fn register(module: &mut RpcModule<Rpc>, defs: &[MethodDef]) -> Result<(), S
                 h(rpc, caller, value).await.map_err(ErrorObjectOwned::from)
             }
         });
-        registered.map_err(|e| e.to_string())?;
+        registered?;
     }
     Ok(())
 }

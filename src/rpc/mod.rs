@@ -16,7 +16,8 @@
 //! - [`methods`]: the table, registration, access and parameter checks.
 //! - [`tenancy`], [`entities`], [`identities`], [`documents`], [`operations`],
 //!   [`backup`]: the handlers, one file per resource; `rows` what the row handlers
-//!   share.
+//!   share, `wire` the conversion of `db` rows into `api` types; `subscription`
+//!   runs `events.subscribe`.
 //! - [`schema`]: parameter schemas and their validator; [`openrpc`]: `rpc.discover`.
 //! - [`middleware`]: grants re-checked, per-connection rate limit, subscriptions
 //!   refused over HTTP, notifications run, a batch's answers within their budget.
@@ -42,7 +43,9 @@ pub mod port;
 mod rows;
 pub mod schema;
 pub mod socket;
+mod subscription;
 pub mod tenancy;
+mod wire;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -50,12 +53,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonrpsee::core::middleware::RpcServiceBuilder;
-use jsonrpsee::server::{stop_channel, BatchRequestConfig, Server, ServerConfig};
-use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
+use jsonrpsee::core::{BoxError, RegisterMethodError};
+use jsonrpsee::server::{
+    stop_channel, BatchRequestConfig, HttpRequest, HttpResponse, Server, ServerConfig, StopHandle,
+};
+use jsonrpsee::RpcModule;
 
 use crate::crypto::Crypto;
 use crate::db::Store;
-use crate::events::{Event, EventBus};
+use crate::events::EventBus;
 use crate::shutdown::Shutdown;
 use access::{Peer, Role, Rules};
 use admission::{Admission, Limits};
@@ -112,100 +118,12 @@ pub struct ServerOptions {
 }
 
 /// Builds the module: the method table plus the events subscription.
-pub fn module(rpc: Rpc) -> Result<RpcModule<Rpc>, String> {
+pub fn module(rpc: Rpc) -> Result<RpcModule<Rpc>, RegisterMethodError> {
     let mut module = RpcModule::new(rpc);
     let defs = methods::all();
     methods::register(&mut module, &defs)?;
-    let sub_def = defs
-        .iter()
-        .find(|d| d.name == "events.subscribe")
-        .cloned()
-        .ok_or("events.subscribe missing from the method table")?;
-    module
-        .register_subscription(
-            "events.subscribe",
-            "events.event",
-            "events.unsubscribe",
-            move |params, pending, rpc, ext| {
-                let d = sub_def.clone();
-                async move { subscribe(&d, params.as_str(), pending, rpc, &ext).await }
-            },
-        )
-        .map_err(|e| e.to_string())?;
+    subscription::register(&mut module, &defs)?;
     Ok(module)
-}
-
-async fn subscribe(
-    d: &methods::MethodDef,
-    raw: Option<&str>,
-    pending: PendingSubscriptionSink,
-    rpc: Arc<Rpc>,
-    ext: &jsonrpsee::Extensions,
-) {
-    let (caller, params) = match methods::admit(d, raw, ext) {
-        Ok(v) => v,
-        Err(e) => {
-            pending.reject(e.to_error_object()).await;
-            return;
-        }
-    };
-    let only_tenant = params.get("tenant_id").and_then(serde_json::Value::as_i64);
-    let kinds: Option<Vec<String>> = params
-        .get("kinds")
-        .and_then(|k| serde_json::from_value(k.clone()).ok());
-    // Subscribe to the bus before accepting, so nothing published after the accept is missed.
-    let mut rx = rpc.events.subscribe();
-    let Ok(sink) = pending.accept().await else {
-        return;
-    };
-    // The connection, whose grants a reload may change while the subscription runs.
-    let conn = ext.get::<Arc<Conn>>().cloned();
-    let mut caller = caller;
-    let wanted = |e: &Event, caller: &access::Caller| {
-        let kind_ok = kinds
-            .as_ref()
-            .is_none_or(|k| k.iter().any(|k| k == e.kind()));
-        let tenant_ok = match e.tenant_id() {
-            Some(t) => caller.may_see_tenant(t) && only_tenant.is_none_or(|o| o == t),
-            // Global events (the global account's token, sync failures without a
-            // tenant) go to callers over every tenant only.
-            None => caller.all_tenants() && only_tenant.is_none(),
-        };
-        kind_ok && tenant_ok && !e.is_internal()
-    };
-    loop {
-        let event = tokio::select! {
-            _ = sink.closed() => break,
-            r = rx.recv() => r,
-        };
-        if let Some(conn) = &conn {
-            conn.recheck().await;
-            caller = conn.caller();
-            if caller.role < d.role {
-                // Its rule was revoked: the subscription ends, as a call would be refused.
-                tracing::info!(
-                    uid = caller.peer.uid,
-                    "subscription ended: access rules changed"
-                );
-                break;
-            }
-        }
-        let event = match event {
-            Ok(e) if wanted(&e, &caller) => e,
-            Ok(_) => continue,
-            // A slow subscriber is told how many it missed, and stays subscribed.
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                Event::Lagged { missed }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-        };
-        let Ok(msg) = serde_json::value::to_raw_value(&event) else {
-            continue;
-        };
-        if sink.send(SubscriptionMessage::from(msg)).await.is_err() {
-            break;
-        }
-    }
 }
 
 /// The accept loop over an already bound listener (tests and benchmarks use it too),
@@ -224,57 +142,22 @@ pub async fn serve(
         },
         rpc.connections.clone(),
     );
-    let module = module(rpc).map_err(RpcError::Internal)?;
-    let methods: jsonrpsee::Methods = module.into();
-    let config = ServerConfig::builder()
-        .max_request_body_size(options.max_body_bytes)
-        .max_response_body_size(options.max_response_bytes)
-        .set_batch_request_config(BatchRequestConfig::Limit(options.max_batch))
-        .max_connections(options.max_connections)
-        .build();
+    let methods: jsonrpsee::Methods = module(rpc)
+        .map_err(|e| RpcError::failed("registering the methods", e))?
+        .into();
     let max_response = options.max_response_bytes;
     let builder = Server::builder()
-        .set_config(config)
+        .set_config(server_config(&options))
         .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(move |s| Gate::new(s, max_response)))
         .to_service_builder();
     let (stop_handle, server_handle) = stop_channel();
     let mut rules = options.access.clone();
-    let limits = BodyLimits {
-        max_body_bytes: options.max_body_bytes,
-        max_batch: options.max_batch,
-    };
+    let setup = ConnSetup::new(&options, daemon_uid);
     tracing::info!(socket = %options.socket.display(), "local API listening");
     let mut backoff = backoff::AcceptBackoff::default();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.recv() => break,
-            accepted = bound.listener.accept() => accepted,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => {
-                backoff.accepted();
-                stream
-            }
-            Err(e) => {
-                // EMFILE and friends: the open connections keep being served while
-                // this waits; the pending ones stay in the listen backlog.
-                let wait = backoff.failed(&e);
-                tokio::select! {
-                    _ = shutdown.recv() => break,
-                    _ = tokio::time::sleep(wait) => continue,
-                }
-            }
-        };
-        let peer = match stream.peer_cred() {
-            Ok(c) => Peer {
-                uid: c.uid(),
-                gid: c.gid(),
-                pid: c.pid(),
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "no peer credentials; connection dropped");
-                continue;
-            }
+    while let Some(stream) = next_stream(&bound, &mut backoff, &mut shutdown).await {
+        let Some(peer) = peer_of(&stream) else {
+            continue;
         };
         let admin = rules.admin_by_uid(peer.uid, daemon_uid);
         let ticket = match admission.admit(peer.uid, admin) {
@@ -291,60 +174,16 @@ pub async fn serve(
                 continue;
             }
         };
-        // Marked seen: a reload from now on is news to this connection's calls.
-        let current = rules.current();
-        let rules = rules.clone();
-        let rate = options.max_requests_per_sec;
-        let (header_timeout, idle_timeout) = (options.header_timeout, options.idle_timeout);
+        let accepted = Accepted {
+            stream,
+            peer,
+            ticket,
+            // Marked seen: a reload from now on is news to this connection's calls.
+            rules_now: rules.current(),
+            rules: rules.clone(),
+        };
         let svc = builder.clone().build(methods.clone(), stop_handle.clone());
-        let stop = stop_handle.clone();
-        tokio::spawn(async move {
-            // The user and group lookups can go to LDAP/SSSD and take seconds: on a
-            // blocking thread, in the connection's own task, so a slow one holds up
-            // only this connection, never the accepts of the others. The deadlines
-            // start after it: a slow lookup is ours, not the peer's (whose
-            // connections meanwhile count against its share).
-            let resolving =
-                tokio::task::spawn_blocking(move || access::resolve(peer, &current, daemon_uid));
-            let caller = tokio::select! {
-                resolved = resolving => resolved,
-                _ = stop.clone().shutdown() => return,
-            };
-            let caller = match caller {
-                Ok(caller) => caller,
-                Err(e) => {
-                    tracing::warn!(error = %e, "resolving peer credentials failed; connection dropped");
-                    return;
-                }
-            };
-            let limiter = Arc::new(RateLimiter::new(rate));
-            let conn = |transport| {
-                Arc::new(Conn::new(
-                    caller.clone(),
-                    rules.clone(),
-                    daemon_uid,
-                    limiter.clone(),
-                    transport,
-                ))
-            };
-            let (http, ws) = (conn(Transport::Http), conn(Transport::WebSocket));
-            let clock = Clock::new(header_timeout, idle_timeout);
-            let io = ConnIo::new(stream, clock.clone(), ticket);
-            let stopped = stop.shutdown();
-            let handle = {
-                let clock = clock.clone();
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    let conn = if jsonrpsee::server::ws::is_upgrade_request(&req) {
-                        ws.clone()
-                    } else {
-                        http.clone()
-                    };
-                    req.extensions_mut().insert(conn);
-                    connection::exchange(req, svc.clone(), clock.clone(), limits)
-                }
-            };
-            connection::serve(io, clock, handle, stopped).await;
-        });
+        tokio::spawn(run_connection(accepted, setup, svc, stop_handle.clone()));
     }
     let _ = server_handle.stop();
     // stopped() resolves once every StopHandle is gone: ours too, so drop it first.
@@ -355,6 +194,155 @@ pub async fn serve(
     }
     tracing::info!("local API stopped");
     Ok(())
+}
+
+fn server_config(options: &ServerOptions) -> ServerConfig {
+    ServerConfig::builder()
+        .max_request_body_size(options.max_body_bytes)
+        .max_response_body_size(options.max_response_bytes)
+        .set_batch_request_config(BatchRequestConfig::Limit(options.max_batch))
+        .max_connections(options.max_connections)
+        .build()
+}
+
+/// The next accepted connection, or None once `shutdown` fires. An accept error
+/// (EMFILE and friends) waits: the open connections keep being served meanwhile and
+/// the pending ones stay in the listen backlog.
+async fn next_stream(
+    bound: &socket::Bound,
+    backoff: &mut backoff::AcceptBackoff,
+    shutdown: &mut Shutdown,
+) -> Option<tokio::net::UnixStream> {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.recv() => return None,
+            accepted = bound.listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                backoff.accepted();
+                return Some(stream);
+            }
+            Err(e) => {
+                let wait = backoff.failed(&e);
+                tokio::select! {
+                    _ = shutdown.recv() => return None,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+fn peer_of(stream: &tokio::net::UnixStream) -> Option<Peer> {
+    match stream.peer_cred() {
+        Ok(c) => Some(Peer {
+            uid: c.uid(),
+            gid: c.gid(),
+            pid: c.pid(),
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "no peer credentials; connection dropped");
+            None
+        }
+    }
+}
+
+/// An admitted connection: its peer, its place in the limits, the rules it starts
+/// under.
+struct Accepted {
+    stream: tokio::net::UnixStream,
+    peer: Peer,
+    ticket: admission::Ticket,
+    rules_now: Arc<[access::Rule]>,
+    rules: Rules,
+}
+
+/// What every connection is served with.
+#[derive(Clone, Copy)]
+struct ConnSetup {
+    daemon_uid: u32,
+    rate: u32,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    limits: BodyLimits,
+}
+
+impl ConnSetup {
+    fn new(options: &ServerOptions, daemon_uid: u32) -> ConnSetup {
+        ConnSetup {
+            daemon_uid,
+            rate: options.max_requests_per_sec,
+            header_timeout: options.header_timeout,
+            idle_timeout: options.idle_timeout,
+            limits: BodyLimits {
+                max_body_bytes: options.max_body_bytes,
+                max_batch: options.max_batch,
+            },
+        }
+    }
+}
+
+/// Serves one admitted connection until it ends or the server stops. The user and
+/// group lookups can go to LDAP/SSSD and take seconds: on a blocking thread, in the
+/// connection's own task, so a slow one holds up only this connection, never the
+/// accepts of the others. The deadlines start after it: a slow lookup is ours, not
+/// the peer's (whose connections meanwhile count against its share).
+async fn run_connection<S>(accepted: Accepted, setup: ConnSetup, svc: S, stop: StopHandle)
+where
+    S: tower::Service<HttpRequest, Response = HttpResponse, Error = BoxError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let Accepted {
+        stream,
+        peer,
+        ticket,
+        rules_now,
+        rules,
+    } = accepted;
+    let daemon_uid = setup.daemon_uid;
+    let resolving =
+        tokio::task::spawn_blocking(move || access::resolve(peer, &rules_now, daemon_uid));
+    let caller = tokio::select! {
+        resolved = resolving => resolved,
+        _ = stop.clone().shutdown() => return,
+    };
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(e) => {
+            tracing::warn!(error = %e, "resolving peer credentials failed; connection dropped");
+            return;
+        }
+    };
+    let limiter = Arc::new(RateLimiter::new(setup.rate));
+    let conn = |transport| {
+        Arc::new(Conn::new(
+            caller.clone(),
+            rules.clone(),
+            daemon_uid,
+            limiter.clone(),
+            transport,
+        ))
+    };
+    let (http, ws) = (conn(Transport::Http), conn(Transport::WebSocket));
+    let clock = Clock::new(setup.header_timeout, setup.idle_timeout);
+    let io = ConnIo::new(stream, clock.clone(), ticket);
+    let handle = {
+        let clock = clock.clone();
+        move |mut req: hyper::Request<hyper::body::Incoming>| {
+            let conn = if jsonrpsee::server::ws::is_upgrade_request(&req) {
+                ws.clone()
+            } else {
+                http.clone()
+            };
+            req.extensions_mut().insert(conn);
+            connection::exchange(req, svc.clone(), clock.clone(), setup.limits)
+        }
+    };
+    connection::serve(io, clock, handle, stop.shutdown()).await;
 }
 
 fn unsafe_geteuid() -> u32 {

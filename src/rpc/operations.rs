@@ -4,79 +4,52 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::access::{Caller, Role};
 use super::error::RpcError;
-use super::methods::{def, handler, require_tenant_of_row, MethodDef, Scope};
+use super::methods::{def, method, require_tenant_of_row, subscription, MethodDef, Scope};
 use super::port::{
     KeysRotated, NumhubCheck, NumhubPort, OtpSent, OtpVerified, SecretText, SyncStarted,
     TokenRefreshed,
 };
-use super::schema::{boolean, cursor, id, limit, list_of, object, one_of, string, text, time};
+use super::wire::{to_db, ToWire};
 use super::Rpc;
 use crate::api::{
-    Degraded, DegradedComponent, Health, HealthState, Status, API_VERSION, DAEMON_VERSION,
+    ById, DaemonHealth, DaemonStatus, Degraded, DegradedComponent, Empty, Entity, EntityAt,
+    EntityRefresh, EventsSubscribe, Health, HealthState, Job, JobQuery, JobResolve, JobsList,
+    JobsResolve, JobsRetry, KeysRotate, LogEntry, LogList, LogPurge, LogQuery, MaybeTenant, Method,
+    NumhubCheckRun, OpenRpc, OtpCode, OtpGenerate, OtpRequest, OtpVerify, Page, PurgeBefore,
+    Purged, RpcDiscover, Status, Subscription, SyncRun, TokenRefresh, API_VERSION, DAEMON_VERSION,
 };
 use crate::db::{self, entities, jobs, sync_logs, tenants};
 use crate::events::Event;
 
-fn obj() -> Value {
-    json!({"type": "object"})
-}
-
-fn page_schema() -> Value {
-    json!({"type": "object", "properties": {"items": {"type": "array"}, "next_cursor": {"type": ["string", "null"]}}, "required": ["items", "next_cursor"]})
-}
-
 pub fn methods() -> Vec<MethodDef> {
     use Role::*;
     use Scope::*;
-    let empty = || object(&[], &[]);
     vec![
-        def("daemon.health", "Is the daemon up; its version and API version (the version handshake). Open to every connection.", None, Open, empty(),
-            json!({"type": "object", "properties": {"ok": {"type": "boolean"}, "status": {"enum": ["ok", "degraded"]}, "degraded": {"type": "array", "items": {"type": "object", "properties": {"component": {"enum": ["database"]}, "cause": {"type": "string"}, "since": {"type": "string"}}, "required": ["component", "cause", "since"]}}, "daemon_version": {"type": "string"}, "api_version": {"type": "integer"}}, "required": ["ok", "status", "degraded", "daemon_version", "api_version"]}),
-            handler(health)),
-        def("daemon.status", "Version, uptime, schema version, database size, jobs by state; NumHub fields are null until the client reports them.", Read, Open, empty(), obj(), handler(status)),
-        def("token.refresh", "Gets a new NumHub token now (tenant's, or the global account's).", Write, OptionalTenant("tenant_id"),
-            object(&[], &[("tenant_id", id())]), obj(), handler(token_refresh)),
-        def("otp.generate", "Asks NumHub to send the applicant an OTP for the application.", Write, Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("entity_id", string(100))], &[("resend", boolean())]), obj(), handler(otp_generate)),
-        def("otp.verify", "Passes the applicant's OTP to NumHub. The OTP is never logged or stored.", Write, Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("entity_id", string(100)), ("otp", string(32))], &[]), obj(), handler(otp_verify)),
-        def("entity.refresh", "Fetches the application's current state from NumHub now.", Write, Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("entity_id", string(100))], &[]), obj(), handler(entity_refresh)),
-        def("sync.run", "Runs a sync cycle now (one tenant, or all).", Write, OptionalTenant("tenant_id"),
-            object(&[], &[("tenant_id", id())]), obj(), handler(sync_run)),
-        def("numhub.check", "Test connection: logs in to NumHub afresh and reports, per tenant (one, or all), whether its numhub_client_id is one of the clients NumHub lists for its account (userClients).", Write, OptionalTenant("tenant_id"),
-            object(&[], &[("tenant_id", id())]), obj(), handler(numhub_check)),
-        def("keys.rotate", "Re-encrypts stored secrets to a new age identity.", Admin, Global, empty(), obj(), handler(keys_rotate)),
-        def("log.list", "NumHub exchanges, newest first. Payloads only for admin.", Read, OptionalTenant("tenant_id"),
-            object(&[], &[("tenant_id", id()), ("entity_id", string(100)), ("identity_id", string(100)), ("endpoint", string(255)), ("success", boolean()),
-                          ("since", time()), ("until", time()), ("cursor", cursor()), ("limit", limit())]),
-            page_schema(), handler(log_list)),
-        def("log.purge", "Deletes exchange log rows older than `before`.", Admin, Global,
-            object(&[("before", time())], &[]), obj(), handler(log_purge)),
-        def("jobs.list", "Outbox jobs, newest first (one tenant's, or all).", Read, OptionalTenant("tenant_id"),
-            object(&[], &[("tenant_id", id()), ("state", one_of(db::JobState::NAMES)), ("cursor", cursor()), ("limit", limit())]),
-            page_schema(), handler(jobs_list)),
-        def("jobs.retry", "Makes a dead, failed, waiting or needs_attention job due again now.", Admin, ByRow,
-            object(&[("id", id())], &[]), obj(), handler(jobs_retry)),
-        def("jobs.resolve", "Settles a dead or needs_attention job by hand (marks it done).", Admin, ByRow,
-            object(&[("id", id())], &[("note", text(500))]), obj(), handler(jobs_resolve)),
-        def("events.subscribe", "WebSocket only: pushes entity.status_changed, entity.flagged (NumHub flagged an application: its review's sections and comments, once per new set), document.status_changed, document.dropped (a dropped file refused or a duplicate: its path, outcome and reason), identity.changed, token.refreshed, sync.failed, job.finished (of the caller's tenants) as `events.event` notifications; events.lagged tells a slow subscriber how many it missed. events.unsubscribe ends it.", Read, OwnTenants("tenant_id"),
-            object(&[], &[("tenant_id", id()), ("kinds", list_of(one_of(crate::events::KINDS), 10))]),
-            json!({"type": "string", "description": "the subscription id"}), Option::None),
-        def("events.unsubscribe", "Ends a subscription; params by position: [subscription id].", Read, Open,
+        method::<DaemonHealth>("Is the daemon up; its version and API version (the version handshake). Open to every connection.", None, Open, health),
+        method::<DaemonStatus>("Version, uptime, schema version, database size, jobs by state; NumHub fields are null until the client reports them.", Read, Open, status),
+        method::<TokenRefresh>("Gets a new NumHub token now (tenant's, or the global account's).", Write, OptionalTenant("tenant_id"), token_refresh),
+        method::<OtpGenerate>("Asks NumHub to send the applicant an OTP for the application.", Write, Tenant("tenant_id"), otp_generate),
+        method::<OtpVerify>("Passes the applicant's OTP to NumHub. The OTP is never logged or stored.", Write, Tenant("tenant_id"), otp_verify),
+        method::<EntityRefresh>("Fetches the application's current state from NumHub now.", Write, Tenant("tenant_id"), entity_refresh),
+        method::<SyncRun>("Runs a sync cycle now (one tenant, or all).", Write, OptionalTenant("tenant_id"), sync_run),
+        method::<NumhubCheckRun>("Test connection: logs in to NumHub afresh and reports, per tenant (one, or all), whether its numhub_client_id is one of the clients NumHub lists for its account (userClients).", Write, OptionalTenant("tenant_id"), numhub_check),
+        method::<KeysRotate>("Re-encrypts stored secrets to a new age identity.", Admin, Global, keys_rotate),
+        method::<LogList>("NumHub exchanges, newest first. Payloads only for admin.", Read, OptionalTenant("tenant_id"), log_list),
+        method::<LogPurge>("Deletes exchange log rows older than `before`.", Admin, Global, log_purge),
+        method::<JobsList>("Outbox jobs, newest first (one tenant's, or all).", Read, OptionalTenant("tenant_id"), jobs_list),
+        method::<JobsRetry>("Makes a dead, failed, waiting or needs_attention job due again now.", Admin, ByRow, jobs_retry),
+        method::<JobsResolve>("Settles a dead or needs_attention job by hand (marks it done).", Admin, ByRow, jobs_resolve),
+        subscription::<EventsSubscribe>("WebSocket only: pushes entity.status_changed, entity.flagged (NumHub flagged an application: its review's sections and comments, once per new set), document.status_changed, document.dropped (a dropped file refused or a duplicate: its path, outcome and reason), identity.changed, token.refreshed, sync.failed, job.finished (of the caller's tenants) as `events.event` notifications; events.lagged tells a slow subscriber how many it missed. events.unsubscribe ends it.", Read, OwnTenants("tenant_id")),
+        def(EventsSubscribe::UNSUBSCRIBE, "Ends a subscription; params by position: [subscription id].", Read, Open,
             json!({"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1, "maxItems": 1}),
             json!({"type": "boolean"}), Option::None),
-        def("rpc.discover", "This API's OpenRPC document.", None, Open, empty(), obj(), handler(discover)),
+        method::<RpcDiscover>("This API's OpenRPC document.", None, Open, discover),
     ]
 }
-
-#[derive(Deserialize)]
-struct Empty {}
 
 /// Monitors and every numhubctl's version handshake call it, so it reads no table:
 /// only while the database refuses writes does it try one (a tiny one), so that it
@@ -201,11 +174,6 @@ pub(super) fn port(rpc: &Rpc) -> Result<&dyn NumhubPort, RpcError> {
     })
 }
 
-#[derive(Deserialize)]
-struct MaybeTenant {
-    tenant_id: Option<i64>,
-}
-
 async fn require_tenant(rpc: &Rpc, tenant_id: Option<i64>) -> Result<(), RpcError> {
     if let Some(t) = tenant_id {
         rpc.store.read(move |sql| tenants::get(sql, t)).await?;
@@ -254,13 +222,6 @@ async fn keys_rotate(rpc: Arc<Rpc>, _: Caller, _: Empty) -> Result<KeysRotated, 
     Ok(port(&rpc)?.keys_rotate().await?)
 }
 
-#[derive(Deserialize)]
-struct EntityRef {
-    tenant_id: i64,
-    entity_id: String,
-    resend: Option<bool>,
-}
-
 async fn existing_entity(rpc: &Rpc, tenant_id: i64, id: &str) -> Result<(), RpcError> {
     let id = id.to_string();
     rpc.store
@@ -269,7 +230,7 @@ async fn existing_entity(rpc: &Rpc, tenant_id: i64, id: &str) -> Result<(), RpcE
     Ok(())
 }
 
-async fn otp_generate(rpc: Arc<Rpc>, _: Caller, p: EntityRef) -> Result<OtpSent, RpcError> {
+async fn otp_generate(rpc: Arc<Rpc>, _: Caller, p: OtpRequest) -> Result<OtpSent, RpcError> {
     existing_entity(&rpc, p.tenant_id, &p.entity_id).await?;
     let resend = p.resend.unwrap_or(false);
     Ok(port(&rpc)?
@@ -277,47 +238,26 @@ async fn otp_generate(rpc: Arc<Rpc>, _: Caller, p: EntityRef) -> Result<OtpSent,
         .await?)
 }
 
-async fn entity_refresh(
-    rpc: Arc<Rpc>,
-    _: Caller,
-    p: EntityRef,
-) -> Result<entities::Entity, RpcError> {
+async fn entity_refresh(rpc: Arc<Rpc>, _: Caller, p: EntityAt) -> Result<Entity, RpcError> {
     existing_entity(&rpc, p.tenant_id, &p.entity_id).await?;
-    Ok(port(&rpc)?.entity_refresh(p.tenant_id, p.entity_id).await?)
+    port(&rpc)?
+        .entity_refresh(p.tenant_id, p.entity_id)
+        .await?
+        .to_wire()
 }
 
-#[derive(Deserialize)]
-struct OtpVerify {
-    tenant_id: i64,
-    entity_id: String,
-    otp: String,
-}
-
-async fn otp_verify(rpc: Arc<Rpc>, _: Caller, p: OtpVerify) -> Result<OtpVerified, RpcError> {
+async fn otp_verify(rpc: Arc<Rpc>, _: Caller, p: OtpCode) -> Result<OtpVerified, RpcError> {
     existing_entity(&rpc, p.tenant_id, &p.entity_id).await?;
     Ok(port(&rpc)?
-        .otp_verify(p.tenant_id, p.entity_id, SecretText::new(p.otp))
+        .otp_verify(
+            p.tenant_id,
+            p.entity_id,
+            SecretText::new(p.otp.into_inner()),
+        )
         .await?)
 }
 
-#[derive(Deserialize)]
-struct LogList {
-    tenant_id: Option<i64>,
-    entity_id: Option<String>,
-    identity_id: Option<String>,
-    endpoint: Option<String>,
-    success: Option<bool>,
-    since: Option<String>,
-    until: Option<String>,
-    cursor: Option<String>,
-    limit: Option<u32>,
-}
-
-async fn log_list(
-    rpc: Arc<Rpc>,
-    caller: Caller,
-    p: LogList,
-) -> Result<db::Page<sync_logs::SyncLog>, RpcError> {
+async fn log_list(rpc: Arc<Rpc>, caller: Caller, p: LogQuery) -> Result<Page<LogEntry>, RpcError> {
     let filter = sync_logs::LogFilter {
         tenant_id: p.tenant_id,
         entity_id: p.entity_id,
@@ -330,7 +270,8 @@ async fn log_list(
     let mut page = rpc
         .store
         .read(move |sql| sync_logs::list(sql, &filter, p.cursor.as_deref(), p.limit))
-        .await?;
+        .await?
+        .to_wire()?;
     if caller.role < Role::Admin {
         // Payloads are redacted already, but still business data: admins only.
         for row in &mut page.items {
@@ -341,46 +282,30 @@ async fn log_list(
     Ok(page)
 }
 
-#[derive(Deserialize)]
-struct LogPurge {
-    before: String,
-}
-
-async fn log_purge(rpc: Arc<Rpc>, _: Caller, p: LogPurge) -> Result<Value, RpcError> {
+async fn log_purge(rpc: Arc<Rpc>, _: Caller, p: PurgeBefore) -> Result<Purged, RpcError> {
     let before = db::format_ts(db::parse_ts("before", &p.before)?);
     let deleted = rpc
         .store
         .delete_in_batches(move |tx, batch| sync_logs::purge_older_than(tx, &before, batch))
         .await?;
-    Ok(json!({"deleted": deleted}))
-}
-
-#[derive(Deserialize)]
-struct JobsList {
-    tenant_id: Option<i64>,
-    state: Option<db::JobState>,
-    cursor: Option<String>,
-    limit: Option<u32>,
+    Ok(Purged { deleted })
 }
 
 /// A read-role caller sees job payloads with the business identifiers of their
 /// application bodies (`Rpc::business_id_fields`) as `[redacted]`.
-async fn jobs_list(rpc: Arc<Rpc>, caller: Caller, p: JobsList) -> Result<Value, RpcError> {
-    let page = rpc
+async fn jobs_list(rpc: Arc<Rpc>, caller: Caller, p: JobQuery) -> Result<Page<Job>, RpcError> {
+    let state = p.state.map(|s| to_db(s, db::JobState::parse)).transpose()?;
+    let mut page = rpc
         .store
-        .read(move |sql| jobs::list(sql, p.tenant_id, p.state, p.cursor.as_deref(), p.limit))
-        .await?;
-    let mut shown = serde_json::to_value(page).map_err(|e| RpcError::Internal(e.to_string()))?;
+        .read(move |sql| jobs::list(sql, p.tenant_id, state, p.cursor.as_deref(), p.limit))
+        .await?
+        .to_wire()?;
     if caller.role <= Role::Read {
-        if let Some(items) = shown.get_mut("items").and_then(Value::as_array_mut) {
-            for job in items {
-                if let Some(payload) = job.get_mut("payload") {
-                    redact_keys(payload, &rpc.business_id_fields);
-                }
-            }
+        for job in &mut page.items {
+            redact_keys(&mut job.payload, &rpc.business_id_fields);
         }
     }
-    Ok(shown)
+    Ok(page)
 }
 
 /// Replaces the value of every key in `keys` (at any depth) with `[redacted]`.
@@ -400,25 +325,22 @@ fn redact_keys(v: &mut Value, keys: &[String]) {
     }
 }
 
-#[derive(Deserialize)]
-struct JobAction {
-    id: i64,
-    note: Option<String>,
-}
-
 async fn job_tenant(rpc: &Rpc, caller: &Caller, method: &str, id: i64) -> Result<i64, RpcError> {
     let job = rpc.store.read(move |sql| jobs::get_any(sql, id)).await?;
     require_tenant_of_row(caller, method, job.tenant_id)?;
     Ok(job.tenant_id)
 }
 
-async fn jobs_retry(rpc: Arc<Rpc>, caller: Caller, p: JobAction) -> Result<jobs::Job, RpcError> {
-    let t = job_tenant(&rpc, &caller, "jobs.retry", p.id).await?;
-    Ok(rpc.store.write(move |tx| jobs::retry(tx, t, p.id)).await?)
+async fn jobs_retry(rpc: Arc<Rpc>, caller: Caller, p: ById) -> Result<Job, RpcError> {
+    let t = job_tenant(&rpc, &caller, JobsRetry::NAME, p.id).await?;
+    rpc.store
+        .write(move |tx| jobs::retry(tx, t, p.id))
+        .await?
+        .to_wire()
 }
 
-async fn jobs_resolve(rpc: Arc<Rpc>, caller: Caller, p: JobAction) -> Result<jobs::Job, RpcError> {
-    let t = job_tenant(&rpc, &caller, "jobs.resolve", p.id).await?;
+async fn jobs_resolve(rpc: Arc<Rpc>, caller: Caller, p: JobResolve) -> Result<Job, RpcError> {
+    let t = job_tenant(&rpc, &caller, JobsResolve::NAME, p.id).await?;
     let job = rpc
         .store
         .write(move |tx| jobs::resolve(tx, t, p.id, p.note.as_deref()))
@@ -429,9 +351,9 @@ async fn jobs_resolve(rpc: Arc<Rpc>, caller: Caller, p: JobAction) -> Result<job
         job_id: job.id,
         state: job.state.to_string(),
     });
-    Ok(job)
+    job.to_wire()
 }
 
-async fn discover(_: Arc<Rpc>, _: Caller, _: Empty) -> Result<Value, RpcError> {
-    Ok(super::openrpc::document())
+async fn discover(_: Arc<Rpc>, _: Caller, _: Empty) -> Result<OpenRpc, RpcError> {
+    Ok(OpenRpc(super::openrpc::document()))
 }

@@ -8,10 +8,7 @@
 //! ([`PortError`]); `rpc::error` gives each its JSON-RPC code, once.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
-
-use serde::Serialize;
 
 use crate::db::entities::Entity;
 use crate::db::DbError;
@@ -62,88 +59,12 @@ pub enum PortError {
     Internal(String),
 }
 
-/// `token.refresh`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TokenRefreshed {
-    pub refreshed: bool,
-    /// When the new token expires (never the token).
-    pub expires_at: String,
-}
-
-/// `otp.generate`: NumHub's answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OtpSent {
-    pub sent: Option<bool>,
-    pub message: Option<String>,
-}
-
-/// `otp.verify`: NumHub's answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OtpVerified {
-    pub verified: Option<bool>,
-    pub message: Option<String>,
-}
-
-/// `sync.run`: the cycle was asked for (it runs in the background).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SyncStarted {
-    pub started: bool,
-    /// The one tenant polled, or null for every enabled tenant.
-    pub tenant_id: Option<i64>,
-}
-
-/// `numhub.check`: per tenant, whether its account may act for its client at NumHub.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NumhubCheck {
-    /// Every tenant checked passed (`listed`, or NumHub listed no clients to compare).
-    pub ok: bool,
-    pub tenants: Vec<TenantCheck>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TenantCheck {
-    pub tenant_id: i64,
-    pub name: String,
-    pub numhub_client_id: Option<String>,
-    /// `global` or `tenant:<id>`: whose login was used.
-    pub account: Option<String>,
-    pub verdict: CheckVerdict,
-    /// The client's name as NumHub lists it, when listed.
-    pub client_name: Option<String>,
-    /// Why the verdict is `not_listed` or `failed`.
-    pub reason: Option<String>,
-    /// The client ids the account's login listed.
-    pub account_clients: Vec<i32>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckVerdict {
-    Listed,
-    NotListed,
-    NotReported,
-    Failed,
-}
-
-/// `keys.rotate`: how many secrets were re-encrypted to the new identity.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct KeysRotated {
-    pub rotated: bool,
-    pub public_key: String,
-    pub tokens: usize,
-    pub credentials: usize,
-    pub login_blocks: usize,
-    pub old_identity: PathBuf,
-}
-
-/// `entity.loa_template`: the template NumHub served, as written into the entity's
-/// drop folder.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LoaTemplate {
-    pub path: PathBuf,
-    pub size_bytes: u64,
-    pub sha256: String,
-}
+// What each operation answers: the wire types of `api`, so the daemon's port and
+// numhubctl read the same declaration.
+pub use crate::api::{
+    CheckVerdict, KeysRotated, LoaTemplate, NumhubCheck, OtpSent, OtpVerified, SyncStarted,
+    TenantCheck, TokenRefreshed,
+};
 
 /// A secret a caller passed (the applicant's one-time code, a NumHub password): never
 /// logged, never stored in clear, no `Debug`.

@@ -1,55 +1,15 @@
-//! What the entity, identity and document handlers share: a row answered with its
-//! `sync` object (the newest unfinished outbox job), the outbox wake-up after a job
-//! commits, `wait_s` (on the event bus), and the params and result shapes common to all three.
+//! What the entity, identity and document handlers share: the outbox wake-up after
+//! a job commits, `wait_s` (on the event bus), and a page of an entity's children
+//! (identities, documents) with their `sync` objects.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-
-use super::error::RpcError;
-use super::schema::string;
-use super::Rpc;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::api::SyncState;
+use super::error::RpcError;
+use super::wire::ToWire;
+use super::Rpc;
+use crate::api::{ChildQuery, Page, WithSync};
 use crate::db::{self, jobs, JobState, Sql};
 use crate::events::Event;
-
-/// The result schema of a single row.
-pub(super) fn obj() -> Value {
-    json!({"type": "object", "properties": {"id": {"type": "string"}, "sync": {"type": ["object", "null"]}}})
-}
-
-/// The result schema of a keyset page.
-pub(super) fn page_schema() -> Value {
-    json!({"type": "object", "properties": {"items": {"type": "array"}, "next_cursor": {"type": ["string", "null"]}}, "required": ["items", "next_cursor"]})
-}
-
-/// A local uuid.
-pub(super) fn local_id() -> Value {
-    string(100)
-}
-
-/// A row and its unfinished outbox job, if any.
-#[derive(Serialize)]
-pub struct WithSync<T> {
-    #[serde(flatten)]
-    pub row: T,
-    pub sync: Option<SyncState>,
-}
-
-/// A row with its newest unfinished job (if any) as the `sync` object.
-pub(super) fn with_sync<T>(row: T, job: Option<jobs::Pending>) -> WithSync<T> {
-    WithSync {
-        row,
-        sync: job.map(|j| SyncState {
-            job_id: j.id,
-            kind: j.kind.to_string(),
-            state: j.state.to_string(),
-            attempts: j.attempts,
-            last_error: j.last_error,
-        }),
-    }
-}
 
 /// Wakes the outbox for a job just committed.
 pub(super) fn queued(rpc: &Rpc) {
@@ -110,21 +70,6 @@ pub(super) async fn wait_for(
     }
 }
 
-/// Params naming one row of a tenant.
-#[derive(Deserialize)]
-pub(super) struct Row {
-    pub tenant_id: i64,
-    pub id: String,
-}
-
-/// Params naming one row of a tenant, for a change that may wait for NumHub.
-#[derive(Deserialize)]
-pub(super) struct RowWait {
-    pub tenant_id: i64,
-    pub id: String,
-    pub wait_s: Option<u64>,
-}
-
 /// How `identities::list` and `documents::list` read a page of an entity's children.
 pub(super) type ChildLister<T> = fn(
     &Sql<'_>,
@@ -136,31 +81,22 @@ pub(super) type ChildLister<T> = fn(
 
 /// One page of a tenant's identities or documents (of one entity, if given), each
 /// with its `sync` object.
-pub(super) async fn child_page<T: Send + 'static>(
+pub(super) async fn child_page<T: ToWire + Send + 'static>(
     rpc: &Rpc,
-    p: ChildList,
+    p: ChildQuery,
     list: ChildLister<T>,
-) -> Result<db::Page<WithSync<T>>, RpcError> {
-    Ok(rpc
+) -> Result<Page<WithSync<T::Wire>>, RpcError> {
+    let page = rpc
         .store
         .read(move |sql| {
-            let page = list(
+            list(
                 sql,
                 p.tenant_id,
                 p.entity_id.as_deref(),
                 p.cursor.as_deref(),
                 p.limit,
-            )?;
-            page.try_map(|(row, job)| Ok(with_sync(row, job)))
+            )
         })
-        .await?)
-}
-
-/// Params of a list of an entity's children (identities, documents).
-#[derive(Deserialize)]
-pub(super) struct ChildList {
-    pub tenant_id: i64,
-    pub entity_id: Option<String>,
-    pub cursor: Option<String>,
-    pub limit: Option<u32>,
+        .await?;
+    page.to_wire()
 }

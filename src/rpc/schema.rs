@@ -1,6 +1,7 @@
-//! Parameter schemas and the small JSON-Schema validator that checks calls against
-//! them. One definition serves both: `rpc.discover` publishes the same schemas the
-//! daemon validates with, so the document cannot drift from the behaviour.
+//! The small JSON-Schema validator that checks calls against the schemas `api`
+//! declares with its types (`api::schema`). One definition serves both:
+//! `rpc.discover` publishes the same schemas the daemon validates with, so the
+//! document cannot drift from the behaviour.
 //!
 //! Supported keywords (the subset we emit, plus what NumHub's SaveBCApplicationModel
 //! and UpdateBCApplicationModel use): `type`, `nullable`, `properties`, `required`, `additionalProperties: false`,
@@ -11,7 +12,7 @@
 
 use std::sync::OnceLock;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// One bad field: its path (`application.status`, `numbers[2]`) and why.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -84,78 +85,16 @@ fn check(schema: &Value, value: &Value, path: &str, root: &Value, errors: &mut V
     if value.is_null() && s.get("nullable") == Some(&Value::Bool(true)) {
         return;
     }
-    if let Some(t) = s.get("type") {
-        let ok = match t {
-            Value::String(t) => type_matches(t, value),
-            Value::Array(ts) => ts
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|t| type_matches(t, value)),
-            _ => true,
-        };
-        if !ok {
-            push(format!(
-                "must be {}, not {}",
-                describe_type(t),
-                type_name(value)
-            ));
-            return;
-        }
-    }
-    if let Some(Value::Array(allowed)) = s.get("enum") {
-        if !allowed.contains(value) {
-            let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
-            push(format!("{value} is not one of {}", list.join(", ")));
-            return;
-        }
+    // A value of the wrong type or outside the enum has no further checks.
+    if let Some(reason) = type_problem(s, value).or_else(|| enum_problem(s, value)) {
+        push(reason);
+        return;
     }
     match value {
-        Value::String(text) => {
-            let n = text.chars().count() as u64;
-            if let Some(min) = s.get("minLength").and_then(Value::as_u64) {
-                if n < min {
-                    push(format!("must be at least {min} characters"));
-                }
-            }
-            if let Some(max) = s.get("maxLength").and_then(Value::as_u64) {
-                if n > max {
-                    push(format!("is {n} characters; at most {max} allowed"));
-                }
-            }
-            if let Some(f) = s.get("format").and_then(Value::as_str) {
-                if let Some(reason) = check_format(f, text) {
-                    push(reason);
-                }
-            }
-        }
-        Value::Number(num) => {
-            if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
-                if num.as_f64().is_some_and(|v| v < min) {
-                    push(format!("must be at least {min}"));
-                }
-            }
-            if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
-                if num.as_f64().is_some_and(|v| v > max) {
-                    push(format!("must be at most {max}"));
-                }
-            }
-            if s.get("format").and_then(Value::as_str) == Some("int32")
-                && num.as_i64().is_none_or(|v| i32::try_from(v).is_err())
-            {
-                push("must fit a 32-bit integer".to_string());
-            }
-        }
+        Value::String(text) => check_string(s, text).into_iter().for_each(push),
+        Value::Number(num) => check_number(s, num).into_iter().for_each(push),
         Value::Array(items) => {
-            if let Some(min) = s.get("minItems").and_then(Value::as_u64) {
-                if (items.len() as u64) < min {
-                    push(format!("must have at least {min} items"));
-                }
-            }
-            if let Some(max) = s.get("maxItems").and_then(Value::as_u64) {
-                if items.len() as u64 > max {
-                    push(format!("has {} items; at most {max} allowed", items.len()));
-                }
-            }
+            check_array_size(s, items).into_iter().for_each(push);
             if let Some(item_schema) = s.get("items") {
                 for (i, item) in items.iter().enumerate() {
                     check(item_schema, item, &format!("{path}[{i}]"), root, errors);
@@ -165,6 +104,88 @@ fn check(schema: &Value, value: &Value, path: &str, root: &Value, errors: &mut V
         Value::Object(map) => check_object(s, map, path, root, errors),
         _ => {}
     }
+}
+
+/// Why `value` is not of the schema's `type`, if it is not.
+fn type_problem(s: &Map<String, Value>, value: &Value) -> Option<String> {
+    let t = s.get("type")?;
+    let ok = match t {
+        Value::String(t) => type_matches(t, value),
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|t| type_matches(t, value)),
+        _ => true,
+    };
+    (!ok).then(|| format!("must be {}, not {}", describe_type(t), type_name(value)))
+}
+
+/// Why `value` is not one of the schema's `enum`, if it is not.
+fn enum_problem(s: &Map<String, Value>, value: &Value) -> Option<String> {
+    let Some(Value::Array(allowed)) = s.get("enum") else {
+        return None;
+    };
+    (!allowed.contains(value)).then(|| {
+        let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+        format!("{value} is not one of {}", list.join(", "))
+    })
+}
+
+/// `minLength`, `maxLength` (in characters) and `format`.
+fn check_string(s: &Map<String, Value>, text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let n = text.chars().count() as u64;
+    if let Some(min) = s.get("minLength").and_then(Value::as_u64) {
+        if n < min {
+            problems.push(format!("must be at least {min} characters"));
+        }
+    }
+    if let Some(max) = s.get("maxLength").and_then(Value::as_u64) {
+        if n > max {
+            problems.push(format!("is {n} characters; at most {max} allowed"));
+        }
+    }
+    if let Some(f) = s.get("format").and_then(Value::as_str) {
+        problems.extend(check_format(f, text));
+    }
+    problems
+}
+
+/// `minimum`, `maximum` and `format: int32`.
+fn check_number(s: &Map<String, Value>, num: &serde_json::Number) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
+        if num.as_f64().is_some_and(|v| v < min) {
+            problems.push(format!("must be at least {min}"));
+        }
+    }
+    if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
+        if num.as_f64().is_some_and(|v| v > max) {
+            problems.push(format!("must be at most {max}"));
+        }
+    }
+    if s.get("format").and_then(Value::as_str) == Some("int32")
+        && num.as_i64().is_none_or(|v| i32::try_from(v).is_err())
+    {
+        problems.push("must fit a 32-bit integer".to_string());
+    }
+    problems
+}
+
+/// `minItems` and `maxItems` (each item is checked against `items` by the caller).
+fn check_array_size(s: &Map<String, Value>, items: &[Value]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(min) = s.get("minItems").and_then(Value::as_u64) {
+        if (items.len() as u64) < min {
+            problems.push(format!("must have at least {min} items"));
+        }
+    }
+    if let Some(max) = s.get("maxItems").and_then(Value::as_u64) {
+        if items.len() as u64 > max {
+            problems.push(format!("has {} items; at most {max} allowed", items.len()));
+        }
+    }
+    problems
 }
 
 fn check_object(
@@ -273,79 +294,11 @@ fn unshowable(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-// Builders for the schemas the method table declares.
-
-pub fn int() -> Value {
-    json!({"type": "integer"})
-}
-pub fn id() -> Value {
-    json!({"type": "integer", "minimum": 1})
-}
-pub fn string(max: u64) -> Value {
-    json!({"type": "string", "minLength": 1, "maxLength": max})
-}
-pub fn text(max: u64) -> Value {
-    json!({"type": "string", "maxLength": max})
-}
-/// Text shown to people (a caller name, a company name, a call reason): no control
-/// or bidirectional-override characters.
-pub fn shown_text(min: u64, max: u64) -> Value {
-    json!({"type": "string", "minLength": min, "maxLength": max, "format": "plain-text"})
-}
-pub fn https_url(max: u64) -> Value {
-    json!({"type": "string", "maxLength": max, "format": "https-url"})
-}
-pub fn boolean() -> Value {
-    json!({"type": "boolean"})
-}
-pub fn e164() -> Value {
-    json!({"type": "string", "format": "e164"})
-}
-pub fn time() -> Value {
-    json!({"type": "string", "format": "date-time"})
-}
-pub fn one_of(values: &[&str]) -> Value {
-    json!({"type": "string", "enum": values})
-}
-pub fn list_of(item: Value, max: u64) -> Value {
-    json!({"type": "array", "items": item, "maxItems": max})
-}
-pub fn limit() -> Value {
-    json!({"type": "integer", "minimum": 1, "maximum": crate::db::MAX_PAGE})
-}
-pub fn cursor() -> Value {
-    json!({"type": "string", "maxLength": 200})
-}
-pub fn wait_s() -> Value {
-    json!({"type": "integer", "minimum": 0, "maximum": 60})
-}
-/// An application body for a create (`POST /application`).
-pub fn application() -> Value {
-    json!({"$ref": "#/components/schemas/SaveBCApplicationModel"})
-}
-/// An application body for an update (`PUT /application/{id}`): also `applicationId`,
-/// `modifiedSections` and each display identity's `numhubIdentityId`.
-pub fn application_update() -> Value {
-    json!({"$ref": "#/components/schemas/UpdateBCApplicationModel"})
-}
-
-/// An object with these required and optional fields and nothing else.
-pub fn object(required: &[(&str, Value)], optional: &[(&str, Value)]) -> Value {
-    let mut props = Map::new();
-    for (k, v) in required.iter().chain(optional) {
-        props.insert((*k).to_string(), v.clone());
-    }
-    json!({
-        "type": "object",
-        "properties": props,
-        "required": required.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
-        "additionalProperties": false,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::schema::{application, application_update, id, object, string};
+    use serde_json::json;
 
     #[test]
     fn the_application_document_parses_and_has_the_model() {

@@ -22,6 +22,13 @@ const BACKLOG: i32 = 128;
 pub enum SocketError {
     #[error("socket folder {path}: {reason}")]
     Folder { path: String, reason: String },
+    #[error("socket folder {path}: {what}: {source}")]
+    FolderIo {
+        path: String,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "another numhubd is already serving on {path}; stop it first (systemctl stop numhubd)"
     )]
@@ -30,11 +37,12 @@ pub enum SocketError {
     NotASocket { path: String },
     #[error("rpc.socket_group: no group named {0:?}")]
     UnknownGroup(String),
-    #[error("{what} {path}: {reason}")]
+    #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
         path: String,
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -61,7 +69,7 @@ pub fn listen(path: &Path, mode: u32, group: Option<&str>) -> Result<Bound, Sock
         move |e: std::io::Error| SocketError::Io {
             what,
             path: path.display().to_string(),
-            reason: e.to_string(),
+            source: e,
         }
     };
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(io("creating"))?;
@@ -102,10 +110,15 @@ fn from_systemd() -> Result<Option<UnixListener>, SocketError> {
     let err = |e: std::io::Error| SocketError::Io {
         what: "using the systemd socket",
         path: "fd 3".into(),
-        reason: e.to_string(),
+        source: e,
     };
     std_listener.set_nonblocking(true).map_err(err)?;
     Ok(Some(UnixListener::from_std(std_listener).map_err(err)?))
+}
+
+fn folder_io(dir: &Path, what: &'static str) -> impl FnOnce(std::io::Error) -> SocketError {
+    let path = dir.display().to_string();
+    move |source| SocketError::FolderIo { path, what, source }
 }
 
 fn check_folder(dir: &Path) -> Result<(), SocketError> {
@@ -115,14 +128,14 @@ fn check_folder(dir: &Path) -> Result<(), SocketError> {
     };
     match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(|e| bad(format!("cannot create it: {e}")))?;
+            std::fs::create_dir_all(dir).map_err(folder_io(dir, "cannot create it"))?;
             // Traversable by the socket's group and others: access is decided by the
             // socket's own mode and group, and by [[access]].
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| bad(format!("cannot set its mode: {e}")))?;
+                .map_err(folder_io(dir, "cannot set its mode"))?;
             Ok(())
         }
-        Err(e) => Err(bad(format!("cannot inspect it: {e}"))),
+        Err(e) => Err(folder_io(dir, "cannot inspect it")(e)),
         Ok(meta) => {
             if meta.file_type().is_symlink() {
                 return Err(bad("is a symlink; refusing to use it".into()));
@@ -158,7 +171,7 @@ fn remove_if_stale(path: &Path) -> Result<(), SocketError> {
             return Err(SocketError::Io {
                 what: "inspecting",
                 path: path.display().to_string(),
-                reason: e.to_string(),
+                source: e,
             })
         }
         Ok(m) => m,
@@ -177,7 +190,7 @@ fn remove_if_stale(path: &Path) -> Result<(), SocketError> {
     std::fs::remove_file(path).map_err(|e| SocketError::Io {
         what: "removing the stale socket",
         path: path.display().to_string(),
-        reason: e.to_string(),
+        source: e,
     })
 }
 
@@ -216,7 +229,7 @@ pub fn lookup_group(name: &str) -> Result<u32, SocketError> {
                 return Err(SocketError::Io {
                     what: "looking up the group",
                     path: name.to_string(),
-                    reason: std::io::Error::from_raw_os_error(rc).to_string(),
+                    source: std::io::Error::from_raw_os_error(rc),
                 })
             }
         }

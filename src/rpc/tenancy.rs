@@ -1,136 +1,74 @@
-//! Methods over tenants, brands, NumHub credentials and tokens.
+//! Methods over tenants, brands, NumHub credentials and tokens: the handlers of
+//! `api::tenancy`'s methods, converting between its types and `db`'s.
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-
-use super::access::{Caller, Role};
+use super::access::{Caller, Role, Tenants};
 use super::error::RpcError;
-use super::methods::{def, handler, MethodDef, Scope};
+use super::methods::{method, MethodDef, Scope};
 use super::port::SecretText;
-use super::schema::{boolean, cursor, e164, id, limit, list_of, object, shown_text, string, text};
+use super::wire::ToWire;
 use super::Rpc;
+use crate::api::{
+    Brand, BrandDetail, BrandFields, BrandGet, BrandList, BrandNumbers, BrandNumbersSet, BrandRef,
+    BrandUpsert, ById, Credentials, CredentialsSet, CredentialsStored, MaybeTenant, Page,
+    PageQuery, PhoneNumber, Tenant, TenantFields, TenantGet, TenantList, TenantPage, TenantUpsert,
+    TokenStatus, TokenStatusGet,
+};
 use crate::db::{self, brands, credentials, tenants, tokens};
-
-fn obj() -> Value {
-    json!({"type": "object"})
-}
-
-fn page_schema() -> Value {
-    json!({"type": "object", "properties": {"items": {"type": "array"}, "next_cursor": {"type": ["string", "null"]}}, "required": ["items", "next_cursor"]})
-}
 
 pub fn methods() -> Vec<MethodDef> {
     use Role::*;
     use Scope::*;
     vec![
-        def(
-            "tenant.upsert",
+        method::<TenantUpsert>(
             "Creates or updates a tenant (BrandCall's id).",
             Write,
             Tenant("id"),
-            object(
-                &[("id", id()), ("name", string(255))],
-                &[
-                    ("email", text(255)),
-                    ("slug", text(255)),
-                    ("numhub_client_id", string(100)),
-                    ("numhub_osp_id", text(100)),
-                    ("numhub_enabled", boolean()),
-                ],
-            ),
-            obj(),
-            handler(tenant_upsert),
+            tenant_upsert,
         ),
-        def(
-            "tenant.get",
-            "One tenant.",
-            Read,
-            Tenant("id"),
-            object(&[("id", id())], &[]),
-            obj(),
-            handler(tenant_get),
-        ),
-        def(
-            "tenant.list",
+        method::<TenantGet>("One tenant.", Read, Tenant("id"), tenant_get),
+        method::<TenantList>(
             "The tenants the caller may see.",
             Read,
             Open,
-            object(&[], &[("cursor", cursor()), ("limit", limit())]),
-            page_schema(),
-            handler(tenant_list),
+            tenant_list,
         ),
-        def(
-            "brand.upsert",
+        method::<BrandUpsert>(
             "Creates a brand (no id) or updates one.",
             Write,
             Tenant("tenant_id"),
-            object(
-                &[("tenant_id", id()), ("name", string(255))],
-                &[("id", id()), ("display_name", shown_text(0, 32))],
-            ),
-            obj(),
-            handler(brand_upsert),
+            brand_upsert,
         ),
-        def(
-            "brand.get",
+        method::<BrandGet>(
             "One brand with its phone numbers.",
             Read,
             Tenant("tenant_id"),
-            object(&[("tenant_id", id()), ("id", id())], &[]),
-            obj(),
-            handler(brand_get),
+            brand_get,
         ),
-        def(
-            "brand.list",
+        method::<BrandList>(
             "The tenant's brands.",
             Read,
             Tenant("tenant_id"),
-            object(&[("tenant_id", id())], &[("cursor", cursor()), ("limit", limit())]),
-            page_schema(),
-            handler(brand_list),
+            brand_list,
         ),
-        def(
-            "brand.phone_numbers.set",
+        method::<BrandNumbersSet>(
             "Replaces a brand's phone numbers (E.164).",
             Write,
             Tenant("tenant_id"),
-            object(
-                &[
-                    ("tenant_id", id()),
-                    ("brand_id", id()),
-                    ("phone_numbers", list_of(e164(), 10_000)),
-                ],
-                &[],
-            ),
-            page_schema(),
-            handler(brand_numbers_set),
+            brand_numbers_set,
         ),
-        def(
-            "credentials.set",
+        method::<CredentialsSet>(
             "Stores the tenant's NumHub login, age-encrypted. Write-only: never returned.",
             Admin,
             Tenant("tenant_id"),
-            object(
-                &[
-                    ("tenant_id", id()),
-                    ("email", string(255)),
-                    ("password", string(1024)),
-                ],
-                &[],
-            ),
-            obj(),
-            handler(credentials_set),
+            credentials_set,
         ),
-        def(
-            "token.status",
+        method::<TokenStatusGet>(
             "Whether a NumHub token is held (tenant's, or the global account's without tenant_id), and until when. Never the token.",
             Read,
             OptionalTenant("tenant_id"),
-            object(&[], &[("tenant_id", id())]),
-            obj(),
-            handler(token_status),
+            token_status,
         ),
     ]
 }
@@ -141,16 +79,14 @@ pub fn methods() -> Vec<MethodDef> {
 /// does not clear it); naming one with another value is refused, naming the field.
 /// The check and the write are one transaction, so an admin's change meanwhile is
 /// never written back.
-async fn tenant_upsert(
-    rpc: Arc<Rpc>,
-    caller: Caller,
-    p: tenants::TenantInput,
-) -> Result<tenants::Tenant, RpcError> {
+async fn tenant_upsert(rpc: Arc<Rpc>, caller: Caller, p: TenantFields) -> Result<Tenant, RpcError> {
+    let p = tenant_input(p);
     if caller.role >= Role::Admin {
-        return Ok(rpc
+        return rpc
             .store
             .write(move |tx| tenants::upsert(tx, p.clone()))
-            .await?);
+            .await?
+            .to_wire();
     }
     let outcome = rpc
         .store
@@ -186,152 +122,123 @@ async fn tenant_upsert(
             tenants::upsert(tx, p).map(Ok)
         })
         .await?;
-    outcome.map_err(|field| {
+    let tenant = outcome.map_err(|field| {
         RpcError::Forbidden(format!(
             "{field}: only an admin may set a tenant's NumHub client, OSP id or enabled flag"
         ))
-    })
+    })?;
+    tenant.to_wire()
 }
 
-#[derive(Deserialize)]
-struct ById {
-    id: i64,
+fn tenant_input(p: TenantFields) -> tenants::TenantInput {
+    tenants::TenantInput {
+        id: p.id,
+        name: p.name,
+        email: p.email,
+        slug: p.slug,
+        numhub_client_id: p.numhub_client_id,
+        numhub_osp_id: p.numhub_osp_id,
+        numhub_enabled: p.numhub_enabled,
+    }
 }
 
-async fn tenant_get(rpc: Arc<Rpc>, _: Caller, p: ById) -> Result<tenants::Tenant, RpcError> {
-    Ok(rpc
+async fn tenant_get(rpc: Arc<Rpc>, _: Caller, p: ById) -> Result<Tenant, RpcError> {
+    let tenant = rpc
         .store
         .read_point(move |sql| tenants::get(sql, p.id))
-        .await?)
-}
-
-#[derive(Deserialize)]
-struct PageParams {
-    cursor: Option<String>,
-    limit: Option<u32>,
+        .await?;
+    tenant.to_wire()
 }
 
 async fn tenant_list(
     rpc: Arc<Rpc>,
     caller: Caller,
-    p: PageParams,
-) -> Result<db::Page<tenants::Tenant>, RpcError> {
+    p: PageQuery,
+) -> Result<Page<Tenant>, RpcError> {
     let only: Option<Vec<i64>> = match &caller.tenants {
-        super::access::Tenants::All => None,
-        super::access::Tenants::Only(set) => Some(set.iter().copied().collect()),
+        Tenants::All => None,
+        Tenants::Only(set) => Some(set.iter().copied().collect()),
     };
-    Ok(rpc
+    let page = rpc
         .store
         .read(move |sql| tenants::list(sql, only.as_deref(), p.cursor.as_deref(), p.limit))
-        .await?)
+        .await?;
+    page.to_wire()
 }
 
-async fn brand_upsert(
-    rpc: Arc<Rpc>,
-    _: Caller,
-    p: brands::BrandInput,
-) -> Result<brands::Brand, RpcError> {
-    Ok(rpc
+async fn brand_upsert(rpc: Arc<Rpc>, _: Caller, p: BrandFields) -> Result<Brand, RpcError> {
+    let input = brands::BrandInput {
+        tenant_id: p.tenant_id,
+        id: p.id,
+        name: p.name,
+        display_name: p.display_name,
+    };
+    let brand = rpc
         .store
-        .write(move |tx| brands::upsert(tx, p.clone()))
-        .await?)
+        .write(move |tx| brands::upsert(tx, input.clone()))
+        .await?;
+    brand.to_wire()
 }
 
-#[derive(Deserialize)]
-struct TenantRow {
-    tenant_id: i64,
-    id: i64,
-}
-
-#[derive(Serialize)]
-struct BrandWithNumbers {
-    #[serde(flatten)]
-    brand: brands::Brand,
-    phone_numbers: Vec<brands::BrandPhoneNumber>,
-}
-
-async fn brand_get(rpc: Arc<Rpc>, _: Caller, p: TenantRow) -> Result<BrandWithNumbers, RpcError> {
-    Ok(rpc
+async fn brand_get(rpc: Arc<Rpc>, _: Caller, p: BrandRef) -> Result<BrandDetail, RpcError> {
+    let (brand, numbers) = rpc
         .store
         .read_point(move |sql| {
-            Ok(BrandWithNumbers {
-                brand: brands::get(sql, p.tenant_id, p.id)?,
-                phone_numbers: brands::phone_numbers(sql, p.tenant_id, p.id)?,
-            })
+            Ok((
+                brands::get(sql, p.tenant_id, p.id)?,
+                brands::phone_numbers(sql, p.tenant_id, p.id)?,
+            ))
         })
-        .await?)
+        .await?;
+    Ok(BrandDetail {
+        brand: brand.to_wire()?,
+        phone_numbers: numbers
+            .into_iter()
+            .map(ToWire::to_wire)
+            .collect::<Result<_, _>>()?,
+    })
 }
 
-#[derive(Deserialize)]
-struct TenantPage {
-    tenant_id: i64,
-    cursor: Option<String>,
-    limit: Option<u32>,
-}
-
-async fn brand_list(
-    rpc: Arc<Rpc>,
-    _: Caller,
-    p: TenantPage,
-) -> Result<db::Page<brands::Brand>, RpcError> {
-    Ok(rpc
+async fn brand_list(rpc: Arc<Rpc>, _: Caller, p: TenantPage) -> Result<Page<Brand>, RpcError> {
+    let page = rpc
         .store
         .read(move |sql| brands::list(sql, p.tenant_id, p.cursor.as_deref(), p.limit))
-        .await?)
-}
-
-#[derive(Deserialize)]
-struct NumbersSet {
-    tenant_id: i64,
-    brand_id: i64,
-    phone_numbers: Vec<String>,
+        .await?;
+    page.to_wire()
 }
 
 async fn brand_numbers_set(
     rpc: Arc<Rpc>,
     _: Caller,
-    p: NumbersSet,
-) -> Result<db::Page<brands::BrandPhoneNumber>, RpcError> {
+    p: BrandNumbers,
+) -> Result<Page<PhoneNumber>, RpcError> {
     let items = rpc
         .store
         .write(move |tx| brands::set_phone_numbers(tx, p.tenant_id, p.brand_id, &p.phone_numbers))
         .await?;
-    Ok(db::Page {
+    db::Page {
         items,
         next_cursor: None,
-    })
-}
-
-#[derive(Deserialize)]
-struct CredentialsSet {
-    tenant_id: i64,
-    email: String,
-    password: String,
+    }
+    .to_wire()
 }
 
 /// Through the NumHub client, which encrypts the login before the store sees it and
 /// drops the account's cached token and login block with it: a token of the old login
 /// must not outlive it in memory.
-async fn credentials_set(rpc: Arc<Rpc>, _: Caller, p: CredentialsSet) -> Result<Value, RpcError> {
+async fn credentials_set(
+    rpc: Arc<Rpc>,
+    _: Caller,
+    p: Credentials,
+) -> Result<CredentialsStored, RpcError> {
     let tenant_id = p.tenant_id;
     super::operations::port(&rpc)?
-        .credentials_set(tenant_id, p.email, SecretText::new(p.password))
+        .credentials_set(tenant_id, p.email, SecretText::new(p.password.into_inner()))
         .await?;
-    Ok(json!({"tenant_id": tenant_id, "stored": true}))
-}
-
-#[derive(Deserialize)]
-struct MaybeTenant {
-    tenant_id: Option<i64>,
-}
-
-#[derive(Serialize)]
-struct TokenStatus {
-    tenant_id: Option<i64>,
-    present: bool,
-    expires_at: Option<String>,
-    seconds_left: Option<i64>,
-    credentials_set: Option<bool>,
+    Ok(CredentialsStored {
+        tenant_id,
+        stored: true,
+    })
 }
 
 async fn token_status(rpc: Arc<Rpc>, _: Caller, p: MaybeTenant) -> Result<TokenStatus, RpcError> {

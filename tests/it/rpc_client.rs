@@ -3,13 +3,16 @@
 //! subscriptions, numhubctl run on a socket, the tenant set-up most tests start
 //! with, and a daemon started with a socket other users can reach.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use numhubd::rpc::schema::validate;
 use serde_json::{json, Value};
 
 use crate::support::{base_config, start_daemon, Daemon};
@@ -109,12 +112,59 @@ pub fn call(socket: &Path, method: &str, params: Value) -> Value {
     post(socket, req.to_string().as_bytes()).1
 }
 
-/// The `result` of a call that must succeed.
+/// The `result` of a call that must succeed; it must also match the result schema
+/// `rpc.discover` publishes for the method, so every answer the suite takes this way
+/// checks that schema.
 pub fn ok(socket: &Path, method: &str, params: Value) -> Value {
     let r = call(socket, method, params.clone());
     match r.get("result") {
-        Some(v) => v.clone(),
+        Some(v) => {
+            assert_result_matches(method, v);
+            v.clone()
+        }
         None => panic!("{method} {params} failed: {r}"),
+    }
+}
+
+/// Each method's published result schema, by name (the document `rpc.discover`
+/// answers with: built from the same table, once).
+fn result_schemas() -> &'static BTreeMap<String, Value> {
+    static SCHEMAS: OnceLock<BTreeMap<String, Value>> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        let doc = numhubd::rpc::openrpc::document();
+        doc["methods"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| {
+                Some((
+                    m["name"].as_str()?.to_string(),
+                    m["result"]["schema"].clone(),
+                ))
+            })
+            .collect()
+    })
+}
+
+/// Panics, naming each field and why, when `result` is not what `method`'s
+/// published result schema says.
+pub fn assert_result_matches(method: &str, result: &Value) {
+    let errors = result_problems(method, result);
+    assert!(
+        errors.is_empty(),
+        "{method}'s answer does not match its published result schema: {errors:?}\n{result}"
+    );
+}
+
+/// What is wrong with `result` as `method`'s answer (a method not in the document
+/// is a problem too).
+pub fn result_problems(method: &str, result: &Value) -> Vec<String> {
+    match result_schemas().get(method) {
+        Some(schema) => validate(schema, result)
+            .into_iter()
+            .map(|e| format!("{}: {}", e.field, e.reason))
+            .collect(),
+        None => vec![format!("{method} is not in rpc.discover")],
     }
 }
 
