@@ -75,6 +75,16 @@ pub struct WithSync<T> {
     pub sync: Option<SyncState>,
 }
 
+/// The row's fields read through it (`entity.company_name`), as the wire has them
+/// side by side with `sync`.
+impl<T> std::ops::Deref for WithSync<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.row
+    }
+}
+
 impl<T: Schema> Schema for WithSync<T> {
     fn schema() -> Value {
         extend(T::schema(), &[("sync", nullable(SyncState::schema()))])

@@ -161,6 +161,7 @@ macro_rules! wire_enum {
         }
 
         impl $crate::api::schema::WireEnum for $name {
+            const ALL: &'static [$name] = &[$($name::$variant),+];
             const NAMES: &'static [&'static str] = &[$($text),+];
 
             fn as_str(self) -> &'static str {
@@ -188,9 +189,11 @@ macro_rules! wire_enum {
 
 pub(crate) use {string_enum_schema, wire, wire_enum};
 
-/// A string enum of the wire (declared by `wire_enum!`). `rpc` maps it to and from
-/// `db`'s enum of the same names by name; a test checks that the lists agree.
+/// A string enum of the wire (declared by `wire_enum!`). The seed's enumerated
+/// columns are the same vocabulary: `db` stores these very types (its CHECKs list
+/// the same names), so a value crosses from a row to the wire unchanged.
 pub trait WireEnum: Sized + Copy + 'static {
+    const ALL: &'static [Self];
     const NAMES: &'static [&'static str];
     fn as_str(self) -> &'static str;
     fn from_name(name: &str) -> Option<Self>;

@@ -1,6 +1,6 @@
 //! `brands` and `brand_phone_numbers`: a tenant's brands and the numbers they call from.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::engine::{args, ts, Engine, Row};
 use super::{
@@ -8,17 +8,8 @@ use super::{
     DbError, Page, Result, Sql, Tx,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Brand {
-    pub id: i64,
-    pub tenant_id: i64,
-    pub name: String,
-    pub display_name: Option<String>,
-    /// NumHub's id of the application this brand maps to.
-    pub numhub_entity_id: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
+/// The row as the protocol shows it: one type for the table and the wire.
+pub use crate::api::Brand;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct BrandInput {
@@ -29,16 +20,8 @@ pub struct BrandInput {
     pub display_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct BrandPhoneNumber {
-    pub id: i64,
-    pub brand_id: i64,
-    pub phone_number: String,
-    /// The local identity NumHub lists this number under (`identity_id` at the edge).
-    pub identity_id: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
+/// The row as the protocol shows it: one type for the table and the wire.
+pub use crate::api::PhoneNumber as BrandPhoneNumber;
 
 /// E.164: '+', a first digit 1-9, 2 to 15 digits in all.
 pub fn validate_e164(field: &'static str, number: &str) -> Result<()> {

@@ -5,7 +5,6 @@ use std::sync::LazyLock;
 
 use super::engine::{args, ts, Row};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::jobs::{self, newest_unfinished_job_id, Pending};
 use super::{
@@ -47,23 +46,8 @@ pub struct NewLocalDocument {
     pub source_path: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Document {
-    pub id: String,
-    /// The local entity (`numhub_documents.numhub_entity_id` in the seed).
-    pub entity_id: String,
-    pub local_document_id: Option<i64>,
-    pub numhub_document_id: Option<String>,
-    pub document_type: DocumentType,
-    pub filename: String,
-    pub status: DocumentStatus,
-    pub api_response: Option<Value>,
-    pub uploaded_at: Option<String>,
-    /// From the local document, when there is one.
-    pub sha256: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
+/// The row as the protocol shows it: one type for the table and the wire.
+pub use crate::api::Document;
 
 pub fn insert_local(tx: &Tx<'_>, new: NewLocalDocument) -> Result<LocalDocument> {
     check_not_blank("original_filename", &new.original_filename)?;

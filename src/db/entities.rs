@@ -1,7 +1,6 @@
 //! `numhub_entities`: BCID applications, each mapped to NumHub's NumhubEntityId.
 
 use super::engine::{args, ts, ts_opt, Row};
-use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::jobs::{newest_unfinished_job_id, Pending};
@@ -11,27 +10,8 @@ use super::{
     AttestationLevel, DbError, EntityStatus, EntityType, Page, Result, Sql, Tx, VettingStatus,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Entity {
-    pub id: String,
-    pub tenant_id: i64,
-    pub brand_id: Option<i64>,
-    pub numhub_entity_id: Option<String>,
-    pub numhub_eid: Option<String>,
-    pub entity_type: EntityType,
-    pub company_name: String,
-    pub status: EntityStatus,
-    pub vetting_status: VettingStatus,
-    pub attestation_level: Option<AttestationLevel>,
-    /// NumHub's last answer for the application, kept as text: it is a whole
-    /// application (kilobytes), only passed through, and parsing it into a tree on
-    /// every read cost more than the read.
-    pub api_response: Option<Box<RawValue>>,
-    pub submitted_at: Option<String>,
-    pub approved_at: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
+/// The row as the protocol shows it: one type for the table and the wire.
+pub use crate::api::Entity;
 
 #[derive(Debug, Clone)]
 pub struct NewEntity {

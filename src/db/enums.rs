@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::DbError;
+use crate::api::WireEnum;
 
 macro_rules! str_enum {
     ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -52,40 +53,69 @@ macro_rules! str_enum {
     };
 }
 
-str_enum!(
+/// One of the seed's enumerated columns whose values the protocol shows as they are:
+/// the type is `api`'s (one list of names for the wire, the column and its CHECK);
+/// this adds what the store needs: parsing that names the column, and reading it.
+macro_rules! column_enum {
+    ($(#[$meta:meta])* $name:ident, $field:literal) => {
+        $(#[$meta])*
+        pub use crate::api::$name;
+
+        impl $name {
+            pub const ALL: &'static [$name] = <$name as WireEnum>::ALL;
+
+            /// The column's values, as the CHECK lists them.
+            pub const NAMES: &'static [&'static str] = <$name as WireEnum>::NAMES;
+
+            pub fn as_str(self) -> &'static str {
+                <$name as WireEnum>::as_str(self)
+            }
+
+            /// Parses the column's text; an unknown value names the column.
+            pub fn parse(s: &str) -> Result<$name, DbError> {
+                <$name as WireEnum>::from_name(s).ok_or_else(|| {
+                    DbError::invalid(
+                        $field,
+                        format!("{s:?} is not one of {}", Self::NAMES.join(", ")),
+                    )
+                })
+            }
+        }
+
+        impl super::engine::Column for $name {
+            fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> Result<Self, String> {
+                $name::parse(&String::from_sqlite(v)?).map_err(|e| e.to_string())
+            }
+            fn from_mysql(v: &mysql_async::Value) -> Result<Self, String> {
+                $name::parse(&String::from_mysql(v)?).map_err(|e| e.to_string())
+            }
+        }
+    };
+}
+
+column_enum!(
     /// `numhub_entities.entity_type`.
-    EntityType, "entity_type" { Enterprise = "enterprise", Bpo = "bpo", Direct = "direct" }
+    EntityType, "entity_type"
 );
 
-str_enum!(
+column_enum!(
     /// `numhub_entities.status`: our own view of where an application stands.
-    EntityStatus, "status" {
-        Draft = "draft",
-        Submitted = "submitted",
-        PendingVetting = "pending_vetting",
-        Approved = "approved",
-        Rejected = "rejected",
-    }
+    EntityStatus, "status"
 );
 
-str_enum!(
+column_enum!(
     /// `numhub_entities.vetting_status`.
-    VettingStatus, "vetting_status" {
-        Pending = "pending",
-        InReview = "in_review",
-        Approved = "approved",
-        Rejected = "rejected",
-    }
+    VettingStatus, "vetting_status"
 );
 
-str_enum!(
+column_enum!(
     /// `numhub_entities.attestation_level` (STIR/SHAKEN).
-    AttestationLevel, "attestation_level" { A = "A", B = "B", C = "C" }
+    AttestationLevel, "attestation_level"
 );
 
-str_enum!(
+column_enum!(
     /// `numhub_identities.status`.
-    IdentityStatus, "status" { Active = "active", Inactive = "inactive", Pending = "pending" }
+    IdentityStatus, "status"
 );
 
 str_enum!(
@@ -93,35 +123,24 @@ str_enum!(
     DocumentSource, "source" { DropFolder = "drop_folder", Rpc = "rpc" }
 );
 
-str_enum!(
+column_enum!(
     /// `numhub_documents.document_type`: the seed's values plus `logo`.
-    DocumentType, "document_type" {
-        Loa = "loa",
-        BusinessLicense = "business_license",
-        TaxId = "tax_id",
-        Other = "other",
-        Logo = "logo",
-    }
+    DocumentType, "document_type"
 );
 
-str_enum!(
+column_enum!(
     /// `numhub_documents.status`.
-    DocumentStatus, "status" {
-        Pending = "pending",
-        Uploaded = "uploaded",
-        Verified = "verified",
-        Rejected = "rejected",
-    }
+    DocumentStatus, "status"
 );
 
-str_enum!(
+column_enum!(
     /// `numhub_sync_logs.method`.
-    HttpMethod, "method" { Get = "GET", Post = "POST", Put = "PUT", Delete = "DELETE" }
+    HttpMethod, "method"
 );
 
-str_enum!(
+column_enum!(
     /// `numhub_sync_logs.direction`.
-    Direction, "direction" { Outbound = "outbound", Inbound = "inbound" }
+    Direction, "direction"
 );
 
 str_enum!(
@@ -129,33 +148,15 @@ str_enum!(
     TokenType, "token_type" { Access = "access", Refresh = "refresh" }
 );
 
-str_enum!(
+column_enum!(
     /// `jobs.kind`: what an outbox job does at NumHub.
-    JobKind, "kind" {
-        EntityCreate = "entity.create",
-        EntityUpdate = "entity.update",
-        EntitySubmit = "entity.submit",
-        DocumentUpload = "document.upload",
-        DocumentDelete = "document.delete",
-        IdentityUpdate = "identity.update",
-        IdentityDeactivate = "identity.deactivate",
-        IdentityNumbersAdd = "identity.numbers.add",
-        IdentityNumbersRemove = "identity.numbers.remove",
-    }
+    JobKind, "kind"
 );
 
-str_enum!(
+column_enum!(
     /// `jobs.state`: where an outbox job stands (migrations V2 and V4 say what each
     /// means).
-    JobState, "state" {
-        Queued = "queued",
-        Running = "running",
-        Failed = "failed",
-        Waiting = "waiting",
-        Done = "done",
-        Dead = "dead",
-        NeedsAttention = "needs_attention",
-    }
+    JobState, "state"
 );
 
 impl JobKind {

@@ -5,7 +5,6 @@
 use std::sync::LazyLock;
 
 use super::engine::{args, ts, Row};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::jobs::{self, newest_unfinished_job_id, Pending};
@@ -14,26 +13,8 @@ use super::{
     IdentityStatus, Page, Result, Sql, Tx,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Identity {
-    pub id: String,
-    /// The local entity (`numhub_identities.numhub_entity_id` in the seed).
-    pub entity_id: String,
-    pub numhub_identity_id: String,
-    pub display_name: String,
-    pub call_reason: Option<String>,
-    pub logo_url: Option<String>,
-    pub status: IdentityStatus,
-    pub rich_call_data: Option<Value>,
-    pub phone_numbers: Vec<String>,
-    /// NumHub's `dirId`, as NumHub reports it (a deactivation request must carry it).
-    pub dir_id: Option<String>,
-    /// The identity as NumHub last answered it whole: what a change request sends back
-    /// unchanged (`isFeeChecked`), and a status the replica could not map, kept raw.
-    pub api_response: Option<Value>,
-    pub created_at: String,
-    pub updated_at: String,
-}
+/// The row as the protocol shows it: one type for the table and the wire.
+pub use crate::api::Identity;
 
 /// An identity as NumHub reports it, or as a local change sets it.
 #[derive(Debug, Clone)]

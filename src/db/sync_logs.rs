@@ -2,7 +2,6 @@
 //! already redacted (the `numhub` module's job); the store only keeps them.
 
 use super::engine::{args, ts, ts_opt, Engine, Row};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
@@ -10,23 +9,8 @@ use super::{
     Result, Sql, Tx,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SyncLog {
-    pub id: String,
-    pub tenant_id: Option<i64>,
-    pub entity_id: Option<String>,
-    pub identity_id: Option<String>,
-    pub endpoint: String,
-    pub method: HttpMethod,
-    pub direction: Direction,
-    pub status_code: Option<i64>,
-    pub request_payload: Option<Value>,
-    pub response_payload: Option<Value>,
-    pub response_time_ms: Option<i64>,
-    pub error_message: Option<String>,
-    pub success: bool,
-    pub created_at: String,
-}
+/// The row as the protocol shows it: one type for the table and the wire.
+pub use crate::api::LogEntry as SyncLog;
 
 #[derive(Debug, Clone)]
 pub struct NewSyncLog {

@@ -1,6 +1,6 @@
 //! `tenants`: BrandCall's tenants, with the three NumHub columns.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::engine::{args, ts, Engine, Row};
 use super::{
@@ -8,18 +8,8 @@ use super::{
 };
 use crate::db::DbError;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Tenant {
-    pub id: i64,
-    pub name: String,
-    pub email: Option<String>,
-    pub slug: Option<String>,
-    pub numhub_client_id: Option<String>,
-    pub numhub_osp_id: Option<String>,
-    pub numhub_enabled: bool,
-    pub created_at: String,
-    pub updated_at: String,
-}
+/// The row as the protocol shows it: one type for the table and the wire.
+pub use crate::api::Tenant;
 
 /// What a caller may set. The id is BrandCall's own tenant id.
 #[derive(Debug, Clone, Default, Deserialize)]

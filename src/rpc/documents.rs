@@ -9,13 +9,13 @@ use super::access::{Caller, Role};
 use super::error::RpcError;
 use super::methods::{method, MethodDef, Scope};
 use super::rows::{child_page, queued, wait_for};
-use super::wire::{to_db, ToWire};
+use super::wire::ToWire;
 use super::Rpc;
 use crate::api::{
     ChildQuery, Document, DocumentDelete, DocumentFile, DocumentGet, DocumentList, DocumentUpload,
     RowRef, WithSync,
 };
-use crate::db::{self, documents, jobs, DocumentSource, DocumentType, Sql};
+use crate::db::{self, documents, jobs, DocumentSource, Sql};
 use crate::events::Event;
 use crate::intake::SpoolError;
 
@@ -44,7 +44,7 @@ async fn document_upload(
     _: Caller,
     p: DocumentFile,
 ) -> Result<WithSync<Document>, RpcError> {
-    let document_type = to_db(p.document_type, DocumentType::parse)?;
+    let document_type = p.document_type;
     let uploads = rpc.uploads.clone();
     let (path, tenant) = (p.path.clone(), p.tenant_id);
     let taken =

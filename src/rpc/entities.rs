@@ -12,14 +12,14 @@ use super::error::RpcError;
 use super::methods::{method, MethodDef, Scope};
 use super::rows::{queued, wait_for};
 use super::schema;
-use super::wire::{to_db, ToWire};
+use super::wire::ToWire;
 use super::Rpc;
 use crate::api::{
     DropPath, Entity, EntityChange, EntityCreate, EntityDetail, EntityDropPath, EntityFields,
     EntityGet, EntityList, EntityLoaTemplate, EntityLookup, EntityQuery, EntitySubmit,
     EntityUpdate, LoaTemplate, Page, RowRef, RowWait, WithSync,
 };
-use crate::db::{self, entities, jobs, reviews, tenants, EntityStatus, EntityType, Sql};
+use crate::db::{self, entities, jobs, reviews, tenants, Sql};
 use crate::events::Event;
 use crate::watch::layout;
 
@@ -191,7 +191,7 @@ async fn entity_create(
     } else if details.is_null() {
         *details = json!({"legalBusinessName": p.company_name});
     }
-    let entity_type = to_db(p.entity_type, EntityType::parse)?;
+    let entity_type = p.entity_type;
     let payload = jobs::JobPayload::EntityCreate(jobs::ApplicationChange {
         application: p.application,
     });
@@ -350,10 +350,7 @@ async fn entity_list(
     _: Caller,
     p: EntityQuery,
 ) -> Result<Page<WithSync<Entity>>, RpcError> {
-    let status = p
-        .status
-        .map(|s| to_db(s, EntityStatus::parse))
-        .transpose()?;
+    let status = p.status;
     rpc.store
         .read(move |sql| {
             entities::list_with_pending(sql, p.tenant_id, status, p.cursor.as_deref(), p.limit)

@@ -13,7 +13,7 @@ use super::port::{
     KeysRotated, NumhubCheck, NumhubPort, OtpSent, OtpVerified, SecretText, SyncStarted,
     TokenRefreshed,
 };
-use super::wire::{to_db, ToWire};
+use super::wire::ToWire;
 use super::Rpc;
 use crate::api::{
     ById, DaemonHealth, DaemonStatus, Degraded, DegradedComponent, Empty, Entity, EntityAt,
@@ -294,7 +294,7 @@ async fn log_purge(rpc: Arc<Rpc>, _: Caller, p: PurgeBefore) -> Result<Purged, R
 /// A read-role caller sees job payloads with the business identifiers of their
 /// application bodies (`Rpc::business_id_fields`) as `[redacted]`.
 async fn jobs_list(rpc: Arc<Rpc>, caller: Caller, p: JobQuery) -> Result<Page<Job>, RpcError> {
-    let state = p.state.map(|s| to_db(s, db::JobState::parse)).transpose()?;
+    let state = p.state;
     let mut page = rpc
         .store
         .read(move |sql| jobs::list(sql, p.tenant_id, state, p.cursor.as_deref(), p.limit))

@@ -1,30 +1,18 @@
-//! `db`'s rows as `api`'s wire types: the one place the two meet, so a column can
-//! change without changing the protocol (and the reverse). Enumerated values go by
-//! name; a test checks that each `api` enum lists exactly its `db` enum's names, so a
-//! conversion cannot fail at run time unless the two drift.
+//! `db`'s values as `api`'s wire types. A table's row is `api`'s own type (as pueue's
+//! daemon stores and sends one `Task`): `db` reads the row into the type the protocol
+//! publishes, so the two cannot drift, and a column that changes what a caller sees is
+//! a protocol change the compiler points at. Enumerated values are `api`'s types in
+//! both (`db::enums`). What is converted here is what differs: a job's payload and
+//! state, a review's sections, a row with its pending job.
 
 use super::error::RpcError;
-use crate::api::{self, WireEnum};
-use crate::db::{self, brands, documents, entities, identities, jobs, reviews, sync_logs, tenants};
+use crate::api;
+use crate::db::{self, jobs, reviews};
 
 /// A `db` row (or value) as the wire shows it.
 pub trait ToWire {
     type Wire;
     fn to_wire(self) -> Result<Self::Wire, RpcError>;
-}
-
-/// A `db` enum's value as the `api` enum of the same name.
-fn by_name<A: WireEnum>(name: &str) -> Result<A, RpcError> {
-    A::from_name(name)
-        .ok_or_else(|| RpcError::Internal(format!("{name:?} has no name on the wire")))
-}
-
-/// An `api` enum's value as the `db` enum of the same name (for params).
-pub fn to_db<A: WireEnum, D>(
-    value: A,
-    parse: fn(&str) -> Result<D, db::DbError>,
-) -> Result<D, RpcError> {
-    Ok(parse(value.as_str())?)
 }
 
 impl<T: ToWire> ToWire for db::Page<T> {
@@ -59,56 +47,20 @@ impl<T: ToWire> ToWire for (T, Option<jobs::Pending>) {
     }
 }
 
-/// `ToWire` for a row whose wire type has the same fields: `moved` as they are,
-/// `named` (a `db` enum) by name, `maybe_named` (an optional one) likewise.
-macro_rules! same_fields {
-    ($db:ty => $api:ident { $($moved:ident),* $(,)? }
-        $(named { $($named:ident),* $(,)? })?
-        $(maybe_named { $($maybe:ident),* $(,)? })?) => {
-        impl ToWire for $db {
-            type Wire = api::$api;
-            fn to_wire(self) -> Result<api::$api, RpcError> {
-                Ok(api::$api {
-                    $($moved: self.$moved,)*
-                    $($($named: by_name(self.$named.as_str())?,)*)?
-                    $($($maybe: self.$maybe.map(|v| by_name(v.as_str())).transpose()?,)*)?
-                })
+/// The rows `db` reads as `api`'s own types (one definition for the table and the
+/// wire): they go out as they are.
+macro_rules! as_is {
+    ($($row:ty),+ $(,)?) => {
+        $(impl ToWire for $row {
+            type Wire = $row;
+            fn to_wire(self) -> Result<$row, RpcError> {
+                Ok(self)
             }
-        }
+        })+
     };
 }
 
-same_fields! { tenants::Tenant => Tenant {
-    id, name, email, slug, numhub_client_id, numhub_osp_id, numhub_enabled, created_at, updated_at,
-} }
-
-same_fields! { brands::Brand => Brand {
-    id, tenant_id, name, display_name, numhub_entity_id, created_at, updated_at,
-} }
-
-same_fields! { brands::BrandPhoneNumber => PhoneNumber {
-    id, brand_id, phone_number, identity_id, created_at, updated_at,
-} }
-
-same_fields! { entities::Entity => Entity {
-    id, tenant_id, brand_id, numhub_entity_id, numhub_eid, company_name, api_response,
-    submitted_at, approved_at, created_at, updated_at,
-} named { entity_type, status, vetting_status } maybe_named { attestation_level } }
-
-same_fields! { identities::Identity => Identity {
-    id, entity_id, numhub_identity_id, display_name, call_reason, logo_url, rich_call_data,
-    phone_numbers, dir_id, api_response, created_at, updated_at,
-} named { status } }
-
-same_fields! { documents::Document => Document {
-    id, entity_id, local_document_id, numhub_document_id, filename, api_response, uploaded_at,
-    sha256, created_at, updated_at,
-} named { document_type, status } }
-
-same_fields! { sync_logs::SyncLog => LogEntry {
-    id, tenant_id, entity_id, identity_id, endpoint, status_code, request_payload,
-    response_payload, response_time_ms, error_message, success, created_at,
-} named { method, direction } }
+as_is! { api::Tenant, api::Brand, api::PhoneNumber, api::Entity, api::Identity, api::Document, api::LogEntry }
 
 impl ToWire for reviews::Review {
     type Wire = api::Review;
@@ -142,12 +94,12 @@ impl ToWire for jobs::Job {
         Ok(api::Job {
             id: self.id,
             tenant_id: self.tenant_id,
-            kind: by_name(self.kind().as_str())?,
+            kind: self.kind(),
             payload,
             entity_id: self.entity_id,
             identity_id: self.identity_id,
             document_id: self.document_id,
-            state: by_name(self.state.as_str())?,
+            state: self.state,
             attempts: self.attempts,
             next_attempt_at: self.next_attempt_at,
             started_at: self.started_at,
@@ -163,25 +115,14 @@ impl ToWire for jobs::Job {
 mod tests {
     use super::*;
 
-    fn same<A: WireEnum>(db_names: &[&str]) {
-        assert_eq!(A::NAMES, db_names, "{}", std::any::type_name::<A>());
-    }
-
-    /// Each wire enum lists exactly its db enum's names, so `by_name` cannot fail.
+    /// The event kinds and the page limit the protocol publishes are the ones the
+    /// daemon uses. (The enumerated columns are `api`'s own types: nothing to check.)
     #[test]
-    fn wire_enums_name_what_db_names() {
-        same::<api::EntityType>(db::EntityType::NAMES);
-        same::<api::EntityStatus>(db::EntityStatus::NAMES);
-        same::<api::VettingStatus>(db::VettingStatus::NAMES);
-        same::<api::AttestationLevel>(db::AttestationLevel::NAMES);
-        same::<api::IdentityStatus>(db::IdentityStatus::NAMES);
-        same::<api::DocumentType>(db::DocumentType::NAMES);
-        same::<api::DocumentStatus>(db::DocumentStatus::NAMES);
-        same::<api::HttpMethod>(db::HttpMethod::NAMES);
-        same::<api::Direction>(db::Direction::NAMES);
-        same::<api::JobKind>(db::JobKind::NAMES);
-        same::<api::JobState>(db::JobState::NAMES);
-        same::<api::EventKind>(crate::events::KINDS);
+    fn the_published_lists_are_the_daemons() {
+        assert_eq!(
+            <api::EventKind as api::WireEnum>::NAMES,
+            crate::events::KINDS
+        );
         assert_eq!(api::schema::MAX_PAGE, db::MAX_PAGE);
     }
 }
