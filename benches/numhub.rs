@@ -21,7 +21,7 @@ use numhub_sandbox::SandboxConfig;
 use numhubd::crypto::Crypto;
 use numhubd::db::{tenants, Store, StoreOptions};
 use numhubd::numhub::model::*;
-use numhubd::numhub::{Client, ClientOptions, Credentials, Priority, Secret};
+use numhubd::numhub::{Client, Credentials, Priority, Secret};
 
 #[allow(dead_code)]
 mod common;
@@ -58,7 +58,7 @@ async fn run() {
         .await
         .expect("tenant");
     let crypto = Arc::new(Crypto::load(&dir.path().join("identity.txt"), &[]).expect("crypto"));
-    let mut opts = ClientOptions::new(
+    let mut opts = numhubd::daemon::options::client_for(
         sandbox.base_url(),
         Some(Credentials {
             email: "demo@numhub.test".into(),

@@ -20,16 +20,23 @@ pub const IDENTITY_CREDENTIAL: &str = "age-identity";
 
 #[derive(Debug, Error)]
 pub enum CryptoError {
-    #[error("age identity {path}: {reason}")]
-    Identity { path: String, reason: String },
+    #[error("age identity {path}: {source}")]
+    Identity {
+        path: String,
+        #[source]
+        source: Cause,
+    },
     #[error("crypto.recipients: {value:?} is not an age x25519 recipient (age1…): {reason}")]
     Recipient { value: String, reason: String },
     #[error("encrypting a secret failed: {0}")]
-    Encrypt(String),
+    Encrypt(#[source] Cause),
     /// Never carries the ciphertext or the plaintext.
     #[error("decrypting a secret failed: {0}")]
-    Decrypt(String),
+    Decrypt(#[source] Cause),
 }
+
+/// The error under a crypto failure (its chain kept for `source()`), or a sentence.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// Encrypts to our own identity plus the configured recipients; decrypts with ours
 /// (or, after a key rotation, with the identity it replaced).
@@ -147,22 +154,22 @@ impl Crypto {
         let keys = self.read_keys();
         let recipients = keys.recipients.iter().map(|r| r as &dyn age::Recipient);
         let encryptor = age::Encryptor::with_recipients(recipients)
-            .map_err(|e| CryptoError::Encrypt(e.to_string()))?;
+            .map_err(|e| CryptoError::Encrypt(e.into()))?;
         let mut out = Vec::with_capacity(plaintext.len() + 512);
         let armor =
             age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
-                .map_err(|e| CryptoError::Encrypt(e.to_string()))?;
+                .map_err(|e| CryptoError::Encrypt(e.into()))?;
         let mut writer = encryptor
             .wrap_output(armor)
-            .map_err(|e| CryptoError::Encrypt(e.to_string()))?;
+            .map_err(|e| CryptoError::Encrypt(e.into()))?;
         writer
             .write_all(plaintext.as_bytes())
-            .map_err(|e| CryptoError::Encrypt(e.to_string()))?;
+            .map_err(|e| CryptoError::Encrypt(e.into()))?;
         writer
             .finish()
             .and_then(|armor| armor.finish())
-            .map_err(|e| CryptoError::Encrypt(e.to_string()))?;
-        String::from_utf8(out).map_err(|e| CryptoError::Encrypt(e.to_string()))
+            .map_err(|e| CryptoError::Encrypt(e.into()))?;
+        String::from_utf8(out).map_err(|e| CryptoError::Encrypt(e.into()))
     }
 
     /// Decrypts armored text written by [`Crypto::encrypt`] (or the `age` CLI).
@@ -175,7 +182,7 @@ impl Crypto {
             }
             result = age::decrypt(old, armored.as_bytes());
         }
-        let bytes = result.map_err(|e| CryptoError::Decrypt(e.to_string()))?;
+        let bytes = result.map_err(|e| CryptoError::Decrypt(e.into()))?;
         String::from_utf8(bytes).map_err(|_| CryptoError::Decrypt("not UTF-8 text".into()))
     }
 
@@ -221,10 +228,10 @@ pub fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn identity_error(path: &Path, reason: impl ToString) -> CryptoError {
+fn identity_error(path: &Path, cause: impl Into<Cause>) -> CryptoError {
     CryptoError::Identity {
         path: path.display().to_string(),
-        reason: reason.to_string(),
+        source: cause.into(),
     }
 }
 

@@ -19,6 +19,14 @@ pub const TOKEN_ROUTE: &str = "/api/v1/authorize/token";
 const CREATE_ROUTE: &str = "/api/v1/application";
 const UPLOAD_ROUTE: &str = "/api/v1/application/{id}/documents";
 
+/// Which route a request is, as the gate's faults and counters need it.
+#[derive(Clone, Copy)]
+struct Route {
+    is_create: bool,
+    is_upload: bool,
+    is_token: bool,
+}
+
 pub async fn gate(
     State(sh): State<Arc<Shared>>,
     matched: MatchedPath,
@@ -26,66 +34,119 @@ pub async fn gate(
     next: Next,
 ) -> Response {
     let template = matched.as_str().to_owned();
-    let is_create = req.method() == Method::POST && template == CREATE_ROUTE;
-    let is_upload = req.method() == Method::POST && template == UPLOAD_ROUTE;
-    let is_token = template == TOKEN_ROUTE;
-    sh.counters()
-        .routes
-        .entry(format!(
-            "{} {}",
-            req.method(),
-            crate::routes::document_template(req.method(), &template)
-        ))
-        .and_modify(|n| *n += 1)
-        .or_insert(1);
-
+    let route = Route {
+        is_create: req.method() == Method::POST && template == CREATE_ROUTE,
+        is_upload: req.method() == Method::POST && template == UPLOAD_ROUTE,
+        is_token: template == TOKEN_ROUTE,
+    };
+    count_route(&sh, req.method(), &template);
     let draw = sh.faults.draw();
     if draw.latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(draw.latency_ms)).await;
     }
     let conn = req.extensions().get::<Arc<ConnCtl>>().cloned();
-    match draw.before {
-        Before::None => {}
-        Before::Status500 => {
-            sh.counters().faults_injected += 1;
-            let remaining = peek_remaining(&sh, is_token, &req);
-            return with_remaining(StatusCode::INTERNAL_SERVER_ERROR.into_response(), remaining);
-        }
-        Before::Status503 => {
-            sh.counters().faults_injected += 1;
-            let remaining = peek_remaining(&sh, is_token, &req);
-            return with_remaining(StatusCode::SERVICE_UNAVAILABLE.into_response(), remaining);
-        }
-        Before::Reset => {
+    match fault_before(&sh, draw.before, conn.as_ref(), route, &req) {
+        Some(Early::Answer(resp)) => return resp,
+        // The connection is gone: nothing more is written on it.
+        Some(Early::Reset) => return std::future::pending().await,
+        None => {}
+    }
+    let remaining = match admit(&sh, &mut req, route) {
+        Ok(remaining) => remaining,
+        Err(refused) => return *refused,
+    };
+    let resp = next.run(req).await;
+    if let Some(kind) = draw.malformed.filter(|_| !route.is_token) {
+        sh.counters().faults_injected += 1;
+        let resp = crate::malformed::answer(kind, resp).await;
+        return with_remaining(resp, remaining);
+    }
+    let committed = resp.status() == StatusCode::OK;
+    match draw.after {
+        After::Reset if route.is_create && committed => {
             if let Some(conn) = conn {
                 sh.counters().faults_injected += 1;
                 conn.reset();
                 return std::future::pending().await;
             }
         }
+        After::Status500 if (route.is_create || route.is_upload) && committed => {
+            sh.counters().faults_injected += 1;
+            return with_remaining(StatusCode::INTERNAL_SERVER_ERROR.into_response(), remaining);
+        }
+        _ => {}
     }
+    with_remaining(resp, remaining)
+}
 
-    let (account, caller) = if is_token {
+/// Counts the request under the document's route (`GET /application/{NumhubEntityId}`).
+fn count_route(sh: &Shared, method: &Method, template: &str) {
+    sh.counters()
+        .routes
+        .entry(format!(
+            "{method} {}",
+            crate::routes::document_template(method, template)
+        ))
+        .and_modify(|n| *n += 1)
+        .or_insert(1);
+}
+
+/// How a fault injected before the request ends it.
+enum Early {
+    Answer(Response),
+    Reset,
+}
+
+/// A fault injected before the request is handled, or None to go on.
+fn fault_before(
+    sh: &Shared,
+    before: Before,
+    conn: Option<&Arc<ConnCtl>>,
+    route: Route,
+    req: &Request,
+) -> Option<Early> {
+    let status = match before {
+        Before::None => return None,
+        Before::Status500 => StatusCode::INTERNAL_SERVER_ERROR,
+        Before::Status503 => StatusCode::SERVICE_UNAVAILABLE,
+        Before::Reset => {
+            let conn = conn?;
+            sh.counters().faults_injected += 1;
+            conn.reset();
+            return Some(Early::Reset);
+        }
+    };
+    sh.counters().faults_injected += 1;
+    let remaining = peek_remaining(sh, route.is_token, req);
+    Some(Early::Answer(with_remaining(
+        status.into_response(),
+        remaining,
+    )))
+}
+
+/// The Bearer token (or the token call's account), the rate limit and the caller's
+/// headers: the request's `requests-remaining`, or the refusal to answer with.
+fn admit(sh: &Shared, req: &mut Request, route: Route) -> Result<u32, Box<Response>> {
+    let (account, caller) = if route.is_token {
         sh.counters().token_requests += 1;
         (token_email(req.uri().query()), None)
     } else {
-        match bearer_user(&sh, req.headers()) {
+        match bearer_user(sh, req.headers()) {
             Some((user, email)) => (email.clone(), Some((user, email))),
             None => {
                 sh.counters().unauthorized_401 += 1;
-                return with_remaining(ApiError::Unauthorized.into_response(), sh.rate.full());
+                let refused = ApiError::Unauthorized.into_response();
+                return Err(Box::new(with_remaining(refused, sh.rate.full())));
             }
         }
     };
-    let remaining = match sh.rate.hit(&account) {
-        Ok(r) => r,
-        Err(()) => {
-            sh.counters().rate_limited_429 += 1;
-            return with_remaining(ApiError::TooManyRequests.into_response(), 0);
-        }
+    let Ok(remaining) = sh.rate.hit(&account) else {
+        sh.counters().rate_limited_429 += 1;
+        let refused = ApiError::TooManyRequests.into_response();
+        return Err(Box::new(with_remaining(refused, 0)));
     };
     if let Some((user, email)) = caller {
-        match check_headers(&sh, req.headers(), user) {
+        match check_headers(sh, req.headers(), user) {
             Ok(client_id) => {
                 req.extensions_mut().insert(Caller {
                     user,
@@ -93,32 +154,10 @@ pub async fn gate(
                     client_id,
                 });
             }
-            Err(e) => return with_remaining(e.into_response(), remaining),
+            Err(e) => return Err(Box::new(with_remaining(e.into_response(), remaining))),
         }
     }
-
-    let resp = next.run(req).await;
-    if let Some(kind) = draw.malformed.filter(|_| !is_token) {
-        sh.counters().faults_injected += 1;
-        let resp = crate::malformed::answer(kind, resp).await;
-        return with_remaining(resp, remaining);
-    }
-    let committed = resp.status() == StatusCode::OK;
-    match draw.after {
-        After::Reset if is_create && committed => {
-            if let Some(conn) = conn {
-                sh.counters().faults_injected += 1;
-                conn.reset();
-                return std::future::pending().await;
-            }
-        }
-        After::Status500 if (is_create || is_upload) && committed => {
-            sh.counters().faults_injected += 1;
-            return with_remaining(StatusCode::INTERNAL_SERVER_ERROR.into_response(), remaining);
-        }
-        _ => {}
-    }
-    with_remaining(resp, remaining)
+    Ok(remaining)
 }
 
 /// What `requests-remaining` says on a fault injected before the request was

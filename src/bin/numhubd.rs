@@ -215,208 +215,189 @@ fn code(c: i32) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "numhubd",
-                &mut std::io::stdout(),
-            );
-            code(exit::OK)
-        }
-        Command::Man => {
-            let man = clap_mangen::Man::new(Cli::command()).section("8");
-            match man.render(&mut std::io::stdout()) {
-                Ok(()) => code(exit::OK),
-                Err(e) => {
-                    eprintln!("numhubd: writing the man page: {e}");
-                    code(exit::IO)
-                }
-            }
-        }
-        Command::CheckConfig { config } => {
-            let c = match load(&config.source()) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            let target = match database_target(&c) {
-                Ok(t) => t,
-                Err(code) => return code,
-            };
-            println!(
-                "config ok: database {target}, socket {}",
-                c.rpc.socket.display()
-            );
-            code(exit::OK)
-        }
-        Command::Migrate { config } => {
-            let c = match load(&config.source()) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            let location = match database_target(&c) {
-                Ok(t) => daemon::location_of(t),
-                Err(code) => return code,
-            };
-            let _lock = match &location {
-                db::Location::File(path) => {
-                    if let Some(dir) = path.parent() {
-                        if let Err(e) = std::fs::create_dir_all(dir) {
-                            eprintln!("numhubd: creating {}: {e}", dir.display());
-                            return code(exit::IO);
-                        }
-                    }
-                    match lock(path) {
-                        Ok(lock) => Some(lock),
-                        Err(code) => return code,
-                    }
-                }
-                db::Location::Server(_) => None,
-            };
-            match db::migrate_at(&location) {
-                Ok((applied, latest)) if applied.is_empty() => {
-                    println!("schema up to date (version {latest})");
-                    code(exit::OK)
-                }
-                Ok((applied, _)) => {
-                    println!("applied migrations {applied:?}");
-                    code(exit::OK)
-                }
-                Err(e) => {
-                    eprintln!("numhubd: {e}");
-                    code(store_exit(&e))
-                }
-            }
-        }
-        Command::AdoptOrigin { config } => {
-            let c = match load(&config.source()) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            let c = &c;
-            offline(c, |store| async move {
-                match daemon::origin::adopt(&store, c).await {
-                    Ok(change) => {
-                        println!(
-                            "database {}: NumHub origin {change}",
-                            store.location().shown()
-                        );
-                        Ok(())
-                    }
-                    Err(e) => {
-                        eprintln!("numhubd: {e}");
-                        Err(code(e.exit_code()))
-                    }
-                }
-            })
-        }
-        Command::CopyStore { config, to } => {
-            let c = match load(&config.source()) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            match daemon::copy_store::run(&c, &to) {
-                Ok(()) => code(exit::OK),
-                Err(failure) => {
-                    eprintln!("numhubd: copy-store: {}", failure.line);
-                    code(failure.code)
-                }
-            }
-        }
+    let outcome = match Cli::parse().command {
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man(),
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Migrate { config } => migrate(&config),
+        Command::AdoptOrigin { config } => adopt_origin(&config),
+        Command::CopyStore { config, to } => copy_store(&config, &to),
         Command::Keys {
             action: KeysAction::Rotate { config },
-        } => {
-            let c = match load(&config.source()) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            let c = &c;
-            offline(c, |store| async move {
-                match numhub::rotate::rotate(&store, &c.crypto.identity_file, &c.crypto.recipients)
-                    .await
-                {
-                    Ok(r) => {
-                        println!(
-                        "re-encrypted {} tokens, {} tenant credentials, {} login blocks; new identity {}, old one kept as {}",
-                        r.tokens,
-                        r.credentials,
-                        r.login_blocks,
-                        c.crypto.identity_file.display(),
-                        r.old_identity.display()
-                    );
-                        Ok(())
-                    }
-                    Err(e) => {
-                        eprintln!("numhubd: key rotation failed: {e} (the database changes in one commit; see the identity files next to {})", c.crypto.identity_file.display());
-                        Err(code(exit::FAILURE))
-                    }
-                }
-            })
+        } => rotate_keys(&config),
+        Command::Serve { config, sandbox } => serve(&config, sandbox),
+    };
+    // Either way it is the exit code, after the command's own line.
+    outcome.unwrap_or_else(|code| code)
+}
+
+/// What a command comes to: its exit code, or an earlier exit after its one line.
+type Outcome = Result<ExitCode, ExitCode>;
+
+fn completions(shell: clap_complete::Shell) -> Outcome {
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "numhubd",
+        &mut std::io::stdout(),
+    );
+    Ok(code(exit::OK))
+}
+
+fn man() -> Outcome {
+    let man = clap_mangen::Man::new(Cli::command()).section("8");
+    match man.render(&mut std::io::stdout()) {
+        Ok(()) => Ok(code(exit::OK)),
+        Err(e) => {
+            eprintln!("numhubd: writing the man page: {e}");
+            Err(code(exit::IO))
         }
-        Command::Serve { config, sandbox } => {
-            if sandbox && !cfg!(feature = "sandbox") {
-                eprintln!("numhubd: serve --sandbox: this numhubd was built without the embedded sandbox (cargo feature `sandbox`); point [numhub] base_url at NumHub instead");
-                return code(exit::USAGE);
-            }
-            let source = config.source();
-            let c = match load(&source) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            // Read at start like the config: a password that cannot be read stops it
-            // here.
-            let location = match database_target(&c) {
-                Ok(t) => daemon::location_of(t),
-                Err(code) => return code,
-            };
-            // Before anything is made: every file after this is private.
-            daemon::files::harden_process();
-            // Before logging starts, like a bad config: one line, nothing opened for
-            // writing but the lock file. The lock is held until the process ends, and
-            // taken before migrations, the socket and the requeue of running jobs. (On
-            // MySQL the store itself holds the database: a named lock on the server.)
-            let _lock = match &location {
-                db::Location::File(path) => {
-                    if let Err(e) = daemon::files::check_database(path) {
-                        eprintln!("numhubd: {e}");
-                        return code(e.exit_code());
-                    }
-                    match lock(path) {
-                        Ok(lock) => Some(lock),
-                        Err(code) => return code,
-                    }
+    }
+}
+
+fn check_config(config: &ConfigArg) -> Outcome {
+    let c = load(&config.source())?;
+    let target = database_target(&c)?;
+    println!(
+        "config ok: database {target}, socket {}",
+        c.rpc.socket.display()
+    );
+    Ok(code(exit::OK))
+}
+
+fn migrate(config: &ConfigArg) -> Outcome {
+    let c = load(&config.source())?;
+    let location = daemon::location_of(database_target(&c)?);
+    let _lock = match &location {
+        db::Location::File(path) => {
+            if let Some(dir) = path.parent() {
+                if let Err(e) = std::fs::create_dir_all(dir) {
+                    eprintln!("numhubd: creating {}: {e}", dir.display());
+                    return Err(code(exit::IO));
                 }
-                db::Location::Server(_) => None,
-            };
-            let held = match hold(&location, db::Claim::Node(c.cluster.node_name())) {
-                Ok(held) => held,
-                Err(code) => return code,
-            };
-            if let Err(e) = daemon::origin::check(&c, &location, sandbox) {
+            }
+            Some(lock(path)?)
+        }
+        db::Location::Server(_) => None,
+    };
+    match db::migrate_at(&location) {
+        Ok((applied, latest)) if applied.is_empty() => {
+            println!("schema up to date (version {latest})");
+            Ok(code(exit::OK))
+        }
+        Ok((applied, _)) => {
+            println!("applied migrations {applied:?}");
+            Ok(code(exit::OK))
+        }
+        Err(e) => {
+            eprintln!("numhubd: {e}");
+            Err(code(store_exit(&e)))
+        }
+    }
+}
+
+fn adopt_origin(config: &ConfigArg) -> Outcome {
+    let c = &load(&config.source())?;
+    Ok(offline(c, |store| async move {
+        match daemon::origin::adopt(&store, c).await {
+            Ok(change) => {
+                println!(
+                    "database {}: NumHub origin {change}",
+                    store.location().shown()
+                );
+                Ok(())
+            }
+            Err(e) => {
                 eprintln!("numhubd: {e}");
-                return code(e.exit_code());
-            }
-            let log = daemon::logging::init(&c.log.filter);
-            daemon::files::warn_if_exposed(c.numhub.password_file.as_deref());
-            let runtime = match runtime() {
-                Ok(rt) => rt,
-                Err(code) => return code,
-            };
-            let options = daemon::ServeOptions { sandbox, held };
-            let result = runtime.block_on(daemon::serve(source, c, options, log));
-            // A blocking thread still inside a user lookup (LDAP/SSSD can hang) must
-            // not hold the exit: serve has already closed the store.
-            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
-            match result {
-                Ok(()) => code(exit::OK),
-                Err(e) => {
-                    tracing::error!(error = %e, "numhubd failed");
-                    eprintln!("numhubd: {e}");
-                    code(e.exit_code())
-                }
+                Err(code(e.exit_code()))
             }
         }
+    }))
+}
+
+fn copy_store(config: &ConfigArg, to: &str) -> Outcome {
+    let c = load(&config.source())?;
+    match daemon::copy_store::run(&c, to) {
+        Ok(()) => Ok(code(exit::OK)),
+        Err(failure) => {
+            eprintln!("numhubd: copy-store: {}", failure.line);
+            Err(code(failure.code))
+        }
+    }
+}
+
+fn rotate_keys(config: &ConfigArg) -> Outcome {
+    let c = &load(&config.source())?;
+    let identity = &c.crypto.identity_file;
+    Ok(offline(c, |store| async move {
+        match numhub::rotate::rotate(&store, identity, &c.crypto.recipients).await {
+            Ok(r) => {
+                println!(
+                    "re-encrypted {} tokens, {} tenant credentials, {} login blocks; new identity {}, old one kept as {}",
+                    r.tokens,
+                    r.credentials,
+                    r.login_blocks,
+                    identity.display(),
+                    r.old_identity.display()
+                );
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("numhubd: key rotation failed: {e} (the database changes in one commit; see the identity files next to {})", identity.display());
+                Err(code(exit::FAILURE))
+            }
+        }
+    }))
+}
+
+fn serve(config: &ConfigArg, sandbox: bool) -> Outcome {
+    if sandbox && !cfg!(feature = "sandbox") {
+        eprintln!("numhubd: serve --sandbox: this numhubd was built without the embedded sandbox (cargo feature `sandbox`); point [numhub] base_url at NumHub instead");
+        return Err(code(exit::USAGE));
+    }
+    let source = config.source();
+    let c = load(&source)?;
+    // Read at start like the config: a password that cannot be read stops it here.
+    let location = daemon::location_of(database_target(&c)?);
+    // Before anything is made: every file after this is private.
+    daemon::files::harden_process();
+    let _lock = claim_file(&location)?;
+    let held = hold(&location, db::Claim::Node(c.cluster.node_name()))?;
+    if let Err(e) = daemon::origin::check(&c, &location, sandbox) {
+        eprintln!("numhubd: {e}");
+        return Err(code(e.exit_code()));
+    }
+    let log = daemon::logging::init(&c.log.filter);
+    daemon::files::warn_if_exposed(c.numhub.password_file.as_deref());
+    let runtime = runtime()?;
+    let options = daemon::ServeOptions { sandbox, held };
+    let result = runtime.block_on(daemon::serve(source, c, options, log));
+    // A blocking thread still inside a user lookup (LDAP/SSSD can hang) must not
+    // hold the exit: serve has already closed the store.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(()) => Ok(code(exit::OK)),
+        Err(e) => {
+            tracing::error!(error = %e, "numhubd failed");
+            eprintln!("numhubd: {e}");
+            Err(code(e.exit_code()))
+        }
+    }
+}
+
+/// Before logging starts, like a bad config: one line, nothing opened for writing
+/// but the lock file. The lock is held until the process ends, and taken before
+/// migrations, the socket and the requeue of running jobs. (On MySQL the store
+/// itself holds the database: a named lock on the server.)
+fn claim_file(location: &db::Location) -> Result<Option<daemon::files::DatabaseLock>, ExitCode> {
+    match location {
+        db::Location::File(path) => {
+            if let Err(e) = daemon::files::check_database(path) {
+                eprintln!("numhubd: {e}");
+                return Err(code(e.exit_code()));
+            }
+            Ok(Some(lock(path)?))
+        }
+        db::Location::Server(_) => Ok(None),
     }
 }

@@ -536,33 +536,32 @@ mod tests {
         };
         let sock = MysqlAddress::Socket("/run/mysqld/mysqld.sock".into());
         let ca = Path::new("/etc/numhubd/db-ca.pem");
-        assert_eq!(
-            tls_for(&remote, None, false),
-            Ok(Tls::Verify { ca_file: None })
-        );
-        assert_eq!(
-            tls_for(&remote, Some(ca), false),
+        let verify = |ca_file: Option<&Path>| {
             Ok(Tls::Verify {
-                ca_file: Some(ca.into())
+                ca_file: ca_file.map(Path::to_path_buf),
             })
+        };
+        // (address, ca_file, allow_plaintext) → the TLS, or the key refused.
+        type Case<'a> = (
+            &'a MysqlAddress,
+            Option<&'a Path>,
+            bool,
+            Result<Tls, &'a str>,
         );
-        assert_eq!(tls_for(&remote, None, true), Ok(Tls::Off));
-        assert_eq!(
-            tls_for(&remote, Some(ca), true).map_err(|e| e.0),
-            Err("database.allow_plaintext")
-        );
-        assert_eq!(tls_for(&lo, None, false), Ok(Tls::Off));
-        assert_eq!(
-            tls_for(&lo, Some(ca), false),
-            Ok(Tls::Verify {
-                ca_file: Some(ca.into())
-            })
-        );
-        assert_eq!(tls_for(&sock, None, true), Ok(Tls::Off));
-        assert_eq!(
-            tls_for(&sock, Some(ca), false).map_err(|e| e.0),
-            Err("database.ca_file")
-        );
+        let cases: [Case; 8] = [
+            (&remote, None, false, verify(None)),
+            (&remote, Some(ca), false, verify(Some(ca))),
+            (&remote, None, true, Ok(Tls::Off)),
+            (&remote, Some(ca), true, Err("database.allow_plaintext")),
+            (&lo, None, false, Ok(Tls::Off)),
+            (&lo, Some(ca), false, verify(Some(ca))),
+            (&sock, None, true, Ok(Tls::Off)),
+            (&sock, Some(ca), false, Err("database.ca_file")),
+        ];
+        for (address, ca_file, plaintext, want) in cases {
+            let got = tls_for(address, ca_file, plaintext).map_err(|e| e.0);
+            assert_eq!(got, want, "{address:?} {ca_file:?} {plaintext}");
+        }
         // A name is not resolved: only localhost and loopback addresses are local.
         for host in ["localhost", "LOCALHOST", "127.0.0.2", "::1"] {
             let a = MysqlAddress::Tcp {

@@ -41,7 +41,7 @@ pub fn check_database(path: &Path) -> Result<(), DaemonError> {
         Err(e) => {
             return Err(DaemonError::Io {
                 what: format!("database {}", path.display()),
-                reason: e.to_string(),
+                source: e.into(),
             })
         }
     };
@@ -95,12 +95,12 @@ pub fn lock_database(database: &Path) -> Result<DatabaseLock, DaemonError> {
     if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| DaemonError::Io {
             what: format!("creating {}", dir.display()),
-            reason: e.to_string(),
+            source: e.into(),
         })?;
     }
     let io = |e: std::io::Error| DaemonError::Io {
         what: format!("lock file {}", path.display()),
-        reason: e.to_string(),
+        source: e.into(),
     };
     let mut file = std::fs::OpenOptions::new()
         .read(true)

@@ -11,6 +11,7 @@
 pub mod copy_store;
 pub mod files;
 pub mod logging;
+pub mod options;
 pub mod origin;
 mod port;
 mod sandbox;
@@ -18,24 +19,24 @@ pub mod supervise;
 pub mod systemd;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
 use tokio::signal::unix::{signal, SignalKind};
 
-use std::sync::Arc;
-
 use crate::cluster;
-use crate::config::{Config, ConfigError, DatabaseTarget, MysqlAddress, TenantScope};
+use crate::config::{Config, ConfigError};
 use crate::crypto::{Crypto, CryptoError};
-use crate::db::{self, DbError, Store, StoreOptions};
-use crate::events::EventBus;
+use crate::db::{self, DbError, Store};
+use crate::events::{EventBus, Relayed};
 use crate::exit;
 use crate::housekeeping;
 use crate::intake::{AllowedDir, Spool, Uploads};
 use crate::numhub::{self, NumhubError};
 use crate::rpc;
 use crate::shutdown;
+pub use options::location_of;
 use supervise::TaskName;
 
 #[derive(Debug, Error)]
@@ -44,8 +45,12 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error("database: {0}")]
     Db(#[from] DbError),
-    #[error("{what}: {reason}")]
-    Io { what: String, reason: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error("numhub client: {0}")]
@@ -142,64 +147,10 @@ pub async fn serve(
     log: logging::LogHandle,
 ) -> Result<(), DaemonError> {
     let location = database_location(&config)?;
-    let (checked, at) = (config.clone(), location.clone());
-    // Both may wait on a database server: off the async threads.
-    blocking(move || origin::check(&checked, &at, options.sandbox)).await?;
-    let sandbox = match options.sandbox {
-        true => Some(sandbox::start(&mut config).await?),
-        false => None,
-    };
-    let (opening, at) = (config.clone(), location.clone());
-    let store = blocking(move || open_store(&opening, &at)).await?;
-    if let Some(held) = &options.held {
-        // Now that the schema exists: a second numhubd's refusal names this one.
-        held.record();
-    }
-    if sandbox.is_some() {
-        sandbox::adopt_store(&store).await?;
-    }
-    let crypto = Arc::new(Crypto::load(
-        &config.crypto.identity_file,
-        &config.crypto.recipients,
-    )?);
-    // Every host sharing the store needs the identity that wrote its secrets.
-    numhub::readable::check_readable(&store, &crypto).await?;
-    let global = match options.sandbox {
-        true => Some(sandbox::demo_credentials()),
-        false => numhub::global_credentials(&config)?,
-    };
-    if global.is_none() {
-        tracing::warn!("no global NumHub account ([numhub] email/password_file); only tenants with their own credentials can sync");
-    }
-    let client = numhub::Client::new(
-        numhub::ClientOptions::from_config(&config, global),
-        store.clone(),
-        crypto.clone(),
-    )?;
-    let spool = Spool::open(&config.spool_dir())
-        .map_err(|e| DaemonError::Io {
-            what: format!("spool folder {}", config.spool_dir().display()),
-            reason: e.to_string(),
-        })?
-        .shared_through(&store);
-    // On a server store the hosts share their events (the relay task, below).
-    let (events, relayed) = match store.location() {
-        db::Location::Server(_) => {
-            let (bus, relayed) = EventBus::with_relay(1024);
-            (bus, Some(relayed))
-        }
-        db::Location::File(_) => (EventBus::default(), None),
-    };
-    let ctx = Context {
-        store: store.clone(),
-        crypto,
-        numhub: client,
-        started: Instant::now(),
-        events,
-        spool,
-    };
+    let (store, sandbox) = open(&mut config, &location, &options).await?;
+    let (ctx, relayed) = context(&config, store, options.sandbox).await?;
     // The rules every connection checks its calls against; SIGHUP sends new ones.
-    let (access_tx, access) = rpc::access::Rules::channel(access_rules(&config));
+    let (access_tx, access) = rpc::access::Rules::channel(options::access_rules(&config));
     // Bound here, before READY=1: a live daemon on the socket, or a bad socket folder,
     // stops this start with a clear message.
     let bound = rpc::socket::listen(
@@ -211,137 +162,305 @@ pub async fn serve(
     let mut tasks = supervise::Supervisor::new(shutdown.clone());
     let node = config.cluster.node_name();
     let leadership = lead(&mut tasks, &ctx.store, &config, &node, &shutdown);
-    if let Some(interval) = systemd::watchdog_interval() {
-        tasks.spawn(
-            TaskName::Watchdog,
-            systemd::run_watchdog(
-                interval,
-                ctx.store.clone(),
-                tasks.liveness(),
-                shutdown.clone(),
-            ),
-        );
-    }
-    if let Some(relayed) = relayed {
-        let relay = crate::relay::Relay {
-            store: ctx.store.clone(),
-            bus: ctx.events.clone(),
-            relayed,
-            node: node.clone(),
-        };
-        tasks.spawn(TaskName::Relay, crate::relay::run(relay, shutdown.clone()));
-    }
+    spawn_background(&mut tasks, &ctx, &config, &node, relayed, &leadership);
+    let sync = spawn_sync_and_watch(&mut tasks, &ctx, &config, &leadership);
+    let rpc_ctx = rpc_context(&ctx, &config, &node, sync);
+    let rpc_options = options::server(&config, access);
     tasks.spawn(
-        TaskName::Housekeeping,
-        housekeeping::run(
-            ctx.store.clone(),
-            housekeeping::Retention {
-                done_jobs: Duration::from_secs(config.sync.done_retention_days * 86_400),
-                audit: Duration::from_secs(u64::from(config.audit.retention_days) * 86_400),
-            },
-            ctx.spool.clone(),
-            leadership.clone(),
-            shutdown.clone(),
-        ),
+        TaskName::Rpc,
+        rpc::serve(bound, rpc_ctx, rpc_options, shutdown.clone()),
     );
-    // Filled in by the drop folder's watcher once it runs.
-    let watcher = crate::watch::StatusHandle::default();
-    let (sync, sync_tasks) = crate::sync::start(
-        crate::sync::SyncContext {
-            store: ctx.store.clone(),
-            numhub: ctx.numhub.clone(),
-            events: ctx.events.clone(),
-            spool: ctx.spool.clone(),
-            phone_format: config.numhub.phone_format,
-        },
-        crate::sync::SyncOptions::from_config(&config),
-        leadership.clone(),
-        shutdown.clone(),
-    );
-    tasks.spawn(TaskName::Outbox, sync_tasks.outbox);
-    tasks.spawn(TaskName::Poller, sync_tasks.poller);
-    tasks.spawn(
-        TaskName::Watcher,
-        crate::watch::run(
-            crate::watch::WatchContext {
-                store: ctx.store.clone(),
-                events: ctx.events.clone(),
-                spool: ctx.spool.clone(),
-                sync: sync.clone(),
-            },
-            watch_options(&config),
-            watcher.clone(),
-            shutdown.clone(),
-        ),
-    );
-    {
-        let rpc_ctx = rpc::Rpc {
-            store: ctx.store.clone(),
-            events: ctx.events.clone(),
-            crypto: ctx.crypto.clone(),
-            numhub: Some(Arc::new(port::Port::new(&ctx, &config, Some(sync.clone())))),
-            started: ctx.started,
-            uploads: Uploads {
-                dirs: config
-                    .rpc
-                    .upload_dirs
-                    .iter()
-                    .map(|d| AllowedDir {
-                        path: d.path().to_path_buf(),
-                        tenants: d.tenants().map(<[i64]>::to_vec),
-                    })
-                    .collect(),
-                max_bytes: config.drop.max_file_bytes,
-                spool: ctx.spool.clone(),
-            },
-            drop_dir: config.drop.dir.clone(),
-            watcher: watcher.clone(),
-            connections: Default::default(),
-            sync_anomalies: sync.anomalies.clone(),
-            business_id_fields: config.audit.redact_fields.clone(),
-            cluster_node: store.path().is_none().then(|| node.clone()),
-        };
-        let rpc_options = server_options(&config, access.clone());
-        tasks.spawn(
-            TaskName::Rpc,
-            rpc::serve(bound, rpc_ctx, rpc_options, shutdown.clone()),
-        );
-    }
 
-    let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
-    let mut hup = signal(SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
-
+    let mut signals = Signals::new()?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         database = %location.shown(),
         "numhubd ready"
     );
     systemd::ready("serving");
-
     let mut running = config;
-    let death = loop {
-        tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break None; }
-            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break None; }
-            _ = hup.recv() => reload(&source, &mut running, &log, &access_tx),
-            death = tasks.death() => break Some(death),
-        }
-    };
-
-    match &death {
-        None => systemd::stopping(),
-        Some(d) => {
-            tracing::error!(
-                task = %d.task,
-                cause = %d.cause,
-                "task ended while numhubd ran; stopping (exit 70, systemd restarts numhubd)"
-            );
-            systemd::stopping_because(&format!("task {} ended: {}", d.task, d.cause));
-        }
-    }
+    let death = signals
+        .wait(&mut tasks, &source, &mut running, &log, &access_tx)
+        .await;
     shutdown_tx.fire();
-    let deadline = running.shutdown_timeout();
+    stop(Stopping {
+        tasks,
+        store: ctx.store,
+        node,
+        leadership,
+        deadline: running.shutdown_timeout(),
+        sandbox,
+    })
+    .await?;
+    match death {
+        None => Ok(()),
+        Some(d) => Err(DaemonError::TaskEnded {
+            task: d.task,
+            cause: d.cause,
+        }),
+    }
+}
+
+/// The store, checked against this NumHub (`origin`) and opened; with `--sandbox`,
+/// the embedded NumHub started first and adopted into it.
+async fn open(
+    config: &mut Config,
+    location: &db::Location,
+    options: &ServeOptions,
+) -> Result<(Store, Option<sandbox::Running>), DaemonError> {
+    let (checked, at) = (config.clone(), location.clone());
+    let with_sandbox = options.sandbox;
+    // Both may wait on a database server: off the async threads.
+    blocking(move || origin::check(&checked, &at, with_sandbox)).await?;
+    let sandbox = match options.sandbox {
+        true => Some(sandbox::start(config).await?),
+        false => None,
+    };
+    let (opening, at) = (config.clone(), location.clone());
+    let store = blocking(move || open_store(&opening, &at)).await?;
+    if let Some(held) = &options.held {
+        // Now that the schema exists: a second numhubd's refusal names this one.
+        held.record();
+    }
+    if sandbox.is_some() {
+        sandbox::adopt_store(&store).await?;
+    }
+    Ok((store, sandbox))
+}
+
+/// What the subsystems share: secrets, the NumHub client, the spool, the event bus
+/// (and, on a server store, what the relay task sends to the other hosts).
+async fn context(
+    config: &Config,
+    store: Store,
+    sandbox: bool,
+) -> Result<(Context, Option<Relayed>), DaemonError> {
+    let crypto = Arc::new(Crypto::load(
+        &config.crypto.identity_file,
+        &config.crypto.recipients,
+    )?);
+    // Every host sharing the store needs the identity that wrote its secrets.
+    numhub::readable::check_readable(&store, &crypto).await?;
+    let global = match sandbox {
+        true => Some(sandbox::demo_credentials()),
+        false => numhub::global_credentials(
+            config.numhub.email.as_deref(),
+            config.numhub.password_file.as_deref(),
+        )?,
+    };
+    if global.is_none() {
+        tracing::warn!("no global NumHub account ([numhub] email/password_file); only tenants with their own credentials can sync");
+    }
+    let client = numhub::Client::new(
+        options::client(config, global),
+        store.clone(),
+        crypto.clone(),
+    )?;
+    let spool = Spool::open(&config.spool_dir())
+        .map_err(|e| DaemonError::Io {
+            what: format!("spool folder {}", config.spool_dir().display()),
+            source: e.into(),
+        })?
+        .shared_through(&store);
+    // On a server store the hosts share their events (the relay task).
+    let (events, relayed) = match store.location() {
+        db::Location::Server(_) => {
+            let (bus, relayed) = EventBus::with_relay(1024);
+            (bus, Some(relayed))
+        }
+        db::Location::File(_) => (EventBus::default(), None),
+    };
+    let ctx = Context {
+        store,
+        crypto,
+        numhub: client,
+        started: Instant::now(),
+        events,
+        spool,
+    };
+    Ok((ctx, relayed))
+}
+
+/// The tasks no caller waits on: the watchdog, the relay (server stores) and the
+/// periodic purges.
+fn spawn_background(
+    tasks: &mut supervise::Supervisor,
+    ctx: &Context,
+    config: &Config,
+    node: &str,
+    relayed: Option<Relayed>,
+    leadership: &cluster::Leadership,
+) {
+    let shutdown = tasks.shutdown();
+    if let Some(interval) = systemd::watchdog_interval() {
+        let liveness = tasks.liveness();
+        let watchdog =
+            systemd::run_watchdog(interval, ctx.store.clone(), liveness, shutdown.clone());
+        tasks.spawn(TaskName::Watchdog, watchdog);
+    }
+    if let Some(relayed) = relayed {
+        let relay = crate::relay::Relay {
+            store: ctx.store.clone(),
+            bus: ctx.events.clone(),
+            relayed,
+            node: node.to_string(),
+        };
+        tasks.spawn(TaskName::Relay, crate::relay::run(relay, shutdown.clone()));
+    }
+    let purges = housekeeping::run(
+        ctx.store.clone(),
+        options::retention(config),
+        ctx.spool.clone(),
+        leadership.clone(),
+        shutdown,
+    );
+    tasks.spawn(TaskName::Housekeeping, purges);
+}
+
+/// The sync engine's two tasks and the drop folder's watcher, which hands its
+/// uploads to the engine.
+fn spawn_sync_and_watch(
+    tasks: &mut supervise::Supervisor,
+    ctx: &Context,
+    config: &Config,
+    leadership: &cluster::Leadership,
+) -> Running {
+    let shutdown = tasks.shutdown();
+    let sync_ctx = crate::sync::SyncContext {
+        store: ctx.store.clone(),
+        numhub: ctx.numhub.clone(),
+        events: ctx.events.clone(),
+        spool: ctx.spool.clone(),
+        phone_format: options::phone_format(config),
+    };
+    let (sync, sync_tasks) = crate::sync::start(
+        sync_ctx,
+        options::sync(config),
+        leadership.clone(),
+        shutdown.clone(),
+    );
+    tasks.spawn(TaskName::Outbox, sync_tasks.outbox);
+    tasks.spawn(TaskName::Poller, sync_tasks.poller);
+    // Filled in by the drop folder's watcher once it runs.
+    let watcher = crate::watch::StatusHandle::default();
+    let watch_ctx = crate::watch::WatchContext {
+        store: ctx.store.clone(),
+        events: ctx.events.clone(),
+        spool: ctx.spool.clone(),
+        sync: sync.clone(),
+    };
+    let watch = crate::watch::run(watch_ctx, options::watch(config), watcher.clone(), shutdown);
+    tasks.spawn(TaskName::Watcher, watch);
+    Running { sync, watcher }
+}
+
+/// The handles the local API reads from the running engine and watcher.
+struct Running {
+    sync: crate::sync::SyncHandle,
+    watcher: crate::watch::StatusHandle,
+}
+
+/// What the local API's handlers share.
+fn rpc_context(ctx: &Context, config: &Config, node: &str, running: Running) -> rpc::Rpc {
+    let Running { sync, watcher } = running;
+    rpc::Rpc {
+        store: ctx.store.clone(),
+        events: ctx.events.clone(),
+        crypto: ctx.crypto.clone(),
+        numhub: Some(Arc::new(port::Port::new(ctx, config, Some(sync.clone())))),
+        started: ctx.started,
+        uploads: Uploads {
+            dirs: config
+                .rpc
+                .upload_dirs
+                .iter()
+                .map(|d| AllowedDir {
+                    path: d.path().to_path_buf(),
+                    tenants: d.tenants().map(<[i64]>::to_vec),
+                })
+                .collect(),
+            max_bytes: config.drop.max_file_bytes,
+            spool: ctx.spool.clone(),
+        },
+        drop_dir: config.drop.dir.clone(),
+        watcher,
+        connections: Default::default(),
+        sync_anomalies: sync.anomalies.clone(),
+        business_id_fields: config.audit.redact_fields.clone(),
+        cluster_node: ctx.store.path().is_none().then(|| node.to_string()),
+    }
+}
+
+/// The signals the daemon answers while it runs.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, DaemonError> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?,
+            int: signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?,
+            hup: signal(SignalKind::hangup()).map_err(io("SIGHUP handler"))?,
+        })
+    }
+
+    /// Serves until SIGTERM/SIGINT (None) or a task's death, reloading on SIGHUP;
+    /// tells systemd the daemon is stopping, and why.
+    async fn wait(
+        &mut self,
+        tasks: &mut supervise::Supervisor,
+        source: &ConfigSource,
+        running: &mut Config,
+        log: &logging::LogHandle,
+        access: &rpc::access::RulesSender,
+    ) -> Option<supervise::Death> {
+        let death = loop {
+            tokio::select! {
+                _ = self.term.recv() => { tracing::info!("SIGTERM: shutting down"); break None; }
+                _ = self.int.recv() => { tracing::info!("SIGINT: shutting down"); break None; }
+                _ = self.hup.recv() => reload(source, running, log, access),
+                death = tasks.death() => break Some(death),
+            }
+        };
+        match &death {
+            None => systemd::stopping(),
+            Some(d) => {
+                tracing::error!(
+                    task = %d.task,
+                    cause = %d.cause,
+                    "task ended while numhubd ran; stopping (exit 70, systemd restarts numhubd)"
+                );
+                systemd::stopping_because(&format!("task {} ended: {}", d.task, d.cause));
+            }
+        }
+        death
+    }
+}
+
+/// What the one shutdown sequence takes down, in order.
+struct Stopping {
+    tasks: supervise::Supervisor,
+    store: Store,
+    node: String,
+    leadership: cluster::Leadership,
+    deadline: Duration,
+    sandbox: Option<sandbox::Running>,
+}
+
+/// After shutdown fired: the tasks end (at most `deadline`), the lease is given
+/// up, the store finishes its queued writes, the sandbox stops.
+async fn stop(s: Stopping) -> Result<(), DaemonError> {
+    let Stopping {
+        tasks,
+        store,
+        node,
+        leadership,
+        deadline,
+        sandbox,
+    } = s;
     tasks.drain(deadline).await;
     cluster::release(&store, &node, &leadership).await;
     match tokio::time::timeout(deadline, store.close()).await {
@@ -352,13 +471,7 @@ pub async fn serve(
         sandbox.shutdown().await;
     }
     tracing::info!("numhubd stopped");
-    match death {
-        None => Ok(()),
-        Some(d) => Err(DaemonError::TaskEnded {
-            task: d.task,
-            cause: d.cause,
-        }),
-    }
+    Ok(())
 }
 
 /// This node's leadership: on a server store, the lease loop's (spawned here); on a
@@ -374,72 +487,14 @@ fn lead(
         return cluster::Leadership::sole();
     }
     let (publish, leadership) = cluster::channel();
-    let options = cluster::ClusterOptions {
-        node: node.to_string(),
-        lease: Duration::from_secs(config.cluster.lease_secs),
-        request_timeout: Duration::from_secs(config.numhub.request_timeout_secs),
-    };
-    tasks.spawn(
-        TaskName::Lease,
-        cluster::run(store.clone(), options, publish, shutdown.clone()),
+    let lease = cluster::run(
+        store.clone(),
+        options::cluster(config, node),
+        publish,
+        shutdown.clone(),
     );
+    tasks.spawn(TaskName::Lease, lease);
     leadership
-}
-
-/// `[drop]` as the watcher takes it; an unknown group is logged and left out (the
-/// folders are then numhubd's own group's).
-fn watch_options(config: &Config) -> crate::watch::WatchOptions {
-    let d = &config.drop;
-    let group = d.group.as_deref().and_then(|g| match rpc::socket::lookup_group(g) {
-        Ok(gid) => Some(gid),
-        Err(e) => {
-            tracing::error!(group = g, error = %e, "[drop] group cannot be resolved; drop folders get numhubd's own group");
-            None
-        }
-    });
-    crate::watch::WatchOptions {
-        dir: d.dir.clone(),
-        settle: Duration::from_millis(d.settle_ms),
-        incomplete_after: Duration::from_secs(d.incomplete_after_secs),
-        keep_processed: Duration::from_secs(d.keep_processed_days * 86_400),
-        group,
-        max_file_bytes: d.max_file_bytes,
-    }
-}
-
-/// `[[access]]` as the local API takes it.
-fn access_rules(config: &Config) -> Vec<rpc::access::Rule> {
-    use rpc::access::{Rule, Tenants};
-    config
-        .access
-        .iter()
-        .map(|r| Rule {
-            uid: r.uid,
-            gid: r.gid,
-            role: r.role,
-            tenants: match &r.tenants {
-                TenantScope::All(_) => Tenants::All,
-                TenantScope::Some(ids) => Tenants::Only(Arc::new(ids.iter().copied().collect())),
-            },
-        })
-        .collect()
-}
-
-/// `[rpc]` as the local API takes it, with the rules in force.
-fn server_options(config: &Config, access: rpc::access::Rules) -> rpc::ServerOptions {
-    let r = &config.rpc;
-    rpc::ServerOptions {
-        socket: r.socket.clone(),
-        max_body_bytes: r.max_body_bytes,
-        max_batch: r.max_batch,
-        max_connections: r.max_connections,
-        max_connections_per_uid: r.max_connections_per_uid,
-        max_requests_per_sec: r.max_requests_per_sec,
-        header_timeout: Duration::from_millis(r.header_timeout_ms),
-        idle_timeout: Duration::from_secs(r.idle_timeout_secs),
-        max_response_bytes: r.max_response_bytes,
-        access,
-    }
 }
 
 fn open_store(config: &Config, location: &db::Location) -> Result<Store, DaemonError> {
@@ -447,16 +502,11 @@ fn open_store(config: &Config, location: &db::Location) -> Result<Store, DaemonE
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| DaemonError::Io {
                 what: format!("creating {}", dir.display()),
-                reason: e.to_string(),
+                source: e.into(),
             })?;
         }
     }
-    let options = StoreOptions {
-        readers: config.database.readers,
-        full_sync: config.database.synchronous == crate::config::Synchronous::Full,
-        ..StoreOptions::default()
-    };
-    Ok(Store::open_at(location, options)?)
+    Ok(Store::open_at(location, options::store(config))?)
 }
 
 /// Runs `f` on the blocking pool (a store that opens on a server waits on it).
@@ -467,7 +517,7 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| DaemonError::Io {
             what: "opening the store".into(),
-            reason: e.to_string(),
+            source: e.into(),
         })?
 }
 
@@ -475,33 +525,6 @@ async fn blocking<T: Send + 'static>(
 /// now) and TLS.
 pub fn database_location(config: &Config) -> Result<db::Location, DaemonError> {
     Ok(location_of(config.database.target()?))
-}
-
-/// The store's view of a config target.
-pub fn location_of(target: DatabaseTarget) -> db::Location {
-    match target {
-        DatabaseTarget::Sqlite { path, .. } => db::Location::File(path),
-        DatabaseTarget::Mysql(m) => {
-            let (host, port, socket) = match m.address {
-                MysqlAddress::Tcp { host, port } => (host, port, None),
-                MysqlAddress::Socket(path) => ("localhost".to_string(), 0, Some(path)),
-            };
-            db::Location::Server(db::Server {
-                host,
-                port,
-                socket,
-                user: m.user,
-                database: m.database,
-                password: m
-                    .password
-                    .map(|p| db::Password::new(p.expose().to_string())),
-                tls: match m.tls {
-                    crate::config::Tls::Off => db::Tls::Off,
-                    crate::config::Tls::Verify { ca_file } => db::Tls::Verify { ca_file },
-                },
-            })
-        }
-    }
 }
 
 /// SIGHUP: re-read the config. An invalid one is refused and the running one stays.
@@ -529,7 +552,7 @@ fn reload(
                 tracing::warn!(key, "changed in the config file; takes effect at restart");
             }
             if new.access != running.access {
-                access.send(access_rules(&new));
+                access.send(options::access_rules(&new));
                 tracing::info!(
                     rules = new.access.len(),
                     "[[access]] rules applied: to new connections, and to the next call of open ones"
@@ -546,31 +569,63 @@ fn reload(
 }
 
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut keys = Vec::new();
-    if old.database != new.database {
-        keys.push("database");
-    }
-    if old.rpc != new.rpc {
-        keys.push("rpc");
-    }
-    if old.numhub != new.numhub {
-        keys.push("numhub");
-    }
-    if old.drop != new.drop {
-        keys.push("drop");
-    }
-    if old.crypto != new.crypto {
-        keys.push("crypto");
-    }
-    if old.audit != new.audit {
-        keys.push("audit");
-    }
-    keys
+    let changed = [
+        ("database", old.database != new.database),
+        ("rpc", old.rpc != new.rpc),
+        ("numhub", old.numhub != new.numhub),
+        ("drop", old.drop != new.drop),
+        ("crypto", old.crypto != new.crypto),
+        ("audit", old.audit != new.audit),
+    ];
+    changed
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
 }
 
 fn io(what: &'static str) -> impl Fn(std::io::Error) -> DaemonError {
     move |e| DaemonError::Io {
         what: what.to_string(),
-        reason: e.to_string(),
+        source: e.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    /// What starting in `dir` fails with, when the config file is absent, the age
+    /// identity is a folder (private, so only reading it fails) and the database's
+    /// folder is missing.
+    fn start_up_errors(dir: &Path) -> [Box<dyn Error>; 3] {
+        let identity = dir.join("identity.txt");
+        std::fs::create_dir(&identity).expect("folder");
+        std::fs::set_permissions(&identity, std::fs::Permissions::from_mode(0o700)).expect("mode");
+        let database = crate::db::Location::File(dir.join("none/numhubd.db"));
+        [
+            crate::config::Config::load(&dir.join("absent.toml"))
+                .expect_err("config")
+                .into(),
+            crate::crypto::Crypto::load(&identity, &[])
+                .expect_err("identity")
+                .into(),
+            crate::db::Store::open_at(&database, Default::default())
+                .err()
+                .expect("store")
+                .into(),
+        ]
+    }
+
+    /// A failure keeps what caused it as its `source()`, not only its text.
+    #[test]
+    fn start_up_errors_keep_their_causes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let [config, identity, store] =
+            start_up_errors(dir.path()).map(|e| format!("{:?}", e.source()));
+        assert!(config.starts_with("Some(Os {"), "{config}");
+        assert!(identity.starts_with("Some(Os {"), "{identity}");
+        assert!(store.starts_with("Some(SqliteFailure("), "{store}");
     }
 }

@@ -83,11 +83,11 @@ pub async fn start(config: &mut Config) -> Result<Running, DaemonError> {
         .await
         .map_err(|e| DaemonError::Io {
             what: "starting the embedded NumHub sandbox".into(),
-            reason: e.to_string(),
+            source: e.into(),
         })?;
     let url = reqwest::Url::parse(&sandbox.base_url()).map_err(|e| DaemonError::Io {
         what: "the embedded NumHub sandbox's address".into(),
-        reason: e.to_string(),
+        source: e.into(),
     })?;
     config.numhub.base_url = Some(url);
     tracing::info!(
@@ -104,7 +104,7 @@ pub async fn start(config: &mut Config) -> Result<Running, DaemonError> {
 pub async fn start(_config: &mut Config) -> Result<Running, DaemonError> {
     Err(DaemonError::Io {
         what: "serve --sandbox".into(),
-        reason: "this numhubd was built without the embedded sandbox (cargo feature `sandbox`)"
+        source: "this numhubd was built without the embedded sandbox (cargo feature `sandbox`)"
             .into(),
     })
 }

@@ -156,6 +156,11 @@ impl Supervisor {
         }
     }
 
+    /// The signal the supervised tasks take.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
     pub fn liveness(&self) -> Liveness {
         self.liveness.clone()
     }

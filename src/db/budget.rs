@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::engine::{args, Engine};
+use super::engine::{args, Arg, Engine};
 use super::{DbError, Result, Sql, Tx};
 
 /// A request start asked for: who asks and under which rule.
@@ -108,17 +108,7 @@ fn lock_and_count(tx: &Tx<'_>, account: &str, span: Duration) -> Result<Seen> {
         },
     )?;
     let span_us = micros(span);
-    tx.execute(
-        "DELETE FROM numhub_budget_starts
-         WHERE account = ?1 AND started_at <= NOW(6) - INTERVAL ?2 MICROSECOND",
-        args![account, span_us],
-    )?;
-    let (count, oldest_frees_us) = tx.one(
-        "SELECT COUNT(*), TIMESTAMPDIFF(MICROSECOND, NOW(6), MIN(started_at) + INTERVAL ?2 MICROSECOND)
-         FROM numhub_budget_starts WHERE account = ?1",
-        args![account, span_us],
-        |r| Ok((r.get::<i64>(0)?, r.get::<Option<i64>>(1)?)),
-    )?;
+    let (count, oldest_frees_us) = window(tx, &STARTS, &account, span_us)?;
     Ok(Seen {
         paused_us,
         told: told_left.zip(told_us),
@@ -249,17 +239,7 @@ pub fn spend_share(tx: &Tx<'_>, tenant_id: i64, per_min: u32) -> Result<Option<D
     let lock = format!("share:tenant:{tenant_id}");
     lock_row(tx, &lock)?;
     let window_us = micros(SHARE_WINDOW);
-    tx.execute(
-        "DELETE FROM numhub_tenant_spends
-         WHERE tenant_id = ?1 AND spent_at <= NOW(6) - INTERVAL ?2 MICROSECOND",
-        args![tenant_id, window_us],
-    )?;
-    let (count, frees_us) = tx.one(
-        "SELECT COUNT(*), TIMESTAMPDIFF(MICROSECOND, NOW(6), MIN(spent_at) + INTERVAL ?2 MICROSECOND)
-         FROM numhub_tenant_spends WHERE tenant_id = ?1",
-        args![tenant_id, window_us],
-        |r| Ok((r.get::<i64>(0)?, r.get::<Option<i64>>(1)?)),
-    )?;
+    let (count, frees_us) = window(tx, &SPENDS, &tenant_id, window_us)?;
     if count >= i64::from(per_min) {
         return Ok(Some(from_micros(frees_us.unwrap_or(0))));
     }
@@ -298,4 +278,49 @@ pub fn release_login(tx: &Tx<'_>, account: &str, holder: &str) -> Result<()> {
         args![account, holder],
     )?;
     Ok(())
+}
+
+/// A sliding window kept as rows: the table, the column its rows are keyed by, and
+/// the column holding when each row happened.
+struct Window {
+    table: &'static str,
+    key: &'static str,
+    at: &'static str,
+}
+
+const STARTS: Window = Window {
+    table: "numhub_budget_starts",
+    key: "account",
+    at: "started_at",
+};
+
+const SPENDS: Window = Window {
+    table: "numhub_tenant_spends",
+    key: "tenant_id",
+    at: "spent_at",
+};
+
+/// Deletes the key's rows older than `span_us`, then counts the rest: how many,
+/// and in how many µs the oldest leaves the window.
+fn window(tx: &Tx<'_>, w: &Window, key: &dyn Arg, span_us: i64) -> Result<(i64, Option<i64>)> {
+    let Window {
+        table,
+        key: column,
+        at,
+    } = w;
+    tx.execute(
+        &format!(
+            "DELETE FROM {table}
+             WHERE {column} = ?1 AND {at} <= NOW(6) - INTERVAL ?2 MICROSECOND"
+        ),
+        args![key, span_us],
+    )?;
+    tx.one(
+        &format!(
+            "SELECT COUNT(*), TIMESTAMPDIFF(MICROSECOND, NOW(6), MIN({at}) + INTERVAL ?2 MICROSECOND)
+             FROM {table} WHERE {column} = ?1"
+        ),
+        args![key, span_us],
+        |r| Ok((r.get::<i64>(0)?, r.get::<Option<i64>>(1)?)),
+    )
 }

@@ -171,7 +171,7 @@ pub fn get_local(sql: &Sql<'_>, tenant_id: i64, id: i64) -> Result<LocalDocument
                     let s: String = r.get(6)?;
                     DocumentSource::parse(&s).map_err(|e| DbError::Column {
                         index: 6,
-                        reason: e.to_string(),
+                        source: e.into(),
                     })?
                 },
                 source_path: r.get(7)?,
@@ -191,7 +191,7 @@ const SELECT: &str = "SELECT d.id, d.numhub_entity_id, d.local_document_id, d.nu
 fn from_row(r: &Row<'_>) -> Result<Document> {
     let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| DbError::Column {
         index: i,
-        reason: e.to_string(),
+        source: e,
     };
     let kind: String = r.get(4)?;
     let status: String = r.get(6)?;

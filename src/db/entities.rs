@@ -41,7 +41,7 @@ fn from_row(r: &Row<'_>) -> Result<Entity> {
     let text = |i: usize| -> Result<String> { r.get(i) };
     let bad = |i: usize, e: DbError| DbError::Column {
         index: i,
-        reason: e.to_string(),
+        source: e.into(),
     };
     let api_response: Option<String> = r.get(10)?;
     Ok(Entity {
@@ -61,7 +61,7 @@ fn from_row(r: &Row<'_>) -> Result<Entity> {
         api_response: match api_response {
             Some(s) => Some(RawValue::from_string(s).map_err(|e| DbError::Column {
                 index: 10,
-                reason: e.to_string(),
+                source: e.into(),
             })?),
             None => None,
         },

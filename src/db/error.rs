@@ -2,6 +2,10 @@
 
 use thiserror::Error;
 
+/// Why a step failed: the underlying error (its chain kept for `source()`), or a
+/// sentence where there is none.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, Error)]
 pub enum DbError {
     /// A value failed validation before anything was written.
@@ -30,14 +34,21 @@ pub enum DbError {
     #[error("database schema version {found} is newer than this numhubd knows ({known}); the database was not modified: run a numhubd at least as new as the one that wrote it")]
     SchemaTooNew { found: i64, known: i64 },
 
-    #[error("cannot open database {path}: {reason}")]
-    Open { path: String, reason: String },
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: Cause,
+    },
 
     #[error("migration failed: {0}")]
-    Migration(String),
+    Migration(#[source] Cause),
 
-    #[error("commit failed: {reason}")]
-    Commit { reason: String },
+    #[error("commit failed: {source}")]
+    Commit {
+        #[source]
+        source: Cause,
+    },
 
     /// The database refused the write for lack of space or an I/O error: nothing of
     /// it was written (see `db::write_health`).
@@ -58,12 +69,20 @@ pub enum DbError {
     Mysql(#[from] mysql_async::Error),
 
     /// A column that does not convert into what the code reads it as.
-    #[error("column {index}: {reason}")]
-    Column { index: usize, reason: String },
+    #[error("column {index}: {source}")]
+    Column {
+        index: usize,
+        #[source]
+        source: Cause,
+    },
 
     /// The database server cannot be reached (at start: exit 69).
-    #[error("cannot reach the database at {what}: {reason}")]
-    Unavailable { what: String, reason: String },
+    #[error("cannot reach the database at {what}: {source}")]
+    Unavailable {
+        what: String,
+        #[source]
+        source: Cause,
+    },
 
     /// A server or database numhubd cannot run on (at start: exit 78).
     #[error("the database at {what} cannot be used: {reason}")]

@@ -79,7 +79,7 @@ const SELECT: &str =
 fn from_row(r: &Row<'_>) -> Result<Identity> {
     let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| DbError::Column {
         index: i,
-        reason: e.to_string(),
+        source: e,
     };
     let status: String = r.get(6)?;
     let rcd: Option<String> = r.get(7)?;

@@ -161,7 +161,7 @@ const COLUMNS: &str = "id, tenant_id, kind, entity_id, identity_id, document_id,
 fn bad_column(column: usize, e: impl std::error::Error + Send + Sync + 'static) -> DbError {
     DbError::Column {
         index: column,
-        reason: e.to_string(),
+        source: e.into(),
     }
 }
 
@@ -390,37 +390,42 @@ pub fn pending_for_document(sql: &Sql<'_>, document_id: &str) -> Result<Option<P
 /// again now (a waiting one after its login or tenant was fixed, without waiting
 /// for its next look).
 pub fn retry(tx: &Tx<'_>, tenant_id: i64, id: i64) -> Result<Job> {
-    let job = get(tx, tenant_id, id)?;
-    if !matches!(
-        job.state,
-        JobState::Dead | JobState::NeedsAttention | JobState::Failed | JobState::Waiting
-    ) {
-        return Err(DbError::IllegalTransition {
-            from: job.state.to_string(),
-            to: JobState::Queued.to_string(),
-        });
-    }
-    let now = now_ts();
-    tx.execute(
-        "UPDATE jobs SET state = 'queued', next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
-        args![id, ts(&now)],
-    )?;
-    get(tx, tenant_id, id)
+    use JobState::*;
+    let from = [Dead, NeedsAttention, Failed, Waiting];
+    by_operator(tx, tenant_id, id, &from, Queued, None)
 }
 
 /// Operator action: a `dead` or `needs_attention` job is settled by hand (`done`).
 pub fn resolve(tx: &Tx<'_>, tenant_id: i64, id: i64, note: Option<&str>) -> Result<Job> {
+    let note = note.map(|n| format!("resolved by operator: {n}"));
+    let from = [JobState::Dead, JobState::NeedsAttention];
+    by_operator(tx, tenant_id, id, &from, JobState::Done, note)
+}
+
+/// An operator's move of a job in one of the states `from` to `to` (`queued` is due
+/// now); `note`, when given, becomes its last error.
+fn by_operator(
+    tx: &Tx<'_>,
+    tenant_id: i64,
+    id: i64,
+    from: &[JobState],
+    to: JobState,
+    note: Option<String>,
+) -> Result<Job> {
     let job = get(tx, tenant_id, id)?;
-    if !matches!(job.state, JobState::Dead | JobState::NeedsAttention) {
+    if !from.contains(&job.state) {
         return Err(DbError::IllegalTransition {
             from: job.state.to_string(),
-            to: JobState::Done.to_string(),
+            to: to.to_string(),
         });
     }
     let now = now_ts();
     tx.execute(
-        "UPDATE jobs SET state = 'done', last_error = COALESCE(?3, last_error), updated_at = ?2 WHERE id = ?1",
-        args![id, ts(&now), note.map(|n| format!("resolved by operator: {n}"))],
+        "UPDATE jobs SET state = ?3,
+             next_attempt_at = CASE WHEN ?3 = 'queued' THEN ?2 ELSE next_attempt_at END,
+             last_error = COALESCE(?4, last_error), updated_at = ?2
+         WHERE id = ?1",
+        args![id, ts(&now), to.as_str(), note],
     )?;
     get(tx, tenant_id, id)
 }

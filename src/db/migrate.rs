@@ -87,7 +87,8 @@ pub(super) fn run_on_server(conn: &Conn, server: &Server) -> Result<Vec<i64>> {
         return Err(DbError::Migration(format!(
             "another process has been migrating {} for {MIGRATION_LOCK_SECS} s; try again when it is done",
             server.shown()
-        )));
+        )
+        .into()));
     }
     let result = migrate_locked(conn, my);
     let _ = conn.batch("DO RELEASE_LOCK('numhubd.migrate')");
@@ -107,7 +108,7 @@ fn migrate_locked(conn: &Conn, my: &super::engine::mysql::MyConn) -> Result<Vec<
     refuse_newer_on_server(conn)?;
     let report = my
         .migrate(embedded_mysql::migrations::runner())
-        .map_err(|e| DbError::Migration(e.to_string()))?;
+        .map_err(|e| DbError::Migration(e.into()))?;
     Ok(applied_versions(&report))
 }
 
@@ -154,7 +155,7 @@ pub(super) fn refuse_newer(path: &Path) -> Result<()> {
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
             DbError::Open {
                 path: path.display().to_string(),
-                reason: e.to_string(),
+                source: e.into(),
             }
         })?;
     let found = recorded_version(&conn)?;
@@ -170,7 +171,7 @@ pub(super) fn run(conn: &mut Connection) -> Result<Vec<i64>> {
     refuse_shared_client_ids(conn)?;
     let report = embedded::migrations::runner()
         .run(conn)
-        .map_err(|e| DbError::Migration(e.to_string()))?;
+        .map_err(|e| DbError::Migration(e.into()))?;
     Ok(applied_versions(&report))
 }
 
@@ -201,7 +202,8 @@ fn refuse_shared_client_ids(conn: &Connection) -> Result<()> {
         "migration 7 makes tenants.numhub_client_id unique, and tenants share NumHub client ids: {}; \
          give each tenant its own client id (or clear it) with the previous numhubd, then start again",
         shared.join("; ")
-    )))
+    )
+    .into()))
 }
 
 /// `numhubd migrate` on either engine: applies what is missing; returns the versions

@@ -463,7 +463,7 @@ fn open_connection(path: &Path, read_only: bool, options: &StoreOptions) -> Resu
     };
     let conn = Connection::open_with_flags(path, flags).map_err(|e| DbError::Open {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        source: e.into(),
     })?;
     conn.busy_timeout(options.busy_timeout)?;
     // WAL lets readers run beside the writer. synchronous=NORMAL by default: a commit

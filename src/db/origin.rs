@@ -69,7 +69,7 @@ pub fn look(location: &Location) -> Result<FileOrigin> {
             let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
                 .map_err(|e| DbError::Open {
                     path: path.display().to_string(),
-                    reason: e.to_string(),
+                    source: e.into(),
                 })?;
             Conn::Sqlite(conn)
         }

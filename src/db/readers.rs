@@ -106,7 +106,7 @@ impl Readers {
         })
         .await
         .map_err(|e| DbError::Commit {
-            reason: format!("read task failed: {e}"),
+            source: format!("read task failed: {e}").into(),
         })?
     }
 

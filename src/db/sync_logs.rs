@@ -118,7 +118,7 @@ pub fn insert(tx: &Tx<'_>, new: NewSyncLog) -> Result<String> {
 fn from_row(r: &Row<'_>) -> Result<SyncLog> {
     let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| DbError::Column {
         index: i,
-        reason: e.to_string(),
+        source: e,
     };
     let json = |i: usize| -> Result<Option<Value>> {
         let s: Option<String> = r.get(i)?;

@@ -108,7 +108,7 @@ impl Writer {
             .spawn(move || run(conn, rx, full_sync, &shared))
             .map_err(|e| DbError::Open {
                 path: "writer thread".into(),
-                reason: e.to_string(),
+                source: e.into(),
             })?;
         Ok(Writer {
             queue,
@@ -456,9 +456,7 @@ fn commit(conn: &Conn, wrote: bool, refused: &mut Option<String>) -> Result<()> 
         }
         None => match e {
             e @ DbError::Commit { .. } => e,
-            e => DbError::Commit {
-                reason: e.to_string(),
-            },
+            e => DbError::Commit { source: e.into() },
         },
     });
     if c.is_err() {
@@ -518,13 +516,13 @@ fn copy(e: &DbError) -> DbError {
     match e {
         lost if lost.is_unavailable() => DbError::Unavailable {
             what: "the server".into(),
-            reason: lost.to_string(),
+            source: lost.to_string().into(),
         },
         DbError::WriteRefused { cause } => DbError::WriteRefused {
             cause: cause.clone(),
         },
         other => DbError::Commit {
-            reason: other.to_string(),
+            source: other.to_string().into(),
         },
     }
 }

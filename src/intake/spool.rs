@@ -105,7 +105,7 @@ pub enum SpoolError {
     #[error("numhubd's copy of the file no longer has the SHA-256 it was registered with; register the file again")]
     Changed,
     #[error("reading numhubd's copy of the file: {0}")]
-    Io(String),
+    Io(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The store's copy has no chunk its head promises.
     #[error("numhubd's copy of the file in the database is missing its part {0}; register the file again")]
     Incomplete(u32),
@@ -206,7 +206,7 @@ impl Spool {
             Ok(m) if m.is_file() => Ok(Some(path)),
             Ok(_) => Err(SpoolError::Changed),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(SpoolError::Io(e.to_string())),
+            Err(e) => Err(SpoolError::Io(e.into())),
         }
     }
 
@@ -222,7 +222,7 @@ impl Spool {
         if !file.metadata().map_err(gone)?.is_file() {
             return Err(SpoolError::Changed);
         }
-        let io = |e: std::io::Error| SpoolError::Io(e.to_string());
+        let io = |e: std::io::Error| SpoolError::Io(e.into());
         let mut copy = self.create().map_err(io)?;
         if copy.fill(&mut file, io, io, |_| Ok(()))? != sha256 {
             return Err(SpoolError::Changed);
@@ -239,7 +239,7 @@ impl Spool {
         let Some(head) = store.read(move |sql| stored::head(sql, &sha)).await? else {
             return Ok(false);
         };
-        let io = |e: std::io::Error| SpoolError::Io(e.to_string());
+        let io = |e: std::io::Error| SpoolError::Io(e.into());
         let mut copy = self.create().map_err(io)?;
         let mut hash = Sha256::new();
         for seq in 0..head.chunks {
@@ -278,7 +278,7 @@ impl Spool {
         {
             return Ok(());
         }
-        let io = |e: std::io::Error| SpoolError::Io(e.to_string());
+        let io = |e: std::io::Error| SpoolError::Io(e.into());
         let mut file = File::open(self.path_of(sha256)).map_err(io)?;
         let (mut hash, mut size, mut seq) = (Sha256::new(), 0u64, 0u32);
         loop {
@@ -341,7 +341,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, SpoolError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| SpoolError::Io(e.to_string()))?
+        .map_err(|e| SpoolError::Io(e.into()))?
 }
 
 /// Up to `max` bytes from `file` (fewer only at its end; none once it ended).

@@ -54,8 +54,12 @@ pub enum NumhubError {
     #[error("{endpoint}: unexpected answer: {reason}")]
     Decode { endpoint: String, reason: String },
     /// A local file to upload could not be read.
-    #[error("{path}: {reason}")]
-    File { path: String, reason: String },
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("building the HTTP client: {0}")]
     Setup(String),
     /// A stored secret this host's age identity cannot open: the store was written

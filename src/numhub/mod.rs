@@ -33,14 +33,13 @@ pub mod tokens;
 pub mod transport;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 
-use crate::config::Config;
 use crate::crypto::Crypto;
 use crate::db::{self, HttpMethod, Store};
 pub use error::NumhubError;
@@ -81,62 +80,30 @@ pub struct ClientOptions {
     pub max_audit_payload: usize,
 }
 
-impl ClientOptions {
-    pub fn from_config(config: &Config, global: Option<Credentials>) -> ClientOptions {
-        let n = &config.numhub;
-        ClientOptions {
-            base_url: n
-                .base_url
-                .as_ref()
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
-            auth_scheme: (!n.auth_scheme.is_empty()).then(|| n.auth_scheme.clone()),
-            request_timeout: Duration::from_secs(n.request_timeout_secs),
-            rate_limit: n.rate_limit,
-            rate_window: Duration::from_secs(n.rate_window_secs),
-            max_attempts: n.max_attempts,
-            refresh_margin: n.refresh_margin,
-            ca_file: n.ca_file.clone(),
-            redact_fields: config.audit.redact_fields.clone(),
-            backoff_base: Duration::from_millis(500),
-            backoff_max: Duration::from_secs(30),
-            clock_skew: Duration::from_secs(120),
-            global,
-            tenant_interactive_per_min: n.tenant_interactive_per_min,
-            max_response_bytes: usize::try_from(n.max_response_bytes).unwrap_or(usize::MAX),
-            max_audit_payload: usize::try_from(config.audit.max_payload_bytes)
-                .unwrap_or(usize::MAX),
-        }
-    }
-
-    /// Defaults for `base_url` (tests and benches).
-    pub fn new(base_url: impl Into<String>, global: Option<Credentials>) -> ClientOptions {
-        let mut o = ClientOptions::from_config(&Config::default(), global);
-        o.base_url = base_url.into();
-        o
-    }
-}
-
-/// Reads the global account's login: `[numhub] email` with the password from the
-/// systemd credential `numhub-password` when present, else `[numhub] password_file`.
-pub fn global_credentials(config: &Config) -> Result<Option<Credentials>, NumhubError> {
-    let Some(email) = &config.numhub.email else {
+/// Reads the global account's login (`[numhub] email`, given by the daemon): the
+/// password from the systemd credential `numhub-password` when present, else
+/// `password_file`.
+pub fn global_credentials(
+    email: Option<&str>,
+    password_file: Option<&Path>,
+) -> Result<Option<Credentials>, NumhubError> {
+    let Some(email) = email else {
         return Ok(None);
     };
     let from_systemd = std::env::var_os("CREDENTIALS_DIRECTORY")
         .map(|d| PathBuf::from(d).join(PASSWORD_CREDENTIAL))
         .filter(|p| p.exists());
-    let Some(path) = from_systemd.or_else(|| config.numhub.password_file.clone()) else {
+    let Some(path) = from_systemd.or_else(|| password_file.map(Path::to_path_buf)) else {
         return Ok(None);
     };
     let text = std::fs::read_to_string(&path).map_err(|e| NumhubError::File {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        source: e.into(),
     })?;
     // One line; a trailing newline from `echo` is not part of the password.
     let password = text.trim_end_matches(['\n', '\r']).to_string();
     Ok(Some(Credentials {
-        email: email.clone(),
+        email: email.to_string(),
         password: Secret::new(password),
     }))
 }
@@ -365,18 +332,9 @@ impl Client {
                     password: Secret::new(self.inner.crypto.decrypt(&c.password_armored)?),
                 },
             ),
-            None => (
-                Account::Global,
-                self.inner
-                    .opts
-                    .global
-                    .clone()
-                    .ok_or(NumhubError::NoCredentials {
-                        account: format!(
-                            "tenant:{tenant_id} (no own credentials, no global account)"
-                        ),
-                    })?,
-            ),
+            None => self.global_account(format!(
+                "tenant:{tenant_id} (no own credentials, no global account)"
+            ))?,
         };
         Ok(TenantCtx {
             tenant_id,
@@ -563,62 +521,10 @@ impl Client {
             refused_for_rate(&outcome, account, &endpoint);
             let last = match outcome {
                 Outcome::Answer { status, body, .. } if (200..300).contains(&status) => {
-                    let access: model::AccessModel = decode(&endpoint, &body)?;
-                    let token = access.access_token.filter(|t| !t.is_empty()).ok_or(
-                        NumhubError::Decode {
-                            endpoint: endpoint.clone(),
-                            reason: "no accessToken".into(),
-                        },
-                    )?;
-                    let expires = issued
-                        + chrono::Duration::seconds(access.expires_in.unwrap_or(86400).max(1));
-                    let clients = UserClients::from_login(access.user_clients.as_deref());
-                    let armored = self.inner.crypto.encrypt(&token)?;
-                    let tenant = account.tenant_id();
-                    let exp = db::format_ts(expires);
-                    let scopes = clients.to_scopes();
-                    self.inner
-                        .store
-                        .write(move |tx| {
-                            db::tokens::put_access(tx, tenant, &armored, &exp, scopes.as_deref())
-                                .map(|_| ())
-                        })
-                        .await?;
-                    tracing::info!(account = %account.key(), expires = %db::format_ts(expires), "NumHub login ok");
-                    return Ok(CachedToken::new(
-                        Secret::new(token),
-                        issued,
-                        expires,
-                        self.inner.opts.refresh_margin,
-                        clients,
-                    ));
+                    return self.logged_in(account, &endpoint, &body, issued).await;
                 }
                 Outcome::Answer { status, body, .. } if status == 400 || status == 403 => {
-                    let message = transport::error_message(&body);
-                    let reason = format!(
-                        "NumHub rejected the login (HTTP {status}{})",
-                        message
-                            .as_deref()
-                            .map(|m| format!(": {m}"))
-                            .unwrap_or_default()
-                    );
-                    let armored = self.inner.crypto.encrypt(
-                        &serde_json::to_string(creds)
-                            .map_err(|e| NumhubError::Setup(e.to_string()))?,
-                    )?;
-                    let key = account.key();
-                    let r = reason.clone();
-                    self.inner
-                        .store
-                        .write(move |tx| {
-                            db::login_blocks::put(tx, &key, &r, Some(status), &armored)
-                        })
-                        .await?;
-                    tracing::error!(account = %account.key(), status, "NumHub rejected the login; no further attempts until the credentials change or `retry_login`");
-                    return Err(NumhubError::LoginBlocked {
-                        account: account.key(),
-                        reason,
-                    });
+                    return Err(self.block_login(account, creds, status, &body).await?);
                 }
                 Outcome::Answer { status, body, .. } if !retryable_status(status) => {
                     return Err(NumhubError::Rejected {
@@ -639,6 +545,79 @@ impl Client {
             }
             self.backoff(attempt).await;
         }
+    }
+
+    /// A login's token: stored (encrypted, with the clients it may act for) and
+    /// cached.
+    async fn logged_in(
+        &self,
+        account: &Account,
+        endpoint: &str,
+        body: &[u8],
+        issued: chrono::DateTime<Utc>,
+    ) -> Result<CachedToken, NumhubError> {
+        let access: model::AccessModel = decode(endpoint, body)?;
+        let token = access
+            .access_token
+            .filter(|t| !t.is_empty())
+            .ok_or(NumhubError::Decode {
+                endpoint: endpoint.to_string(),
+                reason: "no accessToken".into(),
+            })?;
+        let expires = issued + chrono::Duration::seconds(access.expires_in.unwrap_or(86400).max(1));
+        let clients = UserClients::from_login(access.user_clients.as_deref());
+        let armored = self.inner.crypto.encrypt(&token)?;
+        let tenant = account.tenant_id();
+        let exp = db::format_ts(expires);
+        let scopes = clients.to_scopes();
+        self.inner
+            .store
+            .write(move |tx| {
+                db::tokens::put_access(tx, tenant, &armored, &exp, scopes.as_deref()).map(|_| ())
+            })
+            .await?;
+        tracing::info!(account = %account.key(), expires = %db::format_ts(expires), "NumHub login ok");
+        Ok(CachedToken::new(
+            Secret::new(token),
+            issued,
+            expires,
+            self.inner.opts.refresh_margin,
+            clients,
+        ))
+    }
+
+    /// NumHub refused the credentials (400/403): the account is blocked (the
+    /// credentials kept, encrypted, to notice when they change) and no further login
+    /// is tried. Returns the error to give the caller.
+    async fn block_login(
+        &self,
+        account: &Account,
+        creds: &Credentials,
+        status: u16,
+        body: &[u8],
+    ) -> Result<NumhubError, NumhubError> {
+        let message = transport::error_message(body);
+        let reason = format!(
+            "NumHub rejected the login (HTTP {status}{})",
+            message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        );
+        let armored = self.inner.crypto.encrypt(
+            &serde_json::to_string(creds).map_err(|e| NumhubError::Setup(e.to_string()))?,
+        )?;
+        let key = account.key();
+        let r = reason.clone();
+        self.inner
+            .store
+            .write(move |tx| db::login_blocks::put(tx, &key, &r, Some(status), &armored))
+            .await?;
+        tracing::error!(account = %account.key(), status, "NumHub rejected the login; no further attempts until the credentials change or `retry_login`");
+        Ok(NumhubError::LoginBlocked {
+            account: account.key(),
+            reason,
+        })
     }
 
     async fn backoff(&self, attempt: u32) {
@@ -797,6 +776,14 @@ impl Client {
         Ok(())
     }
 
+    /// The global account and its login; without one, `NoCredentials` naming
+    /// `asking` (the account that would have used it).
+    fn global_account(&self, asking: String) -> Result<(Account, Credentials), NumhubError> {
+        let creds = self.inner.opts.global.clone();
+        let creds = creds.ok_or(NumhubError::NoCredentials { account: asking })?;
+        Ok((Account::Global, creds))
+    }
+
     /// `token.refresh`: an operator asks for a new token now. Lifts the account's
     /// login block (an operator retry), forgets the cached token and logs in.
     /// `None` is the global account. Returns when the new token expires.
@@ -806,16 +793,7 @@ impl Client {
                 let ctx = self.tenant(t).await?;
                 (ctx.account, ctx.credentials)
             }
-            None => (
-                Account::Global,
-                self.inner
-                    .opts
-                    .global
-                    .clone()
-                    .ok_or(NumhubError::NoCredentials {
-                        account: "global".into(),
-                    })?,
-            ),
+            None => self.global_account("global".into())?,
         };
         self.retry_login(&account.key()).await?;
         let slot = self.slot(&account);

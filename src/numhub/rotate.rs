@@ -136,7 +136,7 @@ pub async fn rotate_live(
     let kept = with_suffix(identity_file, ".old");
     let io = |what: &str, e: std::io::Error| NumhubError::File {
         path: what.to_string(),
-        reason: e.to_string(),
+        source: e.into(),
     };
     if staged.exists() {
         return Err(NumhubError::Setup(format!(

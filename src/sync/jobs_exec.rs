@@ -29,8 +29,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::mapping::PhoneFormat;
 use super::{mapping, SyncContext};
-use crate::config::PhoneFormat;
 use crate::db::jobs::{ApplicationChange, JobPayload};
 use crate::db::{
     self, brands, documents, entities, format_ts, identities, jobs, now_ts, parse_ts, DbError,
@@ -277,27 +277,15 @@ async fn entity_create(
         })?
         .to_string();
     let submitted = model.status == Some(WriteStatus::Submit);
-    let (job_id, entity_id, what) = (job.id, e.id.clone(), format!("application {nid}"));
-    let e = ctx
-        .store
-        .write(move |tx| {
-            let now = now_ts();
-            let e = entities::set_numhub_ids(
-                tx,
-                tenant,
-                &entity_id,
-                &nid,
-                resp.eid.as_deref(),
-                submitted.then_some(now.as_str()),
-            )?;
-            if let Some(brand) = e.brand_id {
-                brands::set_numhub_entity_id(tx, tenant, brand, &nid)?;
-            }
-            jobs::mark_done(tx, job_id, &now)?;
-            Ok(e)
-        })
+    let ids = Recorded {
+        nid: nid.clone(),
+        eid: resp.eid,
+        submitted,
+        link_brand: true,
+    };
+    let e = record_ids(ctx, job, &e, ids)
         .await
-        .map_err(unrecorded(what))?;
+        .map_err(unrecorded(format!("application {nid}")))?;
     Ok(vec![entity_event(&e)])
 }
 
@@ -346,25 +334,50 @@ async fn entity_submit(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>,
         let body = current.into_update(WriteStatus::Submit);
         sent(ctx.numhub.update_application(tenant, P, nid, &body).await)?.eid
     };
-    let (job_id, entity_id, nid_s) = (job.id, e.id.clone(), nid.to_string());
-    let e = ctx
-        .store
+    let ids = Recorded {
+        nid: nid.to_string(),
+        eid,
+        submitted: true,
+        link_brand: false,
+    };
+    let e = record_ids(ctx, job, &e, ids)
+        .await
+        .map_err(unrecorded(format!("the submit of {nid}")))?;
+    Ok(vec![entity_event(&e)])
+}
+
+/// What NumHub's answer to a create or submit gave the entity.
+struct Recorded {
+    nid: String,
+    eid: Option<String>,
+    /// The entity was submitted now.
+    submitted: bool,
+    /// The entity's brand is linked to NumHub's id (a create).
+    link_brand: bool,
+}
+
+/// Records NumHub's ids on the entity (and its brand), and the job done, in one
+/// transaction.
+async fn record_ids(
+    ctx: &SyncContext,
+    job: &jobs::Job,
+    e: &entities::Entity,
+    ids: Recorded,
+) -> Result<entities::Entity, db::DbError> {
+    let (tenant, job_id, entity_id) = (job.tenant_id, job.id, e.id.clone());
+    ctx.store
         .write(move |tx| {
             let now = now_ts();
-            let e = entities::set_numhub_ids(
-                tx,
-                tenant,
-                &entity_id,
-                &nid_s,
-                eid.as_deref(),
-                Some(&now),
-            )?;
+            let submitted_at = ids.submitted.then_some(now.as_str());
+            let (nid, eid) = (&ids.nid, ids.eid.as_deref());
+            let e = entities::set_numhub_ids(tx, tenant, &entity_id, nid, eid, submitted_at)?;
+            if let Some(brand) = e.brand_id.filter(|_| ids.link_brand) {
+                brands::set_numhub_entity_id(tx, tenant, brand, nid)?;
+            }
             jobs::mark_done(tx, job_id, &now)?;
             Ok(e)
         })
         .await
-        .map_err(unrecorded(format!("the submit of {nid}")))?;
-    Ok(vec![entity_event(&e)])
 }
 
 /// Whether NumHub's status shows a submit already happened: any status a submitted
@@ -412,18 +425,7 @@ async fn document_upload(
 ) -> Result<Vec<Event>, Failure> {
     let e = entity_of(ctx, job).await?;
     let (tenant, doc_id) = (job.tenant_id, need(job.document_id.clone(), "document")?);
-    let id = doc_id.clone();
-    let (doc, local) = ctx
-        .store
-        .read(move |sql| {
-            let d = documents::get(sql, tenant, &id)?;
-            let l = match d.local_document_id {
-                Some(l) => Some(documents::get_local(sql, tenant, l)?),
-                None => None,
-            };
-            Ok((d, l))
-        })
-        .await?;
+    let (doc, local) = load_document(ctx, tenant, &doc_id).await?;
     if doc.numhub_document_id.is_some() {
         return done(ctx, job.id).await;
     }
@@ -432,80 +434,11 @@ async fn document_upload(
     // After a crash mid-attempt (or on a restored backup, or a lost answer) the upload
     // may have reached NumHub: look first, before the spool copy is needed (a restored
     // database may name copies the spool let go of once they were sent).
-    let mut resp = None;
-    if let Some(since) = look_since(job)? {
-        let found = ctx
-            .numhub
-            .find_uploaded_documents(tenant, P, nid, &[doc.filename.as_str()], since)
-            .await?;
-        match found.len() {
-            0 => {}
-            1 => {
-                tracing::info!(
-                    job = job.id,
-                    "the interrupted upload had reached NumHub; not resending"
-                );
-                resp = Some(UploadDocumentResponse {
-                    documents: Some(found),
-                });
-            }
-            n => {
-                return Err(Failure::Unknown(format!(
-                    "{n} documents named {:?} appeared at NumHub since the interrupted attempt",
-                    doc.filename
-                )))
-            }
-        }
-    }
-    let resp = match resp {
+    let resp = match reached_numhub(ctx, job, nid, &doc.filename).await? {
         Some(r) => r,
-        None => {
-            let path = spool_copy(ctx, &doc, &local).await?;
-            let content_type = upload
-                .content_type
-                .clone()
-                .unwrap_or_else(|| local.content_type.clone());
-            let file = UploadFile {
-                path,
-                file_name: doc.filename.clone(),
-                content_type,
-                sha256: Some(local.sha256.clone()),
-            };
-            let description = upload.description.as_deref();
-            sent(
-                ctx.numhub
-                    .upload_documents(
-                        tenant,
-                        P,
-                        nid,
-                        upload_type(doc.document_type),
-                        description,
-                        &[file],
-                    )
-                    .await,
-            )?
-        }
+        None => send_upload(ctx, job, upload, nid, &doc, &local).await?,
     };
-    let item: DocumentItem = resp
-        .documents
-        .as_ref()
-        .and_then(|d| {
-            d.iter()
-                .find(|i| i.name.as_deref() == Some(doc.filename.as_str()))
-        })
-        .or_else(|| resp.documents.as_ref().and_then(|d| d.first()))
-        .cloned()
-        .ok_or_else(|| Failure::Unknown("NumHub answered the upload without a document".into()))?;
-    let numhub_doc = item
-        .id
-        .ok_or_else(|| Failure::Unknown("NumHub answered the upload without a document id".into()))?
-        .to_string();
-    let uploaded_at = item
-        .created_date
-        .as_deref()
-        .and_then(|s| parse_ts("createdDate", s).ok())
-        .map(format_ts)
-        .unwrap_or_else(now_ts);
+    let (numhub_doc, uploaded_at) = answered_document(&resp, &doc.filename)?;
     let api = serde_json::to_string(&resp)
         .map_err(|e| Failure::Unknown(format!("encoding NumHub's answer: {e}")))?;
     let job_id = job.id;
@@ -526,6 +459,114 @@ async fn document_upload(
         entity_id: d.entity_id,
         status: d.status.to_string(),
     }])
+}
+
+/// The document row and its local file's, when it has one.
+async fn load_document(
+    ctx: &SyncContext,
+    tenant: i64,
+    doc_id: &str,
+) -> Result<(documents::Document, Option<documents::LocalDocument>), Failure> {
+    let id = doc_id.to_string();
+    let found = ctx
+        .store
+        .read(move |sql| {
+            let d = documents::get(sql, tenant, &id)?;
+            let l = match d.local_document_id {
+                Some(l) => Some(documents::get_local(sql, tenant, l)?),
+                None => None,
+            };
+            Ok((d, l))
+        })
+        .await?;
+    Ok(found)
+}
+
+/// On a retried job: NumHub's answer for the upload an earlier attempt made, when
+/// one document of that name appeared since it (two are an unknown outcome).
+async fn reached_numhub(
+    ctx: &SyncContext,
+    job: &jobs::Job,
+    nid: Uuid,
+    filename: &str,
+) -> Result<Option<UploadDocumentResponse>, Failure> {
+    let Some(since) = look_since(job)? else {
+        return Ok(None);
+    };
+    let found = ctx
+        .numhub
+        .find_uploaded_documents(job.tenant_id, P, nid, &[filename], since)
+        .await?;
+    match found.len() {
+        0 => Ok(None),
+        1 => {
+            tracing::info!(
+                job = job.id,
+                "the interrupted upload had reached NumHub; not resending"
+            );
+            Ok(Some(UploadDocumentResponse {
+                documents: Some(found),
+            }))
+        }
+        n => Err(Failure::Unknown(format!(
+            "{n} documents named {filename:?} appeared at NumHub since the interrupted attempt"
+        ))),
+    }
+}
+
+/// Sends the spool copy (checked against its hash first).
+async fn send_upload(
+    ctx: &SyncContext,
+    job: &jobs::Job,
+    upload: &jobs::DocumentUpload,
+    nid: Uuid,
+    doc: &documents::Document,
+    local: &documents::LocalDocument,
+) -> Result<UploadDocumentResponse, Failure> {
+    let path = spool_copy(ctx, doc, local).await?;
+    let content_type = upload
+        .content_type
+        .clone()
+        .unwrap_or_else(|| local.content_type.clone());
+    let file = UploadFile {
+        path,
+        file_name: doc.filename.clone(),
+        content_type,
+        sha256: Some(local.sha256.clone()),
+    };
+    let kind = upload_type(doc.document_type);
+    let description = upload.description.as_deref();
+    let answer = ctx
+        .numhub
+        .upload_documents(job.tenant_id, P, nid, kind, description, &[file])
+        .await;
+    Ok(sent(answer)?)
+}
+
+/// NumHub's id for the uploaded file (the item of that name, else the first) and
+/// when it says it was created (now, if it does not say).
+fn answered_document(
+    resp: &UploadDocumentResponse,
+    filename: &str,
+) -> Result<(String, String), Failure> {
+    let item: DocumentItem = resp
+        .documents
+        .as_ref()
+        .and_then(|d| d.iter().find(|i| i.name.as_deref() == Some(filename)))
+        .or_else(|| resp.documents.as_ref().and_then(|d| d.first()))
+        .cloned()
+        .ok_or_else(|| Failure::Unknown("NumHub answered the upload without a document".into()))?;
+    let numhub_doc = item
+        .id
+        .ok_or_else(|| Failure::Unknown("NumHub answered the upload without a document id".into()))?
+        .to_string();
+    let uploaded_at = item
+        .created_date
+        .as_deref()
+        .and_then(|s| parse_ts("createdDate", s).ok())
+        .map(format_ts)
+        .unwrap_or_else(now_ts);
+    Ok((numhub_doc, uploaded_at))
 }
 
 /// Removes the spool copy once no unfinished upload needs it (the same bytes may be

@@ -9,8 +9,16 @@
 //! strings (its one example is `818-444-5555`), so [`phone_from_numhub`] reads every
 //! reasonable spelling and [`phone_to_numhub`] writes `[numhub] phone_format`.
 
-use crate::config::PhoneFormat;
 use crate::db::{EntityStatus, IdentityStatus, VettingStatus};
+
+/// How a NANP number is written in what is sent to NumHub (`[numhub] phone_format`,
+/// chosen by the daemon): `818-444-5555`, `+18184445555` or `8184445555`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneFormat {
+    Dashed,
+    E164,
+    Digits,
+}
 
 /// Separators a written number may carry between its digits.
 fn phone_separator(c: char) -> bool {

@@ -26,7 +26,6 @@ use thiserror::Error;
 use tokio::sync::Notify;
 
 use crate::cluster::{self, Leadership, Term};
-use crate::config::Config;
 use crate::db::{DbError, Store};
 use crate::events::{Event, EventBus};
 use crate::numhub::{self, NumhubError};
@@ -54,7 +53,7 @@ pub struct SyncContext {
     /// Where uploads are read from (numhubd's copies, checked before each send).
     pub spool: crate::intake::Spool,
     /// How numbers are written in what is sent to NumHub (`[numhub] phone_format`).
-    pub phone_format: crate::config::PhoneFormat,
+    pub phone_format: mapping::PhoneFormat,
 }
 
 /// `[sync]` settings, resolved.
@@ -83,21 +82,6 @@ impl SyncContext {
             store: self.store.fenced(term.epoch),
             numhub: self.numhub.gated(leadership.gate(term.epoch)),
             ..self.clone()
-        }
-    }
-}
-
-impl SyncOptions {
-    pub fn from_config(config: &Config) -> SyncOptions {
-        let s = &config.sync;
-        SyncOptions {
-            workers: s.workers,
-            outbox_poll: Duration::from_millis(s.outbox_poll_ms),
-            job_max_attempts: s.job_max_attempts,
-            retry_base: Duration::from_secs(s.retry_base_secs),
-            retry_max: Duration::from_secs(s.retry_max_secs),
-            poll_interval: Duration::from_secs(s.poll_interval_secs),
-            full_sweep: Duration::from_secs(s.full_sweep_secs),
         }
     }
 }

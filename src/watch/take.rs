@@ -62,92 +62,141 @@ fn refusal(e: &IntakeError) -> String {
 /// Places, takes and registers one file, then moves it if it is decided already.
 pub(super) async fn take_one(env: TakeEnv, path: PathBuf) -> TakeResult {
     let _permit = env.permits.clone().acquire_owned().await;
-    let done = |took, error| TakeResult {
-        path: path.clone(),
-        took,
-        error,
-    };
-    let root = env.opt.dir.clone();
+    // Each step either hands on what it made or ends the take with its result.
+    match take(&env, &path).await {
+        Ok(result) | Err(result) => result,
+    }
+}
+
+/// The take's steps: place, read into the spool, share, register, follow up.
+async fn take(env: &TakeEnv, path: &Path) -> Result<TakeResult, TakeResult> {
     let mut facts = FileFacts {
-        path: path.clone(),
+        path: path.to_path_buf(),
         ..FileFacts::default()
     };
-    let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
-    let mut placed = place::place(&root, &path, &env.targets);
+    let place = placed(env, path, &facts).await?;
+    facts.tenant_id = Some(place.tenant_id);
+    facts.entity_id = Some(place.entity_id.clone());
+    facts.document_type = Some(place.document_type.to_string());
+    let taken = read_in(env, path, &place, &facts).await?;
+    facts.size = Some(taken.size_bytes);
+    facts.sha256 = Some(taken.sha256.clone());
+    // Into a server store before the job is queued: any host may send it, and it
+    // outlives this host. The database failing is not the file's fault.
+    if let Err(e) = env.ctx.spool.share(&taken.sha256).await {
+        return Err(done(path, Took::Retry(e.to_string())));
+    }
+    let reg = register(env, &place, taken).await;
+    Ok(follow_up(env, path, place, facts, reg).await)
+}
+
+fn done(path: &Path, took: Took) -> TakeResult {
+    TakeResult {
+        path: path.to_path_buf(),
+        took,
+        error: None,
+    }
+}
+
+/// Where the file belongs (tenant, entity, document type), by its path; a file in
+/// no place of ours is ignored or refused.
+async fn placed(env: &TakeEnv, path: &Path, facts: &FileFacts) -> Result<Place, TakeResult> {
+    let root = &env.opt.dir;
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let mut placed = place::place(root, path, &env.targets);
     if matches!(
         placed,
         Placed::Refused(Misplaced::UnknownTenant(_) | Misplaced::UnknownEntity(_))
     ) {
         // The entity may be newer than our list.
         if let Ok(t) = env.ctx.store.read(entities::drop_targets).await {
-            placed = place::place(&root, &path, &t);
+            placed = place::place(root, path, &t);
         }
     }
-    let place = match placed {
-        Placed::Ignored => return done(Took::Finished, None),
+    match placed {
+        Placed::Ignored => Err(done(path, Took::Finished)),
         Placed::Refused(m) if !is_link => {
-            let why = m.to_string();
-            return refuse(&env, &path, facts, why).await;
+            Err(refuse(env, path, facts.clone(), m.to_string()).await)
         }
         Placed::Refused(_) => {
-            return refuse(&env, &path, facts, refusal(&IntakeError::Symlink)).await;
+            let why = refusal(&IntakeError::Symlink);
+            Err(refuse(env, path, facts.clone(), why).await)
         }
-        Placed::File(p) => p,
-    };
-    facts.tenant_id = Some(place.tenant_id);
-    facts.entity_id = Some(place.entity_id.clone());
-    facts.document_type = Some(place.document_type.to_string());
+        Placed::File(p) => Ok(p),
+    }
+}
+
+/// The file read through `intake` into the spool (off the async threads). A file
+/// still being written is looked at again; one cut short for good is refused.
+async fn read_in(
+    env: &TakeEnv,
+    path: &Path,
+    place: &Place,
+    facts: &FileFacts,
+) -> Result<intake::Taken, TakeResult> {
     let (spool, max, p2, t) = (
         env.ctx.spool.clone(),
         env.opt.max_file_bytes,
-        path.clone(),
+        path.to_path_buf(),
         place.document_type,
     );
-    let dirs = [root.clone()];
+    let dirs = [env.opt.dir.clone()];
     let taken = tokio::task::spawn_blocking(move || {
         let file = intake::open_within(&dirs, &p2)?;
         intake::take(file, &p2, t, max, &spool, intake::Whole::Required)
     })
     .await;
-    let taken = match taken {
-        Ok(Ok(t)) => t,
+    let refused = match taken {
+        Ok(Ok(t)) => return Ok(t),
         // numhubd's own spool failing (a full disk) is not the file's fault.
-        Ok(Err(IntakeError::Spool(e))) => return done(Took::Retry(e), None),
+        Ok(Err(IntakeError::Spool(e))) => return Err(done(path, Took::Retry(e))),
         Ok(Err(IntakeError::ChangedWhileRead)) => {
-            return done(Took::Wait(Instant::now() + env.opt.settle), None)
+            return Err(done(path, Took::Wait(Instant::now() + env.opt.settle)))
         }
-        Ok(Err(IntakeError::Incomplete(why))) => {
-            let still = unchanged_for(&path);
-            if still < env.opt.incomplete_after {
-                tracing::debug!(path = %shown(&path), reason = why, "drop folder: waiting for the rest of the file");
-                return done(
-                    Took::Wait(Instant::now() + (env.opt.incomplete_after - still)),
-                    None,
-                );
-            }
-            let why = format!(
-                "this file is not complete: {why}, and it has not changed for {} s, so it \
-                 was cut short (a copy or a download that stopped). Save or copy it whole, \
-                 then drop it again",
-                still.as_secs()
-            );
-            return refuse(&env, &path, facts, why).await;
-        }
-        Ok(Err(e)) => return refuse(&env, &path, facts, refusal(&e)).await,
-        Err(e) => return done(Took::Retry(e.to_string()), None),
+        Ok(Err(IntakeError::Incomplete(why))) => match incomplete(env, path, &why) {
+            Ok(wait) => return Err(done(path, wait)),
+            Err(refused) => refused,
+        },
+        Ok(Err(e)) => refusal(&e),
+        Err(e) => return Err(done(path, Took::Retry(e.to_string()))),
     };
-    facts.size = Some(taken.size_bytes);
-    facts.sha256 = Some(taken.sha256.clone());
-    // Into a server store before the job is queued: any host may send it, and it
-    // outlives this host. The database failing is not the file's fault.
-    if let Err(e) = env.ctx.spool.share(&taken.sha256).await {
-        return done(Took::Retry(e.to_string()), None);
+    Err(refuse(env, path, facts.clone(), refused).await)
+}
+
+/// An incomplete file: waited for until it has not changed for
+/// `incomplete_after`, then refused with this reason.
+fn incomplete(env: &TakeEnv, path: &Path, why: &str) -> Result<Took, String> {
+    let still = unchanged_for(path);
+    if still < env.opt.incomplete_after {
+        tracing::debug!(path = %shown(path), reason = why, "drop folder: waiting for the rest of the file");
+        return Ok(Took::Wait(
+            Instant::now() + (env.opt.incomplete_after - still),
+        ));
     }
-    enum Reg {
-        Earlier(String),
-        Duplicate(documents::Earlier),
-        New(documents::Document),
-    }
+    Err(format!(
+        "this file is not complete: {why}, and it has not changed for {} s, so it \
+         was cut short (a copy or a download that stopped). Save or copy it whole, \
+         then drop it again",
+        still.as_secs()
+    ))
+}
+
+/// What the registration found.
+enum Reg {
+    /// This very file was registered before (a restart): its document id.
+    Earlier(String),
+    /// The same content was registered for the entity and type before.
+    Duplicate(documents::Earlier),
+    New(documents::Document),
+}
+
+/// Registers the document and its upload job in one transaction, unless it was
+/// registered before.
+async fn register(
+    env: &TakeEnv,
+    place: &Place,
+    taken: intake::Taken,
+) -> Result<Reg, crate::db::DbError> {
     let (tenant_id, entity_id, document_type) = (
         place.tenant_id,
         place.entity_id.clone(),
@@ -155,8 +204,7 @@ pub(super) async fn take_one(env: TakeEnv, path: PathBuf) -> TakeResult {
     );
     let source_path = taken.path.display().to_string();
     let sha = taken.sha256.clone();
-    let reg = env
-        .ctx
+    env.ctx
         .store
         .write(move |tx| {
             if let Some(id) = documents::find_dropped(tx, &source_path, &sha)? {
@@ -179,34 +227,48 @@ pub(super) async fn take_one(env: TakeEnv, path: PathBuf) -> TakeResult {
             )?;
             Ok(Reg::New(doc))
         })
-        .await;
-    let tracked = |facts: FileFacts| Tracked {
-        path: path.clone(),
-        place: place.clone(),
-        facts,
+        .await
+}
+
+/// After registration: a new upload is announced and followed; one registered
+/// before is followed again; a duplicate leaves the inbox at once.
+async fn follow_up(
+    env: &TakeEnv,
+    path: &Path,
+    place: Place,
+    facts: FileFacts,
+    reg: Result<Reg, crate::db::DbError>,
+) -> TakeResult {
+    let track = |id: String, facts: FileFacts| {
+        let tracked = Tracked {
+            path: path.to_path_buf(),
+            place: place.clone(),
+            facts,
+        };
+        done(path, Took::Track(id, Box::new(tracked)))
     };
     match reg {
-        Err(e) => done(Took::Retry(e.to_string()), None),
+        Err(e) => done(path, Took::Retry(e.to_string())),
         Ok(Reg::New(doc)) => {
             env.ctx.events.publish(Event::DocumentStatusChanged {
-                tenant_id,
+                tenant_id: place.tenant_id,
                 document_id: doc.id.clone(),
                 entity_id: doc.entity_id.clone(),
                 status: doc.status.to_string(),
             });
             env.ctx.sync.kick_outbox();
             outcome::log(&facts, &Outcome::Taken);
-            done(Took::Track(doc.id, Box::new(tracked(facts))), None)
+            track(doc.id, facts)
         }
         Ok(Reg::Earlier(id)) => {
             // Left from before a restart: followed up by the loop's next reconcile,
             // which moves it if its upload has finished meanwhile. Its job sends its
             // own copy (or has sent it): this take's is not needed.
-            drop_unneeded_copy(&env, facts.sha256.clone()).await;
+            drop_unneeded_copy(env, facts.sha256.clone()).await;
             outcome::log(&facts, &Outcome::Resumed);
-            done(Took::Track(id, Box::new(tracked(facts))), None)
+            track(id, facts)
         }
-        Ok(Reg::Duplicate(e)) => duplicate(&env, &path, &place, facts, e).await,
+        Ok(Reg::Duplicate(e)) => duplicate(env, path, &place, facts, e).await,
     }
 }
 

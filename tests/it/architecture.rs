@@ -200,6 +200,197 @@ fn a_forbidden_import_is_caught() {
     );
 }
 
+#[test]
+fn nothing_below_the_daemon_reads_the_config() {
+    // The daemon builds every subsystem's options from `Config`; a subsystem that
+    // read the file's structs itself would tie its options to the file's layout.
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let allowed = ["src/bin", "src/daemon", "src/config"].map(|d| root().join(d));
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| *f != &root().join("src/config.rs"))
+        .filter(|f| !allowed.iter().any(|a| f.starts_with(a)))
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).expect("read");
+            crate_paths(&text).contains("config")
+        })
+        .map(|f| f.strip_prefix(root()).unwrap_or(f).display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "crate::config used in {offenders:?}");
+}
+
+/// Functions allowed over [`MAX_FN_LINES`]: declarative tables, read as a list (the
+/// test names each entry that no longer needs to be here).
+const LONG_TABLES: &[(&str, &str)] = &[("sandbox/src/routes/mod.rs", "router")];
+
+/// The most lines a function may have, from its `fn` line to its closing brace.
+const MAX_FN_LINES: usize = 100;
+
+/// The file's text with comments, strings and character literals blanked, lines
+/// kept: what is left of braces is code's.
+fn code_only(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    while i < chars.len() {
+        let (c, next) = (chars[i], chars.get(i + 1).copied());
+        let skipped = match (c, next) {
+            ('/', Some('/')) => chars[i..].iter().position(|&c| c == '\n'),
+            ('/', Some('*')) => find(&chars[i + 2..], "*/").map(|n| n + 4),
+            ('r', Some('"' | '#')) if i == 0 || !ident(chars[i - 1]) => raw_string(&chars[i..]),
+            ('"', _) => quoted(&chars[i..], '"'),
+            ('\'', Some('\\')) => quoted(&chars[i..], '\''),
+            ('\'', Some(_)) if chars.get(i + 2) == Some(&'\'') => Some(3),
+            _ => None,
+        };
+        match skipped {
+            Some(n) => {
+                // Newlines inside what is skipped are kept, so line numbers hold.
+                out.extend(chars[i..i + n].iter().filter(|&&c| c == '\n'));
+                i += n;
+            }
+            None => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out.lines().map(str::to_string).collect()
+}
+
+fn find(chars: &[char], what: &str) -> Option<usize> {
+    let what: Vec<char> = what.chars().collect();
+    chars.windows(what.len()).position(|w| w == what.as_slice())
+}
+
+/// The length of a `"…"` or `'…'` literal starting at `chars[0]`.
+fn quoted(chars: &[char], quote: char) -> Option<usize> {
+    let mut i = 1;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => i += 2,
+            c if c == quote => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    Some(chars.len())
+}
+
+/// The length of `r"…"` / `r#"…"#` starting at `chars[0]` (None: not a raw string).
+fn raw_string(chars: &[char]) -> Option<usize> {
+    let hashes = chars[1..].iter().take_while(|&&c| c == '#').count();
+    if chars.get(1 + hashes) != Some(&'"') {
+        return None;
+    }
+    let close: String = std::iter::once('"')
+        .chain("#".repeat(hashes).chars())
+        .collect();
+    let body = 2 + hashes;
+    Some(find(&chars[body..], &close).map_or(chars.len(), |n| body + n + close.len()))
+}
+
+/// The name of the function a code line opens (`pub(crate) async fn name…`).
+fn fn_name(line: &str) -> Option<&str> {
+    let mut rest = line.trim_start();
+    if let Some(r) = rest.strip_prefix("pub(") {
+        rest = r.split_once(')')?.1.trim_start();
+    }
+    for word in ["pub ", "const ", "async ", "unsafe "] {
+        rest = rest.strip_prefix(word).unwrap_or(rest).trim_start();
+    }
+    let name = rest.strip_prefix("fn ")?;
+    let end = name
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(name.len());
+    Some(&name[..end])
+}
+
+/// Every function in the text with its length in lines (a body-less declaration
+/// has none and is left out).
+fn function_lengths(text: &str) -> Vec<(String, usize)> {
+    let lines = code_only(text);
+    let mut found = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let Some(name) = fn_name(line) else { continue };
+        let mut depth = 0i64;
+        let mut opened = false;
+        for (j, l) in lines.iter().enumerate().skip(start) {
+            depth += l.matches('{').count() as i64 - l.matches('}').count() as i64;
+            opened |= l.contains('{');
+            if opened && depth <= 0 {
+                found.push((name.to_string(), j - start + 1));
+                break;
+            }
+            if !opened && l.trim_end().ends_with(';') {
+                break;
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_function_is_over_a_hundred_lines() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    rust_files(&root().join("sandbox/src"), &mut files);
+    let allowed = |path: &str, name: &str| LONG_TABLES.iter().any(|&(p, n)| p == path && n == name);
+    let mut long = Vec::new();
+    let mut still_needed = BTreeSet::new();
+    for file in files {
+        let path = file
+            .strip_prefix(root())
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        let text = std::fs::read_to_string(&file).expect("read");
+        for (name, n) in function_lengths(&text) {
+            if n <= MAX_FN_LINES {
+                continue;
+            }
+            match allowed(&path, &name) {
+                true => {
+                    still_needed.insert((path.clone(), name));
+                }
+                false => long.push(format!("{path}: fn {name} has {n} lines")),
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "split by concern (or, for a declarative table, add it to LONG_TABLES):\n{}",
+        long.join("\n")
+    );
+    let stale: Vec<String> = LONG_TABLES
+        .iter()
+        .filter(|&&(p, n)| !still_needed.contains(&(p.to_string(), n.to_string())))
+        .map(|(p, n)| format!("{p}: fn {n}"))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "no longer over {MAX_FN_LINES} lines (or gone): take off the allowlist:\n{}",
+        stale.join("\n")
+    );
+}
+
+#[test]
+fn a_long_function_is_measured_past_strings_comments_and_chars() {
+    // 101 lines from `fn` to `}`, with braces in a string, a comment, a raw string
+    // and character literals that must not count.
+    let mut text = String::from("pub(crate) async fn long() {\n");
+    text.push_str("    let s = \"}\"; // }\n    let r = r#\"}\"#; let c = '}'; let q = b'\"';\n");
+    text.push_str(&"    work();\n".repeat(97));
+    text.push_str(
+        "}\nfn short<'a>(x: &'a str) -> &'a str {\n    x\n}\ntrait T {\n    fn decl(&self);\n}\n",
+    );
+    assert_eq!(
+        function_lengths(&text),
+        vec![("long".to_string(), 101), ("short".to_string(), 3)]
+    );
+}
+
 /// The string literals of a Rust source (`"…"` and `r"…"`/`r#"…"#`), comments
 /// skipped; escapes are kept as written (a method name has none).
 fn string_literals(text: &str) -> Vec<String> {

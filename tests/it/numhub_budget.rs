@@ -79,7 +79,7 @@ impl Hosts {
                     .await
                     .expect("tenant");
             }
-            let mut opts = ClientOptions::new(sandbox.base_url(), Some(demo()));
+            let mut opts = numhubd::daemon::options::client_for(sandbox.base_url(), Some(demo()));
             fast(&mut opts);
             tweak(&mut opts);
             clients.push(Client::new(opts, store, crypto.clone()).expect("client"));

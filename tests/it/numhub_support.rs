@@ -107,7 +107,7 @@ pub async fn env(mut sandbox: SandboxConfig, tweak: impl FnOnce(&mut ClientOptio
     let sandbox = numhub_sandbox::start(([127, 0, 0, 1], 0).into(), sandbox)
         .await
         .expect("sandbox");
-    let mut opts = ClientOptions::new(sandbox.base_url(), Some(demo()));
+    let mut opts = numhubd::daemon::options::client_for(sandbox.base_url(), Some(demo()));
     fast(&mut opts);
     tweak(&mut opts);
     let client = Client::new(opts.clone(), store.clone(), crypto.clone()).expect("client");

@@ -398,7 +398,7 @@ async fn carry_high_water(source: &Store, target: &Store, table: &'static Table)
             })
             .await
             .map_err(|e| DbError::Commit {
-                reason: format!("setting {}'s AUTO_INCREMENT: {e}", table.name),
+                source: format!("setting {}'s AUTO_INCREMENT: {e}", table.name).into(),
             })?
         }
     }

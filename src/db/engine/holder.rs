@@ -71,7 +71,7 @@ impl Holder {
             .spawn(move || keep(conn, &mine, node, recorded, &asked))
             .map_err(|e| DbError::Open {
                 path: "holder thread".into(),
-                reason: e.to_string(),
+                source: e.into(),
             })?;
         Ok(Holder {
             asks: Some(asks),

@@ -147,7 +147,10 @@ impl Row<'_> {
                 None => Err("no such column".to_string()),
             },
         };
-        got.map_err(|reason| DbError::Column { index: i, reason })
+        got.map_err(|reason| DbError::Column {
+            index: i,
+            source: reason.into(),
+        })
     }
 }
 
@@ -225,7 +228,7 @@ impl Conn {
     ) -> Result<T> {
         self.row(sql, args, f)?.ok_or_else(|| DbError::Column {
             index: 0,
-            reason: "the query returned no row".into(),
+            source: "the query returned no row".into(),
         })
     }
 

@@ -208,7 +208,7 @@ impl MyConn {
         if slot.is_none() {
             if self.tx.get() != TxState::None {
                 return Err(DbError::Commit {
-                    reason: "the connection to the database was lost inside the transaction; nothing of it was written".into(),
+                    source: "the connection to the database was lost inside the transaction; nothing of it was written".into(),
                 });
             }
             let fresh = self
@@ -302,11 +302,11 @@ impl MyConn {
         self.changes.set(self.changes.get() + n);
         let id = id.ok_or_else(|| DbError::Column {
             index: 0,
-            reason: "the INSERT gave no id".into(),
+            source: "the INSERT gave no id".into(),
         })?;
         i64::try_from(id).map_err(|e| DbError::Column {
             index: 0,
-            reason: e.to_string(),
+            source: e.into(),
         })
     }
 
@@ -438,7 +438,7 @@ impl MyConn {
                     );
                     self.rerun.set(true);
                     return Err(DbError::Commit {
-                        reason: "the connection to the database was lost during COMMIT, and the transaction is not in the database; nothing was written".into(),
+                        source: "the connection to the database was lost during COMMIT, and the transaction is not in the database; nothing was written".into(),
                     });
                 }
                 Err(e) => {
@@ -463,7 +463,7 @@ impl MyConn {
         {
             if Instant::now() > gone_by {
                 return Err(DbError::Commit {
-                    reason: format!("session {old_session} does not end after KILL"),
+                    source: format!("session {old_session} does not end after KILL").into(),
                 });
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -478,7 +478,7 @@ impl MyConn {
         self.row(sql, args, |r| r.get::<i64>(0))?
             .ok_or_else(|| DbError::Column {
                 index: 0,
-                reason: "no row".into(),
+                source: "no row".into(),
             })
     }
 
@@ -536,7 +536,7 @@ pub(crate) fn check_server(conn: &MyConn, server: &Server) -> Result<()> {
         })?
         .ok_or_else(|| DbError::Column {
             index: 0,
-            reason: "no row".into(),
+            source: "no row".into(),
         })?;
     let refuse = |reason: String| DbError::Unsupported {
         what: server.shown(),
@@ -625,7 +625,7 @@ fn opts(server: &Server, role: Role) -> Result<Opts> {
 fn unavailable(server: &Server, e: impl std::fmt::Display) -> DbError {
     DbError::Unavailable {
         what: server.shown(),
-        reason: e.to_string(),
+        source: e.to_string().into(),
     }
 }
 

@@ -206,7 +206,7 @@ pub async fn answered<T>(
         Ok(result) => result,
         Err(_) => Err(DbError::Unavailable {
             what: store.location().shown(),
-            reason: format!("{what} had no answer within {} s", STORE_ANSWER.as_secs()),
+            source: format!("{what} had no answer within {} s", STORE_ANSWER.as_secs()).into(),
         }),
     }
 }

@@ -1,19 +1,27 @@
 //! One HTTP exchange with NumHub: builds the request (headers, query, JSON or a
 //! multipart body streamed from disk), sends it once under a governor permit, and
 //! audits it. Retrying, tokens and typing are the callers' business.
+//!
+//! `send_once` reads as the exchange's steps: `prepare` (URL, headers, the body —
+//! a multipart one streamed from disk and hashed), `exchange` (the send and the
+//! capped read), `record` (the audit row, then the errors a sent exchange still
+//! comes to).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use reqwest::multipart::{Form, Part};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::audit::{self, Exchange, Redactor, REDACTED};
-use super::file_body;
+use super::audit::Redactor;
 use super::governor::{Governor, Priority};
 use super::model::UploadFile;
 use super::NumhubError;
 use crate::db::{HttpMethod, Store};
+use prepare::Prepared;
+
+mod exchange;
+mod prepare;
+mod record;
 
 /// What to send. Built once per call; each attempt turns it into a fresh request
 /// (a multipart body re-opens its files).
@@ -205,17 +213,6 @@ pub fn describe(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
-/// One file of a multipart body, for the audit row: the SHA-256 of what was
-/// actually read and sent comes from the send itself, not a second read.
-struct Hashed {
-    progress: file_body::Shared,
-    path: PathBuf,
-    size: u64,
-    name: String,
-    file_name: String,
-    content_type: String,
-}
-
 impl Transport {
     /// Sends `req` once: waits for a permit, sends, audits.
     pub async fn send_once(
@@ -225,145 +222,17 @@ impl Transport {
         auth: Option<&Auth<'_>>,
         gate: Option<&super::Gate>,
     ) -> Result<(Outcome, Option<u32>), NumhubError> {
-        if self.base_url.is_empty() {
-            return Err(NumhubError::Setup(
-                "numhub.base_url is not set: give NumHub's URL in the config, or run with --sandbox"
-                    .into(),
-            ));
-        }
-        // The database remembers which NumHub it talks to before anything is sent
-        // (under `serve --sandbox` the daemon recorded "sandbox" first, so this keeps it).
-        self.origin_recorded
-            .get_or_try_init(|| async {
-                let origin = crate::db::origin::NumhubOrigin::Url(self.base_url.clone());
-                self.store
-                    .write(move |tx| crate::db::origin::record_if_absent(tx, &origin).map(|_| ()))
-                    .await
-            })
-            .await?;
-        let mut builder = self.http.request(
-            match req.method {
-                HttpMethod::Get => reqwest::Method::GET,
-                HttpMethod::Post => reqwest::Method::POST,
-                HttpMethod::Put => reqwest::Method::PUT,
-                HttpMethod::Delete => reqwest::Method::DELETE,
-            },
-            format!("{}{}", self.base_url.trim_end_matches('/'), req.endpoint()),
-        );
-        if !req.query.is_empty() {
-            builder = builder.query(&req.query);
-        }
-        let mut headers_audit = serde_json::Map::new();
-        if let Some(a) = auth {
-            builder = builder
-                .bearer_auth(a.bearer)
-                .header("client-id", a.client_id.to_string());
-            headers_audit.insert("Authorization".into(), json!(REDACTED));
-            headers_audit.insert("client-id".into(), json!(a.client_id));
-            if let Some(s) = a.scheme {
-                builder = builder.header("X-Auth-Scheme", s);
-                headers_audit.insert("X-Auth-Scheme".into(), json!(s));
-            }
-        }
-        let mut hashed: Vec<Hashed> = Vec::new();
-        let mut body_audit = Value::Null;
-        match &req.body {
-            Body::None => {}
-            Body::Json(v) => {
-                builder = builder.json(v);
-                body_audit = self.redactor.value(v);
-            }
-            Body::Multipart { files, fields } => {
-                let mut form = Form::new();
-                for (k, v) in fields {
-                    form = form.text(k.clone(), v.clone());
-                }
-                for (name, f) in files {
-                    let file_err = |e: std::io::Error| NumhubError::File {
-                        path: f.path.display().to_string(),
-                        reason: e.to_string(),
-                    };
-                    let file = std::fs::File::open(&f.path).map_err(file_err)?;
-                    let size = file.metadata().map_err(file_err)?.len();
-                    let (stream, progress) = file_body::stream(file, f.sha256.clone());
-                    let part = Part::stream_with_length(reqwest::Body::wrap_stream(stream), size)
-                        .file_name(f.file_name.clone())
-                        .mime_str(&f.content_type)
-                        .map_err(|_| NumhubError::File {
-                            path: f.path.display().to_string(),
-                            reason: format!("{:?} is not a content type", f.content_type),
-                        })?;
-                    form = form.part(name.clone(), part);
-                    hashed.push(Hashed {
-                        progress,
-                        path: f.path.clone(),
-                        size,
-                        name: name.clone(),
-                        file_name: f.file_name.clone(),
-                        content_type: f.content_type.clone(),
-                    });
-                }
-                builder = builder.multipart(form);
-            }
-        }
-
+        self.record_origin().await?;
+        let Prepared { builder, audit } = self.prepare(req, auth)?;
         governor.acquire(req.priority).await?;
         if gate.is_some_and(|may_send| !may_send()) {
             return Err(NumhubError::NotLeading);
         }
         let started = Instant::now();
-        let result = builder.send().await;
-        // Set when a file answer went past its limit (how much was read by then).
-        let mut too_large: Option<usize> = None;
-        let (outcome, remaining, content_type) = match result {
-            Err(e) => (
-                Outcome::Failed {
-                    sent: !e.is_connect(),
-                    reason: describe(&e),
-                },
-                None,
-                None,
-            ),
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let remaining = resp
-                    .headers()
-                    .get("requests-remaining")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u32>().ok());
-                let ct = resp
-                    .headers()
-                    .get(reqwest::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let read = match read_limited(resp, self.limit(req.answer)).await {
-                    Ok(body) => Ok(body),
-                    Err(Limited::TooLarge(n)) => {
-                        too_large = Some(n);
-                        Ok(bytes::Bytes::new())
-                    }
-                    Err(Limited::Failed(reason)) => Err(reason),
-                };
-                match read {
-                    Ok(body) => (
-                        Outcome::Answer {
-                            status,
-                            body,
-                            content_type: ct.clone(),
-                        },
-                        remaining,
-                        ct,
-                    ),
-                    Err(reason) => (Outcome::Failed { sent: true, reason }, remaining, ct),
-                }
-            }
-        };
+        let sent = exchange::send(builder, self.limit(req.answer)).await;
         let elapsed_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        let status = match &outcome {
-            Outcome::Answer { status, .. } => Some(*status),
-            Outcome::Failed { .. } => None,
-        };
-        governor.observe(status, remaining).await;
+        let status = sent.status();
+        governor.observe(status, sent.remaining).await;
         // One line per exchange, so the journal can be searched by tenant, endpoint
         // and status (`NUMHUB_ENDPOINT=…`); the audit row holds the rest.
         tracing::debug!(
@@ -374,105 +243,29 @@ impl Transport {
             elapsed_ms,
             "NumHub exchange"
         );
+        self.record(req, &audit, &sent, elapsed_ms).await;
+        self.refuse(req, &audit.files, &sent)?;
+        Ok((sent.outcome, sent.remaining))
+    }
 
-        // The audit row.
-        if !hashed.is_empty() {
-            let files: Vec<Value> = hashed
-                .iter()
-                .map(|h| {
-                    let (sha, sent) = match h.progress.lock() {
-                        Ok(p) => (p.sha256.clone().filter(|_| p.sent == h.size), p.sent),
-                        Err(_) => (None, 0),
-                    };
-                    json!({"field": h.name, "fileName": h.file_name, "contentType": h.content_type,
-                           "size": h.size, "bytesSent": sent, "sha256": sha})
-                })
-                .collect();
-            let fields = match &req.body {
-                Body::Multipart { fields, .. } => self.redactor.value(&Value::Object(
-                    fields
-                        .iter()
-                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                        .collect(),
-                )),
-                _ => Value::Null,
-            };
-            body_audit = json!({"multipart": {"files": files, "fields": fields}});
+    /// The database remembers which NumHub it talks to before anything is sent
+    /// (under `serve --sandbox` the daemon recorded "sandbox" first, so this keeps it).
+    async fn record_origin(&self) -> Result<(), NumhubError> {
+        if self.base_url.is_empty() {
+            return Err(NumhubError::Setup(
+                "numhub.base_url is not set: give NumHub's URL in the config, or run with --sandbox"
+                    .into(),
+            ));
         }
-        let request_audit = json!({
-            "query": self.redactor.query(&req.query),
-            "headers": Value::Object(headers_audit),
-            "body": body_audit,
-            "numhubEntityId": req.entity,
-            "numhubIdentityId": req.identity,
-        });
-        let (response_audit, error, success) = match &outcome {
-            Outcome::Answer { status, body, .. } => {
-                let ok = (200..300).contains(status);
-                let err = (!ok).then(|| format!("HTTP {status}"));
-                let response = match (req.answer, too_large) {
-                    (_, Some(read)) => json!({
-                        "contentType": content_type,
-                        "bytesRead": read,
-                        "limit": self.limit(req.answer),
-                    }),
-                    // A file is recorded by size and hash: the audit table holds no
-                    // documents (and a JSON-wrapped file would otherwise be kept whole).
-                    (Answer::Bytes { .. }, None) if ok => json!({
-                        "contentType": content_type,
-                        "bytes": body.len(),
-                        "sha256": audit::hex_sha256(body),
-                    }),
-                    _ => audit::response_value(&self.redactor, content_type.as_deref(), body),
-                };
-                let err = match too_large {
-                    Some(_) => Some("answer over the size limit".to_string()),
-                    None => err,
-                };
-                (Some(response), err, ok && too_large.is_none())
-            }
-            Outcome::Failed { reason, .. } => (None, Some(reason.clone()), false),
-        };
-        audit::record(
-            &self.store,
-            Exchange {
-                tenant_id: req.tenant_id,
-                numhub_entity_id: req.entity.clone(),
-                numhub_identity_id: req.identity.clone(),
-                endpoint: req.endpoint(),
-                method: req.method,
-                status,
-                request: request_audit,
-                response: response_audit,
-                elapsed_ms,
-                error,
-                success,
-            },
-            self.max_audit_payload,
-        )
-        .await;
-        if let Some(h) = hashed
-            .iter()
-            .find(|h| h.progress.lock().is_ok_and(|p| p.changed))
-        {
-            return Err(NumhubError::File {
-                path: h.path.display().to_string(),
-                reason: file_body::CHANGED.into(),
-            });
-        }
-        if let Some(read) = too_large {
-            // Whatever NumHub did, the answer cannot be read: for a create or an
-            // upload that is an unknown outcome (the caller treats `Decode` so).
-            return Err(NumhubError::Decode {
-                endpoint: req.endpoint(),
-                reason: format!(
-                    "the answer is larger than {} bytes ({read} read; [numhub] max_response_bytes \
-                     for JSON answers)",
-                    self.limit(req.answer)
-                ),
-            });
-        }
-        Ok((outcome, remaining))
+        self.origin_recorded
+            .get_or_try_init(|| async {
+                let origin = crate::db::origin::NumhubOrigin::Url(self.base_url.clone());
+                self.store
+                    .write(move |tx| crate::db::origin::record_if_absent(tx, &origin).map(|_| ()))
+                    .await
+            })
+            .await?;
+        Ok(())
     }
 
     /// The most of an answer that is read: a file answer's own limit, else
@@ -481,35 +274,6 @@ impl Transport {
         match answer {
             Answer::Json => self.max_response_bytes,
             Answer::Bytes { max_bytes } => max_bytes,
-        }
-    }
-}
-
-enum Limited {
-    TooLarge(usize),
-    Failed(String),
-}
-
-/// Reads a body chunk by chunk, stopping once it passes `max` (a declared
-/// Content-Length over it is refused before reading).
-async fn read_limited(mut resp: reqwest::Response, max: usize) -> Result<bytes::Bytes, Limited> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
-    {
-        return Err(Limited::TooLarge(0));
-    }
-    let mut out = bytes::BytesMut::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                out.extend_from_slice(&chunk);
-                if out.len() > max {
-                    return Err(Limited::TooLarge(out.len()));
-                }
-            }
-            Ok(None) => return Ok(out.freeze()),
-            Err(e) => return Err(Limited::Failed(describe(&e))),
         }
     }
 }
