@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::jobs::{self, newest_unfinished_job_id, Pending};
 use super::{
-    check_json, check_len, check_not_blank, new_id, now_ts, page_limit, require_tenant, DbError,
+    check_json, check_len, check_not_blank, new_id, now_ts, require_tenant, DbError,
     DocumentSource, DocumentStatus, DocumentType, Page, Result, Sql, Tx,
 };
 
@@ -284,14 +284,14 @@ pub fn list(
     cursor: Option<&str>,
     limit: Option<u32>,
 ) -> Result<Page<(Document, Option<Pending>)>> {
-    let limit = page_limit(limit)?;
-    let rows = sql.rows(
+    jobs::children_with_pending(
+        sql,
         &LIST,
-        args![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
-        |r| Ok((from_row(r)?, r.get::<Option<i64>>(12)?)),
-    )?;
-    Page::from_rows(rows, limit, |(d, _)| d.id.clone())
-        .try_map(|(d, job_id)| Ok((d, jobs::pending_for_job_id(sql, job_id)?)))
+        (tenant_id, entity_id),
+        (cursor, limit),
+        (from_row, 12),
+        |row| &row.id,
+    )
 }
 
 /// Records NumHub's acceptance of the upload.

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::jobs::{self, newest_unfinished_job_id, Pending};
 use super::{
-    brands::validate_e164, check_json, check_len, new_id, now_ts, page_limit, DbError,
-    IdentityStatus, Page, Result, Sql, Tx,
+    brands::validate_e164, check_json, check_len, new_id, now_ts, DbError, IdentityStatus, Page,
+    Result, Sql, Tx,
 };
 
 /// The row as the protocol shows it: one type for the table and the wire.
@@ -273,14 +273,14 @@ pub fn list(
     cursor: Option<&str>,
     limit: Option<u32>,
 ) -> Result<Page<(Identity, Option<Pending>)>> {
-    let limit = page_limit(limit)?;
-    let rows = sql.rows(
+    jobs::children_with_pending(
+        sql,
         &LIST,
-        args![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
-        |r| Ok((from_row(r)?, r.get::<Option<i64>>(13)?)),
-    )?;
-    Page::from_rows(rows, limit, |(i, _)| i.id.clone())
-        .try_map(|(i, job_id)| Ok((i, jobs::pending_for_job_id(sql, job_id)?)))
+        (tenant_id, entity_id),
+        (cursor, limit),
+        (from_row, 13),
+        |row| &row.id,
+    )
 }
 
 /// A local change to what the identity shows (sent to NumHub by a job). Absent

@@ -318,6 +318,28 @@ fn pending_for(sql: &Sql<'_>, column: &str, id: &str) -> Result<Option<Pending>>
     Ok(rows.into_iter().max_by_key(|p| p.id))
 }
 
+/// One page of an entity's children (documents, identities), oldest first, each with
+/// its newest unfinished job (for the `sync` object). `list` selects the tenant's rows
+/// (`?1`), of one entity if given (`?2`), after the cursor (`?3`), `?4` at most; its
+/// last column is the row's newest unfinished job's id, at `job_column`.
+pub(super) fn children_with_pending<T>(
+    sql: &Sql<'_>,
+    list: &str,
+    (tenant_id, entity_id): (i64, Option<&str>),
+    (cursor, limit): (Option<&str>, Option<u32>),
+    (from_row, job_column): (fn(&Row<'_>) -> Result<T>, usize),
+    id_of: fn(&T) -> &str,
+) -> Result<Page<(T, Option<Pending>)>> {
+    let limit = page_limit(limit)?;
+    let rows = sql.rows(
+        list,
+        args![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
+        |r| Ok((from_row(r)?, r.get::<Option<i64>>(job_column)?)),
+    )?;
+    Page::from_rows(rows, limit, |(row, _)| id_of(row).to_string())
+        .try_map(|(row, job_id)| Ok((row, pending_for_job_id(sql, job_id)?)))
+}
+
 /// The job a list's statement found for a row (its newest unfinished job's id), read
 /// only when there is one: a page costs one statement plus one per row with a job.
 pub fn pending_for_job_id(sql: &Sql<'_>, job_id: Option<i64>) -> Result<Option<Pending>> {
