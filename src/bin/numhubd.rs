@@ -164,7 +164,7 @@ where
         Ok(s) => s,
         Err(e) => {
             eprintln!("numhubd: {e}");
-            return code(store_exit(&e));
+            return code(daemon::store_exit_code(&e));
         }
     };
     runtime.block_on(async {
@@ -180,24 +180,12 @@ where
     })
 }
 
-/// The exit of a store that cannot be opened: its server unreachable (69), unusable
-/// (78), held by a daemon (75), newer (65), anything else 1.
-fn store_exit(e: &db::DbError) -> i32 {
-    match e {
-        db::DbError::Unavailable { .. } => exit::UNAVAILABLE,
-        db::DbError::Unsupported { .. } => exit::CONFIG,
-        db::DbError::InUse { .. } => exit::IN_USE,
-        db::DbError::SchemaTooNew { .. } => exit::DATA,
-        _ => exit::FAILURE,
-    }
-}
-
 /// A server database held for this process (a daemon its node's name, an offline
 /// command the whole database), or the exit after its one line.
 fn hold(location: &db::Location, claim: db::Claim) -> Result<Option<db::Holder>, ExitCode> {
     db::hold(location, claim).map_err(|e| {
         eprintln!("numhubd: {e}");
-        code(store_exit(&e))
+        code(daemon::store_exit_code(&e))
     })
 }
 
@@ -291,7 +279,7 @@ fn migrate(config: &ConfigArg) -> Outcome {
         }
         Err(e) => {
             eprintln!("numhubd: {e}");
-            Err(code(store_exit(&e)))
+            Err(code(daemon::store_exit_code(&e)))
         }
     }
 }

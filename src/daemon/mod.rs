@@ -78,11 +78,7 @@ impl DaemonError {
     pub fn exit_code(&self) -> i32 {
         match self {
             DaemonError::Config(_) => exit::CONFIG,
-            DaemonError::Db(DbError::SchemaTooNew { .. }) => exit::DATA,
-            DaemonError::Db(DbError::Unavailable { .. }) => exit::UNAVAILABLE,
-            DaemonError::Db(DbError::Unsupported { .. }) => exit::CONFIG,
-            DaemonError::Db(DbError::InUse { .. }) => exit::IN_USE,
-            DaemonError::Db(_) => exit::FAILURE,
+            DaemonError::Db(e) => store_exit_code(e),
             DaemonError::Io { .. } | DaemonError::Socket(_) => exit::IO,
             DaemonError::Crypto(_) => exit::CONFIG,
             DaemonError::Numhub(_) => exit::CONFIG,
@@ -94,6 +90,19 @@ impl DaemonError {
             // Not in the unit's RestartPreventExitStatus: systemd restarts numhubd.
             DaemonError::TaskEnded { .. } => exit::SOFTWARE,
         }
+    }
+}
+
+/// The exit of a store that cannot be opened or used: its server unreachable (69),
+/// unusable (78), held by another process (75), newer than this binary (65), anything
+/// else 1. The daemon and the offline commands exit alike.
+pub fn store_exit_code(e: &DbError) -> i32 {
+    match e {
+        DbError::Unavailable { .. } => exit::UNAVAILABLE,
+        DbError::Unsupported { .. } => exit::CONFIG,
+        DbError::InUse { .. } => exit::IN_USE,
+        DbError::SchemaTooNew { .. } => exit::DATA,
+        _ => exit::FAILURE,
     }
 }
 
