@@ -240,10 +240,7 @@ async fn otp_generate(rpc: Arc<Rpc>, _: Caller, p: OtpRequest) -> Result<OtpSent
 
 async fn entity_refresh(rpc: Arc<Rpc>, _: Caller, p: EntityAt) -> Result<Entity, RpcError> {
     existing_entity(&rpc, p.tenant_id, &p.entity_id).await?;
-    port(&rpc)?
-        .entity_refresh(p.tenant_id, p.entity_id)
-        .await?
-        .to_wire()
+    Ok(port(&rpc)?.entity_refresh(p.tenant_id, p.entity_id).await?)
 }
 
 async fn otp_verify(rpc: Arc<Rpc>, _: Caller, p: OtpCode) -> Result<OtpVerified, RpcError> {

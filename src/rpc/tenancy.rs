@@ -82,11 +82,10 @@ pub fn methods() -> Vec<MethodDef> {
 async fn tenant_upsert(rpc: Arc<Rpc>, caller: Caller, p: TenantFields) -> Result<Tenant, RpcError> {
     let p = tenant_input(p);
     if caller.role >= Role::Admin {
-        return rpc
+        return Ok(rpc
             .store
             .write(move |tx| tenants::upsert(tx, p.clone()))
-            .await?
-            .to_wire();
+            .await?);
     }
     let outcome = rpc
         .store
@@ -122,12 +121,11 @@ async fn tenant_upsert(rpc: Arc<Rpc>, caller: Caller, p: TenantFields) -> Result
             tenants::upsert(tx, p).map(Ok)
         })
         .await?;
-    let tenant = outcome.map_err(|field| {
+    outcome.map_err(|field| {
         RpcError::Forbidden(format!(
             "{field}: only an admin may set a tenant's NumHub client, OSP id or enabled flag"
         ))
-    })?;
-    tenant.to_wire()
+    })
 }
 
 fn tenant_input(p: TenantFields) -> tenants::TenantInput {
@@ -143,11 +141,10 @@ fn tenant_input(p: TenantFields) -> tenants::TenantInput {
 }
 
 async fn tenant_get(rpc: Arc<Rpc>, _: Caller, p: ById) -> Result<Tenant, RpcError> {
-    let tenant = rpc
+    Ok(rpc
         .store
         .read_point(move |sql| tenants::get(sql, p.id))
-        .await?;
-    tenant.to_wire()
+        .await?)
 }
 
 async fn tenant_list(
@@ -173,11 +170,10 @@ async fn brand_upsert(rpc: Arc<Rpc>, _: Caller, p: BrandFields) -> Result<Brand,
         name: p.name,
         display_name: p.display_name,
     };
-    let brand = rpc
+    Ok(rpc
         .store
         .write(move |tx| brands::upsert(tx, input.clone()))
-        .await?;
-    brand.to_wire()
+        .await?)
 }
 
 async fn brand_get(rpc: Arc<Rpc>, _: Caller, p: BrandRef) -> Result<BrandDetail, RpcError> {
@@ -191,11 +187,8 @@ async fn brand_get(rpc: Arc<Rpc>, _: Caller, p: BrandRef) -> Result<BrandDetail,
         })
         .await?;
     Ok(BrandDetail {
-        brand: brand.to_wire()?,
-        phone_numbers: numbers
-            .into_iter()
-            .map(ToWire::to_wire)
-            .collect::<Result<_, _>>()?,
+        brand,
+        phone_numbers: numbers,
     })
 }
 
