@@ -149,7 +149,7 @@ impl Schema for EntityDetail {
 wire! { result
     /// NumHub's review of a flagged application: its message and each flagged
     /// section with its comment.
-    #[derive(PartialEq)]
+    #[derive(PartialEq, Eq)]
     pub struct Review {
         pub message: Option<String>,
         pub flagged_comments: Vec<FlaggedSection>,
@@ -160,10 +160,13 @@ wire! { result
 }
 
 wire! { result
-    /// One section NumHub flagged.
-    #[derive(PartialEq)]
+    /// One section NumHub flagged (read in NumHub's spelling too, as the replica
+    /// stores it).
+    #[derive(PartialEq, Eq)]
     pub struct FlaggedSection {
+        #[serde(alias = "sectionNumber")]
         pub section_number: Option<i32>,
+        #[serde(alias = "sectionName")]
         pub section_name: Option<String>,
         pub comments: Option<String>,
     }

@@ -4,33 +4,16 @@
 //! no longer lists an alert for the application.
 
 use super::engine::{args, ts, Engine};
-use serde::{Deserialize, Serialize};
 
 use super::{check_len, now_ts, DbError, Result, Sql, Tx};
 
 /// The most a review's message may hold (the table's CHECK).
 pub const MESSAGE_MAX: usize = 2000;
 
-/// One flagged section and NumHub's comment on it (`FlaggedComments`). Stored in
-/// NumHub's spelling (`sectionNumber`, …), shown in the RPC's (`section_number`, …).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlaggedSection {
-    #[serde(alias = "sectionNumber")]
-    pub section_number: Option<i32>,
-    #[serde(alias = "sectionName")]
-    pub section_name: Option<String>,
-    pub comments: Option<String>,
-}
-
-/// An application's review as the replica holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Review {
-    pub message: Option<String>,
-    pub flagged_comments: Vec<FlaggedSection>,
-    /// When this set of comments was first seen.
-    pub flagged_at: String,
-    pub updated_at: String,
-}
+/// The review and its sections as the protocol shows them: one type for the table
+/// and the wire. A section is stored in NumHub's spelling (`sectionNumber`, …) and
+/// read in either.
+pub use crate::api::{FlaggedSection, Review};
 
 /// What [`record`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,11 +3,11 @@
 //! publishes, so the two cannot drift, and a column that changes what a caller sees is
 //! a protocol change the compiler points at. Enumerated values are `api`'s types in
 //! both (`db::enums`). What is converted here is what differs: a job's payload and
-//! state, a review's sections, a row with its pending job.
+//! state, a row with its pending job.
 
 use super::error::RpcError;
 use crate::api;
-use crate::db::{self, jobs, reviews};
+use crate::db::{self, jobs};
 
 /// A `db` row (or value) as the wire shows it.
 pub trait ToWire {
@@ -60,27 +60,7 @@ macro_rules! as_is {
     };
 }
 
-as_is! { api::Tenant, api::Brand, api::PhoneNumber, api::Entity, api::Identity, api::Document, api::LogEntry }
-
-impl ToWire for reviews::Review {
-    type Wire = api::Review;
-    fn to_wire(self) -> Result<api::Review, RpcError> {
-        Ok(api::Review {
-            message: self.message,
-            flagged_comments: self
-                .flagged_comments
-                .into_iter()
-                .map(|s| api::FlaggedSection {
-                    section_number: s.section_number,
-                    section_name: s.section_name,
-                    comments: s.comments,
-                })
-                .collect(),
-            flagged_at: self.flagged_at,
-            updated_at: self.updated_at,
-        })
-    }
-}
+as_is! { api::Tenant, api::Brand, api::PhoneNumber, api::Entity, api::Identity, api::Document, api::LogEntry, api::Review }
 
 impl ToWire for jobs::Job {
     type Wire = api::Job;
