@@ -13,156 +13,57 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
-/// One change, as pushed to subscribers (`{"type": "entity.status_changed", ...}`).
+pub use crate::api::Event;
+use crate::api::WireEnum;
+
+/// What the bus carries: an event for subscribers (`api`'s, the protocol's own), or a
+/// word between numhubd's hosts. Written for the other hosts as the event's own JSON
+/// (`{"type": ...}`), so their reader needs no other form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
-pub enum Event {
-    #[serde(rename = "entity.status_changed")]
-    EntityStatusChanged {
-        tenant_id: i64,
-        entity_id: String,
-        numhub_entity_id: Option<String>,
-        status: String,
-        vetting_status: String,
-    },
-    /// NumHub flagged the application: a new set of flagged comments (its review
-    /// alert appeared, or its comments changed), published once per set.
-    #[serde(rename = "entity.flagged")]
-    EntityFlagged {
-        tenant_id: i64,
-        entity_id: String,
-        numhub_entity_id: String,
-        message: Option<String>,
-        /// `[{section_number, section_name, comments}]`, as `entity.get`'s `review`.
-        flagged_comments: serde_json::Value,
-        flagged_at: String,
-    },
-    #[serde(rename = "document.status_changed")]
-    DocumentStatusChanged {
-        tenant_id: i64,
-        document_id: String,
-        entity_id: String,
-        status: String,
-    },
-    /// A file in the drop folder that did not become an upload: refused into
-    /// `.failed/` (the reason is in `reason` and beside the file), or the same content
-    /// already sent (`duplicate`). Taken files are followed by
-    /// `document.status_changed` instead.
-    #[serde(rename = "document.dropped")]
-    DocumentDropped {
-        /// None when the file's folder names no tenant (admins over all tenants see it).
-        tenant_id: Option<i64>,
-        entity_id: Option<String>,
-        /// The file's path below the drop folder, escaped for printing.
-        file: String,
-        /// `refused` or `duplicate`.
-        outcome: String,
-        reason: Option<String>,
-    },
-    #[serde(rename = "identity.changed")]
-    IdentityChanged {
-        tenant_id: i64,
-        identity_id: String,
-        entity_id: String,
-        status: String,
-    },
-    #[serde(rename = "token.refreshed")]
-    TokenRefreshed {
-        tenant_id: Option<i64>,
-        expires_at: String,
-    },
-    #[serde(rename = "sync.failed")]
-    SyncFailed {
-        tenant_id: Option<i64>,
-        job_id: Option<i64>,
-        error: String,
-    },
-    /// An outbox job reached a final state (`done`, `dead`, `needs_attention`),
-    /// published after that state committed; `wait_s` waits for it.
-    #[serde(rename = "job.finished")]
-    JobFinished {
-        tenant_id: i64,
-        job_id: i64,
-        state: String,
-    },
-    /// Sent to one subscriber that fell behind: `missed` events were dropped for it.
-    #[serde(rename = "events.lagged")]
-    Lagged { missed: u64 },
+pub enum Message {
     /// `sync.run` asked on a host that does not lead, carried to the one that does
-    /// (through the relay). numhubd's own: never given to subscribers.
+    /// (through the relay). Never given to subscribers.
     #[serde(rename = "sync.asked")]
     SyncAsked { tenant_id: Option<i64> },
+    #[serde(untagged)]
+    Event(Event),
 }
 
-impl Event {
-    /// The tenant the event belongs to (None: global), for per-subscriber filtering.
-    pub fn tenant_id(&self) -> Option<i64> {
-        match self {
-            Event::EntityStatusChanged { tenant_id, .. }
-            | Event::EntityFlagged { tenant_id, .. }
-            | Event::DocumentStatusChanged { tenant_id, .. }
-            | Event::IdentityChanged { tenant_id, .. }
-            | Event::JobFinished { tenant_id, .. } => Some(*tenant_id),
-            Event::TokenRefreshed { tenant_id, .. }
-            | Event::SyncFailed { tenant_id, .. }
-            | Event::DocumentDropped { tenant_id, .. }
-            | Event::SyncAsked { tenant_id } => *tenant_id,
-            Event::Lagged { .. } => None,
-        }
+impl From<Event> for Message {
+    fn from(event: Event) -> Message {
+        Message::Event(event)
     }
+}
 
-    /// The `type` tag, for subscription filters.
+impl Message {
+    /// Its `type`, for the log.
     pub fn kind(&self) -> &'static str {
         match self {
-            Event::EntityStatusChanged { .. } => "entity.status_changed",
-            Event::EntityFlagged { .. } => "entity.flagged",
-            Event::DocumentStatusChanged { .. } => "document.status_changed",
-            Event::DocumentDropped { .. } => "document.dropped",
-            Event::IdentityChanged { .. } => "identity.changed",
-            Event::TokenRefreshed { .. } => "token.refreshed",
-            Event::SyncFailed { .. } => "sync.failed",
-            Event::JobFinished { .. } => "job.finished",
-            Event::Lagged { .. } => "events.lagged",
-            Event::SyncAsked { .. } => "sync.asked",
+            Message::SyncAsked { .. } => "sync.asked",
+            Message::Event(e) => e.kind().map_or("events.lagged", |k| k.as_str()),
         }
     }
-
-    /// Between numhubd's hosts only: never delivered to a subscriber.
-    pub fn is_internal(&self) -> bool {
-        matches!(self, Event::SyncAsked { .. })
-    }
 }
-
-/// The kinds a subscriber may ask for.
-pub const KINDS: &[&str] = &[
-    "entity.status_changed",
-    "entity.flagged",
-    "document.status_changed",
-    "document.dropped",
-    "identity.changed",
-    "token.refreshed",
-    "sync.failed",
-    "job.finished",
-];
 
 /// Cheap to clone; every clone publishes to the same subscribers.
 #[derive(Clone)]
 pub struct EventBus {
-    tx: broadcast::Sender<Event>,
+    tx: broadcast::Sender<Message>,
     /// With a relay: every event published here, for the other hosts.
     outgoing: Option<Outgoing>,
 }
 
 #[derive(Clone)]
 struct Outgoing {
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Message>,
     /// Events the relay had no room for (the database slower than the events).
     dropped: Arc<AtomicU64>,
 }
 
 /// The relay's end of a bus made [`EventBus::with_relay`].
 pub struct Relayed {
-    pub rx: mpsc::Receiver<Event>,
+    pub rx: mpsc::Receiver<Message>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -197,22 +98,23 @@ impl EventBus {
 
     /// Publishes after the change committed, here and (with a relay) to the other
     /// hosts. No subscriber is not an error.
-    pub fn publish(&self, event: Event) {
+    pub fn publish(&self, message: impl Into<Message>) {
+        let message = message.into();
         if let Some(out) = &self.outgoing {
             // Never waits: a publisher holds no lock for the relay's sake.
-            if out.tx.try_send(event.clone()).is_err() {
+            if out.tx.try_send(message.clone()).is_err() {
                 out.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.deliver(event);
+        self.deliver(message);
     }
 
     /// Delivers to this process's subscribers only: an event another host published.
-    pub fn deliver(&self, event: Event) {
-        let _ = self.tx.send(event);
+    pub fn deliver(&self, message: Message) {
+        let _ = self.tx.send(message);
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Message> {
         self.tx.subscribe()
     }
 }
@@ -220,5 +122,48 @@ impl EventBus {
 impl Default for EventBus {
     fn default() -> Self {
         EventBus::new(1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{DocumentChange, JobState};
+    use serde_json::json;
+
+    /// Other hosts read what the relay writes: an event goes as the event's own JSON
+    /// (what the version before `Message` wrote, too), the hosts' own word with its
+    /// `type`, and each reads back as itself.
+    #[test]
+    fn messages_are_written_as_the_events_own_json() {
+        let event = Event::JobFinished {
+            tenant_id: 7,
+            job_id: 3,
+            state: JobState::Done,
+        };
+        let written = serde_json::to_value(Message::from(event.clone())).expect("encode");
+        assert_eq!(
+            written,
+            json!({"type": "job.finished", "tenant_id": 7, "job_id": 3, "state": "done"})
+        );
+        let asked = Message::SyncAsked { tenant_id: None };
+        assert_eq!(
+            serde_json::to_value(&asked).expect("encode"),
+            json!({"type": "sync.asked", "tenant_id": null})
+        );
+        for m in [Message::Event(event), asked] {
+            let text = serde_json::to_string(&m).expect("encode");
+            assert_eq!(serde_json::from_str::<Message>(&text).expect("decode"), m);
+        }
+    }
+
+    /// A deleted document's status is `deleted`; a row's is its own.
+    #[test]
+    fn a_document_change_reads_as_a_status_or_deleted() {
+        for text in ["\"pending\"", "\"deleted\""] {
+            let change: DocumentChange = serde_json::from_str(text).expect(text);
+            assert_eq!(serde_json::to_string(&change).expect("encode"), text);
+        }
+        assert!(serde_json::from_str::<DocumentChange>("\"gone\"").is_err());
     }
 }

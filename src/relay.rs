@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::db::{self, event_log, Store};
-use crate::events::{Event, EventBus, Relayed};
+use crate::events::{EventBus, Message, Relayed};
 use crate::shutdown::Shutdown;
 
 /// How often the table is read for other hosts' events.
@@ -90,7 +90,7 @@ pub async fn run(relay: Relay, mut shutdown: Shutdown) {
     }
 }
 
-fn queue(pending: &mut Vec<String>, event: Event) {
+fn queue(pending: &mut Vec<String>, event: Message) {
     match serde_json::to_string(&event) {
         Ok(json) => pending.push(json),
         Err(e) => {
@@ -100,7 +100,7 @@ fn queue(pending: &mut Vec<String>, event: Event) {
 }
 
 /// Takes what else is queued already (without waiting).
-fn drain(rx: &mut mpsc::Receiver<Event>, pending: &mut Vec<String>) {
+fn drain(rx: &mut mpsc::Receiver<Message>, pending: &mut Vec<String>) {
     while pending.len() < WRITE_BATCH {
         match rx.try_recv() {
             Ok(event) => queue(pending, event),
@@ -234,7 +234,7 @@ fn deliver(bus: &EventBus, node: &str, row: &event_log::Logged) {
     if row.node == node {
         return;
     }
-    match serde_json::from_str::<Event>(&row.event) {
+    match serde_json::from_str::<Message>(&row.event) {
         Ok(event) => bus.deliver(event),
         Err(e) => {
             tracing::debug!(id = row.id, node = row.node, error = %e, "skipped an event of another host this numhubd cannot read")

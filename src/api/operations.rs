@@ -1,6 +1,6 @@
 //! Operator methods: NumHub-backed actions (`token.refresh`, `otp.*`,
 //! `entity.refresh`, `sync.run`, `numhub.check`, `keys.rotate`), the exchange log,
-//! outbox jobs, `rpc.discover` and the `events.subscribe` subscription.
+//! outbox jobs and `rpc.discover`.
 
 use std::path::PathBuf;
 
@@ -9,12 +9,10 @@ use serde_json::{json, Value};
 
 use crate::api::entities::Entity;
 use crate::api::rows::Page;
-use crate::api::schema::{
-    boolean, cursor, id, limit, list_of, string, text, time, wire, wire_enum,
-};
+use crate::api::schema::{boolean, cursor, id, limit, string, text, time, wire, wire_enum};
 use crate::api::status::Empty;
 use crate::api::tenancy::{ById, MaybeTenant};
-use crate::api::{methods, Method, Schema, Secret, Subscription};
+use crate::api::{methods, Method, Schema, Secret};
 
 methods! {
     /// A new NumHub token now (the tenant's, or the global account's).
@@ -43,44 +41,6 @@ methods! {
     "jobs.resolve" => JobsResolve(JobResolve) -> Job;
     /// This API's OpenRPC document.
     "rpc.discover" => RpcDiscover(Empty) -> OpenRpc;
-}
-
-/// `events.subscribe` (WebSocket only): the caller's tenants' events as
-/// `events.event` notifications until `events.unsubscribe`.
-#[derive(Debug, Clone, Copy)]
-pub struct EventsSubscribe;
-
-impl Subscription for EventsSubscribe {
-    const NAME: &'static str = "events.subscribe";
-    const NOTIFICATION: &'static str = "events.event";
-    const UNSUBSCRIBE: &'static str = "events.unsubscribe";
-    type Params = EventFilter;
-    /// An event: its `kind` and its fields (see `events.subscribe` in `rpc.discover`).
-    type Item = Value;
-}
-
-wire_enum! {
-    /// What an event is about.
-    EventKind {
-        EntityStatusChanged = "entity.status_changed",
-        EntityFlagged = "entity.flagged",
-        DocumentStatusChanged = "document.status_changed",
-        DocumentDropped = "document.dropped",
-        IdentityChanged = "identity.changed",
-        TokenRefreshed = "token.refreshed",
-        SyncFailed = "sync.failed",
-        JobFinished = "job.finished",
-    }
-}
-
-wire! { params
-    /// `events.subscribe`: one tenant's events (or all the caller's), of these kinds
-    /// (or all).
-    #[derive(Default)]
-    pub struct EventFilter {
-        pub tenant_id: Option<i64> = id(),
-        pub kinds: Option<Vec<EventKind>> = list_of(EventKind::schema(), 10),
-    }
 }
 
 wire! { params

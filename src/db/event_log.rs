@@ -10,7 +10,7 @@ use super::{json_values, Engine, Result, Sql, Tx};
 pub struct Logged {
     pub id: i64,
     pub node: String,
-    /// The event as JSON (`events::Event`'s form).
+    /// The event as JSON (`events::Message`'s form).
     pub event: String,
 }
 

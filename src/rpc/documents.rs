@@ -74,12 +74,7 @@ async fn document_upload(
         .await?;
     let job_id = job.id;
     queued(&rpc);
-    rpc.events.publish(Event::DocumentStatusChanged {
-        tenant_id,
-        document_id: doc.id.clone(),
-        entity_id: doc.entity_id.clone(),
-        status: doc.status.to_string(),
-    });
+    rpc.events.publish(Event::document_changed(tenant_id, &doc));
     wait_for(&rpc, tenant_id, job_id, p.wait_s).await?;
     let id = doc.id;
     rpc.store

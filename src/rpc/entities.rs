@@ -217,18 +217,8 @@ async fn entity_create(
             Ok((e, job.id))
         })
         .await?;
-    rpc.events.publish(entity_event(&entity));
+    rpc.events.publish(Event::entity_changed(&entity));
     answer_queued(&rpc, tenant_id, job_id, p.wait_s, entity.id).await
-}
-
-fn entity_event(e: &entities::Entity) -> Event {
-    Event::EntityStatusChanged {
-        tenant_id: e.tenant_id,
-        entity_id: e.id.clone(),
-        numhub_entity_id: e.numhub_entity_id.clone(),
-        status: e.status.to_string(),
-        vetting_status: e.vetting_status.to_string(),
-    }
 }
 
 /// After a change and its job committed: wakes the outbox, waits for the job if the
@@ -303,7 +293,7 @@ async fn entity_submit(rpc: Arc<Rpc>, _: Caller, p: RowWait) -> Result<WithSync<
             Ok((e, job.id))
         })
         .await?;
-    rpc.events.publish(entity_event(&entity));
+    rpc.events.publish(Event::entity_changed(&entity));
     answer_queued(&rpc, tenant_id, job_id, p.wait_s, p.id).await
 }
 

@@ -55,15 +55,6 @@ async fn identity_get(rpc: Arc<Rpc>, _: Caller, p: RowRef) -> Result<WithSync<Id
         .to_wire()
 }
 
-fn identity_event(i: &identities::Identity, tenant_id: i64) -> Event {
-    Event::IdentityChanged {
-        tenant_id,
-        identity_id: i.id.clone(),
-        entity_id: i.entity_id.clone(),
-        status: i.status.to_string(),
-    }
-}
-
 /// Applies a local identity change and queues its job, then answers.
 async fn change_identity<F>(
     rpc: Arc<Rpc>,
@@ -92,7 +83,8 @@ where
         })
         .await?;
     queued(&rpc);
-    rpc.events.publish(identity_event(&identity, tenant_id));
+    rpc.events
+        .publish(Event::identity_changed(tenant_id, &identity));
     wait_for(&rpc, tenant_id, job_id, wait_s).await?;
     let id = identity.id.clone();
     rpc.store

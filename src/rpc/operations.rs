@@ -346,7 +346,7 @@ async fn jobs_resolve(rpc: Arc<Rpc>, caller: Caller, p: JobResolve) -> Result<Jo
     rpc.events.publish(Event::JobFinished {
         tenant_id: job.tenant_id,
         job_id: job.id,
-        state: job.state.to_string(),
+        state: job.state,
     });
     job.to_wire()
 }

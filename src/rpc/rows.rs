@@ -9,7 +9,7 @@ use super::wire::ToWire;
 use super::Rpc;
 use crate::api::{ChildQuery, Page, WithSync};
 use crate::db::{self, jobs, JobState, Sql};
-use crate::events::Event;
+use crate::events::{Event, Message};
 
 /// Wakes the outbox for a job just committed.
 pub(super) fn queued(rpc: &Rpc) {
@@ -60,7 +60,9 @@ pub(super) async fn wait_for(
         loop {
             match tokio::time::timeout_at(deadline, events.recv()).await {
                 Err(_) => return Ok(()),
-                Ok(Ok(Event::JobFinished { job_id: id, .. })) if id == job_id => break,
+                Ok(Ok(Message::Event(Event::JobFinished { job_id: id, .. }))) if id == job_id => {
+                    break
+                }
                 Ok(Ok(_)) => {}
                 Ok(Err(RecvError::Lagged(_))) => break,
                 // The bus lives as long as `rpc`: no sender means no outcome to wait for.

@@ -12,8 +12,8 @@ use super::error::RpcError;
 use super::methods::{self, MethodDef};
 use super::middleware::Conn;
 use super::Rpc;
-use crate::api::{EventFilter, EventsSubscribe, Subscription, WireEnum};
-use crate::events::Event;
+use crate::api::{EventFilter, EventsSubscribe, Subscription};
+use crate::events::{Event, Message};
 
 /// Registers `events.subscribe` with its entry of the table (role, scope, params).
 pub fn register(
@@ -86,7 +86,7 @@ async fn subscribe(
             }
         }
         let event = match event {
-            Ok(e) if wanted(&filter, &e, &caller) => e,
+            Ok(Message::Event(e)) if wanted(&filter, &e, &caller) => e,
             Ok(_) => continue,
             // A slow subscriber is told how many it missed, and stays subscribed.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
@@ -103,18 +103,18 @@ async fn subscribe(
     }
 }
 
-/// Whether the subscriber gets `e`: its kind, a tenant it may see (and the one it
-/// asked for), never an internal event.
+/// Whether the subscriber gets `e`: its kind, and a tenant it may see (and the one it
+/// asked for).
 fn wanted(filter: &EventFilter, e: &Event, caller: &Caller) -> bool {
-    let kind_ok = filter
-        .kinds
-        .as_ref()
-        .is_none_or(|k| k.iter().any(|k| k.as_str() == e.kind()));
+    let kind_ok = match (&filter.kinds, e.kind()) {
+        (Some(kinds), Some(kind)) => kinds.contains(&kind),
+        _ => true,
+    };
     let tenant_ok = match e.tenant_id() {
         Some(t) => caller.may_see_tenant(t) && filter.tenant_id.is_none_or(|o| o == t),
         // Global events (the global account's token, sync failures without a
         // tenant) go to callers over every tenant only.
         None => caller.all_tenants() && filter.tenant_id.is_none(),
     };
-    kind_ok && tenant_ok && !e.is_internal()
+    kind_ok && tenant_ok
 }

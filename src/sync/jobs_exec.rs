@@ -31,6 +31,7 @@ use uuid::Uuid;
 
 use super::mapping::PhoneFormat;
 use super::{mapping, SyncContext};
+use crate::api::{Deleted, DocumentChange};
 use crate::db::jobs::{ApplicationChange, JobPayload};
 use crate::db::{
     self, brands, documents, entities, format_ts, identities, jobs, now_ts, parse_ts, DbError,
@@ -214,16 +215,6 @@ fn outgoing(numbers: &[String], format: PhoneFormat) -> Vec<String> {
         .collect()
 }
 
-fn entity_event(e: &entities::Entity) -> Event {
-    Event::EntityStatusChanged {
-        tenant_id: e.tenant_id,
-        entity_id: e.id.clone(),
-        numhub_entity_id: e.numhub_entity_id.clone(),
-        status: e.status.to_string(),
-        vetting_status: e.vetting_status.to_string(),
-    }
-}
-
 /// Marks the job done with no other change.
 async fn done(ctx: &SyncContext, job_id: i64) -> Result<Vec<Event>, Failure> {
     ctx.store
@@ -286,7 +277,7 @@ async fn entity_create(
     let e = record_ids(ctx, job, &e, ids)
         .await
         .map_err(unrecorded(format!("application {nid}")))?;
-    Ok(vec![entity_event(&e)])
+    Ok(vec![Event::entity_changed(&e)])
 }
 
 /// A PUT replaces the application with the same body: repeating it is harmless.
@@ -343,7 +334,7 @@ async fn entity_submit(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event>,
     let e = record_ids(ctx, job, &e, ids)
         .await
         .map_err(unrecorded(format!("the submit of {nid}")))?;
-    Ok(vec![entity_event(&e)])
+    Ok(vec![Event::entity_changed(&e)])
 }
 
 /// What NumHub's answer to a create or submit gave the entity.
@@ -453,12 +444,7 @@ async fn document_upload(
         .await
         .map_err(unrecorded(what))?;
     release_spool_copy(ctx, &local.sha256).await;
-    Ok(vec![Event::DocumentStatusChanged {
-        tenant_id: tenant,
-        document_id: d.id,
-        entity_id: d.entity_id,
-        status: d.status.to_string(),
-    }])
+    Ok(vec![Event::document_changed(tenant, &d)])
 }
 
 /// The document row and its local file's, when it has one.
@@ -625,7 +611,7 @@ async fn document_delete(ctx: &SyncContext, job: &jobs::Job) -> Result<Vec<Event
         tenant_id: tenant,
         document_id: doc.id,
         entity_id: doc.entity_id,
-        status: "deleted".into(),
+        status: DocumentChange::Gone(Deleted::Deleted),
     }])
 }
 
@@ -727,12 +713,7 @@ async fn identity_change(
         })
         .await
         .map_err(unrecorded(format!("the change of identity {iid}")))?;
-    Ok(vec![Event::IdentityChanged {
-        tenant_id: tenant,
-        identity_id: i.id,
-        entity_id: i.entity_id,
-        status: i.status.to_string(),
-    }])
+    Ok(vec![Event::identity_changed(tenant, &i)])
 }
 
 /// What NumHub holds of an identity that a change request must send back.

@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 
 use crate::cluster::{self, Leadership, Term};
 use crate::db::{DbError, Store};
-use crate::events::{Event, EventBus};
+use crate::events::{EventBus, Message};
 use crate::numhub::{self, NumhubError};
 use crate::shutdown::Shutdown;
 
@@ -108,7 +108,7 @@ impl SyncHandle {
     pub fn run_now(&self, tenant_id: Option<i64>) {
         if self.leadership.term().is_none() {
             // Another host leads: the ask travels there (`forward_asks`).
-            self.ctx.events.publish(Event::SyncAsked { tenant_id });
+            self.ctx.events.publish(Message::SyncAsked { tenant_id });
             return;
         }
         self.ask_here(tenant_id);
@@ -157,7 +157,7 @@ async fn forward_asks(here: SyncHandle, mut stop: Shutdown) {
             e = events.recv() => e,
         };
         match event {
-            Ok(Event::SyncAsked { tenant_id }) => here.ask_here(tenant_id),
+            Ok(Message::SyncAsked { tenant_id }) => here.ask_here(tenant_id),
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }

@@ -207,7 +207,7 @@ fn finished(job: &jobs::Job, state: JobState) -> Event {
     Event::JobFinished {
         tenant_id: job.tenant_id,
         job_id: job.id,
-        state: state.to_string(),
+        state,
     }
 }
 

@@ -470,12 +470,7 @@ impl Applied {
             publish_entity(ctx, e);
         }
         for row in self.identities {
-            ctx.events.publish(Event::IdentityChanged {
-                tenant_id: tenant,
-                identity_id: row.id,
-                entity_id: row.entity_id,
-                status: row.status.to_string(),
-            });
+            ctx.events.publish(Event::identity_changed(tenant, &row));
         }
     }
 }
@@ -679,13 +674,7 @@ async fn sweep_identities(
 }
 
 pub(super) fn publish_entity(ctx: &SyncContext, row: &entities::Entity) {
-    ctx.events.publish(Event::EntityStatusChanged {
-        tenant_id: row.tenant_id,
-        entity_id: row.id.clone(),
-        numhub_entity_id: row.numhub_entity_id.clone(),
-        status: row.status.to_string(),
-        vetting_status: row.vetting_status.to_string(),
-    });
+    ctx.events.publish(Event::entity_changed(row));
 }
 
 /// A value NumHub sent that the replica cannot hold: logged and counted, never stored

@@ -207,8 +207,7 @@ async fn flag(
         entity_id: entity.id.clone(),
         numhub_entity_id: entity.numhub_entity_id.clone(),
         message: review.message.clone(),
-        flagged_comments: serde_json::to_value(&review.flagged_comments)
-            .unwrap_or(serde_json::Value::Null),
+        flagged_comments: review.flagged_comments.clone(),
         flagged_at: review.flagged_at.clone(),
     });
     publish_if_vetting_moved(ctx, &before, &after);

@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 use crate::api::WatcherState;
 use crate::db::entities::{self, DropTarget};
 use crate::db::{documents, jobs, DbError, JobState, Store};
-use crate::events::{Event, EventBus};
+use crate::events::{Event, EventBus, Message};
 use crate::intake::Spool;
 use crate::shutdown::Shutdown;
 use crate::sync::SyncHandle;
@@ -456,9 +456,9 @@ impl Watch {
         }
     }
 
-    async fn on_bus(&mut self, ev: Result<Event, broadcast::error::RecvError>) {
+    async fn on_bus(&mut self, ev: Result<Message, broadcast::error::RecvError>) {
         match ev {
-            Ok(Event::JobFinished { job_id, .. }) => {
+            Ok(Message::Event(Event::JobFinished { job_id, .. })) => {
                 let job = self
                     .ctx
                     .store
@@ -470,16 +470,16 @@ impl Watch {
                     }
                 }
             }
-            Ok(Event::DocumentStatusChanged { document_id, .. }) => {
+            Ok(Message::Event(Event::DocumentStatusChanged { document_id, .. })) => {
                 if self.tracked.contains_key(&document_id) {
                     self.reconcile(Some(vec![document_id])).await;
                 }
             }
-            Ok(Event::EntityStatusChanged {
+            Ok(Message::Event(Event::EntityStatusChanged {
                 entity_id,
                 numhub_entity_id,
                 ..
-            }) => {
+            })) => {
                 // Status changes of known entities are frequent (every poll that moves
                 // one) and change nothing here; a new entity or a new NumHub id does.
                 let known = self

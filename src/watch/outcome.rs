@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::folders;
 use super::layout;
+use crate::api::DropOutcome;
 
 /// What became of a file (the `outcome` of its log line).
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +39,15 @@ impl Outcome {
             Outcome::Refused(_) => "refused",
             Outcome::Uploaded => "uploaded",
             Outcome::Failed(_) => "failed",
+        }
+    }
+
+    /// As `document.dropped` tells it: a file that did not become an upload.
+    pub fn dropped(&self) -> Option<DropOutcome> {
+        match self {
+            Outcome::Duplicate => Some(DropOutcome::Duplicate),
+            Outcome::Refused(_) => Some(DropOutcome::Refused),
+            Outcome::Taken | Outcome::Resumed | Outcome::Uploaded | Outcome::Failed(_) => None,
         }
     }
 }

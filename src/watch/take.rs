@@ -250,12 +250,9 @@ async fn follow_up(
     match reg {
         Err(e) => done(path, Took::Retry(e.to_string())),
         Ok(Reg::New(doc)) => {
-            env.ctx.events.publish(Event::DocumentStatusChanged {
-                tenant_id: place.tenant_id,
-                document_id: doc.id.clone(),
-                entity_id: doc.entity_id.clone(),
-                status: doc.status.to_string(),
-            });
+            env.ctx
+                .events
+                .publish(Event::document_changed(place.tenant_id, &doc));
             env.ctx.sync.kick_outbox();
             outcome::log(&facts, &Outcome::Taken);
             track(doc.id, facts)
@@ -351,11 +348,12 @@ async fn drop_unneeded_copy(env: &TakeEnv, sha: Option<String>) {
 /// `document.dropped` event (`documents --follow` shows it).
 fn tell(env: &TakeEnv, facts: &FileFacts, o: &Outcome, reason: Option<String>) {
     outcome::log(facts, o);
+    let Some(outcome) = o.dropped() else { return };
     env.ctx.events.publish(Event::DocumentDropped {
         tenant_id: facts.tenant_id,
         entity_id: facts.entity_id.clone(),
         file: shown(&super::place::relative(&env.opt.dir, &facts.path)),
-        outcome: o.as_str().to_string(),
+        outcome,
         reason,
     });
 }

@@ -7,7 +7,8 @@
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use numhubd::events::{Event, EventBus};
+use numhubd::api::JobState;
+use numhubd::events::{Event, EventBus, Message};
 use numhubd::relay::{self, Relay};
 use numhubd::shutdown::{self, ShutdownSender};
 use tokio::sync::broadcast;
@@ -15,12 +16,12 @@ use tokio::sync::broadcast;
 use crate::mariadb_support::{self, TestDatabase};
 use crate::test_engine::TestStore;
 
-fn job(job_id: i64) -> Event {
-    Event::JobFinished {
+fn job(job_id: i64) -> Message {
+    Message::Event(Event::JobFinished {
         tenant_id: 1,
         job_id,
-        state: "done".into(),
-    }
+        state: JobState::Done,
+    })
 }
 
 /// A host: its bus, with the relay running over its own store.
@@ -43,12 +44,12 @@ fn start_host(
 }
 
 /// The next event on `rx` within `within`, if any.
-async fn next(rx: &mut broadcast::Receiver<Event>, within: Duration) -> Option<Event> {
+async fn next(rx: &mut broadcast::Receiver<Message>, within: Duration) -> Option<Message> {
     tokio::time::timeout(within, rx.recv()).await.ok()?.ok()
 }
 
 /// Publishes warm-up events on `from` until `rx` sees one: both relays are tailing.
-async fn until_relayed(from: &EventBus, rx: &mut broadcast::Receiver<Event>) {
+async fn until_relayed(from: &EventBus, rx: &mut broadcast::Receiver<Message>) {
     let deadline = Instant::now() + crate::support::TIMEOUT;
     for n in 1_000_000.. {
         assert!(

@@ -1,5 +1,5 @@
 //! `--follow`: streams the daemon's events (`documents --follow`, `logs --follow`)
-//! until it ends the stream, one line each.
+//! until it ends the stream, one line each. The events arrive as `api::Event`.
 
 use serde_json::Value;
 
@@ -20,9 +20,12 @@ pub fn follow(s: &Session, filter: &EventFilter, entity: Option<&str>) -> Outcom
         eprintln!("following events on {} (Ctrl-C to stop)", socket.display());
     }
     let events = numhubd::client::follow::<api::EventsSubscribe>(socket, filter, |ev| {
-        if entity.is_some_and(|e| ev["entity_id"].as_str() != Some(e)) {
+        if entity.is_some_and(|e| ev.entity_id() != Some(e)) {
             return true;
         }
+        // Through a `Value`, whose keys are sorted: the line it printed when it relayed
+        // the daemon's notification as it came.
+        let ev = serde_json::to_value(&ev).unwrap_or_default();
         if json_out {
             out!("{ev}");
         } else {
