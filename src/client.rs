@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::api::{EventsSubscribe, Method, Subscription};
+use crate::api::{Method, Subscription};
 
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -232,34 +232,15 @@ fn group_name(gid: u32) -> String {
 }
 
 /// A WebSocket subscription to `S` (e.g. `events.subscribe`); each item is passed to
-/// `on_item` until it returns false or the connection ends.
+/// `on_item` until it returns false or the connection ends. An item that does not
+/// read as `S::Item` (a newer daemon's event kind) is passed as its error, and the
+/// subscription goes on.
 pub async fn follow<S: Subscription>(
     path: &Path,
     params: &S::Params,
-    on_item: impl FnMut(S::Item) -> bool,
+    mut on_item: impl FnMut(Result<S::Item, ClientError>) -> bool,
 ) -> Result<(), ClientError> {
-    subscribe(path, S::NAME, params, on_item).await
-}
-
-/// [`follow`] of `events.subscribe`, its params and events as JSON.
-pub async fn follow_events(
-    path: &Path,
-    params: Value,
-    on_event: impl FnMut(Value) -> bool,
-) -> Result<(), ClientError> {
-    subscribe(path, EventsSubscribe::NAME, &params, on_event).await
-}
-
-async fn subscribe<P, T>(
-    path: &Path,
-    method: &str,
-    params: &P,
-    mut on_item: impl FnMut(T) -> bool,
-) -> Result<(), ClientError>
-where
-    P: serde::Serialize,
-    T: DeserializeOwned,
-{
+    let method = S::NAME;
     let (mut tx, mut rx) = websocket(path).await?;
     let request = serde_json::to_string(&Request {
         jsonrpc: "2.0",
@@ -279,14 +260,16 @@ where
             Err(soketto::connection::Error::Closed) => return Ok(()),
             Err(e) => return Err(ClientError::WebSocket(e)),
         }
-        let frame: Frame<T> = serde_json::from_slice(&data)
+        let frame: Frame = serde_json::from_slice(&data)
             .map_err(ClientError::json(format!("a {method} message")))?;
         if let Some(err) = frame.error {
             return Err(err.into());
         }
         // The first frame answers the subscription (its id); then one per item.
         if let Some(notice) = frame.params {
-            if !on_item(notice.result) {
+            let item = serde_json::from_value(notice.result)
+                .map_err(ClientError::json(format!("a {method} item")));
+            if !on_item(item) {
                 return Ok(());
             }
         }
@@ -316,12 +299,12 @@ async fn websocket(path: &Path) -> Result<(WsSender, WsReceiver), ClientError> {
 
 /// One WebSocket message: the subscription's answer, an error, or a notification.
 #[derive(Deserialize)]
-struct Frame<T> {
+struct Frame {
     error: Option<WireError>,
-    params: Option<Notice<T>>,
+    params: Option<Notice>,
 }
 
 #[derive(Deserialize)]
-struct Notice<T> {
-    result: T,
+struct Notice {
+    result: Value,
 }

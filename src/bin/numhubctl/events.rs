@@ -20,6 +20,14 @@ pub fn follow(s: &Session, filter: &EventFilter, entity: Option<&str>) -> Outcom
         eprintln!("following events on {} (Ctrl-C to stop)", socket.display());
     }
     let events = numhubd::client::follow::<api::EventsSubscribe>(socket, filter, |ev| {
+        let ev = match ev {
+            Ok(ev) => ev,
+            // A newer daemon's kind of event: said, and the stream goes on.
+            Err(e) => {
+                eprintln!("numhubctl: skipped an event: {e}");
+                return true;
+            }
+        };
         if entity.is_some_and(|e| ev.entity_id() != Some(e)) {
             return true;
         }
