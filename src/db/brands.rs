@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::engine::{args, ts, Engine, Row};
+use super::engine::{args, read_row, ts, Engine, Row};
 use super::{
     check_len, check_not_blank, int_cursor, json_values, now_ts, page_limit, require_tenant,
     DbError, Page, Result, Sql, Tx,
@@ -41,15 +41,7 @@ pub fn validate_e164(field: &'static str, number: &str) -> Result<()> {
 const COLUMNS: &str = "id, tenant_id, name, display_name, numhub_entity_id, created_at, updated_at";
 
 fn from_row(r: &Row<'_>) -> Result<Brand> {
-    Ok(Brand {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        name: r.get(2)?,
-        display_name: r.get(3)?,
-        numhub_entity_id: r.get(4)?,
-        created_at: r.get(5)?,
-        updated_at: r.get(6)?,
-    })
+    read_row!(r => Brand { id, tenant_id, name, display_name, numhub_entity_id, created_at, updated_at })
 }
 
 pub fn upsert(tx: &Tx<'_>, input: BrandInput) -> Result<Brand> {
@@ -62,7 +54,9 @@ pub fn upsert(tx: &Tx<'_>, input: BrandInput) -> Result<Brand> {
     let now = now_ts();
     let id = match input.id {
         Some(id) => {
-            let changed = tx.execute(
+            tx.update_row(
+                "brand",
+                id,
                 "UPDATE brands SET name = ?3, display_name = ?4, updated_at = ?5
                  WHERE id = ?1 AND tenant_id = ?2",
                 args![
@@ -73,9 +67,6 @@ pub fn upsert(tx: &Tx<'_>, input: BrandInput) -> Result<Brand> {
                     ts(&now)
                 ],
             )?;
-            if changed == 0 {
-                return Err(DbError::not_found("brand", id));
-            }
             id
         }
         None => tx.insert(
@@ -120,14 +111,12 @@ pub fn set_numhub_entity_id(
     id: i64,
     numhub_entity_id: &str,
 ) -> Result<()> {
-    let changed = tx.execute(
+    tx.update_row(
+        "brand",
+        id,
         "UPDATE brands SET numhub_entity_id = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2",
         args![id, tenant_id, numhub_entity_id, ts(&now_ts())],
-    )?;
-    if changed == 0 {
-        return Err(DbError::not_found("brand", id));
-    }
-    Ok(())
+    )
 }
 
 /// Replaces the brand's numbers with `numbers`; numbers kept keep their identity link.
@@ -176,16 +165,7 @@ pub fn phone_numbers(
          FROM brand_phone_numbers p JOIN brands b ON b.id = p.brand_id
          WHERE p.brand_id = ?1 AND b.tenant_id = ?2 ORDER BY p.phone_number",
         args![brand_id, tenant_id],
-        |r| {
-            Ok(BrandPhoneNumber {
-                id: r.get(0)?,
-                brand_id: r.get(1)?,
-                phone_number: r.get(2)?,
-                identity_id: r.get(3)?,
-                created_at: r.get(4)?,
-                updated_at: r.get(5)?,
-            })
-        },
+        |r| read_row!(r => BrandPhoneNumber { id, brand_id, phone_number, identity_id, created_at, updated_at }),
     )
 }
 

@@ -2,7 +2,7 @@
 //! (the `numhub` module encrypts them); the store refuses anything else, so a
 //! clear-text password can never reach the file.
 
-use super::engine::{args, ts, Engine, Row};
+use super::engine::{args, read_row, ts, Engine, Row};
 use super::{now_ts, require_tenant, Result, Sql, Tx};
 
 /// One tenant's login, still encrypted.
@@ -56,12 +56,7 @@ pub fn all(sql: &Sql<'_>) -> Result<Vec<StoredCredentials>> {
 }
 
 fn from_row(r: &Row<'_>) -> Result<StoredCredentials> {
-    Ok(StoredCredentials {
-        tenant_id: r.get(0)?,
-        email_armored: r.get(1)?,
-        password_armored: r.get(2)?,
-        updated_at: r.get(3)?,
-    })
+    read_row!(r => StoredCredentials { tenant_id, email_armored, password_armored, updated_at })
 }
 
 /// Key rotation's compare-and-swap: replaces the login's ciphertext only if it is

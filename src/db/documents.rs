@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use super::engine::{args, ts, Row};
+use super::engine::{args, read_row, ts, Row};
 use serde::{Deserialize, Serialize};
 
 use super::jobs::{self, newest_unfinished_job_id, Pending};
@@ -160,23 +160,9 @@ pub fn get_local(sql: &Sql<'_>, tenant_id: i64, id: i64) -> Result<LocalDocument
              FROM documents WHERE id = ?1 AND tenant_id = ?2",
         args![id, tenant_id],
         |r| {
-            Ok(LocalDocument {
-                id: r.get(0)?,
-                tenant_id: r.get(1)?,
-                original_filename: r.get(2)?,
-                size_bytes: r.get(3)?,
-                sha256: r.get(4)?,
-                content_type: r.get(5)?,
-                source: {
-                    let s: String = r.get(6)?;
-                    DocumentSource::parse(&s).map_err(|e| DbError::Column {
-                        index: 6,
-                        source: e.into(),
-                    })?
-                },
-                source_path: r.get(7)?,
-                created_at: r.get(8)?,
-                updated_at: r.get(9)?,
+            read_row!(r => LocalDocument {
+                id, tenant_id, original_filename, size_bytes, sha256, content_type, source,
+                source_path, created_at, updated_at,
             })
         },
     )?
@@ -189,29 +175,9 @@ const SELECT: &str = "SELECT d.id, d.numhub_entity_id, d.local_document_id, d.nu
     LEFT JOIN documents l ON l.id = d.local_document_id";
 
 fn from_row(r: &Row<'_>) -> Result<Document> {
-    let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| DbError::Column {
-        index: i,
-        source: e,
-    };
-    let kind: String = r.get(4)?;
-    let status: String = r.get(6)?;
-    let api: Option<String> = r.get(7)?;
-    Ok(Document {
-        id: r.get(0)?,
-        entity_id: r.get(1)?,
-        local_document_id: r.get(2)?,
-        numhub_document_id: r.get(3)?,
-        document_type: DocumentType::parse(&kind).map_err(|e| conv(4, Box::new(e)))?,
-        filename: r.get(5)?,
-        status: DocumentStatus::parse(&status).map_err(|e| conv(6, Box::new(e)))?,
-        api_response: api
-            .map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(|e| conv(7, Box::new(e)))?,
-        uploaded_at: r.get(8)?,
-        sha256: r.get(9)?,
-        created_at: r.get(10)?,
-        updated_at: r.get(11)?,
+    read_row!(r => Document {
+        id, entity_id, local_document_id, numhub_document_id, document_type, filename, status,
+        api_response: json, uploaded_at, sha256, created_at, updated_at,
     })
 }
 

@@ -1,7 +1,6 @@
 //! `numhub_entities`: BCID applications, each mapped to NumHub's NumhubEntityId.
 
-use super::engine::{args, ts, ts_opt, Row};
-use serde_json::value::RawValue;
+use super::engine::{args, read_row, ts, ts_opt, Row};
 
 use super::jobs::{newest_unfinished_job_id, Pending};
 use super::reviews::shown_vetting_status;
@@ -38,37 +37,10 @@ macro_rules! columns {
 }
 
 fn from_row(r: &Row<'_>) -> Result<Entity> {
-    let text = |i: usize| -> Result<String> { r.get(i) };
-    let bad = |i: usize, e: DbError| DbError::Column {
-        index: i,
-        source: e.into(),
-    };
-    let api_response: Option<String> = r.get(10)?;
-    Ok(Entity {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        brand_id: r.get(2)?,
-        numhub_entity_id: r.get(3)?,
-        numhub_eid: r.get(4)?,
-        entity_type: EntityType::parse(&text(5)?).map_err(|e| bad(5, e))?,
-        company_name: r.get(6)?,
-        status: EntityStatus::parse(&text(7)?).map_err(|e| bad(7, e))?,
-        vetting_status: VettingStatus::parse(&text(8)?).map_err(|e| bad(8, e))?,
-        attestation_level: match r.get::<Option<String>>(9)? {
-            Some(s) => Some(AttestationLevel::parse(&s).map_err(|e| bad(9, e))?),
-            None => None,
-        },
-        api_response: match api_response {
-            Some(s) => Some(RawValue::from_string(s).map_err(|e| DbError::Column {
-                index: 10,
-                source: e.into(),
-            })?),
-            None => None,
-        },
-        submitted_at: r.get(11)?,
-        approved_at: r.get(12)?,
-        created_at: r.get(13)?,
-        updated_at: r.get(14)?,
+    read_row!(r => Entity {
+        id, tenant_id, brand_id, numhub_entity_id, numhub_eid, entity_type, company_name,
+        status, vetting_status, attestation_level, api_response: json, submitted_at,
+        approved_at, created_at, updated_at,
     })
 }
 
@@ -364,7 +336,9 @@ pub fn set_numhub_ids(
             reason: format!("{numhub_entity_id} already belongs to entity {other}"),
         });
     }
-    let changed = tx.execute(
+    tx.update_row(
+        "entity",
+        id,
         "UPDATE numhub_entities SET numhub_entity_id = ?3,
              numhub_eid = COALESCE(?4, numhub_eid),
              submitted_at = COALESCE(submitted_at, ?5), updated_at = ?6
@@ -378,23 +352,18 @@ pub fn set_numhub_ids(
             ts(&now_ts())
         ],
     )?;
-    if changed == 0 {
-        return Err(DbError::not_found("entity", id));
-    }
     get(tx, tenant_id, id)
 }
 
 /// Caches NumHub's latest full answer for the entity.
 pub fn set_api_response(tx: &Tx<'_>, tenant_id: i64, id: &str, response: &str) -> Result<()> {
     check_json("api_response", response)?;
-    let changed = tx.execute(
+    tx.update_row(
+        "entity",
+        id,
         "UPDATE numhub_entities SET api_response = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2",
         args![id, tenant_id, response, ts(&now_ts())],
-    )?;
-    if changed == 0 {
-        return Err(DbError::not_found("entity", id));
-    }
-    Ok(())
+    )
 }
 
 /// Sets the local-only attestation level (NumHub's document has no such field).
@@ -404,13 +373,12 @@ pub fn set_attestation_level(
     id: &str,
     level: Option<AttestationLevel>,
 ) -> Result<Entity> {
-    let changed = tx.execute(
+    tx.update_row(
+        "entity",
+        id,
         "UPDATE numhub_entities SET attestation_level = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2",
         args![id, tenant_id, level.map(AttestationLevel::as_str), ts(&now_ts())],
     )?;
-    if changed == 0 {
-        return Err(DbError::not_found("entity", id));
-    }
     get(tx, tenant_id, id)
 }
 
@@ -632,14 +600,6 @@ pub fn drop_targets(sql: &Sql<'_>) -> Result<Vec<DropTarget>> {
         "SELECT e.tenant_id, t.slug, e.id, e.numhub_entity_id, e.company_name
          FROM numhub_entities e JOIN tenants t ON t.id = e.tenant_id ORDER BY e.id",
         args![],
-        |r| {
-            Ok(DropTarget {
-                tenant_id: r.get(0)?,
-                tenant_slug: r.get(1)?,
-                entity_id: r.get(2)?,
-                numhub_entity_id: r.get(3)?,
-                company_name: r.get(4)?,
-            })
-        },
+        |r| read_row!(r => DropTarget { tenant_id, tenant_slug, entity_id, numhub_entity_id, company_name }),
     )
 }

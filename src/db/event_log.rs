@@ -2,7 +2,7 @@
 //! hosts sharing a server store deliver it to their own subscribers (the `relay`
 //! module tails it). Rows live for minutes: housekeeping purges them.
 
-use super::engine::{args, ts};
+use super::engine::{args, read_row, ts, Row};
 use super::{json_values, Engine, Result, Sql, Tx};
 
 /// One logged event.
@@ -57,12 +57,8 @@ pub fn by_ids(sql: &Sql<'_>, ids: &[i64]) -> Result<Vec<Logged>> {
     sql.rows(&statement, args![list], from_row)
 }
 
-fn from_row(r: &super::engine::Row<'_>) -> Result<Logged> {
-    Ok(Logged {
-        id: r.get(0)?,
-        node: r.get(1)?,
-        event: r.get(2)?,
-    })
+fn from_row(r: &Row<'_>) -> Result<Logged> {
+    read_row!(r => Logged { id, node, event })
 }
 
 /// Deletes up to `batch` rows created before `before`.

@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use super::engine::{args, ts, Row};
+use super::engine::{args, read_row, ts, Row};
 use serde_json::Value;
 
 use super::jobs::{self, newest_unfinished_job_id, Pending};
@@ -77,38 +77,10 @@ const SELECT: &str =
     FROM numhub_identities i JOIN numhub_entities e ON e.id = i.numhub_entity_id";
 
 fn from_row(r: &Row<'_>) -> Result<Identity> {
-    let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| DbError::Column {
-        index: i,
-        source: e,
-    };
-    let status: String = r.get(6)?;
-    let rcd: Option<String> = r.get(7)?;
-    let numbers: Option<String> = r.get(8)?;
-    let api_response: Option<String> = r.get(12)?;
-    Ok(Identity {
-        id: r.get(0)?,
-        entity_id: r.get(1)?,
-        numhub_identity_id: r.get(2)?,
-        display_name: r.get(3)?,
-        call_reason: r.get(4)?,
-        logo_url: r.get(5)?,
-        status: IdentityStatus::parse(&status).map_err(|e| conv(6, Box::new(e)))?,
-        rich_call_data: rcd
-            .map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(|e| conv(7, Box::new(e)))?,
-        phone_numbers: numbers
-            .map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(|e| conv(8, Box::new(e)))?
-            .unwrap_or_default(),
-        dir_id: r.get(11)?,
-        api_response: api_response
-            .map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(|e| conv(12, Box::new(e)))?,
-        created_at: r.get(9)?,
-        updated_at: r.get(10)?,
+    read_row!(r => Identity {
+        id, entity_id, numhub_identity_id, display_name, call_reason, logo_url, status,
+        rich_call_data: json, phone_numbers: json_or_default, created_at, updated_at, dir_id,
+        api_response: json,
     })
 }
 

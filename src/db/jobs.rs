@@ -306,15 +306,45 @@ macro_rules! select_pending {
     };
 }
 
-fn pending_for(sql: &Sql<'_>, column: &str, id: &str) -> Result<Option<Pending>> {
+/// A row outbox jobs act on, by the `jobs` column that names it; its newest
+/// unfinished job is its `sync` object.
+pub trait Subject {
+    /// The `jobs` statement selecting the row's unfinished jobs (`?1`: its id).
+    const UNFINISHED: &'static str;
+    fn id(&self) -> &str;
+}
+
+impl Subject for crate::api::Entity {
+    const UNFINISHED: &'static str = select_pending!("entity_id = ?1 AND state <> 'done'");
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Subject for crate::api::Identity {
+    const UNFINISHED: &'static str = select_pending!("identity_id = ?1 AND state <> 'done'");
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Subject for crate::api::Document {
+    const UNFINISHED: &'static str = select_pending!("document_id = ?1 AND state <> 'done'");
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The row with its newest unfinished job, read in the caller's transaction.
+pub fn with_pending<T: Subject>(sql: &Sql<'_>, row: T) -> Result<(T, Option<Pending>)> {
+    let job = pending_for(sql, T::UNFINISHED, row.id())?;
+    Ok((row, job))
+}
+
+fn pending_for(sql: &Sql<'_>, unfinished: &str, id: &str) -> Result<Option<Pending>> {
     // A row has few unfinished jobs, so the newest is picked here rather than sorted
     // for by SQLite.
-    let statement = match column {
-        "entity_id" => select_pending!("entity_id = ?1 AND state <> 'done'"),
-        "identity_id" => select_pending!("identity_id = ?1 AND state <> 'done'"),
-        _ => select_pending!("document_id = ?1 AND state <> 'done'"),
-    };
-    let rows = sql.rows(statement, args![id], pending_from_row)?;
+    let rows = sql.rows(unfinished, args![id], pending_from_row)?;
     Ok(rows.into_iter().max_by_key(|p| p.id))
 }
 
@@ -381,11 +411,6 @@ pub fn unfinished_create_names(sql: &Sql<'_>, tenant_id: i64) -> Result<Vec<Stri
     sql.rows(statement, args![tenant_id], |r| r.get(0))
 }
 
-/// The entity's newest unfinished job, if any.
-pub fn pending_for_entity(sql: &Sql<'_>, entity_id: &str) -> Result<Option<Pending>> {
-    pending_for(sql, "entity_id", entity_id)
-}
-
 /// Whether the entity has an unfinished job that changes its application's status
 /// at NumHub ([`JobKind::changes_application_status`]); its queued uploads do not
 /// count, so NumHub's verdict is not held back behind them.
@@ -400,12 +425,11 @@ pub fn status_change_pending(sql: &Sql<'_>, entity_id: &str) -> Result<bool> {
 
 /// The identity's newest unfinished job, if any.
 pub fn pending_for_identity(sql: &Sql<'_>, identity_id: &str) -> Result<Option<Pending>> {
-    pending_for(sql, "identity_id", identity_id)
-}
-
-/// The document's newest unfinished job, if any.
-pub fn pending_for_document(sql: &Sql<'_>, document_id: &str) -> Result<Option<Pending>> {
-    pending_for(sql, "document_id", document_id)
+    pending_for(
+        sql,
+        <crate::api::Identity as Subject>::UNFINISHED,
+        identity_id,
+    )
 }
 
 /// Operator action: a `dead`, `needs_attention`, `failed` or `waiting` job is due
@@ -528,14 +552,12 @@ pub fn mark_failed(
     next_attempt_at: &str,
     now: &str,
 ) -> Result<()> {
-    let changed = tx.execute(
+    tx.update_row(
+        "job",
+        id,
         "UPDATE jobs SET state = 'failed', last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
         args![id, error, ts(next_attempt_at), ts(now)],
-    )?;
-    if changed == 0 {
-        return Err(DbError::not_found("job", id));
-    }
-    Ok(())
+    )
 }
 
 /// Sync engine: retries exhausted, or NumHub refused for good.
@@ -635,16 +657,14 @@ pub fn mark_waiting(
     now: &str,
 ) -> Result<()> {
     // `attempts > 0` is a CHECK: an attempt is given back only if one was counted.
-    let changed = tx.execute(
+    tx.update_row(
+        "job",
+        id,
         "UPDATE jobs SET state = 'waiting',
              attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, last_error = ?2,
              next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
         args![id, error, ts(next_attempt_at), ts(now)],
-    )?;
-    if changed == 0 {
-        return Err(DbError::not_found("job", id));
-    }
-    Ok(())
+    )
 }
 
 /// Sync engine: a `document.delete` is done and its document row is about to go;
@@ -677,14 +697,10 @@ pub fn purge_done(tx: &Tx<'_>, before: &str, batch: u32) -> Result<usize> {
 }
 
 fn set(tx: &Tx<'_>, id: i64, statement: &str, error: Option<&str>, now: &str) -> Result<()> {
-    let changed = match error {
-        Some(e) => tx.execute(statement, args![id, ts(now), e])?,
-        None => tx.execute(statement, args![id, ts(now)])?,
-    };
-    if changed == 0 {
-        return Err(DbError::not_found("job", id));
+    match error {
+        Some(e) => tx.update_row("job", id, statement, args![id, ts(now), e]),
+        None => tx.update_row("job", id, statement, args![id, ts(now)]),
     }
-    Ok(())
 }
 
 /// Jobs by state (every state present), for `daemon.status`.
@@ -769,9 +785,9 @@ mod tests {
         drop(Store::open(&path, StoreOptions::default()).expect("migrate"));
         let conn = rusqlite::Connection::open(&path).expect("open");
         for statement in [
-            select_pending!("entity_id = ?1 AND state <> 'done'"),
-            select_pending!("identity_id = ?1 AND state <> 'done'"),
-            select_pending!("document_id = ?1 AND state <> 'done'"),
+            <crate::api::Entity as super::Subject>::UNFINISHED,
+            <crate::api::Identity as super::Subject>::UNFINISHED,
+            <crate::api::Document as super::Subject>::UNFINISHED,
             identities::LIST.as_str(),
             documents::LIST.as_str(),
         ] {

@@ -3,7 +3,7 @@
 //! retried every cycle could lock the account at NumHub). The rejected credentials
 //! are kept age-armored, so a change is recognised after a restart.
 
-use super::engine::{args, ts, Engine, Row};
+use super::engine::{args, read_row, ts, Engine, Row};
 use super::{now_ts, Result, Sql, Tx};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,13 +48,7 @@ pub fn put(
 }
 
 fn from_row(r: &Row<'_>) -> Result<LoginBlock> {
-    Ok(LoginBlock {
-        account: r.get(0)?,
-        reason: r.get(1)?,
-        status_code: r.get(2)?,
-        credentials_armored: r.get(3)?,
-        blocked_at: r.get(4)?,
-    })
+    read_row!(r => LoginBlock { account, reason, status_code, credentials_armored, blocked_at })
 }
 
 pub fn get(sql: &Sql<'_>, account: &str) -> Result<Option<LoginBlock>> {

@@ -75,6 +75,21 @@ impl Sql<'_> {
         self.conn.execute(statement, args)
     }
 
+    /// Runs a statement that changes the row `what` `id`: no row changed means there
+    /// is no such row.
+    fn update_row(
+        &self,
+        what: &'static str,
+        id: impl ToString,
+        statement: &str,
+        args: &[Param<'_>],
+    ) -> Result<()> {
+        match self.execute(statement, args)? {
+            0 => Err(DbError::not_found(what, id)),
+            _ => Ok(()),
+        }
+    }
+
     /// Runs an INSERT; returns the new row's id.
     fn insert(&self, statement: &str, args: &[Param<'_>]) -> Result<i64> {
         self.conn.insert(statement, args)

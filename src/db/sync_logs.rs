@@ -1,8 +1,7 @@
 //! `numhub_sync_logs`: one row per HTTP exchange with NumHub. Payloads arrive here
 //! already redacted (the `numhub` module's job); the store only keeps them.
 
-use super::engine::{args, ts, ts_opt, Engine, Row};
-use serde_json::Value;
+use super::engine::{args, read_row, ts, ts_opt, Engine, Row};
 
 use super::{
     check_json, check_len, new_id, now_ts, page_limit, DbError, Direction, HttpMethod, Page,
@@ -52,23 +51,21 @@ pub fn insert_by_numhub_ids(
     numhub_entity_id: Option<&str>,
     numhub_identity_id: Option<&str>,
 ) -> Result<String> {
+    let local = |statement: &str, numhub_id: Option<&str>| match numhub_id {
+        Some(id) => tx.row(statement, args![id], |r| r.get(0)),
+        None => Ok(None),
+    };
     if new.entity_id.is_none() {
-        if let Some(id) = numhub_entity_id {
-            new.entity_id = tx.row(
-                "SELECT id FROM numhub_entities WHERE numhub_entity_id = ?1",
-                args![id],
-                |r| r.get(0),
-            )?;
-        }
+        new.entity_id = local(
+            "SELECT id FROM numhub_entities WHERE numhub_entity_id = ?1",
+            numhub_entity_id,
+        )?;
     }
     if new.identity_id.is_none() {
-        if let Some(id) = numhub_identity_id {
-            new.identity_id = tx.row(
-                "SELECT id FROM numhub_identities WHERE numhub_identity_id = ?1",
-                args![id],
-                |r| r.get(0),
-            )?;
-        }
+        new.identity_id = local(
+            "SELECT id FROM numhub_identities WHERE numhub_identity_id = ?1",
+            numhub_identity_id,
+        )?;
     }
     insert(tx, new)
 }
@@ -116,33 +113,10 @@ pub fn insert(tx: &Tx<'_>, new: NewSyncLog) -> Result<String> {
 }
 
 fn from_row(r: &Row<'_>) -> Result<SyncLog> {
-    let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| DbError::Column {
-        index: i,
-        source: e,
-    };
-    let json = |i: usize| -> Result<Option<Value>> {
-        let s: Option<String> = r.get(i)?;
-        s.map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(|e| conv(i, Box::new(e)))
-    };
-    let method: String = r.get(5)?;
-    let direction: String = r.get(6)?;
-    Ok(SyncLog {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        entity_id: r.get(2)?,
-        identity_id: r.get(3)?,
-        endpoint: r.get(4)?,
-        method: HttpMethod::parse(&method).map_err(|e| conv(5, Box::new(e)))?,
-        direction: Direction::parse(&direction).map_err(|e| conv(6, Box::new(e)))?,
-        status_code: r.get(7)?,
-        request_payload: json(8)?,
-        response_payload: json(9)?,
-        response_time_ms: r.get(10)?,
-        error_message: r.get(11)?,
-        success: r.get(12)?,
-        created_at: r.get(13)?,
+    read_row!(r => SyncLog {
+        id, tenant_id, entity_id, identity_id, endpoint, method, direction, status_code,
+        request_payload: json, response_payload: json, response_time_ms, error_message, success,
+        created_at,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::engine::{args, ts, Engine, Row};
+use super::engine::{args, read_row, ts, Engine, Row};
 use super::{
     check_len, check_not_blank, int_cursor, json_values, now_ts, page_limit, Page, Result, Sql, Tx,
 };
@@ -65,16 +65,9 @@ pub fn validate_client_id(value: &str) -> Result<i32> {
 const COLUMNS: &str = "id, name, email, slug, numhub_client_id, numhub_osp_id, numhub_enabled, created_at, updated_at";
 
 fn from_row(r: &Row<'_>) -> Result<Tenant> {
-    Ok(Tenant {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        email: r.get(2)?,
-        slug: r.get(3)?,
-        numhub_client_id: r.get(4)?,
-        numhub_osp_id: r.get(5)?,
-        numhub_enabled: r.get(6)?,
-        created_at: r.get(7)?,
-        updated_at: r.get(8)?,
+    read_row!(r => Tenant {
+        id, name, email, slug, numhub_client_id, numhub_osp_id, numhub_enabled, created_at,
+        updated_at,
     })
 }
 

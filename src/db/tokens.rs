@@ -2,7 +2,7 @@
 //! Encrypting is the `crypto` module's job; the store refuses anything that is not
 //! ciphertext, so a clear-text token can never reach the file.
 
-use super::engine::{args, ts, Row};
+use super::engine::{args, read_row, ts, Row};
 use serde::{Deserialize, Serialize};
 
 use super::{now_ts, DbError, Result, Sql, TokenType, Tx};
@@ -87,17 +87,9 @@ pub fn get_access(sql: &Sql<'_>, tenant_id: Option<i64>) -> Result<Option<Stored
 }
 
 fn from_row(r: &Row<'_>) -> Result<StoredToken> {
-    let scopes: Option<String> = r.get(6)?;
-    Ok(StoredToken {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        token_type: r.get(2)?,
-        access_token: r.get(3)?,
-        refresh_token: r.get(4)?,
-        expires_at: r.get(5)?,
-        scopes: scopes.and_then(|s| serde_json::from_str(&s).ok()),
-        created_at: r.get(7)?,
-        updated_at: r.get(8)?,
+    read_row!(r => StoredToken {
+        id, tenant_id, token_type, access_token, refresh_token, expires_at, scopes: json,
+        created_at, updated_at,
     })
 }
 

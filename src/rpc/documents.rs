@@ -15,7 +15,7 @@ use crate::api::{
     ChildQuery, Document, DocumentDelete, DocumentFile, DocumentGet, DocumentList, DocumentUpload,
     RowRef, WithSync,
 };
-use crate::db::{self, documents, jobs, DocumentSource, Sql};
+use crate::db::{documents, jobs, DocumentSource};
 use crate::events::Event;
 use crate::intake::SpoolError;
 
@@ -28,15 +28,6 @@ pub fn methods() -> Vec<MethodDef> {
         method::<DocumentGet>("One document.", Read, Tenant("tenant_id"), document_get),
         method::<DocumentDelete>("Queues the removal of a document at NumHub; the row goes once NumHub confirms.", Write, Tenant("tenant_id"), document_delete),
     ]
-}
-
-/// The document with its newest unfinished job, read in the same transaction.
-fn with_job(
-    sql: &Sql<'_>,
-    d: documents::Document,
-) -> db::Result<(documents::Document, Option<jobs::Pending>)> {
-    let job = jobs::pending_for_document(sql, &d.id)?;
-    Ok((d, job))
 }
 
 async fn document_upload(
@@ -78,7 +69,7 @@ async fn document_upload(
     wait_for(&rpc, tenant_id, job_id, p.wait_s).await?;
     let id = doc.id;
     rpc.store
-        .read(move |sql| with_job(sql, documents::get(sql, tenant_id, &id)?))
+        .read(move |sql| jobs::with_pending(sql, documents::get(sql, tenant_id, &id)?))
         .await?
         .to_wire()
 }
@@ -93,7 +84,7 @@ async fn document_list(
 
 async fn document_get(rpc: Arc<Rpc>, _: Caller, p: RowRef) -> Result<WithSync<Document>, RpcError> {
     rpc.store
-        .read_point(move |sql| with_job(sql, documents::get(sql, p.tenant_id, &p.id)?))
+        .read_point(move |sql| jobs::with_pending(sql, documents::get(sql, p.tenant_id, &p.id)?))
         .await?
         .to_wire()
 }
@@ -118,7 +109,7 @@ async fn document_delete(
                     )
                 },
             )?;
-            with_job(tx, d)
+            jobs::with_pending(tx, d)
         })
         .await
         .inspect(|_| queued(&rpc))?

@@ -19,7 +19,7 @@ use crate::api::{
     EntityGet, EntityList, EntityLoaTemplate, EntityLookup, EntityQuery, EntitySubmit,
     EntityUpdate, LoaTemplate, Page, RowRef, RowWait, WithSync,
 };
-use crate::db::{self, entities, jobs, reviews, tenants, Sql};
+use crate::db::{entities, jobs, reviews, tenants};
 use crate::events::Event;
 use crate::watch::layout;
 
@@ -85,13 +85,7 @@ async fn entity_drop_path(rpc: Arc<Rpc>, _: Caller, p: RowRef) -> Result<DropPat
             ))
         })
         .await?;
-    let dir = layout::entity_dir(
-        &rpc.drop_dir,
-        tenant_id,
-        tenant.slug.as_deref(),
-        &entity.id,
-        &entity.company_name,
-    );
+    let dir = layout::entity_dir(&rpc.drop_dir, &tenant, &entity);
     let type_dirs = layout::TYPE_DIRS
         .iter()
         .map(|(name, _)| (name.to_string(), dir.join(name)))
@@ -113,15 +107,6 @@ async fn entity_loa_template(rpc: Arc<Rpc>, _: Caller, p: RowRef) -> Result<LoaT
     Ok(super::operations::port(&rpc)?
         .loa_template(p.tenant_id, p.id)
         .await?)
-}
-
-/// The entity with its newest unfinished job, read in the same transaction.
-fn with_job(
-    sql: &Sql<'_>,
-    e: entities::Entity,
-) -> db::Result<(entities::Entity, Option<jobs::Pending>)> {
-    let job = jobs::pending_for_entity(sql, &e.id)?;
-    Ok((e, job))
 }
 
 /// The display identities of an application body are what NumHub shows on phones:
@@ -327,7 +312,7 @@ async fn entity_get(rpc: Arc<Rpc>, _: Caller, p: EntityLookup) -> Result<EntityD
             rpc.store
                 .read(move |sql| {
                     let (e, job) =
-                        with_job(sql, entities::get_by_numhub_id(sql, tenant_id, &nid)?)?;
+                        jobs::with_pending(sql, entities::get_by_numhub_id(sql, tenant_id, &nid)?)?;
                     let review = reviews::find(sql, &e.id)?;
                     Ok((e, job, review))
                 })

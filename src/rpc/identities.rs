@@ -15,7 +15,7 @@ use crate::api::{
     IdentityNumbers, IdentityNumbersAdd, IdentityNumbersRemove, IdentityUpdate, Page, RowRef,
     RowWait, WithSync,
 };
-use crate::db::{self, identities, jobs, IdentityStatus, Sql};
+use crate::db::{self, identities, jobs, IdentityStatus};
 use crate::events::Event;
 
 pub fn methods() -> Vec<MethodDef> {
@@ -31,15 +31,6 @@ pub fn methods() -> Vec<MethodDef> {
     ]
 }
 
-/// The identity with its newest unfinished job, read in the same transaction.
-fn with_job(
-    sql: &Sql<'_>,
-    i: identities::Identity,
-) -> db::Result<(identities::Identity, Option<jobs::Pending>)> {
-    let job = jobs::pending_for_identity(sql, &i.id)?;
-    Ok((i, job))
-}
-
 async fn identity_list(
     rpc: Arc<Rpc>,
     _: Caller,
@@ -50,7 +41,7 @@ async fn identity_list(
 
 async fn identity_get(rpc: Arc<Rpc>, _: Caller, p: RowRef) -> Result<WithSync<Identity>, RpcError> {
     rpc.store
-        .read_point(move |sql| with_job(sql, identities::get(sql, p.tenant_id, &p.id)?))
+        .read_point(move |sql| jobs::with_pending(sql, identities::get(sql, p.tenant_id, &p.id)?))
         .await?
         .to_wire()
 }
@@ -88,7 +79,7 @@ where
     wait_for(&rpc, tenant_id, job_id, wait_s).await?;
     let id = identity.id.clone();
     rpc.store
-        .read(move |sql| with_job(sql, identities::get(sql, tenant_id, &id)?))
+        .read(move |sql| jobs::with_pending(sql, identities::get(sql, tenant_id, &id)?))
         .await?
         .to_wire()
 }

@@ -152,7 +152,36 @@ impl Row<'_> {
             source: reason.into(),
         })
     }
+
+    /// Column `i`'s JSON text as `T`; `NULL` is `None`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, i: usize) -> Result<Option<T>> {
+        let Some(text) = self.get::<Option<String>>(i)? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| DbError::Column {
+                index: i,
+                source: e.into(),
+            })
+    }
 }
+
+/// A row type from a statement's columns, in the order its fields are listed, so no
+/// column's index is written by hand: `read_row!(r => Brand { id, tenant_id, name })`
+/// reads columns 0, 1 and 2. A field `: json` reads its column's JSON text (`NULL`:
+/// `None`), `: json_or_default` the same with `NULL` as the type's default.
+macro_rules! read_row {
+    ($r:ident => $ty:ident { $($field:ident $(: $how:ident)?),+ $(,)? }) => {{
+        let mut columns = 0usize..;
+        let mut next = || columns.next().unwrap_or_default();
+        Ok($ty { $($field: $crate::db::engine::read_row!(@read $r, next() $(, $how)?)),+ })
+    }};
+    (@read $r:ident, $i:expr) => { $r.get($i)? };
+    (@read $r:ident, $i:expr, json) => { $r.json($i)? };
+    (@read $r:ident, $i:expr, json_or_default) => { $r.json($i)?.unwrap_or_default() };
+}
+pub(crate) use read_row;
 
 /// A Rust type a column converts into.
 pub trait Column: Sized {

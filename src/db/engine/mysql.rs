@@ -732,10 +732,7 @@ pub(super) fn int(v: &Value) -> std::result::Result<i64, String> {
     match v {
         Value::Int(i) => Ok(*i),
         Value::UInt(u) => i64::try_from(*u).map_err(|e| e.to_string()),
-        Value::Bytes(b) => std::str::from_utf8(b)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| "text that is not an integer".to_string()),
+        Value::Bytes(b) => parsed(b, "an integer"),
         other => Err(format!("{} is not an integer", kind(other))),
     }
 }
@@ -746,12 +743,17 @@ pub(super) fn real(v: &Value) -> std::result::Result<f64, String> {
         Value::Double(d) => Ok(*d),
         Value::Int(i) => Ok(*i as f64),
         Value::UInt(u) => Ok(*u as f64),
-        Value::Bytes(b) => std::str::from_utf8(b)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| "text that is not a number".to_string()),
+        Value::Bytes(b) => parsed(b, "a number"),
         other => Err(format!("{} is not a number", kind(other))),
     }
+}
+
+/// A number MySQL sent as text (a `DECIMAL`, an aggregate).
+fn parsed<T: std::str::FromStr>(b: &[u8], what: &str) -> std::result::Result<T, String> {
+    std::str::from_utf8(b)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("text that is not {what}"))
 }
 
 /// Text, and times in the store's RFC 3339 form (`db::format_ts`).
