@@ -861,31 +861,21 @@ mod tests {
         assert_eq!(c.log.filter, "info");
     }
 
+    /// A file that cannot be read names what is wrong and where.
     #[test]
-    fn unknown_key_is_named() {
-        let e = parse("[database]\npaht = \"x\"\n").expect_err("unknown key");
-        assert!(e.to_string().contains("database.paht"), "{e}");
-    }
-
-    #[test]
-    fn unknown_section_is_named() {
-        let e = parse("[databse]\npath = \"x\"\n").expect_err("unknown section");
-        assert!(e.to_string().contains("databse"), "{e}");
-    }
-
-    #[test]
-    fn wrong_type_is_named() {
-        let e = parse("[daemon]\nshutdown_timeout_secs = \"soon\"\n").expect_err("wrong type");
-        assert!(
-            e.to_string().contains("daemon.shutdown_timeout_secs"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn syntax_error_names_the_line() {
-        let e = parse("[log]\nfilter = \n").expect_err("syntax");
-        assert!(e.to_string().contains("line 2"), "{e}");
+    fn a_bad_file_is_named_by_key_section_or_line() {
+        for (text, named) in [
+            ("[database]\npaht = \"x\"\n", "database.paht"),
+            ("[databse]\npath = \"x\"\n", "databse"),
+            (
+                "[daemon]\nshutdown_timeout_secs = \"soon\"\n",
+                "daemon.shutdown_timeout_secs",
+            ),
+            ("[log]\nfilter = \n", "line 2"),
+        ] {
+            let e = parse(text).expect_err(text);
+            assert!(e.to_string().contains(named), "{text}: {e}");
+        }
     }
 
     #[test]

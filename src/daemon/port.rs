@@ -72,6 +72,19 @@ impl Port {
             None => Ok(()),
         }
     }
+
+    /// A call about one of the tenant's entities: counted (as [`Port::spend`]), then
+    /// the entity's NumHub id, refused while NumHub has not assigned one yet (the
+    /// create is still queued).
+    async fn spend_on_entity(&self, tenant_id: i64, entity_id: &str) -> Result<Uuid, PortError> {
+        self.spend(Some(tenant_id)).await?;
+        let id = entity_id.to_string();
+        let entity = self
+            .store
+            .read(move |sql| db::entities::get(sql, tenant_id, &id))
+            .await?;
+        numhub_uuid(entity_id, entity.numhub_entity_id.as_deref())
+    }
 }
 
 impl NumhubPort for Port {
@@ -98,8 +111,7 @@ impl NumhubPort for Port {
     fn otp_generate(&self, tenant_id: i64, entity_id: String, resend: bool) -> PortFuture<OtpSent> {
         let port = self.clone();
         Box::pin(async move {
-            port.spend(Some(tenant_id)).await?;
-            let id = numhub_id(&port.store, tenant_id, &entity_id).await?;
+            let id = port.spend_on_entity(tenant_id, &entity_id).await?;
             let answer = port
                 .client
                 .generate_otp(tenant_id, Priority::Interactive, id, resend)
@@ -144,8 +156,7 @@ impl NumhubPort for Port {
                     field: "otp",
                     reason: "must be the digits of the code (NumHub takes it as a number)".into(),
                 })?;
-            port.spend(Some(tenant_id)).await?;
-            let id = numhub_id(&port.store, tenant_id, &entity_id).await?;
+            let id = port.spend_on_entity(tenant_id, &entity_id).await?;
             let answer = port
                 .client
                 .verify_otp(tenant_id, Priority::Interactive, id, code)
@@ -276,13 +287,7 @@ impl NumhubPort for Port {
                 .download_template(tenant_id, Priority::Interactive, nid)
                 .await
                 .map_err(port_error)?;
-            let dir = layout::entity_dir(
-                &port.drop_dir,
-                tenant_id,
-                tenant.slug.as_deref(),
-                &entity.id,
-                &entity.company_name,
-            );
+            let dir = layout::entity_dir(&port.drop_dir, &tenant, &entity);
             let path = dir.join(layout::TEMPLATE);
             let sha256 = numhub::audit::hex_sha256(&bytes);
             let size_bytes = bytes.len() as u64;
@@ -312,16 +317,6 @@ fn no_sync() -> PortError {
     PortError::NotConfigured {
         reason: "the sync engine is not running".into(),
     }
-}
-
-/// NumHub's id of a local entity of the tenant; refused while NumHub has not
-/// assigned one yet (the create is still queued).
-async fn numhub_id(store: &db::Store, tenant_id: i64, entity_id: &str) -> Result<Uuid, PortError> {
-    let id = entity_id.to_string();
-    let entity = store
-        .read(move |sql| db::entities::get(sql, tenant_id, &id))
-        .await?;
-    numhub_uuid(entity_id, entity.numhub_entity_id.as_deref())
 }
 
 fn numhub_uuid(entity_id: &str, nid: Option<&str>) -> Result<Uuid, PortError> {

@@ -265,10 +265,14 @@ mod tests {
         s.spawn(TaskName::Poller, std::future::pending::<()>());
         assert_eq!(liveness.dead(), None);
         s.spawn(TaskName::Outbox, async { Err::<(), _>("disk on fire") });
+        dies_of(s, liveness, TaskName::Outbox, "disk on fire").await;
+    }
+
+    /// The supervisor's death is `task`'s, of `cause`, and liveness says so.
+    async fn dies_of(mut s: Supervisor, liveness: Liveness, task: TaskName, cause: &str) {
         let death = s.death().await;
-        assert_eq!(death.task, TaskName::Outbox);
-        assert_eq!(death.cause, "disk on fire");
-        assert_eq!(liveness.dead(), Some(TaskName::Outbox));
+        assert_eq!((death.task, death.cause.as_str()), (task, cause));
+        assert_eq!(liveness.dead(), Some(task));
     }
 
     #[tokio::test]
@@ -282,10 +286,7 @@ mod tests {
                 panic!("inotify gone");
             }
         });
-        let death = s.death().await;
-        assert_eq!(death.task, TaskName::Watcher);
-        assert_eq!(death.cause, "panicked: inotify gone");
-        assert_eq!(liveness.dead(), Some(TaskName::Watcher));
+        dies_of(s, liveness, TaskName::Watcher, "panicked: inotify gone").await;
     }
 
     #[tokio::test]

@@ -149,10 +149,7 @@ impl Client {
             let list = self
                 .attestation_list(tenant, p, ask.page_number, ask.page_size)
                 .await?;
-            let meta = Meta {
-                total_count: list.total_count,
-                page_size: list.page_size,
-            };
+            let meta = Meta::from(&list);
             let results = list.results.unwrap_or_default();
             for item in pager.take(results, |i| i.numhub_entity_id, meta) {
                 if item.company_name.as_deref() != Some(name) {

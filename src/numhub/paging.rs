@@ -20,6 +20,8 @@ use std::collections::HashSet;
 
 use uuid::Uuid;
 
+use super::model::AttestationPage;
+
 /// What every walk asks for first (the document names no limit).
 pub const PAGE_SIZE: i32 = 100;
 
@@ -38,6 +40,15 @@ pub struct Ask {
 pub struct Meta {
     pub total_count: Option<i32>,
     pub page_size: Option<i32>,
+}
+
+impl From<&AttestationPage> for Meta {
+    fn from(page: &AttestationPage) -> Meta {
+        Meta {
+            total_count: page.total_count,
+            page_size: page.page_size,
+        }
+    }
 }
 
 /// What earlier walks of a list without paging metadata taught about the server's page

@@ -241,17 +241,7 @@ fn check_tenant(
         Scope::Tenant(key) | Scope::OptionalTenant(key) | Scope::OwnTenants(key)
             if tenant(key).is_some() =>
         {
-            let t = tenant(key).unwrap_or_default();
-            if caller.may_see_tenant(t) {
-                Ok(())
-            } else {
-                Err(forbid(
-                    caller,
-                    method,
-                    Some(t),
-                    format!("uid {} may not act on tenant {t}", caller.peer.uid),
-                ))
-            }
+            require_tenant_of_row(caller, method, tenant(key).unwrap_or_default())
         }
         Scope::Tenant(key) => Err(RpcError::invalid(key, "is required")),
         Scope::OwnTenants(_) => Ok(()),
@@ -287,7 +277,8 @@ pub fn forbid(caller: &Caller, method: &str, tenant: Option<i64>, why: String) -
     RpcError::Forbidden(why)
 }
 
-/// For handlers of [`Scope::ByRow`] methods: the row's tenant must be the caller's.
+/// The tenant must be one the caller may act on: the params' (checked before the
+/// handler) or, for handlers of [`Scope::ByRow`] methods, the row's.
 pub fn require_tenant_of_row(
     caller: &Caller,
     method: &str,

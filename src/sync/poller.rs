@@ -222,10 +222,7 @@ async fn sweep_applications(
             .numhub
             .attestation_list(tenant, Priority::Background, ask.page_number, ask.page_size)
             .await?;
-        let meta = Meta {
-            total_count: list.total_count,
-            page_size: list.page_size,
-        };
+        let meta = Meta::from(&list);
         let items = list.results.unwrap_or_default();
         for item in pager.take(items, |i| i.numhub_entity_id, meta) {
             if reconcile_listed(ctx, anomalies, tenant, &index, unknown_list_status, item).await? {

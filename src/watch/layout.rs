@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::api::{Entity, Tenant};
 use crate::db::DocumentType;
 
 /// Files NumHub has (kept `[drop] keep_processed_days`).
@@ -93,15 +94,9 @@ pub fn short_id_of_dir(name: &str) -> Option<&str> {
 }
 
 /// `DROP/<tenant>/<entity>`.
-pub fn entity_dir(
-    root: &Path,
-    tenant_id: i64,
-    tenant_slug: Option<&str>,
-    entity_id: &str,
-    company_name: &str,
-) -> PathBuf {
-    root.join(tenant_dir_name(tenant_id, tenant_slug))
-        .join(entity_dir_name(entity_id, company_name))
+pub fn entity_dir(root: &Path, tenant: &Tenant, entity: &Entity) -> PathBuf {
+    root.join(tenant_dir_name(tenant.id, tenant.slug.as_deref()))
+        .join(entity_dir_name(&entity.id, &entity.company_name))
 }
 
 /// Lower-case ASCII letters and digits, every other run of characters one `-`.

@@ -29,6 +29,16 @@ fn started() -> Harness {
 }
 
 /// An entity of tenant 1 that the outbox has created at NumHub; (local, NumHub) ids.
+/// Tenant 1's folder of an entity, as the drop folder's layout names it.
+fn entity_folder(h: &Harness, entity_id: &str, company_name: &str) -> std::path::PathBuf {
+    use numhubd::watch::layout;
+    h.dir
+        .path()
+        .join("drop")
+        .join(layout::tenant_dir_name(1, None))
+        .join(layout::entity_dir_name(entity_id, company_name))
+}
+
 fn entity_at_numhub(h: &Harness, name: &str) -> (String, String) {
     let s = h.socket();
     let id = create_entity(&s, name, false).expect("entity.create");
@@ -62,13 +72,7 @@ fn the_template_is_written_byte_identical_for_every_form_numhub_may_use() {
         .sandbox
         .template_sha256(nid.parse().expect("uuid"))
         .expect("sandbox knows the template");
-    let dir = numhubd::watch::layout::entity_dir(
-        &h.dir.path().join("drop"),
-        1,
-        None,
-        &id,
-        "Acme Dental, LLC",
-    );
+    let dir = entity_folder(&h, &id, "Acme Dental, LLC");
     let template = dir.join(numhubd::watch::layout::TEMPLATE);
 
     for form in [
@@ -180,8 +184,7 @@ fn drop_path_prints_the_layout_folder_and_documents_follow_shows_uploads() {
 
     let out = ctl(&s, &["drop-path", &id, "--tenant", "1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let dir =
-        numhubd::watch::layout::entity_dir(&h.dir.path().join("drop"), 1, None, &id, "Follow Co");
+    let dir = entity_folder(&h, &id, "Follow Co");
     assert_eq!(text(&out.stdout), format!("{}\n", dir.display()));
     let paths = ok(&s, "entity.drop_path", json!({"tenant_id": 1, "id": id}));
     assert_eq!(paths["type_dirs"]["loa"], json!(dir.join("loa")), "{paths}");
