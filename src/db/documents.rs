@@ -1,15 +1,13 @@
 //! `documents` (local files we received) and `numhub_documents` (their upload to an
 //! entity at NumHub).
 
-use std::sync::LazyLock;
-
 use super::engine::{args, read_row, ts, Row};
 use serde::{Deserialize, Serialize};
 
-use super::jobs::{self, newest_unfinished_job_id, Pending};
+use super::jobs;
 use super::{
     check_json, check_len, check_not_blank, new_id, now_ts, require_tenant, DbError,
-    DocumentSource, DocumentStatus, DocumentType, Page, Result, Sql, Tx,
+    DocumentSource, DocumentStatus, DocumentType, Result, Sql, Tx,
 };
 
 /// The content types NumHub's upload accepts (by DocumentType: LOA PDF, LOGO BMP,
@@ -230,34 +228,14 @@ pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Document> {
     .ok_or_else(|| DbError::not_found("document", id))
 }
 
-/// A page of documents, each with its newest unfinished job's id (the column after
-/// [`from_row`]'s).
-pub(super) static LIST: LazyLock<String> = LazyLock::new(|| {
-    SELECT.replacen(
-        " FROM ",
-        concat!(newest_unfinished_job_id!("document_id", "d.id"), " FROM "),
-        1,
-    ) + " WHERE e.tenant_id = ?1 AND (?2 IS NULL OR d.numhub_entity_id = ?2) AND d.id > ?3
-         ORDER BY d.id LIMIT ?4"
-});
-
-/// The tenant's documents (of one entity, if given), oldest first, each with its
-/// newest unfinished job (for the `sync` object).
-pub fn list(
-    sql: &Sql<'_>,
-    tenant_id: i64,
-    entity_id: Option<&str>,
-    cursor: Option<&str>,
-    limit: Option<u32>,
-) -> Result<Page<(Document, Option<Pending>)>> {
-    jobs::children_with_pending(
-        sql,
-        &LIST,
-        (tenant_id, entity_id),
-        (cursor, limit),
-        (from_row, 12),
-        |row| &row.id,
-    )
+/// Paged by `jobs::children` (`document.list`).
+impl jobs::Child for Document {
+    const SELECT: &'static str = SELECT;
+    const ALIAS: &'static str = "d";
+    const COLUMNS: usize = 12;
+    fn from_row(r: &Row<'_>) -> Result<Document> {
+        from_row(r)
+    }
 }
 
 /// Records NumHub's acceptance of the upload.

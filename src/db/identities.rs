@@ -2,15 +2,13 @@
 //! of an entity, mapped to NumHub's NumhubIdentityId, with NumHub's `dirId` and the
 //! identity as NumHub last answered it (`api_response`).
 
-use std::sync::LazyLock;
-
 use super::engine::{args, read_row, ts, Row};
 use serde_json::Value;
 
-use super::jobs::{self, newest_unfinished_job_id, Pending};
+use super::jobs;
 use super::{
-    brands::validate_e164, check_json, check_len, new_id, now_ts, DbError, IdentityStatus, Page,
-    Result, Sql, Tx,
+    brands::validate_e164, check_json, check_len, new_id, now_ts, DbError, IdentityStatus, Result,
+    Sql, Tx,
 };
 
 /// The row as the protocol shows it: one type for the table and the wire.
@@ -225,34 +223,14 @@ pub fn find_by_numhub_id(
     )
 }
 
-/// A page of identities, each with its newest unfinished job's id (the column after
-/// [`from_row`]'s).
-pub(super) static LIST: LazyLock<String> = LazyLock::new(|| {
-    SELECT.replacen(
-        " FROM ",
-        concat!(newest_unfinished_job_id!("identity_id", "i.id"), " FROM "),
-        1,
-    ) + " WHERE e.tenant_id = ?1 AND (?2 IS NULL OR i.numhub_entity_id = ?2) AND i.id > ?3
-         ORDER BY i.id LIMIT ?4"
-});
-
-/// The tenant's identities (of one entity, if given), oldest first, each with its
-/// newest unfinished job (for the `sync` object).
-pub fn list(
-    sql: &Sql<'_>,
-    tenant_id: i64,
-    entity_id: Option<&str>,
-    cursor: Option<&str>,
-    limit: Option<u32>,
-) -> Result<Page<(Identity, Option<Pending>)>> {
-    jobs::children_with_pending(
-        sql,
-        &LIST,
-        (tenant_id, entity_id),
-        (cursor, limit),
-        (from_row, 13),
-        |row| &row.id,
-    )
+/// Paged by `jobs::children` (`identity.list`).
+impl jobs::Child for Identity {
+    const SELECT: &'static str = SELECT;
+    const ALIAS: &'static str = "i";
+    const COLUMNS: usize = 13;
+    fn from_row(r: &Row<'_>) -> Result<Identity> {
+        from_row(r)
+    }
 }
 
 /// A local change to what the identity shows (sent to NumHub by a job). Absent

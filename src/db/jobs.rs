@@ -296,12 +296,13 @@ macro_rules! newest_unfinished_job_id {
 }
 pub(super) use newest_unfinished_job_id;
 
-/// A statement reading what [`pending_from_row`] reads, for jobs matching `$where`.
+/// A statement reading what [`pending_from_row`] reads, for jobs matching the
+/// condition its literals spell.
 macro_rules! select_pending {
-    ($where:literal) => {
+    ($($where:literal),+) => {
         concat!(
             "SELECT id, kind, state, attempts, last_error FROM jobs WHERE ",
-            $where
+            $($where),+
         )
     };
 }
@@ -309,30 +310,54 @@ macro_rules! select_pending {
 /// A row outbox jobs act on, by the `jobs` column that names it; its newest
 /// unfinished job is its `sync` object.
 pub trait Subject {
+    /// The `jobs` column naming the row.
+    const JOB_COLUMN: &'static str;
     /// The `jobs` statement selecting the row's unfinished jobs (`?1`: its id).
     const UNFINISHED: &'static str;
     fn id(&self) -> &str;
 }
 
-impl Subject for crate::api::Entity {
-    const UNFINISHED: &'static str = select_pending!("entity_id = ?1 AND state <> 'done'");
-    fn id(&self) -> &str {
-        &self.id
-    }
+/// [`Subject`] for a row type, its jobs named by `$column`.
+macro_rules! subject {
+    ($row:ty, $column:literal) => {
+        impl Subject for $row {
+            const JOB_COLUMN: &'static str = $column;
+            const UNFINISHED: &'static str = select_pending!($column, " = ?1 AND state <> 'done'");
+            fn id(&self) -> &str {
+                &self.id
+            }
+        }
+    };
 }
 
-impl Subject for crate::api::Identity {
-    const UNFINISHED: &'static str = select_pending!("identity_id = ?1 AND state <> 'done'");
-    fn id(&self) -> &str {
-        &self.id
-    }
+subject!(crate::api::Entity, "entity_id");
+subject!(crate::api::Identity, "identity_id");
+subject!(crate::api::Document, "document_id");
+
+/// An entity's child table (documents, identities), as [`children`] pages it.
+pub trait Child: Subject + Sized {
+    /// The table's SELECT of [`Child::from_row`]'s columns: the table as `ALIAS`,
+    /// joined to its entity as `e`.
+    const SELECT: &'static str;
+    const ALIAS: &'static str;
+    /// How many columns `from_row` reads.
+    const COLUMNS: usize;
+    fn from_row(r: &Row<'_>) -> Result<Self>;
 }
 
-impl Subject for crate::api::Document {
-    const UNFINISHED: &'static str = select_pending!("document_id = ?1 AND state <> 'done'");
-    fn id(&self) -> &str {
-        &self.id
-    }
+/// [`children`]'s statement: the rows with their newest unfinished job's id as the
+/// last column; the tenant's (`?1`), of one entity if given (`?2`), after the
+/// cursor (`?3`), `?4` at most.
+pub(super) fn children_statement<T: Child>() -> String {
+    let (column, row) = (T::JOB_COLUMN, T::ALIAS);
+    let job = format!(
+        ", (SELECT max(j.id) FROM jobs j WHERE j.{column} = {row}.id AND j.state <> 'done') FROM "
+    );
+    T::SELECT.replacen(" FROM ", &job, 1)
+        + &format!(
+            " WHERE e.tenant_id = ?1 AND (?2 IS NULL OR {row}.numhub_entity_id = ?2) \
+             AND {row}.id > ?3 ORDER BY {row}.id LIMIT ?4"
+        )
 }
 
 /// The row with its newest unfinished job, read in the caller's transaction.
@@ -348,25 +373,23 @@ fn pending_for(sql: &Sql<'_>, unfinished: &str, id: &str) -> Result<Option<Pendi
     Ok(rows.into_iter().max_by_key(|p| p.id))
 }
 
-/// One page of an entity's children (documents, identities), oldest first, each with
-/// its newest unfinished job (for the `sync` object). `list` selects the tenant's rows
-/// (`?1`), of one entity if given (`?2`), after the cursor (`?3`), `?4` at most; its
-/// last column is the row's newest unfinished job's id, at `job_column`.
-pub(super) fn children_with_pending<T>(
+/// One page of the tenant's documents or identities (of one entity, if given),
+/// oldest first, each with its newest unfinished job (for the `sync` object): one
+/// statement, plus one per row that has a job.
+pub fn children<T: Child>(
     sql: &Sql<'_>,
-    list: &str,
-    (tenant_id, entity_id): (i64, Option<&str>),
-    (cursor, limit): (Option<&str>, Option<u32>),
-    (from_row, job_column): (fn(&Row<'_>) -> Result<T>, usize),
-    id_of: fn(&T) -> &str,
+    tenant_id: i64,
+    entity_id: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
 ) -> Result<Page<(T, Option<Pending>)>> {
     let limit = page_limit(limit)?;
     let rows = sql.rows(
-        list,
+        &children_statement::<T>(),
         args![tenant_id, entity_id, cursor.unwrap_or(""), limit + 1],
-        |r| Ok((from_row(r)?, r.get::<Option<i64>>(job_column)?)),
+        |r| Ok((T::from_row(r)?, r.get::<Option<i64>>(T::COLUMNS)?)),
     )?;
-    Page::from_rows(rows, limit, |(row, _)| id_of(row).to_string())
+    Page::from_rows(rows, limit, |(row, _)| row.id().to_string())
         .try_map(|(row, job_id)| Ok((row, pending_for_job_id(sql, job_id)?)))
 }
 
@@ -719,7 +742,7 @@ pub fn count(sql: &Sql<'_>) -> Result<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{documents, identities, Store, StoreOptions};
+    use super::super::{Store, StoreOptions};
 
     /// The plan's lines that read the whole `jobs` table.
     fn job_scans(conn: &rusqlite::Connection, statement: &str) -> Vec<String> {
@@ -788,8 +811,8 @@ mod tests {
             <crate::api::Entity as super::Subject>::UNFINISHED,
             <crate::api::Identity as super::Subject>::UNFINISHED,
             <crate::api::Document as super::Subject>::UNFINISHED,
-            identities::LIST.as_str(),
-            documents::LIST.as_str(),
+            &super::children_statement::<crate::api::Identity>(),
+            &super::children_statement::<crate::api::Document>(),
         ] {
             assert_eq!(
                 job_scans(&conn, statement),

@@ -79,7 +79,7 @@ async fn document_list(
     _: Caller,
     p: ChildQuery,
 ) -> Result<crate::api::Page<WithSync<Document>>, RpcError> {
-    child_page(&rpc, p, documents::list).await
+    child_page::<Document>(&rpc, p).await
 }
 
 async fn document_get(rpc: Arc<Rpc>, _: Caller, p: RowRef) -> Result<WithSync<Document>, RpcError> {

@@ -36,7 +36,7 @@ async fn identity_list(
     _: Caller,
     p: ChildQuery,
 ) -> Result<Page<WithSync<Identity>>, RpcError> {
-    child_page(&rpc, p, identities::list).await
+    child_page::<Identity>(&rpc, p).await
 }
 
 async fn identity_get(rpc: Arc<Rpc>, _: Caller, p: RowRef) -> Result<WithSync<Identity>, RpcError> {

@@ -8,7 +8,7 @@ use super::error::RpcError;
 use super::wire::ToWire;
 use super::Rpc;
 use crate::api::{ChildQuery, Page, WithSync};
-use crate::db::{self, jobs, JobState, Sql};
+use crate::db::{jobs, JobState};
 use crate::events::{Event, Message};
 
 /// Wakes the outbox for a job just committed.
@@ -72,26 +72,16 @@ pub(super) async fn wait_for(
     }
 }
 
-/// How `identities::list` and `documents::list` read a page of an entity's children.
-pub(super) type ChildLister<T> = fn(
-    &Sql<'_>,
-    i64,
-    Option<&str>,
-    Option<&str>,
-    Option<u32>,
-) -> db::Result<db::Page<(T, Option<jobs::Pending>)>>;
-
 /// One page of a tenant's identities or documents (of one entity, if given), each
 /// with its `sync` object.
-pub(super) async fn child_page<T: ToWire + Send + 'static>(
+pub(super) async fn child_page<T: jobs::Child + ToWire + Send + 'static>(
     rpc: &Rpc,
     p: ChildQuery,
-    list: ChildLister<T>,
 ) -> Result<Page<WithSync<T::Wire>>, RpcError> {
     let page = rpc
         .store
         .read(move |sql| {
-            list(
+            jobs::children::<T>(
                 sql,
                 p.tenant_id,
                 p.entity_id.as_deref(),
