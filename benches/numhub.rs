@@ -65,7 +65,7 @@ async fn run() {
             password: Secret::new("demo-password"),
         }),
     );
-    opts.rate_limit = 0;
+    opts.pacing.rate_limit = 0;
     opts.request_timeout = Duration::from_secs(600);
     let client = Client::new(opts, store.clone(), crypto).expect("client");
     let p = Priority::Background;

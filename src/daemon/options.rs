@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::{self, Config, DatabaseTarget, MysqlAddress, TenantScope};
 use crate::db::{self, StoreOptions};
-use crate::numhub::{ClientOptions, Credentials};
+use crate::numhub::{ClientOptions, Credentials, Pacing, Retry};
 use crate::sync::{mapping::PhoneFormat, SyncOptions};
 use crate::{cluster, housekeeping, rpc, watch};
 
@@ -22,17 +22,21 @@ pub fn client(config: &Config, global: Option<Credentials>) -> ClientOptions {
             .unwrap_or_default(),
         auth_scheme: (!n.auth_scheme.is_empty()).then(|| n.auth_scheme.clone()),
         request_timeout: Duration::from_secs(n.request_timeout_secs),
-        rate_limit: n.rate_limit,
-        rate_window: Duration::from_secs(n.rate_window_secs),
-        max_attempts: n.max_attempts,
+        pacing: Pacing {
+            rate_limit: n.rate_limit,
+            rate_window: Duration::from_secs(n.rate_window_secs),
+            tenant_interactive_per_min: n.tenant_interactive_per_min,
+        },
+        retry: Retry {
+            max_attempts: n.max_attempts,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+        },
         refresh_margin: n.refresh_margin,
         ca_file: n.ca_file.clone(),
         redact_fields: config.audit.redact_fields.clone(),
-        backoff_base: Duration::from_millis(500),
-        backoff_max: Duration::from_secs(30),
         clock_skew: Duration::from_secs(120),
         global,
-        tenant_interactive_per_min: n.tenant_interactive_per_min,
         max_response_bytes: usize::try_from(n.max_response_bytes).unwrap_or(usize::MAX),
         max_audit_payload: usize::try_from(config.audit.max_payload_bytes).unwrap_or(usize::MAX),
     }

@@ -78,7 +78,7 @@ impl Client {
                     tracing::info!(numhub_entity_id = ?found.numhub_entity_id, "the unanswered create had succeeded; not resending");
                     return Ok(found);
                 }
-                Ok(Found::None) if sends < self.inner.opts.max_attempts => {
+                Ok(Found::None) if sends < self.inner.opts.retry.max_attempts => {
                     tracing::info!("the unanswered create did not reach NumHub; resending");
                 }
                 Ok(Found::None) => {

@@ -58,26 +58,53 @@ pub struct ClientOptions {
     /// `X-Auth-Scheme`; `None` sends no header.
     pub auth_scheme: Option<String>,
     pub request_timeout: Duration,
-    /// 0 = no pacing.
-    pub rate_limit: u32,
-    pub rate_window: Duration,
-    pub max_attempts: u32,
+    pub pacing: Pacing,
+    pub retry: Retry,
     pub refresh_margin: f64,
     pub ca_file: Option<PathBuf>,
     pub redact_fields: Vec<String>,
-    /// First retry delay; doubles per attempt, with full jitter, up to `backoff_max`.
-    pub backoff_base: Duration,
-    pub backoff_max: Duration,
     /// Clock difference tolerated when matching NumHub's dates to ours (create).
     pub clock_skew: Duration,
     /// The global account; `None` = only tenants with their own credentials work.
     pub global: Option<Credentials>,
-    /// `[numhub] tenant_interactive_per_min`; `None` = a fair share.
-    pub tenant_interactive_per_min: Option<u32>,
     /// `[numhub] max_response_bytes`.
     pub max_response_bytes: usize,
     /// `[audit] max_payload_bytes`.
     pub max_audit_payload: usize,
+}
+
+/// How fast the client calls NumHub: the account's window, and each tenant's share
+/// of the calls its callers start.
+#[derive(Debug, Clone)]
+pub struct Pacing {
+    /// Calls per `rate_window`; 0 = no pacing.
+    pub rate_limit: u32,
+    pub rate_window: Duration,
+    /// `[numhub] tenant_interactive_per_min`; `None` = a fair share.
+    pub tenant_interactive_per_min: Option<u32>,
+}
+
+/// How often, and how far apart, a failed call is tried again.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt, with full jitter, up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Retry {
+    /// The pause after attempt `attempt` failed.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let base = self.backoff_base.as_millis() as u64;
+        let cap = self.backoff_max.as_millis() as u64;
+        let exp = base
+            .saturating_mul(1u64 << (attempt.saturating_sub(1)).min(20))
+            .min(cap);
+        // Full jitter: spreads retries of many callers hit by the same outage.
+        let ms = rand::random::<u64>() % exp.max(1) + exp / 4;
+        Duration::from_millis(ms.min(cap))
+    }
 }
 
 /// Reads the global account's login (`[numhub] email`, given by the daemon): the
@@ -198,7 +225,7 @@ impl Client {
     /// minute divided among the tenants that use NumHub); the sync engine's calls
     /// are not counted. Refused with [`NumhubError::TenantBudget`] when it is used up.
     pub async fn spend_interactive(&self, tenant_id: i64) -> Result<(), NumhubError> {
-        let o = &self.inner.opts;
+        let o = &self.inner.opts.pacing;
         let limit = match o.tenant_interactive_per_min {
             Some(n) => n,
             None if o.rate_limit == 0 => return Ok(()),
@@ -231,7 +258,8 @@ impl Client {
         if let Some(g) = self.governors().get(&key) {
             return g.clone();
         }
-        let (limit, window) = (self.inner.opts.rate_limit, self.inner.opts.rate_window);
+        let pacing = &self.inner.opts.pacing;
+        let (limit, window) = (pacing.rate_limit, pacing.rate_window);
         if self.inner.shared {
             let store = self.inner.store.clone();
             return self
@@ -536,14 +564,7 @@ impl Client {
                 Outcome::Answer { status, .. } => format!("HTTP {status}"),
                 Outcome::Failed { reason, .. } => reason,
             };
-            if attempt >= self.inner.opts.max_attempts {
-                return Err(NumhubError::Exhausted {
-                    endpoint,
-                    attempts: attempt,
-                    last,
-                });
-            }
-            self.backoff(attempt).await;
+            self.after_failure(attempt, &endpoint, last).await?;
         }
     }
 
@@ -620,15 +641,24 @@ impl Client {
         })
     }
 
-    async fn backoff(&self, attempt: u32) {
-        let base = self.inner.opts.backoff_base.as_millis() as u64;
-        let cap = self.inner.opts.backoff_max.as_millis() as u64;
-        let exp = base
-            .saturating_mul(1u64 << (attempt.saturating_sub(1)).min(20))
-            .min(cap);
-        // Full jitter: spreads retries of many callers hit by the same outage.
-        let ms = rand::random::<u64>() % exp.max(1) + exp / 4;
-        tokio::time::sleep(Duration::from_millis(ms.min(cap))).await;
+    /// After attempt `attempt` failed with `last`: `Exhausted` if it was the last one,
+    /// else the backoff before the next.
+    async fn after_failure(
+        &self,
+        attempt: u32,
+        endpoint: &str,
+        last: String,
+    ) -> Result<(), NumhubError> {
+        if attempt >= self.inner.opts.retry.max_attempts {
+            return Err(NumhubError::Exhausted {
+                endpoint: endpoint.to_string(),
+                attempts: attempt,
+                last,
+            });
+        }
+        tracing::debug!(endpoint, attempt, last = %last, "NumHub call failed; retrying");
+        tokio::time::sleep(self.inner.opts.retry.delay(attempt)).await;
+        Ok(())
     }
 
     /// Sends `req` for `tenant_id` with tokens, pacing, retries; returns the 2xx body.
@@ -721,16 +751,7 @@ impl Client {
                 }
                 Outcome::Failed { reason, .. } => reason,
             };
-            if attempt >= self.inner.opts.max_attempts {
-                return Err(NumhubError::Exhausted {
-                    endpoint,
-                    attempts: attempt,
-                    last,
-                }
-                .into());
-            }
-            tracing::debug!(endpoint = %endpoint, attempt, last = %last, "NumHub call failed; retrying");
-            self.backoff(attempt).await;
+            self.after_failure(attempt, &endpoint, last).await?;
         }
     }
 

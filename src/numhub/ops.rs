@@ -247,7 +247,7 @@ impl Client {
                     documents: Some(arrived),
                 });
             }
-            if !arrived.is_empty() || sends >= self.inner.opts.max_attempts {
+            if !arrived.is_empty() || sends >= self.inner.opts.retry.max_attempts {
                 return Err(unknown(format!(
                     "{reason}; {} of {} files found at NumHub",
                     arrived.len(),

@@ -128,8 +128,8 @@ async fn two_hosts_share_one_budget_and_serve_interactive_first() {
         ..SandboxConfig::default()
     };
     let Some(hosts) = Hosts::start(2, sandbox, |o| {
-        o.rate_limit = LIMIT;
-        o.rate_window = WINDOW;
+        o.pacing.rate_limit = LIMIT;
+        o.pacing.rate_window = WINDOW;
     })
     .await
     else {
@@ -434,7 +434,7 @@ async fn a_request_start_without_the_database_fails_unavailable() {
 async fn a_tenants_interactive_share_holds_across_hosts() {
     use numhubd::numhub::NumhubError;
     let Some(hosts) = Hosts::start(2, SandboxConfig::default(), |o| {
-        o.tenant_interactive_per_min = Some(3);
+        o.pacing.tenant_interactive_per_min = Some(3);
     })
     .await
     else {

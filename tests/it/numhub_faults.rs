@@ -13,8 +13,8 @@ const P: Priority = Priority::Background;
 /// Retries slow enough that a test clearing the faults (after it saw the first one)
 /// always wins the race against the retry budget, even on a loaded machine.
 fn patient(o: &mut numhubd::numhub::ClientOptions) {
-    o.backoff_base = Duration::from_millis(200);
-    o.backoff_max = Duration::from_secs(2);
+    o.retry.backoff_base = Duration::from_millis(200);
+    o.retry.backoff_max = Duration::from_secs(2);
 }
 
 fn unlimited() -> SandboxConfig {

@@ -22,8 +22,8 @@ fn limited(limit: u32) -> SandboxConfig {
 /// A client pacing itself at `limit` a window, on a sandbox that allows as much.
 async fn paced_at(limit: u32) -> Env {
     env(limited(limit), |o| {
-        o.rate_limit = limit;
-        o.rate_window = WINDOW;
+        o.pacing.rate_limit = limit;
+        o.pacing.rate_window = WINDOW;
     })
     .await
 }

@@ -448,14 +448,7 @@ mod tests {
         assert!(matches!(outcome, Outcome::Answer { status: 200, .. }));
         store.write(|_| Ok(())).await.expect("audit rows written");
         let rows = store
-            .read(|sql| {
-                crate::db::sync_logs::list(
-                    sql,
-                    &crate::db::sync_logs::LogFilter::default(),
-                    None,
-                    None,
-                )
-            })
+            .read(|sql| crate::db::sync_logs::list(sql, &crate::db::sync_logs::LogQuery::default()))
             .await
             .expect("rows")
             .items;
