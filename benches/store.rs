@@ -217,13 +217,14 @@ async fn through_writer(
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                let filter = sync_logs::LogFilter {
+                let filter = sync_logs::LogQuery {
                     tenant_id: Some(1),
+                    limit: Some(20),
                     ..Default::default()
                 };
                 let t = Instant::now();
                 store
-                    .read(move |sql| sync_logs::list(sql, &filter, None, Some(20)))
+                    .read(move |sql| sync_logs::list(sql, &filter))
                     .await
                     .expect("read");
                 latencies.push(t.elapsed());

@@ -51,8 +51,8 @@ pub fn status_kib(pid: &str, key: &str) -> u64 {
 }
 
 /// Tenant 1, named `name`, on NumHub client `client` if one is given.
-pub fn tenant(name: &str, client: Option<&str>) -> numhubd::db::tenants::TenantInput {
-    numhubd::db::tenants::TenantInput {
+pub fn tenant(name: &str, client: Option<&str>) -> numhubd::db::tenants::TenantFields {
+    numhubd::db::tenants::TenantFields {
         id: 1,
         name: name.into(),
         numhub_client_id: client.map(str::to_string),

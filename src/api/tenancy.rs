@@ -26,7 +26,8 @@ methods! {
 }
 
 wire! { params
-    /// `tenant.upsert`. The NumHub fields are an admin's to set.
+    /// `tenant.upsert`, as `db` writes it. The NumHub fields are an admin's to set.
+    #[derive(Default)]
     pub struct TenantFields {
         pub id: i64 = id(),
         pub name: String = string(255),
@@ -64,7 +65,8 @@ wire! { params
 }
 
 wire! { params
-    /// A tenant's brand: a new one without `id`.
+    /// A tenant's brand: a new one without `id` (as `db` writes it).
+    #[derive(Default)]
     pub struct BrandFields {
         pub tenant_id: i64 = id(),
         pub name: String = string(255),

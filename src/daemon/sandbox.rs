@@ -40,7 +40,7 @@ pub async fn adopt_store(store: &crate::db::Store) -> Result<(), DaemonError> {
             }
             crate::db::tenants::upsert(
                 tx,
-                crate::db::tenants::TenantInput {
+                crate::db::tenants::TenantFields {
                     id: DEMO_TENANT_ID,
                     name: "Sandbox demo".into(),
                     numhub_client_id: Some(DEMO_CLIENT_ID.to_string()),

@@ -1,7 +1,5 @@
 //! `brands` and `brand_phone_numbers`: a tenant's brands and the numbers they call from.
 
-use serde::Deserialize;
-
 use super::engine::{args, read_row, ts, Engine, Row};
 use super::{
     check_len, check_not_blank, int_cursor, json_values, now_ts, page_limit, require_tenant,
@@ -11,14 +9,9 @@ use super::{
 /// The row as the protocol shows it: one type for the table and the wire.
 pub use crate::api::Brand;
 
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct BrandInput {
-    pub tenant_id: i64,
-    /// Absent: a new brand. Present: that brand of this tenant is updated.
-    pub id: Option<i64>,
-    pub name: String,
-    pub display_name: Option<String>,
-}
+/// What a caller may set (`brand.upsert`'s params). `id` absent: a new brand;
+/// present: that brand of the tenant is updated.
+pub use crate::api::BrandFields;
 
 /// The row as the protocol shows it: one type for the table and the wire.
 pub use crate::api::PhoneNumber as BrandPhoneNumber;
@@ -44,7 +37,7 @@ fn from_row(r: &Row<'_>) -> Result<Brand> {
     read_row!(r => Brand { id, tenant_id, name, display_name, numhub_entity_id, created_at, updated_at })
 }
 
-pub fn upsert(tx: &Tx<'_>, input: BrandInput) -> Result<Brand> {
+pub fn upsert(tx: &Tx<'_>, input: BrandFields) -> Result<Brand> {
     check_not_blank("name", &input.name)?;
     check_len("name", &input.name, 255)?;
     if let Some(d) = &input.display_name {

@@ -494,7 +494,7 @@ mod tests {
             .block_on(store.write(move |tx| {
                 tenants::upsert(
                     tx,
-                    tenants::TenantInput {
+                    tenants::TenantFields {
                         id: 1,
                         name: "T".into(),
                         ..Default::default()

@@ -29,18 +29,9 @@ pub struct NewSyncLog {
     pub success: bool,
 }
 
-/// Filters of `log.list`. `tenant_id` None means every tenant's and the global rows
-/// (admins only: the RPC edge decides who may ask for that).
-#[derive(Debug, Clone, Default)]
-pub struct LogFilter {
-    pub tenant_id: Option<i64>,
-    pub entity_id: Option<String>,
-    pub identity_id: Option<String>,
-    pub endpoint: Option<String>,
-    pub success: Option<bool>,
-    pub since: Option<String>,
-    pub until: Option<String>,
-}
+/// `log.list`'s filters and page. `tenant_id` None means every tenant's and the
+/// global rows (admins only: the RPC edge decides who may ask for that).
+pub use crate::api::LogQuery;
 
 /// Inserts a row that names what it concerns by NumHub's ids (all the HTTP client
 /// knows): they are resolved to the local rows here, or left NULL when no local row
@@ -121,13 +112,8 @@ fn from_row(r: &Row<'_>) -> Result<SyncLog> {
 }
 
 /// Newest first; the cursor is the last row's id (uuid v7, so id order is time order).
-pub fn list(
-    sql: &Sql<'_>,
-    filter: &LogFilter,
-    cursor: Option<&str>,
-    limit: Option<u32>,
-) -> Result<Page<SyncLog>> {
-    let limit = page_limit(limit)?;
+pub fn list(sql: &Sql<'_>, filter: &LogQuery) -> Result<Page<SyncLog>> {
+    let limit = page_limit(filter.limit)?;
     let rows = sql.rows(
         "SELECT id, tenant_id, numhub_entity_id, numhub_identity_id, endpoint, method, direction,
                 status_code, request_payload, response_payload, response_time_ms, error_message,
@@ -150,7 +136,7 @@ pub fn list(
             filter.success,
             ts_opt(filter.since.as_deref()),
             ts_opt(filter.until.as_deref()),
-            cursor,
+            filter.cursor,
             limit + 1
         ],
         from_row,

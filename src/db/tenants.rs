@@ -1,7 +1,5 @@
 //! `tenants`: BrandCall's tenants, with the three NumHub columns.
 
-use serde::Deserialize;
-
 use super::engine::{args, read_row, ts, Engine, Row};
 use super::{
     check_len, check_not_blank, int_cursor, json_values, now_ts, page_limit, Page, Result, Sql, Tx,
@@ -11,19 +9,11 @@ use crate::db::DbError;
 /// The row as the protocol shows it: one type for the table and the wire.
 pub use crate::api::Tenant;
 
-/// What a caller may set. The id is BrandCall's own tenant id.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct TenantInput {
-    pub id: i64,
-    pub name: String,
-    pub email: Option<String>,
-    pub slug: Option<String>,
-    pub numhub_client_id: Option<String>,
-    pub numhub_osp_id: Option<String>,
-    pub numhub_enabled: Option<bool>,
-}
+/// What a caller may set (`tenant.upsert`'s params). The id is BrandCall's own
+/// tenant id.
+pub use crate::api::TenantFields;
 
-impl TenantInput {
+impl TenantFields {
     fn validate(&self) -> Result<()> {
         if self.id <= 0 {
             return Err(DbError::invalid("id", "must be a positive integer"));
@@ -73,7 +63,7 @@ fn from_row(r: &Row<'_>) -> Result<Tenant> {
 
 /// Creates the tenant or replaces its fields; `numhub_enabled` keeps its value when
 /// not given.
-pub fn upsert(tx: &Tx<'_>, input: TenantInput) -> Result<Tenant> {
+pub fn upsert(tx: &Tx<'_>, input: TenantFields) -> Result<Tenant> {
     // On the writer thread, inside its transaction: a writer stuck here is a writer
     // stuck in SQLite (the watchdog test).
     crate::killpoint::hang("tenant.upsert");

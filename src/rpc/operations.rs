@@ -255,18 +255,9 @@ async fn otp_verify(rpc: Arc<Rpc>, _: Caller, p: OtpCode) -> Result<OtpVerified,
 }
 
 async fn log_list(rpc: Arc<Rpc>, caller: Caller, p: LogQuery) -> Result<Page<LogEntry>, RpcError> {
-    let filter = sync_logs::LogFilter {
-        tenant_id: p.tenant_id,
-        entity_id: p.entity_id,
-        identity_id: p.identity_id,
-        endpoint: p.endpoint,
-        success: p.success,
-        since: p.since,
-        until: p.until,
-    };
     let mut page = rpc
         .store
-        .read(move |sql| sync_logs::list(sql, &filter, p.cursor.as_deref(), p.limit))
+        .read(move |sql| sync_logs::list(sql, &p))
         .await?
         .to_wire()?;
     if caller.role < Role::Admin {

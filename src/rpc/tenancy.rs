@@ -80,7 +80,6 @@ pub fn methods() -> Vec<MethodDef> {
 /// The check and the write are one transaction, so an admin's change meanwhile is
 /// never written back.
 async fn tenant_upsert(rpc: Arc<Rpc>, caller: Caller, p: TenantFields) -> Result<Tenant, RpcError> {
-    let p = tenant_input(p);
     if caller.role >= Role::Admin {
         return Ok(rpc
             .store
@@ -128,18 +127,6 @@ async fn tenant_upsert(rpc: Arc<Rpc>, caller: Caller, p: TenantFields) -> Result
     })
 }
 
-fn tenant_input(p: TenantFields) -> tenants::TenantInput {
-    tenants::TenantInput {
-        id: p.id,
-        name: p.name,
-        email: p.email,
-        slug: p.slug,
-        numhub_client_id: p.numhub_client_id,
-        numhub_osp_id: p.numhub_osp_id,
-        numhub_enabled: p.numhub_enabled,
-    }
-}
-
 async fn tenant_get(rpc: Arc<Rpc>, _: Caller, p: ById) -> Result<Tenant, RpcError> {
     Ok(rpc
         .store
@@ -164,15 +151,9 @@ async fn tenant_list(
 }
 
 async fn brand_upsert(rpc: Arc<Rpc>, _: Caller, p: BrandFields) -> Result<Brand, RpcError> {
-    let input = brands::BrandInput {
-        tenant_id: p.tenant_id,
-        id: p.id,
-        name: p.name,
-        display_name: p.display_name,
-    };
     Ok(rpc
         .store
-        .write(move |tx| brands::upsert(tx, input.clone()))
+        .write(move |tx| brands::upsert(tx, p.clone()))
         .await?)
 }
 

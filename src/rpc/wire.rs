@@ -1,9 +1,10 @@
 //! `db`'s values as `api`'s wire types. A table's row is `api`'s own type (as pueue's
 //! daemon stores and sends one `Task`): `db` reads the row into the type the protocol
 //! publishes, so the two cannot drift, and a column that changes what a caller sees is
-//! a protocol change the compiler points at. Enumerated values are `api`'s types in
-//! both (`db::enums`). What is converted here is what differs: a job's payload and
-//! state, a row with its pending job.
+//! a protocol change the compiler points at. So are the params a table takes as they
+//! are (`tenant.upsert`'s, `brand.upsert`'s, `log.list`'s), and the enumerated values
+//! (`db::enums`). What is converted here is what differs: a job's payload and state,
+//! a row with its pending job.
 
 use super::error::RpcError;
 use crate::api;

@@ -150,7 +150,7 @@ fn done_jobs_are_purged_in_batches_after_retention() {
             .write(move |tx| {
                 tenants::upsert(
                     tx,
-                    tenants::TenantInput {
+                    tenants::TenantFields {
                         numhub_enabled: Some(true),
                         ..tenant(1, "A")
                     },

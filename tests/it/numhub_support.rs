@@ -76,9 +76,9 @@ pub fn demo() -> Credentials {
 
 /// Test defaults: fast backoff, no pacing unless a test asks for it.
 pub fn fast(o: &mut ClientOptions) {
-    o.backoff_base = Duration::from_millis(5);
-    o.backoff_max = Duration::from_millis(50);
-    o.rate_limit = 0;
+    o.retry.backoff_base = Duration::from_millis(5);
+    o.retry.backoff_max = Duration::from_millis(50);
+    o.pacing.rate_limit = 0;
     o.request_timeout = Duration::from_secs(20);
 }
 
@@ -141,12 +141,14 @@ impl Env {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let c = cursor.clone();
+            let query = numhubd::db::sync_logs::LogQuery {
+                cursor: cursor.clone(),
+                limit: Some(500),
+                ..Default::default()
+            };
             let page = self
                 .store
-                .read(move |sql| {
-                    numhubd::db::sync_logs::list(sql, &Default::default(), c.as_deref(), Some(500))
-                })
+                .read(move |sql| numhubd::db::sync_logs::list(sql, &query))
                 .await
                 .expect("list");
             out.extend(page.items);

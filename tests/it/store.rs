@@ -2,8 +2,9 @@
 //! field and writes nothing, status transitions follow the seed's flow, and tenant
 //! scoping holds for every tenant-scoped table.
 
+use numhubd::api::{Document, Identity};
 use numhubd::db::{
-    self, brands, documents, entities, identities, sync_logs, tenants, DbError, DocumentType,
+    self, brands, documents, entities, identities, jobs, sync_logs, tenants, DbError, DocumentType,
     EntityStatus, EntityType, HttpMethod, IdentityStatus, Store, StoreOptions, VettingStatus,
 };
 
@@ -104,7 +105,7 @@ fn a_33_character_display_name_is_refused_and_nothing_is_written() {
             .write(|tx| {
                 brands::upsert(
                     tx,
-                    brands::BrandInput {
+                    brands::BrandFields {
                         tenant_id: 1,
                         id: None,
                         name: "Acme".into(),
@@ -487,35 +488,35 @@ fn tenant_a_never_sees_tenant_b_rows() {
             vec![&a.id]
         );
         let ids = store
-            .read(|s| identities::list(s, 1, None, None, None))
+            .read(|s| jobs::children::<Identity>(s, 1, None, None, None))
             .await
             .expect("list");
         assert!(ids.items.iter().all(|(i, _)| i.entity_id == a.id) && ids.items.len() == 1);
         let docs = store
-            .read(|s| documents::list(s, 1, None, None, None))
+            .read(|s| jobs::children::<Document>(s, 1, None, None, None))
             .await
             .expect("list");
         assert!(docs.items.iter().all(|(d, _)| d.entity_id == a.id) && docs.items.len() == 1);
-        let filter = sync_logs::LogFilter {
+        let filter = sync_logs::LogQuery {
             tenant_id: Some(1),
             ..Default::default()
         };
         let logs = store
-            .read(move |s| sync_logs::list(s, &filter, None, None))
+            .read(move |s| sync_logs::list(s, &filter))
             .await
             .expect("list");
         assert!(logs.items.iter().all(|l| l.tenant_id == Some(1)) && logs.items.len() == 1);
         // Even filtering by B's entity through A's scope finds nothing.
         let b_id = b.id.clone();
         let cross = store
-            .read(move |s| identities::list(s, 1, Some(&b_id), None, None))
+            .read(move |s| jobs::children::<Identity>(s, 1, Some(&b_id), None, None))
             .await
             .expect("list");
         assert!(cross.items.is_empty());
         // Gets by id of B's rows, and a write to B's entity, through A's scope are
         // not found.
         let b_doc = store
-            .read(|s| documents::list(s, 2, None, None, None))
+            .read(|s| jobs::children::<Document>(s, 2, None, None, None))
             .await
             .expect("b docs")
             .items[0]
@@ -523,7 +524,7 @@ fn tenant_a_never_sees_tenant_b_rows() {
             .id
             .clone();
         let b_ident = store
-            .read(|s| identities::list(s, 2, None, None, None))
+            .read(|s| jobs::children::<Identity>(s, 2, None, None, None))
             .await
             .expect("b ids")
             .items[0]

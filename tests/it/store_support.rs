@@ -28,8 +28,8 @@ pub fn side_store(db: &Path) -> Store {
 }
 
 /// Tenant `id` named `name`, nothing else set.
-pub fn tenant(id: i64, name: &str) -> tenants::TenantInput {
-    tenants::TenantInput {
+pub fn tenant(id: i64, name: &str) -> tenants::TenantFields {
+    tenants::TenantFields {
         id,
         name: name.into(),
         ..Default::default()
@@ -43,8 +43,8 @@ pub fn numhub_tenant(
     name: &str,
     client: &str,
     enabled: Option<bool>,
-) -> tenants::TenantInput {
-    tenants::TenantInput {
+) -> tenants::TenantFields {
+    tenants::TenantFields {
         numhub_client_id: Some(client.into()),
         numhub_enabled: enabled,
         ..tenant(id, name)
@@ -52,7 +52,7 @@ pub fn numhub_tenant(
 }
 
 /// Writes `input` (one tenant) in a transaction of its own.
-pub async fn add_tenant(store: &Store, input: tenants::TenantInput) {
+pub async fn add_tenant(store: &Store, input: tenants::TenantFields) {
     store
         .write(move |tx| tenants::upsert(tx, input.clone()))
         .await
