@@ -912,3 +912,28 @@ fn refused_for_rate(outcome: &Outcome, account: &Account, endpoint: &str) {
             "NumHub refused a request for its rate limit (429); pausing this account's calls for a window");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pause doubles from `backoff_base` with full jitter, never past
+    /// `backoff_max`, and a late attempt waits at least a quarter of the cap.
+    #[test]
+    fn retry_delays_grow_jittered_up_to_the_cap() {
+        let retry = Retry {
+            max_attempts: 12,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+        };
+        for _ in 0..200 {
+            let first = retry.delay(1);
+            assert!(first >= Duration::from_millis(125), "{first:?}");
+            assert!(first < Duration::from_millis(625), "{first:?}");
+            for attempt in 1..=12 {
+                assert!(retry.delay(attempt) <= retry.backoff_max);
+            }
+            assert!(retry.delay(12) >= Duration::from_millis(7_500));
+        }
+    }
+}
