@@ -222,9 +222,3 @@ impl Event {
         })
     }
 }
-
-impl From<DocumentStatus> for DocumentChange {
-    fn from(status: DocumentStatus) -> DocumentChange {
-        DocumentChange::Is(status)
-    }
-}
