@@ -232,6 +232,7 @@ pub fn get(sql: &Sql<'_>, tenant_id: i64, id: &str) -> Result<Document> {
 impl jobs::Child for Document {
     const SELECT: &'static str = SELECT;
     const ALIAS: &'static str = "d";
+    const NEWEST_JOB: &'static str = jobs::newest_unfinished_job_id!("document_id", "d.id");
     const COLUMNS: usize = 12;
     fn from_row(r: &Row<'_>) -> Result<Document> {
         from_row(r)

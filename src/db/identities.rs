@@ -227,6 +227,7 @@ pub fn find_by_numhub_id(
 impl jobs::Child for Identity {
     const SELECT: &'static str = SELECT;
     const ALIAS: &'static str = "i";
+    const NEWEST_JOB: &'static str = jobs::newest_unfinished_job_id!("identity_id", "i.id");
     const COLUMNS: usize = 13;
     fn from_row(r: &Row<'_>) -> Result<Identity> {
         from_row(r)

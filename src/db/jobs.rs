@@ -310,8 +310,6 @@ macro_rules! select_pending {
 /// A row outbox jobs act on, by the `jobs` column that names it; its newest
 /// unfinished job is its `sync` object.
 pub trait Subject {
-    /// The `jobs` column naming the row.
-    const JOB_COLUMN: &'static str;
     /// The `jobs` statement selecting the row's unfinished jobs (`?1`: its id).
     const UNFINISHED: &'static str;
     fn id(&self) -> &str;
@@ -321,7 +319,6 @@ pub trait Subject {
 macro_rules! subject {
     ($row:ty, $column:literal) => {
         impl Subject for $row {
-            const JOB_COLUMN: &'static str = $column;
             const UNFINISHED: &'static str = select_pending!($column, " = ?1 AND state <> 'done'");
             fn id(&self) -> &str {
                 &self.id
@@ -340,6 +337,8 @@ pub trait Child: Subject + Sized {
     /// joined to its entity as `e`.
     const SELECT: &'static str;
     const ALIAS: &'static str;
+    /// The column [`newest_unfinished_job_id!`] makes for the table's rows.
+    const NEWEST_JOB: &'static str;
     /// How many columns `from_row` reads.
     const COLUMNS: usize;
     fn from_row(r: &Row<'_>) -> Result<Self>;
@@ -349,11 +348,8 @@ pub trait Child: Subject + Sized {
 /// last column; the tenant's (`?1`), of one entity if given (`?2`), after the
 /// cursor (`?3`), `?4` at most.
 pub(super) fn children_statement<T: Child>() -> String {
-    let (column, row) = (T::JOB_COLUMN, T::ALIAS);
-    let job = format!(
-        ", (SELECT max(j.id) FROM jobs j WHERE j.{column} = {row}.id AND j.state <> 'done') FROM "
-    );
-    T::SELECT.replacen(" FROM ", &job, 1)
+    let row = T::ALIAS;
+    T::SELECT.replacen(" FROM ", &format!("{} FROM ", T::NEWEST_JOB), 1)
         + &format!(
             " WHERE e.tenant_id = ?1 AND (?2 IS NULL OR {row}.numhub_entity_id = ?2) \
              AND {row}.id > ?3 ORDER BY {row}.id LIMIT ?4"
